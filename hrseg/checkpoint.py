@@ -1,0 +1,204 @@
+"""Loading and saving weights: hrseg's own checkpoints and the official HRNet layouts, as they are.
+
+Accepted without a conversion step:
+- hrseg checkpoints (``{'state_dict': ..., 'meta': ...}``, keys ``backbone.*``, ``head.*``);
+- the official pose code's files (``pose_hrnet_w32_256x192.pth``: backbone keys at the top level,
+  ``final_layer.*``), the official segmentation code's Cityscapes / PASCAL-Context files (keys
+  under ``model.``, the loss's class weights under ``loss.``), the ImageNet classification files
+  (``hrnetv2_w32_imagenet_pretrained.pth``, also timm's ``hrnet_w32`` layout);
+- any of these wrapped in ``{'state_dict': ...}`` and/or with a ``module.`` prefix.
+
+Files are always read with ``torch.load(..., weights_only=True)``: nothing is unpickled.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from hrseg.errors import CheckpointError
+from hrseg.utils.io import atomic_path
+
+log = logging.getLogger("hrseg")
+
+# Keys of the ImageNet classification head, which no hrseg model has.
+CLASSIFICATION_HEAD = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.")
+# Wrappers around a state dict: DataParallel/DDP, the official segmentation FullModel.
+_WRAPPER_PREFIXES = ("module.", "model.")
+# Entries of a checkpoint dict that may hold the weights.
+_STATE_DICT_ENTRIES = ("state_dict", "model", "model_state", "net")
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did: every model key is either loaded or left at init."""
+
+    path: str
+    loaded: int = 0
+    left_out: list[str] = field(default_factory=list)  # checkpoint keys not used, by design
+    not_loaded: list[str] = field(default_factory=list)  # model keys kept at their initial values
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{self.path}: loaded {self.loaded} tensors" + "".join(f"; {n}" for n in self.notes)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file safely (``weights_only=True``); errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: checkpoint file not found")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        raise CheckpointError(
+            f"{p}: not loadable with weights_only=True (it holds Python objects, not only tensors): {first}"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
+    return dict(obj)
+
+
+def extract_state_dict(ckpt: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: unwrap ``state_dict``-style entries and strip wrapper prefixes."""
+    state: Mapping[str, Any] = ckpt
+    for entry in _STATE_DICT_ENTRIES:
+        if isinstance(state.get(entry), Mapping):
+            state = state[entry]
+            break
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path}: no tensors found (looked at the top level and under {_STATE_DICT_ENTRIES})")
+    for prefix in _WRAPPER_PREFIXES:
+        # The official segmentation FullModel keeps its loss (class weights) beside the model.
+        body = {k: v for k, v in tensors.items() if not k.startswith("loss.")}
+        if body and all(k.startswith(prefix) for k in body):
+            tensors = {k[len(prefix):]: v for k, v in body.items()}
+    return tensors
+
+
+def _group(keys: list[str], limit: int = 12) -> str:
+    """Name keys compactly: grouped by module, e.g. 'stage4.2.fuse_layers.1.0 (6 keys)'."""
+    groups = Counter(k.rsplit(".", 1)[0] if "." in k else k for k in keys)
+    parts = [f"{g} ({n} keys)" if n > 1 else next(k for k in keys if k.startswith(g)) for g, n in groups.items()]
+    more = f", ... and {len(parts) - limit} more modules" if len(parts) > limit else ""
+    return ", ".join(parts[:limit]) + more
+
+
+def _aliases(model: nn.Module) -> list[tuple[str, str]]:
+    aliases = dict(getattr(model, "checkpoint_aliases", {}))
+    if not any(k.startswith("backbone.") for k in model.state_dict()):
+        aliases.setdefault("backbone.", "")  # a task checkpoint into a bare backbone
+    return sorted(aliases.items(), key=lambda kv: -len(kv[0]))
+
+
+def _map_keys(state: dict[str, torch.Tensor], model_keys: set[str],
+              aliases: list[tuple[str, str]]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    mapped: dict[str, torch.Tensor] = {}
+    unmatched: list[str] = []
+    for key, value in state.items():
+        target = key if key in model_keys else None
+        if target is None:
+            for src, dst in aliases:
+                if key.startswith(src) and dst + key[len(src):] in model_keys:
+                    target = dst + key[len(src):]
+                    break
+        if target is None:
+            unmatched.append(key)
+        else:
+            mapped[target] = value
+    return mapped, unmatched
+
+
+def _backbone_prefix(model: nn.Module) -> str:
+    return "backbone." if hasattr(model, "backbone") else ""
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> LoadReport:
+    """Load ``path`` into ``model``; see the module docstring for the layouts accepted.
+
+    A backbone-only source (an ImageNet classification file, or a task checkpoint loaded into a
+    bare backbone) fills the backbone; the keys it left out and the model keys left at their
+    initial values are named in one line each. Otherwise, with ``strict``, every model key must
+    be loaded and every checkpoint key used: a :class:`CheckpointError` names the missing and
+    unexpected keys; a shape mismatch names the key and both shapes.
+    """
+    state = extract_state_dict(read_checkpoint(path), path)
+    report = LoadReport(str(path))
+    is_classification = any(k.startswith(("incre_modules.", "downsamp_modules.", "classifier.")) for k in state)
+    if is_classification:
+        report.left_out = [k for k in state if k.startswith(CLASSIFICATION_HEAD)]
+        state = {k: v for k, v in state.items() if not k.startswith(CLASSIFICATION_HEAD)}
+        report.notes.append(
+            f"ImageNet classification checkpoint: left out its head ({len(report.left_out)} keys of "
+            f"{', '.join(p.rstrip('.') for p in CLASSIFICATION_HEAD if any(k.startswith(p) for k in report.left_out))})"
+        )
+
+    model_state = model.state_dict()
+    mapped, unexpected = _map_keys(state, set(model_state), _aliases(model))
+    backbone_only = is_classification
+    if unexpected and is_classification:
+        # e.g. the fusion outputs of the last module that the pose network does not compute
+        report.left_out += unexpected
+        report.notes.append(f"left out {len(unexpected)} backbone keys this model does not have: {_group(unexpected)}")
+        unexpected = []
+    if unexpected and not any(k.startswith("backbone.") for k in model_state) and hasattr(model, "out_strides"):
+        # A bare backbone takes the backbone part of a task checkpoint; the head is left out.
+        backbone_only = True
+        report.left_out += unexpected
+        report.notes.append(f"left out the task head's keys: {_group(unexpected)}")
+        unexpected = []
+
+    mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_state[k].shape)}"
+                  for k, v in mapped.items() if v.shape != model_state[k].shape]
+    if mismatched:
+        raise CheckpointError(f"{path}: shape mismatch for {len(mismatched)} keys: " + "; ".join(mismatched[:10])
+                              + (f"; ... and {len(mismatched) - 10} more" if len(mismatched) > 10 else ""))
+
+    # BatchNorm's step counter is absent from checkpoints saved before PyTorch 0.4.1.
+    missing = [k for k in model_state if k not in mapped and not k.endswith("num_batches_tracked")]
+    if backbone_only:
+        prefix = _backbone_prefix(model)
+        head_keys = [k for k in missing if not k.startswith(prefix)]
+        missing = [k for k in missing if k.startswith(prefix)]
+        if head_keys:
+            report.not_loaded = head_keys
+            report.notes.append(f"kept the initial values of {len(head_keys)} keys outside the backbone: "
+                                f"{_group(head_keys)}")
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys: {_group(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys: {_group(unexpected)}")
+        raise CheckpointError(f"{path}: does not fit {type(model).__name__}: " + "; ".join(parts))
+    if missing:
+        report.not_loaded += missing
+        report.notes.append(f"not loaded (strict=False): {_group(missing)}")
+    if unexpected:
+        report.left_out += unexpected
+        report.notes.append(f"ignored (strict=False): {_group(unexpected)}")
+
+    model.load_state_dict(mapped, strict=False)
+    report.loaded = len(mapped)
+    log.info(report.summary())
+    return report
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
+    """Write ``{'state_dict': ..., **extra}`` atomically; ``extra`` must be tensors or plain data
+    so that :func:`read_checkpoint` can load it with ``weights_only=True``."""
+    target = getattr(model, "module", model)  # unwrap DataParallel / DDP
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": target.state_dict(), **extra}, tmp)
+    return Path(path)

@@ -1,0 +1,75 @@
+"""Reading images the way users have them: any bit depth, channel count and EXIF orientation.
+
+All readers return ``uint8`` RGB arrays of shape (H, W, 3) and raise :class:`DataError`
+naming the file when it is missing or cannot be decoded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from hrseg.errors import DataError
+
+
+def _to_uint8_rgb(img: np.ndarray, path: Path) -> np.ndarray:
+    if img.dtype == np.uint16:
+        img = (img / 257.0).round().astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        img = np.clip(img * 255.0, 0, 255).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise DataError(f"{path}: unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.ndim == 3 and img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    raise DataError(f"{path}: unsupported image shape {img.shape}")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB, applying its EXIF orientation.
+
+    Grayscale, RGBA and 16-bit files are converted. A missing, empty or undecodable file
+    raises :class:`DataError` naming it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: image file not found")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    if data.size == 0:
+        raise DataError(f"{p}: image file is empty")
+    # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF rotation needs an explicit flag with it.
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(f"{p}: not a readable image (corrupt or unsupported format)")
+    rgb = _to_uint8_rgb(img, p)
+    transform = _EXIF_TRANSFORMS.get(_exif_orientation(p), None)
+    return np.ascontiguousarray(transform(rgb) if transform else rgb)
+
+
+def _exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag (1..8), 1 when absent or unreadable."""
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - no EXIF is the normal case, not an error
+        return 1
+
+
+# EXIF orientation -> the operation that shows the stored pixels upright.
+_EXIF_TRANSFORMS = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: lambda a: cv2.transpose(a),
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}

@@ -1,0 +1,44 @@
+"""``build_model(name, **overrides)`` and ``list_models()``: one entry point for every model."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable
+
+from torch import nn
+
+from hrseg.errors import ConfigError
+
+ModelFactory = Callable[..., nn.Module]
+_MODELS: dict[str, ModelFactory] = {}
+
+
+def register_model(name: str, factory: ModelFactory) -> None:
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} registered twice")
+    _MODELS[name] = factory
+
+
+def _ensure_registered() -> None:
+    # Importing the task modules registers their models.
+    from hrseg.models import pose, pyramid, segmentation  # noqa: F401
+
+
+def list_models(pattern: str = "") -> list[str]:
+    """Names of all models, optionally those containing ``pattern``."""
+    _ensure_registered()
+    return sorted(n for n in _MODELS if pattern in n)
+
+
+def build_model(name: str, **overrides: Any) -> nn.Module:
+    """Build a named model; ``overrides`` change its options (e.g. ``num_classes=60``)."""
+    _ensure_registered()
+    try:
+        factory = _MODELS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _MODELS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see hrseg.list_models()"
+        raise ConfigError(f"unknown model {name!r}{hint}") from None
+    try:
+        return factory(**overrides)
+    except TypeError as e:
+        raise ConfigError(f"bad option for model {name!r}: {e}") from None

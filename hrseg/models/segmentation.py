@@ -1,0 +1,64 @@
+"""Semantic segmentation: HRNet (V2 representation) + 1x1 conv, norm, ReLU, 1x1 conv to classes.
+
+Logits come out at stride 4; inference resizes them to the input size.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hrseg.models.backbones.hrnet import build_hrnet, named_specs
+from hrseg.models.layers import norm_factory
+from hrseg.models.registry import register_model
+from hrseg.models.representations import V2
+
+
+class SegHead(nn.Module):
+    """The official ``last_layer``: conv1x1 (C->C), norm, ReLU, conv1x1 (C->classes)."""
+
+    def __init__(self, in_channels: int, num_classes: int, norm: str = "BN") -> None:
+        super().__init__()
+        self.last_layer = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 1),
+            norm_factory(norm)(in_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, num_classes, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last_layer(x)
+
+
+class SegmentationModel(nn.Module):
+    """Image in, class logits at stride 4 out: ``(B, 3, H, W) -> (B, K, H/4, W/4)``."""
+
+    # Official HRNet-Semantic-Segmentation checkpoints: backbone keys at the top, head last_layer.
+    checkpoint_aliases: ClassVar[dict[str, str]] = {"last_layer.": "head.last_layer.", "": "backbone."}
+
+    def __init__(self, backbone: nn.Module, num_classes: int = 19, align_corners: bool = False,
+                 norm: str = "BN") -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = V2(backbone.out_channels, align_corners)
+        self.head = SegHead(self.neck.out_channels, num_classes, norm)
+        self.num_classes = num_classes
+        self.align_corners = align_corners
+        self.out_stride = self.neck.out_stride
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.neck(self.backbone(images)))
+
+
+def _seg_factory(backbone_name: str):
+    def build(num_classes: int = 19, align_corners: bool = False, norm: str = "BN",
+              **backbone_options: Any) -> SegmentationModel:
+        options = dict(upsample="bilinear", align_corners=align_corners, norm=norm) | backbone_options
+        return SegmentationModel(build_hrnet(backbone_name, **options), num_classes, align_corners, norm)
+
+    return build
+
+
+for _name in named_specs():
+    register_model(f"seg_{_name.replace('hrnet_', 'hrnetv2_')}", _seg_factory(_name))

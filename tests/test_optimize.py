@@ -1,0 +1,43 @@
+"""The inference path (BatchNorm folded, channels_last) equals eager evaluation."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hrseg
+
+
+def _randomize(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial weights and BatchNorm statistics, so that folding is really exercised."""
+    g = torch.Generator().manual_seed(0)
+    for name, t in model.state_dict().items():
+        if name.endswith("running_var"):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+        elif t.dtype.is_floating_point:
+            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1", "hrnetv2p_w18_small_v1",
+                                  "hrnet_w18_small_v2"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_optimized_equals_eager(name, channels_last):
+    model = _randomize(hrseg.build_model(name))
+    fast = hrseg.optimize_for_inference(model, channels_last=channels_last)
+    x = torch.randn(2, 3, 96, 72)
+    with torch.no_grad():
+        a, b = model(x), fast(x)
+    a, b = (a, b) if isinstance(a, list) else ([a], [b])
+    for u, v in zip(a, b):
+        scale = u.abs().max().item()
+        assert (u - v).abs().max().item() <= 1e-4 * max(1.0, scale)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert model.training is False and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_optimize_leaves_the_original_model_alone():
+    model = hrseg.build_model("pose_hrnet_w18_small_v1").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hrseg.optimize_for_inference(model)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
