@@ -1,0 +1,183 @@
+"""Multi-process data-parallel training, as launched by ``torchrun``.
+
+``torchrun --nproc_per_node N tools/train_pose.py CONFIG`` sets RANK / WORLD_SIZE / LOCAL_RANK;
+:func:`init_distributed` reads them (a plain ``python`` run is world size 1 and needs nothing).
+Every helper here also works, as a no-op, in a single process, so task code calls them freely.
+
+The DataLoader always samples through a :class:`DistributedSampler` (one replica when not
+distributed): the shuffled order of an epoch is ``randperm(n)`` seeded by ``seed + epoch`` in both
+cases, so N processes with batch B see, step by step, the same samples as one process with
+batch N*B, and a resumed run sees the same order as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+log = logging.getLogger("hrseg")
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) when absent."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init_distributed(backend: str | None = None) -> bool:
+    """Join the process group when launched by torchrun with WORLD_SIZE > 1; idempotent.
+
+    The backend is nccl when CUDA is available, gloo otherwise. On GPU each process uses
+    ``cuda:LOCAL_RANK``. Returns whether the run is distributed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return True
+    rank, world, local_rank = env_world()
+    if world <= 1:
+        return False
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    log.debug("joined process group: rank %d of %d (%s)", rank, world, backend)
+    return True
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    """Only the main process (rank 0) writes checkpoints, logs and progress bars."""
+    return get_rank() == 0
+
+
+def default_device() -> torch.device:
+    """``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", env_world()[2] if is_distributed() else torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` in a single process.
+
+    For evaluation: each rank predicts its shard (see :func:`shard`), gathers all predictions,
+    and computes the metrics on the union.
+    """
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` as rank ``src`` has it, on every rank."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_reduce(tensor: torch.Tensor, op: str = "mean") -> torch.Tensor:
+    """Sum or mean of ``tensor`` over ranks (a new tensor; the input is left alone)."""
+    out = tensor.detach().clone()
+    if is_distributed():
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        if op == "mean":
+            out /= dist.get_world_size()
+    return out
+
+
+def shard(items: list[Any] | range) -> list[Any] | range:
+    """This rank's part of ``items`` (every world_size-th element), for distributed evaluation."""
+    return items[get_rank()::get_world_size()]
+
+
+def wrap_model(model: nn.Module, device: torch.device, sync_bn: bool = False,
+               find_unused_parameters: bool = False) -> nn.Module:
+    """Move ``model`` to ``device`` and, when distributed, wrap it in DistributedDataParallel.
+
+    ``sync_bn`` converts BatchNorm to SyncBatchNorm first; PyTorch runs SyncBatchNorm on CUDA
+    only, so on CPU it warns and keeps plain BatchNorm (each process normalises its own batch).
+    """
+    model.to(device)
+    if sync_bn:
+        if device.type != "cuda":
+            warnings.warn("sync_bn needs CUDA (PyTorch has no CPU SyncBatchNorm): keeping plain "
+                          "BatchNorm, each process normalises its own batch", stacklevel=2)
+        elif not is_distributed():
+            log.info("sync_bn: single process, plain BatchNorm is the same thing")
+        else:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model).to(device)
+    if not is_distributed():
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids and ids[0],
+                                               find_unused_parameters=find_unused_parameters)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP / DataParallel wrapper."""
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel,
+                                              nn.DataParallel)) else model
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed numpy in a DataLoader worker from the seed torch gave the worker.
+
+    PyTorch seeds ``torch`` and ``random`` per worker (base seed from the loader's generator,
+    plus the worker id) but not numpy, whose state every forked worker would otherwise share.
+    """
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, num_workers: int = 0,
+                     collate_fn: Callable | None = None, drop_last: bool = False, seed: int = 0,
+                     pin_memory: bool | None = None, **kwargs: Any) -> DataLoader:
+    """A DataLoader whose order is fixed by ``(seed, epoch)``; ``batch_size`` is per process.
+
+    The Trainer calls ``set_epoch`` on its sampler (and on the dataset when it has one) and
+    reseeds its generator (worker seeds) every epoch; ``persistent_workers`` would keep
+    workers' dataset copies from seeing ``set_epoch``. When launched by torchrun this joins the
+    process group (:func:`init_distributed`) so that the sampler shards the data.
+    """
+    init_distributed()
+    sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(),
+                                 shuffle=shuffle, seed=seed, drop_last=drop_last)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=collate_fn, drop_last=drop_last, pin_memory=pin_memory,
+                      worker_init_fn=worker_init_fn, generator=generator, **kwargs)
+
+
+def cleanup() -> None:
+    """Leave the process group (end of a torchrun run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,124 @@
+"""Optimizers and learning-rate schedules from config dicts.
+
+Optimizer config, e.g. the official pose default ``dict(type='Adam', lr=1e-3)`` or the official
+segmentation one ``dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=False)``.
+
+Schedule config (``type`` one of multistep, poly, cosine, constant):
+
+- ``multistep``: ``milestones`` in epochs, ``gamma``; the pose default is milestones (170, 200)
+  of 210 epochs, gamma 0.1. Epoch e (0-based) trains at ``lr * gamma ** #(milestones <= e)``.
+- ``poly``: ``lr * (1 - t / T) ** power`` (power 0.9 for segmentation), floored at ``min_lr``.
+- ``cosine``: from lr down to ``min_lr`` along half a cosine.
+- ``by_epoch``: for poly and cosine, t counts epochs instead of iterations (default False).
+- ``warmup_iters`` / ``warmup_ratio``: linear warmup from ``lr * warmup_ratio`` to the schedule
+  over the first iterations (0 = none), multiplied onto any of the above.
+
+The scheduler is stepped after every optimizer step, so all schedules are written as a function
+of the iteration; its state (``last_epoch`` = iterations done) goes into the checkpoint.
+"""
+from __future__ import annotations
+
+import bisect
+import difflib
+import inspect
+import math
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from hrseg.errors import ConfigError
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+}
+SCHEDULES = ("multistep", "poly", "cosine", "constant")
+# Every schedule key and its default; keys a schedule type does not use are ignored.
+SCHEDULE_DEFAULTS: dict[str, Any] = dict(
+    type="multistep", milestones=[170, 200], gamma=0.1, power=0.9, min_lr=0.0, by_epoch=False,
+    warmup_iters=0, warmup_ratio=0.001,
+)
+
+
+def _choice(kind: str, name: Any, known: Any) -> str:
+    key = str(name).lower()
+    if key not in known:
+        close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"{kind}.type: unknown {kind} {name!r}{hint}; known: {', '.join(known)}")
+    return key
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD over the model's trainable parameters.
+
+    Options the chosen optimizer does not take (``momentum`` for Adam, ``betas`` for SGD) are
+    ignored, so one config schema serves all three; an option no optimizer takes is an error.
+    """
+    cfg = dict(cfg)
+    cls = OPTIMIZERS[_choice("optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    every = set().union(*(inspect.signature(c.__init__).parameters for c in OPTIMIZERS.values()))
+    for key in cfg:
+        if key not in every:
+            close = difflib.get_close_matches(key, sorted(accepted), n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"optimizer.{key}: unknown optimizer option{hint}")
+    kwargs = {k: v for k, v in cfg.items() if k in accepted}
+    if kwargs.get("nesterov") and not kwargs.get("momentum"):
+        raise ConfigError("optimizer: nesterov=True needs momentum > 0")
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    return cls(params, **kwargs)
+
+
+def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int
+                     ) -> Callable[[int], float]:
+    """Multiplier of the base lr at a given iteration (before warmup and min_lr)."""
+    kind = _choice("schedule", cfg["type"], SCHEDULES)
+    if kind == "constant":
+        return lambda it: 1.0
+    if kind == "multistep":
+        milestones = sorted(int(m) for m in cfg["milestones"])
+        gamma = float(cfg["gamma"])
+        return lambda it: gamma ** bisect.bisect_right(milestones, it // iters_per_epoch)
+    by_epoch = bool(cfg["by_epoch"])
+    total = max_epochs if by_epoch else max_epochs * iters_per_epoch
+
+    def progress(it: int) -> float:
+        return min((it // iters_per_epoch if by_epoch else it) / max(total, 1), 1.0)
+
+    if kind == "poly":
+        power = float(cfg["power"])
+        return lambda it: (1.0 - progress(it)) ** power
+    return lambda it: 0.5 * (1.0 + math.cos(math.pi * progress(it)))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], iters_per_epoch: int,
+                    max_epochs: int) -> LambdaLR:
+    """A per-iteration LambdaLR for ``cfg`` (see the module docstring)."""
+    unknown = sorted(set(cfg) - set(SCHEDULE_DEFAULTS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(SCHEDULE_DEFAULTS), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"schedule.{unknown[0]}: unknown schedule option{hint}")
+    cfg = {**SCHEDULE_DEFAULTS, **cfg}
+    if iters_per_epoch < 1:
+        raise ConfigError("schedule: the training loader yields no batch (empty dataset?)")
+    factor = _schedule_factor(cfg, iters_per_epoch, max_epochs)
+    warmup_iters, warmup_ratio = int(cfg["warmup_iters"]), float(cfg["warmup_ratio"])
+    min_lr = float(cfg["min_lr"])
+
+    def warmup(it: int) -> float:
+        if it >= warmup_iters:
+            return 1.0
+        return warmup_ratio + (1.0 - warmup_ratio) * it / warmup_iters
+
+    def per_group(base_lr: float) -> Callable[[int], float]:
+        floor = min(min_lr / base_lr, 1.0) if base_lr > 0 else 0.0
+        return lambda it: warmup(it) * (floor + (1.0 - floor) * factor(it))
+
+    # Closures (not objects) so that LambdaLR.state_dict() holds plain data only.
+    return LambdaLR(optimizer, [per_group(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups])

@@ -1,0 +1,361 @@
+"""The epoch loop shared by every task (pose, segmentation, detection).
+
+A task plugs in with plain callables and config dicts; the engine knows nothing about
+keypoints or classes::
+
+    loader = build_dataloader(train_set, batch_size=32, num_workers=4, seed=cfg["seed"])
+    trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"],
+                      cfg["work_dir"], seed=cfg["seed"], resume=cfg["resume"], config=cfg,
+                      evaluate=evaluate, **cfg["train"])
+    metrics = trainer.fit()
+
+``train_step(model, batch) -> {'loss': tensor, other terms...}`` runs the forward pass and the
+loss (under autocast when AMP is on; the batch is already on the device); the engine does the
+backward pass, gradient scaling and clipping, the optimizer and schedule steps. It is given the
+DDP-wrapped model when distributed: call it through ``forward``, as DDP synchronises gradients
+from there. ``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
+``no_grad``; it runs on every rank (shard the data and gather with ``all_gather_object`` to use
+them all) and rank 0's metrics are the run's.
+
+A dataset (or its collate function) may count the images it had to skip (missing or corrupt
+files) in ``num_skipped``, an int or a zero-argument callable holding a running total; the epoch
+summary shows each epoch's increase. With DataLoader workers the counter must be shared between
+processes (e.g. a ``multiprocessing.Value``) to be seen here.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from hrseg.engine import checkpoint_io as ckpt
+from hrseg.engine.distributed import (
+    all_gather_object, all_reduce, broadcast_object, default_device, get_rank, get_world_size,
+    init_distributed, unwrap, wrap_model,
+)
+from hrseg.engine.logging import RunLogger
+from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler
+from hrseg.errors import CheckpointError, ConfigError
+
+TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
+Evaluate = Callable[[nn.Module], Mapping[str, float]]
+
+# The engine's config keys and defaults (the official pose recipe); a task tool merges its own
+# keys into these and passes the result to hrseg.config.load_config as the schema.
+TRAIN_DEFAULTS: dict[str, Any] = dict(
+    work_dir=None,
+    seed=0,
+    resume=None,
+    optimizer=dict(type="Adam", lr=1e-3, weight_decay=0.0, momentum=0.9, nesterov=False,
+                   betas=[0.9, 0.999], eps=1e-8),
+    schedule=dict(SCHEDULE_DEFAULTS),
+    train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,
+               sync_bn=False, best_metric=None, best_mode="max", log_interval=20),
+)
+
+
+class Trainer:
+    """Train ``model`` for ``max_epochs``; see the module docstring. Options:
+
+    eval_interval: evaluate every N epochs (and always after the last one).
+    best_metric / best_mode: the metric that selects ``best.pth`` (default: the first one
+        ``evaluate`` returns) and whether higher ('max') or lower ('min') is better.
+    seed: seeds python/numpy/torch (plus the rank) and the data order; None draws one.
+    amp: mixed precision (float16 autocast + GradScaler) on CUDA; CPU always trains in fp32.
+    grad_clip: max global gradient norm (None = no clipping).
+    resume: True = continue from ``work_dir/latest.pth`` if present, or a checkpoint path.
+    save_every: also keep ``epoch_{n}.pth`` every n epochs (0 = only latest and best).
+    sync_bn: SyncBatchNorm across processes (CUDA only).
+    config: the run's config, stored under ``meta`` in every checkpoint.
+    device: default ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU.
+    log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
+    progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
+    deterministic: deterministic kernels (slower), see ``seed_everything``.
+    """
+
+    def __init__(self, model: nn.Module, train_loader: DataLoader, train_step: TrainStep,
+                 optimizer_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any],
+                 work_dir: str | os.PathLike, max_epochs: int, *, evaluate: Evaluate | None = None,
+                 eval_interval: int = 1, best_metric: str | None = None, best_mode: str = "max",
+                 seed: int | None = 0, amp: bool = True, grad_clip: float | None = None,
+                 resume: bool | str | os.PathLike | None = None, save_every: int = 0,
+                 sync_bn: bool = False, device: str | torch.device | None = None,
+                 config: Mapping[str, Any] | None = None, log_interval: int = 20,
+                 progress: bool = True, find_unused_parameters: bool = False,
+                 deterministic: bool = False):
+        if not isinstance(train_loader, DataLoader):
+            raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
+                            f"got {type(train_loader).__name__}")
+        if int(eval_interval) < 1:
+            raise ConfigError(f"train.eval_interval: expected an integer >= 1, got {eval_interval!r}")
+        if best_mode not in ("max", "min"):
+            raise ConfigError(f"train.best_mode: expected 'max' or 'min', got {best_mode!r}")
+        distributed = init_distributed()
+        if distributed and not isinstance(train_loader.sampler, DistributedSampler):
+            raise ValueError("distributed training needs a DistributedSampler: build the loader "
+                             "with build_dataloader after init_distributed()")
+        self.rank, self.world_size = get_rank(), get_world_size()
+        self.is_main = self.rank == 0
+        self.work_dir = Path(work_dir)
+        self.loader, self.train_step, self.evaluate = train_loader, train_step, evaluate
+        self.max_epochs, self.eval_interval, self.save_every = int(max_epochs), int(eval_interval), int(save_every)
+        self.best_metric, self.best_mode, self.grad_clip = best_metric, best_mode, grad_clip
+        self.log_interval, self.progress = max(1, int(log_interval)), progress
+        self.config = dict(config or {})
+        self.device = torch.device(device) if device is not None else default_device()
+        self.amp = bool(amp) and self.device.type == "cuda"
+
+        self.wrapped = wrap_model(model, self.device, sync_bn, find_unused_parameters)
+        self.model = unwrap(self.wrapped)
+        self.optimizer = build_optimizer(self.model, optimizer_cfg)
+        self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.epoch = self.iteration = 0
+        self.best: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.last_losses: dict[str, float] = {}
+
+        path = ckpt.resume_path(resume, self.work_dir)
+        state = ckpt.load_state(path) if path is not None else None
+        self.seed = self._choose_seed(seed, state)
+        if state is None:
+            ckpt.seed_everything(self.seed + self.rank, deterministic)
+        else:
+            self._restore(state, path)
+        self.logger = RunLogger(self.work_dir, enabled=self.is_main, start_epoch=self.epoch,
+                                start_iteration=self.iteration)
+        if path is not None:
+            self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration}")
+        elif resume:
+            self.logger.info(f"nothing to resume in {self.work_dir}: starting from epoch 0")
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _choose_seed(self, seed: int | None, state: Mapping[str, Any] | None) -> int:
+        if state is not None and state.get("seed") is not None:
+            return int(state["seed"])  # the data order of a resumed run must not change
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        return int(broadcast_object(seed))
+
+    def _restore(self, state: Mapping[str, Any], path: Path) -> None:
+        try:
+            self.model.load_state_dict(state["state_dict"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{path}: does not fit this model / optimizer: {e}") from None
+        self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
+        self.best = dict(state.get("best") or {})
+        self.metrics = dict(state.get("metrics") or {})
+        self.last_losses = dict(state.get("losses") or {})
+        rng = state.get("rng") or []
+        if len(rng) == self.world_size:
+            ckpt.set_rng_state(rng[self.rank])
+        else:  # another number of processes: the run continues, not bit-for-bit
+            warnings.warn(f"{path}: saved by {len(rng)} process(es), resumed by {self.world_size}: "
+                          "random streams are reseeded", stacklevel=3)
+            ckpt.seed_everything(self.seed + self.rank + self.epoch)
+
+    # -- loop ----------------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        """Train up to ``max_epochs`` (from the resumed epoch); returns the final metrics."""
+        for epoch in range(self.epoch, self.max_epochs):
+            losses, stats = self._train_epoch(epoch)
+            self.epoch = epoch + 1
+            metrics = {}
+            if self.evaluate is not None and (self.epoch % self.eval_interval == 0
+                                              or self.epoch == self.max_epochs):
+                metrics = self.metrics = self._run_evaluate()
+            self._end_epoch(losses, stats, metrics)
+        self.logger.finish({"epoch": self.epoch, "iteration": self.iteration, "metrics": self.metrics,
+                            "best": self.best, "train": self.last_losses, "seed": self.seed})
+        return dict(self.metrics)
+
+    def _train_epoch(self, epoch: int) -> tuple[dict[str, float], dict[str, float]]:
+        set_loader_epoch(self.loader, epoch, self.seed, self.rank)
+        self.wrapped.train()
+        lr = self.lr  # the epoch's lr, as the schedule set it for its first iteration
+        skipped_before = num_skipped(self.loader)
+        sums: dict[str, torch.Tensor] = {}
+        window: dict[str, torch.Tensor] = {}
+        steps = window_steps = images = 0
+        start = time.perf_counter()
+        with tqdm(total=len(self.loader), desc=f"epoch {epoch + 1}/{self.max_epochs}", leave=False,
+                  dynamic_ncols=True, disable=not (self.progress and self.is_main)) as bar:
+            for batch in self.loader:
+                images += batch_size_of(batch)
+                out = self._step(to_device(batch, self.device))
+                for key, value in out.items():
+                    value = torch.as_tensor(value, device=self.device).detach().float()
+                    sums[key] = sums.get(key, 0.0) + value
+                    window[key] = window.get(key, 0.0) + value
+                steps += 1
+                window_steps += 1
+                bar.update(1)
+                if window_steps == self.log_interval or steps == len(self.loader):
+                    speed = images * self.world_size / (time.perf_counter() - start)
+                    self._log_window(bar, {k: v / window_steps for k, v in window.items()}, speed)
+                    window, window_steps = {}, 0
+        elapsed = time.perf_counter() - start
+        keys = list(sums)  # train_step's order, the same on every rank
+        mean = all_reduce(torch.stack([sums[k] for k in keys]) / max(steps, 1)) if keys else []
+        counts = [float(images), float(num_skipped(self.loader) - skipped_before)]
+        totals = all_reduce(torch.tensor(counts, device=self.device), op="sum")
+        losses = {k: float(v) for k, v in zip(keys, mean)}
+        self.last_losses = losses
+        return losses, {"lr": lr, "images_per_s": float(totals[0]) / elapsed, "time": elapsed,
+                        "skipped": int(totals[1])}
+
+    def _log_window(self, bar: tqdm, means: Mapping[str, torch.Tensor], speed: float) -> None:
+        """Progress bar and TensorBoard every ``log_interval`` iterations (the only host syncs)."""
+        values = self._check_finite({k: float(v) for k, v in means.items()})
+        bar.set_postfix(loss=f"{values['loss']:.4g}", img_s=f"{speed:.1f}")
+        self.logger.scalars(self.iteration, {**values, "lr": self.lr})
+
+    def _step(self, batch: Any) -> Mapping[str, torch.Tensor]:
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            out = self.train_step(self.wrapped, batch)
+        if not isinstance(out, Mapping) or "loss" not in out:
+            raise TypeError("train_step must return a dict with a 'loss' tensor, got "
+                            f"{type(out).__name__}{sorted(out) if isinstance(out, Mapping) else ''}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out["loss"]).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), float(self.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        with warnings.catch_warnings():
+            # GradScaler skips the optimizer step after an overflow, and the scheduler says so.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step()
+        self.iteration += 1
+        return out
+
+    def _check_finite(self, values: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            raise FloatingPointError(
+                f"non-finite {bad} at epoch {self.epoch + 1}, iteration {self.iteration}: lower the "
+                f"lr, set train.grad_clip or check the data; {self.work_dir / ckpt.LATEST} holds the "
+                "last good epoch")
+        return values
+
+    def _run_evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.evaluate(self.model)
+        self.model.train()
+        return broadcast_object({k: float(v) for k, v in (metrics or {}).items()})
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -- end of an epoch -----------------------------------------------------------------------
+    def _end_epoch(self, losses: dict[str, float], stats: dict[str, float],
+                   metrics: dict[str, float]) -> None:
+        improved = self._update_best(metrics)
+        self.logger.info(self._summary(losses, stats, metrics, improved))
+        self.logger.epoch(self.epoch, self.iteration, losses, stats, metrics)
+        rng = all_gather_object(ckpt.rng_state())  # every rank's streams, for an exact resume
+        if self.is_main:
+            latest = ckpt.save_state(self.work_dir / ckpt.LATEST, self._state(rng))
+            if self.save_every and self.epoch % self.save_every == 0:
+                ckpt.copy_atomic(latest, self.work_dir / f"epoch_{self.epoch}.pth")
+            if improved:
+                ckpt.copy_atomic(latest, self.work_dir / "best.pth")
+
+    def _update_best(self, metrics: Mapping[str, float]) -> bool:
+        if not metrics:
+            return False
+        name = self.best_metric or self.best.get("metric") or next(iter(metrics))
+        if name not in metrics:
+            raise ConfigError(f"train.best_metric: {name!r} is not among the evaluation metrics "
+                              f"({', '.join(metrics)})")
+        value, old = metrics[name], self.best.get("value")
+        better = old is None or (value > old if self.best_mode == "max" else value < old)
+        if better:
+            self.best = {"metric": name, "value": value, "epoch": self.epoch}
+        return better
+
+    def _summary(self, losses: Mapping[str, float], stats: Mapping[str, float],
+                 metrics: Mapping[str, float], improved: bool) -> str:
+        terms = " ".join(f"{k} {v:.4g}" for k, v in losses.items() if k != "loss")
+        line = (f"epoch {self.epoch}/{self.max_epochs} | loss {losses.get('loss', float('nan')):.4g}"
+                + (f" ({terms})" if terms else "")
+                + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s | {stats['time']:.1f} s"
+                + f" | skipped {stats['skipped']}")
+        if metrics:
+            line += " | " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            if improved:
+                line += f" (best {self.best['metric']})"
+        return line
+
+    def _state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch, "iteration": self.iteration, "rng": rng, "seed": self.seed,
+            "best": self.best, "metrics": self.metrics, "losses": self.last_losses,
+            "meta": ckpt.meta(self.config, self.world_size),
+        }
+
+
+# -- batch helpers -----------------------------------------------------------------------------
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) batch to ``device``; other values are kept."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def batch_size_of(batch: Any) -> int:
+    """Images in a batch: the first dimension of its first tensor, else its length."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.dim() else 1
+    if isinstance(batch, Mapping):
+        for value in batch.values():
+            if isinstance(value, (torch.Tensor, Mapping, list, tuple)):
+                return batch_size_of(value)
+        return 1
+    if isinstance(batch, (list, tuple)) and batch:
+        # (images, targets, ...) -> images; a list of per-sample records -> its length
+        return batch_size_of(batch[0]) if isinstance(batch[0], torch.Tensor) else len(batch)
+    return 1
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int = 0) -> None:
+    """Fix an epoch's data: sampler order (seed + epoch), dataset augmentation, worker seeds."""
+    for obj in (loader.sampler, loader.batch_sampler, loader.dataset):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+    if loader.generator is not None:
+        loader.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
+
+
+def num_skipped(loader: DataLoader) -> int:
+    """The running total of skipped images the dataset or collate function reports (else 0)."""
+    for obj in (loader.dataset, loader.collate_fn):
+        counter = getattr(obj, "num_skipped", None)
+        if counter is not None:
+            value = counter() if callable(counter) else counter
+            return int(getattr(value, "value", value))
+    return 0

@@ -1,0 +1,154 @@
+"""Config loading: _base_ chains, --cfg-options, schema validation, error messages."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from hrseg.config import add_config_args, config_from_args, load_config
+from hrseg.engine import TRAIN_DEFAULTS
+from hrseg.errors import ConfigError
+
+DEFAULTS = {**TRAIN_DEFAULTS, "model": {"type": "pose_hrnet_w32", "kwargs": {}},
+            "data": {"root": "data/coco", "batch_size": 32, "pipeline": None}}
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def chain(tmp_path):
+    """configs/_base_/default.py <- configs/_base_/pose.py <- configs/pose/w32.py"""
+    write(tmp_path, "configs/_base_/default.py", """
+        optimizer = dict(type='Adam', lr=1e-3)
+        train = dict(max_epochs=210, eval_interval=10)
+        data = dict(root='data/coco', batch_size=32)
+    """)
+    write(tmp_path, "configs/_base_/pose.py", """
+        _base_ = ['./default.py']
+        schedule = dict(type='multistep', milestones=[170, 200])
+        data = dict(batch_size=64)
+    """)
+    return write(tmp_path, "configs/pose/w32.py", """
+        _base_ = '../_base_/pose.py'
+        _width = 32  # a helper variable, not a key
+        model = dict(type=f'pose_hrnet_w{_width}', kwargs=dict(num_joints=17))
+        optimizer = dict(lr=5e-4)
+        train = dict(max_epochs=20)
+    """)
+
+
+def test_base_chain_merges_over_defaults(chain):
+    cfg = load_config(chain, defaults=DEFAULTS)
+    assert type(cfg) is dict and type(cfg["optimizer"]) is dict
+    assert cfg["optimizer"]["type"] == "Adam" and cfg["optimizer"]["lr"] == 5e-4
+    assert cfg["optimizer"]["weight_decay"] == 0.0  # from the defaults
+    assert cfg["train"]["max_epochs"] == 20 and cfg["train"]["eval_interval"] == 10
+    assert cfg["data"] == {"root": "data/coco", "batch_size": 64, "pipeline": None}
+    assert cfg["model"] == {"type": "pose_hrnet_w32", "kwargs": {"num_joints": 17}}
+    assert "_width" not in cfg and "_base_" not in cfg
+    assert cfg["schedule"]["milestones"] == [170, 200]
+
+
+def test_cfg_options_strings_and_dict(chain):
+    cfg = load_config(chain, ["optimizer.lr=0.01", "schedule.milestones=[90,120]", "train.amp=false",
+                              "train.grad_clip=None", "optimizer.betas=(0.8,0.9)", "seed=7",
+                              "model.kwargs.extra=a,b"], DEFAULTS)
+    assert cfg["optimizer"]["lr"] == 0.01 and cfg["schedule"]["milestones"] == [90, 120]
+    assert cfg["train"]["amp"] is False and cfg["train"]["grad_clip"] is None and cfg["seed"] == 7
+    assert cfg["optimizer"]["betas"] == (0.8, 0.9) and cfg["model"]["kwargs"]["extra"] == ["a", "b"]
+    cfg = load_config(chain, {"optimizer": {"lr": 0.1}, "schedule.milestones.1": 150}, DEFAULTS)
+    assert cfg["optimizer"] == {**DEFAULTS["optimizer"], "lr": 0.1}
+    assert cfg["schedule"]["milestones"] == [170, 150]
+
+
+def test_unknown_nested_key_names_file_and_suggests(tmp_path, chain):
+    bad = write(tmp_path, "configs/pose/typo.py", """
+        _base_ = './w32.py'
+        optimizer = dict(lrr=1e-3)
+    """)
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, defaults=DEFAULTS)
+    msg = str(err.value)
+    assert str(bad) in msg and "'optimizer.lrr'" in msg and "did you mean optimizer.lr" in msg
+    top = write(tmp_path, "top.py", "lr = 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown config key 'lr'; did you mean optimizer\.lr"):
+        load_config(top, defaults=DEFAULTS)
+    nothing_close = write(tmp_path, "far.py", "train = dict(zzz=1)\n")
+    with pytest.raises(ConfigError, match=r"known keys under train: amp, best_metric"):
+        load_config(nothing_close, defaults=DEFAULTS)
+    with pytest.raises(ConfigError, match=r"w32.py: --cfg-options: unknown config key 'schedule.gama'.*gamma"):
+        load_config(chain, ["schedule.gama=0.5"], DEFAULTS)
+    with pytest.raises(ConfigError, match="expects KEY=VALUE"):
+        load_config(chain, ["optimizer.lr"], DEFAULTS)
+
+
+def test_open_sections_take_any_key(tmp_path):
+    path = write(tmp_path, "open.py", """
+        model = dict(type='x', kwargs=dict(anything=1))  # empty default: open
+        data = dict(pipeline=dict(flip=True))            # None default: open
+        train = dict(grad_clip=dict(max_norm=1))
+    """)
+    assert load_config(path, defaults=DEFAULTS)["data"]["pipeline"] == {"flip": True}
+    extra = write(tmp_path, "extra.py", "model = dict(type='x', num_joints=17)\n")
+    with pytest.raises(ConfigError, match="model.num_joints"):
+        load_config(extra, defaults=DEFAULTS)
+    assert load_config(extra, defaults=DEFAULTS, open_keys=["model"])["model"]["num_joints"] == 17
+    assert load_config(extra)["model"] == {"type": "x", "num_joints": 17}  # no defaults: no schema
+
+
+def test_delete_replaces_a_base_dict(tmp_path):
+    write(tmp_path, "base.py", "optimizer = dict(type='SGD', lr=0.01, momentum=0.9, nesterov=True)\n")
+    path = write(tmp_path, "child.py", """
+        _base_ = './base.py'
+        optimizer = dict(_delete_=True, type='Adam', lr=1e-3)
+    """)
+    assert load_config(path) == {"optimizer": {"type": "Adam", "lr": 1e-3}}
+
+
+@pytest.mark.parametrize("case", ["missing", "syntax", "bad_base", "raises"])
+def test_broken_files_name_the_file(tmp_path, case):
+    path = tmp_path / f"{case}.py"
+    text = {"syntax": "optimizer = dict(lr=1e-3,\n", "bad_base": "_base_ = './nope.py'\n",
+            "raises": "x = 1 / 0\n"}.get(case)
+    if text is not None:
+        path.write_text(text)
+    expected = {"missing": "config file not found", "syntax": "syntax error at line 1",
+                "bad_base": "nope.py", "raises": "ZeroDivisionError"}[case]
+    with pytest.raises(ConfigError) as err:
+        load_config(path, defaults=DEFAULTS)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_syntax_error_in_a_base_file_names_that_file(tmp_path):
+    base = write(tmp_path, "_base_/broken.py", "train = dict(max_epochs=3\n")
+    path = write(tmp_path, "child.py", "_base_ = ['./_base_/broken.py']\n")
+    with pytest.raises(ConfigError, match=f"{base}: syntax error at line 1"):
+        load_config(path, defaults=DEFAULTS)
+
+
+def test_tool_arguments(chain):
+    parser = add_config_args(argparse.ArgumentParser())
+    args = parser.parse_args([str(chain), "--cfg-options", "optimizer.lr=0.5", "train.max_epochs=3",
+                              "--resume", "--seed", "9"])
+    cfg = config_from_args(args, DEFAULTS)
+    assert cfg["optimizer"]["lr"] == 0.5 and cfg["train"]["max_epochs"] == 3
+    assert cfg["resume"] is True and cfg["seed"] == 9 and cfg["work_dir"] == "work_dirs/w32"
+    args = parser.parse_args(["--work-dir", "out", "--resume", "ckpt.pth"])
+    cfg = config_from_args(args, DEFAULTS)
+    assert cfg["work_dir"] == "out" and cfg["resume"] == "ckpt.pth" and cfg["seed"] == 0
+    assert cfg["optimizer"] == TRAIN_DEFAULTS["optimizer"]
+
+
+def test_mmengine_is_imported_only_by_the_config_loader():
+    code = ("import sys, hrseg, hrseg.engine, hrseg.config, hrseg.models, hrseg.inference; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mmengine', 'mmcv')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
