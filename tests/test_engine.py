@@ -283,6 +283,21 @@ def test_optimizer_and_schedule_config_errors():
         build_scheduler(sgd, dict(type="multistep", milestone=[1]), 1, 1)
 
 
+def test_head_lr_mult_gives_the_non_backbone_parameters_a_larger_lr():
+    model = nn.Sequential()
+    model.add_module("backbone", nn.Linear(2, 2))
+    model.add_module("head", nn.Linear(2, 1))
+    opt = build_optimizer(model, dict(type="sgd", lr=0.01, momentum=0.9, head_lr_mult=10))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.1])
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2]
+    sched = build_scheduler(opt, dict(type="poly", power=1.0), 10, 1)
+    opt.step()
+    sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.009, 0.09])
+    with pytest.raises(ConfigError, match="backbone"):
+        build_optimizer(nn.Linear(2, 2), dict(type="sgd", lr=0.01, head_lr_mult=10))
+
+
 def test_seeded_loader_order_is_fixed_by_seed_and_epoch():
     from hrseg.engine.trainer import set_loader_epoch
 

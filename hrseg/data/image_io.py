@@ -33,8 +33,10 @@ def _to_uint8_rgb(img: np.ndarray, path: Path) -> np.ndarray:
     raise DataError(f"{path}: unsupported image shape {img.shape}")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB, applying its EXIF orientation.
+def read_image(path: str | os.PathLike, apply_exif: bool = True) -> np.ndarray:
+    """Read an image file as uint8 RGB, applying its EXIF orientation unless ``apply_exif`` is
+    False (dataset labels such as COCO's refer to the stored pixels, which the official code
+    reads without rotation).
 
     Grayscale, RGBA and 16-bit files are converted. A missing, empty or undecodable file
     raises :class:`DataError` naming it.
@@ -50,7 +52,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if img is None:
         raise DataError(f"{p}: not a readable image (corrupt or unsupported format)")
     rgb = _to_uint8_rgb(img, p)
-    transform = _EXIF_TRANSFORMS.get(_exif_orientation(p), None)
+    transform = _EXIF_TRANSFORMS.get(_exif_orientation(p)) if apply_exif else None
     return np.ascontiguousarray(transform(rgb) if transform else rgb)
 
 
@@ -73,3 +75,17 @@ _EXIF_TRANSFORMS = {
     7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
     8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an image atomically (a temporary file renamed into place): (H, W, 3) arrays are
+    taken as RGB, (H, W) arrays (label maps, uint8 or uint16) are written as they are. The
+    format follows the suffix (PNG for label maps, so that the values survive)."""
+    from hrseg.utils.io import atomic_path
+
+    p = Path(path)
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    with atomic_path(p) as tmp:
+        if not cv2.imwrite(str(tmp), pixels):
+            raise DataError(f"{p}: could not write the image")
+    return p

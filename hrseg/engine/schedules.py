@@ -55,9 +55,13 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
 
     Options the chosen optimizer does not take (``momentum`` for Adam, ``betas`` for SGD) are
     ignored, so one config schema serves all three; an option no optimizer takes is an error.
+    ``head_lr_mult`` (default 1) multiplies the learning rate of every parameter outside
+    ``model.backbone`` (the official segmentation code's ``NONBACKBONE_MULT``, 10 for
+    PASCAL-Context).
     """
     cfg = dict(cfg)
     cls = OPTIMIZERS[_choice("optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
+    head_lr_mult = float(cfg.pop("head_lr_mult", 1.0))
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
     every = set().union(*(inspect.signature(c.__init__).parameters for c in OPTIMIZERS.values()))
     for key in cfg:
@@ -70,8 +74,15 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
         raise ConfigError("optimizer: nesterov=True needs momentum > 0")
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
-    params = [p for p in model.parameters() if p.requires_grad]
-    return cls(params, **kwargs)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if head_lr_mult == 1.0:
+        return cls([p for _, p in named], **kwargs)
+    backbone = [p for n, p in named if n.startswith("backbone.")]
+    others = [p for n, p in named if not n.startswith("backbone.")]
+    if not backbone:
+        raise ConfigError("optimizer.head_lr_mult needs a model with a 'backbone' submodule")
+    lr = kwargs.pop("lr")
+    return cls([{"params": backbone, "lr": lr}, {"params": others, "lr": lr * head_lr_mult}], lr=lr, **kwargs)
 
 
 def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int

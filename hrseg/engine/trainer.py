@@ -44,7 +44,7 @@ from hrseg.engine.distributed import (
 )
 from hrseg.engine.logging import RunLogger
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError, ConfigError, DataError
 
 TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 Evaluate = Callable[[nn.Module], Mapping[str, float]]
@@ -55,7 +55,7 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
     work_dir=None,
     seed=0,
     resume=None,
-    optimizer=dict(type="Adam", lr=1e-3, weight_decay=0.0, momentum=0.9, nesterov=False,
+    optimizer=dict(type="Adam", lr=1e-3, head_lr_mult=1.0, weight_decay=0.0, momentum=0.9, nesterov=False,
                    betas=[0.9, 0.999], eps=1e-8),
     schedule=dict(SCHEDULE_DEFAULTS),
     train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,
@@ -80,6 +80,9 @@ class Trainer:
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
     deterministic: deterministic kernels (slower), see ``seed_everything``.
+    epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
+        epochs included) before its data is drawn, e.g. to change the input size and the
+        regularization (:class:`hrseg.engine.progressive.ProgressiveHook`).
     """
 
     def __init__(self, model: nn.Module, train_loader: DataLoader, train_step: TrainStep,
@@ -91,7 +94,7 @@ class Trainer:
                  sync_bn: bool = False, device: str | torch.device | None = None,
                  config: Mapping[str, Any] | None = None, log_interval: int = 20,
                  progress: bool = True, find_unused_parameters: bool = False,
-                 deterministic: bool = False):
+                 deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
                             f"got {type(train_loader).__name__}")
@@ -107,6 +110,7 @@ class Trainer:
         self.is_main = self.rank == 0
         self.work_dir = Path(work_dir)
         self.loader, self.train_step, self.evaluate = train_loader, train_step, evaluate
+        self.epoch_hook = epoch_hook
         self.max_epochs, self.eval_interval, self.save_every = int(max_epochs), int(eval_interval), int(save_every)
         self.best_metric, self.best_mode, self.grad_clip = best_metric, best_mode, grad_clip
         self.log_interval, self.progress = max(1, int(log_interval)), progress
@@ -171,6 +175,8 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train up to ``max_epochs`` (from the resumed epoch); returns the final metrics."""
         for epoch in range(self.epoch, self.max_epochs):
+            if self.epoch_hook is not None:
+                self.epoch_hook(epoch, self)
             losses, stats = self._train_epoch(epoch)
             self.epoch = epoch + 1
             metrics = {}
@@ -194,6 +200,9 @@ class Trainer:
         with tqdm(total=len(self.loader), desc=f"epoch {epoch + 1}/{self.max_epochs}", leave=False,
                   dynamic_ncols=True, disable=not (self.progress and self.is_main)) as bar:
             for batch in self.loader:
+                if batch is None:  # every sample of the batch was skipped (unreadable images)
+                    bar.update(1)
+                    continue
                 images += batch_size_of(batch)
                 out = self._step(to_device(batch, self.device))
                 for key, value in out.items():
@@ -212,6 +221,9 @@ class Trainer:
         mean = all_reduce(torch.stack([sums[k] for k in keys]) / max(steps, 1)) if keys else []
         counts = [float(images), float(num_skipped(self.loader) - skipped_before)]
         totals = all_reduce(torch.tensor(counts, device=self.device), op="sum")
+        if totals[0] == 0:
+            raise DataError(f"epoch {epoch + 1}: no training sample could be read ({int(totals[1])} skipped); "
+                            "check the dataset paths")
         losses = {k: float(v) for k, v in zip(keys, mean)}
         self.last_losses = losses
         return losses, {"lr": lr, "images_per_s": float(totals[0]) / elapsed, "time": elapsed,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from typing import Any, Callable
 
 from torch import nn
@@ -19,8 +21,11 @@ def register_model(name: str, factory: ModelFactory) -> None:
 
 
 def _ensure_registered() -> None:
-    # Importing the task modules registers their models.
-    from hrseg.models import pose, pyramid, segmentation  # noqa: F401
+    """Import every module of ``hrseg.models``: each registers the models it defines."""
+    import hrseg.models as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def list_models(pattern: str = "") -> list[str]:

@@ -24,6 +24,7 @@ from hrseg.models.blocks import get_block, make_blocks
 from hrseg.models.layers import NormFactory, conv_norm, norm_factory
 
 UpsampleMode = Literal["nearest", "bilinear"]
+FusionConv = Literal["dense", "separable"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,17 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class HRNetSpec:
-    """The whole network: the stem width and the four stages (stage 1 has one branch)."""
+    """The whole network: the stem width and the four stages (stage 1 has one branch).
+
+    ``fusion`` is the kind of the 3x3 convolutions of the transitions and of the fusion
+    down-paths: 'dense' (the papers' and official checkpoints' layout) or 'separable' (depthwise
+    3x3 + norm + pointwise 1x1, as Lite-HRNet does: the fusions then stop dominating the cost of a
+    network built from light blocks).
+    """
 
     stages: tuple[StageSpec, ...]
     stem_width: int = 64
+    fusion: FusionConv = "dense"
 
     def with_block(self, block: str, **options: Any) -> "HRNetSpec":
         """The same network with another block type in the multi-branch stages (2 to 4)."""
@@ -61,7 +69,7 @@ class HRNetSpec:
 
 def hrnet_spec(width: int, *, modules: tuple[int, int, int] = (1, 4, 3), blocks: int = 4,
                stage1_blocks: int = 4, stage1_planes: int = 64, block: str = "BASIC",
-               stem_width: int = 64) -> HRNetSpec:
+               stem_width: int = 64, fusion: FusionConv = "dense") -> HRNetSpec:
     """The standard HRNet layout for base width ``C``: branch widths C, 2C, 4C, 8C.
 
     ``modules`` are the modules of stages 2, 3 and 4; ``blocks`` the blocks per branch in each
@@ -73,7 +81,7 @@ def hrnet_spec(width: int, *, modules: tuple[int, int, int] = (1, 4, 3), blocks:
         branches = i + 2
         stages.append(StageSpec(num_modules, (blocks,) * branches,
                                 tuple(width * 2 ** b for b in range(branches)), block=block))
-    return HRNetSpec(tuple(stages), stem_width)
+    return HRNetSpec(tuple(stages), stem_width, fusion)
 
 
 # Named configurations: a width and what differs from the standard layout (the ImageNet,
@@ -108,7 +116,8 @@ class HighResolutionModule(nn.Module):
     """
 
     def __init__(self, in_channels: list[int], spec: StageSpec, norm: NormFactory, multi_scale_output: bool = True,
-                 upsample: UpsampleMode = "nearest", align_corners: bool = False) -> None:
+                 upsample: UpsampleMode = "nearest", align_corners: bool = False,
+                 fusion: FusionConv = "dense") -> None:
         super().__init__()
         options = dict(spec.block_options)
         self.branches = nn.ModuleList(
@@ -118,7 +127,7 @@ class HighResolutionModule(nn.Module):
         channels = spec.out_channels()
         self.out_channels = channels if multi_scale_output else channels[:1]
         self.fuse_layers = nn.ModuleList(
-            nn.ModuleList(self._fuse_path(channels, j, i, norm) for j in range(len(channels)))
+            nn.ModuleList(self._fuse_path(channels, j, i, norm, fusion) for j in range(len(channels)))
             for i in range(len(self.out_channels))
         ) if len(channels) > 1 else nn.ModuleList()
         self.relu = nn.ReLU(inplace=False)
@@ -126,15 +135,16 @@ class HighResolutionModule(nn.Module):
         self.align_corners = align_corners if upsample == "bilinear" else None
 
     @staticmethod
-    def _fuse_path(channels: list[int], src: int, dst: int, norm: NormFactory) -> nn.Module | None:
+    def _fuse_path(channels: list[int], src: int, dst: int, norm: NormFactory,
+                   fusion: FusionConv = "dense") -> nn.Module | None:
         if src == dst:
             return None
         if src > dst:  # lower resolution to higher: project, then upsample in forward
             return nn.Sequential(nn.Conv2d(channels[src], channels[dst], 1, bias=False), norm(channels[dst]))
         steps = dst - src
         return nn.Sequential(*(
-            conv_norm(channels[src], channels[dst] if k == steps - 1 else channels[src], norm,
-                      stride=2, relu=k < steps - 1)
+            _conv3x3_norm(channels[src], channels[dst] if k == steps - 1 else channels[src], norm,
+                          stride=2, relu=k < steps - 1, fusion=fusion)
             for k in range(steps)
         ))
 
@@ -157,18 +167,35 @@ class HighResolutionModule(nn.Module):
         return fused
 
 
-def _transition(in_channels: list[int], out_channels: list[int], norm: NormFactory) -> nn.ModuleList:
+def _conv3x3_norm(in_channels: int, out_channels: int, norm: NormFactory, stride: int = 1, relu: bool = True,
+                  fusion: FusionConv = "dense") -> nn.Sequential:
+    """3x3 conv + norm (+ ReLU); 'separable': depthwise 3x3 + norm, then 1x1 + norm (+ ReLU)."""
+    if fusion == "dense":
+        return conv_norm(in_channels, out_channels, norm, stride=stride, relu=relu)
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False),
+        norm(in_channels), nn.Conv2d(in_channels, out_channels, 1, bias=False), norm(out_channels),
+    ]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def _transition(in_channels: list[int], out_channels: list[int], norm: NormFactory,
+                fusion: FusionConv = "dense") -> nn.ModuleList:
     """Official transition layer: adapt widths of existing branches, add new branches by stride-2
     convs from the lowest-resolution one. ``None`` entries pass a branch through unchanged."""
     layers: list[nn.Module | None] = []
     for i, out_c in enumerate(out_channels):
         if i < len(in_channels):
-            layers.append(conv_norm(in_channels[i], out_c, norm) if in_channels[i] != out_c else None)
+            layers.append(_conv3x3_norm(in_channels[i], out_c, norm, fusion=fusion)
+                          if in_channels[i] != out_c else None)
         else:
             src = in_channels[-1]
             steps = i + 1 - len(in_channels)
             layers.append(nn.Sequential(*(
-                conv_norm(src, out_c if k == steps - 1 else src, norm, stride=2) for k in range(steps)
+                _conv3x3_norm(src, out_c if k == steps - 1 else src, norm, stride=2, fusion=fusion)
+                for k in range(steps)
             )))
     return nn.ModuleList(layers)
 
@@ -192,10 +219,14 @@ class HRNet(nn.Module):
 
     def __init__(self, spec: HRNetSpec, norm: str | NormFactory = "BN", upsample: UpsampleMode = "nearest",
                  align_corners: bool = False, final_fusion: Literal["all", "highest"] = "all",
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, init: Literal["official", "kaiming"] = "official") -> None:
         super().__init__()
+        if init not in ("official", "kaiming"):
+            raise ConfigError(f"unknown init {init!r}; choose 'official' or 'kaiming'")
         if upsample not in ("nearest", "bilinear"):
             raise ConfigError(f"unknown fusion upsampling {upsample!r}; choose 'nearest' or 'bilinear'")
+        if spec.fusion not in ("dense", "separable"):
+            raise ConfigError(f"unknown fusion convolution {spec.fusion!r}; choose 'dense' or 'separable'")
         if final_fusion not in ("all", "highest"):
             raise ConfigError(f"unknown final_fusion {final_fusion!r}; choose 'all' or 'highest'")
         self.spec = spec
@@ -215,11 +246,12 @@ class HRNet(nn.Module):
         for n, stage in enumerate(spec.stages[1:], start=2):
             is_last = n == len(spec.stages)
             branch_in = [c for c in stage.num_channels]
-            setattr(self, f"transition{n - 1}", _transition(channels, branch_in, norm_layer))
+            setattr(self, f"transition{n - 1}", _transition(channels, branch_in, norm_layer, spec.fusion))
             modules = []
             for m in range(stage.num_modules):
                 multi = not (is_last and m == stage.num_modules - 1 and final_fusion == "highest")
-                module = HighResolutionModule(branch_in, stage, norm_layer, multi, upsample, align_corners)
+                module = HighResolutionModule(branch_in, stage, norm_layer, multi, upsample, align_corners,
+                                              spec.fusion)
                 modules.append(module)
                 branch_in = stage.out_channels()
             setattr(self, f"stage{n}", nn.Sequential(*modules))
@@ -227,13 +259,18 @@ class HRNet(nn.Module):
             channels = modules[-1].out_channels
         self.out_channels: list[int] = list(channels)
         self.out_strides: list[int] = [4 * 2 ** i for i in range(len(channels))]
-        self.init_weights()
+        self.init_weights(init)
 
-    def init_weights(self) -> None:
-        """The official initialisation: conv weights N(0, 0.001), norm weight 1 and bias 0."""
+    def init_weights(self, init: str = "official") -> None:
+        """Conv weights N(0, 0.001) as the official code ('official'), or He-normal for ReLU
+        ('kaiming': with Adam, much faster progress in short trainings from scratch, since the
+        update size is not tiny relative to the weights); norm weight 1 and bias 0."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, std=0.001)
+                if init == "official":
+                    nn.init.normal_(m.weight, std=0.001)
+                else:
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm)):

@@ -1,0 +1,181 @@
+"""Gaussian heatmap codec for top-down pose: targets for training, coordinates from outputs.
+
+:func:`encode` is the official ``generate_target``: per joint, an unnormalised Gaussian (peak
+1, ``sigma`` in heatmap pixels, drawn in a ``6 * sigma + 1`` window) centred on the joint
+rounded to the heatmap grid, ``int(x / stride + 0.5)``; the target weight is 0 for unlabelled
+joints and for joints whose window lies wholly outside the heatmap. ``unbiased=True`` draws
+the Gaussian at the exact sub-pixel position instead (DARK's unbiased encoding).
+
+:func:`decode` is the official ``get_final_preds``: argmax per heatmap (coordinates zeroed
+where the maximum is <= 0), then either the quarter-pixel shift toward the higher neighbour
+(``"argmax"``, official ``POST_PROCESS``), DARK's Taylor refinement (``"dark"``: Gaussian blur
+of kernel 11 rescaled to the original peak, log, one Newton step with the second-order
+derivatives, as mmpose's ``refine_keypoints_dark``), or nothing (``"none"``); the heatmap
+coordinates then go back to the image through the inverse crop affine (``transform_preds``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from hrseg.data.coco_skeleton import JOINT_WEIGHTS
+from hrseg.data.pose_transforms import affine_transform, get_affine_transform
+
+__all__ = ["decode", "encode", "get_max_preds", "refine_dark", "refine_quarter_offset",
+           "transform_preds", "DECODERS"]
+
+DECODERS = ("argmax", "dark", "none")
+
+
+def encode(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequence[int] = (192, 256),
+           heatmap_size: Sequence[int] = (48, 64), sigma: float = 2.0,
+           use_different_joints_weight: bool = False,
+           joint_weights: Sequence[float] = JOINT_WEIGHTS, unbiased: bool = False
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmap targets (K, H, W) float32 and target weights (K, 1) float32 for joints (K, 2)
+    given in input-crop pixels; sizes are (w, h)."""
+    joints = np.asarray(joints, dtype=np.float32)
+    num_joints = joints.shape[0]
+    hm_w, hm_h = int(heatmap_size[0]), int(heatmap_size[1])
+    stride = np.asarray(image_size, dtype=np.float64) / np.asarray(heatmap_size, dtype=np.float64)
+    vis = np.asarray(joints_vis, dtype=np.float32).reshape(num_joints, 1)
+    weight = (vis > 0).astype(np.float32)
+    target = np.zeros((num_joints, hm_h, hm_w), dtype=np.float32)
+    tmp_size = sigma * 3
+    xs = np.arange(hm_w, dtype=np.float32)
+    ys = np.arange(hm_h, dtype=np.float32)[:, None]
+    for j in range(num_joints):
+        if weight[j, 0] <= 0.5:
+            continue
+        if unbiased:
+            mu_x, mu_y = joints[j, 0] / stride[0], joints[j, 1] / stride[1]
+        else:
+            mu_x = int(joints[j, 0] / stride[0] + 0.5)
+            mu_y = int(joints[j, 1] / stride[1] + 0.5)
+        ul = (int(mu_x - tmp_size), int(mu_y - tmp_size))
+        br = (int(mu_x + tmp_size + 1), int(mu_y + tmp_size + 1))
+        if ul[0] >= hm_w or ul[1] >= hm_h or br[0] < 0 or br[1] < 0:
+            weight[j] = 0
+            continue
+        if unbiased:
+            target[j] = np.exp(-((xs - mu_x) ** 2 + (ys - mu_y) ** 2) / (2 * sigma ** 2))
+            continue
+        # The official window arithmetic, kept verbatim so that non-integer 3*sigma windows
+        # cut at the border come out the same as theirs.
+        size = 2 * tmp_size + 1
+        g1 = np.arange(0, size, 1, np.float32)
+        g = np.exp(-((g1 - size // 2) ** 2 + (g1[:, None] - size // 2) ** 2) / (2 * sigma ** 2))
+        g_x = max(0, -ul[0]), min(br[0], hm_w) - ul[0]
+        g_y = max(0, -ul[1]), min(br[1], hm_h) - ul[1]
+        img_x = max(0, ul[0]), min(br[0], hm_w)
+        img_y = max(0, ul[1]), min(br[1], hm_h)
+        target[j, img_y[0]:img_y[1], img_x[0]:img_x[1]] = g[g_y[0]:g_y[1], g_x[0]:g_x[1]]
+    if use_different_joints_weight:
+        weight = weight * np.asarray(joint_weights, dtype=np.float32).reshape(num_joints, 1)
+    return target, weight
+
+
+def _as_numpy(heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(heatmaps, torch.Tensor):
+        heatmaps = heatmaps.detach().float().cpu().numpy()
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {heatmaps.shape}")
+    return heatmaps
+
+
+def get_max_preds(heatmaps: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Official ``get_max_preds``: argmax coordinates (N, K, 2) in heatmap pixels (zeroed
+    where the maximum is <= 0) and the maxima (N, K, 1)."""
+    heatmaps = _as_numpy(heatmaps)
+    n, k, _, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1)
+    idx = np.argmax(flat, 2)
+    maxvals = np.amax(flat, 2).reshape(n, k, 1)
+    coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float32)
+    coords *= (maxvals > 0.0).astype(np.float32)
+    return coords, maxvals
+
+
+def refine_quarter_offset(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
+    """Official ``POST_PROCESS``: move 0.25 px toward the higher neighbour on each axis (both
+    axes only when the peak is at least 2 px inside the map). Returns new coordinates."""
+    coords = coords.copy()
+    _, _, h, w = heatmaps.shape
+    for n, p in np.ndindex(*coords.shape[:2]):
+        hm = heatmaps[n, p]
+        px = int(np.floor(coords[n, p, 0] + 0.5))
+        py = int(np.floor(coords[n, p, 1] + 0.5))
+        if 1 < px < w - 1 and 1 < py < h - 1:
+            diff = np.array([hm[py, px + 1] - hm[py, px - 1], hm[py + 1, px] - hm[py - 1, px]])
+            coords[n, p] += np.sign(diff) * 0.25
+    return coords
+
+
+def _blur_keep_peak(hm: np.ndarray, kernel: int) -> np.ndarray:
+    """DARK's modulation: Gaussian blur (zero border) rescaled to the original maximum."""
+    border = (kernel - 1) // 2
+    peak = hm.max()
+    padded = np.zeros((hm.shape[0] + 2 * border, hm.shape[1] + 2 * border), dtype=np.float32)
+    padded[border:-border, border:-border] = hm
+    blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[border:-border, border:-border]
+    bmax = blurred.max()
+    return blurred * (peak / bmax) if bmax != 0 else blurred
+
+
+def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """DARK (Zhang et al., CVPR 2020) sub-pixel refinement of argmax coordinates.
+
+    ``kernel`` should match the training sigma (11 for sigma 2, 17 for sigma 3). Peaks within
+    2 px of the border keep their argmax position. Returns new coordinates.
+    """
+    if kernel % 2 != 1:
+        raise ValueError(f"DARK blur kernel must be odd, got {kernel}")
+    coords = coords.copy()
+    _, _, h, w = heatmaps.shape
+    for n, p in np.ndindex(*coords.shape[:2]):
+        x, y = int(coords[n, p, 0]), int(coords[n, p, 1])
+        if not (1 < x < w - 2 and 1 < y < h - 2):
+            continue
+        # only a 5x5 neighbourhood is read, but the blur must see the whole map (peak rescale)
+        hm = np.log(np.maximum(_blur_keep_peak(heatmaps[n, p], kernel), 1e-10))
+        dx = 0.5 * (hm[y, x + 1] - hm[y, x - 1])
+        dy = 0.5 * (hm[y + 1, x] - hm[y - 1, x])
+        dxx = 0.25 * (hm[y, x + 2] - 2 * hm[y, x] + hm[y, x - 2])
+        dxy = 0.25 * (hm[y + 1, x + 1] - hm[y - 1, x + 1] - hm[y + 1, x - 1] + hm[y - 1, x - 1])
+        dyy = 0.25 * (hm[y + 2, x] - 2 * hm[y, x] + hm[y - 2, x])
+        det = dxx * dyy - dxy ** 2
+        if det != 0:
+            hessian = np.array([[dxx, dxy], [dxy, dyy]], dtype=np.float64)
+            coords[n, p] -= np.linalg.inv(hessian) @ np.array([dx, dy], dtype=np.float64)
+    return coords
+
+
+def transform_preds(coords: np.ndarray, center: np.ndarray, scale: np.ndarray,
+                    output_size: Sequence[int]) -> np.ndarray:
+    """Official ``transform_preds``: heatmap (or crop) coordinates (K, 2) back to the image,
+    through the inverse of the unrotated crop affine for an ``output_size`` (w, h) map."""
+    trans = get_affine_transform(center, scale, 0, output_size, inv=True)
+    return affine_transform(coords[..., :2], trans)
+
+
+def decode(heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray, scales: np.ndarray,
+           method: str = "argmax", blur_kernel: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints in image pixels (N, K, 2) and their heatmap maxima (N, K, 1) from heatmaps
+    (N, K, H, W) of crops with ``centers``/``scales`` (N, 2)."""
+    if method not in DECODERS:
+        raise ValueError(f"unknown heatmap decoder {method!r}; expected one of {DECODERS}")
+    heatmaps = _as_numpy(heatmaps)
+    coords, maxvals = get_max_preds(heatmaps)
+    if method == "argmax":
+        coords = refine_quarter_offset(coords, heatmaps)
+    elif method == "dark":
+        coords = refine_dark(coords, heatmaps, blur_kernel)
+    h, w = heatmaps.shape[2:]
+    centers, scales = np.asarray(centers), np.asarray(scales)
+    preds = np.stack([transform_preds(coords[i], centers[i], scales[i], (w, h))
+                      for i in range(len(coords))]) if len(coords) else coords.astype(np.float64)
+    return preds, maxvals

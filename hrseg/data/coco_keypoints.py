@@ -1,0 +1,233 @@
+"""COCO person-keypoint adapter: a validated annotation file and the person instances in it.
+
+Instances come from ground-truth boxes (the official ``_load_coco_keypoint_annotation_kernal``
+rules) or from a person-detection results file (``_load_coco_person_detection_results``);
+either way each is a :class:`PersonInstance` with the official centre/scale (aspect ratio of
+the network input, 1.25 padding, ``pixel_std`` 200).
+
+Ground-truth rules: crowd regions and people without labelled keypoints are dropped; the box
+is clipped to the image as official (``x2 = min(W-1, x1 + max(0, w-1))``) and dropped when the
+annotation area is 0, the clipped box is empty, or (an addition: the official code would build
+a singular transform) it is a single point. Labelled keypoints outside their image, which COCO
+never has but user files may, become unlabelled (visibility 0) with one warning per file.
+
+Detection rules: category 1 only, score >= ``image_thre``; keypoints zero and unlabelled (the
+official code marks them visible, which only feeds a meaningless validation loss).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from hrseg.data.coco_skeleton import NUM_JOINTS, PERSON_CATEGORY_ID
+from hrseg.data.pose_transforms import PIXEL_STD, box_to_center_scale
+from hrseg.errors import DataError
+
+__all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_image_ids"]
+
+logger = logging.getLogger(__name__)
+
+_IMAGE_FIELDS = ("id", "file_name", "width", "height")
+_ANN_FIELDS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "keypoints",
+               "num_keypoints")
+_DET_FIELDS = ("image_id", "category_id", "bbox", "score")
+
+
+@dataclass
+class PersonInstance:
+    """One person to crop: where, how big, its labels (if any) and its bookkeeping.
+
+    ``joints`` (K, 2) are image pixels, ``joints_vis`` (K,) is 1 for labelled joints (COCO
+    v=1 or 2) else 0. ``area`` is the official OKS-NMS area, ``prod(scale * 200)`` (the padded
+    box); ``bbox`` is the (clipped) box it came from, xywh.
+    """
+
+    image_id: int
+    image_file: Path
+    center: np.ndarray
+    scale: np.ndarray
+    bbox: tuple[float, float, float, float]
+    score: float
+    joints: np.ndarray
+    joints_vis: np.ndarray
+    ann_id: int | None = None
+    area: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.area = float(np.prod(np.asarray(self.scale, dtype=np.float64) * PIXEL_STD))
+
+
+def _load_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from None
+
+
+def _require(record: Any, fields: Sequence[str], path: Path, what: str) -> None:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: {what} is not a JSON object: {str(record)[:80]}")
+    missing = [k for k in fields if k not in record]
+    if missing:
+        ident = f" id {record['id']}" if "id" in record else ""
+        raise DataError(f"{path}: {what}{ident} lacks field(s) {', '.join(missing)}")
+
+
+def load_coco_keypoints(path: str | os.PathLike, num_joints: int = NUM_JOINTS) -> COCO:
+    """Read and validate a COCO person_keypoints file into a pycocotools ``COCO``.
+
+    Raises one :class:`DataError` naming the file for unreadable or malformed JSON, missing
+    sections or fields, no ``person`` category with ``num_joints`` keypoint names, or person
+    annotations whose keypoints are not ``3 * num_joints`` numbers.
+    """
+    path = Path(path)
+    data = _load_json(path, "annotation")
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a COCO object with images/annotations/categories")
+    missing = [k for k in ("images", "annotations", "categories")
+               if not isinstance(data.get(k), list)]
+    if missing:
+        raise DataError(f"{path}: missing COCO section(s) {', '.join(missing)}")
+    person = [c for c in data["categories"] if isinstance(c, dict)
+              and c.get("id") == PERSON_CATEGORY_ID and c.get("name") == "person"]
+    if not person or len(person[0].get("keypoints") or []) != num_joints:
+        raise DataError(f"{path}: no 'person' category (id 1) with {num_joints} keypoint names; "
+                        "is this a person_keypoints file?")
+    for img in data["images"]:
+        _require(img, _IMAGE_FIELDS, path, "image")
+    for ann in data["annotations"]:
+        _require(ann, ("id", "image_id", "category_id"), path, "annotation")
+        if ann["category_id"] != PERSON_CATEGORY_ID:
+            continue
+        _require(ann, _ANN_FIELDS, path, "person annotation")
+        if len(ann["keypoints"]) != 3 * num_joints or len(ann["bbox"]) != 4:
+            raise DataError(f"{path}: annotation id {ann['id']} has {len(ann['keypoints'])} "
+                            f"keypoint values and a {len(ann['bbox'])}-number bbox; expected "
+                            f"{3 * num_joints} and 4")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
+
+
+def split_image_ids(coco: COCO, split: str) -> list[int]:
+    """Ids of the images whose record says ``coco_split == split`` (the sample data's field)."""
+    return sorted(i for i, img in coco.imgs.items() if img.get("coco_split") == split)
+
+
+class CocoKeypoints:
+    """A COCO person_keypoints file, its image folder, and the person instances in it.
+
+    ``image_size`` is the network input (w, h); it fixes the box aspect ratio (192/256).
+    ``img_ids`` restricts everything to those images (e.g. :func:`split_image_ids`).
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
+                 image_size: Sequence[int] = (192, 256), img_ids: Iterable[int] | None = None,
+                 num_joints: int = NUM_JOINTS, padding: float = 1.25) -> None:
+        self.ann_file = Path(ann_file)
+        self.image_dir = Path(image_dir)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.aspect_ratio = self.image_size[0] / self.image_size[1]
+        self.num_joints = num_joints
+        self.padding = padding
+        self.coco = load_coco_keypoints(self.ann_file, num_joints)
+        if img_ids is None:
+            self.image_ids = sorted(self.coco.getImgIds())
+        else:
+            self.image_ids = sorted({int(i) for i in img_ids})
+            unknown = [i for i in self.image_ids if i not in self.coco.imgs]
+            if unknown:
+                raise DataError(f"{self.ann_file}: image id(s) {unknown[:5]} not in this file")
+
+    def image_path(self, image_id: int) -> Path:
+        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+
+    def _center_scale(self, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        return box_to_center_scale(*box[:4], self.aspect_ratio, self.padding)
+
+    def gt_instances(self) -> list[PersonInstance]:
+        """People with labelled keypoints and their ground-truth boxes (training and GT-box
+        evaluation alike, as official)."""
+        out: list[PersonInstance] = []
+        outside = 0
+        for image_id in self.image_ids:
+            img = self.coco.imgs[image_id]
+            width, height = img["width"], img["height"]
+            for ann in self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False)):
+                if ann["category_id"] != PERSON_CATEGORY_ID or max(ann["keypoints"]) == 0:
+                    continue
+                box = _clean_box(ann, width, height)
+                if box is None:
+                    continue
+                kpts = np.asarray(ann["keypoints"], dtype=np.float32).reshape(-1, 3)
+                vis = np.minimum(kpts[:, 2], 1.0)
+                x, y = kpts[:, 0], kpts[:, 1]
+                off = (vis > 0) & ((x < 0) | (y < 0) | (x >= width) | (y >= height))
+                outside += int(off.sum())
+                vis[off] = 0.0
+                if vis.max() == 0:
+                    continue
+                center, scale = self._center_scale(box)
+                out.append(PersonInstance(image_id, self.image_path(image_id), center, scale,
+                                          box, 1.0, kpts[:, :2].copy(), vis, ann_id=ann["id"]))
+        if outside:
+            logger.warning("%s: %d labelled keypoint(s) lie outside their image; treated as "
+                           "unlabelled", self.ann_file, outside)
+        return out
+
+    def detection_instances(self, det_file: str | os.PathLike, image_thre: float = 0.0
+                            ) -> list[PersonInstance]:
+        """People from a COCO detection results file (a list of image_id/category_id/bbox/
+        score records), for evaluation with detected boxes; other images are ignored."""
+        det_file = Path(det_file)
+        dets = _load_json(det_file, "detection results")
+        if not isinstance(dets, list):
+            raise DataError(f"{det_file}: expected a JSON list of detections")
+        wanted = set(self.image_ids)
+        out: list[PersonInstance] = []
+        for det in dets:
+            _require(det, _DET_FIELDS, det_file, "detection")
+            if det["category_id"] != PERSON_CATEGORY_ID or det["score"] < image_thre:
+                continue
+            image_id = int(det["image_id"])
+            if image_id not in self.coco.imgs:
+                raise DataError(f"{det_file}: detection for image id {image_id}, which is not "
+                                f"in {self.ann_file}")
+            if image_id not in wanted:
+                continue
+            box = [float(v) for v in det["bbox"]]
+            if len(box) != 4:
+                raise DataError(f"{det_file}: detection bbox {det['bbox']} is not 4 numbers")
+            if box[2] <= 0 and box[3] <= 0:
+                continue  # a point: no crop can be made of it
+            center, scale = self._center_scale(box)
+            k = self.num_joints
+            out.append(PersonInstance(image_id, self.image_path(image_id), center, scale,
+                                      tuple(box), float(det["score"]),
+                                      np.zeros((k, 2), np.float32), np.zeros(k, np.float32)))
+        return out
+
+
+def _clean_box(ann: dict, width: int, height: int) -> tuple[float, float, float, float] | None:
+    """Official box sanitising (clip to the image, official -1 convention); None to drop."""
+    x, y, w, h = (float(v) for v in ann["bbox"])
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1.0, x1 + max(0.0, w - 1))
+    y2 = min(height - 1.0, y1 + max(0.0, h - 1))
+    if ann["area"] > 0 and x2 >= x1 and y2 >= y1 and (x2 > x1 or y2 > y1):
+        return (x1, y1, x2 - x1, y2 - y1)
+    return None

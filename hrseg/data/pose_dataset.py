@@ -1,0 +1,158 @@
+"""Top-down COCO keypoint dataset: adapter + crop/augmentation + heatmap codec.
+
+A sample is a dict ``{'image': (3, h, w) float, 'target': (K, hh, hw) float, 'target_weight':
+(K, 1) float, 'meta': {...}}`` where meta holds what decoding and evaluation need (centre,
+scale, rotation, image id, box score, OKS area, flipped, joints in the crop).
+
+Bad images: in training a missing or corrupt image, or one whose decoded size is not the
+annotation file's (an EXIF-rotated file, say), is skipped: one warning per file and process,
+the sample comes back as a :class:`SkippedSample` that :func:`pose_collate` drops, and
+``dataset.num_skipped`` counts them across DataLoader workers (the engine's epoch summary reads
+it). In evaluation and inference every person must be predicted, so it raises
+:class:`DataError`.
+
+Outcomes for odd annotations (see the adapter): an image without person annotations gives no
+samples; a zero-area box is dropped; a labelled keypoint outside its image becomes
+unlabelled; a keypoint outside the crop gets target weight 0. A dataset with no person at all
+is a :class:`DataError` naming the annotation file.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from hrseg.codecs.heatmap import encode
+from hrseg.data.coco_keypoints import CocoKeypoints, PersonInstance
+from hrseg.data.coco_skeleton import FLIP_INDEX, FLIP_PAIRS
+from hrseg.data.image_io import read_image
+from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
+from hrseg.errors import DataError
+
+__all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate"]
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class SkippedSample:
+    """Stands in for a training sample whose image could not be read."""
+
+    path: str
+    reason: str
+
+
+def pose_collate(batch: Sequence[dict | SkippedSample]) -> dict | None:
+    """``default_collate`` without the skipped samples; None when the whole batch was skipped.
+
+    The batch's ``'skipped'`` entry lists the files skipped in it.
+    """
+    kept = [s for s in batch if not isinstance(s, SkippedSample)]
+    skipped = [s.path for s in batch if isinstance(s, SkippedSample)]
+    if not kept:
+        return None
+    out = default_collate(kept)
+    out["skipped"] = skipped
+    return out
+
+
+class CocoPoseDataset(Dataset):
+    """Person crops of a COCO keypoint file for training (``train=True``: official
+    augmentation, skip bad images) or evaluation (no augmentation, bad images are errors).
+
+    Instances are the ground-truth people (:meth:`CocoKeypoints.gt_instances`) unless
+    ``det_file`` gives person detections (evaluation with detected boxes). Sizes are (w, h);
+    ``sigma`` is in heatmap pixels (2 for 64x48 heatmaps, 1 for 32x24). Augmentation draws
+    from ``numpy.random.default_rng([seed, epoch, index])``: fixed by the seed, independent of
+    worker assignment; :meth:`set_epoch` moves to the next epoch's draws.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike, train: bool,
+                 image_size: Sequence[int] = (192, 256), heatmap_size: Sequence[int] = (48, 64),
+                 sigma: float = 2.0, augment: PoseAugment | None = None,
+                 img_ids: Iterable[int] | None = None, det_file: str | os.PathLike | None = None,
+                 image_thre: float = 0.0, use_different_joints_weight: bool = False,
+                 unbiased_encoding: bool = False, clip_visibility: bool = True,
+                 seed: int = 0) -> None:
+        self.train = train
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
+        self.sigma = float(sigma)
+        self.augment = (augment or PoseAugment()) if train else None
+        self.use_different_joints_weight = use_different_joints_weight
+        self.unbiased_encoding = unbiased_encoding
+        self.clip_visibility = clip_visibility
+        self.seed = seed
+        self.epoch = 0
+        self.flip_pairs = FLIP_PAIRS
+        self.flip_index = FLIP_INDEX
+        self.coco = CocoKeypoints(ann_file, image_dir, self.image_size, img_ids)
+        if det_file is not None:
+            self.instances: list[PersonInstance] = self.coco.detection_instances(det_file,
+                                                                                image_thre)
+            source = f"{det_file} (score >= {image_thre})"
+        else:
+            self.instances = self.coco.gt_instances()
+            source = str(ann_file)
+        if not self.instances:
+            raise DataError(f"{source}: no person instances to use"
+                            + (" (people need labelled keypoints)" if det_file is None else ""))
+        # shared with DataLoader workers, read by the engine's epoch summary
+        self.num_skipped = multiprocessing.Value("l", 0)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _read(self, inst: PersonInstance) -> np.ndarray | SkippedSample:
+        try:
+            image = read_image(inst.image_file, apply_exif=False)
+            record = self.coco.coco.imgs[inst.image_id]
+            if image.shape[:2] != (record["height"], record["width"]):
+                # e.g. an EXIF rotation: the annotations would not fit the pixels
+                raise DataError(f"{inst.image_file}: decoded as {image.shape[1]}x"
+                                f"{image.shape[0]}, but {self.coco.ann_file.name} says "
+                                f"{record['width']}x{record['height']}")
+            return image
+        except DataError as e:
+            if not self.train:
+                raise
+            path = str(inst.image_file)
+            with self.num_skipped.get_lock():
+                self.num_skipped.value += 1
+            if path not in _WARNED:
+                _WARNED.add(path)
+                logger.warning("skipping training image: %s", e)
+            return SkippedSample(path, str(e))
+
+    def __getitem__(self, index: int) -> dict[str, Any] | SkippedSample:
+        inst = self.instances[index]
+        image = self._read(inst)
+        if isinstance(image, SkippedSample):
+            return image
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+        crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
+                             self.image_size, rng, self.augment, self.flip_pairs,
+                             self.clip_visibility)
+        target, target_weight = encode(crop.joints, crop.joints_vis, self.image_size,
+                                       self.heatmap_size, self.sigma,
+                                       self.use_different_joints_weight,
+                                       unbiased=self.unbiased_encoding)
+        meta = {
+            "image_id": inst.image_id, "image_file": str(inst.image_file), "index": index,
+            "center": crop.center.astype(np.float32), "scale": crop.scale.astype(np.float32),
+            "rotation": np.float32(crop.rotation), "score": np.float32(inst.score),
+            "area": np.float32(inst.area), "flipped": crop.flipped,
+            "joints": crop.joints.astype(np.float32), "joints_vis": crop.joints_vis,
+        }
+        return {"image": normalize(crop.image), "target": torch.from_numpy(target),
+                "target_weight": torch.from_numpy(target_weight), "meta": meta}

@@ -1,0 +1,1 @@
+"""End-to-end tasks (pose, segmentation, detection): the logic behind the tools."""

@@ -1,0 +1,1 @@
+"""Drawing results on photographs: skeletons, boxes, masks."""
