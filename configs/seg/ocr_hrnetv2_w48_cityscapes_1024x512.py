@@ -1,0 +1,6 @@
+# HRNetV2-W48 + OCR on Cityscapes, the official recipe
+# (experiments/cityscapes/seg_hrnet_ocr_w48_train_512x1024_sgd_lr1e-2_wd5e-4_bs_12_epoch484.yaml):
+# as the W48 recipe, with the auxiliary (soft object region) loss weighted 0.4.
+_base_ = ["./hrnetv2_w48_cityscapes_1024x512.py"]
+model = dict(name="seg_hrnetv2_ocr_w48", num_classes=19)
+loss = dict(aux_weight=0.4)

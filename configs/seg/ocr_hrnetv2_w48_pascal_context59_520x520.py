@@ -1,0 +1,6 @@
+# HRNetV2-W48 + OCR on PASCAL-Context, 59 classes, the official recipe
+# (experiments/pascal_ctx/seg_hrnet_ocr_w48_cls59_520x520_sgd_lr1e-3_wd1e-4_bs_16_epoch200.yaml);
+# the auxiliary loss is weighted 0.4.
+_base_ = ["./hrnetv2_w48_pascal_context59_520x520.py"]
+model = dict(name="seg_hrnetv2_ocr_w48", num_classes=59)
+loss = dict(aux_weight=0.4)

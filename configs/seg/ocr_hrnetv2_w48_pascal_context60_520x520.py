@@ -1,0 +1,4 @@
+# HRNetV2-W48 + OCR on PASCAL-Context with background (60 classes).
+_base_ = ["./ocr_hrnetv2_w48_pascal_context59_520x520.py"]
+model = dict(num_classes=60)
+data = dict(num_classes=60)

@@ -1,0 +1,232 @@
+"""Semantic segmentation datasets: Cityscapes, PASCAL-Context (mmsegmentation layout) and plain
+image/mask folders.
+
+Every dataset yields ``(image, label, meta)``: without a transform the image is uint8 RGB
+(H, W, 3) and the label int64 (H, W) of train ids with 255 = ignore; a transform turns them into
+tensors. ``meta`` holds ``file_name``, ``image_path``, ``label_path`` and ``ori_shape`` (H, W).
+
+Random transforms get a ``numpy.random.Generator`` seeded by (seed, epoch, index), so an
+augmented sample is the same whichever DataLoader worker loads it; call ``set_epoch`` each epoch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from hrseg.data.image_io import read_image
+from hrseg.data.seg_labels import (
+    CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
+    PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
+    cityscapes_labelid_to_trainid, make_palette,
+)
+from hrseg.errors import DataError
+
+# (image uint8 HWC, label int64 HW, rng) -> (image, label), usually tensors.
+SegTransform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[Any, Any]]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_label(path: str | os.PathLike) -> np.ndarray:
+    """Read a label PNG as an (H, W) integer array of the stored values.
+
+    PIL, not OpenCV: OpenCV turns palette ('P' mode) PNGs, as PASCAL VOC ships them, into
+    colours, while the class indices are what is stored. 16-bit files keep their values.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: label file not found")
+    try:
+        with Image.open(p) as im:
+            mode = im.mode
+            arr = np.array(im)
+    except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt file for the user
+        raise DataError(f"{p}: not a readable label image ({e})") from None
+    if arr.ndim == 3:
+        if arr.shape[2] >= 3 and not (np.array_equal(arr[..., 0], arr[..., 1])
+                                      and np.array_equal(arr[..., 0], arr[..., 2])):
+            raise DataError(f"{p}: label is a colour image (mode {mode}); expected one channel of "
+                            "class indices (a colourised label cannot be used for training)")
+        arr = arr[..., 0]
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.dtype.kind not in "ui":
+        raise DataError(f"{p}: label pixels must be integers, got {arr.dtype} (mode {mode})")
+    return arr
+
+
+def _check_values(raw: np.ndarray, max_value: int, path: Path, hint: str) -> None:
+    """Raise DataError unless every value is in 0..max_value or is 255 (ignore)."""
+    if raw.dtype in (np.uint8, np.uint16):  # counting is much faster than sorting
+        values = np.flatnonzero(np.bincount(raw.ravel()))
+    else:
+        values = np.unique(raw)
+    bad = values[((values < 0) | (values > max_value)) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise DataError(f"{path}: label values {bad[:10].tolist()} are outside 0..{max_value} and "
+                        f"255 (ignore); {hint}")
+
+
+class SegDataset(Dataset):
+    """Image/label file pairs; subclasses turn the stored label values into train ids."""
+
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, samples: Sequence[tuple[Path, Path]], classes: Sequence[str],
+                 palette: np.ndarray, transform: SegTransform | None = None, seed: int = 0) -> None:
+        self.samples = list(samples)
+        self.classes = tuple(classes)
+        self.palette = np.asarray(palette, dtype=np.uint8)
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draws for a new epoch (deterministic per epoch and index)."""
+        self.epoch = epoch
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """Stored label values -> train ids (int64, 255 ignore); validates and raises DataError."""
+        raise NotImplementedError
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """The untransformed sample: uint8 RGB image, int64 train-id label, meta."""
+        image_path, label_path = self.samples[index]
+        image = read_image(image_path)
+        raw = read_label(label_path)
+        if raw.shape != image.shape[:2]:
+            raise DataError(f"{label_path}: label size {raw.shape[1]}x{raw.shape[0]} differs from "
+                            f"its image {image_path} ({image.shape[1]}x{image.shape[0]})")
+        label = self.encode_label(raw, label_path)
+        meta = {"file_name": image_path.name, "image_path": str(image_path),
+                "label_path": str(label_path), "ori_shape": tuple(image.shape[:2])}
+        return image, label, meta
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, dict[str, Any]]:
+        image, label, meta = self.load(index)
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, label = self.transform(image, label, rng)
+        return image, label, meta
+
+
+def _require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: {what} directory not found")
+    return path
+
+
+class CityscapesDataset(SegDataset):
+    """Cityscapes fine labels: ``leftImg8bit/{split}/{city}/*_leftImg8bit.png`` with
+    ``gtFine/{split}/{city}/*_gtFine_labelIds.png``, labelIds mapped to the 19 train ids.
+
+    The labelIds are mapped here, so cityscapesScripts' ``createTrainIdLabelImgs`` is not needed.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train",
+                 transform: SegTransform | None = None, seed: int = 0) -> None:
+        root = Path(root)
+        image_dir = _require_dir(root / "leftImg8bit" / split, f"Cityscapes '{split}' image")
+        images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
+        if not images:
+            raise DataError(f"{image_dir}: no */*_leftImg8bit.png images found")
+        samples = []
+        for img in images:
+            stem = img.name[: -len("_leftImg8bit.png")]
+            label = root / "gtFine" / split / img.parent.name / f"{stem}_gtFine_labelIds.png"
+            if not label.is_file():
+                raise DataError(f"{label}: label file not found (for image {img})")
+            samples.append((img, label))
+        super().__init__(samples, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, 33, path, "is this a *_gtFine_labelIds.png file?")
+        return cityscapes_labelid_to_trainid(raw).astype(np.int64)
+
+
+class PascalContextDataset(SegDataset):
+    """PASCAL-Context as mmsegmentation's converter writes it: ``JPEGImages/{id}.jpg``,
+    ``SegmentationClassContext/{id}.png`` (0 background, 1..59 classes) and
+    ``ImageSets/SegmentationContext/{split}.txt``.
+
+    With 59 classes background is ignored and classes shift down by one (mmsegmentation's
+    ``reduce_zero_label``); with 60, background is class 0.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", num_classes: int = 59,
+                 transform: SegTransform | None = None, seed: int = 0) -> None:
+        if num_classes not in (59, 60):
+            raise ValueError(f"PASCAL-Context has 59 or 60 classes, not {num_classes}")
+        root = Path(root)
+        list_file = root / "ImageSets" / "SegmentationContext" / f"{split}.txt"
+        if not list_file.is_file():
+            raise DataError(f"{list_file}: split list not found")
+        ids = sorted({line.strip() for line in list_file.read_text().splitlines() if line.strip()})
+        if not ids:
+            raise DataError(f"{list_file}: split list is empty")
+        samples = [(root / "JPEGImages" / f"{i}.jpg", root / "SegmentationClassContext" / f"{i}.png")
+                   for i in ids]
+        for image, label in samples:
+            for path, what in ((image, "image"), (label, "label")):
+                if not path.is_file():
+                    raise DataError(f"{path}: {what} file not found (listed in {list_file})")
+        self.reduce_zero_label = num_classes == 59
+        classes, palette = ((PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_59_PALETTE) if num_classes == 59
+                            else (PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE))
+        super().__init__(samples, classes, palette, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, 59, path, "expected 0 = background and 1..59 = the PASCAL-Context classes")
+        label = raw.astype(np.int64)
+        if self.reduce_zero_label:
+            ignore = (label == 0) | (label == IGNORE_INDEX)
+            label = label - 1
+            label[ignore] = IGNORE_INDEX
+        return label
+
+
+class FolderSegDataset(SegDataset):
+    """Any folder of images with a folder of class-index PNG masks of the same stems.
+
+    Mask values are indices into ``classes``; 255 is ignored; any other value is an error.
+    """
+
+    def __init__(self, images_dir: str | os.PathLike, masks_dir: str | os.PathLike,
+                 classes: Sequence[str], transform: SegTransform | None = None, seed: int = 0,
+                 palette: np.ndarray | None = None, mask_suffix: str = ".png") -> None:
+        images_dir = _require_dir(Path(images_dir), "images")
+        masks_dir = _require_dir(Path(masks_dir), "masks")
+        if not classes:
+            raise ValueError("FolderSegDataset needs at least one class name")
+        by_stem: dict[str, Path] = {}
+        for img in sorted(images_dir.iterdir()):
+            if img.suffix.lower() not in IMAGE_SUFFIXES or not img.is_file():
+                continue
+            if img.stem in by_stem:
+                raise DataError(f"{img}: two images share the stem '{img.stem}' ({by_stem[img.stem].name})")
+            by_stem[img.stem] = img
+        if not by_stem:
+            raise DataError(f"{images_dir}: no images found ({', '.join(IMAGE_SUFFIXES)})")
+        samples = [(img, masks_dir / f"{stem}{mask_suffix}") for stem, img in sorted(by_stem.items())]
+        missing = [str(mask) for _, mask in samples if not mask.is_file()]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise DataError(f"mask files not found: {', '.join(missing[:3])}{more}")
+        pal = make_palette(len(classes)) if palette is None else palette
+        super().__init__(samples, classes, pal, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, self.num_classes - 1, path,
+                      f"masks must hold indices of the {self.num_classes} classes given")
+        return raw.astype(np.int64)

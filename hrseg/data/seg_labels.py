@@ -1,0 +1,190 @@
+"""Class tables and palettes: Cityscapes (the official cityscapesScripts ``labels.py``) and
+PASCAL-Context 59/60 (mmsegmentation's names and palette), plus colouring label maps.
+
+Label maps use 255 for "ignore" everywhere in hrseg.
+"""
+from __future__ import annotations
+
+import colorsys
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+IGNORE_INDEX = 255
+
+
+class CityscapesLabel(NamedTuple):
+    name: str
+    id: int  # the value in *_gtFine_labelIds.png
+    train_id: int  # 0..18, or 255 when the class is not trained/evaluated
+    category: str
+    has_instances: bool
+    color: tuple[int, int, int]
+
+
+_L = CityscapesLabel
+# cityscapesScripts/helpers/labels.py, ids 0..33 (its 'license plate', id -1, never occurs in the
+# labelIds PNGs: plates are labelled as the vehicle they belong to).
+CITYSCAPES_LABELS: tuple[CityscapesLabel, ...] = (
+    _L("unlabeled", 0, 255, "void", False, (0, 0, 0)),
+    _L("ego vehicle", 1, 255, "void", False, (0, 0, 0)),
+    _L("rectification border", 2, 255, "void", False, (0, 0, 0)),
+    _L("out of roi", 3, 255, "void", False, (0, 0, 0)),
+    _L("static", 4, 255, "void", False, (0, 0, 0)),
+    _L("dynamic", 5, 255, "void", False, (111, 74, 0)),
+    _L("ground", 6, 255, "void", False, (81, 0, 81)),
+    _L("road", 7, 0, "flat", False, (128, 64, 128)),
+    _L("sidewalk", 8, 1, "flat", False, (244, 35, 232)),
+    _L("parking", 9, 255, "flat", False, (250, 170, 160)),
+    _L("rail track", 10, 255, "flat", False, (230, 150, 140)),
+    _L("building", 11, 2, "construction", False, (70, 70, 70)),
+    _L("wall", 12, 3, "construction", False, (102, 102, 156)),
+    _L("fence", 13, 4, "construction", False, (190, 153, 153)),
+    _L("guard rail", 14, 255, "construction", False, (180, 165, 180)),
+    _L("bridge", 15, 255, "construction", False, (150, 100, 100)),
+    _L("tunnel", 16, 255, "construction", False, (150, 120, 90)),
+    _L("pole", 17, 5, "object", False, (153, 153, 153)),
+    _L("polegroup", 18, 255, "object", False, (153, 153, 153)),
+    _L("traffic light", 19, 6, "object", False, (250, 170, 30)),
+    _L("traffic sign", 20, 7, "object", False, (220, 220, 0)),
+    _L("vegetation", 21, 8, "nature", False, (107, 142, 35)),
+    _L("terrain", 22, 9, "nature", False, (152, 251, 152)),
+    _L("sky", 23, 10, "sky", False, (70, 130, 180)),
+    _L("person", 24, 11, "human", True, (220, 20, 60)),
+    _L("rider", 25, 12, "human", True, (255, 0, 0)),
+    _L("car", 26, 13, "vehicle", True, (0, 0, 142)),
+    _L("truck", 27, 14, "vehicle", True, (0, 0, 70)),
+    _L("bus", 28, 15, "vehicle", True, (0, 60, 100)),
+    _L("caravan", 29, 255, "vehicle", True, (0, 0, 90)),
+    _L("trailer", 30, 255, "vehicle", True, (0, 0, 110)),
+    _L("train", 31, 16, "vehicle", True, (0, 80, 100)),
+    _L("motorcycle", 32, 17, "vehicle", True, (0, 0, 230)),
+    _L("bicycle", 33, 18, "vehicle", True, (119, 11, 32)),
+)
+del _L
+
+CITYSCAPES_LABEL_IDS: dict[str, int] = {lab.name: lab.id for lab in CITYSCAPES_LABELS}
+_TRAIN_LABELS = sorted((lab for lab in CITYSCAPES_LABELS if lab.train_id != IGNORE_INDEX),
+                       key=lambda lab: lab.train_id)
+CITYSCAPES_CLASSES: tuple[str, ...] = tuple(lab.name for lab in _TRAIN_LABELS)
+CITYSCAPES_PALETTE = np.array([lab.color for lab in _TRAIN_LABELS], dtype=np.uint8)
+
+# 256-entry lookup tables; every value that is not a known id maps to ignore.
+_LABELID_TO_TRAINID = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+_TRAINID_TO_LABELID = np.zeros(256, dtype=np.uint8)  # ignore -> 0 'unlabeled'
+for _lab in _TRAIN_LABELS:
+    _LABELID_TO_TRAINID[_lab.id] = _lab.train_id
+    _TRAINID_TO_LABELID[_lab.train_id] = _lab.id
+
+
+def _lookup(table: np.ndarray, label: np.ndarray, what: str) -> np.ndarray:
+    label = np.asarray(label)
+    if label.dtype.kind not in "ui":
+        raise ValueError(f"{what}: expected an integer label map, got dtype {label.dtype}")
+    if label.size and (label.min() < 0 or label.max() > 255):
+        raise ValueError(f"{what}: values must lie in 0..255, got {label.min()}..{label.max()}")
+    return table[label]
+
+
+def cityscapes_labelid_to_trainid(label: np.ndarray) -> np.ndarray:
+    """Map Cityscapes labelIds (0..33) to the 19 train ids, 255 for everything not evaluated.
+
+    The same table as cityscapesScripts' ``createTrainIdLabelImgs`` and the official HRNet
+    ``label_mapping``; returns uint8 of the same shape.
+    """
+    return _lookup(_LABELID_TO_TRAINID, label, "labelIds to trainIds")
+
+
+def cityscapes_trainid_to_labelid(train_ids: np.ndarray) -> np.ndarray:
+    """Map train ids back to labelIds (255 -> 0 'unlabeled'), as the benchmark server expects."""
+    return _lookup(_TRAINID_TO_LABELID, train_ids, "trainIds to labelIds")
+
+
+# PASCAL-Context: class index = rank of the Detail API category id among the 59 kept ones
+# (mmsegmentation's converter sorts them), which puts the names in alphabetical order.
+PASCAL_CONTEXT_59_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bag", "bed", "bedclothes", "bench", "bicycle", "bird", "boat", "book",
+    "bottle", "building", "bus", "cabinet", "car", "cat", "ceiling", "chair", "cloth",
+    "computer", "cow", "cup", "curtain", "dog", "door", "fence", "floor", "flower", "food",
+    "grass", "ground", "horse", "keyboard", "light", "motorbike", "mountain", "mouse", "person",
+    "plate", "platform", "pottedplant", "road", "rock", "sheep", "shelves", "sidewalk", "sign",
+    "sky", "snow", "sofa", "table", "track", "train", "tree", "truck", "tvmonitor", "wall",
+    "water", "window", "wood",
+)
+PASCAL_CONTEXT_60_CLASSES: tuple[str, ...] = ("background",) + PASCAL_CONTEXT_59_CLASSES
+# mmsegmentation's PascalContextDataset palette; the 59-class palette drops background's.
+PASCAL_CONTEXT_60_PALETTE = np.array([
+    [120, 120, 120], [180, 120, 120], [6, 230, 230], [80, 50, 50], [4, 200, 3], [120, 120, 80],
+    [140, 140, 140], [204, 5, 255], [230, 230, 230], [4, 250, 7], [224, 5, 255], [235, 255, 7],
+    [150, 5, 61], [120, 120, 70], [8, 255, 51], [255, 6, 82], [143, 255, 140], [204, 255, 4],
+    [255, 51, 7], [204, 70, 3], [0, 102, 200], [61, 230, 250], [255, 6, 51], [11, 102, 255],
+    [255, 7, 71], [255, 9, 224], [9, 7, 230], [220, 220, 220], [255, 9, 92], [112, 9, 255],
+    [8, 255, 214], [7, 255, 224], [255, 184, 6], [10, 255, 71], [255, 41, 10], [7, 255, 255],
+    [224, 255, 8], [102, 8, 255], [255, 61, 6], [255, 194, 7], [255, 122, 8], [0, 255, 20],
+    [255, 8, 41], [255, 5, 153], [6, 51, 255], [235, 12, 255], [160, 150, 20], [0, 163, 255],
+    [140, 140, 140], [250, 10, 15], [20, 255, 0], [31, 255, 0], [255, 31, 0], [255, 224, 0],
+    [153, 255, 0], [0, 0, 255], [255, 71, 0], [0, 235, 255], [0, 173, 255], [31, 0, 255],
+], dtype=np.uint8)
+PASCAL_CONTEXT_59_PALETTE = PASCAL_CONTEXT_60_PALETTE[1:]
+
+
+def make_palette(num_classes: int) -> np.ndarray:
+    """A deterministic palette of well-separated colours for datasets without one."""
+    golden = 0.618033988749895
+    colours = [colorsys.hsv_to_rgb((i * golden) % 1.0, 0.65 + 0.35 * (i % 2), 0.95 - 0.3 * (i % 3 == 2))
+               for i in range(num_classes)]
+    return (np.array(colours).reshape(-1, 3) * 255).round().astype(np.uint8)
+
+
+def _present_values(label: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer label map (counting for 8/16-bit maps: no sort)."""
+    if label.dtype in (np.uint8, np.uint16):
+        return np.flatnonzero(np.bincount(label.ravel()))
+    return np.unique(label)
+
+
+def colorize(label_map: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]],
+             ignore_index: int = IGNORE_INDEX,
+             ignore_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """RGB uint8 image (H, W, 3) of a class-index map; ``ignore_index`` pixels get ``ignore_color``.
+
+    A uint8/uint16 map indexes the colour table directly (no int64 copy of a large map)."""
+    pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    label = np.asarray(label_map)
+    if label.ndim != 2:
+        raise ValueError(f"colorize: expected an (H, W) label map, got shape {label.shape}")
+    if label.dtype.kind not in "ui":
+        raise ValueError(f"colorize: expected an integer label map, got dtype {label.dtype}")
+    values = _present_values(label)
+    bad = values[(values != ignore_index) & ((values < 0) | (values >= len(pal)))]
+    if bad.size:
+        raise ValueError(f"colorize: label values {bad[:10].tolist()} have no "
+                         f"colour in a palette of {len(pal)} classes")
+    size = max(len(pal), ignore_index + 1, int(values.max()) + 1 if values.size else 0)
+    table = np.zeros((size, 3), dtype=np.uint8)
+    table[: len(pal)] = pal
+    if 0 <= ignore_index < size:
+        table[ignore_index] = ignore_color
+    if label.dtype.kind == "i":
+        label = label.astype(np.int64)
+    return table[label]
+
+
+def overlay(image: np.ndarray, label_map: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]],
+            alpha: float = 0.5, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Blend the coloured label map over an RGB uint8 image; ignored pixels show the image only.
+
+    uint8 arithmetic throughout (OpenCV's rounding blend), so a large photograph needs only a
+    few uint8 copies of itself."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.shape[:2] != np.shape(label_map)[:2] or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"overlay: image {image.shape} and label map {np.shape(label_map)} "
+                         "must be (H, W, 3) and (H, W)")
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    blended = cv2.addWeighted(image, 1.0 - alpha, colorize(label_map, palette, ignore_index), alpha, 0.0)
+    ignored = np.asarray(label_map) == ignore_index
+    if ignored.any():
+        blended[ignored] = image[ignored]
+    return blended

@@ -1,0 +1,197 @@
+"""Training and evaluation transforms for semantic segmentation.
+
+Training follows the official configs (HRNet-Semantic-Segmentation and mmsegmentation): random
+rescale of the long side to ``base_size * U(0.5, 2.0)``, random crop padded with 255 in the label,
+horizontal flip, mmsegmentation's photometric distortion (through albumentations), ImageNet
+normalisation to a CHW float tensor. Every random draw comes from the ``numpy.random.Generator``
+passed in, so a sample is reproducible from its seed.
+
+Differences to know when comparing: the official HRNet code draws the scale from
+{0.5, 0.6, ..., 2.1} and pads the image with black; here (as mmsegmentation) the scale is
+uniform and the padding is the mean colour, i.e. zero after normalisation (``pad_value``
+changes it).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from hrseg.data.seg_labels import IGNORE_INDEX
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+Size = tuple[int, int]  # (height, width)
+
+
+def normalize(image: np.ndarray, mean: tuple[float, ...] = IMAGENET_MEAN,
+              std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) -> float32 CHW tensor, ``(x / 255 - mean) / std``."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def denormalize(tensor: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
+                std: tuple[float, ...] = IMAGENET_STD) -> np.ndarray:
+    """Inverse of :func:`normalize`: CHW tensor -> uint8 RGB (H, W, 3), for looking at inputs."""
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    x = (tensor.detach().cpu().float() * s + m).mul(255.0).round().clamp(0, 255)
+    return x.to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def resize_pair(image: np.ndarray, label: np.ndarray | None, size: Size) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resize to (H, W): image bilinear, label nearest (labels are never interpolated)."""
+    h, w = size
+    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    if label is not None:
+        label = cv2.resize(label.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+    return image, label
+
+
+def long_side_size(shape: tuple[int, ...], long_side: float) -> Size:
+    """(H, W) with the long side ``long_side`` and the aspect ratio of ``shape``."""
+    h, w = shape[:2]
+    scale = long_side / max(h, w)
+    return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+
+
+def pad_to(image: np.ndarray, label: np.ndarray, size: Size, pad_value: tuple[int, int, int],
+           ignore_index: int = IGNORE_INDEX) -> tuple[np.ndarray, np.ndarray]:
+    """Pad bottom/right up to at least ``size``: image with ``pad_value``, label with ignore."""
+    h, w = label.shape
+    ph, pw = max(size[0] - h, 0), max(size[1] - w, 0)
+    if ph == 0 and pw == 0:
+        return image, label
+    image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in pad_value))
+    label = np.pad(label, ((0, ph), (0, pw)), constant_values=ignore_index)
+    return image, label
+
+
+def random_crop(image: np.ndarray, label: np.ndarray, size: Size, rng: np.random.Generator,
+                cat_max_ratio: float = 1.0, ignore_index: int = IGNORE_INDEX,
+                attempts: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Crop ``size`` at a random place (inputs at least that large).
+
+    ``cat_max_ratio < 1`` retries (up to ``attempts``) while one class covers more than that
+    share of the labelled pixels, as mmsegmentation's ``RandomCrop``.
+    """
+    ch, cw = size
+    h, w = label.shape
+    for _ in range(attempts):
+        y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        crop = label[y:y + ch, x:x + cw]
+        if cat_max_ratio >= 1.0:
+            break
+        counts = np.bincount(crop[crop != ignore_index].ravel())
+        counts = counts[counts > 0]
+        if len(counts) > 1 and counts.max() / counts.sum() < cat_max_ratio:
+            break
+    return image[y:y + ch, x:x + cw], crop
+
+
+def photometric_distortion() -> Any:
+    """mmsegmentation's ``PhotoMetricDistortion`` ranges, each step with probability 0.5:
+    brightness +-32, contrast x[0.5, 1.5], saturation x[0.5, 1.5], hue +-18 (OpenCV units)."""
+    import albumentations as A  # imported lazily: only training needs it
+
+    return A.Compose([
+        A.RandomBrightnessContrast(brightness_limit=32 / 255, contrast_limit=0.0, p=0.5),
+        A.RandomBrightnessContrast(brightness_limit=0.0, contrast_limit=0.5, p=0.5),
+        A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0, p=0.5),
+        A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.1, p=0.5),
+    ])
+
+
+def _apply_seeded(compose: Any, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Run an albumentations pipeline with its randomness drawn from ``rng``."""
+    child = np.random.default_rng(rng.integers(2**63))
+    if hasattr(compose, "set_random_state"):  # albumentations >= 2
+        compose.set_random_state(child, random.Random(int(child.integers(2**63))))
+    else:  # albumentations 1.x draws from the global generators
+        random.seed(int(child.integers(2**63)))
+        np.random.seed(int(child.integers(2**32)))
+    return compose(image=image)["image"]
+
+
+@dataclass
+class SegTrainTransform:
+    """Random scale, crop, flip, photometric distortion, normalisation.
+
+    ``base_size``: long side at scale 1 (None: the image's own size). ``crop_size`` is (H, W).
+    ``pad_value`` (uint8 RGB) defaults to the mean colour, which normalises to zero.
+    """
+
+    crop_size: Size = (512, 1024)
+    base_size: int | None = 2048
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    flip_prob: float = 0.5
+    photometric: bool = True
+    cat_max_ratio: float = 1.0
+    pad_value: tuple[int, int, int] | None = None
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    ignore_index: int = IGNORE_INDEX
+    _photo: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __call__(self, image: np.ndarray, label: np.ndarray,
+                 rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(rng)  # a Generator passes through; an int seeds one
+        long_side = self.base_size if self.base_size is not None else max(label.shape)
+        scale = rng.uniform(*self.scale_range)
+        image, label = resize_pair(image, label, long_side_size(label.shape, long_side * scale))
+        pad = self.pad_value if self.pad_value is not None else tuple(round(m * 255) for m in self.mean)
+        image, label = pad_to(image, label, self.crop_size, pad, self.ignore_index)
+        image, label = random_crop(image, label, self.crop_size, rng, self.cat_max_ratio, self.ignore_index)
+        if rng.random() < self.flip_prob:
+            image, label = image[:, ::-1], label[:, ::-1]
+        image = np.ascontiguousarray(image)
+        if self.photometric:
+            if self._photo is None:
+                self._photo = photometric_distortion()
+            image = _apply_seeded(self._photo, image, rng)
+        return normalize(image, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+
+@dataclass
+class SegEvalTransform:
+    """Optional resize of the image, then normalisation.
+
+    ``size``: None keeps the image (the official Cityscapes evaluation at 2048x1024), an int
+    sets the long side, (H, W) sets both. The label keeps its original size unless
+    ``resize_label``: predictions are resized to it, as mmsegmentation evaluates.
+    """
+
+    size: int | Size | None = None
+    resize_label: bool = False
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def __call__(self, image: np.ndarray, label: np.ndarray,
+                 rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.size is not None:
+            size = long_side_size(image.shape, self.size) if isinstance(self.size, int) else tuple(self.size)
+            image, resized = resize_pair(image, label if self.resize_label else None, size)
+            label = resized if self.resize_label else label
+        return normalize(image, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+
+# The official training settings; crop sizes are (H, W).
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "cityscapes": dict(crop_size=(512, 1024), base_size=2048, scale_range=(0.5, 2.0)),
+    "pascal_context": dict(crop_size=(480, 480), base_size=520, scale_range=(0.5, 2.0)),
+}
+
+
+def seg_train_transform(preset: str, **overrides: Any) -> SegTrainTransform:
+    """A :class:`SegTrainTransform` with a dataset's official settings, e.g.
+    ``seg_train_transform("cityscapes", crop_size=(128, 256), base_size=512)``."""
+    if preset not in TRAIN_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(TRAIN_PRESETS)}")
+    return SegTrainTransform(**(TRAIN_PRESETS[preset] | overrides))

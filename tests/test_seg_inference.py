@@ -1,0 +1,158 @@
+"""Segmentation inference: sliding windows, whole image, multi-scale + flip, sizes, OCR model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import hrseg
+from hrseg.checkpoint import load_checkpoint
+from hrseg.inference.segmentation import predict_labels, predict_scores, prepare_model, windows
+from hrseg.utils.flops import count_params
+
+
+class PixelModel(nn.Module):
+    """A per-pixel classifier (1x1 conv): any window predicts exactly what the whole image
+    predicts at its pixels, so sliding-window accumulation must reproduce whole-image scores."""
+
+    def __init__(self, k: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, k, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_windows_cover_the_image_and_stay_inside() -> None:
+    for (h, w), crop, stride in [((70, 100), (40, 48), (20, 30)), ((30, 20), (40, 48), (27, 32)),
+                                 ((512, 1024), (512, 512), (341, 341)), ((101, 37), (32, 32), (32, 32))]:
+        cover = np.zeros((h, w), int)
+        for y0, y1, x0, x1 in windows(h, w, crop, stride):
+            assert 0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w
+            assert (y1 - y0, x1 - x0) == (min(crop[0], h), min(crop[1], w))
+            cover[y0:y1, x0:x1] += 1
+        assert cover.min() >= 1
+
+
+def test_whole_and_slide_agree_on_a_per_pixel_model() -> None:
+    model = PixelModel().eval()
+    image = _image(64, 96)
+    whole = predict_scores(model, image, dict(mode="whole"))
+    assert whole.shape == (4, 64, 96)
+    one_window = predict_scores(model, image, dict(mode="slide", crop_size=[64, 96]))
+    torch.testing.assert_close(one_window, whole)
+    for crop, stride in (([32, 48], [16, 24]), ([30, 40], None), ([17, 23], [5, 7])):
+        slide = predict_scores(model, image, dict(mode="slide", crop_size=crop, stride=stride))
+        torch.testing.assert_close(slide, whole)  # overlaps averaged exactly, nothing left out
+    assert np.array_equal(predict_labels(model, image, dict(mode="slide", crop_size=[17, 23])),
+                          whole.argmax(0).numpy().astype(np.uint8))
+
+
+def test_flip_and_scales_average_probabilities() -> None:
+    model = PixelModel().eval()
+    image = _image(45, 67, 1)  # odd sizes: scores come back at exactly the input size
+    probs = predict_scores(model, image, dict(scales=[0.5, 1.0, 1.5], flip=True))
+    assert probs.shape == (4, 45, 67)
+    torch.testing.assert_close(probs.sum(0), torch.ones(45, 67))
+    # flipping a mirror-symmetric image changes nothing
+    sym = np.concatenate([image, image[:, ::-1]], axis=1)
+    one = predict_scores(model, sym, dict(flip=False)).softmax(0)
+    both = predict_scores(model, sym, dict(flip=True))
+    torch.testing.assert_close(both, one, atol=1e-5, rtol=0)
+    labels = predict_labels(model, image, dict(scales=[0.75, 1.25], flip=True))
+    assert labels.dtype == np.uint8 and labels.shape == (45, 67) and labels.max() < 4
+
+
+def test_base_size_resizes_and_scores_return_to_input_size() -> None:
+    model = PixelModel().eval()
+    image = _image(30, 50, 2)
+    scores = predict_scores(model, image, dict(base_size=100))
+    assert scores.shape == (4, 30, 50)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        predict_scores(model, image.astype(np.float32), {})
+    with pytest.raises(ValueError, match="mode"):
+        predict_scores(model, image, dict(mode="tiles"))
+
+
+def _official_keys(model: nn.Module) -> dict[str, torch.Tensor]:
+    """An hrseg segmentation state dict in the official layout: backbone and head at the top."""
+    return {k.split(".", 1)[1]: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["seg_hrnetv2_w18_small_v1", "seg_hrnetv2_ocr_w18_small_v1"])
+def test_small_models_official_layout_and_optimized_path(name: str, tmp_path: Path) -> None:
+    from hrseg.tasks.segmentation import config_for_weights
+
+    torch.manual_seed(0)
+    model = hrseg.build_model(name, num_classes=7).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics, so folding is exercised
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "official.pth"
+    torch.save({"state_dict": _official_keys(model)}, path)
+    cfg = config_for_weights(path)
+    assert cfg["model"] == {"name": name, "num_classes": 7}  # not w18: the block counts tell
+    fresh = hrseg.build_model(name, num_classes=7).eval()
+    report = load_checkpoint(fresh, path)
+    assert report.loaded == len(model.state_dict()) and not report.not_loaded
+    image = _image(70, 90, 3)
+    eager = predict_scores(fresh, image, dict(mode="slide", crop_size=[48, 64]))
+    fast = predict_scores(prepare_model(fresh, {}), image, dict(mode="slide", crop_size=[48, 64]))
+    torch.testing.assert_close(fast, eager, atol=1e-4, rtol=1e-4)
+    fresh.train()
+    out = fresh(torch.randn(2, 3, 64, 64))
+    if "ocr" in name:
+        assert isinstance(out, list) and [o.shape for o in out] == [(2, 7, 16, 16)] * 2
+    else:
+        assert out.shape == (2, 7, 16, 16)
+
+
+def test_ocr_w48_matches_the_official_layout_and_size(shared_reference: Path) -> None:
+    layout = json.loads((shared_reference / "checkpoint_layouts" / "seg_hrnet_w48_ocr_cityscapes_19.json").read_text())
+    with torch.device("meta"):
+        model = hrseg.build_model("seg_hrnetv2_ocr_w48")
+    assert count_params(model) == 70_372_678  # 70.37M, the official figure
+    aliases = sorted(model.checkpoint_aliases.items(), key=lambda kv: -len(kv[0]))
+
+    def ours(key: str) -> str:
+        return next(dst + key[len(src):] for src, dst in aliases if key.startswith(src))
+
+    state = model.state_dict()
+    assert [ours(k) for k in layout] == list(state)  # every key, in the official order
+    assert all(list(state[ours(k)].shape) == shape for k, shape in layout.items())
+
+
+def test_large_whole_images_go_by_windows() -> None:
+    calls: list[tuple[int, int]] = []
+    model = PixelModel().eval()
+    model.register_forward_hook(lambda m, args, out: calls.append(tuple(args[0].shape[-2:])))
+    image = _image(60, 80, 4)
+    whole = predict_scores(model, image, dict(mode="whole"))
+    assert calls == [(60, 80)]
+    calls.clear()
+    capped = predict_scores(model, image, dict(mode="whole", max_whole_pixels=1000, crop_size=[30, 40]))
+    assert len(calls) > 1 and all(c == (30, 40) for c in calls)
+    torch.testing.assert_close(capped, whole)
+
+
+def test_segmentation_path_never_imports_openmmlab() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, hrseg; "
+            "import hrseg.inference.segmentation as I, hrseg.evaluation.segmentation, hrseg.losses.segmentation, "
+            "hrseg.visualization.segmentation, hrseg.checkpoint; "
+            "m = I.prepare_model(hrseg.build_model('seg_hrnetv2_ocr_w18_small_v1'), {}); "
+            "I.predict_labels(m, np.zeros((40, 60, 3), np.uint8), dict(mode='slide', crop_size=[32, 32])); "
+            "bad = [k for k in sys.modules if k.split('.')[0] in ('mmcv', 'mmengine')]; print(bad); sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
