@@ -1,0 +1,7 @@
+# Faster R-CNN HRNetV2p-W32, COCO 1x (HRNet/HRNet-Object-Detection faster_rcnn_hrnetv2p_w32_1x).
+# The backbone starts from the ImageNet weights (hrnetv2_w32_imagenet_pretrained.pth of
+# HRNet/HRNet-Image-Classification, put under checkpoints/), its BatchNorm statistics frozen.
+_base_ = ["../models/det_fasterrcnn_hrnetv2p_w32.py", "../_base_/datasets/coco_instances.py",
+          "../_base_/schedules/det_1x.py"]
+model = dict(norm_eval=True)
+load_from = "checkpoints/hrnetv2_w32_imagenet_pretrained.pth"

@@ -1,0 +1,2 @@
+_base_ = ["../_base_/models/fcos_hrnetv2p.py"]
+model = dict(name="det_fcos_hrnetv2p_w18")

@@ -1,0 +1,177 @@
+"""COCO instances adapter for box detection: a validated annotation file, contiguous labels and
+per-image training targets.
+
+Rules (those of mmdetection's ``CocoDataset`` and torchvision's detection references):
+
+- categories are numbered 1..K in order of their COCO id (0 is the background), so COCO's 80
+  ids 1..90 become labels 1..80; ``cat_ids[label - 1]`` maps back for the results file;
+- boxes are ``[x, y, w, h]`` in the file and ``[x1, y1, x2, y2]`` in targets, clipped to the
+  image;
+- crowd regions (``iscrowd`` 1) are left out of the training targets; evaluation keeps them,
+  where pycocotools ignores detections matched to them;
+- boxes under 1 px wide or high after clipping (zero area) are left out of the training targets
+  with one warning per file (real COCO has a few; torchvision's detectors reject them);
+- images without boxes are kept (they train the background).
+
+A :class:`DataError` naming the file is raised for unreadable or malformed JSON, missing
+sections or fields, an annotation of an unknown category or image, and a box that is not four
+finite numbers with non-negative width and height.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from hrseg.data.coco_keypoints import _load_json, _require
+from hrseg.errors import DataError
+
+__all__ = ["CocoInstances", "ImageTargets", "coco80_categories", "load_coco_instances"]
+
+logger = logging.getLogger(__name__)
+
+_IMAGE_FIELDS = ("id", "file_name", "width", "height")
+_ANN_FIELDS = ("id", "image_id", "category_id", "bbox")
+MIN_BOX_SIZE = 1.0  # px; smaller boxes are left out of training targets (mmdetection's rule)
+
+
+@dataclass(frozen=True)
+class ImageTargets:
+    """One image's training targets: ``boxes`` (N, 4) float32 xyxy, ``labels`` (N,) int64 1..K."""
+
+    image_id: int
+    file_name: str
+    width: int
+    height: int
+    boxes: np.ndarray
+    labels: np.ndarray
+
+
+def coco80_categories() -> list[dict[str, Any]]:
+    """The 80 COCO categories ``[{'id', 'name'}]``, for weights that do not record their classes
+    (torchvision's table, whose index is the COCO id; 'N/A' marks the unused ids)."""
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+
+    names = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
+    return [{"id": i, "name": n} for i, n in enumerate(names) if i > 0 and n != "N/A"]
+
+
+def _check_box(ann: dict, path: Path) -> None:
+    box = ann["bbox"]
+    ok = isinstance(box, (list, tuple)) and len(box) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+    if not ok or box[2] < 0 or box[3] < 0:
+        raise DataError(f"{path}: annotation id {ann['id']} has bbox {str(box)[:60]}; expected "
+                        "[x, y, width, height], four finite numbers with width, height >= 0")
+
+
+def load_coco_instances(path: str | os.PathLike) -> COCO:
+    """Read and validate a COCO instances file into a pycocotools ``COCO`` (see the module
+    docstring for what is checked)."""
+    path = Path(path)
+    data = _load_json(path, "annotation")
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a COCO object with images/annotations/categories")
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
+    if missing:
+        raise DataError(f"{path}: missing COCO section(s) {', '.join(missing)}")
+    for cat in data["categories"]:
+        _require(cat, ("id", "name"), path, "category")
+    for img in data["images"]:
+        _require(img, _IMAGE_FIELDS, path, "image")
+    cat_ids = {c["id"] for c in data["categories"]}
+    img_ids = {i["id"] for i in data["images"]}
+    if not cat_ids:
+        raise DataError(f"{path}: no categories")
+    for ann in data["annotations"]:
+        _require(ann, _ANN_FIELDS, path, "annotation")
+        if ann["category_id"] not in cat_ids:
+            raise DataError(f"{path}: annotation id {ann['id']} has category_id {ann['category_id']}, "
+                            f"which is not among the file's categories ({_id_list(cat_ids)})")
+        if ann["image_id"] not in img_ids:
+            raise DataError(f"{path}: annotation id {ann['id']} refers to image id {ann['image_id']}, "
+                            "which is not in the file's images")
+        _check_box(ann, path)
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
+
+
+def _id_list(ids: Iterable[int], limit: int = 8) -> str:
+    ids = sorted(ids)
+    return ", ".join(map(str, ids[:limit])) + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+class CocoInstances:
+    """A validated instances file with its label mapping and training targets.
+
+    ``image_ids``: the images used (default all, sorted); ``categories``: ``[{'id', 'name'}]`` in
+    label order; ``class_names[label - 1]``, ``cat_ids[label - 1]``, ``label_of[cat_id]``.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, img_ids: Iterable[int] | None = None) -> None:
+        self.ann_file = Path(ann_file)
+        self.coco = load_coco_instances(self.ann_file)
+        cats = sorted(self.coco.dataset["categories"], key=lambda c: c["id"])
+        self.categories = [{"id": int(c["id"]), "name": str(c["name"])} for c in cats]
+        self.cat_ids = [c["id"] for c in self.categories]
+        self.class_names = [c["name"] for c in self.categories]
+        self.label_of = {cid: i + 1 for i, cid in enumerate(self.cat_ids)}
+        if img_ids is None:
+            self.image_ids = sorted(self.coco.imgs)
+        else:
+            self.image_ids = [int(i) for i in img_ids]
+            unknown = [i for i in self.image_ids if i not in self.coco.imgs]
+            if unknown:
+                raise DataError(f"{self.ann_file}: image id(s) {unknown[:5]} not in this file")
+        self._warn_small_boxes()
+
+    @property
+    def num_classes(self) -> int:
+        """Labels plus the background, as torchvision's ``num_classes``."""
+        return len(self.cat_ids) + 1
+
+    def image_file(self, image_id: int, img_dir: str | os.PathLike) -> Path:
+        return Path(img_dir) / self.coco.imgs[image_id]["file_name"]
+
+    def targets(self, image_id: int) -> ImageTargets:
+        """The training targets of one image (crowd and sub-pixel boxes left out)."""
+        img = self.coco.imgs[image_id]
+        w, h = int(img["width"]), int(img["height"])
+        boxes, labels = [], []
+        for ann in self.coco.imgToAnns.get(image_id, []):
+            if ann.get("iscrowd", 0):
+                continue
+            box = _clip_xyxy(ann["bbox"], w, h)
+            if box is not None:
+                boxes.append(box)
+                labels.append(self.label_of[ann["category_id"]])
+        return ImageTargets(image_id, img["file_name"], w, h,
+                            np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))
+
+    def _warn_small_boxes(self) -> None:
+        small = [a["id"] for i in self.image_ids for a in self.coco.imgToAnns.get(i, [])
+                 if not a.get("iscrowd", 0) and _clip_xyxy(a["bbox"], self.coco.imgs[i]["width"],
+                                                          self.coco.imgs[i]["height"]) is None]
+        if small:
+            logger.warning("%s: %d box(es) under %g px wide or high (e.g. annotation id %s) are left out "
+                           "of the training targets", self.ann_file, len(small), MIN_BOX_SIZE, small[0])
+
+
+def _clip_xyxy(box: Sequence[float], width: int, height: int) -> list[float] | None:
+    x, y, w, h = (float(v) for v in box)
+    x1, y1 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+    x2, y2 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+    if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+        return None
+    return [x1, y1, x2, y2]

@@ -1,0 +1,118 @@
+"""COCO box-detection dataset for torchvision's detectors: ``(image, target)`` per image.
+
+``image`` is a (3, H, W) float tensor in [0, 1] at the file's size (the detector normalises and
+resizes it); ``target`` is ``{'boxes': (N, 4) float xyxy, 'labels': (N,) int64 1..K,
+'image_id': int64}`` (see :mod:`hrseg.data.coco_instances` for the label and box rules).
+:func:`det_collate` makes ``{'image_id': (B,) tensor, 'images': [...], 'targets': [...]}``, the
+lists torchvision's detectors take.
+
+Bad images: in training a missing or corrupt image, or one whose decoded size is not the
+annotation file's, is skipped (one warning per file and process; ``num_skipped`` counts them
+across DataLoader workers for the engine's epoch summary); in evaluation it raises
+:class:`DataError`, and :meth:`CocoDetection.check_files` finds missing files before any work.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hrseg.data.coco_instances import CocoInstances
+from hrseg.data.det_transforms import DetAugment
+from hrseg.data.image_io import read_image
+from hrseg.data.pose_dataset import SkippedSample
+from hrseg.errors import DataError
+
+__all__ = ["CocoDetection", "det_collate", "to_tensor"]
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) RGB -> float (3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+class CocoDetection(Dataset):
+    """The images of ``instances`` (all, or ``img_ids``) under ``img_dir``; ``train`` turns on
+    ``augment`` and skipping of unreadable images. Augmentation draws from
+    ``numpy.random.default_rng([seed, epoch, index])``; :meth:`set_epoch` moves to the next epoch."""
+
+    def __init__(self, instances: CocoInstances, img_dir: str | os.PathLike, train: bool = False,
+                 augment: DetAugment | None = None, img_ids: Iterable[int] | None = None, seed: int = 0) -> None:
+        self.instances = instances
+        self.img_dir = img_dir
+        self.train = train
+        self.augment = augment if train else None
+        self.image_ids = [int(i) for i in img_ids] if img_ids is not None else list(instances.image_ids)
+        self.seed, self.epoch = int(seed), 0
+        self.num_skipped = multiprocessing.Value("l", 0)  # shared with DataLoader workers
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def check_files(self) -> None:
+        """Raise one :class:`DataError` listing missing image files (evaluation runs this first)."""
+        missing = [str(p) for p in (self.instances.image_file(i, self.img_dir) for i in self.image_ids)
+                   if not p.is_file()]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise DataError(f"{len(missing)} image file(s) of {self.instances.ann_file} not found: "
+                            f"{', '.join(missing[:3])}{more}")
+
+    def read(self, image_id: int) -> np.ndarray:
+        """The image of ``image_id`` as stored (no EXIF rotation: the boxes refer to the stored
+        pixels); a size other than the annotation file's is a :class:`DataError`."""
+        path = self.instances.image_file(image_id, self.img_dir)
+        image = read_image(path, apply_exif=False)
+        record = self.instances.coco.imgs[image_id]
+        if image.shape[:2] != (record["height"], record["width"]):
+            raise DataError(f"{path}: decoded as {image.shape[1]}x{image.shape[0]}, but "
+                            f"{self.instances.ann_file.name} says {record['width']}x{record['height']}")
+        return image
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | SkippedSample:
+        image_id = self.image_ids[index]
+        try:
+            image = self.read(image_id)
+        except DataError as e:
+            if not self.train:
+                raise
+            return self._skip(image_id, e)
+        t = self.instances.targets(image_id)
+        boxes, labels = t.boxes, t.labels
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, boxes, labels = self.augment(image, boxes, labels, rng)
+        target = {"boxes": torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
+                  "labels": torch.from_numpy(np.asarray(labels, np.int64)),
+                  "image_id": torch.tensor(image_id, dtype=torch.int64)}
+        return to_tensor(image), target
+
+    def _skip(self, image_id: int, error: DataError) -> SkippedSample:
+        path = str(self.instances.image_file(image_id, self.img_dir))
+        with self.num_skipped.get_lock():
+            self.num_skipped.value += 1
+        if path not in _WARNED:
+            _WARNED.add(path)
+            logger.warning("skipping training image: %s", error)
+        return SkippedSample(path, str(error))
+
+
+def det_collate(batch: Sequence[Any]) -> dict[str, Any] | None:
+    """Lists of images and targets without the skipped samples; None when all were skipped."""
+    kept = [s for s in batch if not isinstance(s, SkippedSample)]
+    if not kept:
+        return None
+    images, targets = zip(*kept)
+    return {"image_id": torch.stack([t["image_id"] for t in targets]), "images": list(images),
+            "targets": list(targets)}

@@ -1,0 +1,70 @@
+"""Training augmentation for box detection: the image and its boxes change together.
+
+Through albumentations (boxes in ``pascal_voc`` = xyxy pixels): an optional zoom in / out on
+the same canvas (``scale_range``, an affine scale about the centre keeping the aspect ratio:
+boxes are scaled with the pixels, clipped to the canvas, and dropped when less than
+``min_visibility`` of them stays visible), a horizontal flip (the official recipe's only
+augmentation, probability 0.5) and optional photometric distortion (mmdetection's
+``PhotoMetricDistortion`` ranges). Resizing to the network's input size is the detector's own
+step (torchvision's ``min_size`` / ``max_size``, which maps the boxes back afterwards); a tuple
+of ``min_size`` values there is the multi-scale training of mmdetection's ``ms`` configs.
+
+Every random draw comes from the ``numpy.random.Generator`` passed in, so a seed fixes a sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["DetAugment"]
+
+
+@dataclass
+class DetAugment:
+    """``augment(image, boxes, labels, rng) -> (image, boxes, labels)`` on a uint8 RGB image,
+    (N, 4) float xyxy boxes and (N,) labels; boxes leaving the image are dropped with their label."""
+
+    flip_prob: float = 0.5
+    scale_range: Sequence[float] | None = None  # e.g. (0.75, 1.25); None: no zoom
+    photometric: bool = False
+    min_visibility: float = 0.3
+    _pipeline: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers rebuild the pipeline
+        return {**self.__dict__, "_pipeline": None}
+
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            import albumentations as A  # imported on first use: it is slow to import
+
+            from hrseg.data.seg_transforms import photometric_distortion
+
+            steps: list[Any] = []
+            if self.scale_range is not None:
+                lo, hi = (float(s) for s in self.scale_range)
+                steps.append(A.Affine(scale=(lo, hi), keep_ratio=True, border_mode=cv2.BORDER_CONSTANT,
+                                      fill=0, p=1.0))
+            if self.flip_prob > 0:
+                steps.append(A.HorizontalFlip(p=self.flip_prob))
+            if self.photometric:
+                steps.extend(photometric_distortion().transforms)
+            self._pipeline = A.Compose(steps, bbox_params=A.BboxParams(
+                format="pascal_voc", label_fields=["labels"], min_visibility=self.min_visibility,
+                clip=True, filter_invalid_bboxes=True))
+        return self._pipeline
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not (self.flip_prob > 0 or self.scale_range is not None or self.photometric):
+            return image, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
+        pipeline = self.pipeline()
+        pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
+        out = pipeline(image=image, bboxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+                       labels=np.asarray(labels, np.int64))
+        boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
+        labels = np.asarray(out["labels"], np.int64).reshape(-1)
+        keep = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
+        return np.ascontiguousarray(out["image"]), boxes[keep], labels[keep]

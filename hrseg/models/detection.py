@@ -1,0 +1,173 @@
+"""Object detection on HRNetV2p: torchvision's Faster R-CNN and FCOS with the V2p pyramid as neck.
+
+The settings are those of the official HRNet detection configs (HRNet/HRNet-Object-Detection,
+mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
+``fcos_hrnetv2p_w32_gn-head_4x4_1x_coco.py``):
+
+- Faster R-CNN: V2p levels at strides 4, 8, 16, 32, 64; one anchor size per level, 8 x stride
+  (32 ... 512), aspect ratios 0.5 / 1 / 2; RoIAlign 7x7, sampling ratio 2, over the stride 4-32
+  levels (torchvision's level mapper, canonical 224 px at stride 16, picks the same level as
+  mmdetection's ``finest_scale=56``); two 1024-d FC layers; class-specific box regression with
+  (10, 10, 5, 5) weights (mmdetection's target stds 0.1 / 0.2); RPN and RoI sampling (256 at
+  1:1, 512 at 1:3), IoU thresholds (0.7 / 0.3, 0.5), proposal counts (2000 / 1000, NMS 0.7) and
+  test thresholds (score 0.05, NMS 0.5, 100 per image) are torchvision's defaults, which equal
+  the official ones. One difference: torchvision's RoI box loss is smooth L1 with beta 1/9,
+  the official config's beta is 1.0 (both use 1/9 in the RPN).
+- FCOS: the same pyramid with its 3x3 level convs at stride 2 (mmdetection's ``HRFPN(stride=2)``),
+  so the levels are at strides 8 ... 128; torchvision's FCOS head (4 GroupNorm convs per branch);
+  score threshold 0.05 and NMS 0.5 as the official test config.
+
+Labels are contiguous, 1..K, with 0 the background (torchvision's convention): ``num_classes``
+is K + 1, 81 for COCO. Images are padded to a multiple of the coarsest stride, so every level's
+stride is exact (torchvision derives the anchor strides from the feature map sizes).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, ClassVar, Mapping, Sequence
+
+import torch
+from torch import nn
+from torchvision.models.detection import FCOS, FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.fcos import FCOSHead
+from torchvision.ops import MultiScaleRoIAlign
+
+from hrseg.checkpoint import LoadReport, load_checkpoint
+from hrseg.errors import CheckpointError
+from hrseg.models.backbones.hrnet import build_hrnet, named_specs
+from hrseg.models.pyramid import HRNetV2p
+from hrseg.models.registry import register_model
+
+# Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
+# backbone of a pose / segmentation / HRNetV2p checkpoint, the V2p neck of an HRNetV2p one.
+DETECTOR_ALIASES: dict[str, str] = {
+    "backbone.": "backbone.body.backbone.",
+    "neck.": "backbone.body.neck.",
+    "": "backbone.body.backbone.",
+}
+HRNET_PREFIX = "backbone.body.backbone."
+
+
+class PyramidBackbone(nn.Module):
+    """HRNetV2p as a torchvision detection backbone: an ``OrderedDict`` of the levels, named
+    ``p2``, ``p3``, ... after their stride (2**k), and ``out_channels``.
+
+    ``norm_eval`` keeps the HRNet's BatchNorm layers in eval mode during training (their
+    ImageNet statistics frozen, as mmdetection's ``norm_eval=True``): right with a pretrained
+    backbone and 2 images per GPU, wrong when training from scratch.
+    """
+
+    def __init__(self, pyramid: HRNetV2p, norm_eval: bool = False) -> None:
+        super().__init__()
+        self.body = pyramid
+        self.out_channels: int = pyramid.out_channels
+        self.strides: list[int] = list(pyramid.out_strides)
+        self.names: list[str] = [f"p{int(math.log2(s))}" for s in self.strides]
+        self.norm_eval = norm_eval
+
+    def forward(self, images: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        return OrderedDict(zip(self.names, self.body(images)))
+
+    def train(self, mode: bool = True) -> "PyramidBackbone":
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.body.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+
+class HRNetFasterRCNN(FasterRCNN):
+    """torchvision's Faster R-CNN on a :class:`PyramidBackbone`."""
+
+    checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
+
+
+class HRNetFCOS(FCOS):
+    """torchvision's FCOS on a :class:`PyramidBackbone` (levels at strides 8 ... 128)."""
+
+    checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
+
+
+def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_stride: int = 1,
+                           norm_eval: bool = False, backbone: Mapping[str, Any] | None = None
+                           ) -> PyramidBackbone:
+    """HRNet ``hrnet_name`` + V2p (5 levels) as a detection backbone. ``level_stride`` 2 runs
+    the level convs at stride 2 (mmdetection's ``HRFPN(stride=2)``): strides 8 ... 128."""
+    pyramid = HRNetV2p(build_hrnet(hrnet_name, **dict(backbone or {})), out_channels, num_levels=5)
+    if level_stride != 1:
+        for conv in pyramid.neck.level_convs:
+            conv.stride = (level_stride, level_stride)
+        pyramid.out_strides = [s * level_stride for s in pyramid.out_strides]
+        pyramid.neck.out_strides = pyramid.out_strides
+    return PyramidBackbone(pyramid, norm_eval)
+
+
+def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
+                      max_size: int = 1333, out_channels: int = 256, anchor_scale: float = 8,
+                      aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), representation_size: int = 1024,
+                      sampling_ratio: int = 2, norm_eval: bool = False,
+                      backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFasterRCNN:
+    """Faster R-CNN HRNetV2p. ``anchor_scale`` x stride is each level's anchor size (mmdetection's
+    ``anchor_scales=[8]``); ``backbone`` holds HRNet options (e.g. ``norm``);
+    ``detector_options`` go to torchvision's ``FasterRCNN`` (``rpn_*``, ``box_*``, ...)."""
+    body = build_pyramid_backbone(hrnet_name, out_channels, 1, norm_eval, backbone)
+    anchors = AnchorGenerator(tuple((anchor_scale * s,) for s in body.strides),
+                              (tuple(float(a) for a in aspect_ratios),) * len(body.strides))
+    roi_pool = MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=7, sampling_ratio=sampling_ratio)
+    box_head = TwoMLPHead(out_channels * 7 * 7, representation_size)
+    options = dict(size_divisible=max(body.strides)) | detector_options
+    return HRNetFasterRCNN(body, None, min_size=_size(min_size), max_size=max_size,
+                           rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
+                           box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)
+
+
+def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
+               max_size: int = 1333, out_channels: int = 256, num_convs: int = 4, norm_eval: bool = False,
+               backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFCOS:
+    """FCOS HRNetV2p; ``detector_options`` go to torchvision's ``FCOS`` (``score_thresh``, ...)."""
+    body = build_pyramid_backbone(hrnet_name, out_channels, 2, norm_eval, backbone)
+    # One "anchor" per location whose size is the stride: torchvision's FCOS takes the object
+    # size ranges of the levels as 4x and 8x that size (0-64, 64-128, ... 512-inf at 8...128).
+    anchors = AnchorGenerator(tuple((s,) for s in body.strides), ((1.0,),) * len(body.strides))
+    head = FCOSHead(out_channels, 1, num_classes, num_convs)
+    options = dict(size_divisible=max(body.strides), score_thresh=0.05, nms_thresh=0.5) | detector_options
+    return HRNetFCOS(body, num_classes, min_size=_size(min_size), max_size=max_size, anchor_generator=anchors,
+                     head=head, **options)
+
+
+def _size(min_size: int | Sequence[int]) -> int | tuple[int, ...]:
+    """torchvision takes a tuple of shorter sides for multi-scale training (one drawn per batch)."""
+    return int(min_size) if isinstance(min_size, (int, float)) else tuple(int(s) for s in min_size)
+
+
+def load_pretrained_backbone(model: nn.Module, path: str, require_all: bool = False) -> LoadReport:
+    """Fill a detector's HRNet (and V2p neck, when the file has one) from an ImageNet, pose,
+    segmentation, HRNetV2p or detection checkpoint; the rest keeps its initial values.
+
+    Raises :class:`CheckpointError` naming the file when nothing of the HRNet is in it or a shape
+    differs (e.g. W18 weights for a W32 detector); with ``require_all`` also when any HRNet key
+    is missing (a pose checkpoint lacks the last module's low-resolution fusion layers, which
+    the detector uses: those are left at their initial values and named in the report).
+    """
+    report = load_checkpoint(model, path, strict=False)
+    hrnet_keys = [k for k in model.state_dict() if k.startswith(HRNET_PREFIX)
+                  and not k.endswith("num_batches_tracked")]
+    missing = [k for k in report.not_loaded if k.startswith(HRNET_PREFIX)]
+    if len(missing) == len(hrnet_keys) or (require_all and missing):
+        raise CheckpointError(f"{path}: does not fit {type(model).__name__}'s HRNet: "
+                              f"{len(missing)} of {len(hrnet_keys)} backbone tensors not found in it")
+    return report
+
+
+def _register() -> None:
+    for name in named_specs():
+        suffix = name.replace("hrnet_", "hrnetv2p_")
+        register_model(f"det_fasterrcnn_{suffix}", lambda _n=name, **kw: build_faster_rcnn(_n, **kw))
+        register_model(f"det_fcos_{suffix}", lambda _n=name, **kw: build_fcos(_n, **kw))
+
+
+_register()

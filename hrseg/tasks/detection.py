@@ -1,0 +1,410 @@
+"""Box detection, end to end: config -> datasets -> training -> COCO box AP -> inference.
+
+One prediction path (:func:`predict_dataset` / :func:`detect`) serves the evaluation during
+training, ``tools/test_det.py`` and ``tools/infer_det.py``. The tools only parse arguments and
+call this module.
+
+Classes: a model's classes are those of the annotation file it was trained on, recorded in the
+config of its checkpoints (``classes``: ``[{'id', 'name'}]`` in label order); weights without
+that record and 81 outputs are taken as COCO's 80 classes. When a model is evaluated on another
+annotation file, its classes are matched to the file's categories by name and the evaluation
+covers the matched categories (e.g. a synthetic person/ball/box/sign model on real COCO gives
+the person AP).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+import hrseg
+from hrseg.data.coco_instances import CocoInstances, coco80_categories
+from hrseg.data.det_dataset import CocoDetection, det_collate, to_tensor
+from hrseg.data.det_transforms import DetAugment
+from hrseg.data.image_io import read_image, write_image
+from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, build_dataloader, get_rank, seed_everything
+from hrseg.engine.distributed import get_world_size, init_distributed, shard
+from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg.evaluation.coco_boxes import evaluate_boxes, format_table, write_box_results
+from hrseg.models.detection import load_pretrained_backbone
+from hrseg.tasks.pose import resolve_weights
+from hrseg.utils.io import write_json
+
+log = logging.getLogger("hrseg")
+
+_SPLIT = dict(ann_file=None, img_dir=None, img_ids=None)
+HOW_TO_GET_WEIGHTS = "run `python tools/train_det.py` first (it trains a small detector on the CPU)"
+
+# The defaults are the COCO 1x recipe of the official HRNet detection configs (SGD lr 0.02 for
+# 16 images per step, x0.1 at epochs 8 and 11 of 12, 500 linear warmup iterations from 1/3,
+# gradient norm clipped at 35, horizontal flip); they are also the schema.
+DET_DEFAULTS: dict[str, Any] = {
+    **copy.deepcopy(TRAIN_DEFAULTS),
+    "model": {"name": "det_fasterrcnn_hrnetv2p_w32"},
+    "load_from": None,  # pretrained weights for the backbone: ImageNet / pose / seg / HRNetV2p file
+    "classes": None,  # [{'id', 'name'}] in label order; training sets it from the train file
+    "data": dict(
+        root="datasets/coco",
+        synthetic=None,  # dict(num_train=..., ...): generate the synthetic split under root
+        train=dict(_SPLIT, ann_file="annotations/instances_train2017.json", img_dir="images/train2017"),
+        val=dict(_SPLIT, ann_file="annotations/instances_val2017.json", img_dir="images/val2017"),
+        batch_size=2,
+        val_batch_size=2,
+        num_workers=2,
+        augment=dict(flip_prob=0.5, scale_range=None, photometric=False, min_visibility=0.3),
+    ),
+    "optimizer": dict(TRAIN_DEFAULTS["optimizer"], type="SGD", lr=0.02, momentum=0.9, weight_decay=1e-4),
+    "schedule": dict(TRAIN_DEFAULTS["schedule"], type="multistep", milestones=[8, 11], gamma=0.1,
+                     warmup_iters=500, warmup_ratio=1.0 / 3),
+    "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
+}
+OPEN_KEYS = ("model",)
+
+
+def load_det_config(path: str | os.PathLike | None = None,
+                    cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
+    """A detection config (``None``: the defaults) validated against :data:`DET_DEFAULTS`."""
+    from hrseg.config import load_config  # keeps mmengine out of inference imports
+
+    cfg = load_config(path, cfg_options, DET_DEFAULTS, OPEN_KEYS)
+    if not cfg.get("work_dir"):
+        cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else "det_default"))
+    return cfg
+
+
+# -- data ---------------------------------------------------------------------------------------
+def split_paths(cfg: Mapping[str, Any], split: str) -> tuple[Path, Path]:
+    """The annotation file and image folder of ``split`` (generating the synthetic data if asked)."""
+    data = cfg["data"]
+    root = Path(data["root"])
+    if data.get("synthetic") is not None:
+        from hrseg.data.synthetic_pose import dataset_paths, ensure_synthetic_pose
+
+        ensure_synthetic_pose(root, **data["synthetic"])
+        paths = dataset_paths(root, split)
+        return paths["instances"], paths["images"]
+    s = data[split]
+    if not s.get("ann_file") or not s.get("img_dir"):
+        raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
+    return root / s["ann_file"], root / s["img_dir"]
+
+
+def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLike | None = None,
+                  img_dir: str | os.PathLike | None = None) -> CocoDetection:
+    """The ``train`` (augmented, skipping unreadable images) or ``val`` dataset of a config;
+    ``ann_file`` / ``img_dir`` replace the config's (e.g. to test on another file)."""
+    cfg_ann, cfg_img = (None, None) if ann_file is not None and img_dir is not None else split_paths(cfg, split)
+    ann, img = Path(ann_file or cfg_ann), Path(img_dir or cfg_img)
+    ids = cfg["data"][split].get("img_ids") if ann_file is None else None
+    instances = CocoInstances(ann, ids)
+    train = split == "train"
+    augment = DetAugment(**cfg["data"]["augment"]) if train else None
+    return CocoDetection(instances, img, train=train, augment=augment, seed=cfg["seed"] or 0)
+
+
+# -- model, classes, weights --------------------------------------------------------------------
+def build_detector(model_cfg: Mapping[str, Any]) -> nn.Module:
+    options = dict(model_cfg)
+    name = options.pop("name", None)
+    if not name:
+        raise ConfigError("model.name is not set")
+    return hrseg.build_model(name, **options)
+
+
+def resolve_det_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
+    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
+    try:
+        return resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
+    except CheckpointError:  # the shared helper's message speaks of pose checkpoints
+        raise CheckpointError(f"no weights given and no checkpoint in {work_dir}: pass --weights FILE "
+                              f"(an hrseg detector checkpoint) or {HOW_TO_GET_WEIGHTS}") from None
+
+
+def model_classes(cfg: Mapping[str, Any], num_classes: int | None = None) -> list[dict[str, Any]]:
+    """The model's classes in label order: the config's record, else COCO's 80 for 81 outputs."""
+    if cfg.get("classes"):
+        return [dict(c) for c in cfg["classes"]]
+    num_classes = num_classes or cfg["model"].get("num_classes", 81)
+    if num_classes == 81:
+        return coco80_categories()
+    raise ConfigError(f"the model has {num_classes - 1} classes but the config does not name them "
+                      "(set 'classes' to [{'id': ..., 'name': ...}, ...] in label order)")
+
+
+def recorded_config(weights: str | os.PathLike) -> dict[str, Any] | None:
+    """The config an hrseg training checkpoint recorded (None for other files)."""
+    from hrseg.checkpoint import read_checkpoint
+
+    meta = read_checkpoint(weights).get("meta")
+    config = meta.get("config") if isinstance(meta, Mapping) else None
+    return dict(config) if config else None
+
+
+def config_for_weights(weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``cfg`` (default: the detection defaults) completed with what the weights' checkpoint
+    recorded: its model options where ``cfg`` names the same model (or none) and its classes."""
+    out = copy.deepcopy(dict(cfg)) if cfg is not None else load_det_config(None)
+    recorded = recorded_config(weights) or {}
+    model = dict(recorded.get("model") or {})
+    if model and (cfg is None or model.get("name") == out["model"].get("name")):
+        out["model"] = model | (dict(out["model"]) if cfg is not None else {})
+    if recorded.get("classes") and not out.get("classes"):
+        out["classes"] = recorded["classes"]
+    return out
+
+
+def load_detector(weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> nn.Module:
+    """The detector of an hrseg checkpoint, weights loaded strictly, in eval mode.
+
+    The model and its classes are those the checkpoint recorded (else ``cfg``'s, else the
+    defaults with COCO's 80 classes); the classes are set as ``model.classes``
+    (``[{'id', 'name'}]`` in label order), which :func:`detect` and :func:`detect_people` use.
+    Raises :class:`CheckpointError` naming the file when it is missing, unreadable or does not
+    fit the model.
+    """
+    cfg = config_for_weights(weights, cfg)
+    model = build_detector(cfg["model"])
+    hrseg.load_checkpoint(model, weights)
+    model.classes = model_classes(cfg, _num_classes(model))
+    return model.eval()
+
+
+def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) -> list[int | None]:
+    """For each model label (1..K), the ``gt`` category id of the same name (None when absent)."""
+    by_name = {c["name"].lower(): c["id"] for c in gt.categories}
+    return [by_name.get(str(c["name"]).lower()) for c in classes]
+
+
+# -- prediction: one path for evaluation, testing and inference ------------------------------------
+def to_coco_results(image_id: int, output: Mapping[str, torch.Tensor], cat_ids: Sequence[int | None]
+                    ) -> list[dict[str, Any]]:
+    """A torchvision output (xyxy boxes, labels 1..K, scores) as COCO detection records."""
+    boxes = output["boxes"].detach().float().cpu().numpy()
+    labels = output["labels"].cpu().numpy()
+    scores = output["scores"].detach().float().cpu().numpy()
+    out = []
+    for (x1, y1, x2, y2), label, score in zip(boxes, labels, scores):
+        cat = cat_ids[int(label) - 1] if 1 <= label <= len(cat_ids) else None
+        if cat is not None:
+            out.append({"image_id": int(image_id), "category_id": int(cat),
+                        "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
+                                 round(float(y2 - y1), 2)], "score": round(float(score), 5)})
+    return out
+
+
+@torch.no_grad()
+def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[int | None],
+                    batch_size: int = 2, num_workers: int = 0, progress: bool = True) -> list[dict]:
+    """COCO detection records for every image of ``dataset``. Distributed: each process
+    predicts its share; every process gets all records."""
+    model = getattr(model, "module", model).eval()
+    device = next(model.parameters()).device
+    loader = DataLoader(Subset(dataset, list(shard(range(len(dataset))))), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=det_collate)
+    results: list[dict] = []
+    for batch in tqdm(loader, desc="detect", leave=False, disable=not progress or get_rank() != 0):
+        outputs = model([image.to(device) for image in batch["images"]])
+        for image_id, output in zip(batch["image_id"].tolist(), outputs):
+            results += to_coco_results(image_id, output, cat_ids)
+    return [r for part in all_gather_object(results) for r in part]
+
+
+def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence[Mapping[str, Any]],
+                     out_json: str | os.PathLike | None = None, batch_size: int = 2, num_workers: int = 0,
+                     verbose: bool = True, title: str = "COCO boxes") -> dict[str, float]:
+    """COCO box AP of ``model`` on ``dataset`` (results written to ``out_json``), over the
+    categories the model's ``classes`` share with the dataset's file."""
+    gt = dataset.instances
+    cat_ids = match_categories(classes, gt)
+    matched = sorted({c for c in cat_ids if c is not None})
+    if not matched:
+        raise ConfigError(f"none of the model's classes ({', '.join(c['name'] for c in classes[:6])}...) "
+                          f"is a category of {gt.ann_file}")
+    if len(matched) < len(gt.cat_ids):
+        title += f", the {len(matched)} of {len(gt.cat_ids)} categories the model knows"
+        log.info(f"{gt.ann_file}: evaluating the model's {len(matched)} matching categories of {len(gt.cat_ids)}")
+    results = predict_dataset(model, dataset, cat_ids, batch_size, num_workers)
+    if out_json is not None and get_rank() == 0:
+        write_box_results(out_json, results)
+    return evaluate_boxes(gt.coco, results, img_ids=dataset.image_ids, cat_ids=matched,
+                          verbose=verbose and get_rank() == 0, title=title)
+
+
+# -- training and testing ---------------------------------------------------------------------------
+def train(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Train the config's detector, evaluating COCO box AP on its val split; returns the final
+    metrics. The train file's categories become the model's classes (recorded in checkpoints)."""
+    distributed = init_distributed()
+    cfg = copy.deepcopy(dict(cfg))
+    seed_everything(cfg["seed"] if cfg["seed"] is not None else 0)
+    data = cfg["data"]
+    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    val_set.check_files()
+    cfg["classes"] = train_set.instances.categories
+    given = cfg["model"].setdefault("num_classes", train_set.instances.num_classes)
+    if given != train_set.instances.num_classes:
+        raise ConfigError(f"model.num_classes is {given} but {train_set.instances.ann_file} has "
+                          f"{len(train_set.instances.cat_ids)} categories (+1 background = "
+                          f"{train_set.instances.num_classes})")
+    loader = build_dataloader(train_set, batch_size=data["batch_size"], shuffle=True,
+                              num_workers=data["num_workers"], collate_fn=det_collate, drop_last=True,
+                              seed=cfg["seed"] or 0)
+    model = build_detector(cfg["model"])
+    if cfg["load_from"]:
+        log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
+    work_dir = Path(cfg["work_dir"])
+    name = cfg["model"]["name"]
+
+    def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        losses = net(batch["images"], batch["targets"])
+        return {"loss": sum(losses.values()), **losses}
+
+    def evaluate(net: nn.Module) -> dict[str, float]:
+        return evaluate_dataset(net, val_set, cfg["classes"], work_dir / "results_boxes_val.json",
+                                batch_size=data["val_batch_size"], verbose=False)
+
+    procs = f"distributed, {get_world_size()} processes" if distributed else "one process"
+    log.info(f"training {name} on {len(train_set)} images ({len(cfg['classes'])} classes), evaluating on "
+             f"{len(val_set)} ({procs})")
+    trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
+                      resume=cfg["resume"], config=cfg, evaluate=evaluate, **cfg["train"])
+    metrics = trainer.fit()
+    if get_rank() == 0:
+        print(format_table(metrics, title=f"COCO boxes, {name}, val split ({len(val_set)} images)"))
+        print(f"checkpoints, log.csv, curves.png and metrics.json are in {work_dir}")
+    return metrics
+
+
+def test(cfg: Mapping[str, Any], weights: str | os.PathLike | None = None,
+         ann_file: str | os.PathLike | None = None, img_dir: str | os.PathLike | None = None,
+         out_dir: str | os.PathLike | None = None) -> dict[str, float]:
+    """Evaluate ``weights`` (default: the config's run) on the config's val split, or on
+    ``ann_file`` / ``img_dir``; writes the results and metrics JSON to ``out_dir`` (default:
+    the work_dir) and prints the COCO box AP table."""
+    if (ann_file is None) != (img_dir is None):
+        raise ConfigError("give both --ann-file and --img-dir, or neither")
+    weights = resolve_det_weights(weights, cfg["work_dir"])
+    cfg = config_for_weights(weights, cfg)
+    dataset = build_dataset(cfg, "val", ann_file, img_dir)
+    dataset.check_files()
+    model = load_detector(weights, cfg)
+    out = Path(out_dir or cfg["work_dir"])
+    metrics = evaluate_dataset(model, dataset, model.classes, out / "results_boxes_test.json",
+                               batch_size=cfg["data"]["val_batch_size"],
+                               title=f"COCO boxes, {dataset.instances.ann_file.name}, {len(dataset)} images")
+    write_json(out / "metrics_test.json", metrics)
+    print(f"results: {out / 'results_boxes_test.json'}, metrics: {out / 'metrics_test.json'}")
+    return metrics
+
+
+def _num_classes(model: nn.Module) -> int:
+    predictor = getattr(getattr(model, "roi_heads", None), "box_predictor", None)
+    if predictor is not None:
+        return int(predictor.cls_score.out_features)
+    return int(model.head.classification_head.num_classes)
+
+
+# -- inference on photographs -----------------------------------------------------------------------
+@torch.no_grad()
+def detect(model: nn.Module, image: np.ndarray, classes: Sequence[Mapping[str, Any]] | None = None,
+           score_thr: float = 0.3) -> list[dict[str, Any]]:
+    """Boxes in a uint8 RGB (H, W, 3) image scoring at least ``score_thr``, best first:
+    ``{'bbox': [x1, y1, x2, y2], 'label', 'name', 'category_id', 'score'}``. ``classes``
+    defaults to ``model.classes`` (set by :func:`load_detector`)."""
+    classes = _classes_of(model, classes)
+    _check_image(image)
+    _check_threshold(score_thr)
+    device = next(model.parameters()).device
+    output = model([to_tensor(image).to(device)])[0]
+    found = []
+    for box, label, score in zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
+                                 output["scores"].cpu().tolist()):
+        if score >= score_thr and 1 <= label <= len(classes):
+            found.append({"bbox": [round(v, 2) for v in box], "label": int(label),
+                          "name": classes[label - 1]["name"], "category_id": int(classes[label - 1]["id"]),
+                          "score": round(float(score), 4)})
+    return sorted(found, key=lambda d: -d["score"])
+
+
+def infer(image_paths: Sequence[str | os.PathLike], weights: str | os.PathLike, out_dir: str | os.PathLike,
+          score_thr: float = 0.3, cfg: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+    """Write, per image, ``<stem>_det.png`` (boxes, class names, scores) and ``<stem>_det.json``
+    and return their paths. The model and classes are those the checkpoint recorded (else
+    ``cfg``'s, else COCO's). Every image is read and the weights loaded before anything is
+    written, so a bad input stops the run with nothing half-done."""
+    from hrseg.visualization.boxes import draw_boxes
+
+    _check_threshold(score_thr)
+    paths = [Path(p) for p in image_paths]
+    images = [read_image(p) for p in paths]  # errors name the file, before any output
+    model = load_detector(weights, cfg)
+    classes = model.classes
+    out = Path(out_dir)
+    written = []
+    for path, image in zip(paths, images):
+        h, w = image.shape[:2]
+        found = detect(model, image, classes, score_thr)
+        png, js = out / f"{path.stem}_det.png", out / f"{path.stem}_det.json"
+        write_image(png, draw_boxes(image, found))
+        write_json(js, {"image": str(path), "width": w, "height": h, "box_format": "xyxy",
+                        "score_thr": score_thr, "detections": found})
+        print(f"{path}: {len(found)} boxes -> {png}, {js}")
+        written.append({"image": str(path), "overlay": str(png), "json": str(js)})
+    return written
+
+
+def _classes_of(model: nn.Module, classes: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    classes = classes if classes is not None else getattr(model, "classes", None)
+    if not classes:
+        raise ConfigError("the detector's classes are unknown: load it with load_detector(weights) "
+                          "or pass classes=[{'id': ..., 'name': ...}, ...] in label order")
+    return [dict(c) for c in classes]
+
+
+def _check_image(image: Any) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        desc = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
+                else type(image).__name__)
+        raise DataError(f"expected a uint8 RGB image of shape (H, W, 3), got a {desc}")
+
+
+def _check_threshold(score_thr: float) -> None:
+    if not 0.0 <= float(score_thr) <= 1.0:
+        raise ConfigError(f"score threshold must be between 0 and 1, got {score_thr}")
+
+
+def detect_people(model: nn.Module, image_rgb: np.ndarray, score_threshold: float = 0.5
+                  ) -> list[list[float]]:
+    """Person boxes ``[x, y, w, h, score]`` (COCO's box format, image pixels), best first: the
+    person detector of top-down pose (``tasks.pose.infer(..., person_detector=...)``).
+
+    The person class is found by name among ``model.classes`` (set by :func:`load_detector`),
+    so a COCO detector and one trained on the synthetic split both work; a model without a
+    ``person`` class is a :class:`ConfigError`.
+    """
+    classes = _classes_of(model, None)
+    labels = [i + 1 for i, c in enumerate(classes) if str(c["name"]).lower() == "person"]
+    if not labels:
+        raise ConfigError(f"the detector has no 'person' class (its classes: "
+                          f"{', '.join(str(c['name']) for c in classes[:8])}{', ...' if len(classes) > 8 else ''})")
+    people = []
+    for det in detect(model, image_rgb, classes, score_threshold):
+        if det["label"] in labels:
+            x1, y1, x2, y2 = det["bbox"]
+            people.append([x1, y1, round(x2 - x1, 2), round(y2 - y1, 2), det["score"]])
+    return people
+
+
+def person_detector(weights: str | os.PathLike, score_threshold: float = 0.5):
+    """``image -> [[x, y, w, h, score], ...]``: the detector in ``weights`` as the person-box
+    source of :func:`hrseg.tasks.pose.infer` (``tools/infer_pose.py --det-weights``)."""
+    model = load_detector(weights)
+    return lambda image: detect_people(model, image, score_threshold)

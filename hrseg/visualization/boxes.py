@@ -1,0 +1,40 @@
+"""Drawing detected boxes: one colour per class, a filled label with the class name and score."""
+from __future__ import annotations
+
+import colorsys
+from typing import Any, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+
+def class_colour(label: int) -> tuple[int, int, int]:
+    """A stable, distinct RGB colour for a class (golden-ratio hues)."""
+    h = (label * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_boxes(image: np.ndarray, detections: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """A copy of the RGB ``image`` with each detection's box and a ``name score`` label.
+
+    ``detections`` as ``infer`` writes them: ``{'bbox': [x1, y1, x2, y2], 'label': int,
+    'name': str, 'score': float}``; drawn lowest score first, so the best ones end up on top.
+    """
+    canvas = image.copy()
+    h, w = canvas.shape[:2]
+    thick = max(1, round(max(h, w) / 500))
+    font_scale = max(0.4, max(h, w) / 1600)
+    for det in sorted(detections, key=lambda d: d["score"]):
+        x1, y1, x2, y2 = (int(round(v)) for v in det["bbox"])
+        colour = class_colour(int(det["label"]))
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
+        text = f"{det['name']} {det['score']:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1  # inside the box at the top edge
+        x = min(max(x1, 0), max(w - tw - 2, 0))
+        cv2.rectangle(canvas, (x, top), (x + tw + 2, top + th + base + 2), colour, -1)
+        luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+        ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+        cv2.putText(canvas, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink, 1, cv2.LINE_AA)
+    return canvas
