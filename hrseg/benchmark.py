@@ -13,7 +13,7 @@ from torch import nn
 
 from hrseg.inference.optimize import optimize_for_inference
 from hrseg.models import build_model
-from hrseg.utils.flops import measure_complexity
+from hrseg.utils.flops import Complexity, count_params, measure_complexity
 
 
 @dataclass
@@ -23,6 +23,7 @@ class BenchmarkResult:
     batch: int
     device: str
     mode: str
+    dtype: str
     params: int
     gmacs: float
     gflops_paper: float
@@ -36,15 +37,23 @@ class BenchmarkResult:
         return d
 
 
-def prepare(model: nn.Module, mode: str) -> nn.Module:
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def prepare(model: nn.Module, mode: str, dtype: str = "float32") -> nn.Module:
     """'eager' (as built), 'optimized' (:func:`optimize_for_inference`), or 'compiled'
     (the optimized model through ``torch.compile`` with Inductor's weight freezing: the weights
     become constants, so convolutions get pre-packed weights and fused epilogues; the first call
-    compiles, which takes tens of seconds on a CPU)."""
+    compiles, which takes tens of seconds on a CPU). ``dtype`` other than float32 applies to
+    the optimized and compiled modes (:func:`optimize_for_inference`'s ``dtype``)."""
     model = model.eval()
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     if mode == "eager":
+        if dtype != "float32":
+            raise ValueError("eager mode runs in float32; use --mode optimized for another dtype")
         return model
-    optimized = optimize_for_inference(model)
+    optimized = optimize_for_inference(model, dtype=DTYPES[dtype])
     if mode == "optimized":
         return optimized
     if mode == "compiled":
@@ -79,11 +88,11 @@ def _proc_status_mb(field: str) -> float:
 
 
 def _first_forward_peak_mb(name: str, input_size: tuple[int, int], batch: int, mode: str,
-                           overrides: dict[str, Any]) -> float:
+                           overrides: dict[str, Any], dtype: str = "float32") -> float:
     """Run in a fresh process: resident memory added by the first forward pass (activations and
     workspace). A fresh process is needed because the C allocator keeps freed memory resident."""
     torch.set_num_threads(1)
-    runner = prepare(build_model(name, **overrides), mode)
+    runner = prepare(build_model(name, **overrides), mode, dtype)
     x = torch.randn(batch, 3, *input_size)
     base = _proc_status_mb("VmRSS")
     with torch.inference_mode():
@@ -92,12 +101,12 @@ def _first_forward_peak_mb(name: str, input_size: tuple[int, int], batch: int, m
 
 
 def peak_memory_mb(name: str, input_size: tuple[int, int], batch: int, mode: str, device: torch.device,
-                   overrides: dict[str, Any] | None = None) -> float:
+                   overrides: dict[str, Any] | None = None, dtype: str = "float32") -> float:
     """Peak memory of one forward pass above the model's resting footprint, in MB: CUDA's
     allocator statistics on a GPU; on the CPU the resident-set growth in a fresh process."""
     overrides = overrides or {}
     if device.type == "cuda":
-        runner = prepare(build_model(name, **overrides).to(device), mode)
+        runner = prepare(build_model(name, **overrides).to(device), mode, dtype)
         x = torch.randn(batch, 3, *input_size, device=device)
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -109,30 +118,30 @@ def peak_memory_mb(name: str, input_size: tuple[int, int], batch: int, mode: str
     if not Path("/proc/self/status").exists():
         return float("nan")
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_first_forward_peak_mb, (name, tuple(input_size), batch, mode, overrides))
+        return pool.apply(_first_forward_peak_mb, (name, tuple(input_size), batch, mode, overrides, dtype))
 
 
 def benchmark(name: str, input_size: tuple[int, int], batch: int = 1, mode: str = "optimized",
               device: str = "cpu", warmup: int = 2, iters: int = 5, memory: bool = True,
-              **overrides: Any) -> BenchmarkResult:
+              dtype: str = "float32", **overrides: Any) -> BenchmarkResult:
     """Measure the named model (built with ``overrides``) at ``input_size`` (H, W)."""
     dev = torch.device(device)
     model = build_model(name, **overrides).to(dev)
     complexity = measure_complexity(model, input_size)
-    runner = prepare(model, mode)
+    runner = prepare(model, mode, dtype)
     x = torch.randn(batch, 3, *input_size, device=dev)
     seconds = time_forward(runner, x, warmup, iters)
     return BenchmarkResult(
-        model=name, input_size=tuple(input_size), batch=batch, device=str(dev), mode=mode,
+        model=name, input_size=tuple(input_size), batch=batch, device=str(dev), mode=mode, dtype=dtype,
         params=complexity.params, gmacs=complexity.gmacs, gflops_paper=complexity.gflops_paper,
         latency_ms=seconds * 1000, throughput=batch / seconds,
-        peak_memory_mb=peak_memory_mb(name, input_size, batch, mode, dev, overrides) if memory else float("nan"),
+        peak_memory_mb=peak_memory_mb(name, input_size, batch, mode, dev, overrides, dtype) if memory else float("nan"),
     )
 
 
 def format_result(r: BenchmarkResult) -> str:
     h, w = r.input_size
-    return (f"{r.model} @ {h}x{w}, batch {r.batch}, {r.device}, {r.mode}\n"
+    return (f"{r.model} @ {h}x{w}, batch {r.batch}, {r.device}, {r.mode}, {r.dtype}\n"
             f"  params        {r.params / 1e6:10.2f} M ({r.params:,})\n"
             f"  GFLOPs paper  {r.gflops_paper:10.2f}   (multiply-adds / 2^30, as the HRNet papers count)\n"
             f"  GMACs         {r.gmacs:10.2f}   (multiply-adds / 1e9)\n"
@@ -154,13 +163,26 @@ def standard_input_size(name: str) -> tuple[int, int]:
 
 
 def complexity_table(names: list[str]) -> str:
-    """A Markdown table of params and multiply-adds, counted on the meta device (no compute)."""
+    """A Markdown table of params and multiply-adds, counted on the meta device (no compute).
+
+    A model's own ``input_size`` (the scaled families record theirs) overrides the family's
+    usual size. Detectors have data-dependent steps (proposal filtering, NMS) that cannot run
+    without data: their row counts the backbone and neck (marked with *)."""
     rows = ["| model | input | params | GFLOPs (paper: MACs/2^30) | GMACs (MACs/1e9) |",
             "|---|---|---:|---:|---:|"]
     for name in names:
-        size = standard_input_size(name)
         with torch.device("meta"):
             model = build_model(name)
-        c = measure_complexity(model, size)
-        rows.append(f"| {name} | {size[0]}x{size[1]} | {c.params / 1e6:.2f}M | {c.gflops_paper:.1f} | {c.gmacs:.1f} |")
+        size = tuple(getattr(model, "input_size", None) or standard_input_size(name))
+        mark = ""
+        try:
+            c = measure_complexity(model, size)
+        except NotImplementedError:
+            if not hasattr(model, "backbone"):
+                raise
+            c = measure_complexity(model.backbone, size)
+            c = Complexity(count_params(model), c.macs)
+            mark = "*"
+        rows.append(f"| {name} | {size[0]}x{size[1]} | {c.params / 1e6:.2f}M | {c.gflops_paper:.1f}{mark} | "
+                    f"{c.gmacs:.1f}{mark} |")
     return "\n".join(rows)

@@ -41,3 +41,22 @@ def test_optimize_leaves_the_original_model_alone():
     hrseg.optimize_for_inference(model)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("name", ["pose_hrnet_w18_small_v1", "hrnet_w18_small_v1"])
+def test_bfloat16_path_returns_float32_close_to_eager(name):
+    """bfloat16 weights and activations: float32 outputs (tensors or lists), within bfloat16's
+    precision of eager (its 8-bit mantissa gives relative errors of a few 1e-3 per layer)."""
+    model = _randomize(hrseg.build_model(name))
+    fast = hrseg.optimize_for_inference(model, dtype=torch.bfloat16)
+    assert all(p.dtype == torch.bfloat16 for p in fast.parameters())
+    x = torch.randn(2, 3, 96, 72)
+    with torch.no_grad():
+        a, b = model(x), fast(x)
+    a, b = (a, b) if isinstance(a, list) else ([a], [b])
+    for u, v in zip(a, b):
+        assert v.dtype == torch.float32 and v.shape == u.shape
+        rel = ((u - v).norm() / u.norm()).item()
+        assert 0 < rel < 0.05  # not float32 (0) and not garbage
+    with pytest.raises(ValueError, match="dtype"):
+        hrseg.optimize_for_inference(model, dtype=torch.int8)

@@ -173,3 +173,34 @@ def test_official_layouts_tell_the_model(shared_reference: Path, layout: str, ex
     from hrseg.visualization.segmentation import palette_for
 
     assert np.array_equal(palette_for("pascal_context", 59), PASCAL_CONTEXT_59_PALETTE)
+
+
+def test_progressive_learning_grows_the_crops(tmp_path: Path) -> None:
+    """progressive.enabled: the crops grow in stages (multiples of 32 up to data.crop_size), the
+    training runs with Mixup and RandAugment switched on, and the run still evaluates."""
+    seen: list[tuple[int, int]] = []
+    cfg = load_seg_config(MINI, {
+        "data.root": str(tmp_path / "streets"), "data.synthetic": dict(num_train=16, num_val=4, size=[64, 128], seed=0),
+        "data.crop_size": [64, 128], "data.base_size": 128, "data.batch_size": 8,
+        "train.max_epochs": 4, "train.eval_interval": 4, "schedule.warmup_iters": 0,
+        "progressive.enabled": True, "progressive.num_stages": 2, "progressive.min_scale": 0.5,
+        "progressive.mixup": [0.0, 0.2], "progressive.randaugment": [0, 9],
+    })
+    cfg["work_dir"] = str(tmp_path / "work")
+    import hrseg.tasks.segmentation as seg
+
+    original = seg.seg_collate
+
+    def spy(batch):
+        out = original(batch)
+        seen.append(tuple(out["image"].shape[-2:]))
+        return out
+
+    seg.seg_collate = spy
+    try:
+        metrics = train(cfg)
+    finally:
+        seg.seg_collate = original
+    assert sorted(set(seen)) == [(32, 64), (64, 128)]
+    assert seen[0] == (32, 64) and seen[-1] == (64, 128)
+    assert 0.0 <= metrics["mIoU"] <= 1.0

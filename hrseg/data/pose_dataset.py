@@ -22,7 +22,7 @@ import logging
 import multiprocessing
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -106,6 +106,9 @@ class CocoPoseDataset(Dataset):
                             + (" (people need labelled keypoints)" if det_file is None else ""))
         # shared with DataLoader workers, read by the engine's epoch summary
         self.num_skipped = multiprocessing.Value("l", 0)
+        # ``fn(uint8 crop, rng) -> crop`` after the crop's augmentation (progressive learning's
+        # RandAugment, set per stage by hrseg.engine.progressive.apply_pose_stage)
+        self.randaugment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -154,5 +157,6 @@ class CocoPoseDataset(Dataset):
             "area": np.float32(inst.area), "flipped": crop.flipped,
             "joints": crop.joints.astype(np.float32), "joints_vis": crop.joints_vis,
         }
-        return {"image": normalize(crop.image), "target": torch.from_numpy(target),
+        image = crop.image if self.randaugment is None or rng is None else self.randaugment(crop.image, rng)
+        return {"image": normalize(image), "target": torch.from_numpy(target),
                 "target_weight": torch.from_numpy(target_weight), "meta": meta}

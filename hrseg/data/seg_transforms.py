@@ -139,6 +139,9 @@ class SegTrainTransform:
     std: tuple[float, ...] = IMAGENET_STD
     ignore_index: int = IGNORE_INDEX
     _photo: Any = field(default=None, init=False, repr=False, compare=False)
+    # ``fn(uint8 image, rng) -> image``, set per stage by progressive learning
+    # (hrseg.engine.progressive.apply_seg_stage); None = off
+    randaugment: Any = field(default=None, repr=False, compare=False)
 
     def __call__(self, image: np.ndarray, label: np.ndarray,
                  rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +159,8 @@ class SegTrainTransform:
             if self._photo is None:
                 self._photo = photometric_distortion()
             image = _apply_seeded(self._photo, image, rng)
+        if self.randaugment is not None:
+            image = self.randaugment(image, rng)
         return normalize(image, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
 
 

@@ -3,10 +3,17 @@
 Folding removes one memory pass per convolution; channels_last lets oneDNN (CPU) and cuDNN
 (GPU) pick their fastest convolution kernels. The result equals eager evaluation to float
 rounding (tests check 1e-4).
+
+``dtype=torch.bfloat16`` also stores the weights in bfloat16 and runs the convolutions in it
+(inputs are cast on the way in, outputs back to float32 on the way out): about twice the
+float32 throughput on CPUs with native bfloat16 (AVX512-BF16, AMX) and on GPUs, at the cost of
+bfloat16's 8-bit mantissa (relative differences around 1e-2 in the outputs). Where the CPU
+lacks those instructions bfloat16 is emulated and slower: keep float32 there.
 """
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -42,23 +49,42 @@ def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
     return traced
 
 
-class ChannelsLast(nn.Module):
-    """Runs the wrapped model on channels_last inputs."""
+def _to_float32(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return out.float()
+    if isinstance(out, (list, tuple)):
+        return type(out)(_to_float32(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _to_float32(v) for k, v in out.items()}
+    return out
 
-    def __init__(self, model: nn.Module) -> None:
+
+class InferenceWrapper(nn.Module):
+    """Runs the wrapped model on inputs in its memory format and dtype; outputs come back as
+    float32 (tensors, or lists / tuples / dicts of them)."""
+
+    def __init__(self, model: nn.Module, channels_last: bool = True, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.model = model.to(memory_format=torch.channels_last)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.dtype = dtype
+        self.model = model.to(dtype=dtype, memory_format=self.memory_format)
 
-    def forward(self, x: torch.Tensor):
-        return self.model(x.contiguous(memory_format=torch.channels_last))
+    def forward(self, x: torch.Tensor) -> Any:
+        out = self.model(x.to(dtype=self.dtype, memory_format=self.memory_format))
+        return out if self.dtype == torch.float32 else _to_float32(out)
 
 
-def optimize_for_inference(model: nn.Module, channels_last: bool = True) -> nn.Module:
-    """An eval-mode copy of ``model`` with BatchNorm folded and (by default) channels_last.
-
-    The original model is left unchanged.
+def optimize_for_inference(model: nn.Module, channels_last: bool = True,
+                           dtype: torch.dtype = torch.float32) -> nn.Module:
+    """An eval-mode copy of ``model`` with BatchNorm folded, (by default) channels_last, and its
+    weights in ``dtype`` (float32 by default, equal to eager; bfloat16 for about 2x on hardware
+    that has it, see the module docstring). The original model is left unchanged.
     """
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
     model = fold_batchnorm(copy.deepcopy(model).eval())
     for p in model.parameters():
         p.requires_grad_(False)
-    return ChannelsLast(model).eval() if channels_last else model.eval()
+    if not channels_last and dtype == torch.float32:
+        return model.eval()
+    return InferenceWrapper(model, channels_last, dtype).eval()

@@ -30,12 +30,13 @@ from hrseg.data.coco_instances import CocoInstances, coco80_categories
 from hrseg.data.det_dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det_transforms import DetAugment
 from hrseg.data.image_io import read_image, write_image
-from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, build_dataloader, get_rank, seed_everything
-from hrseg.engine.distributed import get_world_size, init_distributed, shard
-from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, get_rank
+from hrseg.engine.distributed import shard
+from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_boxes import evaluate_boxes, format_table, write_box_results
 from hrseg.models.detection import load_pretrained_backbone
-from hrseg.tasks.pose import resolve_weights
+from hrseg.tasks.common import build_from_config as build_detector
+from hrseg.tasks.common import coco_split_paths, resolve_weights, start_training
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -81,27 +82,11 @@ def load_det_config(path: str | os.PathLike | None = None,
 
 
 # -- data ---------------------------------------------------------------------------------------
-def split_paths(cfg: Mapping[str, Any], split: str) -> tuple[Path, Path]:
-    """The annotation file and image folder of ``split`` (generating the synthetic data if asked)."""
-    data = cfg["data"]
-    root = Path(data["root"])
-    if data.get("synthetic") is not None:
-        from hrseg.data.synthetic_pose import dataset_paths, ensure_synthetic_pose
-
-        ensure_synthetic_pose(root, **data["synthetic"])
-        paths = dataset_paths(root, split)
-        return paths["instances"], paths["images"]
-    s = data[split]
-    if not s.get("ann_file") or not s.get("img_dir"):
-        raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
-    return root / s["ann_file"], root / s["img_dir"]
-
-
 def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLike | None = None,
                   img_dir: str | os.PathLike | None = None) -> CocoDetection:
     """The ``train`` (augmented, skipping unreadable images) or ``val`` dataset of a config;
     ``ann_file`` / ``img_dir`` replace the config's (e.g. to test on another file)."""
-    cfg_ann, cfg_img = (None, None) if ann_file is not None and img_dir is not None else split_paths(cfg, split)
+    cfg_ann, cfg_img = (None, None) if ann_file is not None and img_dir is not None else coco_split_paths(cfg, split, "instances")
     ann, img = Path(ann_file or cfg_ann), Path(img_dir or cfg_img)
     ids = cfg["data"][split].get("img_ids") if ann_file is None else None
     instances = CocoInstances(ann, ids)
@@ -111,23 +96,6 @@ def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLik
 
 
 # -- model, classes, weights --------------------------------------------------------------------
-def build_detector(model_cfg: Mapping[str, Any]) -> nn.Module:
-    options = dict(model_cfg)
-    name = options.pop("name", None)
-    if not name:
-        raise ConfigError("model.name is not set")
-    return hrseg.build_model(name, **options)
-
-
-def resolve_det_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
-    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
-    try:
-        return resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
-    except CheckpointError:  # the shared helper's message speaks of pose checkpoints
-        raise CheckpointError(f"no weights given and no checkpoint in {work_dir}: pass --weights FILE "
-                              f"(an hrseg detector checkpoint) or {HOW_TO_GET_WEIGHTS}") from None
-
-
 def model_classes(cfg: Mapping[str, Any], num_classes: int | None = None) -> list[dict[str, Any]]:
     """The model's classes in label order: the config's record, else COCO's 80 for 81 outputs."""
     if cfg.get("classes"):
@@ -159,6 +127,11 @@ def config_for_weights(weights: str | os.PathLike, cfg: Mapping[str, Any] | None
     if recorded.get("classes") and not out.get("classes"):
         out["classes"] = recorded["classes"]
     return out
+
+
+def resolve_det_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
+    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
+    return resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
 
 
 def load_detector(weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> nn.Module:
@@ -242,11 +215,9 @@ def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence
 def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     """Train the config's detector, evaluating COCO box AP on its val split; returns the final
     metrics. The train file's categories become the model's classes (recorded in checkpoints)."""
-    distributed = init_distributed()
     cfg = copy.deepcopy(dict(cfg))
-    seed_everything(cfg["seed"] if cfg["seed"] is not None else 0)
     data = cfg["data"]
-    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    train_set, val_set, loader, processes = start_training(cfg, build_dataset, det_collate)
     val_set.check_files()
     cfg["classes"] = train_set.instances.categories
     given = cfg["model"].setdefault("num_classes", train_set.instances.num_classes)
@@ -254,9 +225,6 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
         raise ConfigError(f"model.num_classes is {given} but {train_set.instances.ann_file} has "
                           f"{len(train_set.instances.cat_ids)} categories (+1 background = "
                           f"{train_set.instances.num_classes})")
-    loader = build_dataloader(train_set, batch_size=data["batch_size"], shuffle=True,
-                              num_workers=data["num_workers"], collate_fn=det_collate, drop_last=True,
-                              seed=cfg["seed"] or 0)
     model = build_detector(cfg["model"])
     if cfg["load_from"]:
         log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
@@ -271,9 +239,8 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
         return evaluate_dataset(net, val_set, cfg["classes"], work_dir / "results_boxes_val.json",
                                 batch_size=data["val_batch_size"], verbose=False)
 
-    procs = f"distributed, {get_world_size()} processes" if distributed else "one process"
     log.info(f"training {name} on {len(train_set)} images ({len(cfg['classes'])} classes), evaluating on "
-             f"{len(val_set)} ({procs})")
+             f"{len(val_set)} ({processes})")
     trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
                       resume=cfg["resume"], config=cfg, evaluate=evaluate, **cfg["train"])
     metrics = trainer.fit()

@@ -25,12 +25,18 @@ from hrseg.data.seg_labels import (
     CITYSCAPES_CLASSES, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES,
 )
 from hrseg.data.seg_transforms import SegTrainTransform
-from hrseg.engine import TRAIN_DEFAULTS, Trainer, barrier, build_dataloader, get_rank, seed_everything
-from hrseg.engine.distributed import get_world_size, init_distributed
+from hrseg.engine import TRAIN_DEFAULTS, Trainer, barrier, get_rank
+from hrseg.engine.distributed import get_world_size
+from hrseg.engine.progressive import (
+    PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_seg_stage, build_schedule, mixed_losses, mixup_images,
+)
 from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels, prepare_model
 from hrseg.losses.segmentation import SegCrossEntropy
+from hrseg.tasks import common
+from hrseg.tasks.common import build_from_config as build_seg_model
+from hrseg.tasks.common import start_training
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
 
@@ -71,6 +77,9 @@ SEG_DEFAULTS: dict[str, Any] = {
         num_workers=4,
     ),
     "loss": dict(ohem=False, ohem_thresh=0.9, ohem_min_kept=131072, class_weight=None, aux_weight=0.4),
+    # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default: the crop grows
+    # in stages (on multiples of 32) while RandAugment, dropout and Mixup grow with it
+    "progressive": dict(PROGRESSIVE_DEFAULTS, size_divisor=32),
     "test": dict(SEG_TEST_DEFAULTS, mode="whole", crop_size=[1024, 2048]),
 }
 OPEN_KEYS = ("model",)
@@ -173,14 +182,6 @@ def seg_collate(samples: Sequence[tuple[torch.Tensor, torch.Tensor, Mapping[str,
 
 
 # -- model, loss, weights -------------------------------------------------------------------------
-def build_seg_model(model_cfg: Mapping[str, Any]) -> nn.Module:
-    options = dict(model_cfg)
-    name = options.pop("name", None)
-    if not name:
-        raise ConfigError("model.name is not set")
-    return hrseg.build_model(name, **options)
-
-
 def build_loss(loss_cfg: Mapping[str, Any], model: nn.Module) -> SegCrossEntropy:
     """Cross-entropy (OHEM optional) over the model's outputs: 1 for the logits, ``aux_weight``
     for OCR's auxiliary logits."""
@@ -198,9 +199,7 @@ HOW_TO_GET_WEIGHTS = ("run `python tools/train_seg.py` first (it trains a small 
 
 def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
     """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
-    from hrseg.tasks.pose import resolve_weights as _resolve
-
-    return _resolve(weights, work_dir, HOW_TO_GET_WEIGHTS)
+    return common.resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
 
 
 def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> dict[str, Any]:
@@ -288,20 +287,21 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
 # -- training and testing ---------------------------------------------------------------------------
 def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     """Train the config's model, evaluating mIoU on its val split; returns the final metrics."""
-    distributed = init_distributed()
-    seed_everything(cfg["seed"] if cfg["seed"] is not None else 0)
-    data = cfg["data"]
-    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
-    loader = build_dataloader(train_set, batch_size=data["batch_size"], shuffle=True,
-                              num_workers=data["num_workers"], collate_fn=seg_collate, drop_last=True,
-                              seed=cfg["seed"] or 0)
+    train_set, val_set, loader, processes = start_training(cfg, build_dataset, seg_collate)
     model = build_seg_model(cfg["model"])
     criterion = build_loss(cfg["loss"], model)
     work_dir = Path(cfg["work_dir"])
     names = class_names(cfg)
     last: dict[str, Any] = {}
 
+    schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
+    hook = (ProgressiveHook(schedule, lambda stage: apply_seg_stage(train_set, stage), seed=cfg["seed"] or 0)
+            if schedule is not None else None)
+
     def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
+            images, lam, perm = mixup_images(batch["image"], hook.stage.mixup, hook.generator)
+            return mixed_losses(criterion, net(images), batch["label"], lam, perm)
         return criterion(net(batch["image"]), batch["label"])
 
     def evaluate(net: nn.Module) -> dict[str, float]:
@@ -309,9 +309,9 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
         return metrics
 
     log.info(f"training {cfg['model']['name']} on {len(train_set)} images, evaluating on {len(val_set)} "
-             f"({'distributed, ' + str(get_world_size()) + ' processes' if distributed else 'one process'})")
+             f"({processes})")
     trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
-                      resume=cfg["resume"], config=dict(cfg), evaluate=evaluate, **cfg["train"])
+                      resume=cfg["resume"], config=dict(cfg), evaluate=evaluate, epoch_hook=hook, **cfg["train"])
     metrics = trainer.fit()
     if get_rank() == 0:
         if "result" in last:

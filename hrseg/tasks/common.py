@@ -1,0 +1,72 @@
+"""What the task modules (pose, segmentation, detection) share: the model from a config's
+``model`` section, COCO-style split paths, the weights to run, and the start of a training run."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+import hrseg
+from hrseg.engine import build_dataloader, seed_everything
+from hrseg.engine.distributed import get_world_size, init_distributed
+from hrseg.errors import CheckpointError, ConfigError
+
+log = logging.getLogger("hrseg")
+
+
+def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:
+    """``hrseg.build_model(model.name, **the other model keys)``."""
+    options = dict(model_cfg)
+    name = options.pop("name", None)
+    if not name:
+        raise ConfigError("model.name is not set")
+    return hrseg.build_model(name, **options)
+
+
+def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tuple[Path, Path]:
+    """The annotation file and image folder of ``split``; with ``data.synthetic`` set, the
+    synthetic person split under ``data.root`` (generated if missing) and its ``annotations``
+    file ('person_keypoints' or 'instances')."""
+    data = cfg["data"]
+    root = Path(data["root"])
+    if data.get("synthetic") is not None:
+        from hrseg.data.synthetic_pose import dataset_paths, ensure_synthetic_pose
+
+        ensure_synthetic_pose(root, **data["synthetic"])
+        paths = dataset_paths(root, split)
+        return paths[annotations], paths["images"]
+    s = data[split]
+    if not s.get("ann_file") or not s.get("img_dir"):
+        raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
+    return root / s["ann_file"], root / s["img_dir"]
+
+
+def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike, how_to_get: str) -> Path:
+    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else
+    latest.pth); without either, a :class:`CheckpointError` that says ``how_to_get`` them."""
+    if weights is not None:
+        return Path(weights)
+    for name in ("best.pth", "latest.pth"):
+        if (Path(work_dir) / name).is_file():
+            log.info(f"using weights {Path(work_dir) / name}")
+            return Path(work_dir) / name
+    raise CheckpointError(f"no weights given and no checkpoint in {work_dir}: pass --weights FILE or {how_to_get}")
+
+
+def start_training(cfg: Mapping[str, Any], build_dataset: Callable[[Mapping[str, Any], str], Dataset],
+                   collate_fn: Callable | None) -> tuple[Dataset, Dataset, DataLoader, str]:
+    """Join the process group if launched by torchrun, seed everything, build the train and val
+    datasets and the seeded (distributed) train loader. Returns them with a word on the processes."""
+    distributed = init_distributed()
+    seed = cfg["seed"] if cfg["seed"] is not None else 0
+    seed_everything(seed)
+    data = cfg["data"]
+    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    loader = build_dataloader(train_set, batch_size=data["batch_size"], shuffle=True,
+                              num_workers=data["num_workers"], collate_fn=collate_fn, drop_last=True, seed=seed)
+    processes = f"distributed, {get_world_size()} processes" if distributed else "one process"
+    return train_set, val_set, loader, processes
