@@ -27,6 +27,30 @@ def shared_reference() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def official_state(shared_reference: Path):
+    """``make(layout, seed=0)``: random tensors with exactly the keys and shapes of an official
+    checkpoint (``layout`` names a file of ``reference/checkpoint_layouts``), as the official code
+    saves them: a plain state dict."""
+    import json
+
+    import torch
+
+    def make(layout: str, seed: int = 0) -> dict:
+        g = torch.Generator().manual_seed(seed)
+        state = {}
+        for key, shape in json.loads((shared_reference / "checkpoint_layouts" / layout).read_text()).items():
+            if key.endswith("num_batches_tracked"):
+                state[key] = torch.tensor(7)
+            elif key.endswith("running_var"):
+                state[key] = torch.rand(shape, generator=g) + 0.5
+            else:
+                state[key] = torch.randn(shape, generator=g) * 0.05
+        return state
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     import torch

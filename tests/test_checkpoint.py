@@ -1,7 +1,6 @@
 """Checkpoints: hrseg's own, the official layouts as they are, and clear errors when they do not fit."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,20 +9,6 @@ import torch
 import hrseg
 from hrseg.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from hrseg.errors import CheckpointError
-
-
-def _official_state(layout_path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors with exactly the keys and shapes of an official checkpoint."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in json.loads(layout_path.read_text()).items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(7)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=g) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=g) * 0.05
-    return state
 
 
 def _save(tmp_path: Path, name: str, obj) -> Path:
@@ -38,8 +23,8 @@ def _save(tmp_path: Path, name: str, obj) -> Path:
     ("seg_hrnet_w48_cityscapes_19.json", "seg_hrnetv2_w48", {}),
     ("seg_hrnet_w48_pascal_ctx_59.json", "seg_hrnetv2_w48", {"num_classes": 59}),
 ])
-def test_official_layouts_load_as_they_are(layout, model_name, overrides, shared_reference, tmp_path):
-    state = _official_state(shared_reference / "checkpoint_layouts" / layout)
+def test_official_layouts_load_as_they_are(layout, model_name, overrides, official_state, tmp_path):
+    state = official_state(layout)
     model = hrseg.build_model(model_name, **overrides)
     report = load_checkpoint(model, _save(tmp_path, "official.pth", state))
     assert report.loaded == len(state) and not report.not_loaded and not report.left_out
@@ -55,8 +40,8 @@ def test_official_layouts_load_as_they_are(layout, model_name, overrides, shared
     # The official segmentation code saves its FullModel: model.* plus the loss's class weights.
     lambda s: {**{f"model.{k}": v for k, v in s.items()}, "loss.criterion.weight": torch.ones(19)},
 ])
-def test_wrappers_and_prefixes_are_stripped(wrap, shared_reference, tmp_path):
-    state = _official_state(shared_reference / "checkpoint_layouts" / "seg_hrnet_w48_cityscapes_19.json")
+def test_wrappers_and_prefixes_are_stripped(wrap, official_state, tmp_path):
+    state = official_state("seg_hrnet_w48_cityscapes_19.json")
     model = hrseg.build_model("seg_hrnetv2_w48")
     report = load_checkpoint(model, _save(tmp_path, "wrapped.pth", wrap(state)))
     assert report.loaded == len(state)
@@ -126,16 +111,16 @@ def test_imagenet_file_into_a_task_model_names_what_it_left_out(tmp_path, caplog
     assert line in caplog.text
 
 
-def test_task_checkpoint_into_bare_backbone(tmp_path, shared_reference):
-    state = _official_state(shared_reference / "checkpoint_layouts" / "pose_hrnet_w32_256x192.json")
+def test_task_checkpoint_into_bare_backbone(tmp_path, official_state):
+    state = official_state("pose_hrnet_w32_256x192.json")
     backbone = hrseg.build_model("hrnet_w32", final_fusion="highest")
     report = load_checkpoint(backbone, _save(tmp_path, "pose.pth", state))
     assert report.left_out == ["final_layer.weight", "final_layer.bias"]
     assert torch.equal(backbone.conv1.weight, state["conv1.weight"])
 
 
-def test_missing_and_unexpected_keys_are_named(tmp_path, shared_reference):
-    state = _official_state(shared_reference / "checkpoint_layouts" / "pose_hrnet_w32_256x192.json")
+def test_missing_and_unexpected_keys_are_named(tmp_path, official_state):
+    state = official_state("pose_hrnet_w32_256x192.json")
     del state["stage3.1.branches.0.0.conv1.weight"]
     state["extra_head.weight"] = torch.zeros(3)
     with pytest.raises(CheckpointError) as e:
@@ -147,15 +132,15 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, shared_reference):
     assert report.not_loaded == ["backbone.stage3.1.branches.0.0.conv1.weight"]
 
 
-def test_shape_mismatch_names_key_and_shapes(tmp_path, shared_reference):
-    state = _official_state(shared_reference / "checkpoint_layouts" / "seg_hrnet_w48_pascal_ctx_59.json")
+def test_shape_mismatch_names_key_and_shapes(tmp_path, official_state):
+    state = official_state("seg_hrnet_w48_pascal_ctx_59.json")
     with pytest.raises(CheckpointError, match=r"last_layer\.3\.weight: checkpoint \(59, 720, 1, 1\) vs model "
                                               r"\(19, 720, 1, 1\)"):
         load_checkpoint(hrseg.build_model("seg_hrnetv2_w48"), _save(tmp_path, "ctx.pth", state))
 
 
-def test_wrong_width_is_a_clear_error(tmp_path, shared_reference):
-    state = _official_state(shared_reference / "checkpoint_layouts" / "pose_hrnet_w48_256x192.json")
+def test_wrong_width_is_a_clear_error(tmp_path, official_state):
+    state = official_state("pose_hrnet_w48_256x192.json")
     with pytest.raises(CheckpointError, match="shape mismatch"):
         load_checkpoint(hrseg.build_model("pose_hrnet_w32"), _save(tmp_path, "w48.pth", state))
 

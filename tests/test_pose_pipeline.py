@@ -16,7 +16,6 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from hrseg.data.synthetic_pose import dataset_paths
 from hrseg.tasks.pose import build_dataset, build_pose_model, evaluate_dataset, load_pose_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,3 +170,25 @@ def test_unknown_config_key_is_one_clear_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "optimizer.lrr" in err and "optimizer.lr" in err
+
+
+def test_official_checkpoint_works_with_the_tools(official_state, shared_data, tmp_path, capsys):
+    """A file in the official pose code's layout (plain state dict, W32) runs through infer_pose
+    and test_pose as it is: the width comes from the file, the official recipe (256x192, flip
+    test) goes with it."""
+    weights = tmp_path / "pose_hrnet_w32_256x192.pth"
+    torch.save(official_state("pose_hrnet_w32_256x192.json"), weights)
+    out = tmp_path / "out"
+    assert infer_pose.main([str(shared_data / "images" / "zidane.jpg"), "--weights", str(weights),
+                            "--out", str(out)]) == 0
+    result = json.loads((out / "zidane_pose.json").read_text())
+    assert len(result["people"]) == 1 and len(result["people"][0]["keypoints"]) == 17
+    mini = shared_data / "coco_mini"
+    args = [str(REPO / "configs/pose/hrnet_w32_coco_256x192.py"), "--weights", str(weights), "--out-dir",
+            str(tmp_path / "eval"), "--cfg-options", f"data.root={mini}", "data.val.ann_file=person_keypoints.json",
+            "data.val.img_dir=images", f"data.val.img_ids={DET_IMAGES}",
+            "data.val.det_file=person_detections_AP_H_56.json"]
+    assert test_pose.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "flip test" in printed and "detected boxes" in printed
+    assert (tmp_path / "eval" / "metrics_test.json").is_file()

@@ -136,25 +136,9 @@ def test_cli_without_weights_says_how_to_get_them(tmp_path: Path, shared_data: P
     assert not (tmp_path / "outputs").exists()
 
 
-def _official_file(shared_reference: Path, layout: str, path: Path) -> Path:
-    """Random tensors with exactly the keys and shapes of an official checkpoint, saved as the
-    official code saves them."""
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape in json.loads((shared_reference / "checkpoint_layouts" / layout).read_text()).items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(0)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=g) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=g) * 0.02
-    torch.save(state, path)
-    return path
-
-
-def test_official_ocr_checkpoint_works_with_infer_seg(shared_reference: Path, shared_data: Path,
-                                                      tmp_path: Path) -> None:
-    weights = _official_file(shared_reference, "seg_hrnet_w48_ocr_cityscapes_19.json", tmp_path / "ocr.pth")
+def test_official_ocr_checkpoint_works_with_infer_seg(official_state, shared_data: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "ocr.pth"
+    torch.save(official_state("seg_hrnet_w48_ocr_cityscapes_19.json"), weights)
     frame = shared_data / "seg_mini" / "cityscapes" / "leftImg8bit" / "val" / "frankfurt" / f"{FRAME}_leftImg8bit.png"
     out = tmp_path / "out"
     assert _tool("infer_seg").main([str(frame), "--weights", str(weights), "--out", str(out)]) == 0

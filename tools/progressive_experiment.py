@@ -21,7 +21,7 @@ from typing import Any
 
 from hrseg.cli import run_cli
 from hrseg.errors import ConfigError
-from hrseg.utils.io import atomic_path, write_json
+from hrseg.utils.io import atomic_path, save_figure, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "effnet" / "progressive_synthetic.py"
 METRIC = "AP"
@@ -77,10 +77,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     for ax in (a, b):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

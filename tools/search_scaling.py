@@ -38,7 +38,7 @@ from hrseg.models.scaling import (
     EFF_BASE, EFF_COEFFICIENTS, ScalableHRNet, ScalingCoefficients, network_from_options, scale_network,
 )
 from hrseg.utils.flops import measure_complexity
-from hrseg.utils.io import atomic_path, write_json
+from hrseg.utils.io import atomic_path, save_figure, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "effnet" / "search_synthetic.py"
 
@@ -140,10 +140,7 @@ def plot_family(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("AP (synthetic val)")
     ax.set_title("compound-scaled HRNet family")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

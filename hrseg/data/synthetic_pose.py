@@ -444,7 +444,7 @@ class Person:
 
     def _parts(self) -> list[tuple[float, int, Callable[[Canvas, int], None]]]:
         """(depth, order, draw function) for every part; drawn far to near."""
-        s, pal, xy, t = self.scale, self.palette, self.xy, self.t
+        s, pal, t = self.scale, self.palette, self.t
         parts = [(t["neck"] * 0.5 + t["pelvis"] * 0.5, 0, self._draw_torso),
                  (t["head"] + 0.02 * s, 1, self._draw_head),
                  (t["head"] - 0.01 * s, 2,

@@ -34,3 +34,14 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Pat
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=indent))
     return Path(path)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)
+    return Path(path)

@@ -12,7 +12,7 @@ widths C, 2C, 4C, 8C) and a short list of what differs from the standard layout.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
