@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from hrseg.inference.optimize import optimize_for_inference
+from hrseg.inference.optimize import DTYPES, optimize_for_inference
 from hrseg.models import build_model
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
 
@@ -35,9 +35,6 @@ class BenchmarkResult:
         d = asdict(self)
         d["input_size"] = list(self.input_size)
         return d
-
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def prepare(model: nn.Module, mode: str, dtype: str = "float32") -> nn.Module:

@@ -20,7 +20,7 @@ import copy
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from hrseg.errors import ConfigError
 
@@ -53,6 +53,19 @@ def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | Non
     if args.seed is not None:
         cfg["seed"] = args.seed
     return cfg
+
+
+def train_tool(argv: list[str] | None, description: str, default_config: str | os.PathLike,
+               defaults: Mapping[str, Any], open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
+    """The whole of a ``tools/train_*.py``: parse CONFIG (``default_config`` when none is given,
+    the task's embedded mini-split) with :func:`add_config_args`, build the config against the
+    task's ``defaults`` schema, and ``train`` it."""
+    parser = add_config_args(argparse.ArgumentParser(description=description,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = parser.parse_args(argv)
+    args.config = args.config or str(default_config)
+    train(config_from_args(args, defaults, open_keys))
+    return 0
 
 
 def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping[str, Any] | None = None,

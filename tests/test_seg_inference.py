@@ -11,7 +11,8 @@ from torch import nn
 
 import hrseg
 from hrseg.checkpoint import load_checkpoint
-from hrseg.inference.segmentation import predict_labels, predict_scores, prepare_model, windows
+from hrseg.inference.optimize import inference_model
+from hrseg.inference.segmentation import predict_labels, predict_scores, windows
 from hrseg.utils.flops import count_params
 
 
@@ -106,7 +107,7 @@ def test_small_models_official_layout_and_optimized_path(name: str, tmp_path: Pa
     assert report.loaded == len(model.state_dict()) and not report.not_loaded
     image = _image(70, 90, 3)
     eager = predict_scores(fresh, image, dict(mode="slide", crop_size=[48, 64]))
-    fast = predict_scores(prepare_model(fresh, {}), image, dict(mode="slide", crop_size=[48, 64]))
+    fast = predict_scores(inference_model(fresh, {}), image, dict(mode="slide", crop_size=[48, 64]))
     torch.testing.assert_close(fast, eager, atol=1e-4, rtol=1e-4)
     fresh.train()
     out = fresh(torch.randn(2, 3, 64, 64))
@@ -149,9 +150,9 @@ def test_segmentation_path_never_imports_openmmlab() -> None:
     import sys
 
     code = ("import sys, numpy as np, hrseg; "
-            "import hrseg.inference.segmentation as I, hrseg.evaluation.segmentation, hrseg.losses.segmentation, "
+            "import hrseg.inference.segmentation as I, hrseg.inference.optimize, hrseg.evaluation.segmentation, hrseg.losses.segmentation, "
             "hrseg.visualization.segmentation, hrseg.checkpoint; "
-            "m = I.prepare_model(hrseg.build_model('seg_hrnetv2_ocr_w18_small_v1'), {}); "
+            "m = hrseg.inference.optimize.inference_model(hrseg.build_model('seg_hrnetv2_ocr_w18_small_v1'), {}); "
             "I.predict_labels(m, np.zeros((40, 60, 3), np.uint8), dict(mode='slide', crop_size=[32, 32])); "
             "bad = [k for k in sys.modules if k.split('.')[0] in ('mmcv', 'mmengine')]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -35,7 +35,8 @@ def child(args: argparse.Namespace) -> dict:
 
     import hrseg
     from hrseg.data.image_io import read_image
-    from hrseg.inference.segmentation import predict_labels, prepare_model
+    from hrseg.inference.optimize import inference_model
+    from hrseg.inference.segmentation import predict_labels
 
     torch.set_num_threads(args.threads)
     h, w = args.size
@@ -43,7 +44,7 @@ def child(args: argparse.Namespace) -> dict:
         image = cv2.resize(read_image(args.image), (w, h), interpolation=cv2.INTER_AREA)
     else:
         image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    model = prepare_model(hrseg.build_model(args.model, num_classes=args.num_classes), {})
+    model = inference_model(hrseg.build_model(args.model, num_classes=args.num_classes), {})
     cfg = dict(mode="slide", crop_size=list(args.crop_size), optimize=True)
     # warm up on one window so that allocator pools and one-time buffers are in the baseline
     predict_labels(model, image[: args.crop_size[0], : args.crop_size[1]].copy(), cfg)

@@ -8,24 +8,18 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from hrseg.cli import run_cli
-from hrseg.config import add_config_args, config_from_args
+from hrseg.config import train_tool
 from hrseg.tasks.detection import DET_DEFAULTS, OPEN_KEYS, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "det" / "mini_fasterrcnn.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_config_args(argparse.ArgumentParser(description=__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
-    args.config = args.config or str(DEFAULT_CONFIG)
-    train(config_from_args(args, DET_DEFAULTS, OPEN_KEYS))
-    return 0
+    return train_tool(argv, __doc__, DEFAULT_CONFIG, DET_DEFAULTS, OPEN_KEYS, train)
 
 
 if __name__ == "__main__":

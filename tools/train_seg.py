@@ -8,25 +8,18 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from hrseg.cli import run_cli
-from hrseg.config import add_config_args, config_from_args
+from hrseg.config import train_tool
 from hrseg.tasks.segmentation import OPEN_KEYS, SEG_DEFAULTS, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seg" / "synthetic_mini.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_config_args(argparse.ArgumentParser(description=__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
-    args.config = args.config or str(DEFAULT_CONFIG)
-    cfg = config_from_args(args, SEG_DEFAULTS, OPEN_KEYS)
-    train(cfg)
-    return 0
+    return train_tool(argv, __doc__, DEFAULT_CONFIG, SEG_DEFAULTS, OPEN_KEYS, train)
 
 
 if __name__ == "__main__":

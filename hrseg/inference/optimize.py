@@ -13,7 +13,7 @@ lacks those instructions bfloat16 is emulated and slower: keep float32 there.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.fx as fx
@@ -88,3 +88,21 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = True,
     if not channels_last and dtype == torch.float32:
         return model.eval()
     return InferenceWrapper(model, channels_last, dtype).eval()
+
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
+    """What the tasks predict with: the bare model (a DDP / DataParallel wrapper removed) in eval
+    mode, through :func:`optimize_for_inference` unless ``test.optimize`` is False, in
+    ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
+    from hrseg.errors import ConfigError
+
+    model = getattr(model, "module", model).eval()
+    if not test_cfg.get("optimize", True):
+        return model
+    dtype = test_cfg.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise ConfigError(f"test.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return optimize_for_inference(model, dtype=DTYPES[dtype])

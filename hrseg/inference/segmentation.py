@@ -137,7 +137,7 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
     """Class scores ``(K, H, W)`` (float32, on the model's device) for a uint8 RGB image (H, W, 3).
 
     ``test_cfg`` keys: see :data:`SEG_TEST_DEFAULTS`. The model must be in eval mode (use
-    :func:`prepare_model`).
+    :func:`hrseg.inference.optimize.inference_model`).
     """
     cfg = {**SEG_TEST_DEFAULTS, **test_cfg}
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -182,11 +182,3 @@ def predict_labels(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
     labels = scores_to_labels(scores)
     del scores
     return labels
-
-
-def prepare_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
-    """The bare model in eval mode, optimised for inference unless ``test.optimize`` is False."""
-    from hrseg.inference.optimize import optimize_for_inference
-
-    model = getattr(model, "module", model).eval()
-    return optimize_for_inference(model) if test_cfg.get("optimize", True) else model

@@ -33,6 +33,7 @@ from hrseg.engine.progressive import (
 )
 from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
+from hrseg.inference.optimize import inference_model
 from hrseg.inference.pose_postprocess import flip_test, oks_nms, pose_results, rescore, write_keypoint_results
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.tasks import common
@@ -164,16 +165,6 @@ def load_pose_model(model_cfg: Mapping[str, Any], weights: str | os.PathLike) ->
 
 
 # -- prediction: one path for evaluation, testing and inference ------------------------------------
-def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
-    model = getattr(model, "module", model).eval()
-    if not test_cfg.get("optimize", True):
-        return model
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-    if test_cfg.get("dtype", "float32") not in dtypes:
-        raise ConfigError(f"test.dtype must be one of {', '.join(dtypes)}, got {test_cfg['dtype']!r}")
-    return hrseg.optimize_for_inference(model, dtype=dtypes[test_cfg.get("dtype", "float32")])
-
-
 @torch.no_grad()
 def predict_crops(model: nn.Module, images: torch.Tensor, centers: np.ndarray, scales: np.ndarray,
                   test_cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:

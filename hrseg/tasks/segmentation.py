@@ -32,7 +32,8 @@ from hrseg.engine.progressive import (
 )
 from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
-from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels, prepare_model
+from hrseg.inference.optimize import inference_model
+from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.tasks import common
 from hrseg.tasks.common import build_from_config as build_seg_model
@@ -272,7 +273,7 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
     Returns the scalar metrics (``mIoU``, ``aAcc``, ``mAcc``) and the full result with the
     per-class IoU. Distributed: each process predicts its share; the confusion matrices are summed.
     """
-    runner = prepare_model(model, test_cfg)
+    runner = inference_model(model, test_cfg)
     cm = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     rank, world = get_rank(), get_world_size()
     for index in tqdm(range(rank, len(dataset), world), desc="evaluate", leave=False,
@@ -358,7 +359,7 @@ def infer(image_paths: Sequence[str | os.PathLike], cfg: Mapping[str, Any], weig
     if dupes:
         raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
     model = load_seg_model(cfg["model"], weights)
-    runner = prepare_model(model, cfg["test"])
+    runner = inference_model(model, cfg["test"])
     colours = palette_for(palette or _default_palette(cfg), model.num_classes)
     written = []
     for path in paths:
