@@ -13,7 +13,6 @@ across DataLoader workers for the engine's epoch summary); in evaluation it rais
 """
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 from typing import Any, Iterable, Sequence
@@ -25,13 +24,10 @@ from torch.utils.data import Dataset
 from hrseg.data.coco_instances import CocoInstances
 from hrseg.data.det_transforms import DetAugment
 from hrseg.data.image_io import read_image
-from hrseg.data.pose_dataset import SkippedSample
+from hrseg.data.pose_dataset import SkippedSample, skip_sample
 from hrseg.errors import DataError
 
 __all__ = ["CocoDetection", "det_collate", "to_tensor"]
-
-logger = logging.getLogger(__name__)
-_WARNED: set[str] = set()
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -99,13 +95,7 @@ class CocoDetection(Dataset):
         return to_tensor(image), target
 
     def _skip(self, image_id: int, error: DataError) -> SkippedSample:
-        path = str(self.instances.image_file(image_id, self.img_dir))
-        with self.num_skipped.get_lock():
-            self.num_skipped.value += 1
-        if path not in _WARNED:
-            _WARNED.add(path)
-            logger.warning("skipping training image: %s", error)
-        return SkippedSample(path, str(error))
+        return skip_sample(self.num_skipped, str(self.instances.image_file(image_id, self.img_dir)), error)
 
 
 def det_collate(batch: Sequence[Any]) -> dict[str, Any] | None:

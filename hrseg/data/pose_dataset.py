@@ -35,7 +35,7 @@ from hrseg.data.image_io import read_image
 from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import DataError
 
-__all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate"]
+__all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate", "skip_sample"]
 
 logger = logging.getLogger(__name__)
 _WARNED: set[str] = set()
@@ -47,6 +47,17 @@ class SkippedSample:
 
     path: str
     reason: str
+
+
+def skip_sample(counter: Any, path: str, error: Exception) -> SkippedSample:
+    """A training sample whose image could not be read: counted in ``counter`` (the dataset's
+    shared ``num_skipped``), warned about once per file and process, and stood in for."""
+    with counter.get_lock():
+        counter.value += 1
+    if path not in _WARNED:
+        _WARNED.add(path)
+        logger.warning("skipping training image: %s", error)
+    return SkippedSample(path, str(error))
 
 
 def pose_collate(batch: Sequence[dict | SkippedSample]) -> dict | None:
@@ -129,13 +140,7 @@ class CocoPoseDataset(Dataset):
         except DataError as e:
             if not self.train:
                 raise
-            path = str(inst.image_file)
-            with self.num_skipped.get_lock():
-                self.num_skipped.value += 1
-            if path not in _WARNED:
-                _WARNED.add(path)
-                logger.warning("skipping training image: %s", e)
-            return SkippedSample(path, str(e))
+            return skip_sample(self.num_skipped, str(inst.image_file), e)
 
     def __getitem__(self, index: int) -> dict[str, Any] | SkippedSample:
         inst = self.instances[index]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -25,6 +25,18 @@ def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:
     if not name:
         raise ConfigError("model.name is not set")
     return hrseg.build_model(name, **options)
+
+
+def load_task_config(path: str | os.PathLike | None, cfg_options: Mapping[str, Any] | Sequence[str] | None,
+                     defaults: Mapping[str, Any], open_keys: Sequence[str], task: str) -> dict[str, Any]:
+    """A task's config (``path`` None: its defaults) validated against ``defaults``; work_dir
+    defaults to ``work_dirs/<config name>`` (``work_dirs/<task>_default`` without a file)."""
+    from hrseg.config import load_config  # keeps mmengine out of inference imports
+
+    cfg = load_config(path, cfg_options, defaults, open_keys)
+    if not cfg.get("work_dir"):
+        cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else f"{task}_default"))
+    return cfg
 
 
 def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tuple[Path, Path]:

@@ -36,7 +36,7 @@ from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_boxes import evaluate_boxes, format_table, write_box_results
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
-from hrseg.tasks.common import coco_split_paths, resolve_weights, start_training
+from hrseg.tasks.common import coco_split_paths, load_task_config, resolve_weights, start_training
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -73,12 +73,7 @@ OPEN_KEYS = ("model",)
 def load_det_config(path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A detection config (``None``: the defaults) validated against :data:`DET_DEFAULTS`."""
-    from hrseg.config import load_config  # keeps mmengine out of inference imports
-
-    cfg = load_config(path, cfg_options, DET_DEFAULTS, OPEN_KEYS)
-    if not cfg.get("work_dir"):
-        cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else "det_default"))
-    return cfg
+    return load_task_config(path, cfg_options, DET_DEFAULTS, OPEN_KEYS, "det")
 
 
 # -- data ---------------------------------------------------------------------------------------

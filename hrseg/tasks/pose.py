@@ -38,7 +38,7 @@ from hrseg.inference.pose_postprocess import flip_test, oks_nms, pose_results, r
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.tasks import common
 from hrseg.tasks.common import build_from_config as build_pose_model
-from hrseg.tasks.common import coco_split_paths, start_training
+from hrseg.tasks.common import coco_split_paths, load_task_config, start_training
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -81,12 +81,7 @@ HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small
 def load_pose_config(path: str | os.PathLike | None = None,
                      cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A pose config (``None``: the defaults) validated against :data:`POSE_DEFAULTS`."""
-    from hrseg.config import load_config  # keeps mmengine out of inference imports
-
-    cfg = load_config(path, cfg_options, POSE_DEFAULTS, OPEN_KEYS)
-    if not cfg.get("work_dir"):
-        cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else "pose_default"))
-    return cfg
+    return load_task_config(path, cfg_options, POSE_DEFAULTS, OPEN_KEYS, "pose")
 
 
 # -- data ---------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.tasks import common
 from hrseg.tasks.common import build_from_config as build_seg_model
-from hrseg.tasks.common import start_training
+from hrseg.tasks.common import load_task_config, start_training
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
 
@@ -90,12 +90,7 @@ DATA_TYPES = ("cityscapes", "pascal_context", "folder")
 def load_seg_config(path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A segmentation config (``None``: the defaults) validated against :data:`SEG_DEFAULTS`."""
-    from hrseg.config import load_config  # keeps mmengine out of inference imports
-
-    cfg = load_config(path, cfg_options, SEG_DEFAULTS, OPEN_KEYS)
-    if not cfg.get("work_dir"):
-        cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else "seg_default"))
-    return cfg
+    return load_task_config(path, cfg_options, SEG_DEFAULTS, OPEN_KEYS, "seg")
 
 
 # -- data ---------------------------------------------------------------------------------------
