@@ -1,11 +1,15 @@
-"""Helpers shared by the command-line tools: argument types and clean error reporting."""
+"""Command-line plumbing shared by the tools: config arguments, argument types and clean error
+reporting. The config loader itself is :mod:`hrseg.config`."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
+from hrseg.config import load_config
 from hrseg.errors import HrsegError
 
 
@@ -31,3 +35,46 @@ def run_cli(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add CONFIG, --cfg-options, --work-dir, --resume [PATH] and --seed to a tool's parser."""
+    parser.add_argument("config", nargs="?", default=None,
+                        help="config file (e.g. configs/pose/hrnet_w32_coco_256x192.py); the defaults without one")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config entries, e.g. optimizer.lr=5e-4 schedule.milestones=[90,120]")
+    parser.add_argument("--work-dir", default=None, help="where checkpoints and logs go "
+                        "(default: the config's work_dir, else work_dirs/<config name>)")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
+                        help="continue a run: from work_dir/latest.pth, or from PATH")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
+                     open_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """:func:`load_config` for parsed :func:`add_config_args` arguments; the command line's
+    --work-dir / --resume / --seed win over the config; work_dir defaults to work_dirs/<name>."""
+    cfg = load_config(args.config, args.cfg_options, defaults, open_keys)
+    if args.work_dir is not None:
+        cfg["work_dir"] = args.work_dir
+    if not cfg.get("work_dir"):
+        cfg["work_dir"] = str(Path("work_dirs") / (Path(args.config).stem if args.config else "default"))
+    if args.resume is not None:
+        cfg["resume"] = args.resume
+    if args.seed is not None:
+        cfg["seed"] = args.seed
+    return cfg
+
+
+def train_tool(argv: list[str] | None, description: str, default_config: str | os.PathLike,
+               defaults: Mapping[str, Any], open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
+    """The whole of a ``tools/train_*.py``: parse CONFIG (``default_config`` when none is given,
+    the task's embedded mini-split) with :func:`add_config_args`, build the config against the
+    task's ``defaults`` schema, and ``train`` it."""
+    parser = add_config_args(argparse.ArgumentParser(description=description,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = parser.parse_args(argv)
+    args.config = args.config or str(default_config)
+    train(config_from_args(args, defaults, open_keys))
+    return 0

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hrseg.data.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
-from hrseg.data.coco_skeleton import NUM_JOINTS
+from hrseg.meta.keypoints import NUM_JOINTS
 from hrseg.data.pose_dataset import CocoPoseDataset, SkippedSample, pose_collate
 from hrseg.data.pose_transforms import PoseAugment
 from hrseg.errors import DataError

@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from hrseg.config import add_config_args, config_from_args, load_config
+from hrseg.cli import add_config_args, config_from_args
+from hrseg.config import load_config
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
 

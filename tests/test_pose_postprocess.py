@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hrseg.data.coco_keypoints import load_coco_keypoints
-from hrseg.data.coco_skeleton import FLIP_PAIRS, NUM_JOINTS, OKS_SIGMAS
+from hrseg.meta.keypoints import FLIP_PAIRS, NUM_JOINTS, OKS_SIGMAS
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.inference.pose_postprocess import (
     flip_back, flip_test, oks_iou, oks_nms, pose_results, rescore, write_keypoint_results,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrseg.data.coco_skeleton import FLIP_INDEX, FLIP_PAIRS, NUM_JOINTS
+from hrseg.meta.keypoints import FLIP_INDEX, FLIP_PAIRS, NUM_JOINTS
 from hrseg.data.pose_transforms import (
     IMAGENET_MEAN, IMAGENET_STD, PoseAugment, affine_transform, box_to_center_scale,
     fliplr_joints, get_affine_transform, half_body_center_scale, normalize, photometric,

@@ -11,11 +11,12 @@ import torch
 from PIL import Image
 
 from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, read_label
-from hrseg.data.seg_labels import (
+from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, CITYSCAPES_LABELS, CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_CLASSES,
     PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
-    cityscapes_labelid_to_trainid, cityscapes_trainid_to_labelid, colorize, make_palette, overlay,
+    cityscapes_labelid_to_trainid, cityscapes_trainid_to_labelid, make_palette,
 )
+from hrseg.visualization.segmentation import colorize, overlay
 from hrseg.data.seg_transforms import (
     SegEvalTransform, SegTrainTransform, denormalize, normalize, seg_train_transform,
 )

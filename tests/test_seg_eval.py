@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hrseg.data.seg_labels import CITYSCAPES_CLASSES
+from hrseg.meta.classes import CITYSCAPES_CLASSES
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 
 

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import hrseg
-from hrseg.data.seg_labels import CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_PALETTE
+from hrseg.meta.classes import CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_PALETTE
 from hrseg.errors import DataError
 from hrseg.tasks.segmentation import (
     _official_model, build_dataset, build_seg_model, evaluate_dataset, load_seg_config, train,

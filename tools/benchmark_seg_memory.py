@@ -34,7 +34,7 @@ def child(args: argparse.Namespace) -> dict:
     import torch
 
     import hrseg
-    from hrseg.data.image_io import read_image
+    from hrseg.utils.image_io import read_image
     from hrseg.inference.optimize import inference_model
     from hrseg.inference.segmentation import predict_labels
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hrseg.cli import run_cli
-from hrseg.config import train_tool
+from hrseg.cli import run_cli, train_tool
 from hrseg.tasks.detection import DET_DEFAULTS, OPEN_KEYS, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "det" / "mini_fasterrcnn.py"

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hrseg.cli import run_cli
-from hrseg.config import train_tool
+from hrseg.cli import run_cli, train_tool
 from hrseg.tasks.pose import OPEN_KEYS, POSE_DEFAULTS, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pose" / "synthetic_mini.py"

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from hrseg.data.coco_skeleton import JOINT_WEIGHTS
-from hrseg.data.pose_transforms import affine_transform, get_affine_transform
+from hrseg.meta.keypoints import JOINT_WEIGHTS
+from hrseg.geometry import affine_transform, get_affine_transform
 
 __all__ = ["decode", "encode", "get_max_preds", "refine_dark", "refine_quarter_offset",
            "transform_preds", "DECODERS"]

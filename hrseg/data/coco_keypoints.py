@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.data.coco_skeleton import NUM_JOINTS, PERSON_CATEGORY_ID
+from hrseg.meta.keypoints import NUM_JOINTS, PERSON_CATEGORY_ID
 from hrseg.data.pose_transforms import PIXEL_STD, box_to_center_scale
 from hrseg.errors import DataError
 

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from hrseg.data.coco_instances import CocoInstances
 from hrseg.data.det_transforms import DetAugment
-from hrseg.data.image_io import read_image
+from hrseg.utils.image_io import read_image
 from hrseg.data.pose_dataset import SkippedSample, skip_sample
 from hrseg.errors import DataError
 

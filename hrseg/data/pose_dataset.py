@@ -30,8 +30,8 @@ from torch.utils.data import Dataset, default_collate
 
 from hrseg.codecs.heatmap import encode
 from hrseg.data.coco_keypoints import CocoKeypoints, PersonInstance
-from hrseg.data.coco_skeleton import FLIP_INDEX, FLIP_PAIRS
-from hrseg.data.image_io import read_image
+from hrseg.meta.keypoints import FLIP_INDEX, FLIP_PAIRS
+from hrseg.utils.image_io import read_image
 from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import DataError
 

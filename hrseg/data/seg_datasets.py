@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from hrseg.data.image_io import read_image
-from hrseg.data.seg_labels import (
+from hrseg.utils.image_io import read_image
+from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
     PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
     cityscapes_labelid_to_trainid, make_palette,

@@ -21,29 +21,11 @@ import cv2
 import numpy as np
 import torch
 
-from hrseg.data.seg_labels import IGNORE_INDEX
+from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.utils.image import denormalize, normalize  # noqa: F401  (re-exported)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 Size = tuple[int, int]  # (height, width)
-
-
-def normalize(image: np.ndarray, mean: tuple[float, ...] = IMAGENET_MEAN,
-              std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) -> float32 CHW tensor, ``(x / 255 - mean) / std``."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-    return x.sub_(m).div_(s)
-
-
-def denormalize(tensor: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
-                std: tuple[float, ...] = IMAGENET_STD) -> np.ndarray:
-    """Inverse of :func:`normalize`: CHW tensor -> uint8 RGB (H, W, 3), for looking at inputs."""
-    m = torch.tensor(mean).view(3, 1, 1)
-    s = torch.tensor(std).view(3, 1, 1)
-    x = (tensor.detach().cpu().float() * s + m).mul(255.0).round().clamp(0, 255)
-    return x.to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def resize_pair(image: np.ndarray, label: np.ndarray | None, size: Size) -> tuple[np.ndarray, np.ndarray | None]:

@@ -44,7 +44,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from hrseg.data.coco_skeleton import KEYPOINT_NAMES, PERSON_CATEGORY_ID, SKELETON
+from hrseg.meta.keypoints import KEYPOINT_NAMES, PERSON_CATEGORY_ID, SKELETON
 from hrseg.errors import ConfigError
 from hrseg.utils.io import atomic_path, write_json
 

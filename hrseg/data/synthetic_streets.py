@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from hrseg.errors import ConfigError
-from hrseg.data.image_io import write_image
+from hrseg.utils.image_io import write_image
 from hrseg.utils.io import write_json
 
 UNLABELED, ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, SKY, PERSON, CAR = 0, 7, 8, 11, 17, 20, 21, 23, 24, 26

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from hrseg.data.coco_skeleton import FLIP_PAIRS, OKS_SIGMAS, PERSON_CATEGORY_ID
+from hrseg.meta.keypoints import FLIP_PAIRS, OKS_SIGMAS, PERSON_CATEGORY_ID
 from hrseg.utils.io import write_json
 
 __all__ = ["flip_back", "flip_test", "oks_iou", "oks_nms", "pose_results",

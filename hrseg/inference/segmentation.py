@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrseg.data.seg_transforms import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
 SEG_TEST_DEFAULTS: dict[str, Any] = dict(

@@ -29,7 +29,7 @@ import hrseg
 from hrseg.data.coco_instances import CocoInstances, coco80_categories
 from hrseg.data.det_dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det_transforms import DetAugment
-from hrseg.data.image_io import read_image, write_image
+from hrseg.utils.image_io import read_image, write_image
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError

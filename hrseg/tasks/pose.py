@@ -22,8 +22,8 @@ from tqdm import tqdm
 import hrseg
 from hrseg.codecs.heatmap import decode
 from hrseg.data.coco_keypoints import load_coco_keypoints, split_image_ids
-from hrseg.data.coco_skeleton import FLIP_PAIRS, KEYPOINT_NAMES
-from hrseg.data.image_io import read_image, write_image
+from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
+from hrseg.utils.image_io import read_image, write_image
 from hrseg.data.pose_dataset import CocoPoseDataset, pose_collate
 from hrseg.data.pose_transforms import PoseAugment, box_to_center_scale, normalize, top_down_crop
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, get_rank

@@ -19,9 +19,9 @@ from torch import nn
 from tqdm import tqdm
 
 import hrseg
-from hrseg.data.image_io import read_image
+from hrseg.utils.image_io import read_image
 from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
-from hrseg.data.seg_labels import (
+from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES,
 )
 from hrseg.data.seg_transforms import SegTrainTransform

@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 import cv2
 import numpy as np
 
-from hrseg.data.coco_skeleton import KEYPOINT_NAMES, SKELETON
+from hrseg.meta.keypoints import KEYPOINT_NAMES, SKELETON
 
 _LEFT, _RIGHT, _CENTRE = (0, 200, 255), (255, 120, 0), (60, 255, 60)  # RGB
 

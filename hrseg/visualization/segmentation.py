@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from hrseg.data.seg_labels import (
-    CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_PALETTE, colorize, make_palette, overlay,
+from hrseg.meta.classes import (
+    CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_PALETTE, make_palette,
 )
-from hrseg.data.image_io import write_image
+from hrseg.utils.image_io import write_image
 from hrseg.errors import ConfigError
 
 PALETTES = ("cityscapes", "pascal_context", "generated")
@@ -43,3 +44,57 @@ def write_segmentation(out_dir: str | os.PathLike, stem: str, image: np.ndarray,
     write_image(files["color"], colorize(labels, palette))
     write_image(files["overlay"], overlay(image, labels, palette, alpha))
     return files
+
+
+def _present_values(label: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer label map (counting for 8/16-bit maps: no sort)."""
+    if label.dtype in (np.uint8, np.uint16):
+        return np.flatnonzero(np.bincount(label.ravel()))
+    return np.unique(label)
+
+
+def colorize(label_map: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]],
+             ignore_index: int = IGNORE_INDEX,
+             ignore_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """RGB uint8 image (H, W, 3) of a class-index map; ``ignore_index`` pixels get ``ignore_color``.
+
+    A uint8/uint16 map indexes the colour table directly (no int64 copy of a large map)."""
+    pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    label = np.asarray(label_map)
+    if label.ndim != 2:
+        raise ValueError(f"colorize: expected an (H, W) label map, got shape {label.shape}")
+    if label.dtype.kind not in "ui":
+        raise ValueError(f"colorize: expected an integer label map, got dtype {label.dtype}")
+    values = _present_values(label)
+    bad = values[(values != ignore_index) & ((values < 0) | (values >= len(pal)))]
+    if bad.size:
+        raise ValueError(f"colorize: label values {bad[:10].tolist()} have no "
+                         f"colour in a palette of {len(pal)} classes")
+    size = max(len(pal), ignore_index + 1, int(values.max()) + 1 if values.size else 0)
+    table = np.zeros((size, 3), dtype=np.uint8)
+    table[: len(pal)] = pal
+    if 0 <= ignore_index < size:
+        table[ignore_index] = ignore_color
+    if label.dtype.kind == "i":
+        label = label.astype(np.int64)
+    return table[label]
+
+
+def overlay(image: np.ndarray, label_map: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]],
+            alpha: float = 0.5, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Blend the coloured label map over an RGB uint8 image; ignored pixels show the image only.
+
+    uint8 arithmetic throughout (OpenCV's rounding blend), so a large photograph needs only a
+    few uint8 copies of itself."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.shape[:2] != np.shape(label_map)[:2] or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"overlay: image {image.shape} and label map {np.shape(label_map)} "
+                         "must be (H, W, 3) and (H, W)")
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    blended = cv2.addWeighted(image, 1.0 - alpha, colorize(label_map, palette, ignore_index), alpha, 0.0)
+    ignored = np.asarray(label_map) == ignore_index
+    if ignored.any():
+        blended[ignored] = image[ignored]
+    return blended
