@@ -55,6 +55,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint file not found")
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    # torch.save writes a zip archive (PK..); the legacy format starts with a pickle opcode (0x80).
+    if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
+        raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -124,16 +129,18 @@ def _backbone_prefix(model: nn.Module) -> str:
     return "backbone." if hasattr(model, "backbone") else ""
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> LoadReport:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True,
+                    ckpt: Mapping[str, Any] | None = None) -> LoadReport:
     """Load ``path`` into ``model``; see the module docstring for the layouts accepted.
 
     A backbone-only source (an ImageNet classification file, or a task checkpoint loaded into a
     bare backbone) fills the backbone; the keys it left out and the model keys left at their
     initial values are named in one line each. Otherwise, with ``strict``, every model key must
     be loaded and every checkpoint key used: a :class:`CheckpointError` names the missing and
-    unexpected keys; a shape mismatch names the key and both shapes.
+    unexpected keys; a shape mismatch names the key and both shapes. ``ckpt``: the file's content
+    when the caller has already read it (:func:`read_checkpoint`), so a file is read once.
     """
-    state = extract_state_dict(read_checkpoint(path), path)
+    state = extract_state_dict(ckpt if ckpt is not None else read_checkpoint(path), path)
     report = LoadReport(str(path))
     is_classification = any(k.startswith(("incre_modules.", "downsamp_modules.", "classifier.")) for k in state)
     if is_classification:

@@ -90,7 +90,7 @@ def _official_keys(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("name", ["seg_hrnetv2_w18_small_v1", "seg_hrnetv2_ocr_w18_small_v1"])
 def test_small_models_official_layout_and_optimized_path(name: str, tmp_path: Path) -> None:
-    from hrseg.tasks.segmentation import config_for_weights
+    from hrseg.tasks.segmentation import TASK
 
     torch.manual_seed(0)
     model = hrseg.build_model(name, num_classes=7).eval()
@@ -100,7 +100,7 @@ def test_small_models_official_layout_and_optimized_path(name: str, tmp_path: Pa
             m.running_var.uniform_(0.5, 1.5)
     path = tmp_path / "official.pth"
     torch.save({"state_dict": _official_keys(model)}, path)
-    cfg = config_for_weights(path)
+    cfg = TASK.load_model(path)[1]
     assert cfg["model"] == {"name": name, "num_classes": 7}  # not w18: the block counts tell
     fresh = hrseg.build_model(name, num_classes=7).eval()
     report = load_checkpoint(fresh, path)

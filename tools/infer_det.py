@@ -21,7 +21,7 @@ DEFAULT_WORK_DIR = Path("work_dirs") / "mini_fasterrcnn"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="+", help="image files")
+    ap.add_argument("images", nargs="+", help="image files or folders of images")
     ap.add_argument("--weights", default=None, help="hrseg detector checkpoint")
     ap.add_argument("--config", default=None, help="config for the model (default: the one the checkpoint recorded)")
     ap.add_argument("--out", default="outputs/det", help="output folder (default: outputs/det)")
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     weights = resolve_det_weights(args.weights, DEFAULT_WORK_DIR)
     cfg = load_det_config(args.config) if args.config else None
-    infer(args.images, weights, args.out, args.score_thr, cfg)
+    infer(args.images, cfg, weights, args.out, score_thr=args.score_thr)
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hrseg.cli import run_cli
 from hrseg.errors import ConfigError
-from hrseg.tasks.pose import config_for_weights, infer, load_pose_config, resolve_weights
+from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
 
 # The embedded training run (`python tools/train_pose.py`) writes its checkpoints here.
 DEFAULT_WORK_DIR = Path("work_dirs") / "synthetic_mini"
@@ -24,7 +24,7 @@ DEFAULT_WORK_DIR = Path("work_dirs") / "synthetic_mini"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="+", help="image files")
+    ap.add_argument("images", nargs="+", help="image files or folders of images")
     ap.add_argument("--weights", default=None, help="hrseg or official pose checkpoint")
     ap.add_argument("--config", default=None,
                     help="config for model, input size and test settings (default: the one recorded in an "
@@ -39,13 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.boxes and args.det_weights:
         raise ConfigError("give --boxes or --det-weights, not both")
     weights = resolve_weights(args.weights, DEFAULT_WORK_DIR)
-    cfg = load_pose_config(args.config, args.cfg_options) if args.config else config_for_weights(weights, args.cfg_options)
+    cfg = load_pose_config(args.config, args.cfg_options) if args.config else None
     detector = None
     if args.det_weights:
         from hrseg.tasks.detection import person_detector
 
         detector = person_detector(args.det_weights, args.det_score_thr)
-    infer(args.images, cfg, weights, args.out, boxes_file=args.boxes, person_detector=detector, kpt_thr=args.kpt_thr)
+    infer(args.images, cfg, weights, args.out, cfg_options=args.cfg_options, boxes_file=args.boxes,
+          person_detector=detector, kpt_thr=args.kpt_thr)
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hrseg.cli import parse_size, run_cli
 from hrseg.tasks.segmentation import (
-    config_for_weights, find_images, infer, load_seg_config, resolve_weights,
+    infer, load_seg_config, resolve_weights,
 )
 
 # The embedded training run (`python tools/train_seg.py`) writes its checkpoints here.
@@ -40,15 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask in the overlay")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
-    images = find_images(args.images)
     weights = resolve_weights(args.weights, DEFAULT_WORK_DIR)
-    cfg = load_seg_config(args.config, args.cfg_options) if args.config else \
-        config_for_weights(weights, args.cfg_options)
+    options = list(args.cfg_options)
     for key, value in (("mode", args.mode), ("crop_size", list(args.crop_size) if args.crop_size else None),
                        ("scales", args.scales), ("flip", args.flip)):
         if value is not None:
-            cfg["test"][key] = value
-    written = infer(images, cfg, weights, args.out, palette=args.palette, alpha=args.alpha)
+            options.append(f"test.{key}={value}")
+    cfg = load_seg_config(args.config, options) if args.config else None
+    written = infer(args.images, cfg, weights, args.out, cfg_options=options, palette=args.palette, alpha=args.alpha)
     print(f"{len(written)} image(s) segmented; outputs in {args.out}")
     return 0
 

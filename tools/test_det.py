@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = load_det_config(args.config, args.cfg_options)
-    test(cfg, args.weights, args.ann_file, args.img_dir, args.out_dir)
+    test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, img_dir=args.img_dir)
     return 0
 
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = load_pose_config(args.config, args.cfg_options)
-    test(cfg, args.weights, args.det_json, args.flip, args.out_dir)
+    test(cfg, args.weights, args.out_dir, det_file=args.det_json, flip=args.flip)
     return 0
 
 

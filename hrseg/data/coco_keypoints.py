@@ -28,7 +28,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.meta.keypoints import NUM_JOINTS, PERSON_CATEGORY_ID
 from hrseg.data.pose_transforms import PIXEL_STD, box_to_center_scale
 from hrseg.errors import DataError
 
@@ -85,12 +84,18 @@ def _require(record: Any, fields: Sequence[str], path: Path, what: str) -> None:
         raise DataError(f"{path}: {what}{ident} lacks field(s) {', '.join(missing)}")
 
 
-def load_coco_keypoints(path: str | os.PathLike, num_joints: int = NUM_JOINTS) -> COCO:
-    """Read and validate a COCO person_keypoints file into a pycocotools ``COCO``.
+def keypoint_categories(categories: Sequence[Any]) -> list[dict]:
+    """The categories that carry keypoint names (COCO's ``person``; an animal set's species)."""
+    return [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
 
-    Raises one :class:`DataError` naming the file for unreadable or malformed JSON, missing
-    sections or fields, no ``person`` category with ``num_joints`` keypoint names, or person
-    annotations whose keypoints are not ``3 * num_joints`` numbers.
+
+def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) -> COCO:
+    """Read and validate a COCO-format keypoint file (any keypoint set) into a pycocotools ``COCO``.
+
+    The keypoint categories are all those that list keypoint names; they must agree on the
+    number K (``num_joints`` when given). Raises one :class:`DataError` naming the file for
+    unreadable or malformed JSON, missing sections or fields, no keypoint category, or
+    annotations of those categories whose keypoints are not ``3 * K`` numbers.
     """
     path = Path(path)
     data = _load_json(path, "annotation")
@@ -100,18 +105,22 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int = NUM_JOINTS) -
                if not isinstance(data.get(k), list)]
     if missing:
         raise DataError(f"{path}: missing COCO section(s) {', '.join(missing)}")
-    person = [c for c in data["categories"] if isinstance(c, dict)
-              and c.get("id") == PERSON_CATEGORY_ID and c.get("name") == "person"]
-    if not person or len(person[0].get("keypoints") or []) != num_joints:
-        raise DataError(f"{path}: no 'person' category (id 1) with {num_joints} keypoint names; "
-                        "is this a person_keypoints file?")
+    categories = keypoint_categories(data["categories"])
+    if not categories:
+        raise DataError(f"{path}: no category lists keypoint names; is this a COCO keypoints file?")
+    sizes = sorted({len(c["keypoints"]) for c in categories})
+    if len(sizes) > 1 or (num_joints is not None and sizes[0] != num_joints):
+        raise DataError(f"{path}: keypoint categories have {', '.join(map(str, sizes))} keypoint names"
+                        + (f"; expected {num_joints}" if num_joints is not None else "; they must agree"))
+    num_joints = sizes[0]
+    cat_ids = {c.get("id") for c in categories}
     for img in data["images"]:
         _require(img, _IMAGE_FIELDS, path, "image")
     for ann in data["annotations"]:
         _require(ann, ("id", "image_id", "category_id"), path, "annotation")
-        if ann["category_id"] != PERSON_CATEGORY_ID:
+        if ann["category_id"] not in cat_ids:
             continue
-        _require(ann, _ANN_FIELDS, path, "person annotation")
+        _require(ann, _ANN_FIELDS, path, "keypoint annotation")
         if len(ann["keypoints"]) != 3 * num_joints or len(ann["bbox"]) != 4:
             raise DataError(f"{path}: annotation id {ann['id']} has {len(ann['keypoints'])} "
                             f"keypoint values and a {len(ann['bbox'])}-number bbox; expected "
@@ -137,14 +146,16 @@ class CocoKeypoints:
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                  image_size: Sequence[int] = (192, 256), img_ids: Iterable[int] | None = None,
-                 num_joints: int = NUM_JOINTS, padding: float = 1.25) -> None:
+                 num_joints: int | None = None, padding: float = 1.25) -> None:
         self.ann_file = Path(ann_file)
         self.image_dir = Path(image_dir)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.aspect_ratio = self.image_size[0] / self.image_size[1]
-        self.num_joints = num_joints
         self.padding = padding
         self.coco = load_coco_keypoints(self.ann_file, num_joints)
+        self.categories = keypoint_categories(self.coco.dataset["categories"])
+        self.cat_ids = {int(c["id"]) for c in self.categories}
+        self.num_joints = len(self.categories[0]["keypoints"])
         if img_ids is None:
             self.image_ids = sorted(self.coco.getImgIds())
         else:
@@ -168,7 +179,7 @@ class CocoKeypoints:
             img = self.coco.imgs[image_id]
             width, height = img["width"], img["height"]
             for ann in self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False)):
-                if ann["category_id"] != PERSON_CATEGORY_ID or max(ann["keypoints"]) == 0:
+                if ann["category_id"] not in self.cat_ids or max(ann["keypoints"]) == 0:
                     continue
                 box = _clean_box(ann, width, height)
                 if box is None:
@@ -201,7 +212,7 @@ class CocoKeypoints:
         out: list[PersonInstance] = []
         for det in dets:
             _require(det, _DET_FIELDS, det_file, "detection")
-            if det["category_id"] != PERSON_CATEGORY_ID or det["score"] < image_thre:
+            if det["category_id"] not in self.cat_ids or det["score"] < image_thre:
                 continue
             image_id = int(det["image_id"])
             if image_id not in self.coco.imgs:

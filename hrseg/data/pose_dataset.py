@@ -30,7 +30,8 @@ from torch.utils.data import Dataset, default_collate
 
 from hrseg.codecs.heatmap import encode
 from hrseg.data.coco_keypoints import CocoKeypoints, PersonInstance
-from hrseg.meta.keypoints import FLIP_INDEX, FLIP_PAIRS
+from hrseg.codecs.msra import HeatmapCodec
+from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 from hrseg.utils.image_io import read_image
 from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import DataError
@@ -91,7 +92,11 @@ class CocoPoseDataset(Dataset):
                  img_ids: Iterable[int] | None = None, det_file: str | os.PathLike | None = None,
                  image_thre: float = 0.0, use_different_joints_weight: bool = False,
                  unbiased_encoding: bool = False, clip_visibility: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None) -> None:
+        if codec is not None:  # the config's codec: sizes (H, W) -> (w, h), sigma, encoding
+            image_size, heatmap_size = codec.input_size[::-1], codec.heatmap_size[::-1]
+            sigma, unbiased_encoding = codec.sigma, codec.unbiased
+            use_different_joints_weight = codec.use_different_joints_weight
         self.train = train
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
@@ -102,9 +107,15 @@ class CocoPoseDataset(Dataset):
         self.clip_visibility = clip_visibility
         self.seed = seed
         self.epoch = 0
-        self.flip_pairs = FLIP_PAIRS
-        self.flip_index = FLIP_INDEX
         self.coco = CocoKeypoints(ann_file, image_dir, self.image_size, img_ids)
+        # the joints: given (e.g. recorded in a checkpoint), else the file's category (COCO's
+        # person gets its official sigmas, flip pairs and half-body groups)
+        self.keypoints = keypoints or keypoint_set_from_category(self.coco.categories[0])
+        if self.keypoints.num_joints != self.coco.num_joints:
+            raise DataError(f"{ann_file}: {self.coco.num_joints} keypoints per instance, but the model's "
+                            f"keypoint set has {self.keypoints.num_joints}")
+        self.flip_pairs = self.keypoints.flip_pairs
+        self.flip_index = self.keypoints.flip_index
         if det_file is not None:
             self.instances: list[PersonInstance] = self.coco.detection_instances(det_file,
                                                                                 image_thre)
@@ -150,10 +161,10 @@ class CocoPoseDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
                              self.image_size, rng, self.augment, self.flip_pairs,
-                             self.clip_visibility)
+                             self.clip_visibility, self.keypoints.upper_body_ids)
         target, target_weight = encode(crop.joints, crop.joints_vis, self.image_size,
                                        self.heatmap_size, self.sigma,
-                                       self.use_different_joints_weight,
+                                       self.use_different_joints_weight, self.keypoints.weights,
                                        unbiased=self.unbiased_encoding)
         meta = {
             "image_id": inst.image_id, "image_file": str(inst.image_file), "index": index,

@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
-import torch
 
 from hrseg.geometry import (  # noqa: F401  (re-exported)
     PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform, warp_crop,
@@ -115,9 +113,10 @@ def top_down_crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray, join
                   joints_vis: np.ndarray, image_size: Sequence[int],
                   rng: np.random.Generator | None = None, augment: PoseAugment | None = None,
                   flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-                  clip_visibility: bool = True) -> CropSample:
+                  clip_visibility: bool = True, upper_ids: Sequence[int] = UPPER_BODY_IDS) -> CropSample:
     """Crop one person to ``image_size`` (w, h), with official augmentation when ``augment``
-    and ``rng`` are given (training), without it otherwise (evaluation)."""
+    and ``rng`` are given (training), without it otherwise (evaluation). ``upper_ids``: the
+    upper-body joints of the half-body augmentation (empty: no half-body crops)."""
     c = np.array(center, dtype=np.float32)
     s = np.array(scale, dtype=np.float32)
     joints = np.array(joints, dtype=np.float32)[:, :2]
@@ -125,8 +124,8 @@ def top_down_crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray, join
     r, flipped = 0.0, False
     if augment is not None and rng is not None:
         aspect_ratio = image_size[0] / image_size[1]
-        if vis.sum() > augment.num_joints_half_body and rng.random() < augment.half_body_prob:
-            half = half_body_center_scale(joints, vis, aspect_ratio, rng)
+        if len(upper_ids) and vis.sum() > augment.num_joints_half_body and rng.random() < augment.half_body_prob:
+            half = half_body_center_scale(joints, vis, aspect_ratio, rng, upper_ids)
             if half is not None:
                 c, s = half
         sf, rf = augment.scale_factor, augment.rotation_factor

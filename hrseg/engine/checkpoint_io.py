@@ -117,9 +117,10 @@ def plain(obj: Any) -> Any:
     return repr(obj)
 
 
-def meta(config: dict[str, Any] | None, world_size: int) -> dict[str, Any]:
-    """The ``meta`` entry: plain data describing the run."""
+def meta(config: dict[str, Any] | None, world_size: int,
+         model_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``meta`` entry: plain data describing the run and what its model expects."""
     from hrseg import __version__
 
-    return {"config": plain(config or {}), "hrseg_version": __version__, "world_size": world_size,
-            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {"config": plain(config or {}), "model": plain(model_meta or {}), "hrseg_version": __version__,
+            "world_size": world_size, "time": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -184,3 +184,46 @@ def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
     return Path(path)
+
+
+class LineProgress:
+    """The progress of a loop as a log line every ``interval`` seconds, for output that is not a
+    terminal (a log file, CI): tqdm's redrawn bar would write thousands of lines there. Offers the
+    part of tqdm's interface the trainer uses (``update``, ``set_postfix``, a context manager)."""
+
+    def __init__(self, total: int, desc: str, interval: float = 30.0, disable: bool = False) -> None:
+        import time
+
+        self.total, self.desc, self.interval, self.disable = total, desc, interval, disable
+        self.n, self.postfix, self._clock = 0, "", time.perf_counter
+        self._last = self._clock()
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.disable and self.n and exc[0] is None:
+            self._emit()
+
+    def set_postfix(self, **values: Any) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if not self.disable and self._clock() - self._last >= self.interval:
+            self._emit()
+
+    def _emit(self) -> None:
+        self._last = self._clock()
+        log.info(f"{self.desc}: {self.n}/{self.total}" + (f", {self.postfix}" if self.postfix else ""))
+
+
+def progress(total: int, desc: str, disable: bool = False) -> Any:
+    """A tqdm bar on a terminal, a :class:`LineProgress` (a line every 30 s) elsewhere."""
+    import sys
+
+    from tqdm import tqdm
+
+    if sys.stderr.isatty():
+        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=disable)
+    return LineProgress(total, desc, disable=disable)

@@ -35,14 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from hrseg.engine import checkpoint_io as ckpt
 from hrseg.engine.distributed import (
     all_gather_object, all_reduce, broadcast_object, default_device, get_rank, get_world_size,
     init_distributed, unwrap, wrap_model,
 )
-from hrseg.engine.logging import RunLogger
+from hrseg.engine.logging import RunLogger, progress as progress_bar
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler
 from hrseg.errors import CheckpointError, ConfigError, DataError
 
@@ -76,6 +75,8 @@ class Trainer:
     save_every: also keep ``epoch_{n}.pth`` every n epochs (0 = only latest and best).
     sync_bn: SyncBatchNorm across processes (CUDA only).
     config: the run's config, stored under ``meta`` in every checkpoint.
+    model_meta: what the model predicts and expects (classes or keypoints, input size, mean/std),
+        stored as ``meta.model`` in every checkpoint.
     device: default ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU.
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
@@ -92,7 +93,8 @@ class Trainer:
                  seed: int | None = 0, amp: bool = True, grad_clip: float | None = None,
                  resume: bool | str | os.PathLike | None = None, save_every: int = 0,
                  sync_bn: bool = False, device: str | torch.device | None = None,
-                 config: Mapping[str, Any] | None = None, log_interval: int = 20,
+                 config: Mapping[str, Any] | None = None, model_meta: Mapping[str, Any] | None = None,
+                 log_interval: int = 20,
                  progress: bool = True, find_unused_parameters: bool = False,
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None):
         if not isinstance(train_loader, DataLoader):
@@ -115,6 +117,7 @@ class Trainer:
         self.best_metric, self.best_mode, self.grad_clip = best_metric, best_mode, grad_clip
         self.log_interval, self.progress = max(1, int(log_interval)), progress
         self.config = dict(config or {})
+        self.model_meta = dict(model_meta or {})
         self.device = torch.device(device) if device is not None else default_device()
         self.amp = bool(amp) and self.device.type == "cuda"
 
@@ -197,8 +200,8 @@ class Trainer:
         window: dict[str, torch.Tensor] = {}
         steps = window_steps = images = 0
         start = time.perf_counter()
-        with tqdm(total=len(self.loader), desc=f"epoch {epoch + 1}/{self.max_epochs}", leave=False,
-                  dynamic_ncols=True, disable=not (self.progress and self.is_main)) as bar:
+        with progress_bar(len(self.loader), f"epoch {epoch + 1}/{self.max_epochs}",
+                      disable=not (self.progress and self.is_main)) as bar:
             for batch in self.loader:
                 if batch is None:  # every sample of the batch was skipped (unreadable images)
                     bar.update(1)
@@ -229,7 +232,7 @@ class Trainer:
         return losses, {"lr": lr, "images_per_s": float(totals[0]) / elapsed, "time": elapsed,
                         "skipped": int(totals[1])}
 
-    def _log_window(self, bar: tqdm, means: Mapping[str, torch.Tensor], speed: float) -> None:
+    def _log_window(self, bar: Any, means: Mapping[str, torch.Tensor], speed: float) -> None:
         """Progress bar and TensorBoard every ``log_interval`` iterations (the only host syncs)."""
         values = self._check_finite({k: float(v) for k, v in means.items()})
         bar.set_postfix(loss=f"{values['loss']:.4g}", img_s=f"{speed:.1f}")
@@ -321,7 +324,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "rng": rng, "seed": self.seed,
             "best": self.best, "metrics": self.metrics, "losses": self.last_losses,
-            "meta": ckpt.meta(self.config, self.world_size),
+            "meta": ckpt.meta(self.config, self.world_size, self.model_meta),
         }
 
 

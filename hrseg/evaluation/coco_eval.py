@@ -51,7 +51,7 @@ def load_results(results: str | os.PathLike | Sequence[dict], gt: COCO, fields: 
 
 def run_cocoeval(gt: COCO, dets: list[dict], name: str, iou_type: str, stat_names: Sequence[str],
                  img_ids: Iterable[int] | None = None, cat_ids: Iterable[int] | None = None,
-                 what: str = "results") -> dict[str, float]:
+                 what: str = "results", sigmas: Sequence[float] | None = None) -> dict[str, float]:
     """``COCOeval(gt, dets, iou_type)`` on ``img_ids`` / ``cat_ids`` (default: all of ``gt``),
     its stats under ``stat_names``; no results give zeros, with a warning saying no ``what``."""
     if not dets:
@@ -65,6 +65,8 @@ def run_cocoeval(gt: COCO, dets: list[dict], name: str, iou_type: str, stat_name
             ev.params.imgIds = sorted(int(i) for i in img_ids)
         if cat_ids is not None:
             ev.params.catIds = sorted(int(c) for c in cat_ids)
+        if sigmas is not None:  # a keypoint set other than COCO's 17 joints
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -23,17 +23,19 @@ _RESULT_FIELDS = ("image_id", "category_id", "keypoints", "score")
 
 def evaluate_keypoints(gt: str | os.PathLike | COCO,
                        results: str | os.PathLike | Sequence[dict],
-                       img_ids: Iterable[int] | None = None, verbose: bool = True
-                       ) -> dict[str, float]:
+                       img_ids: Iterable[int] | None = None, verbose: bool = True,
+                       sigmas: Sequence[float] | None = None) -> dict[str, float]:
     """COCO keypoint stats of ``results`` (a results JSON or its list of dicts) against ``gt``
     (a person_keypoints JSON or a loaded ``COCO``), on ``img_ids`` (default: all images).
 
     Returns ``{name: value}`` for :data:`STAT_NAMES`; prints a table when ``verbose``. Empty
-    results give zeros with a warning.
+    results give zeros with a warning. ``sigmas``: the OKS sigmas of a keypoint set other than
+    COCO's person (pycocotools' default).
     """
     coco = gt if isinstance(gt, COCO) else load_coco_keypoints(gt)
     dets, name = load_results(results, coco, _RESULT_FIELDS, "keypoint results")
-    stats = run_cocoeval(coco, dets, name, "keypoints", STAT_NAMES, img_ids, what="keypoint results")
+    stats = run_cocoeval(coco, dets, name, "keypoints", STAT_NAMES, img_ids, what="keypoint results",
+                         sigmas=sigmas)
     if verbose:
         print(format_table(stats))
     return stats

@@ -6,7 +6,7 @@ Label maps use 255 for "ignore" everywhere in hrseg.
 from __future__ import annotations
 
 import colorsys
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

@@ -5,6 +5,9 @@ indices are 0-based except :data:`SKELETON`, which keeps COCO's 1-based form.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
 KEYPOINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
@@ -52,3 +55,131 @@ JOINT_WEIGHTS: tuple[float, ...] = (
 
 # The category record of a COCO person_keypoints file.
 PERSON_CATEGORY_ID = 1
+
+
+# -- any keypoint set --------------------------------------------------------------------------
+_SIDE_PATTERNS = (("left_", "right_"), ("l_", "r_"), ("_left", "_right"), ("_l", "_r"), ("left", "right"))
+
+
+def flip_pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Left/right pairs found from the names: ``left_eye``/``right_eye``, ``l_ear``/``r_ear``,
+    ``eye_left``/``eye_right``, ``knee_l``/``knee_r``, ``leftHand``/``rightHand`` (case-insensitive)."""
+    lower = [n.lower() for n in names]
+    index = {n: i for i, n in enumerate(lower)}
+    pairs: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for i, name in enumerate(lower):
+        if i in seen:
+            continue
+        for left, right in _SIDE_PATTERNS:
+            twin = None
+            if left.endswith("_") and name.startswith(left):
+                twin = right + name[len(left):]
+            elif left.startswith("_") and name.endswith(left):
+                twin = name[: -len(left)] + right
+            elif left == "left" and "left" in name:
+                twin = name.replace("left", "right", 1)
+            if twin is not None and twin in index and index[twin] not in seen:
+                pairs.append((i, index[twin]))
+                seen.update((i, index[twin]))
+                break
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class KeypointSet:
+    """What a top-down pose model's joints are: names, left/right pairs, skeleton (0-based),
+    OKS sigmas, the half-body groups and per-joint loss weights. Travels with models and
+    checkpoints (:meth:`to_dict` / :meth:`from_dict`), so a checkpoint needs nothing else."""
+
+    names: tuple[str, ...]
+    sigmas: tuple[float, ...]
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+    skeleton: tuple[tuple[int, int], ...] = ()
+    upper_body_ids: tuple[int, ...] = ()
+    joint_weights: tuple[float, ...] = ()
+    category_id: int = PERSON_CATEGORY_ID
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        k = len(self.names)
+        if len(self.sigmas) != k:
+            raise ValueError(f"{k} keypoint names but {len(self.sigmas)} OKS sigmas")
+        bad = [p for p in (*self.flip_pairs, *self.skeleton) if not all(0 <= j < k for j in p)]
+        if bad:
+            raise ValueError(f"keypoint pair {bad[0]} is outside 0..{k - 1}")
+        if self.joint_weights and len(self.joint_weights) != k:
+            raise ValueError(f"{k} keypoints but {len(self.joint_weights)} joint weights")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.names)
+
+    @property
+    def flip_index(self) -> tuple[int, ...]:
+        return tuple(flip_index(self.flip_pairs, self.num_joints))
+
+    @property
+    def lower_body_ids(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.num_joints) if i not in set(self.upper_body_ids))
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Per-joint loss weights (all 1 unless the set gives them)."""
+        return self.joint_weights or (1.0,) * self.num_joints
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "names": list(self.names), "sigmas": list(self.sigmas),
+                "flip_pairs": [list(p) for p in self.flip_pairs], "skeleton": [list(p) for p in self.skeleton],
+                "upper_body_ids": list(self.upper_body_ids), "joint_weights": list(self.joint_weights),
+                "category_id": self.category_id}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "KeypointSet":
+        pairs = lambda key: tuple(tuple(int(j) for j in p) for p in d.get(key) or ())  # noqa: E731
+        return cls(names=tuple(d["names"]), sigmas=tuple(float(s) for s in d["sigmas"]),
+                   flip_pairs=pairs("flip_pairs"), skeleton=pairs("skeleton"),
+                   upper_body_ids=tuple(int(i) for i in d.get("upper_body_ids") or ()),
+                   joint_weights=tuple(float(w) for w in d.get("joint_weights") or ()),
+                   category_id=int(d.get("category_id", PERSON_CATEGORY_ID)), name=str(d.get("name", "custom")))
+
+
+COCO_PERSON = KeypointSet(
+    names=KEYPOINT_NAMES, sigmas=OKS_SIGMAS, flip_pairs=FLIP_PAIRS,
+    skeleton=tuple((a - 1, b - 1) for a, b in SKELETON), upper_body_ids=UPPER_BODY_IDS,
+    joint_weights=JOINT_WEIGHTS, category_id=PERSON_CATEGORY_ID, name="coco_person")
+
+
+def is_coco_person(names: Sequence[str]) -> bool:
+    return tuple(names) == KEYPOINT_NAMES
+
+
+def keypoint_set_from_category(category: Mapping[str, Any], sigmas: Sequence[float] | None = None,
+                               flip_pairs: Sequence[Sequence[int]] | None = None) -> KeypointSet:
+    """The :class:`KeypointSet` of a COCO keypoint category (``keypoints`` names, 1-based
+    ``skeleton``). COCO's person keeps its official sigmas, pairs, half-body groups and joint
+    weights unless ``sigmas`` / ``flip_pairs`` are given; any other set needs ``sigmas``
+    (``data.sigmas``: OKS needs them and no default is right), and its flip pairs come from
+    ``flip_pairs`` or from the names (``left_``/``right_``, ``l_``/``r_``, ...)."""
+    names = tuple(str(n) for n in category.get("keypoints") or ())
+    cat_id = int(category.get("id", PERSON_CATEGORY_ID))
+    if is_coco_person(names) and sigmas is None and flip_pairs is None:
+        return replace(COCO_PERSON, category_id=cat_id)
+    if sigmas is None:
+        if is_coco_person(names):
+            sigmas = OKS_SIGMAS
+        else:
+            raise ValueError(f"data.sigmas: the keypoint set of category {category.get('name')!r} has "
+                             f"{len(names)} keypoints ({', '.join(names[:4])}, ...) and no OKS sigmas are known "
+                             f"for it; set data.sigmas to {len(names)} numbers (COCO's are 0.025-0.107)")
+    if len(sigmas) != len(names):
+        raise ValueError(f"data.sigmas: {len(sigmas)} values for {len(names)} keypoints")
+    k = len(names)
+    skeleton = tuple((int(a) - 1, int(b) - 1) for a, b in category.get("skeleton") or ()
+                     if 1 <= int(a) <= k and 1 <= int(b) <= k)
+    pairs = (tuple(tuple(int(j) for j in p) for p in flip_pairs) if flip_pairs is not None
+             else flip_pairs_from_names(names))
+    coco = is_coco_person(names)
+    return KeypointSet(names=names, sigmas=tuple(float(s) for s in sigmas), flip_pairs=pairs, skeleton=skeleton,
+                       upper_body_ids=UPPER_BODY_IDS if coco else (), joint_weights=JOINT_WEIGHTS if coco else (),
+                       category_id=cat_id, name="coco_person" if coco else str(category.get("name", "custom")))

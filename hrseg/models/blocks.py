@@ -27,10 +27,9 @@ def register_block(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def get_block(name: str) -> type[nn.Module]:
-    if name not in BLOCKS:  # blocks defined in other modules (e.g. MBCONV) register on import
-        from hrseg.models.registry import _ensure_registered
+    if name not in BLOCKS:  # MBCONV is defined in hrseg.models.mbconv, which registers it on import
+        import hrseg.models.mbconv  # noqa: F401
 
-        _ensure_registered()
     try:
         return BLOCKS[name]
     except KeyError:

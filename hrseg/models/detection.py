@@ -39,7 +39,7 @@ from hrseg.checkpoint import LoadReport, load_checkpoint
 from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.pyramid import HRNetV2p
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 
 # Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
 # backbone of a pose / segmentation / HRNetV2p checkpoint, the V2p neck of an HRNetV2p one.
@@ -163,11 +163,15 @@ def load_pretrained_backbone(model: nn.Module, path: str, require_all: bool = Fa
     return report
 
 
+# Detectors take whole images (shorter side 800, longer at most 1333) and predict COCO's 80 classes.
+_DET_INFO = ModelInfo("det", (800, 1333), "coco")
+
+
 def _register() -> None:
     for name in named_specs():
         suffix = name.replace("hrnet_", "hrnetv2p_")
-        register_model(f"det_fasterrcnn_{suffix}", lambda _n=name, **kw: build_faster_rcnn(_n, **kw))
-        register_model(f"det_fcos_{suffix}", lambda _n=name, **kw: build_fcos(_n, **kw))
+        register_model(f"det_fasterrcnn_{suffix}", lambda _n=name, **kw: build_faster_rcnn(_n, **kw), _DET_INFO)
+        register_model(f"det_fcos_{suffix}", lambda _n=name, **kw: build_fcos(_n, **kw), _DET_INFO)
 
 
 _register()

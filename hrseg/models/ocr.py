@@ -23,7 +23,7 @@ from torch import nn
 
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.layers import norm_factory
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.representations import V2
 
 
@@ -153,4 +153,4 @@ def _ocr_factory(backbone_name: str):
 
 
 for _name in named_specs():
-    register_model(f"seg_{_name.replace('hrnet_', 'hrnetv2_ocr_')}", _ocr_factory(_name))
+    register_model(f"seg_{_name.replace('hrnet_', 'hrnetv2_ocr_')}", _ocr_factory(_name), ModelInfo("seg", (1024, 2048), "cityscapes"))

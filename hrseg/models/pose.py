@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.representations import V1
 
 
@@ -51,4 +51,4 @@ def _pose_factory(backbone_name: str):
 
 
 for _name in named_specs():
-    register_model(f"pose_{_name}", _pose_factory(_name))
+    register_model(f"pose_{_name}", _pose_factory(_name), ModelInfo("pose", (256, 192), "coco_person"))

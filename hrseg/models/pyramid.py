@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.representations import V2p
 
 
@@ -35,5 +35,4 @@ def _pyramid_factory(backbone_name: str):
 
 
 for _name in named_specs():
-    register_model(_name, lambda _n=_name, **kw: build_hrnet(_n, **kw))
-    register_model(_name.replace("hrnet_", "hrnetv2p_"), _pyramid_factory(_name))
+    register_model(_name.replace("hrnet_", "hrnetv2p_"), _pyramid_factory(_name), ModelInfo("neck", (800, 1333), "coco"))

@@ -34,7 +34,7 @@ from typing import Any
 from hrseg.errors import ConfigError
 from hrseg.models.backbones.hrnet import HRNet, HRNetSpec, StageSpec
 from hrseg.models.pose import TopDownPoseModel
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 
 
 @dataclass(frozen=True)
@@ -208,11 +208,11 @@ def build_scalable_pose(num_joints: int = 17, *, width: int = 16, modules: Any =
     return build_pose_network(net, num_joints, **backbone_options)
 
 
-register_model("pose_scalable_hrnet", build_scalable_pose)
+register_model("pose_scalable_hrnet", build_scalable_pose, ModelInfo("pose", (256, 192), "coco_person"))
 
 NAMED_NETWORKS: dict[str, ScalableHRNet] = {
     **{f"pose_effhrnet_{key}": net for key, net in scaled_family().items()},
     "pose_mbhrnet_lite": MB_LITE,
 }
 for _name, _net in NAMED_NETWORKS.items():
-    register_model(_name, _factory(_net))
+    register_model(_name, _factory(_net), ModelInfo("pose", tuple(_net.input_size), "coco_person"))

@@ -48,13 +48,23 @@ def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tu
     if data.get("synthetic") is not None:
         from hrseg.data.synthetic_pose import dataset_paths, ensure_synthetic_pose
 
-        ensure_synthetic_pose(root, **data["synthetic"])
+        generate_once(lambda: ensure_synthetic_pose(root, **data["synthetic"]))
         paths = dataset_paths(root, split)
         return paths[annotations], paths["images"]
     s = data[split]
     if not s.get("ann_file") or not s.get("img_dir"):
         raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
     return root / s["ann_file"], root / s["img_dir"]
+
+
+def generate_once(make: Callable[[], Any]) -> None:
+    """Run ``make`` (a synthetic split's generate-if-missing) on rank 0 while the other
+    processes wait, so that several processes never write the same files."""
+    from hrseg.engine import barrier, get_rank
+
+    if get_rank() == 0:
+        make()
+    barrier()
 
 
 def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike, how_to_get: str) -> Path:

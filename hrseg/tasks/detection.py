@@ -25,18 +25,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-import hrseg
-from hrseg.data.coco_instances import CocoInstances, coco80_categories
+from hrseg.data.coco_instances import CocoInstances
 from hrseg.data.det_dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det_transforms import DetAugment
-from hrseg.utils.image_io import read_image, write_image
-from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, get_rank
+from hrseg.utils.image_io import write_image
+from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_boxes import evaluate_boxes, format_table, write_box_results
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
-from hrseg.tasks.common import coco_split_paths, load_task_config, resolve_weights, start_training
+from hrseg.tasks.base import Evaluation, Task
+from hrseg.tasks.common import coco_split_paths
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -73,7 +73,7 @@ OPEN_KEYS = ("model",)
 def load_det_config(path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A detection config (``None``: the defaults) validated against :data:`DET_DEFAULTS`."""
-    return load_task_config(path, cfg_options, DET_DEFAULTS, OPEN_KEYS, "det")
+    return TASK.load_config(path, cfg_options)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -91,58 +91,12 @@ def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLik
 
 
 # -- model, classes, weights --------------------------------------------------------------------
-def model_classes(cfg: Mapping[str, Any], num_classes: int | None = None) -> list[dict[str, Any]]:
-    """The model's classes in label order: the config's record, else COCO's 80 for 81 outputs."""
-    if cfg.get("classes"):
-        return [dict(c) for c in cfg["classes"]]
-    num_classes = num_classes or cfg["model"].get("num_classes", 81)
-    if num_classes == 81:
-        return coco80_categories()
-    raise ConfigError(f"the model has {num_classes - 1} classes but the config does not name them "
-                      "(set 'classes' to [{'id': ..., 'name': ...}, ...] in label order)")
-
-
-def recorded_config(weights: str | os.PathLike) -> dict[str, Any] | None:
-    """The config an hrseg training checkpoint recorded (None for other files)."""
-    from hrseg.checkpoint import read_checkpoint
-
-    meta = read_checkpoint(weights).get("meta")
-    config = meta.get("config") if isinstance(meta, Mapping) else None
-    return dict(config) if config else None
-
-
-def config_for_weights(weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``cfg`` (default: the detection defaults) completed with what the weights' checkpoint
-    recorded: its model options where ``cfg`` names the same model (or none) and its classes."""
-    out = copy.deepcopy(dict(cfg)) if cfg is not None else load_det_config(None)
-    recorded = recorded_config(weights) or {}
-    model = dict(recorded.get("model") or {})
-    if model and (cfg is None or model.get("name") == out["model"].get("name")):
-        out["model"] = model | (dict(out["model"]) if cfg is not None else {})
-    if recorded.get("classes") and not out.get("classes"):
-        out["classes"] = recorded["classes"]
-    return out
-
-
-def resolve_det_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
-    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
-    return resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
-
-
 def load_detector(weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> nn.Module:
-    """The detector of an hrseg checkpoint, weights loaded strictly, in eval mode.
-
-    The model and its classes are those the checkpoint recorded (else ``cfg``'s, else the
-    defaults with COCO's 80 classes); the classes are set as ``model.classes``
-    (``[{'id', 'name'}]`` in label order), which :func:`detect` and :func:`detect_people` use.
-    Raises :class:`CheckpointError` naming the file when it is missing, unreadable or does not
-    fit the model.
-    """
-    cfg = config_for_weights(weights, cfg)
-    model = build_detector(cfg["model"])
-    hrseg.load_checkpoint(model, weights)
-    model.classes = model_classes(cfg, _num_classes(model))
-    return model.eval()
+    """The detector of an hrseg checkpoint, weights loaded strictly, in eval mode, with its
+    classes as ``model.classes`` (``[{'id', 'name'}]`` in label order, as the checkpoint
+    recorded), which :func:`detect` and :func:`detect_people` use. Raises
+    :class:`CheckpointError` naming the file when it is missing, unreadable or does not fit."""
+    return TASK.load_model(weights, cfg)[0]
 
 
 def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) -> list[int | None]:
@@ -206,72 +160,90 @@ def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence
                           verbose=verbose and get_rank() == 0, title=title)
 
 
-# -- training and testing ---------------------------------------------------------------------------
-def train(cfg: Mapping[str, Any]) -> dict[str, float]:
-    """Train the config's detector, evaluating COCO box AP on its val split; returns the final
-    metrics. The train file's categories become the model's classes (recorded in checkpoints)."""
-    cfg = copy.deepcopy(dict(cfg))
-    data = cfg["data"]
-    train_set, val_set, loader, processes = start_training(cfg, build_dataset, det_collate)
-    val_set.check_files()
-    cfg["classes"] = train_set.instances.categories
-    given = cfg["model"].setdefault("num_classes", train_set.instances.num_classes)
-    if given != train_set.instances.num_classes:
-        raise ConfigError(f"model.num_classes is {given} but {train_set.instances.ann_file} has "
-                          f"{len(train_set.instances.cat_ids)} categories (+1 background = "
-                          f"{train_set.instances.num_classes})")
-    model = build_detector(cfg["model"])
-    if cfg["load_from"]:
-        log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
-    work_dir = Path(cfg["work_dir"])
-    name = cfg["model"]["name"]
+# -- the task ------------------------------------------------------------------------------------
+class DetTask(Task):
+    name = "det"
+    defaults = DET_DEFAULTS
+    how_to_get_weights = HOW_TO_GET_WEIGHTS
+    collate = staticmethod(det_collate)
 
-    def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        losses = net(batch["images"], batch["targets"])
-        return {"loss": sum(losses.values()), **losses}
+    def build_dataset(self, cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLike | None = None,
+                      img_dir: str | os.PathLike | None = None) -> CocoDetection:
+        dataset = build_dataset(cfg, split, ann_file, img_dir)
+        if split != "train":
+            dataset.check_files()
+        return dataset
 
-    def evaluate(net: nn.Module) -> dict[str, float]:
-        return evaluate_dataset(net, val_set, cfg["classes"], work_dir / "results_boxes_val.json",
-                                batch_size=data["val_batch_size"], verbose=False)
+    def build_model(self, cfg: Mapping[str, Any]) -> nn.Module:
+        model = build_detector(cfg["model"])
+        model.classes = [dict(c) for c in cfg["classes"]] if cfg.get("classes") else None
+        return model
 
-    log.info(f"training {name} on {len(train_set)} images ({len(cfg['classes'])} classes), evaluating on "
-             f"{len(val_set)} ({processes})")
-    trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
-                      resume=cfg["resume"], config=cfg, evaluate=evaluate, **cfg["train"])
-    metrics = trainer.fit()
-    if get_rank() == 0:
-        print(format_table(metrics, title=f"COCO boxes, {name}, val split ({len(val_set)} images)"))
-        print(f"checkpoints, log.csv, curves.png and metrics.json are in {work_dir}")
-    return metrics
+    def prepare_training(self, cfg: dict[str, Any], train_set: CocoDetection, val_set: CocoDetection) -> None:
+        """The train file's categories become the model's classes (recorded in checkpoints)."""
+        cfg["classes"] = train_set.instances.categories
+        given = cfg["model"].setdefault("num_classes", train_set.instances.num_classes)
+        if given != train_set.instances.num_classes:
+            raise ConfigError(f"model.num_classes is {given} but {train_set.instances.ann_file} has "
+                              f"{len(train_set.instances.cat_ids)} categories (+1 background = "
+                              f"{train_set.instances.num_classes})")
 
+    def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().model_meta(cfg), "classes": [dict(c) for c in cfg.get("classes") or ()]}
 
-def test(cfg: Mapping[str, Any], weights: str | os.PathLike | None = None,
-         ann_file: str | os.PathLike | None = None, img_dir: str | os.PathLike | None = None,
-         out_dir: str | os.PathLike | None = None) -> dict[str, float]:
-    """Evaluate ``weights`` (default: the config's run) on the config's val split, or on
-    ``ann_file`` / ``img_dir``; writes the results and metrics JSON to ``out_dir`` (default:
-    the work_dir) and prints the COCO box AP table."""
-    if (ann_file is None) != (img_dir is None):
-        raise ConfigError("give both --ann-file and --img-dir, or neither")
-    weights = resolve_det_weights(weights, cfg["work_dir"])
-    cfg = config_for_weights(weights, cfg)
-    dataset = build_dataset(cfg, "val", ann_file, img_dir)
-    dataset.check_files()
-    model = load_detector(weights, cfg)
-    out = Path(out_dir or cfg["work_dir"])
-    metrics = evaluate_dataset(model, dataset, model.classes, out / "results_boxes_test.json",
-                               batch_size=cfg["data"]["val_batch_size"],
-                               title=f"COCO boxes, {dataset.instances.ann_file.name}, {len(dataset)} images")
-    write_json(out / "metrics_test.json", metrics)
-    print(f"results: {out / 'results_boxes_test.json'}, metrics: {out / 'metrics_test.json'}")
-    return metrics
+    def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
+        if meta.get("classes"):
+            cfg["classes"] = [dict(c) for c in meta["classes"]]
 
+    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
+        raise ConfigError(f"{path}: records no config: give the detector's config (--config) with its 'classes'")
 
-def _num_classes(model: nn.Module) -> int:
-    predictor = getattr(getattr(model, "roi_heads", None), "box_predictor", None)
-    if predictor is not None:
-        return int(predictor.cls_score.out_features)
-    return int(model.head.classification_head.num_classes)
+    def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
+        if cfg["load_from"]:
+            log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
+
+        def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+            losses = net(batch["images"], batch["targets"])
+            return {"loss": sum(losses.values()), **losses}
+
+        return train_step, None
+
+    def evaluate(self, model: nn.Module, dataset: CocoDetection, cfg: Mapping[str, Any],
+                 out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
+        classes = getattr(model, "classes", None) or cfg["classes"]
+        out_json = out_dir / f"results_boxes_{stage}.json" if out_dir is not None else None
+        metrics = evaluate_dataset(model, dataset, classes, out_json, batch_size=cfg["data"]["val_batch_size"],
+                                   verbose=False)
+        return metrics, {"results": str(out_json) if out_json else None}
+
+    def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: CocoDetection, title: str) -> None:
+        print(format_table(evaluation[0], title=f"COCO boxes, {title} ({len(dataset)} images)"))
+
+    def dataset_options(self, ann_file: str | os.PathLike | None = None, img_dir: str | os.PathLike | None = None,
+                        **options: Any) -> dict[str, Any]:
+        if (ann_file is None) != (img_dir is None):
+            raise ConfigError("give both --ann-file and --img-dir, or neither")
+        return {"ann_file": ann_file, "img_dir": img_dir}
+
+    def test_title(self, cfg: Mapping[str, Any], dataset: CocoDetection, **options: Any) -> str:
+        return f"{cfg['model']['name']}, {dataset.instances.ann_file.name}"
+
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any):
+        _check_threshold(score_thr)
+        classes = _classes_of(model, None)
+        return lambda image, path: detect(model, image, classes, score_thr)
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
+                         cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any) -> dict[str, str]:
+        from hrseg.visualization.boxes import draw_boxes
+
+        h, w = image.shape[:2]
+        png, js = out_dir / f"{path.stem}_det.png", out_dir / f"{path.stem}_det.json"
+        write_image(png, draw_boxes(image, result))
+        write_json(js, {"image": str(path), "width": w, "height": h, "box_format": "xyxy",
+                        "score_thr": score_thr, "detections": result})
+        print(f"{path}: {len(result)} boxes -> {png}, {js}")
+        return {"overlay": str(png), "json": str(js)}
 
 
 # -- inference on photographs -----------------------------------------------------------------------
@@ -294,33 +266,6 @@ def detect(model: nn.Module, image: np.ndarray, classes: Sequence[Mapping[str, A
                           "name": classes[label - 1]["name"], "category_id": int(classes[label - 1]["id"]),
                           "score": round(float(score), 4)})
     return sorted(found, key=lambda d: -d["score"])
-
-
-def infer(image_paths: Sequence[str | os.PathLike], weights: str | os.PathLike, out_dir: str | os.PathLike,
-          score_thr: float = 0.3, cfg: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
-    """Write, per image, ``<stem>_det.png`` (boxes, class names, scores) and ``<stem>_det.json``
-    and return their paths. The model and classes are those the checkpoint recorded (else
-    ``cfg``'s, else COCO's). Every image is read and the weights loaded before anything is
-    written, so a bad input stops the run with nothing half-done."""
-    from hrseg.visualization.boxes import draw_boxes
-
-    _check_threshold(score_thr)
-    paths = [Path(p) for p in image_paths]
-    images = [read_image(p) for p in paths]  # errors name the file, before any output
-    model = load_detector(weights, cfg)
-    classes = model.classes
-    out = Path(out_dir)
-    written = []
-    for path, image in zip(paths, images):
-        h, w = image.shape[:2]
-        found = detect(model, image, classes, score_thr)
-        png, js = out / f"{path.stem}_det.png", out / f"{path.stem}_det.json"
-        write_image(png, draw_boxes(image, found))
-        write_json(js, {"image": str(path), "width": w, "height": h, "box_format": "xyxy",
-                        "score_thr": score_thr, "detections": found})
-        print(f"{path}: {len(found)} boxes -> {png}, {js}")
-        written.append({"image": str(path), "overlay": str(png), "json": str(js)})
-    return written
 
 
 def _classes_of(model: nn.Module, classes: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -370,3 +315,10 @@ def person_detector(weights: str | os.PathLike, score_threshold: float = 0.5):
     source of :func:`hrseg.tasks.pose.infer` (``tools/infer_pose.py --det-weights``)."""
     model = load_detector(weights)
     return lambda image: detect_people(model, image, score_threshold)
+
+
+TASK = DetTask()
+train = TASK.train
+test = TASK.test
+infer = TASK.infer
+resolve_det_weights = TASK.resolve_weights

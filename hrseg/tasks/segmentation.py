@@ -1,4 +1,4 @@
-"""Semantic segmentation, end to end: config -> datasets -> training -> mIoU -> inference.
+"""Semantic segmentation as a :class:`~hrseg.tasks.base.Task`: config -> datasets -> training -> mIoU -> inference.
 
 One prediction path (:func:`hrseg.inference.segmentation.predict_labels`: whole image or sliding
 window, optional multi-scale and flip, scores resized to the input size) serves the evaluation
@@ -19,25 +19,23 @@ from torch import nn
 from tqdm import tqdm
 
 import hrseg
-from hrseg.utils.image_io import read_image
 from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
 from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES,
 )
 from hrseg.data.seg_transforms import SegTrainTransform
-from hrseg.engine import TRAIN_DEFAULTS, Trainer, barrier, get_rank
+from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import (
     PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_seg_stage, build_schedule, mixed_losses, mixup_images,
 )
-from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 from hrseg.losses.segmentation import SegCrossEntropy
-from hrseg.tasks import common
-from hrseg.tasks.common import build_from_config as build_seg_model
-from hrseg.tasks.common import load_task_config, start_training
+from hrseg.tasks.base import Evaluation, Task, find_images  # noqa: F401  (find_images re-exported)
+from hrseg.tasks.common import generate_once
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
 
@@ -90,7 +88,7 @@ DATA_TYPES = ("cityscapes", "pascal_context", "folder")
 def load_seg_config(path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A segmentation config (``None``: the defaults) validated against :data:`SEG_DEFAULTS`."""
-    return load_task_config(path, cfg_options, SEG_DEFAULTS, OPEN_KEYS, "seg")
+    return TASK.load_config(path, cfg_options)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -167,9 +165,7 @@ def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
         raise ConfigError(f"data.synthetic.{unknown[0]}: unknown option; known: {', '.join(sorted(known))}")
     if "size" in options:
         options["size"] = tuple(options["size"])
-    if get_rank() == 0:
-        ensure_synthetic_streets(root, **options)
-    barrier()
+    generate_once(lambda: ensure_synthetic_streets(root, **options))
 
 
 def seg_collate(samples: Sequence[tuple[torch.Tensor, torch.Tensor, Mapping[str, Any]]]) -> dict[str, torch.Tensor]:
@@ -191,11 +187,6 @@ def build_loss(loss_cfg: Mapping[str, Any], model: nn.Module) -> SegCrossEntropy
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_seg.py` first (it trains a small model on synthetic street "
                       "scenes on the CPU), or download an official HRNet-Semantic-Segmentation checkpoint "
                       "(e.g. hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth) and pass it with --weights")
-
-
-def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
-    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
-    return common.resolve_weights(weights, work_dir, HOW_TO_GET_WEIGHTS)
 
 
 def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> dict[str, Any]:
@@ -220,46 +211,6 @@ def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) 
                           f"({int(concat.shape[0])} V2 channels, {int(classes.shape[0])} classes)")
 
 
-def config_for_weights(weights: str | os.PathLike, cfg_options: Mapping[str, Any] | Sequence[str] | None = None
-                       ) -> dict[str, Any]:
-    """The config to run ``weights`` with: the one an hrseg checkpoint recorded when it was
-    trained, else the official recipe its classes tell (19: Cityscapes, whole 2048x1024 frames;
-    59/60: PASCAL-Context, long side 520) with the model its shapes tell."""
-    from hrseg.checkpoint import extract_state_dict, read_checkpoint
-    from hrseg.config import load_config
-
-    ckpt = read_checkpoint(weights)
-    meta = ckpt.get("meta")
-    recorded = meta.get("config") if isinstance(meta, Mapping) else None
-    if recorded:  # over today's defaults, so that options added since the training run exist
-        return load_config(None, cfg_options, _merged(SEG_DEFAULTS, recorded), OPEN_KEYS)
-    cfg = load_seg_config(None, cfg_options)
-    cfg["model"] = _official_model(extract_state_dict(ckpt, weights), weights)
-    n = cfg["model"]["num_classes"]
-    if n in (59, 60):
-        cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
-        cfg["test"].update(base_size=520)
-    elif n != 19:
-        cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
-    return cfg
-
-
-def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in OPEN_KEYS:
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def load_seg_model(model_cfg: Mapping[str, Any], weights: str | os.PathLike) -> nn.Module:
-    model = build_seg_model(model_cfg)
-    hrseg.load_checkpoint(model, weights)
-    return model.eval()
-
-
 # -- evaluation: the one prediction path ---------------------------------------------------------
 def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[str, Any],
                      progress: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
@@ -280,91 +231,83 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
     return {"mIoU": result["mIoU"], "aAcc": result["pixel_acc"], "mAcc": result["mean_acc"]}, result
 
 
-# -- training and testing ---------------------------------------------------------------------------
-def train(cfg: Mapping[str, Any]) -> dict[str, float]:
-    """Train the config's model, evaluating mIoU on its val split; returns the final metrics."""
-    train_set, val_set, loader, processes = start_training(cfg, build_dataset, seg_collate)
-    model = build_seg_model(cfg["model"])
-    criterion = build_loss(cfg["loss"], model)
-    work_dir = Path(cfg["work_dir"])
-    names = class_names(cfg)
-    last: dict[str, Any] = {}
+# -- the task ------------------------------------------------------------------------------------
+class SegTask(Task):
+    name = "seg"
+    defaults = SEG_DEFAULTS
+    how_to_get_weights = HOW_TO_GET_WEIGHTS
+    collate = staticmethod(seg_collate)
 
-    schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
-    hook = (ProgressiveHook(schedule, lambda stage: apply_seg_stage(train_set, stage), seed=cfg["seed"] or 0)
-            if schedule is not None else None)
+    def build_dataset(self, cfg: Mapping[str, Any], split: str) -> SegDataset:
+        return build_dataset(cfg, split)
 
-    def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
-            images, lam, perm = mixup_images(batch["image"], hook.stage.mixup, hook.generator)
-            return mixed_losses(criterion, net(images), batch["label"], lam, perm)
-        return criterion(net(batch["image"]), batch["label"])
+    def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().model_meta(cfg), "classes": list(class_names(cfg)), "palette": _default_palette(cfg),
+                "dataset": cfg["data"]["type"]}
 
-    def evaluate(net: nn.Module) -> dict[str, float]:
-        metrics, last["result"] = evaluate_dataset(net, val_set, cfg["test"])
-        return metrics
+    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
+        """An official file: the official recipe its classes tell (19: Cityscapes, whole
+        2048x1024 frames; 59/60: PASCAL-Context, long side 520) with the model its shapes tell."""
+        from hrseg.checkpoint import extract_state_dict
 
-    log.info(f"training {cfg['model']['name']} on {len(train_set)} images, evaluating on {len(val_set)} "
-             f"({processes})")
-    trainer = Trainer(model, loader, train_step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
-                      resume=cfg["resume"], config=dict(cfg), evaluate=evaluate, epoch_hook=hook, **cfg["train"])
-    metrics = trainer.fit()
-    if get_rank() == 0:
-        if "result" in last:
-            print(format_table(last["result"], names))
-            write_json(work_dir / "metrics_val_per_class.json",
-                       {"classes": list(names), **{k: last["result"][k] for k in ("iou", "acc")}, **metrics})
-        print(f"mIoU {metrics.get('mIoU', float('nan')):.4f} on the val split ({len(val_set)} images); "
-              f"checkpoints, log.csv, curves.png and metrics.json are in {work_dir}")
-    return metrics
+        cfg = self.load_config(None, cfg_options)
+        cfg["model"] = _official_model(extract_state_dict(ckpt, path), path)
+        n = cfg["model"]["num_classes"]
+        if n in (59, 60):
+            cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
+            cfg["test"].update(base_size=520)
+        elif n != 19:
+            cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
+        return cfg
 
+    def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: SegDataset):
+        criterion = build_loss(cfg["loss"], model)
+        schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
+        hook = (ProgressiveHook(schedule, lambda stage: apply_seg_stage(train_set, stage), seed=cfg["seed"] or 0)
+                if schedule is not None else None)
 
-def test(cfg: Mapping[str, Any], weights: str | os.PathLike | None,
-         out_dir: str | os.PathLike | None = None) -> dict[str, float]:
-    """Evaluate ``weights`` on the config's val split; prints the per-class IoU table and writes
-    ``metrics_test.json`` to ``out_dir`` (default: the work_dir)."""
-    model = load_seg_model(cfg["model"], resolve_weights(weights, cfg["work_dir"]))
-    dataset = build_dataset(cfg, "val")
-    metrics, result = evaluate_dataset(model, dataset, cfg["test"])
-    names = class_names(cfg)
-    t = cfg["test"]
-    how = f"{t['mode']}" + (f", scales {t['scales']}" if len(t["scales"]) > 1 else "") + (", flip" if t["flip"] else "")
-    print(f"{cfg['model']['name']} on {len(dataset)} {cfg['data']['type']} images ({how})")
-    print(format_table(result, names))
-    if get_rank() == 0:
-        out = Path(out_dir or cfg["work_dir"]) / "metrics_test.json"
-        write_json(out, {**metrics, "classes": list(names), "iou": result["iou"], "acc": result["acc"],
-                         "num_images": len(dataset)})
-        print(f"metrics: {out}")
-    return metrics
+        def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
+                images, lam, perm = mixup_images(batch["image"], hook.stage.mixup, hook.generator)
+                return mixed_losses(criterion, net(images), batch["label"], lam, perm)
+            return criterion(net(batch["image"]), batch["label"])
 
+        return train_step, hook
 
-# -- inference on photographs -----------------------------------------------------------------------
-def infer(image_paths: Sequence[str | os.PathLike], cfg: Mapping[str, Any], weights: str | os.PathLike,
-          out_dir: str | os.PathLike, palette: str | None = None, alpha: float = 0.5) -> list[dict[str, str]]:
-    """Write, per image, ``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the
-    dataset's palette) and ``<stem>_overlay.png`` (blended over the photograph), all at the
-    image's size. Every image is decoded once before anything is written, so a missing or corrupt
-    file stops the run with one error naming it and nothing written."""
-    paths = [Path(p) for p in image_paths]
-    for p in paths:
-        read_image(p)  # errors name the file, before any output
-    stems = [p.stem for p in paths]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
-    if dupes:
-        raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
-    model = load_seg_model(cfg["model"], weights)
-    runner = inference_model(model, cfg["test"])
-    colours = palette_for(palette or _default_palette(cfg), model.num_classes)
-    written = []
-    for path in paths:
-        image = read_image(path)
-        labels = predict_labels(runner, image, cfg["test"])
-        files = write_segmentation(out_dir, path.stem, image, labels, colours, alpha)
-        del image, labels
+    def evaluate(self, model: nn.Module, dataset: SegDataset, cfg: Mapping[str, Any],
+                 out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
+        metrics, result = evaluate_dataset(model, dataset, cfg["test"])
+        names = class_names(cfg)
+        return metrics, {"result": result, "json": {"classes": list(names), "iou": result["iou"],
+                                                    "acc": result["acc"], "num_images": len(dataset)}}
+
+    def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: SegDataset, title: str) -> None:
+        metrics, details = evaluation
+        print(title)
+        print(format_table(details["result"], class_names(cfg)))
+        if title.endswith("val split"):  # after training: the per-class file and the one-line summary
+            work_dir = Path(cfg["work_dir"])
+            write_json(work_dir / "metrics_val_per_class.json", {**details["json"], **metrics})
+            print(f"mIoU {metrics.get('mIoU', float('nan')):.4f} on the val split ({len(dataset)} images)")
+
+    def test_title(self, cfg: Mapping[str, Any], dataset: SegDataset, **options: Any) -> str:
+        t = cfg["test"]
+        how = f"{t['mode']}" + (f", scales {t['scales']}" if len(t["scales"]) > 1 else "") + (", flip" if t["flip"] else "")
+        return f"{cfg['model']['name']} on {len(dataset)} {cfg['data']['type']} images ({how})"
+
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any):
+        runner = inference_model(model, cfg["test"])
+        return lambda image, path: predict_labels(runner, image, cfg["test"])
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
+                         cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
+                         **options: Any) -> dict[str, str]:
+        """``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the dataset's palette) and
+        ``<stem>_overlay.png`` (blended over the photograph), all at the image's size."""
+        colours = palette_for(palette or _default_palette(cfg), len(class_names(cfg)))
+        files = write_segmentation(out_dir, path.stem, image, result, colours, alpha)
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
-        written.append({"image": str(path), **{k: str(v) for k, v in files.items()}})
-    return written
+        return {k: str(v) for k, v in files.items()}
 
 
 def _default_palette(cfg: Mapping[str, Any]) -> str:
@@ -374,18 +317,12 @@ def _default_palette(cfg: Mapping[str, Any]) -> str:
     return "generated"
 
 
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given, and the images (sorted) inside any folder given."""
-    from hrseg.data.seg_datasets import IMAGE_SUFFIXES
+TASK = SegTask()
+train = TASK.train
+test = TASK.test
+infer = TASK.infer
+resolve_weights = TASK.resolve_weights
 
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                raise DataError(f"{p}: no images found in this folder ({', '.join(IMAGE_SUFFIXES)})")
-            found += images
-        else:
-            found.append(p)
-    return found
+
+def build_seg_model(model_cfg: Mapping[str, Any]) -> nn.Module:
+    return TASK.build_model({"model": model_cfg})

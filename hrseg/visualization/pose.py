@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 import cv2
 import numpy as np
 
-from hrseg.meta.keypoints import KEYPOINT_NAMES, SKELETON
+from hrseg.meta.keypoints import COCO_PERSON, KeypointSet
 
 _LEFT, _RIGHT, _CENTRE = (0, 200, 255), (255, 120, 0), (60, 255, 60)  # RGB
 
@@ -20,10 +20,10 @@ def _side_colour(a: str, b: str) -> tuple[int, int, int]:
 
 
 def draw_poses(image: np.ndarray, people: Sequence[Mapping[str, Any]], kpt_thr: float = 0.3,
-               draw_boxes: bool = True) -> np.ndarray:
+               draw_boxes: bool = True, keypoints: KeypointSet = COCO_PERSON) -> np.ndarray:
     """A copy of the RGB ``image`` with each person's skeleton (joints scoring >= ``kpt_thr``)
     and box. ``people`` as written by ``infer``: ``{'bbox': [x, y, w, h], 'keypoints':
-    {name: [x, y, score]}}``."""
+    {name: [x, y, score]}}``; ``keypoints``: the set whose skeleton is drawn."""
     canvas = image.copy()
     scale = max(1, round(max(image.shape[:2]) / 640))
     for person in people:
@@ -31,12 +31,12 @@ def draw_poses(image: np.ndarray, people: Sequence[Mapping[str, Any]], kpt_thr: 
         if draw_boxes and person.get("bbox"):
             x, y, w, h = (int(round(v)) for v in person["bbox"][:4])
             cv2.rectangle(canvas, (x, y), (x + w, y + h), (255, 255, 255), scale)
-        for i, j in SKELETON:  # 1-based, as COCO
-            a, b = KEYPOINT_NAMES[i - 1], KEYPOINT_NAMES[j - 1]
+        for i, j in keypoints.skeleton:  # 0-based
+            a, b = keypoints.names[i], keypoints.names[j]
             (xa, ya, sa), (xb, yb, sb) = kpts[a], kpts[b]
             if sa >= kpt_thr and sb >= kpt_thr:
                 cv2.line(canvas, (int(xa), int(ya)), (int(xb), int(yb)), _side_colour(a, b), 2 * scale, cv2.LINE_AA)
-        for name in KEYPOINT_NAMES:
+        for name in keypoints.names:
             x, y, s = kpts[name]
             if s >= kpt_thr:
                 colour = _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else _CENTRE

@@ -295,3 +295,13 @@ def build_hrnet(name: str, **overrides: Any) -> HRNet:
     """A named backbone (see :func:`named_specs`); ``overrides`` go to :class:`HRNet`."""
     spec = overrides.pop("spec", None) or named_spec(name)
     return HRNet(spec, **overrides)
+
+
+def _register() -> None:
+    from hrseg.models.registry import ModelInfo, register_model
+
+    for name in named_specs():
+        register_model(name, lambda _n=name, **kw: build_hrnet(_n, **kw), ModelInfo("backbone", (224, 224), "imagenet"))
+
+
+_register()

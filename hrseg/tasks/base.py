@@ -1,0 +1,250 @@
+"""The task contract: what every task (pose, segmentation, detection) implements, and the
+generic train / test / infer flows written once on top of it.
+
+A task is a :class:`Task` subclass with a config schema (``defaults``) and a few hooks:
+``build_dataset(cfg, split)``, ``build_model(cfg)``, ``model_meta(cfg)`` (the facts that travel
+with the checkpoint: classes or keypoints, input size, normalisation), ``evaluate``, ``predict``
+and ``write_prediction``. The flows (:meth:`Task.train`, :meth:`Task.test`, :meth:`Task.infer`)
+and :meth:`Task.load_model` (one checkpoint read, one policy for a recorded config) live here.
+Adding a task = one module in ``hrseg/tasks`` defining a subclass, registered in
+:data:`hrseg.tasks.TASKS`, plus its data adapter (docs/tasks.md).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+import hrseg
+from hrseg.errors import ConfigError, DataError
+from hrseg.tasks import common
+from hrseg.utils.image_io import read_image
+from hrseg.utils.io import write_json
+
+log = logging.getLogger("hrseg")
+
+# What a task's evaluation returns: the scalar metrics (for logs and best.pth) and the details
+# a report shows (per-class tables, result files).
+Evaluation = tuple[dict[str, float], dict[str, Any]]
+TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class Task:
+    """Base class of the tasks; see the module docstring."""
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]
+    open_keys: ClassVar[tuple[str, ...]] = ("model",)
+    how_to_get_weights: ClassVar[str]
+    collate: ClassVar[Callable | None] = None
+
+    # -- config --------------------------------------------------------------------------------
+    def load_config(self, path: str | os.PathLike | None = None,
+                    cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
+        """A config file (None: the defaults) validated against :attr:`defaults`."""
+        return common.load_task_config(path, cfg_options, self.defaults, self.open_keys, self.name)
+
+    # -- hooks a task implements ----------------------------------------------------------------
+    def build_dataset(self, cfg: Mapping[str, Any], split: str, **options: Any) -> Dataset:
+        raise NotImplementedError
+
+    def build_model(self, cfg: Mapping[str, Any]) -> nn.Module:
+        return common.build_from_config(cfg["model"])
+
+    def prepare_training(self, cfg: dict[str, Any], train_set: Dataset, val_set: Dataset) -> None:
+        """Complete ``cfg`` from the training data (e.g. the classes of the annotation file)."""
+
+    def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """What the model predicts and expects, recorded in every checkpoint under ``meta.model``."""
+        info = hrseg.models.registry.model_info(cfg["model"]["name"])
+        return {"task": self.name, "model": cfg["model"]["name"], "mean": list(info.mean), "std": list(info.std)}
+
+    def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
+        """Put a checkpoint's recorded meta back into ``cfg`` (classes, keypoints, ...)."""
+
+    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path,
+                              cfg_options: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+        """The config for a file that recorded none (an official checkpoint): the defaults."""
+        return self.load_config(None, cfg_options)
+
+    def training_step(self, cfg: Mapping[str, Any], model: nn.Module,
+                      train_set: Dataset) -> tuple[TrainStep, Callable | None]:
+        """The Trainer's ``train_step`` and its epoch hook (None: no hook)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, dataset: Dataset, cfg: Mapping[str, Any],
+                 out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
+        raise NotImplementedError
+
+    def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: Dataset, title: str) -> None:
+        """Print an evaluation for people (tables)."""
+
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any) -> Callable[..., Any]:
+        """``predict(image, path) -> result`` for :meth:`infer` (the model made ready for inference)."""
+        raise NotImplementedError
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,
+                         cfg: Mapping[str, Any], **options: Any) -> dict[str, str]:
+        raise NotImplementedError
+
+    # -- weights ----------------------------------------------------------------------------------
+    def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
+        """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
+        return common.resolve_weights(weights, work_dir, self.how_to_get_weights)
+
+    def load_model(self, weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None,
+                   cfg_options: Mapping[str, Any] | Sequence[str] | None = None
+                   ) -> tuple[nn.Module, dict[str, Any]]:
+        """The model in ``weights`` (eval mode) and the config to run it with; the file is read once.
+
+        The policy for a checkpoint's recorded config: without ``cfg``, the recorded config (over
+        today's defaults, so options added since exist) plus ``cfg_options``; with ``cfg``, that
+        config, except the model section, which is the checkpoint's (the weights define the model).
+        The recorded meta (classes, keypoints) is put back into the config and set as
+        ``model.meta``. A file that recorded nothing (an official checkpoint) gets
+        :meth:`config_for_unrecorded`.
+        """
+        from hrseg.checkpoint import read_checkpoint
+        from hrseg.config import load_config
+
+        path = Path(weights)
+        ckpt = read_checkpoint(path)
+        meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), Mapping) else {}
+        recorded = merged(self.defaults, meta["config"], self.open_keys) if meta.get("config") else None
+        if cfg is not None:
+            out = copy.deepcopy(dict(cfg))
+            if recorded is not None:
+                out["model"] = copy.deepcopy(dict(recorded["model"]))
+        elif recorded is not None:
+            out = load_config(None, cfg_options, recorded, self.open_keys)
+        else:
+            out = self.config_for_unrecorded(ckpt, path, cfg_options)
+        # checkpoints written before meta.model existed: the meta their recorded config implies
+        model_meta = meta.get("model") or (self.model_meta(recorded) if recorded is not None else {})
+        self.apply_meta(out, model_meta)
+        model = self.build_model(out)
+        hrseg.load_checkpoint(model, path, ckpt=ckpt)
+        model.meta = model_meta or self.model_meta(out)
+        return model.eval(), out
+
+    # -- the flows --------------------------------------------------------------------------------
+    def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
+        """Train the config's model, evaluating on its val split; returns the final metrics."""
+        from hrseg.engine import Trainer, get_rank
+
+        cfg = copy.deepcopy(dict(cfg))
+        train_set, val_set, loader, processes = common.start_training(cfg, self.build_dataset, self.collate)
+        self.prepare_training(cfg, train_set, val_set)
+        model = self.build_model(cfg)
+        step, hook = self.training_step(cfg, model, train_set)
+        work_dir = Path(cfg["work_dir"])
+        last: dict[str, Evaluation] = {}
+
+        def evaluate(net: nn.Module) -> dict[str, float]:
+            last["val"] = self.evaluate(net, val_set, cfg, work_dir, "val", verbose=False)
+            return last["val"][0]
+
+        log.info(f"training {cfg['model']['name']} on {len(train_set)} samples, evaluating on {len(val_set)} "
+                 f"({processes})")
+        trainer = Trainer(model, loader, step, cfg["optimizer"], cfg["schedule"], work_dir, seed=cfg["seed"],
+                          resume=cfg["resume"], config=cfg, model_meta=self.model_meta(cfg), evaluate=evaluate,
+                          epoch_hook=hook, **cfg["train"])
+        metrics = trainer.fit()
+        if get_rank() == 0:
+            if "val" in last:
+                self.report(last["val"], cfg, val_set, f"{cfg['model']['name']}, val split")
+            print(f"checkpoints, log.csv, curves.png and metrics.json are in {work_dir}")
+        return metrics
+
+    def test(self, cfg: Mapping[str, Any], weights: str | os.PathLike | None = None,
+             out_dir: str | os.PathLike | None = None, **options: Any) -> dict[str, float]:
+        """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
+        task's test options (e.g. pose ``det_file``, detection ``ann_file``). Writes the results and
+        ``metrics_test.json`` to ``out_dir`` (default: the work_dir) and prints the tables."""
+        from hrseg.engine import get_rank
+
+        model, cfg = self.load_model(self.resolve_weights(weights, cfg["work_dir"]), cfg)
+        cfg = self.test_config(cfg, **options)
+        dataset = self.build_dataset(cfg, "val", **self.dataset_options(**options))
+        out = Path(out_dir or cfg["work_dir"])
+        evaluation = self.evaluate(model, dataset, cfg, out, "test", verbose=True)
+        self.report(evaluation, cfg, dataset, self.test_title(cfg, dataset, **options))
+        if get_rank() == 0:
+            metrics, details = evaluation
+            write_json(out / "metrics_test.json", {**metrics, **details.get("json", {})})
+            print(f"metrics: {out / 'metrics_test.json'}"
+                  + (f", results: {details['results']}" if details.get("results") else ""))
+        return evaluation[0]
+
+    def test_config(self, cfg: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """``cfg`` with the test options that change settings applied (e.g. pose ``flip``)."""
+        return cfg
+
+    def dataset_options(self, **options: Any) -> dict[str, Any]:
+        """The test options :meth:`build_dataset` takes."""
+        return {}
+
+    def test_title(self, cfg: Mapping[str, Any], dataset: Dataset, **options: Any) -> str:
+        return f"{cfg['model']['name']}, {len(dataset)} samples"
+
+    def infer(self, inputs: Sequence[str | os.PathLike], cfg: Mapping[str, Any] | None,
+              weights: str | os.PathLike, out_dir: str | os.PathLike,
+              cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> list[dict[str, str]]:
+        """Predict on image files (and the images of folders), writing the task's files per image
+        under ``out_dir`` (``cfg`` None: the config the checkpoint recorded, with ``cfg_options``).
+        Every image is decoded before anything is written, so a missing or
+        corrupt file stops the run with one error naming it and nothing written."""
+        paths = find_images(inputs)
+        for p in paths:
+            read_image(p)  # errors name the file, before any output
+        stems = [p.stem for p in paths]
+        dupes = sorted({s for s in stems if stems.count(s) > 1})
+        if dupes:
+            raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
+        model, cfg = self.load_model(weights, cfg, cfg_options)
+        predict = self.predictor(model, cfg, **options)
+        out = Path(out_dir)
+        written = []
+        for path in paths:
+            image = read_image(path)
+            result = predict(image, path)
+            files = self.write_prediction(out, path, image, result, cfg, **options)
+            written.append({"image": str(path), **files})
+        return written
+
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: dicts recursively (except ``open_keys``, replaced)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in open_keys:
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, and the images (sorted) inside any folder given."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DataError(f"{p}: no images found in this folder ({', '.join(IMAGE_SUFFIXES)})")
+            found += images
+        else:
+            found.append(p)
+    if not found:
+        raise ConfigError("no input images given")
+    return found
