@@ -35,7 +35,20 @@ def list_models(pattern: str = "") -> list[str]:
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:
-    """Build a named model; ``overrides`` change its options (e.g. ``num_classes=60``)."""
+    """Build a named model; ``overrides`` change its options (e.g. ``num_classes=60``).
+
+    ``weights=`` (a tag such as ``"coco"``, a published name or a path) loads the whole model,
+    ``pretrained=`` (``"imagenet"``, a name or a path) its backbone only: see :mod:`hrseg.weights`."""
+    weights, pretrained = overrides.pop("weights", None), overrides.pop("pretrained", None)
+    model = _build(name, **overrides)
+    if weights or pretrained:
+        from hrseg.weights import apply_to_model
+
+        apply_to_model(model, name, weights=weights, pretrained=pretrained)
+    return model
+
+
+def _build(name: str, **overrides: Any) -> nn.Module:
     _ensure_registered()
     try:
         factory = _MODELS[name]
