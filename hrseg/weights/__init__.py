@@ -26,7 +26,7 @@ from hrseg.weights.records import RECORDS, WeightRecord
 from hrseg.weights.safe_load import read_weights
 
 log = logging.getLogger("hrseg")
-_BY_NAME = {r.name: r for r in RECORDS}
+_BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)
 _FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
 
 __all__ = ["WeightRecord", "list_weights", "get_weights", "resolve", "load_into", "apply_to_model",
@@ -35,7 +35,7 @@ __all__ = ["WeightRecord", "list_weights", "get_weights", "resolve", "load_into"
 
 def list_weights(pattern: str = "", model: str | None = None) -> list[str]:
     """Names of the published checkpoints (containing ``pattern``; usable by ``model``)."""
-    return [r.name for r in RECORDS if pattern in r.name and (model is None or _fits(r, model))]
+    return [r.name for r in _BY_NAME.values() if pattern in r.name and (model is None or _fits(r, model))]
 
 
 def backbone_of(model: str) -> str | None:
@@ -55,10 +55,10 @@ def get_weights(name_or_tag: str, model: str | None = None) -> WeightRecord:
         if model is not None and not _fits(record, model):
             raise ConfigError(f"weights {record.name!r} are for {record.model}, not {model}")
         return record
-    found = [r for r in RECORDS if name_or_tag in r.tags and (model is None or _fits(r, model))]
+    found = [r for r in _BY_NAME.values() if name_or_tag in r.tags and (model is None or _fits(r, model))]
     if len(found) == 1 or (found and model is not None):
         return found[0]
-    usable = sorted({t for r in RECORDS if model and _fits(r, model) for t in r.tags})
+    usable = sorted({t for r in _BY_NAME.values() if model and _fits(r, model) for t in r.tags})
     hint = (f"; tags for {model}: {', '.join(usable)}" if usable else
             f"; {model} has no published weights" if model else "; pass the model too, or a full name")
     raise ConfigError(f"unknown weights {name_or_tag!r}{hint} (see hrseg.list_weights() or tools/weights.py list)")
@@ -160,7 +160,7 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
     matches it), its layout and tensor count. Reads it safely; raises on a damaged file."""
     path = Path(path)
     digest = sha256_of(path)
-    record = next((r for r in RECORDS if r.filename == path.name or r.url.endswith("/" + path.name)), None)
+    record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
     state = extract_state_dict(read_weights(path), path)
     out: dict[str, object] = {"file": str(path), "sha256": digest, "layout": detect_layout(state),
                               "tensors": len(state), "record": record.name if record else None}

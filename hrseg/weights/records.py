@@ -66,7 +66,7 @@ class WeightRecord:
     def filename(self) -> str:
         name = self.url.rsplit("/", 1)[-1]
         # Hub files share one name (model.safetensors): prefix the record name.
-        return f"{self.name}.{name}" if "huggingface.co" in self.url else name
+        return f"{self.name}.{name}" if name in ("model.safetensors", "pytorch_model.bin") else name
 
     @property
     def sha256(self) -> str | None:
