@@ -29,8 +29,20 @@ log = logging.getLogger("hrseg")
 _BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)
 _FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
 
-__all__ = ["WeightRecord", "list_weights", "get_weights", "resolve", "load_into", "apply_to_model",
-           "person_detector", "hrseg_home", "cache_dir", "download", "read_weights", "detect_layout"]
+__all__ = [
+    "WeightRecord",
+    "apply_to_model",
+    "cache_dir",
+    "detect_layout",
+    "download",
+    "get_weights",
+    "hrseg_home",
+    "list_weights",
+    "load_into",
+    "person_detector",
+    "read_weights",
+    "resolve",
+]
 
 
 def list_weights(pattern: str = "", model: str | None = None) -> list[str]:

@@ -16,7 +16,8 @@ filter of the project, which finds the person class by name in ``model.classes``
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from torch import nn

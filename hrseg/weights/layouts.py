@@ -15,14 +15,13 @@ The facts come from ``reference/openmmlab_meta.json``:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import torch
 
 from hrseg.checkpoint import CLASSIFICATION_HEAD
 from hrseg.errors import CheckpointError
-
 
 # An ImageNet file's classifier: the official names, or ``head.*`` in the files the pose recipes use.
 _CLASSIFIER = ("incre_modules.", "downsamp_modules.", "classifier.", "head.")
@@ -118,8 +117,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None) -> Con
         left = [k for k in state if k.startswith(head)]
         kept = {k: v for k, v in state.items() if not k.startswith(head)}
         groups = sorted({k.split(".", 1)[0] for k in left})
-        return Converted(layout, kept, left, [f"ImageNet classification file: left out its classifier "
-                                              f"({len(left)} keys of {', '.join(groups)})"])
+        note = f"ImageNet classification file: left out its classifier ({len(left)} keys of {', '.join(groups)})"
+        return Converted(layout, kept, left, [note])
     if layout == "mmdet_faster_rcnn":
         from hrseg.weights.mmdet import convert_faster_rcnn
 
@@ -138,8 +137,8 @@ def backbone_part(converted: Converted) -> Converted:
         if any(k.startswith(prefix) for k in state):
             kept = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             left = [k for k in state if not k.startswith(prefix)]
-            notes = converted.notes + ([f"pretrained: left out {len(left)} keys outside the backbone "
-                                        f"({', '.join(sorted({k.split('.', 1)[0] for k in left}))})"]
+            groups = ", ".join(sorted({k.split(".", 1)[0] for k in left}))
+            notes = converted.notes + ([f"pretrained: left out {len(left)} keys outside the backbone ({groups})"]
                                        if left else [])
             return Converted(converted.layout, kept, converted.left_out + left, notes)
     return Converted(converted.layout, dict(state), list(converted.left_out), list(converted.notes))

@@ -19,7 +19,7 @@ What differs between the two, from ``reference/openmmlab_meta.json``, and what i
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -50,8 +50,8 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
         out[f"roi_heads.box_predictor.cls_score.{suffix}"] = torch.cat([cls[-1:], cls[:-1]])  # background first
         reg = out[f"roi_heads.box_predictor.bbox_pred.{suffix}"]
         out[f"roi_heads.box_predictor.bbox_pred.{suffix}"] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
-    notes = ["mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
-             "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model"]
+    notes = [("mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
+              "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model")]
     return Converted("mmdet_faster_rcnn", out, notes=notes, mmdet_conventions=True)
 
 
@@ -59,7 +59,7 @@ class UnroundedAnchorGenerator(AnchorGenerator):
     """torchvision's generator with mmdetection's base anchors: centred at 0, not rounded."""
 
     def generate_anchors(self, scales, aspect_ratios, dtype: torch.dtype = torch.float32,
-                         device: torch.device = torch.device("cpu")) -> torch.Tensor:
+                         device: torch.device | str = "cpu") -> torch.Tensor:
         scales = torch.as_tensor(scales, dtype=dtype, device=device)
         h_ratios = torch.sqrt(torch.as_tensor(aspect_ratios, dtype=dtype, device=device))
         w_ratios = 1 / h_ratios
@@ -71,7 +71,7 @@ class UnroundedAnchorGenerator(AnchorGenerator):
 class AlignedRoIAlign(MultiScaleRoIAlign):
     """``MultiScaleRoIAlign`` with ``aligned=True`` (half-pixel offset), as mmcv's RoIAlign."""
 
-    def forward(self, x, boxes, image_shapes):  # noqa: D102 - same contract as torchvision's
+    def forward(self, x, boxes, image_shapes):
         feats = [x[k] for k in self.featmap_names]
         if self.scales is None or self.map_levels is None:
             self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,

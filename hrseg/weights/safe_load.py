@@ -80,7 +80,7 @@ class Dropped:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "Dropped":
+    def __call__(self, *args: Any, **kwargs: Any) -> Dropped:
         return Dropped()
 
     def __setstate__(self, state: Any) -> None:
