@@ -210,3 +210,22 @@ def test_person_detector_keeps_persons_only(tmp_path, home, monkeypatch, shared_
     people = detect(image)
     assert people and all(len(p) == 5 and p[2] > 0 and p[3] > 0 for p in people)
     assert abs(sum(p[4] for p in people) / len(people) - 0.5) < 0.05  # person and car split the mass
+
+
+def test_official_recipes_start_from_imagenet_and_the_mini_splits_from_scratch():
+    """The official pose / segmentation recipes name the ImageNet files of the official YAMLs
+    (checked against the table, nothing downloaded); the synthetic defaults need no network."""
+    from hrseg.tasks.pose import load_pose_config
+    from hrseg.tasks.segmentation import load_seg_config
+
+    pose = {p: load_pose_config(p)["model"] for p in sorted((REPO / "configs" / "pose").glob("hrnet_w*_coco_*.py"))}
+    seg = {p: load_seg_config(p)["model"] for p in sorted((REPO / "configs" / "seg").glob("*w48*.py"))}
+    assert len(pose) == 4 and len(seg) == 7
+    for path, model in {**pose, **seg}.items():
+        record = get_weights(model["pretrained"], model["name"])
+        assert record.task == "imagenet" and record.sha256, path
+    assert {m["pretrained"] for m in pose.values()} == {"hrnet_w32.msra_imagenet_pose", "hrnet_w48.msra_imagenet_pose"}
+    assert get_weights("hrnet_w32.msra_imagenet_pose").url.endswith("hrnet_w32-36af842e.pth")
+    assert {m["pretrained"] for m in seg.values()} == {"hrnet_w48.msra_imagenet_v2"}
+    assert "pretrained" not in load_pose_config(REPO / "configs" / "pose" / "synthetic_mini.py")["model"]
+    assert "pretrained" not in load_seg_config(REPO / "configs" / "seg" / "synthetic_mini.py")["model"]
