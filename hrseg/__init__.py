@@ -11,9 +11,10 @@ from hrseg.checkpoint import load_checkpoint, save_checkpoint
 from hrseg.errors import CheckpointError, ConfigError, DataError, HrsegError
 from hrseg.inference.optimize import optimize_for_inference
 from hrseg.models import build_model, list_models
+from hrseg.weights import list_weights
 
 __version__ = "0.1.0"
 __all__ = [
-    "build_model", "list_models", "load_checkpoint", "save_checkpoint", "optimize_for_inference",
+    "build_model", "list_models", "list_weights", "load_checkpoint", "save_checkpoint", "optimize_for_inference",
     "HrsegError", "CheckpointError", "ConfigError", "DataError", "__version__",
 ]

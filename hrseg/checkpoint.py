@@ -141,6 +141,16 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     when the caller has already read it (:func:`read_checkpoint`), so a file is read once.
     """
     state = extract_state_dict(ckpt if ckpt is not None else read_checkpoint(path), path)
+    return load_state(model, state, path, strict)
+
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>",
+               strict: bool = True, backbone_only: bool = False) -> LoadReport:
+    """:func:`load_checkpoint` for tensors already in memory (``path`` names their source in
+    messages). ``backbone_only`` treats ``state`` as a backbone source: keys the model lacks are
+    left out and the model's keys outside its backbone keep their initial values, named in the
+    report (the ``model.pretrained`` / ImageNet initialisation case)."""
+    state = dict(state)
     report = LoadReport(str(path))
     is_classification = any(k.startswith(("incre_modules.", "downsamp_modules.", "classifier.")) for k in state)
     if is_classification:
@@ -153,8 +163,8 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
 
     model_state = model.state_dict()
     mapped, unexpected = _map_keys(state, set(model_state), _aliases(model))
-    backbone_only = is_classification
-    if unexpected and is_classification:
+    backbone_only = backbone_only or is_classification
+    if unexpected and backbone_only:
         # e.g. the fusion outputs of the last module that the pose network does not compute
         report.left_out += unexpected
         report.notes.append(f"left out {len(unexpected)} backbone keys this model does not have: {_group(unexpected)}")

@@ -11,3 +11,5 @@ train = dict(max_epochs=484, eval_interval=10)
 loss = dict(ohem=False, class_weight=[0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786,
                                       1.0023, 0.9539, 0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865,
                                       1.1529, 1.0507])
+# The official YAML starts from pretrained_models/hrnetv2_w48_imagenet_pretrained.pth (hrseg.weights).
+model.update(pretrained="hrnet_w48.msra_imagenet_v2")

@@ -8,3 +8,5 @@ model = dict(name="seg_hrnetv2_w48", num_classes=59)
 optimizer = dict(type="SGD", lr=1e-3, head_lr_mult=10.0, momentum=0.9, weight_decay=1e-4, nesterov=False)
 schedule = dict(type="poly", power=0.9)
 train = dict(max_epochs=200, eval_interval=10)
+# The official YAML starts from pretrained_models/hrnetv2_w48_imagenet_pretrained.pth (hrseg.weights).
+model.update(pretrained="hrnet_w48.msra_imagenet_v2")

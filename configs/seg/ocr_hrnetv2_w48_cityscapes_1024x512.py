@@ -4,3 +4,5 @@
 _base_ = ["./hrnetv2_w48_cityscapes_1024x512.py"]
 model = dict(name="seg_hrnetv2_ocr_w48", num_classes=19)
 loss = dict(aux_weight=0.4)
+# The official YAML starts from pretrained_models/hrnetv2_w48_imagenet_pretrained.pth (hrseg.weights).
+model.update(pretrained="hrnet_w48.msra_imagenet_v2")

@@ -71,6 +71,14 @@ class Task:
     def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
         """Put a checkpoint's recorded meta back into ``cfg`` (classes, keypoints, ...)."""
 
+    def config_for_record(self, record: Any, cfg_options: Mapping[str, Any] | Sequence[str] | None
+                          ) -> dict[str, Any]:
+        """The config for published weights (a :class:`hrseg.weights.WeightRecord`): the defaults
+        with the record's model; tasks add what the record's meta says (input size, classes)."""
+        cfg = self.load_config(None, cfg_options)
+        cfg["model"] = {"name": record.model}
+        return cfg
+
     def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path,
                               cfg_options: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
         """The config for a file that recorded none (an official checkpoint): the defaults."""
@@ -113,10 +121,19 @@ class Task:
         ``model.meta``. A file that recorded nothing (an official checkpoint) gets
         :meth:`config_for_unrecorded`.
         """
+        from hrseg import weights as published
         from hrseg.checkpoint import read_checkpoint
         from hrseg.config import load_config
 
-        path = Path(weights)
+        record = published._record_of(weights, None)  # a published name, not a path
+        path = published.resolve(weights)
+        if record is not None:  # published weights: their layout is converted, their meta is the record's
+            out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
+            out["model"] = {**out["model"], "name": record.model}
+            model = self.build_model(_without_pretrained(out))
+            published.load_into(model, path, record.model)
+            model.meta = self.model_meta(out)
+            return model.eval(), out
         ckpt = read_checkpoint(path)
         meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), Mapping) else {}
         recorded = merged(self.defaults, meta["config"], self.open_keys) if meta.get("config") else None
@@ -131,7 +148,7 @@ class Task:
         # checkpoints written before meta.model existed: the meta their recorded config implies
         model_meta = meta.get("model") or (self.model_meta(recorded) if recorded is not None else {})
         self.apply_meta(out, model_meta)
-        model = self.build_model(out)
+        model = self.build_model(_without_pretrained(out))  # the checkpoint holds every weight
         hrseg.load_checkpoint(model, path, ckpt=ckpt)
         model.meta = model_meta or self.model_meta(out)
         return model.eval(), out
@@ -220,6 +237,12 @@ class Task:
             files = self.write_prediction(out, path, image, result, cfg, **options)
             written.append({"image": str(path), **files})
         return written
+
+
+def _without_pretrained(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` without ``model.pretrained``: a model about to receive a whole checkpoint needs no
+    ImageNet initialisation (and must not download one)."""
+    return {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "pretrained"}}
 
 
 def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence[str] = ()) -> dict[str, Any]:

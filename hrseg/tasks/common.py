@@ -67,11 +67,12 @@ def generate_once(make: Callable[[], Any]) -> None:
     barrier()
 
 
-def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike, how_to_get: str) -> Path:
-    """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else
+def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike,
+                    how_to_get: str) -> str | os.PathLike:
+    """``weights`` (a path or a published name, see :mod:`hrseg.weights`), or the newest checkpoint of the run in ``work_dir`` (best.pth, else
     latest.pth); without either, a :class:`CheckpointError` that says ``how_to_get`` them."""
     if weights is not None:
-        return Path(weights)
+        return weights
     for name in ("best.pth", "latest.pth"):
         if (Path(work_dir) / name).is_file():
             log.info(f"using weights {Path(work_dir) / name}")

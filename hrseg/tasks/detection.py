@@ -195,6 +195,15 @@ class DetTask(Task):
         if meta.get("classes"):
             cfg["classes"] = [dict(c) for c in meta["classes"]]
 
+    def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
+        """Published COCO detectors: COCO's 80 classes in label order."""
+        from hrseg.data.coco_instances import coco80_categories
+
+        cfg = super().config_for_record(record, cfg_options)
+        cfg["classes"] = coco80_categories()
+        cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
+        return cfg
+
     def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
         raise ConfigError(f"{path}: records no config: give the detector's config (--config) with its 'classes'")
 

@@ -199,6 +199,17 @@ class PoseTask(Task):
         if meta.get("keypoints"):
             cfg["data"]["keypoints"] = dict(meta["keypoints"])
 
+    def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
+        """Published pose weights: their input size (heatmaps at stride 4, sigma scaled as the
+        official recipes) and decoder (DARK files decode with DARK)."""
+        cfg = super().config_for_record(record, cfg_options)
+        size = record.meta.get("input_size") or cfg["data"]["input_size"]
+        codec = HeatmapCodec.from_config(cfg).rescaled(size)
+        cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
+        if record.meta.get("codec") == "dark":
+            cfg["test"]["decoder"] = "dark"
+        return cfg
+
     def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
         """An official pose file: the official COCO recipe (256x192, flip test) with the width
         its head's input channels tell (official files name no model)."""

@@ -252,13 +252,14 @@ class SegTask(Task):
 
         cfg = self.load_config(None, cfg_options)
         cfg["model"] = _official_model(extract_state_dict(ckpt, path), path)
-        n = cfg["model"]["num_classes"]
-        if n in (59, 60):
-            cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
-            cfg["test"].update(base_size=520)
-        elif n != 19:
-            cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
-        return cfg
+        return _with_dataset_of(cfg, cfg["model"]["num_classes"])
+
+    def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
+        """Published segmentation weights: the model and the dataset of their classes."""
+        cfg = super().config_for_record(record, cfg_options)
+        n = {"cityscapes": 19, "pascal_context_59": 59, "pascal_context_60": 60}[record.meta["classes"]]
+        cfg["model"]["num_classes"] = n
+        return _with_dataset_of(cfg, n)
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: SegDataset):
         criterion = build_loss(cfg["loss"], model)
@@ -308,6 +309,17 @@ class SegTask(Task):
         files = write_segmentation(out_dir, path.stem, image, result, colours, alpha)
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
         return {k: str(v) for k, v in files.items()}
+
+
+def _with_dataset_of(cfg: dict[str, Any], n: int) -> dict[str, Any]:
+    """``cfg`` set to the dataset that ``n`` classes tell: 19 Cityscapes (the defaults), 59/60
+    PASCAL-Context (long side 520), else a folder dataset with numbered classes."""
+    if n in (59, 60):
+        cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
+        cfg["test"].update(base_size=520)
+    elif n != 19:
+        cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
+    return cfg
 
 
 def _default_palette(cfg: Mapping[str, Any]) -> str:

@@ -1,0 +1,181 @@
+"""Published weights by name: the table, the cache, and a loader for every layout they come in.
+
+    import hrseg
+    hrseg.list_weights()                                      # names of every published file
+    model = hrseg.build_model("pose_hrnet_w32", weights="coco")          # a tag or a full name
+    model = hrseg.build_model("seg_hrnetv2_w48", pretrained="imagenet")  # backbone only
+    report = hrseg.weights.load_into(model, "path/or/name.pth")          # what mapped, what not
+    detect = hrseg.weights.person_detector()                  # image -> [[x, y, w, h, score], ...]
+
+Names download once into the cache (:mod:`hrseg.weights.cache`); a path stays a path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from torch import nn
+
+from hrseg.checkpoint import LoadReport, extract_state_dict, load_state
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.weights.cache import cache_dir, download, hrseg_home, sha256_of
+from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
+from hrseg.weights.records import RECORDS, WeightRecord
+from hrseg.weights.safe_load import read_weights
+
+log = logging.getLogger("hrseg")
+_BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)
+_FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
+
+__all__ = [
+    "WeightRecord",
+    "apply_to_model",
+    "cache_dir",
+    "detect_layout",
+    "download",
+    "get_weights",
+    "hrseg_home",
+    "list_weights",
+    "load_into",
+    "person_detector",
+    "read_weights",
+    "resolve",
+]
+
+
+def list_weights(pattern: str = "", model: str | None = None) -> list[str]:
+    """Names of the published checkpoints (containing ``pattern``; usable by ``model``)."""
+    return [r.name for r in _BY_NAME.values() if pattern in r.name and (model is None or _fits(r, model))]
+
+
+def backbone_of(model: str) -> str | None:
+    """The bare HRNet a named model is built on: ``seg_hrnetv2_ocr_w48`` -> ``hrnet_w48``."""
+    m = re.search(r"w\d+(?:_small_v\d)?$", model)
+    return f"hrnet_{m.group(0)}" if m else None
+
+
+def _fits(record: WeightRecord, model: str) -> bool:
+    return record.model == model or (record.task == "imagenet" and record.model == backbone_of(model))
+
+
+def get_weights(name_or_tag: str, model: str | None = None) -> WeightRecord:
+    """The record named ``name_or_tag``, or the one tagged so for ``model`` (``coco``, ``imagenet``)."""
+    record = _BY_NAME.get(name_or_tag)
+    if record is not None:
+        if model is not None and not _fits(record, model):
+            raise ConfigError(f"weights {record.name!r} are for {record.model}, not {model}")
+        return record
+    found = [r for r in _BY_NAME.values() if name_or_tag in r.tags and (model is None or _fits(r, model))]
+    if len(found) == 1 or (found and model is not None):
+        return found[0]
+    usable = sorted({t for r in _BY_NAME.values() if model and _fits(r, model) for t in r.tags})
+    hint = (f"; tags for {model}: {', '.join(usable)}" if usable else
+            f"; {model} has no published weights" if model else "; pass the model too, or a full name")
+    raise ConfigError(f"unknown weights {name_or_tag!r}{hint} (see hrseg.list_weights() or tools/weights.py list)")
+
+
+def _is_path(name_or_path: str | os.PathLike) -> bool:
+    text = str(name_or_path)
+    return isinstance(name_or_path, Path) or os.sep in text or text.endswith(_FILE_SUFFIXES) or Path(text).exists()
+
+
+def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress: bool = True) -> Path:
+    """A path as it is (it must exist); a name or tag: its file in the cache, downloaded if absent."""
+    if _is_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        return path
+    record = get_weights(str(name_or_path), model)
+    path = cache_dir() / record.filename
+    if path.is_file():
+        return path
+    log.info(f"downloading {record.name} from {record.url} to {path}")
+    return download(record.url, path, record.sha256, progress)
+
+
+def _record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
+    return None if _is_path(name_or_path) else get_weights(str(name_or_path), model)
+
+
+def set_align_corners(model: nn.Module, value: bool) -> bool:
+    """Set ``align_corners`` on every part of ``model`` that interpolates bilinearly; True if any changed."""
+    changed = False
+    for m in model.modules():
+        current = getattr(m, "align_corners", None)
+        if isinstance(current, bool) and current != value:
+            m.align_corners = value
+            changed = True
+    return changed
+
+
+def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str | None = None,
+              backbone_only: bool = False, strict: bool = True) -> LoadReport:
+    """Load a published name or a file of any supported layout into ``model``.
+
+    ``backbone_only`` keeps the HRNet part only (``pretrained=``). The report names the layout,
+    what was converted, what was left out and what kept its initial values; ``align_corners``
+    and mmdetection's anchor / RoIAlign conventions are set on the model as the weights were trained.
+    """
+    record = _record_of(name_or_path, model_name)
+    path = resolve(name_or_path, model_name)
+    converted = convert(extract_state_dict(read_weights(path), path))
+    only_backbone = backbone_only or converted.layout == "imagenet"
+    if backbone_only:
+        converted = backbone_part(converted)
+    report = load_state(model, converted.state, path, strict=strict and not only_backbone,
+                        backbone_only=only_backbone)
+    report.left_out = converted.left_out + report.left_out
+    report.notes = [f"layout {converted.layout}"] + converted.notes + report.notes
+    if not backbone_only:
+        _apply_conventions(model, converted, record, report)
+    log.info(report.summary())
+    return report
+
+
+def _apply_conventions(model: nn.Module, converted: Converted, record: WeightRecord | None,
+                       report: LoadReport) -> None:
+    align = record.meta.get("align_corners") if record else None
+    align = converted.align_corners if align is None else align
+    if align is not None and set_align_corners(model, align):
+        report.notes.append(f"align_corners set to {align}, as the weights were trained")
+    if converted.mmdet_conventions:
+        from hrseg.weights.mmdet import apply_conventions
+
+        apply_conventions(model)
+
+
+def apply_to_model(model: nn.Module, name: str, weights: str | os.PathLike | None = None,
+                   pretrained: str | os.PathLike | None = None) -> nn.Module:
+    """What ``build_model(name, weights=..., pretrained=...)`` does after building: ``pretrained``
+    fills the backbone (ImageNet or any task file), then ``weights`` the whole model."""
+    if pretrained:
+        load_into(model, pretrained, name, backbone_only=True)
+    if weights:
+        load_into(model, weights, name)
+    return model
+
+
+def person_detector(name_or_path: str | os.PathLike = "fasterrcnn_resnet50_fpn_v2.torchvision_coco",
+                    score_thr: float = 0.5, device: str = "cpu"):
+    """``image_rgb_uint8 -> [[x, y, w, h, score], ...]`` (persons only, best first); see
+    :mod:`hrseg.weights.detector` and docs/weights.md for the choice of the default."""
+    from hrseg.weights.detector import build_person_detector
+
+    return build_person_detector(name_or_path, score_thr, device)
+
+
+def verify(path: str | os.PathLike) -> dict[str, object]:
+    """What a file is: its SHA-256, the record whose file name it has (and whether the hash
+    matches it), its layout and tensor count. Reads it safely; raises on a damaged file."""
+    path = Path(path)
+    digest = sha256_of(path)
+    record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
+    state = extract_state_dict(read_weights(path), path)
+    out: dict[str, object] = {"file": str(path), "sha256": digest, "layout": detect_layout(state),
+                              "tensors": len(state), "record": record.name if record else None}
+    if record is not None and record.sha256:
+        out["hash_ok"] = digest.startswith(record.sha256)
+    return out

@@ -1,0 +1,91 @@
+"""docs/weights.md, generated from the table (``python tools/weights.py docs`` rewrites it)."""
+from __future__ import annotations
+
+from hrseg.weights.records import RECORDS
+
+_TASKS = (("pose", "Pose (COCO keypoints)"), ("segmentation", "Segmentation"), ("imagenet", "ImageNet backbones"),
+          ("detection", "Detection"))
+
+_INTRO = """# Published weights
+
+Generated from `hrseg/weights/records.py` by `python tools/weights.py docs`; do not edit by hand.
+
+Every file below loads by name: `hrseg.build_model(MODEL, weights=TAG_OR_NAME)` for a whole
+model, `hrseg.build_model(MODEL, pretrained="imagenet" | NAME | PATH)` for the backbone only
+(`model.pretrained` in a config), `--weights NAME` in the tools, `python tools/weights.py download NAME`.
+Files go to `$HRSEG_HOME/weights` (default `<torch hub dir>/hrseg/weights`): downloaded to a
+temporary name with a progress bar, checked against the SHA-256 prefix in the published file
+name where it has one (the timm and official GitHub-release files have none), then renamed; a
+file in the cache is used without network. Offline, the error names the URL and the exact path
+to put the file at. `python tools/weights.py verify FILE` says what a file is and whether its
+hash matches.
+
+Metrics are the publishers' (dataset and protocol in the table), not measured by hrseg. "params"
+is the size of the model the file fills (the file is about 4 bytes per parameter). Licences:
+OpenMMLab code is Apache-2.0, the official HRNet code MIT, torchvision BSD-3-Clause; none of them
+states a separate licence for the weights, and the training data's terms apply (COCO CC BY 4.0
+annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are research datasets).
+
+## Conventions that travel with the weights
+
+- mmsegmentation files are trained with `align_corners=False`; the official OCR Cityscapes file
+  with `True`. Loading sets it on the model, whatever it was built with.
+- mmsegmentation's head convs have no bias where hrseg's have one: it is set to 0 (exact).
+- mmdetection Faster R-CNN: the background class row moves from last to first, class-specific
+  box rows get 4 (unused) background rows, and the model gets mmdetection's unrounded anchors
+  and aligned RoIAlign. mmdetection FCOS files are refused (a different head).
+
+## The person detector in front of pose
+
+`hrseg.weights.person_detector()` uses torchvision's `fasterrcnn_resnet50_fpn_v2` COCO weights
+(`fasterrcnn_resnet50_fpn_v2.torchvision_coco`, through hrseg's cache and torchvision's
+published URL and hash). Chosen over hrseg's `det_fasterrcnn_hrnetv2p_w32` with mmdetection's
+COCO weights because it is the stronger detector (box mAP 46.7 against 41.4), it needs no
+conversion (the mmdetection file's class, anchor and RoIAlign conventions are converted by
+hrseg and checked on deterministic weights only, not against mmdetection itself), and it is a
+little smaller (43.7M against 47.3M parameters). The HRNet detector is one argument away:
+`person_detector("det_fasterrcnn_hrnetv2p_w32.mmdet_coco_2x")`; an hrseg detection checkpoint
+path works too.
+"""
+
+
+def _row(r) -> str:
+    tags = ", ".join(f"`{t}`" for t in r.tags) or "—"
+    sha = f"`{r.sha256}`" if r.sha256 else "—"
+    return (f"| `{r.name}` | {tags} | {r.metric} | {r.dataset} | {r.source} | {r.licence.split(' (')[0]} | "
+            f"{r.params_m:.2f}M | {sha} | [file]({r.url}) |")
+
+
+def render_markdown() -> str:
+    """The weights page, one table per task, in the table's order."""
+    head = ("| name | tags | metric | dataset, protocol | source | licence | params | sha256 | url |\n"
+            "|---|---|---|---|---|---|---:|---|---|")
+    parts = [_INTRO]
+    for task, title in _TASKS:
+        rows = [_row(r) for r in RECORDS if r.task == task and r.layout != "torchvision"]
+        parts.append(f"## {title}\n\n{head}\n" + "\n".join(rows) + "\n")
+    rows = [_row(r) for r in RECORDS if r.layout == "torchvision"]
+    parts.append(f"## Person detector\n\n{head}\n" + "\n".join(rows) + "\n")
+    return "\n".join(parts)
+
+
+def format_list(pattern: str = "", model: str | None = None) -> str:
+    """One line per record for ``tools/weights.py list``: name, tags, metric, cached or not."""
+    from hrseg.weights import cache_dir, list_weights
+    from hrseg.weights.records import RECORDS as records
+
+    names = set(list_weights(pattern, model))
+    lines = []
+    for r in records:
+        if r.name in names:
+            cached = "cached" if (cache_dir() / r.filename).is_file() else ""
+            lines.append(f"{r.name:58s} {','.join(r.tags) or '-':22s} {r.metric:24s} {cached}".rstrip())
+    return "\n".join(lines)
+
+
+def write_docs(path: str = "docs/weights.md") -> str:
+    from hrseg.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_markdown())
+    return path

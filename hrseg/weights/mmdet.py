@@ -1,0 +1,96 @@
+"""mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads).
+
+What differs between the two, from ``reference/openmmlab_meta.json``, and what is done about it:
+
+- names: HRFPN ``neck.reduction_conv`` / ``neck.fpn_convs.i`` are hrseg's V2p ``reduction`` /
+  ``level_convs.i``; ``rpn_head.rpn_{conv,cls,reg}`` and ``roi_head.bbox_head.shared_fcs.{0,1}``
+  are torchvision's ``rpn.head.{conv.0.0,cls_logits,bbox_pred}`` and ``box_head.fc{6,7}``;
+- classes: ``fc_cls`` has 81 rows with the background LAST; torchvision wants it first (row 0,
+  then COCO's 80 in the same order as hrseg's labels 1..80): the rows are rotated;
+- box regression: ``fc_reg`` is class-specific without background rows (80 x 4); torchvision
+  has 81 x 4 with the background's first: four zero rows are prepended (never used at test);
+- RPN: 3 sigmoid logits and 3 x 4 deltas per location in ratio order 0.5, 1, 2 (channel
+  a * 4 + k), which is torchvision's order; box coders: RPN (1, 1, 1, 1), RoI head stds
+  (0.1, 0.1, 0.2, 0.2) = torchvision's weights (10, 10, 5, 5): nothing to convert;
+- anchors: mmdetection does not round its base anchors, torchvision does; RoIAlign:
+  mmdetection's is ``aligned=True`` with adaptive sampling, torchvision's ``MultiScaleRoIAlign``
+  ``aligned=False`` with 2 samples. These conventions travel with the weights:
+  :func:`apply_conventions` swaps in :class:`UnroundedAnchorGenerator` and :class:`AlignedRoIAlign`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.ops import MultiScaleRoIAlign, roi_align
+from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
+
+from hrseg.weights.layouts import Converted, _rename
+
+_NAMES = {
+    "backbone.": "backbone.body.backbone.",
+    "neck.reduction_conv.conv.": "backbone.body.neck.reduction.",
+    **{f"neck.fpn_convs.{i}.conv.": f"backbone.body.neck.level_convs.{i}." for i in range(5)},
+    "rpn_head.rpn_conv.": "rpn.head.conv.0.0.",
+    "rpn_head.rpn_cls.": "rpn.head.cls_logits.",
+    "rpn_head.rpn_reg.": "rpn.head.bbox_pred.",
+    "roi_head.bbox_head.shared_fcs.0.": "roi_heads.box_head.fc6.",
+    "roi_head.bbox_head.shared_fcs.1.": "roi_heads.box_head.fc7.",
+    "roi_head.bbox_head.fc_cls.": "roi_heads.box_predictor.cls_score.",
+    "roi_head.bbox_head.fc_reg.": "roi_heads.box_predictor.bbox_pred.",
+}
+
+
+def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
+    out = _rename(state, _NAMES)
+    for suffix in ("weight", "bias"):
+        cls = out[f"roi_heads.box_predictor.cls_score.{suffix}"]
+        out[f"roi_heads.box_predictor.cls_score.{suffix}"] = torch.cat([cls[-1:], cls[:-1]])  # background first
+        reg = out[f"roi_heads.box_predictor.bbox_pred.{suffix}"]
+        out[f"roi_heads.box_predictor.bbox_pred.{suffix}"] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
+    notes = [("mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
+              "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model")]
+    return Converted("mmdet_faster_rcnn", out, notes=notes, mmdet_conventions=True)
+
+
+class UnroundedAnchorGenerator(AnchorGenerator):
+    """torchvision's generator with mmdetection's base anchors: centred at 0, not rounded."""
+
+    def generate_anchors(self, scales, aspect_ratios, dtype: torch.dtype = torch.float32,
+                         device: torch.device | str = "cpu") -> torch.Tensor:
+        scales = torch.as_tensor(scales, dtype=dtype, device=device)
+        h_ratios = torch.sqrt(torch.as_tensor(aspect_ratios, dtype=dtype, device=device))
+        w_ratios = 1 / h_ratios
+        ws = (w_ratios[:, None] * scales[None, :]).view(-1)
+        hs = (h_ratios[:, None] * scales[None, :]).view(-1)
+        return torch.stack([-ws, -hs, ws, hs], dim=1) / 2
+
+
+class AlignedRoIAlign(MultiScaleRoIAlign):
+    """``MultiScaleRoIAlign`` with ``aligned=True`` (half-pixel offset), as mmcv's RoIAlign."""
+
+    def forward(self, x, boxes, image_shapes):
+        feats = [x[k] for k in self.featmap_names]
+        if self.scales is None or self.map_levels is None:
+            self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
+                                                         self.canonical_level)
+        rois = _convert_to_roi_format(boxes)
+        levels = self.map_levels(boxes)
+        out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1]) + self.output_size)
+        for level, (feat, scale) in enumerate(zip(feats, self.scales)):
+            idx = torch.where(levels == level)[0]
+            out[idx] = roi_align(feat, rois[idx], self.output_size, spatial_scale=scale,
+                                 sampling_ratio=self.sampling_ratio, aligned=True).to(out.dtype)
+        return out
+
+
+def apply_conventions(model: nn.Module) -> None:
+    """Give a torchvision-style Faster R-CNN mmdetection's anchors and RoIAlign."""
+    old = model.rpn.anchor_generator
+    model.rpn.anchor_generator = UnroundedAnchorGenerator(old.sizes, old.aspect_ratios)
+    pool = model.roi_heads.box_roi_pool
+    model.roi_heads.box_roi_pool = AlignedRoIAlign(pool.featmap_names, pool.output_size, sampling_ratio=0,
+                                                   canonical_scale=pool.canonical_scale,
+                                                   canonical_level=pool.canonical_level)

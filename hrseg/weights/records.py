@@ -1,0 +1,211 @@
+"""The table of published checkpoints hrseg loads by name, one :class:`WeightRecord` each.
+
+Every URL, metric and licence is copied from ``reference/published_weights.md`` (the projects'
+metafiles, READMEs and model code); no file was downloaded to write it. ``sha256`` is the hash
+prefix the file name carries (OpenMMLab's and torchvision's publish tools name files
+``...-<first 8 hex digits of the file's SHA-256>``); files without one (timm on the Hugging Face
+hub, the official HRNet GitHub releases) are not hash-checked, which :func:`download` says.
+
+Names are ``<hrseg model>.<source>_<dataset>_<recipe>``; ``tags`` are the short names
+``build_model(model, weights=TAG)`` accepts for that model (``coco``, ``cityscapes``, ``imagenet``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+OPENMMLAB = "https://download.openmmlab.com"
+MMPOSE1 = f"{OPENMMLAB}/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco"
+MMPOSE0 = f"{OPENMMLAB}/mmpose/top_down/hrnet"
+MMSEG = f"{OPENMMLAB}/mmsegmentation/v0.5"
+MMDET = f"{OPENMMLAB}/mmdetection/v2.0/hrnet"
+HRNET_OCR = "https://github.com/hsfzxjy/models.storage/releases/download/HRNet-OCR"
+HF_TIMM = "https://huggingface.co/timm"
+
+APACHE = "Apache-2.0 (OpenMMLab code; no separate licence for the weights; the data's terms apply)"
+MIT = "MIT (official HRNet code; no separate licence for the weights; the data's terms apply)"
+TORCHVISION = "BSD-3-Clause (torchvision code; its pre-trained-model caveat and COCO's terms apply)"
+
+COCO_KP = "COCO val2017, person boxes of AP 56.4, flip test"
+CITY = "Cityscapes val, single scale, whole 2048x1024 image"
+CTX59 = "PASCAL-Context 59 val, 480x480 sliding window"
+
+# The meta a model needs; names refer to the tables in hrseg.meta.
+_POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
+_SEG_META = {"normalize": "imagenet"}
+_CLS_META = {"normalize": "imagenet", "input_size": [224, 224]}
+_DET_META = {"classes": "coco_80", "normalize": "imagenet", "input_size": [800, 1333]}
+
+
+@dataclass(frozen=True)
+class WeightRecord:
+    """One published checkpoint: where it is, what it is, what it scored."""
+
+    name: str
+    url: str
+    layout: str  # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, official, imagenet, timm, torchvision
+    source: str
+    licence: str
+    metric: str  # the published figure, e.g. "AP 0.746"
+    dataset: str  # dataset and test protocol of the metric
+    params_m: float  # parameters (millions) of the model it fills
+    tags: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def task(self) -> str:
+        prefix = self.model.split("_", 1)[0]
+        return {"pose": "pose", "seg": "segmentation", "det": "detection", "hrnet": "imagenet"}.get(prefix, "detection")
+
+    @property
+    def filename(self) -> str:
+        name = self.url.rsplit("/", 1)[-1]
+        # Hub files share one name (model.safetensors): prefix the record name.
+        return f"{self.name}.{name}" if name in ("model.safetensors", "pytorch_model.bin") else name
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 prefix the file name carries, else None."""
+        m = re.search(r"-([0-9a-f]{8})(?:_\d{8})?\.pth$", self.url)
+        return m.group(1) if m else None
+
+
+def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),
+          codec: str = "msra") -> WeightRecord:
+    h, w = (int(v) for v in size.split("x"))
+    source = "mmpose 1.x" if layout == "mmpose1x" else "mmpose 0.x"
+    suffix = "" if codec == "msra" else f"_{codec}"
+    return WeightRecord(f"pose_hrnet_w{width}.{layout}_coco_{size}{suffix}", url, layout, source, APACHE, metric,
+                        COCO_KP, {32: 28.54, 48: 63.60}[width], tags,
+                        dict(_POSE_META, input_size=[h, w], codec=codec))
+
+
+def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: str, params: float,
+         classes: str, crop: list[int], align_corners: bool, tags: tuple[str, ...] = ()) -> WeightRecord:
+    licence = MIT if layout == "official" else APACHE
+    return WeightRecord(name, url, layout, source, licence, metric, dataset, params, tags,
+                        dict(_SEG_META, classes=classes, input_size=crop, align_corners=align_corners))
+
+
+def _timm(model: str, timm_name: str, top1: str, params: float) -> WeightRecord:
+    return WeightRecord(f"{model}.timm_ms_in1k", f"{HF_TIMM}/{timm_name}.ms_in1k/resolve/main/model.safetensors",
+                        "timm", "timm (Hugging Face hub; the official HRNet-Image-Classification weights)",
+                        "mit (timm hub card; ImageNet's terms apply)", f"top-1 {top1}", "ImageNet val, 224",
+                        params, ("imagenet",), dict(_CLS_META))
+
+
+def _msra(model: str, url: str, params: float, what: str) -> WeightRecord:
+    return WeightRecord(f"{model}.msra_{what}", url, "imagenet", "official HRNet ImageNet file (OpenMMLab mirror)",
+                        MIT, "none published with it", "ImageNet", params, (what,), dict(_CLS_META))
+
+
+def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...]) -> WeightRecord:
+    return WeightRecord(f"det_fasterrcnn_hrnetv2p_w{width}.mmdet_coco_{sched}", url, "mmdet_faster_rcnn",
+                        "mmdetection 2.x", APACHE, f"box AP {ap}", "COCO val2017, 1333x800",
+                        {18: 27.49, 32: 47.28}[width], tags, dict(_DET_META))
+
+
+RECORDS: tuple[WeightRecord, ...] = (
+    # -- pose, mmpose 1.x (the default picks: no login needed) --
+    _pose(32, "256x192", "mmpose1x", f"{MMPOSE1}/td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth",
+          "AP 0.746", ("coco",)),
+    _pose(32, "384x288", "mmpose1x", f"{MMPOSE1}/td-hm_hrnet-w32_8xb64-210e_coco-384x288-ca5956af_20220909.pth",
+          "AP 0.760", ("coco_384x288",)),
+    _pose(48, "256x192", "mmpose1x", f"{MMPOSE1}/td-hm_hrnet-w48_8xb32-210e_coco-256x192-0e67c616_20220913.pth",
+          "AP 0.756", ("coco",)),
+    _pose(48, "384x288", "mmpose1x", f"{MMPOSE1}/td-hm_hrnet-w48_8xb32-210e_coco-384x288-c161b7de_20220915.pth",
+          "AP 0.767", ("coco_384x288",)),
+    _pose(32, "256x192", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w32_dark-8xb64-210e_coco-256x192-0e00bf12_20220914.pth", "AP 0.757",
+          ("coco_dark",), "dark"),
+    _pose(32, "384x288", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w32_dark-8xb64-210e_coco-384x288-9bab4c9b_20220917.pth", "AP 0.766",
+          ("coco_384x288_dark",), "dark"),
+    _pose(48, "256x192", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w48_dark-8xb32-210e_coco-256x192-e1ebdd6f_20220913.pth", "AP 0.764",
+          ("coco_dark",), "dark"),
+    _pose(48, "384x288", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w48_dark-8xb32-210e_coco-384x288-39c3c381_20220916.pth", "AP 0.772",
+          ("coco_384x288_dark",), "dark"),
+    # -- pose, mmpose 0.x --
+    _pose(32, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_256x192-c78dce93_20200708.pth", "AP 0.746"),
+    _pose(32, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_384x288-d9f0d786_20200708.pth", "AP 0.760"),
+    _pose(48, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w48_coco_256x192-b9e0b3ab_20200708.pth", "AP 0.756"),
+    _pose(48, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w48_coco_384x288-314c8528_20200708.pth", "AP 0.767"),
+    _pose(32, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_256x192_dark-07f147eb_20200812.pth", "AP 0.757",
+          codec="dark"),
+    _pose(32, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_384x288_dark-307dafc2_20210203.pth", "AP 0.766",
+          codec="dark"),
+    _pose(48, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w48_coco_256x192_dark-8cba3197_20200812.pth", "AP 0.764",
+          codec="dark"),
+    _pose(48, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w48_coco_384x288_dark-e881a4b6_20210203.pth", "AP 0.772",
+          codec="dark"),
+    # -- segmentation: the official files (GitHub releases) and mmsegmentation's --
+    _seg("seg_hrnetv2_w48.official_cityscapes", f"{HRNET_OCR}/hrnet_cs_8090_torch11.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 80.9", CITY, 65.86, "cityscapes_19",
+         [512, 1024], False, ("cityscapes",)),
+    _seg("seg_hrnetv2_ocr_w48.official_cityscapes", f"{HRNET_OCR}/hrnet_ocr_cs_8162_torch11.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 81.6", CITY, 70.37, "cityscapes_19",
+         [512, 1024], True, ("cityscapes",)),
+    _seg("seg_hrnetv2_w48.official_pascal_context_59", f"{HRNET_OCR}/hrnet_pascal_ctx_5410_torch11.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 54.1",
+         "PASCAL-Context 59 val, multi-scale + flip", 65.89, "pascal_context_59", [520, 520], False,
+         ("pascal_context_59",)),
+    _seg("seg_hrnetv2_w18.mmseg_cityscapes_160k",
+         f"{MMSEG}/hrnet/fcn_hr18_512x1024_160k_cityscapes/fcn_hr18_512x1024_160k_cityscapes_20200602_190822-221e4a4f.pth",
+         "mmseg_fcn", "mmsegmentation", "mIoU 78.80", CITY, 9.64, "cityscapes_19", [512, 1024], False,
+         ("cityscapes",)),
+    _seg("seg_hrnetv2_w48.mmseg_cityscapes_160k",
+         f"{MMSEG}/hrnet/fcn_hr48_512x1024_160k_cityscapes/fcn_hr48_512x1024_160k_cityscapes_20200602_190946-59b7973e.pth",
+         "mmseg_fcn", "mmsegmentation", "mIoU 80.65", CITY, 65.86, "cityscapes_19", [512, 1024], False,
+         ("cityscapes_mmseg",)),
+    _seg("seg_hrnetv2_w48.mmseg_pascal_context_59_80k",
+         f"{MMSEG}/hrnet/fcn_hr48_480x480_80k_pascal_context_59/"
+         "fcn_hr48_480x480_80k_pascal_context_59_20210411_003240-3ae7081e.pth",
+         "mmseg_fcn", "mmsegmentation", "mIoU 51.12", CTX59, 65.89, "pascal_context_59", [480, 480], False,
+         ("pascal_context_59_mmseg",)),
+    _seg("seg_hrnetv2_ocr_w18.mmseg_cityscapes_160k",
+         f"{MMSEG}/ocrnet/ocrnet_hr18_512x1024_160k_cityscapes/ocrnet_hr18_512x1024_160k_cityscapes_20200602_191001-b9172d0c.pth",
+         "mmseg_ocr", "mmsegmentation", "mIoU 79.47", CITY, 12.08, "cityscapes_19", [512, 1024], False,
+         ("cityscapes",)),
+    _seg("seg_hrnetv2_ocr_w48.mmseg_cityscapes_160k",
+         f"{MMSEG}/ocrnet/ocrnet_hr48_512x1024_160k_cityscapes/ocrnet_hr48_512x1024_160k_cityscapes_20200602_191037-dfbf1b0c.pth",
+         "mmseg_ocr", "mmsegmentation", "mIoU 81.35", CITY, 70.37, "cityscapes_19", [512, 1024], False,
+         ("cityscapes_mmseg",)),
+    # -- ImageNet backbones: timm's safetensors (every width) and the official files the recipes name --
+    _timm("hrnet_w18_small_v1", "hrnet_w18_small", "72.34", 1.48),
+    _timm("hrnet_w18_small_v2", "hrnet_w18_small_v2", "75.09", 3.86),
+    _timm("hrnet_w18", "hrnet_w18", "76.77", 9.56),
+    _timm("hrnet_w30", "hrnet_w30", "78.20", 25.81),
+    _timm("hrnet_w32", "hrnet_w32", "78.45", 29.31),
+    _timm("hrnet_w40", "hrnet_w40", "78.93", 45.52),
+    _timm("hrnet_w44", "hrnet_w44", "78.89", 54.97),
+    _timm("hrnet_w48", "hrnet_w48", "79.33", 65.33),
+    _timm("hrnet_w64", "hrnet_w64", "79.46", 115.70),
+    _msra("hrnet_w32", f"{OPENMMLAB}/mmpose/pretrain_models/hrnet_w32-36af842e.pth", 29.31, "imagenet_pose"),
+    _msra("hrnet_w48", f"{OPENMMLAB}/mmpose/pretrain_models/hrnet_w48-8ef0771d.pth", 65.33, "imagenet_pose"),
+    _msra("hrnet_w18", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w18-00eb2006.pth", 9.56, "imagenet_v2"),
+    _msra("hrnet_w32", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w32-dc9eeb4f.pth", 29.31, "imagenet_v2"),
+    _msra("hrnet_w40", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w40-ed0b031c.pth", 45.52, "imagenet_v2"),
+    _msra("hrnet_w48", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w48-d2186c55.pth", 65.33, "imagenet_v2"),
+    # -- detection --
+    _det(18, "1x", f"{MMDET}/faster_rcnn_hrnetv2p_w18_1x_coco/faster_rcnn_hrnetv2p_w18_1x_coco_20200130-56651a6d.pth",
+         "36.9", ("coco_1x",)),
+    _det(18, "2x", f"{MMDET}/faster_rcnn_hrnetv2p_w18_2x_coco/"
+         "faster_rcnn_hrnetv2p_w18_2x_coco_20200702_085731-a4ec0611.pth", "38.9", ("coco",)),
+    _det(32, "1x", f"{MMDET}/faster_rcnn_hrnetv2p_w32_1x_coco/faster_rcnn_hrnetv2p_w32_1x_coco_20200130-6e286425.pth",
+         "40.2", ("coco_1x",)),
+    _det(32, "2x", f"{MMDET}/faster_rcnn_hrnetv2p_w32_2x_coco/"
+         "faster_rcnn_hrnetv2p_w32_2x_coco_20200529_015927-976a9c15.pth", "41.4", ("coco",)),
+    # -- the person detector in front of top-down pose --
+    WeightRecord("fasterrcnn_resnet50_fpn_v2.torchvision_coco",
+                 "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "torchvision",
+                 "torchvision (FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1)", TORCHVISION,
+                 "box mAP 46.7 (all classes)", "COCO val2017", 43.71, ("coco", "person"),
+                 dict(_DET_META, classes="coco_91")),
+)

@@ -1,0 +1,231 @@
+"""hrseg.weights: the table, the cache and its downloads (file:// URLs only), the safe reader, the
+docs page, tools/weights.py and the person detector. Nothing here reaches the network."""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import hrseg
+from hrseg import weights
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.weights import cache_dir, get_weights, list_weights, read_weights, resolve
+from hrseg.weights.docs import render_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _published(tmp_path: Path, record_name: str, payload: bytes, monkeypatch) -> weights.WeightRecord:
+    """Serve ``payload`` at a file:// URL under the record's file name; point the record there."""
+    record = get_weights(record_name)
+    served = tmp_path / "server" / record.url.rsplit("/", 1)[-1]
+    served.parent.mkdir(parents=True, exist_ok=True)
+    served.write_bytes(payload)
+    moved = replace(record, url=served.as_uri())
+    monkeypatch.setitem(weights._BY_NAME, record.name, moved)
+    return moved
+
+
+def _hashed_record(monkeypatch, tmp_path, payload: bytes, sha: str):
+    """A record whose published hash prefix is ``sha`` (as a file name would carry it)."""
+    base = get_weights("pose_hrnet_w32.mmpose1x_coco_256x192")
+    served = tmp_path / "server" / f"pose-{sha}_20220909.pth"
+    served.parent.mkdir(parents=True, exist_ok=True)
+    served.write_bytes(payload)
+    moved = replace(base, url=served.as_uri())
+    monkeypatch.setitem(weights._BY_NAME, base.name, moved)
+    return moved
+
+
+def _ckpt_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "w.pth"
+    hrseg.save_checkpoint(path, hrseg.build_model("pose_hrnet_w18_small_v1"))
+    return path.read_bytes()
+
+
+def test_table_covers_the_issue_and_names_resolve():
+    names = list_weights()
+    assert len(names) == len(set(names))
+    for width in (32, 48):
+        for size in ("256x192", "384x288"):
+            for layout in ("mmpose1x", "mmpose0x"):
+                assert f"pose_hrnet_w{width}.{layout}_coco_{size}" in names
+                assert f"pose_hrnet_w{width}.{layout}_coco_{size}_dark" in names
+    for w in ("w18_small_v1", "w18_small_v2", "w18", "w32", "w40", "w48", "w64"):
+        assert f"hrnet_{w}.timm_ms_in1k" in names
+    assert get_weights("coco", "pose_hrnet_w48").name == "pose_hrnet_w48.mmpose1x_coco_256x192"
+    assert get_weights("imagenet", "seg_hrnetv2_ocr_w48").name == "hrnet_w48.timm_ms_in1k"
+    assert get_weights("cityscapes", "seg_hrnetv2_w18").layout == "mmseg_fcn"
+    assert get_weights("coco", "det_fasterrcnn_hrnetv2p_w32").sha256 == "976a9c15"
+    assert get_weights("pose_hrnet_w32.mmpose0x_coco_256x192").sha256 == "c78dce93"
+    assert get_weights("seg_hrnetv2_w18.mmseg_cityscapes_160k").sha256 == "221e4a4f"
+    with pytest.raises(ConfigError, match="tags for pose_hrnet_w32: coco"):
+        get_weights("cityscapes", "pose_hrnet_w32")
+    with pytest.raises(ConfigError, match="are for pose_hrnet_w48, not pose_hrnet_w32"):
+        get_weights("pose_hrnet_w48.mmpose1x_coco_256x192", "pose_hrnet_w32")
+
+
+def test_download_good_hash_then_cached_without_network(tmp_path, home, monkeypatch):
+    payload = _ckpt_bytes(tmp_path)
+    sha = hashlib.sha256(payload).hexdigest()[:8]
+    record = _hashed_record(monkeypatch, tmp_path, payload, sha)
+    path = resolve(record.name)
+    assert path == cache_dir() / f"pose-{sha}_20220909.pth" and path.read_bytes() == payload
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    (tmp_path / "server" / path.name).unlink()  # "offline": the cached file is used
+    assert resolve(record.name) == path
+
+
+def test_download_bad_hash_leaves_nothing(tmp_path, home, monkeypatch):
+    record = _hashed_record(monkeypatch, tmp_path, _ckpt_bytes(tmp_path), "00000000")
+    with pytest.raises(CheckpointError) as e:
+        resolve(record.name)
+    msg = str(e.value)
+    assert record.url in msg and "does not match the published 00000000" in msg
+    assert str(cache_dir() / "pose-00000000_20220909.pth") in msg
+    assert not any(cache_dir().iterdir())
+
+
+def test_truncated_file(tmp_path, home, monkeypatch):
+    payload = _ckpt_bytes(tmp_path)
+    sha = hashlib.sha256(payload).hexdigest()[:8]
+    record = _hashed_record(monkeypatch, tmp_path, payload[: len(payload) // 2], sha)
+    with pytest.raises(CheckpointError, match="does not match"):
+        resolve(record.name)
+    assert not any(cache_dir().iterdir())
+    # Without a published hash (timm) a truncated file is caught when read, naming the cached path.
+    record = _published(tmp_path, "hrnet_w18_small_v1.timm_ms_in1k", b"\x00" * 100, monkeypatch)
+    with pytest.raises(CheckpointError, match=r"hrnet_w18_small_v1\.timm_ms_in1k\.model\.safetensors: corrupt"):
+        weights.load_into(hrseg.build_model("hrnet_w18_small_v1"), record.name)
+
+
+def test_offline_error_names_url_and_path(tmp_path, home, monkeypatch):
+    record = get_weights("pose_hrnet_w32.mmpose1x_coco_256x192")
+    unreachable = (tmp_path / "offline" / record.filename).as_uri()  # file:// only: no network in tests
+    monkeypatch.setitem(weights._BY_NAME, record.name, replace(record, url=unreachable))
+    with pytest.raises(CheckpointError) as e:
+        hrseg.build_model("pose_hrnet_w32", weights="coco")
+    msg = str(e.value)
+    assert f"could not download {unreachable}" in msg
+    assert f"put it at {cache_dir() / record.filename}" in msg
+    assert not cache_dir().exists() or not any(cache_dir().iterdir())
+
+
+def test_a_path_stays_a_path(tmp_path, home):
+    with pytest.raises(CheckpointError, match="absent.pth: checkpoint file not found"):
+        resolve(tmp_path / "absent.pth")
+    with pytest.raises(ConfigError, match="unknown weights"):
+        resolve("no_such_weights")
+
+
+class _Foreign:
+    """Stands for an mmengine object in a checkpoint's meta."""
+
+    def __init__(self):
+        self.cfg = {"lr": 0.1}
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_openmmlab_meta_is_read_without_unpickling(tmp_path, capsys):
+    state = {"backbone.conv1.weight": torch.randn(4, 3, 3, 3)}
+    plain = tmp_path / "plain.pth"
+    torch.save({"meta": {"seed": np.int64(3), "sigmas": np.ones(17, np.float32)}, "state_dict": state}, plain,
+               _use_new_zipfile_serialization=False)
+    assert torch.equal(read_weights(plain)["state_dict"]["backbone.conv1.weight"], state["backbone.conv1.weight"])
+    for name, meta in (("foreign.pth", {"obj": _Foreign()}), ("evil.pth", _Evil())):
+        path = tmp_path / name
+        torch.save({"meta": meta, "state_dict": state}, path)
+        obj = read_weights(path)
+        assert "meta" not in obj or not isinstance(obj["meta"], (_Foreign, _Evil))
+        assert torch.equal(obj["state_dict"]["backbone.conv1.weight"], state["backbone.conv1.weight"])
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_docs_page_is_the_generated_one():
+    assert (REPO / "docs" / "weights.md").read_text() == render_markdown(), \
+        "docs/weights.md is stale: run python tools/weights.py docs"
+
+
+def test_tool_list_download_verify(tmp_path, home, monkeypatch, capsys):
+    import weights as tool  # tools/weights.py
+
+    assert tool.main(["list", "w48", "--model", "pose_hrnet_w48"]) == 0
+    out = capsys.readouterr().out
+    assert "pose_hrnet_w48.mmpose1x_coco_256x192" in out and "hrnet_w48.timm_ms_in1k" in out and "w32" not in out
+    payload = _ckpt_bytes(tmp_path)
+    sha = hashlib.sha256(payload).hexdigest()[:8]
+    record = _hashed_record(monkeypatch, tmp_path, payload, sha)
+    assert tool.main(["download", record.name]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.is_file()
+    assert tool.main(["verify", str(path)]) == 0
+    assert '"layout": "hrseg"' in capsys.readouterr().out
+
+
+def test_person_detector_keeps_persons_only(tmp_path, home, monkeypatch, shared_data):
+    """torchvision's detector through the cache (file:// URL with its published name), then the
+    one person filter of hrseg.tasks.detection: only label 1 comes out, as [x, y, w, h, score]."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
+
+    from hrseg.utils.image_io import read_image
+
+    torch.manual_seed(0)
+    model = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=91, min_size=160,
+                                       max_size=160)
+    with torch.no_grad():  # a head that puts every box on class 1 (person) or 3 (car), nothing else
+        predictor = model.roi_heads.box_predictor.cls_score
+        predictor.weight.zero_()
+        predictor.bias.fill_(-20)
+        predictor.bias[1] = predictor.bias[3] = 5
+    path = tmp_path / "det.pth"
+    torch.save(model.state_dict(), path)
+    from hrseg.weights import detector
+
+    build = detector.build_torchvision_detector
+
+    def small(p):  # 160 px instead of 800 keeps the test fast; the weights path is the real one
+        m = build(p)
+        m.transform.min_size, m.transform.max_size = (160,), 160
+        return m
+
+    monkeypatch.setattr(detector, "build_torchvision_detector", small)
+    detect = weights.person_detector(path, score_thr=0.0)
+    image = read_image(shared_data / "images" / "zidane.jpg")
+    people = detect(image)
+    assert people and all(len(p) == 5 and p[2] > 0 and p[3] > 0 for p in people)
+    assert abs(sum(p[4] for p in people) / len(people) - 0.5) < 0.05  # person and car split the mass
+
+
+def test_official_recipes_start_from_imagenet_and_the_mini_splits_from_scratch():
+    """The official pose / segmentation recipes name the ImageNet files of the official YAMLs
+    (checked against the table, nothing downloaded); the synthetic defaults need no network."""
+    from hrseg.tasks.pose import load_pose_config
+    from hrseg.tasks.segmentation import load_seg_config
+
+    pose = {p: load_pose_config(p)["model"] for p in sorted((REPO / "configs" / "pose").glob("hrnet_w*_coco_*.py"))}
+    seg = {p: load_seg_config(p)["model"] for p in sorted((REPO / "configs" / "seg").glob("*w48*.py"))}
+    assert len(pose) == 4 and len(seg) == 7
+    for path, model in {**pose, **seg}.items():
+        record = get_weights(model["pretrained"], model["name"])
+        assert record.task == "imagenet" and record.sha256, path
+    assert {m["pretrained"] for m in pose.values()} == {"hrnet_w32.msra_imagenet_pose", "hrnet_w48.msra_imagenet_pose"}
+    assert get_weights("hrnet_w32.msra_imagenet_pose").url.endswith("hrnet_w32-36af842e.pth")
+    assert {m["pretrained"] for m in seg.values()} == {"hrnet_w48.msra_imagenet_v2"}
+    assert "pretrained" not in load_pose_config(REPO / "configs" / "pose" / "synthetic_mini.py")["model"]
+    assert "pretrained" not in load_seg_config(REPO / "configs" / "seg" / "synthetic_mini.py")["model"]
