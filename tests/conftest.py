@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # CI and developers have ../shared beside the checkout; HRSEG_SHARED overrides it.
 SHARED = Path(os.environ.get("HRSEG_SHARED", REPO_ROOT.parent / "shared")).resolve()
+# Nothing in the tests reaches the network or a user's weights cache: downloads other than
+# file:// URLs fail at once, and the cache is a fresh folder (tests that download set their own).
+os.environ["HRSEG_OFFLINE"] = "1"
+os.environ["HRSEG_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
 
 
 @pytest.fixture(scope="session")

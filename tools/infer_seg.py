@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Segment photographs: per image a label map, a colourised mask and an overlay (PNG, image size).
 
-    python tools/infer_seg.py photo.jpg                           # weights of `python tools/train_seg.py`
+    python tools/infer_seg.py photo.jpg                           # the published Cityscapes W48 when cached, else `train_seg.py`'s
     python tools/infer_seg.py photos/ --weights hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth --out results/
+    python tools/infer_seg.py photo.jpg --weights seg_hrnetv2_w48.official_cityscapes   # published, by name (downloads once)
     python tools/infer_seg.py big.jpg --weights W --mode slide --crop-size 1024x1024 --palette cityscapes
 Official HRNet-Semantic-Segmentation checkpoints (Cityscapes, PASCAL-Context, with or without
 OCR) are used as they are; hrseg checkpoints carry their own config.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from hrseg.cli import parse_size, run_cli
 from hrseg.tasks.segmentation import (
-    infer, load_seg_config, resolve_weights,
+    default_infer_weights, infer, load_seg_config,
 )
 
 # The embedded training run (`python tools/train_seg.py`) writes its checkpoints here.
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask in the overlay")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
-    weights = resolve_weights(args.weights, DEFAULT_WORK_DIR)
+    weights = args.weights or default_infer_weights(DEFAULT_WORK_DIR)
     options = list(args.cfg_options)
     for key, value in (("mode", args.mode), ("crop_size", list(args.crop_size) if args.crop_size else None),
                        ("scales", args.scales), ("flip", args.flip)):

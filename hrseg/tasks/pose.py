@@ -148,6 +148,30 @@ def _boxes_for(image_path: Path, boxes: Mapping[str, list[list[float]]] | None, 
     return []
 
 
+# The person detector in front of pose when no boxes are given: torchvision's COCO Faster R-CNN
+# (box AP 46.7, person boxes close to the official AP-56 detector's; docs/weights.md says why).
+DEFAULT_PERSON_DETECTOR = "fasterrcnn_resnet50_fpn_v2.torchvision_coco"
+
+
+def person_detector(det_weights: str | os.PathLike | None = None, score_thr: float = 0.5
+                    ) -> Callable[[np.ndarray], list[list[float]]] | None:
+    """The person-box source of :meth:`PoseTask.infer`: the detector in ``det_weights`` (a
+    published name, an hrseg or OpenMMLab detection file), else the default COCO detector by
+    name; when that one cannot be had (offline, not in the cache), None (each whole image is one
+    person) with a warning saying how to get it."""
+    from hrseg.errors import CheckpointError
+    from hrseg.weights import person_detector as build_detector
+
+    if det_weights is not None:
+        return build_detector(det_weights, score_thr)
+    try:
+        return build_detector(DEFAULT_PERSON_DETECTOR, score_thr)
+    except CheckpointError as e:
+        log.warning(f"no person detector ({e}); each whole image is taken as one person. Get the detector with "
+                    f"`python tools/weights.py download {DEFAULT_PERSON_DETECTOR}` or pass --boxes / --det-weights")
+        return None
+
+
 class PoseTask(Task):
     name = "pose"
     defaults = POSE_DEFAULTS

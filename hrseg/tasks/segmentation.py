@@ -184,9 +184,23 @@ def build_loss(loss_cfg: Mapping[str, Any], model: nn.Module) -> SegCrossEntropy
                            bool(getattr(model, "align_corners", False)))
 
 
+# The model infer_seg.py uses without --weights when it is in the weights cache.
+DEFAULT_PUBLISHED = "seg_hrnetv2_w48.official_cityscapes"
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_seg.py` first (it trains a small model on synthetic street "
-                      "scenes on the CPU), or download an official HRNet-Semantic-Segmentation checkpoint "
-                      "(e.g. hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth) and pass it with --weights")
+                      "scenes on the CPU), pass published weights by name (--weights "
+                      f"{DEFAULT_PUBLISHED}; `python tools/weights.py download {DEFAULT_PUBLISHED}` puts "
+                      "them in the cache) or an official checkpoint file with --weights")
+
+
+def default_infer_weights(work_dir: str | os.PathLike) -> str | os.PathLike:
+    """The weights of ``infer_seg.py`` without --weights: the published Cityscapes model when it
+    is in the weights cache (no download), else the newest checkpoint of the run in ``work_dir``."""
+    from hrseg.weights import cache_dir, get_weights
+
+    if (cache_dir() / get_weights(DEFAULT_PUBLISHED).filename).is_file():
+        log.info(f"using {DEFAULT_PUBLISHED} from the weights cache")
+        return DEFAULT_PUBLISHED
+    return TASK.resolve_weights(None, work_dir)
 
 
 def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> dict[str, Any]:

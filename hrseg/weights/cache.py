@@ -46,11 +46,13 @@ def download(url: str, dst: str | os.PathLike, sha256_prefix: str | None = None,
     """Download ``url`` to ``dst`` (temporary name, hash check, atomic rename).
 
     Raises :class:`CheckpointError` naming the URL and ``dst`` (where to put the file by hand)
-    when the download fails, is shorter than announced, or its hash does not start with
+    when ``HRSEG_OFFLINE`` is set (no network is tried), when the download fails, is shorter than announced, or its hash does not start with
     ``sha256_prefix``; nothing is left at ``dst`` or beside it then.
     """
     dst = Path(dst)
     by_hand = f"download it by hand and put it at {dst}"
+    if os.environ.get("HRSEG_OFFLINE") and not url.startswith("file:"):
+        raise CheckpointError(f"offline (HRSEG_OFFLINE is set): {url} is not in the cache; {by_hand}")
     digest = hashlib.sha256()
     try:
         with atomic_path(dst) as tmp:
