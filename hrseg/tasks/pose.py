@@ -70,8 +70,10 @@ POSE_DEFAULTS: dict[str, Any] = {
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default
     "progressive": copy.deepcopy(PROGRESSIVE_DEFAULTS),
     # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX
+    # train_val_boxes: the person boxes of the validation during training, "gt" (official
+    # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32"),
+                 optimize=True, dtype="float32", train_val_boxes="gt"),
 }
 OPEN_KEYS = ("model",)
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
