@@ -71,10 +71,21 @@ def train_tool(argv: list[str] | None, description: str, default_config: str | o
                defaults: Mapping[str, Any], open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
     """The whole of a ``tools/train_*.py``: parse CONFIG (``default_config`` when none is given,
     the task's embedded mini-split) with :func:`add_config_args`, build the config against the
-    task's ``defaults`` schema, and ``train`` it."""
+    task's ``defaults`` schema, and ``train`` it. ``--dry-run`` prints the resolved recipe
+    (:func:`hrseg.recipes.describe`, for the processes torchrun's WORLD_SIZE announces) instead."""
     parser = add_config_args(argparse.ArgumentParser(description=description,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved recipe (model, data, augmentation, optimizer, schedule, total batch "
+                             "and effective lr, test settings) and exit without training")
     args = parser.parse_args(argv)
     args.config = args.config or str(default_config)
-    train(config_from_args(args, defaults, open_keys))
+    cfg = config_from_args(args, defaults, open_keys)
+    if args.dry_run:
+        from hrseg.recipes import describe
+
+        print(f"config: {args.config}")
+        print(describe(cfg, processes=max(1, int(os.environ.get("WORLD_SIZE", 1)))))
+        return 0
+    train(cfg)
     return 0

@@ -66,11 +66,11 @@ OPTIM = dict(type="AdamW", lr=1e-2, weight_decay=1e-4)
 SCHEDULE = dict(type="cosine", warmup_iters=3, warmup_ratio=0.1)
 
 
-def make_trainer(work_dir, max_epochs=4, step=mse_step, num_workers=0, data=None, **kw):
+def make_trainer(work_dir, max_epochs=4, step=mse_step, num_workers=0, data=None, optimizer_cfg=OPTIM, **kw):
     torch.manual_seed(123)  # the task builds its model after seeding; resume overwrites it anyway
     loader = build_dataloader(data or NoisyData(), batch_size=4, num_workers=num_workers, seed=5)
     kw = {"evaluate": score, "eval_interval": 2, "seed": 5, "grad_clip": 1.0, "progress": False, **kw}
-    return Trainer(TinyNet(), loader, step, OPTIM, SCHEDULE, work_dir, max_epochs, **kw)
+    return Trainer(TinyNet(), loader, step, optimizer_cfg, SCHEDULE, work_dir, max_epochs, **kw)
 
 
 class Interrupt(Exception):
@@ -229,11 +229,38 @@ def test_train_step_contract_and_nan(tmp_path):
         make_trainer(tmp_path / "b", step=lambda m, b: {"loss": m(b[0]).mean() * float("nan")}).fit()
 
 
-def test_cpu_is_fp32_and_sync_bn_warns(tmp_path):
-    with pytest.warns(UserWarning, match="sync_bn needs CUDA"):
+def test_cpu_is_fp32_and_one_process_keeps_plain_bn(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one process: nothing to warn about, the log says it
         trainer = make_trainer(tmp_path, sync_bn=True, amp=True, device="cpu")
     assert not trainer.amp and not trainer.scaler.is_enabled()
     assert isinstance(trainer.model.body[1], nn.BatchNorm2d)
+    log = (tmp_path / "train.log").read_text()
+    assert "one process, plain BatchNorm" in log and "train.sync_bn" in log
+
+
+def test_linear_lr_scaling_is_applied_logged_and_switchable(tmp_path):
+    # make_trainer's loader: batch 4, one process; a recipe written for 16 images per step
+    scaled = make_trainer(tmp_path / "a", optimizer_cfg={**OPTIM, "reference_batch": 16})
+    base_lr = lambda t: t.optimizer.param_groups[0]["initial_lr"]  # noqa: E731 (before warmup)
+    assert base_lr(scaled) == pytest.approx(OPTIM["lr"] * 4 / 16)
+    assert f"x 4/16 = {OPTIM['lr'] * 4 / 16:g}" in (tmp_path / "a" / "train.log").read_text()
+    kept = make_trainer(tmp_path / "b", optimizer_cfg={**OPTIM, "reference_batch": 16, "auto_scale": False})
+    assert base_lr(kept) == pytest.approx(OPTIM["lr"])
+    assert "auto_scale=False" in (tmp_path / "b" / "train.log").read_text()
+    same = make_trainer(tmp_path / "c", optimizer_cfg={**OPTIM, "reference_batch": 4})
+    assert base_lr(same) == pytest.approx(OPTIM["lr"])
+
+
+def test_multistep_step_at_start_drops_one_epoch_earlier():
+    sched = dict(type="multistep", milestones=[2, 4], gamma=0.1)
+    plain = lrs(dict(type="SGD", lr=1.0), sched, 1, 5)
+    early = lrs(dict(type="SGD", lr=1.0), {**sched, "step_at_start": True}, 1, 5)
+    assert plain == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    # the official pose loop: lr_scheduler.step() before each epoch -> epoch e at #(m <= e + 1)
+    assert early == pytest.approx([1, 0.1, 0.1, 0.01, 0.01])
 
 
 def lrs(optimizer_cfg, schedule, iters_per_epoch, max_epochs):

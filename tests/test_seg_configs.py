@@ -38,7 +38,8 @@ def test_official_recipes() -> None:
     assert ohem["ohem"] and ohem["ohem_thresh"] == 0.9 and ohem["ohem_min_kept"] == 131072
     ctx = load_seg_config(root / "ocr_hrnetv2_w48_pascal_context59_520x520.py")
     assert ctx["data"]["crop_size"] == [520, 520] and ctx["optimizer"]["lr"] == 1e-3
-    assert ctx["model"] == {"name": "seg_hrnetv2_ocr_w48", "num_classes": 59, "align_corners": False, "norm": "BN",
+    # the official OCR code runs with MODEL.ALIGN_CORNERS True (lib/config/default.py)
+    assert ctx["model"] == {"name": "seg_hrnetv2_ocr_w48", "num_classes": 59, "align_corners": True, "norm": "BN",
                             "pretrained": "hrnet_w48.msra_imagenet_v2"}
     assert class_names(load_seg_config(root / "hrnetv2_w48_pascal_context60_520x520.py"))[0] == "background"
     with pytest.raises(ConfigError, match="loss.ohem_thres"):

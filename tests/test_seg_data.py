@@ -335,6 +335,22 @@ def test_dataset_augmentation_depends_on_seed_epoch_index(cityscapes_root: Path)
 
 def test_presets() -> None:
     assert seg_train_transform("cityscapes").crop_size == (512, 1024)
-    assert seg_train_transform("pascal_context").crop_size == (480, 480)
+    # HRNet-OCR branch experiments/pascal_ctx/seg_hrnet_w48_cls59_520x520_*.yaml (master's older one: 480x480)
+    assert seg_train_transform("pascal_context").crop_size == (520, 520)
+    assert seg_train_transform("cityscapes").scale_step == 0.1
     with pytest.raises(ValueError, match="preset"):
         seg_train_transform("ade20k")
+
+
+def test_official_scale_jitter_is_the_grid_0_5_to_2_1() -> None:
+    from hrseg.data.seg_transforms import OFFICIAL_JITTER, sample_scale
+
+    # official gen_sample: 0.5 + random.randint(0, 16) / 10.0 (randint includes 16)
+    rng = np.random.default_rng(0)
+    draws = [sample_scale(OFFICIAL_JITTER["scale_range"], OFFICIAL_JITTER["scale_step"], rng) for _ in range(3000)]
+    values, counts = np.unique(np.round(draws, 6), return_counts=True)
+    assert values.tolist() == [round(0.5 + k / 10, 6) for k in range(17)]
+    assert counts.min() > 3000 / 17 * 0.7  # all equally likely
+    assert OFFICIAL_JITTER["pad_value"] == (0, 0, 0)
+    uniform = [sample_scale((0.5, 2.0), None, rng) for _ in range(200)]
+    assert len(set(uniform)) == 200 and 0.5 <= min(uniform) and max(uniform) <= 2.0

@@ -5,3 +5,6 @@ _base_ = ["../models/det_fasterrcnn_hrnetv2p_w32.py", "../_base_/datasets/coco_i
           "../_base_/schedules/det_1x.py"]
 model = dict(norm_eval=True)
 load_from = "checkpoints/hrnetv2_w32_imagenet_pretrained.pth"
+# lr 0.02 for 16 images per step (8 GPUs x 2; HRNet-Object-Detection: "if you use 8 GPUs for training,
+# please change lr to 0.02"), scaled linearly for other total batches.
+optimizer = dict(reference_batch=16)

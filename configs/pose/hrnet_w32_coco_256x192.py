@@ -1,5 +1,7 @@
 # The official HRNet-W32 COCO keypoint recipe at 256x192 (experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml).
 _base_ = ["../models/pose_hrnet_w32.py", "../_base_/datasets/coco_keypoints.py", "../_base_/schedules/pose_210e.py"]
 data = dict(input_size=[256, 192], heatmap_size=[64, 48], sigma=2.0)
+# 32 images per GPU on 4 GPUs: the lr 1e-3 is for a total batch of 128 (scaled linearly otherwise).
+optimizer = dict(reference_batch=128)
 # The official YAML starts from the ImageNet backbone models/pytorch/imagenet/hrnet_w32-36af842e.pth (hrseg.weights).
 model = dict(pretrained="hrnet_w32.msra_imagenet_pose")

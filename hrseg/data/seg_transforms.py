@@ -6,10 +6,11 @@ horizontal flip, mmsegmentation's photometric distortion (through albumentations
 normalisation to a CHW float tensor. Every random draw comes from the ``numpy.random.Generator``
 passed in, so a sample is reproducible from its seed.
 
-Differences to know when comparing: the official HRNet code draws the scale from
-{0.5, 0.6, ..., 2.1} and pads the image with black; here (as mmsegmentation) the scale is
-uniform and the padding is the mean colour, i.e. zero after normalisation (``pad_value``
-changes it).
+The scale: by default uniform in ``scale_range`` and the padding the mean colour (zero after
+normalisation), as mmsegmentation. The official HRNet code (lib/datasets/base_dataset.py,
+``gen_sample``) draws ``0.5 + random.randint(0, 16) / 10`` -- Python's randint includes 16, so
+one of {0.5, 0.6, ..., 2.1} -- and pads with black: ``scale_range=(0.5, 2.1), scale_step=0.1,
+pad_value=(0, 0, 0)`` (:data:`OFFICIAL_JITTER`, what the official recipes and presets use).
 """
 from __future__ import annotations
 
@@ -102,6 +103,20 @@ def _apply_seeded(compose: Any, image: np.ndarray, rng: np.random.Generator) -> 
     return compose(image=image)["image"]
 
 
+# The official scale jitter and padding (see the module docstring).
+OFFICIAL_JITTER: dict[str, Any] = dict(scale_range=(0.5, 2.1), scale_step=0.1, pad_value=(0, 0, 0))
+
+
+def sample_scale(scale_range: tuple[float, float] | list[float], step: float | None,
+                 rng: np.random.Generator) -> float:
+    """A scale uniform in ``scale_range``, or (``step``) one of its grid points, all equally likely."""
+    lo, hi = float(scale_range[0]), float(scale_range[1])
+    if not step:
+        return float(rng.uniform(lo, hi))
+    n = int(round((hi - lo) / float(step)))
+    return lo + int(rng.integers(0, n + 1)) * float(step)
+
+
 @dataclass
 class SegTrainTransform:
     """Random scale, crop, flip, photometric distortion, normalisation.
@@ -113,6 +128,7 @@ class SegTrainTransform:
     crop_size: Size = (512, 1024)
     base_size: int | None = 2048
     scale_range: tuple[float, float] = (0.5, 2.0)
+    scale_step: float | None = None  # None: uniform in scale_range; else its grid lo, lo + step, ..., hi
     flip_prob: float = 0.5
     photometric: bool = True
     cat_max_ratio: float = 1.0
@@ -129,7 +145,7 @@ class SegTrainTransform:
                  rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(rng)  # a Generator passes through; an int seeds one
         long_side = self.base_size if self.base_size is not None else max(label.shape)
-        scale = rng.uniform(*self.scale_range)
+        scale = sample_scale(self.scale_range, self.scale_step, rng)
         image, label = resize_pair(image, label, long_side_size(label.shape, long_side * scale))
         pad = self.pad_value if self.pad_value is not None else tuple(round(m * 255) for m in self.mean)
         image, label = pad_to(image, label, self.crop_size, pad, self.ignore_index)
@@ -171,8 +187,8 @@ class SegEvalTransform:
 
 # The official training settings; crop sizes are (H, W).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "cityscapes": dict(crop_size=(512, 1024), base_size=2048, scale_range=(0.5, 2.0)),
-    "pascal_context": dict(crop_size=(480, 480), base_size=520, scale_range=(0.5, 2.0)),
+    "cityscapes": dict(crop_size=(512, 1024), base_size=2048, **OFFICIAL_JITTER),
+    "pascal_context": dict(crop_size=(520, 520), base_size=520, **OFFICIAL_JITTER),
 }
 
 

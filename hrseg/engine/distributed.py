@@ -117,22 +117,36 @@ def shard(items: list[Any] | range) -> list[Any] | range:
     return items[get_rank()::get_world_size()]
 
 
+def batchnorm_mode(sync_bn: bool, device: torch.device) -> tuple[bool, str]:
+    """Whether to convert BatchNorm to SyncBatchNorm, and a sentence for the log.
+
+    SyncBatchNorm (the official segmentation recipes normalise over the 12 or 16 images of a
+    step, not the 3 or 4 of one GPU) is used when the recipe asks for it (``train.sync_bn``)
+    and there is more than one process on CUDA; PyTorch has no CPU SyncBatchNorm.
+    """
+    world = get_world_size()
+    if world <= 1:
+        why = " (train.sync_bn: nothing to synchronise with)" if sync_bn else ""
+        return False, f"BatchNorm: one process, plain BatchNorm over its own batch{why}"
+    if not sync_bn:
+        return False, f"BatchNorm: plain, each of the {world} processes normalises its own batch (train.sync_bn=False)"
+    if device.type != "cuda":
+        return False, (f"BatchNorm: plain, each of the {world} processes normalises its own batch: train.sync_bn "
+                       "asks for SyncBatchNorm, which PyTorch runs on CUDA only")
+    return True, f"BatchNorm: SyncBatchNorm over the batches of all {world} processes (train.sync_bn)"
+
+
 def wrap_model(model: nn.Module, device: torch.device, sync_bn: bool = False,
                find_unused_parameters: bool = False) -> nn.Module:
-    """Move ``model`` to ``device`` and, when distributed, wrap it in DistributedDataParallel.
-
-    ``sync_bn`` converts BatchNorm to SyncBatchNorm first; PyTorch runs SyncBatchNorm on CUDA
-    only, so on CPU it warns and keeps plain BatchNorm (each process normalises its own batch).
-    """
+    """Move ``model`` to ``device`` and, when distributed, wrap it in DistributedDataParallel,
+    with SyncBatchNorm when :func:`batchnorm_mode` says so (CPU processes keep plain BatchNorm
+    with a warning)."""
     model.to(device)
-    if sync_bn:
-        if device.type != "cuda":
-            warnings.warn("sync_bn needs CUDA (PyTorch has no CPU SyncBatchNorm): keeping plain "
-                          "BatchNorm, each process normalises its own batch", stacklevel=2)
-        elif not is_distributed():
-            log.info("sync_bn: single process, plain BatchNorm is the same thing")
-        else:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model).to(device)
+    convert, note = batchnorm_mode(sync_bn, device)
+    if convert:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model).to(device)
+    elif sync_bn and is_distributed():
+        warnings.warn(note, stacklevel=2)
     if not is_distributed():
         return model
     ids = [device.index] if device.type == "cuda" else None

@@ -6,12 +6,20 @@ segmentation one ``dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4, ne
 Schedule config (``type`` one of multistep, poly, cosine, constant):
 
 - ``multistep``: ``milestones`` in epochs, ``gamma``; the pose default is milestones (170, 200)
-  of 210 epochs, gamma 0.1. Epoch e (0-based) trains at ``lr * gamma ** #(milestones <= e)``.
+  of 210 epochs, gamma 0.1. Epoch e (0-based) trains at ``lr * gamma ** #(milestones <= e)``;
+  with ``step_at_start`` at ``lr * gamma ** #(milestones <= e + 1)``, as the official pose code,
+  which calls ``lr_scheduler.step()`` at the start of every epoch (its lr drops after 169 and
+  199 epochs, not 170 and 200).
 - ``poly``: ``lr * (1 - t / T) ** power`` (power 0.9 for segmentation), floored at ``min_lr``.
 - ``cosine``: from lr down to ``min_lr`` along half a cosine.
 - ``by_epoch``: for poly and cosine, t counts epochs instead of iterations (default False).
 - ``warmup_iters`` / ``warmup_ratio``: linear warmup from ``lr * warmup_ratio`` to the schedule
   over the first iterations (0 = none), multiplied onto any of the above.
+
+Linear learning-rate scaling (Goyal et al. 2017): ``optimizer.reference_batch`` is the total
+batch (images per step over all processes) the recipe's ``lr`` was set for; when the run's total
+batch differs, :func:`scale_lr` multiplies the lr by ``total / reference_batch`` and says so
+(``optimizer.auto_scale=False`` keeps the lr as written).
 
 The scheduler is stepped after every optimizer step, so all schedules are written as a function
 of the iteration; its state (``last_epoch`` = iterations done) goes into the checkpoint.
@@ -37,8 +45,10 @@ SCHEDULES = ("multistep", "poly", "cosine", "constant")
 # Every schedule key and its default; keys a schedule type does not use are ignored.
 SCHEDULE_DEFAULTS: dict[str, Any] = dict(
     type="multistep", milestones=[170, 200], gamma=0.1, power=0.9, min_lr=0.0, by_epoch=False,
-    warmup_iters=0, warmup_ratio=0.001,
+    warmup_iters=0, warmup_ratio=0.001, step_at_start=False,
 )
+# Optimizer keys the engine reads itself (not passed to torch.optim).
+ENGINE_OPTIMIZER_KEYS = ("head_lr_mult", "auto_scale", "reference_batch")
 
 
 def _choice(kind: str, name: Any, known: Any) -> str:
@@ -61,7 +71,9 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     """
     cfg = dict(cfg)
     cls = OPTIMIZERS[_choice("optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
-    head_lr_mult = float(cfg.pop("head_lr_mult", 1.0))
+    head_lr_mult = float(cfg.get("head_lr_mult", 1.0))
+    for key in ENGINE_OPTIMIZER_KEYS:
+        cfg.pop(key, None)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
     every = set().union(*(inspect.signature(c.__init__).parameters for c in OPTIMIZERS.values()))
     for key in cfg:
@@ -85,6 +97,26 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     return cls([{"params": backbone, "lr": lr}, {"params": others, "lr": lr * head_lr_mult}], lr=lr, **kwargs)
 
 
+def scale_lr(cfg: Mapping[str, Any], total_batch: int) -> tuple[dict[str, Any], str]:
+    """The optimizer config with the linear scaling rule applied for ``total_batch`` images per
+    step, and a sentence saying what was done (for the log and ``--dry-run``)."""
+    cfg = dict(cfg)
+    lr, reference = float(cfg["lr"]), cfg.get("reference_batch")
+    if not reference:
+        return cfg, f"lr {lr:g} (total batch {total_batch}; the config names no reference batch)"
+    reference = int(reference)
+    if reference < 1 or total_batch < 1:
+        raise ConfigError(f"optimizer.reference_batch: expected a positive total batch, got {reference}")
+    if total_batch == reference:
+        return cfg, f"lr {lr:g}: total batch {total_batch} equals the recipe's reference batch"
+    if not cfg.get("auto_scale", True):
+        return cfg, (f"lr {lr:g} kept (optimizer.auto_scale=False) although the total batch {total_batch} "
+                     f"differs from the recipe's {reference}")
+    cfg["lr"] = lr * total_batch / reference
+    return cfg, (f"lr {lr:g} x {total_batch}/{reference} = {cfg['lr']:g}: linear scaling rule for a total batch "
+                 f"of {total_batch} instead of the recipe's {reference} (optimizer.auto_scale=False to keep {lr:g})")
+
+
 def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int
                      ) -> Callable[[int], float]:
     """Multiplier of the base lr at a given iteration (before warmup and min_lr)."""
@@ -93,8 +125,8 @@ def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: i
         return lambda it: 1.0
     if kind == "multistep":
         milestones = sorted(int(m) for m in cfg["milestones"])
-        gamma = float(cfg["gamma"])
-        return lambda it: gamma ** bisect.bisect_right(milestones, it // iters_per_epoch)
+        gamma, shift = float(cfg["gamma"]), int(bool(cfg["step_at_start"]))
+        return lambda it: gamma ** bisect.bisect_right(milestones, it // iters_per_epoch + shift)
     by_epoch = bool(cfg["by_epoch"])
     total = max_epochs if by_epoch else max_epochs * iters_per_epoch
 

@@ -38,11 +38,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from hrseg.engine import checkpoint_io as ckpt
 from hrseg.engine.distributed import (
-    all_gather_object, all_reduce, broadcast_object, default_device, get_rank, get_world_size,
+    all_gather_object, all_reduce, batchnorm_mode, broadcast_object, default_device, get_rank, get_world_size,
     init_distributed, unwrap, wrap_model,
 )
 from hrseg.engine.logging import RunLogger, progress as progress_bar
-from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler
+from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
 from hrseg.errors import CheckpointError, ConfigError, DataError
 
 TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
@@ -54,8 +54,9 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
     work_dir=None,
     seed=0,
     resume=None,
+    # reference_batch: the total batch the lr was set for (linear scaling, see schedules.scale_lr)
     optimizer=dict(type="Adam", lr=1e-3, head_lr_mult=1.0, weight_decay=0.0, momentum=0.9, nesterov=False,
-                   betas=[0.9, 0.999], eps=1e-8),
+                   betas=[0.9, 0.999], eps=1e-8, auto_scale=True, reference_batch=None),
     schedule=dict(SCHEDULE_DEFAULTS),
     train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,
                sync_bn=False, best_metric=None, best_mode="max", log_interval=20),
@@ -73,7 +74,9 @@ class Trainer:
     grad_clip: max global gradient norm (None = no clipping).
     resume: True = continue from ``work_dir/latest.pth`` if present, or a checkpoint path.
     save_every: also keep ``epoch_{n}.pth`` every n epochs (0 = only latest and best).
-    sync_bn: SyncBatchNorm across processes (CUDA only).
+    sync_bn: SyncBatchNorm across processes (CUDA only; the log says which BatchNorm runs).
+    optimizer_cfg: ``reference_batch`` / ``auto_scale`` apply the linear scaling rule to the lr
+        for this run's total batch (loader batch x processes), logged at the start.
     config: the run's config, stored under ``meta`` in every checkpoint.
     model_meta: what the model predicts and expects (classes or keypoints, input size, mean/std),
         stored as ``meta.model`` in every checkpoint.
@@ -123,6 +126,8 @@ class Trainer:
 
         self.wrapped = wrap_model(model, self.device, sync_bn, find_unused_parameters)
         self.model = unwrap(self.wrapped)
+        total_batch = (train_loader.batch_size or 1) * self.world_size
+        optimizer_cfg, lr_note = scale_lr(optimizer_cfg, total_batch)
         self.optimizer = build_optimizer(self.model, optimizer_cfg)
         self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
@@ -140,6 +145,8 @@ class Trainer:
             self._restore(state, path)
         self.logger = RunLogger(self.work_dir, enabled=self.is_main, start_epoch=self.epoch,
                                 start_iteration=self.iteration)
+        self.logger.info(lr_note)
+        self.logger.info(batchnorm_mode(sync_bn, self.device)[1])
         if path is not None:
             self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration}")
         elif resume:

@@ -11,6 +11,21 @@ Score map: a single pass (one scale, no flip) gives logits upsampled bilinearly 
 size; with several passes (scales x flips) the softmax probabilities are averaged, as
 mmsegmentation does. Either way the argmax is the prediction.
 
+Official protocols (``test.protocol``): ``"official"`` runs the official HRNet-Semantic-Segmentation
+``multi_scale_inference`` of ``test.protocol_dataset`` at ``test.scales`` / ``test.flip``, and
+``"official_ms"`` the same at the published multi-scale + flip setting (:data:`OFFICIAL_MS`):
+
+- ``cityscapes`` (lib/datasets/cityscapes.py): scales <= 1 in one pass, larger ones in
+  ``crop_size`` (1024x2048) windows at a stride of one crop, the last row and column aligned to
+  the far edges;
+- ``pascal_context`` (lib/datasets/base_dataset.py): an image whose long side fits the 520x520
+  crop is padded with black to it and run in one pass, larger ones in 520x520 windows at 2/3 of
+  the crop (346), edge windows padded with black.
+
+Every pass gives ``exp(logits)`` (with flip: of the mean of the logits of the image and of its
+mirror); windows are averaged where they overlap, and the scales summed. One difference: the
+official code resizes the normalised float image, hrseg the uint8 one (rounding below 1/255).
+
 Large images: in ``whole`` mode an image (at the working scale) of more than
 ``max_whole_pixels`` is processed by sliding windows of ``crop_size`` instead, so a
 4000x3000 photograph never needs the activations of one 12-megapixel pass.
@@ -26,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
@@ -39,7 +55,32 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     optimize=True,  # BatchNorm folded + channels_last (hrseg.optimize_for_inference)
     align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
+    protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
+    protocol_dataset=None,  # whose official inference: "cityscapes" or "pascal_context"
 )
+PROTOCOLS = (None, "official", "official_ms")
+# The published multi-scale + flip test of each dataset (HRNet-Semantic-Segmentation README, the
+# TEST.SCALE_LIST / TEST.FLIP_TEST of its evaluation commands; BASE_SIZE and the windows of the
+# TEST section of experiments/{cityscapes,pascal_ctx}/*.yaml).
+OFFICIAL_MS: dict[str, dict[str, Any]] = {
+    "cityscapes": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip=True, base_size=2048, crop_size=[1024, 2048]),
+    "pascal_context": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520,
+                           crop_size=[520, 520]),
+}
+
+
+def resolve_test_settings(test_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``test_cfg`` over :data:`SEG_TEST_DEFAULTS`, with the settings ``test.protocol`` names."""
+    cfg = {**SEG_TEST_DEFAULTS, **test_cfg}
+    protocol, dataset = cfg["protocol"], cfg["protocol_dataset"]
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"test.protocol: expected one of {', '.join(map(str, PROTOCOLS))}, got {protocol!r}")
+    if protocol is not None and dataset not in OFFICIAL_MS:
+        raise ConfigError(f"test.protocol={protocol!r} needs test.protocol_dataset, one of "
+                          f"{', '.join(OFFICIAL_MS)} (got {dataset!r})")
+    if protocol == "official_ms":
+        cfg.update(OFFICIAL_MS[dataset])
+    return cfg
 
 
 def _pairs(value: Sequence[int] | int, what: str) -> tuple[int, int]:
@@ -139,11 +180,13 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
     ``test_cfg`` keys: see :data:`SEG_TEST_DEFAULTS`. The model must be in eval mode (use
     :func:`hrseg.inference.optimize.inference_model`).
     """
-    cfg = {**SEG_TEST_DEFAULTS, **test_cfg}
+    cfg = resolve_test_settings(test_cfg)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"predict_scores: expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
     h, w = image.shape[:2]
     norm = _Normalizer(*_model_device_dtype(model))
+    if cfg["protocol"] is not None:
+        return _official_scores(model, image, cfg, norm)
     scales = [float(s) for s in cfg["scales"]] or [1.0]
     flips = [False, True] if cfg["flip"] else [False]
     passes = len(scales) * len(flips)
@@ -163,6 +206,79 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
             del scores
     if passes > 1:
         total /= passes
+    return total
+
+
+# -- the official protocols ------------------------------------------------------------------------
+def _exp_logits(model: nn.Module, window: np.ndarray, norm: _Normalizer, flip: bool, align: bool) -> torch.Tensor:
+    """The official ``inference``: exp of the logits at the window's size (flip: of their mean
+    with the mirrored window's)."""
+    size = window.shape[:2]
+    logits = _forward(model, norm(window), size, align)[0]
+    if flip:
+        logits = (logits + _forward(model, norm(window[:, ::-1]), size, align)[0].flip(-1)) * 0.5
+    return logits.exp_()
+
+
+def _pad_black(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Pad bottom / right to at least ``size`` with black (the official ``-mean / std``)."""
+    ph, pw = max(size[0] - image.shape[0], 0), max(size[1] - image.shape[1], 0)
+    return np.pad(image, ((0, ph), (0, pw), (0, 0))) if ph or pw else image
+
+
+def _padded_windows(height: int, width: int, crop: tuple[int, int], stride: tuple[int, int]
+                    ) -> Iterator[tuple[int, int, int, int]]:
+    """PASCAL-Context's grid: windows at multiples of the stride, cut by the far edges (and
+    padded back to the crop by the caller); ``(y0, y1, x0, x1)``."""
+    rows = math.ceil((height - crop[0]) / stride[0]) + 1
+    cols = math.ceil((width - crop[1]) / stride[1]) + 1
+    for r in range(rows):
+        for c in range(cols):
+            yield (r * stride[0], min(r * stride[0] + crop[0], height),
+                   c * stride[1], min(c * stride[1] + crop[1], width))
+
+
+def _windowed(model: nn.Module, image: np.ndarray, crop: tuple[int, int], stride: tuple[int, int],
+              norm: _Normalizer, flip: bool, align: bool, pad_edges: bool) -> torch.Tensor:
+    """Mean of the windows' exp(logits) over an image at least ``crop`` large: Cityscapes'
+    grid (:func:`windows`, the last ones moved back to the edges) or, ``pad_edges``,
+    PASCAL-Context's (:func:`_padded_windows`)."""
+    h, w = image.shape[:2]
+    scores = count = None
+    grid = _padded_windows(h, w, crop, stride) if pad_edges else windows(h, w, crop, stride)
+    for y0, y1, x0, x1 in grid:
+        window = image[y0:y1, x0:x1]
+        if pad_edges and (y1 == h or x1 == w):
+            window = _pad_black(window, crop)
+        out = _exp_logits(model, window, norm, flip, align)[:, :y1 - y0, :x1 - x0]
+        if scores is None:
+            scores = torch.zeros((out.shape[0], h, w), dtype=torch.float32, device=out.device)
+            count = torch.zeros((h, w), dtype=torch.float32, device=out.device)
+        scores[:, y0:y1, x0:x1] += out
+        count[y0:y1, x0:x1] += 1
+    return scores / count
+
+
+def _official_scores(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any], norm: _Normalizer) -> torch.Tensor:
+    """Sum over the scales of the official per-scale exp(logits) at the image's size."""
+    h, w = image.shape[:2]
+    crop, flip, align = _pairs(cfg["crop_size"], "crop_size"), bool(cfg["flip"]), bool(cfg["align_corners"])
+    pascal = cfg["protocol_dataset"] == "pascal_context"
+    total = None
+    for scale in [float(s) for s in cfg["scales"]] or [1.0]:
+        scaled = _resize_uint8(image, int((cfg["base_size"] or max(h, w)) * scale + 0.5))
+        sh, sw = scaled.shape[:2]
+        if pascal and max(sh, sw) <= min(crop):
+            scores = _exp_logits(model, _pad_black(scaled, crop), norm, flip, align)[:, :sh, :sw]
+        elif not pascal and scale <= 1.0:
+            scores = _exp_logits(model, scaled, norm, flip, align)
+        elif pascal:
+            stride = (int(crop[0] * 2.0 / 3.0), int(crop[1] * 2.0 / 3.0))
+            scores = _windowed(model, _pad_black(scaled, crop), crop, stride, norm, flip, align, True)[:, :sh, :sw]
+        else:
+            scores = _windowed(model, scaled, crop, crop, norm, flip, align, False)
+        scores = F.interpolate(scores[None], size=(h, w), mode="bilinear", align_corners=align)[0]
+        total = scores if total is None else total.add_(scores)
     return total
 
 

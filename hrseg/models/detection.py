@@ -9,13 +9,19 @@ mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
   levels (torchvision's level mapper, canonical 224 px at stride 16, picks the same level as
   mmdetection's ``finest_scale=56``); two 1024-d FC layers; class-specific box regression with
   (10, 10, 5, 5) weights (mmdetection's target stds 0.1 / 0.2); RPN and RoI sampling (256 at
-  1:1, 512 at 1:3), IoU thresholds (0.7 / 0.3, 0.5), proposal counts (2000 / 1000, NMS 0.7) and
+  1:1, 512 at 1:3), IoU thresholds (0.7 / 0.3, 0.5), training proposals (2000 / 2000, NMS 0.7) and
   test thresholds (score 0.05, NMS 0.5, 100 per image) are torchvision's defaults, which equal
-  the official ones. One difference: torchvision's RoI box loss is smooth L1 with beta 1/9,
-  the official config's beta is 1.0 (both use 1/9 in the RPN).
+  the official ones; the test proposals are set here to the official 2000 per level before NMS
+  and 2000 after (HRNet-Object-Detection test_cfg; torchvision's default is 1000 / 1000). One
+  difference: torchvision's RoI box loss is smooth L1 with beta 1/9, the official config's
+  beta is 1.0 (both use 1/9 in the RPN).
 - FCOS: the same pyramid with its 3x3 level convs at stride 2 (mmdetection's ``HRFPN(stride=2)``),
   so the levels are at strides 8 ... 128; torchvision's FCOS head (4 GroupNorm convs per branch);
-  score threshold 0.05 and NMS 0.5 as the official test config.
+  1000 candidates per level, score threshold 0.05, NMS 0.5 and 100 per image as the official
+  test config. Differences: torchvision's FCOS head samples positives near the box centres
+  (radius 1.5), regresses with a GIoU loss and puts centerness on the regression branch;
+  mmdetection's HRNet FCOS config uses neither centre sampling nor GIoU and puts centerness on
+  the classification branch.
 
 Labels are contiguous, 1..K, with 0 the background (torchvision's convention): ``num_classes``
 is K + 1, 81 for COCO. Images are padded to a multiple of the coarsest stride, so every level's
@@ -49,6 +55,9 @@ DETECTOR_ALIASES: dict[str, str] = {
     "": "backbone.body.backbone.",
 }
 HRNET_PREFIX = "backbone.body.backbone."
+# HRNet-Object-Detection configs/hrnet/faster_rcnn_hrnetv2p_w*_1x.py test_cfg.rpn: nms_pre 2000
+# (per level), max_num 2000.
+OFFICIAL_RPN_TEST: dict[str, int] = dict(rpn_pre_nms_top_n_test=2000, rpn_post_nms_top_n_test=2000)
 
 
 class PyramidBackbone(nn.Module):
@@ -119,7 +128,7 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                               (tuple(float(a) for a in aspect_ratios),) * len(body.strides))
     roi_pool = MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=7, sampling_ratio=sampling_ratio)
     box_head = TwoMLPHead(out_channels * 7 * 7, representation_size)
-    options = dict(size_divisible=max(body.strides)) | detector_options
+    options = dict(size_divisible=max(body.strides), **OFFICIAL_RPN_TEST) | detector_options
     return HRNetFasterRCNN(body, None, min_size=_size(min_size), max_size=max_size,
                            rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
                            box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)

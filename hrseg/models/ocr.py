@@ -13,6 +13,9 @@ as HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR) builds it on the V2 repr
 The module names follow the official state dict, so official checkpoints load as they are. In
 training mode the model returns ``[logits, aux_logits]`` (the official loss weights them 1 and
 0.4); in eval mode only the logits. Both at stride 4.
+
+``align_corners`` defaults to True: the official OCR code runs with ``MODEL.ALIGN_CORNERS: True``
+(lib/config/default.py; its OCR configs do not change it), also when its checkpoints are loaded.
 """
 from __future__ import annotations
 
@@ -105,6 +108,8 @@ class OCRHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(in_channels, num_classes, 1),
         )
+        # PyTorch's default initialisation on purpose: the official init_weights skips every
+        # module whose name holds 'cls', 'aux' or 'ocr' (lib/models/seg_hrnet_ocr.py), i.e. this head.
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         aux = self.aux_head(x)
@@ -124,7 +129,7 @@ class OCRSegmentationModel(nn.Module):
     # The official loss weights (LOSS.BALANCE_WEIGHTS [0.4, 1] for [aux, main]), in output order.
     output_weights: ClassVar[tuple[float, ...]] = (1.0, 0.4)
 
-    def __init__(self, backbone: nn.Module, num_classes: int = 19, align_corners: bool = False,
+    def __init__(self, backbone: nn.Module, num_classes: int = 19, align_corners: bool = True,
                  norm: str = "BN", mid_channels: int = 512, key_channels: int = 256,
                  dropout: float = 0.05) -> None:
         super().__init__()
@@ -143,7 +148,7 @@ class OCRSegmentationModel(nn.Module):
 
 
 def _ocr_factory(backbone_name: str):
-    def build(num_classes: int = 19, align_corners: bool = False, norm: str = "BN", mid_channels: int = 512,
+    def build(num_classes: int = 19, align_corners: bool = True, norm: str = "BN", mid_channels: int = 512,
               key_channels: int = 256, dropout: float = 0.05, **backbone_options: Any) -> OCRSegmentationModel:
         options = dict(upsample="bilinear", align_corners=align_corners, norm=norm) | backbone_options
         return OCRSegmentationModel(build_hrnet(backbone_name, **options), num_classes, align_corners, norm,

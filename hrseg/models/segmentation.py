@@ -15,6 +15,20 @@ from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.representations import V2
 
 
+HEAD_INIT_STD = 0.001  # official seg_hrnet.py / seg_hrnet_ocr.py init_weights: conv weights ~ N(0, 0.001)
+
+
+def init_head(module: nn.Module, std: float = HEAD_INIT_STD) -> None:
+    """The official initialisation of what the ImageNet weights do not cover: every conv weight
+    drawn from N(0, std), BatchNorm weight 1 and bias 0 (conv biases keep PyTorch's default)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, std=std)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class SegHead(nn.Module):
     """The official ``last_layer``: conv1x1 (C->C), norm, ReLU, conv1x1 (C->classes)."""
 
@@ -26,6 +40,7 @@ class SegHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(in_channels, num_classes, 1),
         )
+        init_head(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last_layer(x)

@@ -60,6 +60,10 @@ class Task:
     def build_model(self, cfg: Mapping[str, Any]) -> nn.Module:
         return common.build_from_config(cfg["model"])
 
+    def training_val_set(self, cfg: Mapping[str, Any], val_set: Dataset) -> Dataset:
+        """The dataset evaluated during training (it decides ``best.pth``); default: the val split."""
+        return val_set
+
     def prepare_training(self, cfg: dict[str, Any], train_set: Dataset, val_set: Dataset) -> None:
         """Complete ``cfg`` from the training data (e.g. the classes of the annotation file)."""
 
@@ -160,6 +164,7 @@ class Task:
 
         cfg = copy.deepcopy(dict(cfg))
         train_set, val_set, loader, processes = common.start_training(cfg, self.build_dataset, self.collate)
+        val_set = self.training_val_set(cfg, val_set)
         self.prepare_training(cfg, train_set, val_set)
         model = self.build_model(cfg)
         step, hook = self.training_step(cfg, model, train_set)

@@ -75,8 +75,10 @@ POSE_DEFAULTS: dict[str, Any] = {
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default
     "progressive": copy.deepcopy(PROGRESSIVE_DEFAULTS),
     # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX
+    # train_val_boxes: the person boxes of the validation during training, "gt" (official
+    # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32"),
+                 optimize=True, dtype="float32", train_val_boxes="gt"),
 }
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
@@ -206,6 +208,14 @@ class PoseTask(Task):
         from hrseg.data.coco_keypoints import keypoint_categories
 
         return keypoint_set(cfg, keypoint_categories(load_coco_keypoints(ann_file).dataset["categories"])[0])
+
+    def training_val_set(self, cfg: Mapping[str, Any], val_set: CocoPoseDataset) -> CocoPoseDataset:
+        """``test.train_val_boxes="gt"`` (official): validate on ground-truth boxes during training,
+        also when the val split names a detection file (the published AP uses that at test time)."""
+        if cfg["test"]["train_val_boxes"] == "gt" and cfg["data"]["val"].get("det_file"):
+            val = {**cfg["data"]["val"], "det_file": None}
+            return self.build_dataset({**cfg, "data": {**cfg["data"], "val": val}}, "val")
+        return val_set
 
     def prepare_training(self, cfg: dict[str, Any], train_set: CocoPoseDataset, val_set: CocoPoseDataset) -> None:
         """The keypoint set of the training file becomes the config's (and the model's joints)."""

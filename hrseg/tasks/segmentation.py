@@ -69,6 +69,8 @@ SEG_DEFAULTS: dict[str, Any] = {
         crop_size=[512, 1024],  # H, W
         base_size=2048,  # long side at scale 1.0 (None: the image's own size)
         scale_range=[0.5, 2.0],
+        scale_step=None,  # None: uniform in scale_range; 0.1 with [0.5, 2.1]: the official grid
+        pad_value=None,  # crop padding, uint8 RGB (None: the mean colour; official: [0, 0, 0])
         flip=True,
         photometric=False,  # mmsegmentation's photometric distortion (the official HRNet code has none)
         cat_max_ratio=1.0,
@@ -133,7 +135,9 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
         transform = SegTrainTransform(
             crop_size=_pair(data["crop_size"], "data.crop_size"), base_size=data["base_size"],
             scale_range=tuple(data["scale_range"]), flip_prob=0.5 if data["flip"] else 0.0,
-            photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]))
+            photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]),
+            scale_step=data["scale_step"],
+            pad_value=tuple(data["pad_value"]) if data["pad_value"] is not None else None)
     seed = cfg["seed"] or 0
     if kind == "cityscapes":
         dataset: SegDataset = CityscapesDataset(root, data["train_split" if train else "val_split"], transform, seed)
@@ -266,6 +270,8 @@ class SegTask(Task):
 
         cfg = self.load_config(None, cfg_options)
         cfg["model"] = _official_model(extract_state_dict(ckpt, path), path)
+        if "_ocr_" in cfg["model"]["name"]:  # the official OCR code runs with ALIGN_CORNERS True
+            cfg["test"]["align_corners"] = True
         return _with_dataset_of(cfg, cfg["model"]["num_classes"])
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:

@@ -11,4 +11,7 @@ data = dict(
     val_batch_size=64,
     num_workers=4,
 )
-test = dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0)
+# Validation during training on ground-truth boxes (official USE_GT_BBOX: true); tools/test_pose.py
+# uses the detections above (the published AP).
+test = dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
+            train_val_boxes="gt")

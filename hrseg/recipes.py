@@ -1,0 +1,300 @@
+"""The shipped recipes beside the official ones, field by field, and what ``--dry-run`` prints.
+
+:data:`OFFICIAL` holds, for every shipped recipe, the official value of each field and the file
+it comes from; :data:`NOT_IN_CONFIG` the official details a config field cannot express, with
+what hrseg does instead and why. :func:`render` writes ``docs/recipes.md`` from them and the
+configs (``python -m hrseg.recipes > docs/recipes.md``); tests/test_recipes.py checks that the
+page is current and that every field of every recipe equals its official value.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
+SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
+DET_REPO = "HRNet/HRNet-Object-Detection"
+MMDET = "open-mmlab/mmdetection"
+Row = tuple[str, Any, str]  # (config field, official value, where the official value is)
+
+
+def _pose(width: int, size: tuple[int, int], sigma: int, batch: int) -> tuple[str, list[Row]]:
+    h, w = size
+    yaml = f"experiments/coco/hrnet/w{width}_{h}x{w}_adam_lr1e-3.yaml"
+    rows: list[Row] = [
+        ("model.name", f"pose_hrnet_w{width}", "YAML MODEL.NAME pose_hrnet, EXTRA.STAGE*.NUM_CHANNELS"),
+        ("data.input_size", [h, w], f"YAML MODEL.IMAGE_SIZE [{w}, {h}] (W, H)"),
+        ("data.heatmap_size", [h // 4, w // 4], f"YAML MODEL.HEATMAP_SIZE [{w // 4}, {h // 4}]"),
+        ("data.sigma", sigma, "YAML MODEL.SIGMA"),
+        ("data.batch_size", batch, "YAML TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.reference_batch", 4 * batch, "YAML GPUS (0,1,2,3) x TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.type", "Adam", "YAML TRAIN.OPTIMIZER adam"),
+        ("optimizer.lr", 1e-3, "YAML TRAIN.LR"),
+        ("optimizer.weight_decay", 0.0, "lib/utils/utils.py get_optimizer: Adam(lr=...) only (YAML WD unused)"),
+        ("schedule.type", "multistep", "tools/train.py MultiStepLR"),
+        ("schedule.milestones", [170, 200], "YAML TRAIN.LR_STEP"),
+        ("schedule.gamma", 0.1, "YAML TRAIN.LR_FACTOR"),
+        ("schedule.step_at_start", True, "tools/train.py: lr_scheduler.step() before train() each epoch"),
+        ("train.max_epochs", 210, "YAML TRAIN.END_EPOCH"),
+        ("train.eval_interval", 1, "tools/train.py: validate() after every epoch"),
+        ("test.train_val_boxes", "gt", "YAML TEST.USE_GT_BBOX: true"),
+        ("train.sync_bn", False, "tools/train.py: DataParallel, BatchNorm over each GPU's batch"),
+        ("data.augment.scale_factor", 0.35, "YAML DATASET.SCALE_FACTOR"),
+        ("data.augment.rotation_factor", 45, "YAML DATASET.ROT_FACTOR"),
+        ("data.augment.rotation_prob", 0.6, "lib/dataset/JointsDataset.py: rotate if random.random() <= 0.6"),
+        ("data.augment.flip", True, "YAML DATASET.FLIP"),
+        ("data.augment.half_body_prob", 0.3, "YAML DATASET.PROB_HALF_BODY"),
+        ("data.augment.num_joints_half_body", 8, "YAML DATASET.NUM_JOINTS_HALF_BODY"),
+        ("loss.type", "mse", "lib/core/loss.py JointsMSELoss"),
+        ("loss.use_target_weight", True, "YAML LOSS.USE_TARGET_WEIGHT"),
+        ("test.flip", True, "YAML TEST.FLIP_TEST"),
+        ("test.shift_heatmap", True, "YAML TEST.SHIFT_HEATMAP"),
+        ("test.oks_thr", 0.9, "YAML TEST.OKS_THRE"),
+        ("test.vis_thr", 0.2, "YAML TEST.IN_VIS_THRE"),
+        ("test.image_thr", 0.0, "YAML TEST.IMAGE_THRE"),
+        ("data.val.det_file", "person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
+         "YAML TEST.COCO_BBOX_FILE"),
+    ]
+    return f"{POSE_REPO} {yaml}", rows
+
+
+def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str, list[Row]]:
+    city = dataset == "cityscapes"
+    name = "seg_hrnet_ocr_w48" if ocr else "seg_hrnet_w48"
+    if city:
+        yaml = f"experiments/cityscapes/{name}_train{'_ohem' if ohem else ''}_512x1024_sgd_lr1e-2_wd5e-4_bs_12_epoch484.yaml"
+    else:  # the W48 60-class run: the 59-class YAML with DATASET.NUM_CLASSES 60
+        cls = classes if ocr else 59
+        yaml = f"experiments/pascal_ctx/{name}_cls{cls}_520x520_sgd_lr1e-3_wd1e-4_bs_16_epoch200.yaml" + (
+            " with DATASET.NUM_CLASSES 60" if cls != classes else "")
+    batch, crop, base = (3, [512, 1024], 2048) if city else (4, [520, 520], 520)
+    rows: list[Row] = [
+        ("model.name", "seg_hrnetv2_ocr_w48" if ocr else "seg_hrnetv2_w48", f"YAML MODEL.NAME {name[:-4]}, STAGE*"),
+        ("model.num_classes", classes, "YAML DATASET.NUM_CLASSES"),
+        ("model.align_corners", ocr, "lib/config/default.py MODEL.ALIGN_CORNERS True" if ocr
+         else "YAML MODEL.ALIGN_CORNERS False" if city else "W48 YAMLs of the repository: False"),
+        ("data.crop_size", crop, f"YAML TRAIN.IMAGE_SIZE [{crop[1]}, {crop[0]}] (W, H)"),
+        ("data.base_size", base, "YAML TRAIN.BASE_SIZE"),
+        ("data.scale_range", [0.5, 2.1], "lib/datasets/base_dataset.py gen_sample: 0.5 + random.randint(0, 16) / 10"),
+        ("data.scale_step", 0.1, "same line (randint includes 16: 17 scales)"),
+        ("data.pad_value", [0, 0, 0], "lib/datasets/base_dataset.py rand_crop: pad with (0, 0, 0)"),
+        ("data.flip", True, "YAML TRAIN.FLIP"),
+        ("data.batch_size", batch, "YAML TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.reference_batch", 4 * batch, "YAML GPUS (0,1,2,3) x TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.type", "SGD", "YAML TRAIN.OPTIMIZER sgd"),
+        ("optimizer.lr", 0.01 if city else 1e-3, "YAML TRAIN.LR"),
+        ("optimizer.momentum", 0.9, "YAML TRAIN.MOMENTUM"),
+        ("optimizer.weight_decay", 5e-4 if city else 1e-4, "YAML TRAIN.WD"),
+        ("optimizer.nesterov", False, "YAML TRAIN.NESTEROV"),
+        ("optimizer.head_lr_mult", 1.0 if city else 10.0, "YAML TRAIN.NONBACKBONE_KEYWORDS (none: one group)" if city
+         else "YAML TRAIN.NONBACKBONE_MULT 10 on NONBACKBONE_KEYWORDS (all outside the backbone)"),
+        ("schedule.type", "poly", "lib/utils/utils.py adjust_learning_rate, every iteration"),
+        ("schedule.power", 0.9, "tools/train.py / lib/core/function.py: adjust_learning_rate(..., 0.9 power)"),
+        ("train.max_epochs", 484 if city else 200, "YAML TRAIN.END_EPOCH"),
+        ("train.sync_bn", True, "lib/models/bn_helper.py: BatchNorm2d = nn.SyncBatchNorm (4 processes)"),
+        ("loss.ohem", ohem, "YAML LOSS.USE_OHEM"),
+        ("loss.ohem_thresh", 0.9, "YAML LOSS.OHEMTHRES"),
+        ("loss.ohem_min_kept", 131072, "YAML LOSS.OHEMKEEP"),
+        ("test.base_size", base, "YAML TEST.BASE_SIZE"),
+        ("test.crop_size", [1024, 2048] if city else [520, 520], "YAML TEST.IMAGE_SIZE (W, H)"),
+        ("test.align_corners", ocr, "lib/datasets/base_dataset.py inference: MODEL.ALIGN_CORNERS"),
+    ]
+    if ocr:
+        rows.append(("loss.aux_weight", 0.4, "YAML LOSS.BALANCE_WEIGHTS [0.4, 1] (aux, main)"))
+    if city:
+        rows += [("loss.class_weight", [0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023,
+                                        0.9539, 0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507],
+                  "lib/datasets/cityscapes.py class_weights"),
+                 ("test.scales", [1.0], "YAML TEST.MULTI_SCALE false (SCALE_LIST [1])"),
+                 ("test.flip", False, "YAML TEST.FLIP_TEST false")]
+    else:
+        rows += [("test.protocol", "official_ms", "README: evaluation of the published PASCAL-Context numbers"),
+                 ("test.scales", [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], "README: TEST.SCALE_LIST 0.5,...,2.0"),
+                 ("test.flip", True, "README: TEST.FLIP_TEST True")]
+    return f"{SEG_REPO} {yaml}", rows
+
+
+def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
+    if fcos:
+        where = (f"{MMDET} configs/hrnet/fcos_hrnetv2p_w{width}_gn-head_4x4_1x_coco.py and its bases "
+                 "fcos_r50_caffe_fpn_gn-head_1x_coco.py (CFG), _base_/schedules/schedule_1x.py")
+        model = [("model.name", f"det_fcos_hrnetv2p_w{width}", "HRNet backbone + HRFPN(stride=2) + FCOSHead"),
+                 ("model.topk_candidates", 1000, "CFG test_cfg.nms_pre"),
+                 ("model.score_thresh", 0.05, "CFG test_cfg.score_thr"),
+                 ("model.nms_thresh", 0.5, "CFG test_cfg.nms.iou_threshold"),
+                 ("model.detections_per_img", 100, "CFG test_cfg.max_per_img")]
+        batch, lr = 4, 0.01
+    else:
+        where = f"{DET_REPO} configs/hrnet/faster_rcnn_hrnetv2p_w{width}_1x.py (CFG)"
+        model = [("model.name", f"det_fasterrcnn_hrnetv2p_w{width}", "CFG backbone HRNet + neck HRFPN"),
+                 ("model.anchor_scale", 8, "CFG rpn_head.anchor_scales [8]"),
+                 ("model.aspect_ratios", [0.5, 1.0, 2.0], "CFG rpn_head.anchor_ratios"),
+                 ("model.representation_size", 1024, "CFG bbox_head.fc_out_channels"),
+                 ("model.sampling_ratio", 2, "CFG roi_layer sample_num"),
+                 ("model.rpn_pre_nms_top_n_test", 2000, "CFG test_cfg.rpn.nms_pre"),
+                 ("model.rpn_post_nms_top_n_test", 2000, "CFG test_cfg.rpn.max_num"),
+                 ("model.rpn_nms_thresh", 0.7, "CFG test_cfg.rpn.nms_thr"),
+                 ("model.box_score_thresh", 0.05, "CFG test_cfg.rcnn.score_thr"),
+                 ("model.box_nms_thresh", 0.5, "CFG test_cfg.rcnn.nms.iou_thr"),
+                 ("model.box_detections_per_img", 100, "CFG test_cfg.rcnn.max_per_img")]
+        batch, lr = 2, 0.02
+    rows: list[Row] = model + [
+        ("model.min_size", 800, "CFG img_scale (1333, 800)"),
+        ("model.max_size", 1333, "CFG img_scale (1333, 800)"),
+        ("model.norm_eval", True, "mmdet HRNet backbone: norm_eval=True (default)"),
+        ("data.batch_size", batch, "CFG imgs_per_gpu" if not fcos else "CFG 4x4: samples_per_gpu 4"),
+        ("data.augment.flip_prob", 0.5, "CFG flip_ratio 0.5"),
+        ("optimizer.reference_batch", 16, "8 GPUs x 2 (CFG: 'if you use 8 GPUs ... lr 0.02')" if not fcos
+         else "4 GPUs x 4 (the config's name)"),
+        ("optimizer.type", "SGD", "CFG optimizer"),
+        ("optimizer.lr", lr, "CFG optimizer.lr"),
+        ("optimizer.momentum", 0.9, "CFG optimizer.momentum"),
+        ("optimizer.weight_decay", 1e-4, "CFG optimizer.weight_decay"),
+        ("schedule.type", "multistep", "CFG lr_config policy step"),
+        ("schedule.milestones", [8, 11], "CFG lr_config.step"),
+        ("schedule.step_at_start", False, "mmcv StepLrUpdaterHook: epoch e at gamma ** #(steps <= e)"),
+        ("schedule.warmup_iters", 500, "CFG lr_config.warmup_iters"),
+        ("schedule.warmup_ratio", 1.0 / 3, "CFG lr_config.warmup_ratio"),
+        ("train.max_epochs", 12, "CFG total_epochs / runner.max_epochs"),
+        ("train.grad_clip", 35.0, "CFG optimizer_config.grad_clip.max_norm"),
+    ]
+    return where, rows
+
+
+# recipe name -> (task, config file under configs/, (official files, rows))
+OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
+    "pose W32 256x192": ("pose", "pose/hrnet_w32_coco_256x192.py", _pose(32, (256, 192), 2, 32)),
+    "pose W32 384x288": ("pose", "pose/hrnet_w32_coco_384x288.py", _pose(32, (384, 288), 3, 32)),
+    "pose W48 256x192": ("pose", "pose/hrnet_w48_coco_256x192.py", _pose(48, (256, 192), 2, 32)),
+    "pose W48 384x288": ("pose", "pose/hrnet_w48_coco_384x288.py", _pose(48, (384, 288), 3, 24)),
+    "Cityscapes W48": ("seg", "seg/hrnetv2_w48_cityscapes_1024x512.py", _seg("cityscapes", False, 19)),
+    "Cityscapes W48 OHEM": ("seg", "seg/hrnetv2_w48_cityscapes_1024x512_ohem.py", _seg("cityscapes", False, 19, True)),
+    "Cityscapes W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_cityscapes_1024x512.py", _seg("cityscapes", True, 19)),
+    "PASCAL-Context 59 W48": ("seg", "seg/hrnetv2_w48_pascal_context59_520x520.py", _seg("pascal", False, 59)),
+    "PASCAL-Context 60 W48": ("seg", "seg/hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", False, 60)),
+    "PASCAL-Context 59 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context59_520x520.py", _seg("pascal", True, 59)),
+    "PASCAL-Context 60 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", True, 60)),
+    "Faster R-CNN W18": ("det", "det/faster_rcnn_hrnetv2p_w18_1x_coco.py", _det(18)),
+    "Faster R-CNN W32": ("det", "det/faster_rcnn_hrnetv2p_w32_1x_coco.py", _det(32)),
+    "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
+}
+
+# What a config field cannot say: (official, hrseg, why), per task or per recipe name.
+NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
+    "seg": [
+        ("poly lr: set after each step from the iterations done, so step i runs at (1 - (i-1)/T)^0.9",
+         "step i runs at (1 - i/T)^0.9", "one iteration apart out of 80,000+ (a relative lr change below 1e-5)"),
+        ("test: the normalised float image is resized", "the uint8 image is resized, then normalised",
+         "keeps a large photograph in uint8 memory; pixel differences below 1/255 (tests/test_seg_protocols.py "
+         "checks the protocol against the official code otherwise exactly)"),
+        ("head init: seg_hrnet N(0, 0.001) conv weights; seg_hrnet_ocr skips 'cls'/'aux'/'ocr' modules "
+         "(PyTorch default)", "the same (hrseg/models/segmentation.py init_head, ocr.py)", "same"),
+    ],
+    "Faster R-CNN": [
+        ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
+         "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
+    ],
+    "FCOS W32": [
+        ("warmup: constant lr/3 for 500 iterations", "linear from lr/3 over 500 iterations",
+         "hrseg's schedule has one warmup kind; the two differ only in the first 500 iterations"),
+        ("biases: 2x lr, no weight decay (paramwise_cfg)", "like the weights", "not yet in hrseg's optimizer builder"),
+        ("FCOSHead: no centre sampling, IoU loss, centerness on the classification branch",
+         "torchvision's FCOSHead: centre sampling (radius 1.5), GIoU loss, centerness on the regression branch",
+         "hrseg builds on torchvision's detectors; expect the AP to differ slightly from mmdetection's"),
+        ("caffe-style input: BGR, mean [102.98, 115.95, 122.77], std 1", "RGB, ImageNet mean / std",
+         "the HRNet ImageNet weights were trained on RGB ImageNet-normalised images"),
+    ],
+}
+
+
+def load_recipe(config: str | Path, task: str) -> dict[str, Any]:
+    """A recipe's resolved config (the task's defaults under the file)."""
+    from hrseg.tasks.detection import load_det_config
+    from hrseg.tasks.pose import load_pose_config
+    from hrseg.tasks.segmentation import load_seg_config
+
+    loader: Callable[..., dict[str, Any]] = {"pose": load_pose_config, "seg": load_seg_config,
+                                             "det": load_det_config}[task]
+    return loader(config)
+
+
+def field(cfg: Mapping[str, Any], path: str) -> Any:
+    """``cfg['a']['b']`` for ``'a.b'``; segmentation ``test.*`` as the protocol resolves it."""
+    if path.split(".")[0] == "test" and "protocol_dataset" in cfg.get("test", {}):
+        from hrseg.inference.segmentation import resolve_test_settings
+
+        cfg = {**cfg, "test": resolve_test_settings(cfg["test"])}
+    value: Any = cfg
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, with tuples as lists and floats to 1e-9."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return a == b
+
+
+def _fmt(value: Any) -> str:
+    text = repr(value) if not isinstance(value, float) else f"{value:.6g}"
+    return text.replace("|", "\\|")
+
+
+def render() -> str:
+    """docs/recipes.md."""
+    out = ["# The recipes, field by field", "",
+           "Generated by `python -m hrseg.recipes > docs/recipes.md` from the config files and the official values "
+           "in `hrseg/recipes.py`; `tests/test_recipes.py` fails when this page is stale or when a field departs "
+           "from its official value. `python tools/train_*.py CONFIG --dry-run` prints the resolved recipe.", "",
+           "Batch sizes are per process; `optimizer.reference_batch` is the official total batch (GPUs x images "
+           "per GPU) the lr is written for. With another total batch the lr is scaled linearly and the log says so "
+           "(`--cfg-options optimizer.auto_scale=False` keeps it). SyncBatchNorm (`train.sync_bn`) takes effect "
+           "with more than one CUDA process; on one process the log says plain BatchNorm is used.", ""]
+    for name, (task, config, (where, rows)) in OFFICIAL.items():
+        cfg = load_recipe(CONFIG_DIR / config, task)
+        out += [f"## {name}: `configs/{config}`", "", f"Official: {where}.", "",
+                "| field | official value | source | hrseg value | same? |", "|---|---|---|---|---|"]
+        for path, official, source in rows:
+            value = field(cfg, path)
+            out.append(f"| `{path}` | {_fmt(official)} | {source} | {_fmt(value)} | "
+                       f"{'same' if same(value, official) else '**different**'} |")
+        for key, notes in NOT_IN_CONFIG.items():
+            if key == task or name.startswith(key):
+                out += [f"| (not a config field) | {o} | | {h} | {'same' if w == 'same' else 'different: ' + w} |"
+                        for o, h, w in notes]
+        out.append("")
+    return "\n".join(out)
+
+
+def describe(cfg: Mapping[str, Any], processes: int = 1) -> str:
+    """The resolved recipe as ``--dry-run`` prints it: every section, then the total batch, the
+    effective learning rate and the BatchNorm the run will use."""
+    from hrseg.engine.schedules import scale_lr
+
+    lines = []
+    for section in ("model", "data", "loss", "optimizer", "schedule", "train", "test", "progressive", "load_from"):
+        if section in cfg:
+            value = field(cfg, "test") if section == "test" else cfg[section]
+            text = ", ".join(f"{k}={v!r}" for k, v in value.items()) if isinstance(value, Mapping) else repr(value)
+            lines.append(f"{section}: {text}")
+    total = int(cfg["data"]["batch_size"]) * processes
+    _, note = scale_lr(cfg["optimizer"], total)
+    lines.append(f"total batch: {cfg['data']['batch_size']} per process x {processes} process(es) = {total}")
+    lines.append(f"effective learning rate: {note}")
+    sync = cfg["train"].get("sync_bn")
+    lines.append("BatchNorm: " + ("SyncBatchNorm over all processes (CUDA)" if sync and processes > 1
+                                  else "plain BatchNorm per process" + (" (one process)" if processes == 1 else "")))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m hrseg.recipes > docs/recipes.md
+    sys.stdout.write(render() + "\n")
