@@ -140,9 +140,11 @@ class OpenVinoRunner(Runner):
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"OpenVINO runs float32 or bfloat16, not {self.dtype}")
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if self.dtype == "bfloat16" else "f32"}
+        self.ran_as = self.dtype
         if self.dtype == "bfloat16" and not openvino_has_bf16():
             log.warning("this CPU has no native bfloat16: OpenVINO runs %s in float32", path.name)
             config["INFERENCE_PRECISION_HINT"] = "f32"
+            self.ran_as = "float32"
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         _check_graph(path, meta, [_ov_shape(p) for p in model.inputs], [_ov_shape(p) for p in model.outputs])
