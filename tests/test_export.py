@@ -178,3 +178,20 @@ def test_on_the_fly_export_is_cached(models, tmp_path, shared_data, monkeypatch)
     other = _randomize(hrseg.build_model(POSE), seed=1)  # other weights: another cache entry
     with pytest.raises(pytest.fail.Exception):
         export_cached(other, POSE, POSE_SIZE, "onnx", directory=tmp_path)
+
+
+def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
+    import importlib.util
+
+    from hrseg.cli import run_cli
+
+    spec = importlib.util.spec_from_file_location("export_tool", Path(__file__).parents[1] / "tools" / "export.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "p.onnx"
+    code = run_cli(lambda: tool.main([POSE, "--input-size", "64x48", "--out", str(out),
+                                      "--check-image", str(tmp_path / "missing.png")]))
+    assert code == 2 and "missing.png: image file not found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
+    assert code == 2 and "only pose_* and seg_* models export" in capsys.readouterr().err
