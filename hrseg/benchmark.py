@@ -6,7 +6,7 @@ import multiprocessing
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -183,3 +183,102 @@ def complexity_table(names: list[str]) -> str:
         rows.append(f"| {name} | {size[0]}x{size[1]} | {c.params / 1e6:.2f}M | {c.gflops_paper:.1f}{mark} | "
                     f"{c.gmacs:.1f}{mark} |")
     return "\n".join(rows)
+
+
+# -- backends side by side: one table, ratios within one run ---------------------------------------
+TABLE_BACKENDS = ("torch", "optimized", "compiled", "onnxruntime", "openvino")
+
+
+def timm_reference(device: str = "cpu") -> nn.Module:
+    """timm's ``hrnet_w32`` (features only, eager): the speed reference of the tables."""
+    import timm  # a dev dependency, only for this comparison
+
+    return timm.create_model("hrnet_w32", features_only=True, feature_location="",
+                             out_indices=(1, 2, 3, 4)).eval().to(device)
+
+
+def conv_roofline_gflops(iters: int = 5) -> float:
+    """float32 GFLOP/s of a large 3x3 convolution (4x256x64x64 -> 256 channels, channels_last,
+    through oneDNN): the most this CPU gives a convolution network, measured now."""
+    conv = nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(4, 256, 64, 64).to(memory_format=torch.channels_last)
+    seconds = time_forward(conv, x, warmup=2, iters=iters)
+    return 2 * 4 * 256 * 256 * 9 * 64 * 64 / seconds / 1e9
+
+
+def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_size: tuple[int, int],
+                   cache: str | None = None) -> Callable[[torch.Tensor], object]:
+    """The callable that runs ``model`` on ``backend`` in ``dtype``; ValueError (with the reason)
+    for a combination that does not exist."""
+    if backend == "torch":
+        if dtype != "float32":
+            raise ValueError("eager runs float32")
+        return prepare(model, "eager")
+    if backend in ("optimized", "compiled"):
+        return prepare(model, backend, dtype)
+    from hrseg.backends import load_runner
+    from hrseg.errors import HrsegError
+
+    if backend == "onnxruntime" and dtype != "float32":
+        raise ValueError("no bfloat16 on ONNX Runtime's CPU provider")
+    try:
+        return load_runner(backend, model, dtype=dtype, name=name, input_size=input_size, cache_dir=cache,
+                           threads=torch.get_num_threads())
+    except HrsegError as e:
+        raise ValueError(str(e)) from None
+
+
+def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: list[str], dtypes: list[str],
+                  iters: int = 5, cache: str | None = None, progress: Callable[[str], None] = print
+                  ) -> dict[str, Any]:
+    """img/s of ``name`` on each backend x dtype, with timm eager and the convolution roofline
+    measured first in the same process; rows as dicts (``note`` says why a row did not run)."""
+    import tempfile
+
+    unknown = [b for b in backends if b not in TABLE_BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(TABLE_BACKENDS)}")
+    roofline = conv_roofline_gflops()
+    progress(f"float32 3x3-convolution roofline: {roofline:.0f} GFLOP/s")
+    x = torch.randn(batch, 3, *input_size)
+    timm_ips = batch / time_forward(timm_reference(), x, iters=iters)
+    progress(f"timm hrnet_w32 eager: {timm_ips:.2f} img/s")
+    model = build_model(name).eval()
+    gmacs = measure_complexity(model, input_size).gmacs
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            for dtype in dtypes:
+                row: dict[str, Any] = {"backend": backend, "dtype": dtype}
+                try:
+                    start = time.perf_counter()
+                    runner = backend_runner(model, name, backend, dtype, input_size, cache or tmp)
+                    row["setup_s"] = time.perf_counter() - start
+                    ips = batch / time_forward(runner, x, iters=iters)
+                    row.update(img_s=ips, vs_timm=ips / timm_ips, roofline_pct=100 * ips * 2 * gmacs / roofline)
+                    if getattr(runner, "ran_as", dtype) != dtype:
+                        row["note"] = f"ran as {runner.ran_as}: no native {dtype} on this CPU"
+
+                except ValueError as e:
+                    row["note"] = str(e)
+                progress(format_backend_row(row))
+                rows.append(row)
+    return {"model": name, "input_size": list(input_size), "batch": batch, "gmacs": gmacs, "threads":
+            torch.get_num_threads(), "roofline_gflops": roofline, "timm_img_s": timm_ips, "rows": rows}
+
+
+def format_backend_row(row: Mapping[str, Any]) -> str:
+    if "img_s" not in row:
+        return f"| {row['backend']} | {row['dtype']} | - | - | - | {row.get('note', '')} |"
+    return (f"| {row['backend']} | {row['dtype']} | {row['img_s']:.1f} | {row['vs_timm']:.2f}x | "
+            f"{row['roofline_pct']:.0f}% | setup {row['setup_s']:.1f} s {row.get('note', '')}|")
+
+
+def format_backend_table(result: Mapping[str, Any]) -> str:
+    """The Markdown table of :func:`backend_table`."""
+    h, w = result["input_size"]
+    head = (f"{result['model']} {h}x{w}, batch {result['batch']}, {result['threads']} threads: timm hrnet_w32 eager "
+            f"{result['timm_img_s']:.1f} img/s; float32 3x3-conv roofline {result['roofline_gflops']:.0f} GFLOP/s "
+            f"= {result['roofline_gflops'] / (2 * result['gmacs']):.1f} img/s at {result['gmacs']:.2f} GMAC/img\n\n"
+            "| backend | dtype | img/s | vs timm eager | % of f32 roofline | note |\n|---|---|---:|---:|---:|---|")
+    return "\n".join([head] + [format_backend_row(r) for r in result["rows"]])

@@ -5,6 +5,10 @@
     python tools/benchmark.py seg_hrnetv2_w48 --input-size 1024x2048 --json
     python tools/benchmark.py pose_hrnet_w32 --input-size 256x192 --batch 8 --compare-timm
     python tools/benchmark.py --table            # params and GFLOPs of every named model
+    python tools/benchmark.py pose_hrnet_w32 --input-size 256x192 --batch 8 \
+        --backends torch,optimized,compiled,onnxruntime,openvino --dtype float32,bfloat16 --json-out bench.json
+--backends prints one table: img/s per backend and dtype, the ratio to timm eager and the share of
+the float32 3x3-convolution roofline, both measured at the start of the same run.
 """
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ import sys
 
 import torch
 
-from hrseg.benchmark import benchmark, complexity_table, format_result, prepare, time_forward
+from hrseg.benchmark import (
+    TABLE_BACKENDS, backend_table, benchmark, complexity_table, format_backend_table, format_result, prepare,
+    time_forward, timm_reference,
+)
 from hrseg.models import list_models
 from hrseg.cli import parse_size, run_cli
 
@@ -28,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--mode", choices=["eager", "optimized", "compiled"], default="optimized",
                     help="eager; optimized = BatchNorm folded + channels_last (default); compiled = torch.compile too")
-    ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
-                    help="weights and activations of the optimized/compiled model (bfloat16: about 2x on CPUs "
-                         "with AVX512-BF16 or AMX, relative differences ~1e-2)")
+    ap.add_argument("--dtype", default="float32",
+                    help="float32 | bfloat16 | float16, or a comma list with --backends: weights and activations of the "
+                         "optimized/compiled model (bfloat16: about 2x on CPUs with AVX512-BF16 or AMX)")
+    ap.add_argument("--backends", default=None,
+                    help=f"comma list of {','.join(TABLE_BACKENDS)}: one table of them all (torch = hrseg eager)")
+    ap.add_argument("--json-out", default=None, help="with --backends: also write the table as JSON here")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -46,15 +56,25 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give a model name, or --table")
     if args.threads:
         torch.set_num_threads(args.threads)
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    if args.backends:
+        from hrseg.utils.io import write_json
+
+        result = backend_table(args.name, args.input_size, args.batch, args.backends.split(","), dtypes,
+                               iters=args.iters, progress=lambda line: print(line, flush=True))
+        print(format_backend_table(result))
+        if args.json_out:
+            write_json(args.json_out, result)
+        return 0
+    if len(dtypes) != 1 or dtypes[0] not in ("float32", "bfloat16", "float16"):
+        ap.error("--dtype: one of float32, bfloat16, float16 (a list only with --backends)")
+    args.dtype = dtypes[0]
 
     result = benchmark(args.name, args.input_size, args.batch, args.mode, args.device,
                        iters=args.iters, memory=not args.no_memory, dtype=args.dtype)
     out = result.as_dict()
     if args.compare_timm:
-        import timm  # a dev dependency, only for this comparison
-
-        reference = timm.create_model("hrnet_w32", features_only=True, feature_location="",
-                                      out_indices=(1, 2, 3, 4)).eval().to(args.device)
+        reference = timm_reference(args.device)
         x = torch.randn(args.batch, 3, *args.input_size, device=args.device)
         seconds = time_forward(prepare(reference, "eager"), x, iters=args.iters)
         out["timm_hrnet_w32_throughput"] = args.batch / seconds

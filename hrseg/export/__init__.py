@@ -1,0 +1,126 @@
+"""Export: the BatchNorm-folded graph to ONNX or OpenVINO IR, with its metadata, checked against
+eager PyTorch on a real photograph before it is moved into place.
+
+    report = export_model(model, "pose.onnx", "pose_hrnet_w32", (256, 192), dynamic_batch=True)
+    print(report.check.summary())
+
+A file whose check fails is not written (:class:`ExportCheckError` carries the numbers).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hrseg.errors import ConfigError
+from hrseg.export.check import CheckReport, ExportCheckError, default_check_image, self_check
+from hrseg.export.files import exported_files, write_onnx, write_openvino
+from hrseg.export.meta import build_meta, format_of, read_meta, task_of
+from hrseg.inference.optimize import optimize_for_inference
+
+__all__ = ["CheckReport", "ExportCheckError", "ExportReport", "default_check_image", "export_cached",
+           "export_model", "read_meta", "self_check"]
+
+log = logging.getLogger("hrseg")
+EXPORT_DTYPES = ("float32", "bfloat16")
+
+
+@dataclass
+class ExportReport:
+    files: list[Path]
+    meta: dict
+    check: CheckReport | None
+    seconds: float
+
+
+def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_size: tuple[int, int], *,
+                 dtype: str = "float32", dynamic_batch: bool = False, dynamic_size: bool | None = None,
+                 check_image: str | os.PathLike | None = None, check: bool = True) -> ExportReport:
+    """Write ``model`` (registry ``name``) to ``path`` (``.onnx``, or ``.xml`` + ``.bin`` for
+    OpenVINO) at ``input_size`` (H, W).
+
+    ``dtype`` bfloat16 is OpenVINO's (the IR keeps float32 weights and records the precision to
+    compile with). ``dynamic_size`` (default: segmentation yes, pose no) leaves H and W free.
+    Unless ``check`` is False, the file is run on ``check_image`` (default: a real photograph of
+    the shared data) and compared with eager ``model``; outside the tolerance nothing is written
+    and :class:`ExportCheckError` says by how much.
+    """
+    start = time.perf_counter()
+    target = Path(path)
+    fmt = format_of(target)
+    if dtype not in EXPORT_DTYPES:
+        raise ConfigError(f"export dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
+    if fmt == "onnx" and dtype != "float32":
+        raise ConfigError("ONNX Runtime's CPU provider has no bfloat16 convolutions: export bfloat16 with "
+                          "--format openvino, or float32 to ONNX")
+    if dynamic_size is None:
+        dynamic_size = task_of(name) == "segmentation"
+    model = getattr(model, "module", model)
+    was_training = model.training
+    meta = build_meta(model, name, input_size, dtype, dynamic_batch, dynamic_size)
+    folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
+    model.train(was_training)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
+        staged = Path(tmp) / f"{target.stem}.onnx"
+        write_onnx(folded, staged, meta)
+        if fmt == "openvino":
+            staged = write_openvino(staged, staged.with_suffix(".xml"), meta)
+        report = None
+        if check:
+            from hrseg.backends import load_runner
+
+            backend = "openvino" if fmt == "openvino" else "onnxruntime"
+            report = self_check(model, load_runner(backend, staged), meta, check_image, backend)
+            log.info("%s", report.summary())
+            if not report.ok:
+                raise ExportCheckError(f"{target}: not written; {report.summary()}")
+        files = []
+        for src in reversed(exported_files(staged)):  # an IR's .bin before its .xml
+            dst = target.with_suffix(src.suffix)
+            os.replace(src, dst)
+            files.append(dst)
+    return ExportReport(files=list(reversed(files)), meta=meta, check=report, seconds=time.perf_counter() - start)
+
+
+def _fingerprint(model: nn.Module, *parts: object) -> str:
+    h = hashlib.sha256(repr(parts).encode())
+    for key, value in model.state_dict().items():
+        h.update(key.encode())
+        h.update(value.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HRSEG_CACHE", Path.home() / ".cache" / "hrseg")) / "exports"
+
+
+def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt: str = "onnx",
+                  dtype: str = "float32", directory: str | os.PathLike | None = None,
+                  dynamic_size: bool | None = None) -> Path:
+    """The exported file of ``model`` in the cache (``$HRSEG_CACHE/exports``, by default
+    ``~/.cache/hrseg/exports``), exported (dynamic batch, checked on the shared photograph when
+    it is there, else on the unchecked export's own word, logged) when not there yet. The key
+    hashes the weights, so a retrained model is exported again."""
+    suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
+    model = getattr(model, "module", model)
+    key = _fingerprint(model, name, tuple(input_size), fmt, dtype, dynamic_size, torch.__version__)
+    path = Path(directory or cache_dir()) / f"{name}_{input_size[0]}x{input_size[1]}_{dtype}_{key}{suffix}"
+    if path.is_file():
+        return path
+    try:
+        image = default_check_image(task_of(name))
+    except ConfigError:
+        image = None
+        log.warning("exporting %s without the self-check: the shared photograph is not here", name)
+    log.info("exporting %s to %s (first use of these weights on %s)", name, path, fmt)
+    export_model(model, path, name, input_size, dtype=dtype, dynamic_batch=True, dynamic_size=dynamic_size,
+                 check_image=image, check=image is not None)
+    return path

@@ -1,0 +1,145 @@
+"""The self-check of an exported file: the same real photograph through eager PyTorch and
+through the file, compared on the raw outputs and on what users get from them (keypoints in
+image pixels, label maps).
+
+Tolerances (:data:`TOLERANCES`): float32 files must match eager to float rounding (largest
+difference within 1e-3 of the output's range); bfloat16 ones to bfloat16's 8-bit mantissa
+(relative L2 difference within 5e-2). Decoded results must agree as well: keypoints within one
+heatmap cell (in image pixels) for 99% (float32) / 80% (bfloat16) of them, the label map on
+99.9% / 95% of the pixels.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrseg.errors import ConfigError, HrsegError
+from hrseg.utils.image import normalize
+from hrseg.utils.image_io import read_image
+
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float32": dict(max_rel=1e-3, keypoints=0.99, labels=0.999),
+    "bfloat16": dict(l2_rel=5e-2, keypoints=0.8, labels=0.95),
+}
+# Real photographs of ``../shared/data`` (the project's sample data), one per task.
+CHECK_IMAGES = {"pose": "images/astronaut.png",
+                "segmentation": "seg_mini/cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png"}
+
+
+class ExportCheckError(HrsegError):
+    """An exported file whose outputs differ from eager PyTorch beyond the tolerance."""
+
+
+@dataclass
+class CheckReport:
+    backend: str
+    image: str
+    batch: int
+    dtype: str
+    max_abs: float
+    max_rel: float
+    l2_rel: float
+    decoded: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        decoded = ", ".join(f"{k} {v:.4g}" for k, v in self.decoded.items())
+        verdict = "passed" if self.ok else "FAILED: " + "; ".join(self.failures)
+        return (f"self-check on {Path(self.image).name} ({self.backend}, {self.dtype}, batch {self.batch}) against "
+                f"eager PyTorch: max abs diff {self.max_abs:.3g}, max rel {self.max_rel:.3g}, "
+                f"L2 rel {self.l2_rel:.3g}; {decoded} -> {verdict}")
+
+
+def default_check_image(task: str) -> Path:
+    """The real photograph the self-check uses: ``$HRSEG_SHARED/data/...``, by default the
+    ``shared`` folder beside the checkout."""
+    shared = Path(os.environ.get("HRSEG_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    path = shared / "data" / CHECK_IMAGES[task]
+    if not path.is_file():
+        raise ConfigError(f"{path}: the self-check's photograph is missing; pass --check-image PHOTO "
+                          "(or set HRSEG_SHARED to the shared folder)")
+    return path
+
+
+def _pose_inputs(image: np.ndarray, meta: Mapping[str, Any], batch: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    from hrseg.geometry import box_to_center_scale, get_affine_transform, warp_crop
+
+    h, w = meta["input_size"]
+    ih, iw = image.shape[:2]
+    # the whole photograph, then (batch 2) its middle: two different people-sized crops
+    boxes = [(0, 0, iw, ih), (iw * 0.25, ih * 0.1, iw * 0.5, ih * 0.8)][:batch]
+    centers, scales, crops = [], [], []
+    for box in boxes:
+        c, s = box_to_center_scale(*box, w / h)
+        crops.append(normalize(warp_crop(image, get_affine_transform(c, s, 0, (w, h)), (w, h))))
+        centers.append(c)
+        scales.append(s)
+    return torch.stack(crops), np.array(centers), np.array(scales)
+
+
+def _compare_pose(ref: torch.Tensor, out: torch.Tensor, centers: np.ndarray, scales: np.ndarray) -> dict[str, float]:
+    from hrseg.codecs.heatmap import decode
+
+    a, _ = decode(ref, centers, scales)
+    b, _ = decode(out, centers, scales)
+    dist = np.linalg.norm(a - b, axis=-1)  # (N, K) pixels
+    cell = (scales[:, 0] * 200.0 / ref.shape[-1])[:, None]  # one heatmap pixel in image pixels
+    return {"keypoints max px": float(dist.max()), "keypoints within one cell": float((dist <= cell).mean())}
+
+
+def _compare_labels(ref: torch.Tensor, out: torch.Tensor, size: tuple[int, int], align: bool) -> dict[str, float]:
+    up = [F.interpolate(t.float(), size=size, mode="bilinear", align_corners=align).argmax(1) for t in (ref, out)]
+    return {"labels agreement": float((up[0] == up[1]).float().mean())}
+
+
+@torch.no_grad()
+def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
+               image_path: str | os.PathLike | None = None, backend: str = "?") -> CheckReport:
+    """Compare ``runner`` (the exported file) with eager ``model`` on a real photograph."""
+    image_path = Path(image_path) if image_path else default_check_image(meta["task"])
+    image = read_image(image_path)
+    batch = 2 if meta.get("dynamic_batch") else 1
+    if meta["task"] == "pose":
+        x, centers, scales = _pose_inputs(image, meta, batch)
+    else:
+        h, w = meta["input_size"]
+        x = normalize(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
+        x = torch.cat([x, x.flip(-1)])[:batch]
+    was_training = model.training
+    try:
+        ref = model.eval()(x).float()
+    finally:
+        model.train(was_training)
+    out = runner(x).float()
+    if out.shape != ref.shape:
+        raise ExportCheckError(f"self-check: the exported output has shape {tuple(out.shape)}, eager {tuple(ref.shape)}")
+    diff = (out - ref).abs()
+    scale = ref.abs().max().clamp_min(1e-12)
+    report = CheckReport(backend=backend, image=str(image_path), batch=batch, dtype=meta["dtype"],
+                         max_abs=float(diff.max()), max_rel=float(diff.max() / scale),
+                         l2_rel=float((out - ref).norm() / ref.norm().clamp_min(1e-12)))
+    if meta["task"] == "pose":
+        report.decoded = _compare_pose(ref, out, centers, scales)
+    else:
+        report.decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")))
+    tol = TOLERANCES[meta["dtype"]]
+    for key, limit in tol.items():
+        if key in ("max_rel", "l2_rel") and getattr(report, key) > limit:
+            report.failures.append(f"{key} {getattr(report, key):.3g} > {limit}")
+    agreement = report.decoded.get("keypoints within one cell", report.decoded.get("labels agreement"))
+    need = tol["keypoints" if meta["task"] == "pose" else "labels"]
+    if agreement < need:
+        report.failures.append(f"decoded agreement {agreement:.4f} < {need}")
+    return report

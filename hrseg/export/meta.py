@@ -1,0 +1,95 @@
+"""What an exported model file records about itself, so that it runs alone: the model name, its
+task, the input size it was checked at, the normalisation, the class or keypoint tables, the
+dtype, which axes are dynamic and what the output is.
+
+The record is one JSON string: under the key ``hrseg`` of an ONNX file's ``metadata_props``,
+and under ``rt_info/hrseg`` of an OpenVINO IR (``.xml``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, SKELETON
+
+META_KEY = "hrseg"
+FORMAT_VERSION = 1
+FORMATS = {".onnx": "onnx", ".xml": "openvino"}
+
+
+def task_of(name: str) -> str:
+    """'pose' | 'segmentation' from a model name; other families do not export (yet)."""
+    if name.startswith("pose_"):
+        return "pose"
+    if name.startswith("seg_"):
+        return "segmentation"
+    raise ConfigError(f"model {name!r}: only pose_* and seg_* models export "
+                      "(detectors' data-dependent steps, proposals and NMS, are not exported)")
+
+
+def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str,
+               dynamic_batch: bool, dynamic_size: bool) -> dict[str, Any]:
+    """The record for ``model`` (called ``name``) exported at ``input_size`` (H, W)."""
+    task = task_of(name)
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION, "model": name, "task": task,
+        "input_size": [int(input_size[0]), int(input_size[1])], "input_layout": "NCHW, RGB, float32",
+        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        "normalization": "(x / 255 - mean) / std", "dtype": dtype,
+        "dynamic_batch": bool(dynamic_batch), "dynamic_size": bool(dynamic_size),
+        "batchnorm_folded": True,
+    }
+    if task == "pose":
+        num_joints = int(getattr(model, "num_joints", len(KEYPOINT_NAMES)))
+        meta.update(output="heatmaps (N, K, H/4, W/4)", num_joints=num_joints)
+        if num_joints == len(KEYPOINT_NAMES):
+            meta.update(keypoint_names=list(KEYPOINT_NAMES), skeleton=[list(p) for p in SKELETON],
+                        flip_pairs=[list(p) for p in FLIP_PAIRS])
+    else:
+        from hrseg.meta.classes import CITYSCAPES_CLASSES
+
+        num_classes = int(getattr(model, "num_classes"))
+        meta.update(output="logits (N, K, H/4, W/4) before the final resize: resize bilinearly to the input size",
+                    num_classes=num_classes, align_corners=bool(getattr(model, "align_corners", False)))
+        if num_classes == len(CITYSCAPES_CLASSES):
+            meta.update(classes=list(CITYSCAPES_CLASSES), class_set="cityscapes")
+    return meta
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """'onnx' or 'openvino' from the file's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ConfigError(f"{path}: an exported model is a .onnx file or an OpenVINO .xml (with its .bin)")
+    return FORMATS[suffix]
+
+
+def parse_meta(text: str | None, path: str | os.PathLike) -> dict[str, Any]:
+    """The record from its JSON text, checked; ``CheckpointError`` naming ``path`` otherwise."""
+    if not text:
+        raise CheckpointError(f"{path}: no hrseg metadata in this file (not exported by hrseg's tools/export.py)")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: its hrseg metadata is not valid JSON ({e})") from None
+    missing = [k for k in ("model", "task", "input_size", "mean", "std", "dtype") if k not in meta]
+    if not isinstance(meta, dict) or missing:
+        raise CheckpointError(f"{path}: its hrseg metadata lacks {', '.join(missing) or 'everything'}")
+    return meta
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The record of an exported ``.onnx`` or OpenVINO ``.xml`` file."""
+    from hrseg.export.files import load_onnx, load_openvino
+
+    p = Path(path)
+    if format_of(p) == "onnx":
+        return parse_meta({m.key: m.value for m in load_onnx(p, weights=False).metadata_props}.get(META_KEY), p)
+    model = load_openvino(p)
+    return parse_meta(model.get_rt_info([META_KEY]).astype(str) if model.has_rt_info([META_KEY]) else None, p)

@@ -1,0 +1,66 @@
+"""What ``tools/export.py`` exports: a model from a registry name or a config file, with weights
+(an hrseg checkpoint, or the official file the task loaders read)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from torch import nn
+
+import hrseg
+from hrseg.errors import ConfigError
+from hrseg.export.meta import task_of
+
+log = logging.getLogger("hrseg")
+
+
+def _task_module(task: str) -> Any:
+    if task == "pose":
+        import hrseg.tasks.pose as module
+    else:
+        import hrseg.tasks.segmentation as module
+    return module
+
+
+def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
+    """The size the task runs at: the pose crop, the segmentation test crop."""
+    size = cfg["data"]["input_size"] if task == "pose" else cfg["test"]["crop_size"]
+    return int(size[0]), int(size[1])
+
+
+def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None
+                     ) -> tuple[nn.Module, str, tuple[int, int]]:
+    """``(model in eval mode with its weights, registry name, default input size (H, W))``.
+
+    ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation config
+    file. Without ``weights`` the model keeps its initialisation (logged: only for trying the
+    export out)."""
+    from hrseg.tasks.common import build_from_config
+
+    text = str(model_or_config)
+    if Path(text).suffix == ".py":
+        from hrseg.config import load_config
+
+        name = (load_config(text).get("model") or {}).get("name")
+        if not name:
+            raise ConfigError(f"{text}: the config sets no model.name")
+        task = task_of(name)
+        module = _task_module(task)
+        cfg = (module.load_pose_config if task == "pose" else module.load_seg_config)(text)
+    else:
+        name, task = text, task_of(text)
+        module = _task_module(task)
+        cfg = module.config_for_weights(weights) if weights else \
+            (module.load_pose_config if task == "pose" else module.load_seg_config)(None)
+        if weights and cfg["model"]["name"] != name:
+            raise ConfigError(f"{weights}: these weights are for {cfg['model']['name']}, not {name}")
+        if not weights:
+            cfg["model"] = {"name": name}
+    model = build_from_config(cfg["model"])
+    if weights:
+        log.info("%s", hrseg.load_checkpoint(model, weights).summary())
+    else:
+        log.warning("no --weights: exporting %s with its initial (untrained) weights", name)
+    return model.eval(), cfg["model"]["name"], _default_size(task, cfg)

@@ -1,0 +1,200 @@
+"""Video in and out, frame by frame: memory stays flat in the video's length.
+
+- :func:`open_frames`: a video file (anything OpenCV's FFmpeg reads) or a folder of frames
+  (sorted by name) as a :class:`FrameSource` yielding uint8 RGB arrays one at a time.
+- :func:`video_writer`: an annotated video, H.264 in MP4 where OpenCV's build has the encoder,
+  else Motion-JPEG in AVI (playable everywhere, larger); which one is logged. Written to a
+  temporary file and moved into place when complete.
+- :func:`process_video`: the loop the tools run: ``predict(frame) -> (result dict, annotated
+  frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``),
+  progress with frames/s.
+- :class:`EveryN`: reuse a costly per-frame result (the person detector) for N frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from hrseg.errors import DataError
+from hrseg.utils.image_io import read_image
+from hrseg.utils.io import atomic_path
+
+log = logging.getLogger("hrseg")
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# (fourcc, container suffix, what to call it), best first
+CODECS = (("avc1", ".mp4", "H.264 in MP4"), ("MJPG", ".avi", "Motion-JPEG in AVI"))
+
+
+def is_video_input(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a video file or a folder (of frames) rather than one image."""
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass
+class FrameSource:
+    """Frames of a video or folder; iterate for ``(index, rgb uint8 (H, W, 3))``."""
+
+    path: Path
+    fps: float
+    count: int | None  # None when the container does not say
+    size: tuple[int, int]  # (width, height) of the first frame
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self.path.is_dir():
+            for i, f in enumerate(_frame_files(self.path)):
+                yield i, read_image(f)
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            i = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                i += 1
+        finally:
+            cap.release()
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    from hrseg.data.seg_datasets import IMAGE_SUFFIXES
+
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: no frames found in this folder ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def open_frames(path: str | os.PathLike, fps: float = 25.0) -> FrameSource:
+    """A :class:`FrameSource` for a video file or a folder of frames (``fps`` for a folder).
+    A missing, unreadable or empty video raises :class:`DataError` naming it."""
+    p = Path(path)
+    if p.is_dir():
+        files = _frame_files(p)
+        h, w = read_image(files[0]).shape[:2]
+        return FrameSource(p, float(fps), len(files), (w, h))
+    if not p.is_file():
+        raise DataError(f"{p}: video file not found")
+    cap = cv2.VideoCapture(str(p))
+    try:
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
+        if not ok:
+            raise DataError(f"{p}: not a readable video (corrupt, empty or an unsupported codec)")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        rate = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return FrameSource(p, float(rate) if rate and rate > 0 else float(fps), count if count > 0 else None,
+                       (frame.shape[1], frame.shape[0]))
+
+
+_CODEC_CACHE: dict[tuple[int, int], tuple[str, str, str]] = {}
+
+
+def pick_codec(size: tuple[int, int] = (64, 48)) -> tuple[str, str, str]:
+    """The first of :data:`CODECS` this OpenCV build can write (probed once on a tiny file)."""
+    key = (size[0] % 2, size[1] % 2)  # H.264 encoders may refuse odd sizes
+    if key not in _CODEC_CACHE:
+        with tempfile.TemporaryDirectory() as tmp:
+            for fourcc, suffix, label in CODECS:
+                probe = Path(tmp) / f"probe{suffix}"
+                writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 10.0,
+                                         (64 + key[0], 48 + key[1]))
+                opened = writer.isOpened()
+                writer.release()
+                if opened:
+                    _CODEC_CACHE[key] = (fourcc, suffix, label)
+                    break
+            else:
+                raise DataError("OpenCV cannot write video here (neither H.264 nor Motion-JPEG)")
+    return _CODEC_CACHE[key]
+
+
+@dataclass
+class VideoOut:
+    """An open annotated video: ``write(rgb_frame)``; ``path`` and ``codec`` say what it becomes."""
+
+    path: Path
+    codec: str
+    writer: Any
+    size: tuple[int, int]
+
+    def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+
+
+@contextlib.contextmanager
+def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> Iterator[VideoOut]:
+    """Yield a :class:`VideoOut`; the video lands at ``path`` with the codec's suffix (.mp4 or
+    .avi) only when the block completes. ``size`` is (width, height)."""
+    fourcc, suffix, label = pick_codec(size)
+    target = Path(path).with_suffix(suffix)
+    log.info("writing %s as %s", target, label)
+    with atomic_path(target) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(size))
+        if not writer.isOpened():
+            raise DataError(f"{target}: could not open the video for writing ({label})")
+        try:
+            yield VideoOut(target, label, writer, (int(size[0]), int(size[1])))
+        finally:
+            writer.release()
+
+
+def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
+                  predict: Callable[[np.ndarray], tuple[dict[str, Any], np.ndarray]], *, fps: float = 25.0,
+                  stem: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run ``predict`` on every frame of ``source``; write ``<stem>_annotated.mp4|.avi`` and
+    ``<stem>.jsonl`` (``{"frame": i, "time_s": t, **result}`` per line) under ``out_dir``.
+    Returns a summary: frames, frames/s, the files and the codec."""
+    frames = open_frames(source, fps)
+    stem = stem or frames.path.stem
+    out = Path(out_dir)
+    start = time.perf_counter()
+    n = 0
+    with atomic_path(out / f"{stem}.jsonl") as jsonl, jsonl.open("w") as lines, \
+            video_writer(out / f"{stem}_annotated", frames.fps, frames.size) as video:
+        bar = tqdm(frames, total=frames.count, desc=frames.path.name, unit="frame", disable=not progress,
+                   dynamic_ncols=True)
+        for i, frame in bar:
+            result, annotated = predict(frame)
+            video.write(annotated)
+            lines.write(json.dumps({"frame": i, "time_s": round(i / frames.fps, 4), **result}) + "\n")
+            n += 1
+            bar.set_postfix_str(f"{n / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
+    seconds = time.perf_counter() - start
+    summary = {"source": str(frames.path), "frames": n, "seconds": seconds, "frames_per_s": n / max(seconds, 1e-9),
+               "video": str(video.path), "jsonl": str(out / f"{stem}.jsonl"), "codec": video.codec}
+    log.info("%s: %d frames in %.1f s (%.1f frames/s) -> %s (%s), %s", frames.path, n, seconds,
+             summary["frames_per_s"], video.path, video.codec, summary["jsonl"])
+    return summary
+
+
+class EveryN:
+    """``fn(frame)`` recomputed every ``n`` calls and reused in between (``--det-every N``)."""
+
+    def __init__(self, fn: Callable[[np.ndarray], Any], n: int = 1) -> None:
+        if n < 1:
+            raise ValueError(f"every n frames: n must be at least 1, got {n}")
+        self.fn, self.n, self.calls, self.last = fn, n, 0, None
+
+    def __call__(self, frame: np.ndarray) -> Any:
+        if self.calls % self.n == 0:
+            self.last = self.fn(frame)
+        self.calls += 1
+        return self.last

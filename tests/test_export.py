@@ -1,0 +1,197 @@
+"""Export round trips (ONNX, OpenVINO), the backends against torch, and the clear errors for
+corrupt, mismatched or unsupported files. Small widths and inputs, so it stays fast."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import hrseg
+from hrseg.backends import available_backends, default_backend, load_runner
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.export import ExportCheckError, export_cached, export_model, read_meta
+from hrseg.export import check as check_module
+
+POSE, SEG = "pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1"
+POSE_SIZE, SEG_SIZE = (64, 48), (64, 128)
+
+
+def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Non-trivial weights and BatchNorm statistics (the default init gives near-zero heatmaps)."""
+    g = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if name.endswith("running_var"):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+        elif t.dtype.is_floating_point:
+            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {POSE: _randomize(hrseg.build_model(POSE)), SEG: _randomize(hrseg.build_model(SEG))}
+
+
+@pytest.fixture(scope="module")
+def exported(models, tmp_path_factory, shared_data):
+    os.environ.setdefault("HRSEG_SHARED", str(shared_data.parent))
+    out = tmp_path_factory.mktemp("export")
+    return {
+        "pose_onnx": export_model(models[POSE], out / "pose.onnx", POSE, POSE_SIZE, dynamic_batch=True),
+        "pose_fixed": export_model(models[POSE], out / "pose_fixed.onnx", POSE, POSE_SIZE, check=False),
+        "seg_onnx": export_model(models[SEG], out / "seg.onnx", SEG, SEG_SIZE, dynamic_batch=True),
+        "pose_xml": export_model(models[POSE], out / "pose.xml", POSE, POSE_SIZE, dynamic_batch=True),
+    }
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4) -> None:
+    assert a.shape == b.shape
+    assert (a - b).abs().max().item() <= rel * a.abs().max().item()
+
+
+def test_pose_onnx_round_trip_records_meta_and_passes_its_check(exported):
+    report = exported["pose_onnx"]
+    assert [p.name for p in report.files] == ["pose.onnx"] and report.files[0].is_file()
+    assert report.check.ok and report.check.batch == 2
+    assert report.check.max_rel < 1e-4 and report.check.decoded["keypoints within one cell"] == 1.0
+    assert Path(report.check.image).name == "astronaut.png"  # a real photograph
+    meta = read_meta(report.files[0])
+    assert meta["model"] == POSE and meta["task"] == "pose" and meta["input_size"] == list(POSE_SIZE)
+    assert meta["keypoint_names"][0] == "nose" and len(meta["keypoint_names"]) == 17
+    assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406]) and meta["dynamic_batch"] is True
+    assert not any(p.name.startswith(".") for p in report.files[0].parent.iterdir())  # no staging left
+
+
+@pytest.mark.parametrize("key,backend", [("pose_onnx", "onnxruntime"), ("pose_xml", "openvino"),
+                                         ("pose_onnx", "openvino")])
+def test_backends_match_torch_on_pose(models, exported, key, backend):
+    runner = load_runner(backend, exported[key].files[0], expect={"task": "pose", "num_joints": 17})
+    assert runner.backend == backend
+    x = torch.randn(3, 3, *POSE_SIZE)  # a batch the file was not checked with
+    with torch.no_grad():
+        _close(models[POSE](x), runner(x))
+    assert next(runner.parameters()).dtype == torch.float32  # the task code's device/dtype probe works
+
+
+def test_segmentation_export_has_dynamic_size_and_matches_torch(models, exported):
+    report = exported["seg_onnx"]
+    meta = report.meta
+    assert meta["task"] == "segmentation" and meta["dynamic_size"] is True and meta["num_classes"] == 19
+    assert meta["classes"][0] == "road" and "before the final resize" in meta["output"]
+    assert report.check.decoded["labels agreement"] == 1.0
+    runner = load_runner("onnxruntime", report.files[0])
+    x = torch.randn(2, 3, 96, 64)  # another size than exported
+    with torch.no_grad():
+        _close(models[SEG](x), runner(x))
+
+
+def test_torch_runner_and_default_backend(models):
+    assert default_backend() == "openvino" and available_backends() == ["torch", "onnxruntime", "openvino"]
+    runner = load_runner("torch", models[POSE])
+    x = torch.randn(2, 3, *POSE_SIZE)
+    with torch.no_grad():
+        _close(models[POSE](x), runner(x))
+
+
+def test_fixed_batch_and_wrong_size_are_clear_errors(exported):
+    runner = load_runner("onnxruntime", exported["pose_fixed"].files[0])
+    with pytest.raises(ConfigError, match="batch 1.*--dynamic-batch"):
+        runner(torch.randn(2, 3, *POSE_SIZE))
+    with pytest.raises(ConfigError, match="exported for 64x48 inputs, got 32x48"):
+        runner(torch.randn(1, 3, 32, 48))
+
+
+def test_corrupt_and_mismatched_files_are_clear_errors(exported, tmp_path):
+    good = exported["pose_onnx"].files[0]
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="truncated.onnx"):
+        load_runner("onnxruntime", truncated)
+    with pytest.raises(CheckpointError, match="not a readable OpenVINO IR|truncated.xml"):
+        bad = tmp_path / "truncated.xml"
+        bad.write_text("<net><layers>")
+        bad.with_suffix(".bin").write_bytes(b"\0" * 16)
+        load_runner("openvino", bad)
+    with pytest.raises(CheckpointError, match="exported for model 'pose_hrnet_w18_small_v1'"):
+        load_runner("onnxruntime", good, expect={"model": "pose_hrnet_w32"})
+    # a pose graph whose record claims a segmentation model of 19 classes
+    import json
+
+    import onnx
+
+    graph = onnx.load(str(good))
+    meta = json.loads(graph.metadata_props[0].value)
+    meta.update(task="segmentation", num_classes=19)
+    del meta["num_joints"]
+    graph.metadata_props[0].value = json.dumps(meta)
+    swapped = tmp_path / "swapped.onnx"
+    onnx.save(graph, str(swapped))
+    with pytest.raises(CheckpointError, match="19 class logits but the graph outputs"):
+        load_runner("onnxruntime", swapped)
+    del graph.metadata_props[:]
+    plain = tmp_path / "plain.onnx"
+    onnx.save(graph, str(plain))
+    with pytest.raises(CheckpointError, match="no hrseg metadata"):
+        load_runner("onnxruntime", plain)
+    with pytest.raises(ConfigError, match="torch backend runs a model"):
+        load_runner("torch", good)
+
+
+def test_failed_check_leaves_no_file(models, tmp_path, monkeypatch):
+    monkeypatch.setitem(check_module.TOLERANCES, "float32", dict(max_rel=-1.0, keypoints=0.99, labels=0.999))
+    with pytest.raises(ExportCheckError, match=r"not written; self-check .*max rel .* > -1"):
+        export_model(models[POSE], tmp_path / "bad.onnx", POSE, POSE_SIZE)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
+        export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
+    with pytest.raises(ConfigError, match="only pose_\\* and seg_\\* models export"):
+        export_model(models[POSE], tmp_path / "p.onnx", "det_fcos_hrnetv2p_w18", POSE_SIZE)
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(ConfigError, match=r'onnxruntime is not installed: pip install -e "\.\[onnx\]"'):
+        load_runner("onnxruntime", tmp_path / "p.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_on_the_fly_export_is_cached(models, tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    runner = load_runner("onnxruntime", models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1 and runner.meta["dynamic_batch"]
+    import hrseg.export as export_pkg
+
+    monkeypatch.setattr(export_pkg, "export_model", lambda *a, **k: pytest.fail("exported twice"))
+    assert export_cached(models[POSE], POSE, POSE_SIZE, "onnx", directory=tmp_path) == files[0]
+    other = _randomize(hrseg.build_model(POSE), seed=1)  # other weights: another cache entry
+    with pytest.raises(pytest.fail.Exception):
+        export_cached(other, POSE, POSE_SIZE, "onnx", directory=tmp_path)
+
+
+def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
+    import importlib.util
+
+    from hrseg.cli import run_cli
+
+    spec = importlib.util.spec_from_file_location("export_tool", Path(__file__).parents[1] / "tools" / "export.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "p.onnx"
+    code = run_cli(lambda: tool.main([POSE, "--input-size", "64x48", "--out", str(out),
+                                      "--check-image", str(tmp_path / "missing.png")]))
+    assert code == 2 and "missing.png: image file not found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
+    assert code == 2 and "only pose_* and seg_* models export" in capsys.readouterr().err
