@@ -2,14 +2,16 @@
 unless told otherwise."""
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from hrseg.errors import ConfigError
 from hrseg.serve.models import TASKS, ServedModel, load_model
-from hrseg.serve.uploads import Limits
+from hrseg.serve.uploads import Limits  # noqa: F401  (tools/serve.py takes it from here)
 
 log = logging.getLogger("hrseg")
 
@@ -65,4 +67,25 @@ def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int 
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
-__all__ = ["Limits", "is_loopback", "load_models", "require_serve_extra", "serve"]
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a background thread (port 0: a free one); yields its base URL
+    and stops it on exit. For tests, notebooks and embedding."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="hrseg-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the service did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
