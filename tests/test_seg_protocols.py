@@ -5,7 +5,6 @@ official code: HRNet-Semantic-Segmentation (branch HRNet-OCR) lib/datasets/base_
 (the one documented difference: the official code resizes the normalised float image)."""
 from __future__ import annotations
 
-import math
 
 import cv2
 import numpy as np

@@ -5,6 +5,7 @@ naming the file when it is missing or cannot be decoded.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -44,22 +45,29 @@ def read_image(path: str | os.PathLike, apply_exif: bool = True) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: image file not found")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    if data.size == 0:
+    return decode_image(np.fromfile(str(p), dtype=np.uint8), p, apply_exif)
+
+
+def decode_image(data: bytes | np.ndarray, name: str | os.PathLike = "<bytes>", apply_exif: bool = True) -> np.ndarray:
+    """:func:`read_image` for the encoded bytes of an image file (an upload, say); ``name``
+    is what the errors call it."""
+    p = Path(name)
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
         raise DataError(f"{p}: image file is empty")
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF rotation needs an explicit flag with it.
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"{p}: not a readable image (corrupt or unsupported format)")
     rgb = _to_uint8_rgb(img, p)
-    transform = _EXIF_TRANSFORMS.get(_exif_orientation(p)) if apply_exif else None
+    transform = _EXIF_TRANSFORMS.get(_exif_orientation(io.BytesIO(buf.tobytes()))) if apply_exif else None
     return np.ascontiguousarray(transform(rgb) if transform else rgb)
 
 
-def _exif_orientation(path: Path) -> int:
+def _exif_orientation(source: Path | io.BytesIO) -> int:
     """The EXIF orientation tag (1..8), 1 when absent or unreadable."""
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             return int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - no EXIF is the normal case, not an error
         return 1

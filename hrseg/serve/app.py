@@ -1,0 +1,222 @@
+"""The FastAPI application: routes, admission (a bounded queue), the page at ``/``.
+
+``POST /v1/{pose,seg,det}`` takes one image (the body, or the ``image`` field of a form) and
+answers JSON, or the overlay PNG with ``?render=1``. A request is admitted only while fewer than
+``max_queue`` are in the service; past that the answer is 429 with ``Retry-After``, so a burst
+never grows an unbounded backlog. The work (decoding, the task's prediction, drawing) runs in a
+worker thread per request; the network runs in the micro-batcher's thread. Every failure is
+caught per request: a 4xx for bad input, a 500 for anything else, and the process goes on.
+"""
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from importlib import resources
+from typing import Any, AsyncIterator, Mapping
+
+import numpy as np
+
+from hrseg.serve.batching import BatchedModel, MicroBatcher
+from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, encode_png, png_base64, predict
+from hrseg.serve.uploads import Limits, ServeError, check_content_type, check_length, decode_upload, too_large
+
+log = logging.getLogger("hrseg")
+
+_FLAGS = ("render", "overlay")
+_FLOATS = {"score_thr": (0.0, 1.0), "kpt_thr": (0.0, 1.0)}
+
+
+class Admission:
+    """At most ``max_queue`` requests in the service; ``Retry-After`` from the recent latency."""
+
+    def __init__(self, max_queue: int, max_batch: int) -> None:
+        self.max_queue, self.max_batch = int(max_queue), max(1, int(max_batch))
+        self.pending = self.rejected = 0
+        self.mean_seconds = 0.5  # running mean of the time a request spends in the service
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self.pending >= self.max_queue:
+                self.rejected += 1
+                wait = max(1, math.ceil(self.mean_seconds * self.pending / self.max_batch))
+                raise ServeError(429, "queue_full", f"{self.pending} requests are waiting (the limit is "
+                                 f"{self.max_queue}); retry in {wait} s", {"Retry-After": str(wait)})
+            self.pending += 1
+
+    def leave(self, seconds: float) -> None:
+        with self._lock:
+            self.pending -= 1
+            self.mean_seconds = 0.9 * self.mean_seconds + 0.1 * seconds
+
+
+def _params(query: Mapping[str, str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in query.items():
+        if key in _FLAGS:
+            if value not in ("0", "1", "true", "false"):
+                raise ServeError(400, "bad_parameter", f"{key}={value!r}: expected 1 or 0")
+            params[key] = value in ("1", "true")
+        elif key in _FLOATS:
+            lo, hi = _FLOATS[key]
+            try:
+                params[key] = float(value)
+            except ValueError:
+                params[key] = math.nan
+            if not lo <= params[key] <= hi:
+                raise ServeError(400, "bad_parameter", f"{key}={value!r}: expected a number from {lo} to {hi}")
+        else:
+            raise ServeError(400, "bad_parameter", f"unknown parameter {key!r}; known: "
+                             f"{', '.join(_FLAGS + tuple(_FLOATS))}")
+    return params
+
+
+async def _read_body(request: Any, limits: Limits) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limits.max_bytes``."""
+    chunks, n = [], 0
+    async for chunk in request.stream():
+        n += len(chunk)
+        if n > limits.max_bytes:
+            raise too_large(None, limits)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form_image(headers: Any, body: bytes) -> tuple[bytes, str]:
+    """The ``image`` file of a multipart form, and its file name (for messages only)."""
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    try:
+        form = await MultiPartParser(headers, stream(), max_files=4, max_fields=16).parse()
+    except MultiPartException as e:
+        raise ServeError(400, "bad_form", f"malformed multipart form: {e.message}") from None
+    item = form.get("image")
+    if item is None or isinstance(item, str):
+        raise ServeError(400, "missing_image", "the form has no 'image' file field")
+    data = await item.read()
+    name = (item.filename or "image").rsplit("/", 1)[-1][:100]
+    await form.close()
+    return data, name
+
+
+def _work(served: ServedModel, forward: BatchedModel, data: bytes, name: str, limits: Limits,
+          params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
+    """Decode, predict, draw: the JSON (or PNG bytes with ``render``) and the time each took."""
+    t0 = time.perf_counter()
+    image = decode_upload(data, limits, name)
+    t1 = time.perf_counter()
+    prediction = predict(served, image, forward, params)
+    t2 = time.perf_counter()
+    timing = {"decode": (t1 - t0) * 1e3, "predict": (t2 - t1) * 1e3}
+    if params.get("render"):
+        png = encode_png(prediction.draw())
+        timing["render"] = (time.perf_counter() - t2) * 1e3
+        return png, timing
+    h, w = image.shape[:2]
+    out: dict[str, Any] = {"task": served.task, "model": served.name, "width": w, "height": h, **prediction.result}
+    if params.get("overlay"):
+        out["overlay_png"] = png_base64(prediction.draw())
+        timing["render"] = (time.perf_counter() - t2) * 1e3
+    return out, timing
+
+
+def _index_html() -> str:
+    return resources.files("hrseg.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_ms: float = 2.0,
+               max_queue: int = 32, limits: Limits = Limits()) -> Any:
+    """The FastAPI app serving ``models`` (``{"pose": ..., "seg": ..., "det": ...}``, any subset).
+
+    ``max_batch`` rows per forward (1: no micro-batching), ``max_wait_ms`` to fill a batch,
+    ``max_queue`` requests in the service before 429."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+
+    unknown = set(models) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {TASKS}")
+    batcher = MicroBatcher(max_batch, max_wait_ms)
+    forwards = {task: BatchedModel(m.runner, batcher) for task, m in models.items()}
+    admission = Admission(max_queue, max_batch)
+    page = _index_html()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
+    app = FastAPI(title="hrseg", summary="HRNet pose, segmentation and detection", lifespan=lifespan)
+    app.state.batcher, app.state.admission = batcher, admission
+
+    def error(e: ServeError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": sorted(models), "pending": admission.pending,
+                "rejected": admission.rejected, "forwards": batcher.forwards, "rows": batcher.rows,
+                "max_batch": batcher.max_batch, "max_queue": admission.max_queue}
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"models": {task: m.meta() for task, m in models.items()},
+                "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels,
+                           "formats": ["image/jpeg", "image/png", "image/webp"]}}
+
+    @app.post("/v1/{task}")
+    async def predict_route(task: str, request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            if task not in TASKS:
+                raise ServeError(404, "unknown_task", f"/v1/{task[:40]}: no such route; use /v1/pose, /v1/seg or /v1/det")
+            if task not in models:
+                raise ServeError(404, "model_not_loaded", f"no {TASK_NAMES[task]} model is loaded "
+                                 f"(start the server with --{task} NAME_OR_FILE)")
+            params = _params(request.query_params)
+            kind = check_content_type(request.headers.get("content-type"))
+            check_length(request.headers.get("content-length"), limits)
+            admission.enter()
+        except ServeError as e:
+            return error(e)
+        try:
+            data = await _read_body(request, limits)
+            data, name = await _form_image(request.headers, data) if kind == "multipart/form-data" else (data, "image")
+            out, timing = await run_in_threadpool(_work, models[task], forwards[task], data, name, limits, params)
+        except ServeError as e:
+            return error(e)
+        except Exception:  # noqa: BLE001 - one request's failure must not end the service
+            log.exception(f"POST /v1/{task} failed")
+            return JSONResponse({"error": {"code": "internal_error", "message": "the prediction failed; "
+                                           "see the server log"}}, status_code=500)
+        finally:
+            admission.leave(time.perf_counter() - t0)
+        timing["total"] = (time.perf_counter() - t0) * 1e3
+        server_timing = ", ".join(f"{k};dur={v:.1f}" for k, v in timing.items())
+        if isinstance(out, bytes):
+            return Response(out, media_type="image/png", headers={"Server-Timing": server_timing})
+        out["timing_ms"] = {k: round(v, 2) for k, v in timing.items()}
+        return JSONResponse(_plain(out), headers={"Server-Timing": server_timing})
+
+    return app
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python numbers."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,169 @@
+"""The service's one door into the task modules: loading a model per task and predicting with it.
+
+Every call into ``hrseg.tasks.*`` the service makes is in this file, so moving the service to
+another task interface changes this module only. A model is loaded once, from an hrseg or
+official checkpoint (its config and classes as the tools find them) or, given a model name, with
+random weights (seeded: for trying the service and for load tests). Predictions go through the
+tools' own functions (``estimate_poses``, ``predict_labels``, ``detect``) with a stand-in model
+that micro-batches the forward passes (:mod:`hrseg.serve.batching`), and the overlays through the
+visualization helpers the tools use.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+import hrseg
+from hrseg.errors import ConfigError
+from hrseg.inference.optimize import inference_model
+from hrseg.meta.keypoints import KEYPOINT_NAMES
+from hrseg.tasks import detection, pose, segmentation
+from hrseg.tasks.common import build_from_config
+from hrseg.visualization.boxes import draw_boxes
+from hrseg.visualization.pose import draw_poses
+from hrseg.visualization.segmentation import overlay, palette_for
+
+TASKS = ("pose", "seg", "det")
+TASK_NAMES = {"pose": "pose estimation", "seg": "segmentation", "det": "detection"}
+
+# --backend: how the network runs (the tools' test.optimize / test.dtype settings)
+BACKENDS: dict[str, dict[str, Any]] = {
+    "optimized": dict(optimize=True, dtype="float32"),  # BatchNorm folded, channels_last (the tools' default)
+    "eager": dict(optimize=False, dtype="float32"),
+    "bfloat16": dict(optimize=True, dtype="bfloat16"),
+}
+
+
+@dataclass
+class Prediction:
+    """A request's answer: the JSON, and how to draw its overlay (only called for ``render``)."""
+
+    result: dict[str, Any]
+    draw: Callable[[], np.ndarray]
+
+
+@dataclass
+class ServedModel:
+    task: str
+    name: str
+    source: str  # the checkpoint file, or "random weights (seed N)"
+    cfg: dict[str, Any]
+    runner: nn.Module  # what the forward passes run on (optimized as the tools do)
+    info: dict[str, Any] = field(default_factory=dict)  # classes, palette, ...
+
+    def meta(self) -> dict[str, Any]:
+        """What ``GET /v1/models`` tells about this model."""
+        out = {"task": self.task, "name": self.name, "weights": self.source,
+               "parameters": sum(p.numel() for p in self.runner.parameters())}
+        if self.task == "pose":
+            out.update(input_size=list(self.cfg["data"]["input_size"]), keypoint_names=list(KEYPOINT_NAMES),
+                       flip_test=bool(self.cfg["test"]["flip"]))
+        elif self.task == "seg":
+            t = self.cfg["test"]
+            out.update(classes=list(self.info["classes"]), mode=t["mode"], base_size=t["base_size"])
+        else:
+            out.update(classes=[c["name"] for c in self.info["classes"]])
+        return out
+
+
+def _options(task: str, backend: str, cfg_options: Sequence[str]) -> list[str]:
+    """The backend as config options of the task's ``test`` section, then the user's options."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    known = (pose.POSE_DEFAULTS if task == "pose" else segmentation.SEG_DEFAULTS)["test"]
+    settings = {k: v for k, v in BACKENDS[backend].items() if k in known}
+    if settings.get("dtype", "float32") != BACKENDS[backend]["dtype"] or \
+            ("dtype" not in known and BACKENDS[backend]["dtype"] != "float32"):
+        raise ConfigError(f"backend {backend!r} is not available for {TASK_NAMES[task]}")
+    return [f"test.{k}={v}" for k, v in settings.items()] + list(cfg_options)
+
+
+def load_model(task: str, spec: str, backend: str = "optimized", cfg_options: Sequence[str] = (),
+               seed: int = 0) -> ServedModel:
+    """The ``task`` model of ``spec``: a checkpoint file, or a model name (random weights).
+
+    ``cfg_options`` override the task config (``data.input_size=[128,96]``, ``test.flip=False``);
+    ``backend`` is one of :data:`BACKENDS` (ignored by detectors, which the tools run eagerly).
+    """
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    is_file = Path(spec).is_file()
+    if not is_file and spec not in hrseg.list_models():
+        raise ConfigError(f"--{task} {spec!r}: neither a checkpoint file nor a model name "
+                          f"(see hrseg.list_models())")
+    source = str(Path(spec).resolve()) if is_file else f"random weights (seed {seed})"
+    if task == "det":
+        return _load_detector(spec, is_file, source, cfg_options, seed)
+    options = _options(task, backend, cfg_options)
+    mod = pose if task == "pose" else segmentation
+    if is_file:
+        cfg = mod.config_for_weights(spec, options)
+        model = pose.load_pose_model(cfg["model"], spec) if task == "pose" else \
+            segmentation.load_seg_model(cfg["model"], spec)
+    else:
+        load = pose.load_pose_config if task == "pose" else segmentation.load_seg_config
+        cfg = load(None, [f"model.name={spec}", *options])
+        torch.manual_seed(seed)
+        model = build_from_config(cfg["model"]).eval()
+    info: dict[str, Any] = {}
+    if task == "seg":
+        info["classes"] = segmentation.class_names(cfg)
+        info["palette"] = palette_for(segmentation._default_palette(cfg), model.num_classes)
+    return ServedModel(task, cfg["model"]["name"], source, cfg, inference_model(model, cfg["test"]), info)
+
+
+def _load_detector(spec: str, is_file: bool, source: str, cfg_options: Sequence[str], seed: int) -> ServedModel:
+    if is_file:
+        cfg = detection.config_for_weights(spec, detection.load_det_config(None, list(cfg_options))
+                                           if cfg_options else None)
+        model = detection.load_detector(spec, cfg)
+    else:
+        cfg = detection.load_det_config(None, [f"model.name={spec}", *cfg_options])
+        torch.manual_seed(seed)
+        model = build_from_config(cfg["model"]).eval()
+        model.classes = detection.model_classes(cfg)
+    return ServedModel("det", cfg["model"]["name"], source, cfg, model, {"classes": model.classes})
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB (H, W, 3) image or an (H, W) label map (8 or 16 bits)."""
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 1])  # fast; still lossless
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def png_base64(image: np.ndarray) -> str:
+    return base64.b64encode(encode_png(image)).decode("ascii")
+
+
+def predict(served: ServedModel, image: np.ndarray, forward: Any, params: Mapping[str, float]) -> Prediction:
+    """The task's prediction for one uint8 RGB image, as the tools compute it, with ``forward``
+    (the micro-batching stand-in of ``served.runner``) running the network.
+
+    ``params``: ``kpt_thr`` (pose overlay), ``score_thr`` (detection)."""
+    h, w = image.shape[:2]
+    if served.task == "pose":
+        people = pose.estimate_poses(forward, image, [[0.0, 0.0, float(w), float(h), 1.0]], served.cfg)
+        return Prediction({"keypoint_names": list(KEYPOINT_NAMES), "people": people},
+                          lambda: draw_poses(image, people, params.get("kpt_thr", 0.3)))
+    if served.task == "seg":
+        labels = segmentation.predict_labels(forward, image, served.cfg["test"])
+        names = served.info["classes"]
+        counts = np.bincount(labels.ravel(), minlength=len(names))
+        areas = [{"id": int(i), "name": names[i] if i < len(names) else str(i), "pixels": int(counts[i]),
+                  "fraction": round(float(counts[i]) / labels.size, 6)} for i in np.flatnonzero(counts)]
+        return Prediction({"classes": areas, "label_map_png": png_base64(labels)},
+                          lambda: overlay(image, labels, served.info["palette"]))
+    score_thr = params.get("score_thr", 0.3)
+    found = detection.detect(forward, image, served.info["classes"], score_thr)
+    return Prediction({"box_format": "xyxy", "score_thr": score_thr, "detections": found},
+                      lambda: draw_boxes(image, found))

@@ -1,0 +1,305 @@
+"""The HTTP service (hrseg.serve): routes against the task functions on real photographs, every
+bad input refused with its 4xx while the service keeps answering, micro-batching, the queue limit,
+the load test. Tiny models with random weights (and one checkpoint the test writes) keep it fast."""
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastapi", reason="the service's extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("multipart", reason="python-multipart (the service's extra) is not installed")
+pytest.importorskip("httpx", reason="httpx (the service's extra, FastAPI's test client) is not installed")
+
+import cv2  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+import hrseg  # noqa: E402
+from hrseg.serve.app import create_app  # noqa: E402
+from hrseg.serve.batching import BatchedModel, MicroBatcher  # noqa: E402
+from hrseg.serve.models import ServedModel, load_model  # noqa: E402
+from hrseg.serve.uploads import Limits  # noqa: E402
+from hrseg.tasks import detection, pose, segmentation  # noqa: E402
+from hrseg.utils.image_io import read_image  # noqa: E402
+from hrseg.visualization.pose import draw_poses  # noqa: E402
+
+POSE_OPTIONS = ["data.input_size=[128,96]", "data.heatmap_size=[32,24]"]
+LIMITS = Limits(max_bytes=2_000_000, max_pixels=4_000_000)
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data: Path) -> list[Path]:
+    coco = sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[:3]
+    return [shared_data / "images" / "zidane.jpg", shared_data / "images" / "astronaut.png", *coco]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ServedModel]:
+    torch.manual_seed(0)
+    cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
+    ckpt = tmp_path_factory.mktemp("serve") / "pose_small.pth"
+    hrseg.save_checkpoint(ckpt, pose.build_pose_model(cfg["model"]), meta={"config": cfg})
+    return {"pose": load_model("pose", str(ckpt)),  # a checkpoint: its recorded config is used
+            "seg": load_model("seg", "seg_hrnetv2_w18_small_v1", cfg_options=["test.base_size=192"]),
+            "det": load_model("det", "det_fcos_hrnetv2p_w18_small_v1",
+                              cfg_options=["model.min_size=192", "model.max_size=256"])}
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    with TestClient(create_app(models, max_batch=8, max_wait_ms=100, limits=LIMITS)) as c:
+        yield c
+
+
+def _post(client, route: str, data: bytes, content_type: str = "image/jpeg", **kw):
+    return client.post(route, content=data, headers={"content-type": content_type}, **kw)
+
+
+def _png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def _assert_people_equal(got: list[dict], want: list[dict], atol: float = 0.0) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g["bbox"] == pytest.approx(w["bbox"])
+        assert g["score"] == pytest.approx(w["score"], abs=max(atol, 1e-6))
+        for name, xyz in w["keypoints"].items():
+            assert g["keypoints"][name] == pytest.approx(xyz, abs=max(atol, 1e-6)), name
+
+
+def test_routes_match_the_task_functions(client, models, photos):
+    for path in photos[:2]:  # a JPEG and a PNG
+        image, data = read_image(path), path.read_bytes()
+        kind = "image/png" if path.suffix == ".png" else "image/jpeg"
+        h, w = image.shape[:2]
+
+        r = _post(client, "/v1/pose", data, kind)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["width"], body["height"]) == (w, h) and body["timing_ms"]["total"] > 0
+        want = pose.estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].cfg)
+        assert len(want) == 1
+        _assert_people_equal(body["people"], want)
+
+        r = client.post("/v1/seg", files={"image": (path.name, data, kind)})  # a multipart form this time
+        assert r.status_code == 200, r.text
+        labels = cv2.imdecode(np.frombuffer(__import__("base64").b64decode(r.json()["label_map_png"]), np.uint8),
+                              cv2.IMREAD_UNCHANGED)
+        want_labels = segmentation.predict_labels(models["seg"].runner, image, models["seg"].cfg["test"])
+        np.testing.assert_array_equal(labels, want_labels)
+        areas = {c["id"]: c["pixels"] for c in r.json()["classes"]}
+        assert sum(areas.values()) == h * w
+        assert areas == {int(i): int(n) for i, n in enumerate(np.bincount(want_labels.ravel())) if n}
+
+        r = _post(client, "/v1/det?score_thr=0.01", data, kind)
+        assert r.status_code == 200, r.text
+        want_boxes = detection.detect(models["det"].runner, image, models["det"].info["classes"], 0.01)
+        assert len(want_boxes) > 0  # random weights, low threshold: boxes to compare
+        assert r.json()["detections"] == want_boxes
+
+
+def test_render_returns_the_tools_overlay(client, models, photos):
+    path = photos[0]
+    image = read_image(path)
+    r = _post(client, "/v1/pose?render=1&kpt_thr=0.0", path.read_bytes())
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert "predict;dur=" in r.headers["server-timing"]
+    got = cv2.cvtColor(cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    people = _post(client, "/v1/pose", path.read_bytes()).json()["people"]
+    np.testing.assert_array_equal(got, draw_poses(image, people, 0.0))
+    for route in ("/v1/seg?render=1", "/v1/det?render=1"):
+        r = _post(client, route, path.read_bytes())
+        assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == image.shape
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels but carries almost no data: a decompression bomb
+    as far as the header goes (it must be refused before anything is decoded)."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_bad_input_gets_its_4xx_and_the_service_keeps_answering(client, photos):
+    good = photos[0].read_bytes()
+    gif = io.BytesIO()
+    __import__("PIL.Image").Image.new("RGB", (32, 32)).save(gif, format="GIF")
+    cases = [
+        (lambda: _post(client, "/v1/pose", b""), 400, "empty_image"),
+        (lambda: _post(client, "/v1/pose", b"not an image at all"), 400, "corrupt_image"),
+        (lambda: _post(client, "/v1/pose", good[:2000]), 400, "corrupt_image"),  # a truncated JPEG
+        (lambda: _post(client, "/v1/pose", _png(np.zeros((64, 64), np.uint8))[:60], "image/png"), 400, "corrupt_image"),
+        (lambda: _post(client, "/v1/pose", gif.getvalue(), "image/gif"), 415, "unsupported_media_type"),
+        (lambda: _post(client, "/v1/pose", gif.getvalue(), "image/png"), 415, "unsupported_image"),
+        (lambda: _post(client, "/v1/pose", good, "text/plain"), 415, "unsupported_media_type"),
+        (lambda: client.post("/v1/pose", content=good), 415, "unsupported_media_type"),
+        (lambda: _post(client, "/v1/pose", good + b"\0" * LIMITS.max_bytes), 413, "request_too_large"),
+        (lambda: _post(client, "/v1/pose", _png_header_only(50_000, 50_000), "image/png"), 413, "too_many_pixels"),
+        (lambda: _post(client, "/v1/pose", _png(np.zeros((4, 4, 3), np.uint8)), "image/png"), 400, "image_too_small"),
+        (lambda: client.post("/v1/pose", files={"photo": ("a.jpg", good, "image/jpeg")}), 400, "missing_image"),
+        (lambda: client.post("/v1/pose", data={"image": "/etc/passwd"}, files={"x": ("x", b"x")}), 400, "missing_image"),
+        (lambda: _post(client, "/v1/pose", b"--x\r\nbroken", "multipart/form-data; boundary=x"), 400, None),
+        (lambda: _post(client, "/v1/det?score_thr=2", good), 400, "bad_parameter"),
+        (lambda: _post(client, "/v1/pose?path=/etc/passwd", good), 400, "bad_parameter"),
+        (lambda: _post(client, "/v1/pose?render=maybe", good), 400, "bad_parameter"),
+        (lambda: _post(client, "/v1/keypoints", good), 404, "unknown_task"),
+    ]
+    for send, status, code in cases:
+        r = send()
+        assert r.status_code == status, (code, r.status_code, r.text)
+        error = r.json()["error"]
+        assert error["message"] and (code is None or error["code"] == code), error
+        assert client.get("/healthz").status_code == 200
+    r = _post(client, "/v1/pose", good)
+    assert r.status_code == 200 and len(r.json()["people"]) == 1
+    assert client.get("/healthz").json()["pending"] == 0  # every refused request left the queue
+
+
+def test_missing_model_is_404_and_a_crash_is_500_without_ending_the_service(models, photos):
+    class Broken(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    broken = ServedModel("det", "broken", "test", models["det"].cfg, Broken(), models["det"].info)
+    with TestClient(create_app({"pose": models["pose"], "det": broken}, limits=LIMITS)) as c:
+        good = photos[0].read_bytes()
+        r = _post(c, "/v1/seg", good)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_loaded"
+        assert "--seg" in r.json()["error"]["message"]
+        for _ in range(2):
+            r = _post(c, "/v1/det", good)
+            assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        assert _post(c, "/v1/pose", good).status_code == 200
+        assert set(c.get("/v1/models").json()["models"]) == {"pose", "det"}
+
+
+def _concurrently(fns):
+    results = [None] * len(fns)
+
+    def run(i):
+        results[i] = fns[i]()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_micro_batching_gives_each_client_its_own_result(client, models, photos):
+    images = [read_image(p) for p in photos]
+    datas = [_png(cv2.cvtColor(im, cv2.COLOR_RGB2BGR)) for im in images]
+    batcher = client.app.state.batcher
+    forwards, rows = batcher.forwards, batcher.rows
+    responses = _concurrently([lambda d=d: _post(client, "/v1/pose", d, "image/png") for d in datas])
+    assert [r.status_code for r in responses] == [200] * len(datas)
+    calls, crops = batcher.forwards - forwards, batcher.rows - rows
+    assert crops == 2 * len(datas)  # one crop per image, and its mirror image (flip test)
+    assert calls < crops, f"{crops} crops in {calls} forwards: nothing was batched"
+    for image, r in zip(images, responses):
+        h, w = image.shape[:2]
+        assert (r.json()["width"], r.json()["height"]) == (w, h)
+        want = pose.estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].cfg)
+        _assert_people_equal(r.json()["people"], want, atol=1e-3)
+
+
+def test_batcher_groups_by_shape_and_splits_every_output():
+    class Heads(torch.nn.Module):
+        def forward(self, x):
+            return [x * 2, x.flatten(1).sum(1)]
+
+    model, batcher = Heads(), MicroBatcher(max_batch=16, max_wait_ms=200)
+    batched = BatchedModel(model, batcher)
+    inputs = [torch.randn(2, 3, 4, 4), torch.randn(1, 3, 4, 4), torch.randn(3, 3, 5, 4), torch.randn(1, 3, 4, 4)]
+    try:
+        outs = _concurrently([lambda x=x: batched(x) for x in inputs])
+        for x, (twice, total) in zip(inputs, outs):
+            torch.testing.assert_close(twice, x * 2)
+            torch.testing.assert_close(total, x.flatten(1).sum(1))
+        assert batcher.rows == 7 and batcher.forwards < 4  # the 4x4 inputs shared a forward
+    finally:
+        batcher.close()
+
+
+def test_queue_limit_answers_429_with_retry_after(models, photos):
+    release, entered = threading.Event(), threading.Event()
+
+    class Gate(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            entered.set()
+            release.wait(30)
+            return self.inner(x)
+
+    p = models["pose"]
+    gated = ServedModel("pose", p.name, p.source, p.cfg, Gate(p.runner), p.info)
+    good = photos[0].read_bytes()
+    with TestClient(create_app({"pose": gated}, max_batch=1, max_queue=1, limits=LIMITS)) as c:
+        first: list = []
+        t = threading.Thread(target=lambda: first.append(_post(c, "/v1/pose", good)))
+        t.start()
+        assert entered.wait(30)
+        refused = [_post(c, "/v1/pose", good) for _ in range(3)]
+        release.set()
+        t.join()
+        assert first[0].status_code == 200
+        for r in refused:
+            assert r.status_code == 429 and r.json()["error"]["code"] == "queue_full"
+            assert int(r.headers["retry-after"]) >= 1
+        assert c.get("/healthz").json()["rejected"] == 3
+        assert _post(c, "/v1/pose", good).status_code == 200  # the queue is free again
+
+
+def test_page_and_models(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert 'id="file"' in r.text and "/v1/models" in r.text and "getUserMedia" in r.text
+    meta = client.get("/v1/models").json()["models"]
+    assert meta["pose"]["input_size"] == [128, 96] and meta["pose"]["weights"].endswith("pose_small.pth")
+    assert len(meta["pose"]["keypoint_names"]) == 17 and meta["seg"]["classes"][0] == "road"
+    assert meta["det"]["classes"][0] == "person" and meta["det"]["weights"].startswith("random weights")
+
+
+def test_load_test_counts_every_request(models, photos):
+    from hrseg.serve.loadtest import run_load_test
+    from hrseg.serve.server import serve_in_thread
+
+    with serve_in_thread(create_app({"pose": models["pose"]}, max_batch=4, limits=LIMITS)) as url:
+        result = run_load_test(f"{url}/v1/pose", photos[1], clients=3, requests=7)
+    assert result["ok"] == 7 and result["lost"] == 0 and result["rejected_429"] == 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"] and result["throughput_rps"] > 0
+
+
+def test_tools_refuse_bad_arguments_in_one_line(capsys, photos):
+    from hrseg.cli import run_cli
+    import importlib.util
+
+    def tool(name):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod.main
+
+    assert run_cli(lambda: tool("serve")([])) == 2
+    assert "no model to serve" in capsys.readouterr().err
+    assert run_cli(lambda: tool("serve")(["--pose", "no_such_model_or_file"])) == 2
+    assert "neither a checkpoint file nor a model name" in capsys.readouterr().err
+    assert run_cli(lambda: tool("load_test")(["--url", "http://192.0.2.1:80/v1/pose", "--image", str(photos[0])])) == 2
+    assert "not a loopback address" in capsys.readouterr().err
