@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,9 +153,15 @@ def test_corrupt_truncated_and_missing_files(tmp_path):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"this is not a checkpoint" * 10)
-    for path in (truncated, garbage):
-        with pytest.raises(CheckpointError, match=f"{path.name}: corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=f"{truncated.name}: corrupt or truncated"):
+        load_checkpoint(model, truncated)
+    # random bytes: one plain sentence, not torch's advice to retry with weights_only=False
+    random_bytes = tmp_path / "random.pth"
+    random_bytes.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    for path in (garbage, random_bytes):
+        with pytest.raises(CheckpointError, match=f"{path.name}: not a checkpoint file") as info:
             load_checkpoint(model, path)
+        assert "weights_only" not in str(info.value)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(model, tmp_path / "absent.pth")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import struct
 import threading
-import time
 import zlib
 from pathlib import Path
 

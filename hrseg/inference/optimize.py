@@ -106,3 +106,18 @@ def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
     if dtype not in DTYPES:
         raise ConfigError(f"test.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return optimize_for_inference(model, dtype=DTYPES[dtype])
+
+
+def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str,
+                     input_size: tuple[int, int]) -> nn.Module:
+    """What the tasks predict with, on ``test.backend``: ``torch`` (default) is
+    :func:`inference_model`; ``onnxruntime`` / ``openvino`` / ``auto`` run the model exported
+    (self-checked, cached) by :func:`hrseg.backends.load_runner`; ``name`` and ``input_size``
+    (H, W) are the registry name and the export size."""
+    backend = test_cfg.get("backend", "torch")
+    if backend == "torch":
+        return inference_model(model, test_cfg)
+    from hrseg.backends import load_runner
+
+    return load_runner(backend, getattr(model, "module", model).eval(), dtype=test_cfg.get("dtype", "float32"),
+                       name=name, input_size=tuple(int(v) for v in input_size))

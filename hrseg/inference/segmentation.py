@@ -53,6 +53,7 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     scales=[1.0],  # multi-scale: factors on base_size (or on the image size)
     flip=False,  # also predict the horizontally flipped image and average
     optimize=True,  # BatchNorm folded + channels_last (hrseg.optimize_for_inference)
+    backend="torch",  # torch, onnxruntime, openvino or auto (exported, self-checked, cached; docs/deploy.md)
     align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)

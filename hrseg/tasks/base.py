@@ -108,6 +108,11 @@ class Task:
                          cfg: Mapping[str, Any], **options: Any) -> dict[str, str]:
         raise NotImplementedError
 
+    def render(self, image: np.ndarray, result: Any, cfg: Mapping[str, Any],
+               **options: Any) -> tuple[dict[str, Any], np.ndarray]:
+        """A video frame's result as JSON-able data and its annotated frame (RGB)."""
+        raise NotImplementedError
+
     # -- weights ----------------------------------------------------------------------------------
     def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
         """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
@@ -221,11 +226,18 @@ class Task:
     def infer(self, inputs: Sequence[str | os.PathLike], cfg: Mapping[str, Any] | None,
               weights: str | os.PathLike, out_dir: str | os.PathLike,
               cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> list[dict[str, str]]:
-        """Predict on image files (and the images of folders), writing the task's files per image
-        under ``out_dir`` (``cfg`` None: the config the checkpoint recorded, with ``cfg_options``).
+        """Predict on image files (and the images of folders) and video files, writing the task's
+        files per image (per video: the annotated video and one JSON line per frame) under ``out_dir`` (``cfg`` None: the config the checkpoint recorded, with ``cfg_options``).
         Every image is decoded before anything is written, so a missing or
         corrupt file stops the run with one error naming it and nothing written."""
-        paths = find_images(inputs)
+        from hrseg.inference.video import VIDEO_SUFFIXES
+
+        videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
+        others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
+        paths = find_images(others) if others or not videos else []
+        for p in videos:
+            if not p.is_file():
+                raise DataError(f"{p}: video file not found")
         for p in paths:
             read_image(p)  # errors name the file, before any output
         stems = [p.stem for p in paths]
@@ -241,6 +253,13 @@ class Task:
             result = predict(image, path)
             files = self.write_prediction(out, path, image, result, cfg, **options)
             written.append({"image": str(path), **files})
+        for path in videos:  # frame by frame: memory flat in the video's length
+            from hrseg.inference.video import process_video
+
+            summary = process_video(path, out, lambda frame: self.render(frame, predict(frame, path), cfg, **options))
+            print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
+                  f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
+            written.append({"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]})
         return written
 
 

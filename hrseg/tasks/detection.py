@@ -242,15 +242,20 @@ class DetTask(Task):
         classes = _classes_of(model, None)
         return lambda image, path: detect(model, image, classes, score_thr)
 
-    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
-                         cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any) -> dict[str, str]:
+    def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
+               score_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
         from hrseg.visualization.boxes import draw_boxes
 
         h, w = image.shape[:2]
+        doc = {"width": w, "height": h, "box_format": "xyxy", "score_thr": score_thr, "detections": result}
+        return doc, draw_boxes(image, result)
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
+                         cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any) -> dict[str, str]:
+        doc, overlay = self.render(image, result, cfg, score_thr)
         png, js = out_dir / f"{path.stem}_det.png", out_dir / f"{path.stem}_det.json"
-        write_image(png, draw_boxes(image, result))
-        write_json(js, {"image": str(path), "width": w, "height": h, "box_format": "xyxy",
-                        "score_thr": score_thr, "detections": result})
+        write_image(png, overlay)
+        write_json(js, {"image": str(path), **doc})
         print(f"{path}: {len(result)} boxes -> {png}, {js}")
         return {"overlay": str(png), "json": str(js)}
 

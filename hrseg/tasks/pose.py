@@ -28,7 +28,7 @@ from hrseg.engine.progressive import (
 )
 from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
-from hrseg.inference.optimize import inference_model
+from hrseg.inference.optimize import inference_model, inference_runner
 from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
 from hrseg.inference.top_down import estimate_poses, predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
@@ -74,11 +74,12 @@ POSE_DEFAULTS: dict[str, Any] = {
     "loss": dict(type="mse", use_target_weight=True, topk=8),
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default
     "progressive": copy.deepcopy(PROGRESSIVE_DEFAULTS),
-    # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX
+    # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX;
+    # backend: torch, onnxruntime, openvino or auto (the model exported, self-checked and cached; docs/deploy.md)
     # train_val_boxes: the person boxes of the validation during training, "gt" (official
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32", train_val_boxes="gt"),
+                 optimize=True, dtype="float32", train_val_boxes="gt", backend="torch"),
 }
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
@@ -274,7 +275,8 @@ class PoseTask(Task):
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
         out_json = out_dir / f"results_keypoints_{stage}.json" if out_dir is not None else None
         metrics = evaluate_dataset(model, dataset, cfg["test"], out_json, batch_size=cfg["data"]["val_batch_size"],
-                                   verbose=False, codec=HeatmapCodec.from_config(cfg))
+                                   verbose=False, codec=HeatmapCodec.from_config(cfg),
+                                   name=cfg["model"]["name"] if stage == "test" else None)
         return metrics, {"results": str(out_json) if out_json else None}
 
     def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: CocoPoseDataset, title: str) -> None:
@@ -296,17 +298,21 @@ class PoseTask(Task):
     # -- inference ------------------------------------------------------------------------------
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
                   person_detector: Callable[[np.ndarray], list[list[float]]] | None = None,
-                  **options: Any) -> Callable[[np.ndarray, Path], list[dict[str, Any]]]:
+                  det_every: int = 1, **options: Any) -> Callable[[np.ndarray, Path], list[dict[str, Any]]]:
         """Person boxes come from ``boxes_file``, else from ``person_detector`` (a callable
-        ``image -> [[x, y, w, h, score], ...]``), else the whole image is one person."""
+        ``image -> [[x, y, w, h, score], ...]``; in a video every ``det_every`` frames), else the
+        whole image is one person."""
+        from hrseg.inference.video import EveryN
+
         boxes = read_boxes(boxes_file) if boxes_file else None
-        runner = inference_model(model, cfg["test"])
+        runner = inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"])
         codec, keypoints = HeatmapCodec.from_config(cfg), keypoint_set(cfg)
+
+        detect = EveryN(person_detector, det_every) if person_detector is not None else None
 
         def predict(image: np.ndarray, path: Path) -> list[dict[str, Any]]:
             h, w = image.shape[:2]
-            person_boxes = (person_detector(image) if person_detector is not None and boxes is None
-                            else _boxes_for(path, boxes, w, h))
+            person_boxes = detect(image) if detect is not None and boxes is None else _boxes_for(path, boxes, w, h)
             people = estimate_poses(runner, image, person_boxes, codec, keypoints, cfg["test"])
             small = [b for b in person_boxes if b[2] <= 1 or b[3] <= 1]
             if small and not people:
@@ -316,16 +322,22 @@ class PoseTask(Task):
 
         return predict
 
-    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
-                         cfg: Mapping[str, Any], kpt_thr: float = 0.3, **options: Any) -> dict[str, str]:
+    def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
+               kpt_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
         from hrseg.visualization.pose import draw_poses
 
         keypoints = keypoint_set(cfg)
         h, w = image.shape[:2]
+        doc = {"width": w, "height": h, "keypoint_names": list(keypoints.names),
+               "skeleton": [list(p) for p in keypoints.skeleton], "people": result}
+        return doc, draw_poses(image, result, kpt_thr, keypoints=keypoints)
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
+                         cfg: Mapping[str, Any], kpt_thr: float = 0.3, **options: Any) -> dict[str, str]:
+        doc, overlay = self.render(image, result, cfg, kpt_thr)
         png, js = out_dir / f"{path.stem}_pose.png", out_dir / f"{path.stem}_pose.json"
-        write_image(png, draw_poses(image, result, kpt_thr, keypoints=keypoints))
-        write_json(js, {"image": str(path), "width": w, "height": h, "keypoint_names": list(keypoints.names),
-                        "skeleton": [list(p) for p in keypoints.skeleton], "people": result})
+        write_image(png, overlay)
+        write_json(js, {"image": str(path), **doc})
         print(f"{path}: {len(result)} people -> {png}, {js}")
         return {"overlay": str(png), "json": str(js)}
 
@@ -341,14 +353,16 @@ def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | 
 
 def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mapping[str, Any],
                     batch_size: int = 64, num_workers: int = 0, progress: bool = True,
-                    codec: HeatmapCodec | None = None) -> list[dict]:
-    """COCO keypoint results (rescored, OKS-NMS) for every person instance of ``dataset``.
+                    codec: HeatmapCodec | None = None, name: str | None = None) -> list[dict]:
+    """COCO keypoint results (rescored, OKS-NMS) for every person instance of ``dataset``
+    (on ``test_cfg``'s backend when the model's registry ``name`` is given, else torch).
 
     Distributed: each process predicts its share; every process gets all results.
     """
-    runner = inference_model(model, test_cfg)
     codec = codec or HeatmapCodec(tuple(dataset.image_size[::-1]), tuple(dataset.heatmap_size[::-1]),
                                   dataset.sigma, decoder=test_cfg["decoder"])
+    runner = (inference_runner(model, test_cfg, name, codec.input_size) if name else
+              inference_model(model, test_cfg))
     keypoints = dataset.keypoints
     rank, world = get_rank(), get_world_size()
     loader = DataLoader(Subset(dataset, list(range(rank, len(dataset), world))), batch_size=batch_size,
@@ -375,10 +389,11 @@ def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappin
 
 def evaluate_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mapping[str, Any],
                      out_json: str | os.PathLike | None = None, batch_size: int = 64,
-                     num_workers: int = 0, verbose: bool = True, codec: HeatmapCodec | None = None) -> dict[str, float]:
+                     num_workers: int = 0, verbose: bool = True, codec: HeatmapCodec | None = None,
+                     name: str | None = None) -> dict[str, float]:
     """COCO keypoint AP of ``model`` on ``dataset``'s images (results written to ``out_json``),
     OKS with the dataset's keypoint sigmas."""
-    results = predict_dataset(model, dataset, test_cfg, batch_size, num_workers, codec=codec)
+    results = predict_dataset(model, dataset, test_cfg, batch_size, num_workers, codec=codec, name=name)
     if out_json is not None and get_rank() == 0:
         write_keypoint_results(out_json, results)
     return evaluate_keypoints(dataset.coco.coco, results, img_ids=dataset.coco.image_ids,

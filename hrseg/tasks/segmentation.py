@@ -31,7 +31,7 @@ from hrseg.engine.progressive import (
 )
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
-from hrseg.inference.optimize import inference_model
+from hrseg.inference.optimize import inference_model, inference_runner
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.tasks.base import Evaluation, Task, find_images  # noqa: F401  (find_images re-exported)
@@ -231,13 +231,14 @@ def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) 
 
 # -- evaluation: the one prediction path ---------------------------------------------------------
 def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[str, Any],
-                     progress: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
+                     progress: bool = True, name: str | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """mIoU of ``model`` on ``dataset`` (untransformed samples: uint8 image, int64 label).
 
     Returns the scalar metrics (``mIoU``, ``aAcc``, ``mAcc``) and the full result with the
     per-class IoU. Distributed: each process predicts its share; the confusion matrices are summed.
     """
-    runner = inference_model(model, test_cfg)
+    runner = (inference_runner(model, test_cfg, name, test_cfg.get("crop_size", (512, 1024))) if name
+              else inference_model(model, test_cfg))
     cm = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     rank, world = get_rank(), get_world_size()
     for index in tqdm(range(rank, len(dataset), world), desc="evaluate", leave=False,
@@ -297,7 +298,8 @@ class SegTask(Task):
 
     def evaluate(self, model: nn.Module, dataset: SegDataset, cfg: Mapping[str, Any],
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
-        metrics, result = evaluate_dataset(model, dataset, cfg["test"])
+        metrics, result = evaluate_dataset(model, dataset, cfg["test"],
+                                           name=cfg["model"]["name"] if stage == "test" else None)
         names = class_names(cfg)
         return metrics, {"result": result, "json": {"classes": list(names), "iou": result["iou"],
                                                     "acc": result["acc"], "num_images": len(dataset)}}
@@ -317,8 +319,19 @@ class SegTask(Task):
         return f"{cfg['model']['name']} on {len(dataset)} {cfg['data']['type']} images ({how})"
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any):
-        runner = inference_model(model, cfg["test"])
+        runner = inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"])
         return lambda image, path: predict_labels(runner, image, cfg["test"])
+
+    def render(self, image: np.ndarray, result: np.ndarray, cfg: Mapping[str, Any], palette: str | None = None,
+               alpha: float = 0.5, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
+        """A frame's class areas (share of the pixels, classes present) and its overlay."""
+        from hrseg.visualization.segmentation import overlay
+
+        names = class_names(cfg)
+        counts = np.bincount(result[result != IGNORE_INDEX].ravel(), minlength=len(names))
+        areas = {names[i]: round(float(c) / result.size, 5) for i, c in enumerate(counts) if c}
+        colours = palette_for(palette or _default_palette(cfg), len(names))
+        return {"class_areas": areas}, overlay(image, result, colours, alpha)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
                          cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
