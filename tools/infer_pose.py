@@ -18,7 +18,8 @@ from pathlib import Path
 
 from hrseg.cli import run_cli
 from hrseg.errors import ConfigError
-from hrseg.tasks.pose import infer, load_pose_config, person_detector, resolve_weights
+from hrseg.tasks.person_boxes import person_detector
+from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
 
 # The embedded training run (`python tools/train_pose.py`) writes its checkpoints here.
 DEFAULT_WORK_DIR = Path("work_dirs") / "synthetic_mini"

@@ -56,12 +56,11 @@ class ImageTargets:
 
 
 def coco80_categories() -> list[dict[str, Any]]:
-    """The 80 COCO categories ``[{'id', 'name'}]``, for weights that do not record their classes
-    (torchvision's table, whose index is the COCO id; 'N/A' marks the unused ids)."""
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+    """The 80 COCO categories ``[{'id', 'name'}]`` in label order (:data:`hrseg.meta.classes.COCO_CATEGORIES`),
+    the classes of published COCO detectors."""
+    from hrseg.meta.classes import COCO_CATEGORIES
 
-    names = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
-    return [{"id": i, "name": n} for i, n in enumerate(names) if i > 0 and n != "N/A"]
+    return [{"id": i, "name": n} for i, n in COCO_CATEGORIES]
 
 
 def _check_box(ann: dict, path: Path) -> None:

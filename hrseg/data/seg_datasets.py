@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from hrseg.utils.image_io import read_image
+from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image  # noqa: F401  (IMAGE_SUFFIXES re-exported)
 from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
     PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
@@ -28,7 +28,6 @@ from hrseg.errors import DataError
 
 # (image uint8 HWC, label int64 HW, rng) -> (image, label), usually tensors.
 SegTransform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[Any, Any]]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def read_label(path: str | os.PathLike) -> np.ndarray:

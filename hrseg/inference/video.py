@@ -71,7 +71,7 @@ class FrameSource:
 
 
 def _frame_files(folder: Path) -> list[Path]:
-    from hrseg.data.seg_datasets import IMAGE_SUFFIXES
+    from hrseg.utils.image_io import IMAGE_SUFFIXES
 
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

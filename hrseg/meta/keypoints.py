@@ -80,10 +80,10 @@ def flip_pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
             elif left == "left" and "left" in name:
                 twin = name.replace("left", "right", 1)
             if twin is not None and twin in index and index[twin] not in seen:
-                pairs.append((i, index[twin]))
+                pairs.append((min(i, index[twin]), max(i, index[twin])))
                 seen.update((i, index[twin]))
                 break
-    return tuple(pairs)
+    return tuple(sorted(pairs))
 
 
 @dataclass(frozen=True)

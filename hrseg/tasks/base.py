@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 import hrseg
 from hrseg.errors import ConfigError, DataError
 from hrseg.tasks import common
-from hrseg.utils.image_io import read_image
+from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -34,8 +34,6 @@ log = logging.getLogger("hrseg")
 # a report shows (per-class tables, result files).
 Evaluation = tuple[dict[str, float], dict[str, Any]]
 TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class Task:

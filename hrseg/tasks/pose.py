@@ -5,7 +5,6 @@ overlays. Prediction is :mod:`hrseg.inference.top_down`; the tools only parse ar
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 from pathlib import Path
@@ -26,7 +25,7 @@ from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import (
     PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_pose_stage, build_schedule, mixup_heatmaps,
 )
-from hrseg.errors import ConfigError, DataError
+from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.inference.optimize import inference_model, inference_runner
 from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
@@ -35,6 +34,9 @@ from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
+from hrseg.tasks.person_boxes import (  # noqa: F401  (re-exported)
+    DEFAULT_PERSON_DETECTOR, boxes_for, read_boxes,
+)
 from hrseg.utils.image_io import write_image
 from hrseg.utils.io import write_json
 
@@ -110,69 +112,6 @@ def build_loss(loss_cfg: Mapping[str, Any]) -> nn.Module:
     if kind == "ohkm":
         return JointsOHKMLoss(loss_cfg["use_target_weight"], topk=loss_cfg["topk"])
     raise ConfigError(f"unknown loss.type {kind!r}; choose 'mse' or 'ohkm'")
-
-
-def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
-    """Person boxes per image: ``{file_name_or_stem: [[x, y, w, h(, score)], ...]}``, or a COCO
-    detection results list (``image_id`` matched to the file's numeric stem, category 1)."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{p}: boxes file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{p}: not valid JSON ({e})") from None
-    boxes: dict[str, list[list[float]]] = {}
-    if isinstance(data, Mapping):
-        for key, items in data.items():
-            boxes[str(key)] = [list(map(float, b)) for b in items]
-    elif isinstance(data, list):
-        for det in data:
-            if not isinstance(det, Mapping) or "bbox" not in det or "image_id" not in det:
-                raise DataError(f"{p}: each detection needs 'image_id' and 'bbox'")
-            if det.get("category_id", 1) == 1:
-                boxes.setdefault(str(det["image_id"]), []).append(list(map(float, det["bbox"])) + [float(det.get("score", 1.0))])
-    else:
-        raise DataError(f"{p}: expected a dict of boxes per image or a list of COCO detections")
-    for key, items in boxes.items():
-        if any(len(b) not in (4, 5) for b in items):
-            raise DataError(f"{p}: boxes of {key!r} must be [x, y, w, h] or [x, y, w, h, score]")
-    return boxes
-
-
-def _boxes_for(image_path: Path, boxes: Mapping[str, list[list[float]]] | None, width: int,
-               height: int) -> list[list[float]]:
-    if boxes is None:
-        return [[0.0, 0.0, float(width), float(height), 1.0]]
-    stem = image_path.stem
-    for key in (image_path.name, stem, str(int(stem)) if stem.isdigit() else None):
-        if key is not None and key in boxes:
-            return [b if len(b) == 5 else b + [1.0] for b in boxes[key]]
-    return []
-
-
-# The person detector in front of pose when no boxes are given: torchvision's COCO Faster R-CNN
-# (box AP 46.7, person boxes close to the official AP-56 detector's; docs/weights.md says why).
-DEFAULT_PERSON_DETECTOR = "fasterrcnn_resnet50_fpn_v2.torchvision_coco"
-
-
-def person_detector(det_weights: str | os.PathLike | None = None, score_thr: float = 0.5
-                    ) -> Callable[[np.ndarray], list[list[float]]] | None:
-    """The person-box source of :meth:`PoseTask.infer`: the detector in ``det_weights`` (a
-    published name, an hrseg or OpenMMLab detection file), else the default COCO detector by
-    name; when that one cannot be had (offline, not in the cache), None (each whole image is one
-    person) with a warning saying how to get it."""
-    from hrseg.errors import CheckpointError
-    from hrseg.weights import person_detector as build_detector
-
-    if det_weights is not None:
-        return build_detector(det_weights, score_thr)
-    try:
-        return build_detector(DEFAULT_PERSON_DETECTOR, score_thr)
-    except CheckpointError as e:
-        log.warning(f"no person detector ({e}); each whole image is taken as one person. Get the detector with "
-                    f"`python tools/weights.py download {DEFAULT_PERSON_DETECTOR}` or pass --boxes / --det-weights")
-        return None
 
 
 class PoseTask(Task):
@@ -312,7 +251,7 @@ class PoseTask(Task):
 
         def predict(image: np.ndarray, path: Path) -> list[dict[str, Any]]:
             h, w = image.shape[:2]
-            person_boxes = detect(image) if detect is not None and boxes is None else _boxes_for(path, boxes, w, h)
+            person_boxes = detect(image) if detect is not None and boxes is None else boxes_for(path, boxes, w, h)
             people = estimate_poses(runner, image, person_boxes, codec, keypoints, cfg["test"])
             small = [b for b in person_boxes if b[2] <= 1 or b[3] <= 1]
             if small and not people:

@@ -15,6 +15,9 @@ from PIL import Image
 
 from hrseg.errors import DataError
 
+# The image files hrseg reads from folders (inference inputs, frame folders, image/mask datasets).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
 
 def _to_uint8_rgb(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint16:

@@ -1,0 +1,111 @@
+"""The task contract and what travels with models: one checkpoint read, one policy for a
+recorded config, the meta every registered model and checkpoint carries, and the small
+behaviours of the inference tools (folders, tiny images, log-file progress)."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hrseg
+from hrseg.engine.logging import LineProgress, progress
+from hrseg.meta.keypoints import COCO_PERSON
+from hrseg.models.registry import model_info
+from hrseg.tasks import detection, pose, segmentation
+from hrseg.utils.image_io import read_image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import infer_pose  # noqa: E402
+
+
+def test_every_registered_model_has_an_info_record():
+    tasks = {name: model_info(name).task for name in hrseg.list_models()}
+    assert set(tasks.values()) <= {"pose", "seg", "det", "backbone", "neck"}
+    assert tasks["pose_hrnet_w32"] == "pose" and tasks["seg_hrnetv2_ocr_w48"] == "seg"
+    assert tasks["det_fasterrcnn_hrnetv2p_w32"] == "det" and tasks["hrnet_w18"] == "backbone"
+    assert model_info("pose_hrnet_w48").input_size == (256, 192)
+    assert hrseg.list_models(task="backbone") == [n for n, t in sorted(tasks.items()) if t == "backbone"]
+
+
+def _pose_checkpoint(tmp_path: Path) -> Path:
+    cfg = pose.load_pose_config(None, {"model.name": "pose_hrnet_w18_small_v1", "data.input_size": [64, 48],
+                                       "data.heatmap_size": [16, 12], "data.sigma": 1.0})
+    model = pose.TASK.build_model(cfg)
+    return hrseg.save_checkpoint(tmp_path / "pose.pth", model,
+                                 meta={"config": cfg, "model": pose.TASK.model_meta(cfg)})
+
+
+def test_load_model_reads_the_file_once_and_follows_the_recorded_config(tmp_path, monkeypatch):
+    path = _pose_checkpoint(tmp_path)
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    model, cfg = pose.TASK.load_model(path)
+    assert len(reads) == 1
+    assert cfg["model"]["name"] == "pose_hrnet_w18_small_v1" and cfg["data"]["input_size"] == [64, 48]
+    assert model.meta["keypoints"] == COCO_PERSON.to_dict() and model.meta["input_size"] == [64, 48]
+    # with a config given, its settings are used but the model is the checkpoint's
+    other = pose.load_pose_config(None, {"test.flip": False})
+    model, cfg = pose.TASK.load_model(path, other)
+    assert cfg["model"]["name"] == "pose_hrnet_w18_small_v1" and cfg["test"]["flip"] is False
+    assert not model.training
+
+
+def test_each_task_declares_the_same_contract():
+    for task in (pose.TASK, segmentation.TASK, detection.TASK):
+        for hook in ("build_dataset", "build_model", "load_model", "evaluate", "predictor", "write_prediction",
+                     "render", "train", "test", "infer"):
+            assert callable(getattr(task, hook))
+        assert task.defaults["model"]["name"] in hrseg.list_models()
+
+
+def test_a_tiny_image_says_why_no_one_was_found(tmp_path, caplog):
+    path = _pose_checkpoint(tmp_path)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    with caplog.at_level(logging.WARNING, logger="hrseg"):
+        assert infer_pose.main([str(tiny), "--weights", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "box(es) under 2 pixels" in caplog.text and "1x1" in caplog.text
+
+
+def test_infer_takes_folders(tmp_path, shared_data):
+    path = _pose_checkpoint(tmp_path)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("zidane.jpg", "astronaut.png"):
+        (folder / name).write_bytes((shared_data / "images" / name).read_bytes())
+    out = tmp_path / "out"
+    assert infer_pose.main([str(folder), "--weights", str(path), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*_pose.json")) == ["astronaut_pose.json", "zidane_pose.json"]
+
+
+def test_palette_and_grayscale_images_load_as_rgb(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    palette = read_image(tmp_path / "palette.png")
+    assert palette.shape == (12, 16, 3)
+    assert (palette == np.array(Image.open(tmp_path / "palette.png").convert("RGB"))).all()
+    gray = read_image(tmp_path / "gray.png")
+    assert gray.shape == (12, 16, 3) and (gray[..., 0] == gray[..., 2]).all()
+
+
+def test_progress_off_a_terminal_is_a_line_every_interval(caplog):
+    assert isinstance(progress(10, "epoch 1/2"), LineProgress)  # pytest captures stderr: not a terminal
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        with LineProgress(100, "epoch 1/2", interval=0.0) as bar:
+            bar.set_postfix(loss="0.1")
+            for _ in range(3):
+                bar.update(1)
+        quiet = LineProgress(100, "epoch 2/2", interval=3600.0)
+        for _ in range(50):
+            quiet.update(1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "epoch 1/2: 3/100, loss 0.1" in lines
+    assert not any(line.startswith("epoch 2/2") for line in lines)
