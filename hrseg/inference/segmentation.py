@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.classes import flip_permutation
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
 SEG_TEST_DEFAULTS: dict[str, Any] = dict(
@@ -39,6 +40,7 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     optimize=True,  # BatchNorm folded + channels_last (hrseg.optimize_for_inference)
     align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
+    flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
 )
 
 
@@ -120,7 +122,13 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
         scores /= count
     else:
         raise ValueError(f"test.mode: expected 'whole' or 'slide', got {cfg['mode']!r}")
-    return scores.flip(-1) if flip else scores
+    if not flip:
+        return scores
+    scores = scores.flip(-1)
+    if cfg.get("flip_pairs"):  # the mirrored image's "left arm" is the original's right arm
+        perm = flip_permutation(scores.shape[0], cfg["flip_pairs"])
+        scores = scores[torch.from_numpy(perm).to(scores.device)]
+    return scores
 
 
 def _resize_uint8(image: np.ndarray, long_side: float) -> np.ndarray:
