@@ -251,3 +251,19 @@ def test_detection_task_reports_box_and_mask_ap_and_draws_masks(shared_data, tmp
     outside[max(0, y1 - 30):y2 + 30, max(0, x1 - 30):x2 + 30] = False
     assert (drawn[inner] != image[inner]).any(axis=1).mean() > 0.95  # tinted inside
     assert np.array_equal(drawn[outside], image[outside])  # untouched away from the detection
+
+
+def test_mmdet_mask_rcnn_layout_mask_head_loads(official_state) -> None:
+    from hrseg.errors import CheckpointError
+    from hrseg.models.mask_rcnn import convert_mmdet_mask_head
+
+    state = official_state("mmdet_mask_rcnn_hrnetv2p_w32_coco.json")
+    with torch.device("meta"):
+        model = hrseg.build_model("det_maskrcnn_hrnetv2p_w32")
+    ours = {k: v.shape for k, v in model.state_dict().items() if ".mask_" in k}
+    converted = convert_mmdet_mask_head(state)
+    assert {k: v.shape for k, v in converted.items()} == ours  # every mask-branch tensor, right shapes
+    logits = converted["roi_heads.mask_predictor.mask_fcn_logits.weight"]
+    assert logits[0].abs().sum() == 0 and torch.equal(logits[1:], state["roi_head.mask_head.conv_logits.weight"])
+    with pytest.raises(CheckpointError, match="mask head"):
+        convert_mmdet_mask_head(official_state("mmdet_faster_rcnn_hrnetv2p_w32_coco.json"))

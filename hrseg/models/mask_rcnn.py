@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping, Sequence
 
+import torch
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
+from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, build_faster_rcnn
 from hrseg.models.registry import register_model
@@ -55,6 +57,36 @@ def mask_model(model: Any) -> bool:
     return heads is not None and getattr(heads, "has_mask", lambda: False)()
 
 
+# mmdetection's FCNMaskHead (mask_rcnn_hrnetv2p_* files) -> torchvision's MaskRCNNHeads / Predictor.
+MMDET_MASK_HEAD_NAMES: dict[str, str] = {
+    **{f"roi_head.mask_head.convs.{i}.conv.": f"roi_heads.mask_head.{i}.0." for i in range(4)},
+    "roi_head.mask_head.upsample.": "roi_heads.mask_predictor.conv5_mask.",
+    "roi_head.mask_head.conv_logits.": "roi_heads.mask_predictor.mask_fcn_logits.",
+}
+
+
+def convert_mmdet_mask_head(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The mask branch of an mmdetection Mask R-CNN state dict under hrseg's names.
+
+    Only the mask head: the backbone, neck, RPN and box head are those of the Faster R-CNN
+    files and go through that converter. mmdetection's ``conv_logits`` has one row per class
+    (80); torchvision's predictor has the background's first (81), never used for a detection:
+    a zero row is prepended. Raises :class:`CheckpointError` when the mask head is not there.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        for old, new in MMDET_MASK_HEAD_NAMES.items():
+            if key.startswith(old):
+                out[new + key[len(old):]] = value
+    if len(out) != 2 * len(MMDET_MASK_HEAD_NAMES):
+        raise CheckpointError(f"not an mmdetection Mask R-CNN mask head: found {len(out)} of its "
+                              f"{2 * len(MMDET_MASK_HEAD_NAMES)} tensors (roi_head.mask_head.*)")
+    for suffix in ("weight", "bias"):
+        key = f"roi_heads.mask_predictor.mask_fcn_logits.{suffix}"
+        out[key] = torch.cat([out[key].new_zeros((1,) + out[key].shape[1:]), out[key]])
+    return out
+
+
 def _register(names: Sequence[str]) -> None:
     for name in names:
         suffix = name.replace("hrnet_", "hrnetv2p_")
@@ -63,4 +95,4 @@ def _register(names: Sequence[str]) -> None:
 
 _register(named_specs())
 
-__all__ = ["HRNetMaskRCNN", "build_mask_rcnn", "is_mask_model", "mask_model"]
+__all__ = ["HRNetMaskRCNN", "build_mask_rcnn", "convert_mmdet_mask_head", "is_mask_model", "mask_model"]
