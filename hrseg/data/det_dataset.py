@@ -2,7 +2,8 @@
 
 ``image`` is a (3, H, W) float tensor in [0, 1] at the file's size (the detector normalises and
 resizes it); ``target`` is ``{'boxes': (N, 4) float xyxy, 'labels': (N,) int64 1..K,
-'image_id': int64}``, plus ``'masks'`` (N, H, W) uint8 with ``masks=True`` (see :mod:`hrseg.data.coco_instances` for the label and box rules).
+'image_id': int64}``, plus ``'masks'`` (N, H, W) uint8 with ``masks=True`` (see
+:mod:`hrseg.data.coco_instances` for the label and box rules).
 :func:`det_collate` makes ``{'image_id': (B,) tensor, 'images': [...], 'targets': [...]}``, the
 lists torchvision's detectors take.
 

@@ -23,7 +23,8 @@ from hrseg.utils.image_io import read_image
 from hrseg.data.lip import LIPDataset
 from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
 from hrseg.meta.classes import (
-    CITYSCAPES_CLASSES, IGNORE_INDEX, LIP_CLASSES, LIP_FLIP_PAIRS, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES,
+    CITYSCAPES_CLASSES, IGNORE_INDEX, LIP_CLASSES, LIP_FLIP_PAIRS, PASCAL_CONTEXT_59_CLASSES,
+    PASCAL_CONTEXT_60_CLASSES,
 )
 from hrseg.data.seg_transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, barrier, get_rank
@@ -61,7 +62,7 @@ SEG_DEFAULTS: dict[str, Any] = {
     "data": dict(
         type="cityscapes",  # cityscapes | pascal_context | lip | folder
         root="datasets/cityscapes",
-        synthetic=None,  # dict(num_train=..., ...): generate the synthetic street scenes (lip: figures) under root
+        synthetic=None,  # dict(num_train=..., ...): generate synthetic streets (lip: figures) under root
         train_split="train",  # cityscapes / pascal_context split names
         val_split="val",
         num_classes=None,  # pascal_context: 59 (background ignored) or 60
