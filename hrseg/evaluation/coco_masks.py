@@ -5,8 +5,9 @@ Results are COCO ``segm`` records ``{'image_id', 'category_id', 'segmentation': 
 with the RLE of the image's size (``counts`` a string, as
 :func:`hrseg.data.instance_masks.encode_mask` writes it; uncompressed RLE and polygons are
 accepted and compressed first). The ground truth's polygons and RLE (crowd regions) are
-pycocotools' business, so the numbers are its numbers: COCO's rules apply (detections matched to crowd regions ignored, 100 per image, areas split at
-32**2 and 96**2, -1 for a stat without ground truth).
+pycocotools' business, so the numbers are its numbers: COCO's rules apply (detections matched
+to crowd regions ignored, 100 per image, areas split at 32**2 and 96**2, -1 for a stat without
+ground truth).
 """
 from __future__ import annotations
 
