@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="config for model and test settings (default: the one recorded in an hrseg "
                          "checkpoint, or the official recipe for an official file)")
     ap.add_argument("--out", default="outputs/seg", help="output folder (default: outputs/seg)")
-    ap.add_argument("--palette", choices=["cityscapes", "pascal_context", "generated"], default=None,
+    ap.add_argument("--palette", choices=PALETTES, default=None,
                     help="colours of the mask (default: the dataset's)")
     ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")
     ap.add_argument("--crop-size", type=parse_size, default=None, help="sliding window HxW (with --mode slide)")

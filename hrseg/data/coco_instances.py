@@ -45,7 +45,8 @@ MIN_BOX_SIZE = 1.0  # px; smaller boxes are left out of training targets (mmdete
 
 @dataclass(frozen=True)
 class ImageTargets:
-    """One image's training targets: ``boxes`` (N, 4) float32 xyxy, ``labels`` (N,) int64 1..K."""
+    """One image's training targets: ``boxes`` (N, 4) float32 xyxy, ``labels`` (N,) int64 1..K
+    and, when asked for, ``masks`` (N, H, W) uint8 instance masks."""
 
     image_id: int
     file_name: str
@@ -53,6 +54,7 @@ class ImageTargets:
     height: int
     boxes: np.ndarray
     labels: np.ndarray
+    masks: np.ndarray | None = None
 
 
 def coco80_categories() -> list[dict[str, Any]]:
@@ -143,11 +145,14 @@ class CocoInstances:
     def image_file(self, image_id: int, img_dir: str | os.PathLike) -> Path:
         return Path(img_dir) / self.coco.imgs[image_id]["file_name"]
 
-    def targets(self, image_id: int) -> ImageTargets:
-        """The training targets of one image (crowd and sub-pixel boxes left out)."""
+    def targets(self, image_id: int, masks: bool = False) -> ImageTargets:
+        """The training targets of one image (crowd and sub-pixel boxes left out); ``masks``
+        adds the instance masks decoded from the polygons or RLE of ``segmentation``."""
+        from hrseg.data.instance_masks import instance_mask
+
         img = self.coco.imgs[image_id]
         w, h = int(img["width"]), int(img["height"])
-        boxes, labels = [], []
+        boxes, labels, bitmaps = [], [], []
         for ann in self.coco.imgToAnns.get(image_id, []):
             if ann.get("iscrowd", 0):
                 continue
@@ -155,8 +160,11 @@ class CocoInstances:
             if box is not None:
                 boxes.append(box)
                 labels.append(self.label_of[ann["category_id"]])
-        return ImageTargets(image_id, img["file_name"], w, h,
-                            np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))
+                if masks:
+                    bitmaps.append(instance_mask(ann, h, w, self.ann_file))
+        stack = np.stack(bitmaps) if bitmaps else np.zeros((0, h, w), np.uint8)
+        return ImageTargets(image_id, img["file_name"], w, h, np.asarray(boxes, np.float32).reshape(-1, 4),
+                            np.asarray(labels, np.int64), stack if masks else None)
 
     def _warn_small_boxes(self) -> None:
         small = [a["id"] for i in self.image_ids for a in self.coco.imgToAnns.get(i, [])

@@ -2,7 +2,8 @@
 
 ``image`` is a (3, H, W) float tensor in [0, 1] at the file's size (the detector normalises and
 resizes it); ``target`` is ``{'boxes': (N, 4) float xyxy, 'labels': (N,) int64 1..K,
-'image_id': int64}`` (see :mod:`hrseg.data.coco_instances` for the label and box rules).
+'image_id': int64}``, plus ``'masks'`` (N, H, W) uint8 with ``masks=True`` (see
+:mod:`hrseg.data.coco_instances` for the label and box rules).
 :func:`det_collate` makes ``{'image_id': (B,) tensor, 'images': [...], 'targets': [...]}``, the
 lists torchvision's detectors take.
 
@@ -41,8 +42,10 @@ class CocoDetection(Dataset):
     ``numpy.random.default_rng([seed, epoch, index])``; :meth:`set_epoch` moves to the next epoch."""
 
     def __init__(self, instances: CocoInstances, img_dir: str | os.PathLike, train: bool = False,
-                 augment: DetAugment | None = None, img_ids: Iterable[int] | None = None, seed: int = 0) -> None:
+                 augment: DetAugment | None = None, img_ids: Iterable[int] | None = None, seed: int = 0,
+                 masks: bool = False) -> None:
         self.instances = instances
+        self.masks = masks  # targets carry 'masks' (N, H, W) uint8, for Mask R-CNN
         self.img_dir = img_dir
         self.train = train
         self.augment = augment if train else None
@@ -84,14 +87,17 @@ class CocoDetection(Dataset):
             if not self.train:
                 raise
             return self._skip(image_id, e)
-        t = self.instances.targets(image_id)
-        boxes, labels = t.boxes, t.labels
+        t = self.instances.targets(image_id, masks=self.masks)
+        boxes, labels, masks = t.boxes, t.labels, t.masks
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, boxes, labels = self.augment(image, boxes, labels, rng)
+            image, boxes, labels, *moved = self.augment(image, boxes, labels, rng, masks=masks)
+            masks = moved[0] if moved else None
         target = {"boxes": torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
                   "labels": torch.from_numpy(np.asarray(labels, np.int64)),
                   "image_id": torch.tensor(image_id, dtype=torch.int64)}
+        if masks is not None:
+            target["masks"] = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8))
         return to_tensor(image), target
 
     def _skip(self, image_id: int, error: DataError) -> SkippedSample:

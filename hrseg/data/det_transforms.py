@@ -25,7 +25,10 @@ __all__ = ["DetAugment"]
 @dataclass
 class DetAugment:
     """``augment(image, boxes, labels, rng) -> (image, boxes, labels)`` on a uint8 RGB image,
-    (N, 4) float xyxy boxes and (N,) labels; boxes leaving the image are dropped with their label."""
+    (N, 4) float xyxy boxes and (N,) labels; boxes leaving the image are dropped with their label.
+
+    With ``masks=`` (N, H, W) uint8 instance masks the result has a fourth item, the masks moved
+    by the same flip and zoom (nearest-neighbour) and dropped with their boxes."""
 
     flip_prob: float = 0.5
     scale_range: Sequence[float] | None = None  # e.g. (0.75, 1.25); None: no zoom
@@ -52,19 +55,26 @@ class DetAugment:
             if self.photometric:
                 steps.extend(photometric_distortion().transforms)
             self._pipeline = A.Compose(steps, bbox_params=A.BboxParams(
-                format="pascal_voc", label_fields=["labels"], min_visibility=self.min_visibility,
+                format="pascal_voc", label_fields=["labels", "index"], min_visibility=self.min_visibility,
                 clip=True, filter_invalid_bboxes=True))
         return self._pipeline
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, masks: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        labels = np.asarray(labels, np.int64)
         if not (self.flip_prob > 0 or self.scale_range is not None or self.photometric):
-            return image, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
+            return (image, boxes, labels) + (() if masks is None else (masks,))
         pipeline = self.pipeline()
         pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
-        out = pipeline(image=image, bboxes=np.asarray(boxes, np.float32).reshape(-1, 4),
-                       labels=np.asarray(labels, np.int64))
+        extra = {"masks": np.asarray(masks, np.uint8)} if masks is not None and len(masks) else {}
+        out = pipeline(image=image, bboxes=boxes, labels=labels, index=np.arange(len(boxes)), **extra)
         boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
         labels = np.asarray(out["labels"], np.int64).reshape(-1)
         keep = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
-        return np.ascontiguousarray(out["image"]), boxes[keep], labels[keep]
+        result = (np.ascontiguousarray(out["image"]), boxes[keep], labels[keep])
+        if masks is None:
+            return result
+        index = np.asarray(out["index"], np.int64).reshape(-1)[keep]
+        moved = np.asarray(out["masks"], np.uint8) if extra else np.zeros((0,) + image.shape[:2], np.uint8)
+        return result + (np.ascontiguousarray(moved[index]).reshape((-1,) + result[0].shape[:2]),)

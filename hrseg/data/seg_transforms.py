@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
-from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.meta.classes import IGNORE_INDEX, flip_label_map, flip_permutation
 from hrseg.utils.image import denormalize, normalize  # noqa: F401  (re-exported)
 
 Size = tuple[int, int]  # (height, width)
@@ -140,6 +140,8 @@ class SegTrainTransform:
     # ``fn(uint8 image, rng) -> image``, set per stage by progressive learning
     # (hrseg.engine.progressive.apply_seg_stage); None = off
     randaugment: Any = field(default=None, repr=False, compare=False)
+    # (left, right) class pairs swapped by the horizontal flip (LIP's arms, legs, shoes)
+    flip_pairs: tuple[tuple[int, int], ...] = ()
 
     def __call__(self, image: np.ndarray, label: np.ndarray,
                  rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,7 +153,7 @@ class SegTrainTransform:
         image, label = pad_to(image, label, self.crop_size, pad, self.ignore_index)
         image, label = random_crop(image, label, self.crop_size, rng, self.cat_max_ratio, self.ignore_index)
         if rng.random() < self.flip_prob:
-            image, label = image[:, ::-1], label[:, ::-1]
+            image, label = image[:, ::-1], self._flip_label(label)
         image = np.ascontiguousarray(image)
         if self.photometric:
             if self._photo is None:
@@ -160,6 +162,12 @@ class SegTrainTransform:
         if self.randaugment is not None:
             image = self.randaugment(image, rng)
         return normalize(image, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+    def _flip_label(self, label: np.ndarray) -> np.ndarray:
+        if not self.flip_pairs:
+            return label[:, ::-1]
+        num = max(max(p) for p in self.flip_pairs) + 1
+        return flip_label_map(label, flip_permutation(num, self.flip_pairs), self.ignore_index)
 
 
 @dataclass

@@ -93,13 +93,14 @@ _FACE_MIN_DEPTH = {"nose": -0.25, "left_eye": -0.1, "right_eye": -0.1,
 
 # Body parts: the low 5 bits of the label map.
 TORSO, HEAD, NECK = 0, 1, 2
+HAIR = 15  # part of the head, labelled apart for human parsing (hrseg.data.synthetic_lip)
 UPPER_ARM, FOREARM, HAND, THIGH, SHIN, FOOT = (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14)
 _PART_BITS = 5
 
 
 def _joint_parts() -> tuple[frozenset[int], ...]:
     """For each COCO joint, the body parts whose pixels show it (left index 0, right 1)."""
-    face = [frozenset({HEAD})] * 5
+    face = [frozenset({HEAD, HAIR})] * 5
     body = []
     for pair in ((UPPER_ARM, TORSO), (UPPER_ARM, FOREARM), (FOREARM, HAND),
                  (THIGH, TORSO), (THIGH, SHIN), (SHIN, FOOT)):
@@ -501,7 +502,7 @@ class Person:
         facing = self._face_depths()
         hair = xy["hair"][self.t["hair"] > self.t["head"] + 0.1 * axes[0]]  # the side facing us
         if len(hair) >= 3:
-            canvas.polygon(cv2.convexHull(hair.astype(np.float32))[:, 0, :], pal.hair, label)
+            canvas.polygon(cv2.convexHull(hair.astype(np.float32))[:, 0, :], pal.hair, base | HAIR)
         for ear in ("left_ear", "right_ear"):
             if facing[ear] > -0.3:
                 ear_axes = (0.012 * s, 0.018 * s)

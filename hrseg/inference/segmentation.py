@@ -43,6 +43,7 @@ from torch import nn
 
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.classes import flip_permutation
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
 SEG_TEST_DEFAULTS: dict[str, Any] = dict(
@@ -58,6 +59,7 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
     protocol_dataset=None,  # whose official inference: "cityscapes" or "pascal_context"
+    flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
 )
 PROTOCOLS = (None, "official", "official_ms")
 # The published multi-scale + flip test of each dataset (HRNet-Semantic-Segmentation README, the
@@ -162,7 +164,13 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
         scores /= count
     else:
         raise ValueError(f"test.mode: expected 'whole' or 'slide', got {cfg['mode']!r}")
-    return scores.flip(-1) if flip else scores
+    if not flip:
+        return scores
+    scores = scores.flip(-1)
+    if cfg.get("flip_pairs"):  # the mirrored image's "left arm" is the original's right arm
+        perm = flip_permutation(scores.shape[0], cfg["flip_pairs"])
+        scores = scores[torch.from_numpy(perm).to(scores.device)]
+    return scores
 
 
 def _resize_uint8(image: np.ndarray, long_side: float) -> np.ndarray:

@@ -6,7 +6,7 @@ Label maps use 255 for "ignore" everywhere in hrseg.
 from __future__ import annotations
 
 import colorsys
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -154,3 +154,48 @@ COCO_CATEGORIES: tuple[tuple[int, str], ...] = (
     (80, 'toaster'), (81, 'sink'), (82, 'refrigerator'), (84, 'book'), (85, 'clock'), (86, 'vase'),
     (87, 'scissors'), (88, 'teddy bear'), (89, 'hair drier'), (90, 'toothbrush'),
 )
+# LIP (Look Into Person) human parsing: the 20 classes of the release's parsing annotations
+# (0 background .. 19), in the order of its README and of HRNet-Semantic-Segmentation's lip.py.
+LIP_CLASSES: tuple[str, ...] = (
+    "background", "hat", "hair", "glove", "sunglasses", "upper-clothes", "dress", "coat", "socks",
+    "pants", "jumpsuits", "scarf", "skirt", "face", "left-arm", "right-arm", "left-leg", "right-leg",
+    "left-shoe", "right-shoe",
+)
+# The LIP palette (``label_colours`` of the LIP / JPPNet visualisation code), RGB.
+LIP_PALETTE = np.array([
+    [0, 0, 0], [128, 0, 0], [255, 0, 0], [0, 85, 0], [170, 0, 51], [255, 85, 0], [0, 0, 85],
+    [0, 119, 221], [85, 85, 0], [0, 85, 85], [85, 51, 0], [52, 86, 128], [0, 128, 0], [0, 0, 255],
+    [51, 170, 221], [0, 255, 255], [85, 255, 170], [170, 255, 85], [255, 255, 0], [255, 170, 0],
+], dtype=np.uint8)
+# Classes that trade places under a horizontal flip: left/right arm, leg and shoe.
+LIP_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((14, 15), (16, 17), (18, 19))
+
+
+def flip_permutation(num_classes: int, flip_pairs: Sequence[Sequence[int]]) -> np.ndarray:
+    """``perm[c]`` = the class ``c`` becomes in a mirrored image (identity except the pairs).
+
+    Used both ways: on a label map (``perm[label]``, with ignore kept) and on a flipped score
+    map (``scores[perm]``), since a swap is its own inverse. Raises ValueError on a class outside
+    ``0..num_classes-1`` or one named in two pairs.
+    """
+    perm = np.arange(num_classes, dtype=np.int64)
+    seen: set[int] = set()
+    for pair in flip_pairs:
+        if len(pair) != 2:
+            raise ValueError(f"flip_pairs: expected pairs of class indices, got {pair!r}")
+        a, b = int(pair[0]), int(pair[1])
+        if not (0 <= a < num_classes and 0 <= b < num_classes) or a == b or {a, b} & seen:
+            raise ValueError(f"flip_pairs: ({a}, {b}) is not a pair of distinct, unused classes "
+                             f"of 0..{num_classes - 1}")
+        seen |= {a, b}
+        perm[a], perm[b] = b, a
+    return perm
+
+
+def flip_label_map(label: np.ndarray, perm: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """A label map mirrored left-right with the left/right classes swapped by ``perm``."""
+    flipped = np.ascontiguousarray(np.asarray(label)[:, ::-1])
+    valid = (flipped >= 0) & (flipped < len(perm)) & (flipped != ignore_index)
+    out = flipped.copy()
+    out[valid] = perm[flipped[valid]]
+    return out

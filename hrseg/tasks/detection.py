@@ -32,7 +32,10 @@ from hrseg.utils.image_io import write_image
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError
-from hrseg.evaluation.coco_boxes import evaluate_boxes, format_table, write_box_results
+from hrseg.data.instance_masks import encode_mask
+from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
+from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
+from hrseg.models.mask_rcnn import is_mask_model, mask_model
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
@@ -87,7 +90,8 @@ def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLik
     instances = CocoInstances(ann, ids)
     train = split == "train"
     augment = DetAugment(**cfg["data"]["augment"]) if train else None
-    return CocoDetection(instances, img, train=train, augment=augment, seed=cfg["seed"] or 0)
+    return CocoDetection(instances, img, train=train, augment=augment, seed=cfg["seed"] or 0,
+                         masks=is_mask_model(cfg["model"]["name"]))
 
 
 # -- model, classes, weights --------------------------------------------------------------------
@@ -108,17 +112,21 @@ def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) ->
 # -- prediction: one path for evaluation, testing and inference ------------------------------------
 def to_coco_results(image_id: int, output: Mapping[str, torch.Tensor], cat_ids: Sequence[int | None]
                     ) -> list[dict[str, Any]]:
-    """A torchvision output (xyxy boxes, labels 1..K, scores) as COCO detection records."""
+    """A torchvision output (xyxy boxes, labels 1..K, scores; Mask R-CNN's masks too) as COCO
+    detection records (with ``segmentation``, an RLE, for a mask model)."""
     boxes = output["boxes"].detach().float().cpu().numpy()
     labels = output["labels"].cpu().numpy()
     scores = output["scores"].detach().float().cpu().numpy()
+    masks = output.get("masks")
     out = []
-    for (x1, y1, x2, y2), label, score in zip(boxes, labels, scores):
+    for i, ((x1, y1, x2, y2), label, score) in enumerate(zip(boxes, labels, scores)):
         cat = cat_ids[int(label) - 1] if 1 <= label <= len(cat_ids) else None
         if cat is not None:
             out.append({"image_id": int(image_id), "category_id": int(cat),
                         "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
                                  round(float(y2 - y1), 2)], "score": round(float(score), 5)})
+            if masks is not None:
+                out[-1]["segmentation"] = encode_mask(masks[i, 0].detach().float().cpu().numpy() >= 0.5)
     return out
 
 
@@ -153,11 +161,18 @@ def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence
     if len(matched) < len(gt.cat_ids):
         title += f", the {len(matched)} of {len(gt.cat_ids)} categories the model knows"
         log.info(f"{gt.ann_file}: evaluating the model's {len(matched)} matching categories of {len(gt.cat_ids)}")
-    results = predict_dataset(model, dataset, cat_ids, batch_size, num_workers)
+    results, masks = split_results(predict_dataset(model, dataset, cat_ids, batch_size, num_workers))
     if out_json is not None and get_rank() == 0:
         write_box_results(out_json, results)
-    return evaluate_boxes(gt.coco, results, img_ids=dataset.image_ids, cat_ids=matched,
-                          verbose=verbose and get_rank() == 0, title=title)
+        if mask_model(model):
+            write_box_results(str(out_json).replace("boxes", "masks"), masks)
+    metrics = evaluate_boxes(gt.coco, results, img_ids=dataset.image_ids, cat_ids=matched,
+                             verbose=verbose and get_rank() == 0, title=title)
+    if mask_model(model):  # Mask R-CNN: mask AP beside the box AP, as mask_AP, mask_AP50, ...
+        mask_stats = evaluate_masks(gt.coco, masks, img_ids=dataset.image_ids, cat_ids=matched,
+                                    verbose=verbose and get_rank() == 0, title=title.replace("boxes", "masks"))
+        metrics.update({f"mask_{k}": v for k, v in mask_stats.items()})
+    return metrics
 
 
 # -- the task ------------------------------------------------------------------------------------
@@ -226,7 +241,7 @@ class DetTask(Task):
         return metrics, {"results": str(out_json) if out_json else None}
 
     def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: CocoDetection, title: str) -> None:
-        print(format_table(evaluation[0], title=f"COCO boxes, {title} ({len(dataset)} images)"))
+        print(format_metrics(evaluation[0], title=f"COCO boxes, {title} ({len(dataset)} images)"))
 
     def dataset_options(self, ann_file: str | os.PathLike | None = None, img_dir: str | os.PathLike | None = None,
                         **options: Any) -> dict[str, Any]:
@@ -273,12 +288,14 @@ def detect(model: nn.Module, image: np.ndarray, classes: Sequence[Mapping[str, A
     device = next(model.parameters()).device
     output = model([to_tensor(image).to(device)])[0]
     found = []
-    for box, label, score in zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
-                                 output["scores"].cpu().tolist()):
+    for i, (box, label, score) in enumerate(zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
+                                                output["scores"].cpu().tolist())):
         if score >= score_thr and 1 <= label <= len(classes):
             found.append({"bbox": [round(v, 2) for v in box], "label": int(label),
                           "name": classes[label - 1]["name"], "category_id": int(classes[label - 1]["id"]),
                           "score": round(float(score), 4)})
+            if "masks" in output:  # Mask R-CNN: the instance mask as COCO RLE (drawn by draw_boxes)
+                found[-1]["segmentation"] = encode_mask(output["masks"][i, 0].cpu().numpy() >= 0.5)
     return sorted(found, key=lambda d: -d["score"])
 
 

@@ -19,9 +19,11 @@ from torch import nn
 from tqdm import tqdm
 
 import hrseg
+from hrseg.data.lip import LIPDataset
 from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
 from hrseg.meta.classes import (
-    CITYSCAPES_CLASSES, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES,
+    CITYSCAPES_CLASSES, IGNORE_INDEX, LIP_CLASSES, LIP_FLIP_PAIRS, PASCAL_CONTEXT_59_CLASSES,
+    PASCAL_CONTEXT_60_CLASSES,
 )
 from hrseg.data.seg_transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
@@ -56,9 +58,9 @@ SEG_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="poly", power=0.9),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=484, eval_interval=10),
     "data": dict(
-        type="cityscapes",  # cityscapes | pascal_context | folder
+        type="cityscapes",  # cityscapes | pascal_context | lip | folder
         root="datasets/cityscapes",
-        synthetic=None,  # dict(num_train=..., ...): generate the synthetic street scenes under root
+        synthetic=None,  # dict(num_train=..., ...): generate synthetic streets (lip: figures) under root
         train_split="train",  # cityscapes / pascal_context split names
         val_split="val",
         num_classes=None,  # pascal_context: 59 (background ignored) or 60
@@ -84,7 +86,7 @@ SEG_DEFAULTS: dict[str, Any] = {
     "test": dict(SEG_TEST_DEFAULTS, mode="whole", crop_size=[1024, 2048]),
 }
 OPEN_KEYS = ("model",)
-DATA_TYPES = ("cityscapes", "pascal_context", "folder")
+DATA_TYPES = ("cityscapes", "pascal_context", "lip", "folder")
 
 
 def load_seg_config(path: str | os.PathLike | None = None,
@@ -111,6 +113,8 @@ def class_names(cfg: Mapping[str, Any]) -> tuple[str, ...]:
         if n not in (59, 60):
             raise ConfigError(f"data.num_classes: PASCAL-Context has 59 or 60 classes, not {n}")
         return PASCAL_CONTEXT_59_CLASSES if n == 59 else PASCAL_CONTEXT_60_CLASSES
+    if kind == "lip":
+        return LIP_CLASSES
     if kind == "folder":
         if not data["classes"]:
             raise ConfigError("data.classes: a folder dataset needs its class names")
@@ -137,13 +141,16 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
             scale_range=tuple(data["scale_range"]), flip_prob=0.5 if data["flip"] else 0.0,
             photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]),
             scale_step=data["scale_step"],
-            pad_value=tuple(data["pad_value"]) if data["pad_value"] is not None else None)
+            pad_value=tuple(data["pad_value"]) if data["pad_value"] is not None else None,
+            flip_pairs=LIP_FLIP_PAIRS if kind == "lip" else ())
     seed = cfg["seed"] or 0
     if kind == "cityscapes":
         dataset: SegDataset = CityscapesDataset(root, data["train_split" if train else "val_split"], transform, seed)
     elif kind == "pascal_context":
         dataset = PascalContextDataset(root, data["train_split" if train else "val_split"], len(names),
                                        transform, seed)
+    elif kind == "lip":
+        dataset = LIPDataset(root, data["train_split" if train else "val_split"], transform, seed)
     else:
         folders = data[split]
         if not folders.get("images") or not folders.get("masks"):
@@ -158,18 +165,21 @@ def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
     """Generate the synthetic street scenes once (rank 0; the other processes wait)."""
     import inspect
 
+    from hrseg.data.synthetic_lip import ensure_synthetic_lip
     from hrseg.data.synthetic_streets import ensure_synthetic_streets
 
-    if data["type"] != "cityscapes":
-        raise ConfigError("data.synthetic makes Cityscapes-layout scenes: set data.type='cityscapes'")
+    if data["type"] not in ("cityscapes", "lip"):
+        raise ConfigError("data.synthetic makes Cityscapes-layout scenes (or LIP-layout figures): set "
+                          "data.type='cityscapes' (or 'lip')")
+    ensure = ensure_synthetic_lip if data["type"] == "lip" else ensure_synthetic_streets
     options = dict(data["synthetic"])
-    known = set(inspect.signature(ensure_synthetic_streets).parameters) - {"root", "log", "progress_every"}
+    known = set(inspect.signature(ensure).parameters) - {"root", "log", "progress_every"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f"data.synthetic.{unknown[0]}: unknown option; known: {', '.join(sorted(known))}")
     if "size" in options:
         options["size"] = tuple(options["size"])
-    generate_once(lambda: ensure_synthetic_streets(root, **options))
+    generate_once(lambda: ensure(root, **options))
 
 
 def seg_collate(samples: Sequence[tuple[torch.Tensor, torch.Tensor, Mapping[str, Any]]]) -> dict[str, torch.Tensor]:
@@ -357,7 +367,7 @@ def _with_dataset_of(cfg: dict[str, Any], n: int) -> dict[str, Any]:
 
 def _default_palette(cfg: Mapping[str, Any]) -> str:
     kind = cfg["data"]["type"]
-    if kind in ("cityscapes", "pascal_context"):
+    if kind in ("cityscapes", "pascal_context", "lip"):
         return kind
     return "generated"
 

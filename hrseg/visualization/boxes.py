@@ -1,4 +1,5 @@
-"""Drawing detected boxes: one colour per class, a filled label with the class name and score."""
+"""Drawing detections: one colour per class, instance masks as translucent fills with outlines,
+boxes with a filled label of the class name and score."""
 from __future__ import annotations
 
 import colorsys
@@ -19,9 +20,10 @@ def draw_boxes(image: np.ndarray, detections: Sequence[Mapping[str, Any]]) -> np
     """A copy of the RGB ``image`` with each detection's box and a ``name score`` label.
 
     ``detections`` as ``infer`` writes them: ``{'bbox': [x1, y1, x2, y2], 'label': int,
-    'name': str, 'score': float}``; drawn lowest score first, so the best ones end up on top.
+    'name': str, 'score': float}`` and, from a mask model, ``'segmentation'`` (COCO RLE), drawn
+    by :func:`draw_masks` under the boxes; lowest score first, so the best ones end up on top.
     """
-    canvas = image.copy()
+    canvas = draw_masks(image, detections)
     h, w = canvas.shape[:2]
     thick = max(1, round(max(h, w) / 500))
     font_scale = max(0.4, max(h, w) / 1600)
@@ -37,4 +39,22 @@ def draw_boxes(image: np.ndarray, detections: Sequence[Mapping[str, Any]]) -> np
         luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(canvas, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink, 1, cv2.LINE_AA)
+    return canvas
+
+
+def draw_masks(image: np.ndarray, detections: Sequence[Mapping[str, Any]], alpha: float = 0.45) -> np.ndarray:
+    """A copy of the RGB ``image`` with each detection's ``segmentation`` (COCO RLE at the
+    image's size) filled in its class colour at ``alpha`` and outlined; lowest score first."""
+    from hrseg.data.instance_masks import decode_rle
+
+    canvas = image.copy()
+    thick = max(1, round(max(canvas.shape[:2]) / 400))
+    for det in sorted(detections, key=lambda d: d["score"]):
+        if "segmentation" not in det:
+            continue
+        mask = decode_rle(det["segmentation"]).astype(bool)
+        colour = np.array(class_colour(int(det["label"])), np.float32)
+        canvas[mask] = (canvas[mask].astype(np.float32) * (1 - alpha) + colour * alpha).round().astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in colour), thick, cv2.LINE_AA)
     return canvas

@@ -9,12 +9,12 @@ from typing import Sequence
 import numpy as np
 
 from hrseg.meta.classes import (
-    CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_PALETTE, make_palette,
+    CITYSCAPES_PALETTE, IGNORE_INDEX, LIP_PALETTE, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_PALETTE, make_palette,
 )
 from hrseg.utils.image_io import write_image
 from hrseg.errors import ConfigError
 
-PALETTES = ("cityscapes", "pascal_context", "generated")
+PALETTES = ("cityscapes", "pascal_context", "lip", "generated")
 
 
 def palette_for(name: str, num_classes: int) -> np.ndarray:
@@ -24,6 +24,8 @@ def palette_for(name: str, num_classes: int) -> np.ndarray:
         pal = CITYSCAPES_PALETTE
     elif name == "pascal_context":
         pal = PASCAL_CONTEXT_60_PALETTE if num_classes == 60 else PASCAL_CONTEXT_59_PALETTE
+    elif name == "lip":
+        pal = LIP_PALETTE
     elif name == "generated":
         return make_palette(num_classes)
     else:
