@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from hrseg.cli import parse_size, run_cli
+from hrseg.visualization.segmentation import PALETTES
 from hrseg.tasks.segmentation import (
     default_infer_weights, infer, load_seg_config,
 )
