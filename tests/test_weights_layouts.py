@@ -205,3 +205,16 @@ def test_official_ocr_record_wants_align_corners_true(official_state, tmp_path, 
     model = hrseg.build_model("seg_hrnetv2_ocr_w48", weights="cityscapes")
     assert model.align_corners is True and model.neck.align_corners is True
     assert torch.equal(model.head.cls_head.weight, state["cls_head.weight"])
+
+
+def test_mmdet_mask_rcnn_file_loads_whole(official_state, tmp_path):
+    """The OpenMMLab Mask R-CNN HRNetV2p-W32 layout: box part as Faster R-CNN's, mask head to
+    torchvision's (background row added), every tensor used, the mask RoIAlign aligned too."""
+    state = official_state("mmdet_mask_rcnn_hrnetv2p_w32_coco.json")
+    model = hrseg.build_model("det_maskrcnn_hrnetv2p_w32", min_size=128, max_size=128).eval()
+    report = load_into(model, save_openmmlab(tmp_path / "mask.pth", state))
+    assert report.loaded == len(model.state_dict()) and not report.not_loaded and not report.left_out
+    assert isinstance(model.roi_heads.mask_roi_pool, AlignedRoIAlign)
+    logits = model.roi_heads.mask_predictor.mask_fcn_logits.weight
+    torch.testing.assert_close(logits[1:], state["roi_head.mask_head.conv_logits.weight"])
+    assert not logits[0].any()

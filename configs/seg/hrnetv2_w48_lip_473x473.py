@@ -2,9 +2,9 @@
 # (HRNet-Semantic-Segmentation experiments/lip/seg_hrnet_w48_473x473_sgd_lr7e-3_wd5e-4_bs_40_epoch150.yaml):
 # 473x473 crops, SGD lr 7e-3, momentum 0.9, weight decay 5e-4, poly 0.9, 150 epochs, 40 images per
 # iteration (10 per GPU x 4), flip test. Published: 55.83 mIoU on LIP val (hrnet_lip_5583_torch04.pth).
-# Start from ImageNet weights by loading hrnetv2_w48_imagenet_pretrained.pth, as the official runs.
 _base_ = ["../_base_/models/seg_hrnetv2.py", "../_base_/datasets/lip.py"]
-model = dict(name="seg_hrnetv2_w48", num_classes=20)
-optimizer = dict(type="SGD", lr=7e-3, momentum=0.9, weight_decay=5e-4, nesterov=False)
+model = dict(name="seg_hrnetv2_w48", num_classes=20,
+             pretrained="hrnet_w48.msra_imagenet_v2")  # the official hrnetv2_w48_imagenet_pretrained.pth
+optimizer = dict(type="SGD", lr=7e-3, momentum=0.9, weight_decay=5e-4, nesterov=False, reference_batch=40)
 schedule = dict(type="poly", power=0.9)
-train = dict(max_epochs=150, eval_interval=10)
+train = dict(max_epochs=150, eval_interval=10, sync_bn=True)

@@ -20,7 +20,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, build_faster_rcnn
-from hrseg.models.registry import register_model
+from hrseg.models.registry import ModelInfo, register_model
 
 
 class HRNetMaskRCNN(MaskRCNN):
@@ -90,7 +90,8 @@ def convert_mmdet_mask_head(state: Mapping[str, torch.Tensor]) -> dict[str, torc
 def _register(names: Sequence[str]) -> None:
     for name in names:
         suffix = name.replace("hrnet_", "hrnetv2p_")
-        register_model(f"det_maskrcnn_{suffix}", lambda _n=name, **kw: build_mask_rcnn(_n, **kw))
+        register_model(f"det_maskrcnn_{suffix}", lambda _n=name, **kw: build_mask_rcnn(_n, **kw),
+                       ModelInfo("det", (800, 1333), "coco"))
 
 
 _register(named_specs())

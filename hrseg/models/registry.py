@@ -17,7 +17,8 @@ ModelFactory = Callable[..., nn.Module]
 _MODELS: dict[str, ModelFactory] = {}
 _INFO: dict[str, "ModelInfo"] = {}
 # The modules that define models; each registers its own on import.
-_MODEL_MODULES = ("backbones.hrnet", "pyramid", "pose", "segmentation", "ocr", "detection", "mbconv", "scaling")
+_MODEL_MODULES = ("backbones.hrnet", "pyramid", "pose", "segmentation", "ocr", "detection", "mask_rcnn", "mbconv",
+                  "scaling")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,14 @@ _NAMES = {
 
 
 def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
+    """An mmdetection Faster R-CNN (or, with its mask branch, Mask R-CNN) HRNetV2p state dict in
+    the keys of hrseg's torchvision detector."""
+    mask_keys = [k for k in state if k.startswith("roi_head.mask_head.")]
+    if mask_keys:
+        from hrseg.models.mask_rcnn import convert_mmdet_mask_head
+
+        masks = convert_mmdet_mask_head(state)
+        state = {k: v for k, v in state.items() if not k.startswith("roi_head.mask_head.")}
     out = _rename(state, _NAMES)
     for suffix in ("weight", "bias"):
         cls = out[f"roi_heads.box_predictor.cls_score.{suffix}"]
@@ -52,6 +60,9 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
         out[f"roi_heads.box_predictor.bbox_pred.{suffix}"] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
     notes = [("mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
               "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model")]
+    if mask_keys:
+        out.update(masks)
+        notes.append(f"mmdet Mask R-CNN: {len(mask_keys)} mask-head tensors converted (a zero background mask row added)")
     return Converted("mmdet_faster_rcnn", out, notes=notes, mmdet_conventions=True)
 
 
@@ -90,7 +101,9 @@ def apply_conventions(model: nn.Module) -> None:
     """Give a torchvision-style Faster R-CNN mmdetection's anchors and RoIAlign."""
     old = model.rpn.anchor_generator
     model.rpn.anchor_generator = UnroundedAnchorGenerator(old.sizes, old.aspect_ratios)
-    pool = model.roi_heads.box_roi_pool
-    model.roi_heads.box_roi_pool = AlignedRoIAlign(pool.featmap_names, pool.output_size, sampling_ratio=0,
-                                                   canonical_scale=pool.canonical_scale,
-                                                   canonical_level=pool.canonical_level)
+    for attr in ("box_roi_pool", "mask_roi_pool"):  # Mask R-CNN's mask branch pools the same way
+        pool = getattr(model.roi_heads, attr, None)
+        if pool is not None:
+            setattr(model.roi_heads, attr, AlignedRoIAlign(pool.featmap_names, pool.output_size, sampling_ratio=0,
+                                                           canonical_scale=pool.canonical_scale,
+                                                           canonical_level=pool.canonical_level))

@@ -104,10 +104,12 @@ def _msra(model: str, url: str, params: float, what: str) -> WeightRecord:
                         MIT, "none published with it", "ImageNet", params, (what,), dict(_CLS_META))
 
 
-def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...]) -> WeightRecord:
-    return WeightRecord(f"det_fasterrcnn_hrnetv2p_w{width}.mmdet_coco_{sched}", url, "mmdet_faster_rcnn",
-                        "mmdetection 2.x", APACHE, f"box AP {ap}", "COCO val2017, 1333x800",
-                        {18: 27.49, 32: 47.28}[width], tags, dict(_DET_META))
+def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...], kind: str = "fasterrcnn") -> WeightRecord:
+    """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn or maskrcnn (its metric: box / mask AP)."""
+    params = {"fasterrcnn": {18: 27.49, 32: 47.28}, "maskrcnn": {18: 30.13, 32: 49.93}}[kind][width]
+    return WeightRecord(f"det_{kind}_hrnetv2p_w{width}.mmdet_coco_{sched}", url, "mmdet_faster_rcnn",
+                        "mmdetection 2.x", APACHE, ap if "AP" in ap else f"box AP {ap}", "COCO val2017, 1333x800",
+                        params, tags, dict(_DET_META))
 
 
 RECORDS: tuple[WeightRecord, ...] = (
@@ -202,6 +204,14 @@ RECORDS: tuple[WeightRecord, ...] = (
          "40.2", ("coco_1x",)),
     _det(32, "2x", f"{MMDET}/faster_rcnn_hrnetv2p_w32_2x_coco/"
          "faster_rcnn_hrnetv2p_w32_2x_coco_20200529_015927-976a9c15.pth", "41.4", ("coco",)),
+    _det(18, "1x", f"{MMDET}/mask_rcnn_hrnetv2p_w18_1x_coco/mask_rcnn_hrnetv2p_w18_1x_coco_20200205-1c3d78ed.pth",
+         "box AP 37.7 / mask AP 34.2", ("coco_1x",), "maskrcnn"),
+    _det(18, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w18_2x_coco/mask_rcnn_hrnetv2p_w18_2x_coco_20200212-b3c825b1.pth",
+         "box AP 39.8 / mask AP 36.0", ("coco",), "maskrcnn"),
+    _det(32, "1x", f"{MMDET}/mask_rcnn_hrnetv2p_w32_1x_coco/mask_rcnn_hrnetv2p_w32_1x_coco_20200207-b29f616e.pth",
+         "box AP 41.2 / mask AP 37.1", ("coco_1x",), "maskrcnn"),
+    _det(32, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w32_2x_coco/mask_rcnn_hrnetv2p_w32_2x_coco_20200213-45b75b4d.pth",
+         "box AP 42.5 / mask AP 37.8", ("coco",), "maskrcnn"),
     # -- the person detector in front of top-down pose --
     WeightRecord("fasterrcnn_resnet50_fpn_v2.torchvision_coco",
                  "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "torchvision",
