@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from hrseg.data.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
+from hrseg.data.pose.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
 from hrseg.meta.keypoints import NUM_JOINTS
-from hrseg.data.pose_dataset import CocoPoseDataset, SkippedSample, pose_collate
-from hrseg.data.pose_transforms import PoseAugment
+from hrseg.data.pose.dataset import CocoPoseDataset, SkippedSample, pose_collate
+from hrseg.data.pose.transforms import PoseAugment
 from hrseg.errors import DataError
 
 SMALL = dict(image_size=(96, 128), heatmap_size=(24, 32), sigma=1.0)

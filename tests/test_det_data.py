@@ -13,9 +13,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from hrseg.data.coco_instances import CocoInstances, load_coco_instances
-from hrseg.data.det_dataset import CocoDetection, det_collate
-from hrseg.data.det_transforms import DetAugment
+from hrseg.data.det.coco_instances import CocoInstances, load_coco_instances
+from hrseg.data.det.dataset import CocoDetection, det_collate
+from hrseg.data.det.transforms import DetAugment
 from hrseg.errors import DataError
 from hrseg.evaluation.coco_boxes import STAT_NAMES, evaluate_boxes
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from hrseg.codecs.heatmap import decode, encode, get_max_preds, refine_dark, transform_preds
-from hrseg.data.coco_keypoints import CocoKeypoints, split_image_ids
+from hrseg.data.pose.coco_keypoints import CocoKeypoints, split_image_ids
 from hrseg.meta.keypoints import JOINT_WEIGHTS, NUM_JOINTS
-from hrseg.data.pose_transforms import affine_transform, get_affine_transform, transform_joints
+from hrseg.data.pose.transforms import affine_transform, get_affine_transform, transform_joints
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
 from hrseg.losses import JointsMSELoss, JointsOHKMLoss

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from hrseg.data.lip import LIPDataset, lip_paths
-from hrseg.data.seg_transforms import SegTrainTransform
-from hrseg.data.synthetic_lip import generate_synthetic_lip, lip_parsing
-from hrseg.data.synthetic_pose import Person, SceneParams, render_sample
+from hrseg.data.seg.lip import LIPDataset, lip_paths
+from hrseg.data.seg.transforms import SegTrainTransform
+from hrseg.data.synthetic.lip import generate_synthetic_lip, lip_parsing
+from hrseg.data.synthetic.pose import Person, SceneParams, render_sample
 from hrseg.errors import DataError
 from hrseg.inference.segmentation import predict_scores
 from hrseg.meta.classes import LIP_CLASSES, LIP_FLIP_PAIRS, LIP_PALETTE, flip_label_map, flip_permutation

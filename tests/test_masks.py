@@ -16,10 +16,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import hrseg
-from hrseg.data.coco_instances import CocoInstances
-from hrseg.data.det_dataset import CocoDetection
-from hrseg.data.det_transforms import DetAugment
-from hrseg.data.instance_masks import decode_rle, encode_mask, instance_mask
+from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.det.dataset import CocoDetection
+from hrseg.data.det.transforms import DetAugment
+from hrseg.data.det.instance_masks import decode_rle, encode_mask, instance_mask
 from hrseg.errors import DataError
 from hrseg.evaluation import evaluate_masks
 from hrseg.evaluation.coco_boxes import STAT_NAMES

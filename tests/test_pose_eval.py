@@ -12,7 +12,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from hrseg.data.coco_keypoints import load_coco_keypoints, split_image_ids
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints, split_image_ids
 from hrseg.errors import DataError
 from hrseg.evaluation.coco_keypoints import STAT_NAMES, evaluate_keypoints, format_table
 

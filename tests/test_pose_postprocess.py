@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrseg.data.coco_keypoints import load_coco_keypoints
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints
 from hrseg.meta.keypoints import FLIP_PAIRS, NUM_JOINTS, OKS_SIGMAS
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.inference.pose_postprocess import (

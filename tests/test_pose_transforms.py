@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hrseg.meta.keypoints import FLIP_INDEX, FLIP_PAIRS, NUM_JOINTS
-from hrseg.data.pose_transforms import (
+from hrseg.data.pose.transforms import (
     IMAGENET_MEAN, IMAGENET_STD, PoseAugment, affine_transform, box_to_center_scale,
     fliplr_joints, get_affine_transform, half_body_center_scale, normalize, photometric,
     top_down_crop, transform_joints, warp_crop,

@@ -10,14 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, read_label
+from hrseg.data.seg.datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, read_label
 from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, CITYSCAPES_LABELS, CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_CLASSES,
     PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
     cityscapes_labelid_to_trainid, cityscapes_trainid_to_labelid, make_palette,
 )
 from hrseg.visualization.segmentation import colorize, overlay
-from hrseg.data.seg_transforms import (
+from hrseg.data.seg.transforms import (
     SegEvalTransform, SegTrainTransform, denormalize, normalize, seg_train_transform,
 )
 from hrseg.errors import DataError
@@ -343,7 +343,7 @@ def test_presets() -> None:
 
 
 def test_official_scale_jitter_is_the_grid_0_5_to_2_1() -> None:
-    from hrseg.data.seg_transforms import OFFICIAL_JITTER, sample_scale
+    from hrseg.data.seg.transforms import OFFICIAL_JITTER, sample_scale
 
     # official gen_sample: 0.5 + random.randint(0, 16) / 10.0 (randint includes 16)
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from hrseg.data.synthetic_pose import (
+from hrseg.data.synthetic.pose import (
     MARKER_NAME,
     Person,
     Pose,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrseg.data.seg_datasets import CityscapesDataset
-from hrseg.data.synthetic_streets import (
+from hrseg.data.seg.datasets import CityscapesDataset
+from hrseg.data.synthetic.streets import (
     BUILDING, CAR, MARKER_NAME, PERSON, POLE, ROAD, SIDEWALK, SIGN, SKY, UNLABELED, VEGETATION,
     ensure_synthetic_streets, generate_synthetic_streets, render_street, sample_paths,
 )

@@ -1,5 +1,5 @@
 # LIP-style human parsing on the CPU: `python tools/train_seg.py configs/seg/synthetic_lip.py`.
-# One articulated figure per 192x128 image (hrseg/data/synthetic_lip.py: the synthetic pose
+# One articulated figure per 192x128 image (hrseg/data/synthetic/lip.py: the synthetic pose
 # figures with their part masks in LIP's classes; generated under datasets/synthetic_lip on first
 # use) and a small HRNetV2 (on hrnet_w18_small_v1) trained from scratch, with the LIP flip that
 # swaps left/right arm, leg and shoe in training and in the flip test. Only 11 of LIP's 20

@@ -309,7 +309,7 @@ def set_drop_path(model: nn.Module, rate: float) -> int:
 
 # -- what a stage changes in the tasks' datasets -----------------------------------------------------
 def apply_pose_stage(dataset: Any, stage: ProgressiveStage, sigma: float, final_heatmap_height: int) -> None:
-    """Set a top-down pose dataset (:class:`hrseg.data.pose_dataset.CocoPoseDataset`) to a stage:
+    """Set a top-down pose dataset (:class:`hrseg.data.pose.dataset.CocoPoseDataset`) to a stage:
     crop and heatmap sizes (its sizes are (W, H)), the Gaussian's sigma scaled with the heatmap
     (so that it covers the same part of the body) and the stage's RandAugment."""
     if stage.heatmap_size is None:

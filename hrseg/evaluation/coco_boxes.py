@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 from pycocotools.coco import COCO
 
-from hrseg.data.coco_instances import load_coco_instances
+from hrseg.data.det.coco_instances import load_coco_instances
 from hrseg.errors import DataError
 from hrseg.evaluation.coco_eval import format_table, load_results, run_cocoeval
 from hrseg.utils.io import write_json

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from pycocotools.coco import COCO
 
-from hrseg.data.coco_keypoints import load_coco_keypoints
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints
 from hrseg.evaluation.coco_eval import format_table, load_results, run_cocoeval
 
 __all__ = ["STAT_NAMES", "evaluate_keypoints", "format_table"]

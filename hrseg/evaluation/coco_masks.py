@@ -3,7 +3,7 @@ same runner as the box and keypoint evaluators (:mod:`hrseg.evaluation.coco_eval
 
 Results are COCO ``segm`` records ``{'image_id', 'category_id', 'segmentation': RLE, 'score'}``
 with the RLE of the image's size (``counts`` a string, as
-:func:`hrseg.data.instance_masks.encode_mask` writes it; uncompressed RLE and polygons are
+:func:`hrseg.data.det.instance_masks.encode_mask` writes it; uncompressed RLE and polygons are
 accepted and compressed first). The ground truth's polygons and RLE (crowd regions) are
 pycocotools' business, so the numbers are its numbers: COCO's rules apply (detections matched
 to crowd regions ignored, 100 per image, areas split at 32**2 and 96**2, -1 for a stat without
@@ -16,8 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pycocotools.coco import COCO
 
-from hrseg.data.coco_instances import load_coco_instances
-from hrseg.data.instance_masks import check_segmentation, to_rle
+from hrseg.data.det.coco_instances import load_coco_instances
+from hrseg.data.det.instance_masks import check_segmentation, to_rle
 from hrseg.evaluation.coco_boxes import STAT_NAMES
 from hrseg.evaluation.coco_eval import format_table, load_results, run_cocoeval
 

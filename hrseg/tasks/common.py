@@ -46,7 +46,7 @@ def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tu
     data = cfg["data"]
     root = Path(data["root"])
     if data.get("synthetic") is not None:
-        from hrseg.data.synthetic_pose import dataset_paths, ensure_synthetic_pose
+        from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
 
         generate_once(lambda: ensure_synthetic_pose(root, **data["synthetic"]))
         paths = dataset_paths(root, split)

@@ -25,14 +25,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from hrseg.data.coco_instances import CocoInstances
-from hrseg.data.det_dataset import CocoDetection, det_collate, to_tensor
-from hrseg.data.det_transforms import DetAugment
+from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
+from hrseg.data.det.transforms import DetAugment
 from hrseg.utils.image_io import write_image
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError
-from hrseg.data.instance_masks import encode_mask
+from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
 from hrseg.models.mask_rcnn import is_mask_model, mask_model
@@ -212,7 +212,7 @@ class DetTask(Task):
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published COCO detectors: COCO's 80 classes in label order."""
-        from hrseg.data.coco_instances import coco80_categories
+        from hrseg.data.det.coco_instances import coco80_categories
 
         cfg = super().config_for_record(record, cfg_options)
         cfg["classes"] = coco80_categories()

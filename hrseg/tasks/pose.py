@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from hrseg.codecs.msra import HeatmapCodec
-from hrseg.data.coco_keypoints import load_coco_keypoints, split_image_ids
-from hrseg.data.pose_dataset import CocoPoseDataset, pose_collate
-from hrseg.data.pose_transforms import PoseAugment
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints, split_image_ids
+from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
+from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import (
@@ -145,7 +145,7 @@ class PoseTask(Task):
             raise ConfigError(f"{ann_file}: {e}") from None
 
     def _file_keypoints(self, cfg: Mapping[str, Any], ann_file: Path) -> KeypointSet:
-        from hrseg.data.coco_keypoints import keypoint_categories
+        from hrseg.data.pose.coco_keypoints import keypoint_categories
 
         return keypoint_set(cfg, keypoint_categories(load_coco_keypoints(ann_file).dataset["categories"])[0])
 

@@ -19,13 +19,13 @@ from torch import nn
 from tqdm import tqdm
 
 import hrseg
-from hrseg.data.lip import LIPDataset
-from hrseg.data.seg_datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
+from hrseg.data.seg.lip import LIPDataset
+from hrseg.data.seg.datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
 from hrseg.meta.classes import (
     CITYSCAPES_CLASSES, IGNORE_INDEX, LIP_CLASSES, LIP_FLIP_PAIRS, PASCAL_CONTEXT_59_CLASSES,
     PASCAL_CONTEXT_60_CLASSES,
 )
-from hrseg.data.seg_transforms import SegTrainTransform
+from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import (
@@ -165,8 +165,8 @@ def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
     """Generate the synthetic street scenes once (rank 0; the other processes wait)."""
     import inspect
 
-    from hrseg.data.synthetic_lip import ensure_synthetic_lip
-    from hrseg.data.synthetic_streets import ensure_synthetic_streets
+    from hrseg.data.synthetic.lip import ensure_synthetic_lip
+    from hrseg.data.synthetic.streets import ensure_synthetic_streets
 
     if data["type"] not in ("cityscapes", "lip"):
         raise ConfigError("data.synthetic makes Cityscapes-layout scenes (or LIP-layout figures): set "

@@ -29,7 +29,7 @@ PersonDetector = Callable[[np.ndarray], list]
 
 def _coco91_classes() -> list[dict[str, Any]]:
     """torchvision's 91-way COCO head: label i is COCO category id i ('N/A' where unused)."""
-    from hrseg.data.coco_instances import coco80_categories
+    from hrseg.data.det.coco_instances import coco80_categories
 
     names = {c["id"]: c["name"] for c in coco80_categories()}
     return [{"id": i, "name": names.get(i, "N/A")} for i in range(1, 91)]
@@ -59,7 +59,7 @@ def build_person_detector(name_or_path: str | os.PathLike, score_thr: float = 0.
     if layout == "torchvision":
         model = build_torchvision_detector(path)
     elif layout == "mmdet_faster_rcnn":
-        from hrseg.data.coco_instances import coco80_categories
+        from hrseg.data.det.coco_instances import coco80_categories
 
         name = record.model if record else _hrnet_detector_for(path)
         model = hrseg.build_model(name)

@@ -1,4 +1,4 @@
-# LIP human parsing in the layout of its release archives (see hrseg/data/lip.py):
+# LIP human parsing in the layout of its release archives (see hrseg/data/seg/lip.py):
 # TrainVal_images/{train,val}_images, TrainVal_parsing_annotations/{train,val}_segmentations,
 # {train,val}_id.txt; 20 classes, background (0) trained and evaluated.
 # Training: crops of 473x473 from images whose long side is 473 x U(0.5, 1.5), horizontal flip

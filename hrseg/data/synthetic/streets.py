@@ -16,7 +16,7 @@ and light, haze, shadows, noise and blur vary per image.
 Labels are real Cityscapes labelIds: road 7, sidewalk 8, building 11, pole 17, traffic sign 20,
 vegetation 21, sky 23, person 24, car 26, and 0 (unlabeled) for the few bins and boxes.
 
-Output layout under ``root`` (loads with :class:`hrseg.data.seg_datasets.CityscapesDataset`)::
+Output layout under ``root`` (loads with :class:`hrseg.data.seg.datasets.CityscapesDataset`)::
 
     leftImg8bit/{train,val}/synth/synth_000000_<index>_leftImg8bit.png
     gtFine/{train,val}/synth/synth_000000_<index>_gtFine_labelIds.png

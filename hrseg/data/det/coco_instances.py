@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.data.coco_keypoints import _load_json, _require
+from hrseg.data.coco import load_json, require_fields
 from hrseg.errors import DataError
 
 __all__ = ["CocoInstances", "ImageTargets", "coco80_categories", "load_coco_instances"]
@@ -78,22 +78,22 @@ def load_coco_instances(path: str | os.PathLike) -> COCO:
     """Read and validate a COCO instances file into a pycocotools ``COCO`` (see the module
     docstring for what is checked)."""
     path = Path(path)
-    data = _load_json(path, "annotation")
+    data = load_json(path, "annotation")
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a COCO object with images/annotations/categories")
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
     if missing:
         raise DataError(f"{path}: missing COCO section(s) {', '.join(missing)}")
     for cat in data["categories"]:
-        _require(cat, ("id", "name"), path, "category")
+        require_fields(cat, ("id", "name"), path, "category")
     for img in data["images"]:
-        _require(img, _IMAGE_FIELDS, path, "image")
+        require_fields(img, _IMAGE_FIELDS, path, "image")
     cat_ids = {c["id"] for c in data["categories"]}
     img_ids = {i["id"] for i in data["images"]}
     if not cat_ids:
         raise DataError(f"{path}: no categories")
     for ann in data["annotations"]:
-        _require(ann, _ANN_FIELDS, path, "annotation")
+        require_fields(ann, _ANN_FIELDS, path, "annotation")
         if ann["category_id"] not in cat_ids:
             raise DataError(f"{path}: annotation id {ann['id']} has category_id {ann['category_id']}, "
                             f"which is not among the file's categories ({_id_list(cat_ids)})")
@@ -148,7 +148,7 @@ class CocoInstances:
     def targets(self, image_id: int, masks: bool = False) -> ImageTargets:
         """The training targets of one image (crowd and sub-pixel boxes left out); ``masks``
         adds the instance masks decoded from the polygons or RLE of ``segmentation``."""
-        from hrseg.data.instance_masks import instance_mask
+        from hrseg.data.det.instance_masks import instance_mask
 
         img = self.coco.imgs[image_id]
         w, h = int(img["width"]), int(img["height"])

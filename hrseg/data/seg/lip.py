@@ -7,7 +7,7 @@
 (the id lists are also found directly under the root). Labels are the 20 classes of
 :data:`hrseg.meta.classes.LIP_CLASSES`, 0 being background (trained and evaluated, as the
 official HRNet code does) and 255 ignored. A horizontal flip must swap the left/right classes:
-:data:`LIP_FLIP_PAIRS` go to :class:`~hrseg.data.seg_transforms.SegTrainTransform` and to the
+:data:`LIP_FLIP_PAIRS` go to :class:`~hrseg.data.seg.transforms.SegTrainTransform` and to the
 flip test (``test.flip_pairs``).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrseg.data.seg_datasets import SegDataset, SegTransform, _check_values
+from hrseg.data.seg.datasets import SegDataset, SegTransform, _check_values
 from hrseg.errors import DataError
 from hrseg.meta.classes import LIP_CLASSES, LIP_FLIP_PAIRS, LIP_PALETTE
 

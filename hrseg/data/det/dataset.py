@@ -3,7 +3,7 @@
 ``image`` is a (3, H, W) float tensor in [0, 1] at the file's size (the detector normalises and
 resizes it); ``target`` is ``{'boxes': (N, 4) float xyxy, 'labels': (N,) int64 1..K,
 'image_id': int64}``, plus ``'masks'`` (N, H, W) uint8 with ``masks=True`` (see
-:mod:`hrseg.data.coco_instances` for the label and box rules).
+:mod:`hrseg.data.det.coco_instances` for the label and box rules).
 :func:`det_collate` makes ``{'image_id': (B,) tensor, 'images': [...], 'targets': [...]}``, the
 lists torchvision's detectors take.
 
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hrseg.data.coco_instances import CocoInstances
-from hrseg.data.det_transforms import DetAugment
+from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.det.transforms import DetAugment
 from hrseg.utils.image_io import read_image
-from hrseg.data.pose_dataset import SkippedSample, skip_sample
+from hrseg.data.common import SkippedSample, skip_sample
 from hrseg.errors import DataError
 
 __all__ = ["CocoDetection", "det_collate", "to_tensor"]

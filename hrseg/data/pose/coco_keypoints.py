@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.data.pose_transforms import PIXEL_STD, box_to_center_scale
+from hrseg.data.pose.transforms import PIXEL_STD, box_to_center_scale
+from hrseg.data.coco import load_json, require_fields
 from hrseg.errors import DataError
 
 __all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_image_ids"]
@@ -65,25 +65,6 @@ class PersonInstance:
         self.area = float(np.prod(np.asarray(self.scale, dtype=np.float64) * PIXEL_STD))
 
 
-def _load_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} file not found")
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from None
-
-
-def _require(record: Any, fields: Sequence[str], path: Path, what: str) -> None:
-    if not isinstance(record, dict):
-        raise DataError(f"{path}: {what} is not a JSON object: {str(record)[:80]}")
-    missing = [k for k in fields if k not in record]
-    if missing:
-        ident = f" id {record['id']}" if "id" in record else ""
-        raise DataError(f"{path}: {what}{ident} lacks field(s) {', '.join(missing)}")
-
-
 def keypoint_categories(categories: Sequence[Any]) -> list[dict]:
     """The categories that carry keypoint names (COCO's ``person``; an animal set's species)."""
     return [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
@@ -98,7 +79,7 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
     annotations of those categories whose keypoints are not ``3 * K`` numbers.
     """
     path = Path(path)
-    data = _load_json(path, "annotation")
+    data = load_json(path, "annotation")
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a COCO object with images/annotations/categories")
     missing = [k for k in ("images", "annotations", "categories")
@@ -115,12 +96,12 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
     num_joints = sizes[0]
     cat_ids = {c.get("id") for c in categories}
     for img in data["images"]:
-        _require(img, _IMAGE_FIELDS, path, "image")
+        require_fields(img, _IMAGE_FIELDS, path, "image")
     for ann in data["annotations"]:
-        _require(ann, ("id", "image_id", "category_id"), path, "annotation")
+        require_fields(ann, ("id", "image_id", "category_id"), path, "annotation")
         if ann["category_id"] not in cat_ids:
             continue
-        _require(ann, _ANN_FIELDS, path, "keypoint annotation")
+        require_fields(ann, _ANN_FIELDS, path, "keypoint annotation")
         if len(ann["keypoints"]) != 3 * num_joints or len(ann["bbox"]) != 4:
             raise DataError(f"{path}: annotation id {ann['id']} has {len(ann['keypoints'])} "
                             f"keypoint values and a {len(ann['bbox'])}-number bbox; expected "
@@ -205,13 +186,13 @@ class CocoKeypoints:
         """People from a COCO detection results file (a list of image_id/category_id/bbox/
         score records), for evaluation with detected boxes; other images are ignored."""
         det_file = Path(det_file)
-        dets = _load_json(det_file, "detection results")
+        dets = load_json(det_file, "detection results")
         if not isinstance(dets, list):
             raise DataError(f"{det_file}: expected a JSON list of detections")
         wanted = set(self.image_ids)
         out: list[PersonInstance] = []
         for det in dets:
-            _require(det, _DET_FIELDS, det_file, "detection")
+            require_fields(det, _DET_FIELDS, det_file, "detection")
             if det["category_id"] not in self.cat_ids or det["score"] < image_thre:
                 continue
             image_id = int(det["image_id"])

@@ -93,7 +93,7 @@ _FACE_MIN_DEPTH = {"nose": -0.25, "left_eye": -0.1, "right_eye": -0.1,
 
 # Body parts: the low 5 bits of the label map.
 TORSO, HEAD, NECK = 0, 1, 2
-HAIR = 15  # part of the head, labelled apart for human parsing (hrseg.data.synthetic_lip)
+HAIR = 15  # part of the head, labelled apart for human parsing (hrseg.data.synthetic.lip)
 UPPER_ARM, FOREARM, HAND, THIGH, SHIN, FOOT = (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14)
 _PART_BITS = 5
 
@@ -885,7 +885,7 @@ def _coco_files(images: list[dict], anns: list[dict], seed: int) -> tuple[dict, 
     """The person_keypoints and instances documents of one split."""
     info = {"description": f"hrseg synthetic person keypoints (seed {seed})",
             "version": str(FORMAT_VERSION), "year": 2024,
-            "contributor": "hrseg.data.synthetic_pose", "url": "", "date_created": ""}
+            "contributor": "hrseg.data.synthetic.pose", "url": "", "date_created": ""}
     people = [a for a in anns if a["category_id"] == PERSON_CATEGORY_ID]
     keypoints = {"info": info, "licenses": [], "images": images, "annotations": people,
                  "categories": [PERSON_CATEGORY]}

@@ -1,6 +1,6 @@
 """A synthetic human-parsing mini-split in LIP's release layout, for CPU training and CI.
 
-Each image is one articulated figure of :mod:`hrseg.data.synthetic_pose` (and sometimes a ball,
+Each image is one articulated figure of :mod:`hrseg.data.synthetic.pose` (and sometimes a ball,
 box or sign) on a textured background. The figure is drawn part by part into a label map,
 so its LIP parsing comes from the same pixels as the picture: torso and upper arms (shirt)
 ``upper-clothes``, forearms ``upper-clothes`` with long sleeves else ``left/right-arm``, hands
@@ -9,7 +9,7 @@ so its LIP parsing comes from the same pixels as the picture: torso and upper ar
 and right are the figure's own (the sides of its keypoints), so a horizontal flip swaps them.
 LIP's other classes (hat, glove, dress, ...) do not occur.
 
-Layout under ``root`` (that of :class:`hrseg.data.lip.LIPDataset`)::
+Layout under ``root`` (that of :class:`hrseg.data.seg.lip.LIPDataset`)::
 
     TrainVal_images/{train,val}_images/<id>.jpg, TrainVal_images/{train,val}_id.txt
     TrainVal_parsing_annotations/{train,val}_segmentations/<id>.png
@@ -29,8 +29,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from hrseg.data.lip import lip_paths
-from hrseg.data.synthetic_pose import (
+from hrseg.data.seg.lip import lip_paths
+from hrseg.data.synthetic.pose import (
     FOOT, FOREARM, HAIR, HAND, HEAD, NECK, SHIN, THIGH, TORSO, UPPER_ARM, Person, SceneParams, _PART_BITS,
     render_sample,
 )

@@ -43,7 +43,7 @@ class DetAugment:
         if self._pipeline is None:
             import albumentations as A  # imported on first use: it is slow to import
 
-            from hrseg.data.seg_transforms import photometric_distortion
+            from hrseg.data.seg.transforms import photometric_distortion
 
             steps: list[Any] = []
             if self.scale_range is not None:

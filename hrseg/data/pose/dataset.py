@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -29,36 +28,17 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from hrseg.codecs.heatmap import encode
-from hrseg.data.coco_keypoints import CocoKeypoints, PersonInstance
+from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 from hrseg.utils.image_io import read_image
-from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
+from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
+from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
 from hrseg.errors import DataError
 
 __all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate", "skip_sample"]
 
 logger = logging.getLogger(__name__)
-_WARNED: set[str] = set()
-
-
-@dataclass(frozen=True)
-class SkippedSample:
-    """Stands in for a training sample whose image could not be read."""
-
-    path: str
-    reason: str
-
-
-def skip_sample(counter: Any, path: str, error: Exception) -> SkippedSample:
-    """A training sample whose image could not be read: counted in ``counter`` (the dataset's
-    shared ``num_skipped``), warned about once per file and process, and stood in for."""
-    with counter.get_lock():
-        counter.value += 1
-    if path not in _WARNED:
-        _WARNED.add(path)
-        logger.warning("skipping training image: %s", error)
-    return SkippedSample(path, str(error))
 
 
 def pose_collate(batch: Sequence[dict | SkippedSample]) -> dict | None:

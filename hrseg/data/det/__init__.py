@@ -1,0 +1,1 @@
+"""Detection data: COCO instances (boxes, polygon and RLE masks), augmentation, the dataset."""
