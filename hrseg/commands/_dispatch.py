@@ -12,6 +12,7 @@ import ast
 import contextlib
 import importlib
 import importlib.util
+import os
 import pkgutil
 import platform
 import sys
@@ -156,4 +157,10 @@ def _run(argv: list[str]) -> int:
 
 def console() -> None:
     """The console script ``hrseg`` (pyproject.toml)."""
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`hrseg models | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
