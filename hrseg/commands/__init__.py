@@ -11,6 +11,7 @@ package; with ``$HRSEG_HOME`` set they land under it instead (:func:`in_home`).
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import functools
 import os
@@ -68,3 +69,24 @@ def for_task(task: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                 return main(argv)
         return scoped
     return wrap
+
+
+def evaluation_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
+    """The arguments of every ``hrseg test TASK``: CONFIG, --weights, --out-dir, --cfg-options."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
+    ap.add_argument("--weights", default=None, help=weights_help)
+    ap.add_argument("--out-dir", default=None, help="where the results and metrics JSON go (default: work_dir)")
+    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    return ap
+
+
+def inference_parser(doc: str, images_help: str, weights_help: str, config_help: str,
+                     out: str) -> argparse.ArgumentParser:
+    """The arguments of every ``hrseg infer TASK``: IMAGES, --weights, --config, --out (default ``out``)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("images", nargs="+", help=images_help)
+    ap.add_argument("--weights", default=None, help=weights_help)
+    ap.add_argument("--config", default=None, help=config_help)
+    ap.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    return ap

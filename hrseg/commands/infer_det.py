@@ -8,9 +8,7 @@ is used. The model and its class names are those the checkpoint recorded.
 """
 from __future__ import annotations
 
-import argparse
-
-from hrseg.commands import for_task, home_path
+from hrseg.commands import for_task, home_path, inference_parser
 from hrseg.tasks.detection import infer, load_det_config, resolve_det_weights
 
 # The embedded training run (`hrseg train det`) writes its checkpoints here (under $HRSEG_HOME if set).
@@ -19,11 +17,8 @@ DEFAULT_WORK_DIR = "work_dirs/mini_fasterrcnn"
 
 @for_task("det")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="+", help="image files")
-    ap.add_argument("--weights", default=None, help="hrseg detector checkpoint")
-    ap.add_argument("--config", default=None, help="config for the model (default: the one the checkpoint recorded)")
-    ap.add_argument("--out", default="outputs/det", help="output folder (default: outputs/det)")
+    ap = inference_parser(__doc__, "image files", "hrseg detector checkpoint",
+                          "config for the model (default: the one the checkpoint recorded)", "outputs/det")
     ap.add_argument("--score-thr", type=float, default=0.3, help="keep boxes scoring at least this (default 0.3)")
     args = ap.parse_args(argv)
     weights = resolve_det_weights(args.weights, home_path(DEFAULT_WORK_DIR))

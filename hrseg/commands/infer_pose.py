@@ -10,9 +10,7 @@ the embedded training run (`hrseg train pose`) is used.
 """
 from __future__ import annotations
 
-import argparse
-
-from hrseg.commands import for_task, home_path
+from hrseg.commands import for_task, home_path, inference_parser
 from hrseg.errors import ConfigError
 from hrseg.tasks.pose import config_for_weights, infer, load_pose_config, resolve_weights
 
@@ -22,16 +20,12 @@ DEFAULT_WORK_DIR = "work_dirs/synthetic_mini"
 
 @for_task("pose")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="+", help="image files")
-    ap.add_argument("--weights", default=None, help="hrseg or official pose checkpoint")
-    ap.add_argument("--config", default=None,
-                    help="config for model, input size and test settings (default: the one recorded in an "
-                         "hrseg checkpoint, or the official COCO recipe for an official file)")
+    ap = inference_parser(__doc__, "image files", "hrseg or official pose checkpoint",
+                          "config for model, input size and test settings (default: the one recorded in an "
+                          "hrseg checkpoint, or the official COCO recipe for an official file)", "outputs/pose")
     ap.add_argument("--boxes", default=None, help="person boxes: {image: [[x,y,w,h(,score)],...]} or COCO detections")
     ap.add_argument("--det-weights", default=None, help="hrseg detector checkpoint that finds the people")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
-    ap.add_argument("--out", default="outputs/pose", help="output folder (default: outputs/pose)")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from hrseg.cli import parse_size
-from hrseg.commands import for_task, home_path
+from hrseg.commands import for_task, home_path, inference_parser
 from hrseg.tasks.segmentation import (
     config_for_weights, find_images, infer, load_seg_config, resolve_weights,
 )
@@ -23,14 +23,10 @@ DEFAULT_WORK_DIR = "work_dirs/seg_synthetic_mini"
 
 @for_task("seg")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="+", help="image files or folders of images")
-    ap.add_argument("--weights", default=None, help="hrseg or official segmentation checkpoint "
-                    f"(default: the newest checkpoint in {DEFAULT_WORK_DIR})")
-    ap.add_argument("--config", default=None,
-                    help="config for model and test settings (default: the one recorded in an hrseg "
-                         "checkpoint, or the official recipe for an official file)")
-    ap.add_argument("--out", default="outputs/seg", help="output folder (default: outputs/seg)")
+    ap = inference_parser(__doc__, "image files or folders of images", "hrseg or official segmentation checkpoint "
+                          f"(default: the newest checkpoint in {DEFAULT_WORK_DIR})",
+                          "config for model and test settings (default: the one recorded in an hrseg "
+                          "checkpoint, or the official recipe for an official file)", "outputs/seg")
     ap.add_argument("--palette", choices=["cityscapes", "pascal_context", "generated"], default=None,
                     help="colours of the mask (default: the dataset's)")
     ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.commands import for_task, in_home
+from hrseg.commands import evaluation_parser, for_task, in_home
 from hrseg.tasks.pose import load_pose_config, test
 
 
 @for_task("pose")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
-    ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (default: the config's run)")
+    ap = evaluation_parser(__doc__, "hrseg or official checkpoint (default: the config's run)")
     ap.add_argument("--det-json", default=None, help="person detections (COCO results JSON) instead of GT boxes")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                     help="flip test (default: the config's test.flip)")
-    ap.add_argument("--out-dir", default=None, help="where results and metrics JSON go (default: work_dir)")
-    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = in_home(load_pose_config(args.config, args.cfg_options))
     test(cfg, args.weights, args.det_json, args.flip, args.out_dir)

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.commands import for_task, in_home
+from hrseg.commands import evaluation_parser, for_task, in_home
 from hrseg.tasks.segmentation import load_seg_config, test
 
 
 @for_task("seg")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
-    ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (default: the config's run)")
+    ap = evaluation_parser(__doc__, "hrseg or official checkpoint (default: the config's run)")
     ap.add_argument("--data-root", default=None, help="dataset root (default: the config's data.root)")
     ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")
     ap.add_argument("--scales", type=float, nargs="+", default=None, help="multi-scale test, e.g. 0.75 1.0 1.25")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                     help="flip test (default: the config's test.flip)")
-    ap.add_argument("--out-dir", default=None, help="where metrics_test.json goes (default: work_dir)")
-    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = in_home(load_seg_config(args.config, args.cfg_options))
     if args.data_root is not None:
