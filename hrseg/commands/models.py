@@ -1,6 +1,6 @@
 """The named models: parameters and GFLOPs at each family's usual input size.
 
-    hrseg models                    # every named model (counted one by one: a minute or two on a CPU)
+    hrseg models                    # every named model, a row at a time (a few minutes on a CPU)
     hrseg models pose_hrnet         # those whose name contains pose_hrnet
     hrseg models --names            # the names only, at once
 
