@@ -21,12 +21,14 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from hrseg.configs_index import find_config
 from hrseg.errors import ConfigError
 
 
 def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping[str, Any] | None = None,
                 defaults: Mapping[str, Any] | None = None, open_keys: Iterable[str] = ()) -> dict[str, Any]:
-    """The config at ``path`` (None: the defaults alone) as a plain dict; see the module docstring.
+    """The config at ``path`` (a file, or the name of a shipped config such as
+    ``hrnet_w32_coco_256x192``; None: the defaults alone) as a plain dict; see the module docstring.
 
     ``cfg_options``: ``["optimizer.lr=5e-4", "schedule.milestones=[90,120]"]`` (values parsed as
     mmengine's DictAction does: numbers, true/false, None, [lists], (tuples), a,b lists) or a dict
@@ -36,7 +38,8 @@ def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping
     cfg = copy.deepcopy(dict(defaults or {}))
     where = "defaults"
     if path is not None:
-        file_cfg, files = _read_file(Path(path))
+        path = find_config(path)  # a file, or a shipped config by name (hrseg.configs_index)
+        file_cfg, files = _read_file(path)
         where = str(path)
         schema.check(file_cfg, f"{path}{' (or its _base_ files)' if len(files) > 1 else ''}")
         _merge(cfg, file_cfg)

@@ -1,52 +1,9 @@
 #!/usr/bin/env python
-"""HRNet over HTTP: pose, segmentation and detection, with a page to try them at /.
-
-    python tools/serve.py --pose pose_hrnet_w32_256x192.pth
-    python tools/serve.py --pose work_dirs/synthetic_mini/best.pth --seg seg.pth --det det.pth --port 8080
-    python tools/serve.py --pose pose_hrnet_w32            # a model name: random weights, for trying it out
-Each of --pose / --seg / --det takes a checkpoint (hrseg or official) or a model name. The models
-are loaded once; requests are micro-batched (--max-batch, --max-wait-ms) behind a bounded queue
-(--max-queue; past it: 429 + Retry-After). Binds 127.0.0.1 unless --host says otherwise.
-Needs the serve extra: pip install -e ".[serve]". API and examples: docs/serve.md.
-"""
-from __future__ import annotations
-
-import argparse
+"""`hrseg serve` from a clone: the same entry point, hrseg/commands/serve.py (--help for options and examples)."""
 import sys
 
 from hrseg.cli import run_cli
-from hrseg.serve.models import BACKENDS
-from hrseg.serve.server import Limits, load_models, require_serve_extra, serve
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for task, what in (("pose", "pose"), ("seg", "segmentation"), ("det", "detection")):
-        ap.add_argument(f"--{task}", default=None, metavar="NAME_OR_FILE", help=f"{what} checkpoint or model name")
-        ap.add_argument(f"--{task}-options", nargs="+", default=[], metavar="KEY=VALUE",
-                        help=f"{what} config overrides, e.g. test.flip=False")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--backend", default="optimized", choices=sorted(BACKENDS),
-                    help="optimized: BatchNorm folded, channels_last (default); eager; bfloat16 (pose only)")
-    ap.add_argument("--max-batch", type=int, default=8, help="crops or images per forward (1: no micro-batching)")
-    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a forward waits to fill its batch")
-    ap.add_argument("--max-queue", type=int, default=32, help="requests in the service before 429")
-    ap.add_argument("--max-bytes", type=int, default=Limits.max_bytes, help="largest request body")
-    ap.add_argument("--max-pixels", type=int, default=Limits.max_pixels, help="largest image (width x height)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    args = ap.parse_args(argv)
-    require_serve_extra()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    models = load_models({"pose": args.pose, "seg": args.seg, "det": args.det}, args.backend,
-                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options})
-    serve(models, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-          max_queue=args.max_queue, limits=Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels))
-    return 0
-
+from hrseg.commands.serve import *  # noqa: F401,F403  main and the module's names, for `import serve`
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main))  # noqa: F405

@@ -1,32 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate detector weights with COCO box AP on a config's val split or another COCO file.
-
-    python tools/test_det.py configs/det/faster_rcnn_hrnetv2p_w32_1x_coco.py --weights frcnn_w32.pth
-    python tools/test_det.py configs/det/mini_fasterrcnn.py --ann-file instances.json --img-dir images/
-Without --weights the newest checkpoint of the config's run (its work_dir) is used.
-"""
-from __future__ import annotations
-
-import argparse
+"""`hrseg test det` from a clone: the same entry point, hrseg/commands/test_det.py (--help for options and examples)."""
 import sys
 
 from hrseg.cli import run_cli
-from hrseg.tasks.detection import load_det_config, test
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
-    ap.add_argument("--weights", default=None, help="hrseg detector checkpoint (default: the config's run)")
-    ap.add_argument("--ann-file", default=None, help="COCO instances JSON to evaluate on instead of the val split")
-    ap.add_argument("--img-dir", default=None, help="the folder of --ann-file's images")
-    ap.add_argument("--out-dir", default=None, help="where results and metrics JSON go (default: work_dir)")
-    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args(argv)
-    cfg = load_det_config(args.config, args.cfg_options)
-    test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, img_dir=args.img_dir)
-    return 0
-
+from hrseg.commands.test_det import *  # noqa: F401,F403  main and the module's names, for `import test_det`
 
 if __name__ == "__main__":
-    sys.exit(run_cli(lambda: main()))
+    sys.exit(run_cli(main))  # noqa: F405

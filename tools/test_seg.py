@@ -1,42 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate segmentation weights on a config's val split: per-class IoU table and mIoU.
-
-    python tools/test_seg.py configs/seg/hrnetv2_w48_cityscapes_1024x512.py --weights hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth
-    python tools/test_seg.py CONFIG --weights W --mode slide --scales 0.5 0.75 1.0 1.25 1.5 1.75 --flip
-    python tools/test_seg.py CONFIG --data-root ../shared/data/seg_mini/cityscapes
-Without --weights the newest checkpoint of the config's own training run is used.
-"""
-from __future__ import annotations
-
-import argparse
+"""`hrseg test seg` from a clone: the same entry point, hrseg/commands/test_seg.py (--help for options and examples)."""
 import sys
 
 from hrseg.cli import run_cli
-from hrseg.tasks.segmentation import load_seg_config, test
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
-    ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (default: the config's run)")
-    ap.add_argument("--data-root", default=None, help="dataset root (default: the config's data.root)")
-    ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")
-    ap.add_argument("--scales", type=float, nargs="+", default=None, help="multi-scale test, e.g. 0.75 1.0 1.25")
-    ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                    help="flip test (default: the config's test.flip)")
-    ap.add_argument("--out-dir", default=None, help="where metrics_test.json goes (default: work_dir)")
-    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args(argv)
-    cfg = load_seg_config(args.config, args.cfg_options)
-    if args.data_root is not None:
-        cfg["data"]["root"] = args.data_root
-        cfg["data"]["synthetic"] = None
-    for key, value in (("mode", args.mode), ("scales", args.scales), ("flip", args.flip)):
-        if value is not None:
-            cfg["test"][key] = value
-    test(cfg, args.weights, args.out_dir)
-    return 0
-
+from hrseg.commands.test_seg import *  # noqa: F401,F403  main and the module's names, for `import test_seg`
 
 if __name__ == "__main__":
-    sys.exit(run_cli(lambda: main()))
+    sys.exit(run_cli(main))  # noqa: F405

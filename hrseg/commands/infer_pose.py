@@ -1,0 +1,49 @@
+"""Keypoints on photographs and videos: an overlay PNG with the skeleton and a JSON per image
+(per video: the annotated video and one JSON line per frame).
+
+    hrseg infer pose photo.jpg --weights pose_hrnet_w32.mmpose1x_coco_256x192    # published, by name
+    hrseg infer pose photos/ --weights pose_hrnet_w32_256x192.pth --out results/
+    hrseg infer pose a.jpg b.jpg --boxes boxes.json
+    hrseg infer pose clip.mp4 --weights W --det-every 5 --backend openvino
+    python tools/infer_pose.py ...         # the same command, from a clone
+Person boxes come from --boxes, else from a person detector: --det-weights (a published name, a
+`hrseg train det` or OpenMMLab checkpoint), by default torchvision's COCO Faster R-CNN by name (when
+it cannot be had, each whole image is one person, with a warning that says how to get it). Without
+--weights the newest checkpoint of the embedded training run (`hrseg train pose`) is used.
+"""
+from __future__ import annotations
+
+from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
+from hrseg.errors import ConfigError
+from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR, person_detector
+from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
+
+# The embedded training run (`hrseg train pose`) writes its checkpoints here (under $HRSEG_HOME if set).
+DEFAULT_WORK_DIR = "work_dirs/synthetic_mini"
+
+
+@for_task("pose")
+def main(argv: list[str] | None = None) -> int:
+    ap = inference_parser(__doc__, "image files, folders of images or video files",
+                          "published weights by name (hrseg weights list), an hrseg, mmpose or official checkpoint",
+                          "config for model, input size and test settings (default: the one recorded in an "
+                          "hrseg checkpoint, or the official COCO recipe for an official file)", "outputs/pose")
+    ap.add_argument("--boxes", default=None, help="person boxes: {image: [[x,y,w,h(,score)],...]} or COCO detections")
+    ap.add_argument("--det-weights", default=None, help="person detector: a published name or a detection "
+                    f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
+    ap.add_argument("--det-every", type=int, default=1, help="in videos, detect people every N frames (default 1)")
+    ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
+    ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
+    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    add_backend_arg(ap)
+    args = ap.parse_args(argv)
+    if args.boxes and args.det_weights:
+        raise ConfigError("give --boxes or --det-weights, not both")
+    weights = resolve_weights(args.weights, home_path(DEFAULT_WORK_DIR))
+    options = test_options(args)
+    cfg = load_pose_config(args.config, options) if args.config else None
+    detector = None if args.boxes else person_detector(args.det_weights, args.det_score_thr)
+    infer(args.images, cfg, weights, args.out, cfg_options=options, boxes_file=args.boxes,
+          person_detector=detector, det_every=args.det_every, kpt_thr=args.kpt_thr)
+    return 0
+

@@ -1,0 +1,27 @@
+"""Evaluate pose weights with COCO keypoint AP on a config's val split.
+
+    hrseg test pose hrnet_w32_coco_256x192 --weights pose_hrnet_w32_256x192.pth
+    hrseg test pose CONFIG --weights W --det-json person_detections.json --flip
+    python tools/test_pose.py ...          # the same command, from a clone
+CONFIG is a file or the name of a shipped config (`hrseg configs pose`).
+"""
+from __future__ import annotations
+
+import argparse
+
+from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
+from hrseg.tasks.pose import load_pose_config, test
+
+
+@for_task("pose")
+def main(argv: list[str] | None = None) -> int:
+    ap = evaluation_parser(__doc__, "hrseg or official checkpoint (default: the config's run)")
+    ap.add_argument("--det-json", default=None, help="person detections (COCO results JSON) instead of GT boxes")
+    ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                    help="flip test (default: the config's test.flip)")
+    add_backend_arg(ap)
+    args = ap.parse_args(argv)
+    cfg = in_home(load_pose_config(args.config, test_options(args)))
+    test(cfg, args.weights, args.out_dir, det_file=args.det_json, flip=args.flip)
+    return 0
+

@@ -1,0 +1,42 @@
+"""Published weights by name: list them, download one into the cache, verify a file.
+
+    hrseg weights list [PATTERN] [--model pose_hrnet_w32]
+    hrseg weights download pose_hrnet_w32.mmpose1x_coco_256x192
+    hrseg weights verify ~/Downloads/hrnet_w32-36af842e.pth
+    hrseg weights docs            # rewrite docs/weights.md from the table
+The cache is $HRSEG_HOME/weights (default <torch hub dir>/hrseg/weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="the published checkpoints")
+    ls.add_argument("pattern", nargs="?", default="", help="only names containing this")
+    ls.add_argument("--model", default=None, help="only weights this model can load (e.g. pose_hrnet_w32)")
+    dl = sub.add_parser("download", help="download NAME into the cache (nothing happens if it is there)")
+    dl.add_argument("name", help="a full name from `list` (or a tag with --model)")
+    dl.add_argument("--model", default=None, help="the model a tag is for")
+    vf = sub.add_parser("verify", help="what a file is: hash (against the table), layout, tensors")
+    vf.add_argument("file")
+    sub.add_parser("docs", help="rewrite docs/weights.md from the table")
+    args = ap.parse_args(argv)
+
+    from hrseg import weights
+    from hrseg.weights import docs
+
+    if args.command == "list":
+        print(docs.format_list(args.pattern, args.model))
+    elif args.command == "download":
+        print(weights.resolve(args.name, args.model))
+    elif args.command == "verify":
+        result = weights.verify(args.file)
+        print(json.dumps(result, indent=2))
+        return 1 if result.get("hash_ok") is False else 0
+    else:
+        print(docs.write_docs())
+    return 0
