@@ -153,8 +153,8 @@ def test_lip_configs(lip_root: Path) -> None:
 
 
 def test_lip_outputs_use_the_lip_palette() -> None:
-    from hrseg.tasks.segmentation import _default_palette
+    from hrseg.tasks.segmentation import default_palette
     from hrseg.visualization.segmentation import palette_for
 
     cfg = load_seg_config(CONFIGS / "hrnetv2_w48_lip_473x473.py")
-    assert np.array_equal(palette_for(_default_palette(cfg), 20), LIP_PALETTE)
+    assert np.array_equal(palette_for(default_palette(cfg), 20), LIP_PALETTE)

@@ -25,6 +25,7 @@ from hrseg.serve.app import create_app  # noqa: E402
 from hrseg.serve.batching import BatchedModel, MicroBatcher  # noqa: E402
 from hrseg.serve.models import ServedModel, load_model  # noqa: E402
 from hrseg.serve.uploads import Limits  # noqa: E402
+from hrseg.inference.top_down import estimate_poses  # noqa: E402
 from hrseg.tasks import detection, pose, segmentation  # noqa: E402
 from hrseg.utils.image_io import read_image  # noqa: E402
 from hrseg.visualization.pose import draw_poses  # noqa: E402
@@ -84,7 +85,8 @@ def test_routes_match_the_task_functions(client, models, photos):
         assert r.status_code == 200, r.text
         body = r.json()
         assert (body["width"], body["height"]) == (w, h) and body["timing_ms"]["total"] > 0
-        want = pose.estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].cfg)
+        want = estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].info["codec"],
+                              models["pose"].info["keypoints"], models["pose"].cfg["test"])
         assert len(want) == 1
         _assert_people_equal(body["people"], want)
 
@@ -212,7 +214,8 @@ def test_micro_batching_gives_each_client_its_own_result(client, models, photos)
     for image, r in zip(images, responses):
         h, w = image.shape[:2]
         assert (r.json()["width"], r.json()["height"]) == (w, h)
-        want = pose.estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].cfg)
+        want = estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].info["codec"],
+                              models["pose"].info["keypoints"], models["pose"].cfg["test"])
         _assert_people_equal(r.json()["people"], want, atol=1e-3)
 
 

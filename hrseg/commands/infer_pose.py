@@ -1,5 +1,7 @@
-"""Keypoints on photographs and videos: an overlay PNG with the skeleton and a JSON per image
-(per video: the annotated video and one JSON line per frame).
+"""Keypoints on photographs and videos: skeleton overlays and JSON.
+
+Per image an overlay PNG with the skeleton and a JSON; per video the annotated video and one JSON
+line per frame.
 
     hrseg infer pose photo.jpg --weights pose_hrnet_w32.mmpose1x_coco_256x192    # published, by name
     hrseg infer pose photos/ --weights pose_hrnet_w32_256x192.pth --out results/

@@ -1,5 +1,7 @@
-"""Segment photographs and videos: per image a label map, a colourised mask and an overlay (PNG,
-image size); per video the annotated video and one JSON line per frame (class areas).
+"""Segment photographs and videos: label maps, colourised masks and overlays.
+
+Per image a label map, a colourised mask and an overlay (PNG, image size); per video the annotated
+video and one JSON line per frame (class areas).
 
     hrseg infer seg photo.jpg                  # the published Cityscapes W48 when cached, else `hrseg train seg`'s
     hrseg infer seg photo.jpg --weights seg_hrnetv2_w48.official_cityscapes     # published, by name

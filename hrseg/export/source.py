@@ -9,19 +9,19 @@ from typing import Any, Mapping
 
 from torch import nn
 
-import hrseg
 from hrseg.errors import ConfigError
 from hrseg.export.meta import task_of
 
 log = logging.getLogger("hrseg")
 
 
-def _task_module(task: str) -> Any:
+def _task(task: str) -> Any:
+    """The pose or segmentation :class:`~hrseg.tasks.base.Task`."""
     if task == "pose":
-        import hrseg.tasks.pose as module
+        from hrseg.tasks.pose import TASK
     else:
-        import hrseg.tasks.segmentation as module
-    return module
+        from hrseg.tasks.segmentation import TASK
+    return TASK
 
 
 def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
@@ -37,8 +37,6 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
     ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation config
     file. Without ``weights`` the model keeps its initialisation (logged: only for trying the
     export out)."""
-    from hrseg.tasks.common import build_from_config
-
     text = str(model_or_config)
     if Path(text).suffix == ".py":
         from hrseg.config import load_config
@@ -46,21 +44,16 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
         name = (load_config(text).get("model") or {}).get("name")
         if not name:
             raise ConfigError(f"{text}: the config sets no model.name")
-        task = task_of(name)
-        module = _task_module(task)
-        cfg = (module.load_pose_config if task == "pose" else module.load_seg_config)(text)
+        task = _task(task_of(name))
+        cfg = task.load_config(text)
     else:
-        name, task = text, task_of(text)
-        module = _task_module(task)
-        cfg = module.config_for_weights(weights) if weights else \
-            (module.load_pose_config if task == "pose" else module.load_seg_config)(None)
-        if weights and cfg["model"]["name"] != name:
+        name, task = text, _task(task_of(text))
+        cfg = task.load_config(None, {"model.name": name})
+    if weights:  # an hrseg checkpoint, an official or OpenMMLab file, or a published name
+        model, cfg = task.load_model(weights, cfg)
+        if cfg["model"]["name"] != name:
             raise ConfigError(f"{weights}: these weights are for {cfg['model']['name']}, not {name}")
-        if not weights:
-            cfg["model"] = {"name": name}
-    model = build_from_config(cfg["model"])
-    if weights:
-        log.info("%s", hrseg.load_checkpoint(model, weights).summary())
     else:
         log.warning("no --weights: exporting %s with its initial (untrained) weights", name)
-    return model.eval(), cfg["model"]["name"], _default_size(task, cfg)
+        model = task.build_model(cfg)
+    return model.eval(), cfg["model"]["name"], _default_size(task.name, cfg)

@@ -21,11 +21,12 @@ import torch
 from torch import nn
 
 import hrseg
+from hrseg.codecs.msra import HeatmapCodec
+from hrseg.data.det.coco_instances import coco80_categories
 from hrseg.errors import ConfigError
 from hrseg.inference.optimize import inference_model
-from hrseg.meta.keypoints import KEYPOINT_NAMES
+from hrseg.inference.top_down import estimate_poses
 from hrseg.tasks import detection, pose, segmentation
-from hrseg.tasks.common import build_from_config
 from hrseg.visualization.boxes import draw_boxes
 from hrseg.visualization.pose import draw_poses
 from hrseg.visualization.segmentation import overlay, palette_for
@@ -63,7 +64,7 @@ class ServedModel:
         out = {"task": self.task, "name": self.name, "weights": self.source,
                "parameters": sum(p.numel() for p in self.runner.parameters())}
         if self.task == "pose":
-            out.update(input_size=list(self.cfg["data"]["input_size"]), keypoint_names=list(KEYPOINT_NAMES),
+            out.update(input_size=list(self.cfg["data"]["input_size"]), keypoint_names=list(self.info["keypoints"].names),
                        flip_test=bool(self.cfg["test"]["flip"]))
         elif self.task == "seg":
             t = self.cfg["test"]
@@ -94,42 +95,30 @@ def load_model(task: str, spec: str, backend: str = "optimized", cfg_options: Se
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    is_file = Path(spec).is_file()
-    if not is_file and spec not in hrseg.list_models():
-        raise ConfigError(f"--{task} {spec!r}: neither a checkpoint file nor a model name "
-                          f"(see hrseg.list_models())")
-    source = str(Path(spec).resolve()) if is_file else f"random weights (seed {seed})"
-    if task == "det":
-        return _load_detector(spec, is_file, source, cfg_options, seed)
-    options = _options(task, backend, cfg_options)
-    mod = pose if task == "pose" else segmentation
-    if is_file:
-        cfg = mod.config_for_weights(spec, options)
-        model = pose.load_pose_model(cfg["model"], spec) if task == "pose" else \
-            segmentation.load_seg_model(cfg["model"], spec)
-    else:
-        load = pose.load_pose_config if task == "pose" else segmentation.load_seg_config
-        cfg = load(None, [f"model.name={spec}", *options])
+    contract = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK}[task]
+    options = list(cfg_options) if task == "det" else _options(task, backend, cfg_options)
+    if spec in hrseg.list_models():  # a model name: seeded random weights
+        cfg = contract.load_config(None, [f"model.name={spec}", *options])
+        if task == "det":
+            cfg["classes"] = coco80_categories()
         torch.manual_seed(seed)
-        model = build_from_config(cfg["model"]).eval()
+        model, source = contract.build_model(cfg).eval(), f"random weights (seed {seed})"
+    elif not Path(spec).is_file() and spec not in hrseg.list_weights():
+        raise ConfigError(f"--{task} {spec!r}: neither a checkpoint file nor a model name (hrseg.list_models()) "
+                          "nor published weights (hrseg weights list)")
+    else:  # a checkpoint file or published weights by name, loaded as the tools load them
+        model, cfg = contract.load_model(spec, None, options)
+        source = str(Path(spec).resolve()) if Path(spec).is_file() else spec
     info: dict[str, Any] = {}
-    if task == "seg":
+    if task == "pose":
+        info.update(keypoints=pose.keypoint_set(cfg), codec=HeatmapCodec.from_config(cfg))
+    elif task == "seg":
         info["classes"] = segmentation.class_names(cfg)
-        info["palette"] = palette_for(segmentation._default_palette(cfg), model.num_classes)
-    return ServedModel(task, cfg["model"]["name"], source, cfg, inference_model(model, cfg["test"]), info)
-
-
-def _load_detector(spec: str, is_file: bool, source: str, cfg_options: Sequence[str], seed: int) -> ServedModel:
-    if is_file:
-        cfg = detection.config_for_weights(spec, detection.load_det_config(None, list(cfg_options))
-                                           if cfg_options else None)
-        model = detection.load_detector(spec, cfg)
+        info["palette"] = palette_for(segmentation.default_palette(cfg), model.num_classes)
     else:
-        cfg = detection.load_det_config(None, [f"model.name={spec}", *cfg_options])
-        torch.manual_seed(seed)
-        model = build_from_config(cfg["model"]).eval()
-        model.classes = detection.model_classes(cfg)
-    return ServedModel("det", cfg["model"]["name"], source, cfg, model, {"classes": model.classes})
+        info["classes"] = model.classes
+        return ServedModel("det", cfg["model"]["name"], source, cfg, model, info)
+    return ServedModel(task, cfg["model"]["name"], source, cfg, inference_model(model, cfg["test"]), info)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -152,9 +141,11 @@ def predict(served: ServedModel, image: np.ndarray, forward: Any, params: Mappin
     ``params``: ``kpt_thr`` (pose overlay), ``score_thr`` (detection)."""
     h, w = image.shape[:2]
     if served.task == "pose":
-        people = pose.estimate_poses(forward, image, [[0.0, 0.0, float(w), float(h), 1.0]], served.cfg)
-        return Prediction({"keypoint_names": list(KEYPOINT_NAMES), "people": people},
-                          lambda: draw_poses(image, people, params.get("kpt_thr", 0.3)))
+        keypoints = served.info["keypoints"]
+        people = estimate_poses(forward, image, [[0.0, 0.0, float(w), float(h), 1.0]], served.info["codec"],
+                                keypoints, served.cfg["test"])
+        return Prediction({"keypoint_names": list(keypoints.names), "people": people},
+                          lambda: draw_poses(image, people, params.get("kpt_thr", 0.3), keypoints=keypoints))
     if served.task == "seg":
         labels = segmentation.predict_labels(forward, image, served.cfg["test"])
         names = served.info["classes"]

@@ -225,11 +225,13 @@ class Task:
               weights: str | os.PathLike, out_dir: str | os.PathLike,
               cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> list[dict[str, str]]:
         """Predict on image files (and the images of folders) and video files, writing the task's
-        files per image (per video: the annotated video and one JSON line per frame) under ``out_dir`` (``cfg`` None: the config the checkpoint recorded, with ``cfg_options``).
-        Every image is decoded before anything is written, so a missing or
-        corrupt file stops the run with one error naming it and nothing written."""
-        from hrseg.inference.video import VIDEO_SUFFIXES
+        files per image (per video: the annotated video and one JSON line per frame) under
+        ``out_dir``; ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The
+        weights are loaded and every image decoded before anything is written, so a bad file stops
+        the run with one error naming it and nothing written."""
+        from hrseg.inference.video import VIDEO_SUFFIXES, process_video
 
+        model, cfg = self.load_model(weights, cfg, cfg_options)
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
         others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
         paths = find_images(others) if others or not videos else []
@@ -242,7 +244,6 @@ class Task:
         dupes = sorted({s for s in stems if stems.count(s) > 1})
         if dupes:
             raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
-        model, cfg = self.load_model(weights, cfg, cfg_options)
         predict = self.predictor(model, cfg, **options)
         out = Path(out_dir)
         written = []
@@ -252,8 +253,6 @@ class Task:
             files = self.write_prediction(out, path, image, result, cfg, **options)
             written.append({"image": str(path), **files})
         for path in videos:  # frame by frame: memory flat in the video's length
-            from hrseg.inference.video import process_video
-
             summary = process_video(path, out, lambda frame: self.render(frame, predict(frame, path), cfg, **options))
             print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
                   f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")

@@ -271,7 +271,7 @@ class SegTask(Task):
         return build_dataset(cfg, split)
 
     def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return {**super().model_meta(cfg), "classes": list(class_names(cfg)), "palette": _default_palette(cfg),
+        return {**super().model_meta(cfg), "classes": list(class_names(cfg)), "palette": default_palette(cfg),
                 "dataset": cfg["data"]["type"]}
 
     def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
@@ -340,7 +340,7 @@ class SegTask(Task):
         names = class_names(cfg)
         counts = np.bincount(result[result != IGNORE_INDEX].ravel(), minlength=len(names))
         areas = {names[i]: round(float(c) / result.size, 5) for i, c in enumerate(counts) if c}
-        colours = palette_for(palette or _default_palette(cfg), len(names))
+        colours = palette_for(palette or default_palette(cfg), len(names))
         return {"class_areas": areas}, overlay(image, result, colours, alpha)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
@@ -348,7 +348,7 @@ class SegTask(Task):
                          **options: Any) -> dict[str, str]:
         """``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the dataset's palette) and
         ``<stem>_overlay.png`` (blended over the photograph), all at the image's size."""
-        colours = palette_for(palette or _default_palette(cfg), len(class_names(cfg)))
+        colours = palette_for(palette or default_palette(cfg), len(class_names(cfg)))
         files = write_segmentation(out_dir, path.stem, image, result, colours, alpha)
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
         return {k: str(v) for k, v in files.items()}
@@ -365,7 +365,7 @@ def _with_dataset_of(cfg: dict[str, Any], n: int) -> dict[str, Any]:
     return cfg
 
 
-def _default_palette(cfg: Mapping[str, Any]) -> str:
+def default_palette(cfg: Mapping[str, Any]) -> str:
     kind = cfg["data"]["type"]
     if kind in ("cityscapes", "pascal_context", "lip"):
         return kind
