@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 import hrseg
 from hrseg.errors import ConfigError, DataError
 from hrseg.tasks import common
-from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
+from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image, write_image
 from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
@@ -44,6 +44,7 @@ class Task:
     open_keys: ClassVar[tuple[str, ...]] = ("model",)
     how_to_get_weights: ClassVar[str]
     collate: ClassVar[Callable | None] = None
+    result_noun: ClassVar[str] = "results"  # what one image's results are, in messages ("people", "boxes")
 
     # -- config --------------------------------------------------------------------------------
     def load_config(self, path: str | os.PathLike | None = None,
@@ -104,7 +105,14 @@ class Task:
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,
                          cfg: Mapping[str, Any], **options: Any) -> dict[str, str]:
-        raise NotImplementedError
+        """``<stem>_<task>.png`` (the overlay of :meth:`render`) and ``<stem>_<task>.json`` (its
+        data and the image path) under ``out_dir``."""
+        doc, overlay = self.render(image, result, cfg, **options)
+        png, js = out_dir / f"{path.stem}_{self.name}.png", out_dir / f"{path.stem}_{self.name}.json"
+        write_image(png, overlay)
+        write_json(js, {"image": str(path), **doc})
+        print(f"{path}: {len(result)} {self.result_noun} -> {png}, {js}")
+        return {"overlay": str(png), "json": str(js)}
 
     def render(self, image: np.ndarray, result: Any, cfg: Mapping[str, Any],
                **options: Any) -> tuple[dict[str, Any], np.ndarray]:

@@ -28,7 +28,6 @@ from tqdm import tqdm
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det.transforms import DetAugment
-from hrseg.utils.image_io import write_image
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError
@@ -40,7 +39,6 @@ from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
-from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
 
@@ -180,6 +178,7 @@ class DetTask(Task):
     name = "det"
     defaults = DET_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
+    result_noun = "boxes"
     collate = staticmethod(det_collate)
 
     def build_dataset(self, cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLike | None = None,
@@ -265,14 +264,6 @@ class DetTask(Task):
         doc = {"width": w, "height": h, "box_format": "xyxy", "score_thr": score_thr, "detections": result}
         return doc, draw_boxes(image, result)
 
-    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
-                         cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any) -> dict[str, str]:
-        doc, overlay = self.render(image, result, cfg, score_thr)
-        png, js = out_dir / f"{path.stem}_det.png", out_dir / f"{path.stem}_det.json"
-        write_image(png, overlay)
-        write_json(js, {"image": str(path), **doc})
-        print(f"{path}: {len(result)} boxes -> {png}, {js}")
-        return {"overlay": str(png), "json": str(js)}
 
 
 # -- inference on photographs -----------------------------------------------------------------------

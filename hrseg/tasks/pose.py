@@ -37,8 +37,6 @@ from hrseg.tasks.common import coco_split_paths
 from hrseg.tasks.person_boxes import (  # noqa: F401  (re-exported)
     DEFAULT_PERSON_DETECTOR, boxes_for, read_boxes,
 )
-from hrseg.utils.image_io import write_image
-from hrseg.utils.io import write_json
 
 log = logging.getLogger("hrseg")
 
@@ -118,6 +116,7 @@ class PoseTask(Task):
     name = "pose"
     defaults = POSE_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
+    result_noun = "people"
     collate = staticmethod(pose_collate)
 
     # -- data ---------------------------------------------------------------------------------
@@ -271,14 +270,6 @@ class PoseTask(Task):
                "skeleton": [list(p) for p in keypoints.skeleton], "people": result}
         return doc, draw_poses(image, result, kpt_thr, keypoints=keypoints)
 
-    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: list[dict[str, Any]],
-                         cfg: Mapping[str, Any], kpt_thr: float = 0.3, **options: Any) -> dict[str, str]:
-        doc, overlay = self.render(image, result, cfg, kpt_thr)
-        png, js = out_dir / f"{path.stem}_pose.png", out_dir / f"{path.stem}_pose.json"
-        write_image(png, overlay)
-        write_json(js, {"image": str(path), **doc})
-        print(f"{path}: {len(result)} people -> {png}, {js}")
-        return {"overlay": str(png), "json": str(js)}
 
 
 def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | None:
