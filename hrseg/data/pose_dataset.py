@@ -29,11 +29,12 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from hrseg.codecs.heatmap import encode
+from hrseg.data.augment import build_randaugment
 from hrseg.data.coco_keypoints import CocoKeypoints, PersonInstance
 from hrseg.meta.keypoints import FLIP_INDEX, FLIP_PAIRS
 from hrseg.utils.image_io import read_image
 from hrseg.data.pose_transforms import PoseAugment, normalize, top_down_crop
-from hrseg.errors import DataError
+from hrseg.errors import ConfigError, DataError
 
 __all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate", "skip_sample"]
 
@@ -118,8 +119,24 @@ class CocoPoseDataset(Dataset):
         # shared with DataLoader workers, read by the engine's epoch summary
         self.num_skipped = multiprocessing.Value("l", 0)
         # ``fn(uint8 crop, rng) -> crop`` after the crop's augmentation (progressive learning's
-        # RandAugment, set per stage by hrseg.engine.progressive.apply_pose_stage)
+        # RandAugment, set per stage by set_stage)
         self.randaugment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+        self._final_sizes = (self.image_size, self.heatmap_size, self.sigma)
+
+    def set_stage(self, image_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
+        """Train at another crop size (H, W), e.g. a progressive-learning stage: the heatmaps keep
+        the construction's stride and the Gaussian's sigma scales with them (it covers the same
+        part of the body); ``randaugment`` is the photometric RandAugment magnitude (0 = off)."""
+        (final_w, final_h), (final_hw, final_hh), final_sigma = self._final_sizes
+        h, w = int(image_size[0]), int(image_size[1])
+        stride_h, stride_w = final_h / final_hh, final_w / final_hw
+        if h % stride_h or w % stride_w:
+            raise ConfigError(f"pose stage size {h}x{w} is not a multiple of the heatmap stride "
+                              f"{stride_h:g}x{stride_w:g} of data.heatmap_size")
+        self.image_size = (w, h)
+        self.heatmap_size = (int(w // stride_w), int(h // stride_h))
+        self.sigma = final_sigma * self.heatmap_size[1] / final_hh
+        self.randaugment = build_randaugment(randaugment, randaugment_ops)
 
     def __len__(self) -> int:
         return len(self.instances)

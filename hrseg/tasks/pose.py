@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 import hrseg
 from hrseg.codecs.heatmap import decode
+from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.coco_keypoints import load_coco_keypoints, split_image_ids
 from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 from hrseg.utils.image_io import read_image, write_image
@@ -28,9 +29,7 @@ from hrseg.data.pose_dataset import CocoPoseDataset, pose_collate
 from hrseg.data.pose_transforms import PoseAugment, box_to_center_scale, normalize, top_down_crop
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, all_gather_object, get_rank
 from hrseg.engine.distributed import get_world_size
-from hrseg.engine.progressive import (
-    PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_pose_stage, build_schedule, mixup_heatmaps,
-)
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.inference.optimize import inference_model
@@ -226,8 +225,8 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
 
     def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         images, target, weight = batch["image"], batch["target"], batch["target_weight"]
-        if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
-            images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.stage.mixup, hook.generator)
+        if hook is not None and hook.mixup_alpha > 0:
+            images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.mixup_alpha, hook.generator)
         return {"loss": criterion(net(images), target, weight)}
 
     def evaluate(net: nn.Module) -> dict[str, float]:
@@ -255,11 +254,7 @@ def progressive_hook(cfg: Mapping[str, Any], train_set: CocoPoseDataset) -> Prog
     if [s // 4 for s in data["input_size"]] != list(data["heatmap_size"]):
         raise ConfigError(f"progressive: needs data.heatmap_size = data.input_size / 4, got {data['heatmap_size']} "
                           f"for {data['input_size']}")
-
-    def apply(stage: Any) -> None:
-        apply_pose_stage(train_set, stage, data["sigma"], data["heatmap_size"][0])
-
-    return ProgressiveHook(schedule, apply, seed=cfg["seed"] or 0)
+    return ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0)
 
 
 def test(cfg: Mapping[str, Any], weights: str | os.PathLike | None, det_file: str | os.PathLike | None = None,
