@@ -156,14 +156,9 @@ def test_any_layout_from_a_config():
 
 
 def test_search_grid_keeps_the_flops_budget():
-    """tools/search_scaling.py: every candidate has alpha * beta^2 * gamma^2 = 2 and gamma >= 1."""
-    import importlib.util
-    from pathlib import Path
+    """hrseg.experiments.scaling_search: every candidate has alpha * beta^2 * gamma^2 = 2 and gamma >= 1."""
+    from hrseg.experiments import scaling_search as tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "search_scaling.py"
-    spec = importlib.util.spec_from_file_location("search_scaling", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     grid = tool.candidates([1.0, 1.2, 1.4], [1.0, 1.2])
     assert [(c.alpha, c.beta) for c in grid] == [(1.0, 1.0), (1.0, 1.2), (1.2, 1.0), (1.2, 1.2), (1.4, 1.0)]
     assert all(c.flops_factor == pytest.approx(2.0, abs=0.005) and c.gamma >= 1 for c in grid)  # 1.4 x 1.44 > 2: out
