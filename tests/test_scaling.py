@@ -166,3 +166,30 @@ def test_search_grid_keeps_the_flops_budget():
     with pytest.raises(ConfigError, match="gamma >= 1"):
         tool.candidates([2.0], [1.2])
     assert tool.signature(NAMED_NETWORKS["pose_effhrnet_b1"]) != tool.signature(NAMED_NETWORKS["pose_effhrnet_b2"])
+
+
+def test_effhrnetv2_s_is_the_search_winner():
+    """pose_effhrnetv2_s is the search's winning candidate on the search's base layout, at 256x192."""
+    from dataclasses import replace
+
+    from hrseg.experiments.effnetv2_search import candidate_network, parse_candidate
+    from hrseg.models.mbconv import FusedMBConv
+    from hrseg.models.scaling import EFFV2_S, EFFV2_SEARCH_BASE
+
+    winner = candidate_network(replace(EFFV2_SEARCH_BASE, input_size=(256, 192)), parse_candidate("F5e4x1-F3e4x1-M5e6x2"))
+    assert winner == EFFV2_S and NAMED_NETWORKS["pose_effhrnetv2_s"] is EFFV2_S
+    from pathlib import Path
+
+    from hrseg.experiments.common import base_network
+    from hrseg.tasks.pose import load_pose_config
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "effnet" / "search_effnetv2.py"
+    base, extra = base_network(load_pose_config(config))
+    assert base == replace(EFFV2_SEARCH_BASE, input_size=(128, 96)) and extra == {"init": "kaiming"}
+    with torch.device("meta"):
+        model = hrseg.build_model("pose_effhrnetv2_s")
+    assert model.input_size == (256, 192)
+    first = model.backbone.stage2[0].branches[0][0]
+    assert isinstance(first, FusedMBConv) and first.conv_exp.kernel_size == (5, 5) and first.se is None
+    assert len(model.backbone.stage4[0].branches[3]) == 2
+    assert model.backbone.stage4[0].branches[0][0].conv_dw.kernel_size == (5, 5)

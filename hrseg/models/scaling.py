@@ -23,7 +23,8 @@ What each factor means for HRNet (:class:`ScalableHRNet` is the base the rule st
 :data:`EFF_BASE`. Each model records its input size in ``model.input_size`` (H, W).
 
 ``pose_mbhrnet_lite`` is a light network built from MBConv + squeeze-and-excitation blocks
-(:mod:`hrseg.models.mbconv`) with depthwise-separable fusions.
+(:mod:`hrseg.models.mbconv`) with depthwise-separable fusions; ``pose_effhrnetv2_s`` is the winner of
+the training-aware search (:mod:`hrseg.experiments.effnetv2_search`), Fused-MBConv and MBConv stages.
 """
 from __future__ import annotations
 
@@ -168,6 +169,21 @@ MB_LITE = ScalableHRNet(width=32, modules=(2, 4, 2), blocks=(2, 2, 2), stage1_bl
                         fusion="separable")
 
 
+# The base layout of the training-aware search (configs/effnet/search_effnetv2.py): C = 16, one
+# module of 2 blocks per branch in stages 2-4, a 32-wide stem and stage 1 of one Bottleneck.
+EFFV2_SEARCH_BASE = ScalableHRNet(width=16, modules=(1, 1, 1), blocks=(2, 2, 2), stage1_blocks=1, stage1_planes=32,
+                                  stem_width=32, input_size=(256, 192))
+# pose_effhrnetv2_s: the winner of that search (hrseg.experiments.effnetv2_search; its table is in
+# docs/efficientnet.md), "F5e4x1-F3e4x1-M5e6x2": stage 2 one Fused-MBConv 5x5 expansion 4 per branch,
+# stage 3 one Fused-MBConv 3x3 expansion 4, stage 4 two MBConv 5x5 expansion 6 with SE 1/4; at 256x192.
+EFFV2_S = replace(
+    EFFV2_SEARCH_BASE, blocks=(1, 1, 2),
+    stage_blocks=(("FUSED_MBCONV", (("expand_ratio", 4.0), ("kernel_size", 5), ("se_ratio", 0.0))),
+                  ("FUSED_MBCONV", (("expand_ratio", 4.0), ("kernel_size", 3), ("se_ratio", 0.0))),
+                  ("MBCONV", (("expand_ratio", 6.0), ("kernel_size", 5), ("se_ratio", 0.25)))),
+)
+
+
 def scaled_family(base: ScalableHRNet = EFF_BASE, coefficients: ScalingCoefficients = EFF_COEFFICIENTS,
                   phis: tuple[float, ...] = EFF_PHIS) -> dict[str, ScalableHRNet]:
     """``{'b0': network, 'b1': ...}``: the base scaled at each ``phi``."""
@@ -235,6 +251,7 @@ register_model("pose_scalable_hrnet", build_scalable_pose)
 NAMED_NETWORKS: dict[str, ScalableHRNet] = {
     **{f"pose_effhrnet_{key}": net for key, net in scaled_family().items()},
     "pose_mbhrnet_lite": MB_LITE,
+    "pose_effhrnetv2_s": EFFV2_S,
 }
 for _name, _net in NAMED_NETWORKS.items():
     register_model(_name, _factory(_net))
