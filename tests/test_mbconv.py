@@ -127,3 +127,67 @@ def test_hrnet_with_mbconv_branches_trains_and_folds():
         fast = optimize_for_inference(model)(x)
     for a, b in zip(reference, fast):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+# -- Fused-MBConv (EfficientNetV2) ------------------------------------------------------------------
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_fused_mbconv_shapes_and_parameter_count():
+    from hrseg.models.mbconv import FusedMBConv
+
+    assert get_block("FUSED_MBCONV") is FusedMBConv and FusedMBConv.expansion == 1
+    # 8 -> 16 channels, stride 2, expansion 4, 3x3, SE 1/4 (2 channels, from the input width):
+    #   conv_exp 8*32*9 = 2304, bn1 2*32 = 64, SE (32*2 + 2) + (2*32 + 32) = 162,
+    #   conv_pwl 32*16 = 512, bn2 2*16 = 32, shortcut 8*16 + 2*16 = 160  -> 3234
+    block = FusedMBConv(8, 16, 2, nn.BatchNorm2d, expand_ratio=4, kernel_size=3, se_ratio=0.25)
+    assert block.conv_exp.kernel_size == (3, 3) and block.conv_exp.groups == 1 and block.conv_exp.stride == (2, 2)
+    assert n_params(block) == 2304 + 64 + 162 + 512 + 32 + 160
+    assert block(torch.randn(2, 8, 9, 7)).shape == (2, 16, 5, 4)
+    # 5x5, expansion 6, no SE (EfficientNetV2's default for fused stages), identity shortcut:
+    #   conv_exp 4*24*25 = 2400, bn1 48, conv_pwl 24*4 = 96, bn2 8 -> 2552
+    block = FusedMBConv(4, 4, 1, nn.BatchNorm2d, expand_ratio=6, kernel_size=5)
+    assert block.se is None and block.downsample is None and n_params(block) == 2400 + 48 + 96 + 8
+    assert block(torch.randn(1, 4, 6, 6)).shape == (1, 4, 6, 6)
+    with pytest.raises(ConfigError, match="odd"):
+        FusedMBConv(4, 4, kernel_size=4)
+    with pytest.raises(ConfigError, match="expand_ratio"):
+        FusedMBConv(4, 4, expand_ratio=0.5)
+
+
+@torch.no_grad()
+def test_fused_mbconv_expansion_one_is_a_single_conv():
+    """Expansion 1: one 3x3 conv straight to ``planes`` + norm + act, no projection; hand-computed."""
+    from hrseg.models.mbconv import FusedMBConv
+
+    block = FusedMBConv(1, 1, 1, exact_bn, expand_ratio=1, kernel_size=3, activation="relu").eval()
+    assert block.conv_pwl is None and block.se is None and block.conv_exp.out_channels == 1
+    assert n_params(block) == 9 + 2  # the 3x3 kernel and bn1's affine
+    block.conv_exp.weight.fill_(1.0)               # 3x3 box sum (zero padding)
+    set_affine(block.bn1, [1.0], [-5.0])
+    x = torch.ones(1, 1, 3, 3)
+    # box counts [[4,6,4],[6,9,6],[4,6,4]] - 5, ReLU -> [[0,1,0],[1,4,1],[0,1,0]], + x
+    expected = torch.tensor([[[[1.0, 2.0, 1.0], [2.0, 5.0, 2.0], [1.0, 2.0, 1.0]]]])
+    torch.testing.assert_close(block(x), expected, rtol=0, atol=0)
+    # with a channel change the expansion-1 conv maps in -> planes and a projection shortcut adds
+    block = FusedMBConv(3, 5, 1, nn.BatchNorm2d, expand_ratio=1)
+    assert block.conv_exp.out_channels == 5 and n_params(block) == 3 * 5 * 9 + 10 + 3 * 5 + 10
+
+
+def test_hrnet_with_fused_and_mbconv_stages():
+    """Stages may mix block types: Fused-MBConv in stage 2, MBConv in 3, BASIC in 4."""
+    from dataclasses import replace
+
+    from hrseg.models.mbconv import FusedMBConv
+
+    spec = hrnet_spec(8, modules=(1, 1, 1), blocks=1, stage1_blocks=1, stage1_planes=8, stem_width=8)
+    stages = list(spec.stages)
+    stages[1] = replace(stages[1], block="FUSED_MBCONV", block_options=(("expand_ratio", 4.0), ("kernel_size", 5)))
+    stages[2] = replace(stages[2], block="MBCONV", block_options=(("expand_ratio", 6.0),))
+    model = HRNet(replace(spec, stages=tuple(stages)))
+    assert isinstance(model.stage2[0].branches[1][0], FusedMBConv)
+    assert model.stage2[0].branches[1][0].conv_exp.kernel_size == (5, 5)
+    assert isinstance(model.stage3[0].branches[0][0], MBConv)
+    outs = model(torch.randn(2, 3, 64, 48))
+    assert [o.shape[1:] for o in outs] == [(8, 16, 12), (16, 8, 6), (32, 4, 3), (64, 2, 2)]

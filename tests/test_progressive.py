@@ -1,5 +1,5 @@
-"""Progressive learning: the schedule of sizes and regularization, RandAugment, heatmap mixup,
-dropout / drop-path, and the Trainer's epoch hook."""
+"""Progressive learning: the schedule of sizes and regularization, RandAugment and mixup (data
+side), dropout / drop-path (what models expose), the datasets' set_stage and the Trainer's epoch hook."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +9,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from hrseg.engine import Trainer, build_dataloader
-from hrseg.engine.progressive import (
-    ProgressiveHook, RandAugment, build_schedule, interpolate, mixup_heatmaps, sample_mixup, set_drop_path,
-    set_feature_dropout, stage_sizes,
-)
+from hrseg.data.augment import RandAugment, mixed_losses, mixup_heatmaps, mixup_images, sample_mixup
+from hrseg.engine.progressive import ProgressiveHook, build_schedule, interpolate, stage_sizes
 from hrseg.errors import ConfigError
+from hrseg.models.regularization import StageRegularization, set_feature_dropout
 
 POSE = dict(enabled=True, num_stages=3, dropout=[0.1, 0.3], drop_path=[0.0, 0.2], randaugment=[5, 15],
             mixup=[0.0, 0.4])
@@ -119,7 +118,7 @@ class Head(nn.Module):
         return self.conv(x)
 
 
-class Net(nn.Module):
+class Net(StageRegularization, nn.Module):
     def __init__(self):
         super().__init__()
         from hrseg.models.mbconv import MBConv
@@ -153,7 +152,21 @@ def test_feature_dropout_and_drop_path():
     net.head(x)
     assert torch.equal(seen[-1], x)
     assert list(net.state_dict()) == keys
-    assert set_drop_path(net, 0.3) == 1 and net.body[1].drop_path_rate == 0.3
+    assert net.set_regularization(dropout=0.25, drop_path=0.3) == 1 and net.body[1].drop_path_rate == 0.3
+    assert net.regularization() == {"dropout": 0.25, "drop_path": 0.3}
+    with pytest.raises(ValueError, match="dropout"):
+        net.set_regularization(dropout=1.5)
+
+
+def test_task_models_expose_their_regularization():
+    from hrseg.models.registry import build_model
+
+    for name in ("pose_mbhrnet_lite", "seg_hrnetv2_w18_small_v1"):
+        with torch.device("meta"):
+            model = build_model(name)
+        blocks = model.set_regularization(dropout=0.1, drop_path=0.2)
+        assert model.regularization() == {"dropout": 0.1, "drop_path": 0.2 if blocks else 0.0}
+        assert blocks == (48 if name == "pose_mbhrnet_lite" else 0)  # MBConv blocks only
 
 
 class SizedData(Dataset):
@@ -162,6 +175,11 @@ class SizedData(Dataset):
     def __init__(self, n=8):
         self.size = (16, 12)
         self.n = n
+        self.applied = []
+
+    def set_stage(self, image_size, randaugment=0.0, randaugment_ops=2):
+        self.size = tuple(image_size)
+        self.applied.append((self.size, randaugment))
 
     def __len__(self):
         return self.n
@@ -175,19 +193,14 @@ def test_hook_drives_a_training_run(tmp_path):
     data = SizedData()
     schedule = build_schedule(dict(enabled=True, num_stages=2, sizes=[[16, 12], [32, 24]], dropout=[0.0, 0.2],
                                    mixup=[0.0, 0.4]), (32, 24), 4, heatmap_stride=4)
-    applied = []
-
-    def apply_data(stage):
-        data.size = stage.image_size
-        applied.append(stage.index)
-
-    hook = ProgressiveHook(schedule, apply_data)
+    hook = ProgressiveHook(schedule, [data])
+    assert hook.mixup_alpha == 0.0
     seen = []
 
     def step(model, batch):
         x, y = batch
         seen.append((hook.stage.index, tuple(x.shape[-2:])))
-        x, y, _, _ = mixup_heatmaps(x, y, torch.ones(len(x), 1, 1), hook.stage.mixup, hook.generator)
+        x, y, _, _ = mixup_heatmaps(x, y, torch.ones(len(x), 1, 1), hook.mixup_alpha, hook.generator)
         return {"loss": nn.functional.mse_loss(model(x), y)}
 
     model = Net()
@@ -195,36 +208,57 @@ def test_hook_drives_a_training_run(tmp_path):
     trainer = Trainer(model, loader, step, dict(type="SGD", lr=0.01), dict(type="multistep", milestones=[3]),
                       tmp_path, 4, progress=False, epoch_hook=hook)
     trainer.fit()
-    assert applied == [0, 1]                                         # applied when the stage changes
+    assert data.applied == [((16, 12), 0.0), ((32, 24), 0.0)]          # applied when the stage changes
     assert seen == [(0, (16, 12))] * 4 + [(1, (32, 24))] * 4          # 2 batches x 2 epochs per stage
     assert model.head._hrseg_feature_dropout.rate == pytest.approx(0.2)
     log = (tmp_path / "train.log").read_text()
     assert "progressive stage 1 (epochs 1-2): input 16x12, heatmaps 4x3" in log and "progressive stage 2" in log
+    with pytest.raises(ConfigError, match="set_stage"):
+        ProgressiveHook(schedule, [object()])
 
 
-def test_what_a_stage_sets_in_the_datasets():
-    from types import SimpleNamespace
+def test_hook_refuses_regularization_a_model_cannot_take(tmp_path):
+    schedule = build_schedule(dict(enabled=True, num_stages=1, dropout=0.1), (16, 12), 1)
+    loader = build_dataloader(SizedData(4), batch_size=4, seed=0)
+    plain = nn.Sequential(nn.Conv2d(3, 1, 1))
+    trainer = Trainer(plain, loader, lambda m, b: {"loss": m(b[0]).mean()}, dict(type="SGD", lr=0.01),
+                      dict(type="multistep", milestones=[3]), tmp_path, 1, progress=False,
+                      epoch_hook=ProgressiveHook(schedule, []))
+    with pytest.raises(ConfigError, match="set_regularization"):
+        trainer.fit()
 
-    from hrseg.engine.progressive import apply_pose_stage, apply_seg_stage
 
+def test_what_a_stage_sets_in_the_datasets(shared_data):
+    from hrseg.data.pose.dataset import CocoPoseDataset
+    from hrseg.data.seg.datasets import FolderSegDataset
+    from hrseg.data.seg.transforms import SegEvalTransform, SegTrainTransform
+
+    coco = shared_data / "coco_mini"
+    pose = CocoPoseDataset(coco / "person_keypoints.json", coco / "images", train=True, image_size=(192, 256),
+                           heatmap_size=(48, 64), sigma=2.0)
     schedule = build_schedule(POSE, (256, 192), 9, heatmap_stride=4)
-    pose = SimpleNamespace(image_size=(192, 256), heatmap_size=(48, 64), sigma=2.0, randaugment=None)
-    apply_pose_stage(pose, schedule.stages[0], sigma=2.0, final_heatmap_height=64)
+    stage = schedule.stages[0]
+    pose.set_stage(stage.image_size, stage.randaugment, stage.randaugment_ops)
     assert pose.image_size == (96, 128) and pose.heatmap_size == (24, 32)   # (W, H), as the dataset keeps them
     assert pose.sigma == 1.0 and pose.randaugment.magnitude == 5
-    apply_pose_stage(pose, schedule.stages[2], sigma=2.0, final_heatmap_height=64)
+    sample = pose[0]
+    assert sample["image"].shape == (3, 128, 96) and sample["target"].shape == (17, 32, 24)
+    pose.set_stage((256, 192), 15)
     assert pose.image_size == (192, 256) and pose.sigma == 2.0 and pose.randaugment.magnitude == 15
-    seg_schedule = build_schedule(dict(enabled=True, num_stages=2, min_scale=0.5, size_divisor=32), (512, 1024), 4)
-    seg = SimpleNamespace(transform=SimpleNamespace(crop_size=(512, 1024)))
-    apply_seg_stage(seg, seg_schedule.stages[0])
-    assert seg.transform.crop_size == (256, 512) and seg.transform.randaugment is None
-    with pytest.raises(ConfigError, match="heatmap"):
-        apply_pose_stage(pose, seg_schedule.stages[0], 2.0, 64)
+    pose.set_stage((256, 192), 0)
+    assert pose.randaugment is None
+    with pytest.raises(ConfigError, match="heatmap stride"):
+        pose.set_stage((130, 96))
+    transform = SegTrainTransform(crop_size=(512, 1024))
+    transform.set_stage((256, 512), randaugment=9)
+    assert transform.crop_size == (256, 512) and transform.randaugment.magnitude == 9
+    seg = FolderSegDataset.__new__(FolderSegDataset)
+    seg.transform = SegEvalTransform()
+    with pytest.raises(ConfigError, match="SegTrainTransform"):
+        seg.set_stage((256, 512))
 
 
 def test_mixup_of_hard_labels():
-    from hrseg.engine.progressive import mixed_losses, mixup_images
-
     def criterion(out, labels):
         return {"loss": nn.functional.cross_entropy(out, labels)}
 
@@ -257,7 +291,8 @@ def test_pose_training_with_progressive_learning(tmp_path):
     train_set = build_dataset(cfg, "train")
     hook = progressive_hook(cfg, train_set)
     assert [s.image_size for s in hook.schedule.stages] == [(64, 48), (96, 72), (128, 96)]
-    hook.apply_data(hook.schedule.stages[1])
+    stage = hook.schedule.stages[1]
+    train_set.set_stage(stage.image_size, stage.randaugment, stage.randaugment_ops)
     sample = train_set[0]
     assert sample["image"].shape == (3, 96, 72) and sample["target"].shape == (17, 24, 18)
     assert train_set.sigma == 0.75 and train_set.randaugment.magnitude == 4.5

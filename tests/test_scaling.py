@@ -156,14 +156,9 @@ def test_any_layout_from_a_config():
 
 
 def test_search_grid_keeps_the_flops_budget():
-    """tools/search_scaling.py: every candidate has alpha * beta^2 * gamma^2 = 2 and gamma >= 1."""
-    import importlib.util
-    from pathlib import Path
+    """hrseg.experiments.scaling_search: every candidate has alpha * beta^2 * gamma^2 = 2 and gamma >= 1."""
+    from hrseg.experiments import scaling_search as tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "search_scaling.py"
-    spec = importlib.util.spec_from_file_location("search_scaling", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     grid = tool.candidates([1.0, 1.2, 1.4], [1.0, 1.2])
     assert [(c.alpha, c.beta) for c in grid] == [(1.0, 1.0), (1.0, 1.2), (1.2, 1.0), (1.2, 1.2), (1.4, 1.0)]
     assert all(c.flops_factor == pytest.approx(2.0, abs=0.005) and c.gamma >= 1 for c in grid)  # 1.4 x 1.44 > 2: out
@@ -171,3 +166,30 @@ def test_search_grid_keeps_the_flops_budget():
     with pytest.raises(ConfigError, match="gamma >= 1"):
         tool.candidates([2.0], [1.2])
     assert tool.signature(NAMED_NETWORKS["pose_effhrnet_b1"]) != tool.signature(NAMED_NETWORKS["pose_effhrnet_b2"])
+
+
+def test_effhrnetv2_s_is_the_search_winner():
+    """pose_effhrnetv2_s is the search's winning candidate on the search's base layout, at 256x192."""
+    from dataclasses import replace
+
+    from hrseg.experiments.effnetv2_search import candidate_network, parse_candidate
+    from hrseg.models.mbconv import FusedMBConv
+    from hrseg.models.scaling import EFFV2_S, EFFV2_SEARCH_BASE
+
+    winner = candidate_network(replace(EFFV2_SEARCH_BASE, input_size=(256, 192)), parse_candidate("F5e4x1-F3e4x1-M5e6x2"))
+    assert winner == EFFV2_S and NAMED_NETWORKS["pose_effhrnetv2_s"] is EFFV2_S
+    from pathlib import Path
+
+    from hrseg.experiments.common import base_network
+    from hrseg.tasks.pose import load_pose_config
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "effnet" / "search_effnetv2.py"
+    base, extra = base_network(load_pose_config(config))
+    assert base == replace(EFFV2_SEARCH_BASE, input_size=(128, 96)) and extra == {"init": "kaiming"}
+    with torch.device("meta"):
+        model = hrseg.build_model("pose_effhrnetv2_s")
+    assert model.input_size == (256, 192)
+    first = model.backbone.stage2[0].branches[0][0]
+    assert isinstance(first, FusedMBConv) and first.conv_exp.kernel_size == (5, 5) and first.se is None
+    assert len(model.backbone.stage4[0].branches[3]) == 2
+    assert model.backbone.stage4[0].branches[0][0].conv_dw.kernel_size == (5, 5)

@@ -5,28 +5,26 @@ input size and a regularization strength interpolated linearly between the first
 last stage's values, ``v_i = v_0 + (v_e - v_0) * i / (M - 1)``: small images with weak
 regularization first, the full size with the strongest regularization last. The regularizers are
 
-* ``dropout``: feature dropout (channel-wise, ``dropout2d``) on the input of the model's head;
-* ``drop_path``: stochastic depth of the MBConv blocks (:mod:`hrseg.models.mbconv`), if any;
-* ``randaugment``: the magnitude (0-30, as RandAugment counts it) of :class:`RandAugment`, a
-  photometric RandAugment on the uint8 crops (geometric augmentation is the task's own, because
-  it must move keypoints and masks with the pixels);
-* ``mixup``: the alpha of Mixup's Beta(alpha, alpha); for keypoints the heatmap targets and their
-  weights are mixed with the images (:func:`mixup_heatmaps`).
+* ``dropout``: feature dropout (channel-wise) on the input of the model's head;
+* ``drop_path``: stochastic depth of the blocks that have it (MBConv, Fused-MBConv);
+* ``randaugment``: the magnitude (0-30, as RandAugment counts it) of the photometric RandAugment
+  of :mod:`hrseg.data.augment` on the uint8 crops;
+* ``mixup``: the alpha of Mixup's Beta(alpha, alpha) (:mod:`hrseg.data.augment`).
 
 Everything comes from the ``progressive`` section of a task config (:data:`PROGRESSIVE_DEFAULTS`,
 off by default); :class:`ProgressiveHook` is the Trainer's ``epoch_hook`` that applies a stage at
-the start of each epoch, and the task's ``train_step`` reads ``hook.stage``.
+the start of each epoch through the datasets' ``set_stage`` and the model's
+``set_regularization``; the task's ``train_step`` reads ``hook.mixup_alpha``. This module imports
+no model, dataset or task module.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from hrseg.errors import ConfigError
 
@@ -161,186 +159,35 @@ def build_schedule(cfg: Mapping[str, Any], final_size: Sequence[int], max_epochs
     return ProgressiveSchedule(stages)
 
 
-# -- RandAugment (photometric) ----------------------------------------------------------------------
-class RandAugment:
-    """RandAugment (Cubuk et al., 2020) restricted to its photometric operations, so that the
-    keypoints and masks of a crop stay where they are: ``num_ops`` operations drawn uniformly
-    from Identity, AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness, Posterize and
-    Solarize, all at ``magnitude`` (0-30, the paper's scale; the strengths at 30 are those of
-    torchvision's ``RandAugment``: enhance factors 1 +- 0.9, posterize to 4 bits, solarize at 0).
-
-    Called as ``augment(image, rng)`` on a uint8 RGB (H, W, 3) array with a numpy Generator, so
-    that a sample's draws follow the dataset's seeding; the operations are torchvision's.
-    """
-
-    OPS = ("Identity", "AutoContrast", "Equalize", "Brightness", "Color", "Contrast", "Sharpness",
-           "Posterize", "Solarize")
-    MAX_MAGNITUDE = 30.0
-
-    def __init__(self, magnitude: float, num_ops: int = 2) -> None:
-        if not 0 <= magnitude <= self.MAX_MAGNITUDE or num_ops < 0:
-            raise ConfigError(f"RandAugment needs a magnitude in [0, 30] and num_ops >= 0, got {magnitude}, {num_ops}")
-        self.magnitude, self.num_ops = float(magnitude), int(num_ops)
-
-    def __repr__(self) -> str:
-        return f"RandAugment(magnitude={self.magnitude:g}, num_ops={self.num_ops})"
-
-    def apply(self, op: str, image: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
-        """One operation on a uint8 (3, H, W) tensor at this magnitude."""
-        from torchvision.transforms.v2 import functional as TF
-
-        level = self.magnitude / self.MAX_MAGNITUDE
-        if op == "Identity" or (level == 0 and op != "AutoContrast" and op != "Equalize"):
-            return image
-        if op == "AutoContrast":
-            return TF.autocontrast(image)
-        if op == "Equalize":
-            return TF.equalize(image)
-        if op in ("Brightness", "Color", "Contrast", "Sharpness"):
-            factor = 1.0 + sign * 0.9 * level
-            fn = {"Brightness": TF.adjust_brightness, "Color": TF.adjust_saturation,
-                  "Contrast": TF.adjust_contrast, "Sharpness": TF.adjust_sharpness}[op]
-            return fn(image, factor)
-        if op == "Posterize":
-            return TF.posterize(image, int(round(8 - 4 * level)))
-        if op == "Solarize":
-            return TF.solarize(image, 255.0 * (1.0 - level))
-        raise ConfigError(f"unknown RandAugment operation {op!r}; choose one of {self.OPS}")
-
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.magnitude == 0 or self.num_ops == 0:
-            return image
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"RandAugment expects a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        for _ in range(self.num_ops):
-            op = self.OPS[int(rng.integers(len(self.OPS)))]
-            x = self.apply(op, x, sign=-1.0 if rng.random() < 0.5 else 1.0)
-        return np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-
-
-# -- Mixup -----------------------------------------------------------------------------------------
-def sample_mixup(batch_size: int, alpha: float, generator: torch.Generator | None = None
-                 ) -> tuple[float, torch.Tensor]:
-    """Mixup's weight ``lam ~ Beta(alpha, alpha)`` and each sample's partner (a permutation),
-    drawn from ``generator`` (default: torch's global generator); alpha 0 means no mixing."""
-    if alpha <= 0:
-        return 1.0, torch.arange(batch_size)
-    # Beta(a, a) as X / (X + Y), X and Y ~ Gamma(a), with numpy seeded from the generator
-    # (torch's Beta sampler takes no generator).
-    rng = np.random.default_rng(int(torch.randint(2 ** 31 - 1, (1,), generator=generator)))
-    x, y = rng.gamma(alpha), rng.gamma(alpha)
-    lam = float(x / (x + y)) if x + y > 0 else 0.5
-    return lam, torch.randperm(batch_size, generator=generator)
-
-
-def mixup_images(images: torch.Tensor, alpha: float, generator: torch.Generator | None = None
-                 ) -> tuple[torch.Tensor, float, torch.Tensor]:
-    """``lam x_i + (1 - lam) x_perm(i)``; returns the mixed batch, ``lam`` and the permutation
-    (for the targets). Alpha 0 returns the batch itself with ``lam = 1``."""
-    lam, perm = sample_mixup(images.shape[0], alpha, generator)
-    if lam == 1.0:
-        return images, 1.0, perm.to(images.device)
-    perm = perm.to(images.device)
-    return lam * images + (1.0 - lam) * images[perm], lam, perm
-
-
-def mixup_heatmaps(images: torch.Tensor, targets: torch.Tensor, target_weights: torch.Tensor, alpha: float,
-                   generator: torch.Generator | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    """Mixup for keypoint heatmaps: the images, the heatmap targets and their joint weights are
-    mixed with the same ``lam`` and partners (a joint labelled in one image only keeps that
-    image's share of the weight). Returns the mixed images, targets, weights and ``lam``."""
-    mixed, lam, perm = mixup_images(images, alpha, generator)
-    if lam == 1.0:
-        return images, targets, target_weights, 1.0
-    return (mixed, lam * targets + (1.0 - lam) * targets[perm],
-            lam * target_weights + (1.0 - lam) * target_weights[perm], lam)
-
-
-def mixed_losses(criterion: Callable[[torch.Tensor, torch.Tensor], Mapping[str, torch.Tensor]],
-                 output: torch.Tensor, labels: torch.Tensor, lam: float, perm: torch.Tensor
-                 ) -> dict[str, torch.Tensor]:
-    """Mixup for hard labels (segmentation): ``lam * loss(labels) + (1 - lam) * loss(labels[perm])``
-    for a criterion that returns a dict of loss terms."""
-    first = dict(criterion(output, labels))
-    if lam == 1.0:
-        return first
-    second = criterion(output, labels[perm])
-    return {k: lam * v + (1.0 - lam) * second[k] for k, v in first.items()}
-
-
-# -- dropout and stochastic depth ------------------------------------------------------------------
-class _FeatureDropout:
-    """A forward pre-hook: channel dropout on the input of a module while training."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-
-    def __call__(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        if self.rate <= 0 or not module.training or not args or not isinstance(args[0], torch.Tensor):
-            return None
-        x = args[0]
-        x = F.dropout2d(x, self.rate, True) if x.dim() == 4 else F.dropout(x, self.rate, True)
-        return (x,) + tuple(args[1:])
-
-
-def set_feature_dropout(model: nn.Module, rate: float, module_name: str = "head") -> None:
-    """Dropout of rate ``rate`` on the input of ``model.<module_name>`` while training (added as
-    a forward pre-hook on first use, so the state dict does not change)."""
-    target = model.get_submodule(module_name) if module_name else model
-    hook = getattr(target, "_hrseg_feature_dropout", None)
-    if hook is None:
-        hook = _FeatureDropout(rate)
-        target.register_forward_pre_hook(hook)
-        target._hrseg_feature_dropout = hook  # type: ignore[attr-defined]
-    hook.rate = float(rate)
-
-
-def set_drop_path(model: nn.Module, rate: float) -> int:
-    """Stochastic-depth rate of every MBConv block; returns how many blocks were set."""
-    from hrseg.models.mbconv import MBConv
-
-    blocks = [m for m in model.modules() if isinstance(m, MBConv)]
-    for block in blocks:
-        block.drop_path_rate = float(rate)
-    return len(blocks)
-
-
-# -- what a stage changes in the tasks' datasets -----------------------------------------------------
-def apply_pose_stage(dataset: Any, stage: ProgressiveStage, sigma: float, final_heatmap_height: int) -> None:
-    """Set a top-down pose dataset (:class:`hrseg.data.pose.dataset.CocoPoseDataset`) to a stage:
-    crop and heatmap sizes (its sizes are (W, H)), the Gaussian's sigma scaled with the heatmap
-    (so that it covers the same part of the body) and the stage's RandAugment."""
-    if stage.heatmap_size is None:
-        raise ConfigError("pose progressive learning needs heatmap sizes: build the schedule with heatmap_stride=4")
-    h, w = stage.image_size
-    dataset.image_size = (w, h)
-    dataset.heatmap_size = (stage.heatmap_size[1], stage.heatmap_size[0])
-    dataset.sigma = sigma * stage.heatmap_size[0] / final_heatmap_height
-    dataset.randaugment = RandAugment(stage.randaugment, stage.randaugment_ops) if stage.randaugment > 0 else None
-
-
-def apply_seg_stage(dataset: Any, stage: ProgressiveStage) -> None:
-    """Set a segmentation dataset whose ``transform`` random-crops (``SegTrainTransform``) to a
-    stage: the crop size and the stage's RandAugment (``transform.randaugment``)."""
-    dataset.transform.crop_size = tuple(stage.image_size)
-    dataset.transform.randaugment = (RandAugment(stage.randaugment, stage.randaugment_ops)
-                                     if stage.randaugment > 0 else None)
-
-
 # -- the Trainer hook ------------------------------------------------------------------------------
 class ProgressiveHook:
     """``Trainer(..., epoch_hook=hook)``: at the start of each epoch, find the epoch's stage and,
-    when it changes, apply it: ``apply_data(stage)`` (the task sets its datasets' sizes and
-    augmentation), the model's feature dropout and drop-path rates, and a log line.
-    The task's ``train_step`` reads :attr:`stage` (e.g. for the mixup alpha)."""
+    when it changes, apply it through what the data and the model expose (the engine knows no
+    dataset or model class):
 
-    def __init__(self, schedule: ProgressiveSchedule, apply_data: Callable[[ProgressiveStage], None],
-                 dropout_module: str = "head", seed: int = 0) -> None:
-        self.schedule, self.apply_data, self.dropout_module = schedule, apply_data, dropout_module
+    * every dataset in ``datasets``: ``set_stage(image_size, randaugment=..., randaugment_ops=...)``
+      (sizes (H, W); the dataset derives the rest, e.g. pose heatmaps and sigma);
+    * the model: ``set_regularization(dropout=..., drop_path=...)``
+      (:class:`hrseg.models.regularization.StageRegularization`);
+    * a log line.
+
+    The task's ``train_step`` reads :attr:`mixup_alpha` and draws from :attr:`generator`.
+    """
+
+    def __init__(self, schedule: ProgressiveSchedule, datasets: Sequence[Any], seed: int = 0) -> None:
+        self.schedule = schedule
+        self.datasets = list(datasets)
+        for dataset in self.datasets:
+            if not callable(getattr(dataset, "set_stage", None)):
+                raise ConfigError(f"progressive learning needs datasets with a set_stage method; "
+                                  f"{type(dataset).__name__} has none")
         self.stage: ProgressiveStage | None = None
         self.generator = torch.Generator().manual_seed(int(seed))
+
+    @property
+    def mixup_alpha(self) -> float:
+        """The current stage's Mixup alpha (0 before the first epoch)."""
+        return self.stage.mixup if self.stage is not None else 0.0
 
     def __call__(self, epoch: int, trainer: Any) -> None:
         stage = self.schedule.stage_at(epoch)
@@ -349,7 +196,13 @@ class ProgressiveHook:
         if stage == self.stage:
             return
         self.stage = stage
-        self.apply_data(stage)
-        set_feature_dropout(trainer.model, stage.dropout, self.dropout_module)
-        set_drop_path(trainer.model, stage.drop_path)
+        for dataset in self.datasets:
+            dataset.set_stage(stage.image_size, randaugment=stage.randaugment,
+                              randaugment_ops=stage.randaugment_ops)
+        set_regularization = getattr(trainer.model, "set_regularization", None)
+        if set_regularization is not None:
+            set_regularization(dropout=stage.dropout, drop_path=stage.drop_path)
+        elif stage.dropout > 0 or stage.drop_path > 0:
+            raise ConfigError(f"progressive.dropout / drop_path: {type(trainer.model).__name__} exposes no "
+                              "set_regularization; set both to [0, 0]")
         trainer.logger.info(stage.describe())

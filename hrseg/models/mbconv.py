@@ -1,4 +1,5 @@
-"""MBConv: the inverted residual block of MobileNetV2 with squeeze-and-excitation (EfficientNet).
+"""MBConv (MobileNetV2's inverted residual with EfficientNet's squeeze-and-excitation) and
+Fused-MBConv (EfficientNetV2).
 
 Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks" (CVPR 2018); Tan & Le,
 "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks" (ICML 2019).
@@ -9,6 +10,12 @@ Registered as block type ``"MBCONV"`` so that any HRNet stage can use it, e.g.
 and a projection shortcut (1x1 conv + norm, as the other blocks) where the shape changes, so the
 first block of an HRNet branch can change the channel count. Parameter names follow timm's
 ``InvertedResidual`` (conv_pw/bn1, conv_dw/bn2, se.conv_reduce/conv_expand, conv_pwl/bn3).
+
+``"FUSED_MBCONV"`` (Tan & Le, "EfficientNetV2: Smaller Models and Faster Training", ICML 2021)
+replaces the 1x1 expansion and the depthwise kxk by one dense kxk expansion convolution: more
+multiply-adds, but dense convolutions use a CPU or accelerator far better than depthwise ones.
+With ``expand_ratio == 1`` it is a single kxk convolution (+ SE) with the residual. Parameter
+names follow timm's ``EdgeResidual`` (conv_exp/bn1, se, conv_pwl/bn2).
 """
 from __future__ import annotations
 
@@ -35,6 +42,19 @@ def activation_layer(name: str) -> nn.Module:
         return _ACTIVATIONS[name]()
     except KeyError:
         raise ConfigError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
+
+
+def _check_options(name: str, expand_ratio: float, kernel_size: int, se_ratio: float, drop_path_rate: float) -> None:
+    if kernel_size % 2 != 1:
+        raise ConfigError(f"{name} kernel_size must be odd, got {kernel_size}")
+    if expand_ratio < 1 or not 0 <= se_ratio <= 1 or not 0 <= drop_path_rate <= 1:
+        raise ConfigError(f"{name} needs expand_ratio >= 1, se_ratio and drop_path_rate in [0, 1]; got "
+                          f"{expand_ratio}, {se_ratio}, {drop_path_rate}")
+
+
+def _squeeze_excite(hidden: int, in_channels: int, se_ratio: float, activation: str) -> "SqueezeExcite | None":
+    """EfficientNet's SE: ``max(1, int(in_channels * se_ratio))`` channels (None for ratio 0)."""
+    return SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), activation) if se_ratio > 0 else None
 
 
 def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
@@ -87,11 +107,7 @@ class MBConv(nn.Module):
                  expand_ratio: float = 4.0, kernel_size: int = 3, se_ratio: float = 0.25,
                  activation: str = "silu", drop_path_rate: float = 0.0) -> None:
         super().__init__()
-        if kernel_size % 2 != 1:
-            raise ConfigError(f"MBConv kernel_size must be odd, got {kernel_size}")
-        if expand_ratio < 1 or not 0 <= se_ratio <= 1 or not 0 <= drop_path_rate <= 1:
-            raise ConfigError(f"MBConv needs expand_ratio >= 1, se_ratio and drop_path_rate in [0, 1]; got "
-                              f"{expand_ratio}, {se_ratio}, {drop_path_rate}")
+        _check_options("MBConv", expand_ratio, kernel_size, se_ratio, drop_path_rate)
         hidden = int(round(in_channels * expand_ratio))
         if expand_ratio != 1:
             self.conv_pw = conv1x1(in_channels, hidden)
@@ -104,8 +120,7 @@ class MBConv(nn.Module):
                                  groups=hidden, bias=False)
         self.bn2 = norm(hidden)
         self.act2 = activation_layer(activation)
-        self.se = (SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), activation)
-                   if se_ratio > 0 else None)
+        self.se = _squeeze_excite(hidden, in_channels, se_ratio, activation)
         self.conv_pwl = conv1x1(hidden, planes)
         self.bn3 = norm(planes)
         self.downsample = _shortcut(in_channels, planes, stride, norm)
@@ -120,6 +135,50 @@ class MBConv(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.bn3(self.conv_pwl(out))
+        return shortcut + drop_path(out, self.drop_path_rate, self.training)
+
+    def extra_repr(self) -> str:
+        return f"drop_path_rate={self.drop_path_rate}" if self.drop_path_rate else ""
+
+
+@register_block("FUSED_MBCONV")
+class FusedMBConv(nn.Module):
+    """Dense kxk expansion conv (stride) + norm + act, squeeze-and-excitation, 1x1 linear
+    projection + norm, residual; with ``expand_ratio == 1`` the kxk convolution maps straight to
+    ``planes`` (+ norm + act, then SE) and there is no projection.
+
+    Options as :class:`MBConv` (``expand_ratio``, ``kernel_size``, ``se_ratio``, ``activation``,
+    ``drop_path_rate``); EfficientNetV2 uses it without SE (``se_ratio=0``) in its early stages.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, norm: NormFactory = nn.BatchNorm2d, *,
+                 expand_ratio: float = 4.0, kernel_size: int = 3, se_ratio: float = 0.0,
+                 activation: str = "silu", drop_path_rate: float = 0.0) -> None:
+        super().__init__()
+        _check_options("FusedMBConv", expand_ratio, kernel_size, se_ratio, drop_path_rate)
+        hidden = planes if expand_ratio == 1 else int(round(in_channels * expand_ratio))
+        self.conv_exp = nn.Conv2d(in_channels, hidden, kernel_size, stride=stride, padding=kernel_size // 2,
+                                  bias=False)
+        self.bn1 = norm(hidden)
+        self.act1 = activation_layer(activation)
+        self.se = _squeeze_excite(hidden, in_channels, se_ratio, activation)
+        if expand_ratio != 1:
+            self.conv_pwl = conv1x1(hidden, planes)
+            self.bn2 = norm(planes)
+        else:
+            self.conv_pwl = None
+        self.downsample = _shortcut(in_channels, planes, stride, norm)
+        self.drop_path_rate = drop_path_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.act1(self.bn1(self.conv_exp(x)))
+        if self.se is not None:
+            out = self.se(out)
+        if self.conv_pwl is not None:
+            out = self.bn2(self.conv_pwl(out))
         return shortcut + drop_path(out, self.drop_path_rate, self.training)
 
     def extra_repr(self) -> str:

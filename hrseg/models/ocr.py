@@ -27,6 +27,7 @@ from torch import nn
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.layers import norm_factory
 from hrseg.models.registry import ModelInfo, register_model
+from hrseg.models.regularization import StageRegularization
 from hrseg.models.representations import V2
 
 
@@ -118,7 +119,7 @@ class OCRHead(nn.Module):
         return self.cls_head(feats), aux
 
 
-class OCRSegmentationModel(nn.Module):
+class OCRSegmentationModel(StageRegularization, nn.Module):
     """Image in, class logits at stride 4 out; training mode adds the auxiliary logits."""
 
     # Official HRNet-OCR checkpoints: backbone keys at the top level, the head's modules beside them.

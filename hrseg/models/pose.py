@@ -8,6 +8,7 @@ from torch import nn
 
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.registry import ModelInfo, register_model
+from hrseg.models.regularization import StageRegularization
 from hrseg.models.representations import V1
 
 
@@ -24,7 +25,7 @@ class HeatmapHead(nn.Module):
         return self.final_layer(x)
 
 
-class TopDownPoseModel(nn.Module):
+class TopDownPoseModel(StageRegularization, nn.Module):
     """Person crop in, heatmaps out: ``(B, 3, H, W) -> (B, J, H/4, W/4)``."""
 
     # Official pose checkpoints hold backbone keys at the top level and the head as final_layer.

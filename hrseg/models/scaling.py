@@ -23,7 +23,8 @@ What each factor means for HRNet (:class:`ScalableHRNet` is the base the rule st
 :data:`EFF_BASE`. Each model records its input size in ``model.input_size`` (H, W).
 
 ``pose_mbhrnet_lite`` is a light network built from MBConv + squeeze-and-excitation blocks
-(:mod:`hrseg.models.mbconv`) with depthwise-separable fusions.
+(:mod:`hrseg.models.mbconv`) with depthwise-separable fusions; ``pose_effhrnetv2_s`` is the winner of
+the training-aware search (:mod:`hrseg.experiments.effnetv2_search`), Fused-MBConv and MBConv stages.
 """
 from __future__ import annotations
 
@@ -87,14 +88,27 @@ class ScalableHRNet:
     width_divisor: int = 1
     size_divisor: int = 16
     max_blocks: int = 8
+    # per stage (2, 3, 4) (block type, options) overriding ``block`` / ``block_options``; empty = none
+    # (the training-aware search of hrseg.experiments.effnetv2_search chooses one per stage)
+    stage_blocks: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def stage_block(self, index: int) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        """(block type, sorted options) of stage ``index + 2``."""
+        if self.stage_blocks:
+            block, options = self.stage_blocks[index]
+            return block, tuple(sorted(options))
+        return self.block, tuple(sorted(self.block_options))
 
     def spec(self) -> HRNetSpec:
+        if self.stage_blocks and len(self.stage_blocks) != len(self.modules):
+            raise ConfigError(f"stage_blocks: expected one (block, options) per stage 2-4, got {self.stage_blocks!r}")
         stages = [StageSpec(1, (self.stage1_blocks,), (self.stage1_planes,), block="BOTTLENECK")]
         for i, (num_modules, num_blocks) in enumerate(zip(self.modules, self.blocks)):
             branches = i + 2
+            block, options = self.stage_block(i)
             stages.append(StageSpec(num_modules, (num_blocks,) * branches,
                                     tuple(self.width * 2 ** b for b in range(branches)),
-                                    block=self.block, block_options=tuple(sorted(self.block_options))))
+                                    block=block, block_options=options))
         return HRNetSpec(tuple(stages), self.stem_width, self.fusion)  # type: ignore[arg-type]
 
 
@@ -155,6 +169,21 @@ MB_LITE = ScalableHRNet(width=32, modules=(2, 4, 2), blocks=(2, 2, 2), stage1_bl
                         fusion="separable")
 
 
+# The base layout of the training-aware search (configs/effnet/search_effnetv2.py): C = 16, one
+# module of 2 blocks per branch in stages 2-4, a 32-wide stem and stage 1 of one Bottleneck.
+EFFV2_SEARCH_BASE = ScalableHRNet(width=16, modules=(1, 1, 1), blocks=(2, 2, 2), stage1_blocks=1, stage1_planes=32,
+                                  stem_width=32, input_size=(256, 192))
+# pose_effhrnetv2_s: the winner of that search (hrseg.experiments.effnetv2_search; its table is in
+# docs/efficientnet.md), "F5e4x1-F3e4x1-M5e6x2": stage 2 one Fused-MBConv 5x5 expansion 4 per branch,
+# stage 3 one Fused-MBConv 3x3 expansion 4, stage 4 two MBConv 5x5 expansion 6 with SE 1/4; at 256x192.
+EFFV2_S = replace(
+    EFFV2_SEARCH_BASE, blocks=(1, 1, 2),
+    stage_blocks=(("FUSED_MBCONV", (("expand_ratio", 4.0), ("kernel_size", 5), ("se_ratio", 0.0))),
+                  ("FUSED_MBCONV", (("expand_ratio", 4.0), ("kernel_size", 3), ("se_ratio", 0.0))),
+                  ("MBCONV", (("expand_ratio", 6.0), ("kernel_size", 5), ("se_ratio", 0.25)))),
+)
+
+
 def scaled_family(base: ScalableHRNet = EFF_BASE, coefficients: ScalingCoefficients = EFF_COEFFICIENTS,
                   phis: tuple[float, ...] = EFF_PHIS) -> dict[str, ScalableHRNet]:
     """``{'b0': network, 'b1': ...}``: the base scaled at each ``phi``."""
@@ -180,9 +209,17 @@ def _factory(net: ScalableHRNet):
 
 def network_from_options(width: int, modules: Any, blocks: Any, stage1_blocks: int = 1, stage1_planes: int = 32,
                          stem_width: int = 32, block: str = "BASIC", block_options: Any = None,
-                         fusion: str = "dense", input_size: Any = (256, 192)) -> ScalableHRNet:
+                         fusion: str = "dense", input_size: Any = (256, 192),
+                         stage_blocks: Any = None) -> ScalableHRNet:
     """A :class:`ScalableHRNet` from plain config values (lists or tuples; ``modules`` and
-    ``blocks`` may be one number for all three stages, ``block_options`` a dict)."""
+    ``blocks`` may be one number for all three stages, ``block_options`` a dict, ``stage_blocks``
+    three dicts ``{"block": "FUSED_MBCONV", "expand_ratio": 4, ...}``, one per stage 2-4)."""
+    per_stage: tuple = ()
+    if stage_blocks:
+        if len(stage_blocks) != 3 or not all(isinstance(b, dict) and "block" in b for b in stage_blocks):
+            raise ConfigError(f"model.stage_blocks: expected three dicts with a 'block' key, got {stage_blocks!r}")
+        per_stage = tuple((str(b["block"]), tuple(sorted((k, v) for k, v in b.items() if k != "block")))
+                          for b in stage_blocks)
     def triple(name: str, value: Any) -> tuple[int, int, int]:
         values = (value,) * 3 if isinstance(value, int) else tuple(int(v) for v in value)
         if len(values) != 3 or min(values) < 1:
@@ -193,18 +230,19 @@ def network_from_options(width: int, modules: Any, blocks: Any, stage1_blocks: i
                          stage1_blocks=int(stage1_blocks), stage1_planes=int(stage1_planes),
                          stem_width=int(stem_width), block=str(block),
                          block_options=tuple(sorted(dict(block_options or {}).items())), fusion=fusion,
-                         input_size=(int(input_size[0]), int(input_size[1])))
+                         input_size=(int(input_size[0]), int(input_size[1])), stage_blocks=per_stage)
 
 
 def build_scalable_pose(num_joints: int = 17, *, width: int = 16, modules: Any = 1, blocks: Any = 4,
                         stage1_blocks: int = 1, stage1_planes: int = 32, stem_width: int = 32,
                         block: str = "BASIC", block_options: Any = None, fusion: str = "dense",
-                        input_size: Any = (256, 192), **backbone_options: Any) -> TopDownPoseModel:
+                        input_size: Any = (256, 192), stage_blocks: Any = None,
+                        **backbone_options: Any) -> TopDownPoseModel:
     """``pose_scalable_hrnet``: a pose model of any :class:`ScalableHRNet` layout given in the
     config, e.g. ``model = dict(name="pose_scalable_hrnet", width=18, modules=1, blocks=5)``
     (what ``tools/search_scaling.py`` trains); the defaults are the layout of ``pose_effhrnet_b0``."""
     net = network_from_options(width, modules, blocks, stage1_blocks, stage1_planes, stem_width, block,
-                               block_options, fusion, input_size)
+                               block_options, fusion, input_size, stage_blocks)
     return build_pose_network(net, num_joints, **backbone_options)
 
 
@@ -213,6 +251,7 @@ register_model("pose_scalable_hrnet", build_scalable_pose, ModelInfo("pose", (25
 NAMED_NETWORKS: dict[str, ScalableHRNet] = {
     **{f"pose_effhrnet_{key}": net for key, net in scaled_family().items()},
     "pose_mbhrnet_lite": MB_LITE,
+    "pose_effhrnetv2_s": EFFV2_S,
 }
 for _name, _net in NAMED_NETWORKS.items():
     register_model(_name, _factory(_net), ModelInfo("pose", tuple(_net.input_size), "coco_person"))

@@ -12,6 +12,7 @@ from torch import nn
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.layers import norm_factory
 from hrseg.models.registry import ModelInfo, register_model
+from hrseg.models.regularization import StageRegularization
 from hrseg.models.representations import V2
 
 
@@ -46,7 +47,7 @@ class SegHead(nn.Module):
         return self.last_layer(x)
 
 
-class SegmentationModel(nn.Module):
+class SegmentationModel(StageRegularization, nn.Module):
     """Image in, class logits at stride 4 out: ``(B, 3, H, W) -> (B, K, H/4, W/4)``."""
 
     # Official HRNet-Semantic-Segmentation checkpoints: backbone keys at the top, head last_layer.

@@ -19,12 +19,11 @@ from tqdm import tqdm
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.pose.coco_keypoints import load_coco_keypoints, split_image_ids
 from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
+from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import get_world_size
-from hrseg.engine.progressive import (
-    PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_pose_stage, build_schedule, mixup_heatmaps,
-)
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.inference.optimize import inference_model, inference_runner
@@ -202,8 +201,8 @@ class PoseTask(Task):
 
         def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             images, target, weight = batch["image"], batch["target"], batch["target_weight"]
-            if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
-                images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.stage.mixup, hook.generator)
+            if hook is not None and hook.mixup_alpha > 0:
+                images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.mixup_alpha, hook.generator)
             return {"loss": criterion(net(images), target, weight)}
 
         return train_step, hook
@@ -341,11 +340,7 @@ def progressive_hook(cfg: Mapping[str, Any], train_set: CocoPoseDataset) -> Prog
     if [s // 4 for s in data["input_size"]] != list(data["heatmap_size"]):
         raise ConfigError(f"progressive: needs data.heatmap_size = data.input_size / 4, got {data['heatmap_size']} "
                           f"for {data['input_size']}")
-
-    def apply(stage: Any) -> None:
-        apply_pose_stage(train_set, stage, data["sigma"], data["heatmap_size"][0])
-
-    return ProgressiveHook(schedule, apply, seed=cfg["seed"] or 0)
+    return ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0)
 
 
 TASK = PoseTask()

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 import hrseg
+from hrseg.data.augment import mixed_losses, mixup_images
 from hrseg.data.seg.lip import LIPDataset
 from hrseg.data.seg.datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
 from hrseg.meta.classes import (
@@ -28,9 +29,7 @@ from hrseg.meta.classes import (
 from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.engine.distributed import get_world_size
-from hrseg.engine.progressive import (
-    PROGRESSIVE_DEFAULTS, ProgressiveHook, apply_seg_stage, build_schedule, mixed_losses, mixup_images,
-)
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.inference.optimize import inference_model, inference_runner
@@ -295,12 +294,11 @@ class SegTask(Task):
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: SegDataset):
         criterion = build_loss(cfg["loss"], model)
         schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
-        hook = (ProgressiveHook(schedule, lambda stage: apply_seg_stage(train_set, stage), seed=cfg["seed"] or 0)
-                if schedule is not None else None)
+        hook = ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
 
         def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            if hook is not None and hook.stage is not None and hook.stage.mixup > 0:
-                images, lam, perm = mixup_images(batch["image"], hook.stage.mixup, hook.generator)
+            if hook is not None and hook.mixup_alpha > 0:
+                images, lam, perm = mixup_images(batch["image"], hook.mixup_alpha, hook.generator)
                 return mixed_losses(criterion, net(images), batch["label"], lam, perm)
             return criterion(net(batch["image"]), batch["label"])
 

@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from hrseg.codecs.heatmap import encode
-from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
 from hrseg.codecs.msra import HeatmapCodec
+from hrseg.data.augment import build_randaugment
+from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
+from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
+from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
+from hrseg.errors import ConfigError, DataError
 from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 from hrseg.utils.image_io import read_image
-from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
-from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
-from hrseg.errors import DataError
 
 __all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate", "skip_sample"]
 
@@ -73,17 +73,13 @@ class CocoPoseDataset(Dataset):
                  image_thre: float = 0.0, use_different_joints_weight: bool = False,
                  unbiased_encoding: bool = False, clip_visibility: bool = True,
                  seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None) -> None:
-        if codec is not None:  # the config's codec: sizes (H, W) -> (w, h), sigma, encoding
-            image_size, heatmap_size = codec.input_size[::-1], codec.heatmap_size[::-1]
-            sigma, unbiased_encoding = codec.sigma, codec.unbiased
-            use_different_joints_weight = codec.use_different_joints_weight
+        # the config's codec, else one from the sizes (w, h) given: the one place sizes and sigma live
+        self.codec = codec or HeatmapCodec((int(image_size[1]), int(image_size[0])),
+                                           (int(heatmap_size[1]), int(heatmap_size[0])), float(sigma),
+                                           unbiased_encoding, use_different_joints_weight=use_different_joints_weight)
+        self._final_codec = self.codec
         self.train = train
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
-        self.sigma = float(sigma)
         self.augment = (augment or PoseAugment()) if train else None
-        self.use_different_joints_weight = use_different_joints_weight
-        self.unbiased_encoding = unbiased_encoding
         self.clip_visibility = clip_visibility
         self.seed = seed
         self.epoch = 0
@@ -109,8 +105,26 @@ class CocoPoseDataset(Dataset):
         # shared with DataLoader workers, read by the engine's epoch summary
         self.num_skipped = multiprocessing.Value("l", 0)
         # ``fn(uint8 crop, rng) -> crop`` after the crop's augmentation (progressive learning's
-        # RandAugment, set per stage by hrseg.engine.progressive.apply_pose_stage)
+        # RandAugment, set per stage by set_stage)
         self.randaugment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+
+    # the crop sizes (w, h) and sigma of the current stage, read from its codec
+    image_size = property(lambda self: self.codec.input_size[::-1])
+    heatmap_size = property(lambda self: self.codec.heatmap_size[::-1])
+    sigma = property(lambda self: self.codec.sigma)
+
+    def set_stage(self, image_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
+        """Train at another crop size (H, W), e.g. a progressive-learning stage: the codec's rescaled
+        copy (the heatmaps keep the stride, sigma scales with them, covering the same part of the
+        body); ``randaugment`` is the photometric RandAugment magnitude (0 = off)."""
+        final = self._final_codec
+        h, w = int(image_size[0]), int(image_size[1])
+        stride_h, stride_w = (final.input_size[i] / final.heatmap_size[i] for i in (0, 1))
+        if h % stride_h or w % stride_w:
+            raise ConfigError(f"pose stage size {h}x{w} is not a multiple of the heatmap stride "
+                              f"{stride_h:g}x{stride_w:g} of data.heatmap_size")
+        self.codec = final.rescaled((h, w))
+        self.randaugment = build_randaugment(randaugment, randaugment_ops)
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -142,10 +156,7 @@ class CocoPoseDataset(Dataset):
         crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
                              self.image_size, rng, self.augment, self.flip_pairs,
                              self.clip_visibility, self.keypoints.upper_body_ids)
-        target, target_weight = encode(crop.joints, crop.joints_vis, self.image_size,
-                                       self.heatmap_size, self.sigma,
-                                       self.use_different_joints_weight, self.keypoints.weights,
-                                       unbiased=self.unbiased_encoding)
+        target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
         meta = {
             "image_id": inst.image_id, "image_file": str(inst.image_file), "index": index,
             "center": crop.center.astype(np.float32), "scale": crop.scale.astype(np.float32),

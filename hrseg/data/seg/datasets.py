@@ -24,7 +24,7 @@ from hrseg.meta.classes import (
     PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
     cityscapes_labelid_to_trainid, make_palette,
 )
-from hrseg.errors import DataError
+from hrseg.errors import ConfigError, DataError
 
 # (image uint8 HWC, label int64 HW, rng) -> (image, label), usually tensors.
 SegTransform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[Any, Any]]
@@ -90,6 +90,14 @@ class SegDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def set_stage(self, crop_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
+        """A progressive-learning stage: the training transform's crop (H, W) and RandAugment."""
+        set_stage = getattr(self.transform, "set_stage", None)
+        if set_stage is None:
+            raise ConfigError(f"{type(self).__name__}: its transform {type(self.transform).__name__} has no "
+                              "training stages (progressive learning needs SegTrainTransform)")
+        set_stage(crop_size, randaugment, randaugment_ops)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draws for a new epoch (deterministic per epoch and index)."""

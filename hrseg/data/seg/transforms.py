@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from hrseg.data.augment import build_randaugment
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import IGNORE_INDEX, flip_label_map, flip_permutation
 from hrseg.utils.image import denormalize, normalize  # noqa: F401  (re-exported)
@@ -137,11 +138,15 @@ class SegTrainTransform:
     std: tuple[float, ...] = IMAGENET_STD
     ignore_index: int = IGNORE_INDEX
     _photo: Any = field(default=None, init=False, repr=False, compare=False)
-    # ``fn(uint8 image, rng) -> image``, set per stage by progressive learning
-    # (hrseg.engine.progressive.apply_seg_stage); None = off
+    # ``fn(uint8 image, rng) -> image``, set per stage by progressive learning (set_stage); None = off
     randaugment: Any = field(default=None, repr=False, compare=False)
     # (left, right) class pairs swapped by the horizontal flip (LIP's arms, legs, shoes)
     flip_pairs: tuple[tuple[int, int], ...] = ()
+
+    def set_stage(self, crop_size: Size, randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
+        """Crop (H, W) and photometric RandAugment magnitude (0 = off) of a training stage."""
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self.randaugment = build_randaugment(randaugment, randaugment_ops)
 
     def __call__(self, image: np.ndarray, label: np.ndarray,
                  rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,52 @@
+"""EfficientNetV2's training-aware search over HRNet stages on the synthetic pose mini-split.
+
+    hrseg search-effnetv2                                  # 8 sampled candidates + the comparison
+    hrseg search-effnetv2 --samples 40 --epochs 20         # the longer search docs/efficientnet.md names
+    hrseg search-effnetv2 --candidates Bx2-Bx2-Bx2 F3e4x2-M3e4x2-M5e6x1 --no-compare
+
+Per stage 2-4: operation {BASIC, MBCONV, FUSED_MBCONV}, kernel {3, 5}, expansion {1, 4, 6},
+blocks per branch {1, 2, 3}; each candidate trains the config's short schedule and is scored
+A * S^w * P^v (w = -0.07, v = -0.05). Writes search.md/.json/.png and, unless --no-compare,
+compare.md/.json (the winner beside pose_hrnet_w18_small_v2 and pose_mbhrnet_lite, same schedule)
+to --work-dir (hrseg/experiments/effnetv2_search.py has the details).
+"""
+from __future__ import annotations
+
+from hrseg.commands import shipped_config
+
+import argparse
+
+
+DEFAULT_CONFIG = "effnet/search_effnetv2.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hrseg.experiments import effnetv2_search as search
+    from hrseg.tasks.pose import load_pose_config
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config", nargs="?", default=shipped_config(DEFAULT_CONFIG), help="pose config with the base layout")
+    ap.add_argument("--samples", type=int, default=8, help="candidates drawn from the space (default 8)")
+    ap.add_argument("--sample-seed", type=int, default=0)
+    ap.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
+                    help="train these instead of sampling, e.g. Bx2-M5e4x1-F3e1x2")
+    ap.add_argument("--ops", nargs="+", default=list(search.OPS), choices=search.OPS)
+    ap.add_argument("--kernels", type=int, nargs="+", default=[3, 5])
+    ap.add_argument("--expansions", type=int, nargs="+", default=[1, 4, 6])
+    ap.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 3], help="blocks per branch to try")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default: the config's)")
+    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    ap.add_argument("--w", type=float, default=search.REWARD_W, help="step-time exponent (default -0.07)")
+    ap.add_argument("--v", type=float, default=search.REWARD_V, help="parameter exponent (default -0.05)")
+    ap.add_argument("--no-compare", action="store_true", help="skip training the comparison models")
+    ap.add_argument("--work-dir", default="work_dirs/search_effnetv2")
+    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    cfg = load_pose_config(args.config, args.cfg_options)
+    space = search.SearchSpace(tuple(args.ops), tuple(args.kernels), tuple(args.expansions), tuple(args.blocks))
+    candidates = [search.parse_candidate(c) for c in args.candidates] if args.candidates else None
+    result = search.run_search(cfg, args.work_dir, candidates, args.samples, args.sample_seed, space, args.epochs,
+                               args.seed, args.w, args.v)
+    if not args.no_compare:
+        search.compare_with_named(cfg, args.work_dir, result, args.epochs, args.seed)
+    return 0

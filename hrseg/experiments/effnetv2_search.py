@@ -1,0 +1,283 @@
+"""EfficientNetV2's training-aware search on the stages of HRNet (Tan & Le, ICML 2021, section 3.3).
+
+The space, per multi-branch stage (2, 3, 4): the operation (``BASIC``, ``MBCONV``,
+``FUSED_MBCONV``), its kernel size {3, 5} and expansion ratio {1, 4, 6}, and the blocks per
+branch; a BASIC block has neither option (it is two 3x3 convolutions). Every other part of the
+network (stem, stage 1, widths, fusions, input size) is the search config's base layout.
+
+Each candidate is trained the same short schedule on the pose mini-split and scored with the
+paper's reward ``A * S^w * P^v``: ``A`` the val AP, ``S`` its training step time measured on this
+machine (:func:`hrseg.experiments.common.train_step_seconds`) and ``P`` its parameters, both
+relative to the base layout's (a constant factor, so it changes the reward's scale, not the
+ranking), with ``w = -0.07`` and ``v = -0.05``. The paper samples about 1000 models; a CPU-only
+machine samples a few (``num_samples``), seeded, so a run is reproducible.
+
+Writes ``search.json``, ``search.md`` (one row per candidate) and ``search.png`` (AP against
+step time, the Pareto front drawn); :func:`compare_models` trains the winner beside named models.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from hrseg.errors import ConfigError
+from hrseg.experiments.common import (
+    base_network, inference_images_per_second, markdown, model_options, new_figure, save_figure, shorten,
+    train_step_seconds, write_text,
+)
+from hrseg.models.scaling import ScalableHRNet, build_pose_network
+from hrseg.utils.io import write_json
+
+# EfficientNetV2's exponents of the normalised step time and parameter size
+REWARD_W, REWARD_V = -0.07, -0.05
+OPS = ("BASIC", "MBCONV", "FUSED_MBCONV")
+
+
+@dataclass(frozen=True)
+class StageChoice:
+    """One stage's operation, kernel, expansion and blocks per branch."""
+
+    op: str
+    kernel: int = 3
+    expansion: int = 1
+    blocks: int = 2
+
+    def canonical(self) -> "StageChoice":
+        """BASIC has no kernel or expansion option: fix them, so duplicates are found."""
+        return replace(self, kernel=3, expansion=1) if self.op == "BASIC" else self
+
+    def block_options(self) -> tuple[tuple[str, Any], ...]:
+        """Options of the block: MBConv with SE 1/4 (EfficientNet's), Fused-MBConv without SE
+        (EfficientNetV2 uses none in its fused stages)."""
+        if self.op == "BASIC":
+            return ()
+        se = 0.25 if self.op == "MBCONV" else 0.0
+        return (("expand_ratio", float(self.expansion)), ("kernel_size", self.kernel), ("se_ratio", se))
+
+    @property
+    def label(self) -> str:
+        short = {"BASIC": "B", "MBCONV": "M", "FUSED_MBCONV": "F"}[self.op]
+        return f"{short}x{self.blocks}" if self.op == "BASIC" else f"{short}{self.kernel}e{self.expansion}x{self.blocks}"
+
+
+Candidate = tuple[StageChoice, StageChoice, StageChoice]
+
+
+def candidate_name(candidate: Sequence[StageChoice]) -> str:
+    return "-".join(c.label for c in candidate)
+
+
+def parse_candidate(text: str) -> Candidate:
+    """``"Bx2-M5e4x1-F3e1x2"`` (the names the tables use) back to a candidate."""
+    ops = {"B": "BASIC", "M": "MBCONV", "F": "FUSED_MBCONV"}
+    out = []
+    for part in text.split("-"):
+        try:
+            op = ops[part[0]]
+            head, blocks = part[1:].split("x")
+            kernel, expansion = (3, 1) if op == "BASIC" else (int(v) for v in head.split("e"))
+            out.append(StageChoice(op, int(kernel), int(expansion), int(blocks)))
+        except (KeyError, ValueError, IndexError):
+            raise ConfigError(f"candidate {text!r}: expected three stages like Bx2, M5e4x1, F3e1x2 "
+                              "joined by '-'") from None
+    if len(out) != 3:
+        raise ConfigError(f"candidate {text!r}: expected three stages, got {len(out)}")
+    return tuple(out)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    ops: tuple[str, ...] = OPS
+    kernels: tuple[int, ...] = (3, 5)
+    expansions: tuple[int, ...] = (1, 4, 6)
+    blocks: tuple[int, ...] = (1, 2, 3)
+
+    def stage_choices(self) -> list[StageChoice]:
+        """Every distinct choice for one stage."""
+        bad = set(self.ops) - set(OPS)
+        if bad:
+            raise ConfigError(f"unknown operations {sorted(bad)}; choose from {OPS}")
+        choices = {StageChoice(*c).canonical()
+                   for c in itertools.product(self.ops, self.kernels, self.expansions, self.blocks)}
+        return sorted(choices, key=lambda c: (OPS.index(c.op), c.kernel, c.expansion, c.blocks))
+
+    def size(self) -> int:
+        return len(self.stage_choices()) ** 3
+
+    def sample(self, num: int, seed: int = 0) -> list[Candidate]:
+        """``num`` distinct candidates drawn uniformly (seeded)."""
+        choices = self.stage_choices()
+        num = min(num, self.size())
+        rng = np.random.default_rng(seed)
+        seen: dict[Candidate, None] = {}
+        while len(seen) < num:
+            seen.setdefault(tuple(choices[int(i)] for i in rng.integers(len(choices), size=3)), None)
+        return list(seen)
+
+
+def reward(accuracy: float, step_time: float, params: float, w: float = REWARD_W, v: float = REWARD_V,
+           ref_step_time: float = 1.0, ref_params: float = 1.0) -> float:
+    """EfficientNetV2's ``A * S^w * P^v`` with ``S`` and ``P`` relative to the references."""
+    if step_time <= 0 or params <= 0 or ref_step_time <= 0 or ref_params <= 0:
+        raise ValueError("step times and parameter counts must be positive")
+    return accuracy * (step_time / ref_step_time) ** w * (params / ref_params) ** v
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the (cost, accuracy) points no other point beats: none is at most as costly and at
+    least as accurate, and strictly better in one; sorted by cost."""
+    front = []
+    for i, (c, a) in enumerate(points):
+        dominated = any(c2 <= c and a2 >= a and (c2 < c or a2 > a) for j, (c2, a2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def candidate_network(base: ScalableHRNet, candidate: Sequence[StageChoice]) -> ScalableHRNet:
+    return replace(base, blocks=tuple(c.blocks for c in candidate),
+                   stage_blocks=tuple((c.op, c.block_options()) for c in candidate))
+
+
+# -- training -------------------------------------------------------------------------------------
+def train_config(cfg: Mapping[str, Any], model: Mapping[str, Any], work_dir: Path, epochs: int | None,
+                 seed: int | None) -> dict[str, Any]:
+    """Train a copy of the pose config with another ``model`` section; AP and wall seconds."""
+    import copy
+
+    from hrseg.tasks.pose import train
+
+    run = copy.deepcopy(dict(cfg))
+    run["model"] = dict(model)
+    run["work_dir"] = str(work_dir)
+    shorten(run, epochs)
+    if seed is not None:
+        run["seed"] = seed
+    start = time.perf_counter()
+    metrics = train(run)
+    return {"AP": float(metrics.get("AP", float("nan"))), "train_s": time.perf_counter() - start,
+            "epochs": run["train"]["max_epochs"]}
+
+
+def measure(model: torch.nn.Module, input_size: Sequence[int], batch: int) -> dict[str, float]:
+    from hrseg.utils.flops import measure_complexity
+
+    c = measure_complexity(model, tuple(input_size))
+    return {"params": c.params, "gflops": c.gflops_paper,
+            "step_s": train_step_seconds(model, input_size, batch)}
+
+
+def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequence[Candidate] | None = None,
+               num_samples: int = 8, sample_seed: int = 0, space: SearchSpace = SearchSpace(),
+               epochs: int | None = None, seed: int | None = None, w: float = REWARD_W, v: float = REWARD_V,
+               step_batch: int | None = None) -> dict[str, Any]:
+    """Train and score ``candidates`` (default: ``num_samples`` drawn from ``space``); returns
+    ``{"rows", "winner", "pareto", "reference"}`` and writes the table, JSON and plot."""
+    out = Path(work_dir)
+    base, extra = base_network(cfg)
+    batch = step_batch or int(cfg["data"]["batch_size"])
+    if candidates is None:
+        candidates = space.sample(num_samples, sample_seed)
+    ref = measure(build_pose_network(base), base.input_size, batch)
+    print(f"search: {len(candidates)} candidates of a space of {space.size():,}; base step "
+          f"{ref['step_s'] * 1000:.0f} ms, {ref['params'] / 1e6:.2f}M params")
+    rows = []
+    for i, candidate in enumerate(candidates):
+        name = candidate_name(candidate)
+        net = candidate_network(base, candidate)
+        measured = measure(build_pose_network(net), net.input_size, batch)
+        trained = train_config(cfg, {**model_options(net), **extra}, out / name, epochs, seed)
+        row = {"name": name, "stages": [vars(c) for c in candidate], **measured, **trained}
+        row["reward"] = reward(row["AP"], row["step_s"], row["params"], w, v, ref["step_s"], ref["params"])
+        rows.append(row)
+        print(f"[{i + 1}/{len(candidates)}] {name}: AP {row['AP']:.4f}, step {row['step_s'] * 1000:.0f} ms, "
+              f"{row['params'] / 1e6:.2f}M params, reward {row['reward']:.4f}")
+    front = pareto_front([(r["step_s"], r["AP"]) for r in rows])
+    for i, r in enumerate(rows):
+        r["pareto"] = i in front
+    winner = max(rows, key=lambda r: r["reward"])
+    result = {"reward": {"w": w, "v": v}, "reference": {"layout": model_options(base), **ref},
+              "rows": rows, "winner": winner["name"], "pareto": [rows[i]["name"] for i in front],
+              "winner_model": {**model_options(candidate_network(base, parse_candidate(winner["name"]))), **extra}}
+    write_json(out / "search.json", result)
+    columns = [("candidate (stage 2-3-4)", "{name}"), ("params", "{params:,}"), ("GFLOPs", "{gflops:.3f}"),
+               ("step ms", "{step_ms:.0f}"), ("train s", "{train_s:.0f}"), ("AP", "{AP:.4f}"),
+               ("reward", "{reward:.4f}"), ("Pareto", "{front}")]
+    table = markdown(sorted(({**r, "step_ms": r["step_s"] * 1000, "front": "yes" if r["pareto"] else ""}
+                             for r in rows), key=lambda r: -r["reward"]), columns)
+    summary = (f"reward A * S^{w:g} * P^{v:g} (S, P relative to the base: {ref['step_s'] * 1000:.0f} ms, "
+               f"{ref['params']:,} params); winner {winner['name']}")
+    write_text(out / "search.md", table + "\n" + summary + "\n")
+    plot_search(rows, front, out / "search.png")
+    print(table + "\n" + summary)
+    return result
+
+
+def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: Path) -> None:
+    fig, ax = new_figure()
+    ax.scatter([r["step_s"] * 1000 for r in rows], [r["AP"] for r in rows], s=18)
+    ax.plot([rows[i]["step_s"] * 1000 for i in front], [rows[i]["AP"] for i in front], "r-o", ms=4,
+            label="Pareto front")
+    best = max(range(len(rows)), key=lambda i: rows[i]["reward"])
+    ax.annotate(rows[best]["name"], (rows[best]["step_s"] * 1000, rows[best]["AP"]), textcoords="offset points",
+                xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("training step time (ms, this machine)")
+    ax.set_ylabel("AP (synthetic val)")
+    ax.set_title("training-aware search")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def compare_models(cfg: Mapping[str, Any], work_dir: str | Path, models: Mapping[str, Mapping[str, Any]],
+                   epochs: int | None = None, seed: int | None = None, full_size: Sequence[int] = (256, 192),
+                   reuse: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Train each ``{label: model section}`` the same schedule; AP, params and GFLOPs at
+    ``full_size``, training step time and CPU inference images/s at the config's input size.
+    ``reuse`` maps a label to an earlier run's ``{"AP", "train_s", "epochs"}`` (not retrained)."""
+    import hrseg
+    from hrseg.utils.flops import measure_complexity
+
+    out = Path(work_dir)
+    size = tuple(cfg["data"]["input_size"])
+    batch = int(cfg["data"]["batch_size"])
+    rows = []
+    for label, section in models.items():
+        options = dict(section)
+        model = hrseg.build_model(options.pop("name"), **options)
+        measured = measure(model, size, batch)
+        full = measure_complexity(model, tuple(full_size))
+        trained = dict(reuse[label]) if reuse and label in reuse else train_config(cfg, section, out / label,
+                                                                                   epochs, seed)
+        rows.append({"model": label, **measured, "params": full.params, "gflops_full": full.gflops_paper,
+                     "images_s": inference_images_per_second(model, size), **trained})
+    columns = [("model", "{model}"), ("params", "{params:,}"), (f"GFLOPs {full_size[0]}x{full_size[1]}",
+                                                                 "{gflops_full:.3f}"),
+               (f"GFLOPs {size[0]}x{size[1]}", "{gflops:.3f}"), ("train step ms", "{step_ms:.0f}"),
+               ("CPU inference img/s", "{images_s:.0f}"), ("AP", "{AP:.4f}")]
+    table = markdown([{**r, "step_ms": r["step_s"] * 1000} for r in rows], columns)
+    write_json(out / "compare.json", {"rows": rows})
+    write_text(out / "compare.md", table)
+    print(table)
+    return rows
+
+
+COMPARED = ("pose_hrnet_w18_small_v2", "pose_mbhrnet_lite")
+
+
+def compare_with_named(cfg: Mapping[str, Any], work_dir: str | Path, result: Mapping[str, Any],
+                       epochs: int | None = None, seed: int | None = None,
+                       names: Sequence[str] = COMPARED) -> list[dict[str, Any]]:
+    """The search's winner (its run reused) beside the named models, the same schedule each."""
+    init = result["winner_model"].get("init")
+    models = {f"winner {result['winner']}": result["winner_model"],
+              **{n: {"name": n, **({"init": init} if init else {})} for n in names}}
+    won = next(r for r in result["rows"] if r["name"] == result["winner"])
+    reuse = {f"winner {result['winner']}": {k: won[k] for k in ("AP", "train_s", "epochs")}}
+    return compare_models(cfg, work_dir, models, epochs, seed, reuse=reuse)

@@ -1,0 +1,174 @@
+"""A fair test of progressive learning (EfficientNetV2, section 4): five arms, several seeds.
+
+Every arm trains the same config, epochs and evaluation; only the ``progressive`` section differs:
+
+* ``a`` fixed size: every epoch at the final size, no added regularization;
+* ``b`` progressive size only: the stages' sizes, no added regularization;
+* ``c`` progressive size with adaptive regularization: dropout, RandAugment magnitude and Mixup
+  alpha rising with the size (the config's ``progressive`` ranges, EfficientNetV2's schedule);
+* ``d`` fixed size with the final regularization (the ranges' last values, all epochs);
+* ``e`` arm c given the wall time of arm a: its epochs are ``round(E * wall(a) / wall(c))`` of
+  the same seed (milestones moved with them), to answer "same time, better accuracy?".
+
+For each arm: final metric (AP for pose, mIoU for segmentation), wall and training seconds, the
+metric over training time; across seeds: mean +- sd. ``converged`` says whether arm a's metric
+was still rising at the end (the study is fair only once it is not). Writes ``study.json``,
+``study.md`` and ``study.png`` (metric against training time, one colour per arm, one line per
+seed).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from hrseg.errors import ConfigError
+from hrseg.experiments.common import markdown, metric_curve, new_figure, read_log, save_figure, shorten, write_text
+from hrseg.utils.io import write_json
+
+ARMS = {
+    "a": "fixed size",
+    "b": "progressive size only",
+    "c": "progressive size + adaptive regularization",
+    "d": "fixed size + final regularization",
+    "e": "progressive + regularization, wall time of (a)",
+}
+REGULARIZERS = ("dropout", "drop_path", "randaugment", "mixup")
+
+
+def _task(task: str) -> tuple[Callable[..., dict[str, Any]], Callable[[Mapping[str, Any]], dict[str, float]], str]:
+    """(config loader, train function, metric) of 'pose' or 'seg'."""
+    if task == "pose":
+        from hrseg.tasks.pose import load_pose_config, train
+
+        return load_pose_config, train, "AP"
+    if task == "seg":
+        from hrseg.tasks.segmentation import load_seg_config, train
+
+        return load_seg_config, train, "mIoU"
+    raise ConfigError(f"unknown task {task!r}; choose pose or seg")
+
+
+def _last(value: Any) -> float:
+    return float(value[-1] if isinstance(value, (list, tuple)) else value)
+
+
+def arm_config(cfg: Mapping[str, Any], arm: str, seed: int, epochs: int | None = None) -> dict[str, Any]:
+    """The config of one arm (``epochs`` overrides the length, for arm e)."""
+    if arm not in ARMS:
+        raise ConfigError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}")
+    run = copy.deepcopy(dict(cfg))
+    prog = dict(run["progressive"])
+    if arm == "a":
+        prog["enabled"] = False
+    elif arm == "b":
+        prog.update(enabled=True, **{k: [0.0, 0.0] for k in REGULARIZERS})
+    elif arm in ("c", "e"):
+        prog["enabled"] = True
+    else:  # d: one stage at the final size with the last values of the ranges
+        final = {k: [_last(prog[k])] * 2 for k in REGULARIZERS}
+        prog.update(enabled=True, num_stages=1, sizes=None, min_scale=1.0, **final)
+    run["progressive"] = prog
+    run["seed"] = seed
+    shorten(run, epochs)
+    return run
+
+
+def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path) -> dict[str, Any]:
+    """Train one arm; its result is also kept in ``work_dir/arm.json`` with the config it was
+    trained with, and an existing one for the same config is reused (so seeds can train in
+    parallel processes and one last call collects them)."""
+    _, train, metric = _task(task)
+    run = dict(cfg, work_dir=str(work_dir))
+    saved = work_dir / "arm.json"
+    if saved.is_file():
+        earlier = json.loads(saved.read_text())
+        if earlier.get("config") == json.loads(json.dumps(run, default=str)):
+            print(f"reusing {saved}")
+            return earlier["result"]
+    start = time.perf_counter()
+    metrics = train(run)
+    wall = time.perf_counter() - start
+    rows = read_log(work_dir)
+    result = {"metric": float(metrics.get(metric, float("nan"))), "wall_s": wall,
+              "train_s": sum(r["time"] for r in rows), "epochs": len(rows), "curve": metric_curve(rows, metric)}
+    write_json(saved, {"config": json.loads(json.dumps(run, default=str)), "result": result})
+    return result
+
+
+def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per arm: mean and sd (0 for one seed) of the final metric and the wall time."""
+    out = {}
+    for arm in ARMS:
+        mine = [r for r in runs if r["arm"] == arm]
+        if not mine:
+            continue
+        values, walls = [r["metric"] for r in mine], [r["wall_s"] for r in mine]
+        out[arm] = {"n": len(mine), "mean": statistics.fmean(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "wall_mean": statistics.fmean(walls), "wall_sd": statistics.stdev(walls) if len(walls) > 1 else 0.0,
+                    "epochs": statistics.fmean(r["epochs"] for r in mine)}
+    return out
+
+
+def still_rising(curve: Sequence[tuple[float, float]], tolerance: float = 0.005) -> bool:
+    """Whether the last evaluation beat the one before by more than ``tolerance``."""
+    return len(curve) >= 2 and curve[-1][1] - curve[-2][1] > tolerance
+
+
+def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
+              arms: Sequence[str] = tuple(ARMS), options: Sequence[str] = ()) -> dict[str, Any]:
+    """Train every arm for every seed (arm e after a and c of the same seed); write the results."""
+    load, _, metric = _task(task)
+    cfg = load(config, list(options))
+    if "e" in arms and not {"a", "c"} <= set(arms):
+        raise ConfigError("arm e needs arms a and c (its length comes from their wall times)")
+    out = Path(work_dir)
+    runs: list[dict[str, Any]] = []
+    order = [a for a in ARMS if a in arms]
+    for seed in seeds:
+        done: dict[str, dict[str, Any]] = {}
+        for arm in order:
+            epochs = None
+            if arm == "e":
+                epochs = max(1, round(cfg["train"]["max_epochs"] * done["a"]["wall_s"] / done["c"]["wall_s"]))
+            r = train_arm(arm_config(cfg, arm, seed, epochs), task, out / f"{arm}_seed{seed}")
+            done[arm] = r
+            runs.append({"arm": arm, "seed": seed, **r})
+            print(f"arm {arm} ({ARMS[arm]}), seed {seed}: {metric} {r['metric']:.4f} in {r['wall_s']:.0f} s "
+                  f"({r['epochs']} epochs)")
+    summary = summarize(runs)
+    rising = [still_rising(r["curve"]) for r in runs if r["arm"] == "a"]
+    result = {"task": task, "metric": metric, "config": str(config), "options": list(options), "seeds": list(seeds),
+              "progressive": cfg["progressive"], "max_epochs": cfg["train"]["max_epochs"], "runs": runs,
+              "summary": summary, "fixed_size_still_rising": rising, "converged": not any(rising)}
+    write_json(out / "study.json", result)
+    rows = [{"arm": f"({a}) {ARMS[a]}", **s} for a, s in summary.items()]
+    table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs:.0f}"), ("seeds", "{n}"),
+                            (f"{metric} mean +- sd", "{mean:.4f} +- {sd:.4f}"),
+                            ("wall s mean +- sd", "{wall_mean:.0f} +- {wall_sd:.0f}")])
+    note = ("fixed size (a) had stopped rising: the comparison is at convergence" if result["converged"] else
+            "fixed size (a) was still rising at the end: NOT converged, a longer schedule is needed to compare")
+    write_text(out / "study.md", table + "\n" + note + "\n")
+    plot_study(runs, metric, out / "study.png")
+    print(table + "\n" + note)
+    return result
+
+
+def plot_study(runs: Sequence[Mapping[str, Any]], metric: str, path: Path) -> None:
+    fig, ax = new_figure(size=(6, 4))
+    colours = dict(zip(ARMS, ("C0", "C1", "C2", "C3", "C4")))
+    for arm in ARMS:
+        for i, r in enumerate(x for x in runs if x["arm"] == arm):
+            xs, ys = zip(*r["curve"]) if r["curve"] else ((), ())
+            ax.plot(xs, ys, "o-", color=colours[arm], ms=3, alpha=0.8,
+                    label=f"({arm}) {ARMS[arm]}" if i == 0 else None)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel(f"{metric} (val)")
+    ax.set_title("progressive learning: metric over training time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, path)

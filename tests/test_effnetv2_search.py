@@ -1,0 +1,92 @@
+"""The training-aware search: reward on hand-made numbers, Pareto front, the space, and the
+driver on a two-candidate space (trained for real, a few seconds)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from hrseg.errors import ConfigError
+from hrseg.experiments.effnetv2_search import (
+    SearchSpace, StageChoice, candidate_name, candidate_network, pareto_front, parse_candidate, reward,
+)
+from hrseg.models.scaling import ScalableHRNet, build_pose_network
+
+
+def test_reward_on_hand_made_numbers():
+    # equal to the reference: the accuracy itself
+    assert reward(0.5, 2.0, 1e6, ref_step_time=2.0, ref_params=1e6) == pytest.approx(0.5)
+    # twice as slow: 0.5 * 2^-0.07 = 0.476373...; twice the params too: * 2^-0.05
+    assert reward(0.5, 4.0, 1e6, ref_step_time=2.0, ref_params=1e6) == pytest.approx(0.5 * 2 ** -0.07)
+    assert reward(0.5, 4.0, 2e6, ref_step_time=2.0, ref_params=1e6) == pytest.approx(0.5 * 2 ** -0.12)
+    assert reward(0.5, 4.0, 2e6, ref_step_time=2.0, ref_params=1e6) == pytest.approx(0.46009, abs=1e-5)
+    # configurable exponents: w = -1 makes it accuracy per unit of time
+    assert reward(0.6, 3.0, 1.0, w=-1.0, v=0.0) == pytest.approx(0.2)
+    # A model 10% slower must gain more than 0.67% accuracy to win (1.1^0.07 = 1.00669)
+    assert reward(0.5034, 1.1, 1.0) > reward(0.5, 1.0, 1.0) > reward(0.5033, 1.1, 1.0)
+    with pytest.raises(ValueError):
+        reward(0.5, 0.0, 1.0)
+
+
+def test_pareto_front():
+    # (step time, accuracy)
+    points = [(1.0, 0.5), (2.0, 0.7), (1.5, 0.4), (3.0, 0.7), (0.5, 0.1), (2.5, 0.8)]
+    assert pareto_front(points) == [4, 0, 1, 5]   # (1.5, .4) and (3, .7) are dominated
+    assert pareto_front([(1.0, 0.5), (1.0, 0.5)]) == [0, 1]  # ties dominate neither
+
+
+def test_space_and_candidates():
+    space = SearchSpace()
+    choices = space.stage_choices()
+    assert len(choices) == 3 + 2 * 2 * 3 * 3            # BASIC x blocks, + 2 ops x kernels x expansions x blocks
+    assert space.size() == 39 ** 3
+    a, b = space.sample(5, seed=3), space.sample(5, seed=3)
+    assert a == b and len(set(a)) == 5                   # seeded, distinct
+    c = parse_candidate("Bx2-M5e4x1-F3e1x3")
+    assert c == (StageChoice("BASIC", 3, 1, 2), StageChoice("MBCONV", 5, 4, 1), StageChoice("FUSED_MBCONV", 3, 1, 3))
+    assert candidate_name(c) == "Bx2-M5e4x1-F3e1x3"
+    with pytest.raises(ConfigError, match="three stages"):
+        parse_candidate("Bx2-Q3e1x1")
+    net = candidate_network(ScalableHRNet(width=8, stem_width=8, stage1_planes=8, input_size=(64, 48)), c)
+    model = build_pose_network(net)
+    assert type(model.backbone.stage3[0].branches[0][0]).__name__ == "MBConv"
+    assert model.backbone.stage4[0].branches[0][0].conv_exp.kernel_size == (3, 3)
+    assert len(model.backbone.stage4[0].branches[0]) == 3 and len(model.backbone.stage3[0].branches[1]) == 1
+    assert model.backbone.stage3[0].branches[0][0].se is not None      # MBConv with SE 1/4
+    assert model.backbone.stage4[0].branches[0][0].se is None          # Fused-MBConv without SE
+    assert type(model.backbone.stage2[0].branches[0][0]).__name__ == "BasicBlock"
+
+
+def test_search_driver_on_two_candidates(tmp_path):
+    """Two tiny candidates trained one epoch on 6 synthetic images: table, JSON, plot, winner."""
+    from pathlib import Path
+
+    from hrseg.experiments.effnetv2_search import run_search
+    from hrseg.tasks.pose import load_pose_config
+
+    repo = Path(__file__).resolve().parents[1]
+    options = {"data.root": str(tmp_path / "data"), "data.synthetic.num_train": 6, "data.synthetic.num_val": 2,
+               "data.synthetic.image_size": [96, 96], "data.num_workers": 0, "data.batch_size": 3,
+               "data.val_batch_size": 8, "data.train.img_ids": None, "data.input_size": [64, 48],
+               "data.heatmap_size": [16, 12], "model.width": 8, "model.stem_width": 8, "model.stage1_planes": 8,
+               "schedule.warmup_iters": 1, "schedule.milestones": [1], "train.max_epochs": 1,
+               "train.eval_interval": 1}
+    cfg = load_pose_config(repo / "configs/effnet/search_effnetv2.py", options)
+    candidates = [parse_candidate("Bx1-Bx1-Bx1"), parse_candidate("F3e1x1-M3e4x1-F5e4x1")]
+    result = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1)
+    rows = result["rows"]
+    assert [r["name"] for r in rows] == ["Bx1-Bx1-Bx1", "F3e1x1-M3e4x1-F5e4x1"]
+    ref = result["reference"]
+    for r in rows:
+        assert r["params"] > 0 and r["step_s"] > 0 and r["epochs"] == 1 and 0 <= r["AP"] <= 1
+        assert r["reward"] == pytest.approx(r["AP"] * (r["step_s"] / ref["step_s"]) ** -0.07
+                                            * (r["params"] / ref["params"]) ** -0.05)
+    assert result["winner"] == max(rows, key=lambda r: r["reward"])["name"]
+    assert rows[0]["params"] == ref["params"] or rows[0]["params"] < ref["params"]  # fewer blocks than the base
+    saved = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert saved["winner"] == result["winner"] and saved["winner_model"]["name"] == "pose_scalable_hrnet"
+    assert set(saved["pareto"]) <= {r["name"] for r in rows} and saved["pareto"]
+    assert "reward" in (tmp_path / "search" / "search.md").read_text()
+    assert (tmp_path / "search" / "search.png").stat().st_size > 0
+    assert not math.isnan(rows[0]["AP"])

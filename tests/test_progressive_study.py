@@ -1,0 +1,74 @@
+"""The progressive-learning study driver: what each arm changes, arm e's length from the wall
+times, mean +- sd, the convergence flag and the files (training replaced by a stand-in that
+returns known numbers, so the driver's arithmetic is checked exactly)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hrseg.engine.progressive import build_schedule
+from hrseg.errors import ConfigError
+from hrseg.experiments import progressive_study as study
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "effnet" / "progressive_synthetic.py"
+
+
+def test_arms_change_only_the_progressive_section():
+    from hrseg.tasks.pose import load_pose_config
+
+    cfg = load_pose_config(CONFIG)
+    arms = {a: study.arm_config(cfg, a, seed=3) for a in "abcd"}
+    for run in arms.values():
+        assert run["seed"] == 3 and run["train"] == cfg["train"] and run["data"] == cfg["data"]
+    assert arms["a"]["progressive"]["enabled"] is False
+    b = build_schedule(arms["b"]["progressive"], (128, 96), 9, heatmap_stride=4)
+    c = build_schedule(arms["c"]["progressive"], (128, 96), 9, heatmap_stride=4)
+    d = build_schedule(arms["d"]["progressive"], (128, 96), 9, heatmap_stride=4)
+    assert [s.image_size for s in b.stages] == [s.image_size for s in c.stages] == [(64, 48), (96, 72), (128, 96)]
+    assert all(s.dropout == s.randaugment == s.mixup == 0 for s in b.stages)
+    assert [s.mixup for s in c.stages] == pytest.approx([0.0, 0.1, 0.2])     # the config's ranges
+    assert len(d.stages) == 1 and d.stages[0].image_size == (128, 96)
+    assert (d.stages[0].dropout, d.stages[0].randaugment, d.stages[0].mixup) == (0.1, 9.0, 0.2)  # final values
+    e = study.arm_config(cfg, "e", 0, epochs=6)
+    assert e["train"]["max_epochs"] == 6 and e["schedule"]["milestones"] == [5]  # 7 * 6/9 rounded
+    with pytest.raises(ConfigError, match="unknown arm"):
+        study.arm_config(cfg, "z", 0)
+
+
+def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
+    walls = {"a": 100.0, "b": 60.0, "c": 50.0, "d": 110.0}
+    finals = {("a", 0): 0.50, ("a", 1): 0.60, ("b", 0): 0.40, ("b", 1): 0.40, ("c", 0): 0.30, ("c", 1): 0.50,
+              ("d", 0): 0.45, ("d", 1): 0.55, ("e", 0): 0.52, ("e", 1): 0.58}
+    trained = []
+
+    def fake_train_arm(cfg, task, work_dir):
+        arm, seed = work_dir.name.split("_seed")
+        trained.append((arm, int(seed), cfg["train"]["max_epochs"]))
+        final = finals[(arm, int(seed))]
+        return {"metric": final, "wall_s": walls.get(arm, 99.0), "train_s": 1.0, "epochs": cfg["train"]["max_epochs"],
+                "curve": [(1.0, final - 0.1), (2.0, final)]}
+
+    monkeypatch.setattr(study, "train_arm", fake_train_arm)
+    result = study.run_study(CONFIG, "pose", tmp_path, seeds=(0, 1))
+    assert [t[:2] for t in trained[:5]] == [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("e", 0)]
+    assert ("e", 0, 18) in trained                  # 9 epochs * wall(a) 100 / wall(c) 50
+    s = result["summary"]
+    assert s["a"]["mean"] == pytest.approx(0.55) and s["a"]["sd"] == pytest.approx(0.0707107, abs=1e-6)
+    assert s["c"]["mean"] == pytest.approx(0.40) and s["c"]["sd"] == pytest.approx(0.1414214, abs=1e-6)
+    assert s["e"]["epochs"] == 18 and s["a"]["n"] == 2
+    assert result["converged"] is False            # the stand-in's curves still rise by 0.1
+    saved = json.loads((tmp_path / "study.json").read_text())
+    assert saved["summary"]["b"]["mean"] == pytest.approx(0.40) and len(saved["runs"]) == 10
+    table = (tmp_path / "study.md").read_text()
+    assert "0.5500 +- 0.0707" in table and "NOT converged" in table
+    assert (tmp_path / "study.png").stat().st_size > 0
+    with pytest.raises(ConfigError, match="arm e needs"):
+        study.run_study(CONFIG, "pose", tmp_path, seeds=(0,), arms=("b", "e"))
+
+
+def test_still_rising():
+    assert study.still_rising([(1, 0.2), (2, 0.3)])
+    assert not study.still_rising([(1, 0.3), (2, 0.302)])
+    assert not study.still_rising([(1, 0.3)])
