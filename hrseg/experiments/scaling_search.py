@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from hrseg.codecs.msra import HeatmapCodec
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import (
     base_network, complexity, markdown, model_options, new_figure, save_figure, shorten, write_text,
@@ -61,8 +62,9 @@ def train_network(config: str | Path, net: ScalableHRNet, base: ScalableHRNet, s
     h, w = net.input_size
     cfg = load_pose_config(config, extra)
     cfg["model"] = {**model_options(net), **(model_extra or {})}  # e.g. init, norm: the same for all
-    cfg["data"].update(input_size=[h, w], heatmap_size=[h // 4, w // 4],
-                       sigma=round(sigma * h / base.input_size[0], 3))
+    # the base's heatmap codec (stride 4) rescaled to this input size: sigma grows with the heatmaps
+    codec = HeatmapCodec(tuple(base.input_size), tuple(s // 4 for s in base.input_size), sigma).rescaled((h, w))
+    cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
     cfg["work_dir"] = str(work_dir)
     if epochs is not None:  # the schedule's milestones move with the length; evaluated at the end
         shorten(cfg, epochs)

@@ -45,7 +45,7 @@ def draw_boxes(image: np.ndarray, detections: Sequence[Mapping[str, Any]]) -> np
 def draw_masks(image: np.ndarray, detections: Sequence[Mapping[str, Any]], alpha: float = 0.45) -> np.ndarray:
     """A copy of the RGB ``image`` with each detection's ``segmentation`` (COCO RLE at the
     image's size) filled in its class colour at ``alpha`` and outlined; lowest score first."""
-    from hrseg.data.det.instance_masks import decode_rle
+    from hrseg.utils.masks import decode_rle
 
     canvas = image.copy()
     thick = max(1, round(max(canvas.shape[:2]) / 400))

@@ -16,6 +16,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from hrseg.errors import DataError
+from hrseg.utils.masks import decode_rle  # noqa: F401  (re-exported)
 
 __all__ = ["check_segmentation", "decode_rle", "encode_mask", "instance_mask", "to_rle"]
 
@@ -57,13 +58,6 @@ def to_rle(seg: Any, height: int, width: int) -> dict[str, Any]:
         return mask_utils.frPyObjects(dict(seg), height, width)
     counts = seg["counts"]
     return {"size": [int(v) for v in seg["size"]], "counts": counts.encode() if isinstance(counts, str) else counts}
-
-
-def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
-    """A compressed RLE (``counts`` str or bytes) as an (H, W) uint8 0/1 mask."""
-    counts = rle["counts"]
-    return mask_utils.decode({"size": list(rle["size"]),
-                              "counts": counts.encode() if isinstance(counts, str) else counts})
 
 
 def instance_mask(ann: Mapping[str, Any], height: int, width: int,
