@@ -157,3 +157,15 @@ def test_segmentation_path_never_imports_openmmlab() -> None:
             "bad = [k for k in sys.modules if k.split('.')[0] in ('mmcv', 'mmengine')]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_sliding_windows_batched_equal_one_at_a_time() -> None:
+    """Windows go through the network window_batch at a time; the scores are those of one at a time."""
+    torch.manual_seed(0)
+    model = hrseg.build_model("seg_hrnetv2_w18_small_v1", num_classes=5).eval()
+    image = _image(90, 130, seed=3)
+    cfg = dict(mode="slide", crop_size=[64, 64], stride=[40, 40])
+    single = predict_scores(model, image, {**cfg, "window_batch": 1})
+    for batch in (3, 8):
+        torch.testing.assert_close(predict_scores(model, image, {**cfg, "window_batch": batch}), single,
+                                   atol=1e-4, rtol=1e-4)

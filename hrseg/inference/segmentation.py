@@ -57,6 +57,7 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     backend="torch",  # torch, onnxruntime, openvino or auto (exported, self-checked, cached; docs/deploy.md)
     align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
+    window_batch=4,  # sliding windows per forward pass (memory stays flat in the image size)
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
     protocol_dataset=None,  # whose official inference: "cityscapes" or "pascal_context"
     flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
@@ -153,14 +154,20 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
         stride = _pairs(cfg["stride"], "stride") if cfg.get("stride") else \
             (max(1, math.ceil(crop[0] * 2 / 3)), max(1, math.ceil(crop[1] * 2 / 3)))
         scores = count = None
-        for y0, y1, x0, x1 in windows(h, w, crop, stride):
-            out = _forward(model, norm(image[y0:y1, x0:x1]), (y1 - y0, x1 - x0), align)[0]
+        grid = list(windows(h, w, crop, stride))  # every window has the same size: they batch
+        batch = max(1, int(cfg.get("window_batch", 1)))
+        for i in range(0, len(grid), batch):
+            part = grid[i:i + batch]
+            y0, y1, x0, x1 = part[0]
+            outs = _forward(model, torch.cat([norm(image[a:b, c:d]) for a, b, c, d in part]), (y1 - y0, x1 - x0),
+                            align)
             if scores is None:
-                scores = torch.zeros((out.shape[0], h, w), dtype=torch.float32, device=out.device)
-                count = torch.zeros((h, w), dtype=torch.float32, device=out.device)
-            scores[:, y0:y1, x0:x1] += out
-            count[y0:y1, x0:x1] += 1
-            del out
+                scores = torch.zeros((outs.shape[1], h, w), dtype=torch.float32, device=outs.device)
+                count = torch.zeros((h, w), dtype=torch.float32, device=outs.device)
+            for (y0, y1, x0, x1), out in zip(part, outs):
+                scores[:, y0:y1, x0:x1] += out
+                count[y0:y1, x0:x1] += 1
+            del outs
         scores /= count
     else:
         raise ValueError(f"test.mode: expected 'whole' or 'slide', got {cfg['mode']!r}")

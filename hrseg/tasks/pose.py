@@ -156,12 +156,13 @@ class PoseTask(Task):
         return val_set
 
     def prepare_training(self, cfg: dict[str, Any], train_set: CocoPoseDataset, val_set: CocoPoseDataset) -> None:
-        """The keypoint set of the training file becomes the config's (and the model's joints)."""
+        """The keypoint set of the training file becomes the config's, and its K the model's
+        heatmaps (the data decides: a model config's ``num_joints`` 17 is COCO's default)."""
         cfg["data"]["keypoints"] = train_set.keypoints.to_dict()
-        given = cfg["model"].setdefault("num_joints", train_set.keypoints.num_joints)
-        if int(given) != train_set.keypoints.num_joints:
-            raise ConfigError(f"model.num_joints is {given} but {train_set.coco.ann_file} has "
-                              f"{train_set.keypoints.num_joints} keypoints")
+        k, given = train_set.keypoints.num_joints, cfg["model"].get("num_joints")
+        if given is not None and int(given) != k:
+            log.info(f"model.num_joints: {k}, the keypoints of {train_set.coco.ann_file} (the config said {given})")
+        cfg["model"]["num_joints"] = k
 
     def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
         return {**super().model_meta(cfg), "input_size": list(cfg["data"]["input_size"]),
