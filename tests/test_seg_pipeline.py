@@ -44,7 +44,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cfg = load_seg_config(MINI, {
         "data.root": str(tmp / "streets"), "data.synthetic": dict(num_train=48, num_val=12, size=[64, 128], seed=0),
         "data.crop_size": [64, 128], "data.base_size": 128, "data.batch_size": 8,
-        "train.max_epochs": 8, "train.eval_interval": 8, "schedule.warmup_iters": 6, "optimizer.lr": 0.05,
+        "train.max_epochs": 10, "train.eval_interval": 10, "schedule.warmup_iters": 6, "optimizer.lr": 0.05,
     })
     cfg["work_dir"] = str(tmp / "work")
     torch.manual_seed(0)
@@ -173,18 +173,16 @@ def test_progressive_learning_grows_the_crops(tmp_path: Path) -> None:
     cfg["work_dir"] = str(tmp_path / "work")
     import hrseg.tasks.segmentation as seg
 
-    original = seg.seg_collate
-
     def spy(batch):
-        out = original(batch)
+        out = seg.seg_collate(batch)
         seen.append(tuple(out["image"].shape[-2:]))
         return out
 
-    seg.seg_collate = spy
+    seg.TASK.collate = spy  # the task's collate function, on this instance only
     try:
         metrics = train(cfg)
     finally:
-        seg.seg_collate = original
+        del seg.TASK.collate
     assert sorted(set(seen)) == [(32, 64), (64, 128)]
     assert seen[0] == (32, 64) and seen[-1] == (64, 128)
     assert 0.0 <= metrics["mIoU"] <= 1.0

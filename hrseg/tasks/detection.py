@@ -30,7 +30,7 @@ from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.distributed import shard
-from hrseg.errors import ConfigError, DataError
+from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
@@ -219,7 +219,8 @@ class DetTask(Task):
         return cfg
 
     def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
-        raise ConfigError(f"{path}: records no config: give the detector's config (--config) with its 'classes'")
+        raise CheckpointError(f"{path}: not an hrseg detection checkpoint (it records no config or classes); "
+                              "pass a published detector by name, or the detector's --config with its 'classes'")
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
         if cfg["load_from"]:
@@ -235,12 +236,15 @@ class DetTask(Task):
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
         classes = getattr(model, "classes", None) or cfg["classes"]
         out_json = out_dir / f"results_boxes_{stage}.json" if out_dir is not None else None
+        title = f"COCO boxes, {cfg['model']['name']}, {dataset.instances.ann_file.name} ({len(dataset)} images)"
+        # verbose: the table is printed here, with the categories the model and the file share
         metrics = evaluate_dataset(model, dataset, classes, out_json, batch_size=cfg["data"]["val_batch_size"],
-                                   verbose=False)
-        return metrics, {"results": str(out_json) if out_json else None}
+                                   verbose=verbose, title=title)
+        return metrics, {"results": str(out_json) if out_json else None, "printed": verbose}
 
     def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: CocoDetection, title: str) -> None:
-        print(format_metrics(evaluation[0], title=f"COCO boxes, {title} ({len(dataset)} images)"))
+        if not evaluation[1].get("printed"):
+            print(format_metrics(evaluation[0], title=f"COCO boxes, {title} ({len(dataset)} images)"))
 
     def dataset_options(self, ann_file: str | os.PathLike | None = None, img_dir: str | os.PathLike | None = None,
                         **options: Any) -> dict[str, Any]:
