@@ -218,12 +218,17 @@ class LineProgress:
         log.info(f"{self.desc}: {self.n}/{self.total}" + (f", {self.postfix}" if self.postfix else ""))
 
 
-def progress(total: int, desc: str, disable: bool = False) -> Any:
-    """A tqdm bar on a terminal, a :class:`LineProgress` (a line every 30 s) elsewhere."""
+def on_terminal() -> bool:
+    """Whether progress bars can redraw in place (stderr is a terminal, not a log file)."""
     import sys
 
+    return sys.stderr.isatty()
+
+
+def progress(total: int, desc: str, disable: bool = False) -> Any:
+    """A tqdm bar on a terminal, a :class:`LineProgress` (a line every 30 s) elsewhere."""
     from tqdm import tqdm
 
-    if sys.stderr.isatty():
+    if on_terminal():
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=disable)
     return LineProgress(total, desc, disable=disable)

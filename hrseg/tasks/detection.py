@@ -29,6 +29,7 @@ from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
+from hrseg.engine.logging import on_terminal
 from hrseg.engine.distributed import shard
 from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.data.det.instance_masks import encode_mask
@@ -138,7 +139,7 @@ def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[
     loader = DataLoader(Subset(dataset, list(shard(range(len(dataset))))), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=det_collate)
     results: list[dict] = []
-    for batch in tqdm(loader, desc="detect", leave=False, disable=not progress or get_rank() != 0):
+    for batch in tqdm(loader, desc="detect", leave=False, disable=not progress or get_rank() != 0 or not on_terminal()):
         outputs = model([image.to(device) for image in batch["images"]])
         for image_id, output in zip(batch["image_id"].tolist(), outputs):
             results += to_coco_results(image_id, output, cat_ids)

@@ -22,6 +22,7 @@ from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
 from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
+from hrseg.engine.logging import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError
@@ -299,7 +300,7 @@ def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappin
                         num_workers=num_workers, collate_fn=pose_collate)
     device = next(model.parameters()).device
     parts: dict[str, list] = {k: [] for k in ("preds", "maxvals", "image_id", "center", "scale", "score", "area")}
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress or rank != 0):
+    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress or rank != 0 or not on_terminal()):
         meta = batch["meta"]
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         preds, maxvals = predict_crops(runner, batch["image"].to(device), centers, scales, codec, keypoints, test_cfg)

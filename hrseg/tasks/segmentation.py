@@ -28,6 +28,7 @@ from hrseg.meta.classes import (
 )
 from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
+from hrseg.engine.logging import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import CheckpointError, ConfigError
@@ -251,7 +252,7 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
     cm = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     rank, world = get_rank(), get_world_size()
     for index in tqdm(range(rank, len(dataset), world), desc="evaluate", leave=False,
-                      disable=not progress or rank != 0):
+                      disable=not progress or rank != 0 or not on_terminal()):
         image, label, _ = dataset.load(index)
         cm.update(predict_labels(runner, image, test_cfg), label)
     cm.all_reduce()
