@@ -59,6 +59,10 @@ class Task:
     def build_model(self, cfg: Mapping[str, Any]) -> nn.Module:
         return common.build_from_config(cfg["model"])
 
+    def model_from_section(self, model_cfg: Mapping[str, Any]) -> nn.Module:
+        """:meth:`build_model` for a config's ``model`` section alone."""
+        return self.build_model({"model": model_cfg})
+
     def training_val_set(self, cfg: Mapping[str, Any], val_set: Dataset) -> Dataset:
         """The dataset evaluated during training (it decides ``best.pth``); default: the val split."""
         return val_set
@@ -140,7 +144,7 @@ class Task:
         from hrseg.checkpoint import read_checkpoint
         from hrseg.config import load_config
 
-        record = published._record_of(weights, None)  # a published name, not a path
+        record = published.record_of(weights, None)  # a published name, not a path
         path = published.resolve(weights)
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)

@@ -376,7 +376,4 @@ train = TASK.train
 test = TASK.test
 infer = TASK.infer
 resolve_weights = TASK.resolve_weights
-
-
-def build_seg_model(model_cfg: Mapping[str, Any]) -> nn.Module:
-    return TASK.build_model({"model": model_cfg})
+build_seg_model = TASK.model_from_section

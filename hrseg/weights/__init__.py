@@ -41,6 +41,7 @@ __all__ = [
     "load_into",
     "person_detector",
     "read_weights",
+    "record_of",
     "resolve",
 ]
 
@@ -96,7 +97,8 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
     return download(record.url, path, record.sha256, progress)
 
 
-def _record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
+def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
+    """The published record ``name_or_path`` names (None for a path to a file)."""
     return None if _is_path(name_or_path) else get_weights(str(name_or_path), model)
 
 
@@ -119,7 +121,7 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     what was converted, what was left out and what kept its initial values; ``align_corners``
     and mmdetection's anchor / RoIAlign conventions are set on the model as the weights were trained.
     """
-    record = _record_of(name_or_path, model_name)
+    record = record_of(name_or_path, model_name)
     path = resolve(name_or_path, model_name)
     converted = convert(extract_state_dict(read_weights(path), path))
     only_backbone = backbone_only or converted.layout == "imagenet"

@@ -51,9 +51,9 @@ def build_person_detector(name_or_path: str | os.PathLike, score_thr: float = 0.
                           device: str = "cpu") -> PersonDetector:
     import hrseg
     from hrseg.tasks.detection import detect_people, person_detector
-    from hrseg.weights import _record_of, detect_layout, load_into, read_weights, resolve
+    from hrseg.weights import record_of, detect_layout, load_into, read_weights, resolve
 
-    record = _record_of(name_or_path, None)
+    record = record_of(name_or_path, None)
     path = resolve(name_or_path)
     layout = record.layout if record else detect_layout(extract_state_dict(read_weights(path), path))
     if layout == "torchvision":
