@@ -5,18 +5,19 @@ sometimes mmengine objects) that ``torch.load(weights_only=True)`` refuses
 (open-mmlab/mmengine#1655). Two steps, never full unpickling:
 
 1. ``weights_only=True`` with numpy's plain data types allowed (scalars, arrays, dtypes);
-2. if the file still names another class, a restricted unpickler that rebuilds tensors and
-   plain containers only: every other global becomes an inert placeholder whose construction
-   does nothing (no import, no call), so the ``meta`` it belonged to is dropped and the tensors kept.
+2. if the file still names another class, ``weights_only=True`` again with each class torch
+   names in its refusal mapped to an inert placeholder (torch's ``safe_globals`` with a
+   ``(class, name)`` pair): nothing of the file is imported or called, the ``meta`` it belonged
+   to is dropped and the tensors kept.
 
 ``.safetensors`` files (timm on the Hugging Face hub) are read with safetensors, which holds no code.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,10 @@ def _read_safetensors(p: Path) -> dict[str, Any]:
         raise CheckpointError(f"{p}: corrupt or truncated safetensors file ({e})") from None
 
 
+# torch's message for a class its safe loader will not rebuild: "Unsupported global: GLOBAL a.b.C"
+_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
 class Dropped:
     """Stands in for any class a checkpoint names that is not a tensor or plain data."""
 
@@ -96,44 +101,26 @@ class Dropped:
         pass
 
 
-# What a tensor's reconstruction needs (torch's own rebuild functions and storage types); plain
-# containers. Nothing else is ever looked up.
-_ALLOWED = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch", "Size"): torch.Size,
-    **{("torch", n): getattr(torch, n) for n in dir(torch) if n.endswith("Storage") and n[0].isupper()},
-    **{("torch", str(t).split(".")[1]): t for t in (torch.float32, torch.float16, torch.float64, torch.bfloat16,
-                                                     torch.int64, torch.int32, torch.uint8, torch.bool)},
-}
-
-
-class _TensorsOnly(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        found = _ALLOWED.get((module, name))
-        return found if found is not None else Dropped
-
-
-class _RestrictedPickle:
-    """A ``pickle_module`` for ``torch.load`` whose unpickler only rebuilds tensors."""
-
-    Unpickler = _TensorsOnly
-    UnpicklingError = pickle.UnpicklingError
-    __name__ = "hrseg_tensors_only"
-
-    @staticmethod
-    def load(f: Any, **kwargs: Any) -> Any:
-        return _TensorsOnly(f, **kwargs).load()
-
-
-def _read_tensors_only(p: Path) -> dict[str, Any]:
-    try:
-        # weights_only=False only so that torch uses the restricted unpickler above, whose
-        # find_class never returns anything but tensor rebuilders, containers and Dropped.
-        obj = torch.load(p, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
+def _read_tensors_only(p: Path, max_names: int = 64) -> dict[str, Any]:
+    """The file read with ``weights_only=True`` all the same, every class it names that torch's
+    safe loader refuses (mmengine's config and log objects, say) replaced by :class:`Dropped`:
+    nothing of the file is ever imported or called, and the entries holding them are left out."""
+    names: list[str] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(_numpy_globals() + [(Dropped, n) for n in names]):
+                obj = torch.load(p, map_location="cpu", weights_only=True)
+            break
+        except pickle.UnpicklingError as e:
+            found = _UNSUPPORTED.search(str(e))
+            name = found.group(1) if found else ""
+            if name and "." not in name:  # torch names builtins bare ("print"), looks up "builtins.print"
+                name = f"builtins.{name}"
+            if not name or name in names or len(names) >= max_names:
+                raise CheckpointError(f"{p}: not readable with weights_only=True ({_first_line(e)})") from None
+            names.append(name)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
+            raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
     return {k: v for k, v in obj.items() if not isinstance(v, Dropped)}
