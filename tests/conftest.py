@@ -62,3 +62,17 @@ def _seeded():
 
     torch.manual_seed(0)
     yield
+
+
+def randomize_weights(model, seed: int = 0):
+    """``model`` in eval mode with non-trivial weights and BatchNorm statistics (the default
+    init gives near-zero heatmaps, and folding a BatchNorm at its initial statistics tests little)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if name.endswith("running_var"):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+        elif t.dtype.is_floating_point:
+            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+    return model.eval()

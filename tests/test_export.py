@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import hrseg
+from conftest import randomize_weights
 from hrseg.backends import available_backends, default_backend, load_runner
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.export import ExportCheckError, export_cached, export_model, read_meta
@@ -18,20 +19,11 @@ POSE, SEG = "pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1"
 POSE_SIZE, SEG_SIZE = (64, 48), (64, 128)
 
 
-def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial weights and BatchNorm statistics (the default init gives near-zero heatmaps)."""
-    g = torch.Generator().manual_seed(seed)
-    for name, t in model.state_dict().items():
-        if name.endswith("running_var"):
-            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-        elif t.dtype.is_floating_point:
-            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {POSE: _randomize(hrseg.build_model(POSE)), SEG: _randomize(hrseg.build_model(SEG))}
+    return {POSE: randomize_weights(hrseg.build_model(POSE)), SEG: randomize_weights(hrseg.build_model(SEG))}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +167,7 @@ def test_on_the_fly_export_is_cached(models, tmp_path, shared_data, monkeypatch)
 
     monkeypatch.setattr(export_pkg, "export_model", lambda *a, **k: pytest.fail("exported twice"))
     assert export_cached(models[POSE], POSE, POSE_SIZE, "onnx", directory=tmp_path) == files[0]
-    other = _randomize(hrseg.build_model(POSE), seed=1)  # other weights: another cache entry
+    other = randomize_weights(hrseg.build_model(POSE), seed=1)  # other weights: another cache entry
     with pytest.raises(pytest.fail.Exception):
         export_cached(other, POSE, POSE_SIZE, "onnx", directory=tmp_path)
 

@@ -5,24 +5,16 @@ import pytest
 import torch
 
 import hrseg
+from conftest import randomize_weights
 
 
-def _randomize(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial weights and BatchNorm statistics, so that folding is really exercised."""
-    g = torch.Generator().manual_seed(0)
-    for name, t in model.state_dict().items():
-        if name.endswith("running_var"):
-            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-        elif t.dtype.is_floating_point:
-            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
-    return model.eval()
 
 
 @pytest.mark.parametrize("name", ["pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1", "hrnetv2p_w18_small_v1",
                                   "hrnet_w18_small_v2"])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_optimized_equals_eager(name, channels_last):
-    model = _randomize(hrseg.build_model(name))
+    model = randomize_weights(hrseg.build_model(name))
     fast = hrseg.optimize_for_inference(model, channels_last=channels_last)
     x = torch.randn(2, 3, 96, 72)
     with torch.no_grad():
@@ -47,7 +39,7 @@ def test_optimize_leaves_the_original_model_alone():
 def test_bfloat16_path_returns_float32_close_to_eager(name):
     """bfloat16 weights and activations: float32 outputs (tensors or lists), within bfloat16's
     precision of eager (its 8-bit mantissa gives relative errors of a few 1e-3 per layer)."""
-    model = _randomize(hrseg.build_model(name))
+    model = randomize_weights(hrseg.build_model(name))
     fast = hrseg.optimize_for_inference(model, dtype=torch.bfloat16)
     assert all(p.dtype == torch.bfloat16 for p in fast.parameters())
     x = torch.randn(2, 3, 96, 72)
