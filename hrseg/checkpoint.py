@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,27 +50,11 @@ class LoadReport:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file safely (``weights_only=True``); errors name the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: checkpoint file not found")
-    with open(p, "rb") as f:
-        magic = f.read(4)
-    # torch.save writes a zip archive (PK..); the legacy format starts with a pickle opcode (0x80).
-    if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
-        raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
-        raise CheckpointError(
-            f"{p}: not loadable with weights_only=True (it holds Python objects, not only tensors): {first}"
-        ) from None
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
-    return dict(obj)
+    """Read a checkpoint file safely (``weights_only=True``); errors name the file. One reader
+    serves hrseg's own files and published ones: :func:`hrseg.weights.safe_load.read_weights`."""
+    from hrseg.weights.safe_load import read_weights  # hrseg.weights imports this module
+
+    return read_weights(path)
 
 
 def extract_state_dict(ckpt: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:

@@ -171,8 +171,13 @@ class _Evil:
         return (print, ("this must never run",))
 
 
-def test_pickled_objects_are_refused(tmp_path, capsys):
+def test_pickled_objects_are_never_run(tmp_path, capsys):
+    """A Python object in a file is not rebuilt (weights_only=True): its tensors are read, the
+    object is dropped, and a file with no tensors left is one clear error."""
+    model = hrseg.build_model("hrnet_w18_small_v1")
     path = _save(tmp_path, "evil.pth", {"state_dict": {}, "payload": _Evil()})
-    with pytest.raises(CheckpointError, match="weights_only"):
-        load_checkpoint(hrseg.build_model("hrnet_w18_small_v1"), path)
+    with pytest.raises(CheckpointError, match="evil.pth: no tensors found"):
+        load_checkpoint(model, path)
+    path = _save(tmp_path, "evil_with_weights.pth", {"state_dict": model.state_dict(), "payload": _Evil()})
+    load_checkpoint(model, path)
     assert "this must never run" not in capsys.readouterr().out

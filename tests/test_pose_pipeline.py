@@ -16,6 +16,7 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from hrseg.errors import CheckpointError
 from hrseg.tasks.pose import build_dataset, build_pose_model, evaluate_dataset, load_pose_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,13 +175,17 @@ def test_unknown_config_key_is_one_clear_error(tmp_path, capsys):
 
 def test_official_checkpoint_works_with_the_tools(official_state, shared_data, tmp_path, capsys):
     """A file in the official pose code's layout (plain state dict, W32) runs through infer_pose
-    and test_pose as it is: the width comes from the file, the official recipe (256x192, flip
-    test) goes with it."""
+    and test_pose with the config that names its model, as the official code's config does; without
+    one, one sentence says so (the model is never guessed from the file's shapes)."""
     weights = tmp_path / "pose_hrnet_w32_256x192.pth"
     torch.save(official_state("pose_hrnet_w32_256x192.json"), weights)
     out = tmp_path / "out"
-    assert infer_pose.main([str(shared_data / "images" / "zidane.jpg"), "--weights", str(weights),
-                            "--out", str(out)]) == 0
+    image = str(shared_data / "images" / "zidane.jpg")
+    with pytest.raises(CheckpointError, match="records no model"):
+        infer_pose.main([image, "--weights", str(weights), "--out", str(out)])
+    assert not out.exists()
+    assert infer_pose.main([image, "--weights", str(weights), "--out", str(out),
+                            "--config", str(REPO / "configs/pose/hrnet_w32_coco_256x192.py")]) == 0
     result = json.loads((out / "zidane_pose.json").read_text())
     assert len(result["people"]) == 1 and len(result["people"][0]["keypoints"]) == 17
     mini = shared_data / "coco_mini"

@@ -229,3 +229,21 @@ def test_official_recipes_start_from_imagenet_and_the_mini_splits_from_scratch()
     assert {m["pretrained"] for m in seg.values()} == {"hrnet_w48.msra_imagenet_v2"}
     assert "pretrained" not in load_pose_config(REPO / "configs" / "pose" / "synthetic_mini.py")["model"]
     assert "pretrained" not in load_seg_config(REPO / "configs" / "seg" / "synthetic_mini.py")["model"]
+
+
+def test_a_renamed_published_file_is_known_by_its_hash(tmp_path, home, monkeypatch, official_state):
+    """A published file saved under another name is recognised by its SHA-256 prefix and loads
+    with its record's model and meta; a file no record knows is not guessed."""
+    from hrseg.tasks.pose import TASK
+
+    state = {"state_dict": official_state("mmpose1x_hrnet_w32_coco_256x192.json"), "meta": {"epoch": 210}}
+    mine = tmp_path / "downloaded.pth"
+    torch.save(state, mine)
+    assert weights.identify(mine) is None
+    record = _hashed_record(monkeypatch, tmp_path, b"unused", hashlib.sha256(mine.read_bytes()).hexdigest()[:8])
+    assert weights.identify(mine) == record
+    assert weights.identify(tmp_path / "server" / record.filename) == record  # by its file name
+    model, cfg = TASK.load_model(mine)
+    assert cfg["model"]["name"] == "pose_hrnet_w32" and model.meta["keypoints"]["names"][0] == "nose"
+    head = state["state_dict"]["head.final_layer.weight"]
+    assert torch.equal(model.head.final_layer.weight, head)

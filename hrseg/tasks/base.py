@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import hrseg
-from hrseg.errors import ConfigError, DataError
+from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.tasks import common
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image, write_image
 from hrseg.utils.io import write_json
@@ -86,11 +86,6 @@ class Task:
         cfg["model"] = {"name": record.model}
         return cfg
 
-    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path,
-                              cfg_options: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
-        """The config for a file that recorded none (an official checkpoint): the defaults."""
-        return self.load_config(None, cfg_options)
-
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module,
                       train_set: Dataset) -> tuple[TrainStep, Callable | None]:
         """The Trainer's ``train_step`` and its epoch hook (None: no hook)."""
@@ -133,12 +128,17 @@ class Task:
                    ) -> tuple[nn.Module, dict[str, Any]]:
         """The model in ``weights`` (eval mode) and the config to run it with; the file is read once.
 
-        The policy for a checkpoint's recorded config: without ``cfg``, the recorded config (over
-        today's defaults, so options added since exist) plus ``cfg_options``; with ``cfg``, that
-        config, except the model section, which is the checkpoint's (the weights define the model).
-        The recorded meta (classes, keypoints) is put back into the config and set as
-        ``model.meta``. A file that recorded nothing (an official checkpoint) gets
-        :meth:`config_for_unrecorded`.
+        What model a file holds is read, never guessed from its tensors' shapes:
+
+        * an hrseg checkpoint records its config and meta. Without ``cfg``: the recorded config
+          (over today's defaults, so options added since exist) plus ``cfg_options``; with
+          ``cfg``: that config, except the model section, which is the checkpoint's (the weights
+          define the model). The recorded meta (classes, keypoints) goes back into the config and
+          becomes ``model.meta``;
+        * a published file (by name, or a path whose file name or SHA-256 is a record's,
+          :func:`hrseg.weights.identify`): the record's model and meta;
+        * any other file (an official checkpoint under another name): the model of ``cfg``,
+          which is then required, its layout converted as for published files.
         """
         from hrseg import weights as published
         from hrseg.checkpoint import read_checkpoint
@@ -146,15 +146,19 @@ class Task:
 
         record = published.record_of(weights, None)  # a published name, not a path
         path = published.resolve(weights)
+        content, meta = None, {}
+        if record is None:
+            content = read_checkpoint(path)
+            meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
+            if not (meta.get("config") or meta.get("model")):
+                record = published.identify(path)
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
             out["model"] = {**out["model"], "name": record.model}
             model = self.build_model(_without_pretrained(out))
-            published.load_into(model, path, record.model)
+            published.load_into(model, path, record.model, record=record, content=content)
             model.meta = self.model_meta(out)
             return model.eval(), out
-        ckpt = read_checkpoint(path)
-        meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), Mapping) else {}
         recorded = merged(self.defaults, meta["config"], self.open_keys) if meta.get("config") else None
         if cfg is not None:
             out = copy.deepcopy(dict(cfg))
@@ -163,12 +167,19 @@ class Task:
         elif recorded is not None:
             out = load_config(None, cfg_options, recorded, self.open_keys)
         else:
-            out = self.config_for_unrecorded(ckpt, path, cfg_options)
+            raise CheckpointError(
+                f"{path}: the file records no model (not an hrseg checkpoint) and is no published file hrseg "
+                "knows by name or SHA-256; pass the config it was trained with (--config: its model section "
+                "names the model, as the official code's config does) or a published name "
+                "(python tools/weights.py list)")
         # checkpoints written before meta.model existed: the meta their recorded config implies
         model_meta = meta.get("model") or (self.model_meta(recorded) if recorded is not None else {})
         self.apply_meta(out, model_meta)
         model = self.build_model(_without_pretrained(out))  # the checkpoint holds every weight
-        hrseg.load_checkpoint(model, path, ckpt=ckpt)
+        if recorded is None:  # another project's layout, with the user's config
+            published.load_into(model, path, content=content)
+        else:
+            hrseg.load_checkpoint(model, path, ckpt=content)
         model.meta = model_meta or self.model_meta(out)
         return model.eval(), out
 

@@ -31,7 +31,7 @@ from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.engine.logging import on_terminal
 from hrseg.engine.distributed import shard
-from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg.errors import ConfigError, DataError
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
@@ -218,10 +218,6 @@ class DetTask(Task):
         cfg["classes"] = coco80_categories()
         cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
         return cfg
-
-    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
-        raise CheckpointError(f"{path}: not an hrseg detection checkpoint (it records no config or classes); "
-                              "pass a published detector by name, or the detector's --config with its 'classes'")
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
         if cfg["load_from"]:

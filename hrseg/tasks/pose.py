@@ -35,7 +35,7 @@ from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_cat
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
 from hrseg.tasks.person_boxes import (  # noqa: F401  (re-exported)
-    DEFAULT_PERSON_DETECTOR, boxes_for, read_boxes,
+    boxes_for, read_boxes,
 )
 
 log = logging.getLogger("hrseg")
@@ -182,18 +182,6 @@ class PoseTask(Task):
         cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
         if record.meta.get("codec") == "dark":
             cfg["test"]["decoder"] = "dark"
-        return cfg
-
-    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
-        """An official pose file: the official COCO recipe (256x192, flip test) with the width
-        its head's input channels tell (official files name no model)."""
-        from hrseg.checkpoint import extract_state_dict
-        from hrseg.models.registry import list_models
-
-        cfg = self.load_config(None, cfg_options)
-        head = extract_state_dict(ckpt, path).get("final_layer.weight")
-        if head is not None and head.ndim == 4 and f"pose_hrnet_w{head.shape[1]}" in list_models(task="pose"):
-            cfg["model"] = {"name": f"pose_hrnet_w{head.shape[1]}", "num_joints": int(head.shape[0])}
         return cfg
 
     # -- training -----------------------------------------------------------------------------

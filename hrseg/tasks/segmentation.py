@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import hrseg
 from hrseg.data.augment import mixed_losses, mixup_images
 from hrseg.data.seg.lip import LIPDataset
 from hrseg.data.seg.datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
@@ -31,7 +30,7 @@ from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.engine.logging import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.inference.optimize import inference_model, inference_runner
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
@@ -217,28 +216,6 @@ def default_infer_weights(work_dir: str | os.PathLike) -> str | os.PathLike:
     return TASK.resolve_weights(None, work_dir)
 
 
-def _official_model(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> dict[str, Any]:
-    """The model section that fits an official (or any hrseg) segmentation state dict."""
-    if "cls_head.weight" in state or "head.cls_head.weight" in state:
-        family, head = "seg_hrnetv2_ocr_", "aux_head.0.weight"
-        classes = state.get("cls_head.weight", state.get("head.cls_head.weight"))
-    else:
-        family, head = "seg_hrnetv2_", "last_layer.0.weight"
-        classes = state.get("last_layer.3.weight", state.get("head.last_layer.3.weight"))
-    concat = state.get(head, state.get(f"head.{head}"))
-    if concat is None or classes is None:
-        raise CheckpointError(f"{path}: not a segmentation checkpoint (no {head} / classifier weights found)")
-    shapes = {(k[len("backbone."):] if k.startswith("backbone.") else k): tuple(v.shape) for k, v in state.items()}
-    names = [n for n in hrseg.list_models(family) if family == "seg_hrnetv2_ocr_" or "_ocr_" not in n]
-    for name in names:  # the backbone's key set and shapes single out the named configuration
-        with torch.device("meta"):
-            model = hrseg.build_model(name, num_classes=int(classes.shape[0]))
-        if all(shapes.get(k) == tuple(v.shape) for k, v in model.backbone.state_dict().items()):
-            return {"name": name, "num_classes": int(classes.shape[0])}
-    raise CheckpointError(f"{path}: no {family}* model fits this checkpoint "
-                          f"({int(concat.shape[0])} V2 channels, {int(classes.shape[0])} classes)")
-
-
 # -- evaluation: the one prediction path ---------------------------------------------------------
 def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[str, Any],
                      progress: bool = True, name: str | None = None) -> tuple[dict[str, float], dict[str, Any]]:
@@ -274,21 +251,10 @@ class SegTask(Task):
         return {**super().model_meta(cfg), "classes": list(class_names(cfg)), "palette": default_palette(cfg),
                 "dataset": cfg["data"]["type"]}
 
-    def config_for_unrecorded(self, ckpt: Mapping[str, Any], path: Path, cfg_options: Any) -> dict[str, Any]:
-        """An official file: the official recipe its classes tell (19: Cityscapes, whole
-        2048x1024 frames; 59/60: PASCAL-Context, long side 520) with the model its shapes tell."""
-        from hrseg.checkpoint import extract_state_dict
-
-        cfg = self.load_config(None, cfg_options)
-        cfg["model"] = _official_model(extract_state_dict(ckpt, path), path)
-        if "_ocr_" in cfg["model"]["name"]:  # the official OCR code runs with ALIGN_CORNERS True
-            cfg["test"]["align_corners"] = True
-        return _with_dataset_of(cfg, cfg["model"]["num_classes"])
-
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published segmentation weights: the model and the dataset of their classes."""
         cfg = super().config_for_record(record, cfg_options)
-        n = {"cityscapes": 19, "pascal_context_59": 59, "pascal_context_60": 60}[record.meta["classes"]]
+        n = int(record.meta["classes"].rsplit("_", 1)[1])  # the records name classes "<dataset>_<count>"
         cfg["model"]["num_classes"] = n
         return _with_dataset_of(cfg, n)
 

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any, Mapping
 
 from torch import nn
 
@@ -37,6 +38,7 @@ __all__ = [
     "download",
     "get_weights",
     "hrseg_home",
+    "identify",
     "list_weights",
     "load_into",
     "person_detector",
@@ -102,6 +104,18 @@ def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecor
     return None if _is_path(name_or_path) else get_weights(str(name_or_path), model)
 
 
+def identify(path: str | os.PathLike) -> WeightRecord | None:
+    """The published record a file is, known by its file name or, where records carry one, the
+    SHA-256 prefix of its content (a renamed download); None for any other file. This is how an
+    official file that records no model of its own is recognised: never by its tensors' shapes."""
+    path = Path(path)
+    record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
+    if record is not None or not any(r.sha256 for r in _BY_NAME.values()):
+        return record
+    digest = sha256_of(path)
+    return next((r for r in _BY_NAME.values() if r.sha256 and digest.startswith(r.sha256)), None)
+
+
 def set_align_corners(model: nn.Module, value: bool) -> bool:
     """Set ``align_corners`` on every part of ``model`` that interpolates bilinearly; True if any changed."""
     changed = False
@@ -114,16 +128,19 @@ def set_align_corners(model: nn.Module, value: bool) -> bool:
 
 
 def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str | None = None,
-              backbone_only: bool = False, strict: bool = True) -> LoadReport:
+              backbone_only: bool = False, strict: bool = True, record: WeightRecord | None = None,
+              content: Mapping[str, Any] | None = None) -> LoadReport:
     """Load a published name or a file of any supported layout into ``model``.
 
     ``backbone_only`` keeps the HRNet part only (``pretrained=``). The report names the layout,
     what was converted, what was left out and what kept its initial values; ``align_corners``
-    and mmdetection's anchor / RoIAlign conventions are set on the model as the weights were trained.
+    and mmdetection's anchor / RoIAlign conventions are set on the model as the weights were
+    trained (``record``: the published file a path is, when :func:`identify` knew it).
+    ``content``: the file as :func:`read_weights` returned it, when the caller has read it already.
     """
-    record = record_of(name_or_path, model_name)
+    record = record or record_of(name_or_path, model_name)
     path = resolve(name_or_path, model_name)
-    converted = convert(extract_state_dict(read_weights(path), path))
+    converted = convert(extract_state_dict(content if content is not None else read_weights(path), path))
     only_backbone = backbone_only or converted.layout == "imagenet"
     if backbone_only:
         converted = backbone_part(converted)

@@ -45,6 +45,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{p}: checkpoint file not found")
     if p.suffix == ".safetensors":
         return _read_safetensors(p)
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    # torch.save writes a zip archive (PK..); the legacy format starts with a pickle opcode (0x80).
+    if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
+        raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)")
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             obj = torch.load(p, map_location="cpu", weights_only=True)
