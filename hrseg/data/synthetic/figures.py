@@ -74,7 +74,7 @@ def draw_limb(canvas: Canvas, a: np.ndarray, b: np.ndarray, wa: float, wb: float
 
 @dataclass
 class Person:
-    """A posed, placed figure (see :func:`sample_person` for random ones)."""
+    """A posed, placed figure (:func:`~hrseg.data.synthetic.scenes.sample_person` makes random ones)."""
 
     pose: Pose
     yaw: float  # degrees; 0 faces the camera, 180 shows the back

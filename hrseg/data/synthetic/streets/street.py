@@ -17,6 +17,8 @@ import numpy as np
 
 from hrseg.data.synthetic.canvas import Canvas
 
+__all__ = ["Camera", "Segment", "Street", "render_background", "sample_street"]
+
 UNLABELED, ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, SKY, PERSON, CAR = 0, 7, 8, 11, 17, 20, 21, 23, 24, 26
 FAR = 1e4  # metres: "infinitely" far
 
@@ -59,9 +61,7 @@ def band(u: np.ndarray, footprint: np.ndarray, lo: float, hi: float) -> np.ndarr
     return np.clip((np.minimum(u + fp / 2, hi) - np.maximum(u - fp / 2, lo)) / fp, 0.0, 1.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Camera and canvas
-# ---------------------------------------------------------------------------------------------
+# -- the camera ----------------------------------------------------------------------------------
 
 @dataclass
 class Camera:
