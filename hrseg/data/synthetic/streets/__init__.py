@@ -17,7 +17,8 @@ Labels are real Cityscapes labelIds: road 7, sidewalk 8, building 11, pole 17, t
 vegetation 21, sky 23, person 24, car 26, and 0 (unlabeled) for the few bins and boxes.
 
 Modules: :mod:`.street` (camera, static street, textures), :mod:`.objects` (what stands in it);
-this one renders a scene (:func:`render_street`) and writes the dataset (:mod:`..generate`).
+this one renders a scene (:func:`render_street`) and writes the dataset
+(:mod:`hrseg.data.synthetic.generate`).
 
 Output layout under ``root`` (loads with :class:`hrseg.data.seg.datasets.CityscapesDataset`)::
 
