@@ -24,7 +24,9 @@ from hrseg.data.synthetic.pose import (
     sample_palette,
     sample_person,
 )
+from hrseg.data.pose.dataset import CocoPoseDataset
 from hrseg.errors import ConfigError
+from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 
 COCO_KEYPOINTS = [
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -210,6 +212,8 @@ def test_ensure_generates_only_when_missing_incomplete_or_different(tmp_path):
     assert generated(num_train=3)  # other settings
     assert len(_load(root, "train", "person_keypoints")["images"]) == 3
     assert not generated(num_train=3)
+    assert generated(num_train=1)  # a smaller set leaves no stale images behind
+    assert len(list(dataset_paths(root, "train")["images"].glob("*.jpg"))) == 1
 
 
 def test_progress_is_printed(tmp_path, capsys):
@@ -226,4 +230,55 @@ BAD_SETTINGS = [dict(num_train=-1), dict(num_train=0, num_val=0), dict(image_siz
 def test_bad_settings_raise_config_error(tmp_path, bad):
     with pytest.raises(ConfigError):
         generate_synthetic_pose(tmp_path, **{**TINY, **bad})
+    assert not any(tmp_path.iterdir())
+
+
+# Another skeleton: 9 of the figure's points under other names (not COCO's 17), with l_/r_ sides.
+NINE = KeypointSet(names=("head", "neck", "l_hand", "r_hand", "pelvis", "l_knee", "r_knee", "l_toe", "r_toe"),
+                   sigmas=(0.05,) * 9, skeleton=((0, 1), (1, 2), (1, 3), (1, 4), (4, 5), (4, 6), (5, 7), (6, 8)),
+                   name="nine")
+NINE_SOURCES = ("head", "neck", "left_hand", "right_hand", "pelvis", "left_knee", "right_knee", "left_toe",
+                "right_toe")
+
+
+def test_another_keypoint_set_loads_in_the_pose_dataset(dataset, tmp_path):
+    root = tmp_path / "nine"
+    generate_synthetic_pose(root, **TINY, keypoints=NINE, keypoint_sources=NINE_SOURCES)
+    files, coco_files = _files(root), _files(dataset)
+    images = [n for n in coco_files if n.endswith(".jpg")]
+    assert images and all(files[n] == coco_files[n] for n in images)  # the set changes the labels only
+    doc = _load(root, "train", "person_keypoints")
+    category = doc["categories"][0]
+    assert category["keypoints"] == list(NINE.names)
+    assert category["skeleton"] == [[a + 1, b + 1] for a, b in NINE.skeleton]
+
+    coco = {a["id"]: a for a in _load(dataset, "train", "person_keypoints")["annotations"]}
+    labelled = 0
+    for ann in doc["annotations"]:
+        kps = np.array(ann["keypoints"], dtype=float).reshape(9, 3)
+        assert ann["num_keypoints"] == int((kps[:, 2] > 0).sum())
+        same = np.array(coco[ann["id"]]["keypoints"], dtype=float).reshape(17, 3)
+        assert np.array_equal(kps[5:7], same[[13, 14]])  # the knees are COCO joints: the same labels
+        outline = np.concatenate([np.reshape(p, (-1, 2)) for p in ann["segmentation"]])
+        shown = kps[kps[:, 2] == 2, :2]  # a visible point lies on its figure's visible pixels
+        assert np.all(shown >= outline.min(0) - 1) and np.all(shown <= outline.max(0) + 1)
+        labelled += len(shown)
+    assert labelled > 0
+
+    paths = dataset_paths(root, "train")
+    keypoints = keypoint_set_from_category(category, sigmas=NINE.sigmas)
+    assert keypoints.num_joints == 9 and keypoints.names == NINE.names
+    assert keypoints.flip_pairs == ((2, 3), (5, 6), (7, 8))  # from the l_/r_ names
+    for train in (True, False):
+        ds = CocoPoseDataset(paths["person_keypoints"], paths["images"], train, image_size=(48, 64),
+                             heatmap_size=(12, 16), sigma=1.0, keypoints=keypoints)  # (w, h)
+        assert ds.flip_index == (0, 1, 3, 2, 4, 6, 5, 8, 7)
+        assert tuple(ds[0]["target"].shape) == (9, 16, 12)
+
+
+def test_a_keypoint_set_needs_known_body_points(tmp_path):
+    with pytest.raises(ConfigError, match="no body point 'tail'"):
+        generate_synthetic_pose(tmp_path, **TINY, keypoints=NINE, keypoint_sources=NINE_SOURCES[:-1] + ("tail",))
+    with pytest.raises(ConfigError, match="8 body points for 9 keypoints"):
+        generate_synthetic_pose(tmp_path, **TINY, keypoints=NINE, keypoint_sources=NINE_SOURCES[:-1])
     assert not any(tmp_path.iterdir())

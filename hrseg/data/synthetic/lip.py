@@ -15,40 +15,36 @@ Layout under ``root`` (that of :class:`hrseg.data.seg.lip.LIPDataset`)::
     TrainVal_parsing_annotations/{train,val}_segmentations/<id>.png
     COMPLETE.json                  written last: the settings and counts
 
-The same arguments give the same files; every file is written atomically.
+The same arguments give the same files; every file is written atomically (:mod:`.generate`).
 """
 from __future__ import annotations
 
-import json
-import time
 import os
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from hrseg.data.seg.lip import lip_paths
-from hrseg.data.synthetic.pose import (
-    FOOT, FOREARM, HAIR, HAND, HEAD, NECK, SHIN, THIGH, TORSO, UPPER_ARM, Person, SceneParams, _PART_BITS,
-    render_sample,
-)
-from hrseg.errors import ConfigError
+from hrseg.data.synthetic.body import FOOT, FOREARM, HAIR, HAND, HEAD, NECK, PART_BITS, SHIN, THIGH, TORSO, UPPER_ARM
+from hrseg.data.synthetic.figures import Person
+from hrseg.data.synthetic.generate import Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.scenes import SceneParams, render_sample
 from hrseg.meta.classes import LIP_CLASSES
 from hrseg.utils.image_io import write_image
-from hrseg.utils.io import atomic_path, write_json
+from hrseg.utils.io import atomic_path
 
 __all__ = ["ensure_synthetic_lip", "generate_synthetic_lip", "lip_parsing", "part_classes"]
 
-MARKER_NAME = "COMPLETE.json"
 FORMAT_VERSION = 1
 _C = {name: i for i, name in enumerate(LIP_CLASSES)}
 
 
 def part_classes(person: Person) -> np.ndarray:
     """For one figure, the LIP class of each body part index (32 entries, 0 = background)."""
-    table = np.zeros(1 << _PART_BITS, np.uint8)
+    table = np.zeros(1 << PART_BITS, np.uint8)
     pal = person.palette
     table[[TORSO, *UPPER_ARM]] = _C["upper-clothes"]
     table[[HEAD, NECK]] = _C["face"]
@@ -65,7 +61,7 @@ def part_classes(person: Person) -> np.ndarray:
 
 def lip_parsing(labels: np.ndarray, entities: list[Any]) -> np.ndarray:
     """The uint8 LIP label map of a rendered scene (its ``entity << 5 | part`` label map)."""
-    owner, part = labels >> _PART_BITS, labels & ((1 << _PART_BITS) - 1)
+    owner, part = labels >> PART_BITS, labels & ((1 << PART_BITS) - 1)
     out = np.zeros(labels.shape, np.uint8)
     for i, entity in enumerate(entities, 1):
         if isinstance(entity, Person):
@@ -80,14 +76,36 @@ def _params(size: tuple[int, int]) -> SceneParams:
                        max_person_fraction=0.97, truncation_prob=0.1, edge_prob=0.0)
 
 
-def _config(num_train: int, num_val: int, size: tuple[int, int], seed: int) -> dict[str, Any]:
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise ConfigError(f"synthetic_lip: need a positive number of images, got {num_train} + {num_val}")
-    if len(size) != 2 or min(size) < 64:
-        raise ConfigError(f"synthetic_lip: size (H, W) must be at least 64 x 64, got {size}")
-    size = (int(size[0]), int(size[1]))
-    return {"format_version": FORMAT_VERSION, "num_train": int(num_train), "num_val": int(num_val),
-            "size": list(size), "seed": int(seed), "scene": asdict(_params(size))}
+def _name(split: str, index: int) -> str:
+    return f"{split}_{index:06d}"
+
+
+def _files(root: Path, split: str, count: int) -> list[Path]:
+    paths = lip_paths(root, split)
+    names = [_name(split, i) for i in range(count)]
+    return [paths["ids"], *(paths["images"] / f"{n}.jpg" for n in names), *(paths["labels"] / f"{n}.png" for n in names)]
+
+
+def _write_split(root: Path, size: tuple[int, int], seed: int, split: str, count: int, progress: Progress) -> None:
+    paths, s = lip_paths(root, split), ("train", "val").index(split)
+    names = [_name(split, i) for i in range(count)]
+    for i, name in enumerate(names):
+        rng = np.random.default_rng([seed, 7, s, i])  # per image: order-independent
+        image, labels, entities = render_sample(rng, size, _params(size))
+        write_jpeg(paths["images"] / f"{name}.jpg", image, 92)
+        write_image(paths["labels"] / f"{name}.png", lip_parsing(labels, entities))
+        progress(split, i + 1, count)
+    with atomic_path(paths["ids"]) as tmp:
+        tmp.write_text("".join(f"{n}\n" for n in names))
+
+
+def _splits(root: str | os.PathLike, num_train: int, num_val: int, size: tuple[int, int], seed: int) -> SyntheticSplits:
+    size = check_counts("synthetic_lip", num_train, num_val, size, 64)
+    settings = {"num_train": int(num_train), "num_val": int(num_val), "size": list(size), "seed": int(seed),
+                "scene": asdict(_params(size))}
+    root = Path(root)
+    return SyntheticSplits("synthetic_lip", root, FORMAT_VERSION, settings, {"train": int(num_train), "val": int(num_val)},
+                           partial(_files, root), partial(_write_split, root, size, int(seed)))
 
 
 def generate_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_val: int = 60,
@@ -95,43 +113,11 @@ def generate_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_va
                            log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Write the train and val splits under ``root`` (``size`` is (H, W)); returns the settings
     with ``root`` and ``seconds``. The marker is removed first and written last."""
-    config = _config(num_train, num_val, size, seed)
-    root, size = Path(root), (int(size[0]), int(size[1]))
-    (root / MARKER_NAME).unlink(missing_ok=True)
-    start = time.perf_counter()
-    for s, (split, count) in enumerate((("train", num_train), ("val", num_val))):
-        paths = lip_paths(root, split)
-        ids = []
-        for i in range(count):
-            rng = np.random.default_rng([seed, 7, s, i])  # per image: order-independent
-            image, labels, entities = render_sample(rng, size, _params(size))
-            name = f"{split}_{i:06d}"
-            with atomic_path(paths["images"] / f"{name}.jpg") as tmp:
-                if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, 92]):
-                    raise OSError(f"could not write {paths['images'] / name}.jpg")
-            write_image(paths["labels"] / f"{name}.png", lip_parsing(labels, entities))
-            ids.append(name)
-            if log and progress_every and (i + 1) % progress_every == 0:
-                log(f"synthetic_lip: {split} {i + 1}/{count} images ({time.perf_counter() - start:.1f}s)")
-        with atomic_path(paths["ids"]) as tmp:
-            tmp.write_text("".join(f"{n}\n" for n in ids))
-    write_json(root / MARKER_NAME, config)
-    seconds = time.perf_counter() - start
-    if log:
-        log(f"synthetic_lip: wrote {num_train} + {num_val} images to {root} in {seconds:.1f}s")
-    return {**config, "root": str(root), "seconds": seconds}
+    return _splits(root, num_train, num_val, size, seed).generate(log, progress_every)
 
 
 def ensure_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_val: int = 60,
                          size: tuple[int, int] = (192, 128), seed: int = 0, *, progress_every: int = 100,
                          log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Generate the split unless a complete one with the same settings is already at ``root``."""
-    root = Path(root)
-    config = _config(num_train, num_val, size, seed)
-    try:
-        done = json.loads((root / MARKER_NAME).read_text()) == config
-    except (OSError, ValueError):
-        done = False
-    if done:
-        return {**config, "root": str(root), "seconds": 0.0}
-    return generate_synthetic_lip(root, num_train, num_val, size, seed, progress_every=progress_every, log=log)
+    return _splits(root, num_train, num_val, size, seed).ensure(log, progress_every)
