@@ -17,7 +17,7 @@ from hrseg.data.pose.dataset import CocoPoseDataset, SkippedSample, pose_collate
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.errors import DataError
 
-SMALL = dict(image_size=(96, 128), heatmap_size=(24, 32), sigma=1.0)
+SMALL = dict(input_size=(128, 96), heatmap_size=(32, 24), sigma=1.0)  # (H, W)
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,7 @@ def test_real_coco_ground_truth_round_trip(shared_data: Path, tmp_path: Path):
     The floors are those figures less a small margin; DARK must not lose to argmax.
     """
     ann = shared_data / "coco_mini" / "person_keypoints.json"
-    adapter = CocoKeypoints(ann, shared_data / "coco_mini" / "images", IN)
+    adapter = CocoKeypoints(ann, shared_data / "coco_mini" / "images", IN[::-1])
     people = adapter.gt_instances()
     assert len(people) == 201
     centers = np.stack([p.center for p in people])

@@ -234,17 +234,17 @@ def test_what_a_stage_sets_in_the_datasets(shared_data):
     from hrseg.data.seg.transforms import SegEvalTransform, SegTrainTransform
 
     coco = shared_data / "coco_mini"
-    pose = CocoPoseDataset(coco / "person_keypoints.json", coco / "images", train=True, image_size=(192, 256),
-                           heatmap_size=(48, 64), sigma=2.0)
+    pose = CocoPoseDataset(coco / "person_keypoints.json", coco / "images", train=True, input_size=(256, 192),
+                           heatmap_size=(64, 48), sigma=2.0)
     schedule = build_schedule(POSE, (256, 192), 9, heatmap_stride=4)
     stage = schedule.stages[0]
     pose.set_stage(stage.image_size, stage.randaugment, stage.randaugment_ops)
-    assert pose.image_size == (96, 128) and pose.heatmap_size == (24, 32)   # (W, H), as the dataset keeps them
-    assert pose.sigma == 1.0 and pose.randaugment.magnitude == 5
+    assert pose.codec.input_size == (128, 96) and pose.codec.heatmap_size == (32, 24)   # (H, W), as configs
+    assert pose.codec.sigma == 1.0 and pose.randaugment.magnitude == 5
     sample = pose[0]
     assert sample["image"].shape == (3, 128, 96) and sample["target"].shape == (17, 32, 24)
     pose.set_stage((256, 192), 15)
-    assert pose.image_size == (192, 256) and pose.sigma == 2.0 and pose.randaugment.magnitude == 15
+    assert pose.codec.input_size == (256, 192) and pose.codec.sigma == 2.0 and pose.randaugment.magnitude == 15
     pose.set_stage((256, 192), 0)
     assert pose.randaugment is None
     with pytest.raises(ConfigError, match="heatmap stride"):
@@ -295,7 +295,7 @@ def test_pose_training_with_progressive_learning(tmp_path):
     train_set.set_stage(stage.image_size, stage.randaugment, stage.randaugment_ops)
     sample = train_set[0]
     assert sample["image"].shape == (3, 96, 72) and sample["target"].shape == (17, 24, 18)
-    assert train_set.sigma == 0.75 and train_set.randaugment.magnitude == 4.5
+    assert train_set.codec.sigma == 0.75 and train_set.randaugment.magnitude == 4.5
     metrics = train(cfg)
     assert "AP" in metrics
     log = (tmp_path / "run" / "train.log").read_text()

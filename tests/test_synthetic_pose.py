@@ -270,8 +270,8 @@ def test_another_keypoint_set_loads_in_the_pose_dataset(dataset, tmp_path):
     assert keypoints.num_joints == 9 and keypoints.names == NINE.names
     assert keypoints.flip_pairs == ((2, 3), (5, 6), (7, 8))  # from the l_/r_ names
     for train in (True, False):
-        ds = CocoPoseDataset(paths["person_keypoints"], paths["images"], train, image_size=(48, 64),
-                             heatmap_size=(12, 16), sigma=1.0, keypoints=keypoints)  # (w, h)
+        ds = CocoPoseDataset(paths["person_keypoints"], paths["images"], train, input_size=(64, 48),
+                             heatmap_size=(16, 12), sigma=1.0, keypoints=keypoints)  # (H, W)
         assert ds.flip_index == (0, 1, 3, 2, 4, 6, 5, 8, 7)
         assert tuple(ds[0]["target"].shape) == (9, 16, 12)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -278,8 +279,7 @@ def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappin
 
     Distributed: each process predicts its share; every process gets all results.
     """
-    codec = codec or HeatmapCodec(tuple(dataset.image_size[::-1]), tuple(dataset.heatmap_size[::-1]),
-                                  dataset.sigma, decoder=test_cfg["decoder"])
+    codec = codec or replace(dataset.codec, decoder=test_cfg["decoder"])
     runner = (inference_runner(model, test_cfg, name, codec.input_size) if name else
               inference_model(model, test_cfg))
     keypoints = dataset.keypoints

@@ -121,17 +121,17 @@ def split_image_ids(coco: COCO, split: str) -> list[int]:
 class CocoKeypoints:
     """A COCO person_keypoints file, its image folder, and the person instances in it.
 
-    ``image_size`` is the network input (w, h); it fixes the box aspect ratio (192/256).
+    ``input_size`` is the network input (H, W), as configs and the codec give it; it fixes the
+    box aspect ratio (W / H: 192/256).
     ``img_ids`` restricts everything to those images (e.g. :func:`split_image_ids`).
     """
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
-                 image_size: Sequence[int] = (192, 256), img_ids: Iterable[int] | None = None,
+                 input_size: Sequence[int] = (256, 192), img_ids: Iterable[int] | None = None,
                  num_joints: int | None = None, padding: float = 1.25) -> None:
         self.ann_file = Path(ann_file)
         self.image_dir = Path(image_dir)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.aspect_ratio = self.image_size[0] / self.image_size[1]
+        self.aspect_ratio = int(input_size[1]) / int(input_size[0])
         self.padding = padding
         self.coco = load_coco_keypoints(self.ann_file, num_joints)
         self.categories = keypoint_categories(self.coco.dataset["categories"])

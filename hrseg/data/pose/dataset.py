@@ -60,22 +60,23 @@ class CocoPoseDataset(Dataset):
     augmentation, skip bad images) or evaluation (no augmentation, bad images are errors).
 
     Instances are the ground-truth people (:meth:`CocoKeypoints.gt_instances`) unless
-    ``det_file`` gives person detections (evaluation with detected boxes). Sizes are (w, h);
+    ``det_file`` gives person detections (evaluation with detected boxes). Sizes are (H, W),
+    as in configs (``codec``, when given, holds them and the rest of the encoding);
     ``sigma`` is in heatmap pixels (2 for 64x48 heatmaps, 1 for 32x24). Augmentation draws
     from ``numpy.random.default_rng([seed, epoch, index])``: fixed by the seed, independent of
     worker assignment; :meth:`set_epoch` moves to the next epoch's draws.
     """
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike, train: bool,
-                 image_size: Sequence[int] = (192, 256), heatmap_size: Sequence[int] = (48, 64),
+                 input_size: Sequence[int] = (256, 192), heatmap_size: Sequence[int] = (64, 48),
                  sigma: float = 2.0, augment: PoseAugment | None = None,
                  img_ids: Iterable[int] | None = None, det_file: str | os.PathLike | None = None,
                  image_thre: float = 0.0, use_different_joints_weight: bool = False,
                  unbiased_encoding: bool = False, clip_visibility: bool = True,
                  seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None) -> None:
-        # the config's codec, else one from the sizes (w, h) given: the one place sizes and sigma live
-        self.codec = codec or HeatmapCodec((int(image_size[1]), int(image_size[0])),
-                                           (int(heatmap_size[1]), int(heatmap_size[0])), float(sigma),
+        # the config's codec, else one from the sizes given: the one place sizes and sigma live
+        self.codec = codec or HeatmapCodec((int(input_size[0]), int(input_size[1])),
+                                           (int(heatmap_size[0]), int(heatmap_size[1])), float(sigma),
                                            unbiased_encoding, use_different_joints_weight=use_different_joints_weight)
         self._final_codec = self.codec
         self.train = train
@@ -83,7 +84,7 @@ class CocoPoseDataset(Dataset):
         self.clip_visibility = clip_visibility
         self.seed = seed
         self.epoch = 0
-        self.coco = CocoKeypoints(ann_file, image_dir, self.image_size, img_ids)
+        self.coco = CocoKeypoints(ann_file, image_dir, self.codec.input_size, img_ids)
         # the joints: given (e.g. recorded in a checkpoint), else the file's category (COCO's
         # person gets its official sigmas, flip pairs and half-body groups)
         self.keypoints = keypoints or keypoint_set_from_category(self.coco.categories[0])
@@ -108,10 +109,6 @@ class CocoPoseDataset(Dataset):
         # RandAugment, set per stage by set_stage)
         self.randaugment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
-    # the crop sizes (w, h) and sigma of the current stage, read from its codec
-    image_size = property(lambda self: self.codec.input_size[::-1])
-    heatmap_size = property(lambda self: self.codec.heatmap_size[::-1])
-    sigma = property(lambda self: self.codec.sigma)
 
     def set_stage(self, image_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
         """Train at another crop size (H, W), e.g. a progressive-learning stage: the codec's rescaled
@@ -154,7 +151,7 @@ class CocoPoseDataset(Dataset):
             return image
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
-                             self.image_size, rng, self.augment, self.flip_pairs,
+                             self.codec.input_size[::-1], rng, self.augment, self.flip_pairs,
                              self.clip_visibility, self.keypoints.upper_body_ids)
         target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
         meta = {
