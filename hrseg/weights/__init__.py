@@ -104,15 +104,16 @@ def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecor
     return None if _is_path(name_or_path) else get_weights(str(name_or_path), model)
 
 
-def identify(path: str | os.PathLike) -> WeightRecord | None:
+def identify(path: str | os.PathLike, digest: str | None = None) -> WeightRecord | None:
     """The published record a file is, known by its file name or, where records carry one, the
-    SHA-256 prefix of its content (a renamed download); None for any other file. This is how an
-    official file that records no model of its own is recognised: never by its tensors' shapes."""
+    SHA-256 prefix of its content (a renamed download; ``digest`` when the caller has it); None for
+    any other file. This is how an official file that records no model of its own is recognised:
+    never by its tensors' shapes."""
     path = Path(path)
     record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
     if record is not None or not any(r.sha256 for r in _BY_NAME.values()):
         return record
-    digest = sha256_of(path)
+    digest = digest or sha256_of(path)
     return next((r for r in _BY_NAME.values() if r.sha256 and digest.startswith(r.sha256)), None)
 
 
@@ -187,11 +188,12 @@ def person_detector(name_or_path: str | os.PathLike = "fasterrcnn_resnet50_fpn_v
 
 
 def verify(path: str | os.PathLike) -> dict[str, object]:
-    """What a file is: its SHA-256, the record whose file name it has (and whether the hash
-    matches it), its layout and tensor count. Reads it safely; raises on a damaged file."""
+    """What a file is: its SHA-256, the record it is (:func:`identify`: by file name or hash
+    prefix) and whether the hash matches that record, its layout and tensor count. Reads it
+    safely; raises on a damaged file."""
     path = Path(path)
     digest = sha256_of(path)
-    record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
+    record = identify(path, digest)
     state = extract_state_dict(read_weights(path), path)
     out: dict[str, object] = {"file": str(path), "sha256": digest, "layout": detect_layout(state),
                               "tensors": len(state), "record": record.name if record else None}
