@@ -8,6 +8,7 @@ A file whose check fails is not written (:class:`ExportCheckError` carries the n
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -21,7 +22,7 @@ from torch import nn
 
 from hrseg.errors import ConfigError
 from hrseg.export.check import CheckReport, ExportCheckError, default_check_image, self_check
-from hrseg.export.files import exported_files, write_onnx, write_openvino
+from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
 from hrseg.inference.optimize import optimize_for_inference
 
@@ -65,7 +66,10 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     model = getattr(model, "module", model)
     was_training = model.training
     meta = build_meta(model, name, input_size, dtype, dynamic_batch, dynamic_size)
-    folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
+    if meta["task"] == "detection":  # the exporter folds the BatchNorms of a traced eval-mode graph
+        folded = DetectorGraph(copy.deepcopy(model).eval(), meta["outputs"])
+    else:
+        folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
     model.train(was_training)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:

@@ -74,12 +74,13 @@ POSE_DEFAULTS: dict[str, Any] = {
     "loss": dict(type="mse", use_target_weight=True, topk=8),
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default
     "progressive": copy.deepcopy(PROGRESSIVE_DEFAULTS),
-    # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX;
-    # backend: torch, onnxruntime, openvino or auto (the model exported, self-checked and cached; docs/deploy.md)
+    # optimize: the validation during training, BatchNorm folded + channels_last; dtype: 'bfloat16' for about
+    # 2x on CPUs with AVX512-BF16/AMX; backend: what the tools run the model on, None / "auto" (the fastest
+    # installed, logged), torch (eager), optimized, compiled, onnxruntime or openvino (docs/deploy.md)
     # train_val_boxes: the person boxes of the validation during training, "gt" (official
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32", train_val_boxes="gt", backend="torch"),
+                 optimize=True, dtype="float32", train_val_boxes="gt", backend=None),
 }
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
