@@ -142,7 +142,8 @@ class TorchRunner(Runner):
         except Exception as e:  # noqa: BLE001 - the first call compiles: a broken compiler shows here
             if not isinstance(e, compile_errors()):
                 raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            cause = getattr(e, "inner_exception", e)  # BackendCompilerFailed wraps what the compiler said
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
             raise ConfigError(f"--backend compiled: torch.compile failed on this machine ({first[:300]}); "
                               "it needs a working C++ compiler (g++ or clang++, or $CXX); run --backend "
                               "optimized instead") from None

@@ -103,19 +103,24 @@ def _fingerprint(model: nn.Module, *parts: object) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HRSEG_CACHE", Path.home() / ".cache" / "hrseg")) / "exports"
+    """``$HRSEG_CACHE/exports`` when set, else ``exports`` beside the weights cache
+    (``$HRSEG_HOME/exports``, by default ``<torch hub dir>/hrseg/exports``)."""
+    from hrseg.weights.cache import hrseg_home
+
+    return Path(os.environ["HRSEG_CACHE"]) / "exports" if os.environ.get("HRSEG_CACHE") else hrseg_home() / "exports"
 
 
 def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt: str = "onnx",
                   dtype: str = "float32", directory: str | os.PathLike | None = None,
                   dynamic_size: bool | None = None) -> Path:
-    """The exported file of ``model`` in the cache (``$HRSEG_CACHE/exports``, by default
-    ``~/.cache/hrseg/exports``), exported (dynamic batch, checked on the shared photograph when
-    it is there, else on the unchecked export's own word, logged) when not there yet. The key
-    hashes the weights, so a retrained model is exported again."""
+    """The exported file of ``model`` in the cache (:func:`cache_dir`), exported (dynamic batch,
+    checked on the shared photograph when it is there, else on the unchecked export's own word,
+    logged) when not there yet. The key hashes the weights and the record (a detector's
+    thresholds and sizes are in it), so a retrained or reconfigured model is exported again."""
     suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
     model = getattr(model, "module", model)
-    key = _fingerprint(model, name, tuple(input_size), fmt, dtype, dynamic_size, torch.__version__)
+    meta = build_meta(model, name, input_size, dtype, True, bool(dynamic_size))
+    key = _fingerprint(model, meta, fmt, dynamic_size, torch.__version__)
     path = Path(directory or cache_dir()) / f"{name}_{input_size[0]}x{input_size[1]}_{dtype}_{key}{suffix}"
     if path.is_file():
         return path
