@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from hrseg.errors import ConfigError
-from hrseg.export.check import CheckReport, ExportCheckError, default_check_image, self_check
+from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, default_check_image, self_check
 from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
 from hrseg.inference.optimize import optimize_for_inference
@@ -84,6 +84,9 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
             backend = "openvino" if fmt == "openvino" else "onnxruntime"
             report = self_check(model, load_runner(backend, staged), meta, check_image, backend)
             log.info("%s", report.summary())
+            if report.decoded.get("detections") == 0:
+                log.warning("the check photograph gave no detection scoring %.2g or more: only the graph's running "
+                            "was checked; pass --check-image with a photograph of the model's classes", MIN_SCORE)
             if not report.ok:
                 raise ExportCheckError(f"{target}: not written; {report.summary()}")
         files = []
