@@ -52,9 +52,6 @@ AUTO = "auto"
 # Fastest first, as measured for pose_hrnet_w32 256x192 batch 8 on this project's CPU (issue 13);
 # `compiled` is left out of the automatic choice: its first call compiles for tens of seconds.
 SPEED_ORDER = ("openvino", "onnxruntime", "optimized")
-# The tasks whose models the automatic choice exports; a detector runs eagerly unless asked (its
-# exported graph, proposals and NMS included, is not measured faster, and it exports for seconds).
-AUTO_EXPORT_TASKS = ("pose", "segmentation")
 
 
 def available_backends() -> list[str]:
@@ -74,7 +71,7 @@ def _auto_backend(model: nn.Module, name: str | None, dtype: str) -> str:
     task = name.split("_", 1)[0] if name else None
     if device.type != "cpu":
         backend, why = "optimized", f"the model is on {device}; ONNX Runtime and OpenVINO run here on the CPU"
-    elif task == "det":
+    elif task == "det":  # its exported graph (proposals, NMS) is not measured faster, and exports for seconds
         backend, why = "torch", "detectors run eagerly unless --backend onnxruntime|openvino is given"
     elif name is None:
         backend, why = "optimized", "no model name to export it under"

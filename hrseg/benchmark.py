@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from hrseg.backends import BACKENDS, TORCH_BACKENDS
+from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
 from hrseg.inference.optimize import torch_model
 from hrseg.models import build_model
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
@@ -177,8 +177,7 @@ def complexity_table(names: list[str]) -> str:
     return "\n".join(rows)
 
 
-# -- backends side by side: one table, ratios within one run ---------------------------------------
-TABLE_BACKENDS = BACKENDS  # torch = hrseg eager
+# -- backends side by side (hrseg.backends.BACKENDS; torch = hrseg eager): one table, ratios within one run --
 
 
 def timm_reference(device: str = "cpu") -> nn.Module:
@@ -204,7 +203,6 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
     for a combination that does not exist."""
     if backend in TORCH_BACKENDS:
         return prepare(model, "eager" if backend == "torch" else backend, dtype)
-    from hrseg.backends import load_runner
     from hrseg.errors import HrsegError
 
     if backend == "onnxruntime" and dtype != "float32":
@@ -223,9 +221,9 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
     measured first in the same process; rows as dicts (``note`` says why a row did not run)."""
     import tempfile
 
-    unknown = [b for b in backends if b not in TABLE_BACKENDS]
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(TABLE_BACKENDS)}")
+        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
     roofline = conv_roofline_gflops()
     progress(f"float32 3x3-convolution roofline: {roofline:.0f} GFLOP/s")
     x = torch.randn(batch, 3, *input_size)

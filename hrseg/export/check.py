@@ -9,8 +9,8 @@ heatmap cell (in image pixels) for 99% (float32) / 80% (bfloat16) of them, the l
 99.9% / 95% of the pixels. A detector's outputs come in its own order (NMS), so each eager
 detection (scoring 0.05 or more, on both sides) is matched to the exported one of its label with
 the highest IoU: 99% / 80% of them must match (IoU >= 0.9, or every corner within one pixel),
-the raw differences are those of the matched boxes and scores, and a
-Mask R-CNN's matched masks must agree on 99.9% / 95% of their pixels.
+the raw differences are those of the matched boxes and scores, and a Mask R-CNN's matched masks
+must agree on 99.9% / 95% of their pixels.
 """
 from __future__ import annotations
 

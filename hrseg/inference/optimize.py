@@ -96,8 +96,8 @@ DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bf
 
 def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
     """What the validation during training (and the server) predicts with: the bare model (a DDP /
-    DataParallel wrapper removed) in eval mode, through :func:`optimize_for_inference` unless ``test.optimize`` is False, in
-    ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
+    DataParallel wrapper removed) in eval mode, through :func:`optimize_for_inference` unless
+    ``test.optimize`` is False, in ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
     from hrseg.errors import ConfigError
 
     model = getattr(model, "module", model).eval()
