@@ -3,21 +3,29 @@
 ``load_runner(backend, model_or_file)`` returns an ``nn.Module`` whose forward takes an NCHW
 float32 tensor (normalised as the file's metadata says) and returns a float32 tensor on the CPU,
 like the torch model's forward, so the task code (pose crops, segmentation windows) runs any
-backend unchanged:
+backend unchanged; a detector's runner takes and returns what torchvision's detectors do (a list
+of (3, H, W) images in [0, 1]; a list of dicts of boxes, labels, scores). :data:`BACKENDS` is
+the one list of them (the tools' ``--backend`` choices, ``test.backend``, the benchmark's rows):
 
-- ``torch``: the model through :func:`hrseg.inference.optimize.optimize_for_inference` (BatchNorm
-  folded, channels_last, in the given dtype);
+- ``torch``: eager PyTorch, the model as built (float32): the reference the others are checked
+  against;
+- ``optimized``: :func:`hrseg.inference.optimize.optimize_for_inference` (BatchNorm folded,
+  channels_last, in the given dtype);
+- ``compiled``: the optimized model through ``torch.compile`` (Inductor, weights frozen; the first
+  call compiles, tens of seconds, and needs a C++ compiler);
 - ``onnxruntime``: an exported ``.onnx`` file (CPU execution provider, float32);
 - ``openvino``: an exported ``.xml`` IR or ``.onnx`` file on the CPU plugin, float32 or bfloat16
   (OpenVINO's inference precision hint; native on CPUs with AVX512-BF16 / AMX).
 
 Given a model instead of a file, the ONNX Runtime and OpenVINO runners export it on the fly into a
 cache (:func:`hrseg.export.export_cached`). The default backend (``None`` or ``"auto"``) is the
-fastest one installed, in the order measured on this project's CPU (OpenVINO, ONNX Runtime, torch),
-and is logged.
+fastest one installed, in the order measured on this project's CPU (:data:`SPEED_ORDER`:
+OpenVINO, ONNX Runtime, the optimized PyTorch model), and is logged in one line; a model that
+does not export (or whose export fails its self-check) runs optimized instead, with a warning.
 
-A runner has a zero-size float32 parameter so that ``next(model.parameters())`` (which the task
-code uses to find the device and input dtype) works for the backends that hold no torch weights.
+A runner has a zero-size float32 parameter on the model's device so that
+``next(model.parameters())`` (which the task code uses to find the device and input dtype) works
+for the backends that hold no torch weights.
 """
 from __future__ import annotations
 
@@ -30,27 +38,47 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError, ConfigError, HrsegError
 from hrseg.export.files import installed, load_openvino, require
 from hrseg.export.meta import format_of, read_meta
-from hrseg.inference.optimize import DTYPES, optimize_for_inference
+from hrseg.inference.optimize import compile_errors, torch_model
 
 log = logging.getLogger("hrseg")
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
-# Fastest first, as measured for pose_hrnet_w32 256x192 batch 8 on this project's CPU (issue 13).
-SPEED_ORDER = ("openvino", "onnxruntime", "torch")
+TORCH_BACKENDS = ("torch", "optimized", "compiled")
+EXPORT_BACKENDS = ("onnxruntime", "openvino")
+BACKENDS = TORCH_BACKENDS + EXPORT_BACKENDS
+AUTO = "auto"
+# Fastest first, as measured for pose_hrnet_w32 256x192 batch 8 on this project's CPU (issue 13);
+# `compiled` is left out of the automatic choice: its first call compiles for tens of seconds.
+SPEED_ORDER = ("openvino", "onnxruntime", "optimized")
 
 
 def available_backends() -> list[str]:
-    """The backends whose packages are installed (torch always)."""
-    return [b for b in BACKENDS if b == "torch" or installed(b)]
+    """The backends whose packages are installed (the PyTorch ones always)."""
+    return [b for b in BACKENDS if b in TORCH_BACKENDS or installed(b)]
 
 
-def default_backend() -> str:
-    """The fastest installed backend."""
+def default_backend(dtype: str = "float32") -> str:
+    """The fastest installed backend that runs ``dtype`` (ONNX Runtime's CPU provider: float32)."""
     have = available_backends()
-    return next(b for b in SPEED_ORDER if b in have)
+    return next(b for b in SPEED_ORDER if b in have and (b != "onnxruntime" or dtype == "float32"))
+
+
+def _auto_backend(model: nn.Module, name: str | None, dtype: str) -> str:
+    """What ``auto`` runs ``model`` (registry ``name``) on, logged in one line with the reason."""
+    device = next(model.parameters()).device
+    task = name.split("_", 1)[0] if name else None
+    if device.type != "cpu":
+        backend, why = "optimized", f"the model is on {device}; ONNX Runtime and OpenVINO run here on the CPU"
+    elif task == "det":  # its exported graph (proposals, NMS) is not measured faster, and exports for seconds
+        backend, why = "torch", "detectors run eagerly unless --backend onnxruntime|openvino is given"
+    elif name is None:
+        backend, why = "optimized", "no model name to export it under"
+    else:
+        backend, why = default_backend(dtype), "fastest installed"
+    log.info("backend: %s (%s; --backend torch for eager PyTorch)", backend, why)
+    return backend
 
 
 class Runner(nn.Module):
@@ -58,9 +86,9 @@ class Runner(nn.Module):
 
     backend = "?"
 
-    def __init__(self, meta: Mapping[str, Any] | None, source: str) -> None:
+    def __init__(self, meta: Mapping[str, Any] | None, source: str, device: torch.device | str = "cpu") -> None:
         super().__init__()
-        self._device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
+        self._device_anchor = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
         self.meta = dict(meta) if meta else None
         self.source = source
 
@@ -78,20 +106,44 @@ class Runner(nn.Module):
             raise ConfigError(f"{self.source}: exported with batch 1, got a batch of {x.shape[0]} "
                               "(export again with --dynamic-batch)")
 
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """The exported graph's outputs for one input array."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> Any:
+        if self.meta and self.meta["task"] == "detection":  # torchvision's convention: one image a call
+            return [{k: torch.from_numpy(np.array(v, copy=True)) for k, v in zip(self.meta["outputs"], self.run(
+                _as_numpy(image)))} for image in x]
+        self.check_input(x)
+        return torch.from_numpy(np.array(self.run(_as_numpy(x))[0], dtype=np.float32, copy=True))
+
     def extra_repr(self) -> str:
         return f"backend={self.backend}, source={self.source}"
 
 
 class TorchRunner(Runner):
-    backend = "torch"
+    """The PyTorch backends: ``torch`` (eager), ``optimized`` or ``compiled``
+    (:func:`hrseg.inference.optimize.torch_model`)."""
 
-    def __init__(self, model: nn.Module, dtype: str = "float32") -> None:
-        super().__init__(None, type(model).__name__)
-        self.dtype = dtype
-        self.model = optimize_for_inference(getattr(model, "module", model).eval(), dtype=DTYPES[dtype])
+    def __init__(self, model: nn.Module, backend: str = "optimized", dtype: str = "float32") -> None:
+        model = getattr(model, "module", model).eval()
+        super().__init__(None, type(model).__name__, next(model.parameters()).device)
+        self.backend, self.dtype = backend, dtype
+        self.model = torch_model(model, backend, dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: Any) -> Any:
+        if self.backend != "compiled":
+            return self.model(x)
+        try:
+            return self.model(x)
+        except Exception as e:  # noqa: BLE001 - the first call compiles: a broken compiler shows here
+            if not isinstance(e, compile_errors()):
+                raise
+            cause = getattr(e, "inner_exception", e)  # BackendCompilerFailed wraps what the compiler said
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            raise ConfigError(f"--backend compiled: torch.compile failed on this machine ({first[:300]}); "
+                              "it needs a working C++ compiler (g++ or clang++, or $CXX); run --backend "
+                              "optimized instead") from None
 
 
 def _as_numpy(x: torch.Tensor) -> np.ndarray:
@@ -117,9 +169,8 @@ class OnnxRuntimeRunner(Runner):
                      [tuple(o.shape) for o in self.session.get_outputs()])
         self.input_name = self.session.get_inputs()[0].name
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return torch.from_numpy(self.session.run(None, {self.input_name: _as_numpy(x)})[0])
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: x})
 
 
 def openvino_has_bf16() -> bool:
@@ -151,10 +202,9 @@ class OpenVinoRunner(Runner):
         self.compiled = ov.Core().compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        result = self.request.infer({0: _as_numpy(x)})
-        return torch.from_numpy(np.array(result[self.compiled.output(0)], dtype=np.float32, copy=True))
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        result = self.request.infer({0: x})
+        return [result[port] for port in self.compiled.outputs]
 
 
 def _read_onnx_with_openvino(ov: Any, path: Path) -> Any:
@@ -177,8 +227,16 @@ def _static(dim: Any) -> int | None:
 
 def _check_graph(path: Path, meta: Mapping[str, Any], inputs: list[tuple], outputs: list[tuple]) -> None:
     """The graph must be what its metadata says: one NCHW 3-channel input, one output with
-    ``num_joints`` / ``num_classes`` channels (a file whose record was copied onto another
-    model's graph is caught here)."""
+    ``num_joints`` / ``num_classes`` channels (a detector: one (3, H, W) image, the outputs its
+    record names); a file whose record was copied onto another model's graph is caught here."""
+    if meta["task"] == "detection":
+        if len(inputs) != 1 or len(inputs[0]) != 3 or _static(inputs[0][0]) != 3:
+            raise CheckpointError(f"{path}: its metadata says a detector (one (3, H, W) image in) but the graph "
+                                  f"takes {inputs}")
+        if len(outputs) != len(meta.get("outputs", ())):
+            raise CheckpointError(f"{path}: its metadata says the outputs {meta.get('outputs')} but the graph has "
+                                  f"{len(outputs)}")
+        return
     if len(inputs) != 1 or len(inputs[0]) != 4 or _static(inputs[0][1]) != 3:
         raise CheckpointError(f"{path}: expected one (N, 3, H, W) input, the graph has {inputs}")
     channels = meta.get("num_joints", meta.get("num_classes"))
@@ -205,31 +263,35 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
                 input_size: tuple[int, int] | None = None, cache_dir: str | os.PathLike | None = None) -> Runner:
     """A runner for ``model_or_file`` on ``backend`` (None / 'auto': the fastest installed, logged).
 
-    ``dtype``: float32 (default) or bfloat16 (torch and OpenVINO); for a file, its recorded dtype.
-    ``expect``: metadata values the caller needs (e.g. ``{"task": "pose", "num_joints": 17}``);
-    a file that records others is a CheckpointError. A model given to onnxruntime / openvino is
-    exported into the cache first, which needs its registry ``name`` and ``input_size`` (H, W).
+    ``dtype``: float32 (default) or bfloat16 (optimized, compiled, OpenVINO); for a file, its
+    recorded dtype. ``expect``: metadata values the caller needs (e.g. ``{"task": "pose",
+    "num_joints": 17}``); a file that records others is a CheckpointError. A model given to
+    onnxruntime / openvino is exported into the cache first, which needs its registry ``name``
+    and ``input_size`` (H, W).
     """
-    if backend in (None, "auto"):
-        backend = default_backend()
-        log.info("backend: %s (the fastest installed of %s)", backend, ", ".join(available_backends()))
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)} or auto")
-    if backend != "torch":
-        require(backend)
+    auto = backend in (None, AUTO)
+    if not auto and backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)} or {AUTO}")
     if isinstance(model_or_file, nn.Module):
-        if backend == "torch":
-            return TorchRunner(model_or_file, dtype or "float32")
-        if name is None or input_size is None:
-            raise ConfigError(f"the {backend} backend needs the model's name and input size to export it")
-        from hrseg.export import export_cached
-
-        fmt = "openvino" if backend == "openvino" else "onnx"
-        model_or_file = export_cached(model_or_file, name, input_size, fmt, dtype or "float32", cache_dir)
+        model = getattr(model_or_file, "module", model_or_file).eval()
+        if auto:
+            backend = _auto_backend(model, name, dtype or "float32")
+        if backend in TORCH_BACKENDS:
+            return TorchRunner(model, backend, dtype or "float32")
+        try:
+            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir)
+        except HrsegError as e:
+            if not auto:
+                raise
+            log.warning("backend: optimized instead of %s, which cannot run this model (%s)", backend, e)
+            return TorchRunner(model, "optimized", dtype or "float32")
+    elif auto:
+        backend = default_backend(dtype or "float32")
     path = Path(model_or_file)
-    if backend == "torch":
-        raise ConfigError(f"{path}: the torch backend runs a model and its checkpoint, not an exported file; "
+    if backend in TORCH_BACKENDS:
+        raise ConfigError(f"{path}: the {backend} backend runs a model and its checkpoint, not an exported file; "
                           "choose --backend onnxruntime or openvino")
+    require(backend)
     if backend == "onnxruntime" and format_of(path) != "onnx":
         raise ConfigError(f"{path}: ONNX Runtime runs .onnx files; run an OpenVINO IR with --backend openvino")
     meta = read_meta(path)
@@ -239,3 +301,15 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
             raise ConfigError(f"{path}: ONNX Runtime's CPU provider runs float32 only; use openvino for bfloat16")
         return OnnxRuntimeRunner(path, meta, threads)
     return OpenVinoRunner(path, meta, dtype, threads)
+
+
+def _exported(model: nn.Module, backend: str, name: str | None, input_size: tuple[int, int] | None,
+              dtype: str | None, cache_dir: str | os.PathLike | None) -> Path:
+    """``model`` exported for ``backend`` (from the cache when it is there)."""
+    require(backend)
+    if name is None or input_size is None:
+        raise ConfigError(f"the {backend} backend needs the model's name and input size to export it")
+    from hrseg.export import export_cached
+
+    fmt = "openvino" if backend == "openvino" else "onnx"
+    return export_cached(model, name, input_size, fmt, dtype or "float32", cache_dir)

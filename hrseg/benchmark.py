@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from hrseg.inference.optimize import DTYPES, optimize_for_inference
+from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
+from hrseg.inference.optimize import torch_model
 from hrseg.models import build_model
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
 
@@ -38,24 +39,15 @@ class BenchmarkResult:
 
 
 def prepare(model: nn.Module, mode: str, dtype: str = "float32") -> nn.Module:
-    """'eager' (as built), 'optimized' (:func:`optimize_for_inference`), or 'compiled'
-    (the optimized model through ``torch.compile`` with Inductor's weight freezing: the weights
-    become constants, so convolutions get pre-packed weights and fused epilogues; the first call
-    compiles, which takes tens of seconds on a CPU). ``dtype`` other than float32 applies to
-    the optimized and compiled modes (:func:`optimize_for_inference`'s ``dtype``)."""
-    model = model.eval()
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
-    if mode == "eager":
-        if dtype != "float32":
-            raise ValueError("eager mode runs in float32; use --mode optimized for another dtype")
-        return model
-    optimized = optimize_for_inference(model, dtype=DTYPES[dtype])
-    if mode == "optimized":
-        return optimized
-    if mode == "compiled":
-        return torch.compile(optimized, options={"freezing": True})
-    raise ValueError(f"unknown mode {mode!r}; choose eager, optimized or compiled")
+    """'eager' (as built), 'optimized' or 'compiled': :func:`hrseg.inference.optimize.torch_model`
+    (the backends of the same names, eager being ``torch``); ValueError for an unknown mode or a
+    dtype the mode does not run."""
+    from hrseg.errors import ConfigError
+
+    try:
+        return torch_model(model, "torch" if mode == "eager" else mode, dtype)
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
 
 
 def _sync(device: torch.device) -> None:
@@ -185,8 +177,7 @@ def complexity_table(names: list[str]) -> str:
     return "\n".join(rows)
 
 
-# -- backends side by side: one table, ratios within one run ---------------------------------------
-TABLE_BACKENDS = ("torch", "optimized", "compiled", "onnxruntime", "openvino")
+# -- backends side by side (hrseg.backends.BACKENDS; torch = hrseg eager): one table, ratios within one run --
 
 
 def timm_reference(device: str = "cpu") -> nn.Module:
@@ -210,13 +201,8 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
                    cache: str | None = None) -> Callable[[torch.Tensor], object]:
     """The callable that runs ``model`` on ``backend`` in ``dtype``; ValueError (with the reason)
     for a combination that does not exist."""
-    if backend == "torch":
-        if dtype != "float32":
-            raise ValueError("eager runs float32")
-        return prepare(model, "eager")
-    if backend in ("optimized", "compiled"):
-        return prepare(model, backend, dtype)
-    from hrseg.backends import load_runner
+    if backend in TORCH_BACKENDS:
+        return prepare(model, "eager" if backend == "torch" else backend, dtype)
     from hrseg.errors import HrsegError
 
     if backend == "onnxruntime" and dtype != "float32":
@@ -235,9 +221,9 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
     measured first in the same process; rows as dicts (``note`` says why a row did not run)."""
     import tempfile
 
-    unknown = [b for b in backends if b not in TABLE_BACKENDS]
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(TABLE_BACKENDS)}")
+        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
     roofline = conv_roofline_gflops()
     progress(f"float32 3x3-convolution roofline: {roofline:.0f} GFLOP/s")
     x = torch.randn(batch, 3, *input_size)

@@ -24,6 +24,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def run_cli(main: Callable[[], int]) -> int:
     """Run a tool's ``main``: user errors become one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -10,7 +10,7 @@ import torch
 
 import hrseg
 from conftest import randomize_weights
-from hrseg.backends import available_backends, default_backend, load_runner
+from hrseg.backends import BACKENDS, available_backends, default_backend, load_runner
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.export import ExportCheckError, export_cached, export_model, read_meta
 from hrseg.export import check as check_module
@@ -79,12 +79,56 @@ def test_segmentation_export_has_dynamic_size_and_matches_torch(models, exported
         _close(models[SEG](x), runner(x))
 
 
-def test_torch_runner_and_default_backend(models):
-    assert default_backend() == "openvino" and available_backends() == ["torch", "onnxruntime", "openvino"]
-    runner = load_runner("torch", models[POSE])
+def test_torch_backends_and_the_automatic_choice(models, tmp_path, shared_data, monkeypatch, caplog):
+    import logging
+
+    from hrseg import backends
+
+    assert available_backends() == list(BACKENDS) and default_backend() == "openvino"
     x = torch.randn(2, 3, *POSE_SIZE)
+    assert load_runner("torch", models[POSE]).model is models[POSE]  # eager: the model as built
+    for backend in ("torch", "optimized"):
+        with torch.no_grad():
+            _close(models[POSE](x), load_runner(backend, models[POSE])(x))
+    with pytest.raises(ConfigError, match="torch backend \\(eager\\) runs float32"):
+        load_runner("torch", models[POSE], dtype="bfloat16")
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        runner = load_runner("auto", models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
+    assert runner.backend == "openvino" and [p.suffix for p in tmp_path.iterdir()].count(".xml") == 1
+    assert "backend: openvino (fastest installed; --backend torch for eager PyTorch)" in caplog.text
     with torch.no_grad():
         _close(models[POSE](x), runner(x))
+    monkeypatch.setattr(backends, "installed", lambda module: module == "onnxruntime")
+    assert default_backend() == "onnxruntime" and default_backend("bfloat16") == "optimized"
+    import hrseg.export as export_pkg
+
+    def fail(*args, **kwargs):
+        raise ExportCheckError("self-check FAILED")
+
+    monkeypatch.setattr(export_pkg, "export_cached", fail)  # a model whose export fails runs optimized
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        runner = load_runner(None, models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
+    assert runner.backend == "optimized" and "optimized instead of onnxruntime" in caplog.text
+    with pytest.raises(ExportCheckError):  # asked for by name, it is an error
+        load_runner("onnxruntime", models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
+
+
+def test_compiled_backend_without_a_working_compiler_is_one_clear_error(models, monkeypatch):
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    monkeypatch.setenv("CXX", str(Path("/nonexistent") / "c++"))
+    with pytest.raises(ConfigError, match="needs a C\\+\\+ compiler.*--backend optimized"):
+        load_runner("compiled", models[POSE])
+    monkeypatch.delenv("CXX")
+
+    def broken(*args, **kwargs):  # what a compiler failing on the first call looks like
+        raise BackendCompilerFailed(lambda: None, RuntimeError("cc1plus: fatal error"), None)
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: broken)
+    runner = load_runner("compiled", models[POSE])
+    with pytest.raises(ConfigError, match="torch.compile failed on this machine.*cc1plus.*--backend optimized"):
+        runner(torch.randn(1, 3, *POSE_SIZE))
 
 
 def test_fixed_batch_and_wrong_size_are_clear_errors(exported):
@@ -141,7 +185,8 @@ def test_failed_check_leaves_no_file(models, tmp_path, monkeypatch):
 def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
         export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
-    with pytest.raises(ConfigError, match="only pose_\\* and seg_\\* models export"):
+    with pytest.raises(ConfigError, match="only pose_\\*, seg_\\* and the Faster / Mask R-CNN detectors "
+                                          "\\(det_fasterrcnn_\\*, det_maskrcnn_\\*\\) export"):
         export_model(models[POSE], tmp_path / "p.onnx", "det_fcos_hrnetv2p_w18", POSE_SIZE)
     import importlib
 
@@ -186,4 +231,95 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
     assert code == 2 and "missing.png: image file not found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
-    assert code == 2 and "only pose_* and seg_* models export" in capsys.readouterr().err
+    assert code == 2 and "only pose_*, seg_* and the Faster / Mask R-CNN detectors" in capsys.readouterr().err
+
+
+# -- detectors: torchvision's Faster R-CNN traced whole (resize, proposals, NMS), one image a call --
+DET = "det_fasterrcnn_hrnetv2p_w18_small_v1"
+DET_CLASSES = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    """A small Faster R-CNN (160 px images) with random weights: they give dozens of boxes scoring
+    above 0.05 on a real photograph, so the comparison has something to compare."""
+    model = hrseg.build_model(DET, num_classes=3, min_size=160, max_size=224)
+    model.classes = DET_CLASSES
+    return randomize_weights(model)
+
+
+@pytest.fixture(scope="module")
+def det_export(detector, tmp_path_factory, shared_data):
+    os.environ.setdefault("HRSEG_SHARED", str(shared_data.parent))
+    return export_model(detector, tmp_path_factory.mktemp("det") / "det.onnx", DET, (120, 160))
+
+
+def test_detector_export_records_its_classes_and_passes_its_check(det_export):
+    check = det_export.check
+    assert check.ok and Path(check.image).parent.name == "images"  # a COCO photograph
+    assert check.decoded["detections"] >= 10 and check.decoded["boxes matched"] == 1.0
+    assert check.max_abs < 0.1 and check.decoded["max score diff"] < 1e-4
+    meta = read_meta(det_export.files[0])
+    assert meta["task"] == "detection" and meta["classes"] == DET_CLASSES and meta["num_classes"] == 3
+    assert meta["outputs"] == ["boxes", "labels", "scores"] and meta["min_size"] == [160]
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_detector_backends_match_torch_on_another_photograph(detector, det_export, shared_data, backend):
+    from hrseg.data.det.dataset import to_tensor
+    from hrseg.export.check import _compare_detections
+    from hrseg.tasks.detection import detect
+    from hrseg.utils.image_io import read_image
+
+    image = read_image(shared_data / "coco_mini" / "images" / "000000000790.jpg")  # not the checked one
+    runner = load_runner(backend, det_export.files[0], expect={"task": "detection"})
+    with torch.no_grad():
+        ref, out = detector([to_tensor(image)])[0], runner([to_tensor(image)])[0]
+    decoded, a, b = _compare_detections(ref, out)
+    assert decoded["detections"] >= 10 and decoded["boxes matched"] == 1.0
+    assert (a - b).abs().max() < 0.1
+    runner.classes = DET_CLASSES  # what hrseg.tasks.detection.detection_runner sets
+    found = detect(runner, image, score_thr=0.05)
+    assert found and {d["name"] for d in found} <= {"person", "car"}
+
+
+def test_corrupt_or_mismatched_detector_files_are_clear_errors(det_export, exported, tmp_path):
+    import json
+
+    import onnx
+
+    good = det_export.files[0]
+    truncated = tmp_path / "det_truncated.onnx"
+    truncated.write_bytes(good.read_bytes()[:4000])
+    with pytest.raises(CheckpointError, match="det_truncated.onnx"):
+        load_runner("onnxruntime", truncated)
+    with pytest.raises(CheckpointError, match="exported for task 'detection'"):
+        load_runner("openvino", good, expect={"task": "pose"})
+    # a pose graph carrying a detector's record
+    graph = onnx.load(str(exported["pose_onnx"].files[0]))
+    graph.metadata_props[0].value = json.dumps(read_meta(good))
+    swapped = tmp_path / "swapped_det.onnx"
+    onnx.save(graph, str(swapped))
+    with pytest.raises(CheckpointError, match="its metadata says a detector"):
+        load_runner("onnxruntime", swapped)
+
+
+def test_infer_det_runs_the_exported_detector(detector, shared_data, tmp_path, monkeypatch, capsys):
+    import json
+
+    from hrseg.commands import infer_det
+    from hrseg.tasks.detection import TASK, load_det_config
+
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    cfg = load_det_config(None, {"model.name": DET, "model.num_classes": 3, "model.min_size": 160,
+                                 "model.max_size": 224, "classes": DET_CLASSES})
+    weights = hrseg.save_checkpoint(tmp_path / "det.pth", detector, meta={"config": cfg, "model": TASK.model_meta(cfg)})
+    photo = shared_data / "coco_mini" / "images" / "000000000790.jpg"
+    boxes = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        assert infer_det.main([str(photo), "--weights", str(weights), "--backend", backend, "--out", str(out),
+                               "--score-thr", "0.05"]) == 0
+        boxes[backend] = json.loads((out / f"{photo.stem}_det.json").read_text())["detections"]
+    assert len(boxes["torch"]) >= 10 and len(boxes["onnxruntime"]) == len(boxes["torch"])
+    assert list((Path(os.environ["HRSEG_HOME"]) / "exports").glob(f"{DET}_*.onnx"))  # exported into the cache

@@ -92,14 +92,15 @@ def inference_parser(doc: str, images_help: str, weights_help: str, config_help:
     return ap
 
 
-BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
-
-
 def add_backend_arg(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--backend``: what runs the model (docs/deploy.md); the config's ``test.backend`` without it."""
-    ap.add_argument("--backend", choices=BACKENDS, default=None,
-                    help="torch (default), onnxruntime, openvino, or auto (the fastest installed): the model is "
-                         "exported (self-checked, cached) for the other backends")
+    """``--backend``: what runs the model (docs/deploy.md); the config's ``test.backend`` without it
+    (by default ``auto``: the fastest installed, named in the log)."""
+    from hrseg.backends import AUTO, BACKENDS
+
+    ap.add_argument("--backend", choices=BACKENDS + (AUTO,), default=None,
+                    help="auto (default: the fastest installed, logged), torch (eager PyTorch), optimized "
+                         "(BatchNorm folded, channels_last), compiled (that through torch.compile), onnxruntime "
+                         "or openvino (the model exported, self-checked and cached)")
     return ap
 
 

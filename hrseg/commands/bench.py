@@ -16,8 +16,9 @@ import argparse
 import json
 import torch
 
+from hrseg.backends import BACKENDS
 from hrseg.benchmark import (
-    TABLE_BACKENDS, backend_table, benchmark, complexity_table, format_backend_table, format_result, prepare,
+    backend_table, benchmark, complexity_table, format_backend_table, format_result, prepare,
     time_forward, timm_reference,
 )
 from hrseg.models import list_models
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="float32 | bfloat16 | float16, or a comma list with --backends: weights and activations of the "
                          "optimized/compiled model (bfloat16: about 2x on CPUs with AVX512-BF16 or AMX)")
     ap.add_argument("--backends", default=None,
-                    help=f"comma list of {','.join(TABLE_BACKENDS)}: one table of them all (torch = hrseg eager)")
+                    help=f"comma list of {','.join(BACKENDS)}: one table of them all (torch = hrseg eager)")
     ap.add_argument("--json-out", default=None, help="with --backends: also write the table as JSON here")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--iters", type=int, default=5)

@@ -1,12 +1,15 @@
-"""Export a pose or segmentation model to ONNX or OpenVINO IR, checked against eager PyTorch.
+"""Export a pose, segmentation or detection model to ONNX or OpenVINO IR, checked against eager PyTorch.
 
     hrseg export pose_hrnet_w32 --weights pose_hrnet_w32_256x192.pth --format onnx --dynamic-batch
     hrseg export configs/seg/hrnetv2_w48_cityscapes_1024x512 --weights hrnet_w48_cityscapes.pth \\
         --format openvino --dtype bfloat16 --out exports/seg_w48.xml
-The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize) and
-records the model name, input size, mean/std and class / keypoint tables. Before it is moved into
-place it runs on a real photograph of ../shared/data (or --check-image) against eager PyTorch; a
-result outside the tolerance is an error with the numbers, and no file is left behind.
+    hrseg export configs/det/mini_fasterrcnn.py --weights work_dirs/mini_fasterrcnn/best.pth --format onnx
+The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize; a
+Faster / Mask R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
+proposals and NMS inside) and records the model name, input size, mean/std and class / keypoint
+tables. Before it is moved into place it runs on a real photograph of ../shared/data (or
+--check-image) against eager PyTorch; a result outside the tolerance is an error with the
+numbers, and no file is left behind.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help="a model name (hrseg.list_models()) or a pose / segmentation config file")
+    ap.add_argument("model", help="a model name (hrseg.list_models()) or a pose / segmentation / detection config file")
     ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (without: initial weights)")
     ap.add_argument("--format", choices=sorted(SUFFIX), default="onnx")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixed-size", action="store_true",
                     help="segmentation: fix H and W to --input-size (default: free, so whole images of any size run)")
     ap.add_argument("--input-size", type=parse_size, default=None,
-                    help="HxW (default: the config's pose crop / segmentation test crop)")
+                    help="HxW (default: the config's pose crop / segmentation test crop; a detector's trace size, 480x640)")
     ap.add_argument("--check-image", default=None, help="photograph for the self-check (default: from ../shared/data)")
     ap.add_argument("--out", default=None, help="output file (default: exports/<model>_<HxW>_<dtype>.onnx|.xml)")
     args = ap.parse_args(argv)

@@ -2,13 +2,14 @@
 
     hrseg infer det photo.jpg --weights work_dirs/frcnn_w32/best.pth
     hrseg infer det a.jpg b.jpg --out results/ --score-thr 0.5
+    hrseg infer det photo.jpg --weights W --backend openvino     # exported (self-checked, cached) first
     python tools/infer_det.py ...          # the same command, from a clone
 Without --weights the newest checkpoint of the embedded training run (`hrseg train det`)
 is used. The model and its class names are those the checkpoint recorded.
 """
 from __future__ import annotations
 
-from hrseg.commands import for_task, home_path, inference_parser
+from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.detection import infer, load_det_config, resolve_det_weights
 
 # The embedded training run (`hrseg train det`) writes its checkpoints here (under $HRSEG_HOME if set).
@@ -21,9 +22,12 @@ def main(argv: list[str] | None = None) -> int:
                           "published detector by name (hrseg weights list) or an hrseg / OpenMMLab checkpoint",
                           "config for the model (default: the one the checkpoint recorded)", "outputs/det")
     ap.add_argument("--score-thr", type=float, default=0.3, help="keep boxes scoring at least this (default 0.3)")
+    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    add_backend_arg(ap)
     args = ap.parse_args(argv)
     weights = resolve_det_weights(args.weights, home_path(DEFAULT_WORK_DIR))
-    cfg = load_det_config(args.config) if args.config else None
-    infer(args.images, cfg, weights, args.out, score_thr=args.score_thr)
+    options = test_options(args)
+    cfg = load_det_config(args.config, options) if args.config else None
+    infer(args.images, cfg, weights, args.out, cfg_options=options, score_thr=args.score_thr)
     return 0
 

@@ -6,15 +6,19 @@ line per frame.
     hrseg infer pose photo.jpg --weights pose_hrnet_w32.mmpose1x_coco_256x192    # published, by name
     hrseg infer pose photos/ --weights pose_hrnet_w32_256x192.pth --out results/
     hrseg infer pose a.jpg b.jpg --boxes boxes.json
+    hrseg infer pose ../shared/data/coco_mini/images --boxes ../shared/data/coco_mini/person_keypoints.json \\
+        --weights W --batch-size 8 --profile      # ground-truth boxes; images/s and time by stage
     hrseg infer pose clip.mp4 --weights W --det-every 5 --backend openvino
     python tools/infer_pose.py ...         # the same command, from a clone
-Person boxes come from --boxes, else from a person detector: --det-weights (a published name, a
+Person boxes come from --boxes (per image, COCO detection results, or a COCO annotation file's
+ground-truth boxes), else from a person detector: --det-weights (a published name, a
 `hrseg train det` or OpenMMLab checkpoint), by default torchvision's COCO Faster R-CNN by name (when
 it cannot be had, each whole image is one person, with a warning that says how to get it). Without
 --weights the newest checkpoint of the embedded training run (`hrseg train pose`) is used.
 """
 from __future__ import annotations
 
+from hrseg.cli import positive_int
 from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
 from hrseg.errors import ConfigError
 from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR, person_detector
@@ -22,6 +26,8 @@ from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
 
 # The embedded training run (`hrseg train pose`) writes its checkpoints here (under $HRSEG_HOME if set).
 DEFAULT_WORK_DIR = "work_dirs/synthetic_mini"
+# Person crops per forward: the batch issue 13's backend table was measured at.
+DEFAULT_CROP_BATCH = 8
 
 
 @for_task("pose")
@@ -30,12 +36,17 @@ def main(argv: list[str] | None = None) -> int:
                           "published weights by name (hrseg weights list), an hrseg, mmpose or official checkpoint",
                           "config for model, input size and test settings (default: the one recorded in an "
                           "hrseg checkpoint, or the official COCO recipe for an official file)", "outputs/pose")
-    ap.add_argument("--boxes", default=None, help="person boxes: {image: [[x,y,w,h(,score)],...]} or COCO detections")
+    ap.add_argument("--boxes", default=None, help="person boxes: {image: [[x,y,w,h(,score)],...]}, COCO detection "
+                    "results, or a COCO instances / keypoints file (its ground-truth person boxes)")
     ap.add_argument("--det-weights", default=None, help="person detector: a published name or a detection "
                     f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
     ap.add_argument("--det-every", type=int, default=1, help="in videos, detect people every N frames (default 1)")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
+    ap.add_argument("--batch-size", type=positive_int, default=DEFAULT_CROP_BATCH,
+                    help=f"person crops per forward, across images (default {DEFAULT_CROP_BATCH})")
+    ap.add_argument("--profile", action="store_true", help="write images/s and the time by stage (decode, crop, "
+                    "model, postprocess, write) to OUT/profile.json and the log")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
@@ -46,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_pose_config(args.config, options) if args.config else None
     detector = None if args.boxes else person_detector(args.det_weights, args.det_score_thr)
     infer(args.images, cfg, weights, args.out, cfg_options=options, boxes_file=args.boxes,
-          person_detector=detector, det_every=args.det_every, kpt_thr=args.kpt_thr)
+          person_detector=detector, det_every=args.det_every, kpt_thr=args.kpt_thr, batch_size=args.batch_size,
+          profile=args.profile)
     return 0
 

@@ -2,13 +2,14 @@
 
     hrseg test det faster_rcnn_hrnetv2p_w32_1x_coco --weights frcnn_w32.pth
     hrseg test det mini_fasterrcnn --ann-file instances.json --img-dir images/
+    hrseg test det CONFIG --weights W --backend onnxruntime      # the exported detector's AP
     python tools/test_det.py ...           # the same command, from a clone
 CONFIG is a file or the name of a shipped config (`hrseg configs det`).
 Without --weights the newest checkpoint of the config's run (its work_dir) is used.
 """
 from __future__ import annotations
 
-from hrseg.commands import evaluation_parser, for_task, in_home
+from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
 from hrseg.tasks.detection import load_det_config, test
 
 
@@ -17,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = evaluation_parser(__doc__, "hrseg detector checkpoint (default: the config's run)")
     ap.add_argument("--ann-file", default=None, help="COCO instances JSON to evaluate on instead of the val split")
     ap.add_argument("--img-dir", default=None, help="the folder of --ann-file's images")
+    add_backend_arg(ap)
     args = ap.parse_args(argv)
-    cfg = in_home(load_det_config(args.config, args.cfg_options))
+    cfg = in_home(load_det_config(args.config, test_options(args)))
     test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, img_dir=args.img_dir)
     return 0
 

@@ -2,6 +2,7 @@
 
     hrseg test pose hrnet_w32_coco_256x192 --weights pose_hrnet_w32_256x192.pth
     hrseg test pose CONFIG --weights W --det-json person_detections.json --flip
+    hrseg test pose CONFIG --weights W --backend openvino --batch-size 16
     python tools/test_pose.py ...          # the same command, from a clone
 CONFIG is a file or the name of a shipped config (`hrseg configs pose`).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from hrseg.cli import positive_int
 from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
 from hrseg.tasks.pose import load_pose_config, test
 
@@ -19,9 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-json", default=None, help="person detections (COCO results JSON) instead of GT boxes")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                     help="flip test (default: the config's test.flip)")
+    ap.add_argument("--batch-size", type=positive_int, default=None,
+                    help="person crops per forward, across images (default: the config's data.val_batch_size)")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
-    cfg = in_home(load_pose_config(args.config, test_options(args)))
+    options = test_options(args) + ([f"data.val_batch_size={args.batch_size}"] if args.batch_size else [])
+    cfg = in_home(load_pose_config(args.config, options))
     test(cfg, args.weights, args.out_dir, det_file=args.det_json, flip=args.flip)
     return 0
 

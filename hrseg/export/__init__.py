@@ -8,6 +8,7 @@ A file whose check fails is not written (:class:`ExportCheckError` carries the n
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -20,8 +21,8 @@ import torch
 from torch import nn
 
 from hrseg.errors import ConfigError
-from hrseg.export.check import CheckReport, ExportCheckError, default_check_image, self_check
-from hrseg.export.files import exported_files, write_onnx, write_openvino
+from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, default_check_image, self_check
+from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
 from hrseg.inference.optimize import optimize_for_inference
 
@@ -65,7 +66,10 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     model = getattr(model, "module", model)
     was_training = model.training
     meta = build_meta(model, name, input_size, dtype, dynamic_batch, dynamic_size)
-    folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
+    if meta["task"] == "detection":  # the exporter folds the BatchNorms of a traced eval-mode graph
+        folded = DetectorGraph(copy.deepcopy(model).eval(), meta["outputs"])
+    else:
+        folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
     model.train(was_training)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
@@ -80,6 +84,9 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
             backend = "openvino" if fmt == "openvino" else "onnxruntime"
             report = self_check(model, load_runner(backend, staged), meta, check_image, backend)
             log.info("%s", report.summary())
+            if report.decoded.get("detections") == 0:
+                log.warning("the check photograph gave no detection scoring %.2g or more: only the graph's running "
+                            "was checked; pass --check-image with a photograph of the model's classes", MIN_SCORE)
             if not report.ok:
                 raise ExportCheckError(f"{target}: not written; {report.summary()}")
         files = []
@@ -99,19 +106,24 @@ def _fingerprint(model: nn.Module, *parts: object) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HRSEG_CACHE", Path.home() / ".cache" / "hrseg")) / "exports"
+    """``$HRSEG_CACHE/exports`` when set, else ``exports`` beside the weights cache
+    (``$HRSEG_HOME/exports``, by default ``<torch hub dir>/hrseg/exports``)."""
+    from hrseg.weights.cache import hrseg_home
+
+    return Path(os.environ["HRSEG_CACHE"]) / "exports" if os.environ.get("HRSEG_CACHE") else hrseg_home() / "exports"
 
 
 def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt: str = "onnx",
                   dtype: str = "float32", directory: str | os.PathLike | None = None,
                   dynamic_size: bool | None = None) -> Path:
-    """The exported file of ``model`` in the cache (``$HRSEG_CACHE/exports``, by default
-    ``~/.cache/hrseg/exports``), exported (dynamic batch, checked on the shared photograph when
-    it is there, else on the unchecked export's own word, logged) when not there yet. The key
-    hashes the weights, so a retrained model is exported again."""
+    """The exported file of ``model`` in the cache (:func:`cache_dir`), exported (dynamic batch,
+    checked on the shared photograph when it is there, else on the unchecked export's own word,
+    logged) when not there yet. The key hashes the weights and the record (a detector's
+    thresholds and sizes are in it), so a retrained or reconfigured model is exported again."""
     suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
     model = getattr(model, "module", model)
-    key = _fingerprint(model, name, tuple(input_size), fmt, dtype, dynamic_size, torch.__version__)
+    meta = build_meta(model, name, input_size, dtype, True, bool(dynamic_size))
+    key = _fingerprint(model, meta, fmt, dynamic_size, torch.__version__)
     path = Path(directory or cache_dir()) / f"{name}_{input_size[0]}x{input_size[1]}_{dtype}_{key}{suffix}"
     if path.is_file():
         return path

@@ -1,12 +1,16 @@
 """The self-check of an exported file: the same real photograph through eager PyTorch and
 through the file, compared on the raw outputs and on what users get from them (keypoints in
-image pixels, label maps).
+image pixels, label maps, detections).
 
 Tolerances (:data:`TOLERANCES`): float32 files must match eager to float rounding (largest
 difference within 1e-3 of the output's range); bfloat16 ones to bfloat16's 8-bit mantissa
 (relative L2 difference within 5e-2). Decoded results must agree as well: keypoints within one
 heatmap cell (in image pixels) for 99% (float32) / 80% (bfloat16) of them, the label map on
-99.9% / 95% of the pixels.
+99.9% / 95% of the pixels. A detector's outputs come in its own order (NMS), so each eager
+detection (scoring 0.05 or more, on both sides) is matched to the exported one of its label with
+the highest IoU: 99% / 80% of them must match (IoU >= 0.9, or every corner within one pixel),
+the raw differences are those of the matched boxes and scores, and a Mask R-CNN's matched masks
+must agree on 99.9% / 95% of their pixels.
 """
 from __future__ import annotations
 
@@ -26,12 +30,19 @@ from hrseg.utils.image import normalize
 from hrseg.utils.image_io import read_image
 
 TOLERANCES: dict[str, dict[str, float]] = {
-    "float32": dict(max_rel=1e-3, keypoints=0.99, labels=0.999),
-    "bfloat16": dict(l2_rel=5e-2, keypoints=0.8, labels=0.95),
+    "float32": dict(max_rel=1e-3, keypoints=0.99, labels=0.999, boxes=0.99),
+    "bfloat16": dict(l2_rel=5e-2, keypoints=0.8, labels=0.95, boxes=0.8),
 }
+MATCH_IOU = 0.9  # a detection's exported twin overlaps it at least this much ...
+MATCH_PX = 1.0  # ... or has every corner within this many pixels (thin boxes: IoU is fragile)
+MIN_SCORE = 0.05  # detections compared: those scoring this (torchvision's default threshold) or more
+# The decoded agreement each task is judged on, and its key of TOLERANCES.
+AGREEMENT = {"pose": ("keypoints within one cell", "keypoints"), "segmentation": ("labels agreement", "labels"),
+             "detection": ("boxes matched", "boxes")}
 # Real photographs of ``../shared/data`` (the project's sample data), one per task.
 CHECK_IMAGES = {"pose": "images/astronaut.png",
-                "segmentation": "seg_mini/cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png"}
+                "segmentation": "seg_mini/cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png",
+                "detection": "coco_mini/images/000000000785.jpg"}
 
 
 class ExportCheckError(HrsegError):
@@ -104,6 +115,39 @@ def _compare_labels(ref: torch.Tensor, out: torch.Tensor, size: tuple[int, int],
     return {"labels agreement": float((up[0] == up[1]).float().mean())}
 
 
+def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch.Tensor]
+                        ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+    """Each eager detection matched to the exported one of its label with the highest IoU: the
+    decoded agreement, and the matched (box, score) rows of both sides for the raw differences."""
+    from torchvision.ops import box_iou
+
+    ref, out = ({k: v[d["scores"] >= MIN_SCORE] for k, v in d.items()} for d in (ref, out))
+    n = len(ref["boxes"])
+    iou = box_iou(ref["boxes"], out["boxes"]) * (ref["labels"][:, None] == out["labels"][None, :])
+    best, j = iou.max(1) if iou.numel() else (torch.zeros(n), torch.zeros(n, dtype=torch.long))
+    near = (ref["boxes"] - out["boxes"][j]).abs().amax(1) <= MATCH_PX if iou.numel() else best > 0
+    matched = (best >= MATCH_IOU) | (near & (best > 0))
+    rows = [torch.cat([d["boxes"], d["scores"][:, None]], 1) for d in (ref, out)]
+    a, b = rows[0][matched], rows[1][j[matched]]
+    decoded = {"detections": float(n), "exported detections": float(len(out["boxes"])),
+               "boxes matched": float(matched.float().mean()) if n else float(len(out["boxes"]) == 0),
+               "max score diff": float((a[:, 4] - b[:, 4]).abs().max()) if len(a) else 0.0}
+    if "masks" in ref and matched.any():
+        m = [d["masks"][k] >= 0.5 for d, k in ((ref, matched), (out, j[matched]))]
+        decoded["masks agreement"] = float((m[0] == m[1]).float().mean())
+    return decoded, a, b
+
+
+def _run_both(model: nn.Module, runner: nn.Module, x: Any) -> tuple[Any, Any]:
+    """Eager ``model`` (put back in its mode after) and ``runner`` on the same input."""
+    was_training = model.training
+    try:
+        ref = model.eval()(x)
+    finally:
+        model.train(was_training)
+    return ref, runner(x)
+
+
 @torch.no_grad()
 def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
                image_path: str | os.PathLike | None = None, backend: str = "?") -> CheckReport:
@@ -111,35 +155,40 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
     image_path = Path(image_path) if image_path else default_check_image(meta["task"])
     image = read_image(image_path)
     batch = 2 if meta.get("dynamic_batch") else 1
-    if meta["task"] == "pose":
-        x, centers, scales = _pose_inputs(image, meta, batch)
+    decoded: dict[str, float] = {}
+    if meta["task"] == "detection":
+        from hrseg.data.det.dataset import to_tensor
+
+        ref, out = (r[0] for r in _run_both(model, runner, [to_tensor(image)]))
+        decoded, ref, out = _compare_detections(ref, out)
     else:
-        h, w = meta["input_size"]
-        x = normalize(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
-        x = torch.cat([x, x.flip(-1)])[:batch]
-    was_training = model.training
-    try:
-        ref = model.eval()(x).float()
-    finally:
-        model.train(was_training)
-    out = runner(x).float()
-    if out.shape != ref.shape:
-        raise ExportCheckError(f"self-check: the exported output has shape {tuple(out.shape)}, eager {tuple(ref.shape)}")
+        if meta["task"] == "pose":
+            x, centers, scales = _pose_inputs(image, meta, batch)
+        else:
+            h, w = meta["input_size"]
+            x = normalize(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
+            x = torch.cat([x, x.flip(-1)])[:batch]
+        ref, out = (t.float() for t in _run_both(model, runner, x))
+        if out.shape != ref.shape:
+            raise ExportCheckError(f"self-check: the exported output has shape {tuple(out.shape)}, "
+                                   f"eager {tuple(ref.shape)}")
+        if meta["task"] == "pose":
+            decoded = _compare_pose(ref, out, centers, scales)
+        else:
+            decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")))
     diff = (out - ref).abs()
-    scale = ref.abs().max().clamp_min(1e-12)
+    scale = ref.abs().max().clamp_min(1e-12) if ref.numel() else torch.tensor(1.0)
     report = CheckReport(backend=backend, image=str(image_path), batch=batch, dtype=meta["dtype"],
-                         max_abs=float(diff.max()), max_rel=float(diff.max() / scale),
-                         l2_rel=float((out - ref).norm() / ref.norm().clamp_min(1e-12)))
-    if meta["task"] == "pose":
-        report.decoded = _compare_pose(ref, out, centers, scales)
-    else:
-        report.decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")))
+                         max_abs=float(diff.max()) if diff.numel() else 0.0,
+                         max_rel=float(diff.max() / scale) if diff.numel() else 0.0,
+                         l2_rel=float((out - ref).norm() / ref.norm().clamp_min(1e-12)) if diff.numel() else 0.0,
+                         decoded=decoded)
     tol = TOLERANCES[meta["dtype"]]
     for key, limit in tol.items():
         if key in ("max_rel", "l2_rel") and getattr(report, key) > limit:
             report.failures.append(f"{key} {getattr(report, key):.3g} > {limit}")
-    agreement = report.decoded.get("keypoints within one cell", report.decoded.get("labels agreement"))
-    need = tol["keypoints" if meta["task"] == "pose" else "labels"]
-    if agreement < need:
-        report.failures.append(f"decoded agreement {agreement:.4f} < {need}")
+    name, tol_key = AGREEMENT[meta["task"]]
+    for key, need in ((name, tol[tol_key]), ("masks agreement", tol["labels"])):
+        if key in decoded and decoded[key] < need:
+            report.failures.append(f"{key} {decoded[key]:.4f} < {need}")
     return report

@@ -34,26 +34,51 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def write_onnx(module: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
-    """Export ``module`` (float32, eval) at ``meta['input_size']`` to ``path`` with ``meta``
-    embedded; the batch axis and/or the spatial axes dynamic as ``meta`` says.
+class DetectorGraph(nn.Module):
+    """A torchvision detector as an exportable graph: one (3, H, W) image in, the ``outputs`` of
+    its result dict out as a tuple (the exporter takes tensors, not a list of dicts)."""
 
-    The TorchScript-based exporter is used: it exports the BatchNorm-folded fx graph in under a
-    second, where the dynamo exporter takes tens of seconds and splits the weights into a
-    second file."""
-    onnx = require("onnx")
+    def __init__(self, detector: nn.Module, outputs: list[str]) -> None:
+        super().__init__()
+        self.detector, self.outputs = detector, list(outputs)
+        self.train(detector.training)  # the exporter puts the wrapper's mode back on the detector after
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        result = self.detector([image])[0]
+        return tuple(result[k] for k in self.outputs)
+
+
+def _graph_spec(meta: dict[str, Any]) -> tuple[torch.Tensor, list[str], list[str], dict[str, dict[int, str]] | None]:
+    """The example input, input / output names and dynamic axes of ``meta``'s graph."""
+    if meta["task"] == "detection":  # one image of any size; as many detections as it has
+        outputs = list(meta["outputs"])
+        axes = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in outputs}}
+        return torch.rand(3, *meta["input_size"]), ["image"], outputs, axes
     axes: dict[int, str] = {}
     if meta["dynamic_batch"]:
         axes[0] = "batch"
     if meta["dynamic_size"]:
         axes.update({2: "height", 3: "width"})
     out_axes = {k: v if k == 0 else f"{v}/4" for k, v in axes.items()}
-    x = torch.zeros(1, 3, *meta["input_size"])
+    return (torch.zeros(1, 3, *meta["input_size"]), ["input"], ["output"],
+            {"input": axes, "output": out_axes} if axes else None)
+
+
+def write_onnx(module: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
+    """Export ``module`` (float32, eval) at ``meta['input_size']`` to ``path`` with ``meta``
+    embedded; the batch axis and/or the spatial axes dynamic as ``meta`` says (a detector,
+    :class:`DetectorGraph`: any image size).
+
+    The TorchScript-based exporter is used: it exports the BatchNorm-folded fx graph in under a
+    second, where the dynamo exporter takes tens of seconds and splits the weights into a
+    second file; and it is the exporter torchvision's detectors are made to trace with (their
+    resize and NMS take the traced sizes as tensors)."""
+    onnx = require("onnx")
+    x, input_names, output_names, axes = _graph_spec(meta)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings about shape arithmetic, the exporter's deprecation note
-        torch.onnx.export(module, (x,), str(path), input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": axes, "output": out_axes} if axes else None,
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(module, (x,), str(path), input_names=input_names, output_names=output_names,
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     graph = onnx.load(str(path))
     entry = graph.metadata_props.add()
     entry.key, entry.value = "hrseg", json.dumps(meta)

@@ -23,20 +23,29 @@ FORMAT_VERSION = 1
 FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 
+# The detectors that export (torchvision's Faster R-CNN and Mask R-CNN trace with the
+# TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included).
+EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_")
+
+
 def task_of(name: str) -> str:
-    """'pose' | 'segmentation' from a model name; other families do not export (yet)."""
+    """'pose' | 'segmentation' | 'detection' from a model name; other families do not export."""
     if name.startswith("pose_"):
         return "pose"
     if name.startswith("seg_"):
         return "segmentation"
-    raise ConfigError(f"model {name!r}: only pose_* and seg_* models export "
-                      "(detectors' data-dependent steps, proposals and NMS, are not exported)")
+    if name.startswith(EXPORTING_DETECTORS):
+        return "detection"
+    raise ConfigError(f"model {name!r}: only pose_*, seg_* and the Faster / Mask R-CNN detectors "
+                      f"({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
 
 
 def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str,
                dynamic_batch: bool, dynamic_size: bool) -> dict[str, Any]:
     """The record for ``model`` (called ``name``) exported at ``input_size`` (H, W)."""
     task = task_of(name)
+    if task == "detection":
+        return _detector_meta(model, name, input_size, dtype)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION, "model": name, "task": task,
         "input_size": [int(input_size[0]), int(input_size[1])], "input_layout": "NCHW, RGB, float32",
@@ -60,6 +69,41 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
         if num_classes == len(CITYSCAPES_CLASSES):
             meta.update(classes=list(CITYSCAPES_CLASSES), class_set="cityscapes")
     return meta
+
+
+def detection_outputs(model: nn.Module) -> list[str]:
+    """The outputs of an exported detector, in order (Mask R-CNN adds its masks)."""
+    from hrseg.models.mask_rcnn import mask_model
+
+    return ["boxes", "labels", "scores"] + (["masks"] if mask_model(model) else [])
+
+
+def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str) -> dict[str, Any]:
+    """A detector's record (its classes ``[{'id', 'name'}]`` in label order): the graph takes one image of any size (RGB in [0, 1]) and does the
+    resize and normalisation inside, so ``mean`` / ``std`` and ``min_size`` / ``max_size`` are
+    the graph's own, for the record; ``input_size`` is the size it was traced and checked at."""
+    from hrseg.data.det.coco_instances import coco80_categories
+
+    transform, heads = model.transform, model.roi_heads
+    num_classes = int(heads.box_predictor.cls_score.out_features)
+    classes = [dict(c) for c in getattr(model, "classes", None) or ()]
+    if not classes and num_classes == 81:  # the convention of hrseg.tasks.detection: COCO's 80
+        classes = coco80_categories()
+    return {
+        "format_version": FORMAT_VERSION, "model": name, "task": "detection",
+        "input_size": [int(input_size[0]), int(input_size[1])],
+        "input_layout": "(3, H, W), RGB, float32 in [0, 1], one image a call",
+        "mean": [float(v) for v in transform.image_mean], "std": [float(v) for v in transform.image_std],
+        "normalization": "in the graph: resized to min_size / max_size, then (x - mean) / std", "dtype": dtype,
+        "min_size": [int(v) for v in transform.min_size], "max_size": int(transform.max_size),
+        "dynamic_batch": False, "dynamic_size": True, "batchnorm_folded": True,
+        "outputs": detection_outputs(model),
+        "output": "boxes (N, 4) xyxy in input pixels, labels (N,) 1..K, scores (N,), best first"
+                  + (", masks (N, 1, H, W) probabilities" if "masks" in detection_outputs(model) else ""),
+        "num_classes": num_classes, "classes": classes,
+        "score_thresh": float(heads.score_thresh), "nms_thresh": float(heads.nms_thresh),
+        "detections_per_img": int(heads.detections_per_img),
+    }
 
 
 def format_of(path: str | os.PathLike) -> str:

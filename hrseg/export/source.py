@@ -15,17 +15,26 @@ from hrseg.export.meta import task_of
 log = logging.getLogger("hrseg")
 
 
+# A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
+DETECTION_TRACE_SIZE = (480, 640)
+
+
 def _task(task: str) -> Any:
-    """The pose or segmentation :class:`~hrseg.tasks.base.Task`."""
+    """The pose, segmentation or detection :class:`~hrseg.tasks.base.Task`."""
     if task == "pose":
         from hrseg.tasks.pose import TASK
-    else:
+    elif task == "segmentation":
         from hrseg.tasks.segmentation import TASK
+    else:
+        from hrseg.tasks.detection import TASK
     return TASK
 
 
 def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
-    """The size the task runs at: the pose crop, the segmentation test crop."""
+    """The size the task runs at: the pose crop, the segmentation test crop, a photograph's for a
+    detector (whose graph resizes any image itself)."""
+    if task == "det":
+        return DETECTION_TRACE_SIZE
     size = cfg["data"]["input_size"] if task == "pose" else cfg["test"]["crop_size"]
     return int(size[0]), int(size[1])
 
@@ -34,8 +43,8 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
                      ) -> tuple[nn.Module, str, tuple[int, int]]:
     """``(model in eval mode with its weights, registry name, default input size (H, W))``.
 
-    ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation config
-    file. Without ``weights`` the model keeps its initialisation (logged: only for trying the
+    ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation /
+    detection config file (a detector without recorded classes and 81 outputs has COCO's 80). Without ``weights`` the model keeps its initialisation (logged: only for trying the
     export out)."""
     text = str(model_or_config)
     if Path(text).suffix == ".py":

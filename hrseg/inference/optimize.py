@@ -13,6 +13,7 @@ lacks those instructions bfloat16 is emulated and slower: keep float32 there.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, Mapping
 
 import torch
@@ -94,9 +95,9 @@ DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bf
 
 
 def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
-    """What the tasks predict with: the bare model (a DDP / DataParallel wrapper removed) in eval
-    mode, through :func:`optimize_for_inference` unless ``test.optimize`` is False, in
-    ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
+    """What the validation during training (and the server) predicts with: the bare model (a DDP /
+    DataParallel wrapper removed) in eval mode, through :func:`optimize_for_inference` unless
+    ``test.optimize`` is False, in ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
     from hrseg.errors import ConfigError
 
     model = getattr(model, "module", model).eval()
@@ -108,16 +109,60 @@ def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
     return optimize_for_inference(model, dtype=DTYPES[dtype])
 
 
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """What a failed ``torch.compile`` raises on its first call (a missing or broken compiler);
+    imported when asked (torch._dynamo is slow to import)."""
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    try:
+        from torch._inductor.exc import InductorError
+    except ImportError:  # older torch
+        return (BackendCompilerFailed,)
+    return BackendCompilerFailed, InductorError
+
+
+def _check_compiler() -> None:
+    """Inductor's CPU code needs a C++ compiler: say so at once rather than at the first call."""
+    import shutil
+
+    from hrseg.errors import ConfigError
+
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++", "c++"]
+    if not any(shutil.which(c) for c in candidates):
+        raise ConfigError(f"--backend compiled: torch.compile needs a C++ compiler and none of "
+                          f"{', '.join(candidates)} is on the PATH; install one (g++) or run --backend optimized")
+
+
+def torch_model(model: nn.Module, backend: str, dtype: str = "float32") -> nn.Module:
+    """``model`` ready for the PyTorch backend ``backend``: ``torch`` (eager, float32, as built),
+    ``optimized`` (:func:`optimize_for_inference` in ``dtype``) or ``compiled`` (that through
+    ``torch.compile`` with Inductor's weight freezing: the weights become constants, so
+    convolutions get pre-packed weights and fused epilogues; the first call compiles)."""
+    from hrseg.errors import ConfigError
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
+    model = model.eval()
+    if backend == "torch":
+        if dtype != "float32":
+            raise ConfigError(f"the torch backend (eager) runs float32; run {dtype} with --backend optimized, "
+                              "compiled or openvino")
+        return model
+    if backend not in ("optimized", "compiled"):
+        raise ConfigError(f"unknown PyTorch backend {backend!r}; choose torch, optimized or compiled")
+    if backend == "compiled":
+        _check_compiler()
+    optimized = optimize_for_inference(model, dtype=DTYPES[dtype])
+    return optimized if backend == "optimized" else torch.compile(optimized, options={"freezing": True})
+
+
 def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str,
                      input_size: tuple[int, int]) -> nn.Module:
-    """What the tasks predict with, on ``test.backend``: ``torch`` (default) is
-    :func:`inference_model`; ``onnxruntime`` / ``openvino`` / ``auto`` run the model exported
-    (self-checked, cached) by :func:`hrseg.backends.load_runner`; ``name`` and ``input_size``
-    (H, W) are the registry name and the export size."""
-    backend = test_cfg.get("backend", "torch")
-    if backend == "torch":
-        return inference_model(model, test_cfg)
+    """What the tools predict with, on ``test.backend`` (None / ``auto``: the fastest installed,
+    logged; see :mod:`hrseg.backends`): ``name`` and ``input_size`` (H, W) are the registry name
+    and the size to export at. The validation during training uses :func:`inference_model`."""
     from hrseg.backends import load_runner
 
-    return load_runner(backend, getattr(model, "module", model).eval(), dtype=test_cfg.get("dtype", "float32"),
-                       name=name, input_size=tuple(int(v) for v in input_size))
+    return load_runner(test_cfg.get("backend"), getattr(model, "module", model).eval(),
+                       dtype=test_cfg.get("dtype", "float32"), name=name,
+                       input_size=tuple(int(v) for v in input_size))

@@ -53,8 +53,10 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     base_size=None,  # long side the image is resized to at scale 1.0 (None: kept as it is)
     scales=[1.0],  # multi-scale: factors on base_size (or on the image size)
     flip=False,  # also predict the horizontally flipped image and average
-    optimize=True,  # BatchNorm folded + channels_last (hrseg.optimize_for_inference)
-    backend="torch",  # torch, onnxruntime, openvino or auto (exported, self-checked, cached; docs/deploy.md)
+    optimize=True,  # the validation during training: BatchNorm folded + channels_last
+    # what the tools run the model on: None / "auto" (the fastest installed, logged), torch (eager),
+    # optimized, compiled, onnxruntime or openvino (exported, self-checked, cached; docs/deploy.md)
+    backend=None,
     align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     window_batch=4,  # sliding windows per forward pass (memory stays flat in the image size)

@@ -52,7 +52,11 @@ def is_mask_model(name: str) -> bool:
 
 
 def mask_model(model: Any) -> bool:
-    """Whether a (possibly wrapped) detector predicts instance masks."""
+    """Whether a (possibly wrapped, or exported: :class:`hrseg.backends.Runner`) detector predicts
+    instance masks."""
+    meta = getattr(model, "meta", None)
+    if isinstance(meta, dict) and meta.get("task") == "detection":
+        return "masks" in meta.get("outputs", ())
     heads = getattr(getattr(model, "module", model), "roi_heads", None)
     return heads is not None and getattr(heads, "has_mask", lambda: False)()
 

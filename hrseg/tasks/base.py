@@ -15,7 +15,7 @@ import copy
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.tasks import common
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image, write_image
 from hrseg.utils.io import write_json
+from hrseg.utils.profile import SETUP, StageTimer, summary_line
 
 log = logging.getLogger("hrseg")
 
@@ -244,37 +245,64 @@ class Task:
     def test_title(self, cfg: Mapping[str, Any], dataset: Dataset, **options: Any) -> str:
         return f"{cfg['model']['name']}, {len(dataset)} samples"
 
+    def predict_stream(self, predict: Callable[..., Any], items: Iterable[tuple[Path, np.ndarray]],
+                       timer: StageTimer, **options: Any) -> Iterator[tuple[Path, np.ndarray, Any]]:
+        """``(path, image, result)`` for each ``(path, image)`` of ``items``, in order: one
+        ``predict`` call an image (timed as ``predict``); a task that batches across images
+        overrides this (pose: its person crops, ``batch_size``)."""
+        for path, image in items:
+            with timer("predict"):
+                result = predict(image, path)
+            yield path, image, result
+
     def infer(self, inputs: Sequence[str | os.PathLike], cfg: Mapping[str, Any] | None,
               weights: str | os.PathLike, out_dir: str | os.PathLike,
-              cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> list[dict[str, str]]:
+              cfg_options: Mapping[str, Any] | Sequence[str] | None = None, profile: bool = False,
+              **options: Any) -> list[dict[str, str]]:
         """Predict on image files (and the images of folders) and video files, writing the task's
         files per image (per video: the annotated video and one JSON line per frame) under
         ``out_dir``; ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The
         weights are loaded and every image decoded before anything is written, so a bad file stops
-        the run with one error naming it and nothing written."""
+        the run with one error naming it and nothing written. Images are read one at a time
+        (memory flat in their number). ``profile``: the images' end-to-end time by stage
+        (:mod:`hrseg.utils.profile`) goes to ``out_dir/profile.json`` and one log line."""
         from hrseg.inference.video import VIDEO_SUFFIXES, process_video
 
-        model, cfg = self.load_model(weights, cfg, cfg_options)
+        timer = StageTimer()
+        with timer(SETUP):
+            model, cfg = self.load_model(weights, cfg, cfg_options)
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
         others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
         paths = find_images(others) if others or not videos else []
         for p in videos:
             if not p.is_file():
                 raise DataError(f"{p}: video file not found")
-        for p in paths:
-            read_image(p)  # errors name the file, before any output
+        with timer("check"):
+            for p in paths:
+                read_image(p)  # errors name the file, before any output
         stems = [p.stem for p in paths]
         dupes = sorted({s for s in stems if stems.count(s) > 1})
         if dupes:
             raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
-        predict = self.predictor(model, cfg, **options)
+        with timer(SETUP):
+            predict = self.predictor(model, cfg, timer=timer, **options)
         out = Path(out_dir)
         written = []
-        for path in paths:
-            image = read_image(path)
-            result = predict(image, path)
-            files = self.write_prediction(out, path, image, result, cfg, **options)
+
+        def decoded() -> Iterator[tuple[Path, np.ndarray]]:
+            for path in paths:
+                with timer("decode"):
+                    image = read_image(path)
+                yield path, image
+
+        for path, image, result in self.predict_stream(predict, decoded(), timer, **options):
+            with timer("write"):
+                files = self.write_prediction(out, path, image, result, cfg, **options)
             written.append({"image": str(path), **files})
+        if profile and paths:
+            report = timer.report(len(paths))
+            write_json(out / "profile.json", report)
+            log.info("profile: %s -> %s", summary_line(report), out / "profile.json")
         for path in videos:  # frame by frame: memory flat in the video's length
             summary = process_video(path, out, lambda frame: self.render(frame, predict(frame, path), cfg, **options))
             print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "

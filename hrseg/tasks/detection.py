@@ -68,6 +68,10 @@ DET_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="multistep", milestones=[8, 11], gamma=0.1,
                      warmup_iters=500, warmup_ratio=1.0 / 3),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
+    # what the tools (not the validation during training) detect with: None / "auto" (eager torch for
+    # a detector, logged), torch, or onnxruntime / openvino (Faster and Mask R-CNN exported,
+    # self-checked and cached; docs/deploy.md)
+    "test": dict(backend=None),
 }
 OPEN_KEYS = ("model",)
 
@@ -106,6 +110,23 @@ def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) ->
     """For each model label (1..K), the ``gt`` category id of the same name (None when absent)."""
     by_name = {c["name"].lower(): c["id"] for c in gt.categories}
     return [by_name.get(str(c["name"]).lower()) for c in classes]
+
+
+def detection_runner(model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+    """What the tools detect with, on ``test.backend``: the torchvision detector itself (``torch``,
+    and what ``auto`` picks for a detector), or its exported graph (``onnxruntime``, ``openvino``)
+    with the model's classes; a runner takes and returns what the detector does."""
+    from hrseg.backends import TorchRunner, load_runner
+    from hrseg.export.source import DETECTION_TRACE_SIZE
+
+    backend = cfg["test"]["backend"]
+    if backend in ("optimized", "compiled"):
+        raise ConfigError(f"--backend {backend}: a detector runs eagerly (torch) or exported (onnxruntime, openvino)")
+    runner = load_runner(backend, model, name=cfg["model"]["name"], input_size=DETECTION_TRACE_SIZE)
+    if isinstance(runner, TorchRunner):
+        return runner.model
+    runner.classes = getattr(model, "classes", None)
+    return runner
 
 
 # -- prediction: one path for evaluation, testing and inference ------------------------------------
@@ -235,6 +256,8 @@ class DetTask(Task):
         out_json = out_dir / f"results_boxes_{stage}.json" if out_dir is not None else None
         title = f"COCO boxes, {cfg['model']['name']}, {dataset.instances.ann_file.name} ({len(dataset)} images)"
         # verbose: the table is printed here, with the categories the model and the file share
+        if stage == "test":  # the validation during training runs the model being trained
+            model = detection_runner(model, cfg)
         metrics = evaluate_dataset(model, dataset, classes, out_json, batch_size=cfg["data"]["val_batch_size"],
                                    verbose=verbose, title=title)
         return metrics, {"results": str(out_json) if out_json else None, "printed": verbose}
@@ -255,7 +278,8 @@ class DetTask(Task):
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any):
         _check_threshold(score_thr)
         classes = _classes_of(model, None)
-        return lambda image, path: detect(model, image, classes, score_thr)
+        runner = detection_runner(model, cfg)
+        return lambda image, path: detect(runner, image, classes, score_thr)
 
     def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
                score_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:

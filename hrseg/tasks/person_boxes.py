@@ -39,9 +39,24 @@ def person_detector(det_weights: str | os.PathLike | None = None, score_thr: flo
         return None
 
 
+def _ground_truth_boxes(data: Mapping, path: Path) -> dict[str, list[list[float]]]:
+    """The person boxes of a COCO instances or keypoints file (``images`` + ``annotations``),
+    by file name, score 1; crowd regions left out."""
+    names = {c["id"] for c in data.get("categories", []) if str(c.get("name", "")).lower() == "person"}
+    if not names:
+        raise DataError(f"{path}: a COCO annotation file without a 'person' category")
+    files = {im["id"]: im["file_name"] for im in data.get("images", [])}
+    boxes: dict[str, list[list[float]]] = {name: [] for name in files.values()}
+    for ann in data["annotations"]:
+        if ann.get("category_id") in names and not ann.get("iscrowd") and ann["image_id"] in files:
+            boxes[files[ann["image_id"]]].append(list(map(float, ann["bbox"])) + [1.0])
+    return boxes
+
+
 def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
-    """Person boxes per image: ``{file_name_or_stem: [[x, y, w, h(, score)], ...]}``, or a COCO
-    detection results list (``image_id`` matched to the file's numeric stem, category 1)."""
+    """Person boxes per image: ``{file_name_or_stem: [[x, y, w, h(, score)], ...]}``, a COCO
+    detection results list (``image_id`` matched to the file's numeric stem, category 1), or a
+    COCO instances / keypoints annotation file (its ground-truth person boxes, by file name)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -50,7 +65,9 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{p}: not valid JSON ({e})") from None
     boxes: dict[str, list[list[float]]] = {}
-    if isinstance(data, Mapping):
+    if isinstance(data, Mapping) and "annotations" in data and "images" in data:
+        boxes = _ground_truth_boxes(data, p)
+    elif isinstance(data, Mapping):
         for key, items in data.items():
             boxes[str(key)] = [list(map(float, b)) for b in items]
     elif isinstance(data, list):

@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,11 +30,12 @@ from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.inference.optimize import inference_model, inference_runner
 from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
-from hrseg.inference.top_down import estimate_poses, predict_crops
+from hrseg.inference.top_down import estimate_poses_batched, predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
+from hrseg.utils.profile import StageTimer
 from hrseg.tasks.person_boxes import (  # noqa: F401  (re-exported)
     boxes_for, read_boxes,
 )
@@ -75,12 +76,13 @@ POSE_DEFAULTS: dict[str, Any] = {
     "loss": dict(type="mse", use_target_weight=True, topk=8),
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default
     "progressive": copy.deepcopy(PROGRESSIVE_DEFAULTS),
-    # optimize: BatchNorm folded + channels_last; dtype: 'bfloat16' for about 2x on CPUs with AVX512-BF16/AMX;
-    # backend: torch, onnxruntime, openvino or auto (the model exported, self-checked and cached; docs/deploy.md)
+    # optimize: the validation during training, BatchNorm folded + channels_last; dtype: 'bfloat16' for about
+    # 2x on CPUs with AVX512-BF16/AMX; backend: what the tools run the model on, None / "auto" (the fastest
+    # installed, logged), torch (eager), optimized, compiled, onnxruntime or openvino (docs/deploy.md)
     # train_val_boxes: the person boxes of the validation during training, "gt" (official
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32", train_val_boxes="gt", backend="torch"),
+                 optimize=True, dtype="float32", train_val_boxes="gt", backend=None),
 }
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
@@ -226,29 +228,21 @@ class PoseTask(Task):
     # -- inference ------------------------------------------------------------------------------
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
                   person_detector: Callable[[np.ndarray], list[list[float]]] | None = None,
-                  det_every: int = 1, **options: Any) -> Callable[[np.ndarray, Path], list[dict[str, Any]]]:
+                  det_every: int = 1, timer: StageTimer | None = None, **options: Any) -> PosePredictor:
         """Person boxes come from ``boxes_file``, else from ``person_detector`` (a callable
         ``image -> [[x, y, w, h, score], ...]``; in a video every ``det_every`` frames), else the
         whole image is one person."""
         from hrseg.inference.video import EveryN
 
-        boxes = read_boxes(boxes_file) if boxes_file else None
-        runner = inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"])
-        codec, keypoints = HeatmapCodec.from_config(cfg), keypoint_set(cfg)
+        return PosePredictor(inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"]),
+                             cfg, read_boxes(boxes_file) if boxes_file else None,
+                             EveryN(person_detector, det_every) if person_detector is not None else None,
+                             timer or StageTimer())
 
-        detect = EveryN(person_detector, det_every) if person_detector is not None else None
-
-        def predict(image: np.ndarray, path: Path) -> list[dict[str, Any]]:
-            h, w = image.shape[:2]
-            person_boxes = detect(image) if detect is not None and boxes is None else boxes_for(path, boxes, w, h)
-            people = estimate_poses(runner, image, person_boxes, codec, keypoints, cfg["test"])
-            small = [b for b in person_boxes if b[2] <= 1 or b[3] <= 1]
-            if small and not people:
-                log.warning(f"{path}: no person estimated: {len(small)} box(es) under 2 pixels a side "
-                            f"(the image is {w}x{h})")
-            return people
-
-        return predict
+    def predict_stream(self, predict: PosePredictor, items: Iterable[tuple[Path, np.ndarray]], timer: StageTimer,
+                       batch_size: int | None = None, **options: Any) -> Iterator[tuple[Path, np.ndarray, Any]]:
+        """The person crops of consecutive images ``batch_size`` at a time (None: an image's a forward)."""
+        return predict.stream(items, batch_size)
 
     def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
                kpt_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
@@ -260,6 +254,42 @@ class PoseTask(Task):
                "skeleton": [list(p) for p in keypoints.skeleton], "people": result}
         return doc, draw_poses(image, result, kpt_thr, keypoints=keypoints)
 
+
+
+class PosePredictor:
+    """Top-down pose on images: person boxes (a boxes file, a detector, else the whole image),
+    then :func:`hrseg.inference.top_down.estimate_poses_batched` on the ``runner``.
+    ``predictor(image, path)`` does one image (video frames); :meth:`stream` batches the crops of
+    many."""
+
+    def __init__(self, runner: nn.Module, cfg: Mapping[str, Any], boxes: Mapping[str, list[list[float]]] | None,
+                 detect: Callable[[np.ndarray], list[list[float]]] | None, timer: StageTimer) -> None:
+        self.runner, self.cfg, self.boxes, self.detect, self.timer = runner, cfg, boxes, detect, timer
+        self.codec, self.keypoints = HeatmapCodec.from_config(cfg), keypoint_set(cfg)
+
+    def person_boxes(self, image: np.ndarray, path: Path) -> list[list[float]]:
+        h, w = image.shape[:2]
+        if self.detect is not None and self.boxes is None:
+            with self.timer("detect"):
+                return self.detect(image)
+        return boxes_for(path, self.boxes, w, h)
+
+    def stream(self, items: Iterable[tuple[Path, np.ndarray]], batch_size: int | None = None
+               ) -> Iterator[tuple[Path, np.ndarray, list[dict[str, Any]]]]:
+        """``(path, image, people)`` for each ``(path, image)``, in order."""
+        boxed = ((path, image, self.person_boxes(image, path)) for path, image in items)
+        for (path, boxes), image, people in estimate_poses_batched(
+                self.runner, (((path, boxes), image, boxes) for path, image, boxes in boxed), self.codec,
+                self.keypoints, self.cfg["test"], batch_size, self.timer):
+            small = [b for b in boxes if b[2] <= 1 or b[3] <= 1]
+            if small and not people:
+                h, w = image.shape[:2]
+                log.warning(f"{path}: no person estimated: {len(small)} box(es) under 2 pixels a side "
+                            f"(the image is {w}x{h})")
+            yield path, image, people
+
+    def __call__(self, image: np.ndarray, path: Path) -> list[dict[str, Any]]:
+        return next(self.stream([(path, image)]))[2]
 
 
 def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | None:
