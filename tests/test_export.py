@@ -323,3 +323,24 @@ def test_infer_det_runs_the_exported_detector(detector, shared_data, tmp_path, m
         boxes[backend] = json.loads((out / f"{photo.stem}_det.json").read_text())["detections"]
     assert len(boxes["torch"]) >= 10 and len(boxes["onnxruntime"]) == len(boxes["torch"])
     assert list((Path(os.environ["HRSEG_HOME"]) / "exports").glob(f"{DET}_*.onnx"))  # exported into the cache
+
+
+def test_decoded_agreement_forgives_near_ties_only():
+    """Flat heatmaps (untrained weights): a peak that moves between two near-equal cells agrees;
+    a peak that moves to a clearly lower cell does not. The same for label maps."""
+    ref = torch.zeros(1, 2, 8, 6)
+    ref[0, 0, 1, 1], ref[0, 0, 6, 4] = 1.0, 1.0 - 1e-6  # a near tie, far apart
+    ref[0, 1, 2, 2], ref[0, 1, 5, 5] = 1.0, 0.5
+    out = ref.clone()
+    out[0, 0, 6, 4] += 2e-6  # the exported peak jumps to the tied cell
+    centers, scales = torch.tensor([[100.0, 100.0]]).numpy(), torch.tensor([[1.0, 1.0]]).numpy()
+    assert check_module._compare_pose(ref, out, centers, scales, tie=1e-3)["keypoints within one cell"] == 1.0
+    out[0, 1, 5, 5] = 1.5  # a real difference: the peak moves to a cell eager scored 0.5
+    assert check_module._compare_pose(ref, out, centers, scales, tie=1e-3)["keypoints within one cell"] == 0.5
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[0, 0], logits[0, 1] = 1.0, 1.0 - 1e-6
+    moved = logits.clone()
+    moved[0, 1] += 2e-6
+    assert check_module._compare_labels(logits, moved, (4, 4), False, tie=1e-3)["labels agreement"] == 1.0
+    moved[0, 2] = 5.0
+    assert check_module._compare_labels(logits, moved, (4, 4), False, tie=1e-3)["labels agreement"] == 0.0
