@@ -6,9 +6,11 @@
 
 Arms (same config, epochs and evaluation): (a) fixed size, (b) progressive size only, (c)
 progressive size with dropout, RandAugment and Mixup rising with it, (d) fixed size with the
-final regularization, (e) arm c given arm a's wall time. Writes study.json / study.md / study.png
-(metric over training time) to --work-dir; hrseg/experiments/progressive_study.py has the details.
-Wall times are what the machine gave, other work included.
+final regularization, (e) arm c given arm a's training CPU time. Writes study.json / study.md /
+study.png (metric over training CPU time) to --work-dir; hrseg/experiments/progressive_study.py has
+the details. Time is the training loops' CPU seconds (run with OMP_NUM_THREADS=1: the work done,
+whatever shares the machine); wall seconds are reported beside it. A stopped study resumes: run
+the same command again (finished arms are reused, an interrupted one continues from its checkpoint).
 """
 from __future__ import annotations
 
