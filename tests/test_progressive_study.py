@@ -43,8 +43,11 @@ def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
               ("d", 0): 0.45, ("d", 1): 0.55, ("e", 0): 0.52, ("e", 1): 0.58}
     trained = []
 
-    def fake_train_arm(cfg, task, work_dir):
+    def fake_train_arm(cfg, task, work_dir, collect_only=False):
         arm, seed = work_dir.name.split("_seed")
+        if collect_only:
+            return None if arm in "ce" else {"metric": 0.5, "cpu_s": 1.0, "wall_s": 1.0, "epochs": 9,
+                                               "curve": [(1.0, 0.5), (2.0, 0.5)]}
         trained.append((arm, int(seed), cfg["train"]["max_epochs"]))
         final = finals[(arm, int(seed))]
         return {"metric": final, "cpu_s": cpus.get(arm, 99.0), "wall_s": 300.0 - cpus.get(arm, 99.0), "train_s": 1.0,
@@ -66,6 +69,9 @@ def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
     table = (tmp_path / "study.md").read_text()
     assert "0.5500 +- 0.0707" in table and "NOT converged" in table
     assert (tmp_path / "study.png").stat().st_size > 0
+    partial = study.run_study(CONFIG, "pose", tmp_path / "partial", seeds=(0,), collect_only=True)
+    assert [r["arm"] for r in partial["runs"]] == ["a", "b", "d"]  # c unfinished, so e is not asked for
+    assert partial["converged"] is True
     with pytest.raises(ConfigError, match="arm e needs"):
         study.run_study(CONFIG, "pose", tmp_path, seeds=(0,), arms=("b", "e"))
 
@@ -97,5 +103,6 @@ def test_train_arm_reuses_a_result_and_resumes_an_interrupted_arm(tmp_path, monk
     (work / "arm.json").unlink()                        # as if stopped part-way: only arm_started.json
     study.train_arm(cfg, "pose", work)
     assert calls == [None, True]                        # continued from its checkpoint
+    assert study.train_arm(dict(cfg, seed=1), "pose", work, collect_only=True) is None
     study.train_arm(dict(cfg, seed=1), "pose", work)    # another config: trained afresh
     assert calls == [None, True, None]

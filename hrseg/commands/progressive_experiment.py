@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default=None, help="default: work_dirs/progressive_<task>")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                     help="overrides for every run, e.g. train.max_epochs=30")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="summarize the arms already finished in --work-dir (a partial study); train nothing")
     args = ap.parse_args(argv)
     config = args.config or shipped_config(DEFAULT_CONFIGS[args.task])
     run_study(config, args.task, args.work_dir or f"work_dirs/progressive_{args.task}", args.seeds, args.arms,
-              args.cfg_options)
+              args.cfg_options, collect_only=args.collect_only)
     return 0

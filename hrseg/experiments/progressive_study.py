@@ -86,11 +86,12 @@ def arm_config(cfg: Mapping[str, Any], arm: str, seed: int, epochs: int | None =
     return run
 
 
-def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path) -> dict[str, Any]:
+def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path, collect_only: bool = False) -> dict[str, Any] | None:
     """Train one arm; its result is also kept in ``work_dir/arm.json`` with the config it was
     trained with, and an existing one for the same config is reused (so seeds can train in
     parallel processes and one last call collects them, and a stopped study resumes). An arm
-    interrupted part-way with the same config continues from its last epoch's checkpoint."""
+    interrupted part-way with the same config continues from its last epoch's checkpoint.
+    ``collect_only``: return the kept result or None, train nothing."""
     _, train, metric = _task(task)
     run = dict(cfg, work_dir=str(work_dir))
     plain = json.loads(json.dumps(run, default=str))
@@ -102,6 +103,8 @@ def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path) -> dict[str, An
             result = earlier["result"]
             result.setdefault("cpu_s", result["train_s"])  # a result saved before CPU time was logged
             return result
+    if collect_only:
+        return None
     resume = started.is_file() and json.loads(started.read_text()) == plain
     write_json(started, plain)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -148,8 +151,9 @@ def still_rising(curve: Sequence[tuple[float, float]], tolerance: float = 0.005)
 
 
 def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
-              arms: Sequence[str] = tuple(ARMS), options: Sequence[str] = ()) -> dict[str, Any]:
-    """Train every arm for every seed (arm e after a and c of the same seed); write the results."""
+              arms: Sequence[str] = tuple(ARMS), options: Sequence[str] = (), collect_only: bool = False) -> dict[str, Any]:
+    """Train every arm for every seed (arm e after a and c of the same seed); write the results.
+    ``collect_only``: summarize the arms already finished (a partial study), train nothing."""
     load, _, metric = _task(task)
     cfg = load(config, list(options))
     if "e" in arms and not {"a", "c"} <= set(arms):
@@ -162,8 +166,12 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
         for arm in order:
             epochs = None
             if arm == "e":
+                if not {"a", "c"} <= set(done):
+                    continue  # collecting a partial study: a or c of this seed not finished
                 epochs = max(1, round(cfg["train"]["max_epochs"] * done["a"]["cpu_s"] / done["c"]["cpu_s"]))
-            r = train_arm(arm_config(cfg, arm, seed, epochs), task, out / f"{arm}_seed{seed}")
+            r = train_arm(arm_config(cfg, arm, seed, epochs), task, out / f"{arm}_seed{seed}", collect_only)
+            if r is None:
+                continue
             done[arm] = r
             runs.append({"arm": arm, "seed": seed, **r})
             print(f"arm {arm} ({ARMS[arm]}), seed {seed}: {metric} {r['metric']:.4f} in {r['cpu_s']:.0f} CPU s "
@@ -172,7 +180,7 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
     rising = [still_rising(r["curve"]) for r in runs if r["arm"] == "a"]
     result = {"task": task, "metric": metric, "config": str(config), "options": list(options), "seeds": list(seeds),
               "progressive": cfg["progressive"], "max_epochs": cfg["train"]["max_epochs"], "runs": runs,
-              "summary": summary, "fixed_size_still_rising": rising, "converged": not any(rising)}
+              "summary": summary, "fixed_size_still_rising": rising, "converged": bool(rising) and not any(rising)}
     write_json(out / "study.json", result)
     rows = [{"arm": f"({a}) {ARMS[a]}", **s} for a, s in summary.items()]
     table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs_per_seed}"), ("seeds", "{n}"),
