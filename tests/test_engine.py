@@ -119,7 +119,9 @@ def test_run_outputs(tmp_path):
     assert {"python", "numpy", "torch", "cuda"} <= set(state["rng"][0])
     assert not any(k.startswith("module.") for k in state["state_dict"])
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
-    assert {"epoch", "iteration", "lr", "loss", "l1", "images_per_s", "time", "skipped", "val/score"} <= set(rows[0])
+    assert {"epoch", "iteration", "lr", "loss", "l1", "images_per_s", "time", "cpu_time", "skipped",
+            "val/score"} <= set(rows[0])
+    assert all(float(r["cpu_time"]) > 0 for r in rows)  # the training loop's process CPU seconds
     assert rows[0]["val/score"] == "" and rows[1]["val/score"] != ""  # evaluated at epochs 2 and 3
     assert float(rows[0]["lr"]) == pytest.approx(1e-3)  # the epoch's lr: warmup starts at 0.1 * lr
     summary = json.loads((tmp_path / "metrics.json").read_text())

@@ -1,7 +1,9 @@
 """What a run writes besides checkpoints, all under its work_dir and from rank 0 only.
 
 - ``log.csv``: one row per epoch: epoch, iteration, lr, the train_step's loss terms (epoch means),
-  images_per_s, time (s), skipped, and the evaluation metrics as ``val/<name>`` (empty on epochs
+  images_per_s, time (wall s of the epoch's training loop), cpu_time (``time.process_time()`` s of
+  the same loop: this process's CPU, all its threads, not DataLoader workers; with one thread and
+  ``num_workers=0`` it measures the work done even on a shared or paused machine), skipped, and the evaluation metrics as ``val/<name>`` (empty on epochs
   without evaluation). On resume the rows after the checkpoint's epoch are dropped, so a crashed
   epoch is not counted twice; a new column rewrites the file with the wider header.
 - ``train.log``: the epoch summary lines.
@@ -22,7 +24,7 @@ from hrseg.utils.io import atomic_path, write_json
 log = logging.getLogger("hrseg")
 
 FIXED_COLUMNS = ("epoch", "iteration", "lr")
-RATE_COLUMNS = ("images_per_s", "time", "skipped")
+RATE_COLUMNS = ("images_per_s", "time", "cpu_time", "skipped")
 METRIC_PREFIX = "val/"
 
 

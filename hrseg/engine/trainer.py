@@ -206,7 +206,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         window: dict[str, torch.Tensor] = {}
         steps = window_steps = images = 0
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         with progress_bar(len(self.loader), f"epoch {epoch + 1}/{self.max_epochs}",
                       disable=not (self.progress and self.is_main)) as bar:
             for batch in self.loader:
@@ -226,7 +226,7 @@ class Trainer:
                     speed = images * self.world_size / (time.perf_counter() - start)
                     self._log_window(bar, {k: v / window_steps for k, v in window.items()}, speed)
                     window, window_steps = {}, 0
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         keys = list(sums)  # train_step's order, the same on every rank
         mean = all_reduce(torch.stack([sums[k] for k in keys]) / max(steps, 1)) if keys else []
         counts = [float(images), float(num_skipped(self.loader) - skipped_before)]
@@ -237,7 +237,7 @@ class Trainer:
         losses = {k: float(v) for k, v in zip(keys, mean)}
         self.last_losses = losses
         return losses, {"lr": lr, "images_per_s": float(totals[0]) / elapsed, "time": elapsed,
-                        "skipped": int(totals[1])}
+                        "cpu_time": cpu, "skipped": int(totals[1])}
 
     def _log_window(self, bar: Any, means: Mapping[str, torch.Tensor], speed: float) -> None:
         """Progress bar and TensorBoard every ``log_interval`` iterations (the only host syncs)."""
@@ -318,6 +318,7 @@ class Trainer:
         line = (f"epoch {self.epoch}/{self.max_epochs} | loss {losses.get('loss', float('nan')):.4g}"
                 + (f" ({terms})" if terms else "")
                 + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s | {stats['time']:.1f} s"
+                + (f" (cpu {stats['cpu_time']:.1f} s)" if "cpu_time" in stats else "")
                 + f" | skipped {stats['skipped']}")
         if metrics:
             line += " | " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())

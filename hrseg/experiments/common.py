@@ -94,11 +94,15 @@ def read_log(work_dir: str | Path) -> list[dict[str, float]]:
                 for row in csv.DictReader(f)]
 
 
-def metric_curve(rows: Sequence[Mapping[str, float]], metric: str) -> list[tuple[float, float]]:
-    """(cumulative training seconds, metric) at each evaluated epoch."""
+def metric_curve(rows: Sequence[Mapping[str, float]], metric: str, clock: str = "cpu_time") -> list[tuple[float, float]]:
+    """(cumulative training seconds, metric) at each evaluated epoch; ``clock`` is the log column
+    summed: ``cpu_time`` (the training loop's CPU seconds, the default) or ``time`` (its wall
+    seconds). A log written before the ``cpu_time`` column existed falls back to ``time``."""
+    if rows and clock not in rows[0]:
+        clock = "time"
     elapsed, curve = 0.0, []
     for r in rows:
-        elapsed += r["time"]
+        elapsed += r[clock]
         value = r.get("val/" + metric, math.nan)
         if value == value:
             curve.append((elapsed, value))

@@ -7,14 +7,23 @@ Every arm trains the same config, epochs and evaluation; only the ``progressive`
 * ``c`` progressive size with adaptive regularization: dropout, RandAugment magnitude and Mixup
   alpha rising with the size (the config's ``progressive`` ranges, EfficientNetV2's schedule);
 * ``d`` fixed size with the final regularization (the ranges' last values, all epochs);
-* ``e`` arm c given the wall time of arm a: its epochs are ``round(E * wall(a) / wall(c))`` of
+* ``e`` arm c given the training time of arm a: its epochs are ``round(E * cpu(a) / cpu(c))`` of
   the same seed (milestones moved with them), to answer "same time, better accuracy?".
 
-For each arm: final metric (AP for pose, mIoU for segmentation), wall and training seconds, the
-metric over training time; across seeds: mean +- sd. ``converged`` says whether arm a's metric
-was still rising at the end (the study is fair only once it is not). Writes ``study.json``,
-``study.md`` and ``study.png`` (metric against training time, one colour per arm, one line per
+Time is CPU time: ``cpu(arm)`` is the sum of the log's ``cpu_time`` column, the training loops'
+``time.process_time()`` seconds (evaluation excluded). Run with one thread (``OMP_NUM_THREADS=1``)
+and ``num_workers=0`` it measures the work an arm needs whatever else shares the machine, and a
+paused (SIGSTOP) process accrues none; wall seconds are kept beside it, as a secondary column.
+
+For each arm: final metric (AP for pose, mIoU for segmentation), training CPU seconds, wall seconds,
+the metric over training CPU time; across seeds: mean +- sd. ``converged`` says whether arm a's
+metric was still rising at the end (the study is fair only once it is not). Writes ``study.json``,
+``study.md`` and ``study.png`` (metric against training CPU time, one colour per arm, one line per
 seed).
+
+Resumable: a finished arm is kept in ``<arm>_seed<N>/arm.json`` with its config and reused when the
+config is the same; an interrupted arm continues from its ``latest.pth`` (the config it started
+with is in ``arm_started.json``), its CPU time summed from the log rows, which a resume keeps.
 """
 from __future__ import annotations
 
@@ -34,7 +43,7 @@ ARMS = {
     "b": "progressive size only",
     "c": "progressive size + adaptive regularization",
     "d": "fixed size + final regularization",
-    "e": "progressive + regularization, wall time of (a)",
+    "e": "progressive + regularization, CPU time of (a)",
 }
 REGULARIZERS = ("dropout", "drop_path", "randaugment", "mixup")
 
@@ -77,40 +86,62 @@ def arm_config(cfg: Mapping[str, Any], arm: str, seed: int, epochs: int | None =
     return run
 
 
-def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path) -> dict[str, Any]:
+def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path, collect_only: bool = False) -> dict[str, Any] | None:
     """Train one arm; its result is also kept in ``work_dir/arm.json`` with the config it was
     trained with, and an existing one for the same config is reused (so seeds can train in
-    parallel processes and one last call collects them)."""
+    parallel processes and one last call collects them, and a stopped study resumes). An arm
+    interrupted part-way with the same config continues from its last epoch's checkpoint.
+    ``collect_only``: return the kept result or None, train nothing."""
     _, train, metric = _task(task)
     run = dict(cfg, work_dir=str(work_dir))
-    saved = work_dir / "arm.json"
+    plain = json.loads(json.dumps(run, default=str))
+    saved, started = work_dir / "arm.json", work_dir / "arm_started.json"
     if saved.is_file():
         earlier = json.loads(saved.read_text())
-        if earlier.get("config") == json.loads(json.dumps(run, default=str)):
+        if earlier.get("config") == plain:
             print(f"reusing {saved}")
-            return earlier["result"]
-    start = time.perf_counter()
-    metrics = train(run)
-    wall = time.perf_counter() - start
+            result = earlier["result"]
+            result.setdefault("cpu_s", result["train_s"])  # a result saved before CPU time was logged
+            return result
+    if collect_only:
+        return None
+    resume = started.is_file() and json.loads(started.read_text()) == plain
+    write_json(started, plain)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    metrics = train(dict(run, resume=True if resume else run.get("resume")))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rows = read_log(work_dir)
-    result = {"metric": float(metrics.get(metric, float("nan"))), "wall_s": wall,
-              "train_s": sum(r["time"] for r in rows), "epochs": len(rows), "curve": metric_curve(rows, metric)}
-    write_json(saved, {"config": json.loads(json.dumps(run, default=str)), "result": result})
+    result = {"metric": float(metrics.get(metric, float("nan"))), "cpu_s": train_cpu_seconds(rows),
+              "train_s": sum(r["time"] for r in rows), "wall_s": wall, "process_cpu_s": cpu,
+              "resumed": resume, "epochs": len(rows), "curve": metric_curve(rows, metric, "cpu_time"),
+              "wall_curve": metric_curve(rows, metric, "time")}
+    write_json(saved, {"config": plain, "result": result})
     return result
 
 
-def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per arm: mean and sd (0 for one seed) of the final metric and the wall time."""
+def train_cpu_seconds(rows: Sequence[Mapping[str, float]]) -> float:
+    """The training loops' CPU seconds of a run's log (its wall ``time`` for a log without them)."""
+    return sum(r["cpu_time"] if "cpu_time" in r else r["time"] for r in rows)
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per arm: mean and sd (0 for one seed) of the final metric, training CPU and wall seconds."""
     out = {}
     for arm in ARMS:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue
-        values, walls = [r["metric"] for r in mine], [r["wall_s"] for r in mine]
-        out[arm] = {"n": len(mine), "mean": statistics.fmean(values),
-                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "wall_mean": statistics.fmean(walls), "wall_sd": statistics.stdev(walls) if len(walls) > 1 else 0.0,
-                    "epochs": statistics.fmean(r["epochs"] for r in mine)}
+        mean, sd = _mean_sd([r["metric"] for r in mine])
+        cpu_mean, cpu_sd = _mean_sd([r["cpu_s"] for r in mine])
+        wall_mean, wall_sd = _mean_sd([r["wall_s"] for r in mine])
+        out[arm] = {"n": len(mine), "mean": mean, "sd": sd, "cpu_mean": cpu_mean, "cpu_sd": cpu_sd,
+                    "wall_mean": wall_mean, "wall_sd": wall_sd, "epochs": statistics.fmean(r["epochs"] for r in mine),
+                    "per_seed": " / ".join(f"{r['metric']:.3f}" for r in mine),
+                    "epochs_per_seed": " / ".join(str(r["epochs"]) for r in mine)}
     return out
 
 
@@ -120,12 +151,13 @@ def still_rising(curve: Sequence[tuple[float, float]], tolerance: float = 0.005)
 
 
 def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
-              arms: Sequence[str] = tuple(ARMS), options: Sequence[str] = ()) -> dict[str, Any]:
-    """Train every arm for every seed (arm e after a and c of the same seed); write the results."""
+              arms: Sequence[str] = tuple(ARMS), options: Sequence[str] = (), collect_only: bool = False) -> dict[str, Any]:
+    """Train every arm for every seed (arm e after a and c of the same seed); write the results.
+    ``collect_only``: summarize the arms already finished (a partial study), train nothing."""
     load, _, metric = _task(task)
     cfg = load(config, list(options))
     if "e" in arms and not {"a", "c"} <= set(arms):
-        raise ConfigError("arm e needs arms a and c (its length comes from their wall times)")
+        raise ConfigError("arm e needs arms a and c (its length comes from their CPU times)")
     out = Path(work_dir)
     runs: list[dict[str, Any]] = []
     order = [a for a in ARMS if a in arms]
@@ -134,21 +166,26 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
         for arm in order:
             epochs = None
             if arm == "e":
-                epochs = max(1, round(cfg["train"]["max_epochs"] * done["a"]["wall_s"] / done["c"]["wall_s"]))
-            r = train_arm(arm_config(cfg, arm, seed, epochs), task, out / f"{arm}_seed{seed}")
+                if not {"a", "c"} <= set(done):
+                    continue  # collecting a partial study: a or c of this seed not finished
+                epochs = max(1, round(cfg["train"]["max_epochs"] * done["a"]["cpu_s"] / done["c"]["cpu_s"]))
+            r = train_arm(arm_config(cfg, arm, seed, epochs), task, out / f"{arm}_seed{seed}", collect_only)
+            if r is None:
+                continue
             done[arm] = r
             runs.append({"arm": arm, "seed": seed, **r})
-            print(f"arm {arm} ({ARMS[arm]}), seed {seed}: {metric} {r['metric']:.4f} in {r['wall_s']:.0f} s "
-                  f"({r['epochs']} epochs)")
+            print(f"arm {arm} ({ARMS[arm]}), seed {seed}: {metric} {r['metric']:.4f} in {r['cpu_s']:.0f} CPU s "
+                  f"of training, {r['wall_s']:.0f} s wall ({r['epochs']} epochs)", flush=True)
     summary = summarize(runs)
     rising = [still_rising(r["curve"]) for r in runs if r["arm"] == "a"]
     result = {"task": task, "metric": metric, "config": str(config), "options": list(options), "seeds": list(seeds),
               "progressive": cfg["progressive"], "max_epochs": cfg["train"]["max_epochs"], "runs": runs,
-              "summary": summary, "fixed_size_still_rising": rising, "converged": not any(rising)}
+              "summary": summary, "fixed_size_still_rising": rising, "converged": bool(rising) and not any(rising)}
     write_json(out / "study.json", result)
     rows = [{"arm": f"({a}) {ARMS[a]}", **s} for a, s in summary.items()]
-    table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs:.0f}"), ("seeds", "{n}"),
-                            (f"{metric} mean +- sd", "{mean:.4f} +- {sd:.4f}"),
+    table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs_per_seed}"), ("seeds", "{n}"),
+                            (f"{metric} per seed", "{per_seed}"), (f"{metric} mean +- sd", "{mean:.4f} +- {sd:.4f}"),
+                            ("training CPU s mean +- sd", "{cpu_mean:.0f} +- {cpu_sd:.0f}"),
                             ("wall s mean +- sd", "{wall_mean:.0f} +- {wall_sd:.0f}")])
     note = ("fixed size (a) had stopped rising: the comparison is at convergence" if result["converged"] else
             "fixed size (a) was still rising at the end: NOT converged, a longer schedule is needed to compare")
@@ -166,9 +203,9 @@ def plot_study(runs: Sequence[Mapping[str, Any]], metric: str, path: Path) -> No
             xs, ys = zip(*r["curve"]) if r["curve"] else ((), ())
             ax.plot(xs, ys, "o-", color=colours[arm], ms=3, alpha=0.8,
                     label=f"({arm}) {ARMS[arm]}" if i == 0 else None)
-    ax.set_xlabel("training time (s)")
+    ax.set_xlabel("training CPU time (s, one thread)")
     ax.set_ylabel(f"{metric} (val)")
-    ax.set_title("progressive learning: metric over training time")
+    ax.set_title("progressive learning: metric over training CPU time")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, path)
