@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import hrseg
+from hrseg.errors import CheckpointError
 from hrseg.checkpoint import load_checkpoint
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import predict_labels, predict_scores, windows
@@ -100,8 +101,13 @@ def test_small_models_official_layout_and_optimized_path(name: str, tmp_path: Pa
             m.running_var.uniform_(0.5, 1.5)
     path = tmp_path / "official.pth"
     torch.save({"state_dict": _official_keys(model)}, path)
-    cfg = TASK.load_model(path)[1]
-    assert cfg["model"] == {"name": name, "num_classes": 7}  # not w18: the block counts tell
+    with pytest.raises(CheckpointError, match="official.pth: the file records no model"):
+        TASK.load_model(path)  # never guessed from the block counts: the config names the model
+    config = TASK.load_config(None, [f"model.name={name}", "model.num_classes=7"])
+    loaded, cfg = TASK.load_model(path, config)
+    assert cfg["model"]["name"] == name and cfg["model"]["num_classes"] == 7
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
     fresh = hrseg.build_model(name, num_classes=7).eval()
     report = load_checkpoint(fresh, path)
     assert report.loaded == len(model.state_dict()) and not report.not_loaded
