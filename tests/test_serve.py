@@ -21,11 +21,11 @@ import cv2  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 import hrseg  # noqa: E402
+from hrseg.inference.top_down import estimate_poses  # noqa: E402
 from hrseg.serve.app import create_app  # noqa: E402
 from hrseg.serve.batching import BatchedModel, MicroBatcher  # noqa: E402
 from hrseg.serve.models import ServedModel, load_model  # noqa: E402
 from hrseg.serve.uploads import Limits  # noqa: E402
-from hrseg.inference.top_down import estimate_poses  # noqa: E402
 from hrseg.tasks import detection, pose, segmentation  # noqa: E402
 from hrseg.utils.image_io import read_image  # noqa: E402
 from hrseg.visualization.pose import draw_poses  # noqa: E402
@@ -46,9 +46,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ServedModel]:
     cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
     ckpt = tmp_path_factory.mktemp("serve") / "pose_small.pth"
     hrseg.save_checkpoint(ckpt, pose.build_pose_model(cfg["model"]), meta={"config": cfg})
-    return {"pose": load_model("pose", str(ckpt)),  # a checkpoint: its recorded config is used
-            "seg": load_model("seg", "seg_hrnetv2_w18_small_v1", cfg_options=["test.base_size=192"]),
-            "det": load_model("det", "det_fcos_hrnetv2p_w18_small_v1",
+    # optimized: no export at start-up (auto would export pose and seg; tested apart below)
+    return {"pose": load_model("pose", str(ckpt), "optimized"),  # a checkpoint: its recorded config is used
+            "seg": load_model("seg", "seg_hrnetv2_w18_small_v1", "optimized", cfg_options=["test.base_size=192"]),
+            "det": load_model("det", "det_fcos_hrnetv2p_w18_small_v1",  # auto: a detector runs eagerly
                               cfg_options=["model.min_size=192", "model.max_size=256"])}
 
 
@@ -277,6 +278,8 @@ def test_page_and_models(client):
     assert meta["pose"]["input_size"] == [128, 96] and meta["pose"]["weights"].endswith("pose_small.pth")
     assert len(meta["pose"]["keypoint_names"]) == 17 and meta["seg"]["classes"][0] == "road"
     assert meta["det"]["classes"][0] == "person" and meta["det"]["weights"].startswith("random weights")
+    assert [meta[t]["backend"] for t in ("pose", "seg", "det")] == ["optimized", "optimized", "torch"]
+    assert meta["pose"]["dtype"] == "float32" and meta["pose"]["parameters"] > 1_000_000
 
 
 def test_load_test_counts_every_request(models, photos):
@@ -290,8 +293,9 @@ def test_load_test_counts_every_request(models, photos):
 
 
 def test_tools_refuse_bad_arguments_in_one_line(capsys, photos):
-    from hrseg.cli import run_cli
     import importlib.util
+
+    from hrseg.cli import run_cli
 
     def tool(name):
         spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
@@ -303,5 +307,81 @@ def test_tools_refuse_bad_arguments_in_one_line(capsys, photos):
     assert "no model to serve" in capsys.readouterr().err
     assert run_cli(lambda: tool("serve")(["--pose", "no_such_model_or_file"])) == 2
     assert "neither a checkpoint file nor a model name" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        tool("serve")(["--pose", "pose_hrnet_w18_small_v1", "--backend", "eager"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'eager'" in capsys.readouterr().err  # the tools' backend names only
+    assert run_cli(lambda: tool("serve")(["--seg", "seg_hrnetv2_w18_small_v1", "--dtype", "bfloat16"])) == 2
+    assert "segmentation runs float32 only" in capsys.readouterr().err
     assert run_cli(lambda: tool("load_test")(["--url", "http://192.0.2.1:80/v1/pose", "--image", str(photos[0])])) == 2
     assert "not a loopback address" in capsys.readouterr().err
+
+
+def test_backends_are_the_tools_and_unknown_ones_are_one_clear_error(models):
+    from hrseg.backends import BACKENDS
+    from hrseg.errors import ConfigError
+    from hrseg.serve.models import _options
+
+    assert _options("pose", None, "bfloat16", ["test.flip=False"]) == \
+        ["test.backend=auto", "test.dtype=bfloat16", "test.flip=False"]
+    for backend in BACKENDS:  # every one of the tools' names is a setting of the task config
+        assert _options("seg", backend, "float32", [])[0] == f"test.backend={backend}"
+    with pytest.raises(ConfigError, match="unknown backend 'eager'; choose one of torch, optimized, compiled, "
+                                          "onnxruntime, openvino, auto"):
+        load_model("pose", "pose_hrnet_w18_small_v1", "eager")
+    with pytest.raises(ConfigError, match="unknown dtype 'float16'"):
+        load_model("pose", "pose_hrnet_w18_small_v1", "optimized", dtype="float16")
+    with pytest.raises(ConfigError, match="--dtype bfloat16: detection runs float32 only"):
+        load_model("det", "det_fcos_hrnetv2p_w18_small_v1", dtype="bfloat16")
+    with pytest.raises(ConfigError, match="a detector runs eagerly.*--det-options test.backend=torch"):
+        load_model("det", "det_fcos_hrnetv2p_w18_small_v1", "optimized",
+                   cfg_options=["model.min_size=192", "model.max_size=256"])
+    det = load_model("det", "det_fcos_hrnetv2p_w18_small_v1", "optimized",  # the user's option wins
+                     cfg_options=["model.min_size=192", "model.max_size=256", "test.backend=torch"])
+    assert det.info["backend"] == "torch" and det.runner is not None
+
+
+def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, shared_data, monkeypatch, caplog):
+    """The service on an exported model (ONNX Runtime, exported at start-up into the cache) gives
+    torch's keypoints within the export tolerance (hrseg.export.check: one heatmap cell, scores to
+    1e-3 of their range); ``auto`` runs what the tools' auto picks, from that cache."""
+    import logging
+
+    from conftest import randomize_weights
+
+    from hrseg import backends
+    from hrseg.export.check import TOLERANCES
+    from hrseg.geometry import box_to_center_scale
+
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
+    ckpt = tmp_path / "pose_random.pth"  # non-trivial heatmaps: real peaks to compare
+    hrseg.save_checkpoint(ckpt, randomize_weights(pose.build_pose_model(cfg["model"])), meta={"config": cfg})
+    served = {b: load_model("pose", str(ckpt), b) for b in ("torch", "onnxruntime")}
+    assert served["onnxruntime"].info["backend"] == "onnxruntime"
+    assert type(served["onnxruntime"].runner).__name__ == "OnnxRuntimeRunner"
+    tol = TOLERANCES["float32"]
+    (h_in, w_in), w_out = cfg["data"]["input_size"], cfg["data"]["heatmap_size"][1]
+    for path in photos[:2]:
+        data, image = path.read_bytes(), read_image(path)
+        h, w = image.shape[:2]
+        people = {}
+        for backend, m in served.items():
+            with TestClient(create_app({"pose": m}, max_batch=4, limits=LIMITS)) as c:
+                r = _post(c, "/v1/pose", data, "image/png" if path.suffix == ".png" else "image/jpeg")
+                assert r.status_code == 200, r.text
+                people[backend] = r.json()["people"]
+        (ref,), (out,) = people["torch"], people["onnxruntime"]
+        _, scale = box_to_center_scale(0, 0, w, h, w_in / h_in)
+        cell = scale[0] * 200.0 / w_out  # one heatmap pixel in image pixels
+        names = list(ref["keypoints"])
+        a = np.array([ref["keypoints"][k] for k in names])
+        b = np.array([out["keypoints"][k] for k in names])
+        within = np.linalg.norm(a[:, :2] - b[:, :2], axis=1) <= cell
+        assert within.mean() >= tol["keypoints"], (path.name, np.abs(a - b).max(0))
+        assert np.abs(a[:, 2] - b[:, 2]).max() <= tol["max_rel"] * np.abs(a[:, 2]).max()
+    monkeypatch.setattr(backends, "installed", lambda module: module == "onnxruntime")
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        auto = load_model("pose", str(ckpt))  # the default: auto, as the tools
+    assert auto.info["backend"] == "onnxruntime" and "backend: onnxruntime (fastest installed" in caplog.text
+    assert "exporting" not in caplog.text  # the same weights: from the export cache

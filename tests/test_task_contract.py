@@ -58,7 +58,7 @@ def test_load_model_reads_the_file_once_and_follows_the_recorded_config(tmp_path
 
 def test_each_task_declares_the_same_contract():
     for task in (pose.TASK, segmentation.TASK, detection.TASK):
-        for hook in ("build_dataset", "build_model", "load_model", "evaluate", "predictor", "write_prediction",
+        for hook in ("build_dataset", "build_model", "load_model", "evaluate", "runner", "predictor", "write_prediction",
                      "render", "train", "test", "infer"):
             assert callable(getattr(task, hook))
         assert task.defaults["model"]["name"] in hrseg.list_models()

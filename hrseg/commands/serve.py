@@ -4,15 +4,18 @@
     hrseg serve --pose work_dirs/synthetic_mini/best.pth --seg seg.pth --det det.pth --port 8080
     hrseg serve --pose pose_hrnet_w32            # a model name: random weights, for trying it out
 Each of --pose / --seg / --det takes a checkpoint (hrseg or official) or a model name. The models
-are loaded once; requests are micro-batched (--max-batch, --max-wait-ms) behind a bounded queue
-(--max-queue; past it: 429 + Retry-After). Binds 127.0.0.1 unless --host says otherwise.
+are loaded once, on the tools' --backend (default auto: the fastest installed, logged; a detector
+eager; onnxruntime / openvino export at start-up, once per weights, then read the export cache)
+and --dtype (pose); requests are micro-batched (--max-batch, --max-wait-ms) behind a bounded
+queue (--max-queue; past it: 429 + Retry-After). Binds 127.0.0.1 unless --host says otherwise.
 Needs the serve extra: pip install -e ".[serve]". API and examples: docs/serve.md.
 """
 from __future__ import annotations
 
 import argparse
 
-from hrseg.serve.models import BACKENDS
+from hrseg.commands import add_backend_arg
+from hrseg.serve.models import DTYPES
 from hrseg.serve.server import Limits, load_models, require_serve_extra, serve
 
 
@@ -24,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"{what} config overrides, e.g. test.flip=False")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--backend", default="optimized", choices=sorted(BACKENDS),
-                    help="optimized: BatchNorm folded, channels_last (default); eager; bfloat16 (pose only)")
+    add_backend_arg(ap)  # the tools' --backend: auto (default), torch, optimized, compiled, onnxruntime, openvino
+    ap.add_argument("--dtype", default="float32", choices=DTYPES,
+                    help="the pose model's test.dtype: float32 (default) or bfloat16 (optimized, compiled, "
+                         "openvino); segmentation and detection run float32")
     ap.add_argument("--max-batch", type=int, default=8, help="crops or images per forward (1: no micro-batching)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a forward waits to fill its batch")
     ap.add_argument("--max-queue", type=int, default=32, help="requests in the service before 429")
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     models = load_models({"pose": args.pose, "seg": args.seg, "det": args.det}, args.backend,
-                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options})
+                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options}, args.dtype)
     serve(models, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, limits=Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels))
     return 0

@@ -3,10 +3,19 @@
 Every call into ``hrseg.tasks.*`` the service makes is in this file, so moving the service to
 another task interface changes this module only. A model is loaded once, from an hrseg or
 official checkpoint (its config and classes as the tools find them) or, given a model name, with
-random weights (seeded: for trying the service and for load tests). Predictions go through the
-tools' own functions (``estimate_poses``, ``predict_labels``, ``detect``) with a stand-in model
-that micro-batches the forward passes (:mod:`hrseg.serve.batching`), and the overlays through the
-visualization helpers the tools use.
+random weights (seeded: for trying the service and for load tests). It runs on the runner the
+tools build (:meth:`hrseg.tasks.base.Task.runner`: ``test.backend``, one of
+:data:`hrseg.backends.BACKENDS` or ``auto``, and the pose config's ``test.dtype``). Predictions go
+through the tools' own functions (``estimate_poses``, ``predict_labels``, ``detect``) with a
+stand-in for that runner that micro-batches the forward passes (:mod:`hrseg.serve.batching`), and
+the overlays through the visualization helpers the tools use.
+
+The default backend is the tools' default, ``auto``: the fastest installed (OpenVINO, else ONNX
+Runtime, else the optimized PyTorch model; a detector runs eagerly), named in the log. With
+OpenVINO or ONNX Runtime that exports the model at start-up, once per weights: about 15 s for
+pose_hrnet_w32 on a two-core CPU, then from the export cache (under 2 s). A server starts once
+and then answers many requests, so the faster forward passes are worth those seconds; ``--backend
+optimized`` starts without exporting.
 """
 from __future__ import annotations
 
@@ -21,10 +30,10 @@ import torch
 from torch import nn
 
 import hrseg
+from hrseg.backends import AUTO, BACKENDS
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.det.coco_instances import coco80_categories
 from hrseg.errors import ConfigError
-from hrseg.inference.optimize import inference_model
 from hrseg.inference.top_down import estimate_poses
 from hrseg.tasks import detection, pose, segmentation
 from hrseg.visualization.boxes import draw_boxes
@@ -34,12 +43,8 @@ from hrseg.visualization.segmentation import overlay, palette_for
 TASKS = ("pose", "seg", "det")
 TASK_NAMES = {"pose": "pose estimation", "seg": "segmentation", "det": "detection"}
 
-# --backend: how the network runs (the tools' test.optimize / test.dtype settings)
-BACKENDS: dict[str, dict[str, Any]] = {
-    "optimized": dict(optimize=True, dtype="float32"),  # BatchNorm folded, channels_last (the tools' default)
-    "eager": dict(optimize=False, dtype="float32"),
-    "bfloat16": dict(optimize=True, dtype="bfloat16"),
-}
+# --dtype: the pose config's test.dtype (segmentation and detection configs have none: float32)
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclass
@@ -56,13 +61,14 @@ class ServedModel:
     name: str
     source: str  # the checkpoint file, or "random weights (seed N)"
     cfg: dict[str, Any]
-    runner: nn.Module  # what the forward passes run on (optimized as the tools do)
+    runner: nn.Module  # what the forward passes run on: the tools' runner (Task.runner)
     info: dict[str, Any] = field(default_factory=dict)  # classes, palette, ...
 
     def meta(self) -> dict[str, Any]:
         """What ``GET /v1/models`` tells about this model."""
         out = {"task": self.task, "name": self.name, "weights": self.source,
-               "parameters": sum(p.numel() for p in self.runner.parameters())}
+               "parameters": self.info.get("parameters"), "backend": self.info.get("backend"),
+               "dtype": self.info.get("dtype")}
         if self.task == "pose":
             out.update(input_size=list(self.cfg["data"]["input_size"]), keypoint_names=list(self.info["keypoints"].names),
                        flip_test=bool(self.cfg["test"]["flip"]))
@@ -74,29 +80,38 @@ class ServedModel:
         return out
 
 
-def _options(task: str, backend: str, cfg_options: Sequence[str]) -> list[str]:
-    """The backend as config options of the task's ``test`` section, then the user's options."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    known = (pose.POSE_DEFAULTS if task == "pose" else segmentation.SEG_DEFAULTS)["test"]
-    settings = {k: v for k, v in BACKENDS[backend].items() if k in known}
-    if settings.get("dtype", "float32") != BACKENDS[backend]["dtype"] or \
-            ("dtype" not in known and BACKENDS[backend]["dtype"] != "float32"):
-        raise ConfigError(f"backend {backend!r} is not available for {TASK_NAMES[task]}")
+def _options(task: str, backend: str | None, dtype: str, cfg_options: Sequence[str]) -> list[str]:
+    """``backend`` and ``dtype`` as the task config's ``test.backend`` / ``test.dtype`` (what the
+    tools' ``--backend`` and ``--cfg-options test.dtype=...`` set), then the user's options, which
+    win (``--det-options test.backend=torch`` beside ``--backend optimized`` for the others)."""
+    if backend is not None and backend != AUTO and backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join((*BACKENDS, AUTO))}")
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    known = {"pose": pose.POSE_DEFAULTS, "seg": segmentation.SEG_DEFAULTS, "det": detection.DET_DEFAULTS}[task]["test"]
+    settings = {"backend": backend or AUTO}
+    if "dtype" in known:
+        settings["dtype"] = dtype
+    elif dtype != "float32":
+        raise ConfigError(f"--dtype {dtype}: {TASK_NAMES[task]} runs float32 only (test.dtype is pose's); "
+                          f"for {dtype} pose beside it give --pose-options test.dtype={dtype} instead")
     return [f"test.{k}={v}" for k, v in settings.items()] + list(cfg_options)
 
 
-def load_model(task: str, spec: str, backend: str = "optimized", cfg_options: Sequence[str] = (),
-               seed: int = 0) -> ServedModel:
+def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Sequence[str] = (),
+               seed: int = 0, dtype: str = "float32") -> ServedModel:
     """The ``task`` model of ``spec``: a checkpoint file, or a model name (random weights).
 
     ``cfg_options`` override the task config (``data.input_size=[128,96]``, ``test.flip=False``);
-    ``backend`` is one of :data:`BACKENDS` (ignored by detectors, which the tools run eagerly).
+    ``backend`` is one of :data:`hrseg.backends.BACKENDS` or ``auto`` (None: auto), ``dtype``
+    float32 or bfloat16 (pose); the runner is the one the tools build for them
+    (:meth:`hrseg.tasks.base.Task.runner`; a detector: eager, or exported with onnxruntime /
+    openvino).
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     contract = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK}[task]
-    options = list(cfg_options) if task == "det" else _options(task, backend, cfg_options)
+    options = _options(task, backend, dtype, cfg_options)
     if spec in hrseg.list_models():  # a model name: seeded random weights
         cfg = contract.load_config(None, [f"model.name={spec}", *options])
         if task == "det":
@@ -117,8 +132,17 @@ def load_model(task: str, spec: str, backend: str = "optimized", cfg_options: Se
         info["palette"] = palette_for(segmentation.default_palette(cfg), model.num_classes)
     else:
         info["classes"] = model.classes
-        return ServedModel("det", cfg["model"]["name"], source, cfg, model, info)
-    return ServedModel(task, cfg["model"]["name"], source, cfg, inference_model(model, cfg["test"]), info)
+    info["parameters"] = sum(p.numel() for p in model.parameters())  # the model's, not the runner's
+    try:
+        runner = contract.runner(model, cfg)
+    except ConfigError as e:
+        if task == "det" and cfg["test"]["backend"] in ("optimized", "compiled"):
+            raise ConfigError(f"{e}; serve the others on {cfg['test']['backend']} with the detector eager: "
+                              "--det-options test.backend=torch") from None
+        raise
+    # a detector on torch is the model itself (torchvision's own module)
+    info.update(backend=getattr(runner, "backend", "torch"), dtype=getattr(runner, "ran_as", getattr(runner, "dtype", "float32")))
+    return ServedModel(task, cfg["model"]["name"], source, cfg, runner, info)
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -36,17 +36,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_models(specs: Mapping[str, str | None], backend: str = "optimized",
-                cfg_options: Mapping[str, Sequence[str]] | None = None) -> dict[str, ServedModel]:
-    """``{task: checkpoint file or model name}`` -> the loaded models (tasks given None skipped)."""
+def load_models(specs: Mapping[str, str | None], backend: str | None = "auto",
+                cfg_options: Mapping[str, Sequence[str]] | None = None, dtype: str = "float32"
+                ) -> dict[str, ServedModel]:
+    """``{task: checkpoint file or model name}`` -> the loaded models (tasks given None skipped),
+    each on the runner the tools build for ``backend`` (:data:`hrseg.backends.BACKENDS` or
+    ``auto``) and ``dtype`` (see :func:`hrseg.serve.models.load_model`)."""
     models = {}
     for task in TASKS:
         spec = specs.get(task)
         if spec:
             t0 = time.perf_counter()
-            models[task] = load_model(task, spec, backend, (cfg_options or {}).get(task, ()))
+            models[task] = load_model(task, spec, backend, (cfg_options or {}).get(task, ()), dtype=dtype)
             m = models[task]
-            log.info(f"{task}: {m.name} from {m.source} ({time.perf_counter() - t0:.1f} s)")
+            log.info(f"{task}: {m.name} from {m.source} on {m.info['backend']} ({m.info['dtype']}; "
+                     f"{time.perf_counter() - t0:.1f} s)")
     if not models:
         raise ConfigError("no model to serve: give at least one of --pose, --seg, --det")
     return models

@@ -99,8 +99,13 @@ class Task:
     def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: Dataset, title: str) -> None:
         """Print an evaluation for people (tables)."""
 
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+        """What the tools (and the service) predict with: ``model`` on ``test.backend`` (and
+        ``test.dtype`` where the task has it), built by :func:`hrseg.backends.load_runner`."""
+        raise NotImplementedError
+
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any) -> Callable[..., Any]:
-        """``predict(image, path) -> result`` for :meth:`infer` (the model made ready for inference)."""
+        """``predict(image, path) -> result`` for :meth:`infer` (on :meth:`runner`)."""
         raise NotImplementedError
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,

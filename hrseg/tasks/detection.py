@@ -275,10 +275,14 @@ class DetTask(Task):
     def test_title(self, cfg: Mapping[str, Any], dataset: CocoDetection, **options: Any) -> str:
         return f"{cfg['model']['name']}, {dataset.instances.ann_file.name}"
 
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+        """:func:`detection_runner`: eager (``torch``, what ``auto`` picks) or exported."""
+        return detection_runner(model, cfg)
+
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any):
         _check_threshold(score_thr)
         classes = _classes_of(model, None)
-        runner = detection_runner(model, cfg)
+        runner = self.runner(model, cfg)
         return lambda image, path: detect(runner, image, classes, score_thr)
 
     def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],

@@ -226,6 +226,10 @@ class PoseTask(Task):
                 f"{', flip test' if cfg['test']['flip'] else ''}")
 
     # -- inference ------------------------------------------------------------------------------
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+        """``model`` on ``test.backend`` in ``test.dtype``, exported (when it is) at ``data.input_size``."""
+        return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"])
+
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
                   person_detector: Callable[[np.ndarray], list[list[float]]] | None = None,
                   det_every: int = 1, timer: StageTimer | None = None, **options: Any) -> PosePredictor:
@@ -234,8 +238,7 @@ class PoseTask(Task):
         whole image is one person."""
         from hrseg.inference.video import EveryN
 
-        return PosePredictor(inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"]),
-                             cfg, read_boxes(boxes_file) if boxes_file else None,
+        return PosePredictor(self.runner(model, cfg), cfg, read_boxes(boxes_file) if boxes_file else None,
                              EveryN(person_detector, det_every) if person_detector is not None else None,
                              timer or StageTimer())
 

@@ -293,8 +293,12 @@ class SegTask(Task):
         how = f"{t['mode']}" + (f", scales {t['scales']}" if len(t["scales"]) > 1 else "") + (", flip" if t["flip"] else "")
         return f"{cfg['model']['name']} on {len(dataset)} {cfg['data']['type']} images ({how})"
 
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+        """``model`` on ``test.backend`` (float32; exported with a dynamic size, traced at ``test.crop_size``)."""
+        return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"])
+
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any):
-        runner = inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"])
+        runner = self.runner(model, cfg)
         return lambda image, path: predict_labels(runner, image, cfg["test"])
 
     def render(self, image: np.ndarray, result: np.ndarray, cfg: Mapping[str, Any], palette: str | None = None,
