@@ -344,3 +344,55 @@ def test_decoded_agreement_forgives_near_ties_only():
     assert check_module._compare_labels(logits, moved, (4, 4), False, tie=1e-3)["labels agreement"] == 1.0
     moved[0, 2] = 5.0
     assert check_module._compare_labels(logits, moved, (4, 4), False, tie=1e-3)["labels agreement"] == 0.0
+
+
+# -- Mask R-CNN: the detector above with its mask branch; masks are image-sized probabilities ------
+MASK_DET = "det_maskrcnn_hrnetv2p_w18_small_v1"
+
+
+@pytest.fixture(scope="module")
+def mask_detector():
+    """A small Mask R-CNN (configs/det/mini_maskrcnn.py's sizes: 256 px images, a 64-channel
+    pyramid, two 64-channel mask convs), random weights, at most 20 detections an image. The
+    class logits are scaled down: at full scale every box scores 1.0, and the top-20 cut among
+    exact ties would pick boxes in NMS's own order, on each side another."""
+    model = hrseg.build_model(MASK_DET, num_classes=3, min_size=256, max_size=256, out_channels=64,
+                              mask_channels=64, mask_convs=2, box_detections_per_img=20)
+    model.classes = DET_CLASSES
+    randomize_weights(model)
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.weight.mul_(0.1)
+    return model
+
+
+def test_mask_rcnn_onnx_round_trip_matches_torch_boxes_and_masks(mask_detector, tmp_path, shared_data, monkeypatch):
+    from torchvision.ops import box_iou
+
+    from hrseg.data.det.dataset import to_tensor
+    from hrseg.export.check import MIN_SCORE, _compare_detections
+    from hrseg.utils.image_io import read_image
+
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    report = export_model(mask_detector, tmp_path / "mask.onnx", MASK_DET, (120, 160))
+    assert report.check.ok and report.check.decoded["masks agreement"] >= 0.999
+    meta = read_meta(report.files[0])
+    assert meta["outputs"] == ["boxes", "labels", "scores", "masks"] and meta["classes"] == DET_CLASSES
+
+    image = read_image(shared_data / "coco_mini" / "images" / "000000000790.jpg")  # not the checked one
+    runner = load_runner("onnxruntime", report.files[0], expect={"task": "detection"})
+    with torch.no_grad():
+        ref, out = mask_detector([to_tensor(image)])[0], runner([to_tensor(image)])[0]
+    assert out["masks"].shape[1:] == (1, *image.shape[:2])  # pasted into the image, as eager
+    decoded, a, b = _compare_detections(ref, out)
+    assert decoded["detections"] >= 10 and decoded["boxes matched"] == 1.0
+    assert (a - b).abs().max() < 0.1 and decoded["max score diff"] < 1e-4
+    assert decoded["masks agreement"] >= 0.999
+    # each detection's mask against its exported twin's (same label, best box IoU)
+    ref, out = ({k: v[d["scores"] >= MIN_SCORE] for k, v in d.items()} for d in (ref, out))
+    j = (box_iou(ref["boxes"], out["boxes"]) * (ref["labels"][:, None] == out["labels"][None, :])).argmax(1)
+    p, q = ref["masks"][:, 0], out["masks"][j, 0]
+    assert (p - q).abs().max() < 1e-3
+    m, n = p >= 0.5, q >= 0.5
+    assert m.flatten(1).sum(1).min() > 100  # real masks, not empty ones
+    iou = (m & n).flatten(1).sum(1) / (m | n).flatten(1).sum(1)
+    assert iou.min() > 0.99
