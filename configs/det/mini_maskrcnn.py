@@ -9,7 +9,7 @@
 #   CPU RoIAlign backward was a fifth of a training step; together a step is about 30% shorter.
 # - AdamW lr 1e-3 from scratch, 4 epochs, lr / 10 for the last: after 3 epochs mask AP50 0.51
 #   against SGD lr 0.02's 0.25 (one thread, the same seed).
-# Quiet 2-core AVX2 CPU: 12 min 17 s, mask AP50 0.470, box AP50 0.549.
+# Quiet 2-core AVX2 CPU: 12 min 17 s, mask AP50 0.470, box AP50 0.549 (--seed 1: 14 min 21 s, 0.581 / 0.660).
 _base_ = ["./mini_fasterrcnn.py"]
 model = dict(name="det_maskrcnn_hrnetv2p_w18_small_v1", mask_channels=64, mask_convs=2, mask_roi_size=14,
              sampling_ratio=1, box_batch_size_per_image=64)
