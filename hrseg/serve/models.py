@@ -42,6 +42,7 @@ from hrseg.visualization.segmentation import overlay, palette_for
 
 TASKS = ("pose", "seg", "det")
 TASK_NAMES = {"pose": "pose estimation", "seg": "segmentation", "det": "detection"}
+CONTRACTS = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK}
 
 # --dtype: the pose config's test.dtype (segmentation and detection configs have none: float32)
 DTYPES = ("float32", "bfloat16")
@@ -88,7 +89,7 @@ def _options(task: str, backend: str | None, dtype: str, cfg_options: Sequence[s
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join((*BACKENDS, AUTO))}")
     if dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    known = {"pose": pose.POSE_DEFAULTS, "seg": segmentation.SEG_DEFAULTS, "det": detection.DET_DEFAULTS}[task]["test"]
+    known = CONTRACTS[task].defaults["test"]
     settings = {"backend": backend or AUTO}
     if "dtype" in known:
         settings["dtype"] = dtype
@@ -110,7 +111,7 @@ def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Se
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    contract = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK}[task]
+    contract = CONTRACTS[task]
     options = _options(task, backend, dtype, cfg_options)
     if spec in hrseg.list_models():  # a model name: seeded random weights
         cfg = contract.load_config(None, [f"model.name={spec}", *options])
