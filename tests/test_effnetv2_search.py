@@ -58,7 +58,7 @@ def test_space_and_candidates():
     assert type(model.backbone.stage2[0].branches[0][0]).__name__ == "BasicBlock"
 
 
-def test_search_driver_on_two_candidates(tmp_path):
+def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
     """Two tiny candidates trained one epoch on 6 synthetic images: table, JSON, plot, winner."""
     from pathlib import Path
 
@@ -90,3 +90,13 @@ def test_search_driver_on_two_candidates(tmp_path):
     assert "reward" in (tmp_path / "search" / "search.md").read_text()
     assert (tmp_path / "search" / "search.png").stat().st_size > 0
     assert not math.isnan(rows[0]["AP"])
+
+    # the same search again trains nothing: each candidate's run is kept in <name>/arm.json
+    import hrseg.experiments.progressive_study as study
+
+    def no_training(cfg):
+        raise AssertionError("a kept candidate was retrained")
+
+    monkeypatch.setattr(study, "_task", lambda task: (None, no_training, "AP"))
+    again = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1)
+    assert [(r["name"], r["AP"], r["epochs"]) for r in again["rows"]] == [(r["name"], r["AP"], r["epochs"]) for r in rows]

@@ -148,21 +148,22 @@ def candidate_network(base: ScalableHRNet, candidate: Sequence[StageChoice]) -> 
 # -- training -------------------------------------------------------------------------------------
 def train_config(cfg: Mapping[str, Any], model: Mapping[str, Any], work_dir: Path, epochs: int | None,
                  seed: int | None) -> dict[str, Any]:
-    """Train a copy of the pose config with another ``model`` section; AP and wall seconds."""
+    """Train a copy of the pose config with another ``model`` section: AP, wall and CPU seconds.
+
+    The run is kept in ``work_dir/arm.json`` with its config (the progressive study's
+    :func:`~hrseg.experiments.progressive_study.train_arm`), so a search that is stopped or
+    widened (``--samples 12`` after 8 draws the same 8 first) retrains nothing it has."""
     import copy
 
-    from hrseg.tasks.pose import train
+    from hrseg.experiments.progressive_study import train_arm
 
     run = copy.deepcopy(dict(cfg))
     run["model"] = dict(model)
-    run["work_dir"] = str(work_dir)
     shorten(run, epochs)
     if seed is not None:
         run["seed"] = seed
-    start = time.perf_counter()
-    metrics = train(run)
-    return {"AP": float(metrics.get("AP", float("nan"))), "train_s": time.perf_counter() - start,
-            "epochs": run["train"]["max_epochs"]}
+    kept = train_arm(run, "pose", Path(work_dir))
+    return {"AP": kept["metric"], "train_s": kept["wall_s"], "cpu_s": kept["cpu_s"], "epochs": kept["epochs"]}
 
 
 def measure(model: torch.nn.Module, input_size: Sequence[int], batch: int) -> dict[str, float]:
@@ -184,16 +185,18 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     batch = step_batch or int(cfg["data"]["batch_size"])
     if candidates is None:
         candidates = space.sample(num_samples, sample_seed)
+    # every step time first, back to back in one process, so that they share the machine's state;
+    # the training (minutes per candidate) comes after
     ref = measure(build_pose_network(base), base.input_size, batch)
     print(f"search: {len(candidates)} candidates of a space of {space.size():,}; base step "
           f"{ref['step_s'] * 1000:.0f} ms, {ref['params'] / 1e6:.2f}M params")
+    nets = [candidate_network(base, c) for c in candidates]
+    measured = [measure(build_pose_network(net), net.input_size, batch) for net in nets]
     rows = []
-    for i, candidate in enumerate(candidates):
+    for i, (candidate, net) in enumerate(zip(candidates, nets)):
         name = candidate_name(candidate)
-        net = candidate_network(base, candidate)
-        measured = measure(build_pose_network(net), net.input_size, batch)
         trained = train_config(cfg, {**model_options(net), **extra}, out / name, epochs, seed)
-        row = {"name": name, "stages": [vars(c) for c in candidate], **measured, **trained}
+        row = {"name": name, "stages": [vars(c) for c in candidate], **measured[i], **trained}
         row["reward"] = reward(row["AP"], row["step_s"], row["params"], w, v, ref["step_s"], ref["params"])
         rows.append(row)
         print(f"[{i + 1}/{len(candidates)}] {name}: AP {row['AP']:.4f}, step {row['step_s'] * 1000:.0f} ms, "
