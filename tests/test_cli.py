@@ -24,7 +24,8 @@ TOOLS = {"train_pose": "train pose", "train_seg": "train seg", "train_det": "tra
          "test_pose": "test pose", "test_seg": "test seg", "test_det": "test det",
          "infer_pose": "infer pose", "infer_seg": "infer seg", "infer_det": "infer det",
          "benchmark": "bench", "benchmark_seg_memory": "bench-seg-memory", "search_scaling": "search-scaling",
-         "progressive_experiment": "progressive-experiment", "synthetic": "synthetic"}
+         "progressive_experiment": "progressive-experiment", "progressive_cost": "progressive-cost",
+         "synthetic": "synthetic"}
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
