@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from hrseg.errors import ConfigError
@@ -98,5 +99,32 @@ def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
         raise AssertionError("a kept candidate was retrained")
 
     monkeypatch.setattr(study, "_task", lambda task: (None, no_training, "AP"))
-    again = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1)
+    again = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1, earlier=rows)
+    assert again["agreement"]["candidates"] == [r["name"] for r in rows]   # ranked against the first run
+    assert "Spearman rho" in (tmp_path / "search" / "search.md").read_text()
     assert [(r["name"], r["AP"], r["epochs"]) for r in again["rows"]] == [(r["name"], r["AP"], r["epochs"]) for r in rows]
+
+
+def test_spearman_and_rank_agreement_on_hand_made_numbers(tmp_path):
+    from hrseg.errors import DataError
+    from hrseg.experiments.effnetv2_search import rank_agreement, read_search, spearman
+
+    assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)   # 1 - 6 * 2 / (4 * 15)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(np.corrcoef([0.5, 0.5, 2, 3], [0, 1, 2, 3])[0, 1])
+    assert math.isnan(spearman([1, 2], [2, 1])) and math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    short = [{"name": n, "AP": a, "reward": r} for n, a, r in
+             [("A", 0.08, 0.09), ("B", 0.07, 0.07), ("C", 0.03, 0.03), ("D", 0.05, 0.06)]]
+    long = [{"name": n, "AP": a, "reward": r} for n, a, r in
+            [("B", 0.30, 0.29), ("A", 0.25, 0.27), ("C", 0.10, 0.11), ("E", 0.5, 0.5)]]
+    q = rank_agreement(long, short)
+    assert q["candidates"] == ["B", "A", "C"] and q["best_earlier"] == "A" and q["best_here"] == "B"
+    assert q["rho_AP"] == pytest.approx(0.5) and q["rho_reward"] == pytest.approx(0.5)
+    with pytest.raises(DataError, match="no such file"):
+        read_search(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(DataError, match="bad.json: not a readable JSON"):
+        read_search(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"rows": [{"name": "A"}]}')
+    with pytest.raises(DataError, match="not a search.json"):
+        read_search(tmp_path / "other.json")

@@ -3,6 +3,8 @@
     hrseg search-effnetv2                                  # 8 sampled candidates + the comparison
     hrseg search-effnetv2 --samples 40 --epochs 20         # the longer search docs/efficientnet.md names
     hrseg search-effnetv2 --candidates Bx2-Bx2-Bx2 F3e4x2-M3e4x2-M5e6x1 --no-compare
+    hrseg search-effnetv2 --candidates F3e6x2-F3e4x1-F3e1x1 Bx3-Bx1-M3e4x1 ... --epochs 18 --no-compare \
+        --rank-against work_dirs/search_effnetv2/search.json   # does the short schedule rank as a longer one?
 
 Per stage 2-4: operation {BASIC, MBCONV, FUSED_MBCONV}, kernel {3, 5}, expansion {1, 4, 6},
 blocks per branch {1, 2, 3}; each candidate trains the config's short schedule and is scored
@@ -39,14 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--w", type=float, default=search.REWARD_W, help="step-time exponent (default -0.07)")
     ap.add_argument("--v", type=float, default=search.REWARD_V, help="parameter exponent (default -0.05)")
     ap.add_argument("--no-compare", action="store_true", help="skip training the comparison models")
+    ap.add_argument("--rank-against", default=None, metavar="SEARCH_JSON",
+                    help="an earlier search.json: report Spearman's rho of AP and reward over the common candidates")
     ap.add_argument("--work-dir", default="work_dirs/search_effnetv2")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = load_pose_config(args.config, args.cfg_options)
     space = search.SearchSpace(tuple(args.ops), tuple(args.kernels), tuple(args.expansions), tuple(args.blocks))
     candidates = [search.parse_candidate(c) for c in args.candidates] if args.candidates else None
+    earlier = search.read_search(args.rank_against)["rows"] if args.rank_against else None
     result = search.run_search(cfg, args.work_dir, candidates, args.samples, args.sample_seed, space, args.epochs,
-                               args.seed, args.w, args.v)
+                               args.seed, args.w, args.v, earlier=earlier)
     if not args.no_compare:
         search.compare_with_named(cfg, args.work_dir, result, args.epochs, args.seed)
     return 0

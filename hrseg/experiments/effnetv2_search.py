@@ -18,7 +18,6 @@ step time, the Pareto front drawn); :func:`compare_models` trains the winner bes
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from hrseg.errors import ConfigError
+from hrseg.errors import ConfigError, DataError
 from hrseg.experiments.common import (
     base_network, inference_images_per_second, markdown, model_options, new_figure, save_figure, shorten,
     train_step_seconds, write_text,
@@ -140,6 +139,60 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (tied values share their mean rank); NaN for fewer than 3 pairs."""
+    if len(x) != len(y):
+        raise ValueError("spearman needs two sequences of the same length")
+    if len(x) < 3:
+        return float("nan")
+
+    def ranks(values: Sequence[float]) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        order = np.argsort(values, kind="stable")
+        r = np.empty(len(values))
+        r[order] = np.arange(len(values), dtype=float)
+        for v in np.unique(values):
+            tied = values == v
+            r[tied] = r[tied].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def read_search(path: str | Path) -> dict[str, Any]:
+    """A ``search.json`` written by :func:`run_search`, checked enough to compare against."""
+    import json
+
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (a search.json of an earlier search)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not a readable JSON file ({e})") from None
+    rows = result.get("rows") if isinstance(result, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"name", "AP", "reward"} <= set(r) for r in rows):
+        raise DataError(f"{path}: not a search.json (expected 'rows' with name, AP and reward)")
+    return result
+
+
+def rank_agreement(rows: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How far a search's short schedule predicts another run's ranking (e.g. the same candidates
+    trained three times longer): Spearman's rho of AP and of the reward over the candidates both
+    runs trained, and each run's best of them."""
+    before = {r["name"]: r for r in earlier}
+    common = [r for r in rows if r["name"] in before]
+    pairs = [(before[r["name"]], r) for r in common]
+    best = (lambda key, side: max(pairs, key=lambda p: p[side][key])[side]["name"]) if pairs else None
+    return {"candidates": [r["name"] for r in common],
+            "rho_AP": spearman([a["AP"] for a, _ in pairs], [b["AP"] for _, b in pairs]),
+            "rho_reward": spearman([a["reward"] for a, _ in pairs], [b["reward"] for _, b in pairs]),
+            "best_earlier": best("reward", 0) if best else None, "best_here": best("reward", 1) if best else None}
+
+
 def candidate_network(base: ScalableHRNet, candidate: Sequence[StageChoice]) -> ScalableHRNet:
     return replace(base, blocks=tuple(c.blocks for c in candidate),
                    stage_blocks=tuple((c.op, c.block_options()) for c in candidate))
@@ -177,9 +230,10 @@ def measure(model: torch.nn.Module, input_size: Sequence[int], batch: int) -> di
 def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequence[Candidate] | None = None,
                num_samples: int = 8, sample_seed: int = 0, space: SearchSpace = SearchSpace(),
                epochs: int | None = None, seed: int | None = None, w: float = REWARD_W, v: float = REWARD_V,
-               step_batch: int | None = None) -> dict[str, Any]:
+               step_batch: int | None = None, earlier: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Train and score ``candidates`` (default: ``num_samples`` drawn from ``space``); returns
-    ``{"rows", "winner", "pareto", "reference"}`` and writes the table, JSON and plot."""
+    ``{"rows", "winner", "pareto", "reference"}`` and writes the table, JSON and plot. ``earlier``:
+    another search's rows, to report how this run's ranking agrees with it (:func:`rank_agreement`)."""
     out = Path(work_dir)
     base, extra = base_network(cfg)
     batch = step_batch or int(cfg["data"]["batch_size"])
@@ -208,6 +262,12 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     result = {"reward": {"w": w, "v": v}, "reference": {"layout": model_options(base), **ref},
               "rows": rows, "winner": winner["name"], "pareto": [rows[i]["name"] for i in front],
               "winner_model": {**model_options(candidate_network(base, parse_candidate(winner["name"]))), **extra}}
+    agreement = ""
+    if earlier is not None:
+        result["agreement"] = q = rank_agreement(rows, earlier)
+        agreement = (f"\nagainst the earlier run, {len(q['candidates'])} candidates in common: Spearman rho of AP "
+                     f"{q['rho_AP']:.2f}, of the reward {q['rho_reward']:.2f}; best by reward there "
+                     f"{q['best_earlier']}, here {q['best_here']}")
     write_json(out / "search.json", result)
     columns = [("candidate (stage 2-3-4)", "{name}"), ("params", "{params:,}"), ("GFLOPs", "{gflops:.3f}"),
                ("step ms", "{step_ms:.0f}"), ("train s", "{train_s:.0f}"), ("AP", "{AP:.4f}"),
@@ -216,9 +276,9 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
                              for r in rows), key=lambda r: -r["reward"]), columns)
     summary = (f"reward A * S^{w:g} * P^{v:g} (S, P relative to the base: {ref['step_s'] * 1000:.0f} ms, "
                f"{ref['params']:,} params); winner {winner['name']}")
-    write_text(out / "search.md", table + "\n" + summary + "\n")
+    write_text(out / "search.md", table + "\n" + summary + agreement + "\n")
     plot_search(rows, front, out / "search.png")
-    print(table + "\n" + summary)
+    print(table + "\n" + summary + agreement)
     return result
 
 
