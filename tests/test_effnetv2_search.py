@@ -102,6 +102,17 @@ def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
     again = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1, earlier=rows)
     assert again["agreement"]["candidates"] == [r["name"] for r in rows]   # ranked against the first run
     assert "Spearman rho" in (tmp_path / "search" / "search.md").read_text()
+
+    # the finals: the best candidate by reward retrained (here as long) in search/final, ranked against the first run
+    from hrseg.experiments.effnetv2_search import run_finals
+
+    monkeypatch.undo()
+    final = run_finals(cfg, tmp_path / "search", result, finalists=1, epochs=1, w=-0.07, v=-0.05, step_batch=1)
+    assert [r["name"] for r in final["rows"]] == [result["winner"]] == [final["winner"]]
+    assert final["agreement"]["candidates"] == [result["winner"]]
+    assert (tmp_path / "search" / "final" / result["winner"] / "arm.json").is_file()
+    with pytest.raises(ConfigError, match="at least one finalist"):
+        run_finals(cfg, tmp_path / "search", result, finalists=0, epochs=1)
     assert [(r["name"], r["AP"], r["epochs"]) for r in again["rows"]] == [(r["name"], r["AP"], r["epochs"]) for r in rows]
 
 

@@ -106,3 +106,8 @@ def test_train_arm_reuses_a_result_and_resumes_an_interrupted_arm(tmp_path, monk
     assert study.train_arm(dict(cfg, seed=1), "pose", work, collect_only=True) is None
     study.train_arm(dict(cfg, seed=1), "pose", work)    # another config: trained afresh
     assert calls == [None, True, None]
+    import shutil
+
+    shutil.copytree(work, tmp_path / "moved" / "a_seed0")  # a study moved as a whole keeps its runs
+    assert study.train_arm(dict(cfg, seed=1), "pose", tmp_path / "moved" / "a_seed0")["cpu_s"] == 5.0
+    assert calls == [None, True, None]

@@ -2,6 +2,7 @@
 
     hrseg search-effnetv2                                  # 8 sampled candidates + the comparison
     hrseg search-effnetv2 --samples 40 --epochs 20         # the longer search docs/efficientnet.md names
+    hrseg search-effnetv2 --samples 24 --finalists 7 --final-epochs 18   # + the best 7 retrained 3x longer
     hrseg search-effnetv2 --candidates Bx2-Bx2-Bx2 F3e4x2-M3e4x2-M5e6x1 --no-compare
     hrseg search-effnetv2 --candidates F3e6x2-F3e4x1-F3e1x1 Bx3-Bx1-M3e4x1 ... --epochs 18 --no-compare \
         --rank-against work_dirs/search_effnetv2/search.json   # does the short schedule rank as a longer one?
@@ -10,7 +11,9 @@ Per stage 2-4: operation {BASIC, MBCONV, FUSED_MBCONV}, kernel {3, 5}, expansion
 blocks per branch {1, 2, 3}; each candidate trains the config's short schedule and is scored
 A * S^w * P^v (w = -0.07, v = -0.05). Writes search.md/.json/.png and, unless --no-compare,
 compare.md/.json (the winner beside pose_hrnet_w18_small_v2 and pose_mbhrnet_lite, same schedule)
-to --work-dir (hrseg/experiments/effnetv2_search.py has the details).
+to --work-dir; with --finalists K the best K by reward are retrained --final-epochs in --work-dir/final,
+the winner is chosen among them and compared there (hrseg/experiments/effnetv2_search.py has the details).
+Every trained candidate is kept in --work-dir/<name>/arm.json: the same command again retrains nothing.
 """
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--w", type=float, default=search.REWARD_W, help="step-time exponent (default -0.07)")
     ap.add_argument("--v", type=float, default=search.REWARD_V, help="parameter exponent (default -0.05)")
     ap.add_argument("--no-compare", action="store_true", help="skip training the comparison models")
+    ap.add_argument("--finalists", type=int, default=0, metavar="K",
+                    help="retrain the best K by reward for --final-epochs and choose the winner among them")
+    ap.add_argument("--final-epochs", type=int, default=None, help="the finals' epochs (with --finalists)")
     ap.add_argument("--rank-against", default=None, metavar="SEARCH_JSON",
                     help="an earlier search.json: report Spearman's rho of AP and reward over the common candidates")
     ap.add_argument("--work-dir", default="work_dirs/search_effnetv2")
@@ -52,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     earlier = search.read_search(args.rank_against)["rows"] if args.rank_against else None
     result = search.run_search(cfg, args.work_dir, candidates, args.samples, args.sample_seed, space, args.epochs,
                                args.seed, args.w, args.v, earlier=earlier)
+    work_dir, epochs = args.work_dir, args.epochs
+    if args.finalists:
+        if not args.final_epochs:
+            ap.error("--finalists needs --final-epochs")
+        result = search.run_finals(cfg, args.work_dir, result, args.finalists, args.final_epochs, args.seed,
+                                   args.w, args.v)
+        work_dir, epochs = f"{args.work_dir}/final", args.final_epochs
     if not args.no_compare:
-        search.compare_with_named(cfg, args.work_dir, result, args.epochs, args.seed)
+        search.compare_with_named(cfg, work_dir, result, epochs, args.seed)
     return 0

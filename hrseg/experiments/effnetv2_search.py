@@ -282,6 +282,20 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     return result
 
 
+def run_finals(cfg: Mapping[str, Any], work_dir: str | Path, result: Mapping[str, Any], finalists: int,
+               epochs: int, seed: int | None = None, w: float = REWARD_W, v: float = REWARD_V,
+               step_batch: int | None = None) -> dict[str, Any]:
+    """The search's second round: its ``finalists`` best candidates by reward retrained ``epochs``
+    (a longer schedule) in ``work_dir/final``, the winner chosen among them, and how the short
+    schedule's ranking agreed with the longer one (``agreement``). A short schedule measures how
+    fast a candidate starts learning; the finals check that against where it gets to."""
+    if finalists < 1 or epochs < 1:
+        raise ConfigError(f"the finals need at least one finalist and one epoch, got {finalists} and {epochs}")
+    best = sorted(result["rows"], key=lambda r: -r["reward"])[:finalists]
+    return run_search(cfg, Path(work_dir) / "final", [parse_candidate(r["name"]) for r in best], epochs=epochs,
+                      seed=seed, w=w, v=v, step_batch=step_batch, earlier=result["rows"])
+
+
 def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: Path) -> None:
     fig, ax = new_figure()
     ax.scatter([r["step_s"] * 1000 for r in rows], [r["AP"] for r in rows], s=18)

@@ -98,14 +98,14 @@ def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path, collect_only: b
     saved, started = work_dir / "arm.json", work_dir / "arm_started.json"
     if saved.is_file():
         earlier = json.loads(saved.read_text())
-        if earlier.get("config") == plain:
+        if _same_run(earlier.get("config"), plain):
             print(f"reusing {saved}")
             result = earlier["result"]
             result.setdefault("cpu_s", result["train_s"])  # a result saved before CPU time was logged
             return result
     if collect_only:
         return None
-    resume = started.is_file() and json.loads(started.read_text()) == plain
+    resume = started.is_file() and _same_run(json.loads(started.read_text()), plain)
     write_json(started, plain)
     start, cpu_start = time.perf_counter(), time.process_time()
     metrics = train(dict(run, resume=True if resume else run.get("resume")))
@@ -117,6 +117,12 @@ def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path, collect_only: b
               "wall_curve": metric_curve(rows, metric, "time")}
     write_json(saved, {"config": plain, "result": result})
     return result
+
+
+def _same_run(kept: Any, config: Mapping[str, Any]) -> bool:
+    """The same config, wherever its folder was (a study or search moved as a whole still reuses
+    its runs: the kept files are in the folder itself)."""
+    return isinstance(kept, dict) and {**kept, "work_dir": None} == {**config, "work_dir": None}
 
 
 def train_cpu_seconds(rows: Sequence[Mapping[str, float]]) -> float:
