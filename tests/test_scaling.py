@@ -176,7 +176,7 @@ def test_effhrnetv2_s_is_the_search_winner():
     from hrseg.models.mbconv import FusedMBConv
     from hrseg.models.scaling import EFFV2_S, EFFV2_SEARCH_BASE
 
-    winner = candidate_network(replace(EFFV2_SEARCH_BASE, input_size=(256, 192)), parse_candidate("F5e4x1-F3e4x1-M5e6x2"))
+    winner = candidate_network(replace(EFFV2_SEARCH_BASE, input_size=(256, 192)), parse_candidate("F3e4x3-F5e6x2-F3e4x2"))
     assert winner == EFFV2_S and NAMED_NETWORKS["pose_effhrnetv2_s"] is EFFV2_S
     from pathlib import Path
 
@@ -190,6 +190,9 @@ def test_effhrnetv2_s_is_the_search_winner():
         model = hrseg.build_model("pose_effhrnetv2_s")
     assert model.input_size == (256, 192)
     first = model.backbone.stage2[0].branches[0][0]
-    assert isinstance(first, FusedMBConv) and first.conv_exp.kernel_size == (5, 5) and first.se is None
-    assert len(model.backbone.stage4[0].branches[3]) == 2
-    assert model.backbone.stage4[0].branches[0][0].conv_dw.kernel_size == (5, 5)
+    assert isinstance(first, FusedMBConv) and first.conv_exp.kernel_size == (3, 3) and first.se is None
+    assert len(model.backbone.stage2[0].branches[1]) == 3 and len(model.backbone.stage4[0].branches[3]) == 2
+    middle = model.backbone.stage3[0].branches[2][1]
+    assert isinstance(middle, FusedMBConv) and middle.conv_exp.kernel_size == (5, 5)
+    assert middle.conv_exp.out_channels == 6 * 64                      # expansion 6 on the 4C = 64 branch
+    assert sum(p.numel() for p in model.parameters()) == 3_806_113     # the search's count (docs/efficientnet.md)
