@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from hrseg.experiments.progressive_cost import cost_table, fastest_seconds, stage_costs
+from hrseg.experiments.common import fastest_seconds
+from hrseg.experiments.progressive_cost import cost_table, stage_costs
 
 PROGRESSIVE = dict(num_stages=3, min_scale=0.5, size_divisor=16, dropout=[0.0, 0.1], randaugment=[0, 9],
                    randaugment_ops=2, mixup=[0.0, 0.2])
@@ -64,3 +65,14 @@ def test_the_command_writes_its_json(tmp_path, capsys):
     assert saved["model"] == "pose_hrnet_w18_small_v1" and len(saved["rows"]) == 3
     assert saved["rows"][-1]["size"] == "64x48" and saved["progressive"]["randaugment"] == [0, 9]
     assert "epoch cost x (a)" in capsys.readouterr().out
+
+
+def test_the_command_names_a_config_without_stages():
+    from pathlib import Path
+
+    from hrseg.commands.progressive_cost import main
+    from hrseg.errors import ConfigError
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "pose" / "synthetic_mini.py"
+    with pytest.raises(ConfigError, match="synthetic_mini.py: no progressive section"):
+        main(["pose_hrnet_w18_small_v1", "--input-size", "64x48", "--config", str(config)])

@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = "pose" if args.model.startswith("pose_") else "seg"
-    progressive = load_config(args.config or shipped_config(DEFAULT_CONFIGS[task])).get("progressive")
+    config = args.config or shipped_config(DEFAULT_CONFIGS[task])
+    progressive = load_config(config).get("progressive")
     if not progressive:
-        raise hrseg.ConfigError(f"{args.config}: no progressive section")
+        raise hrseg.ConfigError(f"{config}: no progressive section to take the stages from")
     model = hrseg.build_model(args.model)
     result = stage_costs(model, args.input_size, args.batch, progressive, iters=args.iters)
     result.update(model=args.model, input_size=list(args.input_size), progressive=progressive)

@@ -7,7 +7,7 @@ import inspect
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping, MutableMapping, Sequence
+from typing import Any, Callable, Mapping, MutableMapping, Sequence
 
 import torch
 
@@ -57,27 +57,38 @@ def shorten(cfg: MutableMapping[str, Any], epochs: int | None) -> None:
     cfg["train"].update(max_epochs=epochs, eval_interval=min(cfg["train"]["eval_interval"], epochs))
 
 
+def fastest_seconds(fn: Callable[[], Any], warmup: int = 1, iters: int = 5) -> float:
+    """The fastest of ``iters`` calls of ``fn`` after ``warmup`` calls: other work on the machine
+    can only slow a call down, so the minimum is the least disturbed measure."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def train_step_seconds(model: torch.nn.Module, input_size: Sequence[int], batch: int = 16, outputs: int = 17,
                        warmup: int = 2, iters: int = 5, seed: int = 0) -> float:
     """Seconds of one training step (forward, MSE loss on the heatmaps, backward, Adam step) on
     a random batch at ``input_size`` (H, W), on the CPU with the current thread count:
-    EfficientNetV2's S, measured on this machine rather than estimated from FLOPs. The fastest
-    of ``iters`` steps after ``warmup``: other work on the machine can only slow a step down."""
+    EfficientNetV2's S, measured on this machine rather than estimated from FLOPs; the fastest
+    of ``iters`` steps after ``warmup`` (:func:`fastest_seconds`)."""
     torch.manual_seed(seed)
     model = model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, *input_size)
-    times = []
-    for i in range(warmup + iters):
-        start = time.perf_counter()
+
+    def step() -> None:
         out = model(x)
         loss = out.square().mean() if outputs else out.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return min(times)
+
+    return fastest_seconds(step, warmup, iters)
 
 
 def inference_images_per_second(model: torch.nn.Module, input_size: Sequence[int], batch: int = 8) -> float:
@@ -132,5 +143,5 @@ def new_figure(ncols: int = 1, size: tuple[float, float] = (5, 3.5)) -> tuple[An
     return plt.subplots(1, ncols, figsize=size)
 
 
-__all__ = ["base_network", "complexity", "inference_images_per_second", "markdown", "metric_curve", "model_options",
+__all__ = ["base_network", "complexity", "fastest_seconds", "inference_images_per_second", "markdown", "metric_curve", "model_options",
            "new_figure", "read_log", "save_figure", "shorten", "train_step_seconds", "write_text"]

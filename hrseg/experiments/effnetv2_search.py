@@ -186,11 +186,14 @@ def rank_agreement(rows: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[
     before = {r["name"]: r for r in earlier}
     common = [r for r in rows if r["name"] in before]
     pairs = [(before[r["name"]], r) for r in common]
-    best = (lambda key, side: max(pairs, key=lambda p: p[side][key])[side]["name"]) if pairs else None
+
+    def best(side: int) -> str | None:
+        return max(pairs, key=lambda p: p[side]["reward"])[side]["name"] if pairs else None
+
     return {"candidates": [r["name"] for r in common],
             "rho_AP": spearman([a["AP"] for a, _ in pairs], [b["AP"] for _, b in pairs]),
             "rho_reward": spearman([a["reward"] for a, _ in pairs], [b["reward"] for _, b in pairs]),
-            "best_earlier": best("reward", 0) if best else None, "best_here": best("reward", 1) if best else None}
+            "best_earlier": best(0), "best_here": best(1)}
 
 
 def candidate_network(base: ScalableHRNet, candidate: Sequence[StageChoice]) -> ScalableHRNet:

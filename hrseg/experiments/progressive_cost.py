@@ -18,27 +18,14 @@ is left out: on a training machine DataLoader workers run it beside the step.
 from __future__ import annotations
 
 import statistics
-import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from hrseg.data.augment import build_randaugment, mixup_images
 from hrseg.engine.progressive import build_schedule
-from hrseg.experiments.common import markdown, train_step_seconds
-
-
-def fastest_seconds(fn: Callable[[], Any], warmup: int = 1, iters: int = 5) -> float:
-    """The fastest of ``iters`` calls after ``warmup`` (a neighbour can only slow a call down)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from hrseg.experiments.common import fastest_seconds, markdown, train_step_seconds
 
 
 def stage_costs(model: torch.nn.Module, final_size: Sequence[int], batch: int, progressive: Mapping[str, Any],
@@ -93,4 +80,4 @@ def cost_table(result: Mapping[str, Any]) -> str:
             f"{result['threads']} thread(s)\n")
 
 
-__all__ = ["cost_table", "fastest_seconds", "stage_costs"]
+__all__ = ["cost_table", "stage_costs"]
