@@ -100,6 +100,7 @@ def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
 
     monkeypatch.setattr(study, "_task", lambda task: (None, no_training, "AP"))
     again = run_search(cfg, tmp_path / "search", candidates, w=-0.07, v=-0.05, step_batch=1, earlier=rows)
+    assert [(r["name"], r["AP"], r["epochs"]) for r in again["rows"]] == [(r["name"], r["AP"], r["epochs"]) for r in rows]
     assert again["agreement"]["candidates"] == [r["name"] for r in rows]   # ranked against the first run
     assert "Spearman rho" in (tmp_path / "search" / "search.md").read_text()
 
@@ -113,7 +114,6 @@ def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
     assert (tmp_path / "search" / "final" / result["winner"] / "arm.json").is_file()
     with pytest.raises(ConfigError, match="at least one finalist"):
         run_finals(cfg, tmp_path / "search", result, finalists=0, epochs=1)
-    assert [(r["name"], r["AP"], r["epochs"]) for r in again["rows"]] == [(r["name"], r["AP"], r["epochs"]) for r in rows]
 
 
 def test_spearman_and_rank_agreement_on_hand_made_numbers(tmp_path):

@@ -49,9 +49,16 @@ def test_stage_costs_follow_the_schedule_and_sum_into_the_arms():
     assert "(b)" in cost_table(result) and "| 2 | 48x36 |" in cost_table(result)
 
 
-def test_fastest_seconds_takes_the_minimum():
+def test_fastest_seconds_takes_the_minimum(monkeypatch):
+    import types
+
+    from hrseg.experiments import common
+
+    # a clock whose timed calls last 3, 1 and 2 s: the warm-ups are not timed, the fastest is returned
+    ticks = iter([0.0, 3.0, 10.0, 11.0, 20.0, 22.0])
+    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
     calls = []
-    assert fastest_seconds(lambda: calls.append(1), warmup=2, iters=3) >= 0
+    assert fastest_seconds(lambda: calls.append(1), warmup=2, iters=3) == 1.0
     assert len(calls) == 5
 
 
