@@ -4,9 +4,11 @@ returns known numbers, so the driver's arithmetic is checked exactly)."""
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
+import torch
 
 from hrseg.engine.progressive import build_schedule
 from hrseg.errors import ConfigError
@@ -51,8 +53,8 @@ def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
         trained.append((arm, int(seed), cfg["train"]["max_epochs"]))
         final = finals[(arm, int(seed))]
         return {"metric": final, "cpu_s": cpus.get(arm, 99.0), "wall_s": 300.0 - cpus.get(arm, 99.0), "train_s": 1.0,
-                "epochs": cfg["train"]["max_epochs"],
-                "curve": [(1.0, final - 0.1), (2.0, final)]}
+                "epochs": cfg["train"]["max_epochs"], "curve": [(1.0, final - 0.1), (2.0, final)],
+                "machine": {"cpu_kernels": "AVX2" if seed == "0" else "AVX512", "torch": "2.x", "threads": 1}}
 
     monkeypatch.setattr(study, "train_arm", fake_train_arm)
     result = study.run_study(CONFIG, "pose", tmp_path, seeds=(0, 1))
@@ -68,6 +70,8 @@ def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
     assert saved["summary"]["b"]["mean"] == pytest.approx(0.40) and len(saved["runs"]) == 10
     table = (tmp_path / "study.md").read_text()
     assert "0.5500 +- 0.0707" in table and "NOT converged" in table
+    # the seeds trained on different kernels, and the table says so (their float order differs)
+    assert "trained with AVX2 kernels, torch 2.x, 1 thread(s); AVX512 kernels, torch 2.x, 1 thread(s)" in table
     assert (tmp_path / "study.png").stat().st_size > 0
     partial = study.run_study(CONFIG, "pose", tmp_path / "partial", seeds=(0,), collect_only=True)
     assert [r["arm"] for r in partial["runs"]] == ["a", "b", "d"]  # c unfinished, so e is not asked for
@@ -98,6 +102,8 @@ def test_train_arm_reuses_a_result_and_resumes_an_interrupted_arm(tmp_path, monk
     r = study.train_arm(cfg, "pose", work)
     assert r["cpu_s"] == 5.0 and r["train_s"] == 11.0 and r["curve"] == [(5.0, 0.25)]
     assert r["wall_curve"] == [(11.0, 0.25)] and calls == [None]
+    assert r["machine"] == {"cpu_kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+                            "threads": torch.get_num_threads(), "machine": platform.machine()}
     assert study.train_arm(cfg, "pose", work) == json.loads((work / "arm.json").read_text())["result"]
     assert calls == [None]                              # reused, not trained again
     (work / "arm.json").unlink()                        # as if stopped part-way: only arm_started.json

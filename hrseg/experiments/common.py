@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import inspect
 import math
+import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, MutableMapping, Sequence
@@ -91,6 +92,21 @@ def train_step_seconds(model: torch.nn.Module, input_size: Sequence[int], batch:
     return fastest_seconds(step, warmup, iters)
 
 
+def machine() -> dict[str, Any]:
+    """Where a run trained: PyTorch dispatches AVX2 or AVX-512 kernels by CPU, and their float
+    reductions run in another order, so a seeded run from scratch repeats to the last digit only
+    on the same kernels (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` selects the AVX2
+    ones on an AVX-512 CPU)."""
+    return {"cpu_kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "machine": platform.machine()}
+
+
+def machine_note(records: Sequence[Mapping[str, Any]]) -> str:
+    """One line naming the kernels, torch and thread counts the runs of a table trained with."""
+    seen = sorted({(r.get("cpu_kernels", "?"), r.get("torch", "?"), r.get("threads", "?")) for r in records}, key=str)
+    return "trained with " + "; ".join(f"{k} kernels, torch {t}, {n} thread(s)" for k, t, n in seen)
+
+
 def inference_images_per_second(model: torch.nn.Module, input_size: Sequence[int], batch: int = 8) -> float:
     """CPU inference throughput of the optimized (BN-folded) model, current thread count."""
     from hrseg.benchmark import prepare, time_forward
@@ -143,5 +159,6 @@ def new_figure(ncols: int = 1, size: tuple[float, float] = (5, 3.5)) -> tuple[An
     return plt.subplots(1, ncols, figsize=size)
 
 
-__all__ = ["base_network", "complexity", "fastest_seconds", "inference_images_per_second", "markdown", "metric_curve", "model_options",
-           "new_figure", "read_log", "save_figure", "shorten", "train_step_seconds", "write_text"]
+__all__ = ["base_network", "complexity", "fastest_seconds", "inference_images_per_second", "machine", "machine_note",
+           "markdown", "metric_curve", "model_options", "new_figure", "read_log", "save_figure", "shorten",
+           "train_step_seconds", "write_text"]

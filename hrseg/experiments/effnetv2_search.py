@@ -27,7 +27,7 @@ import torch
 
 from hrseg.errors import ConfigError, DataError
 from hrseg.experiments.common import (
-    base_network, inference_images_per_second, markdown, model_options, new_figure, save_figure, shorten,
+    base_network, inference_images_per_second, machine, markdown, model_options, new_figure, save_figure, shorten,
     train_step_seconds, write_text,
 )
 from hrseg.models.scaling import ScalableHRNet, build_pose_network
@@ -262,7 +262,7 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     for i, r in enumerate(rows):
         r["pareto"] = i in front
     winner = max(rows, key=lambda r: r["reward"])
-    result = {"reward": {"w": w, "v": v}, "reference": {"layout": model_options(base), **ref},
+    result = {"reward": {"w": w, "v": v}, "machine": machine(), "reference": {"layout": model_options(base), **ref},
               "rows": rows, "winner": winner["name"], "pareto": [rows[i]["name"] for i in front],
               "winner_model": {**model_options(candidate_network(base, parse_candidate(winner["name"]))), **extra}}
     agreement = ""
@@ -278,7 +278,8 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     table = markdown(sorted(({**r, "step_ms": r["step_s"] * 1000, "front": "yes" if r["pareto"] else ""}
                              for r in rows), key=lambda r: -r["reward"]), columns)
     summary = (f"reward A * S^{w:g} * P^{v:g} (S, P relative to the base: {ref['step_s'] * 1000:.0f} ms, "
-               f"{ref['params']:,} params); winner {winner['name']}")
+               f"{ref['params']:,} params); winner {winner['name']}; step times on {result['machine']['cpu_kernels']} "
+               f"kernels, {result['machine']['threads']} thread(s)")
     write_text(out / "search.md", table + "\n" + summary + agreement + "\n")
     plot_search(rows, front, out / "search.png")
     print(table + "\n" + summary + agreement)

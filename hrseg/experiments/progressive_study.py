@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hrseg.errors import ConfigError
-from hrseg.experiments.common import markdown, metric_curve, new_figure, read_log, save_figure, shorten, write_text
+from hrseg.experiments.common import (machine, machine_note, markdown, metric_curve, new_figure, read_log, save_figure,
+                                      shorten, write_text)
 from hrseg.utils.io import write_json
 
 ARMS = {
@@ -114,7 +115,7 @@ def train_arm(cfg: Mapping[str, Any], task: str, work_dir: Path, collect_only: b
     result = {"metric": float(metrics.get(metric, float("nan"))), "cpu_s": train_cpu_seconds(rows),
               "train_s": sum(r["time"] for r in rows), "wall_s": wall, "process_cpu_s": cpu,
               "resumed": resume, "epochs": len(rows), "curve": metric_curve(rows, metric, "cpu_time"),
-              "wall_curve": metric_curve(rows, metric, "time")}
+              "wall_curve": metric_curve(rows, metric, "time"), "machine": machine()}
     write_json(saved, {"config": plain, "result": result})
     return result
 
@@ -195,6 +196,7 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
                             ("wall s mean +- sd", "{wall_mean:.0f} +- {wall_sd:.0f}")])
     note = ("fixed size (a) had stopped rising: the comparison is at convergence" if result["converged"] else
             "fixed size (a) was still rising at the end: NOT converged, a longer schedule is needed to compare")
+    note += "\n" + machine_note([r.get("machine", {}) for r in runs])
     write_text(out / "study.md", table + "\n" + note + "\n")
     plot_study(runs, metric, out / "study.png")
     print(table + "\n" + note)
