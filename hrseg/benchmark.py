@@ -188,15 +188,18 @@ def timm_reference(device: str = "cpu") -> nn.Module:
                              out_indices=(1, 2, 3, 4)).eval().to(device)
 
 
-def conv_roofline_gflops(iters: int = 5, rounds: int = 5) -> float:
-    """float32 GFLOP/s of a large 3x3 convolution (4x256x64x64 -> 256 channels, channels_last,
-    through oneDNN): the most this CPU gives a convolution network, measured now.
+def conv_roofline_gflops(iters: int = 5, rounds: int = 5, dtype: str = "float32") -> float:
+    """GFLOP/s of a large 3x3 convolution (4x256x64x64 -> 256 channels, channels_last, through
+    oneDNN) in ``dtype``: the most this CPU gives a convolution network, measured now. bfloat16's
+    is about twice float32's where the CPU has native bfloat16 dot products (AVX512-BF16), far more
+    with AMX tiles, and below float32's where bfloat16 is emulated.
 
     The best of ``rounds`` timings of ``iters`` calls: a ceiling is what the CPU can do, and a
     single timing on a virtual machine can land in a slow moment (89 against 140 GFLOP/s ten
     minutes apart on the same quiet machine), which would inflate every row's share of it."""
-    conv = nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
-    x = torch.randn(4, 256, 64, 64).to(memory_format=torch.channels_last)
+    kind = getattr(torch, dtype)
+    conv = nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(dtype=kind, memory_format=torch.channels_last)
+    x = torch.randn(4, 256, 64, 64).to(dtype=kind, memory_format=torch.channels_last)
     seconds = min(time_forward(conv, x, warmup=2 if i == 0 else 0, iters=iters) for i in range(rounds))
     return 2 * 4 * 256 * 256 * 9 * 64 * 64 / seconds / 1e9
 
@@ -221,15 +224,19 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
 def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: list[str], dtypes: list[str],
                   iters: int = 5, cache: str | None = None, progress: Callable[[str], None] = print
                   ) -> dict[str, Any]:
-    """img/s of ``name`` on each backend x dtype, with timm eager and the convolution roofline
-    measured first in the same process; rows as dicts (``note`` says why a row did not run)."""
+    """img/s of ``name`` on each backend x dtype, with timm eager and the convolution roofline of
+    float32 and of each dtype asked for measured first in the same process; rows as dicts (``note``
+    says why a row did not run). A row's share of its own dtype's roofline says how far a backend
+    is from what this CPU can do in that dtype; the roofline over the model's multiply-adds bounds
+    its speed-up over timm."""
     import tempfile
 
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    roofline = conv_roofline_gflops()
-    progress(f"float32 3x3-convolution roofline: {roofline:.0f} GFLOP/s")
+    rooflines = {dtype: conv_roofline_gflops(dtype=dtype) for dtype in dict.fromkeys(["float32", *dtypes])}
+    for dtype, gflops in rooflines.items():
+        progress(f"{dtype} 3x3-convolution roofline: {gflops:.0f} GFLOP/s")
     x = torch.randn(batch, 3, *input_size)
     timm_ips = batch / time_forward(timm_reference(), x, iters=iters)
     progress(f"timm hrnet_w32 eager: {timm_ips:.2f} img/s")
@@ -245,7 +252,9 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
                     runner = backend_runner(model, name, backend, dtype, input_size, cache or tmp)
                     row["setup_s"] = time.perf_counter() - start
                     ips = batch / time_forward(runner, x, iters=iters)
-                    row.update(img_s=ips, vs_timm=ips / timm_ips, roofline_pct=100 * ips * 2 * gmacs / roofline)
+                    row.update(img_s=ips, vs_timm=ips / timm_ips,
+                               roofline_pct=100 * ips * 2 * gmacs / rooflines["float32"],
+                               dtype_roofline_pct=100 * ips * 2 * gmacs / rooflines[dtype])
                     if getattr(runner, "ran_as", dtype) != dtype:
                         row["note"] = f"ran as {runner.ran_as}: no native {dtype} on this CPU"
 
@@ -254,14 +263,16 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
                 progress(format_backend_row(row))
                 rows.append(row)
     return {"model": name, "input_size": list(input_size), "batch": batch, "gmacs": gmacs, "threads":
-            torch.get_num_threads(), "roofline_gflops": roofline, "timm_img_s": timm_ips, "rows": rows}
+            torch.get_num_threads(), "roofline_gflops": rooflines["float32"], "rooflines_gflops": rooflines,
+            "timm_img_s": timm_ips, "rows": rows}
 
 
 def format_backend_row(row: Mapping[str, Any]) -> str:
     if "img_s" not in row:
-        return f"| {row['backend']} | {row['dtype']} | - | - | - | {row.get('note', '')} |"
+        return f"| {row['backend']} | {row['dtype']} | - | - | - | - | {row.get('note', '')} |"
     return (f"| {row['backend']} | {row['dtype']} | {_rate(row['img_s'])} | {row['vs_timm']:.2f}x | "
-            f"{row['roofline_pct']:.0f}% | setup {row['setup_s']:.1f} s {row.get('note', '')}|")
+            f"{row['roofline_pct']:.0f}% | {row['dtype_roofline_pct']:.0f}% | setup {row['setup_s']:.1f} s "
+            f"{row.get('note', '')}|")
 
 
 def _rate(img_s: float) -> str:
@@ -272,8 +283,12 @@ def _rate(img_s: float) -> str:
 def format_backend_table(result: Mapping[str, Any]) -> str:
     """The Markdown table of :func:`backend_table`."""
     h, w = result["input_size"]
-    head = (f"{result['model']} {h}x{w}, batch {result['batch']}, {result['threads']} threads: timm hrnet_w32 eager "
-            f"{_rate(result['timm_img_s'])} img/s; float32 3x3-conv roofline {result['roofline_gflops']:.0f} GFLOP/s "
-            f"= {_rate(result['roofline_gflops'] / (2 * result['gmacs']))} img/s at {result['gmacs']:.2f} GMAC/img\n\n"
-            "| backend | dtype | img/s | vs timm eager | % of f32 roofline | note |\n|---|---|---:|---:|---:|---|")
+    rooflines = result.get("rooflines_gflops") or {"float32": result["roofline_gflops"]}
+    bounds = "; ".join(f"{dtype} 3x3-conv roofline {gflops:.0f} GFLOP/s = {_rate(gflops / (2 * result['gmacs']))} img/s "
+                       f"({gflops / (2 * result['gmacs']) / result['timm_img_s']:.2f}x timm)"
+                       for dtype, gflops in rooflines.items())
+    head = (f"{result['model']} {h}x{w}, batch {result['batch']}, {result['threads']} threads, {result['gmacs']:.2f} "
+            f"GMAC/img: timm hrnet_w32 eager {_rate(result['timm_img_s'])} img/s; {bounds}\n\n"
+            "| backend | dtype | img/s | vs timm eager | % of f32 roofline | % of its dtype's roofline | note |\n"
+            "|---|---|---:|---:|---:|---:|---|")
     return "\n".join([head] + [format_backend_row(r) for r in result["rows"]])

@@ -7,8 +7,9 @@
     hrseg bench pose_hrnet_w32 --input-size 256x192 --batch 8 \
         --backends torch,optimized,compiled,onnxruntime,openvino --dtype float32,bfloat16 --json-out bench.json
     python tools/benchmark.py ...  # the same command, from a clone
---backends prints one table: img/s per backend and dtype, the ratio to timm eager and the share of
-the float32 3x3-convolution roofline, both measured at the start of the same run.
+--backends prints one table: img/s per backend and dtype, the ratio to timm eager and the shares of
+the float32 and of the row's own dtype's 3x3-convolution rooflines, all measured at the start of
+the same run (a dtype's roofline over the model's multiply-adds bounds its speed-up over timm).
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    if not dtypes or set(dtypes) - {"float32", "bfloat16", "float16"}:
+        ap.error(f"--dtype {args.dtype}: float32, bfloat16 or float16 (a comma-separated list with --backends)")
     if args.backends:
         from hrseg.utils.io import write_json
 
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json_out:
             write_json(args.json_out, result)
         return 0
-    if len(dtypes) != 1 or dtypes[0] not in ("float32", "bfloat16", "float16"):
+    if len(dtypes) != 1:
         ap.error("--dtype: one of float32, bfloat16, float16 (a list only with --backends)")
     args.dtype = dtypes[0]
 
