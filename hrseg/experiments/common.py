@@ -95,8 +95,8 @@ def train_step_seconds(model: torch.nn.Module, input_size: Sequence[int], batch:
 def machine() -> dict[str, Any]:
     """Where a run trained: PyTorch dispatches AVX2 or AVX-512 kernels by CPU, and their float
     reductions run in another order, so a seeded run from scratch repeats to the last digit only
-    on the same kernels (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` selects the AVX2
-    ones on an AVX-512 CPU)."""
+    on the same kernels (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+    MKL_ENABLE_INSTRUCTIONS=AVX2`` select the AVX2 ones on an AVX-512 CPU)."""
     return {"cpu_kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "machine": platform.machine()}
 
