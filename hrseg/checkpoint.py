@@ -24,6 +24,7 @@ from torch import nn
 
 from hrseg.errors import CheckpointError
 from hrseg.utils.io import atomic_path
+from hrseg.utils.safe_load import read_weights
 
 log = logging.getLogger("hrseg")
 
@@ -51,10 +52,9 @@ class LoadReport:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint file safely (``weights_only=True``); errors name the file. One reader
-    serves hrseg's own files and published ones: :func:`hrseg.weights.safe_load.read_weights`."""
-    from hrseg.weights.safe_load import read_weights  # hrseg.weights imports this module
-
+    serves hrseg's own files and published ones: :func:`hrseg.utils.safe_load.read_weights`."""
     return read_weights(path)
+
 
 
 def extract_state_dict(ckpt: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:

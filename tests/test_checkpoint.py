@@ -181,3 +181,33 @@ def test_pickled_objects_are_never_run(tmp_path, capsys):
     path = _save(tmp_path, "evil_with_weights.pth", {"state_dict": model.state_dict(), "payload": _Evil()})
     load_checkpoint(model, path)
     assert "this must never run" not in capsys.readouterr().out
+
+
+class _RunsACommand:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this-must-never-run > /dev/null",))
+
+
+def test_a_code_running_object_is_refused_by_name(tmp_path):
+    """A pickled call of a blocked module (os.system): refused with its name, and the message says
+    hrseg never unpickles code instead of relaying torch's advice to use weights_only=False."""
+    model = hrseg.build_model("hrnet_w18_small_v1")
+    path = _save(tmp_path, "system.pth", {"state_dict": model.state_dict(), "payload": _RunsACommand()})
+    with pytest.raises(CheckpointError, match=r"system.pth: refused: the file holds '(posix|nt)\.system'") as info:
+        load_checkpoint(model, path)
+    assert "never unpickles code" in str(info.value) and "weights_only=False" not in str(info.value)
+
+
+def test_files_get_the_umask_mode_not_private(tmp_path):
+    """Checkpoints (and every atomically written file) are readable by others under umask 022."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "shared.pth", hrseg.build_model("hrnet_w18_small_v1"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

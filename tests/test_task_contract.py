@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import hrseg
-from hrseg.engine.logging import LineProgress, progress
+from hrseg.utils.progress import LineProgress, progress_bar
 from hrseg.meta.keypoints import COCO_PERSON
 from hrseg.models.registry import model_info
 from hrseg.tasks import detection, pose, segmentation
@@ -96,7 +96,7 @@ def test_palette_and_grayscale_images_load_as_rgb(tmp_path):
 
 
 def test_progress_off_a_terminal_is_a_line_every_interval(caplog):
-    assert isinstance(progress(10, "epoch 1/2"), LineProgress)  # pytest captures stderr: not a terminal
+    assert isinstance(progress_bar(10, "epoch 1/2"), LineProgress)  # pytest captures stderr: not a terminal
     with caplog.at_level(logging.INFO, logger="hrseg"):
         with LineProgress(100, "epoch 1/2", interval=0.0) as bar:
             bar.set_postfix(loss="0.1")

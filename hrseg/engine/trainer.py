@@ -41,7 +41,8 @@ from hrseg.engine.distributed import (
     all_gather_object, all_reduce, batchnorm_mode, broadcast_object, default_device, get_rank, get_world_size,
     init_distributed, unwrap, wrap_model,
 )
-from hrseg.engine.logging import RunLogger, progress as progress_bar
+from hrseg.engine.logging import RunLogger
+from hrseg.utils.progress import progress_bar
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
 from hrseg.errors import CheckpointError, ConfigError, DataError
 

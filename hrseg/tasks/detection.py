@@ -29,7 +29,7 @@ from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
 from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
-from hrseg.engine.logging import on_terminal
+from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError, DataError
 from hrseg.data.det.instance_masks import encode_mask

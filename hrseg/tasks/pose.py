@@ -23,7 +23,7 @@ from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
 from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
-from hrseg.engine.logging import on_terminal
+from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError

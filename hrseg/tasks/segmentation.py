@@ -27,7 +27,7 @@ from hrseg.meta.classes import (
 )
 from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
-from hrseg.engine.logging import on_terminal
+from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError

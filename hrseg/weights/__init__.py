@@ -24,7 +24,7 @@ from hrseg.errors import CheckpointError, ConfigError
 from hrseg.weights.cache import cache_dir, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
 from hrseg.weights.records import RECORDS, WeightRecord
-from hrseg.weights.safe_load import read_weights
+from hrseg.utils.safe_load import read_weights
 
 log = logging.getLogger("hrseg")
 _BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)

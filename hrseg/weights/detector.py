@@ -39,7 +39,7 @@ def build_torchvision_detector(path: str | os.PathLike) -> nn.Module:
     from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
 
     from hrseg.checkpoint import load_state
-    from hrseg.weights.safe_load import read_weights
+    from hrseg.utils.safe_load import read_weights
 
     model = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=91)
     load_state(model, extract_state_dict(read_weights(path), path), path)

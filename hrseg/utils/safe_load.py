@@ -82,6 +82,9 @@ def _read_safetensors(p: Path) -> dict[str, Any]:
 
 # torch's message for a class its safe loader will not rebuild: "Unsupported global: GLOBAL a.b.C"
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# ... and for a class of a module it blocks outright (os, posix, subprocess, builtins' eval ...):
+# "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+_BLOCKED = re.compile(r"unsupported GLOBAL ([\w.]+) whose module [\w.]+ is blocked")
 
 
 class Dropped:
@@ -117,12 +120,19 @@ def _read_tensors_only(p: Path, max_names: int = 64) -> dict[str, Any]:
                 obj = torch.load(p, map_location="cpu", weights_only=True)
             break
         except pickle.UnpicklingError as e:
+            blocked = _BLOCKED.search(str(e))
+            if blocked:  # a call that runs code when unpickled: refused, and nothing of it ran
+                raise CheckpointError(
+                    f"{p}: refused: the file holds {blocked.group(1)!r}, a function that would run code when "
+                    "unpickled; hrseg reads checkpoints with weights_only=True and never unpickles code, so "
+                    "nothing of it ran. Save the weights as a plain state_dict (tensors only)") from None
             found = _UNSUPPORTED.search(str(e))
             name = found.group(1) if found else ""
             if name and "." not in name:  # torch names builtins bare ("print"), looks up "builtins.print"
                 name = f"builtins.{name}"
             if not name or name in names or len(names) >= max_names:
-                raise CheckpointError(f"{p}: not readable with weights_only=True ({_first_line(e)})") from None
+                raise CheckpointError(f"{p}: holds objects that are not tensors or plain data ({name or 'unnamed'}); "
+                                      "hrseg never unpickles code, so it cannot read them") from None
             names.append(name)
         except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
             raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
