@@ -18,7 +18,7 @@ _MODELS: dict[str, ModelFactory] = {}
 _INFO: dict[str, "ModelInfo"] = {}
 # The modules that define models; each registers its own on import.
 _MODEL_MODULES = ("backbones.hrnet", "pyramid", "pose", "segmentation", "ocr", "detection", "mask_rcnn", "mbconv",
-                  "scaling")
+                  "scaling", "multitask")
 
 
 @dataclass(frozen=True)

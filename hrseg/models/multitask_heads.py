@@ -1,0 +1,112 @@
+"""The RoI heads of the multi-task model: torchvision's box, mask and keypoint branches on the same
+RoIs, trained with partial labels.
+
+torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) and ``keypoints``
+(Keypoint R-CNN) and trains both branches on every positive RoI. Here:
+
+- an image whose target says ``has_masks`` False (a dataset without instance masks for it)
+  contributes no RoI to the mask loss: an all-zero mask would train the background;
+- the keypoint branch trains on the positive RoIs matched to a ground-truth instance with at
+  least one labelled keypoint (people with keypoints; other classes carry v=0), so images and
+  instances without keypoints cost nothing;
+- ``mask_rois_per_image`` / ``keypoint_rois_per_image`` cap the positives each branch trains on
+  per image (None: all); the sampler has shuffled them, so the first ones are a random subset;
+- at test time keypoints are predicted for the ``keypoint_label`` (person) detections only; the
+  other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K)).
+
+The losses also report how many images of the batch had no mask or keypoint labels
+(``masked_mask_images``, ``masked_keypoint_images``: counts, not losses).
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.models.detection.roi_heads import (
+    RoIHeads, fastrcnn_loss, keypointrcnn_inference, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
+)
+
+__all__ = ["MultiRoIHeads", "COUNT_KEYS"]
+
+COUNT_KEYS = ("masked_mask_images", "masked_keypoint_images")  # counts in the loss dict, not losses
+
+
+def _flag(target: dict[str, torch.Tensor], key: str) -> bool:
+    value = target.get(key)
+    return True if value is None else bool(value)
+
+
+class MultiRoIHeads(RoIHeads):
+    """torchvision's ``RoIHeads`` with partial-label training and person-only keypoints (module
+    docstring). Made by re-classing a Faster R-CNN's heads; set the attributes below after."""
+
+    keypoint_label: int = 1
+    mask_rois_per_image: int | None = None
+    keypoint_rois_per_image: int | None = None
+
+    def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
+        if not self.training:
+            return self._predict(features, proposals, image_shapes), {}
+        proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression_targets)
+        losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
+        device = class_logits.device
+        if self.has_mask():
+            keep = [_flag(t, "has_masks") for t in targets]
+            rois, matched = self._positives(proposals, matched_idxs, labels, keep, self.mask_rois_per_image)
+            logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, rois, image_shapes)))
+            losses["loss_mask"] = maskrcnn_loss(logits, rois, [t["masks"] for t in targets],
+                                                [t["labels"] for t in targets], matched)
+            losses["masked_mask_images"] = torch.tensor(float(keep.count(False)), device=device)
+        if self.has_keypoint():
+            labelled = [t["keypoints"][:, :, 2].amax(1) > 0 if len(t["keypoints"]) else
+                        torch.zeros(0, dtype=torch.bool, device=device) for t in targets]
+            keep = [_flag(t, "has_keypoints") for t in targets]
+            rois, matched = self._positives(proposals, matched_idxs, labels, keep, self.keypoint_rois_per_image,
+                                            labelled)
+            logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
+            if sum(len(r) for r in rois):
+                losses["loss_keypoint"] = keypointrcnn_loss(logits, rois, [t["keypoints"] for t in targets], matched)
+            else:  # torchvision's loss divides by the labelled count: zero without a labelled RoI
+                losses["loss_keypoint"] = logits.sum() * 0.0
+            losses["masked_keypoint_images"] = torch.tensor(float(keep.count(False)), device=device)
+        return [], losses
+
+    @staticmethod
+    def _positives(proposals, matched_idxs, labels, keep, limit, labelled=None):
+        """Per image the positive RoIs (and their matched ground truth) a branch trains on."""
+        rois, matched = [], []
+        for i, (boxes, idx, lab) in enumerate(zip(proposals, matched_idxs, labels)):
+            pos = torch.where(lab > 0)[0]
+            if labelled is not None and len(pos):
+                pos = pos[labelled[i][idx[pos]]] if len(labelled[i]) else pos[:0]
+            if not keep[i]:
+                pos = pos[:0]
+            if limit is not None:
+                pos = pos[:limit]
+            rois.append(boxes[pos])
+            matched.append(idx[pos])
+        return rois, matched
+
+    def _predict(self, features, proposals, image_shapes):
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        boxes, scores, labels = self.postprocess_detections(class_logits, box_regression, proposals, image_shapes)
+        result = [{"boxes": b, "labels": lab, "scores": s} for b, s, lab in zip(boxes, scores, labels)]
+        if self.has_mask():
+            logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, boxes, image_shapes)))
+            for probs, r in zip(maskrcnn_inference(logits, labels), result):
+                r["masks"] = probs
+        if self.has_keypoint():
+            people = [lab == self.keypoint_label for lab in labels]
+            rois = [b[p] for b, p in zip(boxes, people)]
+            logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
+            num = self.keypoint_predictor.kps_score_lowres.out_channels
+            found, found_scores = keypointrcnn_inference(logits, rois) if sum(len(r) for r in rois) else (
+                [logits.new_zeros((0, num, 3))] * len(rois), [logits.new_zeros((0, num))] * len(rois))
+            for r, p, kps, kp_scores in zip(result, people, found, found_scores):
+                r["keypoints"] = kps.new_zeros((len(p), num, 3))
+                r["keypoints"][p] = kps
+                r["keypoints_scores"] = kp_scores.new_zeros((len(p), num))
+                r["keypoints_scores"][p] = kp_scores
+        return result
