@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import multiprocessing
@@ -59,6 +60,7 @@ def mse_step(model, batch):
 def score(model):
     """A metric that also draws from numpy, as an evaluation with random crops would."""
     x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(7))
+    x = x.to(next(model.parameters()).device)  # the trainer moved the model (CUDA where there is one)
     return {"score": -float(model(x).square().mean()), "noise": float(np.random.rand())}
 
 
@@ -79,6 +81,8 @@ class Interrupt(Exception):
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_resume_continues_exactly(tmp_path, num_workers):
+    # bit for bit on the CPU always; on CUDA with train.deterministic (no autotuning, no CUDA graph)
+    make_trainer = functools.partial(globals()["make_trainer"], deterministic=True)
     full = make_trainer(tmp_path / "full", num_workers=num_workers, save_every=2)
     full_metrics = full.fit()
 
@@ -337,3 +341,60 @@ def test_seeded_loader_order_is_fixed_by_seed_and_epoch():
 
     assert order(0, 1) == order(0, 1) and order(0, 1) != order(1, 1) and order(0, 1) != order(0, 2)
     assert not math.isnan(sum(order(3, 1)))
+
+
+def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
+    from hrseg.engine.speed import resolve_speed
+
+    cpu = resolve_speed("cpu", num_workers=2)
+    assert not (cpu.cudnn_benchmark or cpu.fused_optimizer or cpu.cuda_graph or cpu.gpu_targets or cpu.channels_last)
+    assert cpu.prefetch_factor is None and cpu.notes == ()  # the CPU path is unchanged
+    cuda = resolve_speed("cuda", num_workers=2)
+    assert cuda.cudnn_benchmark and cuda.fused_optimizer and cuda.cuda_graph and cuda.gpu_targets
+    assert cuda.prefetch_factor == 4 and not cuda.channels_last and cuda.amp_dtype == torch.float16
+    exact = resolve_speed("cuda", deterministic=True)
+    assert not exact.cudnn_benchmark and not exact.cuda_graph and "train.deterministic" in exact.describe()
+    assert not resolve_speed("cuda", distributed=True).cuda_graph
+    hooked = resolve_speed("cuda", epoch_hook=True, cuda_graph=True)
+    assert not hooked.cuda_graph and "progressive" in hooked.describe()
+    assert "needs CUDA" in resolve_speed("cpu", cuda_graph=True).describe()
+    assert resolve_speed("cuda", amp_dtype="bfloat16", fused_optimizer=False).amp_dtype == torch.bfloat16
+    for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
+        with pytest.raises(ConfigError, match="train."):
+            resolve_speed("cuda", **bad)
+    assert set(TRAIN_DEFAULTS["train"]) >= {"deterministic", "cuda_graph", "fused_optimizer", "gpu_targets"}
+
+
+def test_data_wait_share_is_logged(tmp_path):
+    make_trainer(tmp_path, max_epochs=1).fit()
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert 0.0 <= float(rows[0]["data_wait"]) < 1.0
+    assert "% data wait" in (tmp_path / "train.log").read_text().replace("(data wait ", "% data wait ")
+
+
+def test_prefetch_depth_keeps_the_data(tmp_path):
+    from hrseg.engine.distributed import with_loader_options
+    from hrseg.engine.trainer import set_loader_epoch
+
+    loader = build_dataloader(NoisyData(), batch_size=4, num_workers=2, seed=3)
+    deeper = with_loader_options(loader, 4)
+    assert deeper.prefetch_factor == 4 and with_loader_options(loader, None) is loader
+    batches = []
+    for dl in (loader, deeper):
+        set_loader_epoch(dl, 1, seed=3)
+        batches.append([x for x, _ in dl])
+    assert all(torch.equal(a, b) for a, b in zip(*batches)) and len(batches[0]) == 3
+
+
+def test_fused_optimizer_is_the_same_update(tmp_path):
+    # the fused kernel runs on the CPU too (off by default there): a check of the wiring
+    # SGD: Adam's first steps divide by the gradients' size, which turns last-bit differences of
+    # near-zero gradients into whole steps; SGD's update is linear in them
+    make_trainer = functools.partial(globals()["make_trainer"], optimizer_cfg=dict(type="SGD", lr=0.05, momentum=0.9))
+    plain = make_trainer(tmp_path / "a", max_epochs=1, device="cpu")
+    plain.fit()  # the global random streams: each trainer seeds them and fits before the next
+    fused = make_trainer(tmp_path / "b", max_epochs=1, device="cpu", fused_optimizer=True)
+    fused.fit()
+    assert fused.optimizer.defaults["fused"] and not plain.optimizer.defaults.get("fused")
+    for a, b in zip(plain.model.parameters(), fused.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -124,3 +124,17 @@ def meta(config: dict[str, Any] | None, world_size: int,
 
     return {"config": plain(config or {}), "model": plain(model_meta or {}), "hrseg_version": __version__,
             "world_size": world_size, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def keep_optimizer_kind(optimizer: torch.optim.Optimizer, fused: bool) -> None:
+    """After ``load_state_dict``: the run's fused (or not) optimizer, whatever the checkpoint's was
+    (a checkpoint written on the CPU resumed on CUDA), its step counters where the kernel wants them."""
+    if not fused:
+        return
+    for group in optimizer.param_groups:
+        if "fused" in group:
+            group["fused"] = True
+        for p in group["params"]:
+            step = optimizer.state.get(p, {}).get("step")
+            if isinstance(step, torch.Tensor) and step.device != p.device:
+                optimizer.state[p]["step"] = step.to(device=p.device, dtype=torch.float32)

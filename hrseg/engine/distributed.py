@@ -176,7 +176,8 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, nu
 
     The Trainer calls ``set_epoch`` on its sampler (and on the dataset when it has one) and
     reseeds its generator (worker seeds) every epoch; ``persistent_workers`` would keep
-    workers' dataset copies from seeing ``set_epoch``. When launched by torchrun this joins the
+    workers' dataset copies from seeing ``set_epoch`` (and their seeds from being redrawn), so the
+    engine does not offer it; ``prefetch_factor`` is the Trainer's (see :mod:`hrseg.engine.speed`). When launched by torchrun this joins the
     process group (:func:`init_distributed`) so that the sampler shards the data.
     """
     init_distributed()
@@ -189,6 +190,18 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, nu
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate_fn, drop_last=drop_last, pin_memory=pin_memory,
                       worker_init_fn=worker_init_fn, generator=generator, **kwargs)
+
+
+def with_loader_options(loader: DataLoader, prefetch_factor: int | None = None) -> DataLoader:
+    """``loader`` itself, or the same loader (dataset, sampler, collate, seeds) with workers that
+    prepare ``prefetch_factor`` batches ahead each. The data it yields do not change."""
+    if prefetch_factor is None or loader.num_workers == 0 or prefetch_factor == loader.prefetch_factor:
+        return loader
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=loader.sampler,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
+                      pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
+                      generator=loader.generator, prefetch_factor=prefetch_factor, timeout=loader.timeout,
+                      multiprocessing_context=loader.multiprocessing_context)
 
 
 def cleanup() -> None:

@@ -3,7 +3,9 @@
 - ``log.csv``: one row per epoch: epoch, iteration, lr, the train_step's loss terms (epoch means),
   images_per_s, time (wall s of the epoch's training loop), cpu_time (``time.process_time()`` s of
   the same loop: this process's CPU, all its threads, not DataLoader workers; with one thread and
-  ``num_workers=0`` it measures the work done even on a shared or paused machine), skipped, and the evaluation metrics as ``val/<name>`` (empty on epochs
+  ``num_workers=0`` it measures the work done even on a shared or paused machine), skipped,
+  data_wait (the share of ``time`` the loop waited for the DataLoader's next batch: near 0 when the
+  data keep up with the step), and the evaluation metrics as ``val/<name>`` (empty on epochs
   without evaluation). On resume the rows after the checkpoint's epoch are dropped, so a crashed
   epoch is not counted twice; a new column rewrites the file with the wider header.
 - ``train.log``: the epoch summary lines.
@@ -24,7 +26,7 @@ from hrseg.utils.io import atomic_path, write_json
 log = logging.getLogger("hrseg")
 
 FIXED_COLUMNS = ("epoch", "iteration", "lr")
-RATE_COLUMNS = ("images_per_s", "time", "cpu_time", "skipped")
+RATE_COLUMNS = ("images_per_s", "time", "cpu_time", "skipped", "data_wait")
 METRIC_PREFIX = "val/"
 
 

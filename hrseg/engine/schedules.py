@@ -60,14 +60,15 @@ def _choice(kind: str, name: Any, known: Any) -> str:
     return key
 
 
-def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], fused: bool = False) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD over the model's trainable parameters.
 
     Options the chosen optimizer does not take (``momentum`` for Adam, ``betas`` for SGD) are
     ignored, so one config schema serves all three; an option no optimizer takes is an error.
     ``head_lr_mult`` (default 1) multiplies the learning rate of every parameter outside
     ``model.backbone`` (the official segmentation code's ``NONBACKBONE_MULT``, 10 for
-    PASCAL-Context).
+    PASCAL-Context). ``fused``: the single-kernel implementation (the same update; the
+    speed option ``train.fused_optimizer``, on by default under CUDA).
     """
     cfg = dict(cfg)
     cls = OPTIMIZERS[_choice("optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
@@ -86,6 +87,8 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
         raise ConfigError("optimizer: nesterov=True needs momentum > 0")
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
+    if fused:
+        kwargs["fused"] = True
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if head_lr_mult == 1.0:
         return cls([p for _, p in named], **kwargs)

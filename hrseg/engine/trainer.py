@@ -37,15 +37,19 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from hrseg.engine import checkpoint_io as ckpt
+from hrseg.engine.batches import batch_size_of, num_skipped, set_loader_epoch, to_device  # noqa: F401  (re-exported)
 from hrseg.engine.distributed import (
     all_gather_object, all_reduce, batchnorm_mode, broadcast_object, default_device, get_rank, get_world_size,
-    init_distributed, unwrap, wrap_model,
+    init_distributed, unwrap, with_loader_options, wrap_model,
 )
+from hrseg.engine.graph_step import GraphedStep
 from hrseg.engine.logging import RunLogger
-from hrseg.utils.progress import progress_bar
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
+from hrseg.engine.speed import SPEED_DEFAULTS, configure_kernels, resolve_speed
+from hrseg.utils.progress import progress_bar
 from hrseg.errors import CheckpointError, ConfigError, DataError
 
+_END = object()  # the end of an epoch's batches
 TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
@@ -59,8 +63,9 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
     optimizer=dict(type="Adam", lr=1e-3, head_lr_mult=1.0, weight_decay=0.0, momentum=0.9, nesterov=False,
                    betas=[0.9, 0.999], eps=1e-8, auto_scale=True, reference_batch=None),
     schedule=dict(SCHEDULE_DEFAULTS),
+    # the speed options (deterministic, cudnn_benchmark, fused_optimizer, cuda_graph, ...): engine/speed.py
     train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,
-               sync_bn=False, best_metric=None, best_mode="max", log_interval=20),
+               sync_bn=False, best_metric=None, best_mode="max", log_interval=20, **SPEED_DEFAULTS),
 )
 
 
@@ -71,7 +76,8 @@ class Trainer:
     best_metric / best_mode: the metric that selects ``best.pth`` (default: the first one
         ``evaluate`` returns) and whether higher ('max') or lower ('min') is better.
     seed: seeds python/numpy/torch (plus the rank) and the data order; None draws one.
-    amp: mixed precision (float16 autocast + GradScaler) on CUDA; CPU always trains in fp32.
+    amp: mixed precision on CUDA (``amp_dtype`` float16 autocast + GradScaler, or bfloat16 without
+        a scaler); CPU always trains in fp32.
     grad_clip: max global gradient norm (None = no clipping).
     resume: True = continue from ``work_dir/latest.pth`` if present, or a checkpoint path.
     save_every: also keep ``epoch_{n}.pth`` every n epochs (0 = only latest and best).
@@ -84,7 +90,9 @@ class Trainer:
     device: default ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU.
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
-    deterministic: deterministic kernels (slower), see ``seed_everything``.
+    deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets,
+        amp_dtype, prefetch_factor: the speed options, automatic (None) = on under CUDA where
+        exact, off on the CPU (:mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
     epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
         epochs included) before its data is drawn, e.g. to change the input size and the
         regularization (:class:`hrseg.engine.progressive.ProgressiveHook`).
@@ -100,7 +108,10 @@ class Trainer:
                  config: Mapping[str, Any] | None = None, model_meta: Mapping[str, Any] | None = None,
                  log_interval: int = 20,
                  progress: bool = True, find_unused_parameters: bool = False,
-                 deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None):
+                 deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
+                 cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
+                 channels_last: bool = False, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
+                 amp_dtype: str = "float16", prefetch_factor: int | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
                             f"got {type(train_loader).__name__}")
@@ -123,15 +134,26 @@ class Trainer:
         self.config = dict(config or {})
         self.model_meta = dict(model_meta or {})
         self.device = torch.device(device) if device is not None else default_device()
+        self.speed = resolve_speed(self.device, deterministic=deterministic, cudnn_benchmark=cudnn_benchmark,
+                                   fused_optimizer=fused_optimizer, channels_last=channels_last,
+                                   cuda_graph=cuda_graph, gpu_targets=gpu_targets, amp_dtype=amp_dtype,
+                                   prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
+                                   epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers)
+        configure_kernels(self.speed)
+        self.loader = with_loader_options(train_loader, self.speed.prefetch_factor)
         self.amp = bool(amp) and self.device.type == "cuda"
 
+        if self.speed.channels_last:
+            model.to(memory_format=torch.channels_last)
         self.wrapped = wrap_model(model, self.device, sync_bn, find_unused_parameters)
         self.model = unwrap(self.wrapped)
         total_batch = (train_loader.batch_size or 1) * self.world_size
         optimizer_cfg, lr_note = scale_lr(optimizer_cfg, total_batch)
-        self.optimizer = build_optimizer(self.model, optimizer_cfg)
+        self.optimizer = build_optimizer(self.model, optimizer_cfg, fused=self.speed.fused_optimizer)
         self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.amp and self.speed.amp_dtype == torch.float16)
+        self.graphed = GraphedStep(self._forward_backward, self.wrapped) if self.speed.cuda_graph else None
         self.epoch = self.iteration = 0
         self.best: dict[str, Any] = {}
         self.metrics: dict[str, float] = {}
@@ -148,6 +170,7 @@ class Trainer:
                                 start_iteration=self.iteration)
         self.logger.info(lr_note)
         self.logger.info(batchnorm_mode(sync_bn, self.device)[1])
+        self.logger.info(self.speed.describe())
         if path is not None:
             self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration}")
         elif resume:
@@ -165,6 +188,7 @@ class Trainer:
         try:
             self.model.load_state_dict(state["state_dict"])
             self.optimizer.load_state_dict(state["optimizer"])
+            ckpt.keep_optimizer_kind(self.optimizer, self.speed.fused_optimizer)
             self.scheduler.load_state_dict(state["scheduler"])
             if state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
@@ -208,14 +232,21 @@ class Trainer:
         window: dict[str, torch.Tensor] = {}
         steps = window_steps = images = 0
         start, cpu_start = time.perf_counter(), time.process_time()
+        waited = 0.0  # seconds the loop waited for the loader (the data-wait share of the epoch)
         with progress_bar(len(self.loader), f"epoch {epoch + 1}/{self.max_epochs}",
                       disable=not (self.progress and self.is_main)) as bar:
-            for batch in self.loader:
+            batches = iter(self.loader)
+            while True:
+                asked = time.perf_counter()
+                batch = next(batches, _END)
+                waited += time.perf_counter() - asked
+                if batch is _END:
+                    break
                 if batch is None:  # every sample of the batch was skipped (unreadable images)
                     bar.update(1)
                     continue
                 images += batch_size_of(batch)
-                out = self._step(to_device(batch, self.device))
+                out = self._step(to_device(batch, self.device, self.speed.channels_last))
                 for key, value in out.items():
                     value = torch.as_tensor(value, device=self.device).detach().float()
                     sums[key] = sums.get(key, 0.0) + value
@@ -238,7 +269,7 @@ class Trainer:
         losses = {k: float(v) for k, v in zip(keys, mean)}
         self.last_losses = losses
         return losses, {"lr": lr, "images_per_s": float(totals[0]) / elapsed, "time": elapsed,
-                        "cpu_time": cpu, "skipped": int(totals[1])}
+                        "cpu_time": cpu, "skipped": int(totals[1]), "data_wait": waited / max(elapsed, 1e-9)}
 
     def _log_window(self, bar: Any, means: Mapping[str, torch.Tensor], speed: float) -> None:
         """Progress bar and TensorBoard every ``log_interval`` iterations (the only host syncs)."""
@@ -247,13 +278,34 @@ class Trainer:
         self.logger.scalars(self.iteration, {**values, "lr": self.lr})
 
     def _step(self, batch: Any) -> Mapping[str, torch.Tensor]:
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        """One training step: forward, loss and backward (replayed from the CUDA graph when one is
+        captured for this batch's shapes, else eagerly), then the optimizer and the schedule."""
+        out = self.graphed(batch) if self.graphed is not None else None
+        if out is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self._forward_backward(batch)
+        self._optimizer_step()
+        return out
+
+    def _forward(self, batch: Any) -> Mapping[str, torch.Tensor]:
+        # autocast's weight cache cannot live across CUDA graph replays
+        with torch.autocast(self.device.type, dtype=self.speed.amp_dtype, enabled=self.amp,
+                            cache_enabled=self.graphed is None):
             out = self.train_step(self.wrapped, batch)
         if not isinstance(out, Mapping) or "loss" not in out:
             raise TypeError("train_step must return a dict with a 'loss' tensor, got "
                             f"{type(out).__name__}{sorted(out) if isinstance(out, Mapping) else ''}")
-        self.optimizer.zero_grad(set_to_none=True)
+        return out
+
+    def _backward(self, out: Mapping[str, torch.Tensor]) -> None:
         self.scaler.scale(out["loss"]).backward()
+
+    def _forward_backward(self, batch: Any) -> Mapping[str, torch.Tensor]:
+        out = self._forward(batch)
+        self._backward(out)
+        return out
+
+    def _optimizer_step(self) -> None:
         if self.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), float(self.grad_clip))
@@ -264,7 +316,6 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             self.scheduler.step()
         self.iteration += 1
-        return out
 
     def _check_finite(self, values: dict[str, float]) -> dict[str, float]:
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
@@ -318,7 +369,9 @@ class Trainer:
         terms = " ".join(f"{k} {v:.4g}" for k, v in losses.items() if k != "loss")
         line = (f"epoch {self.epoch}/{self.max_epochs} | loss {losses.get('loss', float('nan')):.4g}"
                 + (f" ({terms})" if terms else "")
-                + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s | {stats['time']:.1f} s"
+                + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s"
+                + (f" (data wait {stats['data_wait']:.0%})" if "data_wait" in stats else "")
+                + f" | {stats['time']:.1f} s"
                 + (f" (cpu {stats['cpu_time']:.1f} s)" if "cpu_time" in stats else "")
                 + f" | skipped {stats['skipped']}")
         if metrics:
@@ -335,51 +388,3 @@ class Trainer:
             "best": self.best, "metrics": self.metrics, "losses": self.last_losses,
             "meta": ckpt.meta(self.config, self.world_size, self.model_meta),
         }
-
-
-# -- batch helpers -----------------------------------------------------------------------------
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor in a (nested) batch to ``device``; other values are kept."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(to_device(v, device) for v in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
-def batch_size_of(batch: Any) -> int:
-    """Images in a batch: the first dimension of its first tensor, else its length."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    if isinstance(batch, Mapping):
-        for value in batch.values():
-            if isinstance(value, (torch.Tensor, Mapping, list, tuple)):
-                return batch_size_of(value)
-        return 1
-    if isinstance(batch, (list, tuple)) and batch:
-        # (images, targets, ...) -> images; a list of per-sample records -> its length
-        return batch_size_of(batch[0]) if isinstance(batch[0], torch.Tensor) else len(batch)
-    return 1
-
-
-def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int = 0) -> None:
-    """Fix an epoch's data: sampler order (seed + epoch), dataset augmentation, worker seeds."""
-    for obj in (loader.sampler, loader.batch_sampler, loader.dataset):
-        if hasattr(obj, "set_epoch"):
-            obj.set_epoch(epoch)
-    if loader.generator is not None:
-        loader.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
-
-
-def num_skipped(loader: DataLoader) -> int:
-    """The running total of skipped images the dataset or collate function reports (else 0)."""
-    for obj in (loader.dataset, loader.collate_fn):
-        counter = getattr(obj, "num_skipped", None)
-        if counter is not None:
-            value = counter() if callable(counter) else counter
-            return int(getattr(value, "value", value))
-    return 0

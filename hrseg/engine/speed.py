@@ -1,0 +1,134 @@
+"""The options that make a training step fast on a GPU (the config's ``train`` section), and what
+each one resolves to on the run's device. ``None`` means automatic: on under CUDA where the
+option keeps the training exact, off on the CPU, so a CPU run trains exactly as without them.
+
+- ``deterministic``: deterministic kernels, cuDNN autotuning off, no CUDA graph; a resumed run
+  continues bit for bit on CUDA too (on the CPU it always does).
+- ``cudnn_benchmark``: cuDNN autotuning (the official recipes' ``CUDNN.BENCHMARK: True``); auto =
+  on under CUDA unless ``deterministic``.
+- ``fused_optimizer``: Adam / AdamW / SGD as one fused multi-tensor kernel; auto = on under CUDA.
+  Under float16 AMP the GradScaler hands its scale and inf flag to the fused kernel on the device,
+  so the step never waits for the host.
+- ``channels_last``: model and 4-d inputs in NHWC memory (tensor-core friendly); default off until
+  ``hrseg bench-train --channels-last`` measures it faster on the card at hand.
+- ``cuda_graph``: forward, loss and backward (BatchNorm included) captured once in a CUDA graph
+  and replayed; the optimizer runs after it, eagerly, as fused kernels. Auto = on under CUDA for
+  one process with a static-shape step; off, with the reason logged, when deterministic, when
+  distributed, with an epoch hook (progressive stages change shapes and regularisation), or for a
+  batch whose shapes differ from the captured one (detection, a batch with skipped images).
+- ``gpu_targets``: the task draws its targets on the device from the batch (pose heatmaps, see
+  :mod:`hrseg.codecs.heatmap_torch`); the DataLoader workers then only decode and warp. Auto = on
+  under CUDA. The engine only resolves it; the task's ``train_step`` reads it.
+- ``amp_dtype``: 'float16' (with GradScaler, the default) or 'bfloat16' (no scaler) for AMP.
+- ``prefetch_factor``: batches each DataLoader worker prepares ahead; auto = 4 under CUDA with
+  workers (PyTorch's default 2 otherwise). Persistent workers are not offered: a worker would keep
+  its copy of the dataset, so ``set_epoch`` and progressive stages would not reach it, and its
+  seed would not be redrawn each epoch (:func:`hrseg.engine.batches.set_loader_epoch`), which an
+  exact resume needs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hrseg.errors import ConfigError
+
+SPEED_DEFAULTS: dict[str, Any] = dict(
+    deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=False, cuda_graph=None,
+    gpu_targets=None, amp_dtype="float16", prefetch_factor=None,
+)
+AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+CUDA_PREFETCH = 4
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The resolved options of one run (booleans, a dtype) and one sentence on each that is off
+    under CUDA or asked for in vain (``notes``)."""
+
+    deterministic: bool = False
+    cudnn_benchmark: bool = False
+    fused_optimizer: bool = False
+    channels_last: bool = False
+    cuda_graph: bool = False
+    gpu_targets: bool = False
+    amp_dtype: torch.dtype = torch.float16
+    prefetch_factor: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One log line: what is on."""
+        on = [name for name in ("cudnn_benchmark", "fused_optimizer", "channels_last", "cuda_graph", "gpu_targets")
+              if getattr(self, name)]
+        parts = [f"speed options: {', '.join(on) if on else 'none'}"]
+        if self.deterministic:
+            parts.append("deterministic kernels")
+        if self.prefetch_factor:
+            parts.append(f"prefetch {self.prefetch_factor} batches per worker")
+        return "; ".join(parts + list(self.notes))
+
+
+def _flag(name: str, value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigError(f"train.{name}: expected true, false or null (automatic), got {value!r}")
+
+
+def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cudnn_benchmark: bool | None = None,
+                  fused_optimizer: bool | None = None, channels_last: bool = False, cuda_graph: bool | None = None,
+                  gpu_targets: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
+                  distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0) -> SpeedOptions:
+    """The options for a run on ``device`` (see the module docstring)."""
+    cuda = torch.device(device).type == "cuda"
+    deterministic = bool(deterministic)
+    flags = {name: _flag(name, value) for name, value in (
+        ("cudnn_benchmark", cudnn_benchmark), ("fused_optimizer", fused_optimizer), ("channels_last", channels_last),
+        ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets))}
+    if str(amp_dtype) not in AMP_DTYPES:
+        raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
+    if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
+        raise ConfigError(f"train.prefetch_factor: expected a positive integer or null, got {prefetch_factor!r}")
+    notes: list[str] = []
+    benchmark = cuda and not deterministic if flags["cudnn_benchmark"] is None else flags["cudnn_benchmark"]
+    if benchmark and deterministic:
+        notes.append("cudnn_benchmark off: train.deterministic")
+        benchmark = False
+    graph, why_not = flags["cuda_graph"], None
+    if not cuda:
+        why_not = "needs CUDA"
+    elif deterministic:
+        why_not = "train.deterministic (an exact resume is promised for the eager step)"
+    elif distributed:
+        why_not = "distributed (DDP's gradient hooks are not captured)"
+    elif epoch_hook:
+        why_not = "an epoch hook (progressive stages change input sizes and regularisation between epochs)"
+    if why_not is not None:
+        if graph or (graph is None and cuda):
+            notes.append(f"cuda_graph off: {why_not}")
+        graph = False
+    elif graph is None:
+        graph = True
+    if prefetch_factor is None and cuda and num_workers > 0:
+        prefetch_factor = CUDA_PREFETCH
+    if num_workers == 0:
+        prefetch_factor = None  # a DataLoader without workers takes none
+    return SpeedOptions(
+        deterministic=deterministic, cudnn_benchmark=bool(benchmark) and cuda,
+        fused_optimizer=cuda if flags["fused_optimizer"] is None else flags["fused_optimizer"],
+        channels_last=bool(flags["channels_last"]), cuda_graph=bool(graph),
+        gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
+        amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, notes=tuple(notes))
+
+
+def configure_kernels(options: SpeedOptions) -> None:
+    """Deterministic kernels or cuDNN autotuning, as the options say (process-wide settings)."""
+    if options.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace (read when CUDA's cuBLAS starts)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif options.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
