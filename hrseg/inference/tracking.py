@@ -1,0 +1,230 @@
+"""Identities across video frames: ByteTrack from Roboflow's ``trackers`` library (the ``[track]``
+extra), with hrseg's glue: its result dicts in and out, one tracker per class, keypoint OKS in
+the association for people, and person boxes from keypoints for detection every N frames.
+
+The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
+
+    tracker = Tracker()                      # pose people, MOT boxes: "bbox" [x, y, w, h]
+    tracker = Tracker(box_format="xyxy")     # hrseg's detections: "bbox" [x1, y1, x2, y2]
+    for frame in video:
+        people = tracker.update(people)      # copies, in order, each with "track_id": int >= 1 or None
+    boxes = boxes_from_keypoints(people, aspect_ratio=w / h)   # next frame's [x, y, w, h, score]
+
+A detection is a dict with ``"bbox"``, ``"score"`` and optionally ``"keypoints"`` (hrseg's
+``{name: [x, y, score]}``, ``[[x, y, score], ...]`` or COCO's flat list) and ``"label"`` (each
+label is tracked on its own; ids are unique over all). ``track_id`` None: not (yet) a confirmed
+track: a new object's first frame(s) (``TrackerConfig.min_hits``) or a low-score detection that
+continued no track. Ids are never reused; a track not seen for ``lost_frames`` frames ends.
+
+How ByteTrack runs (the library's ``ByteTrackTracker``): detections scoring ``high_thr`` or more
+are matched to the Kalman-predicted tracks first (Hungarian, similarity at least ``match_thr``),
+those between ``low_thr`` and ``high_thr`` then to the tracks left (the low-score second pass);
+an unmatched detection scoring ``new_track_thr`` or more starts a track; unmatched tracks are
+kept ``lost_frames`` frames (the lost-track buffer).
+
+OKS for people: the library's association takes a custom similarity object (its ``iou``
+argument: ``compute(track_boxes, detection_boxes) -> (T, D)``), but it hands it boxes only. The
+glue (:class:`_PoseSimilarity`) finds the tracks of the rows by their predicted boxes (the
+rows are ``[t.get_state_bbox() for t in tracker.tracks]``, bit for bit) and the detections of
+the columns by their boxes, and returns ``(1 - oks_weight) * IoU + oks_weight * OKS`` where
+both have keypoints: OKS between the detection's keypoints and the track's last ones moved
+and scaled with its predicted box, over the joints both see (score >= ``kpt_thr``), with the
+keypoint set's sigmas and the box areas; IoU alone elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from hrseg.geometry import box_to_center_scale
+from hrseg.inference.pose_postprocess import oks_iou
+from hrseg.meta.keypoints import OKS_SIGMAS
+
+__all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array"]
+
+TRACK_EXTRA_HINT = "tracking needs the [track] extra: pip install 'hrseg[track]' (docs/video.md)"
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """ByteTrack's settings (docs/video.md measures them) and the OKS glue's.
+
+    high_thr: the first pass's score threshold; low_thr: detections below it are ignored;
+    new_track_thr: the least score that starts a track; match_thr: the least similarity of a
+    match; lost_frames: how long a lost track is kept (at ``frame_rate``); min_hits: frames a
+    new track needs before it gets an id; oks_weight: OKS's share of the similarity for people;
+    kpt_thr: the keypoint score a joint needs to count in OKS and in boxes from keypoints;
+    sigmas: OKS sigmas (None: COCO's for 17 keypoints, their mean for other sets).
+    """
+
+    high_thr: float = 0.5
+    low_thr: float = 0.1
+    new_track_thr: float = 0.6
+    match_thr: float = 0.2
+    lost_frames: int = 30
+    frame_rate: float = 30.0
+    min_hits: int = 2
+    oks_weight: float = 0.5
+    kpt_thr: float = 0.3
+    sigmas: tuple[float, ...] | None = None
+
+
+def keypoint_array(keypoints: Any) -> np.ndarray:
+    """Keypoints as a float (K, 3) array of x, y, score, from hrseg's ``{name: [x, y, s]}``,
+    ``[[x, y, s], ...]`` or COCO's flat ``[x1, y1, s1, x2, ...]``."""
+    values = list(keypoints.values()) if isinstance(keypoints, Mapping) else keypoints
+    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+
+
+def _xyxy(bbox: Sequence[float], box_format: str) -> list[float]:
+    x, y, a, b = (float(v) for v in bbox[:4])
+    return [x, y, x + a, y + b] if box_format == "xywh" else [x, y, a, b]
+
+
+def _moved(keypoints: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Keypoints that were in box ``old`` (xyxy), moved and scaled into box ``new``."""
+    scale = np.maximum(new[2:] - new[:2], 1e-6) / np.maximum(old[2:] - old[:2], 1e-6)
+    out = keypoints.copy()
+    out[:, :2] = (new[:2] + new[2:]) / 2 + (keypoints[:, :2] - (old[:2] + old[2:]) / 2) * scale
+    return out
+
+
+class _PoseSimilarity:
+    """The association similarity handed to the library (its ``iou`` argument): IoU, blended
+    with OKS where the track and the detection both have keypoints (module docstring)."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        from trackers.utils.iou import IoU  # optional extra [track]
+
+        self.config, self.iou = config, IoU()
+        self.library: Any = None  # the ByteTrackTracker whose tracks the rows are
+        self.frame_boxes = np.zeros((0, 4))  # this frame's detections (xyxy) and keypoints
+        self.frame_keypoints: list[np.ndarray | None] = []
+        self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # library id -> (keypoints, xyxy)
+
+    def compute(self, track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        sim = np.asarray(self.iou.compute(track_boxes, det_boxes), dtype=np.float64)
+        if not self.memory or not any(k is not None for k in self.frame_keypoints) or not sim.size:
+            return sim
+        by_state = {tuple(t.get_state_bbox()): t.tracker_id for t in self.library.tracks}
+        w = self.config.oks_weight
+        for r, box in enumerate(track_boxes):
+            remembered = self.memory.get(by_state.get(tuple(box), -1))
+            if remembered is None:
+                continue
+            track_kpts = _moved(remembered[0], remembered[1], box)
+            for c, det in enumerate(det_boxes):
+                oks = self._oks(track_kpts, box, self._keypoints_of(det), det)
+                if oks is not None:
+                    sim[r, c] = (1 - w) * sim[r, c] + w * oks
+        return sim
+
+    def _keypoints_of(self, box: np.ndarray) -> np.ndarray | None:
+        hits = np.flatnonzero((self.frame_boxes == box).all(axis=1))
+        return self.frame_keypoints[hits[0]] if len(hits) else None
+
+    def _oks(self, a: np.ndarray, box_a: np.ndarray, b: np.ndarray | None, box_b: np.ndarray) -> float | None:
+        if b is None or len(a) != len(b):
+            return None
+        seen = (a[:, 2] >= self.config.kpt_thr) & (b[:, 2] >= self.config.kpt_thr)
+        if seen.sum() < 2:
+            return None
+        sigmas = np.asarray(self.config.sigmas or (OKS_SIGMAS if len(a) == len(OKS_SIGMAS)
+                                                   else [float(np.mean(OKS_SIGMAS))] * len(a)))
+        area_a, area_b = (float(np.prod(np.maximum(x[2:] - x[:2], 1.0))) for x in (box_a, box_b))
+        return float(oks_iou(a[seen], b[None, seen], area_a, np.array([area_b]), sigmas[seen])[0])
+
+
+class Tracker:
+    """ByteTrack over hrseg's detection dicts, one frame at a time (module docstring)."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), box_format: str = "xywh",
+                 score_key: str = "score") -> None:
+        if box_format not in ("xywh", "xyxy"):
+            raise ValueError(f"box_format is 'xywh' or 'xyxy', not {box_format!r}")
+        try:  # optional extra [track]
+            import trackers  # noqa: F401
+        except ImportError as e:
+            raise ImportError(TRACK_EXTRA_HINT) from e
+        self.config, self.box_format, self.score_key = config, box_format, score_key
+        self._per_label: dict[Any, tuple[Any, _PoseSimilarity]] = {}
+        self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
+
+    def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
+        if label not in self._per_label:
+            from trackers import ByteTrackTracker  # optional extra [track]
+
+            c = self.config
+            similarity = _PoseSimilarity(c)
+            similarity.library = ByteTrackTracker(
+                lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
+                minimum_consecutive_frames=c.min_hits, minimum_iou_threshold=c.match_thr,
+                high_conf_det_threshold=c.high_thr, iou=similarity)
+            self._per_label[label] = (similarity.library, similarity)
+        return self._per_label[label]
+
+    def update(self, detections: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """This frame's detections, copied in order, each with ``"track_id"`` (int >= 1 or None).
+        Call once per frame, also with no detections (lost tracks age)."""
+        out = [{**d, "track_id": None} for d in detections]
+        groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
+        for i, d in enumerate(out):
+            if float(d[self.score_key]) >= self.config.low_thr:
+                groups.setdefault(d.get("label"), []).append(i)
+        for label, index in groups.items():
+            for i, library_id in self._track(label, [out[i] for i in index]):
+                if library_id >= 0:
+                    key = (label, library_id)
+                    out[index[i]]["track_id"] = self._ids.setdefault(key, len(self._ids) + 1)
+        return out
+
+    def _track(self, label: Any, dets: list[dict[str, Any]]) -> list[tuple[int, int]]:
+        """(position in ``dets``, library id or -1) of the detections the library returns."""
+        import supervision as sv  # optional extra [track] (the library's detection type)
+
+        library, similarity = self._library(label)
+        boxes = np.array([_xyxy(d["bbox"], self.box_format) for d in dets], dtype=np.float64).reshape(-1, 4)
+        keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in dets]
+        similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
+        result = library.update(sv.Detections(
+            xyxy=boxes, confidence=np.array([float(d[self.score_key]) for d in dets], dtype=np.float64),
+            data={"index": np.arange(len(dets))}))
+        found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
+        alive = {t.tracker_id for t in library.tracks}
+        similarity.memory = {k: v for k, v in similarity.memory.items() if k in alive}
+        for i, library_id in found:
+            if library_id >= 0 and keypoints[i] is not None:
+                similarity.memory[library_id] = (keypoints[i], boxes[i])
+        return found
+
+    def reset(self) -> None:
+        """Forget every track (a new video); ids start again from 1."""
+        self._per_label.clear()
+        self._ids.clear()
+
+
+def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: float | None = None,
+                         kpt_thr: float = 0.3, min_keypoints: int = 2, expansion: float = 1.25
+                         ) -> list[list[float]]:
+    """Person boxes ``[x, y, w, h, score]`` for the next frame from this frame's keypoints
+    (detection every N frames, as mmpose's pose tracker does): the box around the joints scoring
+    ``kpt_thr`` or more, grown ``expansion`` times about its centre and to ``aspect_ratio`` (w / h,
+    the model's input; None keeps the box's own) by :func:`hrseg.geometry.box_to_center_scale`,
+    the top-down crop's own box rule (the crop then pads it as it pads a detector's box). The
+    score is the person's ``box_score`` (else ``score``); people with fewer than
+    ``min_keypoints`` such joints give no box."""
+    boxes = []
+    for person in people:
+        kpts = keypoint_array(person.get("keypoints") or [])
+        seen = kpts[kpts[:, 2] >= kpt_thr, :2]
+        if len(seen) < max(min_keypoints, 1):
+            continue
+        (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        center, size = box_to_center_scale(float(x0), float(y0), w, h, aspect_ratio or w / h, expansion, 1.0)
+        score = float(person.get("box_score", person.get("score", 1.0)))
+        boxes.append([float(center[0] - size[0] / 2), float(center[1] - size[1] / 2), float(size[0]),
+                      float(size[1]), score])
+    return boxes
