@@ -2,7 +2,9 @@
 
 A sample is a dict ``{'image': (3, h, w) float, 'target': (K, hh, hw) float, 'target_weight':
 (K, 1) float, 'meta': {...}}`` where meta holds what decoding and evaluation need (centre,
-scale, rotation, image id, box score, OKS area, flipped, joints in the crop).
+scale, rotation, image id, box score, OKS area, flipped, joints in the crop). With
+``draw_targets = False`` the worker leaves out 'target' and 'target_weight' (the heatmaps are
+drawn on the GPU from meta's joints, :mod:`hrseg.codecs.heatmap_torch`).
 
 Bad images: in training a missing or corrupt image, or one whose decoded size is not the
 annotation file's (an EXIF-rotated file, say), is skipped: one warning per file and process,
@@ -108,6 +110,9 @@ class CocoPoseDataset(Dataset):
         # ``fn(uint8 crop, rng) -> crop`` after the crop's augmentation (progressive learning's
         # RandAugment, set per stage by set_stage)
         self.randaugment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+        # False: samples carry no 'target' / 'target_weight', the training step makes them on the
+        # device from meta's joints (hrseg.codecs.heatmap_torch, train.gpu_targets)
+        self.draw_targets = True
 
 
     def set_stage(self, image_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
@@ -153,7 +158,6 @@ class CocoPoseDataset(Dataset):
         crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
                              self.codec.input_size[::-1], rng, self.augment, self.flip_pairs,
                              self.clip_visibility, self.keypoints.upper_body_ids)
-        target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
         meta = {
             "image_id": inst.image_id, "image_file": str(inst.image_file), "index": index,
             "center": crop.center.astype(np.float32), "scale": crop.scale.astype(np.float32),
@@ -162,5 +166,8 @@ class CocoPoseDataset(Dataset):
             "joints": crop.joints.astype(np.float32), "joints_vis": crop.joints_vis,
         }
         image = crop.image if self.randaugment is None or rng is None else self.randaugment(crop.image, rng)
+        if not self.draw_targets:  # the training step draws them on the device from meta's joints
+            return {"image": normalize(image), "meta": meta}
+        target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
         return {"image": normalize(image), "target": torch.from_numpy(target),
                 "target_weight": torch.from_numpy(target_weight), "meta": meta}

@@ -1,0 +1,70 @@
+"""The heatmap targets of a whole batch at once, on the batch's device (the GPU in training).
+
+:func:`batch_targets` equals :func:`hrseg.codecs.heatmap.encode` sample by sample (to float32
+rounding, <= 1e-6): the same joint rounding ``int(x / stride + 0.5)`` (toward zero, in float64),
+the same window of the official code, ``[int(mu - 3 sigma), int(mu + 3 sigma + 1))`` clipped to
+the map, with the Gaussian centred at ``window start + size // 2`` (which is not ``mu`` when
+``3 sigma`` is not an integer and the window starts left of the map), weight 0 for unlabelled
+joints and for joints whose window misses the map, and for ``unbiased`` (DARK) the Gaussian at
+the exact sub-pixel position over the whole map. It is one chain of elementwise kernels over
+(N, K, H, W), with no host synchronisation, so it can run inside a CUDA graph; a DataLoader
+worker then only decodes and warps (``CocoPoseDataset(..., draw_targets=False)``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from hrseg.codecs.msra import HeatmapCodec
+
+
+def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Sequence[int],
+                  heatmap_size: Sequence[int], sigma: float, unbiased: bool = False,
+                  joint_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets (N, K, H, W) float32 and target weights (N, K, 1) float32 for ``joints`` (N, K, 2)
+    in input-crop pixels and ``joints_vis`` (N, K) or (N, K, 1); sizes are (w, h) as
+    :func:`~hrseg.codecs.heatmap.encode`'s. ``joint_weights`` (K,): the official
+    ``use_different_joints_weight`` multipliers (None = off)."""
+    device = joints.device
+    hm_w, hm_h = int(heatmap_size[0]), int(heatmap_size[1])
+    n, k = joints.shape[:2]
+    stride = torch.tensor([image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]],
+                          dtype=torch.float64, device=device)
+    xy = joints[..., :2].float().double() / stride  # (N, K, 2), float32 joints as the codec reads them
+    mu = xy if unbiased else torch.trunc(xy + 0.5)
+    tmp_size = float(sigma) * 3
+    ul = torch.trunc(mu - tmp_size)
+    br = torch.trunc(mu + tmp_size + 1)
+    labelled = joints_vis.reshape(n, k) > 0
+    inside = (ul[..., 0] < hm_w) & (ul[..., 1] < hm_h) & (br[..., 0] >= 0) & (br[..., 1] >= 0)
+    weight = (labelled & inside).float()
+    xs = torch.arange(hm_w, device=device, dtype=torch.float64).view(1, 1, 1, hm_w)
+    ys = torch.arange(hm_h, device=device, dtype=torch.float64).view(1, 1, hm_h, 1)
+    ux, uy = ul[..., 0, None, None], ul[..., 1, None, None]
+    if unbiased:
+        mx, my = mu[..., 0, None, None], mu[..., 1, None, None]
+        target = torch.exp(-((xs - mx) ** 2 + (ys - my) ** 2) / (2 * sigma ** 2)).float()
+    else:
+        # the official window: g[i, j] = exp(-((j - c)^2 + (i - c)^2) / (2 sigma^2)), c = size // 2,
+        # pasted with its corner at ul; float32 arithmetic as the codec's
+        c = (2 * tmp_size + 1) // 2
+        gx = (xs - ux).float() - c
+        gy = (ys - uy).float() - c
+        target = torch.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
+        in_window = (xs >= ux) & (xs < br[..., 0, None, None]) & (ys >= uy) & (ys < br[..., 1, None, None])
+        target = target * in_window
+    target = target * weight[..., None, None]
+    weight = weight[..., None]
+    if joint_weights is not None:
+        weight = weight * joint_weights.to(device=device, dtype=torch.float32).reshape(1, k, 1)
+    return target, weight
+
+
+def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.Tensor,
+                  joint_weights: Sequence[float] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`batch_targets` with a codec's sizes, sigma and encoding (as
+    :meth:`HeatmapCodec.encode` for each sample of the batch)."""
+    weights = torch.as_tensor(joint_weights, dtype=torch.float32) if codec.use_different_joints_weight else None
+    return batch_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], codec.sigma,
+                         codec.unbiased, weights)
