@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from hrseg.cli import run_cli
 from hrseg.errors import ConfigError
 
-TASKS = ("pose", "seg", "det")
+TASKS = ("pose", "seg", "det", "multi")
 VERBS = ("train", "test", "infer")
 OPTIONAL_PACKAGES = {"export": "hrseg.export", "weights": "hrseg.weights", "serve": "hrseg.serve"}
 # Optional backends and dependencies whose versions a bug report needs (distribution names).

@@ -1,0 +1,29 @@
+# The embedded default: `hrseg train multi` with no argument (docs/multitask.md).
+# The synthetic multi-task split (hrseg/data/synthetic/multi.py; generated under
+# datasets/synthetic_multi on first use): the pose split's figures, with their 17 keypoints and
+# instance masks, standing in the synthetic streets, 256x384; person and car instances and seven
+# semantic classes (road, sidewalk, building, vegetation, sky, person, car). One small HRNet
+# (W18-small-v1) trained from scratch on the CPU with all four heads.
+# Scaled as configs/det/mini_maskrcnn.py (64-channel pyramid, anchors of 4 x stride, a 256-d box
+# head, fewer proposals, 64 RoI samples per image, RoIAlign with one sample per bin, AdamW lr 1e-3)
+# plus a small keypoint head (4 convs of 128 channels on 14x14 RoIs, at most 16 positive RoIs per
+# image: torchvision's 8 convs of 512 cost about 4 s per 32 RoIs on this CPU) and the V2 head.
+model = dict(name="multi_hrnetv2p_w18_small_v1", min_size=256, max_size=384, out_channels=64, anchor_scale=4,
+             representation_size=256, sampling_ratio=1, box_batch_size_per_image=64,
+             rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=500,
+             rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=300,
+             masks=True, mask_channels=64, mask_convs=2, mask_roi_size=14, mask_rois_per_image=32,
+             keypoints=True, keypoint_channels=128, keypoint_convs=4, keypoint_roi_size=14,
+             keypoint_rois_per_image=16,
+             seg_classes=7)
+data = dict(
+    root="datasets/synthetic_multi",
+    synthetic=dict(num_train=600, num_val=100, image_size=[256, 384]),
+    batch_size=8,
+    val_batch_size=8,
+    num_workers=1,
+    flip_prob=0.5,
+)
+optimizer = dict(type="AdamW", lr=0.001, weight_decay=0.0001)
+schedule = dict(type="multistep", milestones=[4], gamma=0.1, warmup_iters=50, warmup_ratio=0.1)
+train = dict(max_epochs=5, eval_interval=5, grad_clip=35.0, log_interval=10)

@@ -1,0 +1,29 @@
+"""Evaluate multi-task weights: box, mask and keypoint AP (on detected people) and mIoU in one table.
+
+    hrseg test multi synthetic_mini                      # the run of `hrseg train multi`
+    hrseg test multi multi_hrnetv2p_w32_1x_coco --weights multi_w32.pth
+    hrseg test multi CONFIG --weights W --ann-file instances.json --keypoint-file person_keypoints.json \
+        --img-dir images/ [--semantic-dir labels/]
+    python tools/test_multi.py ...        # the same command, from a clone
+CONFIG is a file or the name of a shipped config (configs/multi).
+Without --weights the newest checkpoint of the config's run (its work_dir) is used. A head whose
+labels the data lacks (no keypoint file, no label maps) is skipped with a message.
+"""
+from __future__ import annotations
+
+from hrseg.commands import evaluation_parser, for_task, in_home, test_options
+from hrseg.tasks.multi import load_multi_config, test
+
+
+@for_task("multi")
+def main(argv: list[str] | None = None) -> int:
+    ap = evaluation_parser(__doc__, "hrseg multi-task checkpoint (default: the config's run)")
+    ap.add_argument("--ann-file", default=None, help="COCO instances JSON to evaluate on instead of the val split")
+    ap.add_argument("--keypoint-file", default=None, help="its COCO person_keypoints JSON (keypoint AP)")
+    ap.add_argument("--img-dir", default=None, help="the folder of --ann-file's images")
+    ap.add_argument("--semantic-dir", default=None, help="label maps <image stem>.png of those images (mIoU)")
+    args = ap.parse_args(argv)
+    cfg = in_home(load_multi_config(args.config, test_options(args)))
+    test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
+         img_dir=args.img_dir, semantic_dir=args.semantic_dir)
+    return 0

@@ -1,0 +1,153 @@
+"""Every head of the multi-task model evaluated in one pass over a dataset, in one table.
+
+- boxes and masks: COCO box and mask AP (:mod:`hrseg.evaluation.coco_boxes`, ``coco_masks``)
+  over the categories the model shares with the annotation file;
+- keypoints: COCO keypoint AP of the *detected* people (each person detection with its
+  predicted keypoints and the box's score; no ground-truth boxes), OKS with the keypoint set's
+  sigmas (:mod:`hrseg.evaluation.coco_keypoints`);
+- segmentation: mIoU of the predicted class map at the image's size
+  (:class:`hrseg.evaluation.segmentation.ConfusionMatrix`).
+
+A head the model lacks, or labels the dataset lacks (no keypoint file, no label maps), skip
+that metric with a message saying why. Distributed: each process predicts its share, the
+records are gathered and the confusion matrices summed.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from hrseg.data.det.dataset import det_collate
+from hrseg.data.multi.dataset import MultiTaskDataset
+from hrseg.engine import all_gather_object, get_rank
+from hrseg.engine.distributed import shard
+from hrseg.utils.progress import on_terminal
+from hrseg.errors import ConfigError
+from hrseg.evaluation.coco_boxes import evaluate_boxes
+from hrseg.evaluation.coco_keypoints import evaluate_keypoints
+from hrseg.evaluation.coco_masks import evaluate_masks, split_results
+from hrseg.evaluation.segmentation import ConfusionMatrix
+from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.tasks.detection import match_categories, to_coco_results
+
+log = logging.getLogger("hrseg")
+
+__all__ = ["evaluate_multitask", "format_multitask", "keypoint_results"]
+
+
+def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint_label: int,
+                     category_id: int) -> list[dict[str, Any]]:
+    """COCO keypoint records of the person detections of one output (the box score as score)."""
+    if "keypoints" not in output:
+        return []
+    people = (output["labels"] == keypoint_label).nonzero().flatten().tolist()
+    kps = output["keypoints"].detach().float().cpu().numpy()
+    scores = output["scores"].detach().float().cpu().numpy()
+    out = []
+    for i in people:
+        points = np.round(kps[i].astype(np.float64), 2)
+        points[:, 2] = 1.0
+        out.append({"image_id": int(image_id), "category_id": int(category_id),
+                    "keypoints": points.reshape(-1).tolist(), "score": round(float(scores[i]), 5)})
+    return out
+
+
+@torch.no_grad()
+def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[int | None], keypoint_label: int,
+                keypoint_cat: int | None, num_seg_classes: int, batch_size: int = 2,
+                progress: bool = True) -> tuple[list[dict], list[dict], ConfusionMatrix | None]:
+    """Detection records (boxes, masks), keypoint records and the confusion matrix of every image."""
+    model = getattr(model, "module", model).eval()
+    device = next(model.parameters()).device
+    loader = DataLoader(Subset(dataset, list(shard(range(len(dataset))))), batch_size=batch_size,
+                        collate_fn=det_collate)
+    cm = ConfusionMatrix(num_seg_classes, IGNORE_INDEX) if num_seg_classes else None
+    dets: list[dict] = []
+    kps: list[dict] = []
+    for batch in tqdm(loader, desc="predict", leave=False,
+                      disable=not progress or get_rank() != 0 or not on_terminal()):
+        outputs = model([image.to(device) for image in batch["images"]])
+        for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
+            dets += to_coco_results(image_id, output, cat_ids)
+            if keypoint_cat is not None:
+                kps += keypoint_results(image_id, output, keypoint_label, keypoint_cat)
+            if cm is not None and "semantic" in output:
+                cm.update(output["semantic"].cpu(), target["semantic"])
+    if cm is not None:
+        cm.all_reduce()
+    gather = lambda records: [r for part in all_gather_object(records) for r in part]  # noqa: E731
+    return gather(dets), gather(kps), cm
+
+
+def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Sequence[Mapping[str, Any]],
+                       sigmas: Sequence[float] | None, batch_size: int = 2) -> tuple[dict[str, float], list[str]]:
+    """The metrics of every head the model and the data both have, and the messages saying which
+    were skipped. Keys: the 12 box stats (``AP``, ``AP50``, ...), ``mask_*``, ``kp_*`` (the 10
+    keypoint stats), ``mIoU``, ``pixel_acc``."""
+    heads = model.heads
+    gt = dataset.instances
+    cat_ids = match_categories(classes, gt)
+    matched = sorted({c for c in cat_ids if c is not None})
+    if not matched:
+        raise ConfigError(f"none of the model's classes ({', '.join(c['name'] for c in classes[:6])}) "
+                          f"is a category of {gt.ann_file}")
+    skipped = []
+    names = [str(c["name"]).lower() for c in classes]
+    keypoint_label = getattr(model.roi_heads, "keypoint_label", 1)
+    keypoint_cat = None
+    if not heads["keypoints"]:
+        skipped.append("keypoint AP skipped: the model has no keypoint head")
+    elif dataset.keypoint_coco is None:
+        skipped.append("keypoint AP skipped: the dataset has no keypoint annotations (data.*.keypoint_file)")
+    elif not 1 <= keypoint_label <= len(names):
+        skipped.append("keypoint AP skipped: the model's keypoint class is not among its classes")
+    else:
+        by_name = {str(c["name"]).lower(): c["id"] for c in dataset.keypoint_coco.dataset["categories"]
+                   if c.get("keypoints")}
+        keypoint_cat = by_name.get(names[keypoint_label - 1])
+        if keypoint_cat is None:
+            skipped.append(f"keypoint AP skipped: no keypoint category named {names[keypoint_label - 1]!r}")
+    num_seg = 0
+    if not heads["segmentation"]:
+        skipped.append("mIoU skipped: the model has no segmentation head")
+    elif dataset.semantic_dir is None:
+        skipped.append("mIoU skipped: the dataset has no semantic label maps (data.*.semantic_dir)")
+    else:
+        num_seg = model.seg_head.last_layer[-1].out_channels
+    records, kp_records, cm = predict_all(model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg, batch_size)
+    boxes, masks = split_results(records)
+    img_ids = dataset.image_ids
+    metrics = evaluate_boxes(gt.coco, boxes, img_ids=img_ids, cat_ids=matched, verbose=False)
+    if heads["masks"]:
+        stats = evaluate_masks(gt.coco, masks, img_ids=img_ids, cat_ids=matched, verbose=False)
+        metrics.update({f"mask_{k}": v for k, v in stats.items()})
+    if keypoint_cat is not None:
+        stats = evaluate_keypoints(dataset.keypoint_coco, kp_records, img_ids=img_ids, verbose=False, sigmas=sigmas)
+        metrics.update({f"kp_{k.replace(' ', '').replace('.5', '50').replace('.75', '75')}": v
+                        for k, v in stats.items()})
+    if cm is not None:
+        result = cm.compute()
+        metrics.update(mIoU=result["mIoU"], pixel_acc=result["pixel_acc"])
+    return metrics, skipped
+
+
+def format_multitask(metrics: Mapping[str, float], title: str, skipped: Sequence[str] = ()) -> str:
+    """One table: a row per head (AP, AP50, AP75, APm, APl; mIoU and pixel accuracy for the
+    segmentation), then the skip messages."""
+    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
+    lines = [f"{title}", "", "| head | AP | AP50 | AP75 | AP (M) | AP (L) |", "|---|---:|---:|---:|---:|---:|"]
+    for head, prefix, names in (("boxes", "", ("AP", "AP50", "AP75", "APm", "APl")),
+                                ("masks", "mask_", ("AP", "AP50", "AP75", "APm", "APl")),
+                                ("keypoints, detected people", "kp_", ("AP", "AP50", "AP75", "AP(M)", "AP(L)"))):
+        if f"{prefix}AP" in metrics:
+            lines.append(f"| {head} | " + " | ".join(fmt(metrics.get(prefix + n)) for n in names) + " |")
+    if "mIoU" in metrics:
+        lines.append(f"| segmentation | mIoU {fmt(metrics['mIoU'])} | pixel acc. {fmt(metrics['pixel_acc'])} | | | |")
+    return "\n".join(lines + [f"({s})" for s in skipped])
