@@ -55,7 +55,10 @@ class MotBox:
 
 
 def _number(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(text) from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(text)
     return value

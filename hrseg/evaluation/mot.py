@@ -8,7 +8,8 @@ py-motmetrics 1.4 is not used: it calls ``np.asfarray``, removed in numpy 2.
 :func:`evaluate_mot` reads both files with :func:`hrseg.data.mot.read_mot` first, so a bad line
 is a :class:`~hrseg.errors.DataError` naming the file and line, then hands them to the library.
 Ground truth follows MOTChallenge: a line counts when its consider flag (column 7) is not 0 and
-its class (column 8) is 1 (pedestrian); a file without a class column counts every line.
+its class (column 8) is 1 (pedestrian); a line without a class (no column 8, or -1 there as in
+results files) counts.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
-from hrseg.data.mot import read_mot, write_mot
+from hrseg.data.mot import MotBox, read_mot, write_mot
 from hrseg.errors import DataError
 
 __all__ = ["METRIC_NAMES", "TRACK_EXTRA_HINT", "evaluate_mot", "format_metrics"]
@@ -30,16 +31,20 @@ METRIC_NAMES = (("HOTA", "HOTA", True), ("IDF1", "IDF1", True), ("MOTA", "MOTA",
                 ("FP", "FP", False), ("FN", "FN", False), ("MOTP", "MOTP", True))
 
 
+def _unclassed(box: MotBox) -> bool:
+    """A ground-truth line without a class: no eighth column, or -1 there (the results format)."""
+    return not box.rest or box.rest[0] == -1
+
+
 def _with_class(path: Path, tmp: Path) -> Path:
-    """Ground truth as trackers.eval reads it: a line without a class column counts as a
-    pedestrian (written to ``tmp`` when any line lacks it)."""
+    """Ground truth as trackers.eval reads it: a line without a class counts as a pedestrian
+    (the file is rewritten to ``tmp`` when any line lacks one)."""
     boxes = read_mot(path)
     if not boxes:
         raise DataError(f"{path}: no boxes in this ground-truth file")
-    if all(len(b.rest) >= 1 for b in boxes):
+    if not any(_unclassed(b) for b in boxes):
         return path
-    fixed = [b if b.rest else replace(b, score=1.0 if b.score != 0 else 0.0, rest=(1.0, 1.0)) for b in boxes]
-    return write_mot(tmp, fixed, results=False)
+    return write_mot(tmp, [replace(b, rest=(1.0, 1.0)) if _unclassed(b) else b for b in boxes], results=False)
 
 
 def evaluate_mot(gt: str | os.PathLike, results: str | os.PathLike, iou_threshold: float = 0.5) -> dict[str, float]:
@@ -52,7 +57,7 @@ def evaluate_mot(gt: str | os.PathLike, results: str | os.PathLike, iou_threshol
         raise ImportError(TRACK_EXTRA_HINT) from e
     gt_path, res_path = Path(gt), Path(results)
     if not read_mot(res_path):  # nothing tracked (the library refuses an empty file): every box is missed
-        considered = [b for b in read_mot(gt_path) if b.score != 0 and (not b.rest or b.rest[0] == 1)]
+        considered = [b for b in read_mot(gt_path) if b.score != 0 and (_unclassed(b) or b.rest[0] == 1)]
         zero = dict.fromkeys(("HOTA", "DetA", "AssA", "IDF1", "IDP", "IDR", "MOTA", "MOTP"), 0.0)
         return {**zero, "IDSW": 0, "FP": 0, "FN": len(considered),
                 "frames": max((b.frame for b in considered), default=0)}

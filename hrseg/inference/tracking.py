@@ -9,6 +9,7 @@ The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
     for frame in video:
         people = tracker.update(people)      # copies, in order, each with "track_id": int >= 1 or None
     boxes = boxes_from_keypoints(people, aspect_ratio=w / h)   # next frame's [x, y, w, h, score]
+    results = track_mot(read_mot("det.txt"))  # MOTChallenge detections -> boxes with track ids
 
 A detection is a dict with ``"bbox"``, ``"score"`` and optionally ``"keypoints"`` (hrseg's
 ``{name: [x, y, score]}``, ``[[x, y, score], ...]`` or COCO's flat list) and ``"label"`` (each
@@ -38,11 +39,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from hrseg.data.mot import MotBox, by_frame
 from hrseg.geometry import box_to_center_scale
 from hrseg.inference.pose_postprocess import oks_iou
 from hrseg.meta.keypoints import OKS_SIGMAS
 
-__all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array"]
+__all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array", "track_mot"]
 
 TRACK_EXTRA_HINT = "tracking needs the [track] extra: pip install 'hrseg[track]' (docs/video.md)"
 
@@ -228,3 +230,18 @@ def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: floa
         boxes.append([float(center[0] - size[0] / 2), float(center[1] - size[1] / 2), float(size[0]),
                       float(size[1]), score])
     return boxes
+
+
+def track_mot(detections: Iterable[MotBox], config: TrackerConfig = TrackerConfig(),
+              num_frames: int | None = None) -> list[MotBox]:
+    """Track MOTChallenge detections (any ids): every frame from 1 to the last (or
+    ``num_frames``) goes through the tracker, also frames without detections; returns the
+    tracked boxes with their ids (untracked ones are left out, as MOTChallenge results have them)."""
+    frames = by_frame(detections)
+    tracker, out = Tracker(config), []
+    for frame in range(1, (num_frames or max(frames, default=0)) + 1):
+        boxes = frames.get(frame, [])
+        tracked = tracker.update({"bbox": b.xywh, "score": b.score} for b in boxes)
+        out += [MotBox(frame, t["track_id"], *b.xywh, b.score) for b, t in zip(boxes, tracked)
+                if t["track_id"] is not None]
+    return out

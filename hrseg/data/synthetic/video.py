@@ -157,9 +157,10 @@ def _visibility(person: Person, labels: np.ndarray, entity: int, visible: float)
 
 
 def noisy_detections(gt: list[MotBox], rng: np.random.Generator, size: tuple[int, int],
-                     noise: DetectionNoise = DetectionNoise()) -> list[MotBox]:
+                     noise: DetectionNoise = DetectionNoise(), keep_ids: bool = False) -> list[MotBox]:
     """Detections (id -1) made from ground-truth boxes: misses, jitter, low scores and false
-    positives as ``noise`` says (:class:`DetectionNoise`)."""
+    positives as ``noise`` says (:class:`DetectionNoise`). ``keep_ids``: a detection keeps the id
+    of the box it came from (false positives get 0), to attach what else is known of it."""
     h, w = size
     out = []
     frames = sorted({b.frame for b in gt})
@@ -173,11 +174,11 @@ def noisy_detections(gt: list[MotBox], rng: np.random.Generator, size: tuple[int
             x, y = b.x + b.w / 2 + jx * b.w - bw / 2, b.y + b.h / 2 + jy * b.h - bh / 2
             low = rng.random() < noise.low_score + 0.5 * hidden
             score = rng.uniform(0.15, 0.5) if low else float(np.clip(rng.normal(0.85, 0.07), 0.55, 0.99))
-            out.append(MotBox(frame, -1, x, y, bw, bh, float(score)))
+            out.append(MotBox(frame, b.id if keep_ids else -1, x, y, bw, bh, float(score)))
         for _ in range(rng.poisson(noise.false_positives)):
             bh = rng.uniform(0.3, 0.6) * h
             bw = bh * rng.uniform(0.3, 0.5)
-            out.append(MotBox(frame, -1, rng.uniform(0, w - bw), rng.uniform(0, h - bh), bw, bh,
+            out.append(MotBox(frame, 0 if keep_ids else -1, rng.uniform(0, w - bw), rng.uniform(0, h - bh), bw, bh,
                               float(rng.uniform(0.1, 0.7))))
     return out
 

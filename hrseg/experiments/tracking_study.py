@@ -1,0 +1,198 @@
+"""The measurements of docs/video.md that need no trained model: trackers compared on the same
+detections, and the One-Euro filter on noisy ground-truth keypoints.
+
+- :func:`compare_trackers`: on a MOTChallenge sequence (``det/det.txt``, ``gt/gt.txt``), hrseg's
+  tracker (:class:`hrseg.inference.tracking.Tracker`), the ``trackers`` library's ByteTrack with
+  its own defaults, and boxmot's ByteTrack where boxmot is installed (it is not in the
+  ``[track]`` extra: AGPL-3.0, and it pins ``opencv-python<5``); each scored by
+  :func:`hrseg.evaluation.mot.evaluate_mot`.
+- :func:`compare_with_keypoints`: the same on a synthetic video split whose detections carry
+  keypoints (ground-truth boxes with :func:`~hrseg.data.synthetic.video.noisy_detections`'
+  noise, ground-truth keypoints with Gaussian noise): the tracker with OKS and without.
+- :func:`jitter_study`: keypoint jitter (the mean absolute second difference of the visible
+  keypoints, in pixels) of noisy ground-truth keypoints, raw and smoothed, over the ground
+  truth's own, and the mean distance to the ground truth, for One-Euro settings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from hrseg.data.mot import MotBox, by_frame, read_mot, write_mot
+from hrseg.data.synthetic.video import DetectionNoise, noisy_detections, sequence_paths
+from hrseg.evaluation.mot import evaluate_mot
+from hrseg.inference.smoothing import KeypointSmoother
+from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
+
+__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections"]
+
+Frames = Mapping[int, list[dict[str, Any]]]
+
+
+def library_bytetrack(dets: Iterable[MotBox]) -> list[MotBox]:
+    """``trackers.ByteTrackTracker()`` as the library ships it (its defaults), on MOT boxes."""
+    import supervision as sv  # optional extra [track]
+    from trackers import ByteTrackTracker  # optional extra [track]
+
+    tracker, out, frames = ByteTrackTracker(), [], by_frame(dets)
+    for frame in range(1, max(frames, default=0) + 1):
+        boxes = frames.get(frame, [])
+        xyxy = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], dtype=np.float64).reshape(-1, 4)
+        result = tracker.update(sv.Detections(xyxy=xyxy, confidence=np.array([b.score for b in boxes]),
+                                              data={"index": np.arange(len(boxes))}))
+        out += [MotBox(frame, int(t) + 1, *boxes[int(i)].xywh, boxes[int(i)].score)
+                for i, t in zip(result.data.get("index", []), result.tracker_id) if t >= 0]
+    return out
+
+
+def boxmot_bytetrack(dets: Iterable[MotBox], size: tuple[int, int]) -> list[MotBox] | None:
+    """boxmot's ByteTrack with its defaults (None when boxmot is not installed); each output box
+    is its detection's box (``det_ind``), as the other trackers report."""
+    try:  # not an extra of hrseg (module docstring): only where someone installed it
+        from boxmot import ByteTrack
+    except ImportError:
+        return None
+    tracker, out, frames = ByteTrack(), [], by_frame(dets)
+    blank = np.zeros((*size, 3), np.uint8)
+    for frame in range(1, max(frames, default=0) + 1):
+        boxes = frames.get(frame, [])
+        arr = np.array([[b.x, b.y, b.x + b.w, b.y + b.h, b.score, 0] for b in boxes], dtype=np.float32).reshape(-1, 6)
+        for row in tracker.update(arr, blank):
+            i = int(row[7])
+            if i >= 0:
+                out.append(MotBox(frame, int(row[4]), *boxes[i].xywh, boxes[i].score))
+    return out
+
+
+def _size(seqinfo: Path) -> tuple[int, int]:
+    info = dict(line.split("=", 1) for line in seqinfo.read_text().splitlines() if "=" in line)
+    return int(info["imHeight"]), int(info["imWidth"])
+
+
+def _scored(gt: Path, runs: Mapping[str, list[MotBox] | None], out_dir: Path) -> dict[str, dict[str, float]]:
+    rows = {}
+    for name, boxes in runs.items():
+        if boxes is not None:
+            rows[name] = evaluate_mot(gt, write_mot(out_dir / f"{name.split(' ')[0]}.txt", boxes))
+    return rows
+
+
+def compare_trackers(sequence: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                     config: TrackerConfig = TrackerConfig()) -> dict[str, dict[str, float]]:
+    """Metrics of each tracker on ``sequence``'s det.txt against its gt.txt (module docstring)."""
+    seq = Path(sequence)
+    dets, gt = read_mot(seq / "det" / "det.txt"), seq / "gt" / "gt.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        return _scored(gt, {"hrseg (trackers ByteTrack + glue)": track_mot(dets, config),
+                            "trackers ByteTrack, library defaults": library_bytetrack(dets),
+                            "boxmot ByteTrack, library defaults": boxmot_bytetrack(dets, _size(seq / "seqinfo.ini"))},
+                       Path(out_dir or tmp))
+
+
+def _video_keypoints(root: Path, split: str) -> dict[tuple[int, int], np.ndarray]:
+    """(1-based frame, track id) -> ground-truth keypoints (K, 3) of a synthetic video split."""
+    coco = json.loads(sequence_paths(root, split)["coco"].read_text())
+    frame_of = {im["id"]: im["frame_id"] + 1 for im in coco["images"]}
+    return {(frame_of[a["image_id"]], a["track_id"]): keypoint_array(a["keypoints"]) for a in coco["annotations"]}
+
+
+def _noisy(kpts: np.ndarray, height: float, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Visible keypoints moved by Gaussian noise of ``sigma`` times the box height, score 0.9;
+    unlabelled ones score 0."""
+    out = kpts.copy()
+    seen = kpts[:, 2] > 0
+    out[seen, :2] += rng.normal(0, sigma * height, (int(seen.sum()), 2))
+    out[:, 2] = np.where(seen, 0.9, 0.0)
+    return out
+
+
+def keypoint_detections(root: str | os.PathLike, split: str = "val", noise: DetectionNoise = DetectionNoise(),
+                        kpt_sigma: float = 0.02, seed: int = 0) -> dict[int, list[dict[str, Any]]]:
+    """Per frame, detections as a pose model would give them: ground-truth boxes with ``noise``,
+    each with its person's keypoints plus Gaussian noise (false positives get keypoints spread
+    over their box, scoring 0.5)."""
+    paths, rng = sequence_paths(root, split), np.random.default_rng(seed)
+    truth = _video_keypoints(Path(root), split)
+    dets = noisy_detections(read_mot(paths["gt"]), rng, _size(paths["seqinfo"]), noise, keep_ids=True)
+    frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for d in dets:
+        k = truth.get((d.frame, d.id))
+        if k is None:
+            k = np.column_stack([rng.uniform(d.x, d.x + d.w, 17), rng.uniform(d.y, d.y + d.h, 17), np.full(17, 0.5)])
+        else:
+            k = _noisy(k, d.h, rng, kpt_sigma)
+        frames[d.frame].append({"bbox": d.xywh, "score": d.score, "keypoints": k.tolist()})
+    return dict(frames)
+
+
+def _track_frames(frames: Frames, config: TrackerConfig) -> list[MotBox]:
+    tracker, out = Tracker(config), []
+    for frame in range(1, max(frames, default=0) + 1):
+        for d in tracker.update(frames.get(frame, [])):
+            if d["track_id"] is not None:
+                out.append(MotBox(frame, d["track_id"], *d["bbox"], d["score"]))
+    return out
+
+
+def compare_with_keypoints(root: str | os.PathLike, split: str = "val", seed: int = 0,
+                           config: TrackerConfig = TrackerConfig()) -> dict[str, dict[str, float]]:
+    """Metrics of the tracker with OKS (``config.oks_weight``), without (IoU alone, the same
+    ByteTrack) and of the library's ByteTrack with its defaults, on a synthetic video split's
+    keypoint detections (:func:`keypoint_detections`)."""
+    frames = keypoint_detections(root, split, seed=seed)
+    boxes = [MotBox(f, -1, *d["bbox"], d["score"]) for f, ds in frames.items() for d in ds]
+    no_oks = TrackerConfig(**{**config.__dict__, "oks_weight": 0.0})
+    with tempfile.TemporaryDirectory() as tmp:
+        return _scored(sequence_paths(root, split)["gt"],
+                       {f"hrseg, IoU + OKS (weight {config.oks_weight})": _track_frames(frames, config),
+                        "hrseg, IoU alone": _track_frames(frames, no_oks),
+                        "trackers ByteTrack, library defaults": library_bytetrack(boxes)}, Path(tmp))
+
+
+def _second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]
+                       ) -> float:
+    """Mean |x[t+1] - 2 x[t] + x[t-1]| (Euclidean, pixels) over the keypoints visible at all three frames."""
+    total, count = 0.0, 0
+    for (frame, track), now in series.items():
+        before, after = series.get((frame - 1, track)), series.get((frame + 1, track))
+        if before is None or after is None:
+            continue
+        seen = visible((frame - 1, track)) & visible((frame, track)) & visible((frame + 1, track))
+        d = np.linalg.norm(after[seen, :2] - 2 * now[seen, :2] + before[seen, :2], axis=1)
+        total, count = total + float(d.sum()), count + int(seen.sum())
+    return total / max(count, 1)
+
+
+def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[tuple[float, float]] = ((1.0, 0.05),),
+                 kpt_sigma: float = 0.02, seed: int = 0, frame_rate: float = 25.0) -> list[dict[str, float]]:
+    """For each (min_cutoff, beta): jitter of the smoothed noisy keypoints over the ground
+    truth's, the same for the raw noisy keypoints, and both mean distances to the ground truth
+    (pixels, visible keypoints). The ids are the ground truth's, so the filter alone is measured."""
+    truth = _video_keypoints(Path(root), split)
+    rng = np.random.default_rng(seed)
+    heights = {(b.frame, b.id): b.h for b in read_mot(sequence_paths(root, split)["gt"])}
+    noisy = {key: _noisy(k, heights[key], rng, kpt_sigma) for key, k in sorted(truth.items())}
+    visible = lambda key: truth[key][:, 2] > 0  # noqa: E731
+    base = _second_difference(truth, visible)
+
+    def error(series: Mapping[tuple[int, int], np.ndarray]) -> float:
+        d = [np.linalg.norm(series[k][visible(k), :2] - truth[k][visible(k), :2], axis=1) for k in series]
+        return float(np.concatenate(d).mean())
+
+    rows = []
+    for min_cutoff, beta in settings:
+        smoother, smoothed = KeypointSmoother(min_cutoff, beta, frame_rate=frame_rate), {}
+        for frame in sorted({f for f, _ in noisy}):
+            people = [{"track_id": t, "keypoints": noisy[(f, t)].tolist()} for f, t in noisy if f == frame]
+            for p in smoother(people):
+                smoothed[(frame, p["track_id"])] = keypoint_array(p["keypoints"])
+        rows.append({"min_cutoff": min_cutoff, "beta": beta, "jitter_raw": _second_difference(noisy, visible) / base,
+                     "jitter_smoothed": _second_difference(smoothed, visible) / base,
+                     "error_raw": error(noisy), "error_smoothed": error(smoothed), "gt_jitter_px": base})
+    return rows
