@@ -1,0 +1,133 @@
+"""The multi-task model: every head on a real photograph, partial-label masking, a falling loss."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hrseg
+from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.multi.dataset import MultiTaskDataset
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints
+from hrseg.data.synthetic.multi import SEMANTIC_CLASSES, dataset_paths, ensure_synthetic_multi
+from hrseg.data.det.dataset import to_tensor
+from hrseg.utils.image_io import read_image
+
+# A small multi-task model (the mini recipe's heads, fewer samples) for CPU tests.
+SMALL = dict(min_size=128, max_size=192, out_channels=32, anchor_scale=4, representation_size=64,
+             sampling_ratio=1, box_batch_size_per_image=32, rpn_pre_nms_top_n_train=100,
+             rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=50,
+             mask_channels=16, mask_convs=1, keypoint_channels=16, keypoint_convs=1, keypoint_rois_per_image=8)
+
+
+def small_model(**overrides):
+    options = dict(SMALL, num_classes=3, seg_classes=len(SEMANTIC_CLASSES)) | overrides
+    return hrseg.build_model("multi_hrnetv2p_w18_small_v1", **options)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_multi")
+    ensure_synthetic_multi(root, num_train=4, num_val=2, image_size=(128, 192), log=None)
+    paths = dataset_paths(root, "train")
+    return MultiTaskDataset(CocoInstances(paths["instances"]), paths["images"],
+                            load_coco_keypoints(paths["person_keypoints"]), paths["semantic"])
+
+
+def test_random_weights_give_every_head_on_a_real_coco_photo(shared_data):
+    photo = shared_data / "coco_mini" / "images" / "000000000785.jpg"
+    image = read_image(photo)
+    model = hrseg.build_model("multi_hrnetv2p_w18_small_v1", **dict(SMALL, num_classes=81, seg_classes=7,
+                                                                   box_score_thresh=0.0)).eval()
+    assert model.heads == {"boxes": True, "masks": True, "keypoints": True, "segmentation": True}
+    with torch.no_grad():
+        out = model([to_tensor(image)])[0]
+    h, w = image.shape[:2]
+    n = len(out["boxes"])
+    assert n > 0
+    assert out["masks"].shape == (n, 1, h, w)
+    assert out["keypoints"].shape == (n, 17, 3) and out["keypoints_scores"].shape == (n, 17)
+    assert out["semantic"].shape == (h, w) and int(out["semantic"].max()) < 7
+    others = out["labels"] != 1  # keypoints for the person detections only
+    assert torch.all(out["keypoints"][others] == 0)
+    people = out["labels"] == 1
+    if people.any():
+        assert torch.all(out["keypoints"][people][..., 2] == 1)
+
+
+def test_heads_are_optional():
+    model = small_model(masks=False, keypoints=False, seg_classes=0)
+    assert model.heads == {"boxes": True, "masks": False, "keypoints": False, "segmentation": False}
+    assert not any(k.startswith(("roi_heads.mask", "roi_heads.keypoint", "seg_head")) for k in model.state_dict())
+
+
+def _losses(model, images, targets, seed=0):
+    torch.manual_seed(seed)  # the RPN and RoI samplers draw from torch's generator
+    return model(images, targets)
+
+
+@torch.no_grad()
+def _values(model, images, targets, seed=0):
+    return {k: float(v) for k, v in _losses(model, images, targets, seed).items()}
+
+
+def test_an_image_without_masks_or_keypoints_contributes_no_loss(synthetic):
+    model = small_model().train()
+    (a, ta), (b, tb) = synthetic[0], synthetic[1]
+    base = _values(model, [a, b], [ta, dict(tb, has_masks=torch.tensor(False), has_keypoints=torch.tensor(False))])
+    assert base["masked_mask_images"] == 1 and base["masked_keypoint_images"] == 1
+    garbage = dict(tb, masks=torch.ones_like(tb["masks"]), has_masks=torch.tensor(False),
+                   keypoints=torch.rand_like(tb["keypoints"]) * 100, has_keypoints=torch.tensor(False))
+    changed = _values(model, [a, b], [ta, garbage])
+    assert changed["loss_mask"] == base["loss_mask"]
+    assert changed["loss_keypoint"] == base["loss_keypoint"]
+    used = _values(model, [a, b], [ta, dict(garbage, has_masks=torch.tensor(True))])
+    assert used["loss_mask"] != base["loss_mask"]  # the flag is what kept them out
+    none = _values(model, [a, b], [dict(ta, has_masks=torch.tensor(False), has_keypoints=torch.tensor(False)),
+                                   dict(tb, has_masks=torch.tensor(False), has_keypoints=torch.tensor(False))])
+    assert none["loss_mask"] == 0.0 and none["loss_keypoint"] == 0.0
+    assert none["masked_mask_images"] == 2
+
+
+def test_unlabelled_semantic_pixels_train_nothing(synthetic):
+    model = small_model().train()
+    (a, ta) = synthetic[0]
+    losses = _values(model, [a], [dict(ta, semantic=torch.full_like(ta["semantic"], 255))])
+    assert losses["loss_seg"] == 0.0
+    assert _values(model, [a], [ta])["loss_seg"] > 0.5
+
+
+def test_the_dataset_carries_every_label_and_flips_keypoints_with_their_pairs(synthetic):
+    image, target = synthetic[0]
+    assert image.shape == (3, 128, 192)
+    assert set(target) >= {"boxes", "labels", "masks", "keypoints", "semantic", "has_masks", "has_keypoints"}
+    kps = target["keypoints"]
+    people = target["labels"] == 1
+    assert bool(target["has_masks"]) and bool(target["has_keypoints"])
+    assert torch.all(kps[~people][..., 2] == 0) and kps[people][..., 2].sum() > 0
+    assert set(np.unique(target["semantic"].numpy())) <= set(range(7)) | {255}
+    flipped = MultiTaskDataset(synthetic.instances, synthetic.img_dir, synthetic.keypoint_coco, synthetic.semantic_dir,
+                               train=True, flip_prob=1.0)
+    fimage, ft = flipped[0]
+    assert torch.equal(fimage, image.flip(-1))
+    assert torch.equal(ft["semantic"], target["semantic"].flip(-1))
+    assert torch.allclose(ft["boxes"][:, 0], 192 - target["boxes"][:, 2])
+    # left shoulder (5) of the flipped person is the mirrored right shoulder (6)
+    i = int(torch.nonzero(people & (kps[:, 6, 2] > 0))[0])
+    assert ft["keypoints"][i, 5, 2] == 1 and torch.isclose(ft["keypoints"][i, 5, 0], 191 - kps[i, 6, 0])
+
+
+def test_a_tiny_training_run_lowers_the_loss(synthetic):
+    model = small_model().train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    samples = [synthetic[i] for i in range(4)]
+    totals = []
+    for step in range(12):
+        batch = samples[(step * 2) % 4:(step * 2) % 4 + 2]
+        losses = _losses(model, [s[0] for s in batch], [s[1] for s in batch], seed=step)
+        total = sum(v for k, v in losses.items() if k.startswith("loss"))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        totals.append(float(total))
+    assert np.mean(totals[-4:]) < 0.8 * np.mean(totals[:4]), totals

@@ -1,0 +1,146 @@
+"""The multi-task evaluation equals pycocotools on the same detections (real COCO photographs), and
+the train / test tools run the whole flow."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from torch import nn
+
+from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.multi.dataset import MultiTaskDataset
+from hrseg.data.pose.coco_keypoints import load_coco_keypoints
+from hrseg.meta.keypoints import OKS_SIGMAS
+from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
+
+
+class FixedOutputs(nn.Module):
+    """Stands in for the model: the outputs of an image are made up from its ground truth (boxes
+    shifted, masks moved, keypoints jittered, scores drawn; seeded by the image id), so that APs
+    are neither 0 nor 1. ``order`` is the image ids in the order the evaluation reads them."""
+
+    def __init__(self, instances: CocoInstances, keypoints: COCO) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.heads = {"boxes": True, "masks": True, "keypoints": True, "segmentation": False}
+        self.roi_heads = nn.Module()
+        self.roi_heads.keypoint_label = instances.label_of[1]
+        self.instances, self.keypoints = instances, keypoints
+        self.order: list[int] = []
+
+    def output(self, image_id: int) -> dict[str, torch.Tensor]:
+        instances, rng = self.instances, np.random.default_rng(image_id)
+        img = instances.coco.imgs[image_id]
+        anns = [a for a in instances.coco.imgToAnns.get(image_id, []) if not a.get("iscrowd", 0)]
+        shift = rng.integers(-6, 7, size=(len(anns), 2))
+        boxes = np.array([[x + dx, y + dy, x + bw + dx, y + bh + dy] for (x, y, bw, bh), (dx, dy)
+                          in zip([a["bbox"] for a in anns], shift)], np.float32).reshape(-1, 4).round(2)
+        masks = [np.roll(instances.coco.annToMask(a), (int(dy), int(dx)), (0, 1)) for a, (dx, dy) in zip(anns, shift)]
+        kps = np.zeros((len(anns), 17, 3), np.float32)
+        for i, a in enumerate(anns):
+            record = self.keypoints.anns.get(a["id"])
+            if record is not None:
+                kps[i, :, :2] = np.asarray(record["keypoints"], np.float32).reshape(17, 3)[:, :2]
+                kps[i, :, :2] += rng.integers(-4, 5, size=(17, 2))
+                kps[i, :, 2] = 1
+        return {"boxes": torch.from_numpy(boxes),
+                "labels": torch.tensor([instances.label_of[a["category_id"]] for a in anns], dtype=torch.int64),
+                "scores": torch.from_numpy(rng.integers(1, 99999, len(anns)) / 100000.0).float(),
+                "masks": torch.from_numpy(np.stack(masks)[:, None].astype(np.float32) if masks else
+                                          np.zeros((0, 1, img["height"], img["width"]), np.float32)),
+                "keypoints": torch.from_numpy(kps)}
+
+    def forward(self, images):
+        return [self.output(self.order.pop(0)) for _ in images]
+
+
+def _cocoeval(gt: COCO, dets: list[dict], kind: str, img_ids, cat_ids=None) -> np.ndarray:
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(gt, gt.loadRes(dets), kind)
+        ev.params.imgIds = sorted(img_ids)
+        if cat_ids is not None:
+            ev.params.catIds = sorted(cat_ids)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats
+
+
+def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, capsys):
+    coco = shared_data / "coco_mini"
+    instances = CocoInstances(coco / "instances.json")
+    keypoints = load_coco_keypoints(coco / "person_keypoints.json")
+    dataset = MultiTaskDataset(instances, coco / "images", keypoints, heads=("masks", "keypoints"))
+    model = FixedOutputs(instances, keypoints)
+    model.order = list(dataset.image_ids)  # the evaluation reads the dataset in order
+    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3)
+    assert skipped == ["mIoU skipped: the model has no segmentation head"]
+
+    boxes, masks, people = [], [], []
+    for image_id in dataset.image_ids:
+        out = model.output(image_id)
+        for box, label, score, mask, kps in zip(out["boxes"].numpy(), out["labels"].tolist(), out["scores"].tolist(),
+                                                out["masks"].numpy(), out["keypoints"].numpy()):
+            cat = instances.cat_ids[label - 1]
+            x1, y1, x2, y2 = (float(v) for v in box)
+            record = {"image_id": image_id, "category_id": cat, "score": round(score, 5)}
+            boxes.append({**record, "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
+            rle = mask_utils.encode(np.asfortranarray(mask[0] >= 0.5))
+            masks.append({**record, "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+            if cat == 1:
+                people.append({**record, "keypoints": kps.reshape(-1).round(2).tolist()})
+    ids = dataset.image_ids
+    box_stats = _cocoeval(instances.coco, boxes, "bbox", ids, instances.cat_ids)
+    mask_stats = _cocoeval(instances.coco, masks, "segm", ids, instances.cat_ids)
+    kp_stats = _cocoeval(keypoints, people, "keypoints", ids)
+    assert 0.2 < box_stats[0] < 0.95 and 0.1 < mask_stats[0] < 0.95 and 0.1 < kp_stats[0] < 0.95
+    assert metrics["AP"] == pytest.approx(box_stats[0], abs=1e-12)
+    assert metrics["AP50"] == pytest.approx(box_stats[1], abs=1e-12)
+    assert metrics["mask_AP"] == pytest.approx(mask_stats[0], abs=1e-12)
+    assert metrics["mask_AP75"] == pytest.approx(mask_stats[2], abs=1e-12)
+    assert metrics["kp_AP"] == pytest.approx(kp_stats[0], abs=1e-12)
+    assert metrics["kp_AP50"] == pytest.approx(kp_stats[1], abs=1e-12)
+    table = format_multitask(metrics, "coco_mini", skipped)
+    assert f"| boxes | {box_stats[0]:.3f} |" in table and "(mIoU skipped" in table
+    assert f"| keypoints, detected people | {kp_stats[0]:.3f} |" in table
+
+
+def test_a_dataset_without_keypoints_skips_the_keypoint_ap(shared_data):
+    coco = shared_data / "coco_mini"
+    instances = CocoInstances(coco / "instances.json", [25560])
+    dataset = MultiTaskDataset(instances, coco / "images", None, heads=("masks", "keypoints"))
+    model = FixedOutputs(instances, load_coco_keypoints(coco / "person_keypoints.json"))
+    model.order = list(dataset.image_ids)
+    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS)
+    assert "kp_AP" not in metrics and "AP" in metrics and "mask_AP" in metrics
+    assert skipped[0].startswith("keypoint AP skipped: the dataset has no keypoint annotations")
+
+
+def test_train_and_test_tools_run_the_whole_flow(tmp_path, capsys):
+    from hrseg.commands import test_multi, train_multi
+
+    work = tmp_path / "run"
+    options = ["--cfg-options", f"data.root={tmp_path / 'data'}", "data.synthetic.num_train=4",
+               "data.synthetic.num_val=2", "data.synthetic.image_size=[128,192]", "data.batch_size=2",
+               "data.val_batch_size=2", "data.num_workers=0", "train.max_epochs=1", "model.min_size=128",
+               "model.max_size=192"]
+    assert train_multi.main(["--work-dir", str(work), *options]) == 0
+    out = capsys.readouterr().out
+    assert "| head | AP | AP50 |" in out and "| segmentation | mIoU" in out
+    log = (work / "log.csv").read_text().splitlines()[0]
+    for term in ("loss_mask", "loss_keypoint", "loss_seg", "loss_classifier", "masked_mask_images"):
+        assert term in log
+    ckpt = torch.load(work / "latest.pth", map_location="cpu", weights_only=True)
+    meta = ckpt["meta"]["model"]
+    assert meta["task"] == "multi" and [c["name"] for c in meta["classes"]] == ["person", "car"]
+    assert meta["semantic_classes"][0] == "road" and len(meta["keypoints"]["names"]) == 17
+    assert test_multi.main(["multi/synthetic_mini", "--weights", str(work / "latest.pth"), "--out-dir", str(tmp_path),
+                            *options]) == 0
+    assert json.loads((tmp_path / "metrics_test.json").read_text())["mIoU"] >= 0
