@@ -72,7 +72,13 @@ def test_worker_without_targets_and_device_targets_from_the_batch(shared_data: P
     light = pose_collate([bare[i] for i in range(len(bare))])
     assert "target" not in light and "target_weight" not in light
     assert torch.equal(full["image"], light["image"])  # the same crops and augmentation
-    target, weight = codec_targets(bare.codec, light["meta"]["joints"], light["meta"]["joints_vis"],
-                                   bare.keypoints.weights)
-    torch.testing.assert_close(target, full["target"], rtol=0, atol=1e-6)
-    assert torch.equal(weight, full["target_weight"])
+    for device in DEVICES:
+        meta = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in light["meta"].items()}
+        target, weight = bare.device_targets(meta)
+        torch.testing.assert_close(target.cpu(), full["target"], rtol=0, atol=1e-6)
+        assert torch.equal(weight.cpu(), full["target_weight"])
+    bare.set_stage((64, 48))  # a progressive stage: the rescaled codec's targets
+    drawn.set_stage((64, 48))
+    small = pose_collate([drawn[i] for i in range(len(drawn))])
+    bare_small = pose_collate([bare[i] for i in range(len(bare))])
+    torch.testing.assert_close(bare.device_targets(bare_small["meta"])[0], small["target"], rtol=0, atol=1e-6)

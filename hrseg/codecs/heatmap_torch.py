@@ -25,13 +25,14 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     """Targets (N, K, H, W) float32 and target weights (N, K, 1) float32 for ``joints`` (N, K, 2)
     in input-crop pixels and ``joints_vis`` (N, K) or (N, K, 1); sizes are (w, h) as
     :func:`~hrseg.codecs.heatmap.encode`'s. ``joint_weights`` (K,): the official
-    ``use_different_joints_weight`` multipliers (None = off)."""
+    ``use_different_joints_weight`` multipliers (None = off), best already on the device."""
     device = joints.device
     hm_w, hm_h = int(heatmap_size[0]), int(heatmap_size[1])
     n, k = joints.shape[:2]
-    stride = torch.tensor([image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]],
-                          dtype=torch.float64, device=device)
-    xy = joints[..., :2].float().double() / stride  # (N, K, 2), float32 joints as the codec reads them
+    # float32 joints over a float64 stride, as the codec reads them; Python scalars only, so that
+    # nothing is copied from the host (a copy from pageable memory cannot be graph-captured)
+    xy = joints[..., :2].float().double()
+    xy = torch.stack([xy[..., 0] / (image_size[0] / heatmap_size[0]), xy[..., 1] / (image_size[1] / heatmap_size[1])], -1)
     mu = xy if unbiased else torch.trunc(xy + 0.5)
     tmp_size = float(sigma) * 3
     ul = torch.trunc(mu - tmp_size)
@@ -65,6 +66,8 @@ def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.T
                   joint_weights: Sequence[float] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`batch_targets` with a codec's sizes, sigma and encoding (as
     :meth:`HeatmapCodec.encode` for each sample of the batch)."""
-    weights = torch.as_tensor(joint_weights, dtype=torch.float32) if codec.use_different_joints_weight else None
+    weights = None
+    if codec.use_different_joints_weight:
+        weights = torch.as_tensor(joint_weights, dtype=torch.float32).to(joints.device)
     return batch_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], codec.sigma,
                          codec.unbiased, weights)

@@ -153,7 +153,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=self.amp and self.speed.amp_dtype == torch.float16)
-        self.graphed = GraphedStep(self._forward_backward, self.wrapped) if self.speed.cuda_graph else None
+        self.graphed = GraphedStep(self.forward_backward, self.wrapped) if self.speed.cuda_graph else None
         self.epoch = self.iteration = 0
         self.best: dict[str, Any] = {}
         self.metrics: dict[str, float] = {}
@@ -212,7 +212,7 @@ class Trainer:
         for epoch in range(self.epoch, self.max_epochs):
             if self.epoch_hook is not None:
                 self.epoch_hook(epoch, self)
-            losses, stats = self._train_epoch(epoch)
+            losses, stats = self.train_epoch(epoch)
             self.epoch = epoch + 1
             metrics = {}
             if self.evaluate is not None and (self.epoch % self.eval_interval == 0
@@ -223,7 +223,9 @@ class Trainer:
                             "best": self.best, "train": self.last_losses, "seed": self.seed})
         return dict(self.metrics)
 
-    def _train_epoch(self, epoch: int) -> tuple[dict[str, float], dict[str, float]]:
+    def train_epoch(self, epoch: int) -> tuple[dict[str, float], dict[str, float]]:
+        """One epoch's training: its mean losses and its stats (lr, images_per_s, time, cpu_time,
+        skipped, data_wait); :meth:`fit` adds evaluation, logs and checkpoints."""
         set_loader_epoch(self.loader, epoch, self.seed, self.rank)
         self.wrapped.train()
         lr = self.lr  # the epoch's lr, as the schedule set it for its first iteration
@@ -246,7 +248,7 @@ class Trainer:
                     bar.update(1)
                     continue
                 images += batch_size_of(batch)
-                out = self._step(to_device(batch, self.device, self.speed.channels_last))
+                out = self.step(to_device(batch, self.device, self.speed.channels_last))
                 for key, value in out.items():
                     value = torch.as_tensor(value, device=self.device).detach().float()
                     sums[key] = sums.get(key, 0.0) + value
@@ -277,17 +279,19 @@ class Trainer:
         bar.set_postfix(loss=f"{values['loss']:.4g}", img_s=f"{speed:.1f}")
         self.logger.scalars(self.iteration, {**values, "lr": self.lr})
 
-    def _step(self, batch: Any) -> Mapping[str, torch.Tensor]:
+    def step(self, batch: Any) -> Mapping[str, torch.Tensor]:
         """One training step: forward, loss and backward (replayed from the CUDA graph when one is
         captured for this batch's shapes, else eagerly), then the optimizer and the schedule."""
         out = self.graphed(batch) if self.graphed is not None else None
         if out is None:
             self.optimizer.zero_grad(set_to_none=True)
-            out = self._forward_backward(batch)
-        self._optimizer_step()
+            out = self.forward_backward(batch)
+        self.optimizer_step()
         return out
 
-    def _forward(self, batch: Any) -> Mapping[str, torch.Tensor]:
+    # step = forward + backward (captured together in a CUDA graph when one is on) + optimizer_step;
+    # public for hrseg bench-train, which times them apart
+    def forward(self, batch: Any) -> Mapping[str, torch.Tensor]:
         # autocast's weight cache cannot live across CUDA graph replays
         with torch.autocast(self.device.type, dtype=self.speed.amp_dtype, enabled=self.amp,
                             cache_enabled=self.graphed is None):
@@ -297,15 +301,15 @@ class Trainer:
                             f"{type(out).__name__}{sorted(out) if isinstance(out, Mapping) else ''}")
         return out
 
-    def _backward(self, out: Mapping[str, torch.Tensor]) -> None:
+    def backward(self, out: Mapping[str, torch.Tensor]) -> None:
         self.scaler.scale(out["loss"]).backward()
 
-    def _forward_backward(self, batch: Any) -> Mapping[str, torch.Tensor]:
-        out = self._forward(batch)
-        self._backward(out)
+    def forward_backward(self, batch: Any) -> Mapping[str, torch.Tensor]:
+        out = self.forward(batch)
+        self.backward(out)
         return out
 
-    def _optimizer_step(self) -> None:
+    def optimizer_step(self) -> None:
         if self.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), float(self.grad_clip))

@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from hrseg.codecs.heatmap_torch import codec_targets
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.augment import build_randaugment
 from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
@@ -113,6 +114,7 @@ class CocoPoseDataset(Dataset):
         # False: samples carry no 'target' / 'target_weight', the training step makes them on the
         # device from meta's joints (hrseg.codecs.heatmap_torch, train.gpu_targets)
         self.draw_targets = True
+        self._device_weights: dict[torch.device, torch.Tensor] = {}
 
 
     def set_stage(self, image_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
@@ -127,6 +129,17 @@ class CocoPoseDataset(Dataset):
                               f"{stride_h:g}x{stride_w:g} of data.heatmap_size")
         self.codec = final.rescaled((h, w))
         self.randaugment = build_randaugment(randaugment, randaugment_ops)
+
+    def device_targets(self, meta: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The heatmap targets (N, K, h, w) and weights (N, K, 1) of a collated batch drawn on its
+        device from ``meta``'s joints, with the current codec (a progressive stage's included): what
+        the workers would have drawn with ``draw_targets`` (:mod:`hrseg.codecs.heatmap_torch`)."""
+        joints = meta["joints"]
+        weights = self._device_weights.get(joints.device)
+        if weights is None:  # made once per device, outside any CUDA graph capture
+            weights = self._device_weights[joints.device] = torch.as_tensor(
+                self.keypoints.weights, dtype=torch.float32).to(joints.device)
+        return codec_targets(self.codec, joints, meta["joints_vis"], weights)
 
     def __len__(self) -> int:
         return len(self.instances)

@@ -1,0 +1,193 @@
+"""How fast a model trains, and where a step's time goes (``hrseg bench-train``).
+
+Four measures of one model, input size and batch, in one table:
+
+- the bare training step: the real step (the task's ``train_step``, loss, backward, optimizer,
+  schedule, with the speed options of :mod:`hrseg.engine.speed` as a run on this device resolves
+  them, a CUDA graph included) repeated on one batch already on the device: no data loading;
+- that step split into forward / backward / optimizer, each phase timed eagerly with a device
+  synchronisation around it (so on a GPU their sum exceeds the asynchronous step's time);
+- the real loop: the Trainer's epoch over ``loop_iters`` batches of the synthetic split (decode,
+  warp, targets in DataLoader workers, ``pin_memory`` under CUDA), its images/s and its data-wait
+  share (the time the loop waited for the next batch);
+- kernels per step from torch.profiler: CUDA kernel launches from the host (one graph launch for a
+  captured step) and kernels run on the GPU, or aten operator calls (nested ones included) on the CPU.
+
+The model's task is its name's prefix (``pose_``, ``seg_``); the data is the task's synthetic
+mini-split config with the model, size and batch replaced (sigma scaled with the heatmap as the
+official recipes: 2 at 64x48).
+"""
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.data import Subset
+
+from hrseg.engine import Trainer, build_dataloader, seed_everything
+from hrseg.engine.batches import to_device
+from hrseg.errors import ConfigError
+from hrseg.experiments.common import machine
+from hrseg.tasks import pose, segmentation
+
+TASKS = {"pose": (pose.TASK, "pose/synthetic_mini.py"), "seg": (segmentation.TASK, "seg/synthetic_mini.py")}
+LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaGraphLaunch",
+            "cuGraphLaunch", "cudaLaunchCooperativeKernel")
+
+
+def task_of(model_name: str) -> str:
+    kind = model_name.split("_", 1)[0]
+    if kind not in TASKS:
+        raise ConfigError(f"bench-train: {model_name!r}: the model's task comes from its name, pose_* or seg_* "
+                          f"(detection's variable-size batches are not benchmarked)")
+    return kind
+
+
+def bench_config(model_name: str, input_size: Sequence[int], batch: int, num_workers: int,
+                 data_root: str | None = None, cfg_options: Sequence[str] = ()) -> dict[str, Any]:
+    """The task's synthetic mini-split config for ``model_name`` at ``input_size`` (H, W) and
+    ``batch``, with ``cfg_options`` (``["train.cuda_graph=false", ...]``) applied and checked."""
+    task, config = TASKS[task_of(model_name)]
+    cfg = task.load_config(config, list(cfg_options))
+    h, w = int(input_size[0]), int(input_size[1])
+    cfg["model"]["name"] = model_name
+    data = cfg["data"]
+    if task is pose.TASK:
+        data.update(input_size=[h, w], heatmap_size=[h // 4, w // 4], sigma=2.0 * (h // 4) / 64)
+    else:
+        data.update(crop_size=[h, w])
+    data.update(batch_size=int(batch), num_workers=int(num_workers))
+    if data_root is not None:
+        data["root"] = str(data_root)
+    return cfg
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def kernels_per_step(fn: Callable[[], Any], device: torch.device) -> dict[str, int]:
+    """What one call of ``fn`` launches: on CUDA the host's kernel (and graph) launches and the
+    kernels the GPU ran; on the CPU the aten operator calls."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    _sync(device)
+    with profile(activities=activities) as prof:
+        fn()
+        _sync(device)
+    events = prof.events()
+    if device.type == "cuda":
+        return {"launches": sum(e.name in LAUNCHES for e in events),
+                "gpu_kernels": sum(e.device_type == torch.autograd.DeviceType.CUDA for e in events)}
+    return {"aten_ops": sum(e.name.startswith("aten::") for e in events)}
+
+
+def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: str = "cpu", iters: int = 10,
+                warmup: int = 3, loop_iters: int = 20, num_workers: int = 2, data_root: str | None = None,
+                cfg_options: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
+    """The four measures (see the module docstring) as one record."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("bench-train --device cuda: torch sees no CUDA device here")
+    cfg = bench_config(model_name, input_size, batch, num_workers, data_root, cfg_options)
+    task, _ = TASKS[task_of(model_name)]
+    seed_everything(seed)
+    train_set = task.build_dataset(cfg, "train")
+    need = batch * (loop_iters + 1)
+    if len(train_set) < need:
+        raise ConfigError(f"bench-train: the synthetic split has {len(train_set)} samples, {need} are needed "
+                          f"({loop_iters} loop iterations + 1 of batch {batch}); lower --loop-iters")
+    model = task.build_model(cfg)
+    step_fn, _ = task.training_step(cfg, model, train_set)  # sets the workers' targets (train.gpu_targets)
+    loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
+                              collate_fn=task.collate, drop_last=True, seed=seed)
+    with tempfile.TemporaryDirectory() as work_dir:
+        train = {**cfg["train"], "max_epochs": 1, "progress": False, "log_interval": max(loop_iters, 1)}
+        trainer = Trainer(model, loader, step_fn, cfg["optimizer"], cfg["schedule"], Path(work_dir),
+                          seed=seed, device=dev, **train)
+        one = to_device(next(iter(loader)), dev, trainer.speed.channels_last)
+        phases = _phases(trainer, one, dev, warmup, iters)
+        for _ in range(warmup):  # a CUDA graph is captured on the first of them
+            trainer.step(one)
+        step_s = _timed(lambda: [trainer.step(one) for _ in range(iters)], dev) / iters
+        eager = kernels_per_step(lambda: (trainer.optimizer.zero_grad(set_to_none=True),
+                                          trainer.forward_backward(one), trainer.optimizer_step()), dev)
+        stepped = kernels_per_step(lambda: trainer.step(one), dev)
+        _, stats = trainer.train_epoch(0)
+    graph = trainer.graphed
+    return {
+        "model": model_name, "input_size": [int(v) for v in input_size], "batch": batch, "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else machine_name(),
+        "amp": trainer.amp, "speed": trainer.speed.describe(),
+        "cuda_graph": bool(graph is not None and graph.graph is not None),
+        "graph_note": graph.disabled if graph is not None else None,
+        "step_images_per_s": batch / step_s, "step_ms": 1000 * step_s,
+        "phases_ms": {k: 1000 * v for k, v in phases.items()},
+        "kernels_eager": eager, "kernels_step": stepped,
+        "loop_images_per_s": stats["images_per_s"], "loop_data_wait": stats["data_wait"],
+        "loop_iters": loop_iters, "num_workers": num_workers, "iters": iters, **machine(),
+    }
+
+
+def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int, iters: int) -> dict[str, float]:
+    """Median seconds of the forward, backward and optimizer phases of eager steps, synchronised."""
+    times: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
+    for i in range(warmup + iters):
+        trainer.optimizer.zero_grad(set_to_none=True)
+        out: dict[str, Any] = {}
+        spans = {"forward": _timed(lambda: out.update(trainer.forward(batch)), device),
+                 "backward": _timed(lambda: trainer.backward(out), device),
+                 "optimizer": _timed(trainer.optimizer_step, device)}
+        if i >= warmup:
+            for k, v in spans.items():
+                times[k].append(v)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
+def machine_name() -> str:
+    """The CPU's model name (``lscpu``'s), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def format_table(r: Mapping[str, Any]) -> str:
+    """The record as one Markdown table, with a line naming what was measured."""
+    h, w = r["input_size"]
+    kernels = (lambda k: f"{k['launches']} launches, {k['gpu_kernels']} GPU kernels") if "launches" in r["kernels_step"] \
+        else (lambda k: f"{k['aten_ops']} aten ops")
+    ph = r["phases_ms"]
+    data_ms = r["loop_data_wait"] * 1000 * r["batch"] / r["loop_images_per_s"]
+    lines = [f"{r['model']} {h}x{w}, batch {r['batch']}, {r['device']} ({r['device_name']}), torch {r['torch']}, "
+             f"{r['threads']} thread(s), AMP {'on' if r['amp'] else 'off'}; {r['speed']}"
+             + (f"; cuda_graph: {r['graph_note']}" if r.get("graph_note") else ""),
+             "",
+             "| measure | images/s | data wait | forward ms | backward ms | optimizer ms | kernels per step |",
+             "|---|---:|---:|---:|---:|---:|---|",
+             f"| bare step, eager phases (synchronised) | {1000 * r['batch'] / sum(ph.values()):.1f} | - | "
+             f"{ph['forward']:.1f} | {ph['backward']:.1f} | {ph['optimizer']:.1f} | {kernels(r['kernels_eager'])} |",
+             f"| bare step{' (CUDA graph)' if r['cuda_graph'] else ''} | {r['step_images_per_s']:.1f} | - | | | | "
+             f"{kernels(r['kernels_step'])} |",
+             f"| real loop ({r['loop_iters']} iterations, {r['num_workers']} workers) | {r['loop_images_per_s']:.1f} | "
+             f"{r['loop_data_wait']:.1%} ({data_ms:.1f} ms/step) | | | | |"]
+    return "\n".join(lines)
+
+
+__all__ = ["bench_config", "bench_train", "format_table", "kernels_per_step", "machine_name", "task_of"]

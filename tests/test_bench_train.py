@@ -1,0 +1,60 @@
+"""hrseg bench-train: one table of the bare step, its phases, the real loop and kernels per step."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hrseg.errors import ConfigError
+from hrseg.experiments.train_speed import bench_config, bench_train, format_table, task_of
+
+TINY = ["data.synthetic.num_train=6", "data.synthetic.num_val=2"]
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_pose")
+    return bench_train("pose_hrnet_w18_small_v1", (64, 48), batch=2, device="cpu", iters=1, warmup=1,
+                       loop_iters=2, num_workers=1, data_root=str(root), cfg_options=TINY)
+
+
+def test_record_and_table_on_the_cpu(record):
+    assert record["device"] == "cpu" and not record["cuda_graph"] and not record["amp"]
+    assert record["speed"] == "speed options: none"  # the CPU trains as without the options
+    assert record["step_images_per_s"] > 0 and record["loop_images_per_s"] > 0
+    assert 0.0 <= record["loop_data_wait"] < 1.0
+    assert set(record["phases_ms"]) == {"forward", "backward", "optimizer"}
+    # the same eager step either way on the CPU: conv, BatchNorm, loss and Adam's operators
+    assert record["kernels_eager"]["aten_ops"] == record["kernels_step"]["aten_ops"] > 1000
+    table = format_table(record)
+    assert "| real loop (2 iterations, 1 workers) |" in table and "aten ops" in table
+    json.dumps(record)  # --json
+
+
+def test_config_follows_the_model_and_the_size(tmp_path):
+    cfg = bench_config("pose_hrnet_w32", (384, 288), 32, 4, str(tmp_path), ["train.cuda_graph=false"])
+    assert cfg["data"]["heatmap_size"] == [96, 72] and cfg["data"]["sigma"] == 3.0  # the official 384x288 recipe
+    assert cfg["data"]["batch_size"] == 32 and cfg["train"]["cuda_graph"] is False
+    seg = bench_config("seg_hrnetv2_w48", (512, 1024), 8, 2)
+    assert seg["data"]["crop_size"] == [512, 1024] and seg["model"]["name"] == "seg_hrnetv2_w48"
+    with pytest.raises(ConfigError, match="pose_\\* or seg_\\*"):
+        task_of("det_hrnet_w32")
+    with pytest.raises(ConfigError, match="synthetic split has"):
+        bench_train("pose_hrnet_w18_small_v1", (64, 48), 2, "cpu", loop_iters=10**6, data_root=str(tmp_path),
+                    cfg_options=TINY)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine without CUDA")
+def test_cuda_asked_for_without_cuda():
+    with pytest.raises(ConfigError, match="no CUDA"):
+        bench_train("pose_hrnet_w18_small_v1", (64, 48), 2, "cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_step_is_one_graph_launch(tmp_path):
+    r = bench_train("pose_hrnet_w18_small_v1", (64, 48), batch=2, device="cuda", iters=2, warmup=3, loop_iters=2,
+                    num_workers=1, data_root=str(tmp_path), cfg_options=TINY)
+    assert r["cuda_graph"] and r["graph_note"] is None and "gpu_targets" in r["speed"]
+    assert r["kernels_step"]["launches"] < r["kernels_eager"]["launches"] / 10  # the replay: one graph launch
+    assert r["kernels_eager"]["gpu_kernels"] > 100
