@@ -191,9 +191,17 @@ class PoseTask(Task):
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
         criterion = build_loss(cfg["loss"])
         hook = progressive_hook(cfg, train_set)
+        # train.gpu_targets (automatic: under CUDA, the device the Trainer picks): the workers only
+        # decode and warp, the heatmaps are drawn on the device for the whole batch
+        gpu_targets = cfg["train"].get("gpu_targets")
+        train_set.draw_targets = not (torch.cuda.is_available() if gpu_targets is None else bool(gpu_targets))
 
         def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-            images, target, weight = batch["image"], batch["target"], batch["target_weight"]
+            images = batch["image"]
+            if "target" in batch:
+                target, weight = batch["target"], batch["target_weight"]
+            else:
+                target, weight = train_set.device_targets(batch["meta"])
             if hook is not None and hook.mixup_alpha > 0:
                 images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.mixup_alpha, hook.generator)
             return {"loss": criterion(net(images), target, weight)}
