@@ -1,0 +1,61 @@
+"""The One-Euro keypoint smoother (hrseg/inference/smoothing.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hrseg.inference.smoothing import KeypointSmoother, OneEuroFilter
+
+
+def test_one_euro_step_by_the_formula():
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0, dt=1 / 30)
+    assert f(np.array([0.0])).tolist() == [0.0]  # the first value passes
+    alpha = 1 / (1 + (1 / (2 * math.pi)) * 30)  # cutoff 1 Hz at 30 frames a second
+    assert f(np.array([10.0]))[0] == pytest.approx(10 * alpha)
+    with pytest.raises(ValueError, match="min_cutoff"):
+        OneEuroFilter(min_cutoff=0.0)
+
+
+def test_still_noise_is_damped_and_speed_lowers_lag():
+    rng = np.random.default_rng(0)
+    noisy = 100 + rng.normal(0, 2, 300)
+    f = OneEuroFilter(1.0, 0.05, dt=1 / 25)
+    out = np.array([f(np.array([v]))[0] for v in noisy])
+    jitter = lambda x: np.abs(np.diff(x, 2)).mean()  # noqa: E731
+    assert jitter(out) < 0.3 * jitter(noisy)
+    ramp = np.arange(100) * 5.0  # 5 px a frame
+    lag = {}
+    for beta in (0.0, 0.5):
+        f = OneEuroFilter(1.0, beta, dt=1 / 25)
+        lag[beta] = (ramp - np.array([f(np.array([v]))[0] for v in ramp]))[-1]
+    assert lag[0.5] < 0.2 * lag[0.0]
+
+
+def _people(frame, *tracks):
+    return [{"track_id": t, "score": 0.9, "keypoints": {"nose": [x + frame, 50.0, 0.9], "eye": [x, 40.0, s]}}
+            for t, x, s in tracks]
+
+
+def test_per_track_filters_and_a_fresh_start_when_lost():
+    s = KeypointSmoother(min_cutoff=1.0, beta=0.0, frame_rate=30)
+    s(_people(0, (1, 10, 0.9), (2, 100, 0.9)))
+    out = s(_people(1, (1, 20, 0.9), (2, 100, 0.9)))
+    assert 10 < out[0]["keypoints"]["eye"][0] < 12  # pulled back toward 10
+    assert out[1]["keypoints"]["eye"] == [100.0, 40.0, 0.9] and list(out[1]["keypoints"]) == ["nose", "eye"]
+    s(_people(2, (2, 100, 0.9)))  # track 1 missing: its filter is dropped
+    back = s(_people(3, (1, 60, 0.9)))
+    assert back[0]["keypoints"]["eye"] == [60.0, 40.0, 0.9]  # found again: starts from its raw keypoints
+    low = s(_people(4, (1, 80, 0.1)))
+    assert low[0]["keypoints"]["eye"] == [80.0, 40.0, 0.1]  # a keypoint under kpt_thr passes raw
+
+
+def test_untracked_people_and_list_forms_pass():
+    s = KeypointSmoother()
+    person = {"track_id": None, "keypoints": [1.0, 2.0, 0.9]}
+    assert s([person]) == [person]
+    flat = [{"track_id": 5, "keypoints": [1.0, 2.0, 0.9, 3.0, 4.0, 0.9]}]
+    assert s(flat)[0]["keypoints"] == [1.0, 2.0, 0.9, 3.0, 4.0, 0.9]
+    nested = [{"track_id": 5, "keypoints": [[1.0, 2.0, 0.9], [3.0, 4.0, 0.9]]}]
+    assert s(nested)[0]["keypoints"] == [[1.0, 2.0, 0.9], [3.0, 4.0, 0.9]]

@@ -1,0 +1,114 @@
+"""The tracker glue (hrseg/inference/tracking.py): ids across frames, ByteTrack's low-score pass
+and lost-track buffer, OKS for people, one tracker per label, boxes from keypoints."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from hrseg.data.mot import MotBox
+from hrseg.inference.tracking import boxes_from_keypoints, keypoint_array
+
+needs_track = pytest.mark.skipif(importlib.util.find_spec("trackers") is None,
+                                 reason="the tracking extra is not installed (pip install -e '.[track]')")
+
+
+def _person(x, y, score=0.9, kpts=None):
+    return {"bbox": [x, y, 40, 100], "score": score, "keypoints": kpts}
+
+
+def _run(tracker, frames):
+    return [[d["track_id"] for d in tracker.update(dets)] for dets in frames]
+
+
+@needs_track
+def test_ids_follow_two_walkers_in_input_order():
+    from hrseg.inference.tracking import Tracker
+
+    frames = [[_person(10 + 4 * f, 10), _person(300 - 4 * f, 20)] for f in range(8)]
+    frames = [dets[::-1] if f % 2 else dets for f, dets in enumerate(frames)]  # the order the detector gives
+    ids = _run(Tracker(), frames)
+    assert ids[0] == [None, None]  # a new track gets its id on its second frame
+    assert all(sorted(i) == [1, 2] for i in ids[1:])
+    walker_ids = {(frames[f][k]["bbox"][1], ids[f][k]) for f in range(1, 8) for k in range(2)}
+    assert walker_ids == {(10, 1), (20, 2)}  # each walker (its y) keeps its id, whatever the order
+    out = Tracker().update([_person(1, 2, kpts=None)])
+    assert out[0]["bbox"] == [1, 2, 40, 100] and out[0]["score"] == 0.9  # the dict comes back, copied
+
+
+@needs_track
+def test_low_score_second_pass_and_lost_buffer():
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    tracker = Tracker(TrackerConfig(lost_frames=6, frame_rate=30))
+    ids = _run(tracker, [[_person(10 + 3 * f, 10)] for f in range(3)])
+    assert ids == [[None], [1], [1]]
+    assert _run(tracker, [[_person(19, 10, score=0.3)]]) == [[1]]  # low score continues the track
+    assert _run(tracker, [[_person(22, 10), _person(200, 10, score=0.3)]]) == [[1, None]]  # never starts one
+    assert _run(tracker, [[] for _ in range(4)]) == [[]] * 4  # lost for 4 frames: kept
+    assert _run(tracker, [[_person(37, 10)]]) == [[1]]
+    assert _run(tracker, [[] for _ in range(12)] + [[_person(73, 10)], [_person(76, 10)]])[-2:] == [[None], [2]]
+    assert _run(tracker, [[_person(76, 10, score=0.05)]]) == [[None]]  # under low_thr: ignored
+
+
+@needs_track
+def test_labels_are_tracked_apart_and_xyxy_boxes():
+    from hrseg.inference.tracking import Tracker
+
+    tracker = Tracker(box_format="xyxy")
+    frames = [[{"bbox": [10 + f, 10, 50 + f, 60], "score": 0.9, "label": 1},
+               {"bbox": [10 + f, 10, 50 + f, 60], "score": 0.9, "label": 3}] for f in range(3)]
+    assert _run(tracker, frames) == [[None, None], [1, 2], [1, 2]]
+    tracker.reset()
+    assert _run(tracker, frames[:2]) == [[None, None], [1, 2]]
+    with pytest.raises(ValueError, match="box_format"):
+        Tracker(box_format="cxcywh")
+
+
+def _skeleton(x0):
+    """17 keypoints spread over a 40 x 100 box starting at x0, a layout of its own per x0."""
+    rng = np.random.default_rng(int(x0))
+    return np.column_stack([x0 + rng.uniform(2, 38, 17), rng.uniform(5, 95, 17), np.full(17, 0.9)])
+
+
+@needs_track
+def test_oks_keeps_identities_where_boxes_alone_swap_them():
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    a, b = _skeleton(0), _skeleton(30)
+    before = [[_person(0, 0, kpts=a.tolist()), _person(30, 0, kpts=b.tolist())] for _ in range(3)]
+    # both step to nearly the same box; the first detection now shows B's body, the second A's
+    crossing = [_person(15, 0, kpts=(b + [-15, 0, 0]).tolist()), _person(15.5, 0, kpts=(a + [15.5, 0, 0]).tolist())]
+    with_oks = _run(Tracker(TrackerConfig(oks_weight=0.5)), before + [crossing])
+    iou_only = _run(Tracker(TrackerConfig(oks_weight=0.0)), before + [crossing])
+    assert with_oks[2] == iou_only[2] == [1, 2]  # A is 1, B is 2
+    assert with_oks[3] == [2, 1]
+    assert iou_only[3] == [1, 2]
+
+
+@needs_track
+def test_track_mot_ages_tracks_through_empty_frames():
+    from hrseg.inference.tracking import TrackerConfig, track_mot
+
+    dets = [MotBox(f, -1, 10 + 2 * f, 5, 30, 60, 0.9) for f in (1, 2, 3, 9, 10)]
+    out = track_mot(dets, TrackerConfig(lost_frames=3, frame_rate=30))
+    assert [(b.frame, b.id) for b in out] == [(2, 1), (3, 1), (10, 2)]  # frames 4-8 without: lost
+
+
+def test_keypoint_array_forms():
+    named = {"nose": [1, 2, 0.5], "left_eye": [3, 4, 0.25]}
+    assert keypoint_array(named).tolist() == [[1, 2, 0.5], [3, 4, 0.25]]
+    assert keypoint_array([1, 2, 0.5, 3, 4, 0.25]).tolist() == keypoint_array([[1, 2, 0.5], [3, 4, 0.25]]).tolist()
+
+
+def test_boxes_from_keypoints():
+    person = {"bbox": [0, 0, 1, 1], "score": 0.5, "box_score": 0.8,
+              "keypoints": [[10, 20, 0.9], [30, 60, 0.8], [500, 500, 0.1]]}
+    # the joints' box (20 x 40 about (20, 40)) grown 1.25 times: 25 x 50
+    assert boxes_from_keypoints([person]) == [[7.5, 15.0, 25.0, 50.0, 0.8]]
+    # to the model's aspect ratio 3:4 first, as box_to_center_scale does: 30 x 40 -> 37.5 x 50
+    assert boxes_from_keypoints([person], aspect_ratio=0.75) == [[1.25, 15.0, 37.5, 50.0, 0.8]]
+    assert boxes_from_keypoints([{**person, "keypoints": person["keypoints"][:1]}]) == []  # one joint: no box
+    assert boxes_from_keypoints([{"score": 0.7, "keypoints": {"a": [0, 0, 1], "b": [4, 8, 1]}}],
+                                expansion=1.0) == [[0.0, 0.0, 4.0, 8.0, 0.7]]
