@@ -68,11 +68,12 @@ OPTIM = dict(type="AdamW", lr=1e-2, weight_decay=1e-4)
 SCHEDULE = dict(type="cosine", warmup_iters=3, warmup_ratio=0.1)
 
 
-def make_trainer(work_dir, max_epochs=4, step=mse_step, num_workers=0, data=None, optimizer_cfg=OPTIM, **kw):
+def make_trainer(work_dir, max_epochs=4, step=mse_step, num_workers=0, data=None, optimizer_cfg=OPTIM, norm=True,
+                 **kw):
     torch.manual_seed(123)  # the task builds its model after seeding; resume overwrites it anyway
     loader = build_dataloader(data or NoisyData(), batch_size=4, num_workers=num_workers, seed=5)
     kw = {"evaluate": score, "eval_interval": 2, "seed": 5, "grad_clip": 1.0, "progress": False, **kw}
-    return Trainer(TinyNet(), loader, step, optimizer_cfg, SCHEDULE, work_dir, max_epochs, **kw)
+    return Trainer(TinyNet(norm), loader, step, optimizer_cfg, SCHEDULE, work_dir, max_epochs, **kw)
 
 
 class Interrupt(Exception):
@@ -358,6 +359,7 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     hooked = resolve_speed("cuda", epoch_hook=True, cuda_graph=True)
     assert not hooked.cuda_graph and "progressive" in hooked.describe()
     assert "needs CUDA" in resolve_speed("cpu", cuda_graph=True).describe()
+    assert "OHEM" in resolve_speed("cuda", step_note="OHEM syncs").describe()
     assert resolve_speed("cuda", amp_dtype="bfloat16", fused_optimizer=False).amp_dtype == torch.bfloat16
     for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
         with pytest.raises(ConfigError, match="train."):
@@ -398,3 +400,31 @@ def test_fused_optimizer_is_the_same_update(tmp_path):
     assert fused.optimizer.defaults["fused"] and not plain.optimizer.defaults.get("fused")
     for a, b in zip(plain.model.parameters(), fused.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+class BatchNormNoDropout(TinyNet):
+    """BatchNorm (its running statistics are captured too) without Dropout, whose random masks
+    come from another stream offset in a graph."""
+
+    def __init__(self, norm: bool = True):
+        super().__init__(norm)
+        self.body[3] = nn.Identity()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_step_trains_as_the_eager_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "TinyNet", BatchNormNoDropout)
+    sgd = dict(type="SGD", lr=0.05, momentum=0.9)
+    runs = {}
+    for graph in (False, True):
+        trainer = make_trainer(tmp_path / str(graph), max_epochs=2, optimizer_cfg=sgd, cuda_graph=graph,
+                               cudnn_benchmark=False)
+        trainer.fit()
+        runs[graph] = trainer
+    graphed = runs[True].graphed
+    assert graphed.graph is not None and graphed.eager_batches == 0 and graphed.disabled is None
+    for (k, a), b in zip(runs[False].model.state_dict().items(), runs[True].model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)  # BatchNorm's running statistics too
+    with pytest.raises(FloatingPointError):  # a non-finite loss is still caught after a replay
+        make_trainer(tmp_path / "nan", max_epochs=1, cuda_graph=True,
+                     step=lambda m, b: {"loss": m(b[0]).mean() * float("nan")}).fit()

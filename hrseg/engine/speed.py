@@ -14,8 +14,10 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
 - ``cuda_graph``: forward, loss and backward (BatchNorm included) captured once in a CUDA graph
   and replayed; the optimizer runs after it, eagerly, as fused kernels. Auto = on under CUDA for
   one process with a static-shape step; off, with the reason logged, when deterministic, when
-  distributed, with an epoch hook (progressive stages change shapes and regularisation), or for a
-  batch whose shapes differ from the captured one (detection, a batch with skipped images).
+  distributed, with an epoch hook (progressive stages change shapes and regularisation), when the
+  task's ``train_step`` says why it cannot be captured (its attribute ``no_cuda_graph``, e.g. OHEM's
+  host synchronisations), or for a batch whose shapes differ from the captured one (detection, a
+  batch with skipped images); a capture that fails anyway is logged and the step runs eagerly.
 - ``gpu_targets``: the task draws its targets on the device from the batch (pose heatmaps, see
   :mod:`hrseg.codecs.heatmap_torch`); the DataLoader workers then only decode and warp. Auto = on
   under CUDA. The engine only resolves it; the task's ``train_step`` reads it.
@@ -80,8 +82,10 @@ def _flag(name: str, value: Any) -> bool | None:
 def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cudnn_benchmark: bool | None = None,
                   fused_optimizer: bool | None = None, channels_last: bool = False, cuda_graph: bool | None = None,
                   gpu_targets: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
-                  distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0) -> SpeedOptions:
-    """The options for a run on ``device`` (see the module docstring)."""
+                  distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
+                  step_note: str | None = None) -> SpeedOptions:
+    """The options for a run on ``device`` (see the module docstring). ``step_note``: why the
+    task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can."""
     cuda = torch.device(device).type == "cuda"
     deterministic = bool(deterministic)
     flags = {name: _flag(name, value) for name, value in (
@@ -105,6 +109,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         why_not = "distributed (DDP's gradient hooks are not captured)"
     elif epoch_hook:
         why_not = "an epoch hook (progressive stages change input sizes and regularisation between epochs)"
+    elif step_note:
+        why_not = step_note
     if why_not is not None:
         if graph or (graph is None and cuda):
             notes.append(f"cuda_graph off: {why_not}")

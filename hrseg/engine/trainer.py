@@ -138,7 +138,8 @@ class Trainer:
                                    fused_optimizer=fused_optimizer, channels_last=channels_last,
                                    cuda_graph=cuda_graph, gpu_targets=gpu_targets, amp_dtype=amp_dtype,
                                    prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
-                                   epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers)
+                                   epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
+                                   step_note=getattr(train_step, "no_cuda_graph", None))
         configure_kernels(self.speed)
         self.loader = with_loader_options(train_loader, self.speed.prefetch_factor)
         self.amp = bool(amp) and self.device.type == "cuda"

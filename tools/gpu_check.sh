@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU half of issue 26 in one run of at most 10 minutes, on a machine with CUDA (no network):
+#
+#   mkdir -p shared && cp -r /work/shared/data shared/   # the tests' sample data (15 MB), untracked: it travels
+#   run(command="bash tools/gpu_check.sh", carry=["datasets/synthetic_pose"], timeout_s=600)
+#
+# (datasets/synthetic_pose: the main job's generated split, 19 MB, else generated there first.)
+# 1. the environment (torch, CUDA device) and hrseg importable from this checkout;
+# 2. hrseg bench-train pose_hrnet_w32 256x192 batch 64 (AMP float16, the speed options automatic:
+#    cuDNN autotuning, fused Adam, CUDA graph, targets on the GPU) and the same with the CUDA graph off;
+#    the real loop over 20 iterations of the synthetic split with 14 workers (images/s, data-wait share);
+# 3. the CUDA-touching tests: tests/test_engine.py (every make_trainer test on CUDA; exact resume
+#    with train.deterministic), test_gpu_targets.py, test_bench_train.py (one graph launch per step),
+#    test_progressive.py, test_engine_ddp.py, test_pose_pipeline.py, test_seg_pipeline.py;
+# 4. seg_hrnetv2_w48 512x1024 batch 8, the same table;
+# 5. the main job (python tools/train_pose.py, 14 epochs of the synthetic mini-split) on CUDA: its AP
+#    against 0.822 +- 0.01, its log.csv's images/s and data_wait.
+# Each step has its own time limit and the script goes on after a failure; everything it prints is
+# also written under $OUT (or ./gpu_check_out) for the session to read back.
+set -u
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT:-gpu_check_out}"
+mkdir -p "$OUT_DIR"
+PY="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ -z "${HRSEG_SHARED:-}" ] && [ -d shared/data ]; then export HRSEG_SHARED="$PWD/shared"; fi
+WHEELS="${WHEELS:-shared/wheels}"
+start=$(date +%s)
+status=0
+
+step() {  # step NAME SECONDS COMMAND...
+  local name=$1 limit=$2; shift 2
+  echo "=== $name (limit ${limit}s, at $(( $(date +%s) - start ))s)" | tee -a "$OUT_DIR/summary.txt"
+  timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$OUT_DIR/$name.log"
+  echo "=== $name: rc $rc" | tee -a "$OUT_DIR/summary.txt"
+  [ $rc -eq 0 ] || status=1
+}
+
+if [ -d "$WHEELS" ]; then  # pycocotools, albumentations, mmengine come along as wheels
+  "$PY" -m pip install --no-index --find-links "$WHEELS" pycocotools albumentations mmengine > "$OUT_DIR/pip.log" 2>&1 || true
+fi
+step env 60 "$PY" -c "
+import torch, hrseg
+print('torch', torch.__version__, 'cuda', torch.version.cuda, 'device', torch.cuda.get_device_name(0))
+print('cudnn', torch.backends.cudnn.version())"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv >> "$OUT_DIR/env.log" 2>&1 || true
+
+BENCH=("$PY" -m hrseg bench-train)
+step bench_pose_w32 150 "${BENCH[@]}" pose_hrnet_w32 --input-size 256x192 --batch 64 --device cuda \
+  --workers 14 --iters 20 --warmup 3 --loop-iters 20
+step bench_pose_w32_eager 90 "${BENCH[@]}" pose_hrnet_w32 --input-size 256x192 --batch 64 --device cuda \
+  --workers 14 --iters 10 --warmup 3 --loop-iters 20 --cfg-options train.cuda_graph=false
+step tests 200 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_gpu_targets.py \
+  tests/test_bench_train.py tests/test_progressive.py tests/test_engine_ddp.py tests/test_pose_pipeline.py \
+  tests/test_seg_pipeline.py
+step bench_seg_w48 100 "${BENCH[@]}" seg_hrnetv2_w48 --input-size 512x1024 --batch 8 --device cuda \
+  --workers 14 --iters 10 --warmup 3 --loop-iters 10
+remaining=$(( 590 - ($(date +%s) - start) ))
+if [ $remaining -gt 60 ]; then
+  step main_job $remaining "$PY" tools/train_pose.py --work-dir "$OUT_DIR/main_job"
+  cat "$OUT_DIR/main_job/log.csv" 2>/dev/null | cut -d, -f1-10
+else
+  echo "=== main_job: skipped, ${remaining}s left" | tee -a "$OUT_DIR/summary.txt"
+fi
+rm -f "$OUT_DIR"/main_job/*.pth
+echo "=== done in $(( $(date +%s) - start ))s, status $status" | tee -a "$OUT_DIR/summary.txt"
+exit $status
