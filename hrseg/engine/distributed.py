@@ -34,8 +34,8 @@ def env_world() -> tuple[int, int, int]:
 def init_distributed(backend: str | None = None) -> bool:
     """Join the process group when launched by torchrun with WORLD_SIZE > 1; idempotent.
 
-    The backend is nccl when CUDA is available, gloo otherwise. On GPU each process uses
-    ``cuda:LOCAL_RANK``. Returns whether the run is distributed.
+    The backend is nccl when each process of the machine has a GPU, gloo otherwise (the CPU). On
+    GPU each process uses ``cuda:LOCAL_RANK``. Returns whether the run is distributed.
     """
     if dist.is_available() and dist.is_initialized():
         return True
@@ -43,7 +43,11 @@ def init_distributed(backend: str | None = None) -> bool:
     if world <= 1:
         return False
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = "nccl" if gpu_per_process() else "gloo"
+        if torch.cuda.is_available() and backend == "gloo":
+            warnings.warn(f"{os.environ.get('LOCAL_WORLD_SIZE')} processes on this machine but "
+                          f"{torch.cuda.device_count()} GPU(s): NCCL needs one GPU per process, so the "
+                          "processes train on the CPU (gloo)", stacklevel=2)
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend, rank=rank, world_size=world)
@@ -68,10 +72,17 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 
+def gpu_per_process() -> bool:
+    """Whether every process of this machine (torchrun's LOCAL_WORLD_SIZE) has a GPU of its own."""
+    return torch.cuda.is_available() and torch.cuda.device_count() >= int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+
+
 def default_device() -> torch.device:
-    """``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", env_world()[2] if is_distributed() else torch.cuda.current_device())
+    """``cuda:LOCAL_RANK`` when CUDA is available (distributed: a GPU for each process), else the CPU."""
+    if not is_distributed() and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if is_distributed() and gpu_per_process():
+        return torch.device("cuda", env_world()[2])
     return torch.device("cpu")
 
 
