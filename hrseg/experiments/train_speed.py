@@ -36,8 +36,9 @@ from hrseg.experiments.common import machine
 from hrseg.tasks import pose, segmentation
 
 TASKS = {"pose": (pose.TASK, "pose/synthetic_mini.py"), "seg": (segmentation.TASK, "seg/synthetic_mini.py")}
-LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaGraphLaunch",
-            "cuGraphLaunch", "cudaLaunchCooperativeKernel")
+# host-side launch calls as the profiler names them (cudaLaunchKernel, cudaLaunchKernelExC, cuLaunchKernel,
+# cudaGraphLaunch, ..., with or without a version suffix)
+LAUNCHES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch", "cuGraphLaunch")
 
 
 def task_of(model_name: str) -> str:
@@ -90,8 +91,9 @@ def kernels_per_step(fn: Callable[[], Any], device: torch.device) -> dict[str, i
         _sync(device)
     events = prof.events()
     if device.type == "cuda":
-        return {"launches": sum(e.name in LAUNCHES for e in events),
-                "gpu_kernels": sum(e.device_type == torch.autograd.DeviceType.CUDA for e in events)}
+        return {"launches": sum(e.name.startswith(LAUNCHES) for e in events),
+                "gpu_kernels": sum(e.device_type == torch.autograd.DeviceType.CUDA
+                                   and not e.name.startswith(("Memcpy", "Memset")) for e in events)}
     return {"aten_ops": sum(e.name.startswith("aten::") for e in events)}
 
 
