@@ -129,5 +129,42 @@ def test_a_tiny_training_run_lowers_the_loss(synthetic):
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
-        totals.append(float(total))
+        totals.append(float(total.detach()))
     assert np.mean(totals[-4:]) < 0.8 * np.mean(totals[:4]), totals
+
+
+def test_heatmap_keypoint_loss_is_zero_on_its_targets_and_decodes_back():
+    from hrseg.codecs.heatmap import encode
+    from hrseg.models.multitask_keypoints import heatmap_keypoint_loss, heatmap_keypoints
+
+    size, box = 56, np.array([10.0, 20.0, 66.0, 132.0], np.float32)  # 1 and 2 px per cell
+    rng = np.random.default_rng(0)
+    kps = np.zeros((1, 17, 3), np.float32)
+    kps[0, :, 0] = rng.uniform(14, 62, 17)
+    kps[0, :, 1] = rng.uniform(26, 126, 17)
+    kps[0, :, 2] = 1
+    kps[0, 3, 2] = 0  # unlabelled: weight 0
+    cells = (kps[0, :, :2] - box[:2]) * (size / (box[2:] - box[:2])) - 0.5
+    target, _ = encode(cells, kps[0, :, 2], (size, size), (size, size), 2.0)
+    target[3] = 5.0  # whatever the unlabelled point's heatmap holds costs nothing
+    rois, gt, matched = [torch.from_numpy(box[None])], [torch.from_numpy(kps)], [torch.tensor([0])]
+    logits = torch.from_numpy(target[None])
+    assert float(heatmap_keypoint_loss(logits, rois, gt, matched)) == 0.0
+    assert float(heatmap_keypoint_loss(torch.zeros_like(logits), rois, gt, matched)) > 0
+    points, scores = heatmap_keypoints(logits, rois)
+    labelled = kps[0, :, 2] > 0
+    error = np.abs(points[0][0, :, :2].numpy() - kps[0, :, :2])[labelled]
+    assert error[:, 0].max() <= 0.75 and error[:, 1].max() <= 1.5  # within 3/4 of a cell: rounding + quarter shift
+    assert torch.all(points[0][0, :, 2] == 1) and scores[0].shape == (1, 17)
+
+
+def test_the_heatmap_keypoint_head_trains_and_predicts(synthetic):
+    model = small_model(keypoint_loss="heatmap").train()
+    (a, ta), (b, tb) = synthetic[0], synthetic[1]
+    losses = _values(model, [a, b], [ta, tb])
+    assert losses["loss_keypoint"] > 0
+    with torch.no_grad():
+        out = model.eval()([a])[0]
+    assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)
+    with pytest.raises(hrseg.errors.ConfigError, match="keypoint_loss"):
+        small_model(keypoint_loss="l1")

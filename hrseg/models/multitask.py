@@ -8,8 +8,9 @@ RoI box head, the same anchors and settings) with, each optional by config:
   one 28x28 mask per class);
 - torchvision's keypoint branch (RoIAlign 14x14, ``keypoint_convs`` 3x3 convs, a deconvolution
   and a 2x upsampling to 56x56 heatmaps; loss: spatial-softmax cross-entropy on the one-hot
-  target pixel, decoding: the argmax with torchvision's rule). Keypoints are predicted for the
-  person detections only;
+  target pixel, decoding: the argmax with torchvision's rule; or ``keypoint_loss="heatmap"``:
+  Gaussian heatmaps with hrseg's codec and MSE, :mod:`hrseg.models.multitask_keypoints`).
+  Keypoints are predicted for the person detections only;
 - the V2 segmentation head of :mod:`hrseg.models.segmentation` on the concatenated streams (the
   same tensor the V2p neck reduces: computed once), at stride 4.
 
@@ -34,11 +35,13 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
+from hrseg.errors import ConfigError
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, HRNetFasterRCNN, build_faster_rcnn
 from hrseg.models.multitask_heads import COUNT_KEYS, MultiRoIHeads
+from hrseg.models.multitask_keypoints import KEYPOINT_LOSSES
 from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.segmentation import SegHead
 
@@ -117,18 +120,23 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
                     mask_channels: int = 256, mask_convs: int = 4, mask_roi_size: int = 14,
                     keypoint_channels: int = 512, keypoint_convs: int = 8, keypoint_roi_size: int = 14,
                     mask_rois_per_image: int | None = None, keypoint_rois_per_image: int | None = None,
+                    keypoint_loss: str = "softmax", keypoint_sigma: float = 2.0,
                     sampling_ratio: int = 2, **options: Any) -> HRNetMultiTask:
     """The multi-task HRNetV2p. ``masks`` / ``keypoints``: those RoI branches; ``seg_classes`` > 0
     adds the segmentation head with that many classes. The defaults are the official Mask R-CNN
     mask branch and torchvision's Keypoint R-CNN branch (8 convs of 512); ``options`` go to
     :func:`~hrseg.models.detection.build_faster_rcnn` (``min_size``, ``out_channels``,
-    ``anchor_scale``, ``norm_eval``, torchvision's ``rpn_*`` / ``box_*``)."""
+    ``anchor_scale``, ``norm_eval``, torchvision's ``rpn_*`` / ``box_*``). ``keypoint_loss``:
+    ``"softmax"`` (torchvision's) or ``"heatmap"`` (:mod:`hrseg.models.multitask_keypoints`)."""
+    if keypoint_loss not in KEYPOINT_LOSSES:
+        raise ConfigError(f"model.keypoint_loss is {keypoint_loss!r}; one of {', '.join(KEYPOINT_LOSSES)}")
     model = build_faster_rcnn(hrnet_name, num_classes, sampling_ratio=sampling_ratio, **options)
     model.__class__ = HRNetMultiTask  # the same modules; the heads below are added to them
     body, heads = model.backbone, model.roi_heads
     heads.__class__ = MultiRoIHeads
     heads.keypoint_label = int(keypoint_label)
     heads.mask_rois_per_image, heads.keypoint_rois_per_image = mask_rois_per_image, keypoint_rois_per_image
+    heads.keypoint_loss, heads.keypoint_sigma = keypoint_loss, float(keypoint_sigma)
     levels = body.names[:4]
     if masks:
         heads.mask_roi_pool = MultiScaleRoIAlign(levels, mask_roi_size, sampling_ratio)

@@ -12,7 +12,10 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
 - ``mask_rois_per_image`` / ``keypoint_rois_per_image`` cap the positives each branch trains on
   per image (None: all); the sampler has shuffled them, so the first ones are a random subset;
 - at test time keypoints are predicted for the ``keypoint_label`` (person) detections only; the
-  other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K)).
+  other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K));
+- ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding) or
+  ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:
+  :mod:`hrseg.models.multitask_keypoints`).
 
 The losses also report how many images of the batch had no mask or keypoint labels
 (``masked_mask_images``, ``masked_keypoint_images``: counts, not losses).
@@ -23,6 +26,8 @@ import torch
 from torchvision.models.detection.roi_heads import (
     RoIHeads, fastrcnn_loss, keypointrcnn_inference, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
 )
+
+from hrseg.models.multitask_keypoints import heatmap_keypoint_loss, heatmap_keypoints
 
 __all__ = ["MultiRoIHeads", "COUNT_KEYS"]
 
@@ -41,6 +46,8 @@ class MultiRoIHeads(RoIHeads):
     keypoint_label: int = 1
     mask_rois_per_image: int | None = None
     keypoint_rois_per_image: int | None = None
+    keypoint_loss: str = "softmax"
+    keypoint_sigma: float = 2.0
 
     def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
         if not self.training:
@@ -65,8 +72,11 @@ class MultiRoIHeads(RoIHeads):
             rois, matched = self._positives(proposals, matched_idxs, labels, keep, self.keypoint_rois_per_image,
                                             labelled)
             logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
-            if sum(len(r) for r in rois):
-                losses["loss_keypoint"] = keypointrcnn_loss(logits, rois, [t["keypoints"] for t in targets], matched)
+            gt = [t["keypoints"] for t in targets]
+            if self.keypoint_loss == "heatmap":
+                losses["loss_keypoint"] = heatmap_keypoint_loss(logits, rois, gt, matched, self.keypoint_sigma)
+            elif sum(len(r) for r in rois):
+                losses["loss_keypoint"] = keypointrcnn_loss(logits, rois, gt, matched)
             else:  # torchvision's loss divides by the labelled count: zero without a labelled RoI
                 losses["loss_keypoint"] = logits.sum() * 0.0
             losses["masked_keypoint_images"] = torch.tensor(float(keep.count(False)), device=device)
@@ -102,8 +112,12 @@ class MultiRoIHeads(RoIHeads):
             rois = [b[p] for b, p in zip(boxes, people)]
             logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
             num = self.keypoint_predictor.kps_score_lowres.out_channels
-            found, found_scores = keypointrcnn_inference(logits, rois) if sum(len(r) for r in rois) else (
-                [logits.new_zeros((0, num, 3))] * len(rois), [logits.new_zeros((0, num))] * len(rois))
+            if self.keypoint_loss == "heatmap":
+                found, found_scores = heatmap_keypoints(logits, rois)
+            elif sum(len(r) for r in rois):
+                found, found_scores = keypointrcnn_inference(logits, rois)
+            else:
+                found, found_scores = [logits.new_zeros((0, num, 3))] * len(rois), [logits.new_zeros((0, num))] * len(rois)
             for r, p, kps, kp_scores in zip(result, people, found, found_scores):
                 r["keypoints"] = kps.new_zeros((len(p), num, 3))
                 r["keypoints"][p] = kps

@@ -1,0 +1,73 @@
+"""The keypoint branch's second loss and decoding: Gaussian heatmaps, as hrseg's top-down pose.
+
+torchvision's Keypoint R-CNN (``keypoint_loss="softmax"``) treats each keypoint's S x S RoI heatmap
+as one S^2-way classification: spatial-softmax cross-entropy on the one-hot pixel of the target,
+decoded by the argmax of the heatmap resized to the box. ``keypoint_loss="heatmap"`` trains the
+same head as hrseg's pose models: an unnormalised Gaussian (peak 1, ``sigma`` heatmap pixels)
+drawn by :func:`hrseg.codecs.heatmap.encode` at the keypoint's place in the RoI's grid, the official
+``JointsMSELoss`` (:mod:`hrseg.losses.keypoint`) with unlabelled points weighted 0, and the official
+decoding (argmax, a quarter pixel toward the higher neighbour: :mod:`hrseg.codecs.heatmap`), the
+heatmap's maximum as the keypoint's score.
+
+Grid convention: heatmap cell ``i`` covers ``[x1 + i * w / S, x1 + (i + 1) * w / S)`` of the box
+``(x1, y1, x2, y2)``, so a cell's centre maps to ``x1 + (i + 0.5) * w / S``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hrseg.codecs.heatmap import encode, get_max_preds, refine_quarter_offset
+from hrseg.losses.keypoint import JointsMSELoss
+
+__all__ = ["KEYPOINT_LOSSES", "heatmap_keypoint_loss", "heatmap_keypoints"]
+
+KEYPOINT_LOSSES = ("softmax", "heatmap")
+_MSE = JointsMSELoss(use_target_weight=True)
+
+
+def _grid(boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each box's origin (N, 2) and heatmap cells per pixel (N, 2)."""
+    wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 1e-3)
+    return boxes[:, :2], size / wh
+
+
+def heatmap_keypoint_loss(logits: torch.Tensor, rois: list[torch.Tensor], gt_keypoints: list[torch.Tensor],
+                          matched: list[torch.Tensor], sigma: float = 2.0) -> torch.Tensor:
+    """``JointsMSELoss`` of the RoI heatmaps (R, K, S, S) against Gaussians at the matched ground
+    truth's keypoints (v=0 and points outside the RoI weigh 0)."""
+    size = logits.shape[-1]
+    targets, weights = [], []
+    for boxes, keypoints, idx in zip(rois, gt_keypoints, matched):
+        kps = keypoints[idx].detach().cpu().numpy()
+        origin, scale = _grid(boxes.detach().cpu().numpy(), size)
+        for o, s, kp in zip(origin, scale, kps):
+            cells = (kp[:, :2] - o) * s - 0.5  # cell centres on integers, as encode expects
+            inside = (cells >= -0.5).all(1) & (cells < size - 0.5).all(1)
+            target, weight = encode(cells, (kp[:, 2] > 0) & inside, (size, size), (size, size), sigma)
+            targets.append(target)
+            weights.append(weight)
+    if not targets:
+        return logits.sum() * 0.0
+    target = torch.from_numpy(np.stack(targets)).to(logits)
+    weight = torch.from_numpy(np.stack(weights)).to(logits)
+    return _MSE(logits, target, weight)
+
+
+def heatmap_keypoints(logits: torch.Tensor, rois: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per image the keypoints (N, K, 3: x, y, 1) in image pixels and their scores (N, K)."""
+    size = logits.shape[-1]
+    heatmaps = logits.detach().float().cpu().numpy()
+    coords, maxvals = get_max_preds(heatmaps) if len(heatmaps) else (np.zeros((0, logits.shape[1], 2)), None)
+    if len(heatmaps):
+        coords = refine_quarter_offset(coords, heatmaps)
+    boxes = torch.cat(rois).detach().cpu().numpy() if rois else np.zeros((0, 4), np.float32)
+    origin, scale = _grid(boxes.reshape(-1, 4), size)
+    xy = origin[:, None] + (coords + 0.5) / scale[:, None]
+    points = np.concatenate([xy, np.ones(xy.shape[:2] + (1,))], axis=2).astype(np.float32)
+    scores = maxvals[..., 0] if maxvals is not None else np.zeros(points.shape[:2], np.float32)
+    counts = [len(r) for r in rois]
+    device = logits.device
+    return ([torch.from_numpy(p).to(device) for p in np.split(points, np.cumsum(counts)[:-1])],
+            [torch.from_numpy(np.ascontiguousarray(s, np.float32)).to(device)
+             for s in np.split(scores, np.cumsum(counts)[:-1])])
