@@ -11,7 +11,10 @@ Four measures of one model, input size and batch, in one table:
   warp, targets in DataLoader workers, ``pin_memory`` under CUDA), its images/s and its data-wait
   share (the time the loop waited for the next batch);
 - kernels per step from torch.profiler: CUDA kernel launches from the host (one graph launch for a
-  captured step) and kernels run on the GPU, or aten operator calls (nested ones included) on the CPU.
+  captured step) and kernels run on the GPU, or aten operator calls (nested ones included) on the CPU;
+- what one DataLoader worker produces (samples/s of ``dataset[i]`` in this process), with the
+  targets drawn by the worker and, for pose, without (``train.gpu_targets``): how many workers
+  the step needs.
 
 The model's task is its name's prefix (``pose_``, ``seg_``); the data is the task's synthetic
 mini-split config with the model, size and batch replaced (sigma scaled with the heatmap as the
@@ -129,6 +132,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
                                           trainer.forward_backward(one), trainer.optimizer_step()), dev)
         stepped = kernels_per_step(lambda: trainer.step(one), dev)
         _, stats = trainer.train_epoch(0)
+    worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {
         "model": model_name, "input_size": [int(v) for v in input_size], "batch": batch, "device": str(dev),
@@ -140,8 +144,30 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         "phases_ms": {k: 1000 * v for k, v in phases.items()},
         "kernels_eager": eager, "kernels_step": stepped,
         "loop_images_per_s": stats["images_per_s"], "loop_data_wait": stats["data_wait"],
-        "loop_iters": loop_iters, "num_workers": num_workers, "iters": iters, **machine(),
+        "loop_iters": loop_iters, "num_workers": num_workers, "iters": iters, "worker_samples_per_s": worker,
+        **machine(),
     }
+
+
+def worker_rates(dataset: Any, samples: int) -> dict[str, float]:
+    """Samples/s of what one DataLoader worker does (``dataset[i]`` in this process: decode, warp,
+    augment, and the targets unless the dataset leaves them to the device): "targets" drawn by the
+    worker and 'no_targets' (pose ``draw_targets=False``) where the dataset offers the choice."""
+    choices = {"targets": True, "no_targets": False} if hasattr(dataset, "draw_targets") else {"targets": None}
+    before = getattr(dataset, "draw_targets", None)
+    rates = {}
+    try:
+        for name, draw in choices.items():
+            if draw is not None:
+                dataset.draw_targets = draw
+            start = time.perf_counter()
+            for i in range(samples):
+                dataset[i]
+            rates[name] = samples / (time.perf_counter() - start)
+    finally:
+        if before is not None:
+            dataset.draw_targets = before
+    return rates
 
 
 def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int, iters: int) -> dict[str, float]:
@@ -189,6 +215,8 @@ def format_table(r: Mapping[str, Any]) -> str:
              f"{kernels(r['kernels_step'])} |",
              f"| real loop ({r['loop_iters']} iterations, {r['num_workers']} workers) | {r['loop_images_per_s']:.1f} | "
              f"{r['loop_data_wait']:.1%} ({data_ms:.1f} ms/step) | | | | |"]
+    lines += [f"| one worker's samples/s, {name.replace('_', ' ')} drawn by it | {rate:.1f} | | | | | |"
+              for name, rate in r["worker_samples_per_s"].items()]
     return "\n".join(lines)
 
 
