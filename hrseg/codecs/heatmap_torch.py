@@ -32,7 +32,8 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     # float32 joints over a float64 stride, as the codec reads them; Python scalars only, so that
     # nothing is copied from the host (a copy from pageable memory cannot be graph-captured)
     xy = joints[..., :2].float().double()
-    xy = torch.stack([xy[..., 0] / (image_size[0] / heatmap_size[0]), xy[..., 1] / (image_size[1] / heatmap_size[1])], -1)
+    stride_x, stride_y = image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]
+    xy = torch.stack([xy[..., 0] / stride_x, xy[..., 1] / stride_y], -1)
     mu = xy if unbiased else torch.trunc(xy + 0.5)
     tmp_size = float(sigma) * 3
     ul = torch.trunc(mu - tmp_size)

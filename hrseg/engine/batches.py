@@ -48,7 +48,8 @@ def signature(batch: Any) -> tuple:
         if isinstance(value, Mapping):
             return ("M",) + tuple((k, walk(v)) for k, v in value.items())
         if isinstance(value, (list, tuple)):
-            return ("L", len(value)) + tuple(walk(v) for v in value if isinstance(v, (torch.Tensor, Mapping, list, tuple)))
+            nested = (torch.Tensor, Mapping, list, tuple)
+            return ("L", len(value)) + tuple(walk(v) for v in value if isinstance(v, nested))
         return None
     return walk(batch)
 

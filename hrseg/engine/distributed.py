@@ -188,7 +188,8 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, nu
     The Trainer calls ``set_epoch`` on its sampler (and on the dataset when it has one) and
     reseeds its generator (worker seeds) every epoch; ``persistent_workers`` would keep
     workers' dataset copies from seeing ``set_epoch`` (and their seeds from being redrawn), so the
-    engine does not offer it; ``prefetch_factor`` is the Trainer's (see :mod:`hrseg.engine.speed`). When launched by torchrun this joins the
+    engine does not offer it; ``prefetch_factor`` is the Trainer's (see :mod:`hrseg.engine.speed`).
+    When launched by torchrun this joins the
     process group (:func:`init_distributed`) so that the sampler shards the data.
     """
     init_distributed()

@@ -173,9 +173,9 @@ def worker_rates(dataset: Any, samples: int) -> dict[str, float]:
 def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int, iters: int) -> dict[str, float]:
     """Median seconds of the forward, backward and optimizer phases of eager steps, synchronised."""
     times: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
+    out: dict[str, Any] = {}
     for i in range(warmup + iters):
         trainer.optimizer.zero_grad(set_to_none=True)
-        out: dict[str, Any] = {}
         spans = {"forward": _timed(lambda: out.update(trainer.forward(batch)), device),
                  "backward": _timed(lambda: trainer.backward(out), device),
                  "optimizer": _timed(trainer.optimizer_step, device)}
@@ -199,8 +199,12 @@ def machine_name() -> str:
 def format_table(r: Mapping[str, Any]) -> str:
     """The record as one Markdown table, with a line naming what was measured."""
     h, w = r["input_size"]
-    kernels = (lambda k: f"{k['launches']} launches, {k['gpu_kernels']} GPU kernels") if "launches" in r["kernels_step"] \
-        else (lambda k: f"{k['aten_ops']} aten ops")
+
+    def kernels(k: Mapping[str, int]) -> str:
+        if "launches" in k:
+            return f"{k['launches']} launches, {k['gpu_kernels']} GPU kernels"
+        return f"{k['aten_ops']} aten ops"
+
     ph = r["phases_ms"]
     data_ms = r["loop_data_wait"] * 1000 * r["batch"] / r["loop_images_per_s"]
     lines = [f"{r['model']} {h}x{w}, batch {r['batch']}, {r['device']} ({r['device_name']}), torch {r['torch']}, "
