@@ -94,7 +94,9 @@ class GraphedStep:
         for p in params:
             p.grad = None
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: the DataLoader's pin-memory thread keeps allocating pinned host memory
+        # while this thread captures; only this thread's calls must be capture-safe
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.static_out = self.run(self.static_batch)
         self.graph, self.key = graph, key
         self.static_grads = [p.grad for p in params]
