@@ -18,7 +18,7 @@ model = dict(name="multi_hrnetv2p_w18_small_v1", min_size=256, max_size=384, out
              seg_classes=7)
 data = dict(
     root="datasets/synthetic_multi",
-    synthetic=dict(num_train=600, num_val=100, image_size=[256, 384]),
+    synthetic=dict(num_train=500, num_val=100, image_size=[256, 384]),
     batch_size=8,
     val_batch_size=8,
     num_workers=1,
