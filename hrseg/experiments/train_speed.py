@@ -108,6 +108,8 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("bench-train --device cuda: torch sees no CUDA device here")
     cfg = bench_config(model_name, input_size, batch, num_workers, data_root, cfg_options)
+    if cfg["train"].get("gpu_targets") is None:  # automatic: as a run on this device, not on the default one
+        cfg["train"]["gpu_targets"] = dev.type == "cuda"
     task, _ = TASKS[task_of(model_name)]
     seed_everything(seed)
     train_set = task.build_dataset(cfg, "train")
