@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# CI, the other end of the dependency ranges: a fresh virtual environment with every dependency of
+# pyproject.toml's [project] at its lower bound (each `>=X` installed as `==X`), running the fast
+# tests (`-m "not slow"`).
+#
+# torch and torchvision are the exception: any torch other than the few on this machine's disk is
+# a multi-gigabyte download per fresh environment, and torch 2.13.0+cpu (the oldest there) has no
+# torchvision that installs beside it without one (PyPI's 0.28.0 is a CUDA build: "operator
+# torchvision::nms does not exist"). So this run takes torch 2.14.1 with torchvision 0.29.1 from
+# the disk (LB_TORCH overrides); the torch floor itself (2.6 / 0.21) was tested by hand, see
+# docs/dependencies.md. Extras (pytest, timm) are not pinned: they are the tools, not hrseg's needs.
+#   .ci/lower_bounds.sh            # from the repository root or anywhere
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d "${TMPDIR:-/tmp}/hrseg-lower.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+start=$(date +%s)
+step() { echo "+ [$(( $(date +%s) - start )) s] $*"; }
+
+python3 - > "$work/lowest.txt" <<'PY'
+import re, tomllib
+for req in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
+    name, low = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)", req).groups()
+    if name not in ("torch", "torchvision"):
+        print(f"{name}=={low}")
+PY
+step "the lower bounds, as pins: $(tr '\n' ' ' < "$work/lowest.txt")"
+python3 -m venv "$work/venv"
+pip="$work/venv/bin/pip"
+step "pip install ${LB_TORCH:-torch==2.14.1 torchvision==0.29.1}"
+# shellcheck disable=SC2086
+"$pip" install -q ${LB_TORCH:-torch==2.14.1 torchvision==0.29.1}
+step "pip install -c lowest.txt -e .[dev] (torch as installed)"
+"$pip" install -q -c "$work/lowest.txt" -e ".[dev]"
+"$pip" list 2>/dev/null | grep -i -E "^(torch|torchvision|numpy|opencv|pycocotools|albumentations|matplotlib|pillow|tqdm|safetensors) "
+# every pinned release is what got installed (a pin pip could not honour has failed the install already)
+"$work/venv/bin/python" - "$work/lowest.txt" <<'PY'
+import sys
+from importlib.metadata import version
+from packaging.version import Version
+wrong = [f"{n}: {version(n)} installed, {v} asked" for n, v in (l.strip().split("==") for l in open(sys.argv[1]))
+         if Version(version(n)) != Version(v)]
+sys.exit("\n".join(wrong) or None)
+PY
+opencv=$("$pip" list 2>/dev/null | grep -ci opencv || true)
+[ "$opencv" -eq 1 ] || { echo "expected exactly one OpenCV distribution, found $opencv" >&2; exit 1; }
+step "pytest -m 'not slow' with the lower bounds"
+"$work/venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
+step "lower-bound run finished"
