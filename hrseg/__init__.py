@@ -2,18 +2,20 @@
 
     import hrseg
     model = hrseg.build_model("pose_hrnet_w32")
-    hrseg.load_checkpoint(model, "pose_hrnet_w32_256x192.pth")   # official file, as it is
+    hrseg.load_checkpoint(model, "pose_hrnet_w32_256x192.pth")   # any layout: official, mmpose, timm, ...
     fast = hrseg.optimize_for_inference(model)
 
-This package never imports mmcv or mmengine: they are used only by the config loader.
+``import hrseg`` loads the models, weights and checkpoint code only: no pycocotools,
+albumentations, mmengine or matplotlib (they are imported where evaluation, training transforms,
+config files and plots need them).
 """
-from hrseg.checkpoint import load_checkpoint, save_checkpoint
+from hrseg.checkpoint import save_checkpoint
 from hrseg.errors import CheckpointError, ConfigError, DataError, HrsegError
 from hrseg.inference.optimize import optimize_for_inference
-from hrseg.models import build_model, list_models
-from hrseg.weights import list_weights
+from hrseg.meta.version import __version__
+from hrseg.models import list_models
+from hrseg.weights import build_model, list_weights, load_checkpoint
 
-__version__ = "0.1.0"
 __all__ = [
     "build_model", "list_models", "list_weights", "load_checkpoint", "save_checkpoint", "optimize_for_inference",
     "HrsegError", "CheckpointError", "ConfigError", "DataError", "__version__",

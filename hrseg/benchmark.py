@@ -15,6 +15,8 @@ from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
 from hrseg.inference.optimize import torch_model
 from hrseg.models import build_model
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
+from hrseg.errors import ConfigError
+from hrseg.errors import HrsegError
 
 
 @dataclass
@@ -42,8 +44,6 @@ def prepare(model: nn.Module, mode: str, dtype: str = "float32") -> nn.Module:
     """'eager' (as built), 'optimized' or 'compiled': :func:`hrseg.inference.optimize.torch_model`
     (the backends of the same names, eager being ``torch``); ValueError for an unknown mode or a
     dtype the mode does not run."""
-    from hrseg.errors import ConfigError
-
     try:
         return torch_model(model, "torch" if mode == "eager" else mode, dtype)
     except ConfigError as e:
@@ -210,7 +210,6 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
     for a combination that does not exist."""
     if backend in TORCH_BACKENDS:
         return prepare(model, "eager" if backend == "torch" else backend, dtype)
-    from hrseg.errors import HrsegError
 
     if backend == "onnxruntime" and dtype != "float32":
         raise ValueError("no bfloat16 on ONNX Runtime's CPU provider")

@@ -38,7 +38,7 @@ _STATE_DICT_ENTRIES = ("state_dict", "model", "model_state", "net")
 
 @dataclass
 class LoadReport:
-    """What :func:`load_checkpoint` did: every model key is either loaded or left at init."""
+    """What :func:`hrseg.load_checkpoint` did: every model key is either loaded or left at init."""
 
     path: str
     loaded: int = 0
@@ -112,25 +112,17 @@ def _backbone_prefix(model: nn.Module) -> str:
     return "backbone." if hasattr(model, "backbone") else ""
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True,
-                    ckpt: Mapping[str, Any] | None = None) -> LoadReport:
-    """Load ``path`` into ``model``; see the module docstring for the layouts accepted.
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>",
+               strict: bool = True, backbone_only: bool = False) -> LoadReport:
+    """Load ``state`` (tensors in hrseg's keys, or the official ones they alias) into ``model``
+    (``path`` names their source in messages); :func:`hrseg.load_checkpoint` converts the other
+    layouts and comes here.
 
     A backbone-only source (an ImageNet classification file, or a task checkpoint loaded into a
     bare backbone) fills the backbone; the keys it left out and the model keys left at their
     initial values are named in one line each. Otherwise, with ``strict``, every model key must
     be loaded and every checkpoint key used: a :class:`CheckpointError` names the missing and
-    unexpected keys; a shape mismatch names the key and both shapes. ``ckpt``: the file's content
-    when the caller has already read it (:func:`read_checkpoint`), so a file is read once.
-    """
-    state = extract_state_dict(ckpt if ckpt is not None else read_checkpoint(path), path)
-    return load_state(model, state, path, strict)
-
-
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>",
-               strict: bool = True, backbone_only: bool = False) -> LoadReport:
-    """:func:`load_checkpoint` for tensors already in memory (``path`` names their source in
-    messages). ``backbone_only`` treats ``state`` as a backbone source: keys the model lacks are
+    unexpected keys; a shape mismatch names the key and both shapes. ``backbone_only`` treats ``state`` as a backbone source: keys the model lacks are
     left out and the model's keys outside its backbone keep their initial values, named in the
     report (the ``model.pretrained`` / ImageNet initialisation case)."""
     state = dict(state)

@@ -93,7 +93,7 @@ def train_tool(argv: list[str] | None, description: str, default_config: str | o
     args.config = args.config or str(default_config)
     cfg = config_from_args(args, defaults, open_keys)
     if args.dry_run:
-        from hrseg.recipes import describe
+        from hrseg.recipes import describe  # slow (every task module): only --dry-run needs it, not `hrseg --help`
 
         print(f"config: {args.config}")
         print(describe(cfg, processes=max(1, int(os.environ.get("WORLD_SIZE", 1)))))

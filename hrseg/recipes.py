@@ -11,6 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from hrseg.tasks.detection import load_det_config
+from hrseg.tasks.pose import load_pose_config
+from hrseg.tasks.segmentation import load_seg_config
+from hrseg.inference.segmentation import resolve_test_settings
+from hrseg.engine.schedules import scale_lr
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -212,10 +217,6 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
 
 def load_recipe(config: str | Path, task: str) -> dict[str, Any]:
     """A recipe's resolved config (the task's defaults under the file)."""
-    from hrseg.tasks.detection import load_det_config
-    from hrseg.tasks.pose import load_pose_config
-    from hrseg.tasks.segmentation import load_seg_config
-
     loader: Callable[..., dict[str, Any]] = {"pose": load_pose_config, "seg": load_seg_config,
                                              "det": load_det_config}[task]
     return loader(config)
@@ -224,8 +225,6 @@ def load_recipe(config: str | Path, task: str) -> dict[str, Any]:
 def field(cfg: Mapping[str, Any], path: str) -> Any:
     """``cfg['a']['b']`` for ``'a.b'``; segmentation ``test.*`` as the protocol resolves it."""
     if path.split(".")[0] == "test" and "protocol_dataset" in cfg.get("test", {}):
-        from hrseg.inference.segmentation import resolve_test_settings
-
         cfg = {**cfg, "test": resolve_test_settings(cfg["test"])}
     value: Any = cfg
     for key in path.split("."):
@@ -278,8 +277,6 @@ def render() -> str:
 def describe(cfg: Mapping[str, Any], processes: int = 1) -> str:
     """The resolved recipe as ``--dry-run`` prints it: every section, then the total batch, the
     effective learning rate and the BatchNorm the run will use."""
-    from hrseg.engine.schedules import scale_lr
-
     lines = []
     for section in ("model", "data", "loss", "optimizer", "schedule", "train", "test", "progressive", "load_from"):
         if section in cfg:

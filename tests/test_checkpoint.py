@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import hrseg
-from hrseg.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from hrseg import load_checkpoint
+from hrseg.checkpoint import read_checkpoint, save_checkpoint
 from hrseg.errors import CheckpointError
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 import hrseg
 from hrseg.errors import CheckpointError
-from hrseg.checkpoint import load_checkpoint
+from hrseg import load_checkpoint
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import predict_labels, predict_scores, windows
 from hrseg.utils.flops import count_params

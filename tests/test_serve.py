@@ -3,7 +3,9 @@ bad input refused with its 4xx while the service keeps answering, micro-batching
 the load test. Tiny models with random weights (and one checkpoint the test writes) keep it fast."""
 from __future__ import annotations
 
+import base64
 import io
+import json
 import struct
 import threading
 import zlib
@@ -21,7 +23,6 @@ import cv2  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 import hrseg  # noqa: E402
-from hrseg.inference.top_down import estimate_poses  # noqa: E402
 from hrseg.serve.app import create_app  # noqa: E402
 from hrseg.serve.batching import BatchedModel, MicroBatcher  # noqa: E402
 from hrseg.serve.models import ServedModel, load_model  # noqa: E402
@@ -40,17 +41,38 @@ def photos(shared_data: Path) -> list[Path]:
     return [shared_data / "images" / "zidane.jpg", shared_data / "images" / "astronaut.png", *coco]
 
 
+DET_SCORE_THR = 0.2  # the person detector's threshold, as --det-score-thr
+
+
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ServedModel]:
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A pose, a segmentation and a person detector checkpoint, each recording its config. The
+    detector (a Faster R-CNN whose one class is 'person', with non-trivial random weights) finds
+    2-3 people in the photographs, so pose cannot pass on the whole-image fallback."""
+    from conftest import randomize_weights
+
+    folder = tmp_path_factory.mktemp("serve")
     torch.manual_seed(0)
     cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
-    ckpt = tmp_path_factory.mktemp("serve") / "pose_small.pth"
-    hrseg.save_checkpoint(ckpt, pose.build_pose_model(cfg["model"]), meta={"config": cfg})
-    # optimized: no export at start-up (auto would export pose and seg; tested apart below)
-    return {"pose": load_model("pose", str(ckpt), "optimized"),  # a checkpoint: its recorded config is used
-            "seg": load_model("seg", "seg_hrnetv2_w18_small_v1", "optimized", cfg_options=["test.base_size=192"]),
-            "det": load_model("det", "det_fcos_hrnetv2p_w18_small_v1",  # auto: a detector runs eagerly
-                              cfg_options=["model.min_size=192", "model.max_size=256"])}
+    hrseg.save_checkpoint(folder / "pose_small.pth", pose.build_pose_model(cfg["model"]), meta={"config": cfg})
+    cfg = segmentation.load_seg_config(None, ["model.name=seg_hrnetv2_w18_small_v1", "test.base_size=192"])
+    hrseg.save_checkpoint(folder / "seg_small.pth", segmentation.build_seg_model(cfg["model"]), meta={"config": cfg})
+    cfg = detection.load_det_config(None, ["model.name=det_fasterrcnn_hrnetv2p_w18_small_v1", "model.num_classes=2",
+                                           "model.min_size=192", "model.max_size=256"])
+    cfg["classes"] = [{"id": 1, "name": "person"}]
+    hrseg.save_checkpoint(folder / "person_det.pth", randomize_weights(detection.TASK.build_model(cfg)),
+                          meta={"config": cfg, "model": detection.TASK.model_meta(cfg)})
+    return {"pose": folder / "pose_small.pth", "seg": folder / "seg_small.pth", "det": folder / "person_det.pth"}
+
+
+@pytest.fixture(scope="module")
+def models(checkpoints: dict[str, Path]) -> dict[str, ServedModel]:
+    # optimized: no export at start-up (auto would export pose and seg; tested apart below); checkpoints:
+    # their recorded configs are used; pose runs the person detector given by file, as `hrseg infer pose`
+    return {"pose": load_model("pose", str(checkpoints["pose"]), "optimized", det_weights=str(checkpoints["det"]),
+                               det_score_thr=DET_SCORE_THR),
+            "seg": load_model("seg", str(checkpoints["seg"]), "optimized"),
+            "det": load_model("det", str(checkpoints["det"]))}  # auto: a detector runs eagerly
 
 
 @pytest.fixture(scope="module")
@@ -76,36 +98,55 @@ def _assert_people_equal(got: list[dict], want: list[dict], atol: float = 0.0) -
             assert g["keypoints"][name] == pytest.approx(xyz, abs=max(atol, 1e-6)), name
 
 
-def test_routes_match_the_task_functions(client, models, photos):
+def _infer(task: str, photo: Path, out: Path, *args: str) -> Path:
+    """``hrseg infer TASK photo --out out ...``, as a user runs it."""
+    from hrseg.commands import infer_det, infer_pose, infer_seg
+
+    main = {"pose": infer_pose.main, "seg": infer_seg.main, "det": infer_det.main}[task]
+    assert main([str(photo), "--out", str(out), *args]) == 0
+    return out
+
+
+def test_routes_answer_what_hrseg_infer_writes(client, checkpoints, photos, tmp_path):
+    """The service and `hrseg infer` predict through the same predictor: for the same photograph,
+    weights and options, the same people (from the same person detector, named in the answer),
+    detections and label map."""
     for path in photos[:2]:  # a JPEG and a PNG
         image, data = read_image(path), path.read_bytes()
         kind = "image/png" if path.suffix == ".png" else "image/jpeg"
         h, w = image.shape[:2]
 
+        out = _infer("pose", path, tmp_path / "pose", "--weights", str(checkpoints["pose"]), "--det-weights",
+                     str(checkpoints["det"]), "--det-score-thr", str(DET_SCORE_THR), "--backend", "optimized")
+        want = json.loads((out / f"{path.stem}_pose.json").read_text())
         r = _post(client, "/v1/pose", data, kind)
         assert r.status_code == 200, r.text
         body = r.json()
         assert (body["width"], body["height"]) == (w, h) and body["timing_ms"]["total"] > 0
-        want = estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].info["codec"],
-                              models["pose"].info["keypoints"], models["pose"].cfg["test"])
-        assert len(want) == 1
-        _assert_people_equal(body["people"], want)
+        assert body["detector"] == want["detector"] == str(checkpoints["det"])
+        assert len(want["people"]) >= 2  # the detector's people, not the whole image
+        _assert_people_equal(body["people"], want["people"], atol=1e-4)
 
+        out = _infer("seg", path, tmp_path / "seg", "--weights", str(checkpoints["seg"]), "--backend", "optimized")
+        want_labels = cv2.imread(str(out / f"{path.stem}_labels.png"), cv2.IMREAD_UNCHANGED)
         r = client.post("/v1/seg", files={"image": (path.name, data, kind)})  # a multipart form this time
         assert r.status_code == 200, r.text
-        labels = cv2.imdecode(np.frombuffer(__import__("base64").b64decode(r.json()["label_map_png"]), np.uint8),
+        labels = cv2.imdecode(np.frombuffer(base64.b64decode(r.json()["label_map_png"]), np.uint8),
                               cv2.IMREAD_UNCHANGED)
-        want_labels = segmentation.predict_labels(models["seg"].runner, image, models["seg"].cfg["test"])
         np.testing.assert_array_equal(labels, want_labels)
         areas = {c["id"]: c["pixels"] for c in r.json()["classes"]}
         assert sum(areas.values()) == h * w
         assert areas == {int(i): int(n) for i, n in enumerate(np.bincount(want_labels.ravel())) if n}
 
+        out = _infer("det", path, tmp_path / "det", "--weights", str(checkpoints["det"]), "--score-thr", "0.01")
+        want = json.loads((out / f"{path.stem}_det.json").read_text())
         r = _post(client, "/v1/det?score_thr=0.01", data, kind)
         assert r.status_code == 200, r.text
-        want_boxes = detection.detect(models["det"].runner, image, models["det"].info["classes"], 0.01)
-        assert len(want_boxes) > 0  # random weights, low threshold: boxes to compare
-        assert r.json()["detections"] == want_boxes
+        assert len(want["detections"]) > 0  # random weights, low threshold: boxes to compare
+        got = r.json()["detections"]
+        assert [d["name"] for d in got] == [d["name"] for d in want["detections"]]
+        for g, d in zip(got, want["detections"]):
+            assert g["bbox"] == pytest.approx(d["bbox"], abs=1e-4) and g["score"] == pytest.approx(d["score"], abs=1e-4)
 
 
 def test_render_returns_the_tools_overlay(client, models, photos):
@@ -163,7 +204,7 @@ def test_bad_input_gets_its_4xx_and_the_service_keeps_answering(client, photos):
         assert error["message"] and (code is None or error["code"] == code), error
         assert client.get("/healthz").status_code == 200
     r = _post(client, "/v1/pose", good)
-    assert r.status_code == 200 and len(r.json()["people"]) == 1
+    assert r.status_code == 200 and len(r.json()["people"]) >= 1
     assert client.get("/healthz").json()["pending"] == 0  # every refused request left the queue
 
 
@@ -176,7 +217,7 @@ def test_missing_model_is_404_and_a_crash_is_500_without_ending_the_service(mode
         def forward(self, x):
             raise RuntimeError("boom")
 
-    broken = ServedModel("det", "broken", "test", models["det"].cfg, Broken(), models["det"].info)
+    broken = ServedModel("det", "broken", "test", models["det"].predictor.with_runner(Broken()))
     with TestClient(create_app({"pose": models["pose"], "det": broken}, limits=LIMITS)) as c:
         good = photos[0].read_bytes()
         r = _post(c, "/v1/seg", good)
@@ -202,22 +243,23 @@ def _concurrently(fns):
     return results
 
 
-def test_micro_batching_gives_each_client_its_own_result(client, models, photos):
+def test_micro_batching_gives_each_client_its_own_result(checkpoints, photos):
+    """Concurrent requests share forwards; each gets the predictor's own answer. (No person detector
+    here, offline: one whole-image crop per photograph, so the rows are known.)"""
+    served = load_model("pose", str(checkpoints["pose"]), "optimized")
     images = [read_image(p) for p in photos]
     datas = [_png(cv2.cvtColor(im, cv2.COLOR_RGB2BGR)) for im in images]
-    batcher = client.app.state.batcher
-    forwards, rows = batcher.forwards, batcher.rows
-    responses = _concurrently([lambda d=d: _post(client, "/v1/pose", d, "image/png") for d in datas])
+    with TestClient(create_app({"pose": served}, max_batch=8, max_wait_ms=100, limits=LIMITS)) as client:
+        batcher = client.app.state.batcher
+        responses = _concurrently([lambda d=d: _post(client, "/v1/pose", d, "image/png") for d in datas])
+        calls, crops = batcher.forwards, batcher.rows
     assert [r.status_code for r in responses] == [200] * len(datas)
-    calls, crops = batcher.forwards - forwards, batcher.rows - rows
     assert crops == 2 * len(datas)  # one crop per image, and its mirror image (flip test)
     assert calls < crops, f"{crops} crops in {calls} forwards: nothing was batched"
     for image, r in zip(images, responses):
         h, w = image.shape[:2]
-        assert (r.json()["width"], r.json()["height"]) == (w, h)
-        want = estimate_poses(models["pose"].runner, image, [[0, 0, w, h, 1.0]], models["pose"].info["codec"],
-                              models["pose"].info["keypoints"], models["pose"].cfg["test"])
-        _assert_people_equal(r.json()["people"], want, atol=1e-3)
+        assert (r.json()["width"], r.json()["height"]) == (w, h) and r.json()["detector"] == "whole image"
+        _assert_people_equal(r.json()["people"], served.predictor(image), atol=1e-3)
 
 
 def test_batcher_groups_by_shape_and_splits_every_output():
@@ -252,7 +294,7 @@ def test_queue_limit_answers_429_with_retry_after(models, photos):
             return self.inner(x)
 
     p = models["pose"]
-    gated = ServedModel("pose", p.name, p.source, p.cfg, Gate(p.runner), p.info)
+    gated = ServedModel("pose", p.name, p.source, p.predictor.with_runner(Gate(p.predictor.runner)))
     good = photos[0].read_bytes()
     with TestClient(create_app({"pose": gated}, max_batch=1, max_queue=1, limits=LIMITS)) as c:
         first: list = []
@@ -277,7 +319,8 @@ def test_page_and_models(client):
     meta = client.get("/v1/models").json()["models"]
     assert meta["pose"]["input_size"] == [128, 96] and meta["pose"]["weights"].endswith("pose_small.pth")
     assert len(meta["pose"]["keypoint_names"]) == 17 and meta["seg"]["classes"][0] == "road"
-    assert meta["det"]["classes"][0] == "person" and meta["det"]["weights"].startswith("random weights")
+    assert meta["det"]["classes"] == ["person"] and meta["det"]["weights"].endswith("person_det.pth")
+    assert meta["pose"]["detector"].endswith("person_det.pth")
     assert [meta[t]["backend"] for t in ("pose", "seg", "det")] == ["optimized", "optimized", "torch"]
     assert meta["pose"]["dtype"] == "float32" and meta["pose"]["parameters"] > 1_000_000
 
@@ -338,7 +381,7 @@ def test_backends_are_the_tools_and_unknown_ones_are_one_clear_error(models):
                    cfg_options=["model.min_size=192", "model.max_size=256"])
     det = load_model("det", "det_fcos_hrnetv2p_w18_small_v1", "optimized",  # the user's option wins
                      cfg_options=["model.min_size=192", "model.max_size=256", "test.backend=torch"])
-    assert det.info["backend"] == "torch" and det.runner is not None
+    assert det.predictor.describe()["backend"] == "torch" and det.predictor.runner is not None
 
 
 def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, shared_data, monkeypatch, caplog):
@@ -358,8 +401,8 @@ def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, sha
     ckpt = tmp_path / "pose_random.pth"  # non-trivial heatmaps: real peaks to compare
     hrseg.save_checkpoint(ckpt, randomize_weights(pose.build_pose_model(cfg["model"])), meta={"config": cfg})
     served = {b: load_model("pose", str(ckpt), b) for b in ("torch", "onnxruntime")}
-    assert served["onnxruntime"].info["backend"] == "onnxruntime"
-    assert type(served["onnxruntime"].runner).__name__ == "OnnxRuntimeRunner"
+    assert served["onnxruntime"].predictor.describe()["backend"] == "onnxruntime"
+    assert type(served["onnxruntime"].predictor.runner).__name__ == "OnnxRuntimeRunner"
     tol = TOLERANCES["float32"]
     (h_in, w_in), w_out = cfg["data"]["input_size"], cfg["data"]["heatmap_size"][1]
     for path in photos[:2]:
@@ -371,6 +414,7 @@ def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, sha
                 r = _post(c, "/v1/pose", data, "image/png" if path.suffix == ".png" else "image/jpeg")
                 assert r.status_code == 200, r.text
                 people[backend] = r.json()["people"]
+                assert r.json()["detector"] == "whole image"  # offline: the fallback, as the tools
         (ref,), (out,) = people["torch"], people["onnxruntime"]
         _, scale = box_to_center_scale(0, 0, w, h, w_in / h_in)
         cell = scale[0] * 200.0 / w_out  # one heatmap pixel in image pixels
@@ -383,5 +427,5 @@ def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, sha
     monkeypatch.setattr(backends, "installed", lambda module: module == "onnxruntime")
     with caplog.at_level(logging.INFO, logger="hrseg"):
         auto = load_model("pose", str(ckpt))  # the default: auto, as the tools
-    assert auto.info["backend"] == "onnxruntime" and "backend: onnxruntime (fastest installed" in caplog.text
+    assert auto.predictor.describe()["backend"] == "onnxruntime" and "backend: onnxruntime (fastest installed" in caplog.text
     assert "exporting" not in caplog.text  # the same weights: from the export cache

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import pytest
 from PIL import Image
 
 import hrseg
+from hrseg.errors import CheckpointError
 from hrseg.utils.progress import LineProgress, progress_bar
 from hrseg.meta.keypoints import COCO_PERSON
 from hrseg.models.registry import model_info
@@ -25,7 +27,7 @@ import infer_pose  # noqa: E402
 
 def test_every_registered_model_has_an_info_record():
     tasks = {name: model_info(name).task for name in hrseg.list_models()}
-    assert set(tasks.values()) <= {"pose", "seg", "det", "backbone", "neck"}
+    assert set(tasks.values()) <= {"pose", "seg", "det", "multi", "backbone", "neck"}
     assert tasks["pose_hrnet_w32"] == "pose" and tasks["seg_hrnetv2_ocr_w48"] == "seg"
     assert tasks["det_fasterrcnn_hrnetv2p_w32"] == "det" and tasks["hrnet_w18"] == "backbone"
     assert model_info("pose_hrnet_w48").input_size == (256, 192)
@@ -58,10 +60,21 @@ def test_load_model_reads_the_file_once_and_follows_the_recorded_config(tmp_path
 
 def test_each_task_declares_the_same_contract():
     for task in (pose.TASK, segmentation.TASK, detection.TASK):
-        for hook in ("build_dataset", "build_model", "load_model", "evaluate", "runner", "predictor", "write_prediction",
-                     "render", "train", "test", "infer"):
+        for hook in ("build_dataset", "build_model", "load_model", "evaluate", "runner", "predictor", "build_predictor",
+                     "write_prediction", "train", "test", "infer"):
             assert callable(getattr(task, hook))
         assert task.defaults["model"]["name"] in hrseg.list_models()
+
+
+def test_bad_weights_fail_before_the_person_detector_is_looked_for(tmp_path, caplog, shared_data):
+    """`hrseg infer pose --weights BAD`: the weights are read first, so the one error is theirs
+    (no warning about a missing person detector before it)."""
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    photo = shared_data / "images" / "zidane.jpg"
+    with caplog.at_level(logging.WARNING, logger="hrseg"), pytest.raises(CheckpointError, match="bad.pth"):
+        infer_pose.main([str(photo), "--weights", str(bad), "--out", str(tmp_path / "out")])
+    assert "person detector" not in caplog.text and not (tmp_path / "out").exists()
 
 
 def test_a_tiny_image_says_why_no_one_was_found(tmp_path, caplog):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hrseg.errors import DataError
-from hrseg.inference.video import EveryN, is_video_input, open_frames, process_video
+from hrseg.inference.person_boxes import PersonBoxes
+from hrseg.inference.video import is_video_input, open_frames, process_video
 from hrseg.utils.image_io import write_image
 
 W, H, N = 64, 48, 12
@@ -91,9 +92,12 @@ def test_failed_run_leaves_no_output(clip, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_every_n_reuses_results():
+def test_detection_every_n_frames_reuses_boxes_and_starts_again_per_video():
     calls = []
-    det = EveryN(lambda f: calls.append(f) or len(calls), n=3)
-    assert [det(i) for i in range(7)] == [1, 1, 1, 2, 2, 2, 3]
-    with pytest.raises(ValueError):
-        EveryN(len, 0)
+    boxes = PersonBoxes(detector=lambda f: calls.append(f) or [[0, 0, 1, 1, float(len(calls))]], det_every=3)
+    frame = np.zeros((4, 4, 3), np.uint8)
+    assert [boxes(frame)[0][4] for _ in range(7)] == [1, 1, 1, 2, 2, 2, 3]
+    boxes.reset()  # a new video: its first frame is detected
+    assert boxes(frame)[0][4] == 4 and boxes.name == "person detector"
+    with pytest.raises(DataError):
+        PersonBoxes(detector=len, det_every=0)

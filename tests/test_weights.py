@@ -179,8 +179,8 @@ def test_tool_list_download_verify(tmp_path, home, monkeypatch, capsys):
 
 
 def test_person_detector_keeps_persons_only(tmp_path, home, monkeypatch, shared_data):
-    """torchvision's detector through the cache (file:// URL with its published name), then the
-    one person filter of hrseg.tasks.detection: only label 1 comes out, as [x, y, w, h, score]."""
+    """torchvision's detector file (its layout read by hrseg.weights.detector), then the one person
+    filter of hrseg.inference.detection: only label 1 comes out, as [x, y, w, h, score]."""
     from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
 
     from hrseg.utils.image_io import read_image
@@ -199,13 +199,16 @@ def test_person_detector_keeps_persons_only(tmp_path, home, monkeypatch, shared_
 
     build = detector.build_torchvision_detector
 
-    def small(p):  # 160 px instead of 800 keeps the test fast; the weights path is the real one
-        m = build(p)
+    def small(p, content=None):  # 160 px instead of 800 keeps the test fast; the weights path is the real one
+        m = build(p, content)
         m.transform.min_size, m.transform.max_size = (160,), 160
         return m
 
     monkeypatch.setattr(detector, "build_torchvision_detector", small)
-    detect = weights.person_detector(path, score_thr=0.0)
+    from hrseg.tasks.person_boxes import load_person_detector
+
+    detect = load_person_detector(path, score_thr=0.0)
+    assert detect.name == str(path)
     image = read_image(shared_data / "images" / "zidane.jpg")
     people = detect(image)
     assert people and all(len(p) == 5 and p[2] > 0 and p[3] > 0 for p in people)

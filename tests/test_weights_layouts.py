@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import hrseg
-from hrseg.checkpoint import load_checkpoint
+from hrseg import load_checkpoint
 from hrseg.tasks.common import build_from_config
 from hrseg.weights import load_into
 from hrseg.weights.mmdet import AlignedRoIAlign, UnroundedAnchorGenerator
@@ -86,6 +86,19 @@ def test_mmseg_files_give_the_official_logits(layout, name, official_state, shar
     torch.save(to_official(state, layout, shared_reference), official)
     load_checkpoint(reference, official)
     _outputs_equal(model, reference, (64, 64))
+
+
+@pytest.mark.parametrize("layout,name", [("mmpose0x_hrnet_w32_coco_256x192", "pose_hrnet_w32"),
+                                         ("mmseg_fcn_hr18_cityscapes", "seg_hrnetv2_w18")])
+def test_one_loader_for_load_checkpoint_and_build_model(layout, name, official_state, tmp_path):
+    """hrseg.load_checkpoint reads the OpenMMLab files build_model(weights=...) reads, with the same
+    outputs (one calls the other's loader), and returns its report."""
+    path = save_openmmlab(tmp_path / "openmmlab.pth", official_state(f"{layout}.json"))
+    built = hrseg.build_model(name, weights=path)
+    model = hrseg.build_model(name)
+    report = load_checkpoint(model, path)
+    assert report.loaded > 0 and not report.not_loaded and f"layout {layout.split('_')[0]}" in report.summary()
+    _outputs_equal(built, model, (64, 64))
 
 
 def test_timm_safetensors_and_pth_into_backbone_and_task_models(tmp_path):

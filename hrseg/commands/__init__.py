@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
+from hrseg.cli import train_tool
 from hrseg.configs_index import configs_root, task_scope
 
 T = TypeVar("T")
@@ -54,8 +55,6 @@ def train_main(argv: list[str] | None, doc: str, task: str, default_config: str,
                open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
     """``hrseg train TASK``: :func:`hrseg.cli.train_tool` with config names looked up in
     ``task``'s folders, ``default_config`` (under ``configs/``) without one, runs under $HRSEG_HOME."""
-    from hrseg.cli import train_tool
-
     with task_scope(task):
         return train_tool(argv, doc, shipped_config(default_config), defaults, open_keys, homed(train))
 
@@ -95,7 +94,7 @@ def inference_parser(doc: str, images_help: str, weights_help: str, config_help:
 def add_backend_arg(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``--backend``: what runs the model (docs/deploy.md); the config's ``test.backend`` without it
     (by default ``auto``: the fastest installed, named in the log)."""
-    from hrseg.backends import AUTO, BACKENDS
+    from hrseg.backends import AUTO, BACKENDS  # slow (torch, the exporters): only the commands that run models
 
     ap.add_argument("--backend", choices=BACKENDS + (AUTO,), default=None,
                     help="auto (default: the fastest installed, logged), torch (eager PyTorch), optimized "

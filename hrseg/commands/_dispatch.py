@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
+import hrseg
+import hrseg.commands as package
 from hrseg.cli import run_cli
 from hrseg.errors import ConfigError
 
@@ -33,8 +35,6 @@ REPORTED = ("opencv-python-headless", "opencv-python", "pycocotools", "albumenta
 
 def commands() -> dict[str, str]:
     """Command words ('train pose', 'bench', 'export', ...) -> the module whose ``main`` runs it."""
-    import hrseg.commands as package
-
     found: dict[str, str] = {}
     for info in pkgutil.iter_modules(package.__path__):
         if info.name.startswith("_"):
@@ -82,7 +82,6 @@ def version_report() -> str:
     """hrseg, Python, torch (and its accelerator), torchvision, numpy and the optional packages found."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import hrseg
     import numpy
     import torch
     import torchvision

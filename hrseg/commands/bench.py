@@ -24,6 +24,7 @@ from hrseg.benchmark import (
 )
 from hrseg.models import list_models
 from hrseg.cli import parse_size
+from hrseg.utils.io import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     if not dtypes or set(dtypes) - {"float32", "bfloat16", "float16"}:
         ap.error(f"--dtype {args.dtype}: float32, bfloat16 or float16 (a comma-separated list with --backends)")
     if args.backends:
-        from hrseg.utils.io import write_json
-
         result = backend_table(args.name, args.input_size, args.batch, args.backends.split(","), dtypes,
                                iters=args.iters, progress=lambda line: print(line, flush=True))
         print(format_backend_table(result))

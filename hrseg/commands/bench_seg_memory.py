@@ -21,6 +21,10 @@ import sys
 import time
 
 from hrseg.cli import parse_size
+import hrseg
+from hrseg.utils.image_io import read_image
+from hrseg.inference.optimize import inference_model
+from hrseg.inference.segmentation import predict_labels
 
 
 def _rss_mb() -> float:
@@ -32,11 +36,6 @@ def child(args: argparse.Namespace) -> dict:
     import cv2
     import numpy as np
     import torch
-
-    import hrseg
-    from hrseg.utils.image_io import read_image
-    from hrseg.inference.optimize import inference_model
-    from hrseg.inference.segmentation import predict_labels
 
     torch.set_num_threads(args.threads)
     h, w = args.size

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hrseg.cli import parse_size
 from hrseg.export import export_model
-from hrseg.export.source import model_for_export
+from hrseg.tasks.export_source import model_for_export
 
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 

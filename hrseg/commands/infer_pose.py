@@ -21,7 +21,7 @@ from __future__ import annotations
 from hrseg.cli import positive_int
 from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
 from hrseg.errors import ConfigError
-from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR, person_detector
+from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
 
 # The embedded training run (`hrseg train pose`) writes its checkpoints here (under $HRSEG_HOME if set).
@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     weights = resolve_weights(args.weights, home_path(DEFAULT_WORK_DIR))
     options = test_options(args)
     cfg = load_pose_config(args.config, options) if args.config else None
-    detector = None if args.boxes else person_detector(args.det_weights, args.det_score_thr)
     infer(args.images, cfg, weights, args.out, cfg_options=options, boxes_file=args.boxes,
-          person_detector=detector, det_every=args.det_every, kpt_thr=args.kpt_thr, batch_size=args.batch_size,
-          profile=args.profile)
+          det_weights=args.det_weights, det_score_thr=args.det_score_thr, det_every=args.det_every,
+          kpt_thr=args.kpt_thr, batch_size=args.batch_size, profile=args.profile)
     return 0
 

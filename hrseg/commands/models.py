@@ -14,6 +14,8 @@ import argparse
 import sys
 
 from hrseg.errors import ConfigError
+from hrseg.models import list_models
+from hrseg.benchmark import complexity_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("patterns", nargs="*", metavar="PATTERN", help="only models whose name contains one of these")
     ap.add_argument("--names", action="store_true", help="list the names only (no counting)")
     args = ap.parse_args(argv)
-    from hrseg.models import list_models
 
     names = [n for n in list_models() if not args.patterns or any(p in n for p in args.patterns)]
     if not names:
@@ -29,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.names:
         print("\n".join(names))
         return 0
-    from hrseg.benchmark import complexity_table
 
     for i, name in enumerate(names):  # one row at a time: the rows are the progress
         table = complexity_table([name]).splitlines()

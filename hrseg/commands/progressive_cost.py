@@ -16,15 +16,14 @@ import argparse
 from hrseg.cli import parse_size, positive_int
 from hrseg.commands import shipped_config
 from hrseg.commands.progressive_experiment import DEFAULT_CONFIGS
+import hrseg
+from hrseg.config import load_config
+from hrseg.experiments.progressive_cost import cost_table, stage_costs
+from hrseg.utils.io import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
     import torch
-
-    import hrseg
-    from hrseg.config import load_config
-    from hrseg.experiments.progressive_cost import cost_table, stage_costs
-    from hrseg.utils.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="a model name, e.g. pose_hrnet_w32 or seg_hrnetv2_w18")

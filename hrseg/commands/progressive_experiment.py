@@ -17,14 +17,13 @@ from __future__ import annotations
 from hrseg.commands import shipped_config
 
 import argparse
+from hrseg.experiments.progressive_study import ARMS, run_study
 
 
 DEFAULT_CONFIGS = {"pose": "effnet/progressive_synthetic.py", "seg": "effnet/progressive_synthetic_seg.py"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hrseg.experiments.progressive_study import ARMS, run_study
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=None, help="default: the task's configs/effnet/progressive_*.py")
     ap.add_argument("--task", choices=["pose", "seg"], default="pose")

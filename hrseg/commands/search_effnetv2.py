@@ -20,15 +20,14 @@ from __future__ import annotations
 from hrseg.commands import shipped_config
 
 import argparse
+from hrseg.experiments import effnetv2_search as search
+from hrseg.tasks.pose import load_pose_config
 
 
 DEFAULT_CONFIG = "effnet/search_effnetv2.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hrseg.experiments import effnetv2_search as search
-    from hrseg.tasks.pose import load_pose_config
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=shipped_config(DEFAULT_CONFIG), help="pose config with the base layout")
     ap.add_argument("--samples", type=int, default=8, help="candidates drawn from the space (default 8)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from hrseg.commands import shipped_config
 
 import argparse
+from hrseg.experiments.scaling_search import run_search
 
 
 DEFAULT_CONFIG = "effnet/search_synthetic.py"
@@ -42,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                     help="more overrides for every run, e.g. data.num_workers=0")
     args = ap.parse_args(argv)
-    from hrseg.experiments.scaling_search import run_search
 
     run_search(args.config, args.alphas, args.betas, args.epochs, args.max_candidates, args.with_base, args.family,
                args.skip_search, args.min_ap, args.work_dir, args.seed, args.cfg_options)

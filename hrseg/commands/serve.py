@@ -2,8 +2,12 @@
 
     hrseg serve --pose pose_hrnet_w32_256x192.pth
     hrseg serve --pose work_dirs/synthetic_mini/best.pth --seg seg.pth --det det.pth --port 8080
+    hrseg serve --pose pose.pth --pose-det-weights det.pth --det-score-thr 0.5   # your person detector
     hrseg serve --pose pose_hrnet_w32            # a model name: random weights, for trying it out
-Each of --pose / --seg / --det takes a checkpoint (hrseg or official) or a model name. The models
+Each of --pose / --seg / --det takes a checkpoint (hrseg or official) or a model name; a file that
+records no model takes its config as the tools do (--pose-config ...). Pose runs the person
+detector `hrseg infer pose` runs (--pose-det-weights, the same default and fallback), and every
+pose answer names what gave its boxes ("detector"). The models
 are loaded once, on the tools' --backend (default auto: the fastest installed, logged; a detector
 eager; onnxruntime / openvino export at start-up, once per weights, then read the export cache)
 and --dtype (pose); requests are micro-batched (--max-batch, --max-wait-ms) behind a bounded
@@ -17,14 +21,22 @@ import argparse
 from hrseg.commands import add_backend_arg
 from hrseg.serve.models import DTYPES
 from hrseg.serve.server import Limits, load_models, require_serve_extra, serve
+from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for task, what in (("pose", "pose"), ("seg", "segmentation"), ("det", "detection")):
         ap.add_argument(f"--{task}", default=None, metavar="NAME_OR_FILE", help=f"{what} checkpoint or model name")
+        ap.add_argument(f"--{task}-config", default=None, help=f"the {what} config, for weights that record none "
+                        "(an official file under another name): the tools' --config")
         ap.add_argument(f"--{task}-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help=f"{what} config overrides, e.g. test.flip=False")
+    ap.add_argument("--pose-det-weights", default=None, help="the person detector in front of pose, as "
+                    f"`hrseg infer pose --det-weights` (default: {DEFAULT_PERSON_DETECTOR}; without it, the "
+                    "whole image, with a warning)")
+    ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this "
+                    "(as `hrseg infer pose --det-score-thr`)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     ap.add_argument("--port", type=int, default=8000)
     add_backend_arg(ap)  # the tools' --backend: auto (default), torch, optimized, compiled, onnxruntime, openvino
@@ -44,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     models = load_models({"pose": args.pose, "seg": args.seg, "det": args.det}, args.backend,
-                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options}, args.dtype)
+                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options}, args.dtype,
+                         {"pose": args.pose_config, "seg": args.seg_config, "det": args.det_config},
+                         {"pose": {"det_weights": args.pose_det_weights, "det_score_thr": args.det_score_thr}})
     serve(models, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, limits=Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels))
     return 0

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 from typing import Any, Callable
+from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
+from hrseg.data.synthetic.lip import ensure_synthetic_lip, generate_synthetic_lip
+from hrseg.data.synthetic.streets import ensure_synthetic_streets, generate_synthetic_streets
 
 KINDS = ("pose", "streets", "lip")
 
@@ -19,14 +22,9 @@ KINDS = ("pose", "streets", "lip")
 def _generators(kind: str) -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]], str]:
     """(ensure, generate, the name of the size argument) of a dataset kind."""
     if kind == "pose":
-        from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
-
         return ensure_synthetic_pose, generate_synthetic_pose, "image_size"
     if kind == "lip":
-        from hrseg.data.synthetic.lip import ensure_synthetic_lip, generate_synthetic_lip
-
         return ensure_synthetic_lip, generate_synthetic_lip, "size"
-    from hrseg.data.synthetic.streets import ensure_synthetic_streets, generate_synthetic_streets
 
     return ensure_synthetic_streets, generate_synthetic_streets, "size"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from hrseg import weights
+from hrseg.weights import docs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     vf.add_argument("file")
     sub.add_parser("docs", help="rewrite docs/weights.md from the table")
     args = ap.parse_args(argv)
-
-    from hrseg import weights
-    from hrseg.weights import docs
 
     if args.command == "list":
         print(docs.format_list(args.pattern, args.model))

@@ -25,6 +25,7 @@ import torch
 from hrseg.checkpoint import read_checkpoint
 from hrseg.errors import CheckpointError
 from hrseg.utils.io import atomic_path
+from hrseg.meta.version import __version__
 
 TRAINING_KEYS = ("state_dict", "optimizer", "scheduler", "epoch", "iteration")
 LATEST = "latest.pth"
@@ -120,8 +121,6 @@ def plain(obj: Any) -> Any:
 def meta(config: dict[str, Any] | None, world_size: int,
          model_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``meta`` entry: plain data describing the run and what its model expects."""
-    from hrseg import __version__
-
     return {"config": plain(config or {}), "model": plain(model_meta or {}), "hrseg_version": __version__,
             "world_size": world_size, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 

@@ -16,6 +16,7 @@ from hrseg.errors import ConfigError
 from hrseg.models.scaling import ScalableHRNet, build_pose_network, network_from_options
 from hrseg.utils.flops import measure_complexity
 from hrseg.utils.io import atomic_path, save_figure
+from hrseg.benchmark import prepare, time_forward
 
 
 def model_options(net: ScalableHRNet) -> dict[str, Any]:
@@ -109,8 +110,6 @@ def machine_note(records: Sequence[Mapping[str, Any]]) -> str:
 
 def inference_images_per_second(model: torch.nn.Module, input_size: Sequence[int], batch: int = 8) -> float:
     """CPU inference throughput of the optimized (BN-folded) model, current thread count."""
-    from hrseg.benchmark import prepare, time_forward
-
     seconds = time_forward(prepare(model, "optimized"), torch.randn(batch, 3, *input_size), 1, 3)
     return batch / seconds
 

@@ -32,6 +32,9 @@ from hrseg.experiments.common import (
 )
 from hrseg.models.scaling import ScalableHRNet, build_pose_network
 from hrseg.utils.io import write_json
+from hrseg.experiments.progressive_study import train_arm
+from hrseg.utils.flops import measure_complexity
+import hrseg
 
 # EfficientNetV2's exponents of the normalised step time and parameter size
 REWARD_W, REWARD_V = -0.07, -0.05
@@ -211,8 +214,6 @@ def train_config(cfg: Mapping[str, Any], model: Mapping[str, Any], work_dir: Pat
     widened (``--samples 12`` after 8 draws the same 8 first) retrains nothing it has."""
     import copy
 
-    from hrseg.experiments.progressive_study import train_arm
-
     run = copy.deepcopy(dict(cfg))
     run["model"] = dict(model)
     shorten(run, epochs)
@@ -223,8 +224,6 @@ def train_config(cfg: Mapping[str, Any], model: Mapping[str, Any], work_dir: Pat
 
 
 def measure(model: torch.nn.Module, input_size: Sequence[int], batch: int) -> dict[str, float]:
-    from hrseg.utils.flops import measure_complexity
-
     c = measure_complexity(model, tuple(input_size))
     return {"params": c.params, "gflops": c.gflops_paper,
             "step_s": train_step_seconds(model, input_size, batch)}
@@ -322,9 +321,6 @@ def compare_models(cfg: Mapping[str, Any], work_dir: str | Path, models: Mapping
     """Train each ``{label: model section}`` the same schedule; AP, params and GFLOPs at
     ``full_size``, training step time and CPU inference images/s at the config's input size.
     ``reuse`` maps a label to an earlier run's ``{"AP", "train_s", "epochs"}`` (not retrained)."""
-    import hrseg
-    from hrseg.utils.flops import measure_complexity
-
     out = Path(work_dir)
     size = tuple(cfg["data"]["input_size"])
     batch = int(cfg["data"]["batch_size"])

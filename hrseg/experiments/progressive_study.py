@@ -38,6 +38,7 @@ from hrseg.errors import ConfigError
 from hrseg.experiments.common import (machine, machine_note, markdown, metric_curve, new_figure, read_log, save_figure,
                                       shorten, write_text)
 from hrseg.utils.io import write_json
+from hrseg.tasks import pose, segmentation
 
 ARMS = {
     "a": "fixed size",
@@ -52,13 +53,9 @@ REGULARIZERS = ("dropout", "drop_path", "randaugment", "mixup")
 def _task(task: str) -> tuple[Callable[..., dict[str, Any]], Callable[[Mapping[str, Any]], dict[str, float]], str]:
     """(config loader, train function, metric) of 'pose' or 'seg'."""
     if task == "pose":
-        from hrseg.tasks.pose import load_pose_config, train
-
-        return load_pose_config, train, "AP"
+        return pose.load_pose_config, pose.train, "AP"
     if task == "seg":
-        from hrseg.tasks.segmentation import load_seg_config, train
-
-        return load_seg_config, train, "mIoU"
+        return segmentation.load_seg_config, segmentation.train, "mIoU"
     raise ConfigError(f"unknown task {task!r}; choose pose or seg")
 
 

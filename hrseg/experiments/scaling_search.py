@@ -31,6 +31,7 @@ from hrseg.models.scaling import (
     EFF_BASE, EFF_COEFFICIENTS, ScalableHRNet, ScalingCoefficients, scale_network,
 )
 from hrseg.utils.io import write_json
+from hrseg.tasks.pose import load_pose_config, train
 
 
 def candidates(alphas: list[float], betas: list[float], target: float = 2.0) -> list[ScalingCoefficients]:
@@ -57,8 +58,6 @@ def train_network(config: str | Path, net: ScalableHRNet, base: ScalableHRNet, s
                   epochs: int | None, seed: int | None, extra: list[str],
                   model_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the config with ``net`` at its input size; returns AP, wall time and the sizes."""
-    from hrseg.tasks.pose import load_pose_config, train
-
     h, w = net.input_size
     cfg = load_pose_config(config, extra)
     cfg["model"] = {**model_options(net), **(model_extra or {})}  # e.g. init, norm: the same for all
@@ -105,8 +104,6 @@ def run_search(config: str | Path, alphas: Sequence[float] = (1.0, 1.2, 1.4), be
                cfg_options: Sequence[str] = ()) -> ScalingCoefficients:
     """The grid search (unless ``skip_search``) and the ``family`` runs; returns the chosen
     coefficients (the built-in ones when no candidate reaches ``min_ap``). See the module docstring."""
-    from hrseg.tasks.pose import load_pose_config
-
     cfg = load_pose_config(config)
     base, model_extra = base_network(cfg)  # model_extra: init, norm, num_joints... the same for all
     sigma = float(cfg["data"]["sigma"])

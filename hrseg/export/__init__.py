@@ -24,7 +24,9 @@ from hrseg.errors import ConfigError
 from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, default_check_image, self_check
 from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
+from hrseg.export.runners import file_runner
 from hrseg.inference.optimize import optimize_for_inference
+from hrseg.weights.cache import hrseg_home
 
 __all__ = ["CheckReport", "ExportCheckError", "ExportReport", "default_check_image", "export_cached",
            "export_model", "read_meta", "self_check"]
@@ -79,10 +81,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
             staged = write_openvino(staged, staged.with_suffix(".xml"), meta)
         report = None
         if check:
-            from hrseg.backends import load_runner
-
             backend = "openvino" if fmt == "openvino" else "onnxruntime"
-            report = self_check(model, load_runner(backend, staged), meta, check_image, backend)
+            report = self_check(model, file_runner(backend, staged), meta, check_image, backend)
             log.info("%s", report.summary())
             if report.decoded.get("detections") == 0:
                 log.warning("the check photograph gave no detection scoring %.2g or more: only the graph's running "
@@ -108,8 +108,6 @@ def _fingerprint(model: nn.Module, *parts: object) -> str:
 def cache_dir() -> Path:
     """``$HRSEG_CACHE/exports`` when set, else ``exports`` beside the weights cache
     (``$HRSEG_HOME/exports``, by default ``<torch hub dir>/hrseg/exports``)."""
-    from hrseg.weights.cache import hrseg_home
-
     return Path(os.environ["HRSEG_CACHE"]) / "exports" if os.environ.get("HRSEG_CACHE") else hrseg_home() / "exports"
 
 

@@ -28,8 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrseg.errors import ConfigError, HrsegError
-from hrseg.utils.image import normalize
+from hrseg.utils.image import normalize, to_tensor
 from hrseg.utils.image_io import read_image
+from hrseg.codecs.msra import HeatmapCodec
+from hrseg.inference.top_down import crop_people
+
 
 TOLERANCES: dict[str, dict[str, float]] = {
     "float32": dict(max_rel=1e-3, keypoints=0.99, labels=0.999, boxes=0.99),
@@ -86,20 +89,16 @@ def default_check_image(task: str) -> Path:
     return path
 
 
-def _pose_inputs(image: np.ndarray, meta: Mapping[str, Any], batch: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    from hrseg.geometry import box_to_center_scale, get_affine_transform, warp_crop
-
+def _pose_inputs(image: np.ndarray, meta: Mapping[str, Any], batch: int
+                 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, HeatmapCodec]:
+    """Person crops made as the pose predictor makes them (:func:`~hrseg.inference.top_down.crop_people`):
+    the whole photograph, then (batch 2) its middle, two different people-sized boxes."""
     h, w = meta["input_size"]
     ih, iw = image.shape[:2]
-    # the whole photograph, then (batch 2) its middle: two different people-sized crops
-    boxes = [(0, 0, iw, ih), (iw * 0.25, ih * 0.1, iw * 0.5, ih * 0.8)][:batch]
-    centers, scales, crops = [], [], []
-    for box in boxes:
-        c, s = box_to_center_scale(*box, w / h)
-        crops.append(normalize(warp_crop(image, get_affine_transform(c, s, 0, (w, h)), (w, h))))
-        centers.append(c)
-        scales.append(s)
-    return torch.stack(crops), np.array(centers), np.array(scales)
+    boxes = [(0, 0, iw, ih, 1.0), (iw * 0.25, ih * 0.1, iw * 0.5, ih * 0.8, 1.0)][:batch]
+    codec = HeatmapCodec(input_size=(int(h), int(w)), heatmap_size=(int(h) // 4, int(w) // 4))
+    crops, centers, scales = crop_people(image, boxes, codec)[:3]
+    return crops, centers, scales, codec
 
 
 def _near_ties(ref: torch.Tensor, chosen: torch.Tensor, dim: int, tie: float) -> np.ndarray:
@@ -111,11 +110,10 @@ def _near_ties(ref: torch.Tensor, chosen: torch.Tensor, dim: int, tie: float) ->
 
 
 def _compare_pose(ref: torch.Tensor, out: torch.Tensor, centers: np.ndarray, scales: np.ndarray,
-                  tie: float) -> dict[str, float]:
-    from hrseg.codecs.heatmap import decode
-
-    a, _ = decode(ref, centers, scales)
-    b, _ = decode(out, centers, scales)
+                  codec: HeatmapCodec, tie: float) -> dict[str, float]:
+    """Keypoints decoded by the predictor's codec from both sides' heatmaps."""
+    a, _ = codec.decode(ref, centers, scales)
+    b, _ = codec.decode(out, centers, scales)
     dist = np.linalg.norm(a - b, axis=-1)  # (N, K) pixels
     cell = (scales[:, 0] * 200.0 / ref.shape[-1])[:, None]  # one heatmap pixel in image pixels
     flat_ref, flat_out = ref.flatten(2), out.flatten(2)
@@ -173,13 +171,11 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
     batch = 2 if meta.get("dynamic_batch") else 1
     decoded: dict[str, float] = {}
     if meta["task"] == "detection":
-        from hrseg.data.det.dataset import to_tensor
-
         ref, out = (r[0] for r in _run_both(model, runner, [to_tensor(image)]))
         decoded, ref, out = _compare_detections(ref, out)
     else:
         if meta["task"] == "pose":
-            x, centers, scales = _pose_inputs(image, meta, batch)
+            x, centers, scales, codec = _pose_inputs(image, meta, batch)
         else:
             h, w = meta["input_size"]
             x = normalize(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
@@ -191,7 +187,7 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
         # a near tie: within the raw tolerance of this dtype (of the output's range)
         tie = TOLERANCES[meta["dtype"]].get("max_rel", 0.0) * float(ref.abs().max())
         if meta["task"] == "pose":
-            decoded = _compare_pose(ref, out, centers, scales, tie)
+            decoded = _compare_pose(ref, out, centers, scales, codec, tie)
         else:
             decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")), tie)
     diff = (out - ref).abs()

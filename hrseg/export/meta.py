@@ -17,6 +17,10 @@ from torch import nn
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, SKELETON
+from hrseg.meta.classes import CITYSCAPES_CLASSES
+from hrseg.models.mask_rcnn import mask_model
+from hrseg.meta.classes import coco80_categories
+from hrseg.export.files import load_onnx, load_openvino
 
 META_KEY = "hrseg"
 FORMAT_VERSION = 1
@@ -26,6 +30,10 @@ FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 # The detectors that export (torchvision's Faster R-CNN and Mask R-CNN trace with the
 # TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included).
 EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_")
+
+
+# A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
+DETECTION_TRACE_SIZE = (480, 640)
 
 
 def task_of(name: str) -> str:
@@ -61,8 +69,6 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
             meta.update(keypoint_names=list(KEYPOINT_NAMES), skeleton=[list(p) for p in SKELETON],
                         flip_pairs=[list(p) for p in FLIP_PAIRS])
     else:
-        from hrseg.meta.classes import CITYSCAPES_CLASSES
-
         num_classes = int(getattr(model, "num_classes"))
         meta.update(output="logits (N, K, H/4, W/4) before the final resize: resize bilinearly to the input size",
                     num_classes=num_classes, align_corners=bool(getattr(model, "align_corners", False)))
@@ -73,8 +79,6 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
 
 def detection_outputs(model: nn.Module) -> list[str]:
     """The outputs of an exported detector, in order (Mask R-CNN adds its masks)."""
-    from hrseg.models.mask_rcnn import mask_model
-
     return ["boxes", "labels", "scores"] + (["masks"] if mask_model(model) else [])
 
 
@@ -82,8 +86,6 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
     """A detector's record (its classes ``[{'id', 'name'}]`` in label order): the graph takes one image of any size (RGB in [0, 1]) and does the
     resize and normalisation inside, so ``mean`` / ``std`` and ``min_size`` / ``max_size`` are
     the graph's own, for the record; ``input_size`` is the size it was traced and checked at."""
-    from hrseg.data.det.coco_instances import coco80_categories
-
     transform, heads = model.transform, model.roi_heads
     num_classes = int(heads.box_predictor.cls_score.out_features)
     classes = [dict(c) for c in getattr(model, "classes", None) or ()]
@@ -130,8 +132,6 @@ def parse_meta(text: str | None, path: str | os.PathLike) -> dict[str, Any]:
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The record of an exported ``.onnx`` or OpenVINO ``.xml`` file."""
-    from hrseg.export.files import load_onnx, load_openvino
-
     p = Path(path)
     if format_of(p) == "onnx":
         return parse_meta({m.key: m.value for m in load_onnx(p, weights=False).metadata_props}.get(META_KEY), p)

@@ -20,6 +20,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from hrseg.errors import ConfigError
 
 
 def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
@@ -98,8 +99,6 @@ def inference_model(model: nn.Module, test_cfg: Mapping[str, Any]) -> nn.Module:
     """What the validation during training (and the server) predicts with: the bare model (a DDP /
     DataParallel wrapper removed) in eval mode, through :func:`optimize_for_inference` unless
     ``test.optimize`` is False, in ``test.dtype`` (a name of :data:`DTYPES`, default float32)."""
-    from hrseg.errors import ConfigError
-
     model = getattr(model, "module", model).eval()
     if not test_cfg.get("optimize", True):
         return model
@@ -125,8 +124,6 @@ def _check_compiler() -> None:
     """Inductor's CPU code needs a C++ compiler: say so at once rather than at the first call."""
     import shutil
 
-    from hrseg.errors import ConfigError
-
     candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++", "c++"]
     if not any(shutil.which(c) for c in candidates):
         raise ConfigError(f"--backend compiled: torch.compile needs a C++ compiler and none of "
@@ -138,8 +135,6 @@ def torch_model(model: nn.Module, backend: str, dtype: str = "float32") -> nn.Mo
     ``optimized`` (:func:`optimize_for_inference` in ``dtype``) or ``compiled`` (that through
     ``torch.compile`` with Inductor's weight freezing: the weights become constants, so
     convolutions get pre-packed weights and fused epilogues; the first call compiles)."""
-    from hrseg.errors import ConfigError
-
     if dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     model = model.eval()
@@ -154,15 +149,3 @@ def torch_model(model: nn.Module, backend: str, dtype: str = "float32") -> nn.Mo
         _check_compiler()
     optimized = optimize_for_inference(model, dtype=DTYPES[dtype])
     return optimized if backend == "optimized" else torch.compile(optimized, options={"freezing": True})
-
-
-def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str,
-                     input_size: tuple[int, int]) -> nn.Module:
-    """What the tools predict with, on ``test.backend`` (None / ``auto``: the fastest installed,
-    logged; see :mod:`hrseg.backends`): ``name`` and ``input_size`` (H, W) are the registry name
-    and the size to export at. The validation during training uses :func:`inference_model`."""
-    from hrseg.backends import load_runner
-
-    return load_runner(test_cfg.get("backend"), getattr(model, "module", model).eval(),
-                       dtype=test_cfg.get("dtype", "float32"), name=name,
-                       input_size=tuple(int(v) for v in input_size))

@@ -9,7 +9,6 @@
 - :func:`process_video`: the loop the tools run: ``predict(frame) -> (result dict, annotated
   frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``),
   progress with frames/s.
-- :class:`EveryN`: reuse a costly per-frame result (the person detector) for N frames.
 """
 from __future__ import annotations
 
@@ -182,18 +181,3 @@ def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
     log.info("%s: %d frames in %.1f s (%.1f frames/s) -> %s (%s), %s", frames.path, n, seconds,
              summary["frames_per_s"], video.path, video.codec, summary["jsonl"])
     return summary
-
-
-class EveryN:
-    """``fn(frame)`` recomputed every ``n`` calls and reused in between (``--det-every N``)."""
-
-    def __init__(self, fn: Callable[[np.ndarray], Any], n: int = 1) -> None:
-        if n < 1:
-            raise ValueError(f"every n frames: n must be at least 1, got {n}")
-        self.fn, self.n, self.calls, self.last = fn, n, 0, None
-
-    def __call__(self, frame: np.ndarray) -> Any:
-        if self.calls % self.n == 0:
-            self.last = self.fn(frame)
-        self.calls += 1
-        return self.last

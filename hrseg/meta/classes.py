@@ -6,7 +6,7 @@ Label maps use 255 for "ignore" everywhere in hrseg.
 from __future__ import annotations
 
 import colorsys
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -199,3 +199,9 @@ def flip_label_map(label: np.ndarray, perm: np.ndarray, ignore_index: int = IGNO
     out = flipped.copy()
     out[valid] = perm[flipped[valid]]
     return out
+
+
+def coco80_categories() -> list[dict[str, Any]]:
+    """The 80 COCO categories ``[{'id', 'name'}]`` in label order (:data:`COCO_CATEGORIES`), the
+    classes of published COCO detectors."""
+    return [{"id": i, "name": n} for i, n in COCO_CATEGORIES]

@@ -1,4 +1,5 @@
-"""Residual blocks a branch of HRNet can be built from, looked up by name.
+"""Residual blocks a branch of HRNet can be built from, looked up by name in :data:`BLOCKS`
+(BASIC and BOTTLENECK here; EfficientNet's MBCONV and FUSED_MBCONV from :mod:`hrseg.models.mbconv`).
 
 Every block takes ``(in_channels, planes, stride, norm, **options)`` and produces
 ``planes * expansion`` channels; it adds its own projection shortcut when the shape changes.
@@ -7,42 +8,16 @@ official checkpoints load unchanged.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from hrseg.errors import ConfigError
-from hrseg.models.layers import NormFactory, conv1x1, conv3x3
-
-BLOCKS: dict[str, type[nn.Module]] = {}
-
-
-def register_block(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        BLOCKS[name] = cls
-        return cls
-
-    return wrap
+from hrseg.models.layers import NormFactory, conv1x1, conv3x3, projection_shortcut as _shortcut
+from hrseg.models.mbconv import FusedMBConv, MBConv
 
 
-def get_block(name: str) -> type[nn.Module]:
-    if name not in BLOCKS:  # MBCONV is defined in hrseg.models.mbconv, which registers it on import
-        import hrseg.models.mbconv  # noqa: F401
-
-    try:
-        return BLOCKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown block type {name!r}; choose one of {sorted(BLOCKS)}") from None
-
-
-def _shortcut(in_channels: int, out_channels: int, stride: int, norm: NormFactory) -> nn.Module | None:
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(conv1x1(in_channels, out_channels, stride), norm(out_channels))
-
-
-@register_block("BASIC")
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a residual connection (ResNet-18/34 style)."""
 
@@ -65,7 +40,6 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-@register_block("BOTTLENECK")
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand by 4, with a residual connection (ResNet-50 style)."""
 
@@ -90,6 +64,17 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"BASIC": BasicBlock, "BOTTLENECK": Bottleneck, "MBCONV": MBConv,
+                                       "FUSED_MBCONV": FusedMBConv}
+
+
+def get_block(name: str) -> type[nn.Module]:
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown block type {name!r}; choose one of {sorted(BLOCKS)}") from None
 
 
 def make_blocks(block: str, in_channels: int, planes: int, num_blocks: int, norm: NormFactory,

@@ -41,7 +41,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from hrseg.checkpoint import LoadReport, load_checkpoint
+from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.pyramid import HRNetV2p
@@ -162,7 +162,7 @@ def load_pretrained_backbone(model: nn.Module, path: str, require_all: bool = Fa
     is missing (a pose checkpoint lacks the last module's low-resolution fusion layers, which
     the detector uses: those are left at their initial values and named in the report).
     """
-    report = load_checkpoint(model, path, strict=False)
+    report = load_state(model, extract_state_dict(read_checkpoint(path), path), path, strict=False)
     hrnet_keys = [k for k in model.state_dict() if k.startswith(HRNET_PREFIX)
                   and not k.endswith("num_batches_tracked")]
     missing = [k for k in report.not_loaded if k.startswith(HRNET_PREFIX)]

@@ -52,3 +52,11 @@ def conv_norm(in_channels: int, out_channels: int, norm: NormFactory, kernel: in
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def projection_shortcut(in_channels: int, out_channels: int, stride: int, norm: NormFactory) -> nn.Module | None:
+    """A residual block's shortcut: None where the shape is kept, else a strided 1x1 conv + norm
+    (the official ``downsample.0/1``)."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(conv1x1(in_channels, out_channels, stride), norm(out_channels))

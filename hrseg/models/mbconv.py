@@ -25,8 +25,7 @@ import torch
 from torch import nn
 
 from hrseg.errors import ConfigError
-from hrseg.models.blocks import _shortcut, register_block
-from hrseg.models.layers import NormFactory, conv1x1
+from hrseg.models.layers import NormFactory, conv1x1, projection_shortcut
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
@@ -84,7 +83,6 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(s)
 
 
-@register_block("MBCONV")
 class MBConv(nn.Module):
     """1x1 expansion (skipped for ``expand_ratio == 1``) + norm + act, depthwise kxk (stride) +
     norm + act, squeeze-and-excitation, 1x1 linear projection + norm, residual.
@@ -123,7 +121,7 @@ class MBConv(nn.Module):
         self.se = _squeeze_excite(hidden, in_channels, se_ratio, activation)
         self.conv_pwl = conv1x1(hidden, planes)
         self.bn3 = norm(planes)
-        self.downsample = _shortcut(in_channels, planes, stride, norm)
+        self.downsample = projection_shortcut(in_channels, planes, stride, norm)
         self.drop_path_rate = drop_path_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,7 +139,6 @@ class MBConv(nn.Module):
         return f"drop_path_rate={self.drop_path_rate}" if self.drop_path_rate else ""
 
 
-@register_block("FUSED_MBCONV")
 class FusedMBConv(nn.Module):
     """Dense kxk expansion conv (stride) + norm + act, squeeze-and-excitation, 1x1 linear
     projection + norm, residual; with ``expand_ratio == 1`` the kxk convolution maps straight to
@@ -169,7 +166,7 @@ class FusedMBConv(nn.Module):
             self.bn2 = norm(planes)
         else:
             self.conv_pwl = None
-        self.downsample = _shortcut(in_channels, planes, stride, norm)
+        self.downsample = projection_shortcut(in_channels, planes, stride, norm)
         self.drop_path_rate = drop_path_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

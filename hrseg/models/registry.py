@@ -75,18 +75,14 @@ def model_info(name: str) -> ModelInfo:
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:
-    """Build a named model; ``overrides`` change its options (e.g. ``num_classes=60``).
-
-    ``weights=`` (a tag such as ``"coco"``, a published name or a path) loads the whole model,
-    ``pretrained=`` (``"imagenet"``, a name or a path) its backbone only: see :mod:`hrseg.weights`."""
-    weights, pretrained = overrides.pop("weights", None), overrides.pop("pretrained", None)
+    """Build a named model with its initial weights; ``overrides`` change its options (e.g.
+    ``num_classes=60``). Weights by name or file are one layer up: ``hrseg.build_model(name,
+    weights=..., pretrained=...)`` (:func:`hrseg.weights.build_model`) composes this with them."""
+    if "weights" in overrides or "pretrained" in overrides:
+        raise ConfigError(f"{name}: the registry builds models without weights; load them with "
+                          "hrseg.build_model(name, weights=..., pretrained=...) (hrseg.weights.build_model)")
     factory = _lookup(name)
     try:
-        model = factory(**overrides)
+        return factory(**overrides)
     except TypeError as e:
         raise ConfigError(f"bad option for model {name!r}: {e}") from None
-    if weights or pretrained:
-        from hrseg.weights import apply_to_model
-
-        apply_to_model(model, name, weights=weights, pretrained=pretrained)
-    return model

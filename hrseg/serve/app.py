@@ -18,8 +18,9 @@ from typing import Any, AsyncIterator, Mapping
 
 import numpy as np
 
+from hrseg.inference.predictor import Predictor
 from hrseg.serve.batching import BatchedModel, MicroBatcher
-from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, encode_png, png_base64, predict
+from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, answer, encode_png, png_base64
 from hrseg.serve.uploads import Limits, ServeError, check_content_type, check_length, decode_upload, too_large
 
 log = logging.getLogger("hrseg")
@@ -104,23 +105,24 @@ async def _form_image(headers: Any, body: bytes) -> tuple[bytes, str]:
     return data, name
 
 
-def _work(served: ServedModel, forward: BatchedModel, data: bytes, name: str, limits: Limits,
+def _work(served: ServedModel, predictor: Predictor, data: bytes, name: str, limits: Limits,
           params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
-    """Decode, predict, draw: the JSON (or PNG bytes with ``render``) and the time each took."""
+    """Decode, predict (the task's predictor, its forward micro-batched), draw: the JSON (or PNG
+    bytes with ``render``) and the time each took."""
     t0 = time.perf_counter()
     image = decode_upload(data, limits, name)
+    predictor = predictor.configured(**{k: v for k, v in params.items() if k in predictor.options})
     t1 = time.perf_counter()
-    prediction = predict(served, image, forward, params)
+    result = predictor(image)
     t2 = time.perf_counter()
     timing = {"decode": (t1 - t0) * 1e3, "predict": (t2 - t1) * 1e3}
     if params.get("render"):
-        png = encode_png(prediction.draw())
+        png = encode_png(predictor.draw(image, result))
         timing["render"] = (time.perf_counter() - t2) * 1e3
         return png, timing
-    h, w = image.shape[:2]
-    out: dict[str, Any] = {"task": served.task, "model": served.name, "width": w, "height": h, **prediction.result}
+    out = answer(served, predictor, image, result)
     if params.get("overlay"):
-        out["overlay_png"] = png_base64(prediction.draw())
+        out["overlay_png"] = png_base64(predictor.draw(image, result))
         timing["render"] = (time.perf_counter() - t2) * 1e3
     return out, timing
 
@@ -143,7 +145,9 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {TASKS}")
     batcher = MicroBatcher(max_batch, max_wait_ms)
-    forwards = {task: BatchedModel(m.runner, batcher) for task, m in models.items()}
+    # each task's predictor with its network's forward going through the micro-batcher
+    predictors = {task: m.predictor.with_runner(BatchedModel(m.predictor.runner, batcher))
+                  for task, m in models.items()}
     admission = Admission(max_queue, max_batch)
     page = _index_html()
 
@@ -192,7 +196,7 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
         try:
             data = await _read_body(request, limits)
             data, name = await _form_image(request.headers, data) if kind == "multipart/form-data" else (data, "image")
-            out, timing = await run_in_threadpool(_work, models[task], forwards[task], data, name, limits, params)
+            out, timing = await run_in_threadpool(_work, models[task], predictors[task], data, name, limits, params)
         except ServeError as e:
             return error(e)
         except Exception:  # noqa: BLE001 - one request's failure must not end the service

@@ -21,11 +21,10 @@ import numpy as np
 
 from hrseg.errors import ConfigError, DataError
 from hrseg.serve.uploads import FORMATS
+from hrseg.utils.net import is_loopback
 
 
 def _target(url: str, allow_remote: bool) -> tuple[str, int, str]:
-    from hrseg.serve.server import is_loopback
-
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise ConfigError(f"--url {url!r}: expected http://HOST:PORT/v1/TASK")

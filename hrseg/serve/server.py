@@ -3,15 +3,16 @@ unless told otherwise."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
 from typing import Any, Iterator, Mapping, Sequence
 
 from hrseg.errors import ConfigError
+from hrseg.serve.app import create_app
 from hrseg.serve.models import TASKS, ServedModel, load_model
 from hrseg.serve.uploads import Limits  # noqa: F401  (tools/serve.py takes it from here)
+from hrseg.utils.net import is_loopback
 
 log = logging.getLogger("hrseg")
 
@@ -27,29 +28,25 @@ def require_serve_extra() -> None:
                           'pip install -e ".[serve]"') from None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def load_models(specs: Mapping[str, str | None], backend: str | None = "auto",
-                cfg_options: Mapping[str, Sequence[str]] | None = None, dtype: str = "float32"
-                ) -> dict[str, ServedModel]:
+                cfg_options: Mapping[str, Sequence[str]] | None = None, dtype: str = "float32",
+                configs: Mapping[str, str | None] | None = None,
+                predictor_options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, ServedModel]:
     """``{task: checkpoint file or model name}`` -> the loaded models (tasks given None skipped),
-    each on the runner the tools build for ``backend`` (:data:`hrseg.backends.BACKENDS` or
-    ``auto``) and ``dtype`` (see :func:`hrseg.serve.models.load_model`)."""
+    each the task's predictor as the tools build it for ``backend`` (:data:`hrseg.backends.BACKENDS`
+    or ``auto``) and ``dtype``, with ``configs[task]`` for weights that record no config and
+    ``predictor_options[task]`` (pose: ``det_weights``, ``det_score_thr``): see
+    :func:`hrseg.serve.models.load_model`."""
     models = {}
     for task in TASKS:
         spec = specs.get(task)
         if spec:
             t0 = time.perf_counter()
-            models[task] = load_model(task, spec, backend, (cfg_options or {}).get(task, ()), dtype=dtype)
-            m = models[task]
-            log.info(f"{task}: {m.name} from {m.source} on {m.info['backend']} ({m.info['dtype']}; "
+            models[task] = load_model(task, spec, backend, (cfg_options or {}).get(task, ()), dtype=dtype,
+                                      config=(configs or {}).get(task), **(predictor_options or {}).get(task, {}))
+            m, info = models[task], models[task].predictor.describe()
+            detector = f", boxes from {info['detector']}" if "detector" in info else ""
+            log.info(f"{task}: {m.name} from {m.source} on {info['backend']} ({info['dtype']}{detector}; "
                      f"{time.perf_counter() - t0:.1f} s)")
     if not models:
         raise ConfigError("no model to serve: give at least one of --pose, --seg, --det")
@@ -60,9 +57,7 @@ def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int 
           **app_options: Any) -> None:
     """Run the service until interrupted. ``app_options``: see :func:`hrseg.serve.app.create_app`."""
     require_serve_extra()
-    import uvicorn
-
-    from hrseg.serve.app import create_app
+    import uvicorn  # the serve extra
 
     if not is_loopback(host):
         log.warning(f"binding to {host}: the service is reachable from other machines")

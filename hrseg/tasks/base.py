@@ -15,15 +15,21 @@ import copy
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-import hrseg
 from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg import weights as published
+from hrseg.checkpoint import read_checkpoint
+from hrseg.config import load_config
+from hrseg.engine import Trainer, get_rank
+from hrseg.inference.predictor import Predictor
+from hrseg.inference.video import VIDEO_SUFFIXES, process_video
+from hrseg.models.registry import model_info
 from hrseg.tasks import common
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image, write_image
 from hrseg.utils.io import write_json
@@ -73,7 +79,7 @@ class Task:
 
     def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """What the model predicts and expects, recorded in every checkpoint under ``meta.model``."""
-        info = hrseg.models.registry.model_info(cfg["model"]["name"])
+        info = model_info(cfg["model"]["name"])
         return {"task": self.name, "model": cfg["model"]["name"], "mean": list(info.mean), "std": list(info.std)}
 
     def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
@@ -104,25 +110,28 @@ class Task:
         ``test.dtype`` where the task has it), built by :func:`hrseg.backends.load_runner`."""
         raise NotImplementedError
 
-    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any) -> Callable[..., Any]:
-        """``predict(image, path) -> result`` for :meth:`infer` (on :meth:`runner`)."""
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any) -> Predictor:
+        """The task's one predictor (:mod:`hrseg.inference.predictor`) of ``model`` on
+        :meth:`runner`, with the task's options (pose: boxes file or person detector)."""
         raise NotImplementedError
+
+    def build_predictor(self, weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None,
+                        cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> Predictor:
+        """The predictor of ``weights`` (read first, with :meth:`load_model`: a bad file fails
+        before anything else is looked for), then what it needs (pose: its person detector):
+        what ``hrseg infer``, the service and ``--profile`` predict through."""
+        model, cfg = self.load_model(weights, cfg, cfg_options)
+        return self.predictor(model, cfg, **options)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,
-                         cfg: Mapping[str, Any], **options: Any) -> dict[str, str]:
-        """``<stem>_<task>.png`` (the overlay of :meth:`render`) and ``<stem>_<task>.json`` (its
-        data and the image path) under ``out_dir``."""
-        doc, overlay = self.render(image, result, cfg, **options)
+                         predictor: Predictor) -> dict[str, str]:
+        """``<stem>_<task>.png`` (the predictor's overlay) and ``<stem>_<task>.json`` (its document
+        and the image path) under ``out_dir``."""
         png, js = out_dir / f"{path.stem}_{self.name}.png", out_dir / f"{path.stem}_{self.name}.json"
-        write_image(png, overlay)
-        write_json(js, {"image": str(path), **doc})
-        print(f"{path}: {len(result)} {self.result_noun} -> {png}, {js}")
+        write_image(png, predictor.draw(image, result))
+        write_json(js, {"image": str(path), **predictor.document(image, result)})
+        print(f"{path}: {predictor.count(result)} {self.result_noun} -> {png}, {js}")
         return {"overlay": str(png), "json": str(js)}
-
-    def render(self, image: np.ndarray, result: Any, cfg: Mapping[str, Any],
-               **options: Any) -> tuple[dict[str, Any], np.ndarray]:
-        """A video frame's result as JSON-able data and its annotated frame (RGB)."""
-        raise NotImplementedError
 
     # -- weights ----------------------------------------------------------------------------------
     def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
@@ -146,10 +155,6 @@ class Task:
         * any other file (an official checkpoint under another name): the model of ``cfg``,
           which is then required, its layout converted as for published files.
         """
-        from hrseg import weights as published
-        from hrseg.checkpoint import read_checkpoint
-        from hrseg.config import load_config
-
         record = published.record_of(weights, None)  # a published name, not a path
         path = published.resolve(weights)
         content, meta = None, {}
@@ -185,15 +190,13 @@ class Task:
         if recorded is None:  # another project's layout, with the user's config
             published.load_into(model, path, content=content)
         else:
-            hrseg.load_checkpoint(model, path, ckpt=content)
+            published.load_checkpoint(model, path, ckpt=content)
         model.meta = model_meta or self.model_meta(out)
         return model.eval(), out
 
     # -- the flows --------------------------------------------------------------------------------
     def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
         """Train the config's model, evaluating on its val split; returns the final metrics."""
-        from hrseg.engine import Trainer, get_rank
-
         cfg = copy.deepcopy(dict(cfg))
         train_set, val_set, loader, processes = common.start_training(cfg, self.build_dataset, self.collate)
         val_set = self.training_val_set(cfg, val_set)
@@ -224,8 +227,6 @@ class Task:
         """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
         task's test options (e.g. pose ``det_file``, detection ``ann_file``). Writes the results and
         ``metrics_test.json`` to ``out_dir`` (default: the work_dir) and prints the tables."""
-        from hrseg.engine import get_rank
-
         model, cfg = self.load_model(self.resolve_weights(weights, cfg["work_dir"]), cfg)
         cfg = self.test_config(cfg, **options)
         dataset = self.build_dataset(cfg, "val", **self.dataset_options(**options))
@@ -250,34 +251,24 @@ class Task:
     def test_title(self, cfg: Mapping[str, Any], dataset: Dataset, **options: Any) -> str:
         return f"{cfg['model']['name']}, {len(dataset)} samples"
 
-    def predict_stream(self, predict: Callable[..., Any], items: Iterable[tuple[Path, np.ndarray]],
-                       timer: StageTimer, **options: Any) -> Iterator[tuple[Path, np.ndarray, Any]]:
-        """``(path, image, result)`` for each ``(path, image)`` of ``items``, in order: one
-        ``predict`` call an image (timed as ``predict``); a task that batches across images
-        overrides this (pose: its person crops, ``batch_size``)."""
-        for path, image in items:
-            with timer("predict"):
-                result = predict(image, path)
-            yield path, image, result
-
     def infer(self, inputs: Sequence[str | os.PathLike], cfg: Mapping[str, Any] | None,
               weights: str | os.PathLike, out_dir: str | os.PathLike,
               cfg_options: Mapping[str, Any] | Sequence[str] | None = None, profile: bool = False,
-              **options: Any) -> list[dict[str, str]]:
-        """Predict on image files (and the images of folders) and video files, writing the task's
-        files per image (per video: the annotated video and one JSON line per frame) under
-        ``out_dir``; ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The
-        weights are loaded and every image decoded before anything is written, so a bad file stops
-        the run with one error naming it and nothing written. Images are read one at a time
-        (memory flat in their number). ``profile``: the images' end-to-end time by stage
-        (:mod:`hrseg.utils.profile`) goes to ``out_dir/profile.json`` and one log line."""
-        from hrseg.inference.video import VIDEO_SUFFIXES, process_video
-
+              batch_size: int | None = None, **options: Any) -> list[dict[str, str]]:
+        """Predict on image files (and the images of folders) and video files through the task's
+        predictor (:meth:`build_predictor`, ``options`` its options), writing the task's files per
+        image (per video: the annotated video and one JSON line per frame) under ``out_dir``;
+        ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The weights are
+        loaded and every image decoded before anything is written, so a bad file stops the run
+        with one error naming it and nothing written. Images are read one at a time (memory flat
+        in their number); ``batch_size``: pose crops per forward across images. ``profile``: the
+        images' end-to-end time by stage (:mod:`hrseg.utils.profile`) goes to
+        ``out_dir/profile.json`` and one log line."""
         timer = StageTimer()
-        with timer(SETUP):
-            model, cfg = self.load_model(weights, cfg, cfg_options)
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
         others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
+        with timer(SETUP):
+            predictor = self.build_predictor(weights, cfg, cfg_options, timer=timer, **options)
         paths = find_images(others) if others or not videos else []
         for p in videos:
             if not p.is_file():
@@ -289,8 +280,6 @@ class Task:
         dupes = sorted({s for s in stems if stems.count(s) > 1})
         if dupes:
             raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
-        with timer(SETUP):
-            predict = self.predictor(model, cfg, timer=timer, **options)
         out = Path(out_dir)
         written = []
 
@@ -300,20 +289,30 @@ class Task:
                     image = read_image(path)
                 yield path, image
 
-        for path, image, result in self.predict_stream(predict, decoded(), timer, **options):
+        for path, image, result in predictor.stream(decoded(), batch_size):
             with timer("write"):
-                files = self.write_prediction(out, path, image, result, cfg, **options)
+                files = self.write_prediction(out, path, image, result, predictor)
             written.append({"image": str(path), **files})
         if profile and paths:
             report = timer.report(len(paths))
             write_json(out / "profile.json", report)
             log.info("profile: %s -> %s", summary_line(report), out / "profile.json")
         for path in videos:  # frame by frame: memory flat in the video's length
-            summary = process_video(path, out, lambda frame: self.render(frame, predict(frame, path), cfg, **options))
-            print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
-                  f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
-            written.append({"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]})
+            written.append(self.infer_video(predictor, path, out))
         return written
+
+    def infer_video(self, predictor: Predictor, path: Path, out: Path) -> dict[str, str]:
+        """One video through ``predictor``: the annotated video and one JSON line per frame."""
+        predictor.reset()
+
+        def frame_result(frame: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+            result = predictor(frame, path)
+            return predictor.document(frame, result), predictor.draw(frame, result)
+
+        summary = process_video(path, out, frame_result)
+        print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
+              f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
+        return {"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]}
 
 
 def _without_pretrained(cfg: Mapping[str, Any]) -> dict[str, Any]:

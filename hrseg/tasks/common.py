@@ -10,29 +10,30 @@ from typing import Any, Callable, Mapping, Sequence
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import hrseg
 from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.weights import build_model
+from hrseg.config import load_config
+from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
+from hrseg.engine import barrier, get_rank
 
 log = logging.getLogger("hrseg")
 
 
 def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:
-    """``hrseg.build_model(model.name, **the other model keys)``."""
+    """``hrseg.build_model(model.name, **the other model keys)`` (``pretrained``: the backbone's weights)."""
     options = dict(model_cfg)
     name = options.pop("name", None)
     if not name:
         raise ConfigError("model.name is not set")
-    return hrseg.build_model(name, **options)
+    return build_model(name, **options)
 
 
 def load_task_config(path: str | os.PathLike | None, cfg_options: Mapping[str, Any] | Sequence[str] | None,
                      defaults: Mapping[str, Any], open_keys: Sequence[str], task: str) -> dict[str, Any]:
     """A task's config (``path`` None: its defaults) validated against ``defaults``; work_dir
     defaults to ``work_dirs/<config name>`` (``work_dirs/<task>_default`` without a file)."""
-    from hrseg.config import load_config  # keeps mmengine out of inference imports
-
     cfg = load_config(path, cfg_options, defaults, open_keys)
     if not cfg.get("work_dir"):
         cfg["work_dir"] = str(Path("work_dirs") / (Path(path).stem if path else f"{task}_default"))
@@ -46,8 +47,6 @@ def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tu
     data = cfg["data"]
     root = Path(data["root"])
     if data.get("synthetic") is not None:
-        from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
-
         generate_once(lambda: ensure_synthetic_pose(root, **data["synthetic"]))
         paths = dataset_paths(root, split)
         return paths[annotations], paths["images"]
@@ -60,8 +59,6 @@ def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tu
 def generate_once(make: Callable[[], Any]) -> None:
     """Run ``make`` (a synthetic split's generate-if-missing) on rank 0 while the other
     processes wait, so that several processes never write the same files."""
-    from hrseg.engine import barrier, get_rank
-
     if get_rank() == 0:
         make()
     barrier()

@@ -19,19 +19,21 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from hrseg.backends import TorchRunner, load_runner
 from hrseg.data.det.coco_instances import CocoInstances
-from hrseg.data.det.dataset import CocoDetection, det_collate, to_tensor
+from hrseg.data.det.dataset import CocoDetection, det_collate
 from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
-from hrseg.errors import ConfigError, DataError
+from hrseg.errors import ConfigError
+from hrseg.export.meta import DETECTION_TRACE_SIZE
+from hrseg.inference.detection import DetPredictor, detect, detect_people  # noqa: F401  (detect*: re-exported)
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
@@ -40,6 +42,8 @@ from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
+from hrseg.utils.profile import StageTimer
+from hrseg.meta.classes import coco80_categories
 
 log = logging.getLogger("hrseg")
 
@@ -116,9 +120,6 @@ def detection_runner(model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
     """What the tools detect with, on ``test.backend``: the torchvision detector itself (``torch``,
     and what ``auto`` picks for a detector), or its exported graph (``onnxruntime``, ``openvino``)
     with the model's classes; a runner takes and returns what the detector does."""
-    from hrseg.backends import TorchRunner, load_runner
-    from hrseg.export.source import DETECTION_TRACE_SIZE
-
     backend = cfg["test"]["backend"]
     if backend in ("optimized", "compiled"):
         raise ConfigError(f"--backend {backend}: a detector runs eagerly (torch) or exported (onnxruntime, openvino)")
@@ -233,8 +234,6 @@ class DetTask(Task):
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published COCO detectors: COCO's 80 classes in label order."""
-        from hrseg.data.det.coco_instances import coco80_categories
-
         cfg = super().config_for_record(record, cfg_options)
         cfg["classes"] = coco80_categories()
         cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
@@ -279,93 +278,11 @@ class DetTask(Task):
         """:func:`detection_runner`: eager (``torch``, what ``auto`` picks) or exported."""
         return detection_runner(model, cfg)
 
-    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, **options: Any):
-        _check_threshold(score_thr)
-        classes = _classes_of(model, None)
-        runner = self.runner(model, cfg)
-        return lambda image, path: detect(runner, image, classes, score_thr)
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3,
+                  timer: StageTimer | None = None, **options: Any) -> DetPredictor:
+        """Boxes (and masks) scoring at least ``score_thr``, on :meth:`runner`."""
+        return DetPredictor(self.runner(model, cfg), model, score_thr, timer)
 
-    def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
-               score_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
-        from hrseg.visualization.boxes import draw_boxes
-
-        h, w = image.shape[:2]
-        doc = {"width": w, "height": h, "box_format": "xyxy", "score_thr": score_thr, "detections": result}
-        return doc, draw_boxes(image, result)
-
-
-
-# -- inference on photographs -----------------------------------------------------------------------
-@torch.no_grad()
-def detect(model: nn.Module, image: np.ndarray, classes: Sequence[Mapping[str, Any]] | None = None,
-           score_thr: float = 0.3) -> list[dict[str, Any]]:
-    """Boxes in a uint8 RGB (H, W, 3) image scoring at least ``score_thr``, best first:
-    ``{'bbox': [x1, y1, x2, y2], 'label', 'name', 'category_id', 'score'}``. ``classes``
-    defaults to ``model.classes`` (set by :func:`load_detector`)."""
-    classes = _classes_of(model, classes)
-    _check_image(image)
-    _check_threshold(score_thr)
-    device = next(model.parameters()).device
-    output = model([to_tensor(image).to(device)])[0]
-    found = []
-    for i, (box, label, score) in enumerate(zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
-                                                output["scores"].cpu().tolist())):
-        if score >= score_thr and 1 <= label <= len(classes):
-            found.append({"bbox": [round(v, 2) for v in box], "label": int(label),
-                          "name": classes[label - 1]["name"], "category_id": int(classes[label - 1]["id"]),
-                          "score": round(float(score), 4)})
-            if "masks" in output:  # Mask R-CNN: the instance mask as COCO RLE (drawn by draw_boxes)
-                found[-1]["segmentation"] = encode_mask(output["masks"][i, 0].cpu().numpy() >= 0.5)
-    return sorted(found, key=lambda d: -d["score"])
-
-
-def _classes_of(model: nn.Module, classes: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    classes = classes if classes is not None else getattr(model, "classes", None)
-    if not classes:
-        raise ConfigError("the detector's classes are unknown: load it with load_detector(weights) "
-                          "or pass classes=[{'id': ..., 'name': ...}, ...] in label order")
-    return [dict(c) for c in classes]
-
-
-def _check_image(image: Any) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        desc = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-                else type(image).__name__)
-        raise DataError(f"expected a uint8 RGB image of shape (H, W, 3), got a {desc}")
-
-
-def _check_threshold(score_thr: float) -> None:
-    if not 0.0 <= float(score_thr) <= 1.0:
-        raise ConfigError(f"score threshold must be between 0 and 1, got {score_thr}")
-
-
-def detect_people(model: nn.Module, image_rgb: np.ndarray, score_threshold: float = 0.5
-                  ) -> list[list[float]]:
-    """Person boxes ``[x, y, w, h, score]`` (COCO's box format, image pixels), best first: the
-    person detector of top-down pose (``tasks.pose.infer(..., person_detector=...)``).
-
-    The person class is found by name among ``model.classes`` (set by :func:`load_detector`),
-    so a COCO detector and one trained on the synthetic split both work; a model without a
-    ``person`` class is a :class:`ConfigError`.
-    """
-    classes = _classes_of(model, None)
-    labels = [i + 1 for i, c in enumerate(classes) if str(c["name"]).lower() == "person"]
-    if not labels:
-        raise ConfigError(f"the detector has no 'person' class (its classes: "
-                          f"{', '.join(str(c['name']) for c in classes[:8])}{', ...' if len(classes) > 8 else ''})")
-    people = []
-    for det in detect(model, image_rgb, classes, score_threshold):
-        if det["label"] in labels:
-            x1, y1, x2, y2 = det["bbox"]
-            people.append([x1, y1, round(x2 - x1, 2), round(y2 - y1, 2), det["score"]])
-    return people
-
-
-def person_detector(weights: str | os.PathLike, score_threshold: float = 0.5):
-    """``image -> [[x, y, w, h, score], ...]``: the detector in ``weights`` as the person-box
-    source of :func:`hrseg.tasks.pose.infer` (``tools/infer_pose.py --det-weights``)."""
-    model = load_detector(weights)
-    return lambda image: detect_people(model, image, score_threshold)
 
 
 TASK = DetTask()

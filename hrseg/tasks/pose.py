@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,17 +28,19 @@ from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
-from hrseg.inference.optimize import inference_model, inference_runner
+from hrseg.backends import inference_runner
+from hrseg.inference.optimize import inference_model
 from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
-from hrseg.inference.top_down import estimate_poses_batched, predict_crops
+from hrseg.inference.top_down import predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import coco_split_paths
 from hrseg.utils.profile import StageTimer
-from hrseg.tasks.person_boxes import (  # noqa: F401  (re-exported)
-    boxes_for, read_boxes,
-)
+from hrseg.inference.person_boxes import PersonBoxes, boxes_for, read_boxes  # noqa: F401  (boxes*: re-exported)
+from hrseg.inference.pose import PosePredictor
+from hrseg.tasks.person_boxes import person_detector as find_person_detector
+from hrseg.data.pose.coco_keypoints import keypoint_categories
 
 log = logging.getLogger("hrseg")
 
@@ -147,8 +149,6 @@ class PoseTask(Task):
             raise ConfigError(f"{ann_file}: {e}") from None
 
     def _file_keypoints(self, cfg: Mapping[str, Any], ann_file: Path) -> KeypointSet:
-        from hrseg.data.pose.coco_keypoints import keypoint_categories
-
         return keypoint_set(cfg, keypoint_categories(load_coco_keypoints(ann_file).dataset["categories"])[0])
 
     def training_val_set(self, cfg: Mapping[str, Any], val_set: CocoPoseDataset) -> CocoPoseDataset:
@@ -239,68 +239,19 @@ class PoseTask(Task):
         return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"])
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
-                  person_detector: Callable[[np.ndarray], list[list[float]]] | None = None,
-                  det_every: int = 1, timer: StageTimer | None = None, **options: Any) -> PosePredictor:
-        """Person boxes come from ``boxes_file``, else from ``person_detector`` (a callable
-        ``image -> [[x, y, w, h, score], ...]``; in a video every ``det_every`` frames), else the
-        whole image is one person."""
-        from hrseg.inference.video import EveryN
+                  det_weights: str | os.PathLike | None = None, det_score_thr: float = 0.5,
+                  person_detector: Callable[[np.ndarray], list[list[float]]] | None = None, det_every: int = 1,
+                  kpt_thr: float = 0.3, timer: StageTimer | None = None, **options: Any) -> PosePredictor:
+        """Person boxes come from ``boxes_file``, else from a person detector (``person_detector``,
+        a callable ``image -> [[x, y, w, h, score], ...]``, else the one of ``det_weights``, else
+        the default COCO detector: :func:`hrseg.tasks.person_boxes.person_detector`; in a video
+        every ``det_every`` frames), else the whole image is one person."""
+        if boxes_file is None and person_detector is None:
+            person_detector = find_person_detector(det_weights, det_score_thr)
+        boxes = PersonBoxes(boxes_file, person_detector, det_every)
+        return PosePredictor(self.runner(model, cfg), model, HeatmapCodec.from_config(cfg), keypoint_set(cfg),
+                             cfg["test"], boxes, kpt_thr, timer)
 
-        return PosePredictor(self.runner(model, cfg), cfg, read_boxes(boxes_file) if boxes_file else None,
-                             EveryN(person_detector, det_every) if person_detector is not None else None,
-                             timer or StageTimer())
-
-    def predict_stream(self, predict: PosePredictor, items: Iterable[tuple[Path, np.ndarray]], timer: StageTimer,
-                       batch_size: int | None = None, **options: Any) -> Iterator[tuple[Path, np.ndarray, Any]]:
-        """The person crops of consecutive images ``batch_size`` at a time (None: an image's a forward)."""
-        return predict.stream(items, batch_size)
-
-    def render(self, image: np.ndarray, result: list[dict[str, Any]], cfg: Mapping[str, Any],
-               kpt_thr: float = 0.3, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
-        from hrseg.visualization.pose import draw_poses
-
-        keypoints = keypoint_set(cfg)
-        h, w = image.shape[:2]
-        doc = {"width": w, "height": h, "keypoint_names": list(keypoints.names),
-               "skeleton": [list(p) for p in keypoints.skeleton], "people": result}
-        return doc, draw_poses(image, result, kpt_thr, keypoints=keypoints)
-
-
-
-class PosePredictor:
-    """Top-down pose on images: person boxes (a boxes file, a detector, else the whole image),
-    then :func:`hrseg.inference.top_down.estimate_poses_batched` on the ``runner``.
-    ``predictor(image, path)`` does one image (video frames); :meth:`stream` batches the crops of
-    many."""
-
-    def __init__(self, runner: nn.Module, cfg: Mapping[str, Any], boxes: Mapping[str, list[list[float]]] | None,
-                 detect: Callable[[np.ndarray], list[list[float]]] | None, timer: StageTimer) -> None:
-        self.runner, self.cfg, self.boxes, self.detect, self.timer = runner, cfg, boxes, detect, timer
-        self.codec, self.keypoints = HeatmapCodec.from_config(cfg), keypoint_set(cfg)
-
-    def person_boxes(self, image: np.ndarray, path: Path) -> list[list[float]]:
-        h, w = image.shape[:2]
-        if self.detect is not None and self.boxes is None:
-            with self.timer("detect"):
-                return self.detect(image)
-        return boxes_for(path, self.boxes, w, h)
-
-    def stream(self, items: Iterable[tuple[Path, np.ndarray]], batch_size: int | None = None
-               ) -> Iterator[tuple[Path, np.ndarray, list[dict[str, Any]]]]:
-        """``(path, image, people)`` for each ``(path, image)``, in order."""
-        boxed = ((path, image, self.person_boxes(image, path)) for path, image in items)
-        for (path, boxes), image, people in estimate_poses_batched(
-                self.runner, (((path, boxes), image, boxes) for path, image, boxes in boxed), self.codec,
-                self.keypoints, self.cfg["test"], batch_size, self.timer):
-            small = [b for b in boxes if b[2] <= 1 or b[3] <= 1]
-            if small and not people:
-                h, w = image.shape[:2]
-                log.warning(f"{path}: no person estimated: {len(small)} box(es) under 2 pixels a side "
-                            f"(the image is {w}x{h})")
-            yield path, image, people
-
-    def __call__(self, image: np.ndarray, path: Path) -> list[dict[str, Any]]:
-        return next(self.stream([(path, image)]))[2]
 
 
 def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | None:

@@ -32,13 +32,19 @@ from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
-from hrseg.inference.optimize import inference_model, inference_runner
+from hrseg.backends import inference_runner
+from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
+from hrseg.inference.predictor import SegPredictor
 from hrseg.losses.segmentation import SegCrossEntropy
+from hrseg.utils.profile import StageTimer
 from hrseg.tasks.base import Evaluation, Task, find_images  # noqa: F401  (find_images re-exported)
 from hrseg.tasks.common import generate_once
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
+from hrseg.data.synthetic.lip import ensure_synthetic_lip
+from hrseg.data.synthetic.streets import ensure_synthetic_streets
+from hrseg.weights import cache_dir, get_weights
 
 log = logging.getLogger("hrseg")
 
@@ -164,9 +170,6 @@ def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
     """Generate the synthetic street scenes once (rank 0; the other processes wait)."""
     import inspect
 
-    from hrseg.data.synthetic.lip import ensure_synthetic_lip
-    from hrseg.data.synthetic.streets import ensure_synthetic_streets
-
     if data["type"] not in ("cityscapes", "lip"):
         raise ConfigError("data.synthetic makes Cityscapes-layout scenes (or LIP-layout figures): set "
                           "data.type='cityscapes' (or 'lip')")
@@ -208,8 +211,6 @@ HOW_TO_GET_WEIGHTS = ("run `python tools/train_seg.py` first (it trains a small 
 def default_infer_weights(work_dir: str | os.PathLike) -> str | os.PathLike:
     """The weights of ``infer_seg.py`` without --weights: the published Cityscapes model when it
     is in the weights cache (no download), else the newest checkpoint of the run in ``work_dir``."""
-    from hrseg.weights import cache_dir, get_weights
-
     if (cache_dir() / get_weights(DEFAULT_PUBLISHED).filename).is_file():
         log.info(f"using {DEFAULT_PUBLISHED} from the weights cache")
         return DEFAULT_PUBLISHED
@@ -300,28 +301,18 @@ class SegTask(Task):
         """``model`` on ``test.backend`` (float32; exported with a dynamic size, traced at ``test.crop_size``)."""
         return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"])
 
-    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], **options: Any):
-        runner = self.runner(model, cfg)
-        return lambda image, path: predict_labels(runner, image, cfg["test"])
-
-    def render(self, image: np.ndarray, result: np.ndarray, cfg: Mapping[str, Any], palette: str | None = None,
-               alpha: float = 0.5, **options: Any) -> tuple[dict[str, Any], np.ndarray]:
-        """A frame's class areas (share of the pixels, classes present) and its overlay."""
-        from hrseg.visualization.segmentation import overlay
-
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
+                  timer: StageTimer | None = None, **options: Any) -> SegPredictor:
+        """Label maps with the config's test protocol; overlays in ``palette`` (default: the dataset's)."""
         names = class_names(cfg)
-        counts = np.bincount(result[result != IGNORE_INDEX].ravel(), minlength=len(names))
-        areas = {names[i]: round(float(c) / result.size, 5) for i, c in enumerate(counts) if c}
         colours = palette_for(palette or default_palette(cfg), len(names))
-        return {"class_areas": areas}, overlay(image, result, colours, alpha)
+        return SegPredictor(self.runner(model, cfg), model, cfg["test"], list(names), colours, alpha, timer)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
-                         cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
-                         **options: Any) -> dict[str, str]:
+                         predictor: SegPredictor) -> dict[str, str]:
         """``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the dataset's palette) and
         ``<stem>_overlay.png`` (blended over the photograph), all at the image's size."""
-        colours = palette_for(palette or default_palette(cfg), len(class_names(cfg)))
-        files = write_segmentation(out_dir, path.stem, image, result, colours, alpha)
+        files = write_segmentation(out_dir, path.stem, image, result, predictor.colours, predictor.alpha)
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
         return {k: str(v) for k, v in files.items()}
 

@@ -9,11 +9,16 @@ import torch
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 
 
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) RGB -> float (3, H, W) in [0, 1] (what torchvision's detectors take)."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
 def normalize(image: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN,
               std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     """uint8 RGB (H, W, 3) -> float32 CHW tensor, ``(x / 255 - mean) / std`` (as ``ToTensor`` +
     ``Normalize`` in the official code)."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    x = to_tensor(image)
     m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
     return x.sub_(m).div_(s)

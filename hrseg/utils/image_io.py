@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from hrseg.errors import DataError
+from hrseg.utils.io import atomic_path
 
 # The image files hrseg reads from folders (inference inputs, frame folders, image/mask datasets).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -92,8 +93,6 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write an image atomically (a temporary file renamed into place): (H, W, 3) arrays are
     taken as RGB, (H, W) arrays (label maps, uint8 or uint16) are written as they are. The
     format follows the suffix (PNG for label maps, so that the values survive)."""
-    from hrseg.utils.io import atomic_path
-
     p = Path(path)
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     with atomic_path(p) as tmp:

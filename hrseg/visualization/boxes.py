@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
+from hrseg.utils.masks import decode_rle
 
 
 def class_colour(label: int) -> tuple[int, int, int]:
@@ -45,8 +46,6 @@ def draw_boxes(image: np.ndarray, detections: Sequence[Mapping[str, Any]]) -> np
 def draw_masks(image: np.ndarray, detections: Sequence[Mapping[str, Any]], alpha: float = 0.45) -> np.ndarray:
     """A copy of the RGB ``image`` with each detection's ``segmentation`` (COCO RLE at the
     image's size) filled in its class colour at ``alpha`` and outlined; lowest score first."""
-    from hrseg.utils.masks import decode_rle
-
     canvas = image.copy()
     thick = max(1, round(max(canvas.shape[:2]) / 400))
     for det in sorted(detections, key=lambda d: d["score"]):

@@ -5,7 +5,6 @@
     model = hrseg.build_model("pose_hrnet_w32", weights="coco")          # a tag or a full name
     model = hrseg.build_model("seg_hrnetv2_w48", pretrained="imagenet")  # backbone only
     report = hrseg.weights.load_into(model, "path/or/name.pth")          # what mapped, what not
-    detect = hrseg.weights.person_detector()                  # image -> [[x, y, w, h, score], ...]
 
 Names download once into the cache (:mod:`hrseg.weights.cache`); a path stays a path.
 """
@@ -21,8 +20,10 @@ from torch import nn
 
 from hrseg.checkpoint import LoadReport, extract_state_dict, load_state
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.models import registry
 from hrseg.weights.cache import cache_dir, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
+from hrseg.weights.mmdet import apply_conventions as apply_mmdet_conventions
 from hrseg.weights.records import RECORDS, WeightRecord
 from hrseg.utils.safe_load import read_weights
 
@@ -33,6 +34,7 @@ _FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
 __all__ = [
     "WeightRecord",
     "apply_to_model",
+    "build_model",
     "cache_dir",
     "detect_layout",
     "download",
@@ -40,8 +42,8 @@ __all__ = [
     "hrseg_home",
     "identify",
     "list_weights",
+    "load_checkpoint",
     "load_into",
-    "person_detector",
     "read_weights",
     "record_of",
     "resolve",
@@ -155,6 +157,16 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     return report
 
 
+def load_checkpoint(model: nn.Module, path_or_name: str | os.PathLike, strict: bool = True,
+                    ckpt: Mapping[str, Any] | None = None) -> LoadReport:
+    """``hrseg.load_checkpoint``: a file of any layout :func:`build_model` reads (hrseg's own,
+    the official HRNet files, timm, mmpose 0.x / 1.x, mmseg FCN / OCRNet, mmdetection; or a
+    published name) loaded into ``model``, through :func:`load_into`, the one loader ``build_model(
+    weights=...)`` uses too. An ImageNet file fills the backbone only. ``ckpt``: the file's content
+    when the caller has read it already (so a file is read once). Returns what mapped and what not."""
+    return load_into(model, path_or_name, strict=strict, content=ckpt)
+
+
 def _apply_conventions(model: nn.Module, converted: Converted, record: WeightRecord | None,
                        report: LoadReport) -> None:
     align = record.meta.get("align_corners") if record else None
@@ -162,15 +174,13 @@ def _apply_conventions(model: nn.Module, converted: Converted, record: WeightRec
     if align is not None and set_align_corners(model, align):
         report.notes.append(f"align_corners set to {align}, as the weights were trained")
     if converted.mmdet_conventions:
-        from hrseg.weights.mmdet import apply_conventions
-
-        apply_conventions(model)
+        apply_mmdet_conventions(model)
 
 
 def apply_to_model(model: nn.Module, name: str, weights: str | os.PathLike | None = None,
                    pretrained: str | os.PathLike | None = None) -> nn.Module:
-    """What ``build_model(name, weights=..., pretrained=...)`` does after building: ``pretrained``
-    fills the backbone (ImageNet or any task file), then ``weights`` the whole model."""
+    """What :func:`build_model` does after building: ``pretrained`` fills the backbone (ImageNet
+    or any task file), then ``weights`` the whole model."""
     if pretrained:
         load_into(model, pretrained, name, backbone_only=True)
     if weights:
@@ -178,13 +188,12 @@ def apply_to_model(model: nn.Module, name: str, weights: str | os.PathLike | Non
     return model
 
 
-def person_detector(name_or_path: str | os.PathLike = "fasterrcnn_resnet50_fpn_v2.torchvision_coco",
-                    score_thr: float = 0.5, device: str = "cpu"):
-    """``image_rgb_uint8 -> [[x, y, w, h, score], ...]`` (persons only, best first); see
-    :mod:`hrseg.weights.detector` and docs/weights.md for the choice of the default."""
-    from hrseg.weights.detector import build_person_detector
-
-    return build_person_detector(name_or_path, score_thr, device)
+def build_model(name: str, weights: str | os.PathLike | None = None, pretrained: str | os.PathLike | None = None,
+                **overrides: Any) -> nn.Module:
+    """``hrseg.build_model``: the registry's model (:func:`hrseg.models.build_model`, ``overrides``
+    its options) with ``weights=`` (a tag such as ``"coco"``, a published name or a path: the whole
+    model) and ``pretrained=`` (``"imagenet"``, a name or a path: the backbone only) loaded."""
+    return apply_to_model(registry.build_model(name, **overrides), name, weights=weights, pretrained=pretrained)
 
 
 def verify(path: str | os.PathLike) -> dict[str, object]:

@@ -10,72 +10,62 @@ deterministic weights, never against mmdetection itself), and it is slightly sma
 against 47.3M parameters). The HRNet detector stays one argument away:
 ``person_detector("det_fasterrcnn_hrnetv2p_w32.mmdet_coco_2x")``.
 
-Either way the boxes come from :func:`hrseg.tasks.detection.detect_people`, the one person
-filter of the project, which finds the person class by name in ``model.classes``.
+Either way the boxes come from :func:`hrseg.inference.detection.detect_people`, the one person
+filter of the project, which finds the person class by name in ``model.classes``; the person
+detector itself is built one layer up (:func:`hrseg.tasks.person_boxes.person_detector`), where
+an hrseg detection checkpoint is loaded with its recorded config.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from torch import nn
+from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
 
-from hrseg.checkpoint import extract_state_dict
-
-PersonDetector = Callable[[np.ndarray], list]
+from hrseg.checkpoint import extract_state_dict, load_state
+from hrseg.meta.classes import coco80_categories
+from hrseg.utils.safe_load import read_weights
+from hrseg.weights import build_model, detect_layout, load_into, record_of, resolve
 
 
 def _coco91_classes() -> list[dict[str, Any]]:
     """torchvision's 91-way COCO head: label i is COCO category id i ('N/A' where unused)."""
-    from hrseg.data.det.coco_instances import coco80_categories
-
     names = {c["id"]: c["name"] for c in coco80_categories()}
     return [{"id": i, "name": names.get(i, "N/A")} for i in range(1, 91)]
 
 
-def build_torchvision_detector(path: str | os.PathLike) -> nn.Module:
-    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
-
-    from hrseg.checkpoint import load_state
-    from hrseg.utils.safe_load import read_weights
-
+def build_torchvision_detector(path: str | os.PathLike, content: Mapping[str, Any] | None = None) -> nn.Module:
+    """torchvision's COCO Faster R-CNN (ResNet-50 FPN v2) with the weights of ``path`` (``content``:
+    the file as read already) and its 91-way classes."""
     model = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=91)
-    load_state(model, extract_state_dict(read_weights(path), path), path)
+    load_state(model, extract_state_dict(content if content is not None else read_weights(path), path), path)
     model.classes = _coco91_classes()
     return model
 
 
-def build_person_detector(name_or_path: str | os.PathLike, score_thr: float = 0.5,
-                          device: str = "cpu") -> PersonDetector:
-    import hrseg
-    from hrseg.tasks.detection import detect_people, person_detector
-    from hrseg.weights import record_of, detect_layout, load_into, read_weights, resolve
-
+def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module | None, str]:
+    """The detector of a published name, a torchvision or an mmdetection file, with its classes
+    (``model.classes``), in eval mode, and the file it came from; ``(None, path)`` for any other
+    file (an hrseg detection checkpoint, which the detection task loads with its recorded config)."""
     record = record_of(name_or_path, None)
     path = resolve(name_or_path)
-    layout = record.layout if record else detect_layout(extract_state_dict(read_weights(path), path))
+    content = read_weights(path)
+    layout = record.layout if record else detect_layout(extract_state_dict(content, path))
     if layout == "torchvision":
-        model = build_torchvision_detector(path)
+        model = build_torchvision_detector(path, content)
     elif layout == "mmdet_faster_rcnn":
-        from hrseg.data.det.coco_instances import coco80_categories
-
-        name = record.model if record else _hrnet_detector_for(path)
-        model = hrseg.build_model(name)
-        load_into(model, path, name)
+        name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path))
+        model = build_model(name)
+        load_into(model, path, name, record=record, content=content)
         model.classes = coco80_categories()
-    else:  # an hrseg detection checkpoint: the existing path, with the classes it recorded
-        detect = person_detector(path, score_thr)
-        return detect
-    model = model.to(device).eval()
-    return lambda image: detect_people(model, image, score_thr)
+    else:
+        return None, str(path)
+    return model.eval(), str(path)
 
 
-def _hrnet_detector_for(path: str | os.PathLike) -> str:
+def _hrnet_detector_for(state: Mapping[str, Any]) -> str:
     """The hrseg Faster R-CNN whose width fits an mmdetection file (from its stem width)."""
-    from hrseg.weights import read_weights
-
-    state = extract_state_dict(read_weights(path), path)
     width = state["backbone.stage2.0.branches.0.0.conv1.weight"].shape[0]
     return f"det_fasterrcnn_hrnetv2p_w{width}"

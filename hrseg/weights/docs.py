@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from hrseg.weights.records import RECORDS
+from hrseg.weights import cache_dir, list_weights
+from hrseg.weights.records import RECORDS as records
+from hrseg.utils.io import atomic_path
 
 _TASKS = (("pose", "Pose (COCO keypoints)"), ("segmentation", "Segmentation"), ("imagenet", "ImageNet backbones"),
           ("detection", "Detection"))
@@ -71,9 +74,6 @@ def render_markdown() -> str:
 
 def format_list(pattern: str = "", model: str | None = None) -> str:
     """One line per record for ``tools/weights.py list``: name, tags, metric, cached or not."""
-    from hrseg.weights import cache_dir, list_weights
-    from hrseg.weights.records import RECORDS as records
-
     names = set(list_weights(pattern, model))
     lines = []
     for r in records:
@@ -84,8 +84,6 @@ def format_list(pattern: str = "", model: str | None = None) -> str:
 
 
 def write_docs(path: str = "docs/weights.md") -> str:
-    from hrseg.utils.io import atomic_path
-
     with atomic_path(path) as tmp:
         tmp.write_text(render_markdown())
     return path

@@ -16,27 +16,16 @@ The facts come from ``reference/openmmlab_meta.json``:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import torch
 
 from hrseg.checkpoint import CLASSIFICATION_HEAD
 from hrseg.errors import CheckpointError
+from hrseg.weights.converted import Converted, rename_prefixes as _rename
+from hrseg.weights.mmdet import convert_faster_rcnn
 
 # An ImageNet file's classifier: the official names, or ``head.*`` in the files the pose recipes use.
 _CLASSIFIER = ("incre_modules.", "downsamp_modules.", "classifier.", "head.")
-
-
-@dataclass
-class Converted:
-    """A state dict in hrseg's keys, with what the conversion dropped and the conventions it implies."""
-
-    layout: str
-    state: dict[str, torch.Tensor]
-    left_out: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    align_corners: bool | None = None  # the value the weights were trained with, when the layout says
-    mmdet_conventions: bool = False  # unrounded anchors, aligned RoIAlign (hrseg.weights.mmdet)
 
 
 def detect_layout(state: Mapping[str, torch.Tensor]) -> str:
@@ -57,16 +46,6 @@ def detect_layout(state: Mapping[str, torch.Tensor]) -> str:
     if "conv1.weight" in keys and any(k.startswith(_CLASSIFIER) for k in keys):
         return "imagenet"
     return "hrseg"  # hrseg's own, mmpose 1.x (identical) and the official pose / segmentation layouts
-
-
-def _rename(state: Mapping[str, torch.Tensor], renames: Mapping[str, str]) -> dict[str, torch.Tensor]:
-    """Replace the longest matching key prefix of ``renames``; other keys stay."""
-    order = sorted(renames, key=len, reverse=True)
-    out = {}
-    for key, value in state.items():
-        src = next((p for p in order if key.startswith(p)), None)
-        out[key if src is None else renames[src] + key[len(src):]] = value
-    return out
 
 
 def _zero_bias(state: dict[str, torch.Tensor], weights: list[str]) -> list[str]:
@@ -120,8 +99,6 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None) -> Con
         note = f"ImageNet classification file: left out its classifier ({len(left)} keys of {', '.join(groups)})"
         return Converted(layout, kept, left, [note])
     if layout == "mmdet_faster_rcnn":
-        from hrseg.weights.mmdet import convert_faster_rcnn
-
         return convert_faster_rcnn(state)
     if layout == "mmdet_single_stage":
         raise CheckpointError("mmdetection single-stage (FCOS) files need mmdetection's FCOS head, which hrseg's "

@@ -27,7 +27,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
-from hrseg.weights.layouts import Converted, _rename
+from hrseg.weights.converted import Converted, rename_prefixes as _rename
+from hrseg.models.mask_rcnn import convert_mmdet_mask_head
 
 _NAMES = {
     "backbone.": "backbone.body.backbone.",
@@ -48,8 +49,6 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
     the keys of hrseg's torchvision detector."""
     mask_keys = [k for k in state if k.startswith("roi_head.mask_head.")]
     if mask_keys:
-        from hrseg.models.mask_rcnn import convert_mmdet_mask_head
-
         masks = convert_mmdet_mask_head(state)
         state = {k: v for k, v in state.items() if not k.startswith("roi_head.mask_head.")}
     out = _rename(state, _NAMES)

@@ -26,13 +26,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from pycocotools.coco import COCO
 
 from hrseg.data.coco import load_json, require_fields
 from hrseg.errors import DataError
+from hrseg.meta.classes import coco80_categories  # noqa: F401  (re-exported)
+from hrseg.data.det.instance_masks import instance_mask
 
 __all__ = ["CocoInstances", "ImageTargets", "coco80_categories", "load_coco_instances"]
 
@@ -55,14 +57,6 @@ class ImageTargets:
     boxes: np.ndarray
     labels: np.ndarray
     masks: np.ndarray | None = None
-
-
-def coco80_categories() -> list[dict[str, Any]]:
-    """The 80 COCO categories ``[{'id', 'name'}]`` in label order (:data:`hrseg.meta.classes.COCO_CATEGORIES`),
-    the classes of published COCO detectors."""
-    from hrseg.meta.classes import COCO_CATEGORIES
-
-    return [{"id": i, "name": n} for i, n in COCO_CATEGORIES]
 
 
 def _check_box(ann: dict, path: Path) -> None:
@@ -148,8 +142,6 @@ class CocoInstances:
     def targets(self, image_id: int, masks: bool = False) -> ImageTargets:
         """The training targets of one image (crowd and sub-pixel boxes left out); ``masks``
         adds the instance masks decoded from the polygons or RLE of ``segmentation``."""
-        from hrseg.data.det.instance_masks import instance_mask
-
         img = self.coco.imgs[image_id]
         w, h = int(img["width"]), int(img["height"])
         boxes, labels, bitmaps = [], [], []

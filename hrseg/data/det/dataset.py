@@ -24,16 +24,12 @@ from torch.utils.data import Dataset
 
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.transforms import DetAugment
+from hrseg.utils.image import to_tensor  # noqa: F401  (re-exported: the detectors' input)
 from hrseg.utils.image_io import read_image
 from hrseg.data.common import SkippedSample, skip_sample
 from hrseg.errors import DataError
 
 __all__ = ["CocoDetection", "det_collate", "to_tensor"]
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) RGB -> float (3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
 
 
 class CocoDetection(Dataset):

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
+from hrseg.data.seg.transforms import photometric_distortion
 
 __all__ = ["DetAugment"]
 
@@ -42,8 +43,6 @@ class DetAugment:
     def pipeline(self) -> Any:
         if self._pipeline is None:
             import albumentations as A  # imported on first use: it is slow to import
-
-            from hrseg.data.seg.transforms import photometric_distortion
 
             steps: list[Any] = []
             if self.scale_range is not None:

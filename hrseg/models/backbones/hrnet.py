@@ -21,6 +21,7 @@ from torch import nn
 
 from hrseg.errors import ConfigError
 from hrseg.models.blocks import get_block, make_blocks
+from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.layers import NormFactory, conv_norm, norm_factory
 
 UpsampleMode = Literal["nearest", "bilinear"]
@@ -297,11 +298,5 @@ def build_hrnet(name: str, **overrides: Any) -> HRNet:
     return HRNet(spec, **overrides)
 
 
-def _register() -> None:
-    from hrseg.models.registry import ModelInfo, register_model
-
-    for name in named_specs():
-        register_model(name, lambda _n=name, **kw: build_hrnet(_n, **kw), ModelInfo("backbone", (224, 224), "imagenet"))
-
-
-_register()
+for _name in named_specs():
+    register_model(_name, lambda _n=_name, **kw: build_hrnet(_n, **kw), ModelInfo("backbone", (224, 224), "imagenet"))

@@ -1,5 +1,7 @@
-"""What ``tools/export.py`` exports: a model from a registry name or a config file, with weights
-(an hrseg checkpoint, or the official file the task loaders read)."""
+"""What ``hrseg export`` exports: a model from a registry name or a config file, with weights
+(an hrseg checkpoint, or the official file the task loaders read, through the task's one loader).
+This sits in the tasks layer because it loads models as the tasks do; the export itself
+(:mod:`hrseg.export`) knows nothing of tasks."""
 from __future__ import annotations
 
 import logging
@@ -9,25 +11,21 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from hrseg.config import load_config
 from hrseg.errors import ConfigError
-from hrseg.export.meta import task_of
+from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
+from hrseg.tasks import detection, pose, segmentation
 
 log = logging.getLogger("hrseg")
 
 
-# A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
-DETECTION_TRACE_SIZE = (480, 640)
+# export.meta.task_of's names -> the tasks
+_TASKS = {"pose": pose.TASK, "segmentation": segmentation.TASK, "detection": detection.TASK}
 
 
 def _task(task: str) -> Any:
     """The pose, segmentation or detection :class:`~hrseg.tasks.base.Task`."""
-    if task == "pose":
-        from hrseg.tasks.pose import TASK
-    elif task == "segmentation":
-        from hrseg.tasks.segmentation import TASK
-    else:
-        from hrseg.tasks.detection import TASK
-    return TASK
+    return _TASKS[task]
 
 
 def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
@@ -48,8 +46,6 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
     export out)."""
     text = str(model_or_config)
     if Path(text).suffix == ".py":
-        from hrseg.config import load_config
-
         name = (load_config(text).get("model") or {}).get("name")
         if not name:
             raise ConfigError(f"{text}: the config sets no model.name")

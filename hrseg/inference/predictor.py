@@ -1,0 +1,143 @@
+"""The one predictor of each task: what every entry point predicts through.
+
+A :class:`Predictor` holds what one task needs to go from a photograph to plain data: the
+runner (the network on its backend), the detector where the task needs one, and the pre- and
+post-processing. The tools (photos, folders, videos), the service, the export self-check and
+``--profile`` all call it, so an answer cannot depend on the door it came in by:
+
+    predictor = hrseg.tasks.pose.TASK.build_predictor("pose.pth", det_weights="det.pth")
+    people = predictor(image)                  # plain data (lists and dicts)
+    doc = predictor.document(image, people)    # the JSON of one image (the service's answer too)
+    overlay = predictor.draw(image, people)    # the overlay PNG's pixels
+
+Predictors are built by the tasks layer (:meth:`hrseg.tasks.base.Task.build_predictor`: the
+weights are read first, then the detector, then the runner); they live here, in the runtime
+layer, so that the export self-check can use them too. An entry point only reads input and
+writes output: it may swap the runner for a stand-in (:meth:`with_runner`: the service's
+micro-batcher) or set the options a request may change (:meth:`configured`), nothing else.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+import numpy as np
+from torch import nn
+
+from hrseg.errors import ConfigError
+from hrseg.inference.segmentation import predict_labels
+from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.utils.profile import StageTimer
+from hrseg.visualization.segmentation import overlay
+
+
+class Predictor:
+    """Base of the task predictors. ``predictor(image)`` is one uint8 RGB image's result;
+    :meth:`stream` predicts many in order (a task may batch across images); :meth:`document`
+    and :meth:`draw` turn a result into JSON-able data and an overlay."""
+
+    task: ClassVar[str]
+    # the options a caller may change per call (:meth:`configured`) and their valid range
+    options: ClassVar[dict[str, tuple[float, float]]] = {}
+
+    def __init__(self, runner: nn.Module, model: nn.Module, timer: StageTimer | None = None) -> None:
+        self.runner = runner
+        self.model = model  # the torch model behind the runner (its meta, parameter count)
+        self.timer = timer or StageTimer()
+
+    # -- prediction -------------------------------------------------------------------------------
+    def predict(self, image: np.ndarray, key: Any = None) -> Any:
+        """One image's result; ``key`` names the image where a task looks something up by it
+        (pose: its boxes in a boxes file)."""
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray, key: Any = None) -> Any:
+        return self.predict(image, key)
+
+    def stream(self, items: Iterable[tuple[Any, np.ndarray]], batch_size: int | None = None
+               ) -> Iterator[tuple[Any, np.ndarray, Any]]:
+        """``(key, image, result)`` for each ``(key, image)``, in order (one forward an image;
+        pose batches the person crops of consecutive images ``batch_size`` at a time)."""
+        for key, image in items:
+            with self.timer("predict"):
+                result = self.predict(image, key)
+            yield key, image, result
+
+    def reset(self) -> None:
+        """Forget what one video taught (pose: the person boxes reused between detector frames);
+        called before each video."""
+
+    # -- output -----------------------------------------------------------------------------------
+    def document(self, image: np.ndarray, result: Any) -> dict[str, Any]:
+        """The JSON of one image's result (what ``hrseg infer`` writes and the service answers)."""
+        h, w = image.shape[:2]
+        return {"width": w, "height": h, **self.result_fields(result)}
+
+    def result_fields(self, result: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def draw(self, image: np.ndarray, result: Any) -> np.ndarray:
+        """The overlay of one image's result (uint8 RGB, the image's size)."""
+        raise NotImplementedError
+
+    def count(self, result: Any) -> int:
+        """How many things a result holds (people, boxes; pixels' classes for segmentation)."""
+        return len(result)
+
+    def describe(self) -> dict[str, Any]:
+        """What this predictor runs and predicts (the service's ``GET /v1/models``)."""
+        return {"task": self.task, "parameters": sum(p.numel() for p in self.model.parameters()),
+                "backend": getattr(self.runner, "backend", "torch"),
+                "dtype": getattr(self.runner, "ran_as", getattr(self.runner, "dtype", "float32"))}
+
+    # -- what an entry point may change -----------------------------------------------------------
+    def with_runner(self, runner: nn.Module) -> "Predictor":
+        """A copy that runs the network on ``runner`` (e.g. the service's micro-batching stand-in
+        of :attr:`runner`); everything else is shared."""
+        out = copy.copy(self)
+        out.runner = runner
+        return out
+
+    def configured(self, **values: float) -> "Predictor":
+        """A copy with per-call options set (``score_thr``, ``kpt_thr``: :attr:`options`)."""
+        out = copy.copy(self)
+        for key, value in values.items():
+            if key not in self.options:
+                raise ConfigError(f"{self.task}: unknown option {key!r}; known: {', '.join(self.options) or 'none'}")
+            lo, hi = self.options[key]
+            if not lo <= float(value) <= hi:
+                raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
+            setattr(out, key, float(value))
+        return out
+
+
+class SegPredictor(Predictor):
+    """Semantic segmentation: a label map (H, W) of class indices at the image's size, with the
+    test protocol of ``test_cfg`` (whole image or sliding windows, scales, flip)."""
+
+    task = "seg"
+
+    def __init__(self, runner: nn.Module, model: nn.Module, test_cfg: Mapping[str, Any], classes: list[str],
+                 colours: np.ndarray, alpha: float = 0.5, timer: StageTimer | None = None) -> None:
+        super().__init__(runner, model, timer)
+        self.test_cfg, self.classes, self.colours, self.alpha = test_cfg, list(classes), colours, alpha
+
+    def predict(self, image: np.ndarray, key: Any = None) -> np.ndarray:
+        return predict_labels(self.runner, image, self.test_cfg)
+
+    def result_fields(self, labels: np.ndarray) -> dict[str, Any]:
+        """The classes present: id, name, pixels and share of the image (ignored pixels left out)."""
+        counts = np.bincount(labels[labels != IGNORE_INDEX].ravel(), minlength=len(self.classes))
+        return {"classes": [{"id": int(i), "name": self.classes[i] if i < len(self.classes) else str(i),
+                             "pixels": int(counts[i]), "fraction": round(float(counts[i]) / labels.size, 6)}
+                            for i in np.flatnonzero(counts)]}
+
+    def draw(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return overlay(image, labels, self.colours, self.alpha)
+
+    def count(self, labels: np.ndarray) -> int:
+        return int(len(np.unique(labels[labels != IGNORE_INDEX])))
+
+    def describe(self) -> dict[str, Any]:
+        t = self.test_cfg
+        return {**super().describe(), "classes": self.classes, "mode": t["mode"], "base_size": t["base_size"]}
