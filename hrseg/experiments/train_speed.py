@@ -155,7 +155,7 @@ def worker_rates(dataset: Any, samples: int) -> dict[str, float]:
     """Samples/s of what one DataLoader worker does (``dataset[i]`` in this process: decode, warp,
     augment, and the targets unless the dataset leaves them to the device): "targets" drawn by the
     worker and 'no_targets' (pose ``draw_targets=False``) where the dataset offers the choice."""
-    choices = {"targets": True, "no_targets": False} if hasattr(dataset, "draw_targets") else {"targets": None}
+    choices = {"targets": True, "no_targets": False} if hasattr(dataset, "draw_targets") else {"sample": None}
     before = getattr(dataset, "draw_targets", None)
     rates = {}
     try:
@@ -221,7 +221,8 @@ def format_table(r: Mapping[str, Any]) -> str:
              f"{kernels(r['kernels_step'])} |",
              f"| real loop ({r['loop_iters']} iterations, {r['num_workers']} workers) | {r['loop_images_per_s']:.1f} | "
              f"{r['loop_data_wait']:.1%} ({data_ms:.1f} ms/step) | | | | |"]
-    lines += [f"| one worker's samples/s, {name.replace('_', ' ')} drawn by it | {rate:.1f} | | | | | |"
+    what = {"targets": ", targets drawn by it", "no_targets": ", no targets drawn by it", "sample": ""}
+    lines += [f"| one worker's samples/s{what[name]} | {rate:.1f} | | | | | |"
               for name, rate in r["worker_samples_per_s"].items()]
     return "\n".join(lines)
 
