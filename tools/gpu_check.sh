@@ -11,7 +11,7 @@
 #    per step, the real loop over 20 iterations of the synthetic split with 14 workers (images/s,
 #    data-wait share), one worker's samples/s;
 # 3. the fast CUDA-touching tests: tests/test_engine.py (every make_trainer test on CUDA, exact resume
-#    with train.deterministic, graph step = eager step), test_gpu_targets.py, test_bench_train.py
+#    with train.deterministic), test_training_speed.py (graph step = eager step), test_gpu_targets.py, test_bench_train.py
 #    (one graph launch per step);
 # 4. the main job (python tools/train_pose.py, 14 epochs of the synthetic mini-split) on CUDA: its AP
 #    against 0.822 +- 0.01, its log.csv's images/s and data_wait;
@@ -55,7 +55,7 @@ BENCH=("$PY" -m hrseg bench-train)
 left() { echo $(( 590 - ($(date +%s) - start) )); }
 step bench_pose_w32 150 "${BENCH[@]}" pose_hrnet_w32 --input-size 256x192 --batch 64 --device cuda \
   --workers 14 --iters 20 --warmup 3 --loop-iters 20
-step tests_engine 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_gpu_targets.py \
+step tests_engine 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_training_speed.py tests/test_gpu_targets.py \
   tests/test_bench_train.py
 step main_job 200 "$PY" tools/train_pose.py --work-dir "$OUT_DIR/main_job"
 cut -d, -f1-10 "$OUT_DIR/main_job/log.csv" 2>/dev/null
