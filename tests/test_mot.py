@@ -114,8 +114,8 @@ def test_track_command_tracks_and_scores(tmp_path, capsys):
     printed = capsys.readouterr().out
     metrics = json.loads(printed[printed.index("{"):])
     tracks = read_mot(out)
-    assert {b.id for b in tracks} == {1, 2} and len(tracks) == 18  # each person's first frame has no id yet
-    assert metrics["IDSW"] == 0 and metrics["FN"] == 2 and metrics["IDF1"] == pytest.approx(36 / 38)
+    assert {b.id for b in tracks} == {1, 2} and len(tracks) == 20
+    assert (metrics["IDSW"], metrics["FN"], metrics["FP"], metrics["IDF1"], metrics["HOTA"]) == (0, 0, 0, 1.0, 1.0)
 
 
 def test_synthetic_video_split(tmp_path):

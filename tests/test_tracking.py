@@ -29,9 +29,8 @@ def test_ids_follow_two_walkers_in_input_order():
     frames = [[_person(10 + 4 * f, 10), _person(300 - 4 * f, 20)] for f in range(8)]
     frames = [dets[::-1] if f % 2 else dets for f, dets in enumerate(frames)]  # the order the detector gives
     ids = _run(Tracker(), frames)
-    assert ids[0] == [None, None]  # a new track gets its id on its second frame
-    assert all(sorted(i) == [1, 2] for i in ids[1:])
-    walker_ids = {(frames[f][k]["bbox"][1], ids[f][k]) for f in range(1, 8) for k in range(2)}
+    assert all(sorted(i) == [1, 2] for i in ids)  # the first frame's objects get ids at once
+    walker_ids = {(frames[f][k]["bbox"][1], ids[f][k]) for f in range(8) for k in range(2)}
     assert walker_ids == {(10, 1), (20, 2)}  # each walker (its y) keeps its id, whatever the order
     out = Tracker().update([_person(1, 2, kpts=None)])
     assert out[0]["bbox"] == [1, 2, 40, 100] and out[0]["score"] == 0.9  # the dict comes back, copied
@@ -43,13 +42,16 @@ def test_low_score_second_pass_and_lost_buffer():
 
     tracker = Tracker(TrackerConfig(lost_frames=6, frame_rate=30))
     ids = _run(tracker, [[_person(10 + 3 * f, 10)] for f in range(3)])
-    assert ids == [[None], [1], [1]]
+    assert ids == [[1], [1], [1]]
     assert _run(tracker, [[_person(19, 10, score=0.3)]]) == [[1]]  # low score continues the track
     assert _run(tracker, [[_person(22, 10), _person(200, 10, score=0.3)]]) == [[1, None]]  # never starts one
     assert _run(tracker, [[] for _ in range(4)]) == [[]] * 4  # lost for 4 frames: kept
     assert _run(tracker, [[_person(37, 10)]]) == [[1]]
     assert _run(tracker, [[] for _ in range(12)] + [[_person(73, 10)], [_person(76, 10)]])[-2:] == [[None], [2]]
     assert _run(tracker, [[_person(76, 10, score=0.05)]]) == [[None]]  # under low_thr: ignored
+    later = Tracker()  # after the first frame, a new track gets its id on its second frame
+    assert _run(later, [[_person(10, 10)], [_person(12, 10), _person(200, 10)], [_person(14, 10), _person(202, 10)]]) \
+        == [[1], [1, None], [1, 2]]
 
 
 @needs_track
@@ -59,9 +61,9 @@ def test_labels_are_tracked_apart_and_xyxy_boxes():
     tracker = Tracker(box_format="xyxy")
     frames = [[{"bbox": [10 + f, 10, 50 + f, 60], "score": 0.9, "label": 1},
                {"bbox": [10 + f, 10, 50 + f, 60], "score": 0.9, "label": 3}] for f in range(3)]
-    assert _run(tracker, frames) == [[None, None], [1, 2], [1, 2]]
+    assert _run(tracker, frames) == [[1, 2], [1, 2], [1, 2]]
     tracker.reset()
-    assert _run(tracker, frames[:2]) == [[None, None], [1, 2]]
+    assert _run(tracker, frames[1:3]) == [[1, 2], [1, 2]]
     with pytest.raises(ValueError, match="box_format"):
         Tracker(box_format="cxcywh")
 
@@ -93,7 +95,7 @@ def test_track_mot_ages_tracks_through_empty_frames():
 
     dets = [MotBox(f, -1, 10 + 2 * f, 5, 30, 60, 0.9) for f in (1, 2, 3, 9, 10)]
     out = track_mot(dets, TrackerConfig(lost_frames=3, frame_rate=30))
-    assert [(b.frame, b.id) for b in out] == [(2, 1), (3, 1), (10, 2)]  # frames 4-8 without: lost
+    assert [(b.frame, b.id) for b in out] == [(1, 1), (2, 1), (3, 1), (10, 2)]  # frames 4-8 without: lost
 
 
 def test_keypoint_array_forms():

@@ -25,7 +25,7 @@ FORMATS = ("mot",)
 def _options(ap: argparse.ArgumentParser) -> None:
     """One --option per TrackerConfig field (not sigmas), defaults and meanings from it."""
     helps = {"high_thr": "first-pass score threshold", "low_thr": "detections below this are ignored",
-             "new_track_thr": "least score that starts a track", "match_thr": "least IoU of a match",
+             "new_track_thr": "least score that starts a track", "match_thr": "least similarity x score of a first-pass match", "low_match_thr": "the same in the second pass",
              "lost_frames": "frames a lost track is kept", "frame_rate": "frames a second (scales lost-frames)",
              "min_hits": "frames before a new track gets an id", "oks_weight": "OKS's share for keypoints",
              "kpt_thr": "keypoint score that counts"}

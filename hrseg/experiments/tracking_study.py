@@ -1,12 +1,12 @@
 """The measurements of docs/video.md that need no trained model: trackers compared on the same
 detections, and the One-Euro filter on noisy ground-truth keypoints.
 
-- :func:`compare_trackers`: on a MOTChallenge sequence (``det/det.txt``, ``gt/gt.txt``), hrseg's
+- :func:`compare_trackers`: on MOTChallenge sequences (``det/det.txt``, ``gt/gt.txt``), hrseg's
   tracker (:class:`hrseg.inference.tracking.Tracker`), the ``trackers`` library's ByteTrack with
   its own defaults, and boxmot's ByteTrack where boxmot is installed (it is not in the
   ``[track]`` extra: AGPL-3.0, and it pins ``opencv-python<5``); each scored by
-  :func:`hrseg.evaluation.mot.evaluate_mot`.
-- :func:`compare_with_keypoints`: the same on a synthetic video split whose detections carry
+  :func:`hrseg.evaluation.mot.evaluate_mot`, averaged over the sequences.
+- :func:`compare_with_keypoints`: the same on synthetic video splits whose detections carry
   keypoints (ground-truth boxes with :func:`~hrseg.data.synthetic.video.noisy_detections`'
   noise, ground-truth keypoints with Gaussian noise): the tracker with OKS and without.
 - :func:`jitter_study`: keypoint jitter (the mean absolute second difference of the visible
@@ -75,24 +75,30 @@ def _size(seqinfo: Path) -> tuple[int, int]:
     return int(info["imHeight"]), int(info["imWidth"])
 
 
-def _scored(gt: Path, runs: Mapping[str, list[MotBox] | None], out_dir: Path) -> dict[str, dict[str, float]]:
-    rows = {}
-    for name, boxes in runs.items():
-        if boxes is not None:
-            rows[name] = evaluate_mot(gt, write_mot(out_dir / f"{name.split(' ')[0]}.txt", boxes))
-    return rows
-
-
-def compare_trackers(sequence: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                     config: TrackerConfig = TrackerConfig()) -> dict[str, dict[str, float]]:
-    """Metrics of each tracker on ``sequence``'s det.txt against its gt.txt (module docstring)."""
-    seq = Path(sequence)
-    dets, gt = read_mot(seq / "det" / "det.txt"), seq / "gt" / "gt.txt"
+def _scored(gt: Path, runs: Mapping[str, list[MotBox] | None]) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        return _scored(gt, {"hrseg (trackers ByteTrack + glue)": track_mot(dets, config),
-                            "trackers ByteTrack, library defaults": library_bytetrack(dets),
-                            "boxmot ByteTrack, library defaults": boxmot_bytetrack(dets, _size(seq / "seqinfo.ini"))},
-                       Path(out_dir or tmp))
+        return {name: evaluate_mot(gt, write_mot(Path(tmp) / f"{i}.txt", boxes))
+                for i, (name, boxes) in enumerate(runs.items()) if boxes is not None}
+
+
+def _mean(per_sequence: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each tracker's metrics averaged over the sequences (counts too: per sequence)."""
+    return {name: {k: float(np.mean([r[name][k] for r in per_sequence])) for k in per_sequence[0][name]}
+            for name in per_sequence[0]}
+
+
+def compare_trackers(sequences: Iterable[str | os.PathLike], config: TrackerConfig = TrackerConfig()
+                     ) -> dict[str, dict[str, float]]:
+    """Metrics of each tracker on each sequence's det.txt against its gt.txt, averaged over the
+    sequences (module docstring)."""
+    rows = []
+    for seq in map(Path, sequences):
+        dets = read_mot(seq / "det" / "det.txt")
+        rows.append(_scored(seq / "gt" / "gt.txt", {
+            "hrseg (trackers BoT-SORT association + glue)": track_mot(dets, config),
+            "trackers ByteTrack, library defaults": library_bytetrack(dets),
+            "boxmot ByteTrack, library defaults": boxmot_bytetrack(dets, _size(seq / "seqinfo.ini"))}))
+    return _mean(rows)
 
 
 def _video_keypoints(root: Path, split: str) -> dict[tuple[int, int], np.ndarray]:
@@ -140,19 +146,21 @@ def _track_frames(frames: Frames, config: TrackerConfig) -> list[MotBox]:
     return out
 
 
-def compare_with_keypoints(root: str | os.PathLike, split: str = "val", seed: int = 0,
+def compare_with_keypoints(splits: Iterable[tuple[str | os.PathLike, str]], seed: int = 0,
                            config: TrackerConfig = TrackerConfig()) -> dict[str, dict[str, float]]:
     """Metrics of the tracker with OKS (``config.oks_weight``), without (IoU alone, the same
-    ByteTrack) and of the library's ByteTrack with its defaults, on a synthetic video split's
-    keypoint detections (:func:`keypoint_detections`)."""
-    frames = keypoint_detections(root, split, seed=seed)
-    boxes = [MotBox(f, -1, *d["bbox"], d["score"]) for f, ds in frames.items() for d in ds]
+    association) and of the library's ByteTrack with its defaults, on the keypoint detections
+    (:func:`keypoint_detections`) of synthetic video splits ``(root, split)``, averaged."""
+    rows = []
     no_oks = TrackerConfig(**{**config.__dict__, "oks_weight": 0.0})
-    with tempfile.TemporaryDirectory() as tmp:
-        return _scored(sequence_paths(root, split)["gt"],
-                       {f"hrseg, IoU + OKS (weight {config.oks_weight})": _track_frames(frames, config),
-                        "hrseg, IoU alone": _track_frames(frames, no_oks),
-                        "trackers ByteTrack, library defaults": library_bytetrack(boxes)}, Path(tmp))
+    for root, split in splits:
+        frames = keypoint_detections(root, split, seed=seed)
+        boxes = [MotBox(f, -1, *d["bbox"], d["score"]) for f, ds in frames.items() for d in ds]
+        rows.append(_scored(sequence_paths(root, split)["gt"], {
+            f"hrseg, IoU + OKS (weight {config.oks_weight})": _track_frames(frames, config),
+            "hrseg, IoU alone": _track_frames(frames, no_oks),
+            "trackers ByteTrack, library defaults": library_bytetrack(boxes)}))
+    return _mean(rows)
 
 
 def _second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]

@@ -1,6 +1,7 @@
-"""Identities across video frames: ByteTrack from Roboflow's ``trackers`` library (the ``[track]``
-extra), with hrseg's glue: its result dicts in and out, one tracker per class, keypoint OKS in
-the association for people, and person boxes from keypoints for detection every N frames.
+"""Identities across video frames: ByteTrack's association as Roboflow's ``trackers`` library
+implements it in its BoT-SORT tracker (the ``[track]`` extra), with hrseg's glue: its result
+dicts in and out, one tracker per class, keypoint OKS in the association for people, and person
+boxes from keypoints for detection every N frames.
 
 The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
 
@@ -14,23 +15,28 @@ The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
 A detection is a dict with ``"bbox"``, ``"score"`` and optionally ``"keypoints"`` (hrseg's
 ``{name: [x, y, score]}``, ``[[x, y, score], ...]`` or COCO's flat list) and ``"label"`` (each
 label is tracked on its own; ids are unique over all). ``track_id`` None: not (yet) a confirmed
-track: a new object's first frame(s) (``TrackerConfig.min_hits``) or a low-score detection that
-continued no track. Ids are never reused; a track not seen for ``lost_frames`` frames ends.
+track: a new object's first frame(s) (``TrackerConfig.min_hits``; objects of the video's first
+frame get ids at once) or a low-score detection that continued no track. Ids are never reused;
+a track not seen for ``lost_frames`` frames ends.
 
-How ByteTrack runs (the library's ``ByteTrackTracker``): detections scoring ``high_thr`` or more
-are matched to the Kalman-predicted tracks first (Hungarian, similarity at least ``match_thr``),
-those between ``low_thr`` and ``high_thr`` then to the tracks left (the low-score second pass);
-an unmatched detection scoring ``new_track_thr`` or more starts a track; unmatched tracks are
-kept ``lost_frames`` frames (the lost-track buffer).
+How it associates (ByteTrack's way; the library's ``BoTSORTTracker`` with camera-motion
+compensation off unless ``camera_motion``, no appearance features): detections scoring
+``high_thr`` or more are matched to the Kalman-predicted tracks (centre, width, height)
+first, by Hungarian assignment on similarity times detection score, at least ``match_thr``;
+those between ``low_thr`` and ``high_thr`` then to the tracks left, at least ``low_match_thr``
+(the low-score second pass); an unmatched detection scoring ``new_track_thr`` or more starts a
+track; unmatched tracks are kept ``lost_frames`` frames (the lost-track buffer). The library's
+``ByteTrackTracker`` does the same with a corner-state Kalman filter and no score fusion: it
+lost 9 points of IDF1 on the noisy sequences of docs/video.md.
 
 OKS for people: the library's association takes a custom similarity object (its ``iou``
 argument: ``compute(track_boxes, detection_boxes) -> (T, D)``), but it hands it boxes only. The
 glue (:class:`_PoseSimilarity`) finds the tracks of the rows by their predicted boxes (the
-rows are ``[t.get_state_bbox() for t in tracker.tracks]``, bit for bit) and the detections of
-the columns by their boxes, and returns ``(1 - oks_weight) * IoU + oks_weight * OKS`` where
-both have keypoints: OKS between the detection's keypoints and the track's last ones moved
-and scaled with its predicted box, over the joints both see (score >= ``kpt_thr``), with the
-keypoint set's sigmas and the box areas; IoU alone elsewhere.
+rows are the tracks' ``get_state_bbox()``, bit for bit) and the detections of the columns by
+their boxes, and returns ``(1 - oks_weight) * IoU + oks_weight * OKS`` where both have
+keypoints: OKS between the detection's keypoints and the track's last ones moved and scaled
+with its predicted box, over the joints both see (score >= ``kpt_thr``), with the keypoint
+set's sigmas and the box areas; IoU alone elsewhere.
 """
 from __future__ import annotations
 
@@ -51,24 +57,30 @@ TRACK_EXTRA_HINT = "tracking needs the [track] extra: pip install 'hrseg[track]'
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """ByteTrack's settings (docs/video.md measures them) and the OKS glue's.
+    """The association's settings (the library's defaults but ``match_thr`` 0.1 for its 0.2) and
+    the OKS glue's (``oks_weight`` 0.7 of 0.3, 0.5, 0.7): the best of docs/video.md's sweeps on six
+    synthetic training sequences.
 
     high_thr: the first pass's score threshold; low_thr: detections below it are ignored;
-    new_track_thr: the least score that starts a track; match_thr: the least similarity of a
-    match; lost_frames: how long a lost track is kept (at ``frame_rate``); min_hits: frames a
-    new track needs before it gets an id; oks_weight: OKS's share of the similarity for people;
-    kpt_thr: the keypoint score a joint needs to count in OKS and in boxes from keypoints;
-    sigmas: OKS sigmas (None: COCO's for 17 keypoints, their mean for other sets).
+    new_track_thr: the least score that starts a track; match_thr, low_match_thr: the least
+    fused similarity of a match in the first and the second pass; lost_frames: how long a lost
+    track is kept (at ``frame_rate``); min_hits: frames a new track needs before it gets an id;
+    camera_motion: compensate camera motion (sparse optical flow) when ``update`` is given the
+    frame; oks_weight: OKS's share of the similarity for people; kpt_thr: the keypoint score a
+    joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
+    for 17 keypoints, their mean for other sets).
     """
 
-    high_thr: float = 0.5
+    high_thr: float = 0.6
     low_thr: float = 0.1
-    new_track_thr: float = 0.6
-    match_thr: float = 0.2
+    new_track_thr: float = 0.7
+    match_thr: float = 0.1
+    low_match_thr: float = 0.5
     lost_frames: int = 30
     frame_rate: float = 30.0
     min_hits: int = 2
-    oks_weight: float = 0.5
+    camera_motion: bool = False
+    oks_weight: float = 0.7
     kpt_thr: float = 0.3
     sigmas: tuple[float, ...] | None = None
 
@@ -106,6 +118,10 @@ class _PoseSimilarity:
         self.frame_keypoints: list[np.ndarray | None] = []
         self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # library id -> (keypoints, xyxy)
 
+    def normalize_for_fusion(self, similarity: np.ndarray) -> np.ndarray:
+        """The library multiplies this by the detection scores: IoU and OKS are in [0, 1] already."""
+        return similarity
+
     def compute(self, track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
         sim = np.asarray(self.iou.compute(track_boxes, det_boxes), dtype=np.float64)
         if not self.memory or not any(k is not None for k in self.frame_keypoints) or not sim.size:
@@ -140,7 +156,7 @@ class _PoseSimilarity:
 
 
 class Tracker:
-    """ByteTrack over hrseg's detection dicts, one frame at a time (module docstring)."""
+    """ByteTrack's association over hrseg's detection dicts, one frame at a time (module docstring)."""
 
     def __init__(self, config: TrackerConfig = TrackerConfig(), box_format: str = "xywh",
                  score_key: str = "score") -> None:
@@ -156,33 +172,36 @@ class Tracker:
 
     def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
         if label not in self._per_label:
-            from trackers import ByteTrackTracker  # optional extra [track]
+            from trackers import BoTSORTTracker  # optional extra [track]
 
             c = self.config
             similarity = _PoseSimilarity(c)
-            similarity.library = ByteTrackTracker(
+            similarity.library = BoTSORTTracker(
                 lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
-                minimum_consecutive_frames=c.min_hits, minimum_iou_threshold=c.match_thr,
-                high_conf_det_threshold=c.high_thr, iou=similarity)
+                minimum_consecutive_frames=c.min_hits, minimum_iou_threshold_first_assoc=c.match_thr,
+                minimum_iou_threshold_second_assoc=c.low_match_thr, high_conf_det_threshold=c.high_thr,
+                enable_cmc=c.camera_motion, iou=similarity)
             self._per_label[label] = (similarity.library, similarity)
         return self._per_label[label]
 
-    def update(self, detections: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def update(self, detections: Iterable[Mapping[str, Any]], frame: np.ndarray | None = None
+               ) -> list[dict[str, Any]]:
         """This frame's detections, copied in order, each with ``"track_id"`` (int >= 1 or None).
-        Call once per frame, also with no detections (lost tracks age)."""
+        Call once per frame, also with no detections (lost tracks age). ``frame`` (H, W, 3) is
+        used only with ``TrackerConfig.camera_motion``."""
         out = [{**d, "track_id": None} for d in detections]
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
         for i, d in enumerate(out):
             if float(d[self.score_key]) >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
         for label, index in groups.items():
-            for i, library_id in self._track(label, [out[i] for i in index]):
+            for i, library_id in self._track(label, [out[i] for i in index], frame):
                 if library_id >= 0:
                     key = (label, library_id)
                     out[index[i]]["track_id"] = self._ids.setdefault(key, len(self._ids) + 1)
         return out
 
-    def _track(self, label: Any, dets: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    def _track(self, label: Any, dets: list[dict[str, Any]], frame: np.ndarray | None) -> list[tuple[int, int]]:
         """(position in ``dets``, library id or -1) of the detections the library returns."""
         import supervision as sv  # optional extra [track] (the library's detection type)
 
@@ -192,7 +211,7 @@ class Tracker:
         similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
         result = library.update(sv.Detections(
             xyxy=boxes, confidence=np.array([float(d[self.score_key]) for d in dets], dtype=np.float64),
-            data={"index": np.arange(len(dets))}))
+            data={"index": np.arange(len(dets))}), frame if self.config.camera_motion else None)
         found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
         alive = {t.tracker_id for t in library.tracks}
         similarity.memory = {k: v for k, v in similarity.memory.items() if k in alive}

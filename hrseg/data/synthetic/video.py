@@ -45,7 +45,7 @@ from hrseg.utils.io import atomic_path, write_json
 __all__ = ["DetectionNoise", "VideoParams", "ensure_synthetic_video", "generate_synthetic_video", "noisy_detections",
            "sequence_paths", "walker_frames"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FRAME_RATE = 25
 FOOT_BELOW_PELVIS = 0.47  # the unit figure's feet are this far below its pelvis (heights = 1)
 
@@ -102,14 +102,17 @@ def walker_frames(rng: np.random.Generator, count: int, size: tuple[int, int], p
     """``count`` frames of ``params.num_people`` walkers: for each frame, every walker's figure
     (also the ones outside the frame, which draw nothing)."""
     h, w = size
-    walkers = []
-    for k in range(params.num_people):
-        depth = float(rng.uniform(0, 1))  # nearer walkers are taller and lower in the image
+    walkers, n = [], params.num_people
+    # one depth band and one stretch of the width each, every other one walking the other way: people
+    # cross and part rather than walk in step, one behind the other, for the whole video
+    strata, places, first = rng.permutation(n), rng.permutation(n), float(rng.choice([-1.0, 1.0]))
+    for k in range(n):
+        depth = float((strata[k] + rng.uniform(0.1, 0.9)) / n)  # nearer: taller, lower in the image
         height = params.min_height + depth * (params.max_height - params.min_height) * float(rng.uniform(0.8, 1.0))
         feet = h * (0.78 + 0.2 * depth) + float(rng.normal(0, 3))
         walkers.append(dict(palette=sample_palette(rng), build=float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)),
                             scale=height, pelvis_y=feet - FOOT_BELOW_PELVIS * height, depth=depth + 0.01 * k,
-                            x=float(rng.uniform(0.1, 0.9) * w), d=float(rng.choice([-1.0, 1.0])),
+                            x=float((places[k] + rng.uniform(0.2, 0.8)) / n * w), d=first * (-1.0) ** k,
                             speed=float(rng.uniform(params.min_speed, params.max_speed)),
                             phase=float(rng.uniform(0, 2 * math.pi)), yaw=0.0, turning=0, outside=0))
     for wk in walkers:

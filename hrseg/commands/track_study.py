@@ -1,0 +1,52 @@
+"""Measure the tracker and the keypoint smoother on synthetic sequences (docs/video.md's tables).
+
+    hrseg track-study datasets/tracking_study                 # 3 sequences of each kind, ~3 min
+    hrseg track-study datasets/tracking_study --sequences 6   # docs/video.md's tables
+
+Writes (once) under ROOT the val splits of two kinds of sequence, K of each: videoS/ (the
+synthetic video split of seed S: 4 walkers, 200 frames of 256x320, detections = ground truth +
+noise) and noisy_motS/ (8 walkers, 300 frames of 360x640, more misses and false positives;
+seed 7 + S), then prints Markdown tables, each averaged over the K sequences of a kind: the
+trackers on det.txt (hrseg's, the trackers library's ByteTrack with its defaults, and boxmot's
+where it is installed), hrseg's with and without OKS on detections that carry keypoints, and
+the One-Euro filter's jitter and error on noisy ground-truth keypoints (video0). Needs the
+[track] extra (docs/video.md).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hrseg.data.synthetic.video import DetectionNoise, VideoParams, ensure_synthetic_video
+from hrseg.evaluation.mot import format_metrics
+from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study
+
+SMOOTHING = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.2))
+NOISY_MOT = dict(num_val=300, image_size=(360, 640),
+                 params=VideoParams(num_people=8, min_height=80, max_height=220),
+                 noise=DetectionNoise(miss=0.1, jitter=0.07, low_score=0.15, false_positives=1.0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", help="folder for the sequences (written once, reused)")
+    ap.add_argument("--sequences", type=int, default=3, help="sequences of each kind (default 3)")
+    ap.add_argument("--seed", type=int, default=0, help="the noise of the keypoint detections (default 0)")
+    args = ap.parse_args(argv)
+    if args.sequences < 1:
+        ap.error("--sequences must be at least 1")
+    root, k = Path(args.root), range(args.sequences)
+    for s in k:
+        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=200, seed=s, log=None)
+        ensure_synthetic_video(root / f"noisy_mot{s}", log=None, **{**NOISY_MOT, "num_train": 0, "seed": 7 + s})
+    for kind in ("video", "noisy_mot"):
+        print(f"\n### {kind}: det.txt against gt.txt, mean of {len(k)} sequence(s)\n")
+        print(format_metrics(compare_trackers(root / f"{kind}{s}" / "val" for s in k)))
+    print(f"\n### video: detections with keypoints (ground truth + noise), mean of {len(k)} sequence(s)\n")
+    print(format_metrics(compare_with_keypoints(((root / f"video{s}", "val") for s in k), seed=args.seed)))
+    print("\n### video0: One-Euro filter on ground-truth keypoints + noise (2% of the box height)\n")
+    print("| min_cutoff | beta | jitter / gt's, raw | smoothed | error px, raw | smoothed |\n|---:|---:|---:|---:|---:|---:|")
+    for r in jitter_study(root / "video0", settings=SMOOTHING, seed=args.seed):
+        print(f"| {r['min_cutoff']} | {r['beta']} | {r['jitter_raw']:.2f} | {r['jitter_smoothed']:.2f} | "
+              f"{r['error_raw']:.2f} | {r['error_smoothed']:.2f} |")
+    return 0
