@@ -113,7 +113,10 @@ class StandInGraph:
 
     @contextlib.contextmanager
     def capture(self, capture_error_mode="global"):
-        self.step = sys._getframe(2).f_locals["self"]  # the GraphedStep capturing
+        frame = sys._getframe(1)
+        while not isinstance(frame.f_locals.get("self"), graph_step.GraphedStep):
+            frame = frame.f_back
+        self.step = frame.f_locals["self"]  # the GraphedStep capturing
         saved = [b.clone() for b in self.step.model.buffers()]
         yield
         self.grads = [p.grad for p in self.step.params]  # where the replays write the gradients
