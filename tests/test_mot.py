@@ -152,3 +152,14 @@ def test_noisy_detections():
     assert 5 < kept[3] < 40  # hidden: 90% missed
     assert 70 < kept[0] < 130  # Poisson(0.5) false positives a frame
     assert all(d.id == -1 for d in noisy_detections(gt[:30], rng, (200, 300)))
+
+
+def test_without_the_extra_the_command_names_it(tmp_path, capsys, monkeypatch):
+    import sys
+
+    for name in ["trackers", "trackers.eval", *(m for m in sys.modules if m.startswith("trackers."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if the [track] extra were not installed
+    det = write_mot(tmp_path / "det.txt", [MotBox(1, -1, 0, 0, 10, 10, 0.9)])
+    assert hrseg_main(["track", str(det), "--out", str(tmp_path / "res.txt")]) == 2
+    assert "pip install 'hrseg[track]'" in capsys.readouterr().err
+    assert hrseg_main(["track", str(det), "--eval", str(det)]) == 2

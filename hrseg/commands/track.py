@@ -16,6 +16,7 @@ import dataclasses
 import json
 
 from hrseg.data.mot import read_mot, write_mot
+from hrseg.errors import ConfigError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
 from hrseg.inference.tracking import TrackerConfig, track_mot
 
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.out is None and args.eval is None:
         ap.error("give --out FILE (track the detections), --eval GT (score the results), or both")
+    try:
+        return _run(args)
+    except ImportError as e:  # the [track] extra is missing: one line saying which to install
+        raise ConfigError(str(e)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     results = args.input
     if args.out is not None:
         config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)
