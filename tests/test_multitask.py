@@ -7,10 +7,10 @@ import torch
 
 import hrseg
 from hrseg.data.det.coco_instances import CocoInstances
+from hrseg.data.det.dataset import to_tensor
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import load_coco_keypoints
 from hrseg.data.synthetic.multi import SEMANTIC_CLASSES, dataset_paths, ensure_synthetic_multi
-from hrseg.data.det.dataset import to_tensor
 from hrseg.utils.image_io import read_image
 
 # A small multi-task model (the mini recipe's heads, fewer samples) for CPU tests.

@@ -29,7 +29,7 @@ from torchvision.models.detection.roi_heads import (
 
 from hrseg.models.multitask_keypoints import heatmap_keypoint_loss, heatmap_keypoints
 
-__all__ = ["MultiRoIHeads", "COUNT_KEYS"]
+__all__ = ["COUNT_KEYS", "MultiRoIHeads"]
 
 COUNT_KEYS = ("masked_mask_images", "masked_keypoint_images")  # counts in the loss dict, not losses
 
@@ -117,7 +117,8 @@ class MultiRoIHeads(RoIHeads):
             elif sum(len(r) for r in rois):
                 found, found_scores = keypointrcnn_inference(logits, rois)
             else:
-                found, found_scores = [logits.new_zeros((0, num, 3))] * len(rois), [logits.new_zeros((0, num))] * len(rois)
+                found = [logits.new_zeros((0, num, 3))] * len(rois)
+                found_scores = [logits.new_zeros((0, num))] * len(rois)
             for r, p, kps, kp_scores in zip(result, people, found, found_scores):
                 r["keypoints"] = kps.new_zeros((len(p), num, 3))
                 r["keypoints"][p] = kps

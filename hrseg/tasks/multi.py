@@ -77,8 +77,9 @@ OPEN_KEYS = ("model",)
 
 def model_heads(model_cfg: Mapping[str, Any]) -> tuple[str, ...]:
     """The optional heads a model section asks for: ``masks``, ``keypoints``, ``segmentation``."""
-    return tuple(h for h, on in (("masks", model_cfg.get("masks", True)), ("keypoints", model_cfg.get("keypoints", True)),
-                                 ("segmentation", (model_cfg.get("seg_classes") or 0) > 0)) if on)
+    wanted = (("masks", model_cfg.get("masks", True)), ("keypoints", model_cfg.get("keypoints", True)),
+              ("segmentation", (model_cfg.get("seg_classes") or 0) > 0))
+    return tuple(head for head, on in wanted if on)
 
 
 def split_files(cfg: Mapping[str, Any], split: str) -> dict[str, Path | None]:
@@ -94,7 +95,8 @@ def split_files(cfg: Mapping[str, Any], split: str) -> dict[str, Path | None]:
     s = data[split]
     if not s.get("ann_file") or not s.get("img_dir"):
         raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
-    return {key: root / s[key] if s.get(key) else None for key in ("ann_file", "keypoint_file", "img_dir", "semantic_dir")}
+    return {key: root / s[key] if s.get(key) else None
+            for key in ("ann_file", "keypoint_file", "img_dir", "semantic_dir")}
 
 
 def build_dataset(cfg: Mapping[str, Any], split: str, **files: Any) -> MultiTaskDataset:
@@ -108,8 +110,9 @@ def build_dataset(cfg: Mapping[str, Any], split: str, **files: Any) -> MultiTask
     keypoints = load_coco_keypoints(paths["keypoint_file"]) if paths.get("keypoint_file") else None
     kp_set = keypoint_set(cfg, keypoints)
     train = split == "train"
-    return MultiTaskDataset(CocoInstances(paths["ann_file"], ids), paths["img_dir"], keypoints, paths.get("semantic_dir"),
-                            model_heads(cfg["model"]), kp_set.num_joints, kp_set.flip_pairs, train=train,
+    return MultiTaskDataset(CocoInstances(paths["ann_file"], ids), paths["img_dir"], keypoints,
+                            paths.get("semantic_dir"), model_heads(cfg["model"]), kp_set.num_joints,
+                            kp_set.flip_pairs, train=train,
                             flip_prob=cfg["data"]["flip_prob"], seed=cfg["seed"] or 0)
 
 

@@ -28,7 +28,6 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.engine import all_gather_object, get_rank
 from hrseg.engine.distributed import shard
-from hrseg.utils.progress import on_terminal
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
@@ -36,6 +35,7 @@ from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.tasks.detection import match_categories, to_coco_results
+from hrseg.utils.progress import on_terminal
 
 log = logging.getLogger("hrseg")
 
