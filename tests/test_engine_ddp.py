@@ -42,7 +42,7 @@ def train(work_dir: Path, batch_size: int) -> tuple[dict[str, torch.Tensor], dic
     loader = build_dataloader(NoisyData(N, augment=False), batch_size=batch_size, seed=3)
     trainer = Trainer(model, loader, mse_step, dict(type="SGD", lr=0.2, momentum=0.9),
                       dict(type="constant"), work_dir, max_epochs=2, seed=3, progress=False,
-                      evaluate=gathered_mse)
+                      evaluate=gathered_mse, device="cpu")  # the gloo run's twin, also where CUDA exists
     metrics = trainer.fit()
     return trainer.model.state_dict(), metrics
 
@@ -62,7 +62,7 @@ def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(textwrap.dedent(SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),
                                                     out=str(tmp_path))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # gloo, CPU
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            "--nproc_per_node", "2", str(script)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

@@ -3,6 +3,7 @@
     hrseg infer det photo.jpg --weights work_dirs/frcnn_w32/best.pth
     hrseg infer det a.jpg b.jpg --out results/ --score-thr 0.5
     hrseg infer det photo.jpg --weights W --backend openvino     # exported (self-checked, cached) first
+    hrseg infer det clip.mp4 --weights W --track                  # an id per object across frames
     python tools/infer_det.py ...          # the same command, from a clone
 Without --weights the newest checkpoint of the embedded training run (`hrseg train det`)
 is used. The model and its class names are those the checkpoint recorded.
@@ -22,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                           "published detector by name (hrseg weights list) or an hrseg / OpenMMLab checkpoint",
                           "config for the model (default: the one the checkpoint recorded)", "outputs/det")
     ap.add_argument("--score-thr", type=float, default=0.3, help="keep boxes scoring at least this (default 0.3)")
+    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
+                    "object that stays across frames (track_id in the JSON lines); needs the [track] extra")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
     weights = resolve_det_weights(args.weights, home_path(DEFAULT_WORK_DIR))
     options = test_options(args)
     cfg = load_det_config(args.config, options) if args.config else None
-    infer(args.images, cfg, weights, args.out, cfg_options=options, score_thr=args.score_thr)
+    infer(args.images, cfg, weights, args.out, cfg_options=options, score_thr=args.score_thr, track=args.track)
     return 0
 

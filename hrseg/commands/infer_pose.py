@@ -9,9 +9,11 @@ line per frame.
     hrseg infer pose ../shared/data/coco_mini/images --boxes ../shared/data/coco_mini/person_keypoints.json \\
         --weights W --batch-size 8 --profile      # ground-truth boxes; images/s and time by stage
     hrseg infer pose clip.mp4 --weights W --det-every 5 --backend openvino
+    hrseg infer pose clip.mp4 --weights W --track --smooth           # identities, steady keypoints
+    hrseg infer pose frames/ --weights W --track --boxes dets.txt    # a folder = one video; MOT boxes
     python tools/infer_pose.py ...         # the same command, from a clone
 Person boxes come from --boxes (per image, COCO detection results, or a COCO annotation file's
-ground-truth boxes), else from a person detector: --det-weights (a published name, a
+ground-truth boxes; for a video a MOTChallenge .txt file, boxes per frame), else from a person detector: --det-weights (a published name, a
 `hrseg train det` or OpenMMLab checkpoint), by default torchvision's COCO Faster R-CNN by name (when
 it cannot be had, each whole image is one person, with a warning that says how to get it). Without
 --weights the newest checkpoint of the embedded training run (`hrseg train pose`) is used.
@@ -40,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
                     "results, or a COCO instances / keypoints file (its ground-truth person boxes)")
     ap.add_argument("--det-weights", default=None, help="person detector: a published name or a detection "
                     f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
-    ap.add_argument("--det-every", type=int, default=1, help="in videos, detect people every N frames (default 1)")
+    ap.add_argument("--det-every", type=int, default=1, help="in videos, detect people every N frames (default 1); "
+                    "in between, each person's box follows its keypoints")
+    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
+                    "person that stays across frames (track_id in the JSON lines, a colour per id); test.track "
+                    "in the config; needs the [track] extra")
+    ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (One-Euro filter per "
+                    "track and keypoint; test.smooth's min_cutoff and beta)")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--batch-size", type=positive_int, default=DEFAULT_CROP_BATCH,
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_pose_config(args.config, options) if args.config else None
     infer(args.images, cfg, weights, args.out, cfg_options=options, boxes_file=args.boxes,
           det_weights=args.det_weights, det_score_thr=args.det_score_thr, det_every=args.det_every,
-          kpt_thr=args.kpt_thr, batch_size=args.batch_size, profile=args.profile)
+          kpt_thr=args.kpt_thr, batch_size=args.batch_size, profile=args.profile, track=args.track,
+          smooth=args.smooth)
     return 0
 

@@ -10,7 +10,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from hrseg.data.mot import by_frame, read_mot
 from hrseg.errors import DataError
+from hrseg.inference.tracking import boxes_from_keypoints
 
 WHOLE_IMAGE = "whole image"
 
@@ -73,17 +75,22 @@ def boxes_for(image_path: Path | None, boxes: Mapping[str, list[list[float]]] | 
 
 
 class PersonBoxes:
-    """``boxes(image, key) -> [[x, y, w, h, score], ...]``: from ``boxes`` (read from the file
-    ``boxes_file``, looked up by the image's ``key``, a path), else from ``detector`` (every
-    ``det_every`` calls in a video, the boxes reused in between), else the whole image.
-    :attr:`name` is what gave the boxes: the detector's name, the boxes file, or "whole image"."""
+    """``boxes(image, key) -> [[x, y, w, h, score], ...]``: from ``boxes_file`` (a JSON file of
+    boxes per image, looked up by the image's ``key``, a path; or a MOTChallenge ``.txt`` file of
+    boxes per frame, for a video: frame 1 is the first call after :meth:`reset`), else from
+    ``detector`` (in a video every ``det_every`` calls; in between, the boxes of the people of the
+    frame before: :meth:`follow`), else the whole image. :attr:`name` is what gave the boxes:
+    the detector's name, the boxes file, or "whole image"."""
 
     def __init__(self, boxes_file: str | os.PathLike | None = None,
                  detector: Callable[[np.ndarray], list[list[float]]] | None = None, det_every: int = 1) -> None:
         if det_every < 1:
             raise DataError(f"detect every n frames: n must be at least 1, got {det_every}")
-        self.boxes = read_boxes(boxes_file) if boxes_file else None
-        self.detector = None if self.boxes is not None else detector
+        mot = boxes_file is not None and Path(boxes_file).suffix.lower() == ".txt"
+        self.frames = ({f: [[b.x, b.y, b.w, b.h, b.score] for b in found] for f, found in
+                        by_frame(read_mot(boxes_file)).items()} if mot else None)
+        self.boxes = read_boxes(boxes_file) if boxes_file and not mot else None
+        self.detector = None if boxes_file else detector
         self.det_every, self.calls, self.last = det_every, 0, None
         self.name = (f"boxes file {boxes_file}" if boxes_file else
                      getattr(detector, "name", "person detector") if detector is not None else WHOLE_IMAGE)
@@ -92,11 +99,21 @@ class PersonBoxes:
         """A new video: the next call detects."""
         self.calls, self.last = 0, None
 
+    def follow(self, people: list[dict[str, Any]], aspect_ratio: float) -> None:
+        """Between detector frames (``det_every`` > 1), the next frame's boxes are these people's,
+        from their keypoints (expanded as the top-down crop expands a box): a person who walks
+        takes the box along; new people are found at the next detector frame."""
+        if self.detector is not None and self.det_every > 1:
+            self.last = boxes_from_keypoints(people, aspect_ratio)
+
     @property
     def detects(self) -> bool:
         return self.detector is not None
 
     def __call__(self, image: np.ndarray, key: Any = None) -> list[list[float]]:
+        if self.frames is not None:  # MOTChallenge boxes: this video frame's
+            self.calls += 1
+            return self.frames.get(self.calls, [])
         if self.detector is not None:
             if self.det_every == 1:  # no state: concurrent callers (the service's requests) stay apart
                 return self.detector(image)

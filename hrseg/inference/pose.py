@@ -56,7 +56,16 @@ class PosePredictor(Predictor):
             yield key, image, people
 
     def reset(self) -> None:
+        super().reset()
         self.boxes.reset()
+
+    def follow(self, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`Predictor.follow`, and the next frame's person boxes from these keypoints when
+        the detector runs every N frames (the boxes follow the people, as mmpose's tracker does)."""
+        people = super().follow(people)
+        h, w = self.codec.input_size
+        self.boxes.follow(people, w / h)
+        return people
 
     def predict(self, image: np.ndarray, key: Any = None) -> list[dict[str, Any]]:
         return next(self.stream([(key, image)]))[2]

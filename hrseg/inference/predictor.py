@@ -44,6 +44,10 @@ class Predictor:
         self.runner = runner
         self.model = model  # the torch model behind the runner (its meta, parameter count)
         self.timer = timer or StageTimer()
+        # video: identities across frames (hrseg.inference.tracking.Tracker) and steady keypoints
+        # (hrseg.inference.smoothing.KeypointSmoother), set by :meth:`tracking`
+        self.tracker: Any = None
+        self.smoother: Any = None
 
     # -- prediction -------------------------------------------------------------------------------
     def predict(self, image: np.ndarray, key: Any = None) -> Any:
@@ -52,7 +56,25 @@ class Predictor:
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, key: Any = None) -> Any:
-        return self.predict(image, key)
+        """One image's result; in a tracking predictor, the next frame's, with ``track_id``s."""
+        return self.follow(self.predict(image, key))
+
+    def follow(self, result: Any) -> Any:
+        """A video frame's result with identities (``track_id``) and smoothed keypoints, when
+        this predictor tracks; as it is otherwise."""
+        if self.tracker is not None:
+            with self.timer("track"):
+                result = self.tracker.update(result)
+                if self.smoother is not None:
+                    result = self.smoother(result)
+        return result
+
+    def tracking(self, tracker: Any, smoother: Any = None) -> "Predictor":
+        """A copy that follows objects across the frames of a video (``tracker.update(results)``)
+        and smooths their keypoints (``smoother(results)``)."""
+        out = copy.copy(self)
+        out.tracker, out.smoother = tracker, smoother
+        return out
 
     def stream(self, items: Iterable[tuple[Any, np.ndarray]], batch_size: int | None = None
                ) -> Iterator[tuple[Any, np.ndarray, Any]]:
@@ -64,8 +86,11 @@ class Predictor:
             yield key, image, result
 
     def reset(self) -> None:
-        """Forget what one video taught (pose: the person boxes reused between detector frames);
-        called before each video."""
+        """Forget what one video taught (its tracks; pose: the person boxes between detector
+        frames); called before each video."""
+        for part in (self.tracker, self.smoother):
+            if part is not None:
+                part.reset()
 
     # -- output -----------------------------------------------------------------------------------
     def document(self, image: np.ndarray, result: Any) -> dict[str, Any]:

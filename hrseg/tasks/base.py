@@ -116,12 +116,22 @@ class Task:
         raise NotImplementedError
 
     def build_predictor(self, weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None,
-                        cfg_options: Mapping[str, Any] | Sequence[str] | None = None, **options: Any) -> Predictor:
+                        cfg_options: Mapping[str, Any] | Sequence[str] | None = None, track: bool = False,
+                        smooth: bool = False, **options: Any) -> Predictor:
         """The predictor of ``weights`` (read first, with :meth:`load_model`: a bad file fails
         before anything else is looked for), then what it needs (pose: its person detector):
-        what ``hrseg infer``, the service and ``--profile`` predict through."""
+        what ``hrseg infer``, the service and ``--profile`` predict through. ``track``: it
+        follows objects across video frames (``smooth``: and steadies their keypoints)."""
         model, cfg = self.load_model(weights, cfg, cfg_options)
-        return self.predictor(model, cfg, **options)
+        predictor = self.predictor(model, cfg, **options)
+        if smooth and not track:
+            raise ConfigError("--smooth filters each tracked person's keypoints: give --track too")
+        return self.tracking(predictor, cfg, smooth) if track else predictor
+
+    def tracking(self, predictor: Predictor, cfg: Mapping[str, Any], smooth: bool = False) -> Predictor:
+        """``predictor`` following objects across frames with the config's ``test.track``
+        settings (:class:`hrseg.inference.tracking.TrackerConfig`); tasks with objects override."""
+        raise ConfigError(f"--track: {self.name} predictions have no objects to follow across frames")
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,
                          predictor: Predictor) -> dict[str, str]:
@@ -256,7 +266,8 @@ class Task:
               cfg_options: Mapping[str, Any] | Sequence[str] | None = None, profile: bool = False,
               batch_size: int | None = None, **options: Any) -> list[dict[str, str]]:
         """Predict on image files (and the images of folders) and video files through the task's
-        predictor (:meth:`build_predictor`, ``options`` its options), writing the task's files per
+        predictor (:meth:`build_predictor`, ``options`` its options; with ``track`` a folder is one
+        video's frames), writing the task's files per
         image (per video: the annotated video and one JSON line per frame) under ``out_dir``;
         ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The weights are
         loaded and every image decoded before anything is written, so a bad file stops the run
@@ -267,11 +278,17 @@ class Task:
         timer = StageTimer()
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
         others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
+        if options.get("track"):  # a folder is one video's frames, sorted by name
+            photo = next((p for p in others if not Path(p).is_dir()), None)
+            if photo is not None:
+                raise ConfigError(f"--track follows objects across the frames of a video: {photo} is a photo; "
+                                  "give video files or folders of one video's frames")
+            videos, others = videos + [Path(p) for p in others], []
         with timer(SETUP):
             predictor = self.build_predictor(weights, cfg, cfg_options, timer=timer, **options)
         paths = find_images(others) if others or not videos else []
         for p in videos:
-            if not p.is_file():
+            if not (p.is_file() or p.is_dir()):
                 raise DataError(f"{p}: video file not found")
         with timer("check"):
             for p in paths:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
+from inspect import signature
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -13,12 +15,31 @@ from torch.utils.data import DataLoader, Dataset
 from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.inference.predictor import Predictor
+from hrseg.inference.smoothing import KeypointSmoother
+from hrseg.inference.tracking import Tracker, TrackerConfig
 from hrseg.weights import build_model
 from hrseg.config import load_config
 from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
 from hrseg.engine import barrier, get_rank
 
 log = logging.getLogger("hrseg")
+
+# --track / --smooth: the tracker's and the One-Euro filter's settings, as the config's test.track
+# and test.smooth (the classes' own defaults: one place for each value)
+TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k != "sigmas"}
+SMOOTH_DEFAULTS = {k: p.default for k, p in signature(KeypointSmoother).parameters.items()
+                   if k in ("min_cutoff", "beta")}
+
+
+def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str, smooth: bool = False,
+             sigmas: Sequence[float] | None = None, score_key: str = "score") -> Predictor:
+    """``predictor`` following objects across video frames (ByteTrack's association on
+    ``score_key``, OKS for people with ``sigmas``) with ``test.track``'s settings, and smoothing
+    keypoints with ``test.smooth``'s when ``smooth``."""
+    config = TrackerConfig(**{**test_cfg["track"], "sigmas": tuple(sigmas) if sigmas is not None else None})
+    smoother = KeypointSmoother(**test_cfg["smooth"], frame_rate=config.frame_rate) if smooth else None
+    return predictor.tracking(Tracker(config, box_format, score_key), smoother)
 
 
 def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:

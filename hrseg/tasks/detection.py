@@ -41,7 +41,7 @@ from hrseg.models.mask_rcnn import is_mask_model, mask_model
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import coco_split_paths
+from hrseg.tasks.common import TRACK_DEFAULTS, coco_split_paths, tracking
 from hrseg.utils.profile import StageTimer
 from hrseg.meta.classes import coco80_categories
 
@@ -75,7 +75,8 @@ DET_DEFAULTS: dict[str, Any] = {
     # what the tools (not the validation during training) detect with: None / "auto" (eager torch for
     # a detector, logged), torch, or onnxruntime / openvino (Faster and Mask R-CNN exported,
     # self-checked and cached; docs/deploy.md)
-    "test": dict(backend=None),
+    # track: video with --track (hrseg.inference.tracking.TrackerConfig; each class on its own)
+    "test": dict(backend=None, track=dict(TRACK_DEFAULTS)),
 }
 OPEN_KEYS = ("model",)
 
@@ -247,6 +248,7 @@ class DetTask(Task):
             losses = net(batch["images"], batch["targets"])
             return {"loss": sum(losses.values()), **losses}
 
+        train_step.no_cuda_graph = "images of many sizes (a detector's batches vary)"  # CUDA graphs: fixed shapes
         return train_step, None
 
     def evaluate(self, model: nn.Module, dataset: CocoDetection, cfg: Mapping[str, Any],
@@ -277,6 +279,12 @@ class DetTask(Task):
     def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
         """:func:`detection_runner`: eager (``torch``, what ``auto`` picks) or exported."""
         return detection_runner(model, cfg)
+
+    def tracking(self, predictor: DetPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> DetPredictor:
+        """Objects followed across frames by box IoU, each class on its own."""
+        if smooth:
+            raise ConfigError("--smooth steadies keypoints: detections have none (use it with hrseg infer pose)")
+        return tracking(predictor, cfg["test"], "xyxy")
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3,
                   timer: StageTimer | None = None, **options: Any) -> DetPredictor:

@@ -35,6 +35,7 @@ from hrseg.inference.top_down import predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
+from hrseg.tasks import common
 from hrseg.tasks.common import coco_split_paths
 from hrseg.utils.profile import StageTimer
 from hrseg.inference.person_boxes import PersonBoxes, boxes_for, read_boxes  # noqa: F401  (boxes*: re-exported)
@@ -83,8 +84,11 @@ POSE_DEFAULTS: dict[str, Any] = {
     # installed, logged), torch (eager), optimized, compiled, onnxruntime or openvino (docs/deploy.md)
     # train_val_boxes: the person boxes of the validation during training, "gt" (official
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
+    # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (One-Euro
+    # filter: min_cutoff Hz, beta; d_cutoff 1 Hz), docs/video.md
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
-                 optimize=True, dtype="float32", train_val_boxes="gt", backend=None),
+                 optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
+                 track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
 HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
@@ -237,6 +241,11 @@ class PoseTask(Task):
     def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
         """``model`` on ``test.backend`` in ``test.dtype``, exported (when it is) at ``data.input_size``."""
         return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"])
+
+    def tracking(self, predictor: PosePredictor, cfg: Mapping[str, Any], smooth: bool = False) -> PosePredictor:
+        """People followed across frames by box IoU and keypoint OKS (the keypoint set's sigmas), on
+        their boxes' detection scores (``box_score``), as ByteTrack associates detections."""
+        return common.tracking(predictor, cfg["test"], "xywh", smooth, keypoint_set(cfg).sigmas, "box_score")
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
                   det_weights: str | os.PathLike | None = None, det_score_thr: float = 0.5,

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet
+from hrseg.visualization.boxes import colour_of
 
 _LEFT, _RIGHT, _CENTRE = (0, 200, 255), (255, 120, 0), (60, 255, 60)  # RGB
 
@@ -30,7 +31,12 @@ def draw_poses(image: np.ndarray, people: Sequence[Mapping[str, Any]], kpt_thr: 
         kpts = person["keypoints"]
         if draw_boxes and person.get("bbox"):
             x, y, w, h = (int(round(v)) for v in person["bbox"][:4])
-            cv2.rectangle(canvas, (x, y), (x + w, y + h), (255, 255, 255), scale)
+            track = person.get("track_id")
+            colour = colour_of(person) if track is not None else (255, 255, 255)  # a colour per id in a video
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, scale)
+            if track is not None:
+                cv2.putText(canvas, f"#{track}", (x + 2, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale,
+                            colour, scale, cv2.LINE_AA)
         for i, j in keypoints.skeleton:  # 0-based
             a, b = keypoints.names[i], keypoints.names[j]
             (xa, ya, sa), (xb, yb, sb) = kpts[a], kpts[b]
