@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hrseg.losses.segmentation import SegCrossEntropy, ohem_cross_entropy
+from hrseg.losses.segmentation import SegCrossEntropy, ohem_cross_entropy, ohem_cross_entropy_device
 
 
 def _batch(seed: int = 0, k: int = 5, shape=(2, 12, 16)):
@@ -54,6 +54,13 @@ def test_ohem_matches_the_official_rule(thresh: float, min_kept: int) -> None:
     expected = losses[keep].mean()
     got = ohem_cross_entropy(logits, label, thresh, min_kept).item()
     assert got == pytest.approx(expected, rel=1e-5)
+    # the GPU's selection (no host synchronisation), run here on CPU tensors: the same loss and gradient
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ohem_cross_entropy(a, label, thresh, min_kept).backward()
+    device = ohem_cross_entropy_device(b, label, thresh, min_kept)
+    device.backward()
+    assert device.item() == pytest.approx(expected, rel=1e-5)
+    torch.testing.assert_close(a.grad, b.grad, atol=1e-7, rtol=1e-5)
     assert keep.sum() >= min(min_kept, len(probs) - 1)
     # through the module, with the logits at stride 4 upsampled to the label size first
     small = logits[:, :, ::4, ::4].contiguous()
@@ -80,6 +87,9 @@ def test_all_ignored_gives_zero_not_nan() -> None:
         loss = crit(logits, label)["loss"]
         assert loss.item() == 0.0
         loss.backward()
+    loss = ohem_cross_entropy_device(logits, label)
+    assert loss.item() == 0.0 and not torch.isnan(loss)
+    loss.backward()
 
 
 def test_auxiliary_output_weighted_and_plain_ce() -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SegCrossEntropy", "ohem_cross_entropy"]
+__all__ = ["SegCrossEntropy", "ohem_cross_entropy", "ohem_cross_entropy_device"]
 
 
 def _resize_to(logits: torch.Tensor, label: torch.Tensor, align_corners: bool) -> torch.Tensor:
@@ -47,6 +47,27 @@ def ohem_cross_entropy(logits: torch.Tensor, label: torch.Tensor, thresh: float 
     return hard.mean()
 
 
+def ohem_cross_entropy_device(logits: torch.Tensor, label: torch.Tensor, thresh: float = 0.7,
+                              min_kept: int = 100000, weight: torch.Tensor | None = None,
+                              ignore_index: int = 255) -> torch.Tensor:
+    """:func:`ohem_cross_entropy` without a host synchronisation (no ``bool()`` of a tensor, no
+    data-dependent shapes), so a CUDA graph can hold it: the unlabelled pixels sort last (their
+    probability set to +inf), the k-th smallest is gathered at a tensor index, the hard pixels are
+    a mask. Equal to the official selection (tests/test_seg_loss.py)."""
+    pixel_losses = F.cross_entropy(logits, label, weight=weight, ignore_index=ignore_index,
+                                   reduction="none").reshape(-1)
+    valid = label.reshape(-1) != ignore_index
+    with torch.no_grad():
+        target = label.masked_fill(label == ignore_index, 0)
+        prob = torch.softmax(logits.float(), dim=1).gather(1, target.unsqueeze(1)).reshape(-1)
+        sorted_prob = prob.masked_fill(~valid, float("inf")).sort().values
+        k = (valid.sum() - 1).clamp(min=0, max=max(int(min_kept), 1))
+        threshold = torch.clamp(sorted_prob.gather(0, k.reshape(1)), min=float(thresh))
+        hard = valid & (prob < threshold)
+    n = hard.sum()
+    return torch.where(n > 0, (pixel_losses * hard).sum() / n.clamp(min=1), logits.sum() * 0.0)
+
+
 class SegCrossEntropy(nn.Module):
     """Cross-entropy (or OHEM cross-entropy) over one or several logit maps.
 
@@ -74,8 +95,9 @@ class SegCrossEntropy(nn.Module):
             if weight.numel() != logits.shape[1]:
                 raise ValueError(f"loss.class_weight has {weight.numel()} values for {logits.shape[1]} classes")
             weight = weight.to(device=logits.device, dtype=logits.dtype)
-        if self.ohem if ohem is None else ohem:
-            return ohem_cross_entropy(logits, label, self.ohem_thresh, self.ohem_min_kept, weight, self.ignore_index)
+        if self.ohem if ohem is None else ohem:  # on a GPU: the selection that stays on the device
+            ohem_loss = ohem_cross_entropy_device if logits.is_cuda else ohem_cross_entropy
+            return ohem_loss(logits, label, self.ohem_thresh, self.ohem_min_kept, weight, self.ignore_index)
         if not bool((label != self.ignore_index).any()):
             return logits.sum() * 0.0
         return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index)

@@ -270,9 +270,6 @@ class SegTask(Task):
                 return mixed_losses(criterion, net(images), batch["label"], lam, perm)
             return criterion(net(batch["image"]), batch["label"])
 
-        if cfg["loss"].get("ohem"):  # the Trainer then runs the step eagerly and logs why
-            train_step.no_cuda_graph = ("OHEM's pixel selection synchronises with the host "
-                                        "(hrseg.losses.segmentation.ohem_cross_entropy)")
         return train_step, hook
 
     def evaluate(self, model: nn.Module, dataset: SegDataset, cfg: Mapping[str, Any],
