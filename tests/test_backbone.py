@@ -154,6 +154,7 @@ def test_gflops_match_the_papers(name, size, gflops):
     assert c.gmacs == pytest.approx(c.macs / 1e9)
 
 
+@pytest.mark.slow
 def test_segmentation_gflops_at_cityscapes_size():
     c = measure_complexity(hrseg.build_model("seg_hrnetv2_w48"), (1024, 2048))
     assert abs(c.gflops_paper - 696.2) / 696.2 < 0.01

@@ -77,6 +77,7 @@ def _imagenet_state(seed=0) -> dict[str, torch.Tensor]:
     return state
 
 
+@pytest.mark.slow
 def test_timm_hrnet_w32_features_equal_the_backbone(tmp_path):
     """A random timm hrnet_w32 state dict (the ImageNet layout) into the bare backbone: the four
     stream outputs equal timm's features_only outputs."""

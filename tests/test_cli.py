@@ -161,6 +161,7 @@ def test_base_inheritance_in_an_installed_layout(tmp_path, monkeypatch):
     assert {e.name for e in list_configs("det", root=root)} >= {"faster_rcnn_hrnetv2p_w32_1x_coco", "mini_fasterrcnn"}
 
 
+@pytest.mark.slow
 def test_the_built_wheel_ships_the_configs_and_the_command(tmp_path):
     """The real wheel (setup.py's build step), unpacked as pip --target would, used from an empty
     folder: `python -m hrseg configs pose` and a recipe by name with its _base_ chain."""

@@ -81,6 +81,7 @@ def critter_run(critter_set, shared_data):
     return run
 
 
+@pytest.mark.slow
 def test_custom_set_trains_and_its_ap_is_pycocotools_with_its_sigmas(critter_run, critter_set, shared_data):
     ckpt = torch.load(critter_run / "best.pth", map_location="cpu", weights_only=True)
     kp = ckpt["meta"]["model"]["keypoints"]
@@ -103,6 +104,7 @@ def test_custom_set_trains_and_its_ap_is_pycocotools_with_its_sigmas(critter_run
     assert ours["AP"] >= 0.2  # untrained: about 0
 
 
+@pytest.mark.slow
 def test_inference_draws_the_sets_own_skeleton_with_no_config(critter_run, critter_set, shared_data):
     out = critter_set / "infer"
     photo = shared_data / "coco_mini" / "images" / f"{IMAGES[0]:012d}.jpg"

@@ -54,6 +54,7 @@ def det_run(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_short_synthetic_training_reaches_a_box_ap_floor(det_run):
     final = json.loads((det_run / "run" / "metrics.json").read_text())["metrics"]
     cfg = load_det_config(MINI, {"data.root": str(det_run / "data"), **SPLIT, **RUN})
@@ -69,6 +70,7 @@ def test_short_synthetic_training_reaches_a_box_ap_floor(det_run):
         assert (det_run / "run" / name).is_file()
 
 
+@pytest.mark.slow
 def test_test_tool_on_the_real_coco_sample_equals_pycocotools(det_run, shared_data, capsys):
     """The synthetic model's classes are matched by name: on real COCO it is evaluated on
     'person' (the one category both have); the numbers equal pycocotools on the results file."""
@@ -93,6 +95,7 @@ def test_test_tool_on_the_real_coco_sample_equals_pycocotools(det_run, shared_da
     assert len(gt.getImgIds()) == 70
 
 
+@pytest.mark.slow
 def test_infer_tool_writes_an_overlay_and_boxes(det_run, shared_data, tmp_path):
     photo = shared_data / "images" / "zidane.jpg"
     out = tmp_path / "out"
@@ -111,6 +114,7 @@ def test_infer_tool_writes_an_overlay_and_boxes(det_run, shared_data, tmp_path):
         assert not np.array_equal(overlay, cv2.imread(str(photo)))
 
 
+@pytest.mark.slow
 def test_detect_people_finds_the_synthetic_people(det_run):
     """The person detector the pose tool uses: [x, y, w, h, score] boxes, best first, that
     overlap the labelled people of a synthetic val image."""
@@ -140,6 +144,7 @@ def _iou(a, b) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+@pytest.mark.slow
 def test_detect_people_needs_a_person_class_and_an_rgb_image(det_run):
     model = load_detector(det_run / "run" / "best.pth")
     with pytest.raises(DataError, match="uint8 RGB"):
@@ -154,6 +159,7 @@ def test_detect_people_needs_a_person_class_and_an_rgb_image(det_run):
         detect_people(model, np.zeros((32, 32, 3), np.uint8))
 
 
+@pytest.mark.slow
 def test_inference_never_imports_openmmlab(det_run):
     code = ("import sys, numpy as np; from hrseg.tasks.detection import load_detector, detect_people;"
             "from hrseg.evaluation.coco_boxes import evaluate_boxes;"
@@ -165,6 +171,7 @@ def test_inference_never_imports_openmmlab(det_run):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_infer_tool_errors_are_clear_and_write_nothing(det_run, shared_data, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -199,6 +206,7 @@ def test_missing_weights_say_how_to_get_them(tmp_path, capsys, monkeypatch):
     assert "train_det.py" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_test_tool_argument_and_data_errors(det_run, shared_data, tmp_path, capsys):
     weights = str(det_run / "run" / "best.pth")
     coco = shared_data / "coco_mini"
@@ -231,6 +239,7 @@ def test_train_tool_rejects_a_wrong_class_count(tmp_path, capsys):
     assert not (tmp_path / "run" / "latest.pth").exists()
 
 
+@pytest.mark.slow
 def test_pose_from_a_photograph_with_the_detector(det_run, shared_data, tmp_path):
     """The whole chain on a real photograph through the tool users run: the detector finds the
     boxes, top-down pose estimates their keypoints, one overlay (an untrained pose model: only

@@ -60,6 +60,7 @@ def test_space_and_candidates():
     assert type(model.backbone.stage2[0].branches[0][0]).__name__ == "BasicBlock"
 
 
+@pytest.mark.slow
 def test_search_driver_on_two_candidates(tmp_path, monkeypatch):
     """Two tiny candidates trained one epoch on 6 synthetic images: table, JSON, plot, winner."""
     from pathlib import Path

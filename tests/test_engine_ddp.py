@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -58,6 +59,7 @@ cleanup()
 """
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(textwrap.dedent(SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),

@@ -117,6 +117,7 @@ def test_the_dataset_carries_every_label_and_flips_keypoints_with_their_pairs(sy
     assert ft["keypoints"][i, 5, 2] == 1 and torch.isclose(ft["keypoints"][i, 5, 0], 191 - kps[i, 6, 0])
 
 
+@pytest.mark.slow
 def test_a_tiny_training_run_lowers_the_loss(synthetic):
     model = small_model().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)

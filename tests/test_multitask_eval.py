@@ -123,6 +123,7 @@ def test_a_dataset_without_keypoints_skips_the_keypoint_ap(shared_data):
     assert skipped[0].startswith("keypoint AP skipped: the dataset has no keypoint annotations")
 
 
+@pytest.mark.slow
 def test_train_and_test_tools_run_the_whole_flow(tmp_path, capsys):
     from hrseg.commands import test_multi, train_multi
 

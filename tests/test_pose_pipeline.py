@@ -47,6 +47,7 @@ def synthetic_run(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_short_synthetic_training_reaches_an_ap_floor(synthetic_run):
     metrics = json.loads((synthetic_run / "run" / "metrics.json").read_text())
     final = metrics["metrics"]
@@ -82,6 +83,7 @@ def coco_overfit(tmp_path_factory, shared_data):
     return config, work
 
 
+@pytest.mark.slow
 def test_overfit_on_real_coco_rises_well_above_untrained(coco_overfit):
     config, work = coco_overfit
     final = json.loads((work / "run" / "metrics.json").read_text())["metrics"]
@@ -91,6 +93,7 @@ def test_overfit_on_real_coco_rises_well_above_untrained(coco_overfit):
     assert final["AP"] >= 0.3
 
 
+@pytest.mark.slow
 def test_test_tool_with_the_official_detector_boxes(coco_overfit, shared_data, capsys):
     """tools/test_pose.py with the AP_H_56 person boxes on the 4 images they cover; the numbers
     equal pycocotools run directly on the results file it wrote."""
@@ -115,6 +118,7 @@ def test_test_tool_with_the_official_detector_boxes(coco_overfit, shared_data, c
     assert ours["AR"] == pytest.approx(ev.stats[5], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_infer_tool_on_a_real_photograph(coco_overfit, shared_data, tmp_path):
     _, work = coco_overfit
     photo = shared_data / "images" / "zidane.jpg"
@@ -134,6 +138,7 @@ def test_infer_tool_on_a_real_photograph(coco_overfit, shared_data, tmp_path):
         assert np.isfinite(xy).all()
 
 
+@pytest.mark.slow
 def test_infer_tool_without_boxes_uses_the_whole_image(coco_overfit, shared_data, tmp_path):
     _, work = coco_overfit
     out = tmp_path / "out"
@@ -143,6 +148,7 @@ def test_infer_tool_without_boxes_uses_the_whole_image(coco_overfit, shared_data
     assert len(result["people"]) == 1 and result["people"][0]["bbox"] == [0.0, 0.0, 512.0, 512.0]
 
 
+@pytest.mark.slow
 def test_infer_tool_errors_are_clear_and_write_nothing(coco_overfit, shared_data, tmp_path, capsys):
     _, work = coco_overfit
     corrupt = tmp_path / "corrupt.jpg"
@@ -173,6 +179,7 @@ def test_unknown_config_key_is_one_clear_error(tmp_path, capsys):
     assert "optimizer.lrr" in err and "optimizer.lr" in err
 
 
+@pytest.mark.slow
 def test_official_checkpoint_works_with_the_tools(official_state, shared_data, tmp_path, capsys):
     """A file in the official pose code's layout (plain state dict, W32) runs through infer_pose
     and test_pose with the config that names its model, as the official code's config does; without

@@ -273,6 +273,7 @@ def test_mixup_of_hard_labels():
     assert mixed_losses(criterion, out, labels, 1.0, perm)["loss"] == criterion(out, labels)["loss"]
 
 
+@pytest.mark.slow
 def test_pose_training_with_progressive_learning(tmp_path):
     """The pose task's `progressive` section: stages change the crops, heatmaps and sigma of the
     training set, and training with mixup and RandAugment runs; off by default."""

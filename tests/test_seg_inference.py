@@ -151,6 +151,7 @@ def test_large_whole_images_go_by_windows() -> None:
     torch.testing.assert_close(capped, whole)
 
 
+@pytest.mark.slow
 def test_segmentation_path_never_imports_openmmlab() -> None:
     import subprocess
     import sys

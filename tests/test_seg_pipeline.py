@@ -54,6 +54,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"cfg": cfg, "metrics": metrics, "untrained": untrained, "weights": Path(cfg["work_dir"]) / "best.pth"}
 
 
+@pytest.mark.slow
 def test_short_training_reaches_the_miou_floor(trained: dict) -> None:
     assert trained["untrained"] < 0.1 < MIOU_FLOOR
     assert trained["metrics"]["mIoU"] >= MIOU_FLOOR, trained["metrics"]
@@ -62,6 +63,7 @@ def test_short_training_reaches_the_miou_floor(trained: dict) -> None:
     assert saved["mIoU"] == pytest.approx(trained["metrics"]["mIoU"]) and len(saved["iou"]) == 19
 
 
+@pytest.mark.slow
 def test_test_seg_on_the_real_frame(trained: dict, shared_data: Path, tmp_path: Path, capsys) -> None:
     root = shared_data / "seg_mini" / "cityscapes"
     # --backend optimized: the path evaluate_dataset takes below, so the numbers are the same to the bit
@@ -88,6 +90,7 @@ def _check_outputs(out: Path, stem: str, size_hw: tuple[int, int], palette: np.n
     np.testing.assert_array_equal(color, palette[labels])  # the mask is the palette of the label map
 
 
+@pytest.mark.slow
 def test_infer_seg_on_real_photographs_and_the_frame(trained: dict, shared_data: Path, tmp_path: Path,
                                                      capsys) -> None:
     photos = [shared_data / "images" / n for n in ("bus.jpg", "zidane.jpg", "astronaut.png")]
@@ -103,6 +106,7 @@ def test_infer_seg_on_real_photographs_and_the_frame(trained: dict, shared_data:
     assert len(list(out.iterdir())) == 12
 
 
+@pytest.mark.slow
 def test_odd_inputs_and_bad_files(trained: dict, shared_data: Path, tmp_path: Path) -> None:
     rgb = np.array(Image.open(shared_data / "images" / "astronaut.png").convert("RGB").resize((96, 64)))
     src = tmp_path / "in"
@@ -137,6 +141,7 @@ def test_cli_without_weights_says_how_to_get_them(tmp_path: Path, shared_data: P
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_official_ocr_checkpoint_works_with_infer_seg(official_state, shared_data: Path, tmp_path: Path) -> None:
     """An official file is known by its published name (its record gives model, classes and
     align_corners); under another name it needs the config that names its model."""
