@@ -163,3 +163,19 @@ def test_without_the_extra_the_command_names_it(tmp_path, capsys, monkeypatch):
     assert hrseg_main(["track", str(det), "--out", str(tmp_path / "res.txt")]) == 2
     assert "pip install 'hrseg[track]'" in capsys.readouterr().err
     assert hrseg_main(["track", str(det), "--eval", str(det)]) == 2
+
+
+@needs_track
+def test_tracking_study_on_a_small_video(tmp_path):
+    from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap
+
+    params = VideoParams(num_people=3, min_height=50, max_height=80, min_speed=2, max_speed=3)
+    generate_synthetic_video(tmp_path / "v", 0, 30, (128, 192), seed=1, params=params, log=None)
+    boxes = compare_trackers([tmp_path / "v" / "val"])
+    assert {"hrseg (trackers BoT-SORT association + glue)", "trackers ByteTrack, library defaults"} <= set(boxes)
+    people = compare_with_keypoints([(tmp_path / "v", "val")])
+    assert all(0 <= m["IDF1"] <= 1 and m["frames"] == 30 for m in people.values())
+    (jitter,) = jitter_study(tmp_path / "v", settings=[(1.0, 0.1)])
+    assert jitter["jitter_smoothed"] < 0.6 * jitter["jitter_raw"] and jitter["error_raw"] > 0
+    raw, smoothed = smoothing_ap(tmp_path / "v", settings=[(1.0, 0.1)])
+    assert raw["beta"] is None and smoothed["jitter"] < 0.6 * raw["jitter"] and 0 < raw["AP"] <= 1

@@ -49,6 +49,11 @@ def test_per_track_filters_and_a_fresh_start_when_lost():
     assert back[0]["keypoints"]["eye"] == [60.0, 40.0, 0.9]  # found again: starts from its raw keypoints
     low = s(_people(4, (1, 80, 0.1)))
     assert low[0]["keypoints"]["eye"] == [80.0, 40.0, 0.1]  # a keypoint under kpt_thr passes raw
+    again = s(_people(5, (1, 90, 0.9)))
+    assert again[0]["keypoints"]["eye"] == [90.0, 40.0, 0.9]  # and restarts where it reappears
+    a = 1 / (1 + 30 / (2 * math.pi))  # the nose, seen throughout, is still filtered: 63, 84, 95 raw
+    assert again[0]["keypoints"]["nose"][0] == pytest.approx(63 + a * (84 - 63) + a * (95 - 63 - a * (84 - 63)))
+    assert 90 < s(_people(6, (1, 100, 0.9)))[0]["keypoints"]["eye"][0] < 92
 
 
 def test_untracked_people_and_list_forms_pass():

@@ -9,8 +9,9 @@ noise) and noisy_motS/ (8 walkers, 300 frames of 360x640, more misses and false 
 seed 7 + S), then prints Markdown tables, each averaged over the K sequences of a kind: the
 trackers on det.txt (hrseg's, the trackers library's ByteTrack with its defaults, and boxmot's
 where it is installed), hrseg's with and without OKS on detections that carry keypoints, and
-the One-Euro filter's jitter and error on noisy ground-truth keypoints (video0). Needs the
-[track] extra (docs/video.md).
+the One-Euro filter's jitter and error on noisy ground-truth keypoints (video0), and keypoint AP
+and jitter through the tracker and the filter (noisy ground truth, or a pose model's results
+with --results). Needs the [track] extra (docs/video.md).
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from pathlib import Path
 
 from hrseg.data.synthetic.video import DetectionNoise, VideoParams, ensure_synthetic_video
 from hrseg.evaluation.mot import format_metrics
-from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study
+from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap
 
-SMOOTHING = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.2))
+SMOOTHING = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.1), (1.0, 0.2))
 NOISY_MOT = dict(num_val=300, image_size=(360, 640),
                  params=VideoParams(num_people=8, min_height=80, max_height=220),
                  noise=DetectionNoise(miss=0.1, jitter=0.07, low_score=0.15, false_positives=1.0))
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=int, default=3, help="sequences of each kind (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="the noise of the keypoint detections (default 0)")
+    ap.add_argument("--results", default=None, help="a pose model's COCO keypoint results on video0's val split "
+                    "(hrseg test pose): its keypoint AP and jitter with and without smoothing, instead of noisy "
+                    "ground truth's")
     args = ap.parse_args(argv)
     if args.sequences < 1:
         ap.error("--sequences must be at least 1")
@@ -49,4 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in jitter_study(root / "video0", settings=SMOOTHING, seed=args.seed):
         print(f"| {r['min_cutoff']} | {r['beta']} | {r['jitter_raw']:.2f} | {r['jitter_smoothed']:.2f} | "
               f"{r['error_raw']:.2f} | {r['error_smoothed']:.2f} |")
+    what = args.results or "ground-truth keypoints + noise (2% of the box height)"
+    print(f"\n### video0: keypoint AP and jitter through the tracker and the filter: {what}\n")
+    print("| min_cutoff | beta | AP | AP .5 | jitter / gt's |\n|---:|---:|---:|---:|---:|")
+    for r in smoothing_ap(root / "video0", results=args.results, settings=SMOOTHING[2:], seed=args.seed):
+        print(f"| {r['min_cutoff'] or 'raw'} | {r['beta'] if r['min_cutoff'] else ''} | {r['AP']:.3f} | "
+              f"{r['AP .5']:.3f} | {r['jitter']:.2f} |")
     return 0

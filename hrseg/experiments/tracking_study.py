@@ -9,6 +9,8 @@ detections, and the One-Euro filter on noisy ground-truth keypoints.
 - :func:`compare_with_keypoints`: the same on synthetic video splits whose detections carry
   keypoints (ground-truth boxes with :func:`~hrseg.data.synthetic.video.noisy_detections`'
   noise, ground-truth keypoints with Gaussian noise): the tracker with OKS and without.
+- :func:`smoothing_ap`: keypoint AP and jitter of keypoint predictions (a pose model's results,
+  or noisy ground truth), as they come and after ``--track --smooth``'s tracker and filter.
 - :func:`jitter_study`: keypoint jitter (the mean absolute second difference of the visible
   keypoints, in pixels) of noisy ground-truth keypoints, raw and smoothed, over the ground
   truth's own, and the mean distance to the ground truth, for One-Euro settings.
@@ -26,11 +28,12 @@ import numpy as np
 
 from hrseg.data.mot import MotBox, by_frame, read_mot, write_mot
 from hrseg.data.synthetic.video import DetectionNoise, noisy_detections, sequence_paths
+from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.mot import evaluate_mot
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
 
-__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections"]
+__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections", "smoothing_ap"]
 
 Frames = Mapping[int, list[dict[str, Any]]]
 
@@ -177,7 +180,7 @@ def _second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Ca
     return total / max(count, 1)
 
 
-def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[tuple[float, float]] = ((1.0, 0.05),),
+def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[tuple[float, float]] = ((1.0, 0.1),),
                  kpt_sigma: float = 0.02, seed: int = 0, frame_rate: float = 25.0) -> list[dict[str, float]]:
     """For each (min_cutoff, beta): jitter of the smoothed noisy keypoints over the ground
     truth's, the same for the raw noisy keypoints, and both mean distances to the ground truth
@@ -203,4 +206,61 @@ def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence
         rows.append({"min_cutoff": min_cutoff, "beta": beta, "jitter_raw": _second_difference(noisy, visible) / base,
                      "jitter_smoothed": _second_difference(smoothed, visible) / base,
                      "error_raw": error(noisy), "error_smoothed": error(smoothed), "gt_jitter_px": base})
+    return rows
+
+
+def _predictions(root: Path, split: str, results: str | os.PathLike | None, kpt_sigma: float, seed: int
+                 ) -> dict[int, list[dict[str, Any]]]:
+    """Per frame, people as the pose model gives them: COCO keypoint ``results`` (their box from
+    the crop's centre and scale), or, without results, the ground truth with noise (score 0.9)."""
+    coco = json.loads(sequence_paths(root, split)["coco"].read_text())
+    frame_of = {im["id"]: im["frame_id"] + 1 for im in coco["images"]}
+    frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if results is None:
+        rng = np.random.default_rng(seed)
+        for a in coco["annotations"]:
+            k = _noisy(keypoint_array(a["keypoints"]), a["bbox"][3], rng, kpt_sigma)
+            frames[frame_of[a["image_id"]]].append({"image_id": a["image_id"], "bbox": a["bbox"], "score": 0.9,
+                                                    "keypoints": k.tolist()})
+        return dict(frames)
+    for r in json.loads(Path(results).read_text()):
+        (cx, cy), (sw, sh) = r["center"], r["scale"]
+        w, h = sw * 200 / 1.25, sh * 200 / 1.25  # the crop's box without its padding
+        frames[frame_of[r["image_id"]]].append({"image_id": r["image_id"], "bbox": [cx - w / 2, cy - h / 2, w, h],
+                                                "score": r["score"], "keypoints": keypoint_array(r["keypoints"]).tolist()})
+    return dict(frames)
+
+
+def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.PathLike | None = None,
+                 settings: Sequence[tuple[float, float]] = ((1.0, 0.1),), kpt_sigma: float = 0.02, seed: int = 0,
+                 frame_rate: float = 25.0, kpt_thr: float = 0.3) -> list[dict[str, float]]:
+    """Keypoint AP (pycocotools, the split's COCO-video file) and jitter of keypoint predictions,
+    as they come and smoothed with each (min_cutoff, beta): the pipeline of ``--track --smooth``
+    (hrseg's tracker on the people's boxes and keypoints, then :class:`KeypointSmoother`).
+    ``results``: a COCO keypoint results file on the split (``hrseg test pose``'s, with centre
+    and scale); None: ground-truth keypoints with noise of ``kpt_sigma`` times the box height.
+    Jitter: the mean absolute second difference of the predicted keypoints scoring ``kpt_thr``
+    in three consecutive frames of a track, over the ground truth's (its visible keypoints)."""
+    root = Path(root)
+    gt_file, truth = sequence_paths(root, split)["coco"], _video_keypoints(root, split)
+    base = _second_difference(truth, lambda key: truth[key][:, 2] > 0)
+    frames = _predictions(root, split, results, kpt_sigma, seed)
+    tracker, tracked = Tracker(), {}
+    for frame in range(1, max(frames, default=0) + 1):
+        tracked[frame] = tracker.update(frames.get(frame, []))
+    rows = []
+    for setting in (None, *settings):
+        smoother = KeypointSmoother(*setting, frame_rate=frame_rate, kpt_thr=kpt_thr) if setting else None
+        series, coco_results = {}, []
+        for frame, people in tracked.items():
+            for p in smoother(people) if smoother else people:
+                k = keypoint_array(p["keypoints"])
+                coco_results.append({"image_id": p["image_id"], "category_id": 1, "score": p["score"],
+                                     "keypoints": [float(v) for v in k.reshape(-1)]})
+                if p["track_id"] is not None:
+                    series[(frame, p["track_id"])] = k
+        ap = evaluate_keypoints(gt_file, coco_results, verbose=False)
+        rows.append({"min_cutoff": setting[0] if setting else None, "beta": setting[1] if setting else None,
+                     "AP": ap["AP"], "AP .5": ap["AP .5"],
+                     "jitter": _second_difference(series, lambda key: series[key][:, 2] >= kpt_thr) / base})
     return rows
