@@ -113,7 +113,7 @@ class _PoseSimilarity:
         from trackers.utils.iou import IoU  # optional extra [track]
 
         self.config, self.iou = config, IoU()
-        self.library: Any = None  # the ByteTrackTracker whose tracks the rows are
+        self.library: Any = None  # the library tracker whose tracks the rows are
         self.frame_boxes = np.zeros((0, 4))  # this frame's detections (xyxy) and keypoints
         self.frame_keypoints: list[np.ndarray | None] = []
         self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # library id -> (keypoints, xyxy)
