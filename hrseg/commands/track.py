@@ -5,9 +5,10 @@
     hrseg track det.txt --out results.txt --eval gt.txt    # both
     hrseg track det.txt --out results.txt --lost-frames 60 --min-hits 1
 
-Files are MOTChallenge text (frame,id,x,y,w,h,score,...; frames 1-based). The tracker is the
-[track] extra's ByteTrack (hrseg/inference/tracking.py); the metrics are trackers.eval's, which
-reproduce TrackEval's (docs/video.md). Needs: pip install 'hrseg[track]'.
+Files are MOTChallenge text (frame,id,x,y,w,h,score,...; frames 1-based). The tracker runs
+ByteTrack's association through the [track] extra's trackers library (hrseg/inference/tracking.py);
+the metrics are trackers.eval's, which reproduce TrackEval's (docs/video.md). Needs the [track]
+extra (docs/video.md says how it installs beside one OpenCV).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _options(ap: argparse.ArgumentParser) -> None:
              "min_hits": "frames before a new track gets an id", "oks_weight": "OKS's share for keypoints",
              "kpt_thr": "keypoint score that counts"}
     for f in dataclasses.fields(TrackerConfig):
-        if f.name in helps:
+        if f.name in helps and f.name not in ("oks_weight", "kpt_thr"):  # boxes only here
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                             help=f"{helps[f.name]} (default {f.default})")
 
