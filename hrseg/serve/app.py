@@ -6,6 +6,9 @@ answers JSON, or the overlay PNG with ``?render=1``. A request is admitted only 
 never grows an unbounded backlog. The work (decoding, the task's prediction, drawing) runs in a
 worker thread per request; the network runs in the micro-batcher's thread. Every failure is
 caught per request: a 4xx for bad input, a 500 for anything else, and the process goes on.
+
+``/v1/pose/stream`` is a WebSocket: frames in, tracked and smoothed people out, one tracker per
+connection (:mod:`hrseg.serve.stream`); each frame is admitted as a request is.
 """
 
 import contextlib
@@ -21,6 +24,7 @@ import numpy as np
 from hrseg.inference.predictor import Predictor
 from hrseg.serve.batching import BatchedModel, MicroBatcher
 from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, answer, encode_png, png_base64
+from hrseg.serve.stream import CLOSE_UNAVAILABLE, STREAM_ROUTE, stream_frame, tracking_predictor, unavailable
 from hrseg.serve.uploads import Limits, ServeError, check_content_type, check_length, decode_upload, too_large
 
 log = logging.getLogger("hrseg")
@@ -137,9 +141,10 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
 
     ``max_batch`` rows per forward (1: no micro-batching), ``max_wait_ms`` to fill a batch,
     ``max_queue`` requests in the service before 429."""
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, Request, WebSocket
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
+    from starlette.websockets import WebSocketDisconnect
 
     unknown = set(models) - set(TASKS)
     if unknown:
@@ -211,6 +216,53 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
             return Response(out, media_type="image/png", headers={"Server-Timing": server_timing})
         out["timing_ms"] = {k: round(v, 2) for k, v in timing.items()}
         return JSONResponse(_plain(out), headers={"Server-Timing": server_timing})
+
+    @app.websocket(STREAM_ROUTE)
+    async def pose_stream(websocket: WebSocket) -> None:
+        """Frames in (binary messages), one JSON message out for each; the tracker lives as long
+        as the connection."""
+        await websocket.accept()
+        try:
+            refused = unavailable(models)
+            if refused:
+                raise refused
+            predictor = tracking_predictor(predictors["pose"])  # this connection's own tracker
+        except ServeError as e:
+            await websocket.send_json(e.body())
+            await websocket.close(CLOSE_UNAVAILABLE, e.code)
+            return
+        index = 0
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                out = await _stream_answer(models["pose"], predictor, message.get("bytes"), index)
+                index += 1
+                await websocket.send_json(_plain(out))
+        except WebSocketDisconnect:
+            pass  # the client left while its answer was being computed
+
+    async def _stream_answer(served: ServedModel, predictor: Predictor, data: bytes | None, index: int
+                             ) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            admission.enter()
+        except ServeError as e:
+            return {**e.body(), "frame": index, "retry_after_s": int(e.headers["Retry-After"])}
+        try:
+            out = await run_in_threadpool(stream_frame, served, predictor, data, index, limits)
+        except ServeError as e:
+            return {**e.body(), "frame": index}
+        except Exception:  # noqa: BLE001 - one frame's failure must not end the stream or the service
+            log.exception(f"{STREAM_ROUTE}: frame {index} failed")
+            return {"error": {"code": "internal_error", "message": "the prediction failed; see the server log"},
+                    "frame": index}
+        finally:
+            admission.leave(time.perf_counter() - t0)
+        out["timing_ms"]["total"] = (time.perf_counter() - t0) * 1e3
+        out["timing_ms"] = {k: round(v, 2) for k, v in out["timing_ms"].items()}
+        return out
 
     return app
 
