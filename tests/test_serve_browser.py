@@ -1,9 +1,12 @@
-"""The page at / in a real browser: headless Chromium loads it, a photograph is put into the file
-input (as a user picking it), and the overlay returned by the service appears.
+"""The page at / in a real browser, against the real server (uvicorn in a thread, so the WebSocket
+upgrade really happens): headless Chromium loads it; a photograph put into the file input (as a
+user picking it) comes back as the overlay; with Chromium's fake camera, "Live pose" streams
+webcam frames over ``/v1/pose/stream`` and draws the tracked people as the answers come. Before
+the first result the page shows no image at all (not a broken-image icon).
 
 Chromium is driven over ``--remote-debugging-pipe`` (the DevTools protocol as NUL-separated JSON
 on file descriptors 3 and 4), so no driver package is needed. Skipped when /usr/bin/chromium is
-not installed (Debian's ``chromium`` package; CI installs it only if .ci/run does).
+not installed (Debian's ``chromium`` package: ``.ci/install_chromium.sh`` installs it).
 """
 from __future__ import annotations
 
@@ -22,6 +25,14 @@ if not CHROMIUM.exists():
                 "(apt-get install chromium)", allow_module_level=True)
 pytest.importorskip("fastapi", reason="the service's extra is not installed (pip install -e '.[serve]')")
 pytest.importorskip("uvicorn", reason="uvicorn (the service's extra) is not installed")
+pytest.importorskip("websockets", reason="websockets (the service's extra: uvicorn's WebSocket protocol) is not installed")
+
+from hrseg.serve.app import create_app  # noqa: E402
+from hrseg.serve.models import load_model  # noqa: E402
+from hrseg.serve.server import serve_in_thread  # noqa: E402
+
+POSE_OPTIONS = ["data.input_size=[128,96]", "data.heatmap_size=[32,24]"]
+OVERLAY_HIDDEN = "getComputedStyle(document.getElementById('overlay')).display === 'none'"
 
 
 class Browser:
@@ -38,6 +49,8 @@ class Browser:
         self.proc = subprocess.Popen(
             [str(CHROMIUM), "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
              "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+             # a camera that draws a test pattern, granted without asking
+             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              "about:blank"], preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
@@ -93,27 +106,83 @@ class Browser:
 
 
 def test_page_uploads_a_photograph_and_shows_the_overlay(tmp_path, shared_data):
-    from hrseg.serve.app import create_app
-    from hrseg.serve.models import load_model
-    from hrseg.serve.server import serve_in_thread
-
     photo = shared_data / "images" / "zidane.jpg"
-    served = load_model("pose", "pose_hrnet_w18_small_v1", cfg_options=["data.input_size=[128,96]",
-                                                                          "data.heatmap_size=[32,24]"])
+    served = load_model("pose", "pose_hrnet_w18_small_v1", cfg_options=POSE_OPTIONS)
     with serve_in_thread(create_app({"pose": served})) as url:
         browser = Browser(tmp_path / "profile")
         try:
             browser.open(url + "/")
             assert browser.wait_for("document.querySelector('#task option:checked')?.value") == "pose"
+            assert browser.evaluate(OVERLAY_HIDDEN)  # no broken-image icon before the first result
             root = browser.send("DOM.getDocument")["root"]["nodeId"]
             node = browser.send("DOM.querySelector", nodeId=root, selector="#file")["nodeId"]
             browser.send("DOM.setFileInputFiles", files=[str(photo)], nodeId=node)  # as a user picking it
             size = browser.wait_for("(() => { const i = document.getElementById('overlay');"
                                     " return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null })()")
             assert size == [1280, 720]  # the overlay PNG came back at the photograph's size
+            assert not browser.evaluate(OVERLAY_HIDDEN)
             shown = json.loads(browser.evaluate("document.getElementById('json').textContent"))
             assert shown["task"] == "pose" and len(shown["people"]) == 1
             assert "round trip" in browser.evaluate("document.getElementById('timing').textContent")
             assert "error" not in browser.evaluate("document.getElementById('status').className")
         finally:
             browser.close()
+
+
+# In one evaluation (no frame drawn in between): the labels of the last drawn answer, the colour the
+# page gives each id, the canvas's pixel inside each label, and how many pixels have that colour.
+DRAWN = """(() => {
+  const labels = JSON.parse(document.body.dataset.liveLabels || "[]");
+  const view = document.getElementById("live-view"), ctx = view.getContext("2d");
+  const all = ctx.getImageData(0, 0, view.width, view.height).data;
+  return labels.map(([id, x, y]) => {
+    const colour = trackColour(id), pixel = Array.from(ctx.getImageData(x + 1, y + 1, 1, 1).data.slice(0, 3));
+    let same = 0;
+    for (let i = 0; i < all.length; i += 4) same += all[i] === colour[0] && all[i + 1] === colour[1] && all[i + 2] === colour[2];
+    return { id, colour, pixel, same };
+  });
+})()"""
+
+
+def test_live_pose_streams_the_webcam_and_draws_tracked_people(tmp_path):
+    pytest.importorskip("trackers", reason="tracking needs the [track] extra")
+    import hrseg
+    import torch
+    from conftest import randomize_weights
+    from hrseg.tasks import pose
+
+    # joints scoring about 0.5, so the skeleton is drawn too (the default init scores them near 0);
+    # no person detector can be had offline: the whole frame is one person, whom the tracker follows
+    cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
+    model = randomize_weights(pose.build_pose_model(cfg["model"]))
+    with torch.no_grad():
+        model.head.final_layer.bias.add_(0.5)
+    hrseg.save_checkpoint(tmp_path / "pose.pth", model, meta={"config": cfg})
+    served = load_model("pose", str(tmp_path / "pose.pth"), "optimized")
+    with serve_in_thread(create_app({"pose": served})) as url:
+        browser = Browser(tmp_path / "profile")
+        try:
+            browser.open(url + "/")
+            browser.wait_for("!document.getElementById('live').disabled")
+            assert browser.evaluate("getComputedStyle(document.getElementById('live-view')).display") == "none"
+            browser.evaluate("document.getElementById('live').click()")
+            browser.wait_for("Number(document.body.dataset.live) >= 1", timeout=120)
+            first = browser.evaluate(DRAWN)
+            browser.wait_for("Number(document.body.dataset.live) >= 6", timeout=120)  # frame after frame
+            last = browser.evaluate(DRAWN)
+            shown = json.loads(browser.evaluate("document.getElementById('json').textContent"))
+            size = browser.evaluate("[document.getElementById('live-view').width, document.getElementById('live-view').height]")
+            state = browser.evaluate("[document.getElementById('status').textContent, document.getElementById('status').className]")
+            browser.evaluate("document.getElementById('live').click()")  # stop: the page closes the socket
+            browser.wait_for("document.getElementById('live').textContent === 'Live pose'")
+        finally:
+            browser.close()
+    assert [d["id"] for d in first] == [d["id"] for d in last] == [1]  # one person, the same id all along
+    for drawn in first + last:
+        assert drawn["pixel"] == drawn["colour"]  # the id's label, in the id's colour
+        # and its box and skeleton: the label (under 500 pixels) and the whole-frame box's outline
+        # (2240 pixels inside a 640x480 canvas) leave over 3000 (about 5300 here) only with the skeleton
+        assert drawn["same"] > 3000
+    assert shown["frame"] >= 5 and [p["track_id"] for p in shown["people"]] == [1]
+    assert (shown["width"], shown["height"]) == tuple(size) and shown["detector"] == "whole image"
+    assert state[1] != "error" and state[0].startswith("live: frame")
