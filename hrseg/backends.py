@@ -70,7 +70,7 @@ def _auto_backend(model: nn.Module, name: str | None, dtype: str) -> str:
     task = name.split("_", 1)[0] if name else None
     if device.type != "cpu":
         backend, why = "optimized", f"the model is on {device}; ONNX Runtime and OpenVINO run here on the CPU"
-    elif task == "det":  # its exported graph (proposals, NMS) is not measured faster, and exports for seconds
+    elif task in ("det", "multi"):  # its exported graph (proposals, NMS) is not measured faster, and exports for seconds
         backend, why = "torch", "detectors run eagerly unless --backend onnxruntime|openvino is given"
     elif name is None:
         backend, why = "optimized", "no model name to export it under"

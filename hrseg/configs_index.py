@@ -24,7 +24,8 @@ from typing import Iterator
 from hrseg.errors import ConfigError
 
 # Which config folders hold the recipes of a task (effnet: pose recipes of the EfficientNet ideas).
-TASK_FOLDERS: dict[str, tuple[str, ...]] = {"pose": ("pose", "effnet"), "seg": ("seg",), "det": ("det",)}
+TASK_FOLDERS: dict[str, tuple[str, ...]] = {"pose": ("pose", "effnet"), "seg": ("seg",), "det": ("det",),
+                                           "multi": ("multi",)}
 _TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("hrseg_config_task", default=None)
 
 

@@ -8,6 +8,7 @@
 # head, fewer proposals, 64 RoI samples per image, RoIAlign with one sample per bin, AdamW lr 1e-3)
 # plus a small keypoint head (4 convs of 128 channels on 14x14 RoIs, at most 16 positive RoIs per
 # image: torchvision's 8 convs of 512 cost about 4 s per 32 RoIs on this CPU) and the V2 head.
+work_dir = "work_dirs/multi_synthetic_mini"  # not work_dirs/synthetic_mini: that is pose's main job
 model = dict(name="multi_hrnetv2p_w18_small_v1", min_size=256, max_size=384, out_channels=64, anchor_scale=4,
              representation_size=256, sampling_ratio=1, box_batch_size_per_image=64,
              rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=500,

@@ -26,7 +26,7 @@ from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for task, what in (("pose", "pose"), ("seg", "segmentation"), ("det", "detection")):
+    for task, what in (("pose", "pose"), ("seg", "segmentation"), ("det", "detection"), ("multi", "multi-task")):
         ap.add_argument(f"--{task}", default=None, metavar="NAME_OR_FILE", help=f"{what} checkpoint or model name")
         ap.add_argument(f"--{task}-config", default=None, help=f"the {what} config, for weights that record none "
                         "(an official file under another name): the tools' --config")
@@ -55,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    models = load_models({"pose": args.pose, "seg": args.seg, "det": args.det}, args.backend,
-                         {"pose": args.pose_options, "seg": args.seg_options, "det": args.det_options}, args.dtype,
-                         {"pose": args.pose_config, "seg": args.seg_config, "det": args.det_config},
+    tasks = ("pose", "seg", "det", "multi")
+    models = load_models({t: getattr(args, t) for t in tasks}, args.backend,
+                         {t: getattr(args, f"{t}_options") for t in tasks}, args.dtype,
+                         {t: getattr(args, f"{t}_config") for t in tasks},
                          {"pose": {"det_weights": args.pose_det_weights, "det_score_thr": args.det_score_thr}})
     serve(models, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, limits=Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels))

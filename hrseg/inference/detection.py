@@ -42,27 +42,35 @@ def check_threshold(score_thr: float) -> None:
         raise ConfigError(f"score threshold must be between 0 and 1, got {score_thr}")
 
 
+def detection_records(output: Mapping[str, torch.Tensor], classes: Sequence[Mapping[str, Any]],
+                      score_thr: float) -> list[tuple[int, dict[str, Any]]]:
+    """One image's torchvision output (xyxy boxes, labels 1..K, scores; Mask R-CNN's masks) as
+    ``(row, record)`` pairs scoring at least ``score_thr``, best first: ``{'bbox': [x1, y1, x2, y2],
+    'label', 'name', 'category_id', 'score'}`` (and ``segmentation``, COCO RLE); ``row`` is the
+    output's row, for the heads that add to a record (the multi-task model's keypoints)."""
+    found = []
+    for i, (box, label, score) in enumerate(zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
+                                                output["scores"].cpu().tolist())):
+        if score >= score_thr and 1 <= label <= len(classes):
+            record = {"bbox": [round(v, 2) for v in box], "label": int(label), "name": classes[label - 1]["name"],
+                      "category_id": int(classes[label - 1]["id"]), "score": round(float(score), 4)}
+            if "masks" in output:  # Mask R-CNN: the instance mask as COCO RLE (drawn by draw_boxes)
+                record["segmentation"] = encode_mask(output["masks"][i, 0].cpu().numpy() >= 0.5)
+            found.append((i, record))
+    return sorted(found, key=lambda pair: -pair[1]["score"])
+
+
 @torch.no_grad()
 def detect(model: nn.Module, image: np.ndarray, classes: Sequence[Mapping[str, Any]] | None = None,
            score_thr: float = 0.3) -> list[dict[str, Any]]:
-    """Boxes in a uint8 RGB (H, W, 3) image scoring at least ``score_thr``, best first:
-    ``{'bbox': [x1, y1, x2, y2], 'label', 'name', 'category_id', 'score'}`` (and a Mask R-CNN's
-    ``segmentation``, COCO RLE). ``classes`` defaults to ``model.classes``."""
+    """Boxes in a uint8 RGB (H, W, 3) image scoring at least ``score_thr``, best first
+    (:func:`detection_records`). ``classes`` defaults to ``model.classes``."""
     classes = classes_of(model, classes)
     check_image(image)
     check_threshold(score_thr)
     device = next(model.parameters()).device
     output = model([to_tensor(image).to(device)])[0]
-    found = []
-    for i, (box, label, score) in enumerate(zip(output["boxes"].cpu().tolist(), output["labels"].tolist(),
-                                                output["scores"].cpu().tolist())):
-        if score >= score_thr and 1 <= label <= len(classes):
-            found.append({"bbox": [round(v, 2) for v in box], "label": int(label),
-                          "name": classes[label - 1]["name"], "category_id": int(classes[label - 1]["id"]),
-                          "score": round(float(score), 4)})
-            if "masks" in output:  # Mask R-CNN: the instance mask as COCO RLE (drawn by draw_boxes)
-                found[-1]["segmentation"] = encode_mask(output["masks"][i, 0].cpu().numpy() >= 0.5)
-    return sorted(found, key=lambda d: -d["score"])
+    return [record for _, record in detection_records(output, classes, score_thr)]
 
 
 def person_labels(classes: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -109,6 +109,10 @@ class Predictor:
         """How many things a result holds (people, boxes; pixels' classes for segmentation)."""
         return len(result)
 
+    def label_map(self, result: Any) -> np.ndarray | None:
+        """The (H, W) class map in a result (segmentation, the multi-task model's scene), else None."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What this predictor runs and predicts (the service's ``GET /v1/models``)."""
         return {"task": self.task, "parameters": sum(p.numel() for p in self.model.parameters()),
@@ -162,6 +166,9 @@ class SegPredictor(Predictor):
 
     def count(self, labels: np.ndarray) -> int:
         return int(len(np.unique(labels[labels != IGNORE_INDEX])))
+
+    def label_map(self, labels: np.ndarray) -> np.ndarray:
+        return labels
 
     def describe(self) -> dict[str, Any]:
         t = self.test_cfg

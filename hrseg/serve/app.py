@@ -188,7 +188,8 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
         t0 = time.perf_counter()
         try:
             if task not in TASKS:
-                raise ServeError(404, "unknown_task", f"/v1/{task[:40]}: no such route; use /v1/pose, /v1/seg or /v1/det")
+                routes = ", ".join(f"/v1/{t}" for t in TASKS)
+                raise ServeError(404, "unknown_task", f"/v1/{task[:40]}: no such route; use {routes}")
             if task not in models:
                 raise ServeError(404, "model_not_loaded", f"no {TASK_NAMES[task]} model is loaded "
                                  f"(start the server with --{task} NAME_OR_FILE)")

@@ -31,12 +31,12 @@ from hrseg.errors import ConfigError
 from hrseg.inference.predictor import Predictor
 from hrseg.meta.classes import coco80_categories
 from hrseg.models.registry import list_models
-from hrseg.tasks import detection, pose, segmentation
+from hrseg.tasks import detection, multi, pose, segmentation
 from hrseg.weights import list_weights
 
-TASKS = ("pose", "seg", "det")
-TASK_NAMES = {"pose": "pose estimation", "seg": "segmentation", "det": "detection"}
-CONTRACTS = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK}
+TASKS = ("pose", "seg", "det", "multi")
+TASK_NAMES = {"pose": "pose estimation", "seg": "segmentation", "det": "detection", "multi": "multi-task"}
+CONTRACTS = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK, "multi": multi.TASK}
 
 # --dtype: the pose config's test.dtype (segmentation and detection configs have none: float32)
 DTYPES = ("float32", "bfloat16")
@@ -91,7 +91,7 @@ def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Se
     try:
         if spec in list_models():  # a model name: seeded random weights
             cfg = contract.load_config(config, [f"model.name={spec}", *options])
-            if task == "det" and not cfg.get("classes"):
+            if task in ("det", "multi") and not cfg.get("classes"):
                 cfg["classes"] = coco80_categories()
             torch.manual_seed(seed)
             model = contract.build_model(cfg).eval()
@@ -127,8 +127,9 @@ def png_base64(image: np.ndarray) -> str:
 
 
 def answer(served: ServedModel, predictor: Predictor, image: np.ndarray, result: Any) -> dict[str, Any]:
-    """The JSON of one request: the predictor's document (a segmentation's label map as PNG)."""
+    """The JSON of one request: the predictor's document (a label map, where there is one, as PNG)."""
     out: dict[str, Any] = {"task": served.task, "model": served.name, **predictor.document(image, result)}
-    if served.task == "seg":
-        out["label_map_png"] = png_base64(result)
+    labels = predictor.label_map(result)
+    if labels is not None:
+        out["label_map_png"] = png_base64(labels)
     return out

@@ -49,7 +49,7 @@ def load_models(specs: Mapping[str, str | None], backend: str | None = "auto",
             log.info(f"{task}: {m.name} from {m.source} on {info['backend']} ({info['dtype']}{detector}; "
                      f"{time.perf_counter() - t0:.1f} s)")
     if not models:
-        raise ConfigError("no model to serve: give at least one of --pose, --seg, --det")
+        raise ConfigError("no model to serve: give at least one of " + ", ".join(f"--{t}" for t in TASKS))
     return models
 
 

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,14 +27,19 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
+from hrseg.backends import load_runner
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
+from hrseg.inference.multi import MultiPredictor
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import build_from_config, generate_once
+from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, generate_once, tracking
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
+from hrseg.utils.image_io import write_image
+from hrseg.utils.profile import StageTimer
+from hrseg.visualization.segmentation import palette_for
 
 log = logging.getLogger("hrseg")
 
@@ -70,7 +76,9 @@ MULTI_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="multistep", milestones=[8, 11], gamma=0.1,
                      warmup_iters=500, warmup_ratio=1.0 / 3),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
-    "test": dict(backend=None),
+    # backend: the multi-task model runs eagerly (torch; auto picks it); track, smooth: video with --track /
+    # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter)
+    "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS)),
 }
 OPEN_KEYS = ("model",)
 
@@ -209,6 +217,39 @@ class MultiTask(Task):
         if not evaluation[1].get("printed"):
             print(evaluation[1]["table"])
 
+    # -- inference: hrseg infer multi, the service's /v1/multi --------------------------------------
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+        """The model itself, eagerly (torch, what ``auto`` picks); its export is not offered yet."""
+        backend = cfg["test"]["backend"]
+        if backend not in (None, "auto", "torch"):
+            raise ConfigError(f"--backend {backend}: the multi-task model runs eagerly (--backend torch); "
+                              "exporting it is not supported yet")
+        return load_runner("torch", model)
+
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, kpt_thr: float = 0.3,
+                  alpha: float = 0.4, timer: StageTimer | None = None, **options: Any) -> MultiPredictor:
+        """Boxes (masks, keypoints for people) scoring at least ``score_thr`` and the scene's labels."""
+        heads = {head for head, on in model.heads.items() if on}
+        names = None
+        if "segmentation" in heads:  # the recorded class names, else numbered ones
+            names = cfg.get("semantic_classes") or [str(i) for i in range(int(cfg["model"]["seg_classes"]))]
+        colours = palette_for("generated", len(names)) if names else None
+        return MultiPredictor(self.runner(model, cfg), model, keypoint_set(cfg) if "keypoints" in heads else None,
+                              names, colours, score_thr, kpt_thr, alpha, timer)
+
+    def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:
+        """Objects followed across frames by box IoU (each class on its own) and, for people, OKS."""
+        return tracking(predictor, cfg["test"], "xyxy", smooth, keypoint_set(cfg).sigmas)
+
+    def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Mapping[str, Any],
+                         predictor: MultiPredictor) -> dict[str, str]:
+        """``<stem>_multi.png`` (tint, masks, boxes, skeletons), ``<stem>_multi.json`` (boxes, masks
+        as RLE, keypoints, class areas) and, with a segmentation head, ``<stem>_labels.png``."""
+        files = super().write_prediction(out_dir, path, image, result, predictor)
+        if predictor.label_map(result) is not None:
+            files["labels"] = str(write_image(out_dir / f"{path.stem}_labels.png", predictor.label_map(result)))
+        return files
+
     def dataset_options(self, ann_file: str | os.PathLike | None = None, keypoint_file: str | os.PathLike | None = None,
                         img_dir: str | os.PathLike | None = None, semantic_dir: str | os.PathLike | None = None,
                         **options: Any) -> dict[str, Any]:
@@ -229,3 +270,5 @@ def load_multi_config(path: str | os.PathLike | None = None,
 TASK = MultiTask()
 train = TASK.train
 test = TASK.test
+infer = TASK.infer
+resolve_weights = TASK.resolve_weights

@@ -1,0 +1,81 @@
+"""The multi-task model through its predictor: `hrseg infer multi` on held-out COCO photographs
+writes every head's output at the photograph's size, and `POST /v1/multi` answers what it writes."""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import hrseg
+from hrseg.commands import infer_multi
+from hrseg.meta.keypoints import COCO_PERSON
+from hrseg.tasks import multi
+from hrseg.utils.image_io import read_image
+
+SCENE = ["road", "sidewalk", "building", "vegetation", "sky", "person", "car"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """The mini recipe's model with non-trivial random weights, one class (person: every detection
+    has keypoints), COCO's 17 keypoints and the synthetic streets' seven scene classes."""
+    from conftest import randomize_weights
+
+    cfg = multi.load_multi_config("multi/synthetic_mini", ["model.num_classes=2", "model.num_keypoints=17",
+                                                           "model.keypoint_label=1"])
+    cfg.update(classes=[{"id": 1, "name": "person"}], keypoints=COCO_PERSON.to_dict(), semantic_classes=SCENE)
+    torch.manual_seed(0)
+    model = randomize_weights(multi.TASK.build_model(cfg))
+    path = tmp_path_factory.mktemp("multi") / "multi.pth"
+    return hrseg.save_checkpoint(path, model, meta={"config": cfg, "model": multi.TASK.model_meta(cfg)})
+
+
+def test_infer_multi_writes_every_head_at_the_photo_size(checkpoint, shared_data, tmp_path):
+    photos = sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[:2]
+    out = tmp_path / "out"
+    assert infer_multi.main([*map(str, photos), "--weights", str(checkpoint), "--out", str(out),
+                             "--score-thr", "0.05"]) == 0
+    for photo in photos:
+        h, w = read_image(photo).shape[:2]
+        doc = json.loads((out / f"{photo.stem}_multi.json").read_text())
+        assert (doc["width"], doc["height"]) == (w, h) and doc["detections"], photo.name
+        assert doc["keypoint_names"] == list(COCO_PERSON.names) and doc["box_format"] == "xyxy"
+        for det in doc["detections"]:
+            assert det["name"] == "person" and len(det["keypoints"]) == 17
+            assert tuple(det["segmentation"]["size"]) == (h, w)  # the instance mask, RLE at the photo's size
+        labels = cv2.imread(str(out / f"{photo.stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        assert labels.shape == (h, w) and labels.max() < len(SCENE)
+        assert {c["name"] for c in doc["classes"]} <= set(SCENE)
+        assert sum(c["pixels"] for c in doc["classes"]) == h * w
+        assert cv2.imread(str(out / f"{photo.stem}_multi.png")).shape == (h, w, 3)
+
+
+def test_service_multi_route_answers_what_infer_writes(checkpoint, shared_data, tmp_path):
+    pytest.importorskip("fastapi", reason="the service's extra is not installed")
+    pytest.importorskip("httpx", reason="httpx (the service's extra) is not installed")
+    from fastapi.testclient import TestClient
+
+    from hrseg.serve.app import create_app
+    from hrseg.serve.models import load_model
+
+    photo = sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[0]
+    out = tmp_path / "out"
+    assert infer_multi.main([str(photo), "--weights", str(checkpoint), "--out", str(out), "--score-thr", "0.05"]) == 0
+    want = json.loads((out / f"{photo.stem}_multi.json").read_text())
+    served = load_model("multi", str(checkpoint), score_thr=0.05)
+    with TestClient(create_app({"multi": served})) as client:
+        r = client.post("/v1/multi", content=photo.read_bytes(), headers={"content-type": "image/jpeg"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert client.get("/v1/models").json()["models"]["multi"]["heads"] == \
+            {"boxes": True, "masks": True, "keypoints": True, "segmentation": True}
+    assert len(body["detections"]) == len(want["detections"]) > 0
+    for got, expected in zip(body["detections"], want["detections"]):  # the same eager model: the same numbers
+        assert got["bbox"] == pytest.approx(expected["bbox"], abs=1e-4) and got["keypoints"] == expected["keypoints"]
+    labels = cv2.imdecode(np.frombuffer(base64.b64decode(body["label_map_png"]), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(labels, cv2.imread(str(out / f"{photo.stem}_labels.png"), cv2.IMREAD_UNCHANGED))
