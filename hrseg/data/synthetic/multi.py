@@ -167,6 +167,15 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
                            partial(_write_split, root, size, int(seed), params, int(jpeg_quality)))
 
 
+def generate_synthetic_multi(root: str | os.PathLike, num_train: int = 600, num_val: int = 100,
+                             image_size: tuple[int, int] = (256, 384), seed: int = 0, *,
+                             params: SceneParams | dict[str, Any] | None = None, jpeg_quality: int = 92,
+                             progress_every: int = 100, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Write the train and val splits under ``root`` (whatever is there); as :func:`ensure_synthetic_multi`."""
+    scene = SceneParams(**params) if isinstance(params, dict) else params or DEFAULT_PARAMS
+    return _splits(root, num_train, num_val, image_size, seed, scene, jpeg_quality).generate(log, progress_every)
+
+
 def ensure_synthetic_multi(root: str | os.PathLike, num_train: int = 600, num_val: int = 100,
                            image_size: tuple[int, int] = (256, 384), seed: int = 0, *,
                            params: SceneParams | dict[str, Any] | None = None, jpeg_quality: int = 92,
