@@ -8,7 +8,8 @@
 # torchvision that installs beside it without one (PyPI's 0.28.0 is a CUDA build: "operator
 # torchvision::nms does not exist"). So this run takes torch 2.14.1 with torchvision 0.29.1 from
 # the disk (LB_TORCH overrides); the torch floor itself (2.6 / 0.21) was tested by hand, see
-# docs/dependencies.md. Extras (pytest, timm) are not pinned: they are the tools, not hrseg's needs.
+# docs/dependencies.md. The extras of README's test command are installed unpinned (the tools and
+# optional backends, not what hrseg needs to run), so that their tests run here too.
 #   .ci/lower_bounds.sh            # from the repository root or anywhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,9 +31,9 @@ pip="$work/venv/bin/pip"
 step "pip install ${LB_TORCH:-torch==2.14.1 torchvision==0.29.1}"
 # shellcheck disable=SC2086
 "$pip" install -q ${LB_TORCH:-torch==2.14.1 torchvision==0.29.1}
-step "pip install -c lowest.txt -e .[dev] (torch as installed)"
-"$pip" install -q -c "$work/lowest.txt" -e ".[dev]"
-"$pip" list 2>/dev/null | grep -i -E "^(torch|torchvision|numpy|opencv|pycocotools|albumentations|matplotlib|pillow|tqdm|safetensors) "
+step "pip install -c lowest.txt -e .[dev,onnx,openvino,serve] (torch as installed; the extras as README's test command has them)"
+"$pip" install -q -c "$work/lowest.txt" -e ".[dev,onnx,openvino,serve]"
+"$pip" list 2>/dev/null | grep -i -E "^(torch|torchvision|numpy|opencv-python.*|pycocotools|albumentations|matplotlib|pillow|tqdm|safetensors) "
 # every pinned release is what got installed (a pin pip could not honour has failed the install already)
 "$work/venv/bin/python" - "$work/lowest.txt" <<'PY'
 import sys
