@@ -11,11 +11,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from hrseg.engine.schedules import scale_lr
+from hrseg.inference.segmentation import resolve_test_settings
 from hrseg.tasks.detection import load_det_config
+from hrseg.tasks.multi import load_multi_config
 from hrseg.tasks.pose import load_pose_config
 from hrseg.tasks.segmentation import load_seg_config
-from hrseg.inference.segmentation import resolve_test_settings
-from hrseg.engine.schedules import scale_lr
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -169,6 +171,21 @@ def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
     return where, rows
 
 
+def _multi(width: int) -> tuple[str, list[Row]]:
+    """The Mask R-CNN 1x recipe (boxes, masks) with torchvision's Keypoint R-CNN branch on the same RoIs."""
+    where, rows = _det(width)
+    rename = {"model.name": ("model.name", f"multi_hrnetv2p_w{width}", "mask_rcnn_hrnetv2p_w32_1x_coco.py (CFG) "
+                             "+ keypoint branch"),
+              "data.augment.flip_prob": ("data.flip_prob", 0.5, "CFG flip_ratio 0.5")}
+    rows = [rename.get(r[0], r) for r in rows] + [
+        ("model.keypoint_convs", 8, "torchvision keypointrcnn_resnet50_fpn: KeypointRCNNHeads, 8 convs"),
+        ("model.keypoint_channels", 512, "torchvision KeypointRCNNHeads: 512 channels"),
+        ("model.keypoint_roi_size", 14, "torchvision keypoint_roi_pool: MultiScaleRoIAlign output 14"),
+        ("model.seg_classes", 0, "COCO has no semantic label maps: no segmentation head"),
+    ]
+    return (f"{where.replace('faster_rcnn', 'mask_rcnn')}; torchvision keypoint_rcnn.py (the keypoint branch)", rows)
+
+
 # recipe name -> (task, config file under configs/, (official files, rows))
 OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "pose W32 256x192": ("pose", "pose/hrnet_w32_coco_256x192.py", _pose(32, (256, 192), 2, 32)),
@@ -185,6 +202,7 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "Faster R-CNN W18": ("det", "det/faster_rcnn_hrnetv2p_w18_1x_coco.py", _det(18)),
     "Faster R-CNN W32": ("det", "det/faster_rcnn_hrnetv2p_w32_1x_coco.py", _det(32)),
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
+    "Multi-task W32 (Mask R-CNN 1x + keypoints)": ("multi", "multi/multi_hrnetv2p_w32_1x_coco.py", _multi(32)),
 }
 
 # What a config field cannot say: (official, hrseg, why), per task or per recipe name.
@@ -202,6 +220,12 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
         ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
          "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
     ],
+    "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
+        ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
+         "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
+        ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
+         "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
+    ],
     "FCOS W32": [
         ("warmup: constant lr/3 for 500 iterations", "linear from lr/3 over 500 iterations",
          "hrseg's schedule has one warmup kind; the two differ only in the first 500 iterations"),
@@ -218,7 +242,7 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
 def load_recipe(config: str | Path, task: str) -> dict[str, Any]:
     """A recipe's resolved config (the task's defaults under the file)."""
     loader: Callable[..., dict[str, Any]] = {"pose": load_pose_config, "seg": load_seg_config,
-                                             "det": load_det_config}[task]
+                                             "det": load_det_config, "multi": load_multi_config}[task]
     return loader(config)
 
 
