@@ -10,6 +10,7 @@ not installed (Debian's ``chromium`` package: ``.ci/install_chromium.sh`` instal
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -25,14 +26,29 @@ if not CHROMIUM.exists():
                 "(apt-get install chromium)", allow_module_level=True)
 pytest.importorskip("fastapi", reason="the service's extra is not installed (pip install -e '.[serve]')")
 pytest.importorskip("uvicorn", reason="uvicorn (the service's extra) is not installed")
-pytest.importorskip("websockets", reason="websockets (the service's extra: uvicorn's WebSocket protocol) is not installed")
+pytest.importorskip("websockets", reason="websockets (the service's extra, uvicorn's WebSocket protocol) is not "
+                    "installed")
 
+import torch  # noqa: E402
+from conftest import randomize_weights  # noqa: E402
+
+import hrseg  # noqa: E402
 from hrseg.serve.app import create_app  # noqa: E402
 from hrseg.serve.models import load_model  # noqa: E402
 from hrseg.serve.server import serve_in_thread  # noqa: E402
+from hrseg.tasks import pose  # noqa: E402
 
 POSE_OPTIONS = ["data.input_size=[128,96]", "data.heatmap_size=[32,24]"]
+STATUS = "document.getElementById('status').textContent"
+FAILED = "document.getElementById('status').className === 'error'"
 OVERLAY_HIDDEN = "getComputedStyle(document.getElementById('overlay')).display === 'none'"
+
+
+def _above_4(fd: int) -> int:
+    """``fd`` moved to a number above 4 (closed there)."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 5)
+    os.close(fd)
+    return moved
 
 
 class Browser:
@@ -41,17 +57,17 @@ class Browser:
     def __init__(self, profile: Path) -> None:
         to_child, self._to_browser = os.pipe()
         self._from_browser, from_child = os.pipe()
+        to_child, from_child = _above_4(to_child), _above_4(from_child)  # so that 3<&N 4>&M cannot clash
 
-        def fds() -> None:  # in the child: the pipe ends Chromium expects on fds 3 and 4
-            os.dup2(to_child, 3)
-            os.dup2(from_child, 4)
-
+        # the pipe ends go to fds 3 and 4, where Chromium expects them, by the bash that execs it (no
+        # preexec_fn: the server's threads are running, and Python code between fork and exec is unsafe then)
         self.proc = subprocess.Popen(
-            [str(CHROMIUM), "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
+            ["/bin/bash", "-c", f'exec "$@" 3<&{to_child} 4>&{from_child} {to_child}<&- {from_child}>&-', "bash",
+             str(CHROMIUM), "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
              "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
              # a camera that draws a test pattern, granted without asking
-             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-             "about:blank"], preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "about:blank"],
+            pass_fds=(to_child, from_child), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
         self._id, self._buffer, self.session = 0, b"", None
@@ -138,7 +154,9 @@ DRAWN = """(() => {
   return labels.map(([id, x, y]) => {
     const colour = trackColour(id), pixel = Array.from(ctx.getImageData(x + 1, y + 1, 1, 1).data.slice(0, 3));
     let same = 0;
-    for (let i = 0; i < all.length; i += 4) same += all[i] === colour[0] && all[i + 1] === colour[1] && all[i + 2] === colour[2];
+    for (let i = 0; i < all.length; i += 4) {
+      same += all[i] === colour[0] && all[i + 1] === colour[1] && all[i + 2] === colour[2];
+    }
     return { id, colour, pixel, same };
   });
 })()"""
@@ -146,11 +164,6 @@ DRAWN = """(() => {
 
 def test_live_pose_streams_the_webcam_and_draws_tracked_people(tmp_path):
     pytest.importorskip("trackers", reason="tracking needs the [track] extra")
-    import hrseg
-    import torch
-    from conftest import randomize_weights
-    from hrseg.tasks import pose
-
     # joints scoring about 0.5, so the skeleton is drawn too (the default init scores them near 0);
     # no person detector can be had offline: the whole frame is one person, whom the tracker follows
     cfg = pose.load_pose_config(None, ["model.name=pose_hrnet_w18_small_v1", *POSE_OPTIONS])
@@ -166,23 +179,25 @@ def test_live_pose_streams_the_webcam_and_draws_tracked_people(tmp_path):
             browser.wait_for("!document.getElementById('live').disabled")
             assert browser.evaluate("getComputedStyle(document.getElementById('live-view')).display") == "none"
             browser.evaluate("document.getElementById('live').click()")
-            browser.wait_for("Number(document.body.dataset.live) >= 1", timeout=120)
-            first = browser.evaluate(DRAWN)
-            browser.wait_for("Number(document.body.dataset.live) >= 6", timeout=120)  # frame after frame
-            last = browser.evaluate(DRAWN)
+            drawn = []
+            for frames in (1, 6):  # the first answer drawn, then frame after frame
+                browser.wait_for(f"Number(document.body.dataset.live) >= {frames} || {FAILED}", timeout=120)
+                assert not browser.evaluate(FAILED), browser.evaluate(STATUS)  # e.g. the upgrade refused
+                drawn.append(browser.evaluate(DRAWN))
+            first, last = drawn
             shown = json.loads(browser.evaluate("document.getElementById('json').textContent"))
-            size = browser.evaluate("[document.getElementById('live-view').width, document.getElementById('live-view').height]")
-            state = browser.evaluate("[document.getElementById('status').textContent, document.getElementById('status').className]")
+            size = browser.evaluate("(v => [v.width, v.height])(document.getElementById('live-view'))")
+            state = browser.evaluate(STATUS)
             browser.evaluate("document.getElementById('live').click()")  # stop: the page closes the socket
             browser.wait_for("document.getElementById('live').textContent === 'Live pose'")
         finally:
             browser.close()
     assert [d["id"] for d in first] == [d["id"] for d in last] == [1]  # one person, the same id all along
-    for drawn in first + last:
-        assert drawn["pixel"] == drawn["colour"]  # the id's label, in the id's colour
+    for label in first + last:
+        assert label["pixel"] == label["colour"]  # the id's label, in the id's colour
         # and its box and skeleton: the label (under 500 pixels) and the whole-frame box's outline
         # (2240 pixels inside a 640x480 canvas) leave over 3000 (about 5300 here) only with the skeleton
-        assert drawn["same"] > 3000
+        assert label["same"] > 3000
     assert shown["frame"] >= 5 and [p["track_id"] for p in shown["people"]] == [1]
     assert (shown["width"], shown["height"]) == tuple(size) and shown["detector"] == "whole image"
-    assert state[1] != "error" and state[0].startswith("live: frame")
+    assert state.startswith("live: frame")
