@@ -101,12 +101,10 @@ def test_torch_backends_and_the_automatic_choice(models, tmp_path, shared_data, 
         _close(models[POSE](x), runner(x))
     monkeypatch.setattr(backends, "installed", lambda module: module == "onnxruntime")
     assert default_backend() == "onnxruntime" and default_backend("bfloat16") == "optimized"
-    import hrseg.export as export_pkg
-
     def fail(*args, **kwargs):
         raise ExportCheckError("self-check FAILED")
 
-    monkeypatch.setattr(export_pkg, "export_cached", fail)  # a model whose export fails runs optimized
+    monkeypatch.setattr(backends, "export_cached", fail)  # a model whose export fails runs optimized
     with caplog.at_level(logging.INFO, logger="hrseg"):
         runner = load_runner(None, models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
     assert runner.backend == "optimized" and "optimized instead of onnxruntime" in caplog.text

@@ -2,6 +2,7 @@
 top-down keypoints (:func:`~hrseg.inference.top_down.estimate_poses_batched`) on the runner."""
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -54,6 +55,13 @@ class PosePredictor(Predictor):
                 log.warning(f"{key or 'image'}: no person estimated: {len(small)} box(es) under 2 pixels a side "
                             f"(the image is {w}x{h})")
             yield key, image, people
+
+    def tracking(self, tracker: Any, smoother: Any = None) -> "PosePredictor":
+        """:meth:`Predictor.tracking`, with person boxes of its own (each video, each stream of the
+        service, keeps its own boxes between detector frames)."""
+        out = super().tracking(tracker, smoother)
+        out.boxes = copy.copy(self.boxes)
+        return out
 
     def reset(self) -> None:
         super().reset()
