@@ -46,5 +46,5 @@ PY
 opencv=$("$pip" list 2>/dev/null | grep -ci opencv || true)
 [ "$opencv" -eq 1 ] || { echo "expected exactly one OpenCV distribution, found $opencv" >&2; exit 1; }
 step "pytest -m 'not slow' with the lower bounds"
-"$work/venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
+"$work/venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider --durations=10  # a new long test shows here
 step "lower-bound run finished"
