@@ -6,8 +6,8 @@
     fast = hrseg.optimize_for_inference(model)
 
 ``import hrseg`` loads the models, weights and checkpoint code only: no pycocotools,
-albumentations, mmengine or matplotlib (they are imported where evaluation, training transforms,
-config files and plots need them).
+albumentations or matplotlib (they are imported where evaluation, training transforms and plots
+need them); mmengine is no dependency at all (hrseg reads its config format itself).
 """
 from hrseg.checkpoint import save_checkpoint
 from hrseg.errors import CheckpointError, ConfigError, DataError, HrsegError

@@ -28,9 +28,9 @@ TASKS = ("pose", "seg", "det", "multi")
 VERBS = ("train", "test", "infer")
 OPTIONAL_PACKAGES = {"export": "hrseg.export", "weights": "hrseg.weights", "serve": "hrseg.serve"}
 # Optional backends and dependencies whose versions a bug report needs (distribution names).
-REPORTED = ("opencv-python-headless", "opencv-python", "pycocotools", "albumentations", "mmengine", "mmcv-lite",
-            "matplotlib", "tqdm", "timm", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt",
-            "tensorboard", "fastapi", "uvicorn")
+REPORTED = ("opencv-python-headless", "opencv-python", "pycocotools", "albumentations", "pillow", "matplotlib",
+            "tqdm", "safetensors", "timm", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt",
+            "tensorboard", "fastapi", "uvicorn", "websockets", "trackers", "supervision")
 
 
 def commands() -> dict[str, str]:

@@ -32,7 +32,7 @@ def _numpy_globals() -> list[Any]:
     import numpy as np
 
     names = [np.dtype, np.ndarray]
-    core = getattr(np, "_core", None) or np.core
+    core = np._core if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else np.core  # numpy 1.26 has a bare _core
     names += [core.multiarray.scalar, core.multiarray._reconstruct]
     names += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool", "uint8", "float16")]
     return names
