@@ -103,6 +103,17 @@ def add_backend_arg(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return ap
 
 
+def add_track_args(ap: argparse.ArgumentParser, smooth: bool = True) -> argparse.ArgumentParser:
+    """``--track`` (and ``--smooth`` where results have keypoints): video with identities."""
+    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
+                    "person / object that stays across frames (track_id in the JSON lines, a colour per id); "
+                    "the config's test.track; needs the [track] extra (docs/video.md)")
+    if smooth:
+        ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (a One-Euro filter "
+                        "per track and keypoint; the config's test.smooth: min_cutoff, beta)")
+    return ap
+
+
 def test_options(args: argparse.Namespace, **settings: Any) -> list[str]:
     """``--cfg-options`` plus the command's test settings (``--backend`` and ``settings`` not None)
     as ``test.KEY=VALUE`` entries."""

@@ -10,7 +10,7 @@ is used. The model and its class names are those the checkpoint recorded.
 """
 from __future__ import annotations
 
-from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
+from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.detection import infer, load_det_config, resolve_det_weights
 
 # The embedded training run (`hrseg train det`) writes its checkpoints here (under $HRSEG_HOME if set).
@@ -23,10 +23,9 @@ def main(argv: list[str] | None = None) -> int:
                           "published detector by name (hrseg weights list) or an hrseg / OpenMMLab checkpoint",
                           "config for the model (default: the one the checkpoint recorded)", "outputs/det")
     ap.add_argument("--score-thr", type=float, default=0.3, help="keep boxes scoring at least this (default 0.3)")
-    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
-                    "object that stays across frames (track_id in the JSON lines); needs the [track] extra")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
+    add_track_args(ap, smooth=False)
     args = ap.parse_args(argv)
     weights = resolve_det_weights(args.weights, home_path(DEFAULT_WORK_DIR))
     options = test_options(args)

@@ -14,7 +14,7 @@ The model, its classes, keypoint set and scene classes are those the checkpoint 
 """
 from __future__ import annotations
 
-from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
+from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.multi import infer, load_multi_config, resolve_weights
 
 # The embedded training run (`hrseg train multi`) writes its checkpoints here (under $HRSEG_HOME if set).
@@ -28,11 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                           "recorded)", "outputs/multi")
     ap.add_argument("--score-thr", type=float, default=0.3, help="keep detections scoring at least this (default 0.3)")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
-    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
-                    "object that stays across frames (track_id in the JSON lines); needs the [track] extra")
-    ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (One-Euro filter)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
+    add_track_args(ap)
     args = ap.parse_args(argv)
     weights = resolve_weights(args.weights, home_path(DEFAULT_WORK_DIR))
     options = test_options(args)

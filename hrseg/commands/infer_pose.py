@@ -21,7 +21,7 @@ it cannot be had, each whole image is one person, with a warning that says how t
 from __future__ import annotations
 
 from hrseg.cli import positive_int
-from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
+from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.errors import ConfigError
 from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
@@ -44,11 +44,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
     ap.add_argument("--det-every", type=int, default=1, help="in videos, detect people every N frames (default 1); "
                     "in between, each person's box follows its keypoints")
-    ap.add_argument("--track", action="store_true", help="videos (or a folder of one video's frames): an id per "
-                    "person that stays across frames (track_id in the JSON lines, a colour per id); test.track "
-                    "in the config; needs the [track] extra")
-    ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (One-Euro filter per "
-                    "track and keypoint; test.smooth's min_cutoff and beta)")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--batch-size", type=positive_int, default=DEFAULT_CROP_BATCH,
@@ -57,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model, postprocess, write) to OUT/profile.json and the log")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
+    add_track_args(ap)
     args = ap.parse_args(argv)
     if args.boxes and args.det_weights:
         raise ConfigError("give --boxes or --det-weights, not both")

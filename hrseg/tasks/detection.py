@@ -169,17 +169,24 @@ def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[
     return [r for part in all_gather_object(results) for r in part]
 
 
+def matched_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) -> tuple[list[int | None], list[int]]:
+    """:func:`match_categories`, and the ``gt`` category ids matched (sorted); a
+    :class:`ConfigError` naming the file when the model knows none of them."""
+    cat_ids = match_categories(classes, gt)
+    matched = sorted({c for c in cat_ids if c is not None})
+    if not matched:
+        raise ConfigError(f"none of the model's classes ({', '.join(c['name'] for c in classes[:6])}...) "
+                          f"is a category of {gt.ann_file}")
+    return cat_ids, matched
+
+
 def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence[Mapping[str, Any]],
                      out_json: str | os.PathLike | None = None, batch_size: int = 2, num_workers: int = 0,
                      verbose: bool = True, title: str = "COCO boxes") -> dict[str, float]:
     """COCO box AP of ``model`` on ``dataset`` (results written to ``out_json``), over the
     categories the model's ``classes`` share with the dataset's file."""
     gt = dataset.instances
-    cat_ids = match_categories(classes, gt)
-    matched = sorted({c for c in cat_ids if c is not None})
-    if not matched:
-        raise ConfigError(f"none of the model's classes ({', '.join(c['name'] for c in classes[:6])}...) "
-                          f"is a category of {gt.ann_file}")
+    cat_ids, matched = matched_categories(classes, gt)
     if len(matched) < len(gt.cat_ids):
         title += f", the {len(matched)} of {len(gt.cat_ids)} categories the model knows"
         log.info(f"{gt.ann_file}: evaluating the model's {len(matched)} matching categories of {len(gt.cat_ids)}")

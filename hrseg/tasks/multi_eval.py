@@ -28,13 +28,12 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.engine import all_gather_object, get_rank
 from hrseg.engine.distributed import shard
-from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
 from hrseg.meta.classes import IGNORE_INDEX
-from hrseg.tasks.detection import match_categories, to_coco_results
+from hrseg.tasks.detection import matched_categories, to_coco_results
 from hrseg.utils.progress import on_terminal
 
 log = logging.getLogger("hrseg")
@@ -93,11 +92,7 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
     keypoint stats), ``mIoU``, ``pixel_acc``."""
     heads = model.heads
     gt = dataset.instances
-    cat_ids = match_categories(classes, gt)
-    matched = sorted({c for c in cat_ids if c is not None})
-    if not matched:
-        raise ConfigError(f"none of the model's classes ({', '.join(c['name'] for c in classes[:6])}) "
-                          f"is a category of {gt.ann_file}")
+    cat_ids, matched = matched_categories(classes, gt)
     skipped = []
     names = [str(c["name"]).lower() for c in classes]
     keypoint_label = getattr(model.roi_heads, "keypoint_label", 1)
