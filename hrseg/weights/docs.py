@@ -40,14 +40,16 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
 
 ## The person detector in front of pose
 
-`hrseg.weights.person_detector()` uses torchvision's `fasterrcnn_resnet50_fpn_v2` COCO weights
+`hrseg infer pose` and `hrseg serve --pose` find people with
+`hrseg.tasks.person_boxes.person_detector()` (`--det-weights` / `--pose-det-weights` name another):
+by default torchvision's `fasterrcnn_resnet50_fpn_v2` COCO weights
 (`fasterrcnn_resnet50_fpn_v2.torchvision_coco`, through hrseg's cache and torchvision's
 published URL and hash). Chosen over hrseg's `det_fasterrcnn_hrnetv2p_w32` with mmdetection's
 COCO weights because it is the stronger detector (box mAP 46.7 against 41.4), it needs no
 conversion (the mmdetection file's class, anchor and RoIAlign conventions are converted by
 hrseg and checked on deterministic weights only, not against mmdetection itself), and it is a
 little smaller (43.7M against 47.3M parameters). The HRNet detector is one argument away:
-`person_detector("det_fasterrcnn_hrnetv2p_w32.mmdet_coco_2x")`; an hrseg detection checkpoint
+`--det-weights det_fasterrcnn_hrnetv2p_w32.mmdet_coco_2x`; an hrseg detection checkpoint
 path works too.
 """
 
