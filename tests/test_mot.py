@@ -172,7 +172,8 @@ def test_tracking_study_on_a_small_video(tmp_path):
     params = VideoParams(num_people=3, min_height=50, max_height=80, min_speed=2, max_speed=3)
     generate_synthetic_video(tmp_path / "v", 0, 30, (128, 192), seed=1, params=params, log=None)
     boxes = compare_trackers([tmp_path / "v" / "val"])
-    assert {"hrseg (trackers BoT-SORT association + glue)", "trackers ByteTrack, library defaults"} <= set(boxes)
+    assert {"hrseg (trackers BoT-SORT association + glue), motion alone", "trackers ByteTrack, library defaults",
+            "hrseg, + the look from the frames (re-identification)"} <= set(boxes)
     people = compare_with_keypoints([(tmp_path / "v", "val")])
     assert all(0 <= m["IDF1"] <= 1 and m["frames"] == 30 for m in people.values())
     (jitter,) = jitter_study(tmp_path / "v", settings=[(1.0, 0.1)])

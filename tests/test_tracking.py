@@ -114,3 +114,37 @@ def test_boxes_from_keypoints():
     assert boxes_from_keypoints([{**person, "keypoints": person["keypoints"][:1]}]) == []  # one joint: no box
     assert boxes_from_keypoints([{"score": 0.7, "keypoints": {"a": [0, 0, 1], "b": [4, 8, 1]}}],
                                 expansion=1.0) == [[0.0, 0.0, 4.0, 8.0, 0.7]]
+
+
+def _frame(people):
+    """A grey 320x480 RGB frame with each (x, y, colour) person drawn as a 40x100 box of clothes."""
+    image = np.full((320, 480, 3), 128, np.uint8)
+    for x, y, colour in people:
+        image[y:y + 100, x:x + 40] = colour
+    return image
+
+
+@needs_track
+def test_a_person_who_leaves_and_comes_back_gets_the_id_again_from_their_look():
+    from hrseg.inference.appearance import appearance, similarity
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    red, blue = (200, 30, 30), (20, 30, 120)
+    a, b = appearance(_frame([(10, 10, red)]), [10, 10, 50, 110]), appearance(_frame([(300, 10, blue)]), [300, 10, 340, 110])
+    assert similarity(a, a) == pytest.approx(1.0) and similarity(a, b) < 0.2
+
+    def run(tracker, with_frames):
+        ids = []
+        walk = [[(10 + 4 * f, 10, red)] for f in range(6)] + [[] for _ in range(40)]  # walks out, 40 frames gone
+        walk += [[(400 - 4 * f, 150, red)] for f in range(4)] + [[(200 - 4 * f, 150, blue)] for f in range(4)]
+        for people in walk:
+            dets = [_person(x, y) for x, y, _ in people]
+            ids.append([d["track_id"] for d in tracker.update(dets, _frame(people) if with_frames else None)])
+        return ids
+
+    ids = run(Tracker(), with_frames=True)
+    assert ids[0] == [1] and ids[47:50] == [[1]] * 3  # back (somewhere else): the same id, from the look
+    assert ids[-1] == [2]  # someone who looks different is someone new
+    assert run(Tracker(), with_frames=False)[47:50] == [[2]] * 3  # motion alone: a new id
+    assert run(Tracker(TrackerConfig(reid_thr=None)), with_frames=True)[47:50] == [[2]] * 3
+    assert run(Tracker(TrackerConfig(reid_frames=20)), with_frames=True)[47:50] == [[2]] * 3  # gone too long

@@ -4,6 +4,7 @@
     hrseg track results.txt --eval gt.txt                  # HOTA, IDF1, MOTA, ID switches
     hrseg track det.txt --out results.txt --eval gt.txt    # both
     hrseg track det.txt --out results.txt --lost-frames 60 --min-hits 1
+    hrseg track det.txt --out results.txt --frames img1/   # + each track's look (re-identification)
 
 Files are MOTChallenge text (frame,id,x,y,w,h,score,...; frames 1-based). The tracker runs
 ByteTrack's association through the [track] extra's trackers library (hrseg/inference/tracking.py);
@@ -15,11 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 
 from hrseg.data.mot import read_mot, write_mot
-from hrseg.errors import ConfigError
+from hrseg.errors import ConfigError, DataError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
 from hrseg.inference.tracking import TrackerConfig, track_mot
+from hrseg.utils.image_io import IMAGE_SUFFIXES
 
 FORMATS = ("mot",)
 
@@ -30,10 +33,13 @@ def _options(ap: argparse.ArgumentParser) -> None:
              "new_track_thr": "least score that starts a track", "match_thr": "least similarity x score of a first-pass match", "low_match_thr": "the same in the second pass",
              "lost_frames": "frames a lost track is kept", "frame_rate": "frames a second (scales lost-frames)",
              "min_hits": "frames before a new track gets an id", "oks_weight": "OKS's share for keypoints",
-             "kpt_thr": "keypoint score that counts"}
+             "kpt_thr": "keypoint score that counts",
+             "reid_thr": "with --frames: a new track takes a lost track's id when they look this alike",
+             "reid_frames": "with --frames: how long a lost track can be re-identified"}
     for f in dataclasses.fields(TrackerConfig):
         if f.name in helps and f.name not in ("oks_weight", "kpt_thr"):  # boxes only here
-            ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default) if f.default is not None else float,
+                            default=f.default,
                             help=f"{helps[f.name]} (default {f.default})")
 
 
@@ -44,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="write the tracks here (MOTChallenge results)")
     ap.add_argument("--eval", default=None, metavar="GT", help="score against this MOTChallenge ground truth")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    ap.add_argument("--frames", default=None, metavar="DIR", help="the sequence's frames (img1/, sorted by name): "
+                    "each track's look gives people who leave and come back their id again")
     _options(ap)
     args = ap.parse_args(argv)
     if args.out is None and args.eval is None:
@@ -59,7 +67,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)
                                   if hasattr(args, f.name)})
-        tracks = track_mot(read_mot(args.input), config)
+        images = None
+        if args.frames is not None:
+            images = sorted(p for p in Path(args.frames).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DataError(f"{args.frames}: no frames found ({', '.join(IMAGE_SUFFIXES)})")
+        tracks = track_mot(read_mot(args.input), config, images=images)
         write_mot(args.out, tracks)
         print(f"{args.out}: {len(tracks)} boxes in {len({t.id for t in tracks})} tracks")
         results = args.out

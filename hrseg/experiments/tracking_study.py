@@ -32,8 +32,10 @@ from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.mot import evaluate_mot
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
+from hrseg.utils.image_io import read_image
 
-__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections", "smoothing_ap"]
+__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections", "second_difference",
+           "smoothing_ap", "video_keypoints"]
 
 Frames = Mapping[int, list[dict[str, Any]]]
 
@@ -98,13 +100,15 @@ def compare_trackers(sequences: Iterable[str | os.PathLike], config: TrackerConf
     for seq in map(Path, sequences):
         dets = read_mot(seq / "det" / "det.txt")
         rows.append(_scored(seq / "gt" / "gt.txt", {
-            "hrseg (trackers BoT-SORT association + glue)": track_mot(dets, config),
+            "hrseg (trackers BoT-SORT association + glue), motion alone": track_mot(dets, config),
+            "hrseg, + the look from the frames (re-identification)":
+                track_mot(dets, config, images=sorted((seq / "img1").glob("*.jpg"))),
             "trackers ByteTrack, library defaults": library_bytetrack(dets),
             "boxmot ByteTrack, library defaults": boxmot_bytetrack(dets, _size(seq / "seqinfo.ini"))}))
     return _mean(rows)
 
 
-def _video_keypoints(root: Path, split: str) -> dict[tuple[int, int], np.ndarray]:
+def video_keypoints(root: Path, split: str) -> dict[tuple[int, int], np.ndarray]:
     """(1-based frame, track id) -> ground-truth keypoints (K, 3) of a synthetic video split."""
     coco = json.loads(sequence_paths(root, split)["coco"].read_text())
     frame_of = {im["id"]: im["frame_id"] + 1 for im in coco["images"]}
@@ -127,7 +131,7 @@ def keypoint_detections(root: str | os.PathLike, split: str = "val", noise: Dete
     each with its person's keypoints plus Gaussian noise (false positives get keypoints spread
     over their box, scoring 0.5)."""
     paths, rng = sequence_paths(root, split), np.random.default_rng(seed)
-    truth = _video_keypoints(Path(root), split)
+    truth = video_keypoints(Path(root), split)
     dets = noisy_detections(read_mot(paths["gt"]), rng, _size(paths["seqinfo"]), noise, keep_ids=True)
     frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for d in dets:
@@ -140,10 +144,12 @@ def keypoint_detections(root: str | os.PathLike, split: str = "val", noise: Dete
     return dict(frames)
 
 
-def _track_frames(frames: Frames, config: TrackerConfig) -> list[MotBox]:
+def _track_frames(frames: Frames, config: TrackerConfig, images: Sequence[Path] = ()) -> list[MotBox]:
+    """``frames``' detections tracked; with the frame ``images``, the tracks' looks too."""
     tracker, out = Tracker(config), []
     for frame in range(1, max(frames, default=0) + 1):
-        for d in tracker.update(frames.get(frame, [])):
+        image = read_image(images[frame - 1]) if frame <= len(images) else None
+        for d in tracker.update(frames.get(frame, []), image):
             if d["track_id"] is not None:
                 out.append(MotBox(frame, d["track_id"], *d["bbox"], d["score"]))
     return out
@@ -160,13 +166,15 @@ def compare_with_keypoints(splits: Iterable[tuple[str | os.PathLike, str]], seed
         frames = keypoint_detections(root, split, seed=seed)
         boxes = [MotBox(f, -1, *d["bbox"], d["score"]) for f, ds in frames.items() for d in ds]
         rows.append(_scored(sequence_paths(root, split)["gt"], {
+            f"hrseg, IoU + OKS (weight {config.oks_weight}) + look": _track_frames(
+                frames, config, sorted(sequence_paths(root, split)["images"].glob("*.jpg"))),
             f"hrseg, IoU + OKS (weight {config.oks_weight})": _track_frames(frames, config),
             "hrseg, IoU alone": _track_frames(frames, no_oks),
             "trackers ByteTrack, library defaults": library_bytetrack(boxes)}))
     return _mean(rows)
 
 
-def _second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]
+def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]
                        ) -> float:
     """Mean |x[t+1] - 2 x[t] + x[t-1]| (Euclidean, pixels) over the keypoints visible at all three frames."""
     total, count = 0.0, 0
@@ -185,12 +193,12 @@ def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence
     """For each (min_cutoff, beta): jitter of the smoothed noisy keypoints over the ground
     truth's, the same for the raw noisy keypoints, and both mean distances to the ground truth
     (pixels, visible keypoints). The ids are the ground truth's, so the filter alone is measured."""
-    truth = _video_keypoints(Path(root), split)
+    truth = video_keypoints(Path(root), split)
     rng = np.random.default_rng(seed)
     heights = {(b.frame, b.id): b.h for b in read_mot(sequence_paths(root, split)["gt"])}
     noisy = {key: _noisy(k, heights[key], rng, kpt_sigma) for key, k in sorted(truth.items())}
     visible = lambda key: truth[key][:, 2] > 0  # noqa: E731
-    base = _second_difference(truth, visible)
+    base = second_difference(truth, visible)
 
     def error(series: Mapping[tuple[int, int], np.ndarray]) -> float:
         d = [np.linalg.norm(series[k][visible(k), :2] - truth[k][visible(k), :2], axis=1) for k in series]
@@ -203,8 +211,8 @@ def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence
             people = [{"track_id": t, "keypoints": noisy[(f, t)].tolist()} for f, t in noisy if f == frame]
             for p in smoother(people):
                 smoothed[(frame, p["track_id"])] = keypoint_array(p["keypoints"])
-        rows.append({"min_cutoff": min_cutoff, "beta": beta, "jitter_raw": _second_difference(noisy, visible) / base,
-                     "jitter_smoothed": _second_difference(smoothed, visible) / base,
+        rows.append({"min_cutoff": min_cutoff, "beta": beta, "jitter_raw": second_difference(noisy, visible) / base,
+                     "jitter_smoothed": second_difference(smoothed, visible) / base,
                      "error_raw": error(noisy), "error_smoothed": error(smoothed), "gt_jitter_px": base})
     return rows
 
@@ -242,8 +250,8 @@ def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.
     Jitter: the mean absolute second difference of the predicted keypoints scoring ``kpt_thr``
     in three consecutive frames of a track, over the ground truth's (its visible keypoints)."""
     root = Path(root)
-    gt_file, truth = sequence_paths(root, split)["coco"], _video_keypoints(root, split)
-    base = _second_difference(truth, lambda key: truth[key][:, 2] > 0)
+    gt_file, truth = sequence_paths(root, split)["coco"], video_keypoints(root, split)
+    base = second_difference(truth, lambda key: truth[key][:, 2] > 0)
     frames = _predictions(root, split, results, kpt_sigma, seed)
     tracker, tracked = Tracker(), {}
     for frame in range(1, max(frames, default=0) + 1):
@@ -262,5 +270,5 @@ def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.
         ap = evaluate_keypoints(gt_file, coco_results, verbose=False)
         rows.append({"min_cutoff": setting[0] if setting else None, "beta": setting[1] if setting else None,
                      "AP": ap["AP"], "AP .5": ap["AP .5"],
-                     "jitter": _second_difference(series, lambda key: series[key][:, 2] >= kpt_thr) / base})
+                     "jitter": second_difference(series, lambda key: series[key][:, 2] >= kpt_thr) / base})
     return rows

@@ -67,8 +67,8 @@ class MultiPredictor(Predictor):
         value = scores[row, k].float()
         return round(float(torch.sigmoid(value) if self.logit_scores else value), 4)
 
-    def follow(self, result: dict[str, Any]) -> dict[str, Any]:
-        return {**result, "detections": super().follow(result["detections"])}
+    def follow(self, result: dict[str, Any], image: np.ndarray | None = None) -> dict[str, Any]:
+        return {**result, "detections": super().follow(result["detections"], image)}
 
     def result_fields(self, result: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"box_format": "xyxy", "score_thr": self.score_thr, "detections": result["detections"]}

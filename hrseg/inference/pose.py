@@ -67,10 +67,10 @@ class PosePredictor(Predictor):
         super().reset()
         self.boxes.reset()
 
-    def follow(self, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def follow(self, people: list[dict[str, Any]], image: np.ndarray | None = None) -> list[dict[str, Any]]:
         """:meth:`Predictor.follow`, and the next frame's person boxes from these keypoints when
         the detector runs every N frames (the boxes follow the people, as mmpose's tracker does)."""
-        people = super().follow(people)
+        people = super().follow(people, image)
         h, w = self.codec.input_size
         self.boxes.follow(people, w / h)
         return people

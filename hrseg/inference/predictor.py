@@ -57,14 +57,15 @@ class Predictor:
 
     def __call__(self, image: np.ndarray, key: Any = None) -> Any:
         """One image's result; in a tracking predictor, the next frame's, with ``track_id``s."""
-        return self.follow(self.predict(image, key))
+        return self.follow(self.predict(image, key), image)
 
-    def follow(self, result: Any) -> Any:
+    def follow(self, result: Any, image: np.ndarray | None = None) -> Any:
         """A video frame's result with identities (``track_id``) and smoothed keypoints, when
-        this predictor tracks; as it is otherwise."""
+        this predictor tracks; as it is otherwise. ``image``: the frame, for the tracker's
+        appearance cue (people who leave and come back get their id again) and camera motion."""
         if self.tracker is not None:
             with self.timer("track"):
-                result = self.tracker.update(result)
+                result = self.tracker.update(result, image)
                 if self.smoother is not None:
                     result = self.smoother(result)
         return result

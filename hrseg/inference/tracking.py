@@ -40,6 +40,7 @@ set's sigmas and the box areas; IoU alone elsewhere.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -47,8 +48,10 @@ import numpy as np
 
 from hrseg.data.mot import MotBox, by_frame
 from hrseg.geometry import box_to_center_scale
+from hrseg.inference.appearance import appearance, similarity
 from hrseg.inference.pose_postprocess import oks_iou
 from hrseg.meta.keypoints import OKS_SIGMAS
+from hrseg.utils.image_io import read_image
 
 __all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array", "track_mot"]
 
@@ -68,7 +71,9 @@ class TrackerConfig:
     camera_motion: compensate camera motion (sparse optical flow) when ``update`` is given the
     frame; oks_weight: OKS's share of the similarity for people; kpt_thr: the keypoint score a
     joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
-    for 17 keypoints, their mean for other sets).
+    for 17 keypoints, their mean for other sets); reid_thr: a new track takes the id of a track
+    of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
+    is at least this similar (None: never; needs the frame in ``update``).
     """
 
     high_thr: float = 0.6
@@ -83,6 +88,8 @@ class TrackerConfig:
     oks_weight: float = 0.7
     kpt_thr: float = 0.3
     sigmas: tuple[float, ...] | None = None
+    reid_thr: float | None = 0.6
+    reid_frames: int = 150
 
 
 def keypoint_array(keypoints: Any) -> np.ndarray:
@@ -169,6 +176,8 @@ class Tracker:
         self.config, self.box_format, self.score_key = config, box_format, score_key
         self._per_label: dict[Any, tuple[Any, _PoseSimilarity]] = {}
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
+        self._next_id, self._frame = 1, 0
+        self._looks: dict[int, tuple[Any, int, np.ndarray | None]] = {}  # our id -> (label, last frame, look)
 
     def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
         if label not in self._per_label:
@@ -190,16 +199,45 @@ class Tracker:
         Call once per frame, also with no detections (lost tracks age). ``frame`` (H, W, 3) is
         used only with ``TrackerConfig.camera_motion``."""
         out = [{**d, "track_id": None} for d in detections]
+        self._frame += 1
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
         for i, d in enumerate(out):
             if float(d[self.score_key]) >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
+        looks = _Looks(out, frame, self.box_format, self.config) if self.config.reid_thr is not None else None
         for label, index in groups.items():
-            for i, library_id in self._track(label, [out[i] for i in index], frame):
-                if library_id >= 0:
-                    key = (label, library_id)
-                    out[index[i]]["track_id"] = self._ids.setdefault(key, len(self._ids) + 1)
+            found = [(index[i], library_id) for i, library_id in self._track(label, [out[i] for i in index], frame)
+                     if library_id >= 0]
+            taken = {self._ids[(label, t)] for _, t in found if (label, t) in self._ids}
+            for i, library_id in found:
+                key = (label, library_id)
+                if key not in self._ids:
+                    self._ids[key] = self._relink(label, looks.of(i) if looks else None, taken) or self._new_id()
+                    taken.add(self._ids[key])
+                track_id = out[i]["track_id"] = self._ids[key]
+                old = self._looks.get(track_id, (label, 0, None))[2]
+                self._looks[track_id] = (label, self._frame, looks.updated(i, old) if looks else None)
         return out
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _relink(self, label: Any, look: np.ndarray | None, taken: set[int]) -> int | None:
+        """The id of the recently lost track of ``label`` that looks most like ``look``, if it is
+        similar enough (:attr:`TrackerConfig.reid_thr`); its old library track keeps no id."""
+        if look is None:
+            return None
+        best, best_sim = None, float(self.config.reid_thr)
+        for track_id, (lab, last, seen) in self._looks.items():
+            lost = self._frame - last
+            if lab == label and seen is not None and track_id not in taken and 0 < lost <= self.config.reid_frames:
+                sim = similarity(look, seen)
+                if sim >= best_sim:
+                    best, best_sim = track_id, sim
+        if best is not None:
+            self._ids = {k: v for k, v in self._ids.items() if v != best}
+        return best
 
     def _track(self, label: Any, dets: list[dict[str, Any]], frame: np.ndarray | None) -> list[tuple[int, int]]:
         """(position in ``dets``, library id or -1) of the detections the library returns."""
@@ -224,6 +262,45 @@ class Tracker:
         """Forget every track (a new video); ids start again from 1."""
         self._per_label.clear()
         self._ids.clear()
+        self._looks.clear()
+        self._next_id, self._frame = 1, 0
+
+
+class _Looks:
+    """This frame's detections' looks, computed when asked (:mod:`hrseg.inference.appearance`);
+    a track's look is updated only from a detection that overlaps no other (not half the person
+    in front)."""
+
+    def __init__(self, detections: list[dict[str, Any]], frame: np.ndarray | None, box_format: str,
+                 config: TrackerConfig) -> None:
+        self.detections, self.frame, self.config = detections, frame, config
+        self.boxes = np.array([_xyxy(d["bbox"], box_format) for d in detections], np.float64).reshape(-1, 4)
+        self._cache: dict[int, np.ndarray | None] = {}
+
+    def of(self, i: int) -> np.ndarray | None:
+        if self.frame is None:
+            return None
+        if i not in self._cache:
+            d = self.detections[i]
+            kpts = keypoint_array(d["keypoints"]) if d.get("keypoints") else None
+            self._cache[i] = appearance(self.frame, self.boxes[i], kpts, self.config.kpt_thr)
+        return self._cache[i]
+
+    def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
+        others = np.delete(self.boxes, i, axis=0)
+        if len(others) and float(_iou(self.boxes[i], others).max()) > 0.1:
+            return old
+        look = self.of(i)
+        if look is None or old is None:
+            return look if look is not None else old
+        return (1 - momentum) * old + momentum * look
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
 def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: float | None = None,
@@ -252,15 +329,18 @@ def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: floa
 
 
 def track_mot(detections: Iterable[MotBox], config: TrackerConfig = TrackerConfig(),
-              num_frames: int | None = None) -> list[MotBox]:
+              num_frames: int | None = None, images: Sequence[str | os.PathLike] | None = None) -> list[MotBox]:
     """Track MOTChallenge detections (any ids): every frame from 1 to the last (or
-    ``num_frames``) goes through the tracker, also frames without detections; returns the
-    tracked boxes with their ids (untracked ones are left out, as MOTChallenge results have them)."""
-    frames = by_frame(detections)
+    ``num_frames``, or the number of ``images``) goes through the tracker, also frames without
+    detections; returns the tracked boxes with their ids (untracked ones are left out, as
+    MOTChallenge results have them). ``images``: the sequence's frame files in order (``img1/``),
+    for the look of each track (:attr:`TrackerConfig.reid_thr`); without them motion alone."""
+    frames, images = by_frame(detections), list(images or [])
     tracker, out = Tracker(config), []
-    for frame in range(1, (num_frames or max(frames, default=0)) + 1):
+    for frame in range(1, (num_frames or max(max(frames, default=0), len(images))) + 1):
         boxes = frames.get(frame, [])
-        tracked = tracker.update({"bbox": b.xywh, "score": b.score} for b in boxes)
+        image = read_image(images[frame - 1]) if frame <= len(images) else None
+        tracked = tracker.update(({"bbox": b.xywh, "score": b.score} for b in boxes), image)
         out += [MotBox(frame, t["track_id"], *b.xywh, b.score) for b, t in zip(boxes, tracked)
                 if t["track_id"] is not None]
     return out

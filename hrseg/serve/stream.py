@@ -61,7 +61,7 @@ def stream_frame(served: ServedModel, predictor: Predictor, data: bytes | None, 
     t1 = time.perf_counter()
     people = predictor.predict(image)
     t2 = time.perf_counter()
-    people = predictor.follow(people)  # track ids, smoothed keypoints
+    people = predictor.follow(people, image)  # track ids, smoothed keypoints
     t3 = time.perf_counter()
     out = answer(served, predictor, image, people)
     out["frame"] = index

@@ -1,0 +1,64 @@
+"""Track people end to end (a trained person detector + pose model) on synthetic videos, scored.
+
+    hrseg track-video datasets/tracking_study --pose-weights P.pth --det-weights D.pth
+    hrseg track-video ROOT --sequences 6 --det-every 1 5 --json video.json
+    python tools/track_video.py ...          # the same command, from a clone
+
+The val splits of the synthetic video sequences video0..videoK-1 under ROOT (written once, as
+`hrseg track-study` writes them: 4 walkers, 200 frames of 256x320) go frame by frame through the
+pose predictor with --track (the detector every N frames, the boxes following the keypoints in
+between), as `hrseg infer pose FRAMES/ --track --det-every N` runs them. One table, means over the
+sequences: HOTA, IDF1, MOTA, ID switches against gt.txt (trackers.eval), keypoint AP against the
+COCO-video file, keypoint jitter over the ground truth's, raw and with --smooth (the config's
+test.smooth), and frames/s end to end (reading the frame to the tracked people). Without weights,
+the newest checkpoints of `hrseg train pose` (the main job) and of `hrseg train det mini_fasterrcnn`.
+Needs the [track] extra (docs/video.md).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from hrseg.commands import home_path
+from hrseg.data.synthetic.video import ensure_synthetic_video
+from hrseg.experiments.video_pipeline import format_rows, video_study
+from hrseg.tasks.detection import TASK as DET
+from hrseg.tasks.pose import TASK as POSE
+from hrseg.utils.io import write_json
+
+POSE_RUN, DET_RUN = "work_dirs/synthetic_mini", "work_dirs/mini_fasterrcnn"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", help="folder for the sequences (written once, reused)")
+    ap.add_argument("--sequences", type=int, default=3, help="sequences video0..videoK-1 (default 3)")
+    ap.add_argument("--pose-weights", default=None, help=f"pose weights (default: the newest in {POSE_RUN})")
+    ap.add_argument("--det-weights", default=None, help=f"person detector weights (default: the newest in {DET_RUN})")
+    ap.add_argument("--det-score-thr", type=float, default=0.5, help="person boxes scoring at least this (default 0.5)")
+    ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    if args.sequences < 1 or min(args.det_every) < 1:
+        ap.error("--sequences and --det-every must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pose_weights = POSE.resolve_weights(args.pose_weights, home_path(POSE_RUN))
+    det_weights = DET.resolve_weights(args.det_weights, home_path(DET_RUN))
+    root = Path(args.root)
+    for s in range(args.sequences):
+        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=200, seed=s, log=None)
+
+    def build(det_every: int, smooth: bool = False):
+        return POSE.build_predictor(pose_weights, track=True, smooth=smooth, det_weights=det_weights,
+                                    det_score_thr=args.det_score_thr, det_every=det_every)
+
+    rows = video_study([(root / f"video{s}", "val") for s in range(args.sequences)], build, args.det_every,
+                       smoother=build(1, smooth=True).smoother)
+    print(format_rows(rows))
+    if args.json:
+        write_json(args.json, {"pose_weights": str(pose_weights), "det_weights": str(det_weights), "rows": rows})
+    return 0

@@ -1,0 +1,69 @@
+"""An object's look, for giving people who leave the picture (or are hidden) their id again.
+
+A motion-only tracker (ByteTrack, BoT-SORT without re-identification) gives a person who walks
+out of the frame and comes back, or who is hidden for longer than its motion model can follow,
+a new id. The tracker's glue (:mod:`hrseg.inference.tracking`) keeps each id's look and, when the
+library starts a track, hands it the id of a recently lost track of the same label that looks
+the same. The look is a colour histogram (hue x saturation, and value, in HSV) of the object's
+pixels: for a person with keypoints, the pixels along the skeleton's limbs and torso (clothes,
+not the background between the legs); otherwise the middle of the box. Histograms are compared
+with the Bhattacharyya coefficient (1: the same distribution). No network: a lightweight cue that
+costs well under a millisecond per person on a CPU.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["SKELETON_PARTS", "appearance", "similarity"]
+
+HUE_BINS, SAT_BINS, VAL_BINS = 16, 4, 4
+# COCO joints joined by the body parts that carry clothes: torso diagonals, arms, legs
+SKELETON_PARTS = ((5, 11), (6, 12), (5, 6), (11, 12), (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15),
+                  (12, 14), (14, 16))
+
+
+def _mask(shape: tuple[int, int], box: np.ndarray, keypoints: np.ndarray | None, kpt_thr: float) -> np.ndarray:
+    h, w = shape
+    x0, y0, x1, y1 = box
+    mask = np.zeros((h, w), np.uint8)
+    if keypoints is not None and len(keypoints) == 17:
+        thickness = max(2, int(round(0.06 * (y1 - y0))))
+        for a, b in SKELETON_PARTS:
+            if keypoints[a, 2] >= kpt_thr and keypoints[b, 2] >= kpt_thr:
+                cv2.line(mask, tuple(int(v) for v in keypoints[a, :2]), tuple(int(v) for v in keypoints[b, :2]),
+                         255, thickness)
+        if mask.any():
+            return mask
+    bw, bh = x1 - x0, y1 - y0
+    cv2.rectangle(mask, (int(x0 + 0.3 * bw), int(y0 + 0.15 * bh)), (int(x1 - 0.3 * bw), int(y1 - 0.15 * bh)), 255, -1)
+    return mask
+
+
+def appearance(image: np.ndarray, box_xyxy: Sequence[float], keypoints: np.ndarray | None = None,
+               kpt_thr: float = 0.3) -> np.ndarray | None:
+    """The normalised HSV histogram (a vector summing to 1) of an object's pixels in an RGB
+    ``image``; None when the box holds too few pixels to say."""
+    h, w = image.shape[:2]
+    box = np.clip(np.asarray(box_xyxy[:4], np.float64), 0, [w, h, w, h])
+    x0, y0, x1, y1 = int(box[0]), int(box[1]), int(np.ceil(box[2])), int(np.ceil(box[3]))
+    if x1 - x0 < 4 or y1 - y0 < 8:
+        return None
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    kpts = None if keypoints is None else keypoints - np.array([x0, y0, 0.0])
+    mask = _mask(crop.shape[:2], box - np.array([x0, y0, x0, y0]), kpts, kpt_thr)
+    if int(np.count_nonzero(mask)) < 16:
+        return None
+    hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
+    hs = cv2.calcHist([hsv], [0, 1], mask, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
+    v = cv2.calcHist([hsv], [2], mask, [VAL_BINS], [0, 256]).ravel()
+    hist = np.concatenate([hs, v]).astype(np.float64)
+    return hist / hist.sum()
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """The Bhattacharyya coefficient of two histograms from :func:`appearance`, in [0, 1] (the
+    hue-saturation and the value histogram weigh half each: each sums to 0.5)."""
+    return float(np.sqrt(a * b).sum())

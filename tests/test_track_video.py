@@ -1,0 +1,59 @@
+"""`hrseg track-video`: the tracking pose predictor end to end on a synthetic video, scored with
+the MOT metrics, keypoint AP and jitter; detection every N frames runs the detector 1/N as often."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import hrseg
+from hrseg.commands import track_video
+from hrseg.data.synthetic.video import ensure_synthetic_video
+from hrseg.experiments.video_pipeline import run_sequence, score_sequence
+from hrseg.tasks import detection, pose
+
+pytest.importorskip("trackers", reason="the [track] extra is not installed")
+
+FRAMES = 15
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from conftest import randomize_weights
+
+    folder = tmp_path_factory.mktemp("track_video")
+    torch.manual_seed(0)
+    cfg = pose.load_pose_config(None)
+    hrseg.save_checkpoint(folder / "pose.pth", pose.build_pose_model(cfg["model"]), meta={"config": cfg})
+    cfg = detection.load_det_config(None, ["model.num_classes=2", "model.box_detections_per_img=4"])
+    cfg["classes"] = [{"id": 1, "name": "person"}]
+    hrseg.save_checkpoint(folder / "det.pth", randomize_weights(detection.TASK.build_model(cfg)),
+                          meta={"config": cfg, "model": detection.TASK.model_meta(cfg)})
+    ensure_synthetic_video(folder / "videos" / "video0", num_train=0, num_val=FRAMES, seed=0, log=None)
+    return folder
+
+
+def test_track_video_scores_every_interval(setup, tmp_path, capsys):
+    out = tmp_path / "video.json"
+    assert track_video.main([str(setup / "videos"), "--sequences", "1", "--pose-weights", str(setup / "pose.pth"),
+                             "--det-weights", str(setup / "det.pth"), "--det-score-thr", "0.05",
+                             "--det-every", "1", "5", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["det_every"], r["smooth"]) for r in rows] == [(1, False), (1, True), (5, False)]
+    for r in rows:
+        assert 0.0 <= r["IDF1"] <= 1.0 and 0.0 <= r["AP"] <= 1.0 and r["frames_per_s"] > 0 and r["jitter"] >= 0
+    assert "| detector every | smoothed | frames/s |" in capsys.readouterr().out
+
+
+def test_detector_runs_every_n_frames_and_people_keep_ids(setup):
+    root = setup / "videos" / "video0"
+    frames = sorted((root / "val" / "img1").glob("*.jpg"))
+    predictor = pose.TASK.build_predictor(setup / "pose.pth", track=True, det_weights=setup / "det.pth",
+                                          det_score_thr=0.05, det_every=5)
+    calls = []
+    predictor.boxes.detector.model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    tracked, seconds = run_sequence(predictor, frames)
+    assert len(calls) == len(range(0, FRAMES, 5)) and sorted(tracked) == list(range(1, FRAMES + 1))
+    scores = score_sequence(root, "val", tracked)
+    assert {"HOTA", "IDF1", "MOTA", "IDSW", "AP", "jitter"} <= set(scores)
