@@ -176,7 +176,9 @@ def test_tracking_study_on_a_small_video(tmp_path):
             "hrseg, + the look from the frames (re-identification)"} <= set(boxes)
     people = compare_with_keypoints([(tmp_path / "v", "val")])
     assert all(0 <= m["IDF1"] <= 1 and m["frames"] == 30 for m in people.values())
-    (jitter,) = jitter_study(tmp_path / "v", settings=[(1.0, 0.1)])
-    assert jitter["jitter_smoothed"] < 0.6 * jitter["jitter_raw"] and jitter["error_raw"] > 0
-    raw, smoothed = smoothing_ap(tmp_path / "v", settings=[(1.0, 0.1)])
-    assert raw["beta"] is None and smoothed["jitter"] < 0.6 * raw["jitter"] and 0 < raw["AP"] <= 1
+    for setting in ({}, {"filter": "one_euro", "min_cutoff": 1.0, "beta": 0.1}):
+        (jitter,) = jitter_study(tmp_path / "v", settings=[setting])
+        assert jitter["jitter_smoothed"] < 0.6 * jitter["jitter_raw"] and jitter["error_raw"] > 0
+        raw, smoothed = smoothing_ap(tmp_path / "v", settings=[setting])
+        assert raw["setting"] == "raw" and smoothed["jitter"] < 0.6 * raw["jitter"] and 0 < raw["AP"] <= 1
+        assert smoothed["setting"].startswith("Kalman" if not setting else "One-Euro")

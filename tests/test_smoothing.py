@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hrseg.inference.smoothing import KeypointSmoother, OneEuroFilter
+from hrseg.inference.smoothing import ConstantVelocityFilter, KeypointSmoother, OneEuroFilter
 
 
 def test_one_euro_step_by_the_formula():
@@ -39,7 +39,7 @@ def _people(frame, *tracks):
 
 
 def test_per_track_filters_and_a_fresh_start_when_lost():
-    s = KeypointSmoother(min_cutoff=1.0, beta=0.0, frame_rate=30)
+    s = KeypointSmoother(min_cutoff=1.0, beta=0.0, frame_rate=30, filter="one_euro")
     s(_people(0, (1, 10, 0.9), (2, 100, 0.9)))
     out = s(_people(1, (1, 20, 0.9), (2, 100, 0.9)))
     assert 10 < out[0]["keypoints"]["eye"][0] < 12  # pulled back toward 10
@@ -64,3 +64,31 @@ def test_untracked_people_and_list_forms_pass():
     assert s(flat)[0]["keypoints"] == [1.0, 2.0, 0.9, 3.0, 4.0, 0.9]
     nested = [{"track_id": 5, "keypoints": [[1.0, 2.0, 0.9], [3.0, 4.0, 0.9]]}]
     assert s(nested)[0]["keypoints"] == [[1.0, 2.0, 0.9], [3.0, 4.0, 0.9]]
+
+
+def test_kalman_step_by_the_equations_and_restart():
+    f = ConstantVelocityFilter(process_noise=0.6, measurement_noise=4.0)
+    assert f(np.array([10.0]))[0] == 10.0  # the first value is the state
+    # predict: x 10, v 0; P = [[4 + 100 + 0.15, 0.3 + 100], [., 100.6]]; correct with 20
+    pxx, pxv = 4 + 100 + 0.6 / 4, 100 + 0.6 / 2
+    assert f(np.array([20.0]))[0] == pytest.approx(10 + pxx / (pxx + 4) * 10)
+    out = f(np.array([30.0, ]), restart=np.array([True]))
+    assert out[0] == 30.0 and f.v[0] == 0.0
+    with pytest.raises(ValueError, match="process_noise"):
+        ConstantVelocityFilter(process_noise=0.0)
+    with pytest.raises(ValueError, match="one of kalman, one_euro"):
+        KeypointSmoother(filter="median")
+
+
+def test_kalman_follows_steady_motion_without_lag_and_removes_noise():
+    """A joint moving 3 px a frame with 2 px noise: the filter's output stays on the line (no lag,
+    where One-Euro at the same speed trails it) and its second difference is far smaller."""
+    rng = np.random.default_rng(0)
+    truth = 3.0 * np.arange(200)
+    noisy = truth + rng.normal(0, 2.0, truth.shape)
+    kalman, one_euro = ConstantVelocityFilter(), OneEuroFilter(1.0, 0.1, dt=1 / 25)
+    k = np.array([kalman(np.array([v]))[0] for v in noisy])
+    e = np.array([one_euro(np.array([v]))[0] for v in noisy])
+    assert abs(np.mean(k[50:] - truth[50:])) < 0.3 < abs(np.mean(e[50:] - truth[50:]))
+    jitter = lambda x: np.abs(np.diff(x[50:], 2)).mean()  # noqa: E731
+    assert jitter(k) < 0.5 * jitter(noisy)

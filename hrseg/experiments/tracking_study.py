@@ -34,7 +34,7 @@ from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
 from hrseg.utils.image_io import read_image
 
-__all__ = ["compare_trackers", "compare_with_keypoints", "jitter_study", "keypoint_detections", "second_difference",
+__all__ = ["compare_trackers", "compare_with_keypoints", "describe", "jitter_study", "keypoint_detections", "second_difference",
            "smoothing_ap", "video_keypoints"]
 
 Frames = Mapping[int, list[dict[str, Any]]]
@@ -188,9 +188,17 @@ def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Cal
     return total / max(count, 1)
 
 
-def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[tuple[float, float]] = ((1.0, 0.1),),
-                 kpt_sigma: float = 0.02, seed: int = 0, frame_rate: float = 25.0) -> list[dict[str, float]]:
-    """For each (min_cutoff, beta): jitter of the smoothed noisy keypoints over the ground
+def describe(setting: Mapping[str, Any]) -> str:
+    """A smoothing setting (:class:`KeypointSmoother`'s keyword arguments) in a table's words."""
+    if setting.get("filter", "kalman") == "kalman":
+        return (f"Kalman, process noise {setting.get('process_noise', 0.6)}, "
+                f"measurement noise {setting.get('measurement_noise', 4.0)}")
+    return f"One-Euro, min_cutoff {setting.get('min_cutoff', 1.0)}, beta {setting.get('beta', 0.1)}"
+
+
+def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[Mapping[str, Any]] = ({},),
+                 kpt_sigma: float = 0.02, seed: int = 0, frame_rate: float = 25.0) -> list[dict[str, Any]]:
+    """For each setting (:class:`KeypointSmoother`'s keyword arguments): jitter of the smoothed noisy keypoints over the ground
     truth's, the same for the raw noisy keypoints, and both mean distances to the ground truth
     (pixels, visible keypoints). The ids are the ground truth's, so the filter alone is measured."""
     truth = video_keypoints(Path(root), split)
@@ -205,13 +213,13 @@ def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence
         return float(np.concatenate(d).mean())
 
     rows = []
-    for min_cutoff, beta in settings:
-        smoother, smoothed = KeypointSmoother(min_cutoff, beta, frame_rate=frame_rate), {}
+    for setting in settings:
+        smoother, smoothed = KeypointSmoother(**setting, frame_rate=frame_rate), {}
         for frame in sorted({f for f, _ in noisy}):
             people = [{"track_id": t, "keypoints": noisy[(f, t)].tolist()} for f, t in noisy if f == frame]
             for p in smoother(people):
                 smoothed[(frame, p["track_id"])] = keypoint_array(p["keypoints"])
-        rows.append({"min_cutoff": min_cutoff, "beta": beta, "jitter_raw": second_difference(noisy, visible) / base,
+        rows.append({"setting": describe(setting), "jitter_raw": second_difference(noisy, visible) / base,
                      "jitter_smoothed": second_difference(smoothed, visible) / base,
                      "error_raw": error(noisy), "error_smoothed": error(smoothed), "gt_jitter_px": base})
     return rows
@@ -240,10 +248,11 @@ def _predictions(root: Path, split: str, results: str | os.PathLike | None, kpt_
 
 
 def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.PathLike | None = None,
-                 settings: Sequence[tuple[float, float]] = ((1.0, 0.1),), kpt_sigma: float = 0.02, seed: int = 0,
-                 frame_rate: float = 25.0, kpt_thr: float = 0.3) -> list[dict[str, float]]:
+                 settings: Sequence[Mapping[str, Any]] = ({},), kpt_sigma: float = 0.02, seed: int = 0,
+                 frame_rate: float = 25.0, kpt_thr: float = 0.3) -> list[dict[str, Any]]:
     """Keypoint AP (pycocotools, the split's COCO-video file) and jitter of keypoint predictions,
-    as they come and smoothed with each (min_cutoff, beta): the pipeline of ``--track --smooth``
+    as they come (``setting`` "raw") and smoothed with each setting (:class:`KeypointSmoother`'s
+    keyword arguments): the pipeline of ``--track --smooth``
     (hrseg's tracker on the people's boxes and keypoints, then :class:`KeypointSmoother`).
     ``results``: a COCO keypoint results file on the split (``hrseg test pose``'s, with centre
     and scale); None: ground-truth keypoints with noise of ``kpt_sigma`` times the box height.
@@ -258,7 +267,7 @@ def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.
         tracked[frame] = tracker.update(frames.get(frame, []))
     rows = []
     for setting in (None, *settings):
-        smoother = KeypointSmoother(*setting, frame_rate=frame_rate, kpt_thr=kpt_thr) if setting else None
+        smoother = KeypointSmoother(**setting, frame_rate=frame_rate, kpt_thr=kpt_thr) if setting is not None else None
         series, coco_results = {}, []
         for frame, people in tracked.items():
             for p in smoother(people) if smoother else people:
@@ -268,7 +277,6 @@ def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.
                 if p["track_id"] is not None:
                     series[(frame, p["track_id"])] = k
         ap = evaluate_keypoints(gt_file, coco_results, verbose=False)
-        rows.append({"min_cutoff": setting[0] if setting else None, "beta": setting[1] if setting else None,
-                     "AP": ap["AP"], "AP .5": ap["AP .5"],
+        rows.append({"setting": describe(setting) if setting is not None else "raw", "AP": ap["AP"], "AP .5": ap["AP .5"],
                      "jitter": second_difference(series, lambda key: series[key][:, 2] >= kpt_thr) / base})
     return rows

@@ -25,11 +25,11 @@ from hrseg.engine import barrier, get_rank
 
 log = logging.getLogger("hrseg")
 
-# --track / --smooth: the tracker's and the One-Euro filter's settings, as the config's test.track
+# --track / --smooth: the tracker's and the keypoint filter's settings, as the config's test.track
 # and test.smooth (the classes' own defaults: one place for each value)
 TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k != "sigmas"}
 SMOOTH_DEFAULTS = {k: p.default for k, p in signature(KeypointSmoother).parameters.items()
-                   if k in ("min_cutoff", "beta")}
+                   if k in ("filter", "process_noise", "measurement_noise", "min_cutoff", "beta")}
 
 
 def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str, smooth: bool = False,
