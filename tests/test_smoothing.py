@@ -72,6 +72,7 @@ def test_kalman_step_by_the_equations_and_restart():
     # predict: x 10, v 0; P = [[4 + 100 + 0.15, 0.3 + 100], [., 100.6]]; correct with 20
     pxx, pxv = 4 + 100 + 0.6 / 4, 100 + 0.6 / 2
     assert f(np.array([20.0]))[0] == pytest.approx(10 + pxx / (pxx + 4) * 10)
+    assert f.v[0] == pytest.approx(pxv / (pxx + 4) * 10)
     out = f(np.array([30.0, ]), restart=np.array([True]))
     assert out[0] == 30.0 and f.v[0] == 0.0
     with pytest.raises(ValueError, match="process_noise"):
