@@ -169,3 +169,33 @@ def test_the_heatmap_keypoint_head_trains_and_predicts(synthetic):
     assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)
     with pytest.raises(hrseg.errors.ConfigError, match="keypoint_loss"):
         small_model(keypoint_loss="l1")
+
+
+def test_gaussian_softmax_loss_is_least_at_its_target_and_the_head_trains(synthetic):
+    from hrseg.codecs.heatmap import encode
+    from hrseg.models.multitask_keypoints import gaussian_softmax_keypoint_loss
+
+    size, box = 56, np.array([10.0, 20.0, 66.0, 132.0], np.float32)
+    kps = np.zeros((1, 17, 3), np.float32)
+    kps[0, :, 0], kps[0, :, 1], kps[0, :, 2] = 30.0, 70.0, 1.0
+    kps[0, 5, 2] = 0  # unlabelled: left out
+    cells = (kps[0, :, :2] - box[:2]) * (size / (box[2:] - box[:2])) - 0.5
+    target, _ = encode(cells, np.ones(17), (size, size), (size, size), 2.0)
+    q = torch.from_numpy(target[None]).flatten(2)
+    q = q / q.sum(-1, keepdim=True)
+    rois, gt, matched = [torch.from_numpy(box[None])], [torch.from_numpy(kps)], [torch.tensor([0])]
+    best = torch.log(q.clamp_min(1e-30)).reshape(1, 17, size, size)  # softmax(best) == q
+    at_target = float(gaussian_softmax_keypoint_loss(best, rois, gt, matched))
+    entropy = float(-(q * torch.log(q.clamp_min(1e-30))).sum(-1).mean())
+    assert at_target == pytest.approx(entropy, rel=1e-4)  # cross-entropy = the target's entropy: its least
+    for other in (torch.zeros_like(best), best.roll(3, dims=-1)):
+        assert float(gaussian_softmax_keypoint_loss(other, rois, gt, matched)) > at_target + 0.1
+    shifted = best.clone()
+    shifted[0, 5] = torch.randn(size, size) * 10  # the unlabelled keypoint's map costs nothing
+    assert float(gaussian_softmax_keypoint_loss(shifted, rois, gt, matched)) == pytest.approx(at_target, rel=1e-4)
+    model = small_model(keypoint_loss="gaussian_softmax").train()
+    (a, ta), (b, tb) = synthetic[0], synthetic[1]
+    assert _values(model, [a, b], [ta, tb])["loss_keypoint"] > 0
+    with torch.no_grad():
+        out = model.eval()([a])[0]
+    assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)

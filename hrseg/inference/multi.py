@@ -37,7 +37,7 @@ class MultiPredictor(Predictor):
         self.classes, self.keypoints, self.score_thr, self.kpt_thr = classes_of(model), keypoints, score_thr, kpt_thr
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
         # torchvision's keypoint head scores with heatmap logits; the Gaussian-heatmap head with maxima in [0, 1]
-        self.logit_scores = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax") == "softmax"
+        self.logit_scores = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax") != "heatmap"
         # the class areas and the tint: the segmentation predictor's own
         self.scene = (SegPredictor(runner, model, {}, list(seg_classes), colours, alpha)
                       if seg_classes is not None else None)

@@ -8,8 +8,9 @@ RoI box head, the same anchors and settings) with, each optional by config:
   one 28x28 mask per class);
 - torchvision's keypoint branch (RoIAlign 14x14, ``keypoint_convs`` 3x3 convs, a deconvolution
   and a 2x upsampling to 56x56 heatmaps; loss: spatial-softmax cross-entropy on the one-hot
-  target pixel, decoding: the argmax with torchvision's rule; or ``keypoint_loss="heatmap"``:
-  Gaussian heatmaps with hrseg's codec and MSE, :mod:`hrseg.models.multitask_keypoints`).
+  target pixel, decoding: the argmax with torchvision's rule; ``keypoint_loss="gaussian_softmax"``:
+  the same softmax against a Gaussian; or ``"heatmap"``: Gaussian heatmaps with hrseg's codec and
+  MSE, :mod:`hrseg.models.multitask_keypoints`).
   Keypoints are predicted for the person detections only;
 - the V2 segmentation head of :mod:`hrseg.models.segmentation` on the concatenated streams (the
   same tensor the V2p neck reduces: computed once), at stride 4.
@@ -127,7 +128,8 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
     mask branch and torchvision's Keypoint R-CNN branch (8 convs of 512); ``options`` go to
     :func:`~hrseg.models.detection.build_faster_rcnn` (``min_size``, ``out_channels``,
     ``anchor_scale``, ``norm_eval``, torchvision's ``rpn_*`` / ``box_*``). ``keypoint_loss``:
-    ``"softmax"`` (torchvision's) or ``"heatmap"`` (:mod:`hrseg.models.multitask_keypoints`)."""
+    ``"softmax"`` (torchvision's), ``"gaussian_softmax"`` or ``"heatmap"``
+    (:mod:`hrseg.models.multitask_keypoints`)."""
     if keypoint_loss not in KEYPOINT_LOSSES:
         raise ConfigError(f"model.keypoint_loss is {keypoint_loss!r}; one of {', '.join(KEYPOINT_LOSSES)}")
     model = build_faster_rcnn(hrnet_name, num_classes, sampling_ratio=sampling_ratio, **options)

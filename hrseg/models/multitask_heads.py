@@ -13,7 +13,8 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
   per image (None: all); the sampler has shuffled them, so the first ones are a random subset;
 - at test time keypoints are predicted for the ``keypoint_label`` (person) detections only; the
   other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K));
-- ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding) or
+- ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding),
+  ``"gaussian_softmax"`` (the same against a Gaussian of ``keypoint_sigma`` cells) or
   ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:
   :mod:`hrseg.models.multitask_keypoints`).
 
@@ -27,7 +28,7 @@ from torchvision.models.detection.roi_heads import (
     RoIHeads, fastrcnn_loss, keypointrcnn_inference, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
 )
 
-from hrseg.models.multitask_keypoints import heatmap_keypoint_loss, heatmap_keypoints
+from hrseg.models.multitask_keypoints import gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints
 
 __all__ = ["COUNT_KEYS", "MultiRoIHeads"]
 
@@ -75,6 +76,8 @@ class MultiRoIHeads(RoIHeads):
             gt = [t["keypoints"] for t in targets]
             if self.keypoint_loss == "heatmap":
                 losses["loss_keypoint"] = heatmap_keypoint_loss(logits, rois, gt, matched, self.keypoint_sigma)
+            elif self.keypoint_loss == "gaussian_softmax":
+                losses["loss_keypoint"] = gaussian_softmax_keypoint_loss(logits, rois, gt, matched, self.keypoint_sigma)
             elif sum(len(r) for r in rois):
                 losses["loss_keypoint"] = keypointrcnn_loss(logits, rois, gt, matched)
             else:  # torchvision's loss divides by the labelled count: zero without a labelled RoI

@@ -1,4 +1,5 @@
-"""The keypoint branch's second loss and decoding: Gaussian heatmaps, as hrseg's top-down pose.
+"""The keypoint branch's other losses: Gaussian heatmaps (as hrseg's top-down pose), and the
+spatial softmax against a Gaussian instead of one pixel.
 
 torchvision's Keypoint R-CNN (``keypoint_loss="softmax"``) treats each keypoint's S x S RoI heatmap
 as one S^2-way classification: spatial-softmax cross-entropy on the one-hot pixel of the target,
@@ -7,7 +8,12 @@ same head as hrseg's pose models: an unnormalised Gaussian (peak 1, ``sigma`` he
 drawn by :func:`hrseg.codecs.heatmap.encode` at the keypoint's place in the RoI's grid, the official
 ``JointsMSELoss`` (:mod:`hrseg.losses.keypoint`) with unlabelled points weighted 0, and the official
 decoding (argmax, a quarter pixel toward the higher neighbour: :mod:`hrseg.codecs.heatmap`), the
-heatmap's maximum as the keypoint's score.
+heatmap's maximum as the keypoint's score. ``keypoint_loss="gaussian_softmax"`` keeps
+torchvision's spatial softmax and decoding but trains it toward the same Gaussian, normalised to a
+distribution (cross-entropy with a soft target, as SimCC's Gaussian label smoothing): the cells
+next to the keypoint's are nearly right rather than as wrong as any other, which the one-hot
+target says, so the head learns where a joint is faster and the target's rounding to one cell
+does not matter.
 
 Grid convention: heatmap cell ``i`` covers ``[x1 + i * w / S, x1 + (i + 1) * w / S)`` of the box
 ``(x1, y1, x2, y2)``, so a cell's centre maps to ``x1 + (i + 0.5) * w / S``.
@@ -20,9 +26,9 @@ import torch
 from hrseg.codecs.heatmap import encode, get_max_preds, refine_quarter_offset
 from hrseg.losses.keypoint import JointsMSELoss
 
-__all__ = ["KEYPOINT_LOSSES", "heatmap_keypoint_loss", "heatmap_keypoints"]
+__all__ = ["KEYPOINT_LOSSES", "gaussian_softmax_keypoint_loss", "heatmap_keypoint_loss", "heatmap_keypoints"]
 
-KEYPOINT_LOSSES = ("softmax", "heatmap")
+KEYPOINT_LOSSES = ("softmax", "gaussian_softmax", "heatmap")
 _MSE = JointsMSELoss(use_target_weight=True)
 
 
@@ -32,10 +38,10 @@ def _grid(boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return boxes[:, :2], size / wh
 
 
-def heatmap_keypoint_loss(logits: torch.Tensor, rois: list[torch.Tensor], gt_keypoints: list[torch.Tensor],
-                          matched: list[torch.Tensor], sigma: float = 2.0) -> torch.Tensor:
-    """``JointsMSELoss`` of the RoI heatmaps (R, K, S, S) against Gaussians at the matched ground
-    truth's keypoints (v=0 and points outside the RoI weigh 0)."""
+def _gaussian_targets(logits: torch.Tensor, rois: list[torch.Tensor], gt_keypoints: list[torch.Tensor],
+                      matched: list[torch.Tensor], sigma: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Gaussians (R, K, S, S) at the matched ground truth's keypoints in each RoI's grid and their
+    weights (R, K, 1): 0 for v=0 and points outside the RoI; None without a RoI."""
     size = logits.shape[-1]
     targets, weights = [], []
     for boxes, keypoints, idx in zip(rois, gt_keypoints, matched):
@@ -48,10 +54,33 @@ def heatmap_keypoint_loss(logits: torch.Tensor, rois: list[torch.Tensor], gt_key
             targets.append(target)
             weights.append(weight)
     if not targets:
+        return None
+    return torch.from_numpy(np.stack(targets)).to(logits), torch.from_numpy(np.stack(weights)).to(logits)
+
+
+def heatmap_keypoint_loss(logits: torch.Tensor, rois: list[torch.Tensor], gt_keypoints: list[torch.Tensor],
+                          matched: list[torch.Tensor], sigma: float = 2.0) -> torch.Tensor:
+    """``JointsMSELoss`` of the RoI heatmaps (R, K, S, S) against Gaussians at the matched ground
+    truth's keypoints (v=0 and points outside the RoI weigh 0)."""
+    found = _gaussian_targets(logits, rois, gt_keypoints, matched, sigma)
+    return logits.sum() * 0.0 if found is None else _MSE(logits, *found)
+
+
+def gaussian_softmax_keypoint_loss(logits: torch.Tensor, rois: list[torch.Tensor], gt_keypoints: list[torch.Tensor],
+                                   matched: list[torch.Tensor], sigma: float = 2.0) -> torch.Tensor:
+    """Cross-entropy of each RoI heatmap's spatial softmax (R, K, S*S) against the Gaussian at its
+    keypoint normalised to sum 1, averaged over the labelled keypoints inside their RoI."""
+    found = _gaussian_targets(logits, rois, gt_keypoints, matched, sigma)
+    if found is None:
         return logits.sum() * 0.0
-    target = torch.from_numpy(np.stack(targets)).to(logits)
-    weight = torch.from_numpy(np.stack(weights)).to(logits)
-    return _MSE(logits, target, weight)
+    target, weight = found
+    valid = weight[..., 0] > 0
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    q = target.flatten(2)
+    q = q / q.sum(-1, keepdim=True).clamp_min(1e-12)
+    loss = -(q * torch.log_softmax(logits.flatten(2), dim=-1)).sum(-1)
+    return loss[valid].mean()
 
 
 def heatmap_keypoints(logits: torch.Tensor, rois: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
