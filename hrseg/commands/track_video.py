@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from hrseg.commands import home_path
+from hrseg.commands import add_backend_arg, home_path
 from hrseg.data.synthetic.video import ensure_synthetic_video
 from hrseg.experiments.video_pipeline import format_rows, video_study
 from hrseg.tasks.detection import TASK as DET
@@ -35,25 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=int, default=3, help="sequences video0..videoK-1 (default 3)")
+    ap.add_argument("--frames", type=int, default=200, help="frames in each sequence (default 200, as track-study)")
     ap.add_argument("--pose-weights", default=None, help=f"pose weights (default: the newest in {POSE_RUN})")
     ap.add_argument("--det-weights", default=None, help=f"person detector weights (default: the newest in {DET_RUN})")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="person boxes scoring at least this (default 0.5)")
     ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    add_backend_arg(ap)
     args = ap.parse_args(argv)
-    if args.sequences < 1 or min(args.det_every) < 1:
-        ap.error("--sequences and --det-every must be at least 1")
+    if min(args.sequences, args.frames, *args.det_every) < 1:
+        ap.error("--sequences, --frames and --det-every must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     pose_weights = POSE.resolve_weights(args.pose_weights, home_path(POSE_RUN))
     det_weights = DET.resolve_weights(args.det_weights, home_path(DET_RUN))
     root = Path(args.root)
     for s in range(args.sequences):
-        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=200, seed=s, log=None)
+        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=args.frames, seed=s, log=None)
 
     def build(det_every: int, smooth: bool = False):
-        return POSE.build_predictor(pose_weights, track=True, smooth=smooth, det_weights=det_weights,
+        options = [f"test.backend={args.backend}"] if args.backend else None
+        return POSE.build_predictor(pose_weights, cfg_options=options, track=True, smooth=smooth, det_weights=det_weights,
                                     det_score_thr=args.det_score_thr, det_every=det_every)
 
     rows = video_study([(root / f"video{s}", "val") for s in range(args.sequences)], build, args.det_every,
