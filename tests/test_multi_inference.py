@@ -79,3 +79,22 @@ def test_service_multi_route_answers_what_infer_writes(checkpoint, shared_data, 
         assert got["bbox"] == pytest.approx(expected["bbox"], abs=1e-4) and got["keypoints"] == expected["keypoints"]
     labels = cv2.imdecode(np.frombuffer(base64.b64decode(body["label_map_png"]), np.uint8), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(labels, cv2.imread(str(out / f"{photo.stem}_labels.png"), cv2.IMREAD_UNCHANGED))
+
+
+def test_keypoints_only_for_the_people_a_predictor_reports(checkpoint, shared_data):
+    from hrseg.utils.image_io import read_image as read
+    from hrseg.utils.image import to_tensor
+
+    predictor = multi.TASK.build_predictor(checkpoint, score_thr=0.5)
+    heads = predictor.model.roi_heads
+    assert heads.keypoint_score_thr == 0.5
+    image = read(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[0])
+    with torch.no_grad():
+        out = predictor.runner([to_tensor(image)])[0]
+    low = out["scores"] < 0.5
+    assert low.any() and torch.all(out["keypoints"][low] == 0)  # the head never ran for them
+    assert not any("keypoints" not in d for d in predictor.predict(image)["detections"])
+    predictor.configured(score_thr=0.1)
+    assert heads.keypoint_score_thr == 0.1  # the lowest threshold of the predictors sharing the model
+    predictor.configured(score_thr=0.7)
+    assert heads.keypoint_score_thr == 0.1

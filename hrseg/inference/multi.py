@@ -35,6 +35,7 @@ class MultiPredictor(Predictor):
         super().__init__(runner, model, timer)
         check_threshold(score_thr)
         self.classes, self.keypoints, self.score_thr, self.kpt_thr = classes_of(model), keypoints, score_thr, kpt_thr
+        self._keypoints_from(score_thr)
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
         # torchvision's keypoint head scores with heatmap logits; the Gaussian-heatmap head with maxima in [0, 1]
         self.logit_scores = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax") != "heatmap"
@@ -58,6 +59,20 @@ class MultiPredictor(Predictor):
         labels = output.get("semantic")
         return {"detections": detections,
                 "labels": labels.cpu().numpy().astype(np.uint8) if labels is not None else None}
+
+    def _keypoints_from(self, score_thr: float) -> None:
+        """The keypoint head runs for the person detections this predictor reports (scoring at
+        least ``score_thr``), not for the low-scoring ones the model also returns; predictors
+        sharing the model (the service's per-request thresholds) keep the lowest threshold."""
+        heads = getattr(self.model, "roi_heads", None)
+        if heads is not None and hasattr(heads, "keypoint_score_thr"):
+            current = heads.keypoint_score_thr
+            heads.keypoint_score_thr = float(score_thr) if current is None else min(current, float(score_thr))
+
+    def configured(self, **values: float) -> "MultiPredictor":
+        out = super().configured(**values)
+        out._keypoints_from(out.score_thr)
+        return out
 
     def _score(self, scores: torch.Tensor | None, row: int, k: int, visible: float) -> float:
         """A keypoint's score in [0, 1]: torchvision's heatmap logit squashed by a sigmoid, the
