@@ -99,7 +99,7 @@ class PersonBoxes:
         """A new video: the next call detects."""
         self.calls, self.last = 0, None
 
-    def follow(self, people: list[dict[str, Any]], aspect_ratio: float) -> None:
+    def follow(self, people: list[dict[str, Any]], aspect_ratio: float | None = None) -> None:
         """Between detector frames (``det_every`` > 1), the next frame's boxes are these people's,
         from their keypoints (expanded as the top-down crop expands a box): a person who walks
         takes the box along; new people are found at the next detector frame."""
