@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_metrics(compare_trackers(root / f"{kind}{s}" / "val" for s in k)))
     print(f"\n### video: detections with keypoints (ground truth + noise), mean of {len(k)} sequence(s)\n")
     print(format_metrics(compare_with_keypoints(((root / f"video{s}", "val") for s in k), seed=args.seed)))
-    print("\n### video0: One-Euro filter on ground-truth keypoints + noise (2% of the box height)\n")
+    print("\n### video0: the keypoint filters on ground-truth keypoints + noise (2% of the box height)\n")
     print("| filter | jitter / gt's, raw | smoothed | error px, raw | smoothed |\n|---|---:|---:|---:|---:|")
     for r in jitter_study(root / "video0", settings=SMOOTHING, seed=args.seed):
         print(f"| {r['setting']} | {r['jitter_raw']:.2f} | {r['jitter_smoothed']:.2f} | "
