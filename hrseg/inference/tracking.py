@@ -217,6 +217,8 @@ class Tracker:
                 track_id = out[i]["track_id"] = self._ids[key]
                 old = self._looks.get(track_id, (label, 0, None))[2]
                 self._looks[track_id] = (label, self._frame, looks.updated(i, old) if looks else None)
+        if self._frame % 64 == 0:  # memory flat in the video's length: forget looks too old to re-identify
+            self._looks = {k: v for k, v in self._looks.items() if self._frame - v[1] <= self.config.reid_frames}
         return out
 
     def _new_id(self) -> int:
