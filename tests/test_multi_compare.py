@@ -43,12 +43,13 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_separate_pipeline_gives_its_detections_people_to_pose(checkpoints, shared_data):
-    det = detection.TASK.build_predictor(checkpoints["det"], score_thr=0.05)
+    eager = ["test.backend=torch"]  # the comparison's backend (and no exported runtime in the test process)
+    det = detection.TASK.build_predictor(checkpoints["det"], cfg_options=eager, score_thr=0.05)
     calls = []
     det.runner.register_forward_pre_hook(lambda module, args: calls.append(len(args[0])))
-    seg = segmentation.TASK.build_predictor(checkpoints["seg"])
+    seg = segmentation.TASK.build_predictor(checkpoints["seg"], cfg_options=eager)
     pipeline = SeparatePipeline(
-        det, lambda people: pose.TASK.build_predictor(checkpoints["pose"], person_detector=people), seg,
+        det, lambda people: pose.TASK.build_predictor(checkpoints["pose"], cfg_options=eager, person_detector=people), seg,
         PERSON_SCORE_THR)
     photo = sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[0]
     text, png = photo_to_json(pipeline, photo)
