@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    weights = {name: getattr(args, name) or home_path(run) for name, run in RUNS.items()}
-    weights = {name: task.resolve_weights(getattr(args, name), weights[name])
+    weights = {name: task.resolve_weights(getattr(args, name), home_path(RUNS[name]))
                for name, task in (("multi", MULTI), ("det", DET), ("pose", POSE), ("seg", SEG))}
     photos = photos_in(home_path(args.images or DEFAULT_IMAGES), args.limit)
     backend = ["test.backend=torch"]
