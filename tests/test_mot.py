@@ -1,9 +1,13 @@
 """MOTChallenge files (hrseg/data/mot.py), their metrics (hrseg/evaluation/mot.py, the [track]
-extra), `hrseg track` and the synthetic video split (hrseg/data/synthetic/video.py)."""
+extra), `hrseg track`, the synthetic video split (hrseg/data/synthetic/video.py) and its frames
+as a photo split (video_frames.py)."""
 from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import asdict
+
+import cv2
 
 import numpy as np
 import pytest
@@ -11,9 +15,12 @@ import pytest
 from hrseg.commands._dispatch import main as hrseg_main
 from hrseg.data.mot import MotBox, by_frame, read_mot, write_mot
 from hrseg.data.synthetic.video import (
-    DetectionNoise, VideoParams, ensure_synthetic_video, generate_synthetic_video, noisy_detections, sequence_paths,
+    DetectionNoise, VideoParams, ensure_synthetic_video, generate_synthetic_video, noisy_detections, render_sequence,
+    sequence_paths,
 )
-from hrseg.errors import DataError
+from hrseg.data.synthetic.pose import dataset_paths
+from hrseg.errors import ConfigError, DataError
+from hrseg.tasks.common import coco_split_paths
 
 needs_track = pytest.mark.skipif(importlib.util.find_spec("trackers") is None,
                                  reason="the tracking extra is not installed (pip install -e '.[track]')")
@@ -140,6 +147,29 @@ def test_synthetic_video_split(tmp_path):
     assert sequence_paths(tmp_path / "w", "train")["gt"].read_bytes() == p["gt"].read_bytes()
     assert (tmp_path / "w/train/img1/000007.jpg").read_bytes() == (tmp_path / "v/train/img1/000007.jpg").read_bytes()
     assert ensure_synthetic_video(tmp_path / "v", 12, 6, (96, 128), seed=3, params=params, log=None)["seconds"] == 0.0
+
+
+def test_video_frames_split_is_a_photo_split_of_unseen_sequences(tmp_path):
+    params = VideoParams(num_people=3, min_height=40, max_height=70, min_speed=4, max_speed=6)
+    root = tmp_path / "f"
+    cfg = {"data": {"root": str(root), "synthetic": {"kind": "video_frames", "num_train": 5, "num_val": 2,
+                                                     "image_size": [96, 128], "seed": 3, "frames_per_sequence": 3,
+                                                     "frame_step": 2, "params": asdict(params)}}}
+    ann_file, images = coco_split_paths(cfg, "train", "instances")  # generated through data.synthetic
+    assert ann_file == dataset_paths(root, "train")["instances"] and images == root / "images" / "train"
+    coco = json.loads(ann_file.read_text())
+    assert len(coco["images"]) == 5 and len({im["id"] for im in coco["images"]}) == 5
+    assert sorted(f.name for f in images.iterdir()) == sorted(im["file_name"] for im in coco["images"])
+    keypoints = json.loads(dataset_paths(root, "val")["person_keypoints"].read_text())
+    assert len(keypoints["images"]) == 2 and all(len(a["keypoints"]) == 51 for a in keypoints["annotations"])
+    # frames 0, 2, 4 of the train split's first sequence, which is not one of the video split's
+    frames = [c.image for _, _, c in render_sequence([3, 10, 0], 6, (96, 128), params)]
+    second = cv2.imread(str(images / coco["images"][1]["file_name"])).astype(int)
+    video = [c.image for _, _, c in render_sequence([3, 0], 6, (96, 128), params)]
+    error = [np.abs(second - f.astype(int)).mean() for f in frames + video]
+    assert int(np.argmin(error)) == 2 and min(error[6:]) > 3 * error[2]  # the JPEG of frame 2, no video frame
+    with pytest.raises(ConfigError, match="data.synthetic.kind"):
+        coco_split_paths({"data": {"root": str(root), "synthetic": {"kind": "film"}}}, "train", "instances")
 
 
 def test_noisy_detections():

@@ -199,3 +199,23 @@ def test_gaussian_softmax_loss_is_least_at_its_target_and_the_head_trains(synthe
     with torch.no_grad():
         out = model.eval()([a])[0]
     assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)
+
+
+def test_a_normalised_keypoint_head_trains_and_predicts(synthetic):
+    model = small_model(keypoint_norm="bn", keypoint_convs=2).train()
+    head = model.roi_heads.keypoint_head
+    assert [type(m).__name__ for m in head] == ["Conv2d", "BatchNorm2d", "ReLU"] * 2
+    (a, ta), (b, tb) = synthetic[0], synthetic[1]
+    before = head[1].running_mean.clone()
+    torch.manual_seed(0)
+    losses = model([a, b], [ta, tb])
+    losses["loss_keypoint"].backward()
+    assert float(losses["loss_keypoint"].detach()) > 0 and head[0].weight.grad.abs().sum() > 0
+    assert not torch.equal(head[1].running_mean, before)  # the positive RoIs' statistics
+    with torch.no_grad():
+        out = model.eval()([a])[0]
+    assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)
+    gn = small_model(keypoint_norm="gn", keypoint_convs=1).roi_heads.keypoint_head
+    assert isinstance(gn[1], torch.nn.GroupNorm) and gn[1].num_groups == 4  # 16 channels, 4 each
+    with pytest.raises(hrseg.errors.ConfigError, match="keypoint_norm"):
+        small_model(keypoint_norm="ln")

@@ -61,3 +61,10 @@ def test_detector_runs_every_n_frames_and_people_keep_ids(setup):
     assert sorted(tracked) == list(range(1, FRAMES + 1))
     scores = score_sequence(root, "val", tracked)
     assert {"HOTA", "IDF1", "MOTA", "IDSW", "AP", "jitter"} <= set(scores)
+
+
+def test_cfg_options_reach_the_pose_config(setup):
+    with pytest.raises(hrseg.errors.ConfigError, match="bogus"):
+        track_video.main([str(setup / "videos"), "--sequences", "1", "--frames", str(FRAMES),
+                          "--pose-weights", str(setup / "pose.pth"), "--det-weights", str(setup / "det.pth"),
+                          "--cfg-options", "test.track.bogus=1"])

@@ -4,12 +4,13 @@ people in streets for the multi-task model, or videos of walking people (MOTChal
     hrseg synthetic pose datasets/synthetic_pose                      # 800 + 100 images of 256x256
     hrseg synthetic multi datasets/synthetic_multi                    # instances, keypoints, scene labels
     hrseg synthetic video datasets/synthetic_video --num-train 200    # frames per split, ids per frame
+    hrseg synthetic video_frames datasets/synthetic_video_frames      # other videos' frames, photo layout
     hrseg synthetic streets datasets/streets --num-train 400 --size 256 512 --no-furniture
     hrseg synthetic lip datasets/synthetic_lip --num-val 100 --seed 1
     hrseg synthetic pose /tmp/pose --num-train 20 --force             # rewrite even if complete
 
 A complete dataset with the same settings (its COMPLETE.json) is left as it is; other settings
-replace it. The generators are hrseg/data/synthetic/{pose,lip,multi,video}.py and streets/.
+replace it. The generators are hrseg/data/synthetic/{pose,lip,multi,video,video_frames}.py and streets/.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from hrseg.data.synthetic.multi import ensure_synthetic_multi, generate_syntheti
 from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
 from hrseg.data.synthetic.streets import ensure_synthetic_streets, generate_synthetic_streets
 from hrseg.data.synthetic.video import ensure_synthetic_video, generate_synthetic_video
+from hrseg.data.synthetic.video_frames import ensure_synthetic_video_frames, generate_synthetic_video_frames
 
 # kind -> (ensure, generate, the name of the size argument)
 GENERATORS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]], str]] = {
@@ -29,6 +31,7 @@ GENERATORS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[st
     "lip": (ensure_synthetic_lip, generate_synthetic_lip, "size"),
     "multi": (ensure_synthetic_multi, generate_synthetic_multi, "image_size"),
     "video": (ensure_synthetic_video, generate_synthetic_video, "image_size"),
+    "video_frames": (ensure_synthetic_video_frames, generate_synthetic_video_frames, "image_size"),
 }
 KINDS = tuple(GENERATORS)
 
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=KINDS, help="pose: COCO keypoints and instances; streets: Cityscapes layout; "
                                                 "lip: LIP human parsing; multi: people in streets (every head); "
-                                                "video: walking people, frames with ids (MOTChallenge)")
+                                                "video: walking people, frames with ids (MOTChallenge); "
+                                                "video_frames: frames of other such videos as a photo split "
+                                                "(detectors for video)")
     ap.add_argument("root", help="folder to write (created if missing)")
     ap.add_argument("--num-train", type=int, default=None, help="training images, video: frames (default: the "
                     "generator's)")
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                     "generator's)")
     ap.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                     help="image size (default: pose 256 256, streets 128 256, lip 192 128, multi 256 384, "
-                         "video 256 320)")
+                         "video and video_frames 256 320)")
     ap.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     ap.add_argument("--no-furniture", action="store_true", help="streets: no street lights or traffic signs")
     ap.add_argument("--force", action="store_true", help="write even if a complete dataset is there")

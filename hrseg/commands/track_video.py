@@ -2,6 +2,7 @@
 
     hrseg track-video datasets/tracking_study --pose-weights P.pth --det-weights D.pth
     hrseg track-video ROOT --sequences 6 --det-every 1 5 --json video.json
+    hrseg track-video ROOT --cfg-options test.track.reid_thr=0.7      # the pose config's tracker settings
     python tools/track_video.py ...          # the same command, from a clone
 
 The val splits of the synthetic video sequences video0..videoK-1 under ROOT (written once, as
@@ -11,7 +12,8 @@ between), as `hrseg infer pose FRAMES/ --track --det-every N` runs them. One tab
 sequences: HOTA, IDF1, MOTA, ID switches against gt.txt (trackers.eval), keypoint AP against the
 COCO-video file, keypoint jitter over the ground truth's, raw and with --smooth (the config's
 test.smooth), and frames/s end to end (reading the frame to the tracked people). Without weights,
-the newest checkpoints of `hrseg train pose` (the main job) and of `hrseg train det mini_fasterrcnn`.
+the newest checkpoints of `hrseg train pose` (the main job) and of `hrseg train det video_mini` (the
+mini detector trained on frames of other synthetic videos).
 Needs the [track] extra (docs/video.md).
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from hrseg.tasks.detection import TASK as DET
 from hrseg.tasks.pose import TASK as POSE
 from hrseg.utils.io import write_json
 
-POSE_RUN, DET_RUN = "work_dirs/synthetic_mini", "work_dirs/mini_fasterrcnn"
+POSE_RUN, DET_RUN = "work_dirs/synthetic_mini", "work_dirs/video_mini"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="the pose config's settings, e.g. test.track.* and test.smooth.* (docs/video.md)")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
     if min(args.sequences, args.frames, *args.det_every) < 1:
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=args.frames, seed=s, log=None)
 
     def build(det_every: int, smooth: bool = False):
-        options = [f"test.backend={args.backend}"] if args.backend else None
+        options = [*args.cfg_options, *([f"test.backend={args.backend}"] if args.backend else [])] or None
         return POSE.build_predictor(pose_weights, cfg_options=options, track=True, smooth=smooth, det_weights=det_weights,
                                     det_score_thr=args.det_score_thr, det_every=det_every)
 

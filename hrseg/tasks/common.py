@@ -21,6 +21,8 @@ from hrseg.inference.tracking import Tracker, TrackerConfig
 from hrseg.weights import build_model
 from hrseg.config import load_config
 from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
+from hrseg.data.synthetic.video import VideoParams
+from hrseg.data.synthetic.video_frames import ensure_synthetic_video_frames
 from hrseg.engine import barrier, get_rank
 
 log = logging.getLogger("hrseg")
@@ -64,17 +66,33 @@ def load_task_config(path: str | os.PathLike | None, cfg_options: Mapping[str, A
 def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tuple[Path, Path]:
     """The annotation file and image folder of ``split``; with ``data.synthetic`` set, the
     synthetic person split under ``data.root`` (generated if missing) and its ``annotations``
-    file ('person_keypoints' or 'instances')."""
+    file ('person_keypoints' or 'instances'): the photos, or with ``kind="video_frames"`` frames
+    of synthetic videos (:mod:`hrseg.data.synthetic.video_frames`)."""
     data = cfg["data"]
     root = Path(data["root"])
     if data.get("synthetic") is not None:
-        generate_once(lambda: ensure_synthetic_pose(root, **data["synthetic"]))
+        generate_once(lambda: _ensure_synthetic_photos(root, data["synthetic"]))
         paths = dataset_paths(root, split)
         return paths[annotations], paths["images"]
     s = data[split]
     if not s.get("ann_file") or not s.get("img_dir"):
         raise ConfigError(f"data.{split}.ann_file and data.{split}.img_dir must be set")
     return root / s["ann_file"], root / s["img_dir"]
+
+
+def _ensure_synthetic_photos(root: Path, options: Mapping[str, Any]) -> None:
+    """Generate ``data.synthetic``'s photo-layout split (``kind``: 'pose', the default, or
+    'video_frames'; the rest are the generator's arguments) unless it is complete."""
+    options = dict(options)
+    kind = options.pop("kind", "pose")
+    if kind == "pose":
+        ensure_synthetic_pose(root, **options)
+    elif kind == "video_frames":
+        if isinstance(options.get("params"), Mapping):
+            options["params"] = VideoParams(**options["params"])
+        ensure_synthetic_video_frames(root, **options)
+    else:
+        raise ConfigError(f"data.synthetic.kind: 'pose' or 'video_frames', not {kind!r}")
 
 
 def generate_once(make: Callable[[], Any]) -> None:

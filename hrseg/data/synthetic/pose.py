@@ -48,8 +48,9 @@ from hrseg.utils.io import write_json
 __all__ = [
     "INSTANCE_CATEGORIES", "KEYPOINT_NAMES", "MARKER_NAME", "PERSON_CATEGORY", "SKELETON",
     "Person", "Pose", "SceneObject", "SceneParams", "annotate", "dataset_paths",
-    "ensure_synthetic_pose", "generate_synthetic_pose", "make_box", "render_sample", "render_scene",
-    "sample_palette", "sample_person", "sample_pose", "sample_scene",
+    "ensure_synthetic_pose", "generate_synthetic_pose", "image_file_name", "image_id_of", "make_box",
+    "render_sample", "render_scene",
+    "sample_palette", "sample_person", "sample_pose", "sample_scene", "split_files",
 ]
 
 PERSON_CATEGORY: dict[str, Any] = person_category(COCO_PERSON)
@@ -65,18 +66,21 @@ def dataset_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:
             "instances": r / "annotations" / f"instances_{split}.json"}
 
 
-def _image_id(split: str, index: int) -> int:
+def image_id_of(split: str, index: int) -> int:
+    """The id of a split's ``index``-th image (0-based): unique across the train and val splits."""
     return (0 if split == "train" else _VAL_ID_OFFSET) + index + 1
 
 
-def _file_name(image_id: int) -> str:
+def image_file_name(image_id: int) -> str:
+    """An image's file name, COCO's 12-digit id."""
     return f"{image_id:012d}.jpg"
 
 
-def _files(root: Path, split: str, count: int) -> list[Path]:
+def split_files(root: Path, split: str, count: int) -> list[Path]:
+    """The files a complete split of ``count`` images has (this layout, also the video frames')."""
     paths = dataset_paths(root, split)
     return [paths["person_keypoints"], paths["instances"],
-            *(paths["images"] / _file_name(_image_id(split, i)) for i in range(count))]
+            *(paths["images"] / image_file_name(image_id_of(split, i)) for i in range(count))]
 
 
 def _write_split(root: Path, size: tuple[int, int], seed: int, params: SceneParams, jpeg_quality: int,
@@ -85,10 +89,10 @@ def _write_split(root: Path, size: tuple[int, int], seed: int, params: ScenePara
     paths = dataset_paths(root, split)
     images, anns = [], []
     for i in range(count):
-        image_id = _image_id(split, i)
+        image_id = image_id_of(split, i)
         rng = np.random.default_rng([seed, SPLITS.index(split), i])  # per image: order-independent
         img, labels, entities = render_sample(rng, size, params)
-        name = _file_name(image_id)
+        name = image_file_name(image_id)
         write_jpeg(paths["images"] / name, img, jpeg_quality)
         images.append({"id": image_id, "file_name": name, "height": size[0], "width": size[1]})
         anns += annotate(entities, labels, image_id, points)
@@ -121,7 +125,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
         settings["keypoints"] = {**keypoints.to_dict(), "sources": list(points)}
     root = Path(root)
     return SyntheticSplits("synthetic_pose", root, FORMAT_VERSION, settings,
-                           {"train": int(num_train), "val": int(num_val)}, partial(_files, root),
+                           {"train": int(num_train), "val": int(num_val)}, partial(split_files, root),
                            partial(_write_split, root, size, int(seed), params, int(jpeg_quality), keypoints, points))
 
 

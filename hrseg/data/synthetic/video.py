@@ -27,7 +27,7 @@ import os
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from hrseg.errors import ConfigError
 from hrseg.utils.io import atomic_path, write_json
 
 __all__ = ["DetectionNoise", "VideoParams", "ensure_synthetic_video", "generate_synthetic_video", "noisy_detections",
-           "sequence_paths", "walker_frames"]
+           "render_sequence", "sequence_paths", "walker_frames"]
 
 FORMAT_VERSION = 2
 FRAME_RATE = 25
@@ -152,6 +152,19 @@ def _step(rng: np.random.Generator, wk: dict[str, Any], width: int, params: Vide
         wk["outside"] = int(rng.integers(*params.outside_frames))
 
 
+def render_sequence(key: list[int], count: int, size: tuple[int, int], params: VideoParams
+                    ) -> Iterator[tuple[int, list[Person], Canvas]]:
+    """The frames of one sequence seeded by ``key``: (index, the walkers, the rendered canvas with
+    the camera's noise on its image; person k is entity k + 1 of its label map)."""
+    rng = np.random.default_rng(key)
+    background = make_background(rng, size)
+    for i, people in enumerate(walker_frames(rng, count, size, params)):
+        frame_rng = np.random.default_rng([*key, i])
+        canvas = render_scene(people, background)
+        img = canvas.image.astype(np.float32) + frame_rng.standard_normal(canvas.image.shape, np.float32) * 3 + 0.5
+        yield i, people, Canvas(np.clip(img, 0, 255).astype(np.uint8), canvas.labels)
+
+
 def _visibility(person: Person, labels: np.ndarray, entity: int, visible: float) -> float:
     """The visible share of a figure: its pixels in the scene over its pixels drawn alone."""
     alone = Canvas(np.zeros((*labels.shape, 3), np.uint8), np.zeros(labels.shape, np.uint16))
@@ -200,14 +213,9 @@ def _write_split(root: Path, size: tuple[int, int], seed: int, params: VideoPara
                  jpeg_quality: int, split: str, count: int, progress: Progress) -> dict[str, int]:
     paths = sequence_paths(root, split)
     split_index = ("train", "val").index(split)
-    rng = np.random.default_rng([seed, split_index])
-    background = make_background(rng, size)
     images, anns, gt = [], [], []
-    for i, people in enumerate(walker_frames(rng, count, size, params)):
-        frame_rng = np.random.default_rng([seed, split_index, i])
-        canvas = render_scene(people, background)  # person k is entity k + 1
-        img = canvas.image.astype(np.float32) + frame_rng.standard_normal(canvas.image.shape, np.float32) * 3 + 0.5
-        write_jpeg(paths["images"] / f"{i + 1:06d}.jpg", np.clip(img, 0, 255).astype(np.uint8), jpeg_quality)
+    for i, people, canvas in render_sequence([seed, split_index], count, size, params):
+        write_jpeg(paths["images"] / f"{i + 1:06d}.jpg", canvas.image, jpeg_quality)
         image_id = (split_index * 1_000_000) + i + 1
         images.append({"id": image_id, "file_name": f"{i + 1:06d}.jpg", "height": size[0], "width": size[1],
                        "video_id": split_index + 1, "frame_id": i})
