@@ -188,8 +188,8 @@ def test_failed_check_leaves_no_file(models, tmp_path, monkeypatch):
 def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
         export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
-    with pytest.raises(ConfigError, match="only pose_\\*, seg_\\* and the Faster / Mask R-CNN detectors "
-                                          "\\(det_fasterrcnn_\\*, det_maskrcnn_\\*\\) export"):
+    with pytest.raises(ConfigError, match="only pose_\\*, seg_\\*, the Faster / Mask R-CNN detectors and the multi-task "
+                                          "models \\(det_fasterrcnn_\\*, det_maskrcnn_\\*, multi_\\*\\) export"):
         export_model(models[POSE], tmp_path / "p.onnx", "det_fcos_hrnetv2p_w18", POSE_SIZE)
     import importlib
 
@@ -234,7 +234,7 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
     assert code == 2 and "missing.png: image file not found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
-    assert code == 2 and "only pose_*, seg_* and the Faster / Mask R-CNN detectors" in capsys.readouterr().err
+    assert code == 2 and "only pose_*, seg_*, the Faster / Mask R-CNN detectors and the multi-task" in capsys.readouterr().err
 
 
 # -- detectors: torchvision's Faster R-CNN traced whole (resize, proposals, NMS), one image a call --

@@ -98,3 +98,23 @@ def test_keypoints_only_for_the_people_a_predictor_reports(checkpoint, shared_da
     assert heads.keypoint_score_thr == 0.1  # the lowest threshold of the predictors sharing the model
     predictor.configured(score_thr=0.7)
     assert heads.keypoint_score_thr == 0.1
+
+
+def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_data, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))  # the export cache
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))  # the self-check's photograph
+    eager = multi.TASK.build_predictor(checkpoint, score_thr=0.3, cfg_options=["test.backend=torch"])
+    exported = multi.TASK.build_predictor(checkpoint, score_thr=0.3, cfg_options=["test.backend=onnxruntime"])
+    meta = exported.runner.meta  # exported and self-checked on the way
+    assert meta["outputs"] == ["boxes", "labels", "scores", "masks", "keypoints", "keypoints_scores", "semantic"]
+    assert meta["semantic_classes"] == SCENE and meta["keypoints"]["names"] == list(COCO_PERSON.names)
+    image = read_image(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[1])  # not the checked one
+    a, b = eager.predict(image), exported.predict(image)
+    assert len(a["detections"]) == len(b["detections"]) > 0
+    twins = np.array([e["bbox"] for e in b["detections"]])
+    for d in a["detections"]:  # near-equal scores may come in either order: each to its twin by box
+        e = b["detections"][int(np.abs(twins - d["bbox"]).max(1).argmin())]
+        assert d["label"] == e["label"] and np.allclose(d["bbox"], e["bbox"], atol=0.05)
+        assert np.allclose(list(d["keypoints"].values()), list(e["keypoints"].values()), atol=0.05)
+    assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999

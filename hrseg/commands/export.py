@@ -1,13 +1,15 @@
-"""Export a pose, segmentation or detection model to ONNX or OpenVINO IR, checked against eager PyTorch.
+"""Export a pose, segmentation, detection or multi-task model to ONNX or OpenVINO IR, checked against
+eager PyTorch.
 
     hrseg export pose_hrnet_w32 --weights pose_hrnet_w32_256x192.pth --format onnx --dynamic-batch
     hrseg export configs/seg/hrnetv2_w48_cityscapes_1024x512 --weights hrnet_w48_cityscapes.pth \\
         --format openvino --dtype bfloat16 --out exports/seg_w48.xml
     hrseg export configs/det/mini_fasterrcnn.py --weights work_dirs/mini_fasterrcnn/best.pth --format onnx
+    hrseg export configs/multi/synthetic_mini.py --weights work_dirs/multi_synthetic_mini/best.pth --format openvino
 The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize; a
 Faster / Mask R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
-proposals and NMS inside) and records the model name, input size, mean/std and class / keypoint
-tables. Before it is moved into place it runs on a real photograph of ../shared/data (or
+proposals and NMS inside; the multi-task model adds its keypoints and class map) and records the
+model name, input size, mean/std and class / keypoint tables. Before it is moved into place it runs on a real photograph of ../shared/data (or
 --check-image) against eager PyTorch; a result outside the tolerance is an error with the
 numbers, and no file is left behind.
 """

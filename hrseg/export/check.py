@@ -135,7 +135,10 @@ def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch
     decoded agreement, and the matched (box, score) rows of both sides for the raw differences."""
     from torchvision.ops import box_iou
 
-    ref, out = ({k: v[d["scores"] >= MIN_SCORE] for k, v in d.items()} for d in (ref, out))
+    decoded: dict[str, float] = {}
+    if "semantic" in ref:  # the multi-task model's class map
+        decoded["semantic agreement"] = float((ref["semantic"] == out["semantic"]).float().mean())
+    ref, out = ({k: v[d["scores"] >= MIN_SCORE] for k, v in d.items() if k != "semantic"} for d in (ref, out))
     n = len(ref["boxes"])
     iou = box_iou(ref["boxes"], out["boxes"]) * (ref["labels"][:, None] == out["labels"][None, :])
     best, j = iou.max(1) if iou.numel() else (torch.zeros(n), torch.zeros(n, dtype=torch.long))
@@ -143,12 +146,19 @@ def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch
     matched = (best >= MATCH_IOU) | (near & (best > 0))
     rows = [torch.cat([d["boxes"], d["scores"][:, None]], 1) for d in (ref, out)]
     a, b = rows[0][matched], rows[1][j[matched]]
-    decoded = {"detections": float(n), "exported detections": float(len(out["boxes"])),
-               "boxes matched": float(matched.float().mean()) if n else float(len(out["boxes"]) == 0),
-               "max score diff": float((a[:, 4] - b[:, 4]).abs().max()) if len(a) else 0.0}
+    decoded.update({"detections": float(n), "exported detections": float(len(out["boxes"])),
+                    "boxes matched": float(matched.float().mean()) if n else float(len(out["boxes"]) == 0),
+                    "max score diff": float((a[:, 4] - b[:, 4]).abs().max()) if len(a) else 0.0})
     if "masks" in ref and matched.any():
         m = [d["masks"][k] >= 0.5 for d, k in ((ref, matched), (out, j[matched]))]
         decoded["masks agreement"] = float((m[0] == m[1]).float().mean())
+    if "keypoints" in ref and matched.any():
+        # the people eager PyTorch gave keypoints to (a predictor may skip low scores; the graph never does)
+        k_ref, k_out = ref["keypoints"][matched], out["keypoints"][j[matched]]
+        people = k_ref[..., 2].amax(1) > 0
+        if people.any():
+            near = (k_ref[people, :, :2] - k_out[people, :, :2]).norm(dim=-1) <= MATCH_PX
+            decoded["keypoints within 1 px"] = float(near.float().mean())
     return decoded, a, b
 
 
@@ -202,7 +212,8 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
         if key in ("max_rel", "l2_rel") and getattr(report, key) > limit:
             report.failures.append(f"{key} {getattr(report, key):.3g} > {limit}")
     name, tol_key = AGREEMENT[meta["task"]]
-    for key, need in ((name, tol[tol_key]), ("masks agreement", tol["labels"])):
+    for key, need in ((name, tol[tol_key]), ("masks agreement", tol["labels"]),
+                      ("keypoints within 1 px", tol["keypoints"]), ("semantic agreement", tol["labels"])):
         if key in decoded and decoded[key] < need:
             report.failures.append(f"{key} {decoded[key]:.4f} < {need}")
     return report

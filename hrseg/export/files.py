@@ -52,7 +52,8 @@ def _graph_spec(meta: dict[str, Any]) -> tuple[torch.Tensor, list[str], list[str
     """The example input, input / output names and dynamic axes of ``meta``'s graph."""
     if meta["task"] == "detection":  # one image of any size; as many detections as it has
         outputs = list(meta["outputs"])
-        axes = {"image": {1: "height", 2: "width"}, **{k: {0: "detections"} for k in outputs}}
+        axes = {"image": {1: "height", 2: "width"},
+                **{k: {0: "height", 1: "width"} if k == "semantic" else {0: "detections"} for k in outputs}}
         return torch.rand(3, *meta["input_size"]), ["image"], outputs, axes
     axes: dict[int, str] = {}
     if meta["dynamic_batch"]:

@@ -28,8 +28,9 @@ FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 
 # The detectors that export (torchvision's Faster R-CNN and Mask R-CNN trace with the
-# TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included).
-EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_")
+# TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included; the multi-task
+# model is one of them with keypoint and segmentation outputs added).
+EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "multi_")
 
 
 # A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
@@ -44,8 +45,8 @@ def task_of(name: str) -> str:
         return "segmentation"
     if name.startswith(EXPORTING_DETECTORS):
         return "detection"
-    raise ConfigError(f"model {name!r}: only pose_*, seg_* and the Faster / Mask R-CNN detectors "
-                      f"({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
+    raise ConfigError(f"model {name!r}: only pose_*, seg_*, the Faster / Mask R-CNN detectors and the "
+                      f"multi-task models ({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
 
 
 def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str,
@@ -78,8 +79,20 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
 
 
 def detection_outputs(model: nn.Module) -> list[str]:
-    """The outputs of an exported detector, in order (Mask R-CNN adds its masks)."""
-    return ["boxes", "labels", "scores"] + (["masks"] if mask_model(model) else [])
+    """The outputs of an exported detector, in order (Mask R-CNN adds its masks; the multi-task
+    model its keypoints and the class map, as it returns them)."""
+    heads = model.roi_heads
+    keypoints = bool(getattr(heads, "has_keypoint", lambda: False)())
+    return (["boxes", "labels", "scores"] + (["masks"] if mask_model(model) else [])
+            + (["keypoints", "keypoints_scores"] if keypoints else [])
+            + (["semantic"] if getattr(model, "seg_head", None) is not None else []))
+
+
+_OUTPUT_TEXT = {"masks": "masks (N, 1, H, W) probabilities",
+                "keypoints": "keypoints (N, K, 3) x, y, 1 in input pixels (zeros for the other classes than the "
+                             "keypoint class)",
+                "keypoints_scores": "keypoints_scores (N, K) heatmap logits",
+                "semantic": "semantic (H, W) class indices at the input's size"}
 
 
 def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str) -> dict[str, Any]:
@@ -91,6 +104,11 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
     classes = [dict(c) for c in getattr(model, "classes", None) or ()]
     if not classes and num_classes == 81:  # the convention of hrseg.tasks.detection: COCO's 80
         classes = coco80_categories()
+    outputs = detection_outputs(model)
+    recorded = getattr(model, "meta", None) or {}
+    extra = {k: recorded[k] for k in ("keypoints", "semantic_classes") if recorded.get(k)}
+    if "keypoints" in outputs:
+        extra["keypoint_label"] = int(getattr(heads, "keypoint_label", 1))
     return {
         "format_version": FORMAT_VERSION, "model": name, "task": "detection",
         "input_size": [int(input_size[0]), int(input_size[1])],
@@ -99,12 +117,12 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
         "normalization": "in the graph: resized to min_size / max_size, then (x - mean) / std", "dtype": dtype,
         "min_size": [int(v) for v in transform.min_size], "max_size": int(transform.max_size),
         "dynamic_batch": False, "dynamic_size": True, "batchnorm_folded": True,
-        "outputs": detection_outputs(model),
-        "output": "boxes (N, 4) xyxy in input pixels, labels (N,) 1..K, scores (N,), best first"
-                  + (", masks (N, 1, H, W) probabilities" if "masks" in detection_outputs(model) else ""),
+        "outputs": outputs,
+        "output": ", ".join(["boxes (N, 4) xyxy in input pixels, labels (N,) 1..K, scores (N,), best first",
+                             *(_OUTPUT_TEXT[k] for k in outputs if k in _OUTPUT_TEXT)]),
         "num_classes": num_classes, "classes": classes,
         "score_thresh": float(heads.score_thresh), "nms_thresh": float(heads.nms_thresh),
-        "detections_per_img": int(heads.detections_per_img),
+        "detections_per_img": int(heads.detections_per_img), **extra,
     }
 
 

@@ -78,7 +78,9 @@ class HRNetMultiTask(HRNetFasterRCNN):
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
         if self.training and targets is None:
             raise ValueError("in training mode the model takes targets")
-        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        # the shapes' own elements (ints when eager; traced values when exported, as torchvision's
+        # GeneralizedRCNN keeps them, so the exported graph takes any image size)
+        original_sizes = [(img.shape[-2], img.shape[-1]) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
         proposals, rpn_losses = self.rpn(batch, features, targets)

@@ -30,6 +30,7 @@ from torchvision.models.detection.roi_heads import (
     RoIHeads, fastrcnn_loss, keypointrcnn_inference, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
 )
 
+from hrseg.errors import ConfigError
 from hrseg.models.multitask_keypoints import gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints
 
 __all__ = ["COUNT_KEYS", "MultiRoIHeads"]
@@ -115,7 +116,9 @@ class MultiRoIHeads(RoIHeads):
             logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, boxes, image_shapes)))
             for probs, r in zip(maskrcnn_inference(logits, labels), result):
                 r["masks"] = probs
-        if self.has_keypoint():
+        if self.has_keypoint() and torch.jit.is_tracing():
+            self._predict_keypoints_traced(features, boxes, labels, image_shapes, result)
+        elif self.has_keypoint():
             thr = self.keypoint_score_thr
             people = [(lab == self.keypoint_label) & (s >= thr) if thr is not None else lab == self.keypoint_label
                       for lab, s in zip(labels, scores)]
@@ -135,3 +138,18 @@ class MultiRoIHeads(RoIHeads):
                 r["keypoints_scores"] = kp_scores.new_zeros((len(p), num))
                 r["keypoints_scores"][p] = kp_scores
         return result
+
+    def _predict_keypoints_traced(self, features, boxes, labels, image_shapes, result) -> None:
+        """The keypoints as an exported graph computes them: for every detection, the other
+        classes' then zeroed, with no shape taken from the data (the eager path's person-only
+        selection would be traced as a constant count). The same values for the people; the head
+        runs for every detection, so the graph pays for the other classes' keypoints too."""
+        if self.keypoint_loss == "heatmap":
+            raise ConfigError("the Gaussian-heatmap keypoint head decodes with NumPy: it cannot be exported "
+                              "(model.keypoint_loss 'softmax' or 'gaussian_softmax' can)")
+        logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, boxes, image_shapes)))
+        found, found_scores = keypointrcnn_inference(logits, boxes)
+        for r, lab, kps, kp_scores in zip(result, labels, found, found_scores):
+            person = (lab == self.keypoint_label)[:, None]
+            r["keypoints"] = kps * person[..., None].to(kps.dtype)
+            r["keypoints_scores"] = kp_scores * person.to(kp_scores.dtype)

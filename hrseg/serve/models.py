@@ -105,10 +105,11 @@ def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Se
             raise ConfigError(f"--{task} {spec!r}: neither a checkpoint file nor a model name (hrseg.list_models()) "
                               "nor published weights (hrseg weights list)")
     except ConfigError as e:
-        eager_only = task == "det" and any(o in options for o in ("test.backend=optimized", "test.backend=compiled"))
+        eager_only = task in ("det", "multi") and any(o in options for o in ("test.backend=optimized",
+                                                                            "test.backend=compiled"))
         if eager_only and "runs eagerly" in str(e):
-            raise ConfigError(f"{e}; serve the others on {backend} with the detector eager: "
-                              "--det-options test.backend=torch") from None
+            raise ConfigError(f"{e}; serve the others on {backend} with the {TASK_NAMES[task]} model eager: "
+                              f"--{task}-options test.backend=torch") from None
         raise
     return ServedModel(task, predictor.model.meta.get("model", spec), source, predictor)
 

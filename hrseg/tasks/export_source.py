@@ -14,7 +14,8 @@ from torch import nn
 from hrseg.config import load_config
 from hrseg.errors import ConfigError
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
-from hrseg.tasks import detection, pose, segmentation
+from hrseg.models.multitask import is_multitask_model
+from hrseg.tasks import detection, multi, pose, segmentation
 
 log = logging.getLogger("hrseg")
 
@@ -23,15 +24,16 @@ log = logging.getLogger("hrseg")
 _TASKS = {"pose": pose.TASK, "segmentation": segmentation.TASK, "detection": detection.TASK}
 
 
-def _task(task: str) -> Any:
-    """The pose, segmentation or detection :class:`~hrseg.tasks.base.Task`."""
-    return _TASKS[task]
+def _task(task: str, name: str) -> Any:
+    """The pose, segmentation, detection or multi-task :class:`~hrseg.tasks.base.Task` of model
+    ``name`` (export's ``task``: a multi-task model's graph is a detector's)."""
+    return multi.TASK if is_multitask_model(name) else _TASKS[task]
 
 
 def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
     """The size the task runs at: the pose crop, the segmentation test crop, a photograph's for a
     detector (whose graph resizes any image itself)."""
-    if task == "det":
+    if task in ("det", "multi"):
         return DETECTION_TRACE_SIZE
     size = cfg["data"]["input_size"] if task == "pose" else cfg["test"]["crop_size"]
     return int(size[0]), int(size[1])
@@ -49,10 +51,10 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
         name = (load_config(text).get("model") or {}).get("name")
         if not name:
             raise ConfigError(f"{text}: the config sets no model.name")
-        task = _task(task_of(name))
+        task = _task(task_of(name), name)
         cfg = task.load_config(text)
     else:
-        name, task = text, _task(task_of(text))
+        name, task = text, _task(task_of(text), text)
         cfg = task.load_config(None, {"model.name": name})
     if weights:  # an hrseg checkpoint, an official or OpenMMLab file, or a published name
         model, cfg = task.load_model(weights, cfg)

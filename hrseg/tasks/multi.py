@@ -27,7 +27,6 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
-from hrseg.backends import load_runner
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
 from hrseg.inference.multi import MultiPredictor
@@ -36,6 +35,7 @@ from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, generate_once, tracking
+from hrseg.tasks.detection import detection_runner
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 from hrseg.utils.image_io import write_image
 from hrseg.utils.profile import StageTimer
@@ -76,7 +76,8 @@ MULTI_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="multistep", milestones=[8, 11], gamma=0.1,
                      warmup_iters=500, warmup_ratio=1.0 / 3),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
-    # backend: the multi-task model runs eagerly (torch; auto picks it); track, smooth: video with --track /
+    # backend: torch (what auto picks) or exported: onnxruntime, openvino (as a detector's; docs/multitask.md);
+    # track, smooth: video with --track /
     # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter)
     "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS)),
 }
@@ -219,12 +220,10 @@ class MultiTask(Task):
 
     # -- inference: hrseg infer multi, the service's /v1/multi --------------------------------------
     def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
-        """The model itself, eagerly (torch, what ``auto`` picks); its export is not offered yet."""
-        backend = cfg["test"]["backend"]
-        if backend not in (None, "auto", "torch"):
-            raise ConfigError(f"--backend {backend}: the multi-task model runs eagerly (--backend torch); "
-                              "exporting it is not supported yet")
-        return load_runner("torch", model)
+        """The model itself (``torch``, what ``auto`` picks) or its exported graph (``onnxruntime``,
+        ``openvino``: every head, exported and self-checked as the detectors are; the graph runs
+        the keypoint head for every detection, docs/multitask.md)."""
+        return detection_runner(model, cfg)
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, kpt_thr: float = 0.3,
                   alpha: float = 0.4, timer: StageTimer | None = None, **options: Any) -> MultiPredictor:
