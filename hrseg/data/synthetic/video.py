@@ -63,6 +63,10 @@ class VideoParams:
     turn_rate: float = 0.006
     outside_frames: tuple[int, int] = (5, 30)
 
+    def record(self) -> dict[str, Any]:
+        """The settings as a completion marker records them (JSON: the tuple as a list)."""
+        return {**asdict(self), "outside_frames": list(self.outside_frames)}
+
 
 @dataclass(frozen=True)
 class DetectionNoise:
@@ -242,8 +246,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
     if not 1 <= params.num_people < ANNS_PER_IMAGE:
         raise ConfigError(f"synthetic_video: num_people must be 1 to {ANNS_PER_IMAGE - 1}, got {params.num_people}")
     settings = {"num_train": int(num_train), "num_val": int(num_val), "image_size": list(size), "seed": int(seed),
-                "jpeg_quality": int(jpeg_quality), "params": asdict(params), "noise": asdict(noise)}
-    settings["params"]["outside_frames"] = list(params.outside_frames)
+                "jpeg_quality": int(jpeg_quality), "params": params.record(), "noise": asdict(noise)}
     r = Path(root)
     return SyntheticSplits("synthetic_video", r, FORMAT_VERSION, settings, {"train": int(num_train), "val": int(num_val)},
                            partial(_files, r), partial(_write_split, r, size, int(seed), params, noise, int(jpeg_quality)))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -66,8 +65,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
                           f"got {frames_per_sequence} and {frame_step}")
     settings = {"num_train": int(num_train), "num_val": int(num_val), "image_size": list(size), "seed": int(seed),
                 "frames_per_sequence": int(frames_per_sequence), "frame_step": int(frame_step),
-                "jpeg_quality": int(jpeg_quality), "params": {**asdict(params),
-                                                              "outside_frames": list(params.outside_frames)}}
+                "jpeg_quality": int(jpeg_quality), "params": params.record()}
     r = Path(root)
     return SyntheticSplits("synthetic_video_frames", r, FORMAT_VERSION, settings,
                            {"train": int(num_train), "val": int(num_val)}, partial(split_files, r),
