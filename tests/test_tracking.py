@@ -90,6 +90,24 @@ def test_oks_keeps_identities_where_boxes_alone_swap_them():
 
 
 @needs_track
+def test_keypoint_confidence_keeps_clutter_from_starting_tracks():
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    person, clutter = _skeleton(10), _skeleton(200)
+    clutter[:, 2] = 0.05  # the detector's box is sure (0.8), the pose model finds no body in it
+    frames = [[_person(10 + 2 * f, 10, 0.8, (person + [2 * f, 0, 0]).tolist()), _person(200, 10, 0.8, clutter.tolist())]
+              for f in range(4)]
+    sure = TrackerConfig(keypoint_score_power=0.5)
+    assert _run(Tracker(sure), frames) == [[1, None]] * 4  # 0.8 x 0.05 ** 0.5 = 0.18: under new_track_thr
+    assert _run(Tracker(), frames) == [[1, 2]] * 4  # the default: the box score alone
+    tracker = Tracker(sure)
+    tracker.update(frames[0])  # a tracked person whose keypoints fade continues the track (low-score pass)
+    faded = person + [2, 0, 0]
+    faded[:, 2] = 0.1
+    assert _run(tracker, [[_person(12, 10, 0.8, faded.tolist())]]) == [[1]]
+
+
+@needs_track
 def test_track_mot_ages_tracks_through_empty_frames():
     from hrseg.inference.tracking import TrackerConfig, track_mot
 
@@ -148,3 +166,26 @@ def test_a_person_who_leaves_and_comes_back_gets_the_id_again_from_their_look():
     assert run(Tracker(), with_frames=False)[47:50] == [[2]] * 3  # motion alone: a new id
     assert run(Tracker(TrackerConfig(reid_thr=None)), with_frames=True)[47:50] == [[2]] * 3
     assert run(Tracker(TrackerConfig(reid_frames=20)), with_frames=True)[47:50] == [[2]] * 3  # gone too long
+
+
+@needs_track
+def test_ids_swapped_in_a_crossing_are_given_back_by_look():
+    """Two people meet, overlap and turn back: the motion model carries each id on across the
+    other (a swap); once apart, each looks like the other id's remembered look, so the ids swap back."""
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    red, blue = (200, 30, 30), (20, 30, 120)
+    xs = [100 + 10 * f for f in range(9)] + [180 - 10 * f for f in range(1, 9)]  # red walks right, turns back at 180
+    frames = [[(x, 10, red), (360 - x, 10, blue)] for x in xs]  # blue walks left from 260, meets red, turns back
+
+    def run(tracker):
+        ids = []
+        for people in frames:
+            dets = [_person(x, y) for x, y, _ in people]
+            ids.append([d["track_id"] for d in tracker.update(dets, _frame(people))])
+        return ids
+
+    motion = run(Tracker(TrackerConfig(swap_margin=None)))
+    assert motion[0] == [1, 2] and motion[-1] == [2, 1]  # the motion model swapped them
+    ids = run(Tracker())
+    assert ids[0] == [1, 2] and ids[-1] == [1, 2]  # red is 1 and blue 2 again once apart

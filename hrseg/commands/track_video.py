@@ -12,8 +12,8 @@ between), as `hrseg infer pose FRAMES/ --track --det-every N` runs them. One tab
 sequences: HOTA, IDF1, MOTA, ID switches against gt.txt (trackers.eval), keypoint AP against the
 COCO-video file, keypoint jitter over the ground truth's, raw and with --smooth (the config's
 test.smooth), and frames/s end to end (reading the frame to the tracked people). Without weights,
-the newest checkpoints of `hrseg train pose` (the main job) and of `hrseg train det video_mini` (the
-mini detector trained on frames of other synthetic videos).
+the newest checkpoints of `hrseg train pose video_mini` and `hrseg train det video_mini` (the main
+job's small pose model and the mini detector, trained on frames of other synthetic videos).
 Needs the [track] extra (docs/video.md).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hrseg.tasks.detection import TASK as DET
 from hrseg.tasks.pose import TASK as POSE
 from hrseg.utils.io import write_json
 
-POSE_RUN, DET_RUN = "work_dirs/synthetic_mini", "work_dirs/video_mini"
+POSE_RUN, DET_RUN = "work_dirs/video_pose_mini", "work_dirs/video_mini"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -73,7 +74,13 @@ class TrackerConfig:
     joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
     for 17 keypoints, their mean for other sets); reid_thr: a new track takes the id of a track
     of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
-    is at least this similar (None: never; needs the frame in ``update``).
+    is at least this similar (None: never; needs the frame in ``update``);
+    keypoint_score_power: a person's score in the association is its detection score times the
+    mean of its keypoint scores to this power (0, the default: the detection score alone). A pose
+    model sure of its keypoints tells a person from clutter the detector took for one; a model
+    unsure of everything (untrained, or far from its training data) would keep everyone from
+    starting a track, so it is a setting of the model's config (configs/pose/video_mini.py,
+    docs/video.md).
     """
 
     high_thr: float = 0.6
@@ -90,6 +97,8 @@ class TrackerConfig:
     sigmas: tuple[float, ...] | None = None
     reid_thr: float | None = 0.6
     reid_frames: int = 150
+    keypoint_score_power: float = 0.0
+    swap_margin: float | None = 0.1
 
 
 def keypoint_array(keypoints: Any) -> np.ndarray:
@@ -178,6 +187,7 @@ class Tracker:
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
         self._next_id, self._frame = 1, 0
         self._looks: dict[int, tuple[Any, int, np.ndarray | None]] = {}  # our id -> (label, last frame, look)
+        self._crossed: set[int] = set()  # our ids seen overlapping another box since their last clean look
 
     def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
         if label not in self._per_label:
@@ -202,7 +212,7 @@ class Tracker:
         self._frame += 1
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
         for i, d in enumerate(out):
-            if float(d[self.score_key]) >= self.config.low_thr:
+            if self._score(d) >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
         looks = _Looks(out, frame, self.box_format, self.config) if self.config.reid_thr is not None else None
         for label, index in groups.items():
@@ -214,16 +224,48 @@ class Tracker:
                 if key not in self._ids:
                     self._ids[key] = self._relink(label, looks.of(i) if looks else None, taken) or self._new_id()
                     taken.add(self._ids[key])
-                track_id = out[i]["track_id"] = self._ids[key]
+            if looks is not None and self.config.swap_margin is not None:
+                self._unswap(label, found, looks)
+            for i, library_id in found:
+                track_id = out[i]["track_id"] = self._ids[(label, library_id)]
                 old = self._looks.get(track_id, (label, 0, None))[2]
                 self._looks[track_id] = (label, self._frame, looks.updated(i, old) if looks else None)
         if self._frame % 64 == 0:  # memory flat in the video's length: forget looks too old to re-identify
             self._looks = {k: v for k, v in self._looks.items() if self._frame - v[1] <= self.config.reid_frames}
         return out
 
+    def _score(self, detection: Mapping[str, Any]) -> float:
+        """The detection's score in the association (:attr:`TrackerConfig.keypoint_score_power`)."""
+        score, power = float(detection[self.score_key]), self.config.keypoint_score_power
+        if power and detection.get("keypoints"):
+            score *= max(float(keypoint_array(detection["keypoints"])[:, 2].mean()), 0.0) ** power
+        return score
+
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id - 1
+
+    def _unswap(self, label: Any, found: list[tuple[int, int]], looks: _Looks) -> None:
+        """Ids given back after a crossing: two tracks that were seen overlapping another box since
+        their last clean look and are both clean again in this frame swap their ids when each
+        looks more like the other's remembered look (:attr:`TrackerConfig.swap_margin`)."""
+        crossed = []
+        for i, library_id in found:
+            track_id = self._ids[(label, library_id)]
+            if not looks.clean(i):
+                self._crossed.add(track_id)
+            elif track_id in self._crossed:
+                self._crossed.discard(track_id)
+                crossed.append((i, library_id, track_id))
+        for (i, la, a), (j, lb, b) in combinations(crossed, 2):
+            now_a, now_b = looks.of(i), looks.of(j)
+            seen_a, seen_b = self._looks.get(a, (None, 0, None))[2], self._looks.get(b, (None, 0, None))[2]
+            if any(x is None for x in (now_a, now_b, seen_a, seen_b)):
+                continue
+            kept = similarity(now_a, seen_a) + similarity(now_b, seen_b)
+            swapped = similarity(now_a, seen_b) + similarity(now_b, seen_a)
+            if swapped > kept + self.config.swap_margin:
+                self._ids[(label, la)], self._ids[(label, lb)] = b, a
 
     def _relink(self, label: Any, look: np.ndarray | None, taken: set[int]) -> int | None:
         """The id of the recently lost track of ``label`` that looks most like ``look``, if it is
@@ -250,7 +292,7 @@ class Tracker:
         keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in dets]
         similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
         result = library.update(sv.Detections(
-            xyxy=boxes, confidence=np.array([float(d[self.score_key]) for d in dets], dtype=np.float64),
+            xyxy=boxes, confidence=np.array([self._score(d) for d in dets], dtype=np.float64),
             data={"index": np.arange(len(dets))}), frame if self.config.camera_motion else None)
         found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
         alive = {t.tracker_id for t in library.tracks}
@@ -265,6 +307,7 @@ class Tracker:
         self._per_label.clear()
         self._ids.clear()
         self._looks.clear()
+        self._crossed.clear()
         self._next_id, self._frame = 1, 0
 
 
@@ -288,9 +331,13 @@ class _Looks:
             self._cache[i] = appearance(self.frame, self.boxes[i], kpts, self.config.kpt_thr)
         return self._cache[i]
 
-    def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
+    def clean(self, i: int) -> bool:
+        """Whether detection ``i``'s box overlaps no other (IoU <= 0.1)."""
         others = np.delete(self.boxes, i, axis=0)
-        if len(others) and float(_iou(self.boxes[i], others).max()) > 0.1:
+        return not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
+
+    def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
+        if not self.clean(i):
             return old
         look = self.of(i)
         if look is None or old is None:

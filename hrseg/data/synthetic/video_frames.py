@@ -75,7 +75,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
 
 def generate_synthetic_video_frames(root: str | os.PathLike, num_train: int = 1200, num_val: int = 200,
                                     image_size: tuple[int, int] = (256, 320), seed: int = 0, *,
-                                    frames_per_sequence: int = 100, frame_step: int = 2,
+                                    frames_per_sequence: int = 20, frame_step: int = 5,
                                     params: VideoParams = VideoParams(), jpeg_quality: int = 92,
                                     progress_every: int = 100,
                                     log: Callable[[str], None] | None = print) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def generate_synthetic_video_frames(root: str | os.PathLike, num_train: int = 12
 
 def ensure_synthetic_video_frames(root: str | os.PathLike, num_train: int = 1200, num_val: int = 200,
                                   image_size: tuple[int, int] = (256, 320), seed: int = 0, *,
-                                  frames_per_sequence: int = 100, frame_step: int = 2,
+                                  frames_per_sequence: int = 20, frame_step: int = 5,
                                   params: VideoParams = VideoParams(), jpeg_quality: int = 92,
                                   progress_every: int = 100,
                                   log: Callable[[str], None] | None = print) -> dict[str, Any]:
