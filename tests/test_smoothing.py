@@ -77,8 +77,28 @@ def test_kalman_step_by_the_equations_and_restart():
     assert out[0] == 30.0 and f.v[0] == 0.0
     with pytest.raises(ValueError, match="process_noise"):
         ConstantVelocityFilter(process_noise=0.0)
+    with pytest.raises(ValueError, match="score_weight"):
+        KeypointSmoother(score_weight=-1)
     with pytest.raises(ValueError, match="one of kalman, one_euro"):
         KeypointSmoother(filter="median")
+
+
+def test_kalman_trusts_each_keypoint_by_its_score():
+    """Measurement noise / score ** score_weight: the same jump is followed more by a sure joint
+    than by an unsure one, by the equations; score_weight 0 treats them alike."""
+    still = {"track_id": 1, "keypoints": {"sure": [10.0, 0.0, 1.0], "unsure": [10.0, 0.0, 0.5]}}
+    moved = {"track_id": 1, "keypoints": {"sure": [20.0, 0.0, 1.0], "unsure": [20.0, 0.0, 0.5]}}
+    s = KeypointSmoother(process_noise=0.6, measurement_noise=4.0, score_weight=2.0)
+    s([still])
+    out = s([moved])[0]["keypoints"]
+    pxx = 4 + 100 + 0.6 / 4  # the first frame's state is as uncertain as a measurement of noise 4
+    assert out["sure"][0] == pytest.approx(10 + pxx / (pxx + 4) * 10)
+    assert out["unsure"][0] == pytest.approx(10 + pxx / (pxx + 4 / 0.25) * 10)  # noise 4 / 0.5 ** 2
+    assert out["unsure"][2] == 0.5  # scores pass through
+    alike = KeypointSmoother(process_noise=0.6, measurement_noise=4.0, score_weight=0.0)
+    alike([still])
+    out = alike([moved])[0]["keypoints"]
+    assert out["sure"][0] == out["unsure"][0]
 
 
 def test_kalman_follows_steady_motion_without_lag_and_removes_noise():

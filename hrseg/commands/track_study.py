@@ -23,7 +23,7 @@ from hrseg.evaluation.mot import format_metrics
 from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap
 
 ONE_EURO = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.1), (1.0, 0.2))
-SMOOTHING = ([{"process_noise": q} for q in (0.3, 0.6, 1.0)] +
+SMOOTHING = ([{"process_noise": 0.6, "score_weight": 0.0}] + [{"process_noise": q} for q in (0.6, 1.2, 2.0)] +
              [{"filter": "one_euro", "min_cutoff": m, "beta": b} for m, b in ONE_EURO])
 NOISY_MOT = dict(num_val=300, image_size=(360, 640),
                  params=VideoParams(num_people=8, min_height=80, max_height=220),

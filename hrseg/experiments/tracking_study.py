@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
+from inspect import signature
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -190,10 +191,11 @@ def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Cal
 
 def describe(setting: Mapping[str, Any]) -> str:
     """A smoothing setting (:class:`KeypointSmoother`'s keyword arguments) in a table's words."""
-    if setting.get("filter", "kalman") == "kalman":
-        return (f"Kalman, process noise {setting.get('process_noise', 0.6)}, "
-                f"measurement noise {setting.get('measurement_noise', 4.0)}")
-    return f"One-Euro, min_cutoff {setting.get('min_cutoff', 1.0)}, beta {setting.get('beta', 0.1)}"
+    value = {**{k: p.default for k, p in signature(KeypointSmoother).parameters.items()}, **setting}
+    if value["filter"] == "kalman":
+        return (f"Kalman, process noise {value['process_noise']}, measurement noise {value['measurement_noise']}, "
+                f"score weight {value['score_weight']}")
+    return f"One-Euro, min_cutoff {value['min_cutoff']}, beta {value['beta']}"
 
 
 def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence[Mapping[str, Any]] = ({},),

@@ -17,7 +17,10 @@ jitter for under 0.01 AP, where One-Euro's settings cut 35-45% for 0.007-0.025.
 ``filter="kalman"``: per coordinate, the state is position and velocity (pixels, pixels a frame);
 ``process_noise`` is the variance of the acceleration a frame (pixels^2 / frame^4),
 ``measurement_noise`` the variance of a keypoint's error (pixels^2); only their ratio matters once
-the filter has settled.
+the filter has settled. A keypoint's measurement noise is ``measurement_noise / score **
+score_weight`` (its score clipped to [0.05, 1]): the pose model's confidence says how far to trust
+this frame's position, so a sure joint follows its measurement and an unsure one its motion
+(``score_weight`` 0: the same noise for all).
 
 The filter is a low-pass whose cutoff rises with speed: ``cutoff = min_cutoff + beta * |dx/dt|``
 (``dx/dt`` itself low-passed at ``d_cutoff`` = 1 Hz), so a still joint is held steady (low
@@ -98,13 +101,16 @@ class ConstantVelocityFilter:
         self.x, self.v = x.copy(), np.zeros_like(x)
         self.pxx, self.pxv, self.pvv = np.full_like(x, self.r), np.zeros_like(x), np.full_like(x, 100.0)
 
-    def __call__(self, x: np.ndarray, restart: np.ndarray | None = None) -> np.ndarray:
-        """The filtered ``x``; where ``restart`` is True the filter starts again from ``x``."""
+    def __call__(self, x: np.ndarray, restart: np.ndarray | None = None,
+                 noise_scale: np.ndarray | None = None) -> np.ndarray:
+        """The filtered ``x``; where ``restart`` is True the filter starts again from ``x``;
+        ``noise_scale`` (like ``x``) multiplies this measurement's noise."""
         x = np.asarray(x, dtype=np.float64)
         if self.x is None or self.x.shape != x.shape:
             self._start(x)
             return x.copy()
-        q, r = self.q, self.r  # predict one frame ahead, then correct with the measurement x
+        q = self.q  # predict one frame ahead, then correct with the measurement x
+        r = self.r if noise_scale is None else self.r * np.asarray(noise_scale, dtype=np.float64)
         pred = self.x + self.v
         pxx = self.pxx + 2 * self.pxv + self.pvv + q / 4
         pxv, pvv = self.pxv + self.pvv + q / 2, self.pvv + q
@@ -127,12 +133,13 @@ FILTERS = ("kalman", "one_euro")
 class KeypointSmoother:
     """One filter per track over its keypoints' x and y (module docstring): the constant-velocity
     Kalman filter (``filter="kalman"``, ``process_noise``, ``measurement_noise``) or the One-Euro
-    filter (``"one_euro"``, ``min_cutoff`` Hz, ``beta``, ``d_cutoff``). The defaults are the
-    settings docs/video.md chose on training sequences."""
+    filter (``"one_euro"``, ``min_cutoff`` Hz, ``beta``, ``d_cutoff``); the Kalman filter trusts
+    each keypoint by its score (``score_weight``). The defaults are the settings docs/video.md
+    chose on training sequences."""
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.1, d_cutoff: float = 1.0,
                  frame_rate: float = 30.0, kpt_thr: float = 0.3, filter: str = "kalman",
-                 process_noise: float = 0.6, measurement_noise: float = 4.0) -> None:
+                 process_noise: float = 1.2, measurement_noise: float = 4.0, score_weight: float = 2.0) -> None:
         if filter not in FILTERS:
             raise ValueError(f"keypoint smoothing filter: one of {', '.join(FILTERS)}, not {filter!r}")
         if filter == "kalman":
@@ -141,7 +148,10 @@ class KeypointSmoother:
             settings = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, dt=1.0 / frame_rate)
             self.make = lambda: OneEuroFilter(**settings)
         self.make()  # checks the settings now
+        if score_weight < 0:
+            raise ValueError(f"keypoint smoothing: score_weight must be >= 0, got {score_weight}")
         self.kpt_thr = kpt_thr
+        self.score_weight = float(score_weight) if filter == "kalman" else 0.0
         self.filters: dict[Any, OneEuroFilter | ConstantVelocityFilter] = {}
         self.unseen: dict[Any, np.ndarray] = {}  # per track: the keypoints under kpt_thr last frame
 
@@ -159,7 +169,12 @@ class KeypointSmoother:
             low = arr[:, 2] < self.kpt_thr
             restart = low | self.unseen.get(track, np.zeros_like(low))  # unseen now, or just reappeared
             self.unseen[track] = low
-            xy = f(arr[:, :2], restart=np.repeat(restart[:, None], 2, axis=1))
+            restart_xy = np.repeat(restart[:, None], 2, axis=1)
+            if self.score_weight:
+                scale = np.repeat(np.clip(arr[:, 2:3], 0.05, 1.0) ** -self.score_weight, 2, axis=1)
+                xy = f(arr[:, :2], restart=restart_xy, noise_scale=scale)
+            else:
+                xy = f(arr[:, :2], restart=restart_xy)
             out.append({**person, "keypoints": _like(kpts, np.concatenate([xy, arr[:, 2:]], axis=1))})
         self.filters = {t: f for t, f in self.filters.items() if t in seen}  # lost: start afresh
         self.unseen = {t: u for t, u in self.unseen.items() if t in seen}

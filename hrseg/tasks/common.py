@@ -31,7 +31,7 @@ log = logging.getLogger("hrseg")
 # and test.smooth (the classes' own defaults: one place for each value)
 TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k != "sigmas"}
 SMOOTH_DEFAULTS = {k: p.default for k, p in signature(KeypointSmoother).parameters.items()
-                   if k in ("filter", "process_noise", "measurement_noise", "min_cutoff", "beta")}
+                   if k in ("filter", "process_noise", "measurement_noise", "score_weight", "min_cutoff", "beta")}
 
 
 def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str, smooth: bool = False,
