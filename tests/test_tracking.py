@@ -189,3 +189,18 @@ def test_ids_swapped_in_a_crossing_are_given_back_by_look():
     assert motion[0] == [1, 2] and motion[-1] == [2, 1]  # the motion model swapped them
     ids = run(Tracker())
     assert ids[0] == [1, 2] and ids[-1] == [1, 2]  # red is 1 and blue 2 again once apart
+
+
+@needs_track
+def test_memory_stays_flat_over_a_long_video():
+    """People who come, overlap another and go, frame after frame: what the tracker keeps of lost
+    ids (looks, crossing marks) is bounded by reid_frames, not by the video's length."""
+    from hrseg.inference.tracking import Tracker
+
+    tracker, red, blue = Tracker(), (200, 30, 30), (20, 30, 120)
+    for f in range(640):
+        x = 20 + 40 * ((f // 8) % 10)  # a new overlapping pair every 8 frames, somewhere else
+        people = [(x, 10 + 100 * ((f // 80) % 2), red), (x + 15, 10 + 100 * ((f // 80) % 2), blue)]
+        tracker.update([_person(px, py) for px, py, _ in people], _frame(people))
+    assert tracker._next_id > 60  # many ids came and went
+    assert len(tracker._looks) <= 50 and len(tracker._crossed) <= 50

@@ -232,6 +232,7 @@ class Tracker:
                 self._looks[track_id] = (label, self._frame, looks.updated(i, old) if looks else None)
         if self._frame % 64 == 0:  # memory flat in the video's length: forget looks too old to re-identify
             self._looks = {k: v for k, v in self._looks.items() if self._frame - v[1] <= self.config.reid_frames}
+            self._crossed &= set(self._looks)
         return out
 
     def _score(self, detection: Mapping[str, Any]) -> float:
