@@ -211,13 +211,14 @@ class Tracker:
         out = [{**d, "track_id": None} for d in detections]
         self._frame += 1
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
+        scores = [self._score(d) for d in out]
         for i, d in enumerate(out):
-            if self._score(d) >= self.config.low_thr:
+            if scores[i] >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
         looks = _Looks(out, frame, self.box_format, self.config) if self.config.reid_thr is not None else None
         for label, index in groups.items():
-            found = [(index[i], library_id) for i, library_id in self._track(label, [out[i] for i in index], frame)
-                     if library_id >= 0]
+            tracked = self._track(label, [out[i] for i in index], [scores[i] for i in index], frame)
+            found = [(index[i], library_id) for i, library_id in tracked if library_id >= 0]
             taken = {self._ids[(label, t)] for _, t in found if (label, t) in self._ids}
             for i, library_id in found:
                 key = (label, library_id)
@@ -284,8 +285,10 @@ class Tracker:
             self._ids = {k: v for k, v in self._ids.items() if v != best}
         return best
 
-    def _track(self, label: Any, dets: list[dict[str, Any]], frame: np.ndarray | None) -> list[tuple[int, int]]:
-        """(position in ``dets``, library id or -1) of the detections the library returns."""
+    def _track(self, label: Any, dets: list[dict[str, Any]], scores: list[float], frame: np.ndarray | None
+               ) -> list[tuple[int, int]]:
+        """(position in ``dets``, library id or -1) of the detections the library returns;
+        ``scores``: theirs in the association (:meth:`_score`)."""
         import supervision as sv  # optional extra [track] (the library's detection type)
 
         library, similarity = self._library(label)
@@ -293,7 +296,7 @@ class Tracker:
         keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in dets]
         similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
         result = library.update(sv.Detections(
-            xyxy=boxes, confidence=np.array([self._score(d) for d in dets], dtype=np.float64),
+            xyxy=boxes, confidence=np.array(scores, dtype=np.float64),
             data={"index": np.arange(len(dets))}), frame if self.config.camera_motion else None)
         found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
         alive = {t.tracker_id for t in library.tracks}
@@ -322,6 +325,7 @@ class _Looks:
         self.detections, self.frame, self.config = detections, frame, config
         self.boxes = np.array([_xyxy(d["bbox"], box_format) for d in detections], np.float64).reshape(-1, 4)
         self._cache: dict[int, np.ndarray | None] = {}
+        self._clean: dict[int, bool] = {}
 
     def of(self, i: int) -> np.ndarray | None:
         if self.frame is None:
@@ -334,8 +338,10 @@ class _Looks:
 
     def clean(self, i: int) -> bool:
         """Whether detection ``i``'s box overlaps no other (IoU <= 0.1)."""
-        others = np.delete(self.boxes, i, axis=0)
-        return not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
+        if i not in self._clean:
+            others = np.delete(self.boxes, i, axis=0)
+            self._clean[i] = not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
+        return self._clean[i]
 
     def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
         if not self.clean(i):
