@@ -21,7 +21,6 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from inspect import signature
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -33,6 +32,7 @@ from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.mot import evaluate_mot
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
+from hrseg.tasks.common import SMOOTH_DEFAULTS
 from hrseg.utils.image_io import read_image
 
 __all__ = ["compare_trackers", "compare_with_keypoints", "describe", "jitter_study", "keypoint_detections", "second_difference",
@@ -191,7 +191,7 @@ def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Cal
 
 def describe(setting: Mapping[str, Any]) -> str:
     """A smoothing setting (:class:`KeypointSmoother`'s keyword arguments) in a table's words."""
-    value = {**{k: p.default for k, p in signature(KeypointSmoother).parameters.items()}, **setting}
+    value = {**SMOOTH_DEFAULTS, **setting}
     if value["filter"] == "kalman":
         return (f"Kalman, process noise {value['process_noise']}, measurement noise {value['measurement_noise']}, "
                 f"score weight {value['score_weight']}")
