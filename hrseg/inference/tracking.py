@@ -325,7 +325,6 @@ class _Looks:
         self.detections, self.frame, self.config = detections, frame, config
         self.boxes = np.array([_xyxy(d["bbox"], box_format) for d in detections], np.float64).reshape(-1, 4)
         self._cache: dict[int, np.ndarray | None] = {}
-        self._clean: dict[int, bool] = {}
 
     def of(self, i: int) -> np.ndarray | None:
         if self.frame is None:
@@ -338,10 +337,8 @@ class _Looks:
 
     def clean(self, i: int) -> bool:
         """Whether detection ``i``'s box overlaps no other (IoU <= 0.1)."""
-        if i not in self._clean:
-            others = np.delete(self.boxes, i, axis=0)
-            self._clean[i] = not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
-        return self._clean[i]
+        others = np.delete(self.boxes, i, axis=0)
+        return not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
 
     def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
         if not self.clean(i):
