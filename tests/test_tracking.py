@@ -185,10 +185,33 @@ def test_ids_swapped_in_a_crossing_are_given_back_by_look():
             ids.append([d["track_id"] for d in tracker.update(dets, _frame(people))])
         return ids
 
-    motion = run(Tracker(TrackerConfig(swap_margin=None)))
+    motion = run(Tracker(TrackerConfig(swap_margin=None, look_gate=None)))
     assert motion[0] == [1, 2] and motion[-1] == [2, 1]  # the motion model swapped them
-    ids = run(Tracker())
+    ids = run(Tracker(TrackerConfig(look_gate=None)))
     assert ids[0] == [1, 2] and ids[-1] == [1, 2]  # red is 1 and blue 2 again once apart
+    gated = run(Tracker(TrackerConfig(swap_margin=None)))  # the look gate alone: no swap survives
+    assert gated[-1] == [1, 2] and all(i == [1, 2] for i in gated[11:])
+    assert run(Tracker())[-1] == [1, 2]
+
+
+@needs_track
+def test_the_look_gate_keeps_a_hidden_persons_id_from_whoever_walks_where_they_were():
+    """Red walks right and is hidden (no detection) for two frames; blue appears where red's
+    motion model predicts red. Motion alone hands red's id to blue; the look gate does not."""
+    from hrseg.inference.tracking import Tracker, TrackerConfig
+
+    red, blue = (200, 30, 30), (20, 30, 120)
+    frames = [[(20 + 10 * f, 10, red)] for f in range(6)] + [[], []] + [[(100 + 10 * f, 10, blue)] for f in range(6)]
+
+    def run(tracker, with_frames=True):
+        return [[d["track_id"] for d in tracker.update([_person(x, y) for x, y, _ in people],
+                                                          _frame(people) if with_frames else None)]
+                for people in frames]
+
+    assert run(Tracker(TrackerConfig(look_gate=None)))[-1] == [1]  # blue took red's id
+    assert run(Tracker(), with_frames=False)[-1] == [1]  # no frames, no looks: motion alone
+    gated = run(Tracker())
+    assert gated[:6] == [[1]] * 6 and gated[-1] == [2]  # blue is someone new
 
 
 @needs_track

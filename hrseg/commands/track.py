@@ -35,7 +35,9 @@ def _options(ap: argparse.ArgumentParser) -> None:
              "min_hits": "frames before a new track gets an id", "oks_weight": "OKS's share for keypoints",
              "kpt_thr": "keypoint score that counts",
              "reid_thr": "with --frames: a new track takes a lost track's id when they look this alike",
-             "reid_frames": "with --frames: how long a lost track can be re-identified"}
+             "reid_frames": "with --frames: how long a lost track can be re-identified",
+             "look_gate": "with --frames: a track and a clear detection less alike than this are not matched (0: off)",
+             "swap_margin": "with --frames: ids swapped in a crossing are given back by this margin of look (2: off)"}
     for f in dataclasses.fields(TrackerConfig):
         if f.name in helps and f.name not in ("oks_weight", "kpt_thr"):  # boxes only here
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default) if f.default is not None else float,

@@ -9,6 +9,12 @@ pixels: for a person with keypoints, the pixels along the skeleton's limbs and t
 not the background between the legs); otherwise the middle of the box. Histograms are compared
 with the Bhattacharyya coefficient (1: the same distribution). No network: a lightweight cue that
 costs well under a millisecond per person on a CPU.
+
+A track's remembered look is averaged over its clean boxes only (:meth:`FrameLooks.clean`: IoU
+with every other box at most 0.3): a half-hidden person's box holds the person in front. The
+tracker uses looks three ways: to give a lost id back (relinking), to give ids back after a
+crossing, and to refuse a match by motion between a track and a clean detection that looks
+unlike it (``TrackerConfig.look_gate``).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["SKELETON_PARTS", "appearance", "similarity"]
+__all__ = ["SKELETON_PARTS", "FrameLooks", "appearance", "box_iou", "similarities", "similarity"]
 
 HUE_BINS, SAT_BINS, VAL_BINS = 16, 4, 4
 # COCO joints joined by the body parts that carry clothes: torso diagonals, arms, legs
@@ -66,4 +72,56 @@ def appearance(image: np.ndarray, box_xyxy: Sequence[float], keypoints: np.ndarr
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """The Bhattacharyya coefficient of two histograms from :func:`appearance`, in [0, 1] (the
     hue-saturation and the value histogram weigh half each: each sums to 0.5)."""
-    return float(np.sqrt(a * b).sum())
+    return float(similarities([a], [b])[0, 0])
+
+
+def similarities(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`similarity` of each of ``a`` with each of ``b``: an (len(a), len(b)) array."""
+    return np.sqrt(np.stack(a)) @ np.sqrt(np.stack(b)).T
+
+
+class FrameLooks:
+    """One frame's detections' looks, each computed once, when first asked for."""
+
+    def __init__(self, frame: np.ndarray | None, boxes_xyxy: np.ndarray, keypoints: Sequence[np.ndarray | None],
+                 kpt_thr: float = 0.3, overlap: float = 0.3) -> None:
+        self.frame, self.boxes, self.keypoints, self.kpt_thr = frame, boxes_xyxy, keypoints, kpt_thr
+        self.overlap = overlap  # the IoU with another box above which a box is not clean
+        self._looks: dict[int, np.ndarray | None] = {}
+        self._clean: dict[int, bool] = {}
+
+    def of(self, i: int) -> np.ndarray | None:
+        """Detection ``i``'s look (None without the frame, or too few pixels)."""
+        if self.frame is None:
+            return None
+        if i not in self._looks:
+            self._looks[i] = appearance(self.frame, self.boxes[i], self.keypoints[i], self.kpt_thr)
+        return self._looks[i]
+
+    def clean(self, i: int) -> bool:
+        """Whether detection ``i``'s box overlaps no other by more than IoU ``overlap`` (0.3: chosen
+        on the tuning sequences of docs/video.md over 0.1 and 0.5)."""
+        if i not in self._clean:
+            others = np.delete(self.boxes, i, axis=0)
+            self._clean[i] = not (len(others) and float(box_iou(self.boxes[i], others).max()) > self.overlap)
+        return self._clean[i]
+
+    def clean_look(self, i: int) -> np.ndarray | None:
+        """Detection ``i``'s look if its box is clean, else None."""
+        return self.of(i) if self.clean(i) else None
+
+    def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
+        """A track's remembered look ``old`` after this frame's detection ``i`` (a running
+        average of clean looks; unchanged by a box that overlaps another)."""
+        look = self.clean_look(i)
+        if look is None or old is None:
+            return look if look is not None else old
+        return (1 - momentum) * old + momentum * look
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box with each of ``boxes`` (N, 4)."""
+    lt, rb = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)

@@ -37,6 +37,12 @@ their boxes, and returns ``(1 - oks_weight) * IoU + oks_weight * OKS`` where bot
 keypoints: OKS between the detection's keypoints and the track's last ones moved and scaled
 with its predicted box, over the joints both see (score >= ``kpt_thr``), with the keypoint
 set's sigmas and the box areas; IoU alone elsewhere.
+
+Looks (:mod:`hrseg.inference.appearance`, with the frame): a lost id is given to a new track
+that looks like it (``reid_thr``), ids swapped in a crossing are given back (``swap_margin``),
+and a track is not matched to a detection with a clean box (IoU with every other box at most
+0.3) whose look is less like the track's remembered look than ``look_gate`` (the similarity is
+0 there): motion alone hands a hidden person's id to whoever walks where it was predicted.
 """
 from __future__ import annotations
 
@@ -49,7 +55,7 @@ import numpy as np
 
 from hrseg.data.mot import MotBox, by_frame
 from hrseg.geometry import box_to_center_scale
-from hrseg.inference.appearance import appearance, similarity
+from hrseg.inference.appearance import FrameLooks, similarities, similarity
 from hrseg.inference.pose_postprocess import oks_iou
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.utils.image_io import read_image
@@ -74,7 +80,9 @@ class TrackerConfig:
     joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
     for 17 keypoints, their mean for other sets); reid_thr: a new track takes the id of a track
     of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
-    is at least this similar (None: never; needs the frame in ``update``);
+    is at least this similar (None: never; needs the frame in ``update``); look_gate: a track and a
+    detection whose box is clean (overlaps no other by more than IoU 0.3) are not matched when
+    their looks are less alike than this (None: motion alone decides; needs the frame);
     keypoint_score_power: a person's score in the association is its detection score times the
     mean of its keypoint scores to this power (0, the default: the detection score alone). A pose
     model sure of its keypoints tells a person from clutter the detector took for one; a model
@@ -97,6 +105,7 @@ class TrackerConfig:
     sigmas: tuple[float, ...] | None = None
     reid_thr: float | None = 0.6
     reid_frames: int = 150
+    look_gate: float | None = 0.92
     keypoint_score_power: float = 0.0
     swap_margin: float | None = 0.1
 
@@ -123,16 +132,19 @@ def _moved(keypoints: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarra
 
 class _PoseSimilarity:
     """The association similarity handed to the library (its ``iou`` argument): IoU, blended
-    with OKS where the track and the detection both have keypoints (module docstring)."""
+    with OKS where the track and the detection both have keypoints, and 0 where a clean
+    detection's look and the track's remembered look differ (``TrackerConfig.look_gate``)."""
 
     def __init__(self, config: TrackerConfig) -> None:
         from trackers.utils.iou import IoU  # optional extra [track]
 
         self.config, self.iou = config, IoU()
         self.library: Any = None  # the library tracker whose tracks the rows are
-        self.frame_boxes = np.zeros((0, 4))  # this frame's detections (xyxy) and keypoints
+        self.frame_boxes = np.zeros((0, 4))  # this frame's detections (xyxy), keypoints and clean looks
         self.frame_keypoints: list[np.ndarray | None] = []
+        self.frame_looks: list[np.ndarray | None] = []
         self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # library id -> (keypoints, xyxy)
+        self.track_looks: dict[int, np.ndarray] = {}  # library id -> its id's remembered look
 
     def normalize_for_fusion(self, similarity: np.ndarray) -> np.ndarray:
         """The library multiplies this by the detection scores: IoU and OKS are in [0, 1] already."""
@@ -140,24 +152,40 @@ class _PoseSimilarity:
 
     def compute(self, track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
         sim = np.asarray(self.iou.compute(track_boxes, det_boxes), dtype=np.float64)
-        if not self.memory or not any(k is not None for k in self.frame_keypoints) or not sim.size:
+        if not sim.size or not (self.memory or self.track_looks):
             return sim
         by_state = {tuple(t.get_state_bbox()): t.tracker_id for t in self.library.tracks}
+        rows = [by_state.get(tuple(box), -1) for box in track_boxes]
+        columns = [self._index_of(det) for det in det_boxes]
         w = self.config.oks_weight
         for r, box in enumerate(track_boxes):
-            remembered = self.memory.get(by_state.get(tuple(box), -1))
+            remembered = self.memory.get(rows[r])
             if remembered is None:
                 continue
             track_kpts = _moved(remembered[0], remembered[1], box)
-            for c, det in enumerate(det_boxes):
-                oks = self._oks(track_kpts, box, self._keypoints_of(det), det)
+            for c, j in enumerate(columns):
+                oks = None if j is None else self._oks(track_kpts, box, self.frame_keypoints[j], det_boxes[c])
                 if oks is not None:
                     sim[r, c] = (1 - w) * sim[r, c] + w * oks
+        sim[self._unlike(rows, columns)] = 0.0
         return sim
 
-    def _keypoints_of(self, box: np.ndarray) -> np.ndarray | None:
+    def _unlike(self, rows: list[int], columns: list[int | None]) -> np.ndarray:
+        """(T, D) True where the track's remembered look and the clean detection's look are less
+        alike than ``look_gate``."""
+        out = np.zeros((len(rows), len(columns)), dtype=bool)
+        r = [i for i, t in enumerate(rows) if t in self.track_looks]
+        c = [i for i, j in enumerate(columns) if j is not None and j < len(self.frame_looks)
+             and self.frame_looks[j] is not None]
+        if r and c and self.config.look_gate is not None:
+            alike = similarities([self.track_looks[rows[i]] for i in r], [self.frame_looks[columns[i]] for i in c])
+            out[np.ix_(r, c)] = alike < self.config.look_gate
+        return out
+
+    def _index_of(self, box: np.ndarray) -> int | None:
+        """The position in this frame's detections of the one with this box."""
         hits = np.flatnonzero((self.frame_boxes == box).all(axis=1))
-        return self.frame_keypoints[hits[0]] if len(hits) else None
+        return int(hits[0]) if len(hits) else None
 
     def _oks(self, a: np.ndarray, box_a: np.ndarray, b: np.ndarray | None, box_b: np.ndarray) -> float | None:
         if b is None or len(a) != len(b):
@@ -206,8 +234,8 @@ class Tracker:
     def update(self, detections: Iterable[Mapping[str, Any]], frame: np.ndarray | None = None
                ) -> list[dict[str, Any]]:
         """This frame's detections, copied in order, each with ``"track_id"`` (int >= 1 or None).
-        Call once per frame, also with no detections (lost tracks age). ``frame`` (H, W, 3) is
-        used only with ``TrackerConfig.camera_motion``."""
+        Call once per frame, also with no detections (lost tracks age). ``frame`` (H, W, 3 RGB):
+        for the looks (re-identification, the look gate) and ``TrackerConfig.camera_motion``."""
         out = [{**d, "track_id": None} for d in detections]
         self._frame += 1
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
@@ -215,17 +243,22 @@ class Tracker:
         for i, d in enumerate(out):
             if scores[i] >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
-        looks = _Looks(out, frame, self.box_format, self.config) if self.config.reid_thr is not None else None
+        boxes = np.array([_xyxy(d["bbox"], self.box_format) for d in out], dtype=np.float64).reshape(-1, 4)
+        keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in out]
+        looks = None
+        if frame is not None and (self.config.reid_thr is not None or self.config.look_gate is not None):
+            looks = FrameLooks(frame, boxes, keypoints, self.config.kpt_thr)
         for label, index in groups.items():
-            tracked = self._track(label, [out[i] for i in index], [scores[i] for i in index], frame)
+            tracked = self._track(label, index, boxes, keypoints, scores, frame, looks)
             found = [(index[i], library_id) for i, library_id in tracked if library_id >= 0]
             taken = {self._ids[(label, t)] for _, t in found if (label, t) in self._ids}
             for i, library_id in found:
                 key = (label, library_id)
                 if key not in self._ids:
-                    self._ids[key] = self._relink(label, looks.of(i) if looks else None, taken) or self._new_id()
+                    look = looks.of(i) if looks and self.config.reid_thr is not None else None
+                    self._ids[key] = self._relink(label, look, taken) or self._new_id()
                     taken.add(self._ids[key])
-            if looks is not None and self.config.swap_margin is not None:
+            if looks is not None and self.config.reid_thr is not None and self.config.swap_margin is not None:
                 self._unswap(label, found, looks)
             for i, library_id in found:
                 track_id = out[i]["track_id"] = self._ids[(label, library_id)]
@@ -247,7 +280,7 @@ class Tracker:
         self._next_id += 1
         return self._next_id - 1
 
-    def _unswap(self, label: Any, found: list[tuple[int, int]], looks: _Looks) -> None:
+    def _unswap(self, label: Any, found: list[tuple[int, int]], looks: FrameLooks) -> None:
         """Ids given back after a crossing: two tracks that were seen overlapping another box since
         their last clean look and are both clean again in this frame swap their ids when each
         looks more like the other's remembered look (:attr:`TrackerConfig.swap_margin`)."""
@@ -285,19 +318,23 @@ class Tracker:
             self._ids = {k: v for k, v in self._ids.items() if v != best}
         return best
 
-    def _track(self, label: Any, dets: list[dict[str, Any]], scores: list[float], frame: np.ndarray | None
-               ) -> list[tuple[int, int]]:
-        """(position in ``dets``, library id or -1) of the detections the library returns;
-        ``scores``: theirs in the association (:meth:`_score`)."""
+    def _track(self, label: Any, index: list[int], boxes: np.ndarray, keypoints: list[np.ndarray | None],
+               scores: list[float], frame: np.ndarray | None, looks: FrameLooks | None) -> list[tuple[int, int]]:
+        """(position in ``index``, library id or -1) of this frame's detections ``index`` (of
+        ``label``) that the library returns; ``scores``: each detection's in the association
+        (:meth:`_score`); ``looks``: the frame's looks, for the look gate."""
         import supervision as sv  # optional extra [track] (the library's detection type)
 
         library, similarity = self._library(label)
-        boxes = np.array([_xyxy(d["bbox"], self.box_format) for d in dets], dtype=np.float64).reshape(-1, 4)
-        keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in dets]
+        boxes, keypoints = boxes[index], [keypoints[i] for i in index]
         similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
+        gated = looks is not None and self.config.look_gate is not None
+        similarity.frame_looks = [looks.clean_look(i) for i in index] if gated else []
+        similarity.track_looks = {t: self._looks[ours][2] for (lab, t), ours in self._ids.items() if lab == label
+                                  and self._looks.get(ours, (0, 0, None))[2] is not None} if gated else {}
         result = library.update(sv.Detections(
-            xyxy=boxes, confidence=np.array(scores, dtype=np.float64),
-            data={"index": np.arange(len(dets))}), frame if self.config.camera_motion else None)
+            xyxy=boxes, confidence=np.array([scores[i] for i in index], dtype=np.float64),
+            data={"index": np.arange(len(index))}), frame if self.config.camera_motion else None)
         found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
         alive = {t.tracker_id for t in library.tracks}
         similarity.memory = {k: v for k, v in similarity.memory.items() if k in alive}
@@ -313,47 +350,6 @@ class Tracker:
         self._looks.clear()
         self._crossed.clear()
         self._next_id, self._frame = 1, 0
-
-
-class _Looks:
-    """This frame's detections' looks, computed when asked (:mod:`hrseg.inference.appearance`);
-    a track's look is updated only from a detection that overlaps no other (not half the person
-    in front)."""
-
-    def __init__(self, detections: list[dict[str, Any]], frame: np.ndarray | None, box_format: str,
-                 config: TrackerConfig) -> None:
-        self.detections, self.frame, self.config = detections, frame, config
-        self.boxes = np.array([_xyxy(d["bbox"], box_format) for d in detections], np.float64).reshape(-1, 4)
-        self._cache: dict[int, np.ndarray | None] = {}
-
-    def of(self, i: int) -> np.ndarray | None:
-        if self.frame is None:
-            return None
-        if i not in self._cache:
-            d = self.detections[i]
-            kpts = keypoint_array(d["keypoints"]) if d.get("keypoints") else None
-            self._cache[i] = appearance(self.frame, self.boxes[i], kpts, self.config.kpt_thr)
-        return self._cache[i]
-
-    def clean(self, i: int) -> bool:
-        """Whether detection ``i``'s box overlaps no other (IoU <= 0.1)."""
-        others = np.delete(self.boxes, i, axis=0)
-        return not (len(others) and float(_iou(self.boxes[i], others).max()) > 0.1)
-
-    def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
-        if not self.clean(i):
-            return old
-        look = self.of(i)
-        if look is None or old is None:
-            return look if look is not None else old
-        return (1 - momentum) * old + momentum * look
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt, rb = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
 def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: float | None = None,
