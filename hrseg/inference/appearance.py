@@ -11,7 +11,8 @@ with the Bhattacharyya coefficient (1: the same distribution). No network: a lig
 costs well under a millisecond per person on a CPU.
 
 A track's remembered look is averaged over its clean boxes only (:meth:`FrameLooks.clean`: IoU
-with every other box at most 0.3): a half-hidden person's box holds the person in front. The
+with every other box at most 0.3, and not cut by the frame's edge): a half-hidden person's box
+holds the person in front, and a box cut by the edge holds part of the person. The
 tracker uses looks three ways: to give a lost id back (relinking), to give ids back after a
 crossing, and to refuse a match by motion between a track and a clean detection that looks
 unlike it (``TrackerConfig.look_gate``).
@@ -100,10 +101,14 @@ class FrameLooks:
 
     def clean(self, i: int) -> bool:
         """Whether detection ``i``'s box overlaps no other by more than IoU ``overlap`` (0.3: chosen
-        on the tuning sequences of docs/video.md over 0.1 and 0.5)."""
+        on the tuning sequences of docs/video.md over 0.1 and 0.5) and is not cut by the frame's
+        edge (within a pixel of it: part of the person is outside)."""
         if i not in self._clean:
             others = np.delete(self.boxes, i, axis=0)
-            self._clean[i] = not (len(others) and float(box_iou(self.boxes[i], others).max()) > self.overlap)
+            h, w = self.frame.shape[:2] if self.frame is not None else (np.inf, np.inf)
+            x0, y0, x1, y1 = self.boxes[i]
+            cut = x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1
+            self._clean[i] = not cut and not (len(others) and float(box_iou(self.boxes[i], others).max()) > self.overlap)
         return self._clean[i]
 
     def clean_look(self, i: int) -> np.ndarray | None:

@@ -41,7 +41,7 @@ set's sigmas and the box areas; IoU alone elsewhere.
 Looks (:mod:`hrseg.inference.appearance`, with the frame): a lost id is given to a new track
 that looks like it (``reid_thr``), ids swapped in a crossing are given back (``swap_margin``),
 and a track is not matched to a detection with a clean box (IoU with every other box at most
-0.3) whose look is less like the track's remembered look than ``look_gate`` (the similarity is
+0.3, not cut by the frame's edge) whose look is less like the track's remembered look than ``look_gate`` (the similarity is
 0 there): motion alone hands a hidden person's id to whoever walks where it was predicted.
 """
 from __future__ import annotations
@@ -81,8 +81,9 @@ class TrackerConfig:
     for 17 keypoints, their mean for other sets); reid_thr: a new track takes the id of a track
     of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
     is at least this similar (None: never; needs the frame in ``update``); look_gate: a track and a
-    detection whose box is clean (overlaps no other by more than IoU 0.3) are not matched when
-    their looks are less alike than this (None: motion alone decides; needs the frame);
+    detection whose box is clean (overlaps no other by more than IoU 0.3, not cut by the frame's
+    edge) are not matched when their looks are less alike than this (None: motion alone decides;
+    needs the frame);
     keypoint_score_power: a person's score in the association is its detection score times the
     mean of its keypoint scores to this power (0, the default: the detection score alone). A pose
     model sure of its keypoints tells a person from clutter the detector took for one; a model
