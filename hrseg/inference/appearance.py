@@ -12,8 +12,8 @@ costs well under a millisecond per person on a CPU.
 
 A track's remembered look is averaged over its clean boxes only (:meth:`FrameLooks.clean`: IoU
 with every other box at most 0.3, and not cut by the frame's edge): a half-hidden person's box
-holds the person in front, and a box cut by the edge holds part of the person. The
-tracker uses looks three ways: to give a lost id back (relinking), to give ids back after a
+holds the person in front, and a box cut by the edge holds part of the person. The tracker
+uses looks three ways: to give a lost id back (relinking), to give ids back after a
 crossing, and to refuse a match by motion between a track and a clean detection that looks
 unlike it (``TrackerConfig.look_gate``).
 """
@@ -117,7 +117,7 @@ class FrameLooks:
 
     def updated(self, i: int, old: np.ndarray | None, momentum: float = 0.2) -> np.ndarray | None:
         """A track's remembered look ``old`` after this frame's detection ``i`` (a running
-        average of clean looks; unchanged by a box that overlaps another)."""
+        average of clean looks; unchanged by a box that is not clean)."""
         look = self.clean_look(i)
         if look is None or old is None:
             return look if look is not None else old
