@@ -41,8 +41,9 @@ set's sigmas and the box areas; IoU alone elsewhere.
 Looks (:mod:`hrseg.inference.appearance`, with the frame): a lost id is given to a new track
 that looks like it (``reid_thr``), ids swapped in a crossing are given back (``swap_margin``),
 and a track is not matched to a detection with a clean box (IoU with every other box at most
-0.3, not cut by the frame's edge) whose look is less like the track's remembered look than ``look_gate`` (the similarity is
-0 there): motion alone hands a hidden person's id to whoever walks where it was predicted.
+0.3, not cut by the frame's edge) whose look is less like the track's remembered look than
+``look_gate`` (the similarity is 0 there): motion alone hands a hidden person's id to whoever
+walks where it was predicted.
 """
 from __future__ import annotations
 
@@ -175,10 +176,11 @@ class _PoseSimilarity:
         """(T, D) True where the track's remembered look and the clean detection's look are less
         alike than ``look_gate``."""
         out = np.zeros((len(rows), len(columns)), dtype=bool)
+        if not self.track_looks:  # also: the gate is off (the tracker then hands no looks over)
+            return out
         r = [i for i, t in enumerate(rows) if t in self.track_looks]
-        c = [i for i, j in enumerate(columns) if j is not None and j < len(self.frame_looks)
-             and self.frame_looks[j] is not None]
-        if r and c and self.config.look_gate is not None:
+        c = [i for i, j in enumerate(columns) if j is not None and self.frame_looks[j] is not None]
+        if r and c:
             alike = similarities([self.track_looks[rows[i]] for i in r], [self.frame_looks[columns[i]] for i in c])
             out[np.ix_(r, c)] = alike < self.config.look_gate
         return out
@@ -240,12 +242,12 @@ class Tracker:
         out = [{**d, "track_id": None} for d in detections]
         self._frame += 1
         groups: dict[Any, list[int]] = {label: [] for label in self._per_label}
-        scores = [self._score(d) for d in out]
+        keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in out]
+        scores = [self._score(d, k) for d, k in zip(out, keypoints)]
         for i, d in enumerate(out):
             if scores[i] >= self.config.low_thr:
                 groups.setdefault(d.get("label"), []).append(i)
         boxes = np.array([_xyxy(d["bbox"], self.box_format) for d in out], dtype=np.float64).reshape(-1, 4)
-        keypoints = [keypoint_array(d["keypoints"]) if d.get("keypoints") else None for d in out]
         looks = None
         if frame is not None and (self.config.reid_thr is not None or self.config.look_gate is not None):
             looks = FrameLooks(frame, boxes, keypoints, self.config.kpt_thr)
@@ -270,11 +272,12 @@ class Tracker:
             self._crossed &= set(self._looks)
         return out
 
-    def _score(self, detection: Mapping[str, Any]) -> float:
-        """The detection's score in the association (:attr:`TrackerConfig.keypoint_score_power`)."""
+    def _score(self, detection: Mapping[str, Any], keypoints: np.ndarray | None) -> float:
+        """The detection's score in the association (:attr:`TrackerConfig.keypoint_score_power`);
+        ``keypoints``: its (K, 3) keypoints, or None."""
         score, power = float(detection[self.score_key]), self.config.keypoint_score_power
-        if power and detection.get("keypoints"):
-            score *= max(float(keypoint_array(detection["keypoints"])[:, 2].mean()), 0.0) ** power
+        if power and keypoints is not None:
+            score *= max(float(keypoints[:, 2].mean()), 0.0) ** power
         return score
 
     def _new_id(self) -> int:
