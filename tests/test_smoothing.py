@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hrseg.inference.smoothing import ConstantVelocityFilter, KeypointSmoother, OneEuroFilter
+from hrseg.inference.smoothing import ConstantVelocityFilter, KeypointSmoother, OneEuroFilter, joint_motion
 
 
 def test_one_euro_step_by_the_formula():
@@ -113,3 +113,38 @@ def test_kalman_follows_steady_motion_without_lag_and_removes_noise():
     assert abs(np.mean(k[50:] - truth[50:])) < 0.3 < abs(np.mean(e[50:] - truth[50:]))
     jitter = lambda x: np.abs(np.diff(x[50:], 2)).mean()  # noqa: E731
     assert jitter(k) < 0.5 * jitter(noisy)
+
+
+def test_joint_noise_gives_each_joint_its_share_of_the_process_noise():
+    """joint_noise [1, 3] (mean 2) with process_noise 0.6: the first joint's filter runs at 0.3, the
+    second's at 0.9, by the equations; the swinging joint follows a jump further than the steady
+    one, and a steady joint's noise is damped more than with one process noise for all."""
+    still = {"track_id": 1, "keypoints": {"head": [10.0, 0.0, 1.0], "ankle": [10.0, 0.0, 1.0]}}
+    moved = {"track_id": 1, "keypoints": {"head": [20.0, 0.0, 1.0], "ankle": [20.0, 0.0, 1.0]}}
+    s = KeypointSmoother(process_noise=0.6, measurement_noise=4.0, score_weight=0.0, joint_noise=[1.0, 3.0])
+    s([still])
+    s([still])  # the filters have met a still frame: their velocities' uncertainty now differs by q
+    out, (head, ankle) = s([moved])[0]["keypoints"], (ConstantVelocityFilter(0.3, 4.0), ConstantVelocityFilter(0.9, 4.0))
+    for f in (head, ankle):
+        f(np.array([10.0])), f(np.array([10.0]))
+    assert out["head"][0] == pytest.approx(head(np.array([20.0]))[0])
+    assert out["ankle"][0] == pytest.approx(ankle(np.array([20.0]))[0])
+    assert out["head"][0] < out["ankle"][0]
+    with pytest.raises(ValueError, match="joint_noise must be positive"):
+        KeypointSmoother(joint_noise=[1.0, 0.0])
+    with pytest.raises(ValueError, match="joint_noise has 3 values, a person has 2 keypoints"):
+        KeypointSmoother(joint_noise=[1.0, 1.0, 1.0])([still])
+
+
+def test_joint_motion_is_each_joints_mean_squared_acceleration_over_the_mean():
+    """Joint 0 accelerates 1 px a frame^2, joint 1 3 px: mean squares 1 and 9, mean 5 -> 0.2, 1.8;
+    a frame where a joint is unlabelled leaves out the triples it is in, other tracks count too."""
+    def track(a0, a1, frames=6):
+        return {t: np.array([[a0 * t * t / 2, 0.0, 2.0], [0.0, a1 * t * t / 2, 2.0]]) for t in range(frames)}
+    tracks = {(t, "a"): k for t, k in track(1.0, 3.0).items()}
+    tracks.update({(t, "b"): k for t, k in track(1.0, 3.0, 4).items()})
+    tracks[(2, "a")] = tracks[(2, "a")].copy()
+    tracks[(2, "a")][1] = [50.0, 50.0, 0.0]  # unlabelled: ignored, as its position is nonsense
+    assert joint_motion(tracks) == pytest.approx([0.2, 1.8])
+    with pytest.raises(ValueError, match="never labelled"):
+        joint_motion({(t, "a"): k for t, k in track(1.0, 3.0, 2).items()})

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hrseg
-from hrseg.commands import track_video
+from hrseg.commands import track_study, track_video
 from hrseg.data.synthetic.video import ensure_synthetic_video
 from hrseg.experiments.video_pipeline import run_sequence, score_sequence
 from hrseg.tasks import detection, pose
@@ -68,3 +68,26 @@ def test_cfg_options_reach_the_pose_config(setup):
         track_video.main([str(setup / "videos"), "--sequences", "1", "--frames", str(FRAMES),
                           "--pose-weights", str(setup / "pose.pth"), "--det-weights", str(setup / "det.pth"),
                           "--cfg-options", "test.track.bogus=1"])
+
+
+def test_config_file_gives_the_test_settings(setup, tmp_path):
+    """--config: the file's test section, not the checkpoint's (a wrong joint_noise is named)."""
+    config = tmp_path / "smooth.py"
+    config.write_text("test = dict(smooth=dict(joint_noise=[1.0, 2.0]))\n")
+    with pytest.raises(hrseg.errors.ConfigError, match="joint_noise has 2 values; the model has 17 keypoints"):
+        track_video.main([str(setup / "videos"), "--sequences", "1", "--frames", str(FRAMES),
+                          "--pose-weights", str(setup / "pose.pth"), "--det-weights", str(setup / "det.pth"),
+                          "--config", str(config), "--backend", "torch"])
+
+
+def test_track_study_measures_each_joints_share_of_the_motion(tmp_path, capsys):
+    """--joint-motion K: walkers' ankles and wrists accelerate far more than their heads (ground
+    truth of the train split of video1), 17 shares of mean 1, ready for test.smooth.joint_noise."""
+    assert track_study.main([str(tmp_path), "--joint-motion", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("joint_noise=[")
+    shares = json.loads(line.split("=", 1)[1])
+    assert len(shares) == 17 and abs(sum(shares) / 17 - 1) < 1e-3
+    head, wrists, ankles = max(shares[:5]), min(shares[9:11]), min(shares[15:])
+    assert ankles > wrists > 10 * head
+    assert not (tmp_path / "video0").exists()  # the tables' sequences are not written

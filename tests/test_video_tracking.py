@@ -80,6 +80,9 @@ def test_track_refuses_photos_and_smooth_needs_track(tmp_path, shared_data):
         infer_pose.main([str(photo), "--weights", str(ckpt), "--track", "--out", str(tmp_path / "out")])
     with pytest.raises(ConfigError, match="--smooth .* give --track too"):
         infer_pose.main([str(photo), "--weights", str(ckpt), "--smooth", "--out", str(tmp_path / "out")])
+    with pytest.raises(ConfigError, match="test.smooth.joint_noise has 2 values; the model has 17 keypoints"):
+        pose.TASK.build_predictor(ckpt, cfg_options=["test.smooth.joint_noise=[1.0,2.0]"], track=True, smooth=True,
+                                  person_detector=lambda image: [])
 
 
 def test_detection_track_gives_ids_per_object(tmp_path):

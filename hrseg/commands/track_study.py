@@ -12,6 +12,12 @@ where it is installed), hrseg's with and without OKS on detections that carry ke
 the One-Euro filter's jitter and error on noisy ground-truth keypoints (video0), and keypoint AP
 and jitter through the tracker and the filter (noisy ground truth, or a pose model's results
 with --results). Needs the [track] extra (docs/video.md).
+
+    hrseg track-study datasets/tracking_study --joint-motion 12   # test.smooth.joint_noise, then exit
+
+--joint-motion K prints each joint's share of the motion (:func:`hrseg.inference.smoothing.joint_motion`)
+in the ground truth of the train splits of video1..videoK (under ROOT/tuning, written once): never
+the sequences the tables measure.
 """
 from __future__ import annotations
 
@@ -20,7 +26,9 @@ from pathlib import Path
 
 from hrseg.data.synthetic.video import DetectionNoise, VideoParams, ensure_synthetic_video
 from hrseg.evaluation.mot import format_metrics
-from hrseg.experiments.tracking_study import compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap
+from hrseg.experiments.tracking_study import (compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap,
+                                              video_keypoints)
+from hrseg.inference.smoothing import joint_motion
 
 ONE_EURO = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.1), (1.0, 0.2))
 SMOOTHING = ([{"process_noise": 0.6, "score_weight": 0.0}] + [{"process_noise": q} for q in (0.6, 1.2, 2.0)] +
@@ -38,10 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=None, help="a pose model's COCO keypoint results on video0's val split "
                     "(hrseg test pose): its keypoint AP and jitter with and without smoothing, instead of noisy "
                     "ground truth's")
+    ap.add_argument("--joint-motion", type=int, default=None, metavar="K",
+                    help="print test.smooth.joint_noise measured on the train splits of video1..videoK, and exit")
     args = ap.parse_args(argv)
-    if args.sequences < 1:
-        ap.error("--sequences must be at least 1")
+    if min(args.sequences, args.joint_motion or 1) < 1:
+        ap.error("--sequences and --joint-motion must be at least 1")
     root, k = Path(args.root), range(args.sequences)
+    if args.joint_motion:
+        tracks = {}
+        for s in range(1, args.joint_motion + 1):
+            ensure_synthetic_video(root / "tuning" / f"video{s}", num_val=0, seed=s, log=None)
+            truth = video_keypoints(root / "tuning" / f"video{s}", "train")
+            tracks.update({(frame, (s, track)): kpts for (frame, track), kpts in truth.items()})
+        print(f"joint_noise={joint_motion(tracks)}")
+        return 0
     for s in k:
         ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=200, seed=s, log=None)
         ensure_synthetic_video(root / f"noisy_mot{s}", log=None, **{**NOISY_MOT, "num_train": 0, "seed": 7 + s})

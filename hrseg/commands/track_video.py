@@ -3,6 +3,7 @@
     hrseg track-video datasets/tracking_study --pose-weights P.pth --det-weights D.pth
     hrseg track-video ROOT --sequences 6 --det-every 1 5 --json video.json
     hrseg track-video ROOT --cfg-options test.track.reid_thr=0.7      # the pose config's tracker settings
+    hrseg track-video ROOT --config configs/pose/video_mini.py        # test settings from this file
     python tools/track_video.py ...          # the same command, from a clone
 
 The val splits of the synthetic video sequences video0..videoK-1 under ROOT (written once, as
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--config", default=None, help="the pose config whose test settings (test.track, test.smooth) "
+                    "to run with (default: the one recorded in the pose checkpoint)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                     help="the pose config's settings, e.g. test.track.* and test.smooth.* (docs/video.md)")
     add_backend_arg(ap)
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def build(det_every: int, smooth: bool = False):
         options = [*args.cfg_options, *([f"test.backend={args.backend}"] if args.backend else [])] or None
-        return POSE.build_predictor(pose_weights, cfg_options=options, track=True, smooth=smooth, det_weights=det_weights,
+        cfg = POSE.load_config(args.config, options) if args.config else None
+        return POSE.build_predictor(pose_weights, cfg, options, track=True, smooth=smooth, det_weights=det_weights,
                                     det_score_thr=args.det_score_thr, det_every=det_every)
 
     rows = video_study([(root / f"video{s}", "val") for s in range(args.sequences)], build, args.det_every,

@@ -30,7 +30,7 @@ from hrseg.data.mot import MotBox, by_frame, read_mot, write_mot
 from hrseg.data.synthetic.video import DetectionNoise, noisy_detections, sequence_paths
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.mot import evaluate_mot
-from hrseg.inference.smoothing import KeypointSmoother
+from hrseg.inference.smoothing import KeypointSmoother, second_differences
 from hrseg.inference.tracking import Tracker, TrackerConfig, keypoint_array, track_mot
 from hrseg.tasks.common import SMOOTH_DEFAULTS
 from hrseg.utils.image_io import read_image
@@ -176,16 +176,11 @@ def compare_with_keypoints(splits: Iterable[tuple[str | os.PathLike, str]], seed
 
 
 def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]
-                       ) -> float:
+                      ) -> float:
     """Mean |x[t+1] - 2 x[t] + x[t-1]| (Euclidean, pixels) over the keypoints visible at all three frames."""
     total, count = 0.0, 0
-    for (frame, track), now in series.items():
-        before, after = series.get((frame - 1, track)), series.get((frame + 1, track))
-        if before is None or after is None:
-            continue
-        seen = visible((frame - 1, track)) & visible((frame, track)) & visible((frame + 1, track))
-        d = np.linalg.norm(after[seen, :2] - 2 * now[seen, :2] + before[seen, :2], axis=1)
-        total, count = total + float(d.sum()), count + int(seen.sum())
+    for seen, second in second_differences(series, visible):
+        total, count = total + float(np.linalg.norm(second[seen], axis=1).sum()), count + int(seen.sum())
     return total / max(count, 1)
 
 

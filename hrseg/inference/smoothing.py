@@ -20,7 +20,11 @@ jitter for under 0.01 AP, where One-Euro's settings cut 35-45% for 0.007-0.025.
 the filter has settled. A keypoint's measurement noise is ``measurement_noise / score **
 score_weight`` (its score clipped to [0.05, 1]): the pose model's confidence says how far to trust
 this frame's position, so a sure joint follows its measurement and an unsure one its motion
-(``score_weight`` 0: the same noise for all).
+(``score_weight`` 0: the same noise for all). ``joint_noise`` (one value per keypoint, None: all
+alike) spreads ``process_noise`` over the joints in these proportions (scaled to mean 1): in a
+walk the head and hips move at a steady speed while the wrists and ankles swing, start and stop,
+so one process noise for all either lags the ankles (keypoint AP lost) or leaves the head
+jittering. :func:`joint_motion` measures the proportions on ground-truth tracks.
 
 The filter is a low-pass whose cutoff rises with speed: ``cutoff = min_cutoff + beta * |dx/dt|``
 (``dx/dt`` itself low-passed at ``d_cutoff`` = 1 Hz), so a still joint is held steady (low
@@ -38,13 +42,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from hrseg.inference.tracking import keypoint_array
 
-__all__ = ["FILTERS", "ConstantVelocityFilter", "KeypointSmoother", "OneEuroFilter"]
+__all__ = ["FILTERS", "ConstantVelocityFilter", "KeypointSmoother", "OneEuroFilter", "joint_motion", "second_differences"]
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -87,13 +91,14 @@ class OneEuroFilter:
 
 class ConstantVelocityFilter:
     """A Kalman filter over an array of values, each with a constant-velocity state (position,
-    velocity a frame), all filtered alike and independently; :class:`OneEuroFilter`'s interface."""
+    velocity a frame), filtered independently; :class:`OneEuroFilter`'s interface. ``process_noise``:
+    one value for all, or per keypoint (K, 1) for (K, 2) values."""
 
     def __init__(self, process_noise: float = 0.6, measurement_noise: float = 4.0) -> None:
-        if process_noise <= 0 or measurement_noise <= 0:
+        if np.any(np.asarray(process_noise) <= 0) or measurement_noise <= 0:
             raise ValueError(f"Kalman filter: process_noise and measurement_noise must be > 0, got "
                              f"{process_noise} and {measurement_noise}")
-        self.q, self.r = float(process_noise), float(measurement_noise)
+        self.q, self.r = np.asarray(process_noise, dtype=np.float64), float(measurement_noise)
         self.x: np.ndarray | None = None
 
     def _start(self, x: np.ndarray) -> None:
@@ -134,16 +139,20 @@ class KeypointSmoother:
     """One filter per track over its keypoints' x and y (module docstring): the constant-velocity
     Kalman filter (``filter="kalman"``, ``process_noise``, ``measurement_noise``) or the One-Euro
     filter (``"one_euro"``, ``min_cutoff`` Hz, ``beta``, ``d_cutoff``); the Kalman filter trusts
-    each keypoint by its score (``score_weight``). The defaults are the settings docs/video.md
+    each keypoint by its score (``score_weight``) and may give each joint its share of the process
+    noise (``joint_noise``, module docstring). The defaults are the settings docs/video.md
     chose on training sequences."""
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.1, d_cutoff: float = 1.0,
                  frame_rate: float = 30.0, kpt_thr: float = 0.3, filter: str = "kalman",
-                 process_noise: float = 1.2, measurement_noise: float = 4.0, score_weight: float = 2.0) -> None:
+                 process_noise: float = 1.2, measurement_noise: float = 4.0, score_weight: float = 2.0,
+                 joint_noise: Sequence[float] | None = None) -> None:
         if filter not in FILTERS:
             raise ValueError(f"keypoint smoothing filter: one of {', '.join(FILTERS)}, not {filter!r}")
+        shares = None if joint_noise is None or filter != "kalman" else _proportions(joint_noise)
         if filter == "kalman":
-            self.make = lambda: ConstantVelocityFilter(process_noise, measurement_noise)
+            q = process_noise if shares is None else process_noise * shares
+            self.make = lambda: ConstantVelocityFilter(q, measurement_noise)
         else:
             settings = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, dt=1.0 / frame_rate)
             self.make = lambda: OneEuroFilter(**settings)
@@ -151,6 +160,7 @@ class KeypointSmoother:
         if score_weight < 0:
             raise ValueError(f"keypoint smoothing: score_weight must be >= 0, got {score_weight}")
         self.kpt_thr = kpt_thr
+        self.joints = None if shares is None else len(shares)
         self.score_weight = float(score_weight) if filter == "kalman" else 0.0
         self.filters: dict[Any, OneEuroFilter | ConstantVelocityFilter] = {}
         self.unseen: dict[Any, np.ndarray] = {}  # per track: the keypoints under kpt_thr last frame
@@ -165,6 +175,9 @@ class KeypointSmoother:
                 continue
             seen.add(track)
             arr = keypoint_array(kpts)
+            if self.joints is not None and len(arr) != self.joints:
+                raise ValueError(f"keypoint smoothing: joint_noise has {self.joints} values, a person has "
+                                 f"{len(arr)} keypoints")
             f = self.filters.get(track) or self.filters.setdefault(track, self.make())
             low = arr[:, 2] < self.kpt_thr
             restart = low | self.unseen.get(track, np.zeros_like(low))  # unseen now, or just reappeared
@@ -183,6 +196,40 @@ class KeypointSmoother:
     def reset(self) -> None:
         self.filters.clear()
         self.unseen.clear()
+
+
+def _proportions(joint_noise: Sequence[float]) -> np.ndarray:
+    """``joint_noise`` as a (K, 1) column of mean 1 (one factor for a keypoint's x and y)."""
+    values = np.asarray(joint_noise, dtype=np.float64).reshape(-1)
+    if not len(values) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"keypoint smoothing: joint_noise must be positive numbers, one per keypoint, got {joint_noise}")
+    return (values / values.mean())[:, None]
+
+
+def second_differences(series: Mapping[tuple[int, Any], np.ndarray], visible: Callable[[tuple[int, Any]], np.ndarray]
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each (frame, track) of ``series`` (-> keypoints (K, >= 2)) with the frames before and
+    after it: which keypoints ``visible`` says are seen in all three, and x[t+1] - 2 x[t] + x[t-1]
+    (K, 2): the motion a constant velocity does not explain (acceleration, or jitter)."""
+    for (frame, track), now in series.items():
+        before, after = series.get((frame - 1, track)), series.get((frame + 1, track))
+        if before is not None and after is not None:
+            seen = visible((frame - 1, track)) & visible((frame, track)) & visible((frame + 1, track))
+            yield seen, after[:, :2] - 2 * now[:, :2] + before[:, :2]
+
+
+def joint_motion(tracks: Mapping[tuple[int, Any], np.ndarray]) -> list[float]:
+    """Each joint's share of the motion in ground-truth tracks, as ``joint_noise`` takes it: the
+    mean squared second difference of its position (its acceleration, pixels a frame^2, over the
+    frames where it is labelled in three consecutive ones), scaled to mean 1. ``tracks``: (frame,
+    track id) -> keypoints (K, 3), a keypoint labelled where its third value is > 0."""
+    total, count = 0.0, 0.0
+    for seen, second in second_differences(tracks, lambda key: tracks[key][:, 2] > 0):
+        total, count = total + np.where(seen, (second ** 2).sum(axis=1), 0.0), count + seen
+    if np.any(np.asarray(count) == 0):
+        raise ValueError("joint_motion: a keypoint is never labelled in three consecutive frames of a track")
+    motion = total / count
+    return [round(float(v), 4) for v in motion / motion.mean()]
 
 
 def _like(original: Any, arr: np.ndarray) -> Any:

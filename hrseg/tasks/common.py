@@ -31,7 +31,8 @@ log = logging.getLogger("hrseg")
 # and test.smooth (the classes' own defaults: one place for each value)
 TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k != "sigmas"}
 SMOOTH_DEFAULTS = {k: p.default for k, p in signature(KeypointSmoother).parameters.items()
-                   if k in ("filter", "process_noise", "measurement_noise", "score_weight", "min_cutoff", "beta")}
+                   if k in ("filter", "process_noise", "measurement_noise", "score_weight", "joint_noise", "min_cutoff",
+                            "beta")}
 
 
 def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str, smooth: bool = False,
@@ -40,6 +41,9 @@ def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str,
     ``score_key``, OKS for people with ``sigmas``) with ``test.track``'s settings, and smoothing
     keypoints with ``test.smooth``'s when ``smooth``."""
     config = TrackerConfig(**{**test_cfg["track"], "sigmas": tuple(sigmas) if sigmas is not None else None})
+    joint_noise = test_cfg["smooth"].get("joint_noise") if smooth else None
+    if joint_noise is not None and sigmas is not None and len(joint_noise) != len(sigmas):
+        raise ConfigError(f"test.smooth.joint_noise has {len(joint_noise)} values; the model has {len(sigmas)} keypoints")
     smoother = KeypointSmoother(**test_cfg["smooth"], frame_rate=config.frame_rate) if smooth else None
     return predictor.tracking(Tracker(config, box_format, score_key), smoother)
 
