@@ -235,6 +235,9 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
     assert code == 2 and "only pose_*, seg_*, the Faster / Mask R-CNN detectors and the multi-task" in capsys.readouterr().err
+    code = run_cli(lambda: tool.main([POSE, "--score-thr", "0.3", "--out", str(out)]))
+    assert code == 2 and f"--score-thr: {POSE} is not an R-CNN detector" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- detectors: torchvision's Faster R-CNN traced whole (resize, proposals, NMS), one image a call --

@@ -118,3 +118,12 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
         assert d["label"] == e["label"] and np.allclose(d["bbox"], e["bbox"], atol=0.05)
         assert np.allclose(list(d["keypoints"].values()), list(e["keypoints"].values()), atol=0.05)
     assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999
+    # the graph returns only what the predictor reports (masks, keypoints for those alone); the
+    # eager model keeps its own threshold, and the predictor refuses to report below the graph's
+    assert meta["score_thresh"] == 0.3 and eager.model.roi_heads.score_thresh == 0.05
+    raw = exported.runner([torch.from_numpy(image).permute(2, 0, 1).float() / 255])[0]
+    assert len(raw["scores"]) == len(b["detections"]) and (raw["scores"] >= 0.3).all()
+    assert exported.configured(score_thr=0.5).score_thr == 0.5
+    with pytest.raises(hrseg.errors.ConfigError, match="score_thr 0.1: the exported graph returns only detections "
+                                                       "scoring at least 0.3"):
+        exported.configured(score_thr=0.1)

@@ -230,6 +230,19 @@ def test_missing_model_is_404_and_a_crash_is_500_without_ending_the_service(mode
         assert set(c.get("/v1/models").json()["models"]) == {"pose", "det"}
 
 
+def test_a_threshold_under_the_exported_graphs_is_400(models, photos):
+    """An exported detector graph returns nothing under its recorded threshold (score_floor): a
+    request asking for less is the request's fault, named, not a 500 or silently fewer boxes."""
+    floored = models["det"].predictor.configured()
+    floored.score_floor = 0.3
+    served = ServedModel("det", "floored", "test", floored)
+    with TestClient(create_app({"det": served}, limits=LIMITS)) as c:
+        r = _post(c, "/v1/det?score_thr=0.1", photos[0].read_bytes())
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_parameter"
+        assert "returns only detections scoring at least 0.3" in r.json()["error"]["message"]
+        assert _post(c, "/v1/det?score_thr=0.5", photos[0].read_bytes()).status_code == 200
+
+
 def _concurrently(fns):
     results = [None] * len(fns)
 

@@ -6,6 +6,7 @@ eager PyTorch.
         --format openvino --dtype bfloat16 --out exports/seg_w48.xml
     hrseg export configs/det/mini_fasterrcnn.py --weights work_dirs/mini_fasterrcnn/best.pth --format onnx
     hrseg export configs/multi/synthetic_mini.py --weights work_dirs/multi_synthetic_mini/best.pth --format openvino
+    hrseg export configs/det/mini_maskrcnn.py --weights W.pth --score-thr 0.3   # only detections scoring >= 0.3
 The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize; a
 Faster / Mask R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
 proposals and NMS inside; the multi-task model adds its keypoints and class map) and records the
@@ -19,7 +20,10 @@ import argparse
 from pathlib import Path
 
 from hrseg.cli import parse_size
+from hrseg.errors import ConfigError
 from hrseg.export import export_model
+from hrseg.inference.detection import check_threshold
+from hrseg.tasks.detection import with_score_floor
 from hrseg.tasks.export_source import model_for_export
 
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
@@ -38,9 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input-size", type=parse_size, default=None,
                     help="HxW (default: the config's pose crop / segmentation test crop; a detector's trace size, 480x640)")
     ap.add_argument("--check-image", default=None, help="photograph for the self-check (default: from ../shared/data)")
+    ap.add_argument("--score-thr", type=float, default=None,
+                    help="detectors and the multi-task model: the graph returns only detections scoring at least this "
+                    "(masks and keypoints for those alone; default: the model's own threshold, 0.05, as evaluation needs)")
     ap.add_argument("--out", default=None, help="output file (default: exports/<model>_<HxW>_<dtype>.onnx|.xml)")
     args = ap.parse_args(argv)
     model, name, size = model_for_export(args.model, args.weights)
+    if args.score_thr is not None:
+        if getattr(model, "roi_heads", None) is None:
+            raise ConfigError(f"--score-thr: {name} is not an R-CNN detector or the multi-task model")
+        check_threshold(args.score_thr)
+        model = with_score_floor(model, args.score_thr)
     size = args.input_size or size
     out = Path(args.out) if args.out else Path("exports") / f"{name}_{size[0]}x{size[1]}_{args.dtype}{SUFFIX[args.format]}"
     if out.suffix.lower() != SUFFIX[args.format]:

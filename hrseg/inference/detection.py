@@ -108,6 +108,13 @@ class PersonDetector:
         return detect_people(self.model, image, self.score_thr)
 
 
+def score_floor_of(runner: nn.Module) -> float | None:
+    """The score under which an exported detector graph (its record's ``score_thresh``) returns no
+    detection; None for an eager model (it is given its threshold per call)."""
+    meta = getattr(runner, "meta", None) or {}
+    return float(meta["score_thresh"]) if "score_thresh" in meta else None
+
+
 class DetPredictor(Predictor):
     """Boxes (and masks) with their classes, scoring at least ``score_thr``."""
 
@@ -119,6 +126,8 @@ class DetPredictor(Predictor):
         super().__init__(runner, model, timer)
         check_threshold(score_thr)
         self.classes, self.score_thr = classes_of(model), float(score_thr)
+        self.score_floor = score_floor_of(runner)
+        self.check_score_floor()
 
     def predict(self, image: np.ndarray, key: Any = None) -> list[dict[str, Any]]:
         return detect(self.runner, image, self.classes, self.score_thr)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrseg.inference.detection import check_image, check_threshold, classes_of, detection_records, person_labels
+from hrseg.inference.detection import (check_image, check_threshold, classes_of, detection_records, person_labels,
+                                      score_floor_of)
 from hrseg.inference.predictor import Predictor, SegPredictor
 from hrseg.meta.keypoints import KeypointSet
 from hrseg.utils.image import to_tensor
@@ -36,6 +37,8 @@ class MultiPredictor(Predictor):
         check_threshold(score_thr)
         self.classes, self.keypoints, self.score_thr, self.kpt_thr = classes_of(model), keypoints, score_thr, kpt_thr
         self._keypoints_from(score_thr)
+        self.score_floor = score_floor_of(runner)
+        self.check_score_floor()
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
         # torchvision's keypoint head scores with heatmap logits; the Gaussian-heatmap head with maxima in [0, 1]
         self.logit_scores = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax") != "heatmap"

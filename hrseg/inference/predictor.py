@@ -138,7 +138,19 @@ class Predictor:
             if not lo <= float(value) <= hi:
                 raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
             setattr(out, key, float(value))
+        out.check_score_floor()
         return out
+
+    # an exported detector graph's recorded score threshold: it returns no detection under it
+    score_floor: float | None = None
+
+    def check_score_floor(self) -> None:
+        """One clear error when this predictor is asked to report detections its exported graph
+        leaves out (``score_thr`` under the graph's :attr:`score_floor`)."""
+        thr = getattr(self, "score_thr", None)
+        if self.score_floor is not None and thr is not None and thr < self.score_floor:
+            raise ConfigError(f"score_thr {thr:g}: the exported graph returns only detections scoring at least "
+                              f"{self.score_floor:g}; ask for at least that, or run --backend torch")
 
 
 class SegPredictor(Predictor):

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Mapping
 
 import numpy as np
 
+from hrseg.errors import ConfigError
 from hrseg.inference.predictor import Predictor
 from hrseg.serve.batching import BatchedModel, MicroBatcher
 from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, answer, encode_png, png_base64
@@ -115,7 +116,10 @@ def _work(served: ServedModel, predictor: Predictor, data: bytes, name: str, lim
     bytes with ``render``) and the time each took."""
     t0 = time.perf_counter()
     image = decode_upload(data, limits, name)
-    predictor = predictor.configured(**{k: v for k, v in params.items() if k in predictor.options})
+    try:  # a threshold the model cannot give (an exported graph's floor) is the request's fault
+        predictor = predictor.configured(**{k: v for k, v in params.items() if k in predictor.options})
+    except ConfigError as e:
+        raise ServeError(400, "bad_parameter", str(e)) from None
     t1 = time.perf_counter()
     result = predictor(image)
     t2 = time.perf_counter()

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from hrseg.backends import TorchRunner, load_runner
+from hrseg.backends import EXPORT_BACKENDS, TorchRunner, load_runner
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate
 from hrseg.data.det.transforms import DetAugment
@@ -117,18 +117,34 @@ def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) ->
     return [by_name.get(str(c["name"]).lower()) for c in classes]
 
 
-def detection_runner(model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: float | None = None) -> nn.Module:
     """What the tools detect with, on ``test.backend``: the torchvision detector itself (``torch``,
     and what ``auto`` picks for a detector), or its exported graph (``onnxruntime``, ``openvino``)
-    with the model's classes; a runner takes and returns what the detector does."""
+    with the model's classes; a runner takes and returns what the detector does. ``score_floor``
+    (a predictor's threshold): the exported graph returns only detections scoring at least this,
+    so it pastes masks and computes keypoints for what is reported, not for every detection down
+    to the model's own threshold (0.05, what evaluation needs); an eager model returns them all."""
     backend = cfg["test"]["backend"]
     if backend in ("optimized", "compiled"):
         raise ConfigError(f"--backend {backend}: a detector runs eagerly (torch) or exported (onnxruntime, openvino)")
+    if backend in EXPORT_BACKENDS:
+        model = with_score_floor(model, score_floor)
     runner = load_runner(backend, model, name=cfg["model"]["name"], input_size=DETECTION_TRACE_SIZE)
     if isinstance(runner, TorchRunner):
         return runner.model
     runner.classes = getattr(model, "classes", None)
     return runner
+
+
+def with_score_floor(model: nn.Module, score_floor: float | None) -> nn.Module:
+    """``model``, or a copy whose R-CNN heads keep only detections scoring at least
+    ``score_floor`` when that is above the model's own threshold (``roi_heads.score_thresh``)."""
+    heads = getattr(model, "roi_heads", None)
+    if score_floor is None or heads is None or float(score_floor) <= float(heads.score_thresh):
+        return model
+    out = copy.deepcopy(model)
+    out.roi_heads.score_thresh = float(score_floor)
+    return out
 
 
 # -- prediction: one path for evaluation, testing and inference ------------------------------------
@@ -283,9 +299,9 @@ class DetTask(Task):
     def test_title(self, cfg: Mapping[str, Any], dataset: CocoDetection, **options: Any) -> str:
         return f"{cfg['model']['name']}, {dataset.instances.ann_file.name}"
 
-    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any], score_floor: float | None = None) -> nn.Module:
         """:func:`detection_runner`: eager (``torch``, what ``auto`` picks) or exported."""
-        return detection_runner(model, cfg)
+        return detection_runner(model, cfg, score_floor)
 
     def tracking(self, predictor: DetPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> DetPredictor:
         """Objects followed across frames by box IoU, each class on its own."""
@@ -296,7 +312,7 @@ class DetTask(Task):
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3,
                   timer: StageTimer | None = None, **options: Any) -> DetPredictor:
         """Boxes (and masks) scoring at least ``score_thr``, on :meth:`runner`."""
-        return DetPredictor(self.runner(model, cfg), model, score_thr, timer)
+        return DetPredictor(self.runner(model, cfg, score_thr), model, score_thr, timer)
 
 
 

@@ -219,11 +219,12 @@ class MultiTask(Task):
             print(evaluation[1]["table"])
 
     # -- inference: hrseg infer multi, the service's /v1/multi --------------------------------------
-    def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+    def runner(self, model: nn.Module, cfg: Mapping[str, Any], score_floor: float | None = None) -> nn.Module:
         """The model itself (``torch``, what ``auto`` picks) or its exported graph (``onnxruntime``,
         ``openvino``: every head, exported and self-checked as the detectors are; the graph runs
-        the keypoint head for every detection, docs/multitask.md)."""
-        return detection_runner(model, cfg)
+        the keypoint head for every detection it returns: those scoring ``score_floor`` or more,
+        docs/multitask.md)."""
+        return detection_runner(model, cfg, score_floor)
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, kpt_thr: float = 0.3,
                   alpha: float = 0.4, timer: StageTimer | None = None, **options: Any) -> MultiPredictor:
@@ -233,7 +234,7 @@ class MultiTask(Task):
         if "segmentation" in heads:  # the recorded class names, else numbered ones
             names = cfg.get("semantic_classes") or [str(i) for i in range(int(cfg["model"]["seg_classes"]))]
         colours = palette_for("generated", len(names)) if names else None
-        return MultiPredictor(self.runner(model, cfg), model, keypoint_set(cfg) if "keypoints" in heads else None,
+        return MultiPredictor(self.runner(model, cfg, score_thr), model, keypoint_set(cfg) if "keypoints" in heads else None,
                               names, colours, score_thr, kpt_thr, alpha, timer)
 
     def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:
