@@ -39,6 +39,8 @@ class Predictor:
     task: ClassVar[str]
     # the options a caller may change per call (:meth:`configured`) and their valid range
     options: ClassVar[dict[str, tuple[float, float]]] = {}
+    # detection: an exported graph's recorded score threshold, under which it returns nothing
+    score_floor: float | None = None
 
     def __init__(self, runner: nn.Module, model: nn.Module, timer: StageTimer | None = None) -> None:
         self.runner = runner
@@ -140,9 +142,6 @@ class Predictor:
             setattr(out, key, float(value))
         out.check_score_floor()
         return out
-
-    # an exported detector graph's recorded score threshold: it returns no detection under it
-    score_floor: float | None = None
 
     def check_score_floor(self) -> None:
         """One clear error when this predictor is asked to report detections its exported graph
