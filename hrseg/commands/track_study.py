@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_synthetic_video(root / "tuning" / f"video{s}", num_val=0, seed=s, log=None)
             truth = video_keypoints(root / "tuning" / f"video{s}", "train")
             tracks.update({(frame, (s, track)): kpts for (frame, track), kpts in truth.items()})
-        print(f"joint_noise={joint_motion(tracks)}")
+        print(f"joint_noise={[round(v, 4) for v in joint_motion(tracks)]}")
         return 0
     for s in k:
         ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=200, seed=s, log=None)

@@ -229,7 +229,7 @@ def joint_motion(tracks: Mapping[tuple[int, Any], np.ndarray]) -> list[float]:
     if np.any(np.asarray(count) == 0):
         raise ValueError("joint_motion: a keypoint is never labelled in three consecutive frames of a track")
     motion = total / count
-    return [round(float(v), 4) for v in motion / motion.mean()]
+    return [float(v) for v in motion / motion.mean()]
 
 
 def _like(original: Any, arr: np.ndarray) -> Any:

@@ -334,8 +334,9 @@ class Tracker:
         similarity.frame_boxes, similarity.frame_keypoints = boxes, keypoints
         gated = looks is not None and self.config.look_gate is not None
         similarity.frame_looks = [looks.clean_look(i) for i in index] if gated else []
-        similarity.track_looks = {t: self._looks[ours][2] for (lab, t), ours in self._ids.items() if lab == label
-                                  and self._looks.get(ours, (0, 0, None))[2] is not None} if gated else {}
+        ours = {t.tracker_id: self._ids.get((label, t.tracker_id)) for t in library.tracks} if gated else {}
+        similarity.track_looks = {t: self._looks[o][2] for t, o in ours.items()
+                                  if self._looks.get(o, (0, 0, None))[2] is not None}
         result = library.update(sv.Detections(
             xyxy=boxes, confidence=np.array([scores[i] for i in index], dtype=np.float64),
             data={"index": np.arange(len(index))}), frame if self.config.camera_motion else None)
