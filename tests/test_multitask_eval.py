@@ -26,8 +26,9 @@ class FixedOutputs(nn.Module):
     shifted, masks moved, keypoints jittered, scores drawn; seeded by the image id), so that APs
     are neither 0 nor 1. ``order`` is the image ids in the order the evaluation reads them."""
 
-    def __init__(self, instances: CocoInstances, keypoints: COCO) -> None:
+    def __init__(self, instances: CocoInstances, keypoints: COCO, people_twice: bool = False) -> None:
         super().__init__()
+        self.people_twice = people_twice  # keypoint logits, and each person again at half the score
         self.weight = nn.Parameter(torch.zeros(1))
         self.heads = {"boxes": True, "masks": True, "keypoints": True, "segmentation": False}
         self.roi_heads = nn.Module()
@@ -50,12 +51,21 @@ class FixedOutputs(nn.Module):
                 kps[i, :, :2] = np.asarray(record["keypoints"], np.float32).reshape(17, 3)[:, :2]
                 kps[i, :, :2] += rng.integers(-4, 5, size=(17, 2))
                 kps[i, :, 2] = 1
-        return {"boxes": torch.from_numpy(boxes),
-                "labels": torch.tensor([instances.label_of[a["category_id"]] for a in anns], dtype=torch.int64),
-                "scores": torch.from_numpy(rng.integers(1, 99999, len(anns)) / 100000.0).float(),
-                "masks": torch.from_numpy(np.stack(masks)[:, None].astype(np.float32) if masks else
-                                          np.zeros((0, 1, img["height"], img["width"]), np.float32)),
-                "keypoints": torch.from_numpy(kps)}
+            elif self.people_twice:  # a pose of its own (not all at the origin, where OKS-NMS would merge them)
+                kps[i, :, :2] = boxes[i, :2] + rng.uniform(0, 1, (17, 2)) * (boxes[i, 2:] - boxes[i, :2])
+        out = {"boxes": torch.from_numpy(boxes),
+               "labels": torch.tensor([instances.label_of[a["category_id"]] for a in anns], dtype=torch.int64),
+               "scores": torch.from_numpy(rng.integers(1, 99999, len(anns)) / 100000.0).float(),
+               "masks": torch.from_numpy(np.stack(masks)[:, None].astype(np.float32) if masks else
+                                         np.zeros((0, 1, img["height"], img["width"]), np.float32)),
+               "keypoints": torch.from_numpy(kps)}
+        if self.people_twice:
+            out["keypoints_scores"] = torch.from_numpy(rng.normal(0.0, 2.0, (len(anns), 17))).float()
+            again = out["labels"] == self.roi_heads.keypoint_label
+            twice = {k: v[again].clone() for k, v in out.items()}
+            twice["scores"] *= 0.5
+            out = {k: torch.cat([v, twice[k]]) for k, v in out.items()}
+        return out
 
     def forward(self, images):
         return [self.output(self.order.pop(0)) for _ in images]
@@ -80,7 +90,8 @@ def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, ca
     dataset = MultiTaskDataset(instances, coco / "images", keypoints, heads=("masks", "keypoints"))
     model = FixedOutputs(instances, keypoints)
     model.order = list(dataset.image_ids)  # the evaluation reads the dataset in order
-    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3)
+    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3,
+                                          vis_thr=None, oks_thr=None)
     assert skipped == ["mIoU skipped: the model has no segmentation head"]
 
     boxes, masks, people = [], [], []
@@ -110,6 +121,40 @@ def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, ca
     table = format_multitask(metrics, "coco_mini", skipped)
     assert f"| boxes | {box_stats[0]:.3f} |" in table and "(mIoU skipped" in table
     assert f"| keypoints, detected people | {kp_stats[0]:.3f} |" in table
+
+
+def test_people_are_rescored_and_oks_nmsed_as_the_top_down_pose_test(shared_data):
+    """The default keypoint evaluation scores each person by its box score times the mean
+    sigmoid of its keypoint logits above 0.2 and drops a pose within OKS 0.9 of a better one:
+    the duplicates (half the box score) go, the rest is pycocotools on those records."""
+    coco = shared_data / "coco_mini"
+    instances = CocoInstances(coco / "instances.json")
+    keypoints = load_coco_keypoints(coco / "person_keypoints.json")
+    dataset = MultiTaskDataset(instances, coco / "images", keypoints, heads=("masks", "keypoints"))
+    model = FixedOutputs(instances, keypoints, people_twice=True)
+    model.order = list(dataset.image_ids)
+    metrics, _ = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3)
+
+    people = []
+    for image_id in dataset.image_ids:
+        out = model.output(image_id)
+        alone = (out["labels"] == model.roi_heads.keypoint_label).nonzero().flatten()
+        alone = alone[:len(alone) // 2]  # the originals; their duplicates follow
+        for i in alone.tolist():
+            confidence = 1.0 / (1.0 + np.exp(-out["keypoints_scores"][i].double().numpy()))
+            seen = confidence > 0.2
+            score = float(out["scores"][i]) * (confidence[seen].mean() if seen.any() else 0.0)
+            points = out["keypoints"][i].double().numpy().round(2)
+            points[:, 2] = 1.0
+            people.append({"image_id": image_id, "category_id": 1, "keypoints": points.reshape(-1).tolist(),
+                           "score": round(score, 5)})
+    kp_stats = _cocoeval(keypoints, people, "keypoints", dataset.image_ids)
+    assert metrics["kp_AP"] == pytest.approx(kp_stats[0], abs=1e-12)
+    assert metrics["kp_AP75"] == pytest.approx(kp_stats[2], abs=1e-12)
+    model.order = list(dataset.image_ids)  # the same outputs again
+    plain, _ = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3, vis_thr=None,
+                                  oks_thr=None)
+    assert plain["kp_AP"] != pytest.approx(metrics["kp_AP"], abs=1e-3)  # the duplicates and box scores count
 
 
 def test_a_dataset_without_keypoints_skips_the_keypoint_ap(shared_data):

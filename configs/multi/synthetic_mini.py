@@ -5,18 +5,21 @@
 # semantic classes (road, sidewalk, building, vegetation, sky, person, car). One small HRNet
 # (W18-small-v1) trained from scratch on the CPU with all four heads.
 # Scaled as configs/det/mini_maskrcnn.py (64-channel pyramid, anchors of 4 x stride, a 256-d box
-# head, fewer proposals, 64 RoI samples per image, RoIAlign with one sample per bin, AdamW lr 1e-3)
-# plus a small keypoint head (4 convs of 128 channels, each with BatchNorm, on 14x14 RoIs, at most 16
-# positive RoIs per image: torchvision's 8 convs of 512 cost about 4 s per 32 RoIs on this CPU) and
-# the V2 head.
+# head, fewer proposals, RoIAlign with one sample per bin, AdamW lr 1e-3) but 128 RoI samples per
+# image, plus a small keypoint head (4 convs of 128 channels, each with BatchNorm, on 14x14 RoIs, at
+# most 32 positive RoIs per image: torchvision's 8 convs of 512 cost about 4 s per 32 RoIs on this
+# CPU) and the V2 head.
 work_dir = "work_dirs/multi_synthetic_mini"  # not work_dirs/synthetic_mini: that is pose's main job
 model = dict(name="multi_hrnetv2p_w18_small_v1", min_size=256, max_size=384, out_channels=64, anchor_scale=4,
-             representation_size=256, sampling_ratio=1, box_batch_size_per_image=64,
+             # 128 RoI samples, at most a quarter positive: the mask and keypoint branches train on the
+             # positives. Keypoint AP on an AMD EPYC, seeds 0 and 1: 0.284 / 0.309 with 128, 0.304 / 0.206
+             # with 64; one run spreads over about 0.1 (docs/multitask.md)
+             representation_size=256, sampling_ratio=1, box_batch_size_per_image=128,
              rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=500,
              rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=300,
              masks=True, mask_channels=64, mask_convs=2, mask_roi_size=14, mask_rois_per_image=32,
              keypoints=True, keypoint_channels=128, keypoint_convs=4, keypoint_roi_size=14,
-             keypoint_rois_per_image=16, keypoint_norm="bn",
+             keypoint_rois_per_image=32, keypoint_norm="bn",
              seg_classes=7)
 data = dict(
     root="datasets/synthetic_multi",
@@ -32,8 +35,8 @@ data = dict(
     flip_prob=0.0,
 )
 optimizer = dict(type="AdamW", lr=0.001, weight_decay=0.0001)
-# 8 epochs of 125 steps, the keypoint loss weighed 2: about 15 of the 20 CPU minutes on the quiet
-# 2-core machine (docs/multitask.md, "Status and measurements")
+# 8 epochs of 125 steps, the keypoint loss weighed 2: about 18 of the 20 CPU minutes on the quiet
+# 2-core AMD EPYC (docs/multitask.md, "Status and measurements")
 schedule = dict(type="multistep", milestones=[7], gamma=0.1, warmup_iters=50, warmup_ratio=0.1)
 train = dict(max_epochs=8, eval_interval=8, grad_clip=35.0, log_interval=10)
 loss_weights = dict(loss_keypoint=2.0)

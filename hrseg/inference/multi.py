@@ -21,6 +21,13 @@ from hrseg.visualization.pose import draw_poses
 from hrseg.visualization.segmentation import overlay
 
 
+def keypoint_confidences(scores: torch.Tensor, keypoint_loss: str = "softmax") -> torch.Tensor:
+    """The model's keypoint scores as confidences in [0, 1]: torchvision's keypoint head scores
+    with heatmap logits, squashed here by a sigmoid; the Gaussian-heatmap head's maxima are
+    already in [0, 1]. What the predictor reports and what the evaluation rescores people by."""
+    return scores if keypoint_loss == "heatmap" else torch.sigmoid(scores)
+
+
 class MultiPredictor(Predictor):
     """``predictor(image)`` -> ``{"detections": [...], "labels": (H, W) class map or None}``:
     each detection as :func:`~hrseg.inference.detection.detection_records` gives it (with its
@@ -40,8 +47,7 @@ class MultiPredictor(Predictor):
         self.score_floor = score_floor_of(runner)
         self.check_score_floor()
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
-        # torchvision's keypoint head scores with heatmap logits; the Gaussian-heatmap head with maxima in [0, 1]
-        self.logit_scores = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax") != "heatmap"
+        self.keypoint_loss = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax")
         # the class areas and the tint: the segmentation predictor's own
         self.scene = (SegPredictor(runner, model, {}, list(seg_classes), colours, alpha)
                       if seg_classes is not None else None)
@@ -82,8 +88,7 @@ class MultiPredictor(Predictor):
         Gaussian head's heatmap maximum as it is; the visibility where the model gives none."""
         if scores is None:
             return round(float(visible), 4)
-        value = scores[row, k].float()
-        return round(float(torch.sigmoid(value) if self.logit_scores else value), 4)
+        return round(float(keypoint_confidences(scores[row, k].float(), self.keypoint_loss)), 4)
 
     def follow(self, result: dict[str, Any], image: np.ndarray | None = None) -> dict[str, Any]:
         return {**result, "detections": super().follow(result["detections"], image)}

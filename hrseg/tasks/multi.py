@@ -78,8 +78,10 @@ MULTI_DEFAULTS: dict[str, Any] = {
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
     # backend: torch (what auto picks) or exported: onnxruntime, openvino (as a detector's; docs/multitask.md);
     # track, smooth: video with --track /
-    # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter)
-    "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS)),
+    # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter);
+    # vis_thr, oks_thr: the keypoint evaluation's people rescored and OKS-NMSed as the top-down pose
+    # test's (the official HRNet test's 0.2 and 0.9; None: the box score / no NMS)
+    "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS), vis_thr=0.2, oks_thr=0.9),
 }
 OPEN_KEYS = ("model",)
 
@@ -207,7 +209,8 @@ class MultiTask(Task):
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
         classes = getattr(model, "classes", None) or cfg["classes"]
         sigmas = keypoint_set(cfg, dataset.keypoint_coco).sigmas
-        metrics, skipped = evaluate_multitask(model, dataset, classes, sigmas, cfg["data"]["val_batch_size"])
+        metrics, skipped = evaluate_multitask(model, dataset, classes, sigmas, cfg["data"]["val_batch_size"],
+                                              cfg["test"]["vis_thr"], cfg["test"]["oks_thr"])
         title = f"{cfg['model']['name']}, {dataset.instances.ann_file.name} ({len(dataset)} images)"
         table = format_multitask(metrics, title, skipped)
         if verbose:

@@ -3,8 +3,10 @@
 - boxes and masks: COCO box and mask AP (:mod:`hrseg.evaluation.coco_boxes`, ``coco_masks``)
   over the categories the model shares with the annotation file;
 - keypoints: COCO keypoint AP of the *detected* people (each person detection with its
-  predicted keypoints and the box's score; no ground-truth boxes), OKS with the keypoint set's
-  sigmas (:mod:`hrseg.evaluation.coco_keypoints`);
+  predicted keypoints; no ground-truth boxes), OKS with the keypoint set's sigmas
+  (:mod:`hrseg.evaluation.coco_keypoints`), the people post-processed as the top-down pose test
+  does (official rescoring by keypoint confidence, OKS-NMS): the two keypoint pipelines of
+  docs/multitask.md's comparison are judged alike;
 - segmentation: mIoU of the predicted class map at the image's size
   (:class:`hrseg.evaluation.segmentation.ConfusionMatrix`).
 
@@ -32,7 +34,10 @@ from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
+from hrseg.inference.multi import keypoint_confidences
+from hrseg.inference.pose_postprocess import oks_nms, rescore
 from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.detection import matched_categories, to_coco_results
 from hrseg.utils.progress import on_terminal
 
@@ -41,17 +46,31 @@ log = logging.getLogger("hrseg")
 __all__ = ["evaluate_multitask", "format_multitask", "keypoint_results"]
 
 
-def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint_label: int,
-                     category_id: int) -> list[dict[str, Any]]:
-    """COCO keypoint records of the person detections of one output (the box score as score)."""
+def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint_label: int, category_id: int,
+                     keypoint_loss: str = "softmax", vis_thr: float | None = 0.2, oks_thr: float | None = 0.9,
+                     sigmas: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """COCO keypoint records of the person detections of one output, post-processed as the
+    top-down pose test does (the official HRNet test): each person scored by its box score times
+    the mean confidence of its keypoints above ``vis_thr`` (:func:`rescore`; ``None``: the box
+    score), then OKS-NMS at ``oks_thr`` (``None``: none) over the detection boxes' areas."""
     if "keypoints" not in output:
         return []
-    people = (output["labels"] == keypoint_label).nonzero().flatten().tolist()
-    kps = output["keypoints"].detach().float().cpu().numpy()
-    scores = output["scores"].detach().float().cpu().numpy()
+    people = (output["labels"] == keypoint_label).nonzero().flatten()
+    if not len(people):
+        return []
+    kps = output["keypoints"][people].detach().float().cpu().numpy().astype(np.float64)
+    scores = output["scores"][people].detach().float().cpu().numpy().astype(np.float64)
+    if vis_thr is not None and "keypoints_scores" in output:
+        confidences = keypoint_confidences(output["keypoints_scores"][people].detach().float(), keypoint_loss)
+        scores = rescore(confidences.cpu().numpy(), scores, vis_thr)
+    keep = range(len(kps))
+    if oks_thr is not None:
+        boxes = output["boxes"][people].detach().float().cpu().numpy()
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        keep = oks_nms(kps, scores, areas, oks_thr, OKS_SIGMAS if sigmas is None else sigmas)
     out = []
-    for i in people:
-        points = np.round(kps[i].astype(np.float64), 2)
+    for i in keep:
+        points = np.round(kps[i], 2)
         points[:, 2] = 1.0
         out.append({"image_id": int(image_id), "category_id": int(category_id),
                     "keypoints": points.reshape(-1).tolist(), "score": round(float(scores[i]), 5)})
@@ -60,9 +79,10 @@ def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint
 
 @torch.no_grad()
 def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[int | None], keypoint_label: int,
-                keypoint_cat: int | None, num_seg_classes: int, batch_size: int = 2,
-                progress: bool = True) -> tuple[list[dict], list[dict], ConfusionMatrix | None]:
-    """Detection records (boxes, masks), keypoint records and the confusion matrix of every image."""
+                keypoint_cat: int | None, num_seg_classes: int, batch_size: int = 2, progress: bool = True,
+                **people: Any) -> tuple[list[dict], list[dict], ConfusionMatrix | None]:
+    """Detection records (boxes, masks), keypoint records (``people``: :func:`keypoint_results`'
+    post-processing options) and the confusion matrix of every image."""
     model = getattr(model, "module", model).eval()
     device = next(model.parameters()).device
     loader = DataLoader(Subset(dataset, list(shard(range(len(dataset))))), batch_size=batch_size,
@@ -76,7 +96,7 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
         for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
             dets += to_coco_results(image_id, output, cat_ids)
             if keypoint_cat is not None:
-                kps += keypoint_results(image_id, output, keypoint_label, keypoint_cat)
+                kps += keypoint_results(image_id, output, keypoint_label, keypoint_cat, **people)
             if cm is not None and "semantic" in output:
                 cm.update(output["semantic"].cpu(), target["semantic"])
     if cm is not None:
@@ -86,10 +106,12 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
 
 
 def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Sequence[Mapping[str, Any]],
-                       sigmas: Sequence[float] | None, batch_size: int = 2) -> tuple[dict[str, float], list[str]]:
+                       sigmas: Sequence[float] | None, batch_size: int = 2, vis_thr: float | None = 0.2,
+                       oks_thr: float | None = 0.9) -> tuple[dict[str, float], list[str]]:
     """The metrics of every head the model and the data both have, and the messages saying which
     were skipped. Keys: the 12 box stats (``AP``, ``AP50``, ...), ``mask_*``, ``kp_*`` (the 10
-    keypoint stats), ``mIoU``, ``pixel_acc``."""
+    keypoint stats), ``mIoU``, ``pixel_acc``. ``vis_thr``, ``oks_thr``: the people's rescoring
+    and OKS-NMS (:func:`keypoint_results`)."""
     heads = model.heads
     gt = dataset.instances
     cat_ids, matched = matched_categories(classes, gt)
@@ -116,7 +138,10 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
         skipped.append("mIoU skipped: the dataset has no semantic label maps (data.*.semantic_dir)")
     else:
         num_seg = model.seg_head.last_layer[-1].out_channels
-    records, kp_records, cm = predict_all(model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg, batch_size)
+    people = dict(keypoint_loss=getattr(model.roi_heads, "keypoint_loss", "softmax"), vis_thr=vis_thr,
+                  oks_thr=oks_thr, sigmas=sigmas)
+    records, kp_records, cm = predict_all(model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg, batch_size,
+                                          **people)
     boxes, masks = split_results(records)
     img_ids = dataset.image_ids
     metrics = evaluate_boxes(gt.coco, boxes, img_ids=img_ids, cat_ids=matched, verbose=False)
