@@ -5,8 +5,8 @@ and the COCO keypoint results file.
   back (swapping the flip pairs), shifts it one heatmap pixel right (the official
   ``SHIFT_HEATMAP``: mirrored features are off by one pixel) and averages the two.
 * :func:`rescore`: person score = box score * mean of the keypoint maxima above ``vis_thre``
-  (0.2; 0 when none is).
-* :func:`oks_nms`: greedy NMS on OKS (threshold 0.9), with the padded crop area
+  (:data:`VIS_THR`, 0.2; 0 when none is).
+* :func:`oks_nms`: greedy NMS on OKS (threshold :data:`OKS_THR`, 0.9), with the padded crop area
   ``prod(scale * 200)`` as the person area, as official.
 """
 from __future__ import annotations
@@ -22,7 +22,12 @@ import torch
 from hrseg.meta.keypoints import FLIP_PAIRS, OKS_SIGMAS, PERSON_CATEGORY_ID
 from hrseg.utils.io import write_json
 
-__all__ = ["flip_back", "flip_test", "oks_iou", "oks_nms", "pose_results",
+# the official test's thresholds (TEST.IN_VIS_THRE, TEST.OKS_THRE): the top-down pose test's and
+# the multi-task keypoint evaluation's defaults
+VIS_THR = 0.2
+OKS_THR = 0.9
+
+__all__ = ["OKS_THR", "VIS_THR", "flip_back", "flip_test", "oks_iou", "oks_nms", "pose_results",
            "rescore", "write_keypoint_results"]
 
 
@@ -52,7 +57,7 @@ def flip_test(model: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tens
     return (output + flipped) * 0.5
 
 
-def rescore(maxvals: np.ndarray, box_scores: np.ndarray, vis_thre: float = 0.2) -> np.ndarray:
+def rescore(maxvals: np.ndarray, box_scores: np.ndarray, vis_thre: float = VIS_THR) -> np.ndarray:
     """Official rescoring: (N, K) or (N, K, 1) keypoint maxima and (N,) box scores -> (N,)."""
     vals = np.asarray(maxvals, dtype=np.float64).reshape(len(box_scores), -1)
     valid = vals > vis_thre
@@ -73,7 +78,7 @@ def oks_iou(g: np.ndarray, d: np.ndarray, area_g: float, area_d: np.ndarray,
 
 
 def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray,
-            thresh: float = 0.9, sigmas: Sequence[float] = OKS_SIGMAS) -> list[int]:
+            thresh: float = OKS_THR, sigmas: Sequence[float] = OKS_SIGMAS) -> list[int]:
     """Official greedy OKS-NMS: indices to keep, best first; a pose is dropped when its OKS
     with a kept one exceeds ``thresh``."""
     keypoints = np.asarray(keypoints)
@@ -92,8 +97,8 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray,
 
 def pose_results(preds: np.ndarray, maxvals: np.ndarray, image_ids: Sequence[int],
                  centers: np.ndarray, scales: np.ndarray, box_scores: Sequence[float],
-                 areas: Sequence[float] | None = None, vis_thre: float = 0.2,
-                 oks_thre: float | None = 0.9, sigmas: Sequence[float] = OKS_SIGMAS,
+                 areas: Sequence[float] | None = None, vis_thre: float = VIS_THR,
+                 oks_thre: float | None = OKS_THR, sigmas: Sequence[float] = OKS_SIGMAS,
                  category_id: int = PERSON_CATEGORY_ID) -> list[dict]:
     """COCO keypoint results from decoded poses: official rescoring, then OKS-NMS per image
     (``oks_thre=None`` skips it). ``preds`` (N, K, 2) image pixels, ``maxvals`` (N, K[, 1]);

@@ -30,6 +30,7 @@ from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
 from hrseg.inference.multi import MultiPredictor
+from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
@@ -80,8 +81,9 @@ MULTI_DEFAULTS: dict[str, Any] = {
     # track, smooth: video with --track /
     # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter);
     # vis_thr, oks_thr: the keypoint evaluation's people rescored and OKS-NMSed as the top-down pose
-    # test's (the official HRNet test's 0.2 and 0.9; None: the box score / no NMS)
-    "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS), vis_thr=0.2, oks_thr=0.9),
+    # test's (the official HRNet test's thresholds; None: the box score / no NMS)
+    "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS), vis_thr=VIS_THR,
+                 oks_thr=OKS_THR),
 }
 OPEN_KEYS = ("model",)
 

@@ -35,7 +35,7 @@ from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
 from hrseg.inference.multi import keypoint_confidences
-from hrseg.inference.pose_postprocess import oks_nms, rescore
+from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.detection import matched_categories, to_coco_results
@@ -47,7 +47,7 @@ __all__ = ["evaluate_multitask", "format_multitask", "keypoint_results"]
 
 
 def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint_label: int, category_id: int,
-                     keypoint_loss: str = "softmax", vis_thr: float | None = 0.2, oks_thr: float | None = 0.9,
+                     keypoint_loss: str = "softmax", vis_thr: float | None = VIS_THR, oks_thr: float | None = OKS_THR,
                      sigmas: Sequence[float] | None = None) -> list[dict[str, Any]]:
     """COCO keypoint records of the person detections of one output, post-processed as the
     top-down pose test does (the official HRNet test): each person scored by its box score times
@@ -106,8 +106,8 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
 
 
 def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Sequence[Mapping[str, Any]],
-                       sigmas: Sequence[float] | None, batch_size: int = 2, vis_thr: float | None = 0.2,
-                       oks_thr: float | None = 0.9) -> tuple[dict[str, float], list[str]]:
+                       sigmas: Sequence[float] | None, batch_size: int = 2, vis_thr: float | None = VIS_THR,
+                       oks_thr: float | None = OKS_THR) -> tuple[dict[str, float], list[str]]:
     """The metrics of every head the model and the data both have, and the messages saying which
     were skipped. Keys: the 12 box stats (``AP``, ``AP50``, ...), ``mask_*``, ``kp_*`` (the 10
     keypoint stats), ``mIoU``, ``pixel_acc``. ``vis_thr``, ``oks_thr``: the people's rescoring

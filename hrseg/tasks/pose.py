@@ -30,7 +30,7 @@ from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
 from hrseg.inference.optimize import inference_model
-from hrseg.inference.pose_postprocess import pose_results, write_keypoint_results
+from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, pose_results, write_keypoint_results
 from hrseg.inference.top_down import predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
@@ -86,7 +86,7 @@ POSE_DEFAULTS: dict[str, Any] = {
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (One-Euro
     # filter: min_cutoff Hz, beta; d_cutoff 1 Hz), docs/video.md
-    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=0.9, vis_thr=0.2, image_thr=0.0,
+    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=OKS_THR, vis_thr=VIS_THR, image_thr=0.0,
                  optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
