@@ -219,3 +219,52 @@ def test_a_normalised_keypoint_head_trains_and_predicts(synthetic):
     assert isinstance(gn[1], torch.nn.GroupNorm) and gn[1].num_groups == 4  # 16 channels, 4 each
     with pytest.raises(hrseg.errors.ConfigError, match="keypoint_norm"):
         small_model(keypoint_norm="ln")
+
+
+def test_keypoints_can_be_pooled_from_the_v2_concatenation(synthetic):
+    (a, ta), (b, tb) = synthetic[0], synthetic[1]
+    grads = {}
+    for features in ("pyramid", "v2"):
+        model = small_model(keypoint_features=features).train()
+        torch.manual_seed(0)
+        model([a, b], [ta, tb])["loss_keypoint"].backward()
+        grads[features] = model.backbone.body.neck.reduction.weight.grad
+        first = model.roi_heads.keypoint_head[0]
+        if features == "v2":
+            assert first.in_channels == model.tap.out_channels == 16 + 32 + 64 + 128  # W18-small-v1's streams
+            assert model.roi_heads.keypoint_roi_pool.featmap_names == ["v2"]
+        with torch.no_grad():
+            out = model.eval()([a])[0]
+        assert out["keypoints"].shape == (len(out["boxes"]), 17, 3)
+    # the pyramid's keypoints pass through the neck's reduction; the concatenation's do not
+    assert grads["pyramid"].abs().sum() > 0
+    assert grads["v2"] is None or float(grads["v2"].abs().sum()) == 0.0
+    with pytest.raises(hrseg.errors.ConfigError, match="keypoint_features"):
+        small_model(keypoint_features="p2")
+
+
+def test_softmax_keypoint_confidence_is_the_probability_near_the_peak(synthetic):
+    from hrseg.models.multitask_keypoints import CONFIDENCE_WINDOW, softmax_confidences
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 17, 56, 56) * 3
+    conf = softmax_confidences(logits)
+    probs = logits.flatten(2).softmax(-1).reshape(logits.shape).double()
+    half = CONFIDENCE_WINDOW // 2
+    for r, k in ((0, 0), (1, 7), (2, 16)):  # the most mass any window holds, by brute force
+        p = torch.nn.functional.pad(probs[r, k], (half, half, half, half))
+        best = max(float(p[y:y + CONFIDENCE_WINDOW, x:x + CONFIDENCE_WINDOW].sum()) for y in range(56) for x in range(56))
+        assert float(conf[r, k]) == pytest.approx(best, rel=1e-5)
+    assert torch.allclose(softmax_confidences(logits + 7.0), conf, atol=1e-6)  # a softmax's offset says nothing
+    sharp = torch.full((1, 1, 56, 56), -30.0)
+    sharp[0, 0, 20, 30] = 30.0
+    assert float(softmax_confidences(sharp)) == pytest.approx(1.0)
+    flat = float(softmax_confidences(torch.zeros(1, 1, 56, 56)))
+    assert flat == pytest.approx(CONFIDENCE_WINDOW ** 2 / 56 ** 2, rel=1e-5)
+    model = small_model().eval()  # what the model reports for its people
+    (a, _) = synthetic[0]
+    with torch.no_grad():
+        out = model([a])[0]
+    people = out["labels"] == model.roi_heads.keypoint_label
+    assert bool(((out["keypoints_scores"] >= 0) & (out["keypoints_scores"] <= 1)).all())
+    assert torch.all(out["keypoints_scores"][~people] == 0)

@@ -21,13 +21,6 @@ from hrseg.visualization.pose import draw_poses
 from hrseg.visualization.segmentation import overlay
 
 
-def keypoint_confidences(scores: torch.Tensor, keypoint_loss: str = "softmax") -> torch.Tensor:
-    """The model's keypoint scores as confidences in [0, 1]: torchvision's keypoint head scores
-    with heatmap logits, squashed here by a sigmoid; the Gaussian-heatmap head's maxima are
-    already in [0, 1]. What the predictor reports and what the evaluation rescores people by."""
-    return scores if keypoint_loss == "heatmap" else torch.sigmoid(scores)
-
-
 class MultiPredictor(Predictor):
     """``predictor(image)`` -> ``{"detections": [...], "labels": (H, W) class map or None}``:
     each detection as :func:`~hrseg.inference.detection.detection_records` gives it (with its
@@ -47,7 +40,6 @@ class MultiPredictor(Predictor):
         self.score_floor = score_floor_of(runner)
         self.check_score_floor()
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
-        self.keypoint_loss = getattr(getattr(model, "roi_heads", None), "keypoint_loss", "softmax")
         # the class areas and the tint: the segmentation predictor's own
         self.scene = (SegPredictor(runner, model, {}, list(seg_classes), colours, alpha)
                       if seg_classes is not None else None)
@@ -84,11 +76,9 @@ class MultiPredictor(Predictor):
         return out
 
     def _score(self, scores: torch.Tensor | None, row: int, k: int, visible: float) -> float:
-        """A keypoint's score in [0, 1]: torchvision's heatmap logit squashed by a sigmoid, the
-        Gaussian head's heatmap maximum as it is; the visibility where the model gives none."""
-        if scores is None:
-            return round(float(visible), 4)
-        return round(float(keypoint_confidences(scores[row, k].float(), self.keypoint_loss)), 4)
+        """A keypoint's score: the model's confidence in [0, 1] (hrseg.models.multitask_heads), the
+        visibility where the model gives none."""
+        return round(float(visible if scores is None else scores[row, k]), 4)
 
     def follow(self, result: dict[str, Any], image: np.ndarray | None = None) -> dict[str, Any]:
         return {**result, "detections": super().follow(result["detections"], image)}

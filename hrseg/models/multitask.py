@@ -84,6 +84,9 @@ class HRNetMultiTask(HRNetFasterRCNN):
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
         proposals, rpn_losses = self.rpn(batch, features, targets)
+        # the RoI pools read their levels by name: "v2" (the concatenation, stride 4) for a keypoint
+        # branch built with keypoint_features="v2"; the RPN above must not see it (one anchor size a level)
+        features = {**features, "v2": self.tap.last}
         detections, head_losses = self.roi_heads(features, proposals, batch.image_sizes, targets)
         seg_logits = self.seg_head(self.tap.last) if self.seg_head is not None else None
         self.tap.last = None
@@ -118,6 +121,7 @@ def _padded_labels(labels: list[torch.Tensor], sizes: list[tuple[int, int]], pad
     return out
 
 
+KEYPOINT_FEATURES = ("pyramid", "v2")
 NORMS = {"bn": nn.BatchNorm2d, "gn": lambda c: nn.GroupNorm(min(32, c // 4), c)}
 
 
@@ -139,7 +143,7 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
                     keypoint_channels: int = 512, keypoint_convs: int = 8, keypoint_roi_size: int = 14,
                     mask_rois_per_image: int | None = None, keypoint_rois_per_image: int | None = None,
                     keypoint_loss: str = "softmax", keypoint_sigma: float = 2.0, keypoint_norm: str | None = None,
-                    sampling_ratio: int = 2, **options: Any) -> HRNetMultiTask:
+                    keypoint_features: str = "pyramid", sampling_ratio: int = 2, **options: Any) -> HRNetMultiTask:
     """The multi-task HRNetV2p. ``masks`` / ``keypoints``: those RoI branches; ``seg_classes`` > 0
     adds the segmentation head with that many classes. The defaults are the official Mask R-CNN
     mask branch and torchvision's Keypoint R-CNN branch (8 convs of 512); ``options`` go to
@@ -148,11 +152,15 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
     ``"softmax"`` (torchvision's), ``"gaussian_softmax"`` or ``"heatmap"``
     (:mod:`hrseg.models.multitask_keypoints`). ``keypoint_norm`` ``"bn"`` / ``"gn"``: a BatchNorm /
     GroupNorm after each of the keypoint head's convs (torchvision's head has none: its state-dict
-    layout is kept when None)."""
+    layout is kept when None). ``keypoint_features``: the keypoint RoIs are pooled from the V2p
+    pyramid (``"pyramid"``, each RoI from its level, as torchvision) or from the V2 concatenation
+    (``"v2"``: all streams, 15C channels at stride 4, before the neck reduces them)."""
     if keypoint_loss not in KEYPOINT_LOSSES:
         raise ConfigError(f"model.keypoint_loss is {keypoint_loss!r}; one of {', '.join(KEYPOINT_LOSSES)}")
     if keypoint_norm not in (None, *NORMS):
         raise ConfigError(f"model.keypoint_norm is {keypoint_norm!r}; None or one of {', '.join(NORMS)}")
+    if keypoint_features not in KEYPOINT_FEATURES:
+        raise ConfigError(f"model.keypoint_features is {keypoint_features!r}; one of {', '.join(KEYPOINT_FEATURES)}")
     model = build_faster_rcnn(hrnet_name, num_classes, sampling_ratio=sampling_ratio, **options)
     model.__class__ = HRNetMultiTask  # the same modules; the heads below are added to them
     body, heads = model.backbone, model.roi_heads
@@ -161,17 +169,18 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
     heads.mask_rois_per_image, heads.keypoint_rois_per_image = mask_rois_per_image, keypoint_rois_per_image
     heads.keypoint_loss, heads.keypoint_sigma = keypoint_loss, float(keypoint_sigma)
     levels = body.names[:4]
+    neck = body.body.neck
     if masks:
         heads.mask_roi_pool = MultiScaleRoIAlign(levels, mask_roi_size, sampling_ratio)
         heads.mask_head = MaskRCNNHeads(body.out_channels, (mask_channels,) * mask_convs, 1)
         heads.mask_predictor = MaskRCNNPredictor(mask_channels, mask_channels, num_classes)
     if keypoints:
-        heads.keypoint_roi_pool = MultiScaleRoIAlign(levels, keypoint_roi_size, sampling_ratio)
-        heads.keypoint_head = (conv_head(body.out_channels, keypoint_channels, keypoint_convs, keypoint_norm)
-                               if keypoint_norm else KeypointRCNNHeads(body.out_channels,
-                                                                       (keypoint_channels,) * keypoint_convs))
+        v2 = keypoint_features == "v2"
+        in_channels = neck.concat.out_channels if v2 else body.out_channels
+        heads.keypoint_roi_pool = MultiScaleRoIAlign(["v2"] if v2 else levels, keypoint_roi_size, sampling_ratio)
+        heads.keypoint_head = (conv_head(in_channels, keypoint_channels, keypoint_convs, keypoint_norm)
+                               if keypoint_norm else KeypointRCNNHeads(in_channels, (keypoint_channels,) * keypoint_convs))
         heads.keypoint_predictor = KeypointRCNNPredictor(keypoint_channels, num_keypoints)
-    neck = body.body.neck
     neck.concat = Tap(neck.concat)
     model.seg_head = SegHead(neck.concat.out_channels, seg_classes) if seg_classes > 0 else None
     model.seg_loss = SegCrossEntropy(IGNORE_INDEX) if seg_classes > 0 else None

@@ -18,7 +18,10 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
 - ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding),
   ``"gaussian_softmax"`` (the same against a Gaussian of ``keypoint_sigma`` cells) or
   ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:
-  :mod:`hrseg.models.multitask_keypoints`).
+  :mod:`hrseg.models.multitask_keypoints`);
+- ``keypoints_scores`` are confidences in [0, 1] for every head: the softmax heads' probability
+  near the peak (:func:`~hrseg.models.multitask_keypoints.softmax_confidences`, not
+  torchvision's logit), the heatmap head's maximum.
 
 The losses also report how many images of the batch had no mask or keypoint labels
 (``masked_mask_images``, ``masked_keypoint_images``: counts, not losses).
@@ -31,7 +34,9 @@ from torchvision.models.detection.roi_heads import (
 )
 
 from hrseg.errors import ConfigError
-from hrseg.models.multitask_keypoints import gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints
+from hrseg.models.multitask_keypoints import (
+    gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints, softmax_confidences,
+)
 
 __all__ = ["COUNT_KEYS", "MultiRoIHeads"]
 
@@ -128,7 +133,8 @@ class MultiRoIHeads(RoIHeads):
             if self.keypoint_loss == "heatmap":
                 found, found_scores = heatmap_keypoints(logits, rois)
             elif sum(len(r) for r in rois):
-                found, found_scores = keypointrcnn_inference(logits, rois)
+                found, _ = keypointrcnn_inference(logits, rois)
+                found_scores = softmax_confidences(logits).split([len(r) for r in rois])
             else:
                 found = [logits.new_zeros((0, num, 3))] * len(rois)
                 found_scores = [logits.new_zeros((0, num))] * len(rois)
@@ -148,7 +154,8 @@ class MultiRoIHeads(RoIHeads):
             raise ConfigError("the Gaussian-heatmap keypoint head decodes with NumPy: it cannot be exported "
                               "(model.keypoint_loss 'softmax' or 'gaussian_softmax' can)")
         logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, boxes, image_shapes)))
-        found, found_scores = keypointrcnn_inference(logits, boxes)
+        found, _ = keypointrcnn_inference(logits, boxes)
+        found_scores = softmax_confidences(logits).split([b.size(0) for b in boxes])  # traced sizes, as torchvision
         for r, lab, kps, kp_scores in zip(result, labels, found, found_scores):
             person = (lab == self.keypoint_label)[:, None]
             r["keypoints"] = kps * person[..., None].to(kps.dtype)

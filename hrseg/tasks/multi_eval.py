@@ -34,7 +34,6 @@ from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
-from hrseg.inference.multi import keypoint_confidences
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
@@ -47,7 +46,7 @@ __all__ = ["evaluate_multitask", "format_multitask", "keypoint_results"]
 
 
 def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint_label: int, category_id: int,
-                     keypoint_loss: str = "softmax", vis_thr: float | None = VIS_THR, oks_thr: float | None = OKS_THR,
+                     vis_thr: float | None = VIS_THR, oks_thr: float | None = OKS_THR,
                      sigmas: Sequence[float] | None = None) -> list[dict[str, Any]]:
     """COCO keypoint records of the person detections of one output, post-processed as the
     top-down pose test does (the official HRNet test): each person scored by its box score times
@@ -61,8 +60,8 @@ def keypoint_results(image_id: int, output: Mapping[str, torch.Tensor], keypoint
     kps = output["keypoints"][people].detach().float().cpu().numpy().astype(np.float64)
     scores = output["scores"][people].detach().float().cpu().numpy().astype(np.float64)
     if vis_thr is not None and "keypoints_scores" in output:
-        confidences = keypoint_confidences(output["keypoints_scores"][people].detach().float(), keypoint_loss)
-        scores = rescore(confidences.cpu().numpy(), scores, vis_thr)
+        confidences = output["keypoints_scores"][people].detach().float().cpu().numpy()
+        scores = rescore(confidences, scores, vis_thr)
     keep = range(len(kps))
     if oks_thr is not None:
         boxes = output["boxes"][people].detach().float().cpu().numpy()
@@ -138,8 +137,7 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
         skipped.append("mIoU skipped: the dataset has no semantic label maps (data.*.semantic_dir)")
     else:
         num_seg = model.seg_head.last_layer[-1].out_channels
-    people = dict(keypoint_loss=getattr(model.roi_heads, "keypoint_loss", "softmax"), vis_thr=vis_thr,
-                  oks_thr=oks_thr, sigmas=sigmas)
+    people = dict(vis_thr=vis_thr, oks_thr=oks_thr, sigmas=sigmas)
     records, kp_records, cm = predict_all(model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg, batch_size,
                                           **people)
     boxes, masks = split_results(records)
