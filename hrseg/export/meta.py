@@ -91,7 +91,8 @@ def detection_outputs(model: nn.Module) -> list[str]:
 _OUTPUT_TEXT = {"masks": "masks (N, 1, H, W) probabilities",
                 "keypoints": "keypoints (N, K, 3) x, y, 1 in input pixels (zeros for the other classes than the "
                              "keypoint class)",
-                "keypoints_scores": "keypoints_scores (N, K) confidences in [0, 1]: the probability near each heatmap's peak",
+                "keypoints_scores": "keypoints_scores (N, K) confidences in [0, 1]: the probability near each "
+                                    "heatmap's peak",
                 "semantic": "semantic (H, W) class indices at the input's size"}
 
 

@@ -178,8 +178,8 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
         v2 = keypoint_features == "v2"
         in_channels = neck.concat.out_channels if v2 else body.out_channels
         heads.keypoint_roi_pool = MultiScaleRoIAlign(["v2"] if v2 else levels, keypoint_roi_size, sampling_ratio)
-        heads.keypoint_head = (conv_head(in_channels, keypoint_channels, keypoint_convs, keypoint_norm)
-                               if keypoint_norm else KeypointRCNNHeads(in_channels, (keypoint_channels,) * keypoint_convs))
+        heads.keypoint_head = (conv_head(in_channels, keypoint_channels, keypoint_convs, keypoint_norm) if keypoint_norm
+                               else KeypointRCNNHeads(in_channels, (keypoint_channels,) * keypoint_convs))
         heads.keypoint_predictor = KeypointRCNNPredictor(keypoint_channels, num_keypoints)
     neck.concat = Tap(neck.concat)
     model.seg_head = SegHead(neck.concat.out_channels, seg_classes) if seg_classes > 0 else None
