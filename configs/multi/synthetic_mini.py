@@ -12,8 +12,7 @@
 work_dir = "work_dirs/multi_synthetic_mini"  # not work_dirs/synthetic_mini: that is pose's main job
 model = dict(name="multi_hrnetv2p_w18_small_v1", min_size=256, max_size=384, out_channels=64, anchor_scale=4,
              # 128 RoI samples, at most a quarter positive: the mask and keypoint branches train on the
-             # positives. Keypoint AP on an AMD EPYC, seeds 0 and 1: 0.284 / 0.309 with 128, 0.304 / 0.206
-             # with 64; one run spreads over about 0.1 (docs/multitask.md)
+             # positives (128 against 64, measured: docs/multitask.md, "Status and measurements")
              representation_size=256, sampling_ratio=1, box_batch_size_per_image=128,
              rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=500,
              rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=300,

@@ -21,9 +21,9 @@ gradient and drifts), so the logit says nothing by itself. The multi-task model 
 keypoint of a softmax head by the probability its distribution puts in the
 :data:`CONFIDENCE_WINDOW` x :data:`CONFIDENCE_WINDOW` cells around the peak (the best-filled
 block of that size; a sixth of the box side for the 56-cell map): how sure the head is that the
-joint lies near where it says, in [0, 1].
-Ranking detected people by it (the official rescoring) gave 0.017-0.034 more keypoint AP than the
-sigmoid of the logit on five trained models (windows of 5 to 17 cells compared: docs/multitask.md).
+joint lies near where it says, in [0, 1]. Ranking detected people by it (the official rescoring)
+gave more keypoint AP than the sigmoid of the logit on every model measured (the windows compared:
+docs/multitask.md).
 
 Grid convention: heatmap cell ``i`` covers ``[x1 + i * w / S, x1 + (i + 1) * w / S)`` of the box
 ``(x1, y1, x2, y2)``, so a cell's centre maps to ``x1 + (i + 0.5) * w / S``.
@@ -119,8 +119,8 @@ def softmax_confidences(logits: torch.Tensor, window: int = CONFIDENCE_WINDOW) -
     """Each keypoint's confidence (R, K) in [0, 1] from its heatmap logits (R, K, S, S): the most
     probability the spatial softmax puts in any ``window`` x ``window`` block of cells (module
     docstring). Unchanged by a constant added to a map; traceable (the exported graph's too).
-    Every block's sum from one integral image (zero-padded by half a window): 1.2 ms for 5 people
-    where ``avg_pool2d`` took 16 (one thread)."""
+    Every block's sum from one integral image (zero-padded by half a window): ``avg_pool2d`` over
+    the same blocks was about ten times slower on the CPU (docs/multitask.md)."""
     probs = logits.flatten(2).softmax(-1).reshape(logits.shape)
     half = window // 2
     sums = F.pad(probs, (half + 1, half, half + 1, half)).cumsum(-1).cumsum(-2)
