@@ -136,6 +136,30 @@ def test_detect_people_finds_the_synthetic_people(det_run):
     assert total > 0 and hits / total >= 0.3
 
 
+@pytest.mark.slow
+def test_a_predictor_reports_what_the_model_finds_above_its_threshold(det_run):
+    """The detection predictor raises the box head's threshold to the score it reports (its mask
+    head and pasting then run for those only): the same records as the model at its own 0.05."""
+    from hrseg.inference.detection import detect
+    from hrseg.tasks.detection import TASK
+
+    weights = det_run / "run" / "best.pth"
+    images = sorted((det_run / "data" / "images" / "val").glob("*"))[:5]
+    predictor = TASK.build_predictor(weights, score_thr=0.3)
+    assert 0.297 <= predictor.runner.roi_heads.score_thresh < 0.3
+    model = load_detector(weights)
+    assert model.roi_heads.score_thresh == 0.05
+    found = 0
+    for path in images:
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        expected = detect(model, image, score_thr=0.3)
+        got = predictor.predict(image)
+        assert [(d["label"], d["score"]) for d in got] == [(d["label"], d["score"]) for d in expected]
+        assert np.allclose([d["bbox"] for d in got], [d["bbox"] for d in expected], atol=0.02) if got else True
+        found += len(got)
+    assert found > 0
+
+
 def _iou(a, b) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))

@@ -81,23 +81,33 @@ def test_service_multi_route_answers_what_infer_writes(checkpoint, shared_data, 
     np.testing.assert_array_equal(labels, cv2.imread(str(out / f"{photo.stem}_labels.png"), cv2.IMREAD_UNCHANGED))
 
 
-def test_keypoints_only_for_the_people_a_predictor_reports(checkpoint, shared_data):
+def test_the_heads_run_only_for_what_a_predictor_reports(checkpoint, shared_data):
+    """A predictor raises the box head's threshold to the score it reports: the same detections above
+    it, their masks and keypoints, with the mask and keypoint heads run for those only."""
     from hrseg.utils.image_io import read_image as read
     from hrseg.utils.image import to_tensor
 
-    predictor = multi.TASK.build_predictor(checkpoint, score_thr=0.5)
-    heads = predictor.model.roi_heads
-    assert heads.keypoint_score_thr == 0.5
     image = read(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[0])
+    every, cfg = multi.TASK.load_model(checkpoint)  # the model's own threshold (0.05), what evaluation uses
+    with torch.no_grad():
+        full = every([to_tensor(image)])[0]
+    thr = round(float(full["scores"].median()), 3)  # half the detections, whatever the random weights
+    predictor = multi.TASK.build_predictor(checkpoint, score_thr=thr)
+    heads = predictor.model.roi_heads
+    assert every.roi_heads.score_thresh == pytest.approx(0.05) and 0.99 * thr <= heads.score_thresh < thr
     with torch.no_grad():
         out = predictor.runner([to_tensor(image)])[0]
-    low = out["scores"] < 0.5
-    assert low.any() and torch.all(out["keypoints"][low] == 0)  # the head never ran for them
-    assert not any("keypoints" not in d for d in predictor.predict(image)["detections"])
+    high, kept = full["scores"] >= thr, out["scores"] >= thr
+    assert 0 < int(high.sum()) == int(kept.sum()) and len(out["scores"]) < len(full["scores"])
+    assert out["scores"].min() >= 0.99 * thr  # the rest never reached the mask and keypoint heads
+    for key in ("boxes", "scores", "labels", "masks", "keypoints", "keypoints_scores"):
+        torch.testing.assert_close(out[key][kept], full[key][high], rtol=1e-4, atol=1e-4, msg=key)
+    reported = predictor.predict(image)["detections"]
+    assert len(reported) == int(high.sum()) and all(len(d["keypoints"]) == 17 for d in reported)
     predictor.configured(score_thr=0.1)
-    assert heads.keypoint_score_thr == 0.1  # the lowest threshold of the predictors sharing the model
+    assert heads.score_thresh == pytest.approx(0.099)  # the lowest threshold of the predictors sharing the model
     predictor.configured(score_thr=0.7)
-    assert heads.keypoint_score_thr == 0.1
+    assert heads.score_thresh == pytest.approx(0.099)
 
 
 def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_data, tmp_path, monkeypatch):
@@ -118,9 +128,9 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
         assert d["label"] == e["label"] and np.allclose(d["bbox"], e["bbox"], atol=0.05)
         assert np.allclose(list(d["keypoints"].values()), list(e["keypoints"].values()), atol=0.05)
     assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999
-    # the graph returns only what the predictor reports (masks, keypoints for those alone); the
-    # eager model keeps its own threshold, and the predictor refuses to report below the graph's
-    assert meta["score_thresh"] == 0.3 and eager.model.roi_heads.score_thresh == 0.05
+    # the graph returns only what the predictor reports (masks, keypoints for those alone), as the
+    # eager model does once its predictor is made; the predictor refuses to report below the graph's
+    assert meta["score_thresh"] == 0.3 and eager.model.roi_heads.own_score_thresh == 0.05
     raw = exported.runner([torch.from_numpy(image).permute(2, 0, 1).float() / 255])[0]
     assert len(raw["scores"]) == len(b["detections"]) and (raw["scores"] >= 0.3).all()
     assert exported.configured(score_thr=0.5).score_thr == 0.5

@@ -176,3 +176,17 @@ def test_sliding_windows_batched_equal_one_at_a_time() -> None:
     for batch in (3, 8):
         torch.testing.assert_close(predict_scores(model, image, {**cfg, "window_batch": batch}), single,
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_class_indices_are_argmax_ties_included() -> None:
+    """The label map comes from ``max(0).indices`` (torch's argmax over a short leading dimension is
+    slow on the CPU): the same classes as argmax, the first on ties, at any shape."""
+    from hrseg.inference.segmentation import scores_to_labels
+    from hrseg.models.segmentation import class_indices
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 3, (7, 33, 45), generator=g).float()  # many ties
+    assert (scores.max(0).values == scores.sort(0, descending=True).values[1]).any()
+    assert torch.equal(class_indices(scores), scores.argmax(0))
+    assert torch.equal(class_indices(scores[None], 1), scores[None].argmax(1))
+    np.testing.assert_array_equal(scores_to_labels(scores, band=8), scores.argmax(0).numpy())

@@ -103,9 +103,29 @@ class PersonDetector:
         check_threshold(score_thr)
         person_labels(classes_of(model))  # no person class: say so now, not at the first image
         self.model, self.name, self.score_thr = model, name, score_thr
+        skip_unreported(model, score_thr)
 
     def __call__(self, image: np.ndarray) -> list[list[float]]:
         return detect_people(self.model, image, self.score_thr)
+
+
+def skip_unreported(model: nn.Module, score_thr: float) -> None:
+    """Let an eager R-CNN's box head keep only the detections scoring at least ``score_thr`` (never
+    fewer than its own ``score_thresh`` keeps: 0.05, what evaluation needs), so that its mask and
+    keypoint heads, and the pasting of masks into the image, run for what a predictor reports, not
+    for every low-scoring detection. The detections kept are the same ones: NMS and the cap per
+    image drop a box only for a higher-scoring one. Predictors sharing a model (the service's
+    per-request thresholds) keep the lowest. Exported graphs have their own floor
+    (:func:`score_floor_of`)."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None or not hasattr(heads, "score_thresh"):
+        return
+    if getattr(heads, "own_score_thresh", None) is None:
+        heads.own_score_thresh = float(heads.score_thresh)
+    heads.reported_score_thr = min(float(score_thr), getattr(heads, "reported_score_thr", 1.0))
+    # a hair under: the heads keep the scores above it, a predictor reports those at or above
+    # score_thr, whatever precision the scores come in
+    heads.score_thresh = max(heads.own_score_thresh, 0.99 * heads.reported_score_thr)
 
 
 def score_floor_of(runner: nn.Module) -> float | None:
@@ -128,6 +148,12 @@ class DetPredictor(Predictor):
         self.classes, self.score_thr = classes_of(model), float(score_thr)
         self.score_floor = score_floor_of(runner)
         self.check_score_floor()
+        skip_unreported(self.runner, self.score_thr)
+
+    def configured(self, **values: float) -> "DetPredictor":
+        out = super().configured(**values)
+        skip_unreported(out.runner, out.score_thr)
+        return out
 
     def predict(self, image: np.ndarray, key: Any = None) -> list[dict[str, Any]]:
         return detect(self.runner, image, self.classes, self.score_thr)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hrseg.inference.detection import (check_image, check_threshold, classes_of, detection_records, person_labels,
-                                      score_floor_of)
+                                      score_floor_of, skip_unreported)
 from hrseg.inference.predictor import Predictor, SegPredictor
 from hrseg.meta.keypoints import KeypointSet
 from hrseg.utils.image import to_tensor
@@ -36,9 +36,9 @@ class MultiPredictor(Predictor):
         super().__init__(runner, model, timer)
         check_threshold(score_thr)
         self.classes, self.keypoints, self.score_thr, self.kpt_thr = classes_of(model), keypoints, score_thr, kpt_thr
-        self._keypoints_from(score_thr)
         self.score_floor = score_floor_of(runner)
         self.check_score_floor()
+        skip_unreported(runner, score_thr)  # the mask and keypoint heads run for the reported ones
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
         # the class areas and the tint: the segmentation predictor's own
         self.scene = (SegPredictor(runner, model, {}, list(seg_classes), colours, alpha)
@@ -61,18 +61,9 @@ class MultiPredictor(Predictor):
         return {"detections": detections,
                 "labels": labels.cpu().numpy().astype(np.uint8) if labels is not None else None}
 
-    def _keypoints_from(self, score_thr: float) -> None:
-        """The keypoint head runs for the person detections this predictor reports (scoring at
-        least ``score_thr``), not for the low-scoring ones the model also returns; predictors
-        sharing the model (the service's per-request thresholds) keep the lowest threshold."""
-        heads = getattr(self.model, "roi_heads", None)
-        if heads is not None and hasattr(heads, "keypoint_score_thr"):
-            current = heads.keypoint_score_thr
-            heads.keypoint_score_thr = float(score_thr) if current is None else min(current, float(score_thr))
-
     def configured(self, **values: float) -> "MultiPredictor":
         out = super().configured(**values)
-        out._keypoints_from(out.score_thr)
+        skip_unreported(out.runner, out.score_thr)
         return out
 
     def _score(self, scores: torch.Tensor | None, row: int, k: int, visible: float) -> float:

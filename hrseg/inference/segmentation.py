@@ -44,6 +44,7 @@ from torch import nn
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import flip_permutation
+from hrseg.models.segmentation import class_indices
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
 SEG_TEST_DEFAULTS: dict[str, Any] = dict(
@@ -306,7 +307,7 @@ def scores_to_labels(scores: torch.Tensor, band: int = 256) -> np.ndarray:
     k, h, w = scores.shape
     out = np.empty((h, w), dtype=np.uint8 if k <= 256 else np.uint16)
     for y in range(0, h, band):
-        out[y:y + band] = scores[:, y:y + band].argmax(0).to(torch.int32).cpu().numpy()
+        out[y:y + band] = class_indices(scores[:, y:y + band]).to(torch.int32).cpu().numpy()
     return out
 
 

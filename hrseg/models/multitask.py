@@ -44,7 +44,7 @@ from hrseg.models.detection import DETECTOR_ALIASES, HRNetFasterRCNN, build_fast
 from hrseg.models.multitask_heads import COUNT_KEYS, MultiRoIHeads
 from hrseg.models.multitask_keypoints import KEYPOINT_LOSSES
 from hrseg.models.registry import ModelInfo, register_model
-from hrseg.models.segmentation import SegHead
+from hrseg.models.segmentation import SegHead, class_indices
 
 __all__ = ["COUNT_KEYS", "HRNetMultiTask", "Tap", "build_multitask", "is_multitask_model"]
 
@@ -100,8 +100,10 @@ class HRNetMultiTask(HRNetFasterRCNN):
         if seg_logits is not None:
             full = F.interpolate(seg_logits, size=batch.tensors.shape[-2:], mode="bilinear", align_corners=False)
             for i, ((h, w), size) in enumerate(zip(batch.image_sizes, original_sizes)):
-                logits = F.interpolate(full[i:i + 1, :, :h, :w], size=size, mode="bilinear", align_corners=False)
-                detections[i]["semantic"] = logits[0].argmax(0)
+                logits = full[i:i + 1, :, :h, :w]
+                if torch.jit.is_tracing() or (h, w) != tuple(size):  # at the same size: the identity
+                    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+                detections[i]["semantic"] = class_indices(logits[0])
         return detections
 
     @property

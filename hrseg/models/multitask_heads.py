@@ -11,10 +11,10 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
   instances without keypoints cost nothing;
 - ``mask_rois_per_image`` / ``keypoint_rois_per_image`` cap the positives each branch trains on
   per image (None: all); the sampler has shuffled them, so the first ones are a random subset;
-- at test time keypoints are predicted for the ``keypoint_label`` (person) detections only (and
-  of those only the ones scoring ``keypoint_score_thr`` or more when it is set: a predictor that
-  drops the others never pays for their keypoints); the other detections get zeros
-  (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K));
+- at test time keypoints are predicted for the ``keypoint_label`` (person) detections only; the
+  other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K)). (A
+  predictor raises ``score_thresh`` to the score it reports, so that the mask and keypoint
+  branches run for those only: :func:`hrseg.inference.detection.skip_unreported`.)
 - ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding),
   ``"gaussian_softmax"`` (the same against a Gaussian of ``keypoint_sigma`` cells) or
   ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:
@@ -57,9 +57,6 @@ class MultiRoIHeads(RoIHeads):
     keypoint_rois_per_image: int | None = None
     keypoint_loss: str = "softmax"
     keypoint_sigma: float = 2.0
-    # at test time, keypoints only for person detections scoring at least this (None: all); a
-    # predictor that reports detections above a threshold sets it (hrseg.inference.multi)
-    keypoint_score_thr: float | None = None
 
     def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
         if not self.training:
@@ -124,9 +121,7 @@ class MultiRoIHeads(RoIHeads):
         if self.has_keypoint() and torch.jit.is_tracing():
             self._predict_keypoints_traced(features, boxes, labels, image_shapes, result)
         elif self.has_keypoint():
-            thr = self.keypoint_score_thr
-            people = [(lab == self.keypoint_label) & (s >= thr) if thr is not None else lab == self.keypoint_label
-                      for lab, s in zip(labels, scores)]
+            people = [lab == self.keypoint_label for lab in labels]
             rois = [b[p] for b, p in zip(boxes, people)]
             logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
             num = self.keypoint_predictor.kps_score_lowres.out_channels

@@ -30,6 +30,13 @@ def init_head(module: nn.Module, std: float = HEAD_INIT_STD) -> None:
             nn.init.zeros_(m.bias)
 
 
+def class_indices(scores: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """The index of the highest score along ``dim`` (the first on ties, as ``argmax``). Through
+    ``max(dim).indices``: on the CPU, torch's ``argmax`` over the class dimension of a (K, H, W) map
+    takes about 17 times as long (docs/multitask.md, "End to end")."""
+    return scores.max(dim).indices
+
+
 class SegHead(nn.Module):
     """The official ``last_layer``: conv1x1 (C->C), norm, ReLU, conv1x1 (C->classes)."""
 
