@@ -84,6 +84,7 @@ def test_service_multi_route_answers_what_infer_writes(checkpoint, shared_data, 
 def test_the_heads_run_only_for_what_a_predictor_reports(checkpoint, shared_data):
     """A predictor raises the box head's threshold to the score it reports: the same detections above
     it, their masks and keypoints, with the mask and keypoint heads run for those only."""
+    from hrseg.inference.detection import every_detection
     from hrseg.utils.image_io import read_image as read
     from hrseg.utils.image import to_tensor
 
@@ -104,6 +105,10 @@ def test_the_heads_run_only_for_what_a_predictor_reports(checkpoint, shared_data
         torch.testing.assert_close(out[key][kept], full[key][high], rtol=1e-4, atol=1e-4, msg=key)
     reported = predictor.predict(image)["detections"]
     assert len(reported) == int(high.sum()) and all(len(d["keypoints"]) == 17 for d in reported)
+    with torch.no_grad(), every_detection(predictor.runner) as model:  # what the evaluations run in
+        again = model([to_tensor(image)])[0]
+    torch.testing.assert_close(again["scores"], full["scores"])
+    assert 0.99 * thr <= heads.score_thresh < thr  # and back for the predictor
     predictor.configured(score_thr=0.1)
     assert heads.score_thresh == pytest.approx(0.099)  # the lowest threshold of the predictors sharing the model
     predictor.configured(score_thr=0.7)

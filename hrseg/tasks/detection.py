@@ -33,7 +33,9 @@ from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError
 from hrseg.export.meta import DETECTION_TRACE_SIZE
-from hrseg.inference.detection import DetPredictor, detect, detect_people  # noqa: F401  (detect*: re-exported)
+from hrseg.inference.detection import (  # noqa: F401  (detect*: re-exported)
+    DetPredictor, detect, detect_people, every_detection,
+)
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
@@ -178,10 +180,12 @@ def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[
     loader = DataLoader(Subset(dataset, list(shard(range(len(dataset))))), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=det_collate)
     results: list[dict] = []
-    for batch in tqdm(loader, desc="detect", leave=False, disable=not progress or get_rank() != 0 or not on_terminal()):
-        outputs = model([image.to(device) for image in batch["images"]])
-        for image_id, output in zip(batch["image_id"].tolist(), outputs):
-            results += to_coco_results(image_id, output, cat_ids)
+    with every_detection(model):
+        for batch in tqdm(loader, desc="detect", leave=False,
+                          disable=not progress or get_rank() != 0 or not on_terminal()):
+            outputs = model([image.to(device) for image in batch["images"]])
+            for image_id, output in zip(batch["image_id"].tolist(), outputs):
+                results += to_coco_results(image_id, output, cat_ids)
     return [r for part in all_gather_object(results) for r in part]
 
 

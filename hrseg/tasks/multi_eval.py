@@ -34,6 +34,7 @@ from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
+from hrseg.inference.detection import every_detection
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
@@ -89,15 +90,16 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
     cm = ConfusionMatrix(num_seg_classes, IGNORE_INDEX) if num_seg_classes else None
     dets: list[dict] = []
     kps: list[dict] = []
-    for batch in tqdm(loader, desc="predict", leave=False,
-                      disable=not progress or get_rank() != 0 or not on_terminal()):
-        outputs = model([image.to(device) for image in batch["images"]])
-        for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
-            dets += to_coco_results(image_id, output, cat_ids)
-            if keypoint_cat is not None:
-                kps += keypoint_results(image_id, output, keypoint_label, keypoint_cat, **people)
-            if cm is not None and "semantic" in output:
-                cm.update(output["semantic"].cpu(), target["semantic"])
+    with every_detection(model):
+        for batch in tqdm(loader, desc="predict", leave=False,
+                          disable=not progress or get_rank() != 0 or not on_terminal()):
+            outputs = model([image.to(device) for image in batch["images"]])
+            for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
+                dets += to_coco_results(image_id, output, cat_ids)
+                if keypoint_cat is not None:
+                    kps += keypoint_results(image_id, output, keypoint_label, keypoint_cat, **people)
+                if cm is not None and "semantic" in output:
+                    cm.update(output["semantic"].cpu(), target["semantic"])
     if cm is not None:
         cm.all_reduce()
     gather = lambda records: [r for part in all_gather_object(records) for r in part]  # noqa: E731
