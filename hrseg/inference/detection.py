@@ -147,7 +147,7 @@ def every_detection(model: nn.Module) -> Iterator[nn.Module]:
 
 def score_floor_of(runner: nn.Module) -> float | None:
     """The score under which an exported detector graph (its record's ``score_thresh``) returns no
-    detection; None for an eager model (it is given its threshold per call)."""
+    detection; None for an eager model (its predictors set its threshold: :func:`skip_unreported`)."""
     meta = getattr(runner, "meta", None) or {}
     return float(meta["score_thresh"]) if "score_thresh" in meta else None
 
