@@ -84,7 +84,7 @@ def test_service_multi_route_answers_what_infer_writes(checkpoint, shared_data, 
 def test_the_heads_run_only_for_what_a_predictor_reports(checkpoint, shared_data):
     """A predictor raises the box head's threshold to the score it reports: the same detections above
     it, their masks and keypoints, with the mask and keypoint heads run for those only."""
-    from hrseg.inference.detection import every_detection
+    from hrseg.inference.predictor import every_detection
     from hrseg.utils.image_io import read_image as read
     from hrseg.utils.image import to_tensor
 

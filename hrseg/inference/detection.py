@@ -7,8 +7,7 @@ detector of pose all go through it.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.errors import ConfigError, DataError
-from hrseg.inference.predictor import Predictor
+from hrseg.inference.predictor import Predictor, skip_unreported
 from hrseg.utils.image import to_tensor
 from hrseg.utils.profile import StageTimer
 from hrseg.visualization.boxes import draw_boxes
@@ -110,44 +109,10 @@ class PersonDetector:
         return detect_people(self.model, image, self.score_thr)
 
 
-def skip_unreported(model: nn.Module, score_thr: float) -> None:
-    """Let an eager R-CNN's box head keep only the detections scoring at least ``score_thr`` (never
-    fewer than its own ``score_thresh`` keeps: 0.05, what evaluation needs), so that its mask and
-    keypoint heads, and the pasting of masks into the image, run for what a predictor reports, not
-    for every low-scoring detection. The detections kept are the same ones: NMS and the cap per
-    image drop a box only for a higher-scoring one. Predictors sharing a model (the service's
-    per-request thresholds) keep the lowest. Exported graphs have their own floor
-    (:func:`score_floor_of`)."""
-    heads = getattr(model, "roi_heads", None)
-    if heads is None or not hasattr(heads, "score_thresh"):
-        return
-    if getattr(heads, "own_score_thresh", None) is None:
-        heads.own_score_thresh = float(heads.score_thresh)
-    heads.reported_score_thr = min(float(score_thr), getattr(heads, "reported_score_thr", 1.0))
-    # a hair under: the heads keep the scores above it, a predictor reports those at or above
-    # score_thr, whatever precision the scores come in
-    heads.score_thresh = max(heads.own_score_thresh, 0.99 * heads.reported_score_thr)
-
-
-@contextmanager
-def every_detection(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` at its own box threshold (0.05: what evaluation needs) inside the block, whatever
-    predictors sharing it raised it to (:func:`skip_unreported`)."""
-    heads = getattr(model, "roi_heads", None)
-    own = getattr(heads, "own_score_thresh", None)
-    if own is None:
-        yield model
-        return
-    raised, heads.score_thresh = heads.score_thresh, own
-    try:
-        yield model
-    finally:
-        heads.score_thresh = raised
-
-
 def score_floor_of(runner: nn.Module) -> float | None:
     """The score under which an exported detector graph (its record's ``score_thresh``) returns no
-    detection; None for an eager model (its predictors set its threshold: :func:`skip_unreported`)."""
+    detection; None for an eager model (its predictors set its threshold:
+    :func:`~hrseg.inference.predictor.skip_unreported`)."""
     meta = getattr(runner, "meta", None) or {}
     return float(meta["score_thresh"]) if "score_thresh" in meta else None
 
@@ -164,13 +129,7 @@ class DetPredictor(Predictor):
         check_threshold(score_thr)
         self.classes, self.score_thr = classes_of(model), float(score_thr)
         self.score_floor = score_floor_of(runner)
-        self.check_score_floor()
-        skip_unreported(self.runner, self.score_thr)
-
-    def configured(self, **values: float) -> "DetPredictor":
-        out = super().configured(**values)
-        skip_unreported(out.runner, out.score_thr)
-        return out
+        self.fit_score_thr()
 
     def predict(self, image: np.ndarray, key: Any = None) -> list[dict[str, Any]]:
         return detect(self.runner, image, self.classes, self.score_thr)

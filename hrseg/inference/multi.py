@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hrseg.inference.detection import (check_image, check_threshold, classes_of, detection_records, person_labels,
-                                      score_floor_of, skip_unreported)
+                                      score_floor_of)
 from hrseg.inference.predictor import Predictor, SegPredictor
 from hrseg.meta.keypoints import KeypointSet
 from hrseg.utils.image import to_tensor
@@ -37,8 +37,7 @@ class MultiPredictor(Predictor):
         check_threshold(score_thr)
         self.classes, self.keypoints, self.score_thr, self.kpt_thr = classes_of(model), keypoints, score_thr, kpt_thr
         self.score_floor = score_floor_of(runner)
-        self.check_score_floor()
-        skip_unreported(runner, score_thr)  # the mask and keypoint heads run for the reported ones
+        self.fit_score_thr()  # the mask and keypoint heads run for the reported detections only
         self.people = set(person_labels(self.classes)) if keypoints is not None else set()
         # the class areas and the tint: the segmentation predictor's own
         self.scene = (SegPredictor(runner, model, {}, list(seg_classes), colours, alpha)
@@ -60,11 +59,6 @@ class MultiPredictor(Predictor):
         labels = output.get("semantic")
         return {"detections": detections,
                 "labels": labels.cpu().numpy().astype(np.uint8) if labels is not None else None}
-
-    def configured(self, **values: float) -> "MultiPredictor":
-        out = super().configured(**values)
-        skip_unreported(out.runner, out.score_thr)
-        return out
 
     def _score(self, scores: torch.Tensor | None, row: int, k: int, visible: float) -> float:
         """A keypoint's score: the model's confidence in [0, 1] (hrseg.models.multitask_heads), the

@@ -19,6 +19,7 @@ micro-batcher) or set the options a request may change (:meth:`configured`), not
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -140,16 +141,55 @@ class Predictor:
             if not lo <= float(value) <= hi:
                 raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
             setattr(out, key, float(value))
-        out.check_score_floor()
+        out.fit_score_thr()
         return out
 
-    def check_score_floor(self) -> None:
-        """One clear error when this predictor is asked to report detections its exported graph
-        leaves out (``score_thr`` under the graph's :attr:`score_floor`)."""
+    def fit_score_thr(self) -> None:
+        """Fit the runner to the detections this predictor reports (``score_thr``): one clear error
+        when its exported graph leaves some out (``score_thr`` under the graph's
+        :attr:`score_floor`); an eager R-CNN keeps only those (:func:`skip_unreported`)."""
         thr = getattr(self, "score_thr", None)
-        if self.score_floor is not None and thr is not None and thr < self.score_floor:
+        if thr is None:
+            return
+        if self.score_floor is not None and thr < self.score_floor:
             raise ConfigError(f"score_thr {thr:g}: the exported graph returns only detections scoring at least "
                               f"{self.score_floor:g}; ask for at least that, or run --backend torch")
+        skip_unreported(self.runner, thr)
+
+
+def skip_unreported(model: nn.Module, score_thr: float) -> None:
+    """Let an eager R-CNN's box head keep only the detections scoring at least ``score_thr`` (never
+    fewer than its own ``score_thresh`` keeps: 0.05, what evaluation needs), so that its mask and
+    keypoint heads, and the pasting of masks into the image, run for what a predictor reports, not
+    for every low-scoring detection. The detections kept are the same ones: NMS and the cap per
+    image drop a box only for a higher-scoring one. Predictors sharing a model (the service's
+    per-request thresholds) keep the lowest. A model without R-CNN heads is left as it is;
+    exported graphs have their own floor (:attr:`Predictor.score_floor`)."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None or not hasattr(heads, "score_thresh"):
+        return
+    if getattr(heads, "own_score_thresh", None) is None:
+        heads.own_score_thresh = float(heads.score_thresh)
+    heads.reported_score_thr = min(float(score_thr), getattr(heads, "reported_score_thr", 1.0))
+    # a hair under: the heads keep the scores above it, a predictor reports those at or above
+    # score_thr, whatever precision the scores come in
+    heads.score_thresh = max(heads.own_score_thresh, 0.99 * heads.reported_score_thr)
+
+
+@contextmanager
+def every_detection(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` at its own box threshold (0.05: what evaluation needs) inside the block, whatever
+    predictors sharing it raised it to (:func:`skip_unreported`)."""
+    heads = getattr(model, "roi_heads", None)
+    own = getattr(heads, "own_score_thresh", None)
+    if own is None:
+        yield model
+        return
+    raised, heads.score_thresh = heads.score_thresh, own
+    try:
+        yield model
+    finally:
+        heads.score_thresh = raised
 
 
 class SegPredictor(Predictor):

@@ -14,7 +14,7 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
 - at test time keypoints are predicted for the ``keypoint_label`` (person) detections only; the
   other detections get zeros (``keypoints`` (N, K, 3), ``keypoints_scores`` (N, K)). (A
   predictor raises ``score_thresh`` to the score it reports, so that the mask and keypoint
-  branches run for those only: :func:`hrseg.inference.detection.skip_unreported`.)
+  branches run for those only: :func:`hrseg.inference.predictor.skip_unreported`.)
 - ``keypoint_loss``: torchvision's ``"softmax"`` (spatial-softmax cross-entropy, its decoding),
   ``"gaussian_softmax"`` (the same against a Gaussian of ``keypoint_sigma`` cells) or
   ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:

@@ -33,9 +33,8 @@ from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError
 from hrseg.export.meta import DETECTION_TRACE_SIZE
-from hrseg.inference.detection import (  # noqa: F401  (detect*: re-exported)
-    DetPredictor, detect, detect_people, every_detection,
-)
+from hrseg.inference.detection import DetPredictor, detect, detect_people  # noqa: F401  (detect*: re-exported)
+from hrseg.inference.predictor import every_detection
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results

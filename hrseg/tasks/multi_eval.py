@@ -34,8 +34,8 @@ from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
-from hrseg.inference.detection import every_detection
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
+from hrseg.inference.predictor import every_detection
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.detection import matched_categories, to_coco_results
