@@ -243,24 +243,38 @@ def test_keypoints_can_be_pooled_from_the_v2_concatenation(synthetic):
         small_model(keypoint_features="p2")
 
 
-def test_softmax_keypoint_confidence_is_the_probability_near_the_peak(synthetic):
-    from hrseg.models.multitask_keypoints import CONFIDENCE_WINDOW, softmax_confidences
+def test_softmax_keypoints_are_the_mean_and_mass_near_the_peak(synthetic):
+    from hrseg.models.multitask_keypoints import PEAK_WINDOW, softmax_keypoints
 
     torch.manual_seed(0)
     logits = torch.randn(3, 17, 56, 56) * 3
-    conf = softmax_confidences(logits)
+    boxes = torch.tensor([[10.0, 20.0, 66.0, 132.0], [0.0, 0.0, 28.0, 28.0], [5.5, 7.25, 40.0, 100.0]])
+    points, conf = softmax_keypoints(logits, boxes)
+    assert points.shape == (3, 17, 3) and conf.shape == (3, 17) and torch.all(points[..., 2] == 1)
     probs = logits.flatten(2).softmax(-1).reshape(logits.shape).double()
-    half = CONFIDENCE_WINDOW // 2
-    for r, k in ((0, 0), (1, 7), (2, 16)):  # the most mass any window holds, by brute force
-        p = torch.nn.functional.pad(probs[r, k], (half, half, half, half))
-        best = max(float(p[y:y + CONFIDENCE_WINDOW, x:x + CONFIDENCE_WINDOW].sum()) for y in range(56) for x in range(56))
-        assert float(conf[r, k]) == pytest.approx(best, rel=1e-5)
-    assert torch.allclose(softmax_confidences(logits + 7.0), conf, atol=1e-6)  # a softmax's offset says nothing
-    sharp = torch.full((1, 1, 56, 56), -30.0)
-    sharp[0, 0, 20, 30] = 30.0
-    assert float(softmax_confidences(sharp)) == pytest.approx(1.0)
-    flat = float(softmax_confidences(torch.zeros(1, 1, 56, 56)))
-    assert flat == pytest.approx(CONFIDENCE_WINDOW ** 2 / 56 ** 2, rel=1e-5)
+    half = PEAK_WINDOW // 2
+    for r, k in ((0, 0), (1, 7), (2, 16)):  # brute force: the window around the peak, cell by cell
+        py, px = divmod(int(logits[r, k].argmax()), 56)
+        ys, xs = range(max(py - half, 0), min(py + half + 1, 56)), range(max(px - half, 0), min(px + half + 1, 56))
+        mass = sum(float(probs[r, k, y, x]) for y in ys for x in xs)
+        mean_y = sum(y * float(probs[r, k, y, x]) for y in ys for x in xs) / mass
+        mean_x = sum(x * float(probs[r, k, y, x]) for y in ys for x in xs) / mass
+        (x1, y1, x2, y2) = boxes[r].tolist()
+        assert float(conf[r, k]) == pytest.approx(mass, rel=1e-5)
+        assert float(points[r, k, 0]) == pytest.approx(x1 + (mean_x + 0.5) * (x2 - x1) / 56, abs=1e-4)
+        assert float(points[r, k, 1]) == pytest.approx(y1 + (mean_y + 0.5) * (y2 - y1) / 56, abs=1e-4)
+    shifted, shifted_conf = softmax_keypoints(logits + 7.0, boxes)  # a softmax's offset says nothing
+    assert torch.allclose(shifted, points, atol=1e-4) and torch.allclose(shifted_conf, conf, atol=1e-6)
+    one = torch.full((1, 1, 56, 56), -30.0)
+    one[0, 0, 20, 30] = 30.0  # all the probability in one cell: its centre, confidence 1
+    point, c = softmax_keypoints(one, boxes[:1])
+    assert point[0, 0, :2].tolist() == pytest.approx([10 + 30.5, 20 + 20.5 * 2], abs=1e-4) and float(c) == pytest.approx(1.0)
+    two = one.clone()
+    two[0, 0, 20, 31] = 30.0  # split between two cells: between them, which an argmax cannot say
+    assert softmax_keypoints(two, boxes[:1])[0][0, 0, 0] == pytest.approx(10 + 31.0, abs=1e-4)
+    flat = float(softmax_keypoints(torch.zeros(1, 1, 56, 56), boxes[:1])[1])  # the peak at (0, 0): a corner
+    assert flat == pytest.approx((half + 1) ** 2 / 56 ** 2, rel=1e-5)
+    assert softmax_keypoints(torch.zeros(0, 17, 56, 56), boxes[:0])[0].shape == (0, 17, 3)
     model = small_model().eval()  # what the model reports for its people
     (a, _) = synthetic[0]
     with torch.no_grad():

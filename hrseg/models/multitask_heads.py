@@ -19,9 +19,10 @@ torchvision's ``RoIHeads`` needs every target to carry ``masks`` (Mask R-CNN) an
   ``"gaussian_softmax"`` (the same against a Gaussian of ``keypoint_sigma`` cells) or
   ``"heatmap"`` (Gaussian heatmaps of ``keypoint_sigma`` with hrseg's codec and MSE loss:
   :mod:`hrseg.models.multitask_keypoints`);
-- ``keypoints_scores`` are confidences in [0, 1] for every head: the softmax heads' probability
-  near the peak (:func:`~hrseg.models.multitask_keypoints.softmax_confidences`, not
-  torchvision's logit), the heatmap head's maximum.
+- the softmax heads' keypoints are the mean of the spatial softmax near its peak, and their
+  ``keypoints_scores`` the probability there, in [0, 1]
+  (:func:`~hrseg.models.multitask_keypoints.softmax_keypoints`; torchvision's decoding takes the
+  argmax and reports the logit); the heatmap head's are the official decoding and the maximum.
 
 The losses also report how many images of the batch had no mask or keypoint labels
 (``masked_mask_images``, ``masked_keypoint_images``: counts, not losses).
@@ -30,12 +31,12 @@ from __future__ import annotations
 
 import torch
 from torchvision.models.detection.roi_heads import (
-    RoIHeads, fastrcnn_loss, keypointrcnn_inference, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
+    RoIHeads, fastrcnn_loss, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
 )
 
 from hrseg.errors import ConfigError
 from hrseg.models.multitask_keypoints import (
-    gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints, softmax_confidences,
+    gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints, softmax_keypoints,
 )
 
 __all__ = ["COUNT_KEYS", "MultiRoIHeads"]
@@ -127,12 +128,9 @@ class MultiRoIHeads(RoIHeads):
             num = self.keypoint_predictor.kps_score_lowres.out_channels
             if self.keypoint_loss == "heatmap":
                 found, found_scores = heatmap_keypoints(logits, rois)
-            elif sum(len(r) for r in rois):
-                found, _ = keypointrcnn_inference(logits, rois)
-                found_scores = softmax_confidences(logits).split([len(r) for r in rois])
             else:
-                found = [logits.new_zeros((0, num, 3))] * len(rois)
-                found_scores = [logits.new_zeros((0, num))] * len(rois)
+                counts = [len(r) for r in rois]
+                found, found_scores = (t.split(counts) for t in softmax_keypoints(logits, torch.cat(rois)))
             for r, p, kps, kp_scores in zip(result, people, found, found_scores):
                 r["keypoints"] = kps.new_zeros((len(p), num, 3))
                 r["keypoints"][p] = kps
@@ -149,8 +147,8 @@ class MultiRoIHeads(RoIHeads):
             raise ConfigError("the Gaussian-heatmap keypoint head decodes with NumPy: it cannot be exported "
                               "(model.keypoint_loss 'softmax' or 'gaussian_softmax' can)")
         logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, boxes, image_shapes)))
-        found, _ = keypointrcnn_inference(logits, boxes)
-        found_scores = softmax_confidences(logits).split([b.size(0) for b in boxes])  # traced sizes, as torchvision
+        counts = [b.size(0) for b in boxes]  # traced sizes, as torchvision's
+        found, found_scores = (t.split(counts) for t in softmax_keypoints(logits, torch.cat(boxes)))
         for r, lab, kps, kp_scores in zip(result, labels, found, found_scores):
             person = (lab == self.keypoint_label)[:, None]
             r["keypoints"] = kps * person[..., None].to(kps.dtype)
