@@ -268,7 +268,8 @@ def test_softmax_keypoints_are_the_mean_and_mass_near_the_peak(synthetic):
     one = torch.full((1, 1, 56, 56), -30.0)
     one[0, 0, 20, 30] = 30.0  # all the probability in one cell: its centre, confidence 1
     point, c = softmax_keypoints(one, boxes[:1])
-    assert point[0, 0, :2].tolist() == pytest.approx([10 + 30.5, 20 + 20.5 * 2], abs=1e-4) and float(c) == pytest.approx(1.0)
+    assert point[0, 0, :2].tolist() == pytest.approx([10 + 30.5, 20 + 20.5 * 2], abs=1e-4)
+    assert float(c) == pytest.approx(1.0)
     two = one.clone()
     two[0, 0, 20, 31] = 30.0  # split between two cells: between them, which an argmax cannot say
     assert softmax_keypoints(two, boxes[:1])[0][0, 0, 0] == pytest.approx(10 + 31.0, abs=1e-4)

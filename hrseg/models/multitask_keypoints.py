@@ -10,11 +10,11 @@ drawn by :func:`hrseg.codecs.heatmap.encode` at the keypoint's place in the RoI'
 ``JointsMSELoss`` (:mod:`hrseg.losses.keypoint`) with unlabelled points weighted 0, and the official
 decoding (argmax, a quarter pixel toward the higher neighbour: :mod:`hrseg.codecs.heatmap`), the
 heatmap's maximum as the keypoint's score. ``keypoint_loss="gaussian_softmax"`` keeps
-torchvision's spatial softmax (and the decoding below) but trains it toward the same Gaussian, normalised to a
-distribution (cross-entropy with a soft target, as SimCC's Gaussian label smoothing): the cells
-next to the keypoint's are nearly right rather than as wrong as any other, which the one-hot
-target says, so the head learns where a joint is faster and the target's rounding to one cell
-does not matter.
+torchvision's spatial softmax (and the decoding below) but trains it toward the same Gaussian,
+normalised to a distribution (cross-entropy with a soft target, as SimCC's Gaussian label
+smoothing): the cells next to the keypoint's are nearly right rather than as wrong as any other,
+which the one-hot target says, so the head learns where a joint is faster and the target's
+rounding to one cell does not matter.
 
 Decoding and confidence (:func:`softmax_keypoints`): torchvision places each keypoint at the argmax
 of its heatmap resized to the box (bicubic, per RoI) and scores it by the heatmap's logit there.
