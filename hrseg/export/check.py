@@ -32,6 +32,7 @@ from hrseg.utils.image import normalize, to_tensor
 from hrseg.utils.image_io import read_image
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.inference.top_down import crop_people
+from hrseg.models.segmentation import class_indices
 
 
 TOLERANCES: dict[str, dict[str, float]] = {
@@ -124,7 +125,7 @@ def _compare_pose(ref: torch.Tensor, out: torch.Tensor, centers: np.ndarray, sca
 def _compare_labels(ref: torch.Tensor, out: torch.Tensor, size: tuple[int, int], align: bool,
                     tie: float) -> dict[str, float]:
     up = [F.interpolate(t.float(), size=size, mode="bilinear", align_corners=align) for t in (ref, out)]
-    labels = [u.argmax(1) for u in up]
+    labels = [class_indices(u, 1) for u in up]
     agree = (labels[0] == labels[1]).numpy() | _near_ties(up[0], labels[1], 1, tie)
     return {"labels agreement": float(agree.mean())}
 
