@@ -64,6 +64,12 @@ def _seeded():
     yield
 
 
+def python_path(*first: str) -> str:
+    """PYTHONPATH for a subprocess: ``first``, then this one's (where a machine without an install
+    keeps hrseg's dependencies, e.g. wheels unpacked into a folder)."""
+    return os.pathsep.join([*first, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def randomize_weights(model, seed: int = 0):
     """``model`` in eval mode with non-trivial weights and BatchNorm statistics (the default
     init gives near-zero heatmaps, and folding a BatchNorm at its initial statistics tests little)."""

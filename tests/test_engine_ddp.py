@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hrseg.engine import Trainer, all_gather_object, build_dataloader, get_rank, shard
+from conftest import python_path
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -64,7 +65,8 @@ def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(textwrap.dedent(SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),
                                                     out=str(tmp_path))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # gloo, CPU
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path(str(REPO)),
+           "CUDA_VISIBLE_DEVICES": ""}  # gloo, CPU
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            "--nproc_per_node", "2", str(script)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

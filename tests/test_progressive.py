@@ -200,7 +200,8 @@ def test_hook_drives_a_training_run(tmp_path):
     def step(model, batch):
         x, y = batch
         seen.append((hook.stage.index, tuple(x.shape[-2:])))
-        x, y, _, _ = mixup_heatmaps(x, y, torch.ones(len(x), 1, 1), hook.mixup_alpha, hook.generator)
+        weights = torch.ones(len(x), 1, 1, device=x.device)
+        x, y, _, _ = mixup_heatmaps(x, y, weights, hook.mixup_alpha, hook.generator)
         return {"loss": nn.functional.mse_loss(model(x), y)}
 
     model = Net()

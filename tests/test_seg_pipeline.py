@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import python_path
 import hrseg
 from hrseg.meta.classes import CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_PALETTE
 from hrseg.errors import CheckpointError, DataError
@@ -132,7 +133,7 @@ def test_odd_inputs_and_bad_files(trained: dict, shared_data: Path, tmp_path: Pa
 
 
 def test_cli_without_weights_says_how_to_get_them(tmp_path: Path, shared_data: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": python_path(str(REPO)), "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, str(REPO / "tools" / "infer_seg.py"),
                           str(shared_data / "images" / "bus.jpg")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)

@@ -28,7 +28,8 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     assert cpu.prefetch_factor is None and cpu.notes == ()  # the CPU path is unchanged
     cuda = resolve_speed("cuda", num_workers=2)
     assert cuda.cudnn_benchmark and cuda.fused_optimizer and cuda.cuda_graph and cuda.gpu_targets
-    assert cuda.prefetch_factor == 4 and not cuda.channels_last and cuda.amp_dtype == torch.float16
+    assert cuda.prefetch_factor == 4 and cuda.channels_last and cuda.amp_dtype == torch.float16
+    assert not resolve_speed("cuda", channels_last=False).channels_last
     exact = resolve_speed("cuda", deterministic=True)
     assert not exact.cudnn_benchmark and not exact.cuda_graph and "train.deterministic" in exact.describe()
     assert not resolve_speed("cuda", distributed=True).cuda_graph
@@ -37,6 +38,14 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     assert "needs CUDA" in resolve_speed("cpu", cuda_graph=True).describe()
     assert "OHEM" in resolve_speed("cuda", step_note="OHEM syncs").describe()
     assert resolve_speed("cuda", amp_dtype="bfloat16", fused_optimizer=False).amp_dtype == torch.bfloat16
+    # fused SGD with momentum under float16's GradScaler: garbage momentum after a skipped first step
+    sgd = dict(type="SGD", lr=0.1, momentum=0.9)
+    unfused = resolve_speed("cuda", optimizer=sgd, fused_optimizer=True)
+    assert not unfused.fused_optimizer and "fused SGD" in unfused.describe()
+    assert resolve_speed("cuda", optimizer=sgd, amp_dtype="bfloat16").fused_optimizer
+    assert resolve_speed("cuda", optimizer=sgd, amp=False).fused_optimizer
+    assert resolve_speed("cuda", optimizer={**sgd, "momentum": 0}).fused_optimizer
+    assert resolve_speed("cuda", optimizer=dict(type="Adam", lr=1e-3)).fused_optimizer
     for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
         with pytest.raises(ConfigError, match="train."):
             resolve_speed("cuda", **bad)

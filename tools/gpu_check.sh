@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU half of issue 26 in one run of at most 10 minutes, on a machine with CUDA (no network):
 #
-#   mkdir -p shared && cp -r /work/shared/data shared/   # the tests' sample data (15 MB), untracked: it travels
-#   run(command="bash tools/gpu_check.sh", carry=["datasets/synthetic_pose"], timeout_s=600)
+#   mkdir -p shared && cp -r ../shared/data shared/   # the tests' sample data (15 MB), untracked: it travels
+#   (wheels for what the GPU image lacks, into .whl/: docs/training.md, "GPU figures")
+#   run(command="bash tools/gpu_check.sh", carry=[".whl", "datasets/synthetic_pose"], timeout_s=600)
 #
 # (datasets/synthetic_pose: the main job's generated split, 19 MB, else generated there first.)
 # 1. the environment (torch, CUDA device) and hrseg importable from this checkout;
@@ -28,7 +29,7 @@ mkdir -p "$OUT_DIR"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [ -z "${HRSEG_SHARED:-}" ] && [ -d shared/data ]; then export HRSEG_SHARED="$PWD/shared"; fi
-WHEELS="${WHEELS:-shared/wheels}"
+WHEELS="${WHEELS:-.whl}"
 start=$(date +%s)
 status=0
 
@@ -42,8 +43,10 @@ step() {  # step NAME SECONDS COMMAND...
   [ $rc -eq 0 ] || status=1
 }
 
-if [ -d "$WHEELS" ]; then  # pycocotools, albumentations, mmengine come along as wheels
-  "$PY" -m pip install --no-index --find-links "$WHEELS" pycocotools albumentations mmengine > "$OUT_DIR/pip.log" 2>&1 || true
+if [ -d "$WHEELS" ]; then  # pycocotools, albumentations and their needs come along as wheels
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/hrseg_site "$WHEELS"/*.whl \
+    > "$OUT_DIR/pip.log" 2>&1 || true
+  export PYTHONPATH="$PYTHONPATH:/tmp/hrseg_site"
 fi
 step env 60 "$PY" -c "
 import torch, hrseg

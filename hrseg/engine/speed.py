@@ -8,9 +8,15 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
   on under CUDA unless ``deterministic``.
 - ``fused_optimizer``: Adam / AdamW / SGD as one fused multi-tensor kernel; auto = on under CUDA.
   Under float16 AMP the GradScaler hands its scale and inf flag to the fused kernel on the device,
-  so the step never waits for the host.
-- ``channels_last``: model and 4-d inputs in NHWC memory (tensor-core friendly); default off until
-  ``hrseg bench-train --channels-last`` measures it faster on the card at hand.
+  so the step never waits for the host. Except SGD with momentum under float16 AMP: torch's fused
+  SGD allocates its momentum buffers with ``empty_like`` on its first step, and a first step the
+  GradScaler skips (an overflow, usual at its initial scale) leaves them unset: the loss of
+  ``tests/test_training_speed.py``'s eager run was NaN by the third iteration on an H100 (torch
+  2.11). That optimizer runs unfused (foreach), with a note; bfloat16 has no scaler.
+- ``channels_last``: model and 4-d inputs in NHWC memory, the layout cuDNN's tensor-core kernels
+  and its BatchNorm work in; auto = on under CUDA. With NCHW, cuDNN converts every convolution's
+  input and output and runs its slowest BatchNorm kernels: on an H100 (torch 2.11, float16, CUDA
+  graph) the W32 pose step went from 738 to 1,338 images/s, the W48 segmentation step from 46 to 77.
 - ``cuda_graph``: forward, loss and backward (BatchNorm included) captured once in a CUDA graph
   and replayed; the optimizer runs after it, eagerly, as fused kernels. Auto = on under CUDA for
   one process with a static-shape step; off, with the reason logged, when deterministic, when
@@ -32,14 +38,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
 from hrseg.errors import ConfigError
 
 SPEED_DEFAULTS: dict[str, Any] = dict(
-    deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=False, cuda_graph=None,
+    deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=None, cuda_graph=None,
     gpu_targets=None, amp_dtype="float16", prefetch_factor=None,
 )
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -80,12 +86,15 @@ def _flag(name: str, value: Any) -> bool | None:
 
 
 def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cudnn_benchmark: bool | None = None,
-                  fused_optimizer: bool | None = None, channels_last: bool = False, cuda_graph: bool | None = None,
+                  fused_optimizer: bool | None = None, channels_last: bool | None = None,
+                  cuda_graph: bool | None = None,
                   gpu_targets: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
                   distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
-                  step_note: str | None = None) -> SpeedOptions:
+                  step_note: str | None = None, amp: bool = True,
+                  optimizer: Mapping[str, Any] | None = None) -> SpeedOptions:
     """The options for a run on ``device`` (see the module docstring). ``step_note``: why the
-    task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can."""
+    task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can;
+    ``amp`` and ``optimizer`` (the optimizer's config): whether a fused optimizer is safe."""
     cuda = torch.device(device).type == "cuda"
     deterministic = bool(deterministic)
     flags = {name: _flag(name, value) for name, value in (
@@ -121,12 +130,23 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         prefetch_factor = CUDA_PREFETCH
     if num_workers == 0:
         prefetch_factor = None  # a DataLoader without workers takes none
+    fused = cuda if flags["fused_optimizer"] is None else flags["fused_optimizer"]
+    scaler = cuda and bool(amp) and str(amp_dtype) == "float16"
+    if fused and scaler and _sgd_with_momentum(optimizer):
+        notes.append("fused_optimizer off: torch's fused SGD leaves its momentum uninitialised when the "
+                     "GradScaler skips the first step (float16); train.amp_dtype=bfloat16 allows it")
+        fused = False
     return SpeedOptions(
         deterministic=deterministic, cudnn_benchmark=bool(benchmark) and cuda,
-        fused_optimizer=cuda if flags["fused_optimizer"] is None else flags["fused_optimizer"],
-        channels_last=bool(flags["channels_last"]), cuda_graph=bool(graph),
+        fused_optimizer=fused,
+        channels_last=cuda if flags["channels_last"] is None else flags["channels_last"], cuda_graph=bool(graph),
         gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, notes=tuple(notes))
+
+
+def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:
+    cfg = optimizer or {}
+    return str(cfg.get("type", "")).lower() == "sgd" and bool(cfg.get("momentum", 0))
 
 
 def configure_kernels(options: SpeedOptions) -> None:

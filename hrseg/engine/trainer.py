@@ -109,7 +109,7 @@ class Trainer:
                  progress: bool = True, find_unused_parameters: bool = False,
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
-                 channels_last: bool = False, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
+                 channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
                  amp_dtype: str = "float16", prefetch_factor: int | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
@@ -138,7 +138,8 @@ class Trainer:
                                    cuda_graph=cuda_graph, gpu_targets=gpu_targets, amp_dtype=amp_dtype,
                                    prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
                                    epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
-                                   step_note=getattr(train_step, "no_cuda_graph", None))
+                                   step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
+                                   optimizer=optimizer_cfg)
         configure_kernels(self.speed)
         self.loader = with_loader_options(train_loader, self.speed.prefetch_factor)
         self.amp = bool(amp) and self.device.type == "cuda"
