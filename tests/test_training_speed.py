@@ -19,6 +19,7 @@ from hrseg.engine.distributed import with_loader_options
 from hrseg.engine.speed import resolve_speed
 from hrseg.engine.trainer import set_loader_epoch
 from hrseg.errors import ConfigError
+from hrseg.tasks import detection, multi
 from test_engine import NoisyData, TinyNet, make_trainer
 
 
@@ -36,7 +37,8 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     hooked = resolve_speed("cuda", epoch_hook=True, cuda_graph=True)
     assert not hooked.cuda_graph and "progressive" in hooked.describe()
     assert "needs CUDA" in resolve_speed("cpu", cuda_graph=True).describe()
-    assert "OHEM" in resolve_speed("cuda", step_note="OHEM syncs").describe()
+    dynamic = resolve_speed("cuda", step_note="OHEM syncs")
+    assert "OHEM" in dynamic.describe() and not dynamic.channels_last  # NHWC measured on static steps only
     assert resolve_speed("cuda", amp_dtype="bfloat16", fused_optimizer=False).amp_dtype == torch.bfloat16
     # fused SGD with momentum under float16's GradScaler: garbage momentum after a skipped first step
     sgd = dict(type="SGD", lr=0.1, momentum=0.9)
@@ -50,6 +52,15 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
         with pytest.raises(ConfigError, match="train."):
             resolve_speed("cuda", **bad)
     assert set(TRAIN_DEFAULTS["train"]) >= {"deterministic", "cuda_graph", "fused_optimizer", "gpu_targets"}
+
+
+def test_rcnn_steps_say_why_they_are_not_captured():
+    # detection and multi-task batches vary and their heads sync with the host: no graph, and NCHW
+    steps = {"many sizes": detection.TASK.training_step({"load_from": None}, None, None)[0],
+             "R-CNN heads": multi.TASK.training_step({"load_from": None, "loss_weights": {}}, None, None)[0]}
+    for why, step in steps.items():
+        options = resolve_speed("cuda", step_note=step.no_cuda_graph)
+        assert not options.cuda_graph and not options.channels_last and why in options.describe()
 
 
 def test_data_wait_share_is_logged(tmp_path):

@@ -14,9 +14,11 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
   ``tests/test_training_speed.py``'s eager run was NaN by the third iteration on an H100 (torch
   2.11). That optimizer runs unfused (foreach), with a note; bfloat16 has no scaler.
 - ``channels_last``: model and 4-d inputs in NHWC memory, the layout cuDNN's tensor-core kernels
-  and its BatchNorm work in; auto = on under CUDA. With NCHW, cuDNN converts every convolution's
-  input and output and runs its slowest BatchNorm kernels: on an H100 (torch 2.11, float16, CUDA
-  graph) the W32 pose step went from 738 to 1,338 images/s, the W48 segmentation step from 46 to 77.
+  and its BatchNorm work in; auto = on under CUDA for a static-shape step (no ``step_note``). With
+  NCHW, cuDNN converts every convolution's input and output and runs its slowest BatchNorm kernels:
+  on an H100 (torch 2.11, float16, CUDA graph) the W32 pose step went from 738 to 1,338 images/s,
+  the W48 segmentation step from 46 to 77. The R-CNN steps (detection, multi-task) stay NCHW unless
+  asked: not measured, and torchvision's RoI heads were written for NCHW.
 - ``cuda_graph``: forward, loss and backward (BatchNorm included) captured once in a CUDA graph
   and replayed; the optimizer runs after it, eagerly, as fused kernels. Auto = on under CUDA for
   one process with a static-shape step; off, with the reason logged, when deterministic, when
@@ -139,7 +141,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     return SpeedOptions(
         deterministic=deterministic, cudnn_benchmark=bool(benchmark) and cuda,
         fused_optimizer=fused,
-        channels_last=cuda if flags["channels_last"] is None else flags["channels_last"], cuda_graph=bool(graph),
+        channels_last=(cuda and not step_note) if flags["channels_last"] is None else flags["channels_last"],
+        cuda_graph=bool(graph),
         gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, notes=tuple(notes))
 

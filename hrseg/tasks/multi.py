@@ -205,6 +205,8 @@ class MultiTask(Task):
             total = sum(weights.get(k, 1.0) * v for k, v in losses.items() if k not in COUNT_KEYS)
             return {"loss": total, **{k: v.detach() for k, v in losses.items()}}
 
+        # CUDA graphs need fixed shapes and no host syncs; proposals, sampling and matching have neither
+        train_step.no_cuda_graph = "R-CNN heads (proposals, sampling and matching depend on the data)"
         return train_step, None
 
     def evaluate(self, model: nn.Module, dataset: MultiTaskDataset, cfg: Mapping[str, Any],
