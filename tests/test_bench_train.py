@@ -29,7 +29,8 @@ def test_record_and_table_on_the_cpu(record):
     assert record["kernels_eager"]["aten_ops"] == record["kernels_step"]["aten_ops"] > 1000
     assert set(record["worker_samples_per_s"]) == {"targets", "no_targets"}  # pose: with and without heatmaps
     table = format_table(record)
-    assert "| real loop (2 iterations, 1 workers) |" in table and "aten ops" in table
+    assert "| real loop, first epoch (2 iterations, 1 workers) |" in table and "aten ops" in table
+    assert "| real loop, next epoch (2 iterations, 1 workers) |" in table and record["first_loop_images_per_s"] > 0
     assert "| one worker's samples/s, no targets drawn by it |" in table
     json.dumps(record)  # --json
 

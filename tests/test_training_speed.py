@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import random
 import sys
 import types
 
@@ -48,6 +49,10 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     assert resolve_speed("cuda", optimizer=sgd, amp=False).fused_optimizer
     assert resolve_speed("cuda", optimizer={**sgd, "momentum": 0}).fused_optimizer
     assert resolve_speed("cuda", optimizer=dict(type="Adam", lr=1e-3)).fused_optimizer
+    assert resolve_speed("cuda", num_workers=2).persistent_workers and not cpu.persistent_workers
+    assert not resolve_speed("cuda").persistent_workers  # no workers to keep
+    hooked = resolve_speed("cuda", num_workers=2, epoch_hook=True, persistent_workers=True)
+    assert not hooked.persistent_workers and "persistent_workers off" in hooked.describe()
     for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
         with pytest.raises(ConfigError, match="train."):
             resolve_speed("cuda", **bad)
@@ -79,6 +84,49 @@ def test_prefetch_depth_keeps_the_data(tmp_path):
         set_loader_epoch(dl, 1, seed=3)
         batches.append([x for x, _ in dl])
     assert all(torch.equal(a, b) for a, b in zip(*batches)) and len(batches[0]) == 3
+
+
+class EpochData(NoisyData):
+    """NoisyData whose samples also show the epoch and draws from torch's and random's global
+    streams: what a persistent worker must get right without being forked again."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return x + self.epoch + torch.rand(()) + random.random(), y
+
+
+def test_persistent_workers_yield_what_fresh_workers_do():
+    fresh = build_dataloader(EpochData(), batch_size=4, num_workers=2, seed=3)
+    kept = with_loader_options(build_dataloader(EpochData(), batch_size=4, num_workers=2, seed=3), None, True)
+    assert kept.persistent_workers and not fresh.persistent_workers
+    seen = []
+    for epoch in (0, 1, 2):
+        batches = []
+        for dl in (fresh, kept):
+            set_loader_epoch(dl, epoch, seed=3)
+            batches.append([x for x, _ in dl])
+        assert len(batches[1]) == 3 and all(torch.equal(a, b) for a, b in zip(*batches))
+        seen.append(torch.cat(batches[1]))
+    assert kept._iterator is not None and not torch.equal(seen[0], seen[1])  # the same workers, a new epoch
+
+
+def test_trainer_with_persistent_workers_trains_as_with_fresh_ones(tmp_path):
+    runs = []
+    for persistent in (False, True):
+        trainer = make_trainer(tmp_path / str(persistent), max_epochs=3, num_workers=2, device="cpu",
+                               persistent_workers=persistent)
+        trainer.fit()
+        runs.append(trainer)
+    assert runs[1].loader.persistent_workers and "persistent workers" in runs[1].speed.describe()
+    for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_fused_optimizer_is_the_same_update(tmp_path):

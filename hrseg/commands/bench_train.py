@@ -7,9 +7,10 @@
     python tools/bench_train.py ...   # the same command, from a clone
 
 One table: images/s of the bare training step (one batch already on the device, no data
-loading; a CUDA graph where the run would use one) and of the real loop (the Trainer's epoch over
---loop-iters batches of the task's synthetic split, DataLoader workers decoding, warping and
-drawing or leaving the targets), the real loop's data-wait share, the eager step's forward /
+loading; a CUDA graph where the run would use one) and of the real loop (two of the Trainer's
+epochs over --loop-iters batches of the task's synthetic split, DataLoader workers decoding,
+warping and drawing or leaving the targets: the first with the workers' start-up, the next
+without it where the workers persist), the real loop's data-wait share, the eager step's forward /
 backward / optimizer milliseconds (each synchronised), and kernels per step from torch.profiler
 (CUDA kernel launches and GPU kernels; aten operator calls on the CPU). The speed options are
 the config's `train` keys (docs/training.md), automatic unless given with --cfg-options.

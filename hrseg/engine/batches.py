@@ -70,12 +70,13 @@ def batch_size_of(batch: Any) -> int:
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int = 0) -> None:
-    """Fix an epoch's data: sampler order (seed + epoch), dataset augmentation, worker seeds."""
+    """Fix an epoch's data: worker seeds, sampler order (seed + epoch), dataset augmentation. The
+    generator first: persistent workers' sampler takes its base seed from it in ``set_epoch``."""
+    if loader.generator is not None:
+        loader.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
     for obj in (loader.sampler, loader.batch_sampler, loader.dataset):
         if hasattr(obj, "set_epoch"):
             obj.set_epoch(epoch)
-    if loader.generator is not None:
-        loader.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
 
 
 def num_skipped(loader: DataLoader) -> int:

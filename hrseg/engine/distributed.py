@@ -22,6 +22,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from hrseg.engine.workers import EpochKeyedSampler, EpochSyncedDataset
+
 log = logging.getLogger("hrseg")
 
 
@@ -186,9 +188,8 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, nu
     """A DataLoader whose order is fixed by ``(seed, epoch)``; ``batch_size`` is per process.
 
     The Trainer calls ``set_epoch`` on its sampler (and on the dataset when it has one) and
-    reseeds its generator (worker seeds) every epoch; ``persistent_workers`` would keep
-    workers' dataset copies from seeing ``set_epoch`` (and their seeds from being redrawn), so the
-    engine does not offer it; ``prefetch_factor`` is the Trainer's (see :mod:`hrseg.engine.speed`).
+    reseeds its generator (worker seeds) every epoch; ``prefetch_factor`` and persistent workers
+    are the Trainer's (:func:`with_loader_options`, :mod:`hrseg.engine.speed`).
     When launched by torchrun this joins the
     process group (:func:`init_distributed`) so that the sampler shards the data.
     """
@@ -204,16 +205,25 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = True, nu
                       worker_init_fn=worker_init_fn, generator=generator, **kwargs)
 
 
-def with_loader_options(loader: DataLoader, prefetch_factor: int | None = None) -> DataLoader:
+def with_loader_options(loader: DataLoader, prefetch_factor: int | None = None,
+                        persistent_workers: bool = False) -> DataLoader:
     """``loader`` itself, or the same loader (dataset, sampler, collate, seeds) with workers that
-    prepare ``prefetch_factor`` batches ahead each. The data it yields do not change."""
-    if prefetch_factor is None or loader.num_workers == 0 or prefetch_factor == loader.prefetch_factor:
+    prepare ``prefetch_factor`` batches ahead each and, with ``persistent_workers``, live for the
+    whole run (:mod:`hrseg.engine.workers`; needs the loader's generator, as
+    :func:`build_dataloader` sets it). The data it yields do not change."""
+    persistent = bool(persistent_workers) and loader.num_workers > 0 and loader.generator is not None
+    if loader.num_workers == 0 or (prefetch_factor in (None, loader.prefetch_factor) and not persistent):
         return loader
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=loader.sampler,
+    dataset, sampler = loader.dataset, loader.sampler
+    if persistent:
+        dataset = EpochSyncedDataset(dataset, loader.worker_init_fn)
+        sampler = EpochKeyedSampler(sampler, loader.generator)
+    return DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler,
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
                       pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
-                      generator=loader.generator, prefetch_factor=prefetch_factor, timeout=loader.timeout,
-                      multiprocessing_context=loader.multiprocessing_context)
+                      generator=loader.generator, prefetch_factor=prefetch_factor or loader.prefetch_factor,
+                      timeout=loader.timeout, multiprocessing_context=loader.multiprocessing_context,
+                      persistent_workers=persistent)
 
 
 def cleanup() -> None:

@@ -31,10 +31,11 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
   under CUDA. The engine only resolves it; the task's ``train_step`` reads it.
 - ``amp_dtype``: 'float16' (with GradScaler, the default) or 'bfloat16' (no scaler) for AMP.
 - ``prefetch_factor``: batches each DataLoader worker prepares ahead; auto = 4 under CUDA with
-  workers (PyTorch's default 2 otherwise). Persistent workers are not offered: a worker would keep
-  its copy of the dataset, so ``set_epoch`` and progressive stages would not reach it, and its
-  seed would not be redrawn each epoch (:func:`hrseg.engine.batches.set_loader_epoch`), which an
-  exact resume needs.
+  workers (PyTorch's default 2 otherwise).
+- ``persistent_workers``: DataLoader workers started once for the run, not every epoch, yielding
+  bit for bit what fresh workers would (:mod:`hrseg.engine.workers`: the epoch and the workers'
+  seeds travel with the indices); auto = on under CUDA with workers, off with an epoch hook
+  (progressive stages change the dataset in the main process) and on the CPU.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from hrseg.errors import ConfigError
 
 SPEED_DEFAULTS: dict[str, Any] = dict(
     deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=None, cuda_graph=None,
-    gpu_targets=None, amp_dtype="float16", prefetch_factor=None,
+    gpu_targets=None, amp_dtype="float16", prefetch_factor=None, persistent_workers=None,
 )
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 CUDA_PREFETCH = 4
@@ -67,6 +68,7 @@ class SpeedOptions:
     gpu_targets: bool = False
     amp_dtype: torch.dtype = torch.float16
     prefetch_factor: int | None = None
+    persistent_workers: bool = False
     notes: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -78,6 +80,8 @@ class SpeedOptions:
             parts.append("deterministic kernels")
         if self.prefetch_factor:
             parts.append(f"prefetch {self.prefetch_factor} batches per worker")
+        if self.persistent_workers:
+            parts.append("persistent workers")
         return "; ".join(parts + list(self.notes))
 
 
@@ -93,7 +97,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
                   gpu_targets: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
                   distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
                   step_note: str | None = None, amp: bool = True,
-                  optimizer: Mapping[str, Any] | None = None) -> SpeedOptions:
+                  optimizer: Mapping[str, Any] | None = None,
+                  persistent_workers: bool | None = None) -> SpeedOptions:
     """The options for a run on ``device`` (see the module docstring). ``step_note``: why the
     task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can;
     ``amp`` and ``optimizer`` (the optimizer's config): whether a fused optimizer is safe."""
@@ -101,7 +106,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     deterministic = bool(deterministic)
     flags = {name: _flag(name, value) for name, value in (
         ("cudnn_benchmark", cudnn_benchmark), ("fused_optimizer", fused_optimizer), ("channels_last", channels_last),
-        ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets))}
+        ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets), ("persistent_workers", persistent_workers))}
     if str(amp_dtype) not in AMP_DTYPES:
         raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
     if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
@@ -132,6 +137,11 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         prefetch_factor = CUDA_PREFETCH
     if num_workers == 0:
         prefetch_factor = None  # a DataLoader without workers takes none
+    persistent = (cuda if flags["persistent_workers"] is None else flags["persistent_workers"]) and num_workers > 0
+    if persistent and epoch_hook:
+        if flags["persistent_workers"]:
+            notes.append("persistent_workers off: an epoch hook changes the dataset between epochs")
+        persistent = False
     fused = cuda if flags["fused_optimizer"] is None else flags["fused_optimizer"]
     scaler = cuda and bool(amp) and str(amp_dtype) == "float16"
     if fused and scaler and _sgd_with_momentum(optimizer):
@@ -144,7 +154,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         channels_last=(cuda and not step_note) if flags["channels_last"] is None else flags["channels_last"],
         cuda_graph=bool(graph),
         gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
-        amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, notes=tuple(notes))
+        amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, persistent_workers=persistent,
+        notes=tuple(notes))
 
 
 def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:

@@ -90,7 +90,7 @@ class Trainer:
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
     deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets,
-        amp_dtype, prefetch_factor: the speed options, automatic (None) = on under CUDA where
+        amp_dtype, prefetch_factor, persistent_workers: the speed options, automatic (None) = on under CUDA where
         exact, off on the CPU (:mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
     epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
         epochs included) before its data is drawn, e.g. to change the input size and the
@@ -110,7 +110,8 @@ class Trainer:
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
                  channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
-                 amp_dtype: str = "float16", prefetch_factor: int | None = None):
+                 amp_dtype: str = "float16", prefetch_factor: int | None = None,
+                 persistent_workers: bool | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
                             f"got {type(train_loader).__name__}")
@@ -139,9 +140,9 @@ class Trainer:
                                    prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
                                    epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
                                    step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
-                                   optimizer=optimizer_cfg)
+                                   optimizer=optimizer_cfg, persistent_workers=persistent_workers)
         configure_kernels(self.speed)
-        self.loader = with_loader_options(train_loader, self.speed.prefetch_factor)
+        self.loader = with_loader_options(train_loader, self.speed.prefetch_factor, self.speed.persistent_workers)
         self.amp = bool(amp) and self.device.type == "cuda"
 
         if self.speed.channels_last:

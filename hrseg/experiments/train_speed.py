@@ -7,9 +7,10 @@ Four measures of one model, input size and batch, in one table:
   them, a CUDA graph included) repeated on one batch already on the device: no data loading;
 - that step split into forward / backward / optimizer, each phase timed eagerly with a device
   synchronisation around it (so on a GPU their sum exceeds the asynchronous step's time);
-- the real loop: the Trainer's epoch over ``loop_iters`` batches of the synthetic split (decode,
-  warp, targets in DataLoader workers, ``pin_memory`` under CUDA), its images/s and its data-wait
-  share (the time the loop waited for the next batch);
+- the real loop: two of the Trainer's epochs over ``loop_iters`` batches of the synthetic split
+  (decode, warp, targets in DataLoader workers, ``pin_memory`` under CUDA), their images/s and
+  data-wait share (the time the loop waited for the next batch): the first with the workers'
+  start-up, the next without it where the workers persist;
 - kernels per step from torch.profiler: CUDA kernel launches from the host (one graph launch for a
   captured step) and kernels run on the GPU, or aten operator calls (nested ones included) on the CPU;
 - what one DataLoader worker produces (samples/s of ``dataset[i]`` in this process), with the
@@ -133,7 +134,8 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         eager = kernels_per_step(lambda: (trainer.optimizer.zero_grad(set_to_none=True),
                                           trainer.forward_backward(one), trainer.optimizer_step()), dev)
         stepped = kernels_per_step(lambda: trainer.step(one), dev)
-        _, stats = trainer.train_epoch(0)
+        _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
+        _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
     worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {
@@ -146,6 +148,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         "phases_ms": {k: 1000 * v for k, v in phases.items()},
         "kernels_eager": eager, "kernels_step": stepped,
         "loop_images_per_s": stats["images_per_s"], "loop_data_wait": stats["data_wait"],
+        "first_loop_images_per_s": first["images_per_s"], "first_loop_data_wait": first["data_wait"],
         "loop_iters": loop_iters, "num_workers": num_workers, "iters": iters, "worker_samples_per_s": worker,
         **machine(),
     }
@@ -208,7 +211,11 @@ def format_table(r: Mapping[str, Any]) -> str:
         return f"{k['aten_ops']} aten ops"
 
     ph = r["phases_ms"]
-    data_ms = r["loop_data_wait"] * 1000 * r["batch"] / r["loop_images_per_s"]
+
+    def loop(name: str, key: str) -> str:
+        rate, wait = r[f"{key}images_per_s"], r[f"{key}data_wait"]
+        return (f"| real loop, {name} ({r['loop_iters']} iterations, {r['num_workers']} workers) | {rate:.1f} | "
+                f"{wait:.1%} ({wait * 1000 * r['batch'] / rate:.1f} ms/step) | | | | |")
     lines = [f"{r['model']} {h}x{w}, batch {r['batch']}, {r['device']} ({r['device_name']}), torch {r['torch']}, "
              f"{r['threads']} thread(s), AMP {'on' if r['amp'] else 'off'}; {r['speed']}"
              + (f"; cuda_graph: {r['graph_note']}" if r.get("graph_note") else ""),
@@ -219,8 +226,7 @@ def format_table(r: Mapping[str, Any]) -> str:
              f"{ph['forward']:.1f} | {ph['backward']:.1f} | {ph['optimizer']:.1f} | {kernels(r['kernels_eager'])} |",
              f"| bare step{' (CUDA graph)' if r['cuda_graph'] else ''} | {r['step_images_per_s']:.1f} | - | | | | "
              f"{kernels(r['kernels_step'])} |",
-             f"| real loop ({r['loop_iters']} iterations, {r['num_workers']} workers) | {r['loop_images_per_s']:.1f} | "
-             f"{r['loop_data_wait']:.1%} ({data_ms:.1f} ms/step) | | | | |"]
+             loop("first epoch", "first_loop_"), loop("next epoch", "loop_")]
     what = {"targets": ", targets drawn by it", "no_targets": ", no targets drawn by it", "sample": ""}
     lines += [f"| one worker's samples/s{what[name]} | {rate:.1f} | | | | | |"
               for name, rate in r["worker_samples_per_s"].items()]
