@@ -114,10 +114,10 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     task, _ = TASKS[task_of(model_name)]
     seed_everything(seed)
     train_set = task.build_dataset(cfg, "train")
-    need = batch * (loop_iters + 1)
+    need = batch * loop_iters  # the loop's epochs; the bare step's batch is the first of them
     if len(train_set) < need:
         raise ConfigError(f"bench-train: the synthetic split has {len(train_set)} samples, {need} are needed "
-                          f"({loop_iters} loop iterations + 1 of batch {batch}); lower --loop-iters")
+                          f"({loop_iters} loop iterations of batch {batch}); lower --loop-iters")
     model = task.build_model(cfg)
     step_fn, _ = task.training_step(cfg, model, train_set)  # sets the workers' targets (train.gpu_targets)
     loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
