@@ -32,6 +32,8 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     assert cuda.cudnn_benchmark and cuda.fused_optimizer and cuda.cuda_graph and cuda.gpu_targets
     assert cuda.prefetch_factor == 4 and cuda.channels_last and cuda.amp_dtype == torch.float16
     assert not resolve_speed("cuda", channels_last=False).channels_last
+    assert cuda.grad_scaler and not cpu.grad_scaler and not resolve_speed("cuda", amp=False).grad_scaler
+    assert not resolve_speed("cuda", amp_dtype="bfloat16").grad_scaler  # bfloat16 needs no scaler
     exact = resolve_speed("cuda", deterministic=True)
     assert not exact.cudnn_benchmark and not exact.cuda_graph and "train.deterministic" in exact.describe()
     assert not resolve_speed("cuda", distributed=True).cuda_graph

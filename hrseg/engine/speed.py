@@ -69,6 +69,7 @@ class SpeedOptions:
     amp_dtype: torch.dtype = torch.float16
     prefetch_factor: int | None = None
     persistent_workers: bool = False
+    grad_scaler: bool = False  # float16 AMP under CUDA: the Trainer's GradScaler is on
     notes: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -155,7 +156,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         cuda_graph=bool(graph),
         gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, persistent_workers=persistent,
-        notes=tuple(notes))
+        grad_scaler=scaler, notes=tuple(notes))
 
 
 def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:

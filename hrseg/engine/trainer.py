@@ -153,8 +153,7 @@ class Trainer:
         optimizer_cfg, lr_note = scale_lr(optimizer_cfg, total_batch)
         self.optimizer = build_optimizer(self.model, optimizer_cfg, fused=self.speed.fused_optimizer)
         self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.amp and self.speed.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.speed.grad_scaler)
         self.graphed = GraphedStep(self.forward_backward, self.wrapped) if self.speed.cuda_graph else None
         self.epoch = self.iteration = 0
         self.best: dict[str, Any] = {}

@@ -77,8 +77,7 @@ class EpochSyncedDataset(Dataset):
             torch.manual_seed(seed)
             if self.worker_init_fn is not None:
                 self.worker_init_fn(worker.id)
-            if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(epoch)
+            self.set_epoch(epoch)
             self._current = (epoch, base_seed)
         return self.dataset[index]
 
