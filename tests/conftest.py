@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,13 @@ SHARED = Path(os.environ.get("HRSEG_SHARED", REPO_ROOT.parent / "shared")).resol
 # Nothing in the tests reaches the network or a user's weights cache: downloads other than
 # file:// URLs fail at once, and the cache is a fresh folder (tests that download set their own).
 os.environ["HRSEG_OFFLINE"] = "1"
-os.environ["HRSEG_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
+TEST_HOME = tempfile.mkdtemp(prefix="hrseg-test-home-")
+os.environ["HRSEG_HOME"] = TEST_HOME
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's cache folder goes with the run (exports made there weigh about 100 MB)."""
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
