@@ -14,13 +14,18 @@ SHARED = Path(os.environ.get("HRSEG_SHARED", REPO_ROOT.parent / "shared")).resol
 # Nothing in the tests reaches the network or a user's weights cache: downloads other than
 # file:// URLs fail at once, and the cache is a fresh folder (tests that download set their own).
 os.environ["HRSEG_OFFLINE"] = "1"
-TEST_HOME = tempfile.mkdtemp(prefix="hrseg-test-home-")
-os.environ["HRSEG_HOME"] = TEST_HOME
+# One folder for the run: processes the tests start (DDP workers, servers) import this file too and
+# share the folder they inherit; the process that made it removes it when pytest ends.
+OWN_TEST_HOME = "HRSEG_TEST_HOME" not in os.environ
+if OWN_TEST_HOME:
+    os.environ["HRSEG_TEST_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
+os.environ["HRSEG_HOME"] = os.environ["HRSEG_TEST_HOME"]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The run's cache folder goes with the run (exports made there weigh about 100 MB)."""
-    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    if OWN_TEST_HOME:
+        shutil.rmtree(os.environ["HRSEG_TEST_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
