@@ -14,12 +14,11 @@ SHARED = Path(os.environ.get("HRSEG_SHARED", REPO_ROOT.parent / "shared")).resol
 # Nothing in the tests reaches the network or a user's weights cache: downloads other than
 # file:// URLs fail at once, and the cache is a fresh folder (tests that download set their own).
 os.environ["HRSEG_OFFLINE"] = "1"
-# One folder for the run: processes the tests start (DDP workers, servers) import this file too and
-# share the folder they inherit; the process that made it removes it when pytest ends.
+# One folder for the run, made by the pytest process, which removes it when pytest ends; processes
+# the tests start (DDP workers, servers) import this file too and keep the HRSEG_HOME they inherit.
 OWN_TEST_HOME = "HRSEG_TEST_HOME" not in os.environ
 if OWN_TEST_HOME:
-    os.environ["HRSEG_TEST_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
-os.environ["HRSEG_HOME"] = os.environ["HRSEG_TEST_HOME"]
+    os.environ["HRSEG_TEST_HOME"] = os.environ["HRSEG_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
