@@ -112,8 +112,13 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
     if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
         raise ConfigError(f"train.prefetch_factor: expected a positive integer or null, got {prefetch_factor!r}")
+
+    def auto(name: str, default: bool) -> bool:
+        """The option as the config gives it, or ``default`` when it is null (automatic)."""
+        return default if flags[name] is None else flags[name]
+
     notes: list[str] = []
-    benchmark = cuda and not deterministic if flags["cudnn_benchmark"] is None else flags["cudnn_benchmark"]
+    benchmark = auto("cudnn_benchmark", cuda and not deterministic)
     if benchmark and deterministic:
         notes.append("cudnn_benchmark off: train.deterministic")
         benchmark = False
@@ -138,12 +143,12 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         prefetch_factor = CUDA_PREFETCH
     if num_workers == 0:
         prefetch_factor = None  # a DataLoader without workers takes none
-    persistent = (cuda if flags["persistent_workers"] is None else flags["persistent_workers"]) and num_workers > 0
+    persistent = auto("persistent_workers", cuda) and num_workers > 0
     if persistent and epoch_hook:
         if flags["persistent_workers"]:
             notes.append("persistent_workers off: an epoch hook changes the dataset between epochs")
         persistent = False
-    fused = cuda if flags["fused_optimizer"] is None else flags["fused_optimizer"]
+    fused = auto("fused_optimizer", cuda)
     scaler = cuda and bool(amp) and str(amp_dtype) == "float16"
     if fused and scaler and _sgd_with_momentum(optimizer):
         notes.append("fused_optimizer off: torch's fused SGD leaves its momentum uninitialised when the "
@@ -152,9 +157,9 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     return SpeedOptions(
         deterministic=deterministic, cudnn_benchmark=bool(benchmark) and cuda,
         fused_optimizer=fused,
-        channels_last=(cuda and not step_note) if flags["channels_last"] is None else flags["channels_last"],
+        channels_last=auto("channels_last", cuda and not step_note),
         cuda_graph=bool(graph),
-        gpu_targets=cuda if flags["gpu_targets"] is None else flags["gpu_targets"],
+        gpu_targets=auto("gpu_targets", cuda),
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, persistent_workers=persistent,
         grad_scaler=scaler, notes=tuple(notes))
 
