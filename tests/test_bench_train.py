@@ -21,17 +21,21 @@ def record(tmp_path_factory):
 
 def test_record_and_table_on_the_cpu(record):
     assert record["device"] == "cpu" and not record["cuda_graph"] and not record["amp"]
-    assert record["speed"] == "speed options: none"  # the CPU trains as without the options
+    # the CPU trains as without the options (device_normalize: the same bits, tests/test_device_normalize.py)
+    assert record["speed"] == "speed options: device_normalize"
     assert record["step_images_per_s"] > 0 and record["loop_images_per_s"] > 0
     assert 0.0 <= record["loop_data_wait"] < 1.0
     assert set(record["phases_ms"]) == {"forward", "backward", "optimizer"}
     # the same eager step either way on the CPU: conv, BatchNorm, loss and Adam's operators
     assert record["kernels_eager"]["aten_ops"] == record["kernels_step"]["aten_ops"] > 1000
-    assert set(record["worker_samples_per_s"]) == {"targets", "no_targets"}  # pose: with and without heatmaps
+    # pose: with and without the heatmaps, and the crop as uint8 (train.device_normalize)
+    assert set(record["worker_samples_per_s"]) == {"targets", "no_targets", "uint8"}
     table = format_table(record)
     assert "| real loop, first epoch (2 iterations, 1 workers) |" in table and "aten ops" in table
     assert "| real loop, next epoch (2 iterations, 1 workers) |" in table and record["first_loop_images_per_s"] > 0
+    assert "| the DataLoader alone, no step (1 batches, 1 workers) |" in table and record["loader_images_per_s"] > 0
     assert "| one worker's samples/s, no targets drawn by it |" in table
+    assert "| one worker's samples/s, uint8 crops (normalised on the device) |" in table
     json.dumps(record)  # --json
 
 
@@ -58,6 +62,7 @@ def test_cuda_asked_for_without_cuda():
 def test_cuda_step_is_one_graph_launch(tmp_path):
     r = bench_train("pose_hrnet_w18_small_v1", (64, 48), batch=2, device="cuda", iters=2, warmup=3, loop_iters=2,
                     num_workers=1, data_root=str(tmp_path), cfg_options=TINY)
-    assert r["cuda_graph"] and r["graph_note"] is None and "gpu_targets" in r["speed"]
+    assert r["cuda_graph"] and r["graph_note"] is None
+    assert "gpu_targets" in r["speed"] and "device_normalize" in r["speed"]
     assert r["kernels_step"]["launches"] < r["kernels_eager"]["launches"] / 10  # the replay: one graph launch
     assert r["kernels_eager"]["gpu_kernels"] > 100

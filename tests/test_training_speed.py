@@ -27,9 +27,11 @@ from test_engine import NoisyData, TinyNet, make_trainer
 def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     cpu = resolve_speed("cpu", num_workers=2)
     assert not (cpu.cudnn_benchmark or cpu.fused_optimizer or cpu.cuda_graph or cpu.gpu_targets or cpu.channels_last)
+    assert cpu.device_normalize  # the one option on everywhere: on the CPU the same bits (test_device_normalize.py)
     assert cpu.prefetch_factor is None and cpu.notes == ()  # the CPU path is unchanged
     cuda = resolve_speed("cuda", num_workers=2)
     assert cuda.cudnn_benchmark and cuda.fused_optimizer and cuda.cuda_graph and cuda.gpu_targets
+    assert cuda.device_normalize
     assert cuda.prefetch_factor == 4 and cuda.channels_last and cuda.amp_dtype == torch.float16
     assert not resolve_speed("cuda", channels_last=False).channels_last
     assert cuda.grad_scaler and not cpu.grad_scaler and not resolve_speed("cuda", amp=False).grad_scaler
@@ -58,7 +60,8 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
         with pytest.raises(ConfigError, match="train."):
             resolve_speed("cuda", **bad)
-    assert set(TRAIN_DEFAULTS["train"]) >= {"deterministic", "cuda_graph", "fused_optimizer", "gpu_targets"}
+    assert set(TRAIN_DEFAULTS["train"]) >= {"deterministic", "cuda_graph", "fused_optimizer", "gpu_targets",
+                                           "device_normalize"}
 
 
 def test_rcnn_steps_say_why_they_are_not_captured():

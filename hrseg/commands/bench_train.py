@@ -10,7 +10,8 @@ One table: images/s of the bare training step (one batch already on the device, 
 loading; a CUDA graph where the run would use one) and of the real loop (two of the Trainer's
 epochs over --loop-iters batches of the task's synthetic split, DataLoader workers decoding,
 warping and drawing or leaving the targets: the first with the workers' start-up, the next
-without it where the workers persist), the real loop's data-wait share, the eager step's forward /
+without it where the workers persist) and of a third epoch of the DataLoader alone (no step), the
+real loop's data-wait share, one worker's samples/s, the eager step's forward /
 backward / optimizer milliseconds (each synchronised), and kernels per step from torch.profiler
 (CUDA kernel launches and GPU kernels; aten operator calls on the CPU). The speed options are
 the config's `train` keys (docs/training.md), automatic unless given with --cfg-options.

@@ -12,10 +12,11 @@ from torch.utils.data import DataLoader
 
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
     """Move every tensor in a (nested) batch to ``device``; other values are kept.
-    ``channels_last``: 4-d floating tensors (images, heatmaps) also take that memory format."""
+    ``channels_last``: 4-d floating tensors (images, heatmaps) and uint8 images (normalised on the
+    device, which keeps their memory format) also take that memory format."""
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
-        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+        if channels_last and batch.dim() == 4 and (batch.is_floating_point() or batch.dtype == torch.uint8):
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
     if isinstance(batch, Mapping):

@@ -29,6 +29,12 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
 - ``gpu_targets``: the task draws its targets on the device from the batch (pose heatmaps, see
   :mod:`hrseg.codecs.heatmap_torch`); the DataLoader workers then only decode and warp. Auto = on
   under CUDA. The engine only resolves it; the task's ``train_step`` reads it.
+- ``device_normalize``: the workers send the crops as uint8 (a quarter of float32's bytes through
+  shared and pinned memory and the host-to-device copy) and the task's ``train_step`` normalises
+  the batch on its device (:class:`hrseg.utils.image.Normalizer`, the same operations as a worker's
+  normalisation, so on the CPU the same bits). Auto = on, on every device: a worker does half the
+  work, and a CPU run trains bit for bit as with the workers normalising. Pose and segmentation
+  read it, like ``gpu_targets``.
 - ``amp_dtype``: 'float16' (with GradScaler, the default) or 'bfloat16' (no scaler) for AMP.
 - ``prefetch_factor``: batches each DataLoader worker prepares ahead; auto = 4 under CUDA with
   workers (PyTorch's default 2 otherwise).
@@ -49,7 +55,7 @@ from hrseg.errors import ConfigError
 
 SPEED_DEFAULTS: dict[str, Any] = dict(
     deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=None, cuda_graph=None,
-    gpu_targets=None, amp_dtype="float16", prefetch_factor=None, persistent_workers=None,
+    gpu_targets=None, device_normalize=None, amp_dtype="float16", prefetch_factor=None, persistent_workers=None,
 )
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 CUDA_PREFETCH = 4
@@ -66,6 +72,7 @@ class SpeedOptions:
     channels_last: bool = False
     cuda_graph: bool = False
     gpu_targets: bool = False
+    device_normalize: bool = False
     amp_dtype: torch.dtype = torch.float16
     prefetch_factor: int | None = None
     persistent_workers: bool = False
@@ -74,8 +81,8 @@ class SpeedOptions:
 
     def describe(self) -> str:
         """One log line: what is on."""
-        on = [name for name in ("cudnn_benchmark", "fused_optimizer", "channels_last", "cuda_graph", "gpu_targets")
-              if getattr(self, name)]
+        names = ("cudnn_benchmark", "fused_optimizer", "channels_last", "cuda_graph", "gpu_targets", "device_normalize")
+        on = [name for name in names if getattr(self, name)]
         parts = [f"speed options: {', '.join(on) if on else 'none'}"]
         if self.deterministic:
             parts.append("deterministic kernels")
@@ -94,8 +101,8 @@ def _flag(name: str, value: Any) -> bool | None:
 
 def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cudnn_benchmark: bool | None = None,
                   fused_optimizer: bool | None = None, channels_last: bool | None = None,
-                  cuda_graph: bool | None = None,
-                  gpu_targets: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
+                  cuda_graph: bool | None = None, gpu_targets: bool | None = None,
+                  device_normalize: bool | None = None, amp_dtype: str = "float16", prefetch_factor: int | None = None,
                   distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
                   step_note: str | None = None, amp: bool = True,
                   optimizer: Mapping[str, Any] | None = None,
@@ -107,7 +114,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     deterministic = bool(deterministic)
     flags = {name: _flag(name, value) for name, value in (
         ("cudnn_benchmark", cudnn_benchmark), ("fused_optimizer", fused_optimizer), ("channels_last", channels_last),
-        ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets), ("persistent_workers", persistent_workers))}
+        ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets), ("device_normalize", device_normalize),
+        ("persistent_workers", persistent_workers))}
     if str(amp_dtype) not in AMP_DTYPES:
         raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
     if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
@@ -159,9 +167,21 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         fused_optimizer=fused,
         channels_last=auto("channels_last", cuda and not step_note),
         cuda_graph=bool(graph),
-        gpu_targets=auto("gpu_targets", cuda),
+        gpu_targets=auto("gpu_targets", cuda), device_normalize=auto("device_normalize", True),
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, persistent_workers=persistent,
         grad_scaler=scaler, notes=tuple(notes))
+
+
+# what a task's train_step makes of a null train.gpu_targets / train.device_normalize (it does not know
+# the Trainer's device: CUDA where torch sees it, as the Trainer picks by default)
+TASK_SIDE_AUTO = {"gpu_targets": lambda: torch.cuda.is_available(), "device_normalize": lambda: True}
+
+
+def on_device(train: Mapping[str, Any], name: str) -> bool:
+    """``train.gpu_targets`` or ``train.device_normalize`` as a task's ``train_step`` reads it: as
+    given, or, when null, its automatic value (:data:`TASK_SIDE_AUTO`)."""
+    value = _flag(name, train.get(name))
+    return TASK_SIDE_AUTO[name]() if value is None else value
 
 
 def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:

@@ -90,8 +90,9 @@ class Trainer:
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
     deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets,
-        amp_dtype, prefetch_factor, persistent_workers: the speed options, automatic (None) = on under CUDA where
-        exact, off on the CPU (:mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
+        device_normalize, amp_dtype, prefetch_factor, persistent_workers: the speed options, automatic
+        (None) = on under CUDA where exact, off on the CPU (:mod:`hrseg.engine.speed`); ``speed``
+        holds what they resolved to.
     epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
         epochs included) before its data is drawn, e.g. to change the input size and the
         regularization (:class:`hrseg.engine.progressive.ProgressiveHook`).
@@ -111,7 +112,7 @@ class Trainer:
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
                  channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
                  amp_dtype: str = "float16", prefetch_factor: int | None = None,
-                 persistent_workers: bool | None = None):
+                 persistent_workers: bool | None = None, device_normalize: bool | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
                             f"got {type(train_loader).__name__}")
@@ -136,9 +137,10 @@ class Trainer:
         self.device = torch.device(device) if device is not None else default_device()
         self.speed = resolve_speed(self.device, deterministic=deterministic, cudnn_benchmark=cudnn_benchmark,
                                    fused_optimizer=fused_optimizer, channels_last=channels_last,
-                                   cuda_graph=cuda_graph, gpu_targets=gpu_targets, amp_dtype=amp_dtype,
-                                   prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
-                                   epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
+                                   cuda_graph=cuda_graph, gpu_targets=gpu_targets, device_normalize=device_normalize,
+                                   amp_dtype=amp_dtype, prefetch_factor=prefetch_factor,
+                                   distributed=self.world_size > 1, epoch_hook=epoch_hook is not None,
+                                   num_workers=train_loader.num_workers,
                                    step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
                                    optimizer=optimizer_cfg, persistent_workers=persistent_workers)
         configure_kernels(self.speed)

@@ -10,12 +10,15 @@ Four measures of one model, input size and batch, in one table:
 - the real loop: two of the Trainer's epochs over ``loop_iters`` batches of the synthetic split
   (decode, warp, targets in DataLoader workers, ``pin_memory`` under CUDA), their images/s and
   data-wait share (the time the loop waited for the next batch): the first with the workers'
-  start-up, the next without it where the workers persist;
+  start-up, the next without it where the workers persist; and a third epoch of the DataLoader
+  alone (workers, collation, pinning, the copy to the device; no step): the images/s the data
+  pipeline can deliver, to hold against the bare step's;
 - kernels per step from torch.profiler: CUDA kernel launches from the host (one graph launch for a
   captured step) and kernels run on the GPU, or aten operator calls (nested ones included) on the CPU;
-- what one DataLoader worker produces (samples/s of ``dataset[i]`` in this process), with the
-  targets drawn by the worker and, for pose, without (``train.gpu_targets``): how many workers
-  the step needs.
+- what one DataLoader worker produces (samples/s of ``dataset[i]`` in this process): with the
+  targets drawn and the crop normalised by the worker, without the targets (pose,
+  ``train.gpu_targets``), and with neither, the crop sent as uint8 (``train.device_normalize``,
+  the default): how many workers the step needs.
 
 The model's task is its name's prefix (``pose_``, ``seg_``); the data is the task's synthetic
 mini-split config with the model, size and batch replaced (sigma scaled with the heatmap as the
@@ -34,7 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import Subset
 
 from hrseg.engine import Trainer, build_dataloader, seed_everything
-from hrseg.engine.batches import to_device
+from hrseg.engine.batches import batch_size_of, set_loader_epoch, to_device
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import machine
 from hrseg.tasks import pose, segmentation
@@ -119,7 +122,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         raise ConfigError(f"bench-train: the synthetic split has {len(train_set)} samples, {need} are needed "
                           f"({loop_iters} loop iterations of batch {batch}); lower --loop-iters")
     model = task.build_model(cfg)
-    step_fn, _ = task.training_step(cfg, model, train_set)  # sets the workers' targets (train.gpu_targets)
+    step_fn, _ = task.training_step(cfg, model, train_set)  # sets what the workers do (train.gpu_*)
     loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
                               collate_fn=task.collate, drop_last=True, seed=seed)
     with tempfile.TemporaryDirectory() as work_dir:
@@ -136,6 +139,8 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         stepped = kernels_per_step(lambda: trainer.step(one), dev)
         _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
         _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
+        set_loader_epoch(trainer.loader, 2, seed)
+        data_only = loader_rate(trainer.loader, dev, trainer.speed.channels_last)
     worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {
@@ -149,29 +154,59 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         "kernels_eager": eager, "kernels_step": stepped,
         "loop_images_per_s": stats["images_per_s"], "loop_data_wait": stats["data_wait"],
         "first_loop_images_per_s": first["images_per_s"], "first_loop_data_wait": first["data_wait"],
+        "loader_images_per_s": data_only,
         "loop_iters": loop_iters, "num_workers": num_workers, "iters": iters, "worker_samples_per_s": worker,
         **machine(),
     }
 
 
+# What one worker does in each measured setting: the dataset's flags (those it has)
+WORKER_SETTINGS = {
+    "targets": {"draw_targets": True, "normalize_images": True},
+    "no_targets": {"draw_targets": False, "normalize_images": True},
+    "uint8": {"draw_targets": False, "normalize_images": False},
+}
+WORKER_LABELS = {"targets": ", targets drawn by it", "no_targets": ", no targets drawn by it",
+                 "sample": "", "uint8": ", uint8 crops (normalised on the device)"}
+
+
+def loader_rate(loader: Any, device: torch.device, channels_last: bool = False) -> float:
+    """Images/s one epoch of ``loader`` delivers to ``device`` with no training step, from its first
+    batch on (the workers' start-up, if they start, before it); NaN for a loader of one batch."""
+    batches = iter(loader)
+    next(batches)
+    images, start = 0, time.perf_counter()
+    for batch in batches:
+        to_device(batch, device, channels_last)
+        images += batch_size_of(batch)
+    _sync(device)
+    return images / (time.perf_counter() - start) if images else float("nan")
+
+
 def worker_rates(dataset: Any, samples: int) -> dict[str, float]:
     """Samples/s of what one DataLoader worker does (``dataset[i]`` in this process: decode, warp,
-    augment, and the targets unless the dataset leaves them to the device): "targets" drawn by the
-    worker and 'no_targets' (pose ``draw_targets=False``) where the dataset offers the choice."""
-    choices = {"targets": True, "no_targets": False} if hasattr(dataset, "draw_targets") else {"sample": None}
-    before = getattr(dataset, "draw_targets", None)
+    augment, normalise, and the targets unless the dataset leaves them to the device), in each of
+    :data:`WORKER_SETTINGS` the dataset offers: pose 'targets', 'no_targets' and 'uint8',
+    segmentation 'sample' (normalised by the worker) and 'uint8'."""
+    if hasattr(dataset, "draw_targets"):
+        settings = WORKER_SETTINGS
+    elif hasattr(dataset, "normalize_images"):  # no targets to leave out
+        settings = {"sample": {"normalize_images": True}, "uint8": {"normalize_images": False}}
+    else:
+        settings = {"sample": {}}
+    before = {flag: getattr(dataset, flag) for chosen in settings.values() for flag in chosen}
     rates = {}
     try:
-        for name, draw in choices.items():
-            if draw is not None:
-                dataset.draw_targets = draw
+        for name, chosen in settings.items():
+            for flag, value in chosen.items():
+                setattr(dataset, flag, value)
             start = time.perf_counter()
             for i in range(samples):
                 dataset[i]
             rates[name] = samples / (time.perf_counter() - start)
     finally:
-        if before is not None:
-            dataset.draw_targets = before
+        for flag, value in before.items():
+            setattr(dataset, flag, value)
     return rates
 
 
@@ -226,9 +261,10 @@ def format_table(r: Mapping[str, Any]) -> str:
              f"{ph['forward']:.1f} | {ph['backward']:.1f} | {ph['optimizer']:.1f} | {kernels(r['kernels_eager'])} |",
              f"| bare step{' (CUDA graph)' if r['cuda_graph'] else ''} | {r['step_images_per_s']:.1f} | - | | | | "
              f"{kernels(r['kernels_step'])} |",
-             loop("first epoch", "first_loop_"), loop("next epoch", "loop_")]
-    what = {"targets": ", targets drawn by it", "no_targets": ", no targets drawn by it", "sample": ""}
-    lines += [f"| one worker's samples/s{what[name]} | {rate:.1f} | | | | | |"
+             loop("first epoch", "first_loop_"), loop("next epoch", "loop_"),
+             f"| the DataLoader alone, no step ({r['loop_iters'] - 1} batches, {r['num_workers']} workers) | "
+             f"{r['loader_images_per_s']:.1f} | | | | | |"]
+    lines += [f"| one worker's samples/s{WORKER_LABELS[name]} | {rate:.1f} | | | | | |"
               for name, rate in r["worker_samples_per_s"].items()]
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
+from hrseg.engine.speed import on_device
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
@@ -37,6 +38,7 @@ from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_cat
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks import common
 from hrseg.tasks.common import coco_split_paths
+from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.inference.person_boxes import PersonBoxes, boxes_for, read_boxes  # noqa: F401  (boxes*: re-exported)
 from hrseg.inference.pose import PosePredictor
@@ -195,13 +197,14 @@ class PoseTask(Task):
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
         criterion = build_loss(cfg["loss"])
         hook = progressive_hook(cfg, train_set)
-        # train.gpu_targets (automatic: under CUDA, the device the Trainer picks): the workers only
-        # decode and warp, the heatmaps are drawn on the device for the whole batch
-        gpu_targets = cfg["train"].get("gpu_targets")
-        train_set.draw_targets = not (torch.cuda.is_available() if gpu_targets is None else bool(gpu_targets))
+        # train.gpu_targets (automatic: under CUDA) and train.device_normalize (automatic: on): the workers
+        # only decode and warp; the heatmaps are drawn and the uint8 crops normalised on the batch's device
+        train_set.draw_targets = not on_device(cfg["train"], "gpu_targets")
+        train_set.normalize_images = not on_device(cfg["train"], "device_normalize")
+        normalize = Normalizer()  # the workers' mean and std (hrseg.utils.image.normalize's defaults)
 
         def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-            images = batch["image"]
+            images = normalize(batch["image"])
             if "target" in batch:
                 target, weight = batch["target"], batch["target_weight"]
             else:

@@ -30,6 +30,7 @@ from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
+from hrseg.engine.speed import on_device
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
@@ -37,6 +38,7 @@ from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 from hrseg.inference.predictor import SegPredictor
 from hrseg.losses.segmentation import SegCrossEntropy
+from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.tasks.base import Evaluation, Task, find_images  # noqa: F401  (find_images re-exported)
 from hrseg.tasks.common import generate_once
@@ -263,12 +265,16 @@ class SegTask(Task):
         criterion = build_loss(cfg["loss"], model)
         schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
         hook = ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
+        # train.device_normalize (automatic: on): the workers send uint8 crops, normalised here on the batch's device
+        train_set.normalize_images = not on_device(cfg["train"], "device_normalize")
+        normalize = Normalizer(train_set.transform.mean, train_set.transform.std)
 
         def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            images = normalize(batch["image"])
             if hook is not None and hook.mixup_alpha > 0:
-                images, lam, perm = mixup_images(batch["image"], hook.mixup_alpha, hook.generator)
+                images, lam, perm = mixup_images(images, hook.mixup_alpha, hook.generator)
                 return mixed_losses(criterion, net(images), batch["label"], lam, perm)
-            return criterion(net(batch["image"]), batch["label"])
+            return criterion(net(images), batch["label"])
 
         return train_step, hook
 

@@ -4,7 +4,9 @@ A sample is a dict ``{'image': (3, h, w) float, 'target': (K, hh, hw) float, 'ta
 (K, 1) float, 'meta': {...}}`` where meta holds what decoding and evaluation need (centre,
 scale, rotation, image id, box score, OKS area, flipped, joints in the crop). With
 ``draw_targets = False`` the worker leaves out 'target' and 'target_weight' (the heatmaps are
-drawn on the GPU from meta's joints, :mod:`hrseg.codecs.heatmap_torch`).
+drawn on the GPU from meta's joints, :mod:`hrseg.codecs.heatmap_torch`); with
+``normalize_images = False`` 'image' is the uint8 crop, (3, h, w), normalised on the device by the
+training step (:class:`hrseg.utils.image.Normalizer`, ``train.device_normalize``).
 
 Bad images: in training a missing or corrupt image, or one whose decoded size is not the
 annotation file's (an EXIF-rotated file, say), is skipped: one warning per file and process,
@@ -36,6 +38,7 @@ from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-expo
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
 from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import ConfigError, DataError
+from hrseg.utils.image import chw_uint8
 from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 from hrseg.utils.image_io import read_image
 
@@ -114,6 +117,8 @@ class CocoPoseDataset(Dataset):
         # False: samples carry no 'target' / 'target_weight', the training step makes them on the
         # device from meta's joints (hrseg.codecs.heatmap_torch, train.gpu_targets)
         self.draw_targets = True
+        # False: 'image' is the uint8 crop, normalised on the device (train.device_normalize)
+        self.normalize_images = True
         self._device_weights: dict[torch.device, torch.Tensor] = {}
 
 
@@ -179,8 +184,9 @@ class CocoPoseDataset(Dataset):
             "joints": crop.joints.astype(np.float32), "joints_vis": crop.joints_vis,
         }
         image = crop.image if self.randaugment is None or rng is None else self.randaugment(crop.image, rng)
-        if not self.draw_targets:  # the training step draws them on the device from meta's joints
-            return {"image": normalize(image), "meta": meta}
-        target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
-        return {"image": normalize(image), "target": torch.from_numpy(target),
-                "target_weight": torch.from_numpy(target_weight), "meta": meta}
+        sample = {"image": normalize(image) if self.normalize_images else chw_uint8(image)}
+        if self.draw_targets:  # else the training step draws them on the device from meta's joints
+            target, target_weight = self.codec.encode(crop.joints, crop.joints_vis, self.keypoints.weights)
+            sample.update(target=torch.from_numpy(target), target_weight=torch.from_numpy(target_weight))
+        sample["meta"] = meta
+        return sample

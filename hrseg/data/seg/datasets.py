@@ -91,6 +91,20 @@ class SegDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def normalize_images(self) -> bool:
+        """False: the training transform's crops come as uint8, normalised on the device by the training
+        step (``train.device_normalize``); an evaluation dataset normalises in the predictor."""
+        return getattr(self.transform, "normalize_images", True)
+
+    @normalize_images.setter
+    def normalize_images(self, value: bool) -> None:
+        if hasattr(self.transform, "normalize_images"):
+            self.transform.normalize_images = bool(value)
+        elif not value:
+            raise ConfigError(f"{type(self).__name__}: its transform {type(self.transform).__name__} always "
+                              "normalises (uint8 crops for the device need SegTrainTransform)")
+
     def set_stage(self, crop_size: Sequence[int], randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
         """A progressive-learning stage: the training transform's crop (H, W) and RandAugment."""
         set_stage = getattr(self.transform, "set_stage", None)

@@ -25,7 +25,7 @@ import torch
 from hrseg.data.augment import build_randaugment
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import IGNORE_INDEX, flip_label_map, flip_permutation
-from hrseg.utils.image import denormalize, normalize  # noqa: F401  (re-exported)
+from hrseg.utils.image import chw_uint8, denormalize, normalize  # noqa: F401  (denormalize: re-exported)
 
 Size = tuple[int, int]  # (height, width)
 
@@ -142,6 +142,8 @@ class SegTrainTransform:
     randaugment: Any = field(default=None, repr=False, compare=False)
     # (left, right) class pairs swapped by the horizontal flip (LIP's arms, legs, shoes)
     flip_pairs: tuple[tuple[int, int], ...] = ()
+    # False: the crop comes as uint8 (3, H, W), normalised on the device (train.device_normalize)
+    normalize_images: bool = True
 
     def set_stage(self, crop_size: Size, randaugment: float = 0.0, randaugment_ops: int = 2) -> None:
         """Crop (H, W) and photometric RandAugment magnitude (0 = off) of a training stage."""
@@ -166,7 +168,8 @@ class SegTrainTransform:
             image = _apply_seeded(self._photo, image, rng)
         if self.randaugment is not None:
             image = self.randaugment(image, rng)
-        return normalize(image, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+        image = normalize(image, self.mean, self.std) if self.normalize_images else chw_uint8(image)
+        return image, torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
 
     def _flip_label(self, label: np.ndarray) -> np.ndarray:
         if not self.flip_pairs:
