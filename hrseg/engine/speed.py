@@ -1,6 +1,7 @@
 """The options that make a training step fast on a GPU (the config's ``train`` section), and what
 each one resolves to on the run's device. ``None`` means automatic: on under CUDA where the
-option keeps the training exact, off on the CPU, so a CPU run trains exactly as without them.
+option keeps the training exact, off on the CPU, so a CPU run trains exactly as without them
+(``device_normalize``, which gives the same bits everywhere, is on everywhere).
 
 - ``deterministic``: deterministic kernels, cuDNN autotuning off, no CUDA graph; a resumed run
   continues bit for bit on CUDA too (on the CPU it always does).

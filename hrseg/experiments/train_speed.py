@@ -1,6 +1,6 @@
 """How fast a model trains, and where a step's time goes (``hrseg bench-train``).
 
-Four measures of one model, input size and batch, in one table:
+The measures of one model, input size and batch, in one table:
 
 - the bare training step: the real step (the task's ``train_step``, loss, backward, optimizer,
   schedule, with the speed options of :mod:`hrseg.engine.speed` as a run on this device resolves
@@ -122,7 +122,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         raise ConfigError(f"bench-train: the synthetic split has {len(train_set)} samples, {need} are needed "
                           f"({loop_iters} loop iterations of batch {batch}); lower --loop-iters")
     model = task.build_model(cfg)
-    step_fn, _ = task.training_step(cfg, model, train_set)  # sets what the workers do (train.gpu_*)
+    step_fn, _ = task.training_step(cfg, model, train_set)  # what the workers do: train.gpu_targets, .device_normalize
     loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
                               collate_fn=task.collate, drop_last=True, seed=seed)
     with tempfile.TemporaryDirectory() as work_dir:
@@ -160,7 +160,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     }
 
 
-# What one worker does in each measured setting: the dataset's flags (those it has)
+# What one pose worker does in each measured setting (CocoPoseDataset's flags)
 WORKER_SETTINGS = {
     "targets": {"draw_targets": True, "normalize_images": True},
     "no_targets": {"draw_targets": False, "normalize_images": True},

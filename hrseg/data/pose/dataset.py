@@ -38,8 +38,8 @@ from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-expo
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
 from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import ConfigError, DataError
-from hrseg.utils.image import chw_uint8
 from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
+from hrseg.utils.image import chw_uint8
 from hrseg.utils.image_io import read_image
 
 __all__ = ["CocoPoseDataset", "SkippedSample", "pose_collate", "skip_sample"]
