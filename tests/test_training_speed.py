@@ -17,6 +17,7 @@ from torch import nn
 import test_engine
 from hrseg.engine import TRAIN_DEFAULTS, build_dataloader, graph_step
 from hrseg.engine.distributed import with_loader_options
+from hrseg.engine.workers import EpochIterator
 from hrseg.engine.speed import resolve_speed
 from hrseg.engine.trainer import set_loader_epoch
 from hrseg.errors import ConfigError
@@ -110,16 +111,19 @@ class EpochData(NoisyData):
 def test_persistent_workers_yield_what_fresh_workers_do():
     fresh = build_dataloader(EpochData(), batch_size=4, num_workers=2, seed=3)
     kept = with_loader_options(build_dataloader(EpochData(), batch_size=4, num_workers=2, seed=3), None, True)
-    assert kept.persistent_workers and not fresh.persistent_workers
+    assert kept.persistent_workers and not fresh.persistent_workers and len(kept) == len(fresh) == 3
+    epochs = {"fresh": EpochIterator(fresh, 3), "kept": EpochIterator(kept, 3)}
     seen = []
-    for epoch in (0, 1, 2):
-        batches = []
-        for dl in (fresh, kept):
-            set_loader_epoch(dl, epoch, seed=3)
-            batches.append([x for x, _ in dl])
-        assert len(batches[1]) == 3 and all(torch.equal(a, b) for a, b in zip(*batches))
-        seen.append(torch.cat(batches[1]))
-    assert kept._iterator is not None and not torch.equal(seen[0], seen[1])  # the same workers, a new epoch
+    for epoch in (0, 1, 2, 5, 6):  # 5: a jump (a resumed run) restarts the run's iterator there
+        batches = {name: [x for x, _ in read(epoch)] for name, read in epochs.items()}
+        assert len(batches["kept"]) == 3 and all(torch.equal(a, b) for a, b in zip(*batches.values()))
+        seen.append(torch.cat(batches["kept"]))
+        # the workers went on into the next epoch: more indices sent than this epoch has
+        assert kept._iterator._send_idx > kept._iterator._num_yielded >= 3
+    assert not torch.equal(seen[0], seen[1])  # the same workers, a new epoch
+    half = epochs["kept"](7)
+    next(half)  # an epoch left unfinished: the next one starts the run's iterator again
+    assert torch.equal(torch.cat([x for x, _ in epochs["kept"](8)]), torch.cat([x for x, _ in epochs["fresh"](8)]))
 
 
 def test_trainer_with_persistent_workers_trains_as_with_fresh_ones(tmp_path):
@@ -131,6 +135,28 @@ def test_trainer_with_persistent_workers_trains_as_with_fresh_ones(tmp_path):
         runs.append(trainer)
     assert runs[1].loader.persistent_workers and "persistent workers" in runs[1].speed.describe()
     for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resumed_run_with_persistent_workers_continues_exactly(tmp_path):
+    # the run's one iterator starts again at the resumed epoch, mid-run
+    run = functools.partial(make_trainer, num_workers=2, device="cpu", save_every=1)
+    full = run(tmp_path / "full")
+    full.fit()
+    calls = {"n": 0}
+
+    def crashing_step(model, batch):  # dies in epoch 3 (3 iterations per epoch)
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise test_engine.Interrupt
+        return test_engine.mse_step(model, batch)
+
+    with pytest.raises(test_engine.Interrupt):
+        run(tmp_path / "cut", step=crashing_step, persistent_workers=True).fit()
+    resumed = run(tmp_path / "cut", resume=True, persistent_workers=True)
+    assert resumed.epoch == 2 and resumed.loader.persistent_workers
+    resumed.fit()
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
 
 

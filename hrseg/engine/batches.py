@@ -70,11 +70,15 @@ def batch_size_of(batch: Any) -> int:
     return 1
 
 
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of the loader's generator in an epoch: the workers' base seed is its first draw."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
 def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int = 0) -> None:
-    """Fix an epoch's data: worker seeds, sampler order (seed + epoch), dataset augmentation. The
-    generator first: persistent workers' sampler takes its base seed from it in ``set_epoch``."""
+    """Fix an epoch's data: worker seeds, sampler order (seed + epoch), dataset augmentation."""
     if loader.generator is not None:
-        loader.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
+        loader.generator.manual_seed(epoch_seed(seed, epoch, rank))
     for obj in (loader.sampler, loader.batch_sampler, loader.dataset):
         if hasattr(obj, "set_epoch"):
             obj.set_epoch(epoch)

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from hrseg.engine.workers import EpochKeyedSampler, EpochSyncedDataset
+from hrseg.engine.workers import EpochSyncedDataset, PaddedCollate, RunBatchSampler
 
 log = logging.getLogger("hrseg")
 
@@ -209,17 +209,19 @@ def with_loader_options(loader: DataLoader, prefetch_factor: int | None = None,
                         persistent_workers: bool = False) -> DataLoader:
     """``loader`` itself, or the same loader (dataset, sampler, collate, seeds) with workers that
     prepare ``prefetch_factor`` batches ahead each and, with ``persistent_workers``, live for the
-    whole run (:mod:`hrseg.engine.workers`; needs the loader's generator, as
+    whole run and run on into the next epoch's batches (:mod:`hrseg.engine.workers`: read it by
+    epochs with :class:`~hrseg.engine.workers.EpochIterator`; needs the loader's generator, as
     :func:`build_dataloader` sets it). The data it yields do not change."""
     persistent = bool(persistent_workers) and loader.num_workers > 0 and loader.generator is not None
     if loader.num_workers == 0 or (prefetch_factor in (None, loader.prefetch_factor) and not persistent):
         return loader
-    dataset, sampler = loader.dataset, loader.sampler
+    dataset, collate_fn = loader.dataset, loader.collate_fn
+    batches: dict[str, Any] = dict(batch_size=loader.batch_size, sampler=loader.sampler, drop_last=loader.drop_last)
     if persistent:
-        dataset = EpochSyncedDataset(dataset, loader.worker_init_fn)
-        sampler = EpochKeyedSampler(sampler, loader.generator)
-    return DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler,
-                      num_workers=loader.num_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
+        dataset, collate_fn = EpochSyncedDataset(dataset, loader.worker_init_fn), PaddedCollate(collate_fn)
+        batches = dict(batch_sampler=RunBatchSampler(loader.sampler, loader.batch_size, loader.drop_last,
+                                                     loader.num_workers))
+    return DataLoader(dataset, **batches, num_workers=loader.num_workers, collate_fn=collate_fn,
                       pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
                       generator=loader.generator, prefetch_factor=prefetch_factor or loader.prefetch_factor,
                       timeout=loader.timeout, multiprocessing_context=loader.multiprocessing_context,

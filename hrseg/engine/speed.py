@@ -39,9 +39,10 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
 - ``amp_dtype``: 'float16' (with GradScaler, the default) or 'bfloat16' (no scaler) for AMP.
 - ``prefetch_factor``: batches each DataLoader worker prepares ahead; auto = 4 under CUDA with
   workers (PyTorch's default 2 otherwise).
-- ``persistent_workers``: DataLoader workers started once for the run, not every epoch, yielding
-  bit for bit what fresh workers would (:mod:`hrseg.engine.workers`: the epoch and the workers'
-  seeds travel with the indices); auto = on under CUDA with workers, off with an epoch hook
+- ``persistent_workers``: DataLoader workers started once for the run, not every epoch, and one
+  iterator for the run, so they prepare the next epoch's batches while this one ends; they yield bit
+  for bit what fresh workers would (:mod:`hrseg.engine.workers`: the epoch and the workers' seeds
+  travel with the indices); auto = on under CUDA with workers, off with an epoch hook
   (progressive stages change the dataset in the main process) and on the CPU.
 """
 from __future__ import annotations

@@ -45,6 +45,7 @@ from hrseg.engine.graph_step import GraphedStep
 from hrseg.engine.logging import RunLogger
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
 from hrseg.engine.speed import SPEED_DEFAULTS, configure_kernels, resolve_speed
+from hrseg.engine.workers import EpochIterator
 from hrseg.utils.progress import progress_bar
 from hrseg.errors import CheckpointError, ConfigError, DataError
 
@@ -165,6 +166,7 @@ class Trainer:
         path = ckpt.resume_path(resume, self.work_dir)
         state = ckpt.load_state(path) if path is not None else None
         self.seed = self._choose_seed(seed, state)
+        self.epochs = EpochIterator(self.loader, self.seed, self.rank)
         if state is None:
             ckpt.seed_everything(self.seed + self.rank, deterministic)
         else:
@@ -229,7 +231,6 @@ class Trainer:
     def train_epoch(self, epoch: int) -> tuple[dict[str, float], dict[str, float]]:
         """One epoch's training: its mean losses and its stats (lr, images_per_s, time, cpu_time,
         skipped, data_wait); :meth:`fit` adds evaluation, logs and checkpoints."""
-        set_loader_epoch(self.loader, epoch, self.seed, self.rank)
         self.wrapped.train()
         lr = self.lr  # the epoch's lr, as the schedule set it for its first iteration
         skipped_before = num_skipped(self.loader)
@@ -240,7 +241,7 @@ class Trainer:
         waited = 0.0  # seconds the loop waited for the loader (the data-wait share of the epoch)
         with progress_bar(len(self.loader), f"epoch {epoch + 1}/{self.max_epochs}",
                       disable=not (self.progress and self.is_main)) as bar:
-            batches = iter(self.loader)
+            batches = self.epochs(epoch)  # its data fixed by (seed, epoch, rank); workers may be running already
             while True:
                 asked = time.perf_counter()
                 batch = next(batches, _END)

@@ -30,14 +30,14 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import Subset
 
 from hrseg.engine import Trainer, build_dataloader, seed_everything
-from hrseg.engine.batches import batch_size_of, set_loader_epoch, to_device
+from hrseg.engine.batches import batch_size_of, to_device
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import machine
 from hrseg.tasks import pose, segmentation
@@ -139,8 +139,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         stepped = kernels_per_step(lambda: trainer.step(one), dev)
         _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
         _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
-        set_loader_epoch(trainer.loader, 2, seed)
-        data_only = loader_rate(trainer.loader, dev, trainer.speed.channels_last)
+        data_only = loader_rate(trainer.epochs(2), dev, trainer.speed.channels_last)  # the Trainer's workers
     worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {
@@ -170,10 +169,9 @@ WORKER_LABELS = {"targets": ", targets drawn by it", "no_targets": ", no targets
                  "sample": "", "uint8": ", uint8 crops (normalised on the device)"}
 
 
-def loader_rate(loader: Any, device: torch.device, channels_last: bool = False) -> float:
-    """Images/s one epoch of ``loader`` delivers to ``device`` with no training step, from its first
-    batch on (the workers' start-up, if they start, before it); NaN for a loader of one batch."""
-    batches = iter(loader)
+def loader_rate(batches: Iterator[Any], device: torch.device, channels_last: bool = False) -> float:
+    """Images/s an epoch's ``batches`` reach ``device`` with no training step, from the first batch
+    on (the workers' start-up, if they start, before it); NaN for an epoch of one batch."""
     next(batches)
     images, start = 0, time.perf_counter()
     for batch in batches:
