@@ -31,7 +31,7 @@ import random
 from typing import Any, Callable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_worker_info
 
 from hrseg.engine.batches import epoch_seed, set_loader_epoch
 
@@ -56,13 +56,13 @@ class RunBatchSampler(Sampler):
     :class:`EpochIterator`) that bring the turn back to worker 0."""
 
     def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool, num_workers: int):
-        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+        self.sampler = sampler
+        self.batches = BatchSampler(sampler, batch_size, drop_last)  # one epoch's, as a DataLoader makes them
         self.padding = -len(self) % max(int(num_workers), 1)
         self.start, self.seed, self.rank, self.run = 0, 0, 0, 0
 
     def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batches)
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
         if len(self) == 0:
@@ -71,9 +71,8 @@ class RunBatchSampler(Sampler):
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(epoch)
             base_seed = first_draw(torch.Generator().manual_seed(epoch_seed(self.seed, epoch, self.rank)))
-            keys = ((self.run, epoch, base_seed, int(i)) for i in self.sampler)
-            for _ in range(len(self)):
-                yield list(itertools.islice(keys, self.batch_size))
+            for batch in self.batches:
+                yield [(self.run, epoch, base_seed, int(i)) for i in batch]
             yield from ([] for _ in range(self.padding))
 
 
