@@ -26,12 +26,14 @@ def test_record_and_table_on_the_cpu(record):
     assert record["step_images_per_s"] > 0 and record["loop_images_per_s"] > 0
     assert 0.0 <= record["loop_data_wait"] < 1.0
     assert set(record["phases_ms"]) == {"forward", "backward", "optimizer"}
+    assert record["first_step_s"] > 0 and record["first_graph_step_s"] > 0  # compile / capture / autotuning
     # the same eager step either way on the CPU: conv, BatchNorm, loss and Adam's operators
     assert record["kernels_eager"]["aten_ops"] == record["kernels_step"]["aten_ops"] > 1000
     # pose: with and without the heatmaps, and the crop as uint8 (train.device_normalize)
     assert set(record["worker_samples_per_s"]) == {"targets", "no_targets", "uint8"}
     table = format_table(record)
     assert "| real loop, first epoch (2 iterations, 1 workers) |" in table and "aten ops" in table
+    assert "; first eager step " in table.splitlines()[0]
     assert "| real loop, next epoch (2 iterations, 1 workers) |" in table and record["first_loop_images_per_s"] > 0
     assert "| the DataLoader alone, no step (1 batches, 1 workers) |" in table and record["loader_images_per_s"] > 0
     assert "| one worker's samples/s, no targets drawn by it |" in table

@@ -44,6 +44,17 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
   for bit what fresh workers would (:mod:`hrseg.engine.workers`: the epoch and the workers' seeds
   travel with the indices); auto = on under CUDA with workers, off with an epoch hook
   (progressive stages change the dataset in the main process) and on the CPU.
+- ``compile``: ``torch.compile`` (inductor) of the model's repeated regions, in place: every
+  submodule whose class sets ``compile_region = True`` (HRNet's ``HighResolutionModule`` and the
+  residual blocks outside them; :func:`compile_regions`), so that BatchNorm, ReLU, the fuse layers'
+  additions and upsampling run as fused kernels, forward and backward. Regional, not the whole step:
+  modules alike share one compiled graph (W32's 12 regions compile 6 graphs), where a compile of the
+  whole step had not finished after 170 s on an H200. Inside a CUDA graph the compiled kernels are
+  captured like any others (the warm-up runs compile). Evaluation runs eagerly
+  (``torch.compiler.set_stance('force_eager')``): no compile for its shapes and eval mode. The
+  arithmetic is fused, so the numbers differ from the eager step's by rounding (float32 on the CPU:
+  a step's gradients within 1e-5 relative). Auto = off: its GPU figure is not measured yet
+  (docs/training.md). Off with ``deterministic`` (the exact resume is promised for the eager step).
 """
 from __future__ import annotations
 
@@ -52,12 +63,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
+from torch import nn
 
 from hrseg.errors import ConfigError
 
 SPEED_DEFAULTS: dict[str, Any] = dict(
     deterministic=False, cudnn_benchmark=None, fused_optimizer=None, channels_last=None, cuda_graph=None,
     gpu_targets=None, device_normalize=None, amp_dtype="float16", prefetch_factor=None, persistent_workers=None,
+    compile=None,
 )
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 CUDA_PREFETCH = 4
@@ -78,12 +91,14 @@ class SpeedOptions:
     amp_dtype: torch.dtype = torch.float16
     prefetch_factor: int | None = None
     persistent_workers: bool = False
+    compile: bool = False
     grad_scaler: bool = False  # float16 AMP under CUDA: the Trainer's GradScaler is on
     notes: tuple[str, ...] = ()
 
-    def describe(self) -> str:
-        """One log line: what is on."""
-        names = ("cudnn_benchmark", "fused_optimizer", "channels_last", "cuda_graph", "gpu_targets", "device_normalize")
+    def describe(self, compiled_regions: int = 0) -> str:
+        """One log line: what is on (and how many regions :func:`compile_regions` compiled)."""
+        names = ("cudnn_benchmark", "fused_optimizer", "channels_last", "cuda_graph", "gpu_targets", "device_normalize",
+                 "compile")
         on = [name for name in names if getattr(self, name)]
         parts = [f"speed options: {', '.join(on) if on else 'none'}"]
         if self.deterministic:
@@ -92,6 +107,8 @@ class SpeedOptions:
             parts.append(f"prefetch {self.prefetch_factor} batches per worker")
         if self.persistent_workers:
             parts.append("persistent workers")
+        if self.compile:
+            parts.append(f"{compiled_regions} regions compiled, evaluation eager")
         return "; ".join(parts + list(self.notes))
 
 
@@ -108,7 +125,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
                   distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
                   step_note: str | None = None, amp: bool = True,
                   optimizer: Mapping[str, Any] | None = None,
-                  persistent_workers: bool | None = None) -> SpeedOptions:
+                  persistent_workers: bool | None = None, compile: bool | None = None) -> SpeedOptions:
     """The options for a run on ``device`` (see the module docstring). ``step_note``: why the
     task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can;
     ``amp`` and ``optimizer`` (the optimizer's config): whether a fused optimizer is safe."""
@@ -117,7 +134,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     flags = {name: _flag(name, value) for name, value in (
         ("cudnn_benchmark", cudnn_benchmark), ("fused_optimizer", fused_optimizer), ("channels_last", channels_last),
         ("cuda_graph", cuda_graph), ("gpu_targets", gpu_targets), ("device_normalize", device_normalize),
-        ("persistent_workers", persistent_workers))}
+        ("persistent_workers", persistent_workers), ("compile", compile))}
     if str(amp_dtype) not in AMP_DTYPES:
         raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
     if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
@@ -158,6 +175,10 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         if flags["persistent_workers"]:
             notes.append("persistent_workers off: an epoch hook changes the dataset between epochs")
         persistent = False
+    compiled = auto("compile", False)
+    if compiled and deterministic:
+        notes.append("compile off: train.deterministic (an exact resume is promised for the eager step)")
+        compiled = False
     fused = auto("fused_optimizer", cuda)
     scaler = cuda and bool(amp) and str(amp_dtype) == "float16"
     if fused and scaler and _sgd_with_momentum(optimizer):
@@ -171,7 +192,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         cuda_graph=bool(graph),
         gpu_targets=auto("gpu_targets", cuda), device_normalize=auto("device_normalize", True),
         amp_dtype=AMP_DTYPES[str(amp_dtype)], prefetch_factor=prefetch_factor, persistent_workers=persistent,
-        grad_scaler=scaler, notes=tuple(notes))
+        compile=compiled, grad_scaler=scaler, notes=tuple(notes))
 
 
 # what a task's train_step makes of a null train.gpu_targets / train.device_normalize (it does not know
@@ -189,6 +210,20 @@ def on_device(train: Mapping[str, Any], name: str) -> bool:
 def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:
     cfg = optimizer or {}
     return str(cfg.get("type", "")).lower() == "sgd" and bool(cfg.get("momentum", 0))
+
+
+def compile_regions(model: nn.Module) -> int:
+    """``torch.compile`` in place every submodule whose class sets ``compile_region = True`` (and
+    nothing inside it again); the parameters' names, and so the checkpoints, stay as they are.
+    Returns how many were compiled."""
+    count = 0
+    for child in model.children():
+        if getattr(type(child), "compile_region", False):
+            child.compile()
+            count += 1
+        else:
+            count += compile_regions(child)
+    return count
 
 
 def configure_kernels(options: SpeedOptions) -> None:

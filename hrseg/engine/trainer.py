@@ -44,7 +44,7 @@ from hrseg.engine.distributed import (
 from hrseg.engine.graph_step import GraphedStep
 from hrseg.engine.logging import RunLogger
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
-from hrseg.engine.speed import SPEED_DEFAULTS, configure_kernels, resolve_speed
+from hrseg.engine.speed import SPEED_DEFAULTS, compile_regions, configure_kernels, resolve_speed
 from hrseg.engine.workers import EpochIterator
 from hrseg.utils.progress import progress_bar
 from hrseg.errors import CheckpointError, ConfigError, DataError
@@ -90,10 +90,9 @@ class Trainer:
     device: default ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU.
     log_interval: iterations between progress-bar / TensorBoard updates (each one syncs).
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
-    deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets,
-        device_normalize, amp_dtype, prefetch_factor, persistent_workers: the speed options, automatic
-        (None) = on under CUDA where exact, off on the CPU (device_normalize: on, the same bits
-        everywhere; :mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
+    deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets, device_normalize,
+        amp_dtype, prefetch_factor, persistent_workers, compile: the speed options, automatic (None) = on under
+        CUDA where exact, else off (:mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
     epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
         epochs included) before its data is drawn, e.g. to change the input size and the
         regularization (:class:`hrseg.engine.progressive.ProgressiveHook`).
@@ -113,7 +112,8 @@ class Trainer:
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
                  channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
                  amp_dtype: str = "float16", prefetch_factor: int | None = None,
-                 persistent_workers: bool | None = None, device_normalize: bool | None = None):
+                 persistent_workers: bool | None = None, device_normalize: bool | None = None,
+                 compile: bool | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
                             f"got {type(train_loader).__name__}")
@@ -143,13 +143,14 @@ class Trainer:
                                    distributed=self.world_size > 1, epoch_hook=epoch_hook is not None,
                                    num_workers=train_loader.num_workers,
                                    step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
-                                   optimizer=optimizer_cfg, persistent_workers=persistent_workers)
+                                   optimizer=optimizer_cfg, persistent_workers=persistent_workers, compile=compile)
         configure_kernels(self.speed)
         self.loader = with_loader_options(train_loader, self.speed.prefetch_factor, self.speed.persistent_workers)
         self.amp = bool(amp) and self.device.type == "cuda"
 
         if self.speed.channels_last:
             model.to(memory_format=torch.channels_last)
+        self.compiled_regions = compile_regions(model) if self.speed.compile else 0
         self.wrapped = wrap_model(model, self.device, sync_bn, find_unused_parameters)
         self.model = unwrap(self.wrapped)
         total_batch = (train_loader.batch_size or 1) * self.world_size
@@ -175,7 +176,7 @@ class Trainer:
                                 start_iteration=self.iteration)
         self.logger.info(lr_note)
         self.logger.info(batchnorm_mode(sync_bn, self.device)[1])
-        self.logger.info(self.speed.describe())
+        self.logger.info(self.speed.describe(self.compiled_regions))
         if path is not None:
             self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration}")
         elif resume:
@@ -336,7 +337,7 @@ class Trainer:
 
     def _run_evaluate(self) -> dict[str, float]:
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.compiler.set_stance("force_eager"):  # no compile for evaluation's shapes
             metrics = self.evaluate(self.model)
         self.model.train()
         return broadcast_object({k: float(v) for k, v in (metrics or {}).items()})

@@ -130,8 +130,9 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         trainer = Trainer(model, loader, step_fn, cfg["optimizer"], cfg["schedule"], Path(work_dir),
                           seed=seed, device=dev, **train)
         one = to_device(next(iter(loader)), dev, trainer.speed.channels_last)
-        phases = _phases(trainer, one, dev, warmup, iters)
-        for _ in range(warmup):  # a CUDA graph is captured on the first of them
+        phases, first_step_s = _phases(trainer, one, dev, warmup, iters)
+        capture_s = _timed(lambda: trainer.step(one), dev)  # a CUDA graph is captured here
+        for _ in range(warmup - 1):
             trainer.step(one)
         step_s = _timed(lambda: [trainer.step(one) for _ in range(iters)], dev) / iters
         eager = kernels_per_step(lambda: (trainer.optimizer.zero_grad(set_to_none=True),
@@ -145,7 +146,8 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     return {
         "model": model_name, "input_size": [int(v) for v in input_size], "batch": batch, "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else machine_name(),
-        "amp": trainer.amp, "speed": trainer.speed.describe(),
+        "amp": trainer.amp, "speed": trainer.speed.describe(trainer.compiled_regions),
+        "first_step_s": first_step_s, "first_graph_step_s": capture_s,
         "cuda_graph": bool(graph is not None and graph.graph is not None),
         "graph_note": graph.disabled if graph is not None else None,
         "step_images_per_s": batch / step_s, "step_ms": 1000 * step_s,
@@ -208,8 +210,11 @@ def worker_rates(dataset: Any, samples: int) -> dict[str, float]:
     return rates
 
 
-def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int, iters: int) -> dict[str, float]:
-    """Median seconds of the forward, backward and optimizer phases of eager steps, synchronised."""
+def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int,
+            iters: int) -> tuple[dict[str, float], float]:
+    """Median seconds of the forward, backward and optimizer phases of eager steps, synchronised,
+    and the seconds of the first step (with ``train.compile`` its compile, on CUDA cuDNN's autotuning)."""
+    first = 0.0
     times: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
     out: dict[str, Any] = {}
     for i in range(warmup + iters):
@@ -217,10 +222,11 @@ def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int, ite
         spans = {"forward": _timed(lambda: out.update(trainer.forward(batch)), device),
                  "backward": _timed(lambda: trainer.backward(out), device),
                  "optimizer": _timed(trainer.optimizer_step, device)}
+        first = first or sum(spans.values())
         if i >= warmup:
             for k, v in spans.items():
                 times[k].append(v)
-    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}, first
 
 
 def machine_name() -> str:
@@ -251,7 +257,9 @@ def format_table(r: Mapping[str, Any]) -> str:
                 f"{wait:.1%} ({wait * 1000 * r['batch'] / rate:.1f} ms/step) | | | | |")
     lines = [f"{r['model']} {h}x{w}, batch {r['batch']}, {r['device']} ({r['device_name']}), torch {r['torch']}, "
              f"{r['threads']} thread(s), AMP {'on' if r['amp'] else 'off'}; {r['speed']}"
-             + (f"; cuda_graph: {r['graph_note']}" if r.get("graph_note") else ""),
+             + (f"; cuda_graph: {r['graph_note']}" if r.get("graph_note") else "")
+             + f"; first eager step {r['first_step_s']:.1f} s, first step of the run {r['first_graph_step_s']:.1f} s"
+             + (" (the graph's capture)" if r["cuda_graph"] else ""),
              "",
              "| measure | images/s | data wait | forward ms | backward ms | optimizer ms | kernels per step |",
              "|---|---:|---:|---:|---:|---:|---|",

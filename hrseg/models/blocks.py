@@ -22,6 +22,7 @@ class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a residual connection (ResNet-18/34 style)."""
 
     expansion = 1
+    compile_region = True  # compiled on its own under train.compile (hrseg.engine.speed.compile_regions)
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, norm: NormFactory = nn.BatchNorm2d,
                  **_: Any) -> None:
@@ -44,6 +45,7 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand by 4, with a residual connection (ResNet-50 style)."""
 
     expansion = 4
+    compile_region = True  # compiled on its own under train.compile (hrseg.engine.speed.compile_regions)
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, norm: NormFactory = nn.BatchNorm2d,
                  **_: Any) -> None:

@@ -116,6 +116,8 @@ class HighResolutionModule(nn.Module):
     (the official pose network's last module).
     """
 
+    compile_region = True  # modules alike share one compiled graph under train.compile (hrseg.engine.speed.compile_regions)
+
     def __init__(self, in_channels: list[int], spec: StageSpec, norm: NormFactory, multi_scale_output: bool = True,
                  upsample: UpsampleMode = "nearest", align_corners: bool = False,
                  fusion: FusionConv = "dense") -> None:
