@@ -92,7 +92,8 @@ class Trainer:
     progress: show the tqdm bar (rank 0 only). find_unused_parameters: passed to DDP.
     deterministic, cudnn_benchmark, fused_optimizer, channels_last, cuda_graph, gpu_targets, device_normalize,
         amp_dtype, prefetch_factor, persistent_workers, compile: the speed options, automatic (None) = on under
-        CUDA where exact, else off (:mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
+        CUDA where exact, else off (device_normalize: on everywhere, the same bits; compile: off until measured;
+        :mod:`hrseg.engine.speed`); ``speed`` holds what they resolved to.
     epoch_hook: ``hook(epoch, trainer)`` called at the start of every epoch (0-based, resumed
         epochs included) before its data is drawn, e.g. to change the input size and the
         regularization (:class:`hrseg.engine.progressive.ProgressiveHook`).
