@@ -151,9 +151,9 @@ class Trainer:
 
         if self.speed.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.compiled_regions = compile_regions(model) if self.speed.compile else 0
         self.wrapped = wrap_model(model, self.device, sync_bn, find_unused_parameters)
         self.model = unwrap(self.wrapped)
+        self.compiled_regions = compile_regions(self.model) if self.speed.compile else 0  # SyncBN in place already
         total_batch = (train_loader.batch_size or 1) * self.world_size
         optimizer_cfg, lr_note = scale_lr(optimizer_cfg, total_batch)
         self.optimizer = build_optimizer(self.model, optimizer_cfg, fused=self.speed.fused_optimizer)
