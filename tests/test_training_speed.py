@@ -124,16 +124,29 @@ def test_persistent_workers_yield_what_fresh_workers_do():
     half = epochs["kept"](7)
     next(half)  # an epoch left unfinished: the next one starts the run's iterator again
     assert torch.equal(torch.cat([x for x, _ in epochs["kept"](8)]), torch.cat([x for x, _ in epochs["fresh"](8)]))
+    workers = kept._iterator._workers
+    epochs["kept"].close()  # the workers stop now; a later epoch starts new ones
+    assert kept._iterator is None and not any(w.is_alive() for w in workers)
+    assert torch.equal(torch.cat([x for x, _ in epochs["kept"](9)]), torch.cat([x for x, _ in epochs["fresh"](9)]))
+    epochs["kept"].close()
 
 
 def test_trainer_with_persistent_workers_trains_as_with_fresh_ones(tmp_path):
-    runs = []
+    runs, workers = [], []
+
+    def evaluate(model):  # between epochs: the persistent iterator's workers are alive
+        iterator = runs[-1].loader._iterator
+        workers.extend(iterator._workers if iterator is not None else [])
+        return test_engine.score(model)
+
     for persistent in (False, True):
-        trainer = make_trainer(tmp_path / str(persistent), max_epochs=3, num_workers=2, device="cpu",
-                               persistent_workers=persistent)
-        trainer.fit()
-        runs.append(trainer)
+        runs.append(make_trainer(tmp_path / str(persistent), max_epochs=3, num_workers=2, device="cpu",
+                                 persistent_workers=persistent, evaluate=evaluate))
+        runs[-1].fit()
     assert runs[1].loader.persistent_workers and "persistent workers" in runs[1].speed.describe()
+    # fit stops them, not the garbage collector whenever it takes the Trainer (the DataLoader's queues
+    # finalised first, the workers wait out a 5-second join timeout each)
+    assert len(workers) == 4 and not any(w.is_alive() for w in workers) and runs[1].loader._iterator is None
     for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
         assert torch.equal(a, b)
 

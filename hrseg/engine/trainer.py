@@ -129,20 +129,17 @@ class Trainer:
         self.rank, self.world_size = get_rank(), get_world_size()
         self.is_main = self.rank == 0
         self.work_dir = Path(work_dir)
-        self.loader, self.train_step, self.evaluate = train_loader, train_step, evaluate
-        self.epoch_hook = epoch_hook
+        self.loader, self.train_step, self.evaluate, self.epoch_hook = train_loader, train_step, evaluate, epoch_hook
         self.max_epochs, self.eval_interval, self.save_every = int(max_epochs), int(eval_interval), int(save_every)
         self.best_metric, self.best_mode, self.grad_clip = best_metric, best_mode, grad_clip
         self.log_interval, self.progress = max(1, int(log_interval)), progress
-        self.config = dict(config or {})
-        self.model_meta = dict(model_meta or {})
+        self.config, self.model_meta = dict(config or {}), dict(model_meta or {})
         self.device = torch.device(device) if device is not None else default_device()
         self.speed = resolve_speed(self.device, deterministic=deterministic, cudnn_benchmark=cudnn_benchmark,
-                                   fused_optimizer=fused_optimizer, channels_last=channels_last,
-                                   cuda_graph=cuda_graph, gpu_targets=gpu_targets, device_normalize=device_normalize,
-                                   amp_dtype=amp_dtype, prefetch_factor=prefetch_factor,
-                                   distributed=self.world_size > 1, epoch_hook=epoch_hook is not None,
-                                   num_workers=train_loader.num_workers,
+                                   fused_optimizer=fused_optimizer, channels_last=channels_last, cuda_graph=cuda_graph,
+                                   gpu_targets=gpu_targets, device_normalize=device_normalize, amp_dtype=amp_dtype,
+                                   prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
+                                   epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
                                    step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
                                    optimizer=optimizer_cfg, persistent_workers=persistent_workers, compile=compile)
         configure_kernels(self.speed)
@@ -215,17 +212,16 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
-        """Train up to ``max_epochs`` (from the resumed epoch); returns the final metrics."""
-        for epoch in range(self.epoch, self.max_epochs):
-            if self.epoch_hook is not None:
-                self.epoch_hook(epoch, self)
-            losses, stats = self.train_epoch(epoch)
-            self.epoch = epoch + 1
-            metrics = {}
-            if self.evaluate is not None and (self.epoch % self.eval_interval == 0
-                                              or self.epoch == self.max_epochs):
-                metrics = self.metrics = self._run_evaluate()
-            self._end_epoch(losses, stats, metrics)
+        """Train up to ``max_epochs`` (from the resumed epoch); returns the final metrics; stops the workers."""
+        try:
+            for epoch in range(self.epoch, self.max_epochs):
+                if self.epoch_hook is not None:
+                    self.epoch_hook(epoch, self)
+                losses, stats = self.train_epoch(epoch)
+                self.epoch = epoch + 1
+                self._end_epoch(losses, stats, self._evaluate_if_due())
+        finally:
+            self.epochs.close()
         self.logger.finish({"epoch": self.epoch, "iteration": self.iteration, "metrics": self.metrics,
                             "best": self.best, "train": self.last_losses, "seed": self.seed})
         return dict(self.metrics)
@@ -336,12 +332,16 @@ class Trainer:
                 "last good epoch")
         return values
 
-    def _run_evaluate(self) -> dict[str, float]:
+    def _evaluate_if_due(self) -> dict[str, float]:
+        """This epoch's metrics, or {} when no evaluation is due (every ``eval_interval`` epochs, and the last)."""
+        if self.evaluate is None or (self.epoch % self.eval_interval and self.epoch != self.max_epochs):
+            return {}
         self.model.eval()
         with torch.no_grad(), torch.compiler.set_stance("force_eager"):  # no compile for evaluation's shapes
             metrics = self.evaluate(self.model)
         self.model.train()
-        return broadcast_object({k: float(v) for k, v in (metrics or {}).items()})
+        self.metrics = broadcast_object({k: float(v) for k, v in (metrics or {}).items()})
+        return self.metrics
 
     @property
     def lr(self) -> float:

@@ -141,6 +141,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
         _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
         data_only = loader_rate(trainer.epochs(2), dev, trainer.speed.channels_last)  # the Trainer's workers
+        trainer.epochs.close()
     worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {
