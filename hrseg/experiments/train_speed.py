@@ -223,7 +223,8 @@ def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int,
         spans = {"forward": _timed(lambda: out.update(trainer.forward(batch)), device),
                  "backward": _timed(lambda: trainer.backward(out), device),
                  "optimizer": _timed(trainer.optimizer_step, device)}
-        first = first or sum(spans.values())
+        if i == 0:
+            first = sum(spans.values())
         if i >= warmup:
             for k, v in spans.items():
                 times[k].append(v)
