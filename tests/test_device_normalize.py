@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from hrseg.data.seg.transforms import SegTrainTransform
+from hrseg.engine import Trainer, build_dataloader
 from hrseg.engine.batches import to_device
-from hrseg.engine.speed import on_device, resolve_speed
+from hrseg.engine.speed import resolve_speed, tell_step
 from hrseg.errors import ConfigError
 from hrseg.experiments.train_speed import bench_config, worker_rates
 from hrseg.tasks import pose, segmentation
@@ -52,23 +53,17 @@ def test_uint8_images_take_channels_last_on_the_way_to_the_device():
     assert moved["image"].is_contiguous(memory_format=torch.channels_last) and moved["label"].is_contiguous()
 
 
-def test_the_option_is_on_everywhere_unless_asked_off(monkeypatch):
+def test_the_option_is_on_everywhere_unless_asked_off():
     for device in ("cpu", "cuda"):  # exact on every device: automatic means on
         assert resolve_speed(device).device_normalize and "device_normalize" in resolve_speed(device).describe()
         assert not resolve_speed(device, device_normalize=False).device_normalize
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert on_device({}, "device_normalize") and on_device({"device_normalize": None}, "device_normalize")
-    assert not on_device({}, "gpu_targets")  # the heatmaps: on the device under CUDA only
-    assert not on_device({"device_normalize": False}, "device_normalize")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert on_device({}, "gpu_targets") and not on_device({"gpu_targets": False}, "gpu_targets")
     with pytest.raises(ConfigError, match="train.device_normalize"):
-        on_device({"device_normalize": "yes"}, "device_normalize")
+        resolve_speed("cpu", device_normalize="yes")
 
 
 def _pose_loss(cfg, model, train_set, device_normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    cfg["train"].update(device_normalize=device_normalize, gpu_targets=False)
     step, _ = pose.TASK.training_step(cfg, model, train_set)
+    tell_step(step, resolve_speed("cpu", device_normalize=device_normalize))
     assert train_set.normalize_images is not device_normalize
     batch = pose.TASK.collate([train_set[i] for i in range(2)])
     return batch["image"], step(model, batch)["loss"]
@@ -109,8 +104,8 @@ def test_seg_training_step_sets_its_workers_and_normalises(tmp_path):
     model = segmentation.TASK.build_model(cfg).eval()
     losses, images = [], []
     for on in (False, True):
-        cfg["train"]["device_normalize"] = on
         step, _ = segmentation.TASK.training_step(cfg, model, train_set)
+        tell_step(step, resolve_speed("cpu", device_normalize=on))
         assert train_set.normalize_images is not on
         batch = segmentation.TASK.collate([train_set[i] for i in range(2)])
         images.append(batch["image"])
@@ -122,3 +117,23 @@ def test_seg_training_step_sets_its_workers_and_normalises(tmp_path):
     assert evaluation.normalize_images  # an evaluation set always normalises: it cannot send uint8
     with pytest.raises(ConfigError, match="always normalises"):
         evaluation.normalize_images = False
+
+
+@pytest.mark.parametrize("gpu_targets", [None, True])
+def test_the_trainer_tells_the_pose_step_the_options_of_its_device(tmp_path, monkeypatch, gpu_targets):
+    """gpu_targets is automatic under CUDA: a CPU run on a machine with a GPU draws its heatmaps in
+    the workers, as on a machine without one (the options are resolved once, for the Trainer's device)."""
+    cfg = bench_config("pose_hrnet_w18_small_v1", (64, 48), 2, 0, str(tmp_path / "data"), TINY)
+    train_set = pose.TASK.build_dataset(cfg, "train")
+    model = pose.TASK.build_model(cfg)
+    step, _ = pose.TASK.training_step(cfg, model, train_set)
+    loader = build_dataloader(train_set, batch_size=2, drop_last=True, collate_fn=pose.TASK.collate)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU; the run on the CPU
+    train = {**cfg["train"], "max_epochs": 1, "gpu_targets": gpu_targets, "device_normalize": False}
+    trainer = Trainer(model, loader, step, cfg["optimizer"], cfg["schedule"], tmp_path / "run", device="cpu",
+                      progress=False, **train)
+    assert trainer.speed.gpu_targets is bool(gpu_targets) and not trainer.speed.device_normalize
+    assert train_set.draw_targets is not bool(gpu_targets) and train_set.normalize_images is True
+    batch = next(iter(loader))
+    assert ("target" in batch) is not bool(gpu_targets) and batch["image"].dtype == torch.float32
+    assert torch.isfinite(step(trainer.model, batch)["loss"])  # the step takes what the workers send

@@ -13,6 +13,7 @@ import types
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 import test_engine
 from hrseg.engine import TRAIN_DEFAULTS, build_dataloader, graph_step
@@ -58,6 +59,10 @@ def test_speed_options_are_off_on_the_cpu_and_on_under_cuda_where_exact():
     assert not resolve_speed("cuda").persistent_workers  # no workers to keep
     hooked = resolve_speed("cuda", num_workers=2, epoch_hook=True, persistent_workers=True)
     assert not hooked.persistent_workers and "persistent_workers off" in hooked.describe()
+    unseeded = resolve_speed("cuda", num_workers=2, seeded_loader=False)  # a user's own DataLoader
+    assert not unseeded.persistent_workers and "persistent" not in unseeded.describe()  # auto: off, quietly
+    asked = resolve_speed("cpu", num_workers=2, seeded_loader=False, persistent_workers=True)
+    assert not asked.persistent_workers and "no generator" in asked.describe()
     for bad in ({"amp_dtype": "float8"}, {"prefetch_factor": 0}, {"cuda_graph": "yes"}):
         with pytest.raises(ConfigError, match="train."):
             resolve_speed("cuda", **bad)
@@ -129,6 +134,8 @@ def test_persistent_workers_yield_what_fresh_workers_do():
     assert kept._iterator is None and not any(w.is_alive() for w in workers)
     assert torch.equal(torch.cat([x for x, _ in epochs["kept"](9)]), torch.cat([x for x, _ in epochs["fresh"](9)]))
     epochs["kept"].close()
+    with pytest.raises(ValueError, match="generator"):  # without one the seeds cannot follow the epochs
+        with_loader_options(DataLoader(EpochData(), batch_size=4, num_workers=2), None, True)
 
 
 def test_trainer_with_persistent_workers_trains_as_with_fresh_ones(tmp_path):

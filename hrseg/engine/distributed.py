@@ -211,8 +211,11 @@ def with_loader_options(loader: DataLoader, prefetch_factor: int | None = None,
     prepare ``prefetch_factor`` batches ahead each and, with ``persistent_workers``, live for the
     whole run and run on into the next epoch's batches (:mod:`hrseg.engine.workers`: read it by
     epochs with :class:`~hrseg.engine.workers.EpochIterator`; needs the loader's generator, as
-    :func:`build_dataloader` sets it). The data it yields do not change."""
-    persistent = bool(persistent_workers) and loader.num_workers > 0 and loader.generator is not None
+    :func:`build_dataloader` sets it; :func:`hrseg.engine.speed.resolve_speed` decides). The data it
+    yields do not change."""
+    persistent = bool(persistent_workers) and loader.num_workers > 0
+    if persistent and loader.generator is None:
+        raise ValueError("persistent workers need the DataLoader's generator (build it with build_dataloader)")
     if loader.num_workers == 0 or (prefetch_factor in (None, loader.prefetch_factor) and not persistent):
         return loader
     dataset, collate_fn = loader.dataset, loader.collate_fn

@@ -149,6 +149,24 @@ class RunLogger:
             self.tb.close()
 
 
+def epoch_line(epoch: int, max_epochs: int, losses: Mapping[str, float], stats: Mapping[str, float],
+               metrics: Mapping[str, float], best: str | None = None) -> str:
+    """The epoch's summary line for ``train.log``; ``best``: the metric that improved, if one did."""
+    terms = " ".join(f"{k} {v:.4g}" for k, v in losses.items() if k != "loss")
+    line = (f"epoch {epoch}/{max_epochs} | loss {losses.get('loss', float('nan')):.4g}"
+            + (f" ({terms})" if terms else "")
+            + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s"
+            + (f" (data wait {stats['data_wait']:.0%})" if "data_wait" in stats else "")
+            + f" | {stats['time']:.1f} s"
+            + (f" (cpu {stats['cpu_time']:.1f} s)" if "cpu_time" in stats else "")
+            + f" | skipped {stats['skipped']}")
+    if metrics:
+        line += " | " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        if best:
+            line += f" (best {best})"
+    return line
+
+
 def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike) -> Path:
     """Plot the epoch table: one panel for the loss terms, one for lr, one per metric.
 

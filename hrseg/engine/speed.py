@@ -29,13 +29,13 @@ option keeps the training exact, off on the CPU, so a CPU run trains exactly as 
   batch with skipped images); a capture that fails anyway is logged and the step runs eagerly.
 - ``gpu_targets``: the task draws its targets on the device from the batch (pose heatmaps, see
   :mod:`hrseg.codecs.heatmap_torch`); the DataLoader workers then only decode and warp. Auto = on
-  under CUDA. The engine only resolves it; the task's ``train_step`` reads it.
+  under CUDA. The engine resolves it and tells the task's ``train_step`` (:func:`tell_step`).
 - ``device_normalize``: the workers send the crops as uint8 (a quarter of float32's bytes through
   shared and pinned memory and the host-to-device copy) and the task's ``train_step`` normalises
   the batch on its device (:class:`hrseg.utils.image.Normalizer`, the same operations as a worker's
   normalisation, so on the CPU the same bits). Auto = on, on every device: a worker does half the
   work, and a CPU run trains bit for bit as with the workers normalising. Pose and segmentation
-  read it, like ``gpu_targets``.
+  follow it, told like ``gpu_targets``.
 - ``amp_dtype``: 'float16' (with GradScaler, the default) or 'bfloat16' (no scaler) for AMP.
 - ``prefetch_factor``: batches each DataLoader worker prepares ahead; auto = 4 under CUDA with
   workers (PyTorch's default 2 otherwise).
@@ -125,10 +125,13 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
                   distributed: bool = False, epoch_hook: bool = False, num_workers: int = 0,
                   step_note: str | None = None, amp: bool = True,
                   optimizer: Mapping[str, Any] | None = None,
-                  persistent_workers: bool | None = None, compile: bool | None = None) -> SpeedOptions:
+                  persistent_workers: bool | None = None, compile: bool | None = None,
+                  seeded_loader: bool = True) -> SpeedOptions:
     """The options for a run on ``device`` (see the module docstring). ``step_note``: why the
     task's step cannot be captured (its ``train_step.no_cuda_graph``), None when it can;
-    ``amp`` and ``optimizer`` (the optimizer's config): whether a fused optimizer is safe."""
+    ``amp`` and ``optimizer`` (the optimizer's config): whether a fused optimizer is safe;
+    ``seeded_loader``: the DataLoader has a generator (:func:`hrseg.engine.build_dataloader` sets
+    one), which persistent workers need to give the batches fresh workers would."""
     cuda = torch.device(device).type == "cuda"
     deterministic = bool(deterministic)
     flags = {name: _flag(name, value) for name, value in (
@@ -171,9 +174,11 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
     if num_workers == 0:
         prefetch_factor = None  # a DataLoader without workers takes none
     persistent = auto("persistent_workers", cuda) and num_workers > 0
-    if persistent and epoch_hook:
+    why_fresh = ("an epoch hook changes the dataset between epochs" if epoch_hook else
+                 None if seeded_loader else "the DataLoader has no generator (build it with build_dataloader)")
+    if persistent and why_fresh:
         if flags["persistent_workers"]:
-            notes.append("persistent_workers off: an epoch hook changes the dataset between epochs")
+            notes.append(f"persistent_workers off: {why_fresh}")
         persistent = False
     compiled = auto("compile", False)
     if compiled and deterministic:
@@ -195,16 +200,14 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         compile=compiled, grad_scaler=scaler, notes=tuple(notes))
 
 
-# what a task's train_step makes of a null train.gpu_targets / train.device_normalize (it does not know
-# the Trainer's device: CUDA where torch sees it, as the Trainer picks by default)
-TASK_SIDE_AUTO = {"gpu_targets": lambda: torch.cuda.is_available(), "device_normalize": lambda: True}
-
-
-def on_device(train: Mapping[str, Any], name: str) -> bool:
-    """``train.gpu_targets`` or ``train.device_normalize`` as a task's ``train_step`` reads it: as
-    given, or, when null, its automatic value (:data:`TASK_SIDE_AUTO`)."""
-    value = _flag(name, train.get(name))
-    return TASK_SIDE_AUTO[name]() if value is None else value
+def tell_step(train_step: Any, options: SpeedOptions) -> None:
+    """Hand a run's resolved options to its task's ``train_step`` through the step's ``use_speed``
+    attribute, where it has one (pose and segmentation: what their DataLoader workers do, from
+    ``gpu_targets`` and ``device_normalize``), so a task follows the options as the Trainer resolved
+    them for its device, decided here once. Called before the workers start."""
+    use_speed = getattr(train_step, "use_speed", None)
+    if use_speed is not None:
+        use_speed(options)
 
 
 def _sgd_with_momentum(optimizer: Mapping[str, Any] | None) -> bool:

@@ -13,7 +13,9 @@ keypoints or classes::
 loss (under autocast when AMP is on; the batch is already on the device); the engine does the
 backward pass, gradient scaling and clipping, the optimizer and schedule steps. It is given the
 DDP-wrapped model when distributed: call it through ``forward``, as DDP synchronises gradients
-from there. ``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
+from there. The step's attributes speak with the engine: ``no_cuda_graph`` says why it cannot be
+captured, ``use_speed(options)`` takes the run's resolved speed options (:mod:`hrseg.engine.speed`).
+``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
 ``no_grad``; it runs on every rank (shard the data and gather with ``all_gather_object`` to use
 them all) and rank 0's metrics are the run's.
 
@@ -42,9 +44,9 @@ from hrseg.engine.distributed import (
     init_distributed, unwrap, with_loader_options, wrap_model,
 )
 from hrseg.engine.graph_step import GraphedStep
-from hrseg.engine.logging import RunLogger
+from hrseg.engine.logging import RunLogger, epoch_line
 from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
-from hrseg.engine.speed import SPEED_DEFAULTS, compile_regions, configure_kernels, resolve_speed
+from hrseg.engine.speed import SPEED_DEFAULTS, compile_regions, configure_kernels, resolve_speed, tell_step
 from hrseg.engine.workers import EpochIterator
 from hrseg.utils.progress import progress_bar
 from hrseg.errors import CheckpointError, ConfigError, DataError
@@ -141,8 +143,10 @@ class Trainer:
                                    prefetch_factor=prefetch_factor, distributed=self.world_size > 1,
                                    epoch_hook=epoch_hook is not None, num_workers=train_loader.num_workers,
                                    step_note=getattr(train_step, "no_cuda_graph", None), amp=amp,
-                                   optimizer=optimizer_cfg, persistent_workers=persistent_workers, compile=compile)
+                                   optimizer=optimizer_cfg, persistent_workers=persistent_workers, compile=compile,
+                                   seeded_loader=train_loader.generator is not None)
         configure_kernels(self.speed)
+        tell_step(train_step, self.speed)  # e.g. what the task's workers leave to the device
         self.loader = with_loader_options(train_loader, self.speed.prefetch_factor, self.speed.persistent_workers)
         self.amp = bool(amp) and self.device.type == "cuda"
 
@@ -351,7 +355,8 @@ class Trainer:
     def _end_epoch(self, losses: dict[str, float], stats: dict[str, float],
                    metrics: dict[str, float]) -> None:
         improved = self._update_best(metrics)
-        self.logger.info(self._summary(losses, stats, metrics, improved))
+        best = self.best["metric"] if improved else None
+        self.logger.info(epoch_line(self.epoch, self.max_epochs, losses, stats, metrics, best))
         self.logger.epoch(self.epoch, self.iteration, losses, stats, metrics)
         rng = all_gather_object(ckpt.rng_state())  # every rank's streams, for an exact resume
         if self.is_main:
@@ -373,22 +378,6 @@ class Trainer:
         if better:
             self.best = {"metric": name, "value": value, "epoch": self.epoch}
         return better
-
-    def _summary(self, losses: Mapping[str, float], stats: Mapping[str, float],
-                 metrics: Mapping[str, float], improved: bool) -> str:
-        terms = " ".join(f"{k} {v:.4g}" for k, v in losses.items() if k != "loss")
-        line = (f"epoch {self.epoch}/{self.max_epochs} | loss {losses.get('loss', float('nan')):.4g}"
-                + (f" ({terms})" if terms else "")
-                + f" | lr {stats['lr']:.3g} | {stats['images_per_s']:.1f} img/s"
-                + (f" (data wait {stats['data_wait']:.0%})" if "data_wait" in stats else "")
-                + f" | {stats['time']:.1f} s"
-                + (f" (cpu {stats['cpu_time']:.1f} s)" if "cpu_time" in stats else "")
-                + f" | skipped {stats['skipped']}")
-        if metrics:
-            line += " | " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-            if improved:
-                line += f" (best {self.best['metric']})"
-        return line
 
     def _state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -112,8 +112,6 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("bench-train --device cuda: torch sees no CUDA device here")
     cfg = bench_config(model_name, input_size, batch, num_workers, data_root, cfg_options)
-    if cfg["train"].get("gpu_targets") is None:  # automatic: as a run on this device, not on the default one
-        cfg["train"]["gpu_targets"] = dev.type == "cuda"
     task, _ = TASKS[task_of(model_name)]
     seed_everything(seed)
     train_set = task.build_dataset(cfg, "train")
@@ -122,26 +120,28 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
         raise ConfigError(f"bench-train: the synthetic split has {len(train_set)} samples, {need} are needed "
                           f"({loop_iters} loop iterations of batch {batch}); lower --loop-iters")
     model = task.build_model(cfg)
-    step_fn, _ = task.training_step(cfg, model, train_set)  # what the workers do: train.gpu_targets, .device_normalize
+    step_fn, _ = task.training_step(cfg, model, train_set)  # the Trainer tells it train.gpu_targets, ...
     loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
                               collate_fn=task.collate, drop_last=True, seed=seed)
     with tempfile.TemporaryDirectory() as work_dir:
         train = {**cfg["train"], "max_epochs": 1, "progress": False, "log_interval": max(loop_iters, 1)}
         trainer = Trainer(model, loader, step_fn, cfg["optimizer"], cfg["schedule"], Path(work_dir),
                           seed=seed, device=dev, **train)
-        one = to_device(next(iter(loader)), dev, trainer.speed.channels_last)
-        phases, first_step_s = _phases(trainer, one, dev, warmup, iters)
-        capture_s = _timed(lambda: trainer.step(one), dev)  # a CUDA graph is captured here
-        for _ in range(warmup - 1):
-            trainer.step(one)
-        step_s = _timed(lambda: [trainer.step(one) for _ in range(iters)], dev) / iters
-        eager = kernels_per_step(lambda: (trainer.optimizer.zero_grad(set_to_none=True),
-                                          trainer.forward_backward(one), trainer.optimizer_step()), dev)
-        stepped = kernels_per_step(lambda: trainer.step(one), dev)
-        _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
-        _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
-        data_only = loader_rate(trainer.epochs(2), dev, trainer.speed.channels_last)  # the Trainer's workers
-        trainer.epochs.close()
+        try:
+            one = to_device(next(iter(loader)), dev, trainer.speed.channels_last)
+            phases, first_step_s = _phases(trainer, one, dev, warmup, iters)
+            capture_s = _timed(lambda: trainer.step(one), dev)  # a CUDA graph is captured here
+            for _ in range(warmup - 1):
+                trainer.step(one)
+            step_s = _timed(lambda: [trainer.step(one) for _ in range(iters)], dev) / iters
+            eager = kernels_per_step(lambda: (trainer.optimizer.zero_grad(set_to_none=True),
+                                              trainer.forward_backward(one), trainer.optimizer_step()), dev)
+            stepped = kernels_per_step(lambda: trainer.step(one), dev)
+            _, first = trainer.train_epoch(0)  # start-up inside: the workers' first batches
+            _, stats = trainer.train_epoch(1)  # the next: persistent workers are running already
+            data_only = loader_rate(trainer.epochs(2), dev, trainer.speed.channels_last)  # the Trainer's workers
+        finally:
+            trainer.epochs.close()  # the run's persistent workers stop here, not when collected
     worker = worker_rates(train_set, min(need, 4 * batch))
     graph = trainer.graphed
     return {

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -27,6 +26,7 @@ from hrseg import weights as published
 from hrseg.checkpoint import read_checkpoint
 from hrseg.config import load_config
 from hrseg.engine import Trainer, get_rank
+from hrseg.engine.trainer import TrainStep
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video
 from hrseg.models.registry import model_info
@@ -40,7 +40,6 @@ log = logging.getLogger("hrseg")
 # What a task's evaluation returns: the scalar metrics (for logs and best.pth) and the details
 # a report shows (per-class tables, result files).
 Evaluation = tuple[dict[str, float], dict[str, Any]]
-TrainStep = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 
 
 class Task:

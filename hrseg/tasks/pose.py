@@ -26,7 +26,7 @@ from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
-from hrseg.engine.speed import on_device
+from hrseg.engine.speed import SpeedOptions
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
@@ -197,10 +197,6 @@ class PoseTask(Task):
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
         criterion = build_loss(cfg["loss"])
         hook = progressive_hook(cfg, train_set)
-        # train.gpu_targets (automatic: under CUDA) and train.device_normalize (automatic: on): the workers
-        # only decode and warp; the heatmaps are drawn and the uint8 crops normalised on the batch's device
-        train_set.draw_targets = not on_device(cfg["train"], "gpu_targets")
-        train_set.normalize_images = not on_device(cfg["train"], "device_normalize")
         normalize = Normalizer()  # the workers' mean and std (hrseg.utils.image.normalize's defaults)
 
         def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -213,6 +209,14 @@ class PoseTask(Task):
                 images, target, weight, _ = mixup_heatmaps(images, target, weight, hook.mixup_alpha, hook.generator)
             return {"loss": criterion(net(images), target, weight)}
 
+        def use_speed(options: SpeedOptions) -> None:
+            """train.gpu_targets and train.device_normalize as the Trainer resolved them (automatic: on
+            under CUDA, on everywhere): the workers leave the heatmaps and the normalisation to the step
+            on the batch's device; the step takes batches either way."""
+            train_set.draw_targets = not options.gpu_targets
+            train_set.normalize_images = not options.device_normalize
+
+        train_step.use_speed = use_speed
         return train_step, hook
 
     # -- evaluation -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
-from hrseg.engine.speed import on_device
+from hrseg.engine.speed import SpeedOptions
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
@@ -265,8 +265,6 @@ class SegTask(Task):
         criterion = build_loss(cfg["loss"], model)
         schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
         hook = ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
-        # train.device_normalize (automatic: on): the workers send uint8 crops, normalised here on the batch's device
-        train_set.normalize_images = not on_device(cfg["train"], "device_normalize")
         normalize = Normalizer(train_set.transform.mean, train_set.transform.std)
 
         def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -276,6 +274,12 @@ class SegTask(Task):
                 return mixed_losses(criterion, net(images), batch["label"], lam, perm)
             return criterion(net(images), batch["label"])
 
+        def use_speed(options: SpeedOptions) -> None:
+            """train.device_normalize as the Trainer resolved it (automatic: on): the workers send uint8 crops,
+            normalised by the step on the batch's device; the step takes float crops too."""
+            train_set.normalize_images = not options.device_normalize
+
+        train_step.use_speed = use_speed
         return train_step, hook
 
     def evaluate(self, model: nn.Module, dataset: SegDataset, cfg: Mapping[str, Any],
