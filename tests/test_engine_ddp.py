@@ -35,16 +35,17 @@ def gathered_mse(model: nn.Module) -> dict[str, float]:
     return {"mse": sum(every) / len(every), "count": float(len(every))}
 
 
-def train(work_dir: Path, batch_size: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """One epoch of SGD on the tiny model without BatchNorm (each rank would normalise alone)."""
+def train(work_dir: Path, batch_size: int, augment: bool = False, num_workers: int = 0, max_epochs: int = 2,
+          **options) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Epochs of SGD on the tiny model without BatchNorm (each rank would normalise alone)."""
     from test_engine import NoisyData, TinyNet, mse_step
 
     torch.manual_seed(0)
     model = TinyNet(norm=False)
-    loader = build_dataloader(NoisyData(N, augment=False), batch_size=batch_size, seed=3)
+    loader = build_dataloader(NoisyData(N, augment=augment), batch_size=batch_size, num_workers=num_workers, seed=3)
     trainer = Trainer(model, loader, mse_step, dict(type="SGD", lr=0.2, momentum=0.9),
-                      dict(type="constant"), work_dir, max_epochs=2, seed=3, progress=False,
-                      evaluate=gathered_mse, device="cpu")  # the gloo run's twin, also where CUDA exists
+                      dict(type="constant"), work_dir, max_epochs=max_epochs, seed=3, progress=False,
+                      evaluate=gathered_mse, device="cpu", **options)  # the gloo run's twin, also where CUDA exists
     metrics = trainer.fit()
     return trainer.model.state_dict(), metrics
 
@@ -85,6 +86,41 @@ def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     state = torch.load(tmp_path / "ddp" / "latest.pth", weights_only=True)
     assert state["meta"]["world_size"] == 2 and len(state["rng"]) == 2 and state["iteration"] == 6
+
+
+PERSISTENT_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from hrseg.engine import cleanup, get_rank
+import test_engine_ddp as t
+states = {{}}
+for persistent in (False, True):
+    states[str(persistent)], _ = t.train({work_dir!r} + f"/{{persistent}}", batch_size=4, augment=True, num_workers=2,
+                                         max_epochs=3, persistent_workers=persistent)
+torch.save(states, {out!r} + f"/rank{{get_rank()}}.pt")
+cleanup()
+"""
+
+
+@pytest.mark.slow
+def test_persistent_workers_under_ddp_train_as_fresh_ones(tmp_path):
+    """Each rank's workers draw their augmentation from streams seeded by (seed, epoch, rank): kept
+    for the run (the CUDA default with workers, so multi-GPU runs have it), they give what fresh
+    workers give, bit for bit, through DistributedSampler's epochs."""
+    script = tmp_path / "train_ddp_workers.py"
+    script.write_text(textwrap.dedent(PERSISTENT_SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),
+                                                               out=str(tmp_path))))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path(str(REPO)), "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", str(script)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "persistent workers" in (tmp_path / "ddp" / "True" / "train.log").read_text()
+    assert "persistent workers" not in (tmp_path / "ddp" / "False" / "train.log").read_text()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, fresh in ranks[0]["False"].items():
+        for rank in ranks:
+            assert torch.equal(rank["True"][key], fresh) and torch.equal(rank["False"][key], fresh), key
 
 
 def test_single_process_helpers_are_no_ops():
