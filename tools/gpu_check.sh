@@ -17,17 +17,18 @@
 #    exact resume with train.deterministic), test_training_speed.py (graph step = eager step),
 #    test_gpu_targets.py, test_bench_train.py (one graph launch per step), test_device_normalize.py (the
 #    GPU's normalised batch against the CPU's), test_compile.py (compiled regions inside the graph);
-# 4. bench_pose_w32_compile: the pose table with train.compile=true (its compile time: the first eager
-#    step, in the table's first line);
-# 5. main_job: python tools/train_pose.py (14 epochs of the synthetic mini-split) on CUDA: its AP against
+# 4. main_job: python tools/train_pose.py (14 epochs of the synthetic mini-split) on CUDA: its AP against
 #    0.822 +- 0.01, its log.csv's images/s and data_wait;
+# 5. bench_pose_w32_compile: the pose table with train.compile=true (its compile time: the first eager
+#    step, in the table's first line);
 # 6. bench_pose_w32_eager: the pose table with the CUDA graph off (the eager step, fused Adam);
 # 7. bench_seg_w48: seg_hrnetv2_w48 512x1024 batch 8, the same table (OHEM on the device, the graph);
 # 8. bench_pose_w32_float_crops: the pose table with float32 crops (train.device_normalize=false);
 # 9. tests_more: in the time left, the slower CUDA-touching tests: test_progressive.py,
 #    test_engine_ddp.py, test_pose_pipeline.py, test_seg_pipeline.py.
-# Each step has its own time limit and runs only while that limit fits in the call's 590 s (else it is
-# listed as skipped); the script goes on after a failure; everything it prints is also written under
+# Steps 1-4 are what issue 26 is checked by, so they come first: a session's device time (15 minutes in
+# all, the machine's start included) leaves room for one call. Each step has its own time limit and runs
+# only while that limit fits in the call's 590 s (else it is listed as skipped); the script goes on after a failure; everything it prints is also written under
 # $OUT (or ./gpu_check_out) for the session to read back. Arguments pick steps by name, e.g. a second
 # call for what the first skipped: bash tools/gpu_check.sh bench_pose_w32_compile bench_seg_w48
 set -u
@@ -79,10 +80,10 @@ run_step() {  # run_step NAME LIMIT COMMAND...: when asked for and when its limi
 run_step bench_pose_w32 150 "${BENCH[@]}" "${POSE[@]}" --iters 20
 run_step tests_engine 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_training_speed.py \
   tests/test_gpu_targets.py tests/test_bench_train.py tests/test_device_normalize.py tests/test_compile.py
-# train.compile: the first eager step in the table's first line is the compile's time
-run_step bench_pose_w32_compile 240 "${BENCH[@]}" "${POSE[@]}" --iters 20 --cfg-options train.compile=true
 run_step main_job 200 "$PY" tools/train_pose.py --work-dir "$OUT_DIR/main_job"
 wanted main_job && cut -d, -f1-10 "$OUT_DIR/main_job/log.csv" 2>/dev/null
+# train.compile: the first eager step in the table's first line is the compile's time
+run_step bench_pose_w32_compile 240 "${BENCH[@]}" "${POSE[@]}" --iters 20 --cfg-options train.compile=true
 run_step bench_pose_w32_eager 90 "${BENCH[@]}" "${POSE[@]}" --iters 10 --cfg-options train.cuda_graph=false
 run_step bench_seg_w48 90 "${BENCH[@]}" seg_hrnetv2_w48 --input-size 512x1024 --batch 8 --device cuda --workers 14 \
   --iters 10 --warmup 3 --loop-iters 10
