@@ -86,12 +86,27 @@ def test_help_lists_the_commands_and_each_command_has_examples(capsys):
     (["train", "pose", "--cfg-options", "optimizer.lrr=0.1"], "unknown config key 'optimizer.lrr'"),
     (["infer", "pose", "photo.jpg", "--weights", "missing.pth"], "missing.pth"),
     (["models", "no_model_has_this"], "no model name contains no_model_has_this"),
+    (["train", "pose", "--cfg-options", "train.compile=yes"], "train.compile: expected true, false or null"),
+    (["bench-train", "pose_hrnet_w18_small_v1", "--cfg-options", "train.prefetch_factor=0"], "train.prefetch_factor"),
 ])
 def test_user_errors_are_one_line_and_exit_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = _run(argv, capsys)
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "datasets").exists()  # stopped before building (or generating) any data
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench-train", "pose_hrnet_w18_small_v1", "--batch", "0"], "argument --batch: must be at least 1, got 0"),
+    (["bench-train", "pose_hrnet_w18_small_v1", "--workers", "-1"], "argument --workers: must be at least 0"),
+    (["bench", "pose_hrnet_w18_small_v1", "--iters", "0"], "argument --iters: must be at least 1"),
+    (["serve", "--max-batch", "two"], "argument --max-batch: expected a whole number, got 'two'"),
+])
+def test_counts_on_the_command_line_are_checked_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        hrseg_main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_version_names_torch_torchvision_numpy_and_the_backends_found(capsys):

@@ -23,7 +23,7 @@ from hrseg.benchmark import (
     time_forward, timm_reference,
 )
 from hrseg.models import list_models
-from hrseg.cli import parse_size
+from hrseg.cli import parse_size, positive_int
 from hrseg.utils.io import write_json
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", action="store_true",
                     help="print params and GFLOPs of every named model (or those matching NAME) as Markdown")
     ap.add_argument("--input-size", type=parse_size, default=(256, 192), help="HxW (default 256x192)")
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", type=positive_int, default=1)
     ap.add_argument("--mode", choices=["eager", "optimized", "compiled"], default="optimized",
                     help="eager; optimized = BatchNorm folded + channels_last (default); compiled = torch.compile too")
     ap.add_argument("--dtype", default="float32",
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma list of {','.join(BACKENDS)}: one table of them all (torch = hrseg eager)")
     ap.add_argument("--json-out", default=None, help="with --backends: also write the table as JSON here")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--iters", type=positive_int, default=5)
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--compare-timm", action="store_true",
                     help="also time timm's hrnet_w32 (features_only, eager) in the same run")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (a fresh process)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from hrseg.cli import positive_int
 from hrseg.commands import home_path
 from hrseg.errors import DataError
 from hrseg.experiments.multi_compare import SeparatePipeline, format_table, time_pipelines
@@ -48,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in RUNS.items():
         ap.add_argument(f"--{name}", default=None, help=f"{name} weights (default: the newest checkpoint in {run})")
     ap.add_argument("--images", default=None, help=f"folder of photographs (default: {DEFAULT_IMAGES})")
-    ap.add_argument("--limit", type=int, default=None, help="the first N photographs only")
+    ap.add_argument("--limit", type=positive_int, default=None, help="the first N photographs only")
     ap.add_argument("--score-thr", type=float, default=0.3, help="detections kept in the JSON (both; default 0.3)")
     ap.add_argument("--person-score-thr", type=float, default=0.5,
                     help="the separate pipeline's person boxes given to the pose model (default 0.5, as "
                          "hrseg infer pose's detector)")
-    ap.add_argument("--rounds", type=int, default=2, help="timed passes; the best is reported (default 2)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--rounds", type=positive_int, default=2, help="timed passes; the best is reported (default 2)")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the records to this JSON file")
     args = ap.parse_args(argv)
     if args.threads:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from hrseg.cli import parse_size
+from hrseg.cli import parse_size, positive_int
 import hrseg
 from hrseg.utils.image_io import read_image
 from hrseg.inference.optimize import inference_model
@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=parse_size, nargs="+", default=[(750, 1000), (1500, 2000), (3000, 4000)],
                     help="HxW sizes (default 750x1000 1500x2000 3000x4000)")
     ap.add_argument("--model", default="seg_hrnetv2_w18_small_v1")
-    ap.add_argument("--num-classes", type=int, default=19)
+    ap.add_argument("--num-classes", type=positive_int, default=19)
     ap.add_argument("--crop-size", type=parse_size, default=(512, 512), help="sliding window HxW")
     ap.add_argument("--image", default=None, help="a photograph to resize to each size (default: noise)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=positive_int, default=1)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", type=parse_size, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

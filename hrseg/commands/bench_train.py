@@ -23,7 +23,7 @@ import json
 
 import torch
 
-from hrseg.cli import parse_size
+from hrseg.cli import non_negative_int, parse_size, positive_int
 from hrseg.experiments.train_speed import bench_train, format_table
 
 
@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", help="a pose_* or seg_* model name from hrseg.list_models()")
     ap.add_argument("--input-size", type=parse_size, default=(256, 192), help="HxW (default 256x192)")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu | cuda | cuda:N")
-    ap.add_argument("--iters", type=int, default=10, help="timed bare steps (after --warmup)")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--loop-iters", type=int, default=20, help="iterations of the real loop")
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the real loop")
+    ap.add_argument("--iters", type=positive_int, default=10, help="timed bare steps (after --warmup)")
+    ap.add_argument("--warmup", type=non_negative_int, default=3)
+    ap.add_argument("--loop-iters", type=positive_int, default=20, help="iterations of the real loop")
+    ap.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader workers of the real loop")
     ap.add_argument("--data-root", default=None, help="where the synthetic split lives (default: the task's config)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. the speed options train.cuda_graph=false train.amp_dtype=bfloat16")
     ap.add_argument("--json", action="store_true", help="print the record as JSON instead of the table")

@@ -17,6 +17,7 @@ Every trained candidate is kept in --work-dir/<name>/arm.json: the same command 
 """
 from __future__ import annotations
 
+from hrseg.cli import non_negative_int, positive_int
 from hrseg.commands import shipped_config
 
 import argparse
@@ -30,7 +31,7 @@ DEFAULT_CONFIG = "effnet/search_effnetv2.py"
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=shipped_config(DEFAULT_CONFIG), help="pose config with the base layout")
-    ap.add_argument("--samples", type=int, default=8, help="candidates drawn from the space (default 8)")
+    ap.add_argument("--samples", type=positive_int, default=8, help="candidates drawn from the space (default 8)")
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
                     help="train these instead of sampling, e.g. Bx2-M5e4x1-F3e1x2")
@@ -38,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", type=int, nargs="+", default=[3, 5])
     ap.add_argument("--expansions", type=int, nargs="+", default=[1, 4, 6])
     ap.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 3], help="blocks per branch to try")
-    ap.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default: the config's)")
+    ap.add_argument("--epochs", type=positive_int, default=None, help="epochs per candidate (default: the config's)")
     ap.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
     ap.add_argument("--w", type=float, default=search.REWARD_W, help="step-time exponent (default -0.07)")
     ap.add_argument("--v", type=float, default=search.REWARD_V, help="parameter exponent (default -0.05)")
     ap.add_argument("--no-compare", action="store_true", help="skip training the comparison models")
-    ap.add_argument("--finalists", type=int, default=0, metavar="K",
+    ap.add_argument("--finalists", type=non_negative_int, default=0, metavar="K",
                     help="retrain the best K by reward for --final-epochs and choose the winner among them")
-    ap.add_argument("--final-epochs", type=int, default=None, help="the finals' epochs (with --finalists)")
+    ap.add_argument("--final-epochs", type=positive_int, default=None, help="the finals' epochs (with --finalists)")
     ap.add_argument("--rank-against", default=None, metavar="SEARCH_JSON",
                     help="an earlier search.json: report Spearman's rho of AP and reward over the common candidates")
     ap.add_argument("--work-dir", default="work_dirs/search_effnetv2")

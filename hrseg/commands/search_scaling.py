@@ -8,6 +8,7 @@ The search itself is hrseg/experiments/scaling_search.py (its docstring says wha
 """
 from __future__ import annotations
 
+from hrseg.cli import positive_int
 from hrseg.commands import shipped_config
 
 import argparse
@@ -26,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--betas", type=float, nargs="+", default=[1.1],
                     help="width coefficients to try (default 1.1: with the alphas, three candidates that "
                          "trade depth against resolution, about ten minutes on 2 CPU cores)")
-    ap.add_argument("--epochs", type=int, default=None,
+    ap.add_argument("--epochs", type=positive_int, default=None,
                     help="epochs per candidate (default: the config's; its lr milestones are scaled to match)")
-    ap.add_argument("--max-candidates", type=int, default=None, help="train only the first N candidates")
+    ap.add_argument("--max-candidates", type=positive_int, default=None, help="train only the first N candidates")
     ap.add_argument("--with-base", action="store_true", help="also train the base (phi = 0) as a reference")
     ap.add_argument("--family", type=int, nargs="*", default=None, metavar="PHI",
                     help="after the search (or with --skip-search, for the built-in coefficients), "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 
+from hrseg.cli import positive_int
 from hrseg.commands import add_backend_arg
 from hrseg.serve.models import DTYPES
 from hrseg.serve.server import Limits, load_models, require_serve_extra, serve
@@ -43,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=DTYPES,
                     help="the pose model's test.dtype: float32 (default) or bfloat16 (optimized, compiled, "
                          "openvino); segmentation and detection run float32")
-    ap.add_argument("--max-batch", type=int, default=8, help="crops or images per forward (1: no micro-batching)")
+    ap.add_argument("--max-batch", type=positive_int, default=8, help="crops or images per forward (1: no micro-batching)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a forward waits to fill its batch")
-    ap.add_argument("--max-queue", type=int, default=32, help="requests in the service before 429")
-    ap.add_argument("--max-bytes", type=int, default=Limits.max_bytes, help="largest request body")
-    ap.add_argument("--max-pixels", type=int, default=Limits.max_pixels, help="largest image (width x height)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--max-queue", type=positive_int, default=32, help="requests in the service before 429")
+    ap.add_argument("--max-bytes", type=positive_int, default=Limits.max_bytes, help="largest request body")
+    ap.add_argument("--max-pixels", type=positive_int, default=Limits.max_pixels, help="largest image (width x height)")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args(argv)
     require_serve_extra()
     if args.threads:

@@ -200,6 +200,13 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         compile=compiled, grad_scaler=scaler, notes=tuple(notes))
 
 
+def check_speed(train: Mapping[str, Any]) -> None:
+    """A :class:`~hrseg.errors.ConfigError` for a malformed speed option of a config's ``train``
+    section, raised when the config is read, before a run builds its data (:func:`resolve_speed`
+    checks them; the Trainer resolves them again for its device)."""
+    resolve_speed("cpu", **{name: train[name] for name in SPEED_DEFAULTS if name in train})
+
+
 def tell_step(train_step: Any, options: SpeedOptions) -> None:
     """Hand a run's resolved options to its task's ``train_step`` through the step's ``use_speed``
     attribute, where it has one (pose and segmentation: what their DataLoader workers do, from

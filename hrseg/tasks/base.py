@@ -26,6 +26,7 @@ from hrseg import weights as published
 from hrseg.checkpoint import read_checkpoint
 from hrseg.config import load_config
 from hrseg.engine import Trainer, get_rank
+from hrseg.engine.speed import check_speed
 from hrseg.engine.trainer import TrainStep
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video
@@ -207,6 +208,7 @@ class Task:
     def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
         """Train the config's model, evaluating on its val split; returns the final metrics."""
         cfg = copy.deepcopy(dict(cfg))
+        check_speed(cfg["train"])  # a malformed speed option stops the run now, before its data are built
         train_set, val_set, loader, processes = common.start_training(cfg, self.build_dataset, self.collate)
         val_set = self.training_val_set(cfg, val_set)
         self.prepare_training(cfg, train_set, val_set)
