@@ -28,9 +28,10 @@
 #    test_engine_ddp.py, test_pose_pipeline.py, test_seg_pipeline.py.
 # Steps 1-4 are what issue 26 is checked by, so they come first: a session's device time (15 minutes in
 # all, the machine's start included) leaves room for one call. Each step has its own time limit and runs
-# only while that limit fits in the call's 590 s (else it is listed as skipped); the script goes on after a failure; everything it prints is also written under
-# $OUT (or ./gpu_check_out) for the session to read back. Arguments pick steps by name, e.g. a second
-# call for what the first skipped: bash tools/gpu_check.sh bench_pose_w32_compile bench_seg_w48
+# only while that limit fits in the call's 590 s (else it is listed as skipped); the script goes on after
+# a failure; everything it prints is also written under $OUT (or ./gpu_check_out) for the session to read
+# back. Arguments pick steps by name, e.g. a second call (where device time is left) for what the first
+# skipped: bash tools/gpu_check.sh bench_pose_w32_compile bench_seg_w48
 set -u
 ONLY="$*"  # step names to run (default: all, in this order, each while its time limit fits)
 cd "$(dirname "$0")/.."

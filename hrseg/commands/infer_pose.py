@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                     "results, or a COCO instances / keypoints file (its ground-truth person boxes)")
     ap.add_argument("--det-weights", default=None, help="person detector: a published name or a detection "
                     f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
-    ap.add_argument("--det-every", type=positive_int, default=1, help="in videos, detect people every N frames (default 1); "
+    ap.add_argument("--det-every", type=positive_int, default=1,
+                    help="in videos, detect people every N frames (default 1); "
                     "in between, each person's box follows its keypoints")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
     ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=DTYPES,
                     help="the pose model's test.dtype: float32 (default) or bfloat16 (optimized, compiled, "
                          "openvino); segmentation and detection run float32")
-    ap.add_argument("--max-batch", type=positive_int, default=8, help="crops or images per forward (1: no micro-batching)")
+    ap.add_argument("--max-batch", type=positive_int, default=8,
+                    help="crops or images per forward (1: no micro-batching)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a forward waits to fill its batch")
     ap.add_argument("--max-queue", type=positive_int, default=32, help="requests in the service before 429")
     ap.add_argument("--max-bytes", type=positive_int, default=Limits.max_bytes, help="largest request body")

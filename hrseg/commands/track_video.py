@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=positive_int, default=3, help="sequences video0..videoK-1 (default 3)")
-    ap.add_argument("--frames", type=positive_int, default=200, help="frames in each sequence (default 200, as track-study)")
+    ap.add_argument("--frames", type=positive_int, default=200,
+                    help="frames in each sequence (default 200, as track-study)")
     ap.add_argument("--pose-weights", default=None, help=f"pose weights (default: the newest in {POSE_RUN})")
     ap.add_argument("--det-weights", default=None, help=f"person detector weights (default: the newest in {DET_RUN})")
     ap.add_argument("--det-score-thr", type=float, default=0.5, help="person boxes scoring at least this (default 0.5)")
