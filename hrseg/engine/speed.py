@@ -202,8 +202,8 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
 
 def check_speed(train: Mapping[str, Any]) -> None:
     """A :class:`~hrseg.errors.ConfigError` for a malformed speed option of a config's ``train``
-    section, raised when the config is read, before a run builds its data (:func:`resolve_speed`
-    checks them; the Trainer resolves them again for its device)."""
+    section, raised as a run starts, before it builds its data (``Task.train``, bench-train): the
+    checks are :func:`resolve_speed`'s; the Trainer resolves the options later, for its device."""
     resolve_speed("cpu", **{name: train[name] for name in SPEED_DEFAULTS if name in train})
 
 
