@@ -55,25 +55,34 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from hrseg.engine import cleanup, get_rank
 import test_engine_ddp as t
-state, metrics = t.train({work_dir!r}, batch_size=4)
-torch.save({{"state": state, "metrics": metrics}}, {out!r} + f"/rank{{get_rank()}}.pt")
+work_dir = {work_dir!r}
+{body}
+torch.save(result, {out!r} + f"/rank{{get_rank()}}.pt")
 cleanup()
 """
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
+def two_ranks(tmp_path: Path, body: str, timeout: float) -> list:
+    """Run ``body`` (Python that sets ``result``, with ``t`` this module and ``work_dir``
+    ``tmp_path/ddp``) in two gloo processes launched by torchrun; each rank's ``result``."""
     script = tmp_path / "train_ddp.py"
-    script.write_text(textwrap.dedent(SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),
-                                                    out=str(tmp_path))))
+    script.write_text(SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"), out=str(tmp_path),
+                                    body=textwrap.dedent(body)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path(str(REPO)),
            "CUDA_VISIBLE_DEVICES": ""}  # gloo, CPU
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            "--nproc_per_node", "2", str(script)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
+    ranks = two_ranks(tmp_path, """
+        state, metrics = t.train(work_dir, batch_size=4)
+        result = {"state": state, "metrics": metrics}
+        """, timeout=120)
     single_state, single_metrics = train(tmp_path / "single", batch_size=8)
     for key, ref in single_state.items():
         assert torch.equal(ranks[0]["state"][key], ranks[1]["state"][key]), key
@@ -88,36 +97,19 @@ def test_two_processes_match_one_process_with_the_union_batch(tmp_path):
     assert state["meta"]["world_size"] == 2 and len(state["rng"]) == 2 and state["iteration"] == 6
 
 
-PERSISTENT_SCRIPT = """
-import sys, torch
-sys.path.insert(0, {tests!r})
-from hrseg.engine import cleanup, get_rank
-import test_engine_ddp as t
-states = {{}}
-for persistent in (False, True):
-    states[str(persistent)], _ = t.train({work_dir!r} + f"/{{persistent}}", batch_size=4, augment=True, num_workers=2,
-                                         max_epochs=3, persistent_workers=persistent)
-torch.save(states, {out!r} + f"/rank{{get_rank()}}.pt")
-cleanup()
-"""
-
-
 @pytest.mark.slow
 def test_persistent_workers_under_ddp_train_as_fresh_ones(tmp_path):
     """Each rank's workers draw their augmentation from streams seeded by (seed, epoch, rank): kept
     for the run (the CUDA default with workers, so multi-GPU runs have it), they give what fresh
     workers give, bit for bit, through DistributedSampler's epochs."""
-    script = tmp_path / "train_ddp_workers.py"
-    script.write_text(textwrap.dedent(PERSISTENT_SCRIPT.format(tests=str(TESTS), work_dir=str(tmp_path / "ddp"),
-                                                               out=str(tmp_path))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path(str(REPO)), "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", str(script)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = two_ranks(tmp_path, """
+        result = {}
+        for persistent in (False, True):
+            result[str(persistent)], _ = t.train(f"{work_dir}/{persistent}", batch_size=4, augment=True,
+                                                 num_workers=2, max_epochs=3, persistent_workers=persistent)
+        """, timeout=180)
     assert "persistent workers" in (tmp_path / "ddp" / "True" / "train.log").read_text()
     assert "persistent workers" not in (tmp_path / "ddp" / "False" / "train.log").read_text()
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for key, fresh in ranks[0]["False"].items():
         for rank in ranks:
             assert torch.equal(rank["True"][key], fresh) and torch.equal(rank["False"][key], fresh), key
