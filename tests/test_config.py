@@ -9,9 +9,13 @@ import textwrap
 import pytest
 
 from hrseg.cli import add_config_args, config_from_args
+from hrseg.commands._dispatch import main as hrseg_main
 from hrseg.config import load_config, parse_option_value
+from hrseg.configs_index import list_configs
 from hrseg.engine import TRAIN_DEFAULTS
+from hrseg.engine.speed import check_speed
 from hrseg.errors import ConfigError
+from hrseg.tasks import detection, multi, pose, segmentation
 
 DEFAULTS = {**TRAIN_DEFAULTS, "model": {"type": "pose_hrnet_w32", "kwargs": {}},
             "data": {"root": "data/coco", "batch_size": 32, "pipeline": None}}
@@ -240,3 +244,124 @@ def test_no_openmmlab_package_is_imported():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mmengine', 'mmcv')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- values: checked against the kind of each key's default ---------------------------------------
+@pytest.fixture
+def pose_defaults():
+    return pose.POSE_DEFAULTS, pose.TASK.open_keys
+
+
+@pytest.mark.parametrize("option, message", [
+    ("optimizer.lr=abc", "optimizer.lr: expected a number >= 0, got 'abc'"),
+    ("optimizer.lr=-1", "optimizer.lr: expected a number >= 0, got -1"),
+    ("train.max_epochs=ten", "train.max_epochs: expected an integer >= 1, got 'ten'"),
+    ("train.max_epochs=1.5", "train.max_epochs: expected an integer >= 1, got 1.5"),  # int() would train 1 epoch
+    ("train.max_epochs=2.0", "train.max_epochs: expected an integer >= 1, got 2.0"),  # integral floats too
+    ("data.batch_size=-4", "data.batch_size: expected an integer >= 1, got -4"),
+    ("data.num_workers=-1", "data.num_workers: expected an integer >= 0, got -1"),
+    ("data.input_size=256", "data.input_size: expected two integers >= 1, got 256"),
+    ("data.input_size=abc", "data.input_size: expected two integers >= 1, got 'abc'"),
+    ("data.input_size=[256]", "data.input_size: expected two integers >= 1, got [256]"),
+    ("data.input_size=[256,0]", "data.input_size: expected two integers >= 1, got [256, 0]"),
+    ("data.input_size=[256,192.5]", "data.input_size: expected two integers >= 1, got [256, 192.5]"),
+    ("schedule.milestones=5", "schedule.milestones: expected a list of integers >= 0, got 5"),
+    ("schedule.milestones.0=abc", "schedule.milestones.0: expected an integer >= 0, got 'abc'"),
+    ("test.flip=maybe", "test.flip: expected true or false, got 'maybe'"),
+    ("test.flip=none", "test.flip: expected true or false, got 'none'"),
+    ("test.flip=None", "test.flip: expected true or false, got None"),
+    ("test.flip=1", "test.flip: expected true or false, got 1"),
+    ("data.augment.flip=off", "data.augment.flip: expected true or false, got 'off'"),
+    ("data.augment.flip=no", "data.augment.flip: expected true or false, got 'no'"),
+    ("data.augment.flip_prob=1.5", "data.augment.flip_prob: expected a number in [0, 1], got 1.5"),
+    ("data.sigma=0", "data.sigma: expected a number > 0, got 0"),
+    ("train.deterministic=yes", "train.deterministic: expected true or false, got 'yes'"),
+    ("optimizer.auto_scale=True,False", "optimizer.auto_scale: expected true or false, got [True, False]"),
+    ("test.decoder=1", "test.decoder: expected a string, got 1"),
+    ("optimizer=0.1", "optimizer: expected a dict, got 0.1"),
+    ("model.name=5", "model.name: expected a string, got 5"),  # an open section, but the default gives a kind
+])
+def test_option_values_of_the_wrong_kind_name_the_key(pose_defaults, option, message):
+    defaults, open_keys = pose_defaults
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [option], defaults, open_keys)
+    assert str(err.value) == f"defaults: --cfg-options {message}"
+
+
+def test_values_in_config_files_name_the_file_and_the_key(tmp_path, pose_defaults):
+    defaults, open_keys = pose_defaults
+    for text, message in [("optimizer = dict(lr='abc')\n", "optimizer.lr: expected a number >= 0, got 'abc'"),
+                          ("data = dict(augment=dict(flip='off'))\n", "data.augment.flip: expected true or false"),
+                          ("data = dict(input_size=256)\n", "data.input_size: expected two integers >= 1, got 256"),
+                          ("train = dict(max_epochs=1.5)\n", "train.max_epochs: expected an integer >= 1, got 1.5"),
+                          ("optimizer = None\n", "optimizer: expected a dict, got None"),
+                          ("model = dict(name=None)\n", "model.name: expected a string, got None")]:
+        path = write(tmp_path, "bad.py", text)
+        with pytest.raises(ConfigError) as err:
+            load_config(path, defaults=defaults, open_keys=open_keys)
+        assert str(err.value).startswith(f"{path}: {message}"), err.value
+    write(tmp_path, "base.py", "data = dict(batch_size=0)\n")
+    child = write(tmp_path, "child.py", "_base_ = './base.py'\n")
+    with pytest.raises(ConfigError, match=r"child.py \(or its _base_ files\): data.batch_size: expected an integer"):
+        load_config(child, defaults=defaults, open_keys=open_keys)
+    json_cfg = write(tmp_path, "bad.json", '{"test": {"flip": "maybe"}}')
+    with pytest.raises(ConfigError, match="bad.json: test.flip: expected true or false, got 'maybe'"):
+        load_config(json_cfg, defaults=defaults, open_keys=open_keys)
+    good = write(tmp_path, "good.py", "optimizer = dict(lr=1)\n")  # the file is fine: the option names itself
+    with pytest.raises(ConfigError, match=r"good.py: --cfg-options optimizer.lr: expected a number >= 0, got 'x'"):
+        load_config(good, ["optimizer.lr=x"], defaults, open_keys)
+    with pytest.raises(ConfigError, match="--cfg-options optimizer.lr: expected a number"):  # options as a dict
+        load_config(good, {"optimizer": {"lr": "x"}}, defaults, open_keys)
+
+
+def test_legitimate_values_of_every_kind_still_load(tmp_path, pose_defaults):
+    defaults, open_keys = pose_defaults
+    options = ["optimizer.lr=1", "test.flip=TRUE", "data.augment.flip=false", "data.input_size=(384,288)",
+               "optimizer.betas=0.8,0.9", "seed=None", "train.grad_clip=5", "train.best_metric=AP",
+               "data.val.det_file=dets.json", "train.amp_dtype=bfloat16", "train.cudnn_benchmark=true",
+               "train.compile=yes", "progressive.dropout=0.1", "progressive.drop_path=[0.0,0.2]",
+               "data.augment.rotation_factor=30.5", "test.oks_thr=None", "test.track.reid_thr=None",
+               "data.num_workers=0", "schedule.milestones.1=150", "schedule.milestones=[]", "data.sigma=3",
+               "model.width=32", "model.pretrained=False", "test.backend=auto",
+               "optimizer.reference_batch=256", "data.sigmas=[0.1,0.2]", "resume=work_dirs/x/latest.pth"]
+    cfg = load_config(None, options, defaults, open_keys)
+    assert cfg["optimizer"]["lr"] == 1 and cfg["test"]["flip"] is True and cfg["data"]["augment"]["flip"] is False
+    assert cfg["data"]["input_size"] == (384, 288) and cfg["seed"] is None and cfg["train"]["grad_clip"] == 5
+    assert cfg["progressive"]["dropout"] == 0.1 and cfg["schedule"]["milestones"] == []
+    assert cfg["model"] == {"name": "pose_hrnet_w32", "width": 32, "pretrained": False}
+    assert load_config(None, {"data.synthetic": {"num_train": 8}}, defaults, open_keys)["data"]["synthetic"]
+    with pytest.raises(ConfigError, match="train.compile: expected true, false or null"):  # left to its own check
+        check_speed(cfg["train"])
+    path = write(tmp_path, "kinds.py", """
+        import numpy as np
+        data = dict(input_size=(256, 192), batch_size=np.int64(8), sigma=np.float32(2.5), augment=dict(flip=False))
+        optimizer = dict(lr=2e-3, betas=(0.9, 0.99))
+        train = dict(grad_clip=None, max_epochs=3)
+        test = dict(flip=False, oks_thr=None)
+    """)
+    assert load_config(path, defaults=defaults, open_keys=open_keys)["data"]["batch_size"] == 8
+    recorded = {**defaults, "data": {**defaults["data"], "val": {**defaults["data"]["val"], "det_file": "d.json"}},
+                "test": {**defaults["test"], "stride": [340, 680], "backend": "torch"}}  # a checkpoint's config
+    cfg = load_config(None, ["data.val.det_file=None", "test.stride=None", "test.backend=None"], recorded, open_keys)
+    assert cfg["data"]["val"]["det_file"] is None and cfg["test"]["backend"] is None
+
+
+def test_every_shipped_config_passes_the_value_checks():
+    tasks = {"pose": pose.TASK, "seg": segmentation.TASK, "det": detection.TASK, "multi": multi.TASK}
+    checked = 0
+    for entry in list_configs():
+        if entry.folder in tasks or entry.folder == "effnet":
+            task = tasks.get(entry.folder) or (segmentation.TASK if "seg" in entry.name else pose.TASK)
+            assert task.load_config(entry.path)["model"]["name"]
+            checked += 1
+    assert checked >= 30
+
+
+def test_a_bad_value_on_the_command_line_is_one_error_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = hrseg_main(["train", "pose", "--dry-run", "--cfg-options", "data.augment.flip=off"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "config:" not in out  # stopped before the recipe is printed
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "--cfg-options data.augment.flip: expected true or false, got 'off'" in err
+    assert not (tmp_path / "datasets").exists() and not (tmp_path / "work_dirs").exists()
