@@ -4,8 +4,10 @@ the load test. Tiny models with random weights (and one checkpoint the test writ
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
+import socket
 import struct
 import threading
 import zlib
@@ -190,7 +192,8 @@ def test_bad_input_gets_its_4xx_and_the_service_keeps_answering(client, photos):
         (lambda: _post(client, "/v1/pose", _png_header_only(50_000, 50_000), "image/png"), 413, "too_many_pixels"),
         (lambda: _post(client, "/v1/pose", _png(np.zeros((4, 4, 3), np.uint8)), "image/png"), 400, "image_too_small"),
         (lambda: client.post("/v1/pose", files={"photo": ("a.jpg", good, "image/jpeg")}), 400, "missing_image"),
-        (lambda: client.post("/v1/pose", data={"image": "/etc/passwd"}, files={"x": ("x", b"x")}), 400, "missing_image"),
+        (lambda: client.post("/v1/pose", data={"image": "/etc/passwd"}, files={"x": ("x", b"x")}), 400,
+         "missing_image"),
         (lambda: _post(client, "/v1/pose", b"--x\r\nbroken", "multipart/form-data; boundary=x"), 400, None),
         (lambda: _post(client, "/v1/det?score_thr=2", good), 400, "bad_parameter"),
         (lambda: _post(client, "/v1/pose?path=/etc/passwd", good), 400, "bad_parameter"),
@@ -208,6 +211,76 @@ def test_bad_input_gets_its_4xx_and_the_service_keeps_answering(client, photos):
     assert client.get("/healthz").json()["pending"] == 0  # every refused request left the queue
 
 
+def test_a_parameter_the_route_does_not_take_is_400_naming_those_it_takes(client, photos):
+    """Each route takes the flags and its task predictor's options (Predictor.options), nothing
+    else: another task's threshold is refused as an unknown name is, not silently ignored."""
+    good = photos[0].read_bytes()
+    for route, name, takes in (("/v1/pose", "score_thr", "render, overlay, kpt_thr"),
+                               ("/v1/seg", "kpt_thr", "render, overlay"),
+                               ("/v1/seg", "score_thr", "render, overlay"),
+                               ("/v1/det", "kpt_thr", "render, overlay, score_thr"),
+                               ("/v1/pose", "foo", "render, overlay, kpt_thr")):
+        r = _post(client, f"{route}?{name}=0.5", good)
+        assert r.status_code == 400, (route, name, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "bad_parameter"
+        assert error["message"] == f"POST {route} takes no parameter {name!r}; it takes {takes}", error
+    for route in ("/v1/pose?kpt_thr=0.5", "/v1/det?score_thr=0.5", "/v1/seg?overlay=0"):  # what they take
+        assert _post(client, route, good).status_code == 200, route
+
+
+def test_the_frameworks_own_errors_have_the_services_shape(photos):
+    """A method a route does not take (405), a path no route serves (404), a route's declared
+    parameter rejected (422) and a crash outside the prediction (500) answer
+    {"error": {"code", "message"}} as every refusal of the service does."""
+    app = create_app({}, limits=LIMITS)
+
+    @app.get("/probe/{n}")
+    def probe(n: int) -> dict:  # a typed parameter: FastAPI's own validation answers 422
+        if n == 0:
+            raise RuntimeError("boom")
+        return {"n": n}
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        cases = [(c.get("/v1/pose"), 405, "method_not_allowed",
+                  "GET /v1/pose: method not allowed; this route takes POST"),
+                 (c.delete("/healthz"), 405, "method_not_allowed",
+                  "DELETE /healthz: method not allowed; this route takes GET"),
+                 (c.get("/no/such/page"), 404, "not_found", "GET /no/such/page: not found"),
+                 (c.get("/probe/x"), 422, "invalid_request", "GET /probe/x: path.n: Input should be a valid integer"),
+                 (c.get("/probe/0"), 500, "internal_error", "GET /probe/0 failed; see the server log")]
+        for r, status, code, message in cases:
+            body = r.json()  # the message's start: pydantic words its own part
+            assert r.status_code == status and list(body) == ["error"] and set(body["error"]) == {"code", "message"}
+            assert body["error"]["code"] == code and body["error"]["message"].startswith(message), body
+        assert c.get("/v1/pose").headers["allow"] == "POST"
+        assert c.get("/probe/3").json() == {"n": 3} and c.get("/healthz").status_code == 200
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(capsys, caplog, monkeypatch):
+    """`hrseg serve --port N` with N taken: one `error:` line and exit 2, before the models load
+    and any "serving" line (not the server's bind failure after it)."""
+    import logging
+
+    from hrseg.cli import run_cli
+    from hrseg.commands import serve as command
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("the models were loaded before the port was checked")
+
+    monkeypatch.setattr(command, "load_models", not_now)
+    main = command.main
+    caplog.set_level(logging.INFO, logger="hrseg")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        rc = run_cli(lambda: main(["--pose", "pose_hrnet_w18_small_v1", "--pose-options", *POSE_OPTIONS,
+                                   "--backend", "optimized", "--port", str(port)]))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: port {port} on 127.0.0.1 is in use") and err.count("\n") == 1, err
+    assert "serving" not in caplog.text
+
+
 def test_missing_model_is_404_and_a_crash_is_500_without_ending_the_service(models, photos):
     class Broken(torch.nn.Module):
         def __init__(self) -> None:
@@ -217,7 +290,7 @@ def test_missing_model_is_404_and_a_crash_is_500_without_ending_the_service(mode
         def forward(self, x):
             raise RuntimeError("boom")
 
-    broken = ServedModel("det", "broken", "test", models["det"].predictor.with_runner(Broken()))
+    broken = dataclasses.replace(models["det"], name="broken", predictor=models["det"].predictor.with_runner(Broken()))
     with TestClient(create_app({"pose": models["pose"], "det": broken}, limits=LIMITS)) as c:
         good = photos[0].read_bytes()
         r = _post(c, "/v1/seg", good)
@@ -235,7 +308,7 @@ def test_a_threshold_under_the_exported_graphs_is_400(models, photos):
     request asking for less is the request's fault, named, not a 500 or silently fewer boxes."""
     floored = models["det"].predictor.configured()
     floored.score_floor = 0.3
-    served = ServedModel("det", "floored", "test", floored)
+    served = dataclasses.replace(models["det"], name="floored", predictor=floored)
     with TestClient(create_app({"det": served}, limits=LIMITS)) as c:
         r = _post(c, "/v1/det?score_thr=0.1", photos[0].read_bytes())
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_parameter"
@@ -307,7 +380,7 @@ def test_queue_limit_answers_429_with_retry_after(models, photos):
             return self.inner(x)
 
     p = models["pose"]
-    gated = ServedModel("pose", p.name, p.source, p.predictor.with_runner(Gate(p.predictor.runner)))
+    gated = dataclasses.replace(p, predictor=p.predictor.with_runner(Gate(p.predictor.runner)))
     good = photos[0].read_bytes()
     with TestClient(create_app({"pose": gated}, max_batch=1, max_queue=1, limits=LIMITS)) as c:
         first: list = []
@@ -440,5 +513,6 @@ def test_onnxruntime_backend_serves_the_keypoints_of_torch(tmp_path, photos, sha
     monkeypatch.setattr(backends, "installed", lambda module: module == "onnxruntime")
     with caplog.at_level(logging.INFO, logger="hrseg"):
         auto = load_model("pose", str(ckpt))  # the default: auto, as the tools
-    assert auto.predictor.describe()["backend"] == "onnxruntime" and "backend: onnxruntime (fastest installed" in caplog.text
+    assert auto.predictor.describe()["backend"] == "onnxruntime"
+    assert "backend: onnxruntime (fastest installed" in caplog.text
     assert "exporting" not in caplog.text  # the same weights: from the export cache

@@ -124,6 +124,24 @@ def test_stream_answers_what_the_tools_give_with_ids_that_stay(client, served):
     assert moved[0] == 0 and max(moved) > 1  # smoothed: the first frame as predicted, then steadier
 
 
+def test_the_stream_tracks_through_the_tasks_own_wrapper(client, served, monkeypatch):
+    """Each connection's tracker is the pose task's tracking wrapper (Task.tracking, what
+    `hrseg infer pose --track --smooth` runs) on the served predictor and its config, not the
+    stream's own wiring. (A stand-in wrapper here: this runs without the [track] extra.)"""
+    calls = []
+
+    def tracking(predictor, cfg, smooth=False):
+        calls.append((predictor, cfg, smooth))
+        return predictor  # no tracker: the frames' people as predicted
+    monkeypatch.setattr(pose.TASK, "tracking", tracking)
+    with client.websocket_connect(STREAM_ROUTE) as ws:
+        answers = stream(ws, TWO_WALKERS[:2])
+    ((predictor, cfg, smooth),) = calls  # one wrapper for the connection, not one a frame
+    assert smooth is True and cfg is served.cfg and cfg["test"]["track"] and cfg["test"]["smooth"]
+    assert predictor.model is served.predictor.model  # the served predictor (its micro-batched copy)
+    assert [a["frame"] for a in answers] == [0, 1] and all(a["people"] for a in answers)
+
+
 def test_a_bad_frame_gets_an_error_and_the_stream_goes_on(client):
     pytest.importorskip("trackers", reason="tracking needs the [track] extra")
     with client.websocket_connect(STREAM_ROUTE) as ws:

@@ -21,7 +21,7 @@ import argparse
 from hrseg.cli import positive_int
 from hrseg.commands import add_backend_arg
 from hrseg.serve.models import DTYPES
-from hrseg.serve.server import Limits, load_models, require_serve_extra, serve
+from hrseg.serve.server import Limits, listen, load_models, require_serve_extra, serve
 from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 
 
@@ -58,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     tasks = ("pose", "seg", "det", "multi")
-    models = load_models({t: getattr(args, t) for t in tasks}, args.backend,
-                         {t: getattr(args, f"{t}_options") for t in tasks}, args.dtype,
-                         {t: getattr(args, f"{t}_config") for t in tasks},
-                         {"pose": {"det_weights": args.pose_det_weights, "det_score_thr": args.det_score_thr}})
-    serve(models, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+    sock = listen(args.host, args.port)  # a port in use stops the start before the models load
+    try:
+        models = load_models({t: getattr(args, t) for t in tasks}, args.backend,
+                             {t: getattr(args, f"{t}_options") for t in tasks}, args.dtype,
+                             {t: getattr(args, f"{t}_config") for t in tasks},
+                             {"pose": {"det_weights": args.pose_det_weights, "det_score_thr": args.det_score_thr}})
+    except BaseException:
+        sock.close()
+        raise
+    serve(models, args.host, args.port, sock=sock, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           max_queue=args.max_queue, limits=Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels))
     return 0

@@ -26,12 +26,13 @@ from hrseg.inference.predictor import Predictor
 from hrseg.serve.batching import BatchedModel, MicroBatcher
 from hrseg.serve.models import TASK_NAMES, TASKS, ServedModel, answer, encode_png, png_base64
 from hrseg.serve.stream import CLOSE_UNAVAILABLE, STREAM_ROUTE, stream_frame, tracking_predictor, unavailable
-from hrseg.serve.uploads import Limits, ServeError, check_content_type, check_length, decode_upload, too_large
+from hrseg.serve.uploads import (Limits, ServeError, check_content_type, check_length, decode_upload, http_error,
+                                  internal_error, too_large)
 
 log = logging.getLogger("hrseg")
 
+# every route's flags; the numbers a route takes are its task predictor's options (Predictor.options)
 _FLAGS = ("render", "overlay")
-_FLOATS = {"score_thr": (0.0, 1.0), "kpt_thr": (0.0, 1.0)}
 
 
 class Admission:
@@ -58,15 +59,18 @@ class Admission:
             self.mean_seconds = 0.9 * self.mean_seconds + 0.1 * seconds
 
 
-def _params(query: Mapping[str, str]) -> dict[str, Any]:
+def _params(query: Mapping[str, str], route: str, options: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """The query's flags (:data:`_FLAGS`) and the options of the route's predictor (``options``:
+    :attr:`Predictor.options <hrseg.inference.predictor.Predictor.options>`, name to range); any
+    other name, another task's option included, is refused with the names ``route`` takes."""
     params: dict[str, Any] = {}
     for key, value in query.items():
         if key in _FLAGS:
             if value not in ("0", "1", "true", "false"):
                 raise ServeError(400, "bad_parameter", f"{key}={value!r}: expected 1 or 0")
             params[key] = value in ("1", "true")
-        elif key in _FLOATS:
-            lo, hi = _FLOATS[key]
+        elif key in options:
+            lo, hi = options[key]
             try:
                 params[key] = float(value)
             except ValueError:
@@ -74,8 +78,8 @@ def _params(query: Mapping[str, str]) -> dict[str, Any]:
             if not lo <= params[key] <= hi:
                 raise ServeError(400, "bad_parameter", f"{key}={value!r}: expected a number from {lo} to {hi}")
         else:
-            raise ServeError(400, "bad_parameter", f"unknown parameter {key!r}; known: "
-                             f"{', '.join(_FLAGS + tuple(_FLOATS))}")
+            raise ServeError(400, "bad_parameter", f"{route} takes no parameter {key[:40]!r}; it takes "
+                             f"{', '.join((*_FLAGS, *options))}")
     return params
 
 
@@ -92,7 +96,7 @@ async def _read_body(request: Any, limits: Limits) -> bytes:
 
 async def _form_image(headers: Any, body: bytes) -> tuple[bytes, str]:
     """The ``image`` file of a multipart form, and its file name (for messages only)."""
-    from starlette.formparsers import MultiPartException, MultiPartParser
+    from starlette.formparsers import MultiPartException, MultiPartParser  # the serve extra
 
     async def stream() -> AsyncIterator[bytes]:
         yield body
@@ -117,7 +121,7 @@ def _work(served: ServedModel, predictor: Predictor, data: bytes, name: str, lim
     t0 = time.perf_counter()
     image = decode_upload(data, limits, name)
     try:  # a threshold the model cannot give (an exported graph's floor) is the request's fault
-        predictor = predictor.configured(**{k: v for k, v in params.items() if k in predictor.options})
+        predictor = predictor.configured(**{k: v for k, v in params.items() if k not in _FLAGS})
     except ConfigError as e:
         raise ServeError(400, "bad_parameter", str(e)) from None
     t1 = time.perf_counter()
@@ -145,9 +149,11 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
 
     ``max_batch`` rows per forward (1: no micro-batching), ``max_wait_ms`` to fill a batch,
     ``max_queue`` requests in the service before 429."""
-    from fastapi import FastAPI, Request, WebSocket
+    from fastapi import FastAPI, Request, WebSocket  # the serve extra: this module imports without it
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
     from starlette.websockets import WebSocketDisconnect
 
     unknown = set(models) - set(TASKS)
@@ -170,6 +176,22 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
 
     def error(e: ServeError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    # the framework's own refusals in the service's shape: a path no route serves (404), a method
+    # the route does not take (405), a request a route's declared parameters reject (422), a crash
+    async def framework_refusal(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(http_error(exc.status_code, request.method, request.url.path, exc.headers))
+
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:4])
+        return error(ServeError(422, "invalid_request", f"{request.method} {request.url.path[:100]}: {where}"))
+
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:  # logged by the server
+        return error(internal_error(f"{request.method} {request.url.path[:100]}"))
+
+    app.add_exception_handler(HTTPException, framework_refusal)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, crashed)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -197,7 +219,7 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
             if task not in models:
                 raise ServeError(404, "model_not_loaded", f"no {TASK_NAMES[task]} model is loaded "
                                  f"(start the server with --{task} NAME_OR_FILE)")
-            params = _params(request.query_params)
+            params = _params(request.query_params, f"POST /v1/{task}", predictors[task].options)
             kind = check_content_type(request.headers.get("content-type"))
             check_length(request.headers.get("content-length"), limits)
             admission.enter()
@@ -211,8 +233,7 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
             return error(e)
         except Exception:  # noqa: BLE001 - one request's failure must not end the service
             log.exception(f"POST /v1/{task} failed")
-            return JSONResponse({"error": {"code": "internal_error", "message": "the prediction failed; "
-                                           "see the server log"}}, status_code=500)
+            return error(internal_error())
         finally:
             admission.leave(time.perf_counter() - t0)
         timing["total"] = (time.perf_counter() - t0) * 1e3
@@ -231,7 +252,7 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
             refused = unavailable(models)
             if refused:
                 raise refused
-            predictor = tracking_predictor(predictors["pose"])  # this connection's own tracker
+            predictor = tracking_predictor(models["pose"], predictors["pose"])  # this connection's own tracker
         except ServeError as e:
             await websocket.send_json(e.body())
             await websocket.close(CLOSE_UNAVAILABLE, e.code)
@@ -261,8 +282,7 @@ def create_app(models: Mapping[str, ServedModel], max_batch: int = 8, max_wait_m
             return {**e.body(), "frame": index}
         except Exception:  # noqa: BLE001 - one frame's failure must not end the stream or the service
             log.exception(f"{STREAM_ROUTE}: frame {index} failed")
-            return {"error": {"code": "internal_error", "message": "the prediction failed; see the server log"},
-                    "frame": index}
+            return {**internal_error().body(), "frame": index}
         finally:
             admission.leave(time.perf_counter() - t0)
         out["timing_ms"]["total"] = (time.perf_counter() - t0) * 1e3

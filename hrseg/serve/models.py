@@ -1,12 +1,14 @@
 """The service's models: each task's one predictor, loaded once, as the tools load it.
 
-A served model is the task's predictor (:meth:`hrseg.tasks.base.Task.build_predictor`: the same
-weights loading, the same config rule for files that record no model, the same runner, the same
-person detector in front of pose with the same fallback and warning) plus what ``GET /v1/models``
-says about it. The routes only read the upload, call the predictor with the micro-batching
-stand-in of its runner (:meth:`~hrseg.inference.predictor.Predictor.with_runner`), and encode
-its document. Given a model name instead of weights, the model has random weights (seeded: for
-trying the service and for load tests).
+A served model is the task's predictor, built as :meth:`hrseg.tasks.base.Task.build_predictor`
+builds it (``Task.load_model``, then ``Task.predictor``: the same weights loading, the same config
+rule for files that record no model, the same runner, the same person detector in front of pose
+with the same fallback and warning), the config it was built with (for the task's own tracking
+wrapper, :meth:`ServedModel.tracking`) and what ``GET /v1/models`` says about it. The routes
+only read the upload, call the predictor with the micro-batching stand-in of its runner
+(:meth:`~hrseg.inference.predictor.Predictor.with_runner`), and encode its document. Given a
+model name instead of weights, the model has random weights (seeded: for trying the service and
+for load tests).
 
 The default backend is the tools' default, ``auto``: the fastest installed (OpenVINO, else ONNX
 Runtime, else the optimized PyTorch model; a detector runs eagerly), named in the log. With
@@ -20,7 +22,7 @@ import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -48,10 +50,18 @@ class ServedModel:
     name: str
     source: str  # the checkpoint file or published name, or "random weights (seed N)"
     predictor: Predictor
+    cfg: Mapping[str, Any]  # the task config the predictor was built with
 
     def meta(self) -> dict[str, Any]:
         """What ``GET /v1/models`` tells about this model."""
         return {"name": self.name, "weights": self.source, **self.predictor.describe()}
+
+    def tracking(self, predictor: Predictor) -> Predictor:
+        """``predictor`` (this model's, or its micro-batched copy) following objects across the
+        frames of a video and smoothing their keypoints: the task's own tracking wrapper
+        (:meth:`hrseg.tasks.base.Task.tracking`, what ``hrseg infer pose --track --smooth`` runs)
+        with this config's ``test.track`` and ``test.smooth``; a new tracker on each call."""
+        return CONTRACTS[self.task].tracking(predictor, self.cfg, smooth=True)
 
 
 def _options(task: str, backend: str | None, dtype: str, cfg_options: Sequence[str]) -> list[str]:
@@ -96,14 +106,15 @@ def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Se
             torch.manual_seed(seed)
             model = contract.build_model(cfg).eval()
             model.meta = contract.model_meta(cfg)
-            source, predictor = f"random weights (seed {seed})", contract.predictor(model, cfg, **predictor_options)
+            source = f"random weights (seed {seed})"
         elif Path(spec).is_file() or spec in list_weights():  # loaded as the tools load them
             source = str(Path(spec).resolve()) if Path(spec).is_file() else spec
-            cfg = contract.load_config(config, options) if config else None
-            predictor = contract.build_predictor(spec, cfg, options, **predictor_options)
+            # Task.build_predictor's two steps, kept apart for the config the stream's tracking takes
+            model, cfg = contract.load_model(spec, contract.load_config(config, options) if config else None, options)
         else:
             raise ConfigError(f"--{task} {spec!r}: neither a checkpoint file nor a model name (hrseg.list_models()) "
                               "nor published weights (hrseg weights list)")
+        predictor = contract.predictor(model, cfg, **predictor_options)
     except ConfigError as e:
         eager_only = task in ("det", "multi") and any(o in options for o in ("test.backend=optimized",
                                                                             "test.backend=compiled"))
@@ -111,7 +122,7 @@ def load_model(task: str, spec: str, backend: str | None = AUTO, cfg_options: Se
             raise ConfigError(f"{e}; serve the others on {backend} with the {TASK_NAMES[task]} model eager: "
                               f"--{task}-options test.backend=torch") from None
         raise
-    return ServedModel(task, predictor.model.meta.get("model", spec), source, predictor)
+    return ServedModel(task, predictor.model.meta.get("model", spec), source, predictor, cfg)
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -2,12 +2,13 @@
 and gets, for each, the people in it with identities kept across frames and steady keypoints.
 
 One connection is one video: it gets its own tracking copy of the pose predictor
-(:func:`tracking_predictor`: its own tracker and One-Euro smoother, numbering its people from 1),
-so two clients never share ids, while the network's forward still goes through the service's
-micro-batcher with every other request. A frame is one binary message (JPEG, PNG or WebP bytes,
-under the upload limits); each gets one JSON message: the pose document of ``POST /v1/pose``
-(``people`` with ``track_id``) with ``frame`` (its index on this connection) and ``timing_ms``,
-or ``{"error": {"code", "message"}, "frame"}`` for a frame refused, after which the stream goes on.
+(:func:`tracking_predictor`: the task's tracking wrapper, ``hrseg infer pose --track --smooth``'s,
+with its own tracker and keypoint smoother, numbering its people from 1), so two clients never
+share ids, while the network's forward still goes through the service's micro-batcher with every
+other request. A frame is one binary message (JPEG, PNG or WebP bytes, under the upload limits);
+each gets one JSON message: the pose document of ``POST /v1/pose`` (``people`` with
+``track_id``) with ``frame`` (its index on this connection) and ``timing_ms``, or
+``{"error": {"code", "message"}, "frame"}`` for a frame refused, after which the stream goes on.
 Closing the connection ends its tracker. The route itself is in :mod:`hrseg.serve.app`.
 """
 from __future__ import annotations
@@ -18,23 +19,20 @@ from typing import Any
 from hrseg.inference.predictor import Predictor
 from hrseg.serve.models import ServedModel, answer
 from hrseg.serve.uploads import Limits, ServeError, decode_upload, too_large
-from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, tracking
 
 STREAM_ROUTE = "/v1/pose/stream"
 # WebSocket close codes (RFC 6455): the server cannot serve the stream at all
 CLOSE_UNAVAILABLE = 1011
 
 
-def tracking_predictor(predictor: Predictor) -> Predictor:
-    """One connection's copy of the pose ``predictor`` (the service's, whose forward is
-    micro-batched) that follows people across frames and smooths their keypoints, with the pose
-    config's ``test.track`` and ``test.smooth`` (the defaults where a recorded config predates
-    them), as ``hrseg infer pose --track --smooth``. A :class:`ServeError` when the ``[track]``
-    extra is not installed."""
-    test_cfg = {"track": TRACK_DEFAULTS, "smooth": SMOOTH_DEFAULTS, **predictor.test_cfg}
+def tracking_predictor(served: ServedModel, predictor: Predictor) -> Predictor:
+    """One connection's copy of ``predictor`` (``served``'s, its forward micro-batched) that
+    follows people across frames and smooths their keypoints: the pose task's own tracking
+    wrapper with the model's ``test.track`` and ``test.smooth`` (:meth:`ServedModel.tracking`,
+    as ``hrseg infer pose --track --smooth``). A :class:`ServeError` when the ``[track]`` extra
+    is not installed."""
     try:
-        return tracking(predictor, test_cfg, "xywh", smooth=True, sigmas=predictor.keypoints.sigmas,
-                        score_key="box_score")
+        return served.tracking(predictor)
     except ImportError as e:  # trackers (the [track] extra) is missing: its message names the extra
         raise ServeError(501, "track_extra_missing", f"{STREAM_ROUTE}: {e}") from None
 

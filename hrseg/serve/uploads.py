@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Mapping
 
 import numpy as np
 from PIL import Image
@@ -22,14 +24,34 @@ IMAGE_TYPES = tuple(FORMATS.values())
 
 
 class ServeError(Exception):
-    """A request the service refuses: ``status`` (4xx), a short ``code`` and a message."""
+    """A request the service refuses: its HTTP ``status``, a short ``code`` and a message."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
     def body(self) -> dict:
+        """The JSON of every refusal: ``{"error": {"code", "message"}}``."""
         return {"error": {"code": self.code, "message": self.message}}
+
+
+def internal_error(what: str = "the prediction") -> ServeError:
+    """What a client is told when ``what`` failed inside the service (the log has the traceback)."""
+    return ServeError(500, "internal_error", f"{what} failed; see the server log")
+
+
+def http_error(status: int, method: str, path: str, headers: Mapping[str, str] | None = None) -> ServeError:
+    """A refusal by the web framework (a path no route serves, a method the route does not take)
+    in the service's terms: the code is the status's name (``not_found``, ``method_not_allowed``)
+    and the message names the request and, for 405, the methods the route takes (``Allow``)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status the standard does not name
+        phrase = "error"
+    allow = {k.lower(): v for k, v in (headers or {}).items()}.get("allow")
+    hint = f"; this route takes {allow}" if status == 405 and allow else ""
+    return ServeError(status, phrase.lower().replace(" ", "_").replace("-", "_"),
+                      f"{method} {path[:100]}: {phrase.lower()}{hint}", dict(headers or {}))
 
 
 @dataclass(frozen=True)
