@@ -229,6 +229,30 @@ def test_resume_rejects_weights_only_file_and_missing_path(tmp_path):
     assert make_trainer(tmp_path / "fresh", resume=True).epoch == 0  # nothing to resume: a fresh start
 
 
+def test_a_failed_evaluation_keeps_the_epochs_training(tmp_path):
+    def failing(model):  # e.g. a val image missing on disk, found only when the evaluation reads it
+        raise ConfigError("val.json: an image file is missing")
+
+    with pytest.raises(ConfigError, match="val.json"):
+        make_trainer(tmp_path, max_epochs=2, evaluate=failing).fit()
+    state = load_state(tmp_path / "latest.pth")
+    assert (state["epoch"], state["iteration"], state["metrics"]) == (2, 6, {})
+    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "log.csv"))] == ["1", "2"]
+    assert not (tmp_path / "best.pth").exists()
+    assert make_trainer(tmp_path, max_epochs=2, resume=True).epoch == 2
+    resumed = make_trainer(tmp_path, max_epochs=2, resume=True, seed=6)  # the data order must not change
+    assert resumed.seed == 5
+    assert "(seed 5; seed 6 not used: the run keeps its own)" in (tmp_path / "train.log").read_text()
+
+
+def test_resume_into_another_model_is_one_line(tmp_path):
+    make_trainer(tmp_path, max_epochs=1).fit()
+    with pytest.raises(CheckpointError) as error:
+        make_trainer(tmp_path, resume=True, norm=False)  # the checkpoint has BatchNorm, this model none
+    message = str(error.value)
+    assert "latest.pth" in message and "unexpected 5 keys: body.1" in message and "\n" not in message
+
+
 def test_train_step_contract_and_nan(tmp_path):
     with pytest.raises(TypeError, match="'loss'"):
         make_trainer(tmp_path / "a", step=lambda m, b: m(b[0]).mean()).fit()

@@ -17,18 +17,19 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from hrseg.checkpoint import read_checkpoint
-from hrseg.errors import CheckpointError
-from hrseg.utils.io import atomic_path
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.utils.io import atomic_path, remove_stale_temporaries
 from hrseg.meta.version import __version__
 
 TRAINING_KEYS = ("state_dict", "optimizer", "scheduler", "epoch", "iteration")
 LATEST = "latest.pth"
+BEST = "best.pth"
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -76,6 +77,13 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def clear_unfinished(work_dir: str | os.PathLike) -> list[Path]:
+    """Remove what a run killed while saving left in ``work_dir``: the temporary files of
+    latest.pth and best.pth (full-size; :func:`hrseg.utils.io.remove_stale_temporaries`). For
+    a run's start, when nothing else writes there."""
+    return [p for name in (LATEST, BEST) for p in remove_stale_temporaries(Path(work_dir) / name)]
+
+
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy a written checkpoint (``latest.pth`` -> ``epoch_N.pth`` / ``best.pth``) atomically."""
     with atomic_path(dst) as tmp:
@@ -105,6 +113,21 @@ def resume_path(resume: bool | str | os.PathLike | None, work_dir: str | os.Path
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint to resume from not found")
     return path
+
+
+def next_best(best: Mapping[str, Any], metrics: Mapping[str, float], metric: str | None, mode: str,
+              epoch: int) -> dict[str, Any] | None:
+    """The new ``best`` (``{"metric", "value", "epoch"}``, what selects best.pth) when ``metrics``
+    beat ``best`` on ``metric`` (default: the one ``best`` tracks, else the first), else None."""
+    if not metrics:
+        return None
+    name = metric or best.get("metric") or next(iter(metrics))
+    if name not in metrics:
+        raise ConfigError(f"train.best_metric: {name!r} is not among the evaluation metrics ({', '.join(metrics)})")
+    value, old = metrics[name], best.get("value")
+    if old is None or (value > old if mode == "max" else value < old):
+        return {"metric": name, "value": value, "epoch": epoch}
+    return None
 
 
 def plain(obj: Any) -> Any:

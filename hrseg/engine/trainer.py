@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from hrseg.checkpoint import load_state
 from hrseg.engine import checkpoint_io as ckpt
 from hrseg.engine.batches import batch_size_of, num_skipped, set_loader_epoch, to_device  # noqa: F401  (re-exported)
 from hrseg.engine.distributed import (
@@ -176,11 +177,15 @@ class Trainer:
             self._restore(state, path)
         self.logger = RunLogger(self.work_dir, enabled=self.is_main, start_epoch=self.epoch,
                                 start_iteration=self.iteration)
+        if self.is_main and (unfinished := ckpt.clear_unfinished(self.work_dir)):
+            self.logger.info(f"removed {len(unfinished)} unfinished checkpoint file(s) of a run killed while saving")
         self.logger.info(lr_note)
         self.logger.info(batchnorm_mode(sync_bn, self.device)[1])
         self.logger.info(self.speed.describe(self.compiled_regions))
         if path is not None:
-            self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration}")
+            kept = f"; seed {seed} not used: the run keeps its own" if seed is not None and seed != self.seed else ""
+            self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration} "
+                             f"(seed {self.seed}{kept})")
         elif resume:
             self.logger.info(f"nothing to resume in {self.work_dir}: starting from epoch 0")
 
@@ -193,8 +198,8 @@ class Trainer:
         return int(broadcast_object(seed))
 
     def _restore(self, state: Mapping[str, Any], path: Path) -> None:
+        load_state(self.model, state["state_dict"], path)  # a model that does not fit: one line naming the keys
         try:
-            self.model.load_state_dict(state["state_dict"])
             self.optimizer.load_state_dict(state["optimizer"])
             ckpt.keep_optimizer_kind(self.optimizer, self.speed.fused_optimizer)
             self.scheduler.load_state_dict(state["scheduler"])
@@ -223,7 +228,7 @@ class Trainer:
                     self.epoch_hook(epoch, self)
                 losses, stats = self.train_epoch(epoch)
                 self.epoch = epoch + 1
-                self._end_epoch(losses, stats, self._evaluate_if_due())
+                self._end_epoch(losses, stats, self._evaluate_after(losses, stats))
         finally:
             self.epochs.close()
         self.logger.finish({"epoch": self.epoch, "iteration": self.iteration, "metrics": self.metrics,
@@ -336,6 +341,18 @@ class Trainer:
                 "last good epoch")
         return values
 
+    def _evaluate_after(self, losses: dict[str, float], stats: dict[str, float]) -> dict[str, float]:
+        """:meth:`_evaluate_if_due`; when the evaluation fails (bad val data, out of memory, Ctrl-C),
+        the epoch's training is saved first (latest.pth without its metrics; one process: the
+        ranks of a distributed run cannot agree on a checkpoint after one of them failed)."""
+        try:
+            return self._evaluate_if_due()
+        except BaseException:
+            if self.world_size == 1:
+                self._end_epoch(losses, stats, {})
+                self.logger.info(f"the evaluation failed: the epoch's training is in {self.work_dir / ckpt.LATEST}")
+            raise
+
     def _evaluate_if_due(self) -> dict[str, float]:
         """This epoch's metrics, or {} when no evaluation is due (every ``eval_interval`` epochs, and the last)."""
         if self.evaluate is None or (self.epoch % self.eval_interval and self.epoch != self.max_epochs):
@@ -354,7 +371,8 @@ class Trainer:
     # -- end of an epoch -----------------------------------------------------------------------
     def _end_epoch(self, losses: dict[str, float], stats: dict[str, float],
                    metrics: dict[str, float]) -> None:
-        improved = self._update_best(metrics)
+        improved = ckpt.next_best(self.best, metrics, self.best_metric, self.best_mode, self.epoch)
+        self.best = improved or self.best
         best = self.best["metric"] if improved else None
         self.logger.info(epoch_line(self.epoch, self.max_epochs, losses, stats, metrics, best))
         self.logger.epoch(self.epoch, self.iteration, losses, stats, metrics)
@@ -364,20 +382,7 @@ class Trainer:
             if self.save_every and self.epoch % self.save_every == 0:
                 ckpt.copy_atomic(latest, self.work_dir / f"epoch_{self.epoch}.pth")
             if improved:
-                ckpt.copy_atomic(latest, self.work_dir / "best.pth")
-
-    def _update_best(self, metrics: Mapping[str, float]) -> bool:
-        if not metrics:
-            return False
-        name = self.best_metric or self.best.get("metric") or next(iter(metrics))
-        if name not in metrics:
-            raise ConfigError(f"train.best_metric: {name!r} is not among the evaluation metrics "
-                              f"({', '.join(metrics)})")
-        value, old = metrics[name], self.best.get("value")
-        better = old is None or (value > old if self.best_mode == "max" else value < old)
-        if better:
-            self.best = {"metric": name, "value": value, "epoch": self.epoch}
-        return better
+                ckpt.copy_atomic(latest, self.work_dir / ckpt.BEST)
 
     def _state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -1,9 +1,11 @@
-"""Atomic file output: a reader never sees a half-written file."""
+"""Atomic file output: a reader never sees a half-written file; :func:`remove_stale_temporaries`
+clears what a killed writer left behind."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,6 +25,16 @@ def _umask() -> int:
     return mask
 
 
+# mkstemp's random part: 8 characters of tempfile's alphabet (a-z, 0-9, _), the same in every CPython 3
+_RANDOM_PART = "[a-z0-9_]{8}"
+
+
+def _temporary_affixes(target: Path) -> tuple[str, str]:
+    """The prefix and suffix of :func:`atomic_path`'s temporary files for ``target``: hidden,
+    ``.<stem>.XXXXXXXX<suffix>`` (``.latest.wjipdret.pth`` for ``latest.pth``)."""
+    return f".{target.stem}.", target.suffix
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
@@ -33,7 +45,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    prefix, suffix = _temporary_affixes(target)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     tmp_path = Path(tmp)
@@ -43,6 +56,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` made for ``path`` and never moved into
+    place (a process killed mid-write, ``kill -9`` during ``torch.save``, leaves a full-size
+    one behind); returns what it removed. Only plain files named exactly as ``atomic_path``
+    names them for this final path match, nothing else in the folder. Call it when no other
+    process is writing ``path`` (e.g. as a training run starts): a write in progress would lose
+    its temporary file."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    prefix, suffix = _temporary_affixes(target)
+    pattern = re.compile(re.escape(prefix) + _RANDOM_PART + re.escape(suffix))
+    removed = []
+    for candidate in sorted(target.parent.iterdir()):
+        if pattern.fullmatch(candidate.name) and candidate.is_file() and not candidate.is_symlink():
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
