@@ -23,7 +23,8 @@ from typing import Iterator
 
 from hrseg.errors import ConfigError
 
-# Which config folders hold the recipes of a task (effnet: pose recipes of the EfficientNet ideas).
+# Which config folders hold the recipes of a task (effnet: the recipes of the EfficientNet ideas, pose
+# and segmentation ones; hrseg.commands.configs lists each under its model's task).
 TASK_FOLDERS: dict[str, tuple[str, ...]] = {"pose": ("pose", "effnet"), "seg": ("seg",), "det": ("det",),
                                            "multi": ("multi",)}
 _TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("hrseg_config_task", default=None)

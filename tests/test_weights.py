@@ -14,6 +14,7 @@ import torch
 import hrseg
 from hrseg import weights
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.tasks import pose
 from hrseg.weights import cache_dir, get_weights, list_weights, read_weights, resolve
 from hrseg.weights.docs import render_markdown
 
@@ -128,6 +129,26 @@ def test_a_path_stays_a_path(tmp_path, home):
         resolve(tmp_path / "absent.pth")
     with pytest.raises(ConfigError, match="unknown weights"):
         resolve("no_such_weights")
+
+
+def test_a_url_is_downloaded_once_into_the_cache_and_its_hub_hash_checked(tmp_path, home):
+    payload = _ckpt_bytes(tmp_path)
+    served = tmp_path / "server" / "my_run.pth"
+    served.parent.mkdir()
+    served.write_bytes(payload)
+    path = resolve(served.as_uri())
+    assert path.read_bytes() == payload and path.is_relative_to(home) and path.name == "my_run.pth"
+    served.unlink()
+    assert resolve(served.as_uri()) == path  # cached: not fetched again
+    model, _ = pose.TASK.load_model(served.as_uri(), pose.load_pose_config(None, {
+        "model.name": "pose_hrnet_w18_small_v1"}))  # what --weights URL does
+    assert model.meta["model"] == "pose_hrnet_w18_small_v1"
+    good = hashlib.sha256(payload).hexdigest()[:8]
+    (tmp_path / "server" / f"w-{good}.pth").write_bytes(payload)
+    assert resolve((tmp_path / "server" / f"w-{good}.pth").as_uri()).read_bytes() == payload
+    (tmp_path / "server" / "w-0123abcd.pth").write_bytes(payload)  # a torch.hub name whose hash is not its own
+    with pytest.raises(CheckpointError, match="does not match the published 0123abcd"):
+        resolve((tmp_path / "server" / "w-0123abcd.pth").as_uri())
 
 
 class _Foreign:

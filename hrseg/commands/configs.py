@@ -8,7 +8,27 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.configs_index import TASK_FOLDERS, configs_root, list_configs
+from hrseg.config import load_config
+from hrseg.configs_index import TASK_FOLDERS, ConfigEntry, configs_root, list_configs
+
+
+def config_task(entry: ConfigEntry) -> str | None:
+    """The task a shipped config is for: its folder's when the folder is named after a task
+    (pose/, seg/, det/, multi/); in a folder shared by tasks (effnet/: pose and segmentation
+    studies) its model's, the model name's family (``seg_hrnetv2_w18_small_v1``: seg), as the
+    tasks themselves read it. None for neither (a bare backbone's config)."""
+    if entry.folder in TASK_FOLDERS:
+        return entry.folder
+    model = load_config(entry.path).get("model")
+    family = str(model.get("name", "") if isinstance(model, dict) else "").split("_", 1)[0]
+    return family if family in TASK_FOLDERS else None
+
+
+def task_configs(task: str) -> list[ConfigEntry]:
+    """The recipes of ``task`` in the folders that hold recipes (:data:`TASK_FOLDERS`), each
+    listed under the task it belongs to (:func:`config_task`), sorted by folder and name."""
+    folders = {f for fs in TASK_FOLDERS.values() for f in fs}
+    return [e for e in list_configs() if e.folder in folders and config_task(e) == task]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("task", nargs="?", choices=sorted(TASK_FOLDERS), help="only this task's recipes")
     ap.add_argument("--paths", action="store_true", help="also print each config's file")
     args = ap.parse_args(argv)
-    entries = [e for e in list_configs(args.task) if not e.folder.startswith("_base_")]
+    entries = task_configs(args.task) if args.task else [e for e in list_configs() if not e.folder.startswith("_base_")]
     print(f"configs in {configs_root()}:")
     folder = None
     for e in entries:

@@ -8,7 +8,8 @@
   temporary file and moved into place when complete.
 - :func:`process_video`: the loop the tools run: ``predict(frame) -> (result dict, annotated
   frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``),
-  progress with frames/s.
+  progress with frames/s; a warning when fewer frames decode than the container says it holds
+  (a truncated file).
 """
 from __future__ import annotations
 
@@ -103,11 +104,23 @@ def open_frames(path: str | os.PathLike, fps: float = 25.0) -> FrameSource:
 _CODEC_CACHE: dict[tuple[int, int], tuple[str, str, str]] = {}
 
 
+@contextlib.contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's log silenced within the block (its level put back after): a codec probe that fails
+    is an answer, not an error to print ("Failed to initialize VideoWriter")."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def pick_codec(size: tuple[int, int] = (64, 48)) -> tuple[str, str, str]:
     """The first of :data:`CODECS` this OpenCV build can write (probed once on a tiny file)."""
     key = (size[0] % 2, size[1] % 2)  # H.264 encoders may refuse odd sizes
     if key not in _CODEC_CACHE:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _opencv_quiet():
             for fourcc, suffix, label in CODECS:
                 probe = Path(tmp) / f"probe{suffix}"
                 writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 10.0,
@@ -176,6 +189,9 @@ def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
                 bar.update(1)
                 bar.set_postfix_str(f"{n / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
     seconds = time.perf_counter() - start
+    if frames.count and n < frames.count and not frames.path.is_dir():
+        log.warning("%s: the container says %d frames, but only %d decoded (a truncated or damaged file?); "
+                    "the outputs cover those %d", frames.path, frames.count, n, n)
     summary = {"source": str(frames.path), "frames": n, "seconds": seconds, "frames_per_s": n / max(seconds, 1e-9),
                "video": str(video.path), "jsonl": str(out / f"{stem}.jsonl"), "codec": video.codec}
     log.info("%s: %d frames in %.1f s (%.1f frames/s) -> %s (%s), %s", frames.path, n, seconds,

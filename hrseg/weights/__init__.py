@@ -10,9 +10,11 @@ Names download once into the cache (:mod:`hrseg.weights.cache`); a path stays a 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +32,8 @@ from hrseg.utils.safe_load import read_weights
 log = logging.getLogger("hrseg")
 _BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)
 _FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
+URL_SCHEMES = ("https://", "http://", "file://")
+_HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.")  # torch.hub's file names: resnet50-0676ba61.pth
 
 __all__ = [
     "WeightRecord",
@@ -81,13 +85,21 @@ def get_weights(name_or_tag: str, model: str | None = None) -> WeightRecord:
     raise ConfigError(f"unknown weights {name_or_tag!r}{hint} (see hrseg.list_weights() or tools/weights.py list)")
 
 
+def _is_url(name_or_path: str | os.PathLike) -> bool:
+    return isinstance(name_or_path, str) and name_or_path.startswith(URL_SCHEMES)
+
+
 def _is_path(name_or_path: str | os.PathLike) -> bool:
     text = str(name_or_path)
-    return isinstance(name_or_path, Path) or os.sep in text or text.endswith(_FILE_SUFFIXES) or Path(text).exists()
+    return (isinstance(name_or_path, Path) or os.sep in text or text.endswith(_FILE_SUFFIXES) or Path(text).exists()
+            or _is_url(name_or_path))
 
 
 def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress: bool = True) -> Path:
-    """A path as it is (it must exist); a name or tag: its file in the cache, downloaded if absent."""
+    """A path as it is (it must exist); a URL: its file in the cache (:func:`fetch_url`); a
+    published name or tag: its file in the cache, downloaded if absent."""
+    if _is_url(name_or_path):
+        return fetch_url(str(name_or_path), progress)
     if _is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
@@ -99,6 +111,22 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
         return path
     log.info(f"downloading {record.name} from {record.url} to {path}")
     return download(record.url, path, record.sha256, progress)
+
+
+def fetch_url(url: str, progress: bool = True) -> Path:
+    """The file at ``url`` (``https://``, ``http://``, ``file://``: a checkpoint of another project,
+    as mmpose and mmdetection users pass them) in the cache, ``urls/<hash of the URL>/<file name>``,
+    downloaded once (atomically). A file name in torch.hub's form, ``name-<hex>.pth``, carries
+    the start of its SHA-256, which the download must match; other files are not checked (logged)."""
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise CheckpointError(f"{url}: the URL names no file")
+    path = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:12] / name
+    if path.is_file():
+        return path
+    prefix = _HUB_HASH.search(name)
+    log.info(f"downloading {url} to {path}")
+    return download(url, path, prefix.group(1) if prefix else None, progress)
 
 
 def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
@@ -199,11 +227,14 @@ def build_model(name: str, weights: str | os.PathLike | None = None, pretrained:
 def verify(path: str | os.PathLike) -> dict[str, object]:
     """What a file is: its SHA-256, the record it is (:func:`identify`: by file name or hash
     prefix) and whether the hash matches that record, its layout and tensor count. Reads it
-    safely; raises on a damaged file."""
+    safely; a missing file, a folder or a damaged file is a :class:`CheckpointError` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
+    content = read_weights(path)  # first: its errors name the file (not found, not a checkpoint, corrupt)
     digest = sha256_of(path)
     record = identify(path, digest)
-    state = extract_state_dict(read_weights(path), path)
+    state = extract_state_dict(content, path)
     out: dict[str, object] = {"file": str(path), "sha256": digest, "layout": detect_layout(state),
                               "tensors": len(state), "record": record.name if record else None}
     if record is not None and record.sha256:

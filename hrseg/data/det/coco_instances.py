@@ -11,7 +11,10 @@ Rules (those of mmdetection's ``CocoDataset`` and torchvision's detection refere
   where pycocotools ignores detections matched to them;
 - boxes under 1 px wide or high after clipping (zero area) are left out of the training targets
   with one warning per file (real COCO has a few; torchvision's detectors reject them);
-- images without boxes are kept (they train the background).
+- images without boxes are kept (they train the background), but a training split with no box
+  at all is refused (:meth:`CocoInstances.check_boxes`: mmdetection's ``filter_empty_gt``,
+  detectron2's "dataset is empty"); a val split without boxes only gets a warning (its
+  predictions can still be written; its box AP is undefined).
 
 A :class:`DataError` naming the file is raised for unreadable or malformed JSON, missing
 sections or fields, an annotation of an unknown category or image, and a box that is not four
@@ -22,16 +25,15 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.data.coco import load_json, require_fields
+from hrseg.data.coco import check_bbox, listed, load_json, require_fields
 from hrseg.errors import DataError
 from hrseg.meta.classes import coco80_categories  # noqa: F401  (re-exported)
 from hrseg.data.det.instance_masks import instance_mask
@@ -59,15 +61,6 @@ class ImageTargets:
     masks: np.ndarray | None = None
 
 
-def _check_box(ann: dict, path: Path) -> None:
-    box = ann["bbox"]
-    ok = isinstance(box, (list, tuple)) and len(box) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
-    if not ok or box[2] < 0 or box[3] < 0:
-        raise DataError(f"{path}: annotation id {ann['id']} has bbox {str(box)[:60]}; expected "
-                        "[x, y, width, height], four finite numbers with width, height >= 0")
-
-
 def load_coco_instances(path: str | os.PathLike) -> COCO:
     """Read and validate a COCO instances file into a pycocotools ``COCO`` (see the module
     docstring for what is checked)."""
@@ -90,21 +83,16 @@ def load_coco_instances(path: str | os.PathLike) -> COCO:
         require_fields(ann, _ANN_FIELDS, path, "annotation")
         if ann["category_id"] not in cat_ids:
             raise DataError(f"{path}: annotation id {ann['id']} has category_id {ann['category_id']}, "
-                            f"which is not among the file's categories ({_id_list(cat_ids)})")
+                            f"which is not among the file's categories ({listed(sorted(cat_ids), 8)})")
         if ann["image_id"] not in img_ids:
             raise DataError(f"{path}: annotation id {ann['id']} refers to image id {ann['image_id']}, "
                             "which is not in the file's images")
-        _check_box(ann, path)
+        check_bbox(ann, path)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     return coco
-
-
-def _id_list(ids: Iterable[int], limit: int = 8) -> str:
-    ids = sorted(ids)
-    return ", ".join(map(str, ids[:limit])) + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
 
 
 class CocoInstances:
@@ -145,10 +133,7 @@ class CocoInstances:
         img = self.coco.imgs[image_id]
         w, h = int(img["width"]), int(img["height"])
         boxes, labels, bitmaps = [], [], []
-        for ann in self.coco.imgToAnns.get(image_id, []):
-            if ann.get("iscrowd", 0):
-                continue
-            box = _clip_xyxy(ann["bbox"], w, h)
+        for ann, box in self._boxes(image_id):
             if box is not None:
                 boxes.append(box)
                 labels.append(self.label_of[ann["category_id"]])
@@ -158,10 +143,33 @@ class CocoInstances:
         return ImageTargets(image_id, img["file_name"], w, h, np.asarray(boxes, np.float32).reshape(-1, 4),
                             np.asarray(labels, np.int64), stack if masks else None)
 
+    def check_boxes(self, image_ids: Sequence[int] | None = None, train: bool = True) -> None:
+        """Refuse (``train``) or warn about (evaluation) ``image_ids`` (default: those used) that
+        hold no training box at all: a detector trained on none learns nothing (its box loss
+        is 0), so a training split without boxes is one :class:`DataError` naming the file; a
+        val split without boxes can still have its predictions written, but has no box AP."""
+        ids = self.image_ids if image_ids is None else list(image_ids)
+        found = [box for i in ids for _, box in self._boxes(i)]
+        if any(box is not None for box in found):
+            return
+        why = ('its "annotations" list is empty' if not self.coco.dataset["annotations"] else
+               f"all {len(found)} non-crowd box(es) of the {len(ids)} image(s) used are under {MIN_BOX_SIZE:g} px"
+               if found else f"none of the {len(ids)} image(s) used has a non-crowd box annotation")
+        if train:
+            raise DataError(f"{self.ann_file}: nothing to train a detector on: {why}")
+        logger.warning("%s: %s; box AP is undefined without ground truth (predictions are still written)",
+                       self.ann_file, why)
+
+    def _boxes(self, image_id: int) -> Iterator[tuple[dict, list[float] | None]]:
+        """The image's non-crowd annotations, each with its box clipped to the image (xyxy;
+        None: under :data:`MIN_BOX_SIZE`, left out of the training targets)."""
+        img = self.coco.imgs[image_id]
+        for ann in self.coco.imgToAnns.get(image_id, []):
+            if not ann.get("iscrowd", 0):
+                yield ann, _clip_xyxy(ann["bbox"], img["width"], img["height"])
+
     def _warn_small_boxes(self) -> None:
-        small = [a["id"] for i in self.image_ids for a in self.coco.imgToAnns.get(i, [])
-                 if not a.get("iscrowd", 0) and _clip_xyxy(a["bbox"], self.coco.imgs[i]["width"],
-                                                          self.coco.imgs[i]["height"]) is None]
+        small = [a["id"] for i in self.image_ids for a, box in self._boxes(i) if box is None]
         if small:
             logger.warning("%s: %d box(es) under %g px wide or high (e.g. annotation id %s) are left out "
                            "of the training targets", self.ann_file, len(small), MIN_BOX_SIZE, small[0])

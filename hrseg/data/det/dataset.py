@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hrseg.data.coco import check_image_files
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.transforms import DetAugment
 from hrseg.utils.image import to_tensor  # noqa: F401  (re-exported: the detectors' input)
@@ -46,6 +47,7 @@ class CocoDetection(Dataset):
         self.train = train
         self.augment = augment if train else None
         self.image_ids = [int(i) for i in img_ids] if img_ids is not None else list(instances.image_ids)
+        instances.check_boxes(self.image_ids, train)  # training: no box at all is an error; val: a warning
         self.seed, self.epoch = int(seed), 0
         self.num_skipped = multiprocessing.Value("l", 0)  # shared with DataLoader workers
 
@@ -57,12 +59,8 @@ class CocoDetection(Dataset):
 
     def check_files(self) -> None:
         """Raise one :class:`DataError` listing missing image files (evaluation runs this first)."""
-        missing = [str(p) for p in (self.instances.image_file(i, self.img_dir) for i in self.image_ids)
-                   if not p.is_file()]
-        if missing:
-            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            raise DataError(f"{len(missing)} image file(s) of {self.instances.ann_file} not found: "
-                            f"{', '.join(missing[:3])}{more}")
+        check_image_files((self.instances.image_file(i, self.img_dir) for i in self.image_ids),
+                          self.instances.ann_file)
 
     def read(self, image_id: int) -> np.ndarray:
         """The image of ``image_id`` as stored (no EXIF rotation: the boxes refer to the stored

@@ -12,7 +12,9 @@ a singular transform) it is a single point. Labelled keypoints outside their ima
 never has but user files may, become unlabelled (visibility 0) with one warning per file.
 
 Detection rules: category 1 only, score >= ``image_thre``; keypoints zero and unlabelled (the
-official code marks them visible, which only feeds a meaningless validation loss).
+official code marks them visible, which only feeds a meaningless validation loss). Images with
+labelled people but no detection are scored as the COCO protocol scores them (their people are
+missed), with one warning saying how many of the images the detections cover.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from hrseg.data.pose.transforms import PIXEL_STD, box_to_center_scale
-from hrseg.data.coco import load_json, require_fields
+from hrseg.data.coco import (check_bbox, check_keypoints, coverage, is_numbers, listed, load_json, require_fields,
+                              shown)
 from hrseg.errors import DataError
 
 __all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_image_ids"]
@@ -76,7 +79,8 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
     The keypoint categories are all those that list keypoint names; they must agree on the
     number K (``num_joints`` when given). Raises one :class:`DataError` naming the file for
     unreadable or malformed JSON, missing sections or fields, no keypoint category, or
-    annotations of those categories whose keypoints are not ``3 * K`` numbers.
+    annotations of those categories whose keypoints are not ``3 * K`` numbers or whose bbox is
+    not ``[x, y, width, height]`` (the checks the instances adapter shares).
     """
     path = Path(path)
     data = load_json(path, "annotation")
@@ -102,10 +106,8 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
         if ann["category_id"] not in cat_ids:
             continue
         require_fields(ann, _ANN_FIELDS, path, "keypoint annotation")
-        if len(ann["keypoints"]) != 3 * num_joints or len(ann["bbox"]) != 4:
-            raise DataError(f"{path}: annotation id {ann['id']} has {len(ann['keypoints'])} "
-                            f"keypoint values and a {len(ann['bbox'])}-number bbox; expected "
-                            f"{3 * num_joints} and 4")
+        check_keypoints(ann, num_joints, path)
+        check_bbox(ann, path)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
@@ -113,9 +115,18 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
     return coco
 
 
-def split_image_ids(coco: COCO, split: str) -> list[int]:
-    """Ids of the images whose record says ``coco_split == split`` (the sample data's field)."""
-    return sorted(i for i, img in coco.imgs.items() if img.get("coco_split") == split)
+def split_image_ids(coco: COCO, split: str, path: str | os.PathLike | None = None) -> list[int]:
+    """Ids of the images whose record says ``coco_split == split`` (the sample data's field). A
+    split no image has (a typo, say) is one :class:`DataError` naming the split asked for and
+    those the file (``path``, for the message) has."""
+    ids = sorted(i for i, img in coco.imgs.items() if img.get("coco_split") == split)
+    if not ids:
+        have = sorted({str(img["coco_split"]) for img in coco.imgs.values() if "coco_split" in img})
+        where = f"{path}: " if path is not None else "annotation file: "
+        raise DataError(where + f"no image has coco_split {split!r} (data.*.coco_split); " + (
+            f"the file's splits are {listed([repr(h) for h in have], 10)}" if have
+            else "no image of this file has a coco_split field"))
+    return ids
 
 
 class CocoKeypoints:
@@ -184,26 +195,31 @@ class CocoKeypoints:
     def detection_instances(self, det_file: str | os.PathLike, image_thre: float = 0.0
                             ) -> list[PersonInstance]:
         """People from a COCO detection results file (a list of image_id/category_id/bbox/
-        score records), for evaluation with detected boxes; other images are ignored."""
+        score records), for evaluation with detected boxes; other images are ignored. One
+        warning when the images with labelled people are not all covered by the file."""
         det_file = Path(det_file)
         dets = load_json(det_file, "detection results")
         if not isinstance(dets, list):
             raise DataError(f"{det_file}: expected a JSON list of detections")
         wanted = set(self.image_ids)
+        covered: set[int] = set()
         out: list[PersonInstance] = []
         for det in dets:
             require_fields(det, _DET_FIELDS, det_file, "detection")
+            if not is_numbers(det["bbox"], 4) or not is_numbers([det["score"]]):
+                raise DataError(f"{det_file}: detection for image id {det['image_id']} has bbox "
+                                f"{shown(det['bbox'])} and score {shown(det['score'])}; expected "
+                                "[x, y, width, height] (four numbers) and a number")
             if det["category_id"] not in self.cat_ids or det["score"] < image_thre:
                 continue
             image_id = int(det["image_id"])
             if image_id not in self.coco.imgs:
                 raise DataError(f"{det_file}: detection for image id {image_id}, which is not "
                                 f"in {self.ann_file}")
+            covered.add(image_id)
             if image_id not in wanted:
                 continue
             box = [float(v) for v in det["bbox"]]
-            if len(box) != 4:
-                raise DataError(f"{det_file}: detection bbox {det['bbox']} is not 4 numbers")
             if box[2] <= 0 and box[3] <= 0:
                 continue  # a point: no crop can be made of it
             center, scale = self._center_scale(box)
@@ -211,7 +227,19 @@ class CocoKeypoints:
             out.append(PersonInstance(image_id, self.image_path(image_id), center, scale,
                                       tuple(box), float(det["score"]),
                                       np.zeros((k, 2), np.float32), np.zeros(k, np.float32)))
+        self._warn_uncovered(det_file, covered, "detections" + (f" (score >= {image_thre:g})" if image_thre else ""))
         return out
+
+    def _warn_uncovered(self, det_file: Path, covered: set[int], what: str) -> None:
+        """One warning naming the images with labelled people that ``det_file`` has no detection
+        for: the COCO protocol scores them (their people are missed), which lowers AP silently."""
+        labelled = [i for i in self.image_ids if any(
+            a["category_id"] in self.cat_ids and not a.get("iscrowd") and max(a["keypoints"][2::3], default=0) > 0
+            for a in self.coco.imgToAnns.get(i, []))]
+        missing = [i for i in labelled if i not in covered]
+        if missing:
+            logger.warning("%s: %s; their people count as missed (the COCO protocol)", det_file,
+                           coverage(what, missing, len(labelled), "images with labelled people"))
 
 
 def _clean_box(ann: dict, width: int, height: int) -> tuple[float, float, float, float] | None:

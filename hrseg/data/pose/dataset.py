@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, default_collate
 
 from hrseg.codecs.heatmap_torch import codec_targets
 from hrseg.codecs.msra import HeatmapCodec
+from hrseg.data.coco import check_image_files
 from hrseg.data.augment import build_randaugment
 from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
@@ -107,8 +108,11 @@ class CocoPoseDataset(Dataset):
             self.instances = self.coco.gt_instances()
             source = str(ann_file)
         if not self.instances:
-            raise DataError(f"{source}: no person instances to use"
-                            + (" (people need labelled keypoints)" if det_file is None else ""))
+            used, total = len(self.coco.image_ids), len(self.coco.coco.imgs)
+            scope = ("" if used == total else
+                     f" in the {used} of {total} image(s) selected by data.*.img_ids / coco_split")
+            raise DataError(f"{source}: no person instances to use{scope}"
+                            + ("; people need labelled keypoints" if det_file is None else ""))
         # shared with DataLoader workers, read by the engine's epoch summary
         self.num_skipped = multiprocessing.Value("l", 0)
         # ``fn(uint8 crop, rng) -> crop`` after the crop's augmentation (progressive learning's
@@ -148,6 +152,10 @@ class CocoPoseDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.instances)
+
+    def check_files(self) -> None:
+        """One :class:`DataError` listing the missing image files (evaluation runs this first)."""
+        check_image_files((inst.image_file for inst in self.instances), self.coco.ann_file)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

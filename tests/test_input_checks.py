@@ -1,0 +1,287 @@
+"""Bad or mismatched inputs are one clear error or warning naming the file: weights verify, empty
+detection training splits, malformed pose annotations, a coco_split typo, person boxes files that
+do not fit their inputs, partial person detections, truncated videos, OpenCV's codec probe, the
+configs listing by task, and the temporaries a killed atomic write leaves."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hrseg.commands._dispatch import main as hrseg_main
+from hrseg.commands.configs import config_task, task_configs
+from hrseg.configs_index import list_configs
+from hrseg.data.coco import is_numbers, listed
+from hrseg.data.det.coco_instances import CocoInstances, load_coco_instances
+from hrseg.data.det.dataset import CocoDetection
+from hrseg.data.pose.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
+from hrseg.data.pose.dataset import CocoPoseDataset
+from hrseg.errors import CheckpointError, DataError
+from hrseg.inference import video
+from hrseg.inference.person_boxes import PersonBoxes, check_coverage, read_boxes
+from hrseg.utils.io import atomic_path, remove_stale_temporaries
+from hrseg.weights import verify
+
+
+@pytest.fixture(scope="module")
+def mini(shared_data: Path) -> Path:
+    return shared_data / "coco_mini"
+
+
+@pytest.fixture(scope="module")
+def keypoints_json(mini: Path) -> dict:
+    return json.loads((mini / "person_keypoints.json").read_text())
+
+
+def _write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _one_image(data: dict, image_id: int = 785) -> dict:
+    out = copy.deepcopy(data)
+    out["images"] = [i for i in out["images"] if i["id"] == image_id]
+    out["annotations"] = [a for a in out["annotations"] if a["image_id"] == image_id]
+    return out
+
+
+# -- 1. weights verify -------------------------------------------------------------------------
+def test_verify_names_a_missing_file_or_a_folder(tmp_path, capsys):
+    with pytest.raises(CheckpointError, match="missing.pth: checkpoint file not found"):
+        verify(tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(tmp_path))}: a folder, not a checkpoint file"):
+        verify(tmp_path)
+    assert hrseg_main(["weights", "verify", str(tmp_path / "missing.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "missing.pth: checkpoint file not found" in err and "Traceback" not in err
+    ok = tmp_path / "ok.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, ok)
+    assert verify(ok)["tensors"] == 1
+
+
+# -- 2. detection: a training split without boxes ------------------------------------------------
+def _instances_file(tmp_path: Path, annotations: list) -> Path:
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+                      {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}],
+           "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    return _write(tmp_path / "instances_train.json", doc)
+
+
+def test_detection_refuses_a_training_split_without_boxes(tmp_path, caplog):
+    inst = CocoInstances(_instances_file(tmp_path, []))
+    with pytest.raises(DataError, match='instances_train.json: nothing to train a detector on: its "annotations" '
+                                       "list is empty"):
+        CocoDetection(inst, tmp_path, train=True)
+    with caplog.at_level(logging.WARNING):  # val: predictions can still be written
+        assert len(CocoDetection(inst, tmp_path, train=False)) == 2
+    assert "instances_train.json" in caplog.text and "box AP is undefined" in caplog.text
+    crowd_and_tiny = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 1},
+                      {"id": 2, "image_id": 2, "category_id": 1, "bbox": [5, 5, 0.5, 10]}]
+    inst = CocoInstances(_instances_file(tmp_path, crowd_and_tiny))
+    with pytest.raises(DataError, match="all 1 non-crowd box.* under 1 px"):
+        CocoDetection(inst, tmp_path, train=True)
+    boxed = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 10]}]
+    inst = CocoInstances(_instances_file(tmp_path, boxed))
+    assert len(CocoDetection(inst, tmp_path, train=True)) == 2  # an image without boxes trains the background
+    with pytest.raises(DataError, match="none of the 1 image.* has a non-crowd box"):
+        CocoDetection(inst, tmp_path, train=True, img_ids=[2])
+
+
+# -- 3. pose annotations: say what they hold -----------------------------------------------------
+@pytest.mark.parametrize("field, value, message", [
+    ("keypoints", "oops", r'has keypoints "oops"; expected a list of 51 numbers \(x, y, visibility for each of '
+                          r"its 17 keypoints\)"),
+    ("keypoints", [0, 0, "2"] * 17, r'has keypoints \[0, 0, "2", .*; expected a list of 51 numbers'),
+    ("keypoints", [0] * 48, "has 48 keypoint values; expected a list of 51 numbers"),
+    ("bbox", "1,2,3,4", r'has bbox "1,2,3,4"; expected \[x, y, width, height\], four finite numbers'),
+    ("bbox", [1, 2, 3], r"has bbox \[1, 2, 3\]; expected \[x, y, width, height\]"),
+    ("bbox", [1, 2, -3, 4], r"has bbox \[1, 2, -3, 4\]; expected .* width, height >= 0"),
+])
+def test_pose_annotation_errors_say_what_they_got(tmp_path, keypoints_json, field, value, message):
+    data = _one_image(keypoints_json)
+    data["annotations"][0][field] = value
+    with pytest.raises(DataError, match=f"bad.json: annotation id 442619 {message}"):
+        load_coco_keypoints(_write(tmp_path / "bad.json", data))
+
+
+def test_pose_and_detection_loaders_word_a_bad_bbox_alike(tmp_path, keypoints_json):
+    data = _one_image(keypoints_json)
+    data["annotations"][0]["bbox"] = "1,2,3,4"
+    messages = []
+    for load in (load_coco_keypoints, load_coco_instances):
+        with pytest.raises(DataError) as err:
+            load(_write(tmp_path / "bad.json", data))
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert is_numbers([1, 2.5]) and not is_numbers([True]) and not is_numbers([float("inf")])
+    assert listed(list(range(8)), 3) == "0, 1, 2 and 5 more"
+
+
+# -- 4. coco_split typo ---------------------------------------------------------------------------
+def test_an_unknown_coco_split_names_the_split_and_those_the_file_has(mini):
+    coco = load_coco_keypoints(mini / "person_keypoints.json")
+    assert len(split_image_ids(coco, "val2017")) == 21
+    with pytest.raises(DataError, match=r"person_keypoints.json: no image has coco_split 'val2071' "
+                                        r"\(data.\*.coco_split\); the file's splits are 'train2017', 'val2017'"):
+        split_image_ids(coco, "val2071", mini / "person_keypoints.json")
+    with pytest.raises(DataError, match="person_keypoints.json: no person instances to use in the 0 of 74 "
+                                        "image.* selected by data.*.img_ids / coco_split"):
+        CocoPoseDataset(mini / "person_keypoints.json", mini / "images", train=True, img_ids=[])
+
+
+def test_a_missing_pose_val_image_stops_the_run_before_training(tmp_path, keypoints_json, mini):
+    from hrseg.tasks import pose
+
+    data = _one_image(keypoints_json)
+    data["images"][0]["file_name"] = "not_here.jpg"
+    ann = _write(tmp_path / "val.json", data)
+    cfg = pose.load_pose_config(None, {"data.root": str(tmp_path), "data.val.ann_file": "val.json",
+                                       "data.val.img_dir": str(mini / "images"), "data.synthetic": None})
+    with pytest.raises(DataError, match="1 image file.s. of .*val.json not found: .*not_here.jpg"):
+        pose.TASK.build_dataset(cfg, "val")
+    assert len(pose.TASK.build_dataset({**cfg, "data": {**cfg["data"], "val": {
+        **cfg["data"]["val"], "ann_file": str(_write(ann, _one_image(keypoints_json)))}}}, "val")) > 0
+
+
+# -- 5. person boxes files ------------------------------------------------------------------------
+def test_a_flat_box_is_one_clear_error(tmp_path):
+    path = _write(tmp_path / "boxes.json", {"zidane.jpg": [10, 20, 100, 200]})
+    with pytest.raises(DataError, match=r"boxes.json: entry 'zidane.jpg' is one box \[10, 20, 100, 200\], "
+                                        r"not a list of boxes"):
+        read_boxes(path)
+    with pytest.raises(DataError, match=r"boxes.json: entry 'a.jpg' holds \[\[1, 2\]\]; expected a list of boxes"):
+        read_boxes(_write(tmp_path / "boxes.json", {"a.jpg": [[1, 2]]}))
+    with pytest.raises(DataError, match=r'boxes.json: detection for image id 7 has bbox "1,2,3,4"'):
+        read_boxes(_write(tmp_path / "boxes.json", [{"image_id": 7, "bbox": "1,2,3,4", "score": 1}]))
+    assert read_boxes(_write(tmp_path / "boxes.json", {"a.jpg": [[1, 2, 3, 4]], "b.jpg": []})) == {
+        "a.jpg": [[1.0, 2.0, 3.0, 4.0]], "b.jpg": []}
+
+
+def test_inputs_without_boxes_are_warned_about(tmp_path, mini, caplog):
+    dets = _write(tmp_path / "dets.json", [{"image_id": 785, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9}])
+    photos = [Path("photos/000000000785.jpg"), Path("photos/000000000872.jpg"), Path("photos/b.jpg")]
+    with caplog.at_level(logging.WARNING, logger="hrseg"):
+        missing = PersonBoxes(dets).check_inputs(photos)
+    assert missing == photos[1:]
+    assert ("dets.json: its entries cover 1 of 3 inputs (none for 000000000872.jpg, b.jpg): those get no people"
+            in caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hrseg"):  # a file for other images: say what its keys are
+        check_coverage(read_boxes(mini / "person_keypoints.json"), [Path("zidane.jpg"), Path("bus.jpg")],
+                       mini / "person_keypoints.json")
+    assert "cover 0 of 2 inputs (none for zidane.jpg, bus.jpg)" in caplog.text
+    assert re.search(r"its keys look like '000000000785.jpg', '\d{12}.jpg', '\d{12}.jpg' and 71 more \(an input "
+                     r"matches by its file name, stem or number", caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hrseg"):
+        assert PersonBoxes(dets).check_inputs([photos[0]]) == []
+    assert not caplog.text
+
+
+def test_a_json_boxes_file_is_refused_for_a_video(tmp_path):
+    dets = _write(tmp_path / "dets.json", {"a.jpg": [[1, 2, 30, 40]]})
+    boxes = PersonBoxes(dets)
+    with pytest.raises(DataError, match=r"dets.json: a JSON boxes file gives boxes per photo, not per frame of a "
+                                        r"video \(.*clip.mp4\); for a video give a MOTChallenge .txt file"):
+        boxes.check_inputs([], [tmp_path / "clip.mp4"])
+    with pytest.raises(DataError, match="dets.json: a JSON boxes file gives boxes per photo"):
+        boxes.reset()  # what every video starts with
+    mot = tmp_path / "dets.txt"
+    mot.write_text("1, -1, 1, 2, 30, 40, 0.9\n")
+    assert PersonBoxes(mot).check_inputs([], [tmp_path / "clip.mp4"]) == []
+    PersonBoxes(mot).reset()
+
+
+# -- 6. person detections for pose evaluation -----------------------------------------------------
+def test_partial_detections_are_warned_about(mini, tmp_path, caplog):
+    val = split_image_ids(load_coco_keypoints(mini / "person_keypoints.json"), "val2017")
+    adapter = CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=val)
+    with caplog.at_level(logging.WARNING):
+        people = adapter.detection_instances(mini / "person_detections_AP_H_56.json")
+    assert {p.image_id for p in people} == {785, 40083, 196141, 197388}
+    assert re.search(r"person_detections_AP_H_56.json: detections cover 4 of \d+ images with labelled people "
+                     r"\(none for .*\); their people count as missed", caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=[785]).detection_instances(
+            mini / "person_detections_AP_H_56.json")
+    assert "cover" not in caplog.text
+    bad = _write(tmp_path / "dets.json", [{"image_id": 785, "category_id": 1, "bbox": "1,2,3,4", "score": 1}])
+    with pytest.raises(DataError, match=r'dets.json: detection for image id 785 has bbox "1,2,3,4"'):
+        adapter.detection_instances(bad)
+
+
+# -- 7. video -------------------------------------------------------------------------------------
+def test_a_truncated_video_is_warned_about(tmp_path, caplog):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(6):
+        writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    data = path.read_bytes()
+    movi = data.index(b"movi")
+    chunks = [m.start() for m in re.finditer(b"00dc", data) if m.start() > movi]
+    path.write_bytes(data[:chunks[4]])  # four whole frames; the header still says six
+    assert video.open_frames(path).count == 6
+    with caplog.at_level(logging.WARNING, logger="hrseg"):
+        summary = video.process_video(path, tmp_path / "out", lambda f: ({}, f), progress=False)
+    assert summary["frames"] == 4
+    assert "clip.avi: the container says 6 frames, but only 4 decoded" in caplog.text
+
+
+def test_the_codec_probe_prints_nothing_and_keeps_the_log_level(monkeypatch, capfd):
+    monkeypatch.setattr(video, "_CODEC_CACHE", {})
+    level = cv2.utils.logging.getLogLevel()
+    video.pick_codec((64, 48))
+    assert "VideoWriter" not in capfd.readouterr().err
+    assert cv2.utils.logging.getLogLevel() == level
+
+
+# -- 8. configs by task ---------------------------------------------------------------------------
+def test_configs_are_listed_under_their_task(capsys):
+    effnet = {e.name: e for e in list_configs("effnet")}
+    assert config_task(effnet["progressive_synthetic_seg"]) == "seg"
+    assert config_task(effnet["progressive_synthetic"]) == "pose"
+    pose = {e.name for e in task_configs("pose")}
+    seg = {e.name for e in task_configs("seg")}
+    assert {"progressive_synthetic", "effhrnet_b2_coco_336x252", "hrnet_w32_coco_256x192"} <= pose
+    assert {"progressive_synthetic_seg", "progressive_study_seg_small", "hrnetv2_w48_lip_473x473"} <= seg
+    assert not pose & {"progressive_synthetic_seg", "progressive_study_seg_small"}
+    assert hrseg_main(["configs", "seg"]) == 0
+    out = capsys.readouterr().out
+    assert "progressive_synthetic_seg" in out and "effnet/" in out and "hrnet_w32_coco_256x192" not in out
+
+
+# -- 9. temporaries of a killed atomic write ------------------------------------------------------
+def test_stale_temporaries_are_removed_and_nothing_else(tmp_path, monkeypatch):
+    target = tmp_path / "latest.pth"
+
+    class Killed(BaseException):
+        """Stands in for kill -9: the writer's cleanup never runs."""
+
+    made = []
+    with pytest.raises(Killed):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"x" * 1000)
+            made.append(tmp)
+            monkeypatch.setattr(Path, "exists", lambda self: False)  # the finally block finds nothing to remove
+            raise Killed
+    monkeypatch.undo()
+    assert made[0].is_file() and re.fullmatch(r"\.latest\.[a-z0-9_]{8}\.pth", made[0].name)
+    keep = ["latest.pth", ".latest.pth", ".latest.abc.pth", ".latest.abcdefghi.pth", ".latest.abcdefgh.pt",
+            ".best.abcdefgh.pth", "x.latest.abcdefgh.pth", ".latest.ABCDEFGH.pth"]
+    for name in keep:
+        (tmp_path / name).write_text("keep")
+    (tmp_path / ".latest.zzzzzzzz.pth").mkdir()  # a folder is never removed
+    assert remove_stale_temporaries(target) == [made[0]]
+    assert not made[0].exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + [".latest.zzzzzzzz.pth"])
+    assert remove_stale_temporaries(target) == []
+    assert remove_stale_temporaries(tmp_path / "nowhere" / "latest.pth") == []
