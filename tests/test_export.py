@@ -233,11 +233,73 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
                                       "--check-image", str(tmp_path / "missing.png")]))
     assert code == 2 and "missing.png: image file not found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    code = run_cli(lambda: tool.main([POSE, "--input-size", "64x48", "--out", str(tmp_path / "new" / "p.onnx"),
+                                      "--check-image", str(tmp_path / "missing.png")]))
+    assert code == 2 and not (tmp_path / "new").exists()  # no empty output folder left behind
+    capsys.readouterr()
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
     assert code == 2 and "only pose_*, seg_*, the Faster / Mask R-CNN detectors and the multi-task" in capsys.readouterr().err
     code = run_cli(lambda: tool.main([POSE, "--score-thr", "0.3", "--out", str(out)]))
     assert code == 2 and f"--score-thr: {POSE} is not an R-CNN detector" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_check_through_the_predictor_sees_every_forward_it_makes(models, shared_data):
+    """A file that is right on the crops and wrong on their mirror images (the predictor's flip
+    test, a second forward) passes a check of one forward and fails the check through the
+    task's predictor, which compares every forward the predictor makes."""
+    from hrseg.tasks import pose
+    from hrseg.tasks.export_source import ExportSource
+
+    model = models[POSE]
+    cfg = pose.load_pose_config(None, {"model.name": POSE, "test.flip": True})
+    source = ExportSource(model, POSE, POSE_SIZE, pose.TASK, cfg)
+    predictor = source.check_predictor(model, POSE_SIZE, dynamic_batch=True, dynamic_size=False)
+    meta = {"task": "pose", "dtype": "float32", "input_size": list(POSE_SIZE), "dynamic_batch": True}
+    photo = shared_data / "images" / "astronaut.png"
+
+    class WrongOnMirrors:
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, x):
+            self.calls += 1
+            out = model(x)
+            return out if self.calls % 2 else out.flip(-1)
+
+        def parameters(self):
+            return model.parameters()
+
+    with torch.no_grad():
+        assert check_module.self_check(model, WrongOnMirrors(), meta, photo).ok  # one forward: not seen
+        report = check_module.self_check(model, WrongOnMirrors(), meta, photo, predictor=predictor)
+        assert not report.ok and report.forwards == 2 and report.decoded["results"] == 2
+        honest = check_module.self_check(model, model, meta, photo, predictor=predictor)
+    assert honest.ok and "through the predictor, 2 forward(s)" in honest.summary()
+
+
+def test_the_export_tool_checks_through_the_predictor(tmp_path, caplog, shared_data, monkeypatch):
+    from hrseg.commands.export import main
+
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    with caplog.at_level("INFO", logger="hrseg"):
+        assert main([POSE, "--input-size", "64x48", "--dynamic-batch", "--out", str(tmp_path / "p.onnx")]) == 0
+    assert "through the predictor, 2 forward(s)" in caplog.text and "-> passed" in caplog.text
+    assert read_meta(tmp_path / "p.onnx")["input_size"] == [64, 48]
+
+
+def test_export_output_path_follows_out_and_format(tmp_path):
+    from hrseg.commands.export import output_path
+
+    assert output_path(None, None, "m") == Path("exports/m.onnx")
+    assert output_path(None, "openvino", "m") == Path("exports/m.xml")
+    assert output_path(str(tmp_path), None, "m") == tmp_path / "m.onnx"  # a folder: the default name in it
+    assert output_path("x.xml", None, "m") == Path("x.xml")  # the suffix names the format
+    assert output_path("new/", "openvino", "m") == Path("new/m.xml")  # a folder to make
+    with pytest.raises(ConfigError, match="x.xml names the openvino format but --format is onnx"):
+        output_path("x.xml", "onnx", "m")
+    with pytest.raises(ConfigError, match="x.bin: an export is a .onnx file or an OpenVINO .xml"):
+        output_path("x.bin", None, "m")
 
 
 # -- detectors: torchvision's Faster R-CNN traced whole (resize, proposals, NMS), one image a call --

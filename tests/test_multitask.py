@@ -243,6 +243,29 @@ def test_keypoints_can_be_pooled_from_the_v2_concatenation(synthetic):
         small_model(keypoint_features="p2")
 
 
+def test_softmax_keypoints_export_runs_with_no_roi_left(tmp_path):
+    """An exported graph whose floor leaves no detection (a photograph of none of its classes)
+    must answer nothing, not fail: a Reshape to (R, K, -1) cannot be computed for R = 0."""
+    ort = pytest.importorskip("onnxruntime", reason="the [onnx] extra")
+    from hrseg.models.multitask_keypoints import softmax_keypoints
+
+    class Decode(torch.nn.Module):
+        def forward(self, logits, boxes):
+            return softmax_keypoints(logits, boxes)
+
+    path = tmp_path / "decode.onnx"
+    torch.onnx.export(Decode(), (torch.randn(2, 17, 56, 56), torch.rand(2, 4) * 50), str(path),
+                      input_names=["logits", "boxes"], dynamic_axes={"logits": {0: "r"}, "boxes": {0: "r"}},
+                      dynamo=False)
+    session = ort.InferenceSession(str(path))
+    none = session.run(None, {"logits": np.zeros((0, 17, 56, 56), np.float32), "boxes": np.zeros((0, 4), np.float32)})
+    assert [a.shape for a in none] == [(0, 17, 3), (0, 17)]
+    logits, boxes = torch.randn(3, 17, 56, 56) * 3, torch.rand(3, 4) * 50
+    for exported, eager in zip(session.run(None, {"logits": logits.numpy(), "boxes": boxes.numpy()}),
+                               softmax_keypoints(logits, boxes)):
+        assert np.allclose(exported, eager.numpy(), atol=1e-4)
+
+
 def test_softmax_keypoints_are_the_mean_and_mass_near_the_peak(synthetic):
     from hrseg.models.multitask_keypoints import PEAK_WINDOW, softmax_keypoints
 

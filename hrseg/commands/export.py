@@ -17,6 +17,7 @@ numbers, and no file is left behind.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from hrseg.cli import parse_size
@@ -24,7 +25,7 @@ from hrseg.errors import ConfigError
 from hrseg.export import export_model
 from hrseg.inference.detection import check_threshold
 from hrseg.tasks.detection import with_score_floor
-from hrseg.tasks.export_source import model_for_export
+from hrseg.tasks.export_source import export_source
 
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="a model name (hrseg.list_models()) or a pose / segmentation / detection config file")
     ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (without: initial weights)")
-    ap.add_argument("--format", choices=sorted(SUFFIX), default="onnx")
+    ap.add_argument("--format", choices=sorted(SUFFIX), default=None,
+                    help="default: from --out's suffix (.onnx, .xml), else onnx")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                     help="bfloat16: OpenVINO only (compiled in bfloat16 on CPUs that have it)")
     ap.add_argument("--dynamic-batch", action="store_true", help="leave the batch axis free (default: batch 1)")
@@ -45,20 +47,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--score-thr", type=float, default=None,
                     help="detectors and the multi-task model: the graph returns only detections scoring at least this "
                     "(masks and keypoints for those alone; default: the model's own threshold, 0.05, as evaluation needs)")
-    ap.add_argument("--out", default=None, help="output file (default: exports/<model>_<HxW>_<dtype>.onnx|.xml)")
+    ap.add_argument("--out", default=None, help="output file, or a folder for the default name "
+                    "(default: exports/<model>_<HxW>_<dtype>.onnx|.xml)")
     args = ap.parse_args(argv)
-    model, name, size = model_for_export(args.model, args.weights)
+    source = export_source(args.model, args.weights)
+    model, name, size = source.model, source.name, source.input_size
     if args.score_thr is not None:
         if getattr(model, "roi_heads", None) is None:
             raise ConfigError(f"--score-thr: {name} is not an R-CNN detector or the multi-task model")
         check_threshold(args.score_thr)
         model = with_score_floor(model, args.score_thr)
     size = args.input_size or size
-    out = Path(args.out) if args.out else Path("exports") / f"{name}_{size[0]}x{size[1]}_{args.dtype}{SUFFIX[args.format]}"
-    if out.suffix.lower() != SUFFIX[args.format]:
-        out = out.with_suffix(SUFFIX[args.format])
+    out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}")
+    predictor = source.check_predictor(model, size, args.dynamic_batch, dynamic_size=not args.fixed_size)
     report = export_model(model, out, name, size, dtype=args.dtype, dynamic_batch=args.dynamic_batch,
-                          dynamic_size=False if args.fixed_size else None, check_image=args.check_image)
-    print(report.check.summary())
+                          dynamic_size=False if args.fixed_size else None, check_image=args.check_image,
+                          predictor=predictor)
     print(f"wrote {', '.join(map(str, report.files))} in {report.seconds:.1f} s")
     return 0
+
+
+def output_path(out: str | None, fmt: str | None, stem: str) -> Path:
+    """Where the export goes: ``out`` (a file: its suffix names the format, ``.onnx`` or ``.xml``;
+    a folder, existing or ending in ``/``, or nothing: ``stem`` in it, by default in ``exports/``)
+    in ``fmt`` (default: the suffix's, else onnx); a suffix of another format than ``fmt``, or of
+    neither, is an error."""
+    path = Path(out) if out else Path("exports")
+    formats = {suffix: name for name, suffix in SUFFIX.items()}
+    if out is None or path.is_dir() or out.endswith(("/", os.sep)):  # a folder (made if missing)
+        return path / f"{stem}{SUFFIX[fmt or 'onnx']}"
+    named = formats.get(path.suffix.lower())
+    if named is None:
+        raise ConfigError(f"--out {out}: an export is a .onnx file or an OpenVINO .xml (with its .bin)")
+    if fmt is not None and fmt != named:
+        raise ConfigError(f"--out {out} names the {named} format but --format is {fmt}")
+    return path

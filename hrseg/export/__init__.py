@@ -26,6 +26,8 @@ from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
 from hrseg.export.runners import file_runner
 from hrseg.inference.optimize import optimize_for_inference
+from hrseg.inference.predictor import Predictor
+from hrseg.utils.image_io import read_image
 from hrseg.weights.cache import hrseg_home
 
 __all__ = ["CheckReport", "ExportCheckError", "ExportReport", "default_check_image", "export_cached",
@@ -45,15 +47,17 @@ class ExportReport:
 
 def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_size: tuple[int, int], *,
                  dtype: str = "float32", dynamic_batch: bool = False, dynamic_size: bool | None = None,
-                 check_image: str | os.PathLike | None = None, check: bool = True) -> ExportReport:
+                 check_image: str | os.PathLike | None = None, check: bool = True,
+                 predictor: Predictor | None = None) -> ExportReport:
     """Write ``model`` (registry ``name``) to ``path`` (``.onnx``, or ``.xml`` + ``.bin`` for
     OpenVINO) at ``input_size`` (H, W).
 
     ``dtype`` bfloat16 is OpenVINO's (the IR keeps float32 weights and records the precision to
     compile with). ``dynamic_size`` (default: segmentation yes, pose no) leaves H and W free.
     Unless ``check`` is False, the file is run on ``check_image`` (default: a real photograph of
-    the shared data) and compared with eager ``model``; outside the tolerance nothing is written
-    and :class:`ExportCheckError` says by how much.
+    the shared data) and compared with eager ``model``, through ``predictor`` (the task's, on eager
+    ``model``: every forward it makes on the photograph, :func:`~hrseg.export.check.check_through`)
+    when given; outside the tolerance nothing is written and :class:`ExportCheckError` says by how much.
     """
     start = time.perf_counter()
     target = Path(path)
@@ -73,6 +77,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     else:
         folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
     model.train(was_training)
+    if check:  # an unreadable photograph stops the export before its folder is made
+        read_image(check_image if check_image else default_check_image(meta["task"]))
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
         staged = Path(tmp) / f"{target.stem}.onnx"
@@ -82,7 +88,7 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
         report = None
         if check:
             backend = "openvino" if fmt == "openvino" else "onnxruntime"
-            report = self_check(model, file_runner(backend, staged), meta, check_image, backend)
+            report = self_check(model, file_runner(backend, staged), meta, check_image, backend, predictor)
             log.info("%s", report.summary())
             if report.decoded.get("detections") == 0:
                 log.warning("the check photograph gave no detection scoring %.2g or more: only the graph's running "

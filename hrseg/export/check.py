@@ -1,6 +1,8 @@
 """The self-check of an exported file: the same real photograph through eager PyTorch and
-through the file, compared on the raw outputs and on what users get from them (keypoints in
-image pixels, label maps, detections).
+through the file, compared on the raw outputs and on what users get from them (keypoints, label
+maps, detections). With the task's predictor (:func:`check_through`, what ``hrseg export``
+runs), every forward the predictor makes on the photograph is compared (its flip test, windows,
+scales); without, the graph alone on the predictor's crops or the resized photograph.
 
 Tolerances (:data:`TOLERANCES`): float32 files must match eager to float rounding (largest
 difference within 1e-3 of the output's range); bfloat16 ones to bfloat16's 8-bit mantissa
@@ -31,6 +33,7 @@ from hrseg.errors import ConfigError, HrsegError
 from hrseg.utils.image import normalize, to_tensor
 from hrseg.utils.image_io import read_image
 from hrseg.codecs.msra import HeatmapCodec
+from hrseg.inference.predictor import Predictor
 from hrseg.inference.top_down import crop_people
 from hrseg.models.segmentation import class_indices
 
@@ -66,6 +69,7 @@ class CheckReport:
     l2_rel: float
     decoded: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    forwards: int = 0  # through the task's predictor: the forwards it made on the photograph (0: the graph alone)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +78,8 @@ class CheckReport:
     def summary(self) -> str:
         decoded = ", ".join(f"{k} {v:.4g}" for k, v in self.decoded.items())
         verdict = "passed" if self.ok else "FAILED: " + "; ".join(self.failures)
-        return (f"self-check on {Path(self.image).name} ({self.backend}, {self.dtype}, batch {self.batch}) against "
+        how = f"through the predictor, {self.forwards} forward(s)" if self.forwards else f"batch {self.batch}"
+        return (f"self-check on {Path(self.image).name} ({self.backend}, {self.dtype}, {how}) against "
                 f"eager PyTorch: max abs diff {self.max_abs:.3g}, max rel {self.max_rel:.3g}, "
                 f"L2 rel {self.l2_rel:.3g}; {decoded} -> {verdict}")
 
@@ -90,13 +95,19 @@ def default_check_image(task: str) -> Path:
     return path
 
 
+def check_boxes(image: np.ndarray, batch: int) -> list[list[float]]:
+    """The people of the pose check, ``[x, y, w, h, score]``: the whole photograph, then (batch 2)
+    its middle, two different people-sized boxes (no person detector is looked for)."""
+    ih, iw = image.shape[:2]
+    return [[0.0, 0.0, float(iw), float(ih), 1.0], [iw * 0.25, ih * 0.1, iw * 0.5, ih * 0.8, 1.0]][:batch]
+
+
 def _pose_inputs(image: np.ndarray, meta: Mapping[str, Any], batch: int
                  ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, HeatmapCodec]:
     """Person crops made as the pose predictor makes them (:func:`~hrseg.inference.top_down.crop_people`):
     the whole photograph, then (batch 2) its middle, two different people-sized boxes."""
     h, w = meta["input_size"]
-    ih, iw = image.shape[:2]
-    boxes = [(0, 0, iw, ih, 1.0), (iw * 0.25, ih * 0.1, iw * 0.5, ih * 0.8, 1.0)][:batch]
+    boxes = check_boxes(image, batch)
     codec = HeatmapCodec(input_size=(int(h), int(w)), heatmap_size=(int(h) // 4, int(w) // 4))
     crops, centers, scales = crop_people(image, boxes, codec)[:3]
     return crops, centers, scales, codec
@@ -175,10 +186,15 @@ def _run_both(model: nn.Module, runner: nn.Module, x: Any) -> tuple[Any, Any]:
 
 @torch.no_grad()
 def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
-               image_path: str | os.PathLike | None = None, backend: str = "?") -> CheckReport:
-    """Compare ``runner`` (the exported file) with eager ``model`` on a real photograph."""
+               image_path: str | os.PathLike | None = None, backend: str = "?",
+               predictor: Predictor | None = None) -> CheckReport:
+    """Compare ``runner`` (the exported file) with eager ``model`` on a real photograph: through
+    ``predictor`` (the task's, :func:`check_through`) when given, else on the graph alone (crops
+    made as the pose predictor makes them, a resized photograph, one detector input)."""
     image_path = Path(image_path) if image_path else default_check_image(meta["task"])
     image = read_image(image_path)
+    if predictor is not None:
+        return check_through(predictor, model, runner, meta, image, str(image_path), backend)
     batch = 2 if meta.get("dynamic_batch") else 1
     decoded: dict[str, float] = {}
     if meta["task"] == "detection":
@@ -191,19 +207,100 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
             h, w = meta["input_size"]
             x = normalize(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
             x = torch.cat([x, x.flip(-1)])[:batch]
-        ref, out = (t.float() for t in _run_both(model, runner, x))
-        if out.shape != ref.shape:
-            raise ExportCheckError(f"self-check: the exported output has shape {tuple(out.shape)}, "
-                                   f"eager {tuple(ref.shape)}")
-        # a near tie: within the raw tolerance of this dtype (of the output's range)
-        tie = TOLERANCES[meta["dtype"]].get("max_rel", 0.0) * float(ref.abs().max())
+        ref, out = _same_shape(*(t.float() for t in _run_both(model, runner, x)))
+        tie = _tie(ref, meta)
         if meta["task"] == "pose":
             decoded = _compare_pose(ref, out, centers, scales, codec, tie)
         else:
             decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")), tie)
+    return _judged(ref, out, decoded, meta, backend, str(image_path), batch)
+
+
+class Recorder:
+    """Stands in for a runner in the task's predictor and keeps what each forward returned, so
+    that the self-check compares the eager model and the exported file on the very inputs the
+    predictor gives them (people's crops and their mirror images, windows, scales, one image)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner, self.outputs = runner, []
+
+    def __call__(self, inputs: Any) -> Any:
+        out = self.runner(inputs)
+        self.outputs.append(out)
+        return out
+
+    def parameters(self) -> Any:  # the prediction functions read the device from it
+        return self.runner.parameters()
+
+    def __getattr__(self, name: str) -> Any:  # e.g. a detector's classes, a graph's recorded meta
+        if name in ("runner", "outputs"):
+            raise AttributeError(name)
+        return getattr(self.runner, name)
+
+
+def check_through(predictor: Predictor, model: nn.Module, runner: Any, meta: Mapping[str, Any],
+                  image: np.ndarray, image_name: str, backend: str = "?") -> CheckReport:
+    """The self-check through the task's one predictor: it predicts the photograph on eager
+    ``model`` and on ``runner`` (the exported file); every forward's outputs are compared as the
+    graph check compares them (raw differences; pose: each heatmap's peak within one cell, or a
+    near tie; segmentation: the labels at the logits' resolution; detection: matched boxes), and
+    the number of results (people, boxes, classes present) must agree."""
+    eager, exported = Recorder(model.eval()), Recorder(runner)
+    results = [predictor.with_runner(r)(image) for r in (eager, exported)]
+    if len(eager.outputs) != len(exported.outputs) or not eager.outputs:
+        raise ExportCheckError(f"self-check: the predictor ran {len(eager.outputs)} forward(s) eagerly and "
+                               f"{len(exported.outputs)} on the file")
+    decoded = {"results": float(predictor.count(results[0])), "exported results": float(predictor.count(results[1]))}
+    if meta["task"] == "detection":
+        found, ref, out = _compare_detections(eager.outputs[0][0], exported.outputs[0][0])
+        decoded.update(found)
+    else:
+        pairs = [_same_shape(a.float(), b.float()) for a, b in zip(eager.outputs, exported.outputs)]
+        ref, out = (torch.cat([t.flatten() for t in ts]) for ts in zip(*pairs))  # every forward's outputs
+        tie = _tie(ref, meta)
+        chosen = [b.flatten(2).argmax(-1) if meta["task"] == "pose" else class_indices(b, 1)
+                  for _, b in pairs]
+        if meta["task"] == "pose":
+            agree = [_peaks_agree(a, b, c, tie) for (a, b), c in zip(pairs, chosen)]
+            decoded["keypoints within one cell"] = float(torch.cat(agree).float().mean())
+        else:
+            agree = [(class_indices(a, 1) == c).numpy() | _near_ties(a, c, 1, tie) for (a, _), c in zip(pairs, chosen)]
+            decoded["labels agreement"] = float(np.mean(np.concatenate([x.ravel() for x in agree])))
+    report = _judged(ref, out, decoded, meta, backend, image_name, len(eager.outputs[0]))
+    report.forwards = len(eager.outputs)
+    if decoded["results"] != decoded["exported results"]:
+        report.failures.append(f"{decoded['results']:.0f} results eagerly, {decoded['exported results']:.0f} "
+                               "through the file")
+    return report
+
+
+def _peaks_agree(ref: torch.Tensor, out: torch.Tensor, chosen: torch.Tensor, tie: float) -> torch.Tensor:
+    """Per (person, keypoint): the exported heatmap's peak within one cell of eager's, or a near tie."""
+    width = ref.shape[-1]
+    best = ref.flatten(2).argmax(-1)
+    near = ((best // width - chosen // width).abs() <= 1) & ((best % width - chosen % width).abs() <= 1)
+    return near | torch.from_numpy(_near_ties(ref.flatten(2), chosen, -1, tie))
+
+
+def _same_shape(ref: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if out.shape != ref.shape:
+        raise ExportCheckError(f"self-check: the exported output has shape {tuple(out.shape)}, "
+                               f"eager {tuple(ref.shape)}")
+    return ref, out
+
+
+def _tie(ref: torch.Tensor, meta: Mapping[str, Any]) -> float:
+    """A near tie: within the raw tolerance of this dtype (of the output's range)."""
+    return TOLERANCES[meta["dtype"]].get("max_rel", 0.0) * float(ref.abs().max())
+
+
+def _judged(ref: torch.Tensor, out: torch.Tensor, decoded: dict[str, float], meta: Mapping[str, Any],
+            backend: str, image_name: str, batch: int) -> CheckReport:
+    """The report of raw outputs ``ref`` (eager) and ``out`` (the file) and the decoded agreement,
+    with the failures against :data:`TOLERANCES`."""
     diff = (out - ref).abs()
     scale = ref.abs().max().clamp_min(1e-12) if ref.numel() else torch.tensor(1.0)
-    report = CheckReport(backend=backend, image=str(image_path), batch=batch, dtype=meta["dtype"],
+    report = CheckReport(backend=backend, image=image_name, batch=batch, dtype=meta["dtype"],
                          max_abs=float(diff.max()) if diff.numel() else 0.0,
                          max_rel=float(diff.max() / scale) if diff.numel() else 0.0,
                          l2_rel=float((out - ref).norm() / ref.norm().clamp_min(1e-12)) if diff.numel() else 0.0,

@@ -127,10 +127,13 @@ def softmax_keypoints(logits: torch.Tensor, boxes: torch.Tensor,
     no shape taken from the data, so the exported graph computes it the same way."""
     logits = logits.float()
     size = logits.shape[-1]
-    probs = logits.flatten(2).softmax(-1).reshape(logits.shape)
-    peak = logits.flatten(2).argmax(-1)
-    peak_y = torch.div(peak, size, rounding_mode="floor")
-    peak_x = peak - peak_y * size
+    # over the map's two axes, no flattening: the exported graph's Reshape to (R, K, -1) fails
+    # when no RoI is left (R = 0), an image where nothing scores above the graph's floor
+    probs = (logits - logits.amax(dim=(-2, -1), keepdim=True)).exp()
+    probs = probs / probs.sum(dim=(-2, -1), keepdim=True)
+    row_max, row_peak = logits.max(-1)  # (R, K, S): each row's maximum and where
+    peak_y = row_max.argmax(-1)  # the first row holding the map's maximum, as argmax of the flat map
+    peak_x = row_peak.gather(-1, peak_y[..., None])[..., 0]
     cells = torch.arange(size, device=logits.device, dtype=logits.dtype)
     near_y = ((cells - peak_y[..., None]).abs() <= window // 2).to(probs.dtype)  # (R, K, S)
     near_x = ((cells - peak_x[..., None]).abs() <= window // 2).to(probs.dtype)

@@ -4,18 +4,23 @@ This sits in the tasks layer because it loads models as the tasks do; the export
 (:mod:`hrseg.export`) knows nothing of tasks."""
 from __future__ import annotations
 
+import copy
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
 from hrseg.config import load_config
 from hrseg.errors import ConfigError
+from hrseg.export.check import check_boxes
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
+from hrseg.inference.predictor import Predictor
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
+from hrseg.tasks.base import Task
 
 log = logging.getLogger("hrseg")
 
@@ -24,7 +29,7 @@ log = logging.getLogger("hrseg")
 _TASKS = {"pose": pose.TASK, "segmentation": segmentation.TASK, "detection": detection.TASK}
 
 
-def _task(task: str, name: str) -> Any:
+def _task(task: str, name: str) -> Task:
     """The pose, segmentation, detection or multi-task :class:`~hrseg.tasks.base.Task` of model
     ``name`` (export's ``task``: a multi-task model's graph is a detector's)."""
     return multi.TASK if is_multitask_model(name) else _TASKS[task]
@@ -39,9 +44,40 @@ def _default_size(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None
-                     ) -> tuple[nn.Module, str, tuple[int, int]]:
-    """``(model in eval mode with its weights, registry name, default input size (H, W))``.
+@dataclass
+class ExportSource:
+    """A model to export: eval mode with its weights, its registry name, the size it runs at
+    (H, W), its task and the config it runs with."""
+
+    model: nn.Module
+    name: str
+    input_size: tuple[int, int]
+    task: Task
+    cfg: dict[str, Any]
+
+    def check_predictor(self, model: nn.Module, input_size: Sequence[int], dynamic_batch: bool,
+                        dynamic_size: bool) -> Predictor | None:
+        """The task's one predictor of eager ``model`` as the export's self-check runs it
+        (:func:`hrseg.export.check.check_through`): the config's test settings (flip, decoder,
+        scales, windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes`
+        (one with a fixed batch), cropped at the export's size. None for a fixed-size segmentation
+        graph, which the predictor's whole images and windows do not fit: its check is the graph's."""
+        if self.task.name == "seg" and not dynamic_size:
+            return None
+        cfg = copy.deepcopy(self.cfg)
+        cfg["test"]["backend"] = "torch"
+        options: dict[str, Any] = {}
+        if self.task.name == "pose":
+            h, w = (int(v) for v in input_size)
+            cfg["data"].update(input_size=[h, w], heatmap_size=[h // 4, w // 4])
+            options["person_detector"] = lambda image: check_boxes(image, 2 if dynamic_batch else 1)
+        # a copy: a detector's predictor raises its model's box threshold to what it reports
+        # (hrseg.inference.predictor.skip_unreported), which must not reach the exported graph
+        return self.task.predictor(copy.deepcopy(model), cfg, **options)
+
+
+def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:
+    """The model to export (:class:`ExportSource`).
 
     ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation /
     detection config file (a detector without recorded classes and 81 outputs has COCO's 80). Without ``weights`` the model keeps its initialisation (logged: only for trying the
@@ -63,4 +99,4 @@ def model_for_export(model_or_config: str | os.PathLike, weights: str | os.PathL
     else:
         log.warning("no --weights: exporting %s with its initial (untrained) weights", name)
         model = task.build_model(cfg)
-    return model.eval(), cfg["model"]["name"], _default_size(task.name, cfg)
+    return ExportSource(model.eval(), cfg["model"]["name"], _default_size(task.name, cfg), task, cfg)
