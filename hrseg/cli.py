@@ -44,6 +44,32 @@ def _whole_number(text: str, least: int) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    """An argument between 0 and 1 (a score threshold, an opacity)."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argument that must be a number above 0 (a scale)."""
+    value = _number(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def run_cli(main: Callable[[], int]) -> int:
     """Run a tool's ``main``: user errors become one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -51,6 +77,9 @@ def run_cli(main: Callable[[], int]) -> int:
         return main()
     except HrsegError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the system refused a file: a folder that cannot be made, a full disk, no permission
+        print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -88,11 +117,13 @@ def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | Non
 
 
 def train_tool(argv: list[str] | None, description: str, default_config: str | os.PathLike,
-               defaults: Mapping[str, Any], open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
+               defaults: Mapping[str, Any], open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any],
+               check: Callable[[dict[str, Any], str], None] | None = None) -> int:
     """The whole of a ``tools/train_*.py``: parse CONFIG (``default_config`` when none is given,
     the task's embedded mini-split) with :func:`add_config_args`, build the config against the
     task's ``defaults`` schema, and ``train`` it. ``--dry-run`` prints the resolved recipe
-    (:func:`hrseg.recipes.describe`, for the processes torchrun's WORLD_SIZE announces) instead."""
+    (:func:`hrseg.recipes.describe`, for the processes torchrun's WORLD_SIZE announces) instead.
+    ``check(cfg, config file)``: the task's checks of the config, dry run or not."""
     parser = add_config_args(argparse.ArgumentParser(description=description,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--dry-run", action="store_true",
@@ -101,6 +132,8 @@ def train_tool(argv: list[str] | None, description: str, default_config: str | o
     args = parser.parse_args(argv)
     args.config = args.config or str(default_config)
     cfg = config_from_args(args, defaults, open_keys)
+    if check is not None:
+        check(cfg, args.config)
     if args.dry_run:
         from hrseg.recipes import describe  # slow (every task module): only --dry-run needs it, not `hrseg --help`
 

@@ -20,3 +20,16 @@ class CheckpointError(HrsegError):
 
 class ConfigError(HrsegError):
     """An unknown config key or an invalid config value."""
+
+
+class MissingExtraError(HrsegError, ImportError):
+    """A feature's optional extra is not installed; an ImportError too, so code that falls back
+    on a missing library still catches it."""
+
+    def __init__(self, feature: str, extra: str, docs: str) -> None:
+        super().__init__(f"{feature} needs the [{extra}] extra: pip install 'hrseg[{extra}]' ({docs})")
+
+
+def missing_tracking() -> MissingExtraError:
+    """The error for tracking and its metrics without the ``trackers`` library (the [track] extra)."""
+    return MissingExtraError("tracking", "track", "docs/video.md")

@@ -88,6 +88,9 @@ def test_help_lists_the_commands_and_each_command_has_examples(capsys):
     (["models", "no_model_has_this"], "no model name contains no_model_has_this"),
     (["train", "pose", "--cfg-options", "train.compile=yes"], "train.compile: expected true, false or null"),
     (["bench-train", "pose_hrnet_w18_small_v1", "--cfg-options", "train.prefetch_factor=0"], "train.prefetch_factor"),
+    (["train", "pose", "--dry-run", "--cfg-options", "model.name=seg_hrnetv2_w18_small_v1"],
+     "model.name seg_hrnetv2_w18_small_v1 is a seg model, not a pose one"),
+    (["train", "seg", "--cfg-options", "model.name=pose_hrnet_w32"], "model.name pose_hrnet_w32 is a pose model"),
 ])
 def test_user_errors_are_one_line_and_exit_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -102,8 +105,13 @@ def test_user_errors_are_one_line_and_exit_status_2(argv, message, capsys, tmp_p
     (["bench-train", "pose_hrnet_w18_small_v1", "--workers", "-1"], "argument --workers: must be at least 0"),
     (["bench", "pose_hrnet_w18_small_v1", "--iters", "0"], "argument --iters: must be at least 1"),
     (["serve", "--max-batch", "two"], "argument --max-batch: expected a whole number, got 'two'"),
+    (["infer", "pose", "x.jpg", "--kpt-thr", "5"], "argument --kpt-thr: must be between 0 and 1, got 5.0"),
+    (["infer", "pose", "x.jpg", "--det-score-thr", "-3"], "argument --det-score-thr: must be between 0 and 1"),
+    (["infer", "det", "x.jpg", "--score-thr", "nan"], "argument --score-thr: expected a finite number, got 'nan'"),
+    (["infer", "seg", "x.jpg", "--scales", "1", "0"], "argument --scales: must be above 0, got 0.0"),
+    (["infer", "seg", "x.jpg", "--alpha", "1.5"], "argument --alpha: must be between 0 and 1"),
 ])
-def test_counts_on_the_command_line_are_checked_by_the_parser(argv, message, capsys):
+def test_numbers_on_the_command_line_are_checked_by_the_parser(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         hrseg_main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err

@@ -7,13 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import pytest
 from PIL import Image
 
 import hrseg
-from hrseg.errors import CheckpointError
+from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.utils.progress import LineProgress, progress_bar
 from hrseg.meta.keypoints import COCO_PERSON
 from hrseg.models.registry import model_info
@@ -75,6 +76,39 @@ def test_bad_weights_fail_before_the_person_detector_is_looked_for(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="hrseg"), pytest.raises(CheckpointError, match="bad.pth"):
         infer_pose.main([str(photo), "--weights", str(bad), "--out", str(tmp_path / "out")])
     assert "person detector" not in caplog.text and not (tmp_path / "out").exists()
+
+
+def test_another_tasks_checkpoint_stops_before_any_model_is_built(tmp_path, monkeypatch):
+    path = _pose_checkpoint(tmp_path)
+    built = []
+    monkeypatch.setattr(segmentation.TASK, "build_model", lambda cfg: built.append(cfg) or None)
+    for task in (segmentation.TASK, detection.TASK):
+        with pytest.raises(CheckpointError, match=f"pose.pth: holds a pose model .pose_hrnet_w18_small_v1., "
+                                                  f"not a {task.name} model .the pose commands take it"):
+            task.load_model(path)
+    assert built == []
+    assert pose.TASK.load_model(path)[1]["model"]["name"] == "pose_hrnet_w18_small_v1"
+
+
+def test_infer_checks_every_input_and_the_outputs_names_before_writing(tmp_path, shared_data):
+    path = _pose_checkpoint(tmp_path)
+    photo, out = shared_data / "images" / "zidane.jpg", tmp_path / "out"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(DataError, match="broken.mp4: not a readable video"):
+        infer_pose.main([str(photo), str(broken), "--weights", str(path), "--out", str(out)])
+    videos = [tmp_path / d / "clip.avi" for d in ("a", "b")]  # two videos named clip
+    for video in videos:
+        video.parent.mkdir()
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
+    with pytest.raises(DataError, match="two videos named 'clip' would write the same output files"):
+        infer_pose.main([str(v) for v in videos] + ["--weights", str(path), "--out", str(out)])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="file: the output folder is a file"):
+        infer_pose.main([str(photo), "--weights", str(path), "--out", str(tmp_path / "file")])
+    assert not out.exists()
 
 
 def test_a_tiny_image_says_why_no_one_was_found(tmp_path, caplog):

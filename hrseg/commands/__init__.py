@@ -16,10 +16,13 @@ import copy
 import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from hrseg.cli import train_tool
 from hrseg.configs_index import configs_root, task_scope
+
+if TYPE_CHECKING:  # a type only: the tasks import torch, which `hrseg --help` does not need
+    from hrseg.tasks.base import Task
 
 T = TypeVar("T")
 
@@ -51,12 +54,13 @@ def shipped_config(relative: str) -> str:
     return str(configs_root() / relative)
 
 
-def train_main(argv: list[str] | None, doc: str, task: str, default_config: str, defaults: Mapping[str, Any],
-               open_keys: Iterable[str], train: Callable[[dict[str, Any]], Any]) -> int:
-    """``hrseg train TASK``: :func:`hrseg.cli.train_tool` with config names looked up in
-    ``task``'s folders, ``default_config`` (under ``configs/``) without one, runs under $HRSEG_HOME."""
-    with task_scope(task):
-        return train_tool(argv, doc, shipped_config(default_config), defaults, open_keys, homed(train))
+def train_main(argv: list[str] | None, doc: str, task: Task, default_config: str) -> int:
+    """``hrseg train TASK``: :func:`hrseg.cli.train_tool` for ``task`` (a :class:`hrseg.tasks.base.Task`:
+    its config schema, its checks, its ``train``) with config names looked up in the task's
+    folders, ``default_config`` (under ``configs/``) without one, runs under $HRSEG_HOME."""
+    with task_scope(task.name):
+        return train_tool(argv, doc, shipped_config(default_config), task.defaults, task.open_keys,
+                          homed(task.train), check=task.check_config)
 
 
 def for_task(task: str) -> Callable[[Callable[..., int]], Callable[..., int]]:

@@ -10,6 +10,7 @@ is used. The model and its class names are those the checkpoint recorded.
 """
 from __future__ import annotations
 
+from hrseg.cli import fraction
 from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.detection import infer, load_det_config, resolve_det_weights
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = inference_parser(__doc__, "image files, folders of images or video files",
                           "published detector by name (hrseg weights list) or an hrseg / OpenMMLab checkpoint",
                           "config for the model (default: the one the checkpoint recorded)", "outputs/det")
-    ap.add_argument("--score-thr", type=float, default=0.3, help="keep boxes scoring at least this (default 0.3)")
+    ap.add_argument("--score-thr", type=fraction, default=0.3, help="keep boxes scoring at least this (default 0.3)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     add_track_args(ap, smooth=False)

@@ -14,6 +14,7 @@ The model, its classes, keypoint set and scene classes are those the checkpoint 
 """
 from __future__ import annotations
 
+from hrseg.cli import fraction
 from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.multi import infer, load_multi_config, resolve_weights
 
@@ -26,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = inference_parser(__doc__, "image files, folders of images or video files",
                           "an hrseg multi-task checkpoint", "config for the model (default: the one the checkpoint "
                           "recorded)", "outputs/multi")
-    ap.add_argument("--score-thr", type=float, default=0.3, help="keep detections scoring at least this (default 0.3)")
-    ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
+    ap.add_argument("--score-thr", type=fraction, default=0.3,
+                    help="keep detections scoring at least this (default 0.3)")
+    ap.add_argument("--kpt-thr", type=fraction, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     add_track_args(ap)

@@ -20,7 +20,7 @@ it cannot be had, each whole image is one person, with a warning that says how t
 """
 from __future__ import annotations
 
-from hrseg.cli import positive_int
+from hrseg.cli import fraction, positive_int
 from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.errors import ConfigError
 from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-every", type=positive_int, default=1,
                     help="in videos, detect people every N frames (default 1); "
                     "in between, each person's box follows its keypoints")
-    ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this")
-    ap.add_argument("--kpt-thr", type=float, default=0.3, help="draw joints scoring at least this")
+    ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="keep person boxes scoring at least this")
+    ap.add_argument("--kpt-thr", type=fraction, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--batch-size", type=positive_int, default=DEFAULT_CROP_BATCH,
                     help=f"person crops per forward, across images (default {DEFAULT_CROP_BATCH})")
     ap.add_argument("--profile", action="store_true", help="write images/s and the time by stage (decode, crop, "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.cli import parse_size
+from hrseg.cli import fraction, parse_size, positive_float
 from hrseg.commands import add_backend_arg, for_task, home_path, inference_parser, test_options
 from hrseg.tasks.segmentation import default_infer_weights, infer, load_seg_config
 from hrseg.visualization.segmentation import PALETTES
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="colours of the mask (default: the dataset's)")
     ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")
     ap.add_argument("--crop-size", type=parse_size, default=None, help="sliding window HxW (with --mode slide)")
-    ap.add_argument("--scales", type=float, nargs="+", default=None, help="multi-scale, e.g. 0.75 1.0 1.25")
+    ap.add_argument("--scales", type=positive_float, nargs="+", default=None, help="multi-scale, e.g. 0.75 1.0 1.25")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test")
-    ap.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask in the overlay")
+    ap.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the mask in the overlay")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     args = ap.parse_args(argv)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from hrseg.data.mot import read_mot, write_mot
-from hrseg.errors import ConfigError, DataError
+from hrseg.errors import DataError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
 from hrseg.inference.tracking import TrackerConfig, track_mot
 from hrseg.utils.image_io import IMAGE_SUFFIXES
@@ -58,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.out is None and args.eval is None:
         ap.error("give --out FILE (track the detections), --eval GT (score the results), or both")
-    try:
-        return _run(args)
-    except ImportError as e:  # the [track] extra is missing: one line saying which to install
-        raise ConfigError(str(e)) from None
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

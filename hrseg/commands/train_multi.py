@@ -11,8 +11,8 @@ relative in the config go under the current directory (or $HRSEG_HOME)."""
 from __future__ import annotations
 
 from hrseg.commands import train_main
-from hrseg.tasks.multi import MULTI_DEFAULTS, OPEN_KEYS, train
+from hrseg.tasks.multi import TASK
 
 
 def main(argv: list[str] | None = None) -> int:
-    return train_main(argv, __doc__, "multi", "multi/synthetic_mini.py", MULTI_DEFAULTS, OPEN_KEYS, train)
+    return train_main(argv, __doc__, TASK, "multi/synthetic_mini.py")

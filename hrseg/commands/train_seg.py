@@ -11,8 +11,8 @@ work dirs named relative in the config go under the current directory (or $HRSEG
 from __future__ import annotations
 
 from hrseg.commands import train_main
-from hrseg.tasks.segmentation import SEG_DEFAULTS, OPEN_KEYS, train
+from hrseg.tasks.segmentation import TASK
 
 
 def main(argv: list[str] | None = None) -> int:
-    return train_main(argv, __doc__, "seg", "seg/synthetic_mini.py", SEG_DEFAULTS, OPEN_KEYS, train)
+    return train_main(argv, __doc__, TASK, "seg/synthetic_mini.py")

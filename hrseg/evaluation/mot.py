@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Mapping
 
 from hrseg.data.mot import MotBox, read_mot, write_mot
-from hrseg.errors import DataError
+from hrseg.errors import DataError, missing_tracking
 
-__all__ = ["METRIC_NAMES", "TRACK_EXTRA_HINT", "evaluate_mot", "format_metrics"]
+__all__ = ["METRIC_NAMES", "evaluate_mot", "format_metrics"]
 
-TRACK_EXTRA_HINT = "the tracking extra is not installed: pip install 'hrseg[track]' (docs/video.md)"
 # (key, column title, is a fraction shown as a percentage)
 METRIC_NAMES = (("HOTA", "HOTA", True), ("IDF1", "IDF1", True), ("MOTA", "MOTA", True), ("IDSW", "ID sw.", False),
                 ("DetA", "DetA", True), ("AssA", "AssA", True), ("IDP", "IDP", True), ("IDR", "IDR", True),
@@ -54,7 +53,7 @@ def evaluate_mot(gt: str | os.PathLike, results: str | os.PathLike, iou_threshol
     try:  # optional extra [track]
         from trackers.eval import evaluate_mot_sequence
     except ImportError as e:
-        raise ImportError(TRACK_EXTRA_HINT) from e
+        raise missing_tracking() from e
     gt_path, res_path = Path(gt), Path(results)
     if not read_mot(res_path):  # nothing tracked (the library refuses an empty file): every box is missed
         considered = [b for b in read_mot(gt_path) if b.score != 0 and (_unclassed(b) or b.rest[0] == 1)]

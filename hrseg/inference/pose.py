@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from torch import nn
@@ -62,6 +63,10 @@ class PosePredictor(Predictor):
         out = super().tracking(tracker, smoother)
         out.boxes = copy.copy(self.boxes)
         return out
+
+    def check_inputs(self, photos: Sequence[Path], videos: Sequence[Path]) -> None:
+        """The boxes file against the run's inputs (:meth:`PersonBoxes.check_inputs`)."""
+        self.boxes.check_inputs(photos, videos)
 
     def reset(self) -> None:
         super().reset()

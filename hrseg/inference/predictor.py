@@ -2,8 +2,9 @@
 
 A :class:`Predictor` holds what one task needs to go from a photograph to plain data: the
 runner (the network on its backend), the detector where the task needs one, and the pre- and
-post-processing. The tools (photos, folders, videos), the service, the export self-check and
-``--profile`` all call it, so an answer cannot depend on the door it came in by:
+post-processing. The tools (photos, folders, videos), the service, ``hrseg export``'s self-check
+(:func:`hrseg.export.check.check_through`) and ``--profile`` all call it, so an answer cannot
+depend on the door it came in by:
 
     predictor = hrseg.tasks.pose.TASK.build_predictor("pose.pth", det_weights="det.pth")
     people = predictor(image)                  # plain data (lists and dicts)
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from torch import nn
@@ -88,6 +90,10 @@ class Predictor:
             with self.timer("predict"):
                 result = self.predict(image, key)
             yield key, image, result
+
+    def check_inputs(self, photos: Sequence[Path], videos: Sequence[Path]) -> None:
+        """Before a run writes anything: whether the predictor can take these inputs (pose: its
+        boxes file against them); nothing by default."""
 
     def reset(self) -> None:
         """Forget what one video taught (its tracks; pose: the person boxes between detector

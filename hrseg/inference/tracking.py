@@ -55,6 +55,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from hrseg.data.mot import MotBox, by_frame
+from hrseg.errors import missing_tracking
 from hrseg.geometry import box_to_center_scale
 from hrseg.inference.appearance import FrameLooks, similarities, similarity
 from hrseg.inference.pose_postprocess import oks_iou
@@ -62,8 +63,6 @@ from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.utils.image_io import read_image
 
 __all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array", "track_mot"]
-
-TRACK_EXTRA_HINT = "tracking needs the [track] extra: pip install 'hrseg[track]' (docs/video.md)"
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ class Tracker:
         try:  # optional extra [track]
             import trackers  # noqa: F401
         except ImportError as e:
-            raise ImportError(TRACK_EXTRA_HINT) from e
+            raise missing_tracking() from e
         self.config, self.box_format, self.score_key = config, box_format, score_key
         self._per_label: dict[Any, tuple[Any, _PoseSimilarity]] = {}
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)

@@ -21,7 +21,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from hrseg.errors import CheckpointError, ConfigError, DataError
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg import weights as published
 from hrseg.checkpoint import read_checkpoint
 from hrseg.config import load_config
@@ -32,7 +32,8 @@ from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video
 from hrseg.models.registry import model_info
 from hrseg.tasks import common
-from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image, write_image
+from hrseg.tasks.inputs import check_inputs, find_images
+from hrseg.utils.image_io import read_image, write_image
 from hrseg.utils.io import write_json
 from hrseg.utils.profile import SETUP, StageTimer, summary_line
 
@@ -56,8 +57,18 @@ class Task:
     # -- config --------------------------------------------------------------------------------
     def load_config(self, path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
-        """A config file (None: the defaults) validated against :attr:`defaults`."""
-        return common.load_task_config(path, cfg_options, self.defaults, self.open_keys, self.name)
+        """A config file (None: the defaults) validated against :attr:`defaults`; its model must
+        be one of this task's."""
+        cfg = common.load_task_config(path, cfg_options, self.defaults, self.open_keys, self.name)
+        self.check_config(cfg, path)
+        return cfg
+
+    def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+        """What a config must hold for this task beyond its schema (:meth:`load_config` and
+        ``hrseg train`` check it, ``--dry-run`` included): a model of this task and well-formed
+        speed options (:func:`hrseg.engine.speed.check_speed`)."""
+        common.check_model_task(self.name, cfg, source)
+        check_speed(cfg["train"])
 
     # -- hooks a task implements ----------------------------------------------------------------
     def build_dataset(self, cfg: Mapping[str, Any], split: str, **options: Any) -> Dataset:
@@ -173,6 +184,7 @@ class Task:
             meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
             if not (meta.get("config") or meta.get("model")):
                 record = published.identify(path)
+        self._check_holds_this_task(path, meta, record)
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
             out["model"] = {**out["model"], "name": record.model}
@@ -204,11 +216,24 @@ class Task:
         model.meta = model_meta or self.model_meta(out)
         return model.eval(), out
 
+    def _check_holds_this_task(self, path: Path, meta: Mapping[str, Any], record: Any) -> None:
+        """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,
+        before a model is built or exported: the task the file records, else its model's."""
+        model = record.model if record is not None else (meta.get("model") or {}).get("model") or (
+            (meta.get("config") or {}).get("model") or {}).get("name")
+        task = (meta.get("model") or {}).get("task") if record is None else None
+        task = task or (model_info(model).task if model else None)
+        if task is not None and task != self.name:
+            part = task in ("backbone", "neck")  # a part of models, no task's model
+            what = "a backbone" if part else f"a {task} model"
+            hint = "" if part else f" (the {task} commands take it, e.g. hrseg infer {task})"
+            raise CheckpointError(f"{path}: holds {what} ({model}), not a {self.name} model{hint}")
+
     # -- the flows --------------------------------------------------------------------------------
     def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
         """Train the config's model, evaluating on its val split; returns the final metrics."""
         cfg = copy.deepcopy(dict(cfg))
-        check_speed(cfg["train"])  # a malformed speed option stops the run now, before its data are built
+        self.check_config(cfg)  # a bad config stops the run now, before its data are built
         train_set, val_set, loader, processes = common.start_training(cfg, self.build_dataset, self.collate)
         val_set = self.training_val_set(cfg, val_set)
         self.prepare_training(cfg, train_set, val_set)
@@ -288,17 +313,10 @@ class Task:
         with timer(SETUP):
             predictor = self.build_predictor(weights, cfg, cfg_options, timer=timer, **options)
         paths = find_images(others) if others or not videos else []
-        for p in videos:
-            if not (p.is_file() or p.is_dir()):
-                raise DataError(f"{p}: video file not found")
-        with timer("check"):
-            for p in paths:
-                read_image(p)  # errors name the file, before any output
-        stems = [p.stem for p in paths]
-        dupes = sorted({s for s in stems if stems.count(s) > 1})
-        if dupes:
-            raise DataError(f"several inputs share the name {dupes[0]!r}: their outputs would overwrite each other")
         out = Path(out_dir)
+        with timer("check"):
+            check_inputs(paths, videos, out)  # a bad input stops the run before any output
+            predictor.check_inputs(paths, videos)  # pose: its boxes file against the inputs
         written = []
 
         def decoded() -> Iterator[tuple[Path, np.ndarray]]:
@@ -348,20 +366,3 @@ def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given, and the images (sorted) inside any folder given."""
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                raise DataError(f"{p}: no images found in this folder ({', '.join(IMAGE_SUFFIXES)})")
-            found += images
-        else:
-            found.append(p)
-    if not found:
-        raise ConfigError("no input images given")
-    return found

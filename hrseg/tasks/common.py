@@ -18,6 +18,7 @@ from hrseg.errors import CheckpointError, ConfigError
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig
+from hrseg.models.registry import model_info
 from hrseg.weights import build_model
 from hrseg.config import load_config
 from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
@@ -55,6 +56,15 @@ def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:
     if not name:
         raise ConfigError("model.name is not set")
     return build_model(name, **options)
+
+
+def check_model_task(task: str, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+    """A config whose ``model.name`` is another task's model (``hrseg train pose`` with a
+    segmentation model) stops here, before any data are built; ``source``: the config file."""
+    name = cfg["model"].get("name")
+    if name and model_info(name).task != task:
+        raise ConfigError(f"{source or 'the config'}: model.name {name} is a {model_info(name).task} model, "
+                          f"not a {task} one (hrseg models --names lists the models)")
 
 
 def load_task_config(path: str | os.PathLike | None, cfg_options: Mapping[str, Any] | Sequence[str] | None,

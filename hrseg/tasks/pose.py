@@ -146,13 +146,16 @@ class PoseTask(Task):
             augment.flip_prob = 0.0
         keypoints = KeypointSet.from_dict(data["keypoints"]) if data.get("keypoints") else None
         try:
-            return CocoPoseDataset(ann_file, img_dir, train, augment=augment, img_ids=_img_ids(cfg, split, ann_file),
-                                   det_file=det, image_thre=cfg["test"]["image_thr"],
-                                   clip_visibility=data["clip_visibility"], seed=cfg["seed"] or 0,
-                                   keypoints=keypoints or self._file_keypoints(cfg, ann_file),
-                                   codec=HeatmapCodec.from_config(cfg))
+            dataset = CocoPoseDataset(ann_file, img_dir, train, augment=augment, img_ids=_img_ids(cfg, split, ann_file),
+                                      det_file=det, image_thre=cfg["test"]["image_thr"],
+                                      clip_visibility=data["clip_visibility"], seed=cfg["seed"] or 0,
+                                      keypoints=keypoints or self._file_keypoints(cfg, ann_file),
+                                      codec=HeatmapCodec.from_config(cfg))
         except ValueError as e:  # a keypoint set that does not fit its file
             raise ConfigError(f"{ann_file}: {e}") from None
+        if not train:  # a missing val image stops a run before its first epoch, not at its evaluation
+            dataset.check_files()
+        return dataset
 
     def _file_keypoints(self, cfg: Mapping[str, Any], ann_file: Path) -> KeypointSet:
         return keypoint_set(cfg, keypoint_categories(load_coco_keypoints(ann_file).dataset["categories"])[0])
@@ -274,7 +277,7 @@ def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | 
     s = cfg["data"][split]
     ids = list(s["img_ids"]) if s.get("img_ids") else None
     if s.get("coco_split"):
-        in_split = set(split_image_ids(load_coco_keypoints(ann_file), s["coco_split"]))
+        in_split = set(split_image_ids(load_coco_keypoints(ann_file), s["coco_split"], ann_file))
         ids = sorted(in_split if ids is None else in_split & set(ids))
     return ids
 

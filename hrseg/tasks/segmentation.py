@@ -40,7 +40,7 @@ from hrseg.inference.predictor import SegPredictor
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
-from hrseg.tasks.base import Evaluation, Task, find_images  # noqa: F401  (find_images re-exported)
+from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import generate_once
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
@@ -319,7 +319,7 @@ class SegTask(Task):
                          predictor: SegPredictor) -> dict[str, str]:
         """``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the dataset's palette) and
         ``<stem>_overlay.png`` (blended over the photograph), all at the image's size."""
-        files = write_segmentation(out_dir, path.stem, image, result, predictor.colours, predictor.alpha)
+        files = write_segmentation(out_dir, path.stem, result, predictor.colours, predictor.draw(image, result))
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
         return {k: str(v) for k, v in files.items()}
 

@@ -35,16 +35,17 @@ def palette_for(name: str, num_classes: int) -> np.ndarray:
     return pal
 
 
-def write_segmentation(out_dir: str | os.PathLike, stem: str, image: np.ndarray, labels: np.ndarray,
-                       palette: np.ndarray, alpha: float = 0.5) -> dict[str, Path]:
+def write_segmentation(out_dir: str | os.PathLike, stem: str, labels: np.ndarray, palette: np.ndarray,
+                       overlaid: np.ndarray) -> dict[str, Path]:
     """Write ``<stem>_labels.png`` (class indices, 8-bit or 16-bit grey), ``<stem>_color.png``
-    and ``<stem>_overlay.png`` under ``out_dir``; returns their paths."""
+    and ``<stem>_overlay.png`` (``overlaid``: the predictor's drawing) under ``out_dir``;
+    returns their paths."""
     out = Path(out_dir)
     files = {"labels": out / f"{stem}_labels.png", "color": out / f"{stem}_color.png",
              "overlay": out / f"{stem}_overlay.png"}
     write_image(files["labels"], labels)
     write_image(files["color"], colorize(labels, palette))
-    write_image(files["overlay"], overlay(image, labels, palette, alpha))
+    write_image(files["overlay"], overlaid)
     return files
 
 
