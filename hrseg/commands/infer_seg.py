@@ -47,6 +47,6 @@ def main(argv: list[str] | None = None) -> int:
                            scales=args.scales, flip=args.flip)
     cfg = load_seg_config(args.config, options) if args.config else None
     written = infer(args.images, cfg, weights, args.out, cfg_options=options, palette=args.palette, alpha=args.alpha)
-    print(f"{len(written)} image(s) segmented; outputs in {args.out}")
+    print(f"{len(written)} input(s) segmented; outputs in {args.out}")
     return 0
 

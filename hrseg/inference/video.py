@@ -108,12 +108,13 @@ _CODEC_CACHE: dict[tuple[int, int], tuple[str, str, str]] = {}
 def _opencv_quiet() -> Iterator[None]:
     """OpenCV's log silenced within the block (its level put back after): a codec probe that fails
     is an answer, not an error to print ("Failed to initialize VideoWriter")."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    api = getattr(cv2.utils, "logging", None) or cv2  # OpenCV 5: cv2.utils.logging; 4: cv2.get/setLogLevel
+    level = api.getLogLevel()
+    api.setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
         yield
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        api.setLogLevel(level)
 
 
 def pick_codec(size: tuple[int, int] = (64, 48)) -> tuple[str, str, str]:

@@ -222,7 +222,11 @@ class Task:
         model = record.model if record is not None else (meta.get("model") or {}).get("model") or (
             (meta.get("config") or {}).get("model") or {}).get("name")
         task = (meta.get("model") or {}).get("task") if record is None else None
-        task = task or (model_info(model).task if model else None)
+        if task is None and model:
+            try:
+                task = model_info(model).task
+            except ConfigError:  # a model hrseg does not name (torchvision's detector): building it says so
+                return
         if task is not None and task != self.name:
             part = task in ("backbone", "neck")  # a part of models, no task's model
             what = "a backbone" if part else f"a {task} model"

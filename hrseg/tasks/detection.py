@@ -49,7 +49,7 @@ from hrseg.meta.classes import coco80_categories
 log = logging.getLogger("hrseg")
 
 _SPLIT = dict(ann_file=None, img_dir=None, img_ids=None)
-HOW_TO_GET_WEIGHTS = "run `python tools/train_det.py` first (it trains a small detector on the CPU)"
+HOW_TO_GET_WEIGHTS = "run `hrseg train det` first (it trains a small detector on the CPU)"
 
 # The defaults are the COCO 1x recipe of the official HRNet detection configs (SGD lr 0.02 for
 # 16 images per step, x0.1 at epochs 8 and 11 of 12, 500 linear warmup iterations from 1/3,

@@ -92,7 +92,7 @@ POSE_DEFAULTS: dict[str, Any] = {
                  optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
-HOW_TO_GET_WEIGHTS = ("run `python tools/train_pose.py` first (it trains a small HRNet on the synthetic mini-split), "
+HOW_TO_GET_WEIGHTS = ("run `hrseg train pose` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
 
 

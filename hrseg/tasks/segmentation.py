@@ -204,9 +204,9 @@ def build_loss(loss_cfg: Mapping[str, Any], model: nn.Module) -> SegCrossEntropy
 
 # The model infer_seg.py uses without --weights when it is in the weights cache.
 DEFAULT_PUBLISHED = "seg_hrnetv2_w48.official_cityscapes"
-HOW_TO_GET_WEIGHTS = ("run `python tools/train_seg.py` first (it trains a small model on synthetic street "
+HOW_TO_GET_WEIGHTS = ("run `hrseg train seg` first (it trains a small model on synthetic street "
                       "scenes on the CPU), pass published weights by name (--weights "
-                      f"{DEFAULT_PUBLISHED}; `python tools/weights.py download {DEFAULT_PUBLISHED}` puts "
+                      f"{DEFAULT_PUBLISHED}; `hrseg weights download {DEFAULT_PUBLISHED}` puts "
                       "them in the cache) or an official checkpoint file with --weights")
 
 
