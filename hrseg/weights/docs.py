@@ -21,7 +21,10 @@ temporary name with a progress bar, checked against the SHA-256 prefix in the pu
 name where it has one (the timm and official GitHub-release files have none), then renamed; a
 file in the cache is used without network. Offline, the error names the URL and the exact path
 to put the file at. `python tools/weights.py verify FILE` says what a file is and whether its
-hash matches.
+hash matches. `--weights` also takes a URL (`https://`, `file://`: another project's checkpoint,
+as mmpose and mmdetection users pass them): downloaded once into `$HRSEG_HOME/weights/urls/`,
+checked against the SHA-256 prefix of a torch.hub-style name (`name-<hex>.pth`), then read like
+a file (a published file under another address is still known by its hash).
 
 Metrics are the publishers' (dataset and protocol in the table), not measured by hrseg. "params"
 is the size of the model the file fills (the file is about 4 bytes per parameter). Licences:
