@@ -228,7 +228,7 @@ def test_missing_weights_say_how_to_get_them(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = infer_det.run_cli(lambda: infer_det.main([str(tmp_path / "x.jpg")]))
     assert code == 2
-    assert "train_det.py" in capsys.readouterr().err
+    assert "hrseg train det" in capsys.readouterr().err
 
 
 @pytest.mark.slow

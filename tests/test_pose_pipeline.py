@@ -168,7 +168,7 @@ def test_missing_weights_say_how_to_get_them(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = infer_pose.run_cli(lambda: infer_pose.main([str(tmp_path / "x.jpg")]))
     assert code == 2
-    assert "train_pose.py" in capsys.readouterr().err
+    assert "hrseg train pose" in capsys.readouterr().err
 
 
 def test_unknown_config_key_is_one_clear_error(tmp_path, capsys):

@@ -138,7 +138,7 @@ def test_cli_without_weights_says_how_to_get_them(tmp_path: Path, shared_data: P
                           str(shared_data / "images" / "bus.jpg")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
-    assert "--weights" in run.stderr and "tools/train_seg.py" in run.stderr and "Traceback" not in run.stderr
+    assert "--weights" in run.stderr and "hrseg train seg" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "outputs").exists()
 
 
