@@ -288,6 +288,19 @@ def test_the_export_tool_checks_through_the_predictor(tmp_path, caplog, shared_d
     assert read_meta(tmp_path / "p.onnx")["input_size"] == [64, 48]
 
 
+def test_a_checkpoint_given_by_model_name_exports_at_its_recorded_size(tmp_path):
+    from hrseg.tasks import pose
+    from hrseg.tasks.export_source import export_source
+
+    cfg = pose.load_pose_config(None, {"model.name": POSE, "data.input_size": [64, 48], "data.heatmap_size": [16, 12]})
+    path = hrseg.save_checkpoint(tmp_path / "run.pth", pose.TASK.build_model(cfg),
+                                 meta={"config": cfg, "model": pose.TASK.model_meta(cfg)})
+    source = export_source(POSE, path)  # the defaults say 256x192; the run was at 64x48
+    assert source.input_size == (64, 48) and source.cfg["data"]["input_size"] == [64, 48]
+    with pytest.raises(ConfigError, match="run.pth: these weights are for pose_hrnet_w18_small_v1, not pose_hrnet_w32"):
+        export_source("pose_hrnet_w32", path)
+
+
 def test_export_output_path_follows_out_and_format(tmp_path):
     from hrseg.commands.export import output_path
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from torch import nn
 
 from hrseg.config import load_config
-from hrseg.errors import ConfigError
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg.export.check import check_boxes
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
 from hrseg.inference.predictor import Predictor
@@ -80,10 +80,14 @@ def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike
     """The model to export (:class:`ExportSource`).
 
     ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation /
-    detection config file (a detector without recorded classes and 81 outputs has COCO's 80). Without ``weights`` the model keeps its initialisation (logged: only for trying the
-    export out)."""
+    detection config file (a detector without recorded classes and 81 outputs has COCO's 80).
+    Given by name, an hrseg checkpoint runs with the config it records (its input size, test
+    settings), published weights with their record's; another project's file with the
+    defaults. Without ``weights`` the model keeps its initialisation (logged: only for trying
+    the export out)."""
     text = str(model_or_config)
-    if Path(text).suffix == ".py":
+    by_name = Path(text).suffix != ".py"
+    if not by_name:
         name = (load_config(text).get("model") or {}).get("name")
         if not name:
             raise ConfigError(f"{text}: the config sets no model.name")
@@ -93,7 +97,12 @@ def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike
         name, task = text, _task(task_of(text), text)
         cfg = task.load_config(None, {"model.name": name})
     if weights:  # an hrseg checkpoint, an official or OpenMMLab file, or a published name
-        model, cfg = task.load_model(weights, cfg)
+        try:
+            model, cfg = task.load_model(weights, None if by_name else cfg)
+        except CheckpointError:  # by name, a file that records no config: the defaults' (else the same error)
+            if not by_name:
+                raise
+            model, cfg = task.load_model(weights, cfg)
         if cfg["model"]["name"] != name:
             raise ConfigError(f"{weights}: these weights are for {cfg['model']['name']}, not {name}")
     else:
