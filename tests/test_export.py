@@ -288,6 +288,15 @@ def test_the_export_tool_checks_through_the_predictor(tmp_path, caplog, shared_d
     assert read_meta(tmp_path / "p.onnx")["input_size"] == [64, 48]
 
 
+def test_an_exported_file_given_as_weights_says_how_to_run_it(exported):
+    from hrseg.tasks import pose
+
+    onnx_file = exported["pose_onnx"].files[0]
+    with pytest.raises(CheckpointError, match="pose.onnx: not a checkpoint file .* but an exported model: give the "
+                                              "checkpoint it was exported from with --backend onnxruntime"):
+        pose.TASK.load_model(onnx_file)
+
+
 def test_a_checkpoint_given_by_model_name_exports_at_its_recorded_size(tmp_path):
     from hrseg.tasks import pose
     from hrseg.tasks.export_source import export_source

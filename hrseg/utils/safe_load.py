@@ -49,7 +49,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
         magic = f.read(4)
     # torch.save writes a zip archive (PK..); the legacy format starts with a pickle opcode (0x80).
     if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
-        raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)")
+        exported = (" but an exported model: give the checkpoint it was exported from with --backend onnxruntime "
+                    "or openvino (exported once, then cached), or run the file with its own runtime"
+                    if p.suffix.lower() in (".onnx", ".xml") else "")
+        raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)"
+                              f"{exported}")
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             obj = torch.load(p, map_location="cpu", weights_only=True)
