@@ -36,9 +36,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from hrseg.errors import ConfigError, HrsegError
+from hrseg.errors import CheckpointError, ConfigError, HrsegError
 from hrseg.export import export_cached
-from hrseg.export.files import installed, require
+from hrseg.export.files import exported_files, installed, require
 from hrseg.export.runners import OnnxRuntimeRunner, OpenVinoRunner, Runner, file_runner, openvino_has_bf16  # noqa: F401
 from hrseg.inference.optimize import compile_errors, torch_model
 
@@ -132,6 +132,13 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
                 raise
             log.warning("backend: optimized instead of %s, which cannot run this model (%s)", backend, e)
             return TorchRunner(model, "optimized", dtype or "float32")
+        try:
+            return file_runner(backend, model_or_file, dtype=dtype, threads=threads, expect=expect)
+        except CheckpointError as e:  # a damaged file in the cache (cut short, edited): exported again
+            log.warning("%s: the cached export does not load (%s); exporting it again", model_or_file, e)
+            for part in exported_files(model_or_file):
+                part.unlink(missing_ok=True)
+            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir)
     elif auto:
         backend = default_backend(dtype or "float32")
     return file_runner(backend, Path(model_or_file), dtype=dtype, threads=threads, expect=expect)

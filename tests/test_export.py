@@ -215,6 +215,12 @@ def test_on_the_fly_export_is_cached(models, tmp_path, shared_data, monkeypatch)
 
     monkeypatch.setattr(export_pkg, "export_model", lambda *a, **k: pytest.fail("exported twice"))
     assert export_cached(models[POSE], POSE, POSE_SIZE, "onnx", directory=tmp_path) == files[0]
+    files[0].write_bytes(files[0].read_bytes()[:1000])  # damaged in the cache: exported again, with a warning
+    monkeypatch.undo()
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    load_runner("onnxruntime", models[POSE], name=POSE, input_size=POSE_SIZE, cache_dir=tmp_path)
+    assert files[0].stat().st_size > 1000
+    monkeypatch.setattr(export_pkg, "export_model", lambda *a, **k: pytest.fail("exported twice"))
     other = randomize_weights(hrseg.build_model(POSE), seed=1)  # other weights: another cache entry
     with pytest.raises(pytest.fail.Exception):
         export_cached(other, POSE, POSE_SIZE, "onnx", directory=tmp_path)
