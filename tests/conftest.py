@@ -1,6 +1,8 @@
 """Shared fixtures: where the real sample data lives, and deterministic torch settings."""
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 import tempfile
@@ -32,6 +34,32 @@ def shared_data() -> Path:
     path = SHARED / "data"
     if not path.is_dir():
         pytest.fail(f"real sample data not found at {path} (set HRSEG_SHARED to the shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def coco_mini(shared_data: Path) -> Path:
+    """The COCO sample: photographs with keypoints and instances (``person_keypoints.json``)."""
+    return shared_data / "coco_mini"
+
+
+@pytest.fixture(scope="module")
+def coco_mini_keypoints(coco_mini: Path) -> dict:
+    """``person_keypoints.json`` of the COCO sample, read once per module (take copies:
+    :func:`coco_subset`)."""
+    return json.loads((coco_mini / "person_keypoints.json").read_text())
+
+
+def coco_subset(data: dict, image_ids: list[int]) -> dict:
+    """A copy of a COCO dict with only ``image_ids`` and their annotations."""
+    out = copy.deepcopy(data)
+    out["images"] = [i for i in out["images"] if i["id"] in image_ids]
+    out["annotations"] = [a for a in out["annotations"] if a["image_id"] in image_ids]
+    return out
+
+
+def write_json_file(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
     return path
 
 

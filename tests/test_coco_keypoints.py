@@ -1,7 +1,6 @@
 """COCO keypoint adapter and the top-down pose dataset, on the real coco_mini sample."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from conftest import coco_subset, write_json_file
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
 from hrseg.meta.keypoints import NUM_JOINTS
 from hrseg.data.pose.dataset import CocoPoseDataset, SkippedSample, pose_collate
@@ -20,37 +20,15 @@ from hrseg.errors import DataError
 SMALL = dict(input_size=(128, 96), heatmap_size=(32, 24), sigma=1.0)  # (H, W)
 
 
-@pytest.fixture(scope="module")
-def mini(shared_data: Path) -> Path:
-    return shared_data / "coco_mini"
-
-
-@pytest.fixture(scope="module")
-def gt_json(mini: Path) -> dict:
-    return json.loads((mini / "person_keypoints.json").read_text())
-
-
-def _subset(data: dict, image_ids: list[int]) -> dict:
-    out = copy.deepcopy(data)
-    out["images"] = [i for i in out["images"] if i["id"] in image_ids]
-    out["annotations"] = [a for a in out["annotations"] if a["image_id"] in image_ids]
-    return out
-
-
-def _write(path: Path, data) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
-
 # -- adapter -----------------------------------------------------------------------------------
-def test_ground_truth_instances(mini: Path):
-    adapter = CocoKeypoints(mini / "person_keypoints.json", mini / "images")
+def test_ground_truth_instances(coco_mini: Path):
+    adapter = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images")
     people = adapter.gt_instances()
     assert len(people) == 201  # non-crowd people with keypoints (README)
     assert sum(int(p.joints_vis.sum()) for p in people) == 2022
     # image 785, box (280.79, 44.73, 218.7, 346.68) in a 640x425 image
     first = next(p for p in people if p.ann_id == 442619)
-    assert first.image_id == 785 and first.image_file == mini / "images" / "000000000785.jpg"
+    assert first.image_id == 785 and first.image_file == coco_mini / "images" / "000000000785.jpg"
     np.testing.assert_allclose(first.bbox, (280.79, 44.73, 217.7, 345.68), atol=1e-6)
     np.testing.assert_allclose(first.center, [389.64, 217.57], atol=1e-3)
     np.testing.assert_allclose(first.scale, [345.68 * 0.75 / 200 * 1.25, 345.68 / 200 * 1.25],
@@ -60,15 +38,15 @@ def test_ground_truth_instances(mini: Path):
     np.testing.assert_allclose(first.joints[0], [367, 81])
     val = split_image_ids(adapter.coco, "val2017")
     assert len(val) == 21
-    val_people = CocoKeypoints(mini / "person_keypoints.json", mini / "images",
+    val_people = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images",
                                img_ids=val).gt_instances()
     assert len(val_people) == 58 and {p.image_id for p in val_people} <= set(val)
 
 
-def test_detection_instances(mini: Path):
-    adapter = CocoKeypoints(mini / "person_keypoints.json", mini / "images")
-    dets = json.loads((mini / "person_detections_AP_H_56.json").read_text())
-    people = adapter.detection_instances(mini / "person_detections_AP_H_56.json")
+def test_detection_instances(coco_mini: Path):
+    adapter = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images")
+    dets = json.loads((coco_mini / "person_detections_AP_H_56.json").read_text())
+    people = adapter.detection_instances(coco_mini / "person_detections_AP_H_56.json")
     assert len(people) == len(dets) == 118
     assert {p.image_id for p in people} == {785, 40083, 196141, 197388}
     p, d = people[0], dets[0]
@@ -76,11 +54,11 @@ def test_detection_instances(mini: Path):
     x, y, w, h = d["bbox"]
     np.testing.assert_allclose(p.center, [x + w / 2, y + h / 2], rtol=1e-6)
     np.testing.assert_allclose(p.scale[1], max(h, w / 0.75) / 200 * 1.25, rtol=1e-6)
-    high = adapter.detection_instances(mini / "person_detections_AP_H_56.json", image_thre=0.5)
+    high = adapter.detection_instances(coco_mini / "person_detections_AP_H_56.json", image_thre=0.5)
     assert len(high) == sum(d["score"] >= 0.5 for d in dets) < 118
-    only = CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=[785])
+    only = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images", img_ids=[785])
     assert {p.image_id for p in only.detection_instances(
-        mini / "person_detections_AP_H_56.json")} == {785}
+        coco_mini / "person_detections_AP_H_56.json")} == {785}
 
 
 @pytest.mark.parametrize("content, message", [
@@ -96,37 +74,37 @@ def test_malformed_annotation_files(tmp_path: Path, content: str, message: str):
         load_coco_keypoints(path)
 
 
-def test_missing_person_keypoints_and_fields(tmp_path: Path, gt_json: dict, mini: Path):
+def test_missing_person_keypoints_and_fields(tmp_path: Path, coco_mini_keypoints: dict, coco_mini: Path):
     with pytest.raises(DataError, match="instances.json: no category lists keypoint names"):
-        load_coco_keypoints(mini / "instances.json")  # a detection file: no keypoint names
+        load_coco_keypoints(coco_mini / "instances.json")  # a detection file: no keypoint names
     with pytest.raises(DataError, match="nothing.json: annotation file not found"):
         load_coco_keypoints(tmp_path / "nothing.json")
-    data = _subset(gt_json, [785])
+    data = coco_subset(coco_mini_keypoints, [785])
     del data["annotations"][0]["keypoints"]
     with pytest.raises(DataError, match="bad.json: keypoint annotation id 442619 lacks .*keypoints"):
-        load_coco_keypoints(_write(tmp_path / "bad.json", data))
-    data = _subset(gt_json, [785])
+        load_coco_keypoints(write_json_file(tmp_path / "bad.json", data))
+    data = coco_subset(coco_mini_keypoints, [785])
     del data["images"][0]["height"]
     with pytest.raises(DataError, match="bad.json: image id 785 lacks field.*height"):
-        load_coco_keypoints(_write(tmp_path / "bad.json", data))
-    data = _subset(gt_json, [785])
+        load_coco_keypoints(write_json_file(tmp_path / "bad.json", data))
+    data = coco_subset(coco_mini_keypoints, [785])
     data["annotations"][0]["keypoints"] = data["annotations"][0]["keypoints"][:-3]
     with pytest.raises(DataError, match="bad.json: annotation id 442619 has 48 keypoint values"):
-        load_coco_keypoints(_write(tmp_path / "bad.json", data))
+        load_coco_keypoints(write_json_file(tmp_path / "bad.json", data))
     with pytest.raises(DataError, match=r"image id\(s\) \[1\] not in"):
-        CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=[1, 785])
+        CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images", img_ids=[1, 785])
     det = tmp_path / "dets.json"
     for dets, message in [({"a": 1}, "expected a JSON list"),
                           ([{"image_id": 785, "bbox": [0, 0, 5, 5], "score": 1}], "category_id"),
                           ([{"image_id": 7, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 1}],
                            "image id 7, which is not in")]:
-        adapter = CocoKeypoints(mini / "person_keypoints.json", mini / "images")
+        adapter = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images")
         with pytest.raises(DataError, match=f"dets.json.*{message}"):
-            adapter.detection_instances(_write(det, dets))
+            adapter.detection_instances(write_json_file(det, dets))
 
 
-def test_odd_annotations_have_clear_outcomes(tmp_path: Path, gt_json: dict, mini: Path, caplog):
-    data = _subset(gt_json, [790, 5802])
+def test_odd_annotations_have_clear_outcomes(tmp_path: Path, coco_mini_keypoints: dict, coco_mini: Path, caplog):
+    data = coco_subset(coco_mini_keypoints, [790, 5802])
     anns = [a for a in data["annotations"] if a["num_keypoints"] > 0]
     assert len(anns) == 6
     anns[0]["area"] = 0  # zero area: dropped
@@ -137,9 +115,9 @@ def test_odd_annotations_have_clear_outcomes(tmp_path: Path, gt_json: dict, mini
     labelled = [j for j in range(NUM_JOINTS) if kp[3 * j + 2] > 0]
     kp[3 * labelled[0]] = img["width"] + 30  # a labelled keypoint outside the image
     data["images"].append({**data["images"][0], "id": 999, "file_name": "999.jpg"})  # no people
-    path = _write(tmp_path / "odd.json", data)
+    path = write_json_file(tmp_path / "odd.json", data)
     with caplog.at_level(logging.WARNING):
-        people = CocoKeypoints(path, mini / "images").gt_instances()
+        people = CocoKeypoints(path, coco_mini / "images").gt_instances()
     ids = {p.ann_id for p in people}
     assert anns[0]["id"] not in ids and anns[1]["id"] not in ids and len(people) == 4
     clipped = next(p for p in people if p.ann_id == anns[2]["id"])
@@ -148,14 +126,14 @@ def test_odd_annotations_have_clear_outcomes(tmp_path: Path, gt_json: dict, mini
     moved = next(p for p in people if p.ann_id == anns[3]["id"])
     assert moved.joints_vis[labelled[0]] == 0 and moved.joints_vis[labelled[1]] == 1
     assert "odd.json: 1 labelled keypoint(s) lie outside their image" in caplog.text
-    assert not CocoKeypoints(path, mini / "images", img_ids=[999]).gt_instances()
+    assert not CocoKeypoints(path, coco_mini / "images", img_ids=[999]).gt_instances()
     with pytest.raises(DataError, match="odd.json: no person instances"):
-        CocoPoseDataset(path, mini / "images", train=True, img_ids=[999])
+        CocoPoseDataset(path, coco_mini / "images", train=True, img_ids=[999])
 
 
 # -- dataset -----------------------------------------------------------------------------------
-def test_training_samples(mini: Path):
-    ds = CocoPoseDataset(mini / "person_keypoints.json", mini / "images", train=True,
+def test_training_samples(coco_mini: Path):
+    ds = CocoPoseDataset(coco_mini / "person_keypoints.json", coco_mini / "images", train=True,
                          img_ids=[785, 790], seed=3, **SMALL)
     assert len(ds) == 5
     sample = ds[0]
@@ -178,29 +156,29 @@ def test_training_samples(mini: Path):
     assert batch["skipped"] == []
 
 
-def test_evaluation_samples_are_plain_crops(mini: Path):
-    ds = CocoPoseDataset(mini / "person_keypoints.json", mini / "images", train=False,
+def test_evaluation_samples_are_plain_crops(coco_mini: Path):
+    ds = CocoPoseDataset(coco_mini / "person_keypoints.json", coco_mini / "images", train=False,
                          img_ids=[785], **SMALL)
     a, b = ds[0], ds[0]
     torch.testing.assert_close(a["image"], b["image"])
     assert a["meta"]["rotation"] == 0 and not a["meta"]["flipped"]
     np.testing.assert_allclose(a["meta"]["center"], ds.instances[0].center)
-    det = CocoPoseDataset(mini / "person_keypoints.json", mini / "images", train=False,
-                          det_file=mini / "person_detections_AP_H_56.json", image_thre=0.9,
+    det = CocoPoseDataset(coco_mini / "person_keypoints.json", coco_mini / "images", train=False,
+                          det_file=coco_mini / "person_detections_AP_H_56.json", image_thre=0.9,
                           **SMALL)
     s = det[0]
     assert s["target_weight"].sum() == 0 and s["meta"]["score"] >= 0.9
     assert s["meta"]["area"] == pytest.approx(det.instances[0].area)
 
 
-def test_bad_images_skipped_in_training_errors_in_evaluation(tmp_path: Path, gt_json: dict,
-                                                            mini: Path, caplog):
+def test_bad_images_skipped_in_training_errors_in_evaluation(tmp_path: Path, coco_mini_keypoints: dict,
+                                                            coco_mini: Path, caplog):
     images = tmp_path / "images"
     images.mkdir()
-    (images / "000000000785.jpg").symlink_to(mini / "images" / "000000000785.jpg")
+    (images / "000000000785.jpg").symlink_to(coco_mini / "images" / "000000000785.jpg")
     (images / "000000000790.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # corrupt
     # 5802 has no file at all
-    ann = _write(tmp_path / "person_keypoints.json", _subset(gt_json, [785, 790, 5802]))
+    ann = write_json_file(tmp_path / "person_keypoints.json", coco_subset(coco_mini_keypoints, [785, 790, 5802]))
     ds = CocoPoseDataset(ann, images, train=True, augment=PoseAugment(), **SMALL)
     assert len(ds) == 7
     with caplog.at_level(logging.WARNING):
@@ -224,8 +202,8 @@ def test_bad_images_skipped_in_training_errors_in_evaluation(tmp_path: Path, gt_
     with pytest.raises(DataError, match="000000000790.jpg"):
         ev[index]
     # an image whose size is not the annotation file's (e.g. turned by EXIF): not usable
-    data = _subset(gt_json, [785])
+    data = coco_subset(coco_mini_keypoints, [785])
     data["images"][0]["width"], data["images"][0]["height"] = 425, 640
-    ev = CocoPoseDataset(_write(tmp_path / "turned.json", data), images, train=False, **SMALL)
+    ev = CocoPoseDataset(write_json_file(tmp_path / "turned.json", data), images, train=False, **SMALL)
     with pytest.raises(DataError, match="785.jpg: decoded as 640x425, but turned.json says 425"):
         ev[0]

@@ -4,8 +4,6 @@ do not fit their inputs, partial person detections, truncated videos, OpenCV's c
 configs listing by task, and the temporaries a killed atomic write leaves."""
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import re
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import coco_subset, write_json_file
 from hrseg.commands._dispatch import main as hrseg_main
 from hrseg.commands.configs import config_task, task_configs
 from hrseg.configs_index import list_configs
@@ -28,28 +27,6 @@ from hrseg.inference import video
 from hrseg.inference.person_boxes import PersonBoxes, check_coverage, read_boxes
 from hrseg.utils.io import atomic_path, remove_stale_temporaries
 from hrseg.weights import verify
-
-
-@pytest.fixture(scope="module")
-def mini(shared_data: Path) -> Path:
-    return shared_data / "coco_mini"
-
-
-@pytest.fixture(scope="module")
-def keypoints_json(mini: Path) -> dict:
-    return json.loads((mini / "person_keypoints.json").read_text())
-
-
-def _write(path: Path, data) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
-
-def _one_image(data: dict, image_id: int = 785) -> dict:
-    out = copy.deepcopy(data)
-    out["images"] = [i for i in out["images"] if i["id"] == image_id]
-    out["annotations"] = [a for a in out["annotations"] if a["image_id"] == image_id]
-    return out
 
 
 # -- 1. weights verify -------------------------------------------------------------------------
@@ -71,7 +48,7 @@ def _instances_file(tmp_path: Path, annotations: list) -> Path:
     doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
                       {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}],
            "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
-    return _write(tmp_path / "instances_train.json", doc)
+    return write_json_file(tmp_path / "instances_train.json", doc)
 
 
 def test_detection_refuses_a_training_split_without_boxes(tmp_path, caplog):
@@ -104,20 +81,20 @@ def test_detection_refuses_a_training_split_without_boxes(tmp_path, caplog):
     ("bbox", [1, 2, 3], r"has bbox \[1, 2, 3\]; expected \[x, y, width, height\]"),
     ("bbox", [1, 2, -3, 4], r"has bbox \[1, 2, -3, 4\]; expected .* width, height >= 0"),
 ])
-def test_pose_annotation_errors_say_what_they_got(tmp_path, keypoints_json, field, value, message):
-    data = _one_image(keypoints_json)
+def test_pose_annotation_errors_say_what_they_got(tmp_path, coco_mini_keypoints, field, value, message):
+    data = coco_subset(coco_mini_keypoints, [785])
     data["annotations"][0][field] = value
     with pytest.raises(DataError, match=f"bad.json: annotation id 442619 {message}"):
-        load_coco_keypoints(_write(tmp_path / "bad.json", data))
+        load_coco_keypoints(write_json_file(tmp_path / "bad.json", data))
 
 
-def test_pose_and_detection_loaders_word_a_bad_bbox_alike(tmp_path, keypoints_json):
-    data = _one_image(keypoints_json)
+def test_pose_and_detection_loaders_word_a_bad_bbox_alike(tmp_path, coco_mini_keypoints):
+    data = coco_subset(coco_mini_keypoints, [785])
     data["annotations"][0]["bbox"] = "1,2,3,4"
     messages = []
     for load in (load_coco_keypoints, load_coco_instances):
         with pytest.raises(DataError) as err:
-            load(_write(tmp_path / "bad.json", data))
+            load(write_json_file(tmp_path / "bad.json", data))
         messages.append(str(err.value))
     assert messages[0] == messages[1]
     assert is_numbers([1, 2.5]) and not is_numbers([True]) and not is_numbers([float("inf")])
@@ -125,47 +102,48 @@ def test_pose_and_detection_loaders_word_a_bad_bbox_alike(tmp_path, keypoints_js
 
 
 # -- 4. coco_split typo ---------------------------------------------------------------------------
-def test_an_unknown_coco_split_names_the_split_and_those_the_file_has(mini):
-    coco = load_coco_keypoints(mini / "person_keypoints.json")
+def test_an_unknown_coco_split_names_the_split_and_those_the_file_has(coco_mini):
+    coco = load_coco_keypoints(coco_mini / "person_keypoints.json")
     assert len(split_image_ids(coco, "val2017")) == 21
     with pytest.raises(DataError, match=r"person_keypoints.json: no image has coco_split 'val2071' "
                                         r"\(data.\*.coco_split\); the file's splits are 'train2017', 'val2017'"):
-        split_image_ids(coco, "val2071", mini / "person_keypoints.json")
+        split_image_ids(coco, "val2071", coco_mini / "person_keypoints.json")
     with pytest.raises(DataError, match="person_keypoints.json: no person instances to use in the 0 of 74 "
                                         "image.* selected by data.*.img_ids / coco_split"):
-        CocoPoseDataset(mini / "person_keypoints.json", mini / "images", train=True, img_ids=[])
+        CocoPoseDataset(coco_mini / "person_keypoints.json", coco_mini / "images", train=True, img_ids=[])
 
 
-def test_a_missing_pose_val_image_stops_the_run_before_training(tmp_path, keypoints_json, mini):
+def test_a_missing_pose_val_image_stops_the_run_before_training(tmp_path, coco_mini_keypoints, coco_mini):
     from hrseg.tasks import pose
 
-    data = _one_image(keypoints_json)
+    data = coco_subset(coco_mini_keypoints, [785])
     data["images"][0]["file_name"] = "not_here.jpg"
-    ann = _write(tmp_path / "val.json", data)
+    ann = write_json_file(tmp_path / "val.json", data)
     cfg = pose.load_pose_config(None, {"data.root": str(tmp_path), "data.val.ann_file": "val.json",
-                                       "data.val.img_dir": str(mini / "images"), "data.synthetic": None})
+                                       "data.val.img_dir": str(coco_mini / "images"), "data.synthetic": None})
     with pytest.raises(DataError, match="1 image file.s. of .*val.json not found: .*not_here.jpg"):
         pose.TASK.build_dataset(cfg, "val")
-    assert len(pose.TASK.build_dataset({**cfg, "data": {**cfg["data"], "val": {
-        **cfg["data"]["val"], "ann_file": str(_write(ann, _one_image(keypoints_json)))}}}, "val")) > 0
+    write_json_file(ann, coco_subset(coco_mini_keypoints, [785]))  # the image's own name: it builds
+    assert len(pose.TASK.build_dataset(cfg, "val")) > 0
 
 
 # -- 5. person boxes files ------------------------------------------------------------------------
 def test_a_flat_box_is_one_clear_error(tmp_path):
-    path = _write(tmp_path / "boxes.json", {"zidane.jpg": [10, 20, 100, 200]})
+    path = write_json_file(tmp_path / "boxes.json", {"zidane.jpg": [10, 20, 100, 200]})
     with pytest.raises(DataError, match=r"boxes.json: entry 'zidane.jpg' is one box \[10, 20, 100, 200\], "
                                         r"not a list of boxes"):
         read_boxes(path)
     with pytest.raises(DataError, match=r"boxes.json: entry 'a.jpg' holds \[\[1, 2\]\]; expected a list of boxes"):
-        read_boxes(_write(tmp_path / "boxes.json", {"a.jpg": [[1, 2]]}))
+        read_boxes(write_json_file(tmp_path / "boxes.json", {"a.jpg": [[1, 2]]}))
     with pytest.raises(DataError, match=r'boxes.json: detection for image id 7 has bbox "1,2,3,4"'):
-        read_boxes(_write(tmp_path / "boxes.json", [{"image_id": 7, "bbox": "1,2,3,4", "score": 1}]))
-    assert read_boxes(_write(tmp_path / "boxes.json", {"a.jpg": [[1, 2, 3, 4]], "b.jpg": []})) == {
+        read_boxes(write_json_file(tmp_path / "boxes.json", [{"image_id": 7, "bbox": "1,2,3,4", "score": 1}]))
+    assert read_boxes(write_json_file(tmp_path / "boxes.json", {"a.jpg": [[1, 2, 3, 4]], "b.jpg": []})) == {
         "a.jpg": [[1.0, 2.0, 3.0, 4.0]], "b.jpg": []}
 
 
-def test_inputs_without_boxes_are_warned_about(tmp_path, mini, caplog):
-    dets = _write(tmp_path / "dets.json", [{"image_id": 785, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9}])
+def test_inputs_without_boxes_are_warned_about(tmp_path, coco_mini, caplog):
+    dets = write_json_file(tmp_path / "dets.json",
+                           [{"image_id": 785, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9}])
     photos = [Path("photos/000000000785.jpg"), Path("photos/000000000872.jpg"), Path("photos/b.jpg")]
     with caplog.at_level(logging.WARNING, logger="hrseg"):
         missing = PersonBoxes(dets).check_inputs(photos)
@@ -174,8 +152,8 @@ def test_inputs_without_boxes_are_warned_about(tmp_path, mini, caplog):
             in caplog.text)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="hrseg"):  # a file for other images: say what its keys are
-        check_coverage(read_boxes(mini / "person_keypoints.json"), [Path("zidane.jpg"), Path("bus.jpg")],
-                       mini / "person_keypoints.json")
+        check_coverage(read_boxes(coco_mini / "person_keypoints.json"), [Path("zidane.jpg"), Path("bus.jpg")],
+                       coco_mini / "person_keypoints.json")
     assert "cover 0 of 2 inputs (none for zidane.jpg, bus.jpg)" in caplog.text
     assert re.search(r"its keys look like '000000000785.jpg', '\d{12}.jpg', '\d{12}.jpg' and 71 more \(an input "
                      r"matches by its file name, stem or number", caplog.text)
@@ -186,7 +164,7 @@ def test_inputs_without_boxes_are_warned_about(tmp_path, mini, caplog):
 
 
 def test_a_json_boxes_file_is_refused_for_a_video(tmp_path):
-    dets = _write(tmp_path / "dets.json", {"a.jpg": [[1, 2, 30, 40]]})
+    dets = write_json_file(tmp_path / "dets.json", {"a.jpg": [[1, 2, 30, 40]]})
     boxes = PersonBoxes(dets)
     with pytest.raises(DataError, match=r"dets.json: a JSON boxes file gives boxes per photo, not per frame of a "
                                         r"video \(.*clip.mp4\); for a video give a MOTChallenge .txt file"):
@@ -200,20 +178,20 @@ def test_a_json_boxes_file_is_refused_for_a_video(tmp_path):
 
 
 # -- 6. person detections for pose evaluation -----------------------------------------------------
-def test_partial_detections_are_warned_about(mini, tmp_path, caplog):
-    val = split_image_ids(load_coco_keypoints(mini / "person_keypoints.json"), "val2017")
-    adapter = CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=val)
+def test_partial_detections_are_warned_about(coco_mini, tmp_path, caplog):
+    val = split_image_ids(load_coco_keypoints(coco_mini / "person_keypoints.json"), "val2017")
+    adapter = CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images", img_ids=val)
     with caplog.at_level(logging.WARNING):
-        people = adapter.detection_instances(mini / "person_detections_AP_H_56.json")
+        people = adapter.detection_instances(coco_mini / "person_detections_AP_H_56.json")
     assert {p.image_id for p in people} == {785, 40083, 196141, 197388}
     assert re.search(r"person_detections_AP_H_56.json: detections cover 4 of \d+ images with labelled people "
                      r"\(none for .*\); their people count as missed", caplog.text)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        CocoKeypoints(mini / "person_keypoints.json", mini / "images", img_ids=[785]).detection_instances(
-            mini / "person_detections_AP_H_56.json")
+        CocoKeypoints(coco_mini / "person_keypoints.json", coco_mini / "images", img_ids=[785]).detection_instances(
+            coco_mini / "person_detections_AP_H_56.json")
     assert "cover" not in caplog.text
-    bad = _write(tmp_path / "dets.json", [{"image_id": 785, "category_id": 1, "bbox": "1,2,3,4", "score": 1}])
+    bad = write_json_file(tmp_path / "dets.json", [{"image_id": 785, "category_id": 1, "bbox": "1,2,3,4", "score": 1}])
     with pytest.raises(DataError, match=r'dets.json: detection for image id 785 has bbox "1,2,3,4"'):
         adapter.detection_instances(bad)
 
