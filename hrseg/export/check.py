@@ -33,7 +33,7 @@ from hrseg.errors import ConfigError, HrsegError
 from hrseg.utils.image import normalize, to_tensor
 from hrseg.utils.image_io import read_image
 from hrseg.codecs.msra import HeatmapCodec
-from hrseg.inference.predictor import Predictor
+from hrseg.inference.predictor import Predictor, RunnerStandIn
 from hrseg.inference.top_down import crop_people
 from hrseg.models.segmentation import class_indices
 
@@ -136,9 +136,13 @@ def _compare_pose(ref: torch.Tensor, out: torch.Tensor, centers: np.ndarray, sca
 def _compare_labels(ref: torch.Tensor, out: torch.Tensor, size: tuple[int, int], align: bool,
                     tie: float) -> dict[str, float]:
     up = [F.interpolate(t.float(), size=size, mode="bilinear", align_corners=align) for t in (ref, out)]
-    labels = [class_indices(u, 1) for u in up]
-    agree = (labels[0] == labels[1]).numpy() | _near_ties(up[0], labels[1], 1, tie)
-    return {"labels agreement": float(agree.mean())}
+    return {"labels agreement": float(_labels_agree(*up, tie).mean())}
+
+
+def _labels_agree(ref: torch.Tensor, out: torch.Tensor, tie: float) -> np.ndarray:
+    """Per pixel of logits (N, C, H, W): the exported file's class is eager's, or a near tie."""
+    chosen = class_indices(out, 1)
+    return (class_indices(ref, 1) == chosen).numpy() | _near_ties(ref, chosen, 1, tie)
 
 
 def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch.Tensor]
@@ -216,26 +220,19 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
     return _judged(ref, out, decoded, meta, backend, str(image_path), batch)
 
 
-class Recorder:
+class Recorder(RunnerStandIn):
     """Stands in for a runner in the task's predictor and keeps what each forward returned, so
     that the self-check compares the eager model and the exported file on the very inputs the
     predictor gives them (people's crops and their mirror images, windows, scales, one image)."""
 
     def __init__(self, runner: Any) -> None:
-        self.runner, self.outputs = runner, []
+        super().__init__(runner)
+        self.outputs: list[Any] = []
 
     def __call__(self, inputs: Any) -> Any:
         out = self.runner(inputs)
         self.outputs.append(out)
         return out
-
-    def parameters(self) -> Any:  # the prediction functions read the device from it
-        return self.runner.parameters()
-
-    def __getattr__(self, name: str) -> Any:  # e.g. a detector's classes, a graph's recorded meta
-        if name in ("runner", "outputs"):
-            raise AttributeError(name)
-        return getattr(self.runner, name)
 
 
 def check_through(predictor: Predictor, model: nn.Module, runner: Any, meta: Mapping[str, Any],
@@ -258,13 +255,11 @@ def check_through(predictor: Predictor, model: nn.Module, runner: Any, meta: Map
         pairs = [_same_shape(a.float(), b.float()) for a, b in zip(eager.outputs, exported.outputs)]
         ref, out = (torch.cat([t.flatten() for t in ts]) for ts in zip(*pairs))  # every forward's outputs
         tie = _tie(ref, meta)
-        chosen = [b.flatten(2).argmax(-1) if meta["task"] == "pose" else class_indices(b, 1)
-                  for _, b in pairs]
         if meta["task"] == "pose":
-            agree = [_peaks_agree(a, b, c, tie) for (a, b), c in zip(pairs, chosen)]
+            agree = [_peaks_agree(a, b, tie) for a, b in pairs]
             decoded["keypoints within one cell"] = float(torch.cat(agree).float().mean())
         else:
-            agree = [(class_indices(a, 1) == c).numpy() | _near_ties(a, c, 1, tie) for (a, _), c in zip(pairs, chosen)]
+            agree = [_labels_agree(a, b, tie) for a, b in pairs]
             decoded["labels agreement"] = float(np.mean(np.concatenate([x.ravel() for x in agree])))
     report = _judged(ref, out, decoded, meta, backend, image_name, len(eager.outputs[0]))
     report.forwards = len(eager.outputs)
@@ -274,10 +269,10 @@ def check_through(predictor: Predictor, model: nn.Module, runner: Any, meta: Map
     return report
 
 
-def _peaks_agree(ref: torch.Tensor, out: torch.Tensor, chosen: torch.Tensor, tie: float) -> torch.Tensor:
+def _peaks_agree(ref: torch.Tensor, out: torch.Tensor, tie: float) -> torch.Tensor:
     """Per (person, keypoint): the exported heatmap's peak within one cell of eager's, or a near tie."""
     width = ref.shape[-1]
-    best = ref.flatten(2).argmax(-1)
+    best, chosen = ref.flatten(2).argmax(-1), out.flatten(2).argmax(-1)
     near = ((best // width - chosen // width).abs() <= 1) & ((best % width - chosen % width).abs() <= 1)
     return near | torch.from_numpy(_near_ties(ref.flatten(2), chosen, -1, tie))
 

@@ -163,6 +163,27 @@ class Predictor:
         skip_unreported(self.runner, thr)
 
 
+class RunnerStandIn:
+    """Stands in for a predictor's runner (:meth:`Predictor.with_runner`) and passes each call
+    on; a subclass adds what it does around the call (the service's micro-batching, the export
+    check's recording). ``parameters()`` and any other attribute are the runner's: the
+    prediction functions read the device from them, a detector's classes, a graph's meta."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    def __call__(self, inputs: Any) -> Any:
+        return self.runner(inputs)
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return self.runner.parameters()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "runner":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
+        return getattr(self.runner, name)
+
+
 def skip_unreported(model: nn.Module, score_thr: float) -> None:
     """Let an eager R-CNN's box head keep only the detections scoring at least ``score_thr`` (never
     fewer than its own ``score_thresh`` keeps: 0.05, what evaluation needs), so that its mask and

@@ -25,6 +25,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from hrseg.inference.predictor import RunnerStandIn
+
 log = logging.getLogger("hrseg")
 
 
@@ -153,20 +155,12 @@ def _groups(jobs: list[_Job]) -> Iterator[list[_Job]]:
     yield from by_key.values()
 
 
-class BatchedModel:
-    """Stands in for ``model`` in the task's prediction functions: calls go through ``batcher``.
-
-    ``parameters()`` is the model's, since the prediction functions read the device and dtype
-    from it."""
+class BatchedModel(RunnerStandIn):
+    """Stands in for ``model`` in the task's predictor: calls go through ``batcher``."""
 
     def __init__(self, model: nn.Module, batcher: MicroBatcher) -> None:
-        self.model, self.batcher = model, batcher
+        super().__init__(model)
+        self.batcher = batcher
 
     def __call__(self, inputs: Any) -> Any:
-        return self.batcher.submit(self.model, inputs)
-
-    def parameters(self) -> Iterator[nn.Parameter]:
-        return self.model.parameters()
-
-    def __getattr__(self, name: str) -> Any:  # e.g. a detector's ``classes``
-        return getattr(self.model, name)
+        return self.batcher.submit(self.runner, inputs)

@@ -44,6 +44,11 @@ log = logging.getLogger("hrseg")
 Evaluation = tuple[dict[str, float], dict[str, Any]]
 
 
+class UnnamedModelError(CheckpointError):
+    """A file that records no model and is no published one: which model it fills must be given
+    (a config), as :meth:`Task.load_model` says."""
+
+
 class Task:
     """Base class of the tasks; see the module docstring."""
 
@@ -200,7 +205,7 @@ class Task:
         elif recorded is not None:
             out = load_config(None, cfg_options, recorded, self.open_keys)
         else:
-            raise CheckpointError(
+            raise UnnamedModelError(
                 f"{path}: the file records no model (not an hrseg checkpoint) and is no published file hrseg "
                 "knows by name or SHA-256; pass the config it was trained with (--config: its model section "
                 "names the model, as the official code's config does) or a published name "

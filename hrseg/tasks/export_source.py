@@ -14,13 +14,13 @@ from typing import Any, Mapping, Sequence
 from torch import nn
 
 from hrseg.config import load_config
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import ConfigError
 from hrseg.export.check import check_boxes
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
 from hrseg.inference.predictor import Predictor
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
-from hrseg.tasks.base import Task
+from hrseg.tasks.base import Task, UnnamedModelError
 
 log = logging.getLogger("hrseg")
 
@@ -99,9 +99,7 @@ def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike
     if weights:  # an hrseg checkpoint, an official or OpenMMLab file, or a published name
         try:
             model, cfg = task.load_model(weights, None if by_name else cfg)
-        except CheckpointError:  # by name, a file that records no config: the defaults' (else the same error)
-            if not by_name:
-                raise
+        except UnnamedModelError:  # (by name only) another project's file: the model named, the defaults' config
             model, cfg = task.load_model(weights, cfg)
         if cfg["model"]["name"] != name:
             raise ConfigError(f"{weights}: these weights are for {cfg['model']['name']}, not {name}")
