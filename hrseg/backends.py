@@ -39,8 +39,11 @@ from torch import nn
 from hrseg.errors import CheckpointError, ConfigError, HrsegError
 from hrseg.export import export_cached
 from hrseg.export.files import exported_files, installed, require
-from hrseg.export.runners import OnnxRuntimeRunner, OpenVinoRunner, Runner, file_runner, openvino_has_bf16  # noqa: F401
+from hrseg.export.meta import format_of
+from hrseg.export.runners import ExportedFile, Runner, file_runner
+from hrseg.export.runners import OnnxRuntimeRunner, OpenVinoRunner, openvino_has_bf16  # noqa: F401
 from hrseg.inference.optimize import compile_errors, torch_model
+from hrseg.meta.model_names import task_of_name
 
 log = logging.getLogger("hrseg")
 
@@ -64,10 +67,18 @@ def default_backend(dtype: str = "float32") -> str:
     return next(b for b in SPEED_ORDER if b in have and (b != "onnxruntime" or dtype == "float32"))
 
 
+def file_backend(path: str | os.PathLike) -> str:
+    """What runs an exported file: OpenVINO (the faster, measured; it reads .onnx files too) when
+    installed, else ONNX Runtime for a .onnx file; a missing package is one error naming its extra."""
+    if format_of(path) == "openvino" or installed("openvino"):
+        return "openvino"
+    return "onnxruntime"
+
+
 def _auto_backend(model: nn.Module, name: str | None, dtype: str) -> str:
     """What ``auto`` runs ``model`` (registry ``name``) on, logged in one line with the reason."""
     device = next(model.parameters()).device
-    task = name.split("_", 1)[0] if name else None
+    task = task_of_name(name) if name else None
     if device.type != "cpu":
         backend, why = "optimized", f"the model is on {device}; ONNX Runtime and OpenVINO run here on the CPU"
     elif task in ("det", "multi"):  # its exported graph (proposals, NMS) is not measured faster, and exports for seconds
@@ -119,6 +130,8 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
     auto = backend in (None, AUTO)
     if not auto and backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)} or {AUTO}")
+    if isinstance(model_or_file, ExportedFile):  # a file given as the weights: run as it was exported
+        model_or_file, dtype = model_or_file.path, None
     if isinstance(model_or_file, nn.Module):
         model = getattr(model_or_file, "module", model_or_file).eval()
         if auto:
@@ -140,7 +153,8 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
                 part.unlink(missing_ok=True)
             model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir)
     elif auto:
-        backend = default_backend(dtype or "float32")
+        backend = file_backend(model_or_file)
+        log.info("backend: %s (an exported file runs on ONNX Runtime or OpenVINO)", backend)
     return file_runner(backend, Path(model_or_file), dtype=dtype, threads=threads, expect=expect)
 
 

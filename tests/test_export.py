@@ -294,13 +294,13 @@ def test_the_export_tool_checks_through_the_predictor(tmp_path, caplog, shared_d
     assert read_meta(tmp_path / "p.onnx")["input_size"] == [64, 48]
 
 
-def test_an_exported_file_given_as_weights_says_how_to_run_it(exported):
-    from hrseg.tasks import pose
+def test_an_exported_file_read_as_a_checkpoint_says_what_takes_it(exported):
+    from hrseg.checkpoint import read_checkpoint
 
     onnx_file = exported["pose_onnx"].files[0]
-    with pytest.raises(CheckpointError, match="pose.onnx: not a checkpoint file .* but an exported model: give the "
-                                              "checkpoint it was exported from with --backend onnxruntime"):
-        pose.TASK.load_model(onnx_file)
+    with pytest.raises(CheckpointError, match="pose.onnx: not a checkpoint file .* but an exported model: hrseg "
+                                              "infer, test and serve take it as --weights"):
+        read_checkpoint(onnx_file)
 
 
 def test_a_checkpoint_given_by_model_name_exports_at_its_recorded_size(tmp_path):

@@ -115,6 +115,17 @@ def test_the_heads_run_only_for_what_a_predictor_reports(checkpoint, shared_data
     assert heads.score_thresh == pytest.approx(0.099)
 
 
+def _assert_same_predictions(a, b, image):
+    """The multi-task predictions ``a`` (eager) and ``b`` (exported) of ``image`` agree."""
+    assert len(a["detections"]) == len(b["detections"]) > 0
+    twins = np.array([e["bbox"] for e in b["detections"]])
+    for d in a["detections"]:  # near-equal scores may come in either order: each to its twin by box
+        e = b["detections"][int(np.abs(twins - d["bbox"]).max(1).argmin())]
+        assert d["label"] == e["label"] and np.allclose(d["bbox"], e["bbox"], atol=0.05)
+        assert np.allclose(list(d["keypoints"].values()), list(e["keypoints"].values()), atol=0.05)
+    assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999
+
+
 def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_data, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))  # the export cache
@@ -125,14 +136,8 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
     assert meta["outputs"] == ["boxes", "labels", "scores", "masks", "keypoints", "keypoints_scores", "semantic"]
     assert meta["semantic_classes"] == SCENE and meta["keypoints"]["names"] == list(COCO_PERSON.names)
     image = read_image(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[1])  # not the checked one
-    a, b = eager.predict(image), exported.predict(image)
-    assert len(a["detections"]) == len(b["detections"]) > 0
-    twins = np.array([e["bbox"] for e in b["detections"]])
-    for d in a["detections"]:  # near-equal scores may come in either order: each to its twin by box
-        e = b["detections"][int(np.abs(twins - d["bbox"]).max(1).argmin())]
-        assert d["label"] == e["label"] and np.allclose(d["bbox"], e["bbox"], atol=0.05)
-        assert np.allclose(list(d["keypoints"].values()), list(e["keypoints"].values()), atol=0.05)
-    assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999
+    b = exported.predict(image)
+    _assert_same_predictions(eager.predict(image), b, image)
     # the graph returns only what the predictor reports (masks, keypoints for those alone), as the
     # eager model does once its predictor is made; the predictor refuses to report below the graph's
     assert meta["score_thresh"] == 0.3 and eager.model.roi_heads.own_score_thresh == 0.05
@@ -142,3 +147,22 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
     with pytest.raises(hrseg.errors.ConfigError, match="score_thr 0.1: the exported graph returns only detections "
                                                        "scoring at least 0.3"):
         exported.configured(score_thr=0.1)
+
+
+def test_an_exported_file_runs_alone_as_the_weights(checkpoint, shared_data, tmp_path, monkeypatch):
+    """``hrseg export``'s file given as ``--weights``: every head, with the config it recorded;
+    ``hrseg test multi`` (which evaluates the PyTorch model) says to give the checkpoint."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from hrseg.commands.export import main as export
+
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    name = multi.load_multi_config("multi/synthetic_mini")["model"]["name"]
+    assert export([name, "--weights", str(checkpoint), "--score-thr", "0.3", "--out", str(tmp_path / "m.onnx")]) == 0
+    from_file = multi.TASK.build_predictor(tmp_path / "m.onnx", score_thr=0.3)
+    eager = multi.TASK.build_predictor(checkpoint, score_thr=0.3, cfg_options=["test.backend=torch"])
+    assert from_file.keypoints.names == COCO_PERSON.names and from_file.scene.classes == SCENE
+    image = read_image(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[1])
+    _assert_same_predictions(eager.predict(image), from_file.predict(image), image)
+    cfg = multi.load_multi_config("multi/synthetic_mini")
+    with pytest.raises(hrseg.errors.ConfigError, match="m.onnx: hrseg test multi evaluates the PyTorch model"):
+        multi.TASK.test(cfg, tmp_path / "m.onnx")

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = source.check_predictor(model, size, args.dynamic_batch, dynamic_size=not args.fixed_size)
     report = export_model(model, out, name, size, dtype=args.dtype, dynamic_batch=args.dynamic_batch,
                           dynamic_size=False if args.fixed_size else None, check_image=args.check_image,
-                          predictor=predictor)
+                          predictor=predictor, config=source.run_config(size, not args.fixed_size))
     print(f"wrote {', '.join(map(str, report.files))} in {report.seconds:.1f} s")
     return 0
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -48,7 +50,7 @@ class ExportReport:
 def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_size: tuple[int, int], *,
                  dtype: str = "float32", dynamic_batch: bool = False, dynamic_size: bool | None = None,
                  check_image: str | os.PathLike | None = None, check: bool = True,
-                 predictor: Predictor | None = None) -> ExportReport:
+                 predictor: Predictor | None = None, config: Mapping[str, Any] | None = None) -> ExportReport:
     """Write ``model`` (registry ``name``) to ``path`` (``.onnx``, or ``.xml`` + ``.bin`` for
     OpenVINO) at ``input_size`` (H, W).
 
@@ -58,6 +60,7 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     the shared data) and compared with eager ``model``, through ``predictor`` (the task's, on eager
     ``model``: every forward it makes on the photograph, :func:`~hrseg.export.check.check_through`)
     when given; outside the tolerance nothing is written and :class:`ExportCheckError` says by how much.
+    ``config``: the config the file runs with when given as the weights (``hrseg infer``), recorded.
     """
     start = time.perf_counter()
     target = Path(path)
@@ -72,6 +75,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     model = getattr(model, "module", model)
     was_training = model.training
     meta = build_meta(model, name, input_size, dtype, dynamic_batch, dynamic_size)
+    if config is not None:
+        meta["config"] = json.loads(json.dumps(config, default=str))
     if meta["task"] == "detection":  # the exporter folds the BatchNorms of a traced eval-mode graph
         folded = DetectorGraph(copy.deepcopy(model).eval(), meta["outputs"])
     else:

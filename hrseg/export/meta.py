@@ -16,6 +16,7 @@ from torch import nn
 
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.model_names import task_of_name
 from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, SKELETON
 from hrseg.meta.classes import CITYSCAPES_CLASSES
 from hrseg.models.mask_rcnn import mask_model
@@ -39,9 +40,9 @@ DETECTION_TRACE_SIZE = (480, 640)
 
 def task_of(name: str) -> str:
     """'pose' | 'segmentation' | 'detection' from a model name; other families do not export."""
-    if name.startswith("pose_"):
+    if task_of_name(name) == "pose":
         return "pose"
-    if name.startswith("seg_"):
+    if task_of_name(name) == "seg":
         return "segmentation"
     if name.startswith(EXPORTING_DETECTORS):
         return "detection"
@@ -53,15 +54,16 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
                dynamic_batch: bool, dynamic_size: bool) -> dict[str, Any]:
     """The record for ``model`` (called ``name``) exported at ``input_size`` (H, W)."""
     task = task_of(name)
+    recorded = {"model_meta": dict(model.meta)} if getattr(model, "meta", None) else {}  # as its checkpoint has it
     if task == "detection":
-        return _detector_meta(model, name, input_size, dtype)
+        return {**_detector_meta(model, name, input_size, dtype), **recorded}
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION, "model": name, "task": task,
         "input_size": [int(input_size[0]), int(input_size[1])], "input_layout": "NCHW, RGB, float32",
         "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
         "normalization": "(x / 255 - mean) / std", "dtype": dtype,
         "dynamic_batch": bool(dynamic_batch), "dynamic_size": bool(dynamic_size),
-        "batchnorm_folded": True,
+        "batchnorm_folded": True, **recorded,
     }
     if task == "pose":
         num_joints = int(getattr(model, "num_joints", len(KEYPOINT_NAMES)))
@@ -125,6 +127,11 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
         "score_thresh": float(heads.score_thresh), "nms_thresh": float(heads.nms_thresh),
         "detections_per_img": int(heads.detections_per_img), **extra,
     }
+
+
+def is_exported(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an exported model file (by its suffix), not a checkpoint."""
+    return Path(str(path)).suffix.lower() in FORMATS
 
 
 def format_of(path: str | os.PathLike) -> str:

@@ -171,6 +171,29 @@ def _check_expected(path: Path, meta: Mapping[str, Any], expect: Mapping[str, An
                                   f"(the file holds {meta['model']}, {meta['task']})")
 
 
+class ExportedFile(nn.Module):
+    """An exported file where a model goes (``hrseg infer|test|serve --weights model.onnx``): it
+    holds no weights; :func:`hrseg.backends.load_runner` opens the file on ONNX Runtime or OpenVINO.
+    ``record``: the file's whole record; ``meta``: the model's meta it records (classes,
+    keypoints, heads), as a loaded model carries it; ``classes`` and ``heads`` as a detector and the
+    multi-task model have them."""
+
+    def __init__(self, path: str | Path, record: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
+        self.path, self.record = Path(path), dict(record)
+        self.meta = dict(record.get("model_meta") or {})
+        self.classes = self.meta.get("classes") or record.get("classes") or None
+        heads = self.meta.get("heads") or []
+        self.heads = {head: head in heads for head in ("boxes", "masks", "keypoints", "segmentation")}
+
+    def forward(self, *args: Any) -> Any:
+        raise ConfigError(f"{self.path}: an exported file runs through its runner (hrseg.backends.load_runner)")
+
+    def extra_repr(self) -> str:
+        return f"path={self.path}, model={self.record.get('model')}"
+
+
 def file_runner(backend: str, path: Path, *, dtype: str | None = None, threads: int | None = None,
                 expect: Mapping[str, Any] | None = None) -> Runner:
     """The exported file ``path`` on ``backend`` (onnxruntime or openvino). ``dtype``: its

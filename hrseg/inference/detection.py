@@ -15,7 +15,7 @@ from torch import nn
 
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.errors import ConfigError, DataError
-from hrseg.inference.predictor import Predictor, skip_unreported
+from hrseg.inference.predictor import Predictor, check_score_floor, skip_unreported
 from hrseg.utils.image import to_tensor
 from hrseg.utils.profile import StageTimer
 from hrseg.visualization.boxes import draw_boxes
@@ -101,6 +101,7 @@ class PersonDetector:
 
     def __init__(self, model: nn.Module, name: str, score_thr: float = 0.5) -> None:
         check_threshold(score_thr)
+        check_score_floor(score_thr, score_floor_of(model))  # an exported graph: its own floor
         person_labels(classes_of(model))  # no person class: say so now, not at the first image
         self.model, self.name, self.score_thr = model, name, score_thr
         skip_unreported(model, score_thr)

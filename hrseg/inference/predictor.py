@@ -157,10 +157,16 @@ class Predictor:
         thr = getattr(self, "score_thr", None)
         if thr is None:
             return
-        if self.score_floor is not None and thr < self.score_floor:
-            raise ConfigError(f"score_thr {thr:g}: the exported graph returns only detections scoring at least "
-                              f"{self.score_floor:g}; ask for at least that, or run --backend torch")
+        check_score_floor(thr, self.score_floor)
         skip_unreported(self.runner, thr)
+
+
+def check_score_floor(score_thr: float, floor: float | None) -> None:
+    """One clear error when an exported detector graph, which returns only detections scoring
+    ``floor`` or more, is asked for those scoring ``score_thr``, less."""
+    if floor is not None and score_thr < floor:
+        raise ConfigError(f"score_thr {score_thr:g}: the exported graph returns only detections scoring at least "
+                          f"{floor:g}; ask for at least that, or run --backend torch")
 
 
 class RunnerStandIn:

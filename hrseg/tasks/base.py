@@ -23,15 +23,19 @@ from torch.utils.data import Dataset
 
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg import weights as published
+from hrseg.backends import AUTO
 from hrseg.checkpoint import read_checkpoint
 from hrseg.config import load_config
 from hrseg.engine import Trainer, get_rank
 from hrseg.engine.speed import check_speed
 from hrseg.engine.trainer import TrainStep
+from hrseg.export.meta import is_exported, read_meta
+from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video
 from hrseg.models.registry import model_info
 from hrseg.tasks import common
+from hrseg.tasks.common import merged, without_pretrained
 from hrseg.tasks.inputs import check_inputs, find_images
 from hrseg.utils.image_io import read_image, write_image
 from hrseg.utils.io import write_json
@@ -179,8 +183,13 @@ class Task:
         * a published file (by name, or a path whose file name or SHA-256 is a record's,
           :func:`hrseg.weights.identify`): the record's model and meta;
         * any other file (an official checkpoint under another name): the model of ``cfg``,
-          which is then required, its layout converted as for published files.
+          which is then required, its layout converted as for published files;
+        * an exported ``.onnx`` / ``.xml`` (``hrseg export``): no torch model but an
+          :class:`~hrseg.export.runners.ExportedFile`, run on ONNX Runtime or OpenVINO with the config
+          the file records, as a checkpoint's.
         """
+        if is_exported(weights):  # an exported file runs alone
+            return self._load_exported(Path(weights), cfg, cfg_options)
         record = published.record_of(weights, None)  # a published name, not a path
         path = published.resolve(weights)
         content, meta = None, {}
@@ -193,11 +202,27 @@ class Task:
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
             out["model"] = {**out["model"], "name": record.model}
-            model = self.build_model(_without_pretrained(out))
+            model = self.build_model(without_pretrained(out))
             published.load_into(model, path, record.model, record=record, content=content)
             model.meta = self.model_meta(out)
             return model.eval(), out
-        recorded = merged(self.defaults, meta["config"], self.open_keys) if meta.get("config") else None
+        out, model_meta = self._config_to_run(path, meta.get("config"), meta.get("model"), cfg, cfg_options,
+                                              "the file records no model (not an hrseg checkpoint) and is no "
+                                              "published file hrseg knows by name or SHA-256")
+        model = self.build_model(without_pretrained(out))  # the checkpoint holds every weight
+        if not meta.get("config"):  # another project's layout, with the user's config
+            published.load_into(model, path, content=content)
+        else:
+            published.load_checkpoint(model, path, ckpt=content)
+        model.meta = model_meta or self.model_meta(out)
+        return model.eval(), out
+
+    def _config_to_run(self, path: Path, config: Mapping[str, Any] | None, model_meta: Mapping[str, Any] | None,
+                       cfg: Mapping[str, Any] | None, cfg_options: Any, unnamed: str) -> tuple[dict, dict]:
+        """The config a file's model runs with and its model meta (:meth:`load_model`'s policy):
+        ``cfg`` with the file's model section, else the ``config`` the file records over today's
+        defaults with ``cfg_options``; the recorded meta (else the one its config implies) applied."""
+        recorded = merged(self.defaults, config, self.open_keys) if config else None
         if cfg is not None:
             out = copy.deepcopy(dict(cfg))
             if recorded is not None:
@@ -205,21 +230,28 @@ class Task:
         elif recorded is not None:
             out = load_config(None, cfg_options, recorded, self.open_keys)
         else:
-            raise UnnamedModelError(
-                f"{path}: the file records no model (not an hrseg checkpoint) and is no published file hrseg "
-                "knows by name or SHA-256; pass the config it was trained with (--config: its model section "
-                "names the model, as the official code's config does) or a published name "
-                "(python tools/weights.py list)")
+            raise UnnamedModelError(f"{path}: {unnamed}; pass the config it was trained with (--config: its model "
+                                    "section names the model, as the official code's config does) or a published "
+                                    "name (hrseg weights list)")
         # checkpoints written before meta.model existed: the meta their recorded config implies
-        model_meta = meta.get("model") or (self.model_meta(recorded) if recorded is not None else {})
+        model_meta = dict(model_meta or (self.model_meta(recorded) if recorded is not None else {}))
         self.apply_meta(out, model_meta)
-        model = self.build_model(_without_pretrained(out))  # the checkpoint holds every weight
-        if recorded is None:  # another project's layout, with the user's config
-            published.load_into(model, path, content=content)
-        else:
-            published.load_checkpoint(model, path, ckpt=content)
-        model.meta = model_meta or self.model_meta(out)
-        return model.eval(), out
+        return out, model_meta
+
+    def _load_exported(self, path: Path, cfg: Mapping[str, Any] | None, cfg_options: Any
+                       ) -> tuple[nn.Module, dict[str, Any]]:
+        """An exported ``.onnx`` / ``.xml`` file as the weights: no torch model, an
+        :class:`~hrseg.export.runners.ExportedFile` the backends run as it was exported, with the
+        config it records (its test settings; run on ``auto``: ONNX Runtime or OpenVINO)."""
+        record = read_meta(path)
+        self._check_holds_this_task(path, {"model": record.get("model_meta") or {"model": record["model"]}}, None)
+        config = copy.deepcopy(record.get("config"))
+        if config:  # the checkpoint's backend is not the file's
+            config.setdefault("test", {})["backend"] = AUTO
+        out, model_meta = self._config_to_run(path, config, record.get("model_meta"), cfg, cfg_options,
+                                              "exported without its config (by the backends' cache, or an older "
+                                              "hrseg); export it with hrseg export")
+        return ExportedFile(path, {**record, "model_meta": model_meta}), out
 
     def _check_holds_this_task(self, path: Path, meta: Mapping[str, Any], record: Any) -> None:
         """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,
@@ -358,20 +390,3 @@ class Task:
         print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
               f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
         return {"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]}
-
-
-def _without_pretrained(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``cfg`` without ``model.pretrained``: a model about to receive a whole checkpoint needs no
-    ImageNet initialisation (and must not download one)."""
-    return {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "pretrained"}}
-
-
-def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence[str] = ()) -> dict[str, Any]:
-    """``over`` merged into a copy of ``base``: dicts recursively (except ``open_keys``, replaced)."""
-    out = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in open_keys:
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out

@@ -2,6 +2,7 @@
 ``model`` section, COCO-style split paths, the weights to run, and the start of a training run."""
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import asdict
@@ -143,3 +144,20 @@ def start_training(cfg: Mapping[str, Any], build_dataset: Callable[[Mapping[str,
                               num_workers=data["num_workers"], collate_fn=collate_fn, drop_last=True, seed=seed)
     processes = f"distributed, {get_world_size()} processes" if distributed else "one process"
     return train_set, val_set, loader, processes
+
+
+def without_pretrained(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` without ``model.pretrained``: a model about to receive a whole checkpoint needs no
+    ImageNet initialisation (and must not download one)."""
+    return {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "pretrained"}}
+
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: dicts recursively (except ``open_keys``, replaced)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in open_keys:
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

@@ -17,6 +17,7 @@ from hrseg.config import load_config
 from hrseg.errors import ConfigError
 from hrseg.export.check import check_boxes
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
+from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
@@ -55,6 +56,18 @@ class ExportSource:
     task: Task
     cfg: dict[str, Any]
 
+    def run_config(self, input_size: Sequence[int], dynamic_size: bool = True) -> dict[str, Any]:
+        """The config the file exported at ``input_size`` (H, W) runs with, which the export records
+        (``hrseg infer --weights FILE`` runs with it): pose crops at that size (heatmaps at stride
+        4); a fixed-size segmentation graph in windows of that size."""
+        cfg = copy.deepcopy(self.cfg)
+        h, w = (int(v) for v in input_size)
+        if self.task.name == "pose":
+            cfg["data"].update(input_size=[h, w], heatmap_size=[h // 4, w // 4])
+        elif self.task.name == "seg" and not dynamic_size:
+            cfg["test"].update(mode="slide", crop_size=[h, w])
+        return cfg
+
     def check_predictor(self, model: nn.Module, input_size: Sequence[int], dynamic_batch: bool,
                         dynamic_size: bool) -> Predictor | None:
         """The task's one predictor of eager ``model`` as the export's self-check runs it
@@ -64,12 +77,10 @@ class ExportSource:
         graph, which the predictor's whole images and windows do not fit: its check is the graph's."""
         if self.task.name == "seg" and not dynamic_size:
             return None
-        cfg = copy.deepcopy(self.cfg)
+        cfg = self.run_config(input_size)
         cfg["test"]["backend"] = "torch"
         options: dict[str, Any] = {}
         if self.task.name == "pose":
-            h, w = (int(v) for v in input_size)
-            cfg["data"].update(input_size=[h, w], heatmap_size=[h // 4, w // 4])
             options["person_detector"] = lambda image: check_boxes(image, 2 if dynamic_batch else 1)
         # a copy: a detector's predictor raises its model's box threshold to what it reports
         # (hrseg.inference.predictor.skip_unreported), which must not reach the exported graph
@@ -101,6 +112,8 @@ def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike
             model, cfg = task.load_model(weights, None if by_name else cfg)
         except UnnamedModelError:  # (by name only) another project's file: the model named, the defaults' config
             model, cfg = task.load_model(weights, cfg)
+        if isinstance(model, ExportedFile):
+            raise ConfigError(f"{weights}: an exported file; export from the checkpoint it was exported from")
         if cfg["model"]["name"] != name:
             raise ConfigError(f"{weights}: these weights are for {cfg['model']['name']}, not {name}")
     else:

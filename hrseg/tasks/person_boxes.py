@@ -7,6 +7,7 @@ import logging
 import os
 
 from hrseg.errors import CheckpointError
+from hrseg.export.meta import is_exported
 from hrseg.inference.detection import PersonDetector
 from hrseg.inference.person_boxes import boxes_for, read_boxes  # noqa: F401  (re-exported)
 from hrseg.tasks.detection import TASK as DETECTION
@@ -21,11 +22,13 @@ DEFAULT_PERSON_DETECTOR = "fasterrcnn_resnet50_fpn_v2.torchvision_coco"
 
 
 def load_person_detector(weights: str | os.PathLike, score_thr: float = 0.5) -> PersonDetector:
-    """The detector in ``weights`` (a published name, an hrseg, OpenMMLab or torchvision file) as
-    a :class:`PersonDetector` named after ``weights``. Errors name the file."""
-    model, path = load_published_detector(weights)
-    if model is None:  # an hrseg detection checkpoint: its recorded model and classes
-        model = DETECTION.load_model(path)[0]
+    """The detector in ``weights`` (a published name, an hrseg, OpenMMLab or torchvision file, or
+    a detector ``hrseg export`` wrote) as a :class:`PersonDetector` named after ``weights``. Errors
+    name the file."""
+    model, path = (None, weights) if is_exported(weights) else load_published_detector(weights)
+    if model is None:  # an hrseg detection checkpoint or export: its recorded config, on its runner
+        model, cfg = DETECTION.load_model(path)
+        model = DETECTION.runner(model, cfg, score_thr)
     return PersonDetector(model, str(weights), score_thr)
 
 

@@ -49,8 +49,8 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
         magic = f.read(4)
     # torch.save writes a zip archive (PK..); the legacy format starts with a pickle opcode (0x80).
     if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
-        exported = (" but an exported model: give the checkpoint it was exported from with --backend onnxruntime "
-                    "or openvino (exported once, then cached), or run the file with its own runtime"
+        exported = (" but an exported model: hrseg infer, test and serve take it as --weights; training and "
+                    "export need the checkpoint it was exported from"
                     if p.suffix.lower() in (".onnx", ".xml") else "")
         raise CheckpointError(f"{p}: not a checkpoint file (neither a PyTorch zip archive nor a legacy torch file)"
                               f"{exported}")
