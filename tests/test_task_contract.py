@@ -155,3 +155,16 @@ def test_progress_off_a_terminal_is_a_line_every_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert "epoch 1/2: 3/100, loss 0.1" in lines
     assert not any(line.startswith("epoch 2/2") for line in lines)
+
+
+def test_a_model_name_says_its_task_and_the_registry_holds_to_it():
+    from hrseg.meta.model_names import task_of_name
+    from hrseg.models.registry import ModelInfo, list_models, model_info, register_model
+
+    for name in list_models():
+        info = model_info(name)
+        assert task_of_name(name) == (info.task if info.task in ("pose", "seg", "det", "multi") else None), name
+    with pytest.raises(ValueError, match="'seg_misnamed': its name must start with pose_"):
+        register_model("seg_misnamed", lambda **kw: None, ModelInfo("pose"))
+    with pytest.raises(ValueError, match="'pose_bare': its name must start with no task"):
+        register_model("pose_bare", lambda **kw: None)

@@ -10,18 +10,18 @@ import argparse
 
 from hrseg.config import load_config
 from hrseg.configs_index import TASK_FOLDERS, ConfigEntry, configs_root, list_configs
+from hrseg.meta.model_names import task_of_name
 
 
 def config_task(entry: ConfigEntry) -> str | None:
     """The task a shipped config is for: its folder's when the folder is named after a task
     (pose/, seg/, det/, multi/); in a folder shared by tasks (effnet/: pose and segmentation
-    studies) its model's, the model name's family (``seg_hrnetv2_w18_small_v1``: seg), as the
-    tasks themselves read it. None for neither (a bare backbone's config)."""
+    studies) its model's, which its name says (``seg_hrnetv2_w18_small_v1``: seg,
+    :func:`~hrseg.meta.model_names.task_of_name`). None for neither (a bare backbone's config)."""
     if entry.folder in TASK_FOLDERS:
         return entry.folder
     model = load_config(entry.path).get("model")
-    family = str(model.get("name", "") if isinstance(model, dict) else "").split("_", 1)[0]
-    return family if family in TASK_FOLDERS else None
+    return task_of_name(model.get("name", "") if isinstance(model, dict) else "")
 
 
 def task_configs(task: str) -> list[ConfigEntry]:

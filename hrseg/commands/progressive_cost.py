@@ -18,6 +18,7 @@ from hrseg.commands import shipped_config
 from hrseg.commands.progressive_experiment import DEFAULT_CONFIGS
 import hrseg
 from hrseg.config import load_config
+from hrseg.meta.model_names import task_of_name
 from hrseg.experiments.progressive_cost import cost_table, stage_costs
 from hrseg.utils.io import write_json
 
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = "pose" if args.model.startswith("pose_") else "seg"
+    task = task_of_name(args.model)
+    if task not in DEFAULT_CONFIGS:
+        raise hrseg.ConfigError(f"{args.model}: progressive learning is measured for pose_* and seg_* models")
     config = args.config or shipped_config(DEFAULT_CONFIGS[task])
     progressive = load_config(config).get("progressive")
     if not progressive:

@@ -41,6 +41,7 @@ from hrseg.engine.batches import batch_size_of, to_device
 from hrseg.engine.speed import check_speed
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import machine
+from hrseg.meta.model_names import task_of_name
 from hrseg.tasks import pose, segmentation
 
 TASKS = {"pose": (pose.TASK, "pose/synthetic_mini.py"), "seg": (segmentation.TASK, "seg/synthetic_mini.py")}
@@ -50,7 +51,7 @@ LAUNCHES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch", "cuGraphLaunch")
 
 
 def task_of(model_name: str) -> str:
-    kind = model_name.split("_", 1)[0]
+    kind = task_of_name(model_name)
     if kind not in TASKS:
         raise ConfigError(f"bench-train: {model_name!r}: the model's task comes from its name, pose_* or seg_* "
                           f"(detection's variable-size batches are not benchmarked)")

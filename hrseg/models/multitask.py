@@ -39,6 +39,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from hrseg.errors import ConfigError
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.meta.model_names import task_of_name
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, HRNetFasterRCNN, build_faster_rcnn
 from hrseg.models.multitask_heads import COUNT_KEYS, MultiRoIHeads
@@ -191,7 +192,7 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
 
 def is_multitask_model(name: str) -> bool:
     """Whether the registered model ``name`` is a multi-task model."""
-    return str(name).startswith("multi_")
+    return task_of_name(name) == "multi"
 
 
 def _register() -> None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.model_names import TASK_PREFIXES, task_of_name
 
 ModelFactory = Callable[..., nn.Module]
 _MODELS: dict[str, ModelFactory] = {}
@@ -40,8 +41,13 @@ class ModelInfo:
 
 
 def register_model(name: str, factory: ModelFactory, info: ModelInfo | None = None) -> None:
+    """Register ``name``; its task must be the one its name says (:func:`hrseg.meta.model_names.task_of_name`)."""
     if name in _MODELS:
         raise ValueError(f"model {name!r} registered twice")
+    task = info.task if info is not None and info.task in TASK_PREFIXES else None
+    if task_of_name(name) != task:
+        raise ValueError(f"model {name!r}: its name must start with {task + '_' if task else 'no task'} "
+                         f"(a {info.task if info else 'backbone'} model)")
     _MODELS[name] = factory
     _INFO[name] = info or ModelInfo(task="backbone")
 
