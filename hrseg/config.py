@@ -266,21 +266,18 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 def _set(cfg: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
     node: Any = cfg
-    for i, key in enumerate(keys[:-1]):
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
         if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            if last:
+                node[int(key)] = value
             node = node[int(key)]
         elif isinstance(node, dict):
-            node = node.setdefault(key, {})
+            node = _merge(node, {key: value}) if last else node.setdefault(key, {})
         else:
-            raise ConfigError(f"{where}: --cfg-options {'.'.join(keys)}: "
-                              f"{'.'.join(keys[:i]) or 'the config'} is not a dict")
-    last = keys[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        _merge(node, {last: value})
-    else:
-        raise ConfigError(f"{where}: --cfg-options {'.'.join(keys)}: {'.'.join(keys[:-1])} is not a dict")
+            what = (f"a list of {len(node)} (indices 0 to {len(node) - 1})" if isinstance(node, list) else
+                    f"a {type(node).__name__}, not a dict")
+            raise ConfigError(f"{where}: --cfg-options {'.'.join(keys)}: {'.'.join(keys[:i]) or 'the config'} is {what}")
 
 
 # -- validation ---------------------------------------------------------------------------------

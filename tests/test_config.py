@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import textwrap
@@ -72,6 +73,15 @@ def test_cfg_options_strings_and_dict(chain):
     cfg = load_config(chain, {"optimizer": {"lr": 0.1}, "schedule.milestones.1": 150}, DEFAULTS)
     assert cfg["optimizer"] == {**DEFAULTS["optimizer"], "lr": 0.1}
     assert cfg["schedule"]["milestones"] == [170, 150]
+
+
+@pytest.mark.parametrize("option, message", [
+    ("schedule.milestones.2", "schedule.milestones is a list of 2 (indices 0 to 1)"),
+    ("schedule.milestones.first", "schedule.milestones is a list of 2 (indices 0 to 1)"),
+    ("optimizer.lr.x", "optimizer.lr is a float, not a dict")])
+def test_an_option_past_a_list_or_into_a_number_says_what_is_there(chain, option, message):
+    with pytest.raises(ConfigError, match=re.escape(f"w32.py: --cfg-options {option}: {message}")):
+        load_config(chain, {option: 1}, None)
 
 
 def test_unknown_nested_key_names_file_and_suggests(tmp_path, chain):
