@@ -26,10 +26,16 @@ class MissingExtraError(HrsegError, ImportError):
     """A feature's optional extra is not installed; an ImportError too, so code that falls back
     on a missing library still catches it."""
 
-    def __init__(self, feature: str, extra: str, docs: str) -> None:
-        super().__init__(f"{feature} needs the [{extra}] extra: pip install 'hrseg[{extra}]' ({docs})")
+    def __init__(self, feature: str, extra: str, docs: str, then: str = "") -> None:
+        super().__init__(f"{feature} needs the [{extra}] extra: pip install 'hrseg[{extra}]'{then} ({docs})")
+
+
+# trackers and supervision pin opencv-python, beside hrseg's opencv-python-headless: their
+# dependencies come with the extra, they themselves without theirs (docs/video.md)
+TRACKERS_NO_DEPS = 'pip install --no-deps "trackers>=2.6.1,<2.7" "supervision>=0.26.1,<0.32"'
 
 
 def missing_tracking() -> MissingExtraError:
-    """The error for tracking and its metrics without the ``trackers`` library (the [track] extra)."""
-    return MissingExtraError("tracking", "track", "docs/video.md")
+    """The error for tracking and its metrics without the ``trackers`` library (the [track] extra
+    and the two libraries installed without their dependencies)."""
+    return MissingExtraError("tracking", "track", "docs/video.md", f" && {TRACKERS_NO_DEPS}")

@@ -191,7 +191,8 @@ def test_without_the_extra_the_command_names_it(tmp_path, capsys, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # as if the [track] extra were not installed
     det = write_mot(tmp_path / "det.txt", [MotBox(1, -1, 0, 0, 10, 10, 0.9)])
     assert hrseg_main(["track", str(det), "--out", str(tmp_path / "res.txt")]) == 2
-    assert "pip install 'hrseg[track]'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # both steps: the extra, then the two libraries without their dependencies
+    assert "pip install 'hrseg[track]' && pip install --no-deps \"trackers>=2.6.1,<2.7\" \"supervision" in err
     assert hrseg_main(["track", str(det), "--eval", str(det)]) == 2
 
 

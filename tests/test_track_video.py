@@ -91,3 +91,20 @@ def test_track_study_measures_each_joints_share_of_the_motion(tmp_path, capsys):
     head, wrists, ankles = max(shares[:5]), min(shares[9:11]), min(shares[15:])
     assert ankles > wrists > 10 * head
     assert not (tmp_path / "video0").exists()  # the tables' sequences are not written
+
+
+def test_a_tracking_predictor_streams_what_it_gives_frame_by_frame(setup):
+    """``stream()`` of a tracking predictor follows the people as calling it does (the pose
+    predictor's batched stream is for photos)."""
+    frames = sorted((setup / "videos" / "video0" / "val" / "img1").glob("*.jpg"))[:4]
+    from hrseg.utils.image_io import read_image
+
+    # the random detector's boxes score 0.3-0.5: tracks start from 0.3
+    options = ["test.backend=torch", "test.track.new_track_thr=0.3", "test.track.high_thr=0.3"]
+    predictor = pose.TASK.build_predictor(setup / "pose.pth", cfg_options=options, track=True, smooth=True,
+                                          det_weights=setup / "det.pth", det_score_thr=0.05)
+    called = [predictor(read_image(f)) for f in frames]
+    predictor.reset()
+    streamed = [people for _, _, people in predictor.stream(((f, read_image(f)) for f in frames), batch_size=8)]
+    assert any(called) and streamed == called
+    assert any(p.get("track_id") is not None for p in streamed[-1])  # confirmed tracks by the last frame

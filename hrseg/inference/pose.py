@@ -45,7 +45,17 @@ class PosePredictor(Predictor):
     def stream(self, items: Iterable[tuple[Any, np.ndarray]], batch_size: int | None = None
                ) -> Iterator[tuple[Any, np.ndarray, list[dict[str, Any]]]]:
         """``(key, image, people)`` for each ``(key, image)``, in order; the crops of consecutive
-        images go through the network ``batch_size`` at a time (None: one forward an image)."""
+        images go through the network ``batch_size`` at a time (None: one forward an image); a
+        tracking predictor goes frame by frame (a frame's people give the next frame's boxes)."""
+        if self.tracker is not None:
+            for key, image in items:
+                yield key, image, self(image, key)
+            return
+        yield from self._estimated(items, batch_size)
+
+    def _estimated(self, items: Iterable[tuple[Any, np.ndarray]], batch_size: int | None = None
+                   ) -> Iterator[tuple[Any, np.ndarray, list[dict[str, Any]]]]:
+        """:meth:`stream` without tracking: the crops of consecutive images batched."""
         boxed = ((key, image, self.person_boxes(image, key)) for key, image in items)
         for (key, boxes), image, people in estimate_poses_batched(
                 self.runner, (((key, boxes), image, boxes) for key, image, boxes in boxed), self.codec,
@@ -83,7 +93,7 @@ class PosePredictor(Predictor):
         return people
 
     def predict(self, image: np.ndarray, key: Any = None) -> list[dict[str, Any]]:
-        return next(self.stream([(key, image)]))[2]
+        return next(self._estimated([(key, image)]))[2]
 
     def result_fields(self, people: list[dict[str, Any]]) -> dict[str, Any]:
         return {"keypoint_names": list(self.keypoints.names), "skeleton": [list(p) for p in self.keypoints.skeleton],

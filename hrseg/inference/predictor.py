@@ -85,11 +85,12 @@ class Predictor:
     def stream(self, items: Iterable[tuple[Any, np.ndarray]], batch_size: int | None = None
                ) -> Iterator[tuple[Any, np.ndarray, Any]]:
         """``(key, image, result)`` for each ``(key, image)``, in order (one forward an image;
-        pose batches the person crops of consecutive images ``batch_size`` at a time)."""
+        pose batches the person crops of consecutive images ``batch_size`` at a time); a tracking
+        predictor follows its objects from item to item, as :meth:`__call__` does."""
         for key, image in items:
             with self.timer("predict"):
                 result = self.predict(image, key)
-            yield key, image, result
+            yield key, image, self.follow(result, image)
 
     def check_inputs(self, photos: Sequence[Path], videos: Sequence[Path]) -> None:
         """Before a run writes anything: whether the predictor can take these inputs (pose: its
