@@ -148,3 +148,11 @@ def test_joint_motion_is_each_joints_mean_squared_acceleration_over_the_mean():
     assert joint_motion(tracks) == pytest.approx([0.2, 1.8])
     with pytest.raises(ValueError, match="never labelled"):
         joint_motion({(t, "a"): k for t, k in track(1.0, 3.0, 2).items()})
+
+
+def test_the_one_euro_filter_runs_at_each_videos_frame_rate():
+    smoother = KeypointSmoother(filter="one_euro")
+    smoother.reset(10.0)  # a 10 frames/s video
+    assert smoother.one_euro["dt"] == pytest.approx(0.1) and smoother.make().dt == pytest.approx(0.1)
+    smoother.reset()  # a folder of frames: the given rate
+    assert smoother.one_euro["dt"] == pytest.approx(1 / 30)

@@ -127,3 +127,28 @@ def test_boxes_follow_the_keypoints_between_detector_frames():
     boxes.follow([], aspect_ratio=0.75)
     assert boxes(frame) == []  # frame 2: nobody left to follow
     assert boxes(frame) == [[0.0, 0.0, 10.0, 20.0, 0.9]]  # frame 3: the detector again
+
+
+def test_a_videos_tracks_run_at_its_frame_rate(tmp_path, monkeypatch):
+    """The tracker keeps a lost track ``lost_frames`` frames counted at 30 frames/s, so it must
+    know each video's rate: a 10 frames/s clip's, then a folder's (none: the config's)."""
+    import cv2
+
+    from hrseg.inference.tracking import Tracker
+
+    frames, _, _ = _clip(tmp_path)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (SIZE[1], SIZE[0]))
+    for f in sorted(frames.glob("*.png")):
+        writer.write(cv2.imread(str(f)))
+    writer.release()
+    seen, reset = [], Tracker.reset
+
+    def recording(tracker, frame_rate=None):
+        reset(tracker, frame_rate)
+        seen.append(tracker.config.frame_rate)
+
+    monkeypatch.setattr(Tracker, "reset", recording)
+    pose.TASK.infer([video, frames], None, _pose_checkpoint(tmp_path), tmp_path / "out", track=True,
+                    cfg_options=["test.backend=torch"], person_detector=lambda image: [[20.0, 50.0, 40.0, 90.0, 0.9]])
+    assert seen == [10.0, 30.0]

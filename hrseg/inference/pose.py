@@ -78,8 +78,8 @@ class PosePredictor(Predictor):
         """The boxes file against the run's inputs (:meth:`PersonBoxes.check_inputs`)."""
         self.boxes.check_inputs(photos, videos)
 
-    def reset(self) -> None:
-        super().reset()
+    def reset(self, frame_rate: float | None = None) -> None:
+        super().reset(frame_rate)
         self.boxes.reset()
 
     def follow(self, people: list[dict[str, Any]], image: np.ndarray | None = None) -> list[dict[str, Any]]:

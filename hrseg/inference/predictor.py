@@ -96,12 +96,13 @@ class Predictor:
         """Before a run writes anything: whether the predictor can take these inputs (pose: its
         boxes file against them); nothing by default."""
 
-    def reset(self) -> None:
+    def reset(self, frame_rate: float | None = None) -> None:
         """Forget what one video taught (its tracks; pose: the person boxes between detector
-        frames); called before each video."""
+        frames); called before each video, with its ``frame_rate`` when known (the tracker keeps
+        lost tracks a second at any rate; the One-Euro filter's time step)."""
         for part in (self.tracker, self.smoother):
             if part is not None:
-                part.reset()
+                part.reset(frame_rate)
 
     # -- output -----------------------------------------------------------------------------------
     def document(self, image: np.ndarray, result: Any) -> dict[str, Any]:

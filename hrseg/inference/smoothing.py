@@ -154,12 +154,12 @@ class KeypointSmoother:
             q = process_noise if shares is None else process_noise * shares
             self.make = lambda: ConstantVelocityFilter(q, measurement_noise)
         else:
-            settings = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, dt=1.0 / frame_rate)
-            self.make = lambda: OneEuroFilter(**settings)
+            self.one_euro = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, dt=1.0 / frame_rate)
+            self.make = lambda: OneEuroFilter(**self.one_euro)
         self.make()  # checks the settings now
         if score_weight < 0:
             raise ValueError(f"keypoint smoothing: score_weight must be >= 0, got {score_weight}")
-        self.kpt_thr = kpt_thr
+        self.kpt_thr, self.frame_rate = kpt_thr, frame_rate
         self.joints = None if shares is None else len(shares)
         self.score_weight = float(score_weight) if filter == "kalman" else 0.0
         self.filters: dict[Any, OneEuroFilter | ConstantVelocityFilter] = {}
@@ -193,7 +193,11 @@ class KeypointSmoother:
         self.unseen = {t: u for t, u in self.unseen.items() if t in seen}
         return out
 
-    def reset(self) -> None:
+    def reset(self, frame_rate: float | None = None) -> None:
+        """Forget every track's filter (a new video); ``frame_rate``: the new video's, when known
+        (the One-Euro filter's time step; the Kalman filter's time is in frames)."""
+        if hasattr(self, "one_euro"):
+            self.one_euro["dt"] = 1.0 / float(frame_rate or self.frame_rate)
         self.filters.clear()
         self.unseen.clear()
 

@@ -9,15 +9,15 @@ The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
     tracker = Tracker(box_format="xyxy")     # hrseg's detections: "bbox" [x1, y1, x2, y2]
     for frame in video:
         people = tracker.update(people)      # copies, in order, each with "track_id": int >= 1 or None
-    boxes = boxes_from_keypoints(people, aspect_ratio=w / h)   # next frame's [x, y, w, h, score]
+    boxes = boxes_from_keypoints(people, aspect_ratio=w / h)  # next frame's [x, y, w, h, score]
     results = track_mot(read_mot("det.txt"))  # MOTChallenge detections -> boxes with track ids
 
 A detection is a dict with ``"bbox"``, ``"score"`` and optionally ``"keypoints"`` (hrseg's
 ``{name: [x, y, score]}``, ``[[x, y, score], ...]`` or COCO's flat list) and ``"label"`` (each
 label is tracked on its own; ids are unique over all). ``track_id`` None: not (yet) a confirmed
-track: a new object's first frame(s) (``TrackerConfig.min_hits``; objects of the video's first
-frame get ids at once) or a low-score detection that continued no track. Ids are never reused;
-a track not seen for ``lost_frames`` frames ends.
+track: a new object's first frame(s) (``TrackerConfig.min_hits``; objects of the video's first frame
+get ids at once) or a low-score detection that continued no track. Ids are never reused; a track
+not seen for ``lost_frames`` frames (counted at 30 frames/s: a second at any ``frame_rate``) ends.
 
 How it associates (ByteTrack's way; the library's ``BoTSORTTracker`` with camera-motion
 compensation off unless ``camera_motion``, no appearance features): detections scoring
@@ -48,7 +48,7 @@ walks where it was predicted.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -212,10 +212,10 @@ class Tracker:
             import trackers  # noqa: F401
         except ImportError as e:
             raise missing_tracking() from e
-        self.config, self.box_format, self.score_key = config, box_format, score_key
+        self.config = self.given_config = config  # reset(frame_rate): a video's rate, else the given one
+        self.box_format, self.score_key, self._next_id, self._frame = box_format, score_key, 1, 0
         self._per_label: dict[Any, tuple[Any, _PoseSimilarity]] = {}
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
-        self._next_id, self._frame = 1, 0
         self._looks: dict[int, tuple[Any, int, np.ndarray | None]] = {}  # our id -> (label, last frame, look)
         self._crossed: set[int] = set()  # our ids seen overlapping another box since their last clean look
 
@@ -347,8 +347,9 @@ class Tracker:
                 similarity.memory[library_id] = (keypoints[i], boxes[i])
         return found
 
-    def reset(self) -> None:
-        """Forget every track (a new video); ids start again from 1."""
+    def reset(self, frame_rate: float | None = None) -> None:
+        """Forget every track (a new video, ids from 1), at its ``frame_rate`` when known (``lost_frames``)."""
+        self.config = replace(self.given_config, frame_rate=float(frame_rate)) if frame_rate else self.given_config
         self._per_label.clear()
         self._ids.clear()
         self._looks.clear()

@@ -380,13 +380,11 @@ class Task:
 
     def infer_video(self, predictor: Predictor, path: Path, out: Path) -> dict[str, str]:
         """One video through ``predictor``: the annotated video and one JSON line per frame."""
-        predictor.reset()
-
         def frame_result(frame: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
             result = predictor(frame, path)
             return predictor.document(frame, result), predictor.draw(frame, result)
 
-        summary = process_video(path, out, frame_result)
+        summary = process_video(path, out, frame_result, start=predictor.reset)  # its tracks at its frame rate
         print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
               f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
         return {"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]}
