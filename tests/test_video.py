@@ -81,6 +81,14 @@ def test_bad_inputs_name_the_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty: no frames found"):
         open_frames(tmp_path / "empty")
+    for i, size in enumerate([(H, W), (W, H), (H, W)]):  # the middle frame turned: not one video
+        write_image(tmp_path / "mixed" / f"f{i:03d}.png", np.zeros((*size, 3), np.uint8))
+    with pytest.raises(DataError, match=r"f001.png: 48x64, but f000.png is 64x48: the frames of a video .* share"):
+        open_frames(tmp_path / "mixed")
+    (tmp_path / "mixed" / "f002.png").write_bytes(b"not a png")
+    (tmp_path / "mixed" / "f001.png").unlink()
+    with pytest.raises(DataError, match="f002.png: not a readable image"):
+        open_frames(tmp_path / "mixed")
 
 
 def test_failed_run_leaves_no_output(clip, tmp_path):

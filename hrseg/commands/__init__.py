@@ -113,8 +113,8 @@ def add_track_args(ap: argparse.ArgumentParser, smooth: bool = True) -> argparse
                     "person / object that stays across frames (track_id in the JSON lines, a colour per id); "
                     "the config's test.track; needs the [track] extra (docs/video.md)")
     if smooth:
-        ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (a One-Euro filter "
-                        "per track and keypoint; the config's test.smooth: min_cutoff, beta)")
+        ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (a filter per track and "
+                        "keypoint: constant-velocity Kalman by default, or One-Euro; the config's test.smooth)")
     return ap
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import cv2
 import numpy as np
 from hrseg.errors import DataError
-from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
+from hrseg.utils.image_io import IMAGE_SUFFIXES, image_size, read_image
 from hrseg.utils.io import atomic_path
 from hrseg.utils.progress import progress_bar
 
@@ -85,6 +85,10 @@ def open_frames(path: str | os.PathLike, fps: float = 25.0) -> FrameSource:
     if p.is_dir():
         files = _frame_files(p)
         h, w = read_image(files[0]).shape[:2]
+        for f in files[1:]:  # from the headers: a video's frames share one size (its output video has it)
+            if image_size(f) != (w, h):
+                raise DataError(f"{f}: {image_size(f)[0]}x{image_size(f)[1]}, but {files[0].name} is {w}x{h}: the "
+                                f"frames of a video (the folder {p}) share one size")
         return FrameSource(p, float(fps), len(files), (w, h))
     if not p.is_file():
         raise DataError(f"{p}: video file not found")

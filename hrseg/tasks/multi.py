@@ -80,7 +80,7 @@ MULTI_DEFAULTS: dict[str, Any] = {
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=12, eval_interval=1, grad_clip=35.0, best_metric="AP"),
     # backend: torch (what auto picks) or exported: onnxruntime, openvino (as a detector's; docs/multitask.md);
     # track, smooth: video with --track /
-    # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, the One-Euro filter);
+    # --smooth, as pose's (hrseg.inference.tracking.TrackerConfig, hrseg.inference.smoothing.KeypointSmoother);
     # vis_thr, oks_thr: the keypoint evaluation's people rescored and OKS-NMSed as the top-down pose
     # test's (the official HRNet test's thresholds; None: the box score / no NMS)
     "test": dict(backend=None, track=dict(TRACK_DEFAULTS), smooth=dict(SMOOTH_DEFAULTS), vis_thr=VIS_THR,
@@ -245,8 +245,9 @@ class MultiTask(Task):
         if "segmentation" in heads:  # the recorded class names, else numbered ones
             names = cfg.get("semantic_classes") or [str(i) for i in range(int(cfg["model"]["seg_classes"]))]
         colours = palette_for("generated", len(names)) if names else None
-        return MultiPredictor(self.runner(model, cfg, score_thr), model, keypoint_set(cfg) if "keypoints" in heads else None,
-                              names, colours, score_thr, kpt_thr, alpha, timer)
+        keypoints = keypoint_set(cfg) if "keypoints" in heads else None
+        return MultiPredictor(self.runner(model, cfg, score_thr), model, keypoints, names, colours, score_thr, kpt_thr,
+                              alpha, timer)
 
     def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:
         """Objects followed across frames by box IoU (each class on its own) and, for people, OKS."""

@@ -86,8 +86,8 @@ POSE_DEFAULTS: dict[str, Any] = {
     # installed, logged), torch (eager), optimized, compiled, onnxruntime or openvino (docs/deploy.md)
     # train_val_boxes: the person boxes of the validation during training, "gt" (official
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
-    # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (One-Euro
-    # filter: min_cutoff Hz, beta; d_cutoff 1 Hz), docs/video.md
+    # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (a filter per
+    # keypoint: hrseg.inference.smoothing.KeypointSmoother, constant-velocity Kalman by default), docs/video.md
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=OKS_THR, vis_thr=VIS_THR, image_thr=0.0,
                  optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),

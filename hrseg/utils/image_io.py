@@ -68,6 +68,19 @@ def decode_image(data: bytes | np.ndarray, name: str | os.PathLike = "<bytes>", 
     return np.ascontiguousarray(transform(rgb) if transform else rgb)
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as :func:`read_image` gives it (EXIF orientation applied),
+    from its header alone; :class:`DataError` naming the file when it is not a readable image."""
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+            turned = int(im.getexif().get(0x0112, 1)) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"{p}: not a readable image ({type(e).__name__})") from None
+    return (h, w) if turned else (w, h)
+
+
 def _exif_orientation(source: Path | io.BytesIO) -> int:
     """The EXIF orientation tag (1..8), 1 when absent or unreadable."""
     try:
