@@ -285,7 +285,9 @@ def _set(cfg: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
 # test keys also where a checkpoint's recorded config, not None, is the schema (Task.load_model).
 NULLABLE_KEYS = frozenset("seed train.grad_clip train.best_metric test.oks_thr test.track.reid_thr "
                           "test.track.look_gate test.track.swap_margin test.backend test.base_size test.stride "
-                          "test.protocol test.protocol_dataset data.train.det_file data.val.det_file".split())
+                          "test.protocol test.protocol_dataset data.train.det_file data.val.det_file "
+                          "data.train.keypoint_file data.val.keypoint_file data.train.semantic_dir "
+                          "data.val.semantic_dir".split())
 REAL_KEYS = frozenset({"data.augment.rotation_factor"})  # an int default (45 degrees) that takes any number
 PAIR_KEYS = frozenset({"data.input_size", "data.heatmap_size", "data.crop_size", "test.crop_size",  # two values
                        "data.scale_range", "optimizer.betas"})

@@ -375,3 +375,10 @@ def test_a_bad_value_on_the_command_line_is_one_error_line(capsys, tmp_path, mon
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert "--cfg-options data.augment.flip: expected true or false, got 'off'" in err
     assert not (tmp_path / "datasets").exists() and not (tmp_path / "work_dirs").exists()
+
+
+def test_the_multi_task_label_files_can_be_switched_off_with_none():
+    from hrseg.tasks import multi
+
+    cfg = multi.TASK.load_config(None, ["data.train.keypoint_file=None", "data.val.semantic_dir=None"])
+    assert cfg["data"]["train"]["keypoint_file"] is None and cfg["data"]["val"]["semantic_dir"] is None
