@@ -109,3 +109,18 @@ def test_detection_every_n_frames_reuses_boxes_and_starts_again_per_video():
     assert boxes(frame)[0][4] == 4 and boxes.name == "person detector"
     with pytest.raises(DataError):
         PersonBoxes(detector=len, det_every=0)
+
+
+def test_a_damaged_video_is_one_line_without_ffmpegs_own_log(tmp_path):
+    """FFmpeg printed "moov atom not found" (and, probing codecs, "Could not find a valid
+    device") to stderr beside the error; a fresh process sees what a user's sees."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 10)
+    code = ("from hrseg.inference.video import open_frames, pick_codec\npick_codec()\n"
+            f"open_frames({str(bad)!r})\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "bad.mp4: not a readable video" in run.stderr and "moov atom" not in run.stderr
+    assert "@ 0x" not in run.stderr  # no FFmpeg component's line ("[mov,mp4,... @ 0x...]")

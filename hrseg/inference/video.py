@@ -31,6 +31,10 @@ from hrseg.utils.io import atomic_path
 from hrseg.utils.progress import progress_bar
 
 log = logging.getLogger("hrseg")
+# FFmpeg's own log ("h264_v4l2m2m: Could not find a valid device" from a codec probe, "moov atom not
+# found" from a damaged file) went to stderr beside hrseg's one error line; OpenCV reads this when it
+# first opens a video. A user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # (fourcc, container suffix, what to call it), best first
