@@ -10,39 +10,56 @@ Files are MOTChallenge text (frame,id,x,y,w,h,score,...; frames 1-based). The tr
 ByteTrack's association through the [track] extra's trackers library (hrseg/inference/tracking.py);
 the metrics are trackers.eval's, which reproduce TrackEval's (docs/video.md). Needs the [track]
 extra (docs/video.md says how it installs beside one OpenCV).
+
+Detections in a sequence's layout (SEQ/det/det.txt) are tracked at the frameRate of
+SEQ/seqinfo.ini unless --frame-rate is given. Results and ground truth with an id twice in one
+frame are refused, as TrackEval refuses them. --frames: a warning when the folder has fewer
+frames than the detections span (_frames says why not an error).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
-from hrseg.data.mot import read_mot, write_mot
+from hrseg.cli import non_negative_int, positive_float
+from hrseg.data.mot import MotBox, read_mot, seqinfo_frame_rate, sequence_info, write_mot
 from hrseg.errors import DataError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
 from hrseg.inference.tracking import TrackerConfig, track_mot
 from hrseg.utils.image_io import IMAGE_SUFFIXES
 
 FORMATS = ("mot",)
+log = logging.getLogger("hrseg")
 
 
 def _options(ap: argparse.ArgumentParser) -> None:
-    """One --option per TrackerConfig field (not sigmas), defaults and meanings from it."""
+    """One --option per TrackerConfig field (not sigmas), defaults and meanings from it; --frame-rate
+    defaults to None (the sequence's seqinfo.ini, else TrackerConfig's, :func:`_frame_rate`)."""
     helps = {"high_thr": "first-pass score threshold", "low_thr": "detections below this are ignored",
-             "new_track_thr": "least score that starts a track", "match_thr": "least similarity x score of a first-pass match", "low_match_thr": "the same in the second pass",
-             "lost_frames": "frames a lost track is kept", "frame_rate": "frames a second (scales lost-frames)",
-             "min_hits": "frames before a new track gets an id", "oks_weight": "OKS's share for keypoints",
-             "kpt_thr": "keypoint score that counts",
+             "new_track_thr": "least score that starts a track",
+             "match_thr": "least similarity x score of a first-pass match",
+             "low_match_thr": "the same in the second pass",
+             "lost_frames": "how long a lost track is kept, in frames at 30 frames/s (scaled by the frame rate)",
+             "frame_rate": "frames a second (scales lost-frames)",
+             "min_hits": "frames before a new track gets an id",
              "reid_thr": "with --frames: a new track takes a lost track's id when they look this alike",
              "reid_frames": "with --frames: how long a lost track can be re-identified",
              "look_gate": "with --frames: a track and a clear detection less alike than this are not matched (0: off)",
              "swap_margin": "with --frames: ids swapped in a crossing are given back by this margin of look (2: off)"}
     for f in dataclasses.fields(TrackerConfig):
-        if f.name in helps and f.name not in ("oks_weight", "kpt_thr"):  # boxes only here
-            ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default) if f.default is not None else float,
-                            default=f.default,
-                            help=f"{helps[f.name]} (default {f.default})")
+        if f.name not in helps:  # boxes only here: no keypoint settings
+            continue
+        if f.name == "frame_rate":
+            default, kind = None, positive_float
+            shown = f"frameRate of SEQ/seqinfo.ini for SEQ/det/det.txt, else {f.default}"
+        else:
+            default, shown = f.default, f.default
+            kind = non_negative_int if type(f.default) is int else float
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default,
+                        help=f"{helps[f.name]} (default {shown})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,17 +78,47 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
+def _frame_rate(args: argparse.Namespace) -> float | None:
+    """--frame-rate; else, for detections in a sequence's layout (SEQ/det/det.txt), the frameRate
+    of SEQ/seqinfo.ini, logged; else None (TrackerConfig's default)."""
+    if args.frame_rate is not None:
+        return args.frame_rate
+    info = sequence_info(args.input)
+    if info is None:
+        return None
+    rate = seqinfo_frame_rate(info)
+    log.info("%s: tracking at its frameRate, %g frames/s (--frame-rate sets another)", info, rate)
+    return rate
+
+
+def _frames(folder: str, detections: list[MotBox]) -> list[Path]:
+    """The frame files of ``folder`` sorted by name (the N-th is frame N, as in MOTChallenge's img1/,
+    000001.jpg ...); DataError when it has none."""
+    images = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DataError(f"{folder}: no frames found ({', '.join(IMAGE_SUFFIXES)})")
+    span = max((b.frame for b in detections), default=0)
+    # In MOTChallenge img1/ has one image for each frame of the sequence and no detection lies past
+    # its last (TrackEval refuses frames past seqLength), so fewer images than the detections span
+    # means a wrong or half-copied folder: say so. A warning, not an error: the frames are only the
+    # look cue; every frame is still tracked, those past the folder by motion alone (as without
+    # --frames). More images than the detections span is usual (the last frames may have no box).
+    if len(images) < span:
+        log.warning("%s: %d frames, but the detections span %d: frames after %d are tracked by motion alone, "
+                    "without the look", folder, len(images), span, len(images))
+    return images
+
+
 def _run(args: argparse.Namespace) -> int:
     results = args.input
     if args.out is not None:
-        config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)
-                                  if hasattr(args, f.name)})
-        images = None
-        if args.frames is not None:
-            images = sorted(p for p in Path(args.frames).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                raise DataError(f"{args.frames}: no frames found ({', '.join(IMAGE_SUFFIXES)})")
-        tracks = track_mot(read_mot(args.input), config, images=images)
+        settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)
+                    if hasattr(args, f.name) and f.name != "frame_rate"}
+        if (rate := _frame_rate(args)) is not None:
+            settings["frame_rate"] = rate
+        detections = read_mot(args.input)
+        images = _frames(args.frames, detections) if args.frames is not None else None
+        tracks = track_mot(detections, TrackerConfig(**settings), images=images)
         write_mot(args.out, tracks)
         print(f"{args.out}: {len(tracks)} boxes in {len({t.id for t in tracks})} tracks")
         results = args.out

@@ -8,14 +8,18 @@ Frames are 1-based; detection files have id -1; the columns after the seventh ar
 (ground truth: ``<consider flag>, <class>, <visibility>``; results and detections:
 ``<x>, <y>, <z>``, all -1 in 2D). A line with fewer than six columns, a value that is not a
 number, a frame below 1 or a negative width or height is a :class:`~hrseg.errors.DataError`
-naming the file and the line.
+naming the file and the line. Ground truth and results are read with ``unique_ids=True``: an id
+twice in one frame is then a DataError too (TrackEval refuses such a file).
 
 - :func:`read_mot` -> ``list[MotBox]``; :func:`by_frame` groups them by frame.
+- :func:`sequence_info` finds the ``seqinfo.ini`` of a file in MOTChallenge's sequence layout
+  (``SEQ/det/det.txt`` beside ``SEQ/seqinfo.ini``); :func:`seqinfo_frame_rate` reads its ``frameRate``.
 - :func:`write_mot` writes boxes atomically (a reader never sees half a file), sorted by frame
   and id; results get the three -1 columns MOTChallenge's results format has.
 """
 from __future__ import annotations
 
+import configparser
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ from typing import Iterable
 from hrseg.errors import DataError
 from hrseg.utils.io import atomic_path
 
-__all__ = ["MotBox", "by_frame", "read_mot", "write_mot"]
+__all__ = ["MotBox", "by_frame", "read_mot", "seqinfo_frame_rate", "sequence_info", "write_mot"]
 
 RESULT_TAIL = (-1.0, -1.0, -1.0)  # <x>, <y>, <z> of a 2D result
 
@@ -90,16 +94,32 @@ def _parse(line: str, path: Path, number: int) -> MotBox | None:
                   rest=tuple(values[7:]))
 
 
-def read_mot(path: str | os.PathLike) -> list[MotBox]:
-    """Every box of a MOTChallenge file, in file order; DataError on a missing file or bad line."""
-    p = Path(path)
+def _read_text(path: Path, what: str) -> str:
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"{p}: MOTChallenge file not found") from None
+        raise DataError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{p}: cannot read this MOTChallenge file: {e}") from None
-    return [box for i, line in enumerate(lines, 1) if (box := _parse(line, p, i)) is not None]
+        raise DataError(f"{path}: cannot read this {what}: {e}") from None
+
+
+def read_mot(path: str | os.PathLike, unique_ids: bool = False) -> list[MotBox]:
+    """Every box of a MOTChallenge file, in file order; DataError on a missing file or bad line.
+    ``unique_ids`` (ground truth, results): an id twice in one frame is a DataError naming the
+    frame, the id and both lines, as TrackEval refuses it; scoring would otherwise count the
+    second box in CLEAR and HOTA but not in Identity."""
+    p = Path(path)
+    boxes: list[MotBox] = []
+    first_line: dict[tuple[int, int], int] = {}  # (frame, id) -> the line it is first on
+    for i, line in enumerate(_read_text(p, "MOTChallenge file").splitlines(), 1):
+        box = _parse(line, p, i)
+        if box is None:
+            continue
+        if unique_ids and (first := first_line.setdefault((box.frame, box.id), i)) != i:
+            raise DataError(f"{p}: line {i}: frame {box.frame} has id {box.id} again (first on line {first}); "
+                            f"an id is one box a frame (TrackEval refuses such a file)")
+        boxes.append(box)
+    return boxes
 
 
 def by_frame(boxes: Iterable[MotBox]) -> dict[int, list[MotBox]]:
@@ -126,3 +146,35 @@ def write_mot(path: str | os.PathLike, boxes: Iterable[MotBox], results: bool = 
     with atomic_path(path) as tmp:
         tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return Path(path)
+
+
+SEQINFO = "seqinfo.ini"
+
+
+def sequence_info(path: str | os.PathLike) -> Path | None:
+    """The ``seqinfo.ini`` of the sequence a MOTChallenge file belongs to when it sits in the
+    standard layout (``SEQ/det/det.txt``, ``SEQ/gt/gt.txt``: ``SEQ/seqinfo.ini``), else None."""
+    folder = Path(path).absolute().parent
+    info = folder.parent / SEQINFO
+    return info if folder.name in ("det", "gt") and info.is_file() else None
+
+
+def seqinfo_frame_rate(seqinfo: str | os.PathLike) -> float:
+    """``frameRate`` of a MOTChallenge ``seqinfo.ini`` (its ``[Sequence]`` section); DataError
+    naming the file when it cannot be read or has no positive frame rate."""
+    p = Path(seqinfo)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(_read_text(p, "sequence info file"), source=str(p))
+    except configparser.Error as e:
+        raise DataError(f"{p}: not a sequence info file: {str(e).splitlines()[0]}") from None
+    text = parser.get("Sequence", "frameRate", fallback=None)
+    if text is None:
+        raise DataError(f"{p}: no frameRate= in a [Sequence] section")
+    try:
+        value = _number(text)
+        if value <= 0:
+            raise ValueError(text)
+    except ValueError:
+        raise DataError(f"{p}: frameRate must be a positive number, got {text!r}") from None
+    return value

@@ -7,6 +7,9 @@ py-motmetrics 1.4 is not used: it calls ``np.asfarray``, removed in numpy 2.
 
 :func:`evaluate_mot` reads both files with :func:`hrseg.data.mot.read_mot` first, so a bad line
 is a :class:`~hrseg.errors.DataError` naming the file and line, then hands them to the library.
+An id twice in one frame (results or ground truth) is such an error too: TrackEval refuses the
+file, and the library would score it inconsistently (CLEAR and HOTA count the second box,
+Identity drops it).
 Ground truth follows MOTChallenge: a line counts when its consider flag (column 7) is not 0 and
 its class (column 8) is 1 (pedestrian); a line without a class (no column 8, or -1 there as in
 results files) counts.
@@ -35,10 +38,9 @@ def _unclassed(box: MotBox) -> bool:
     return not box.rest or box.rest[0] == -1
 
 
-def _with_class(path: Path, tmp: Path) -> Path:
-    """Ground truth as trackers.eval reads it: a line without a class counts as a pedestrian
-    (the file is rewritten to ``tmp`` when any line lacks one)."""
-    boxes = read_mot(path)
+def _with_class(path: Path, boxes: list[MotBox], tmp: Path) -> Path:
+    """Ground truth (``boxes``, read from ``path``) as trackers.eval reads it: a line without a
+    class counts as a pedestrian (the file is rewritten to ``tmp`` when any line lacks one)."""
     if not boxes:
         raise DataError(f"{path}: no boxes in this ground-truth file")
     if not any(_unclassed(b) for b in boxes):
@@ -55,13 +57,14 @@ def evaluate_mot(gt: str | os.PathLike, results: str | os.PathLike, iou_threshol
     except ImportError as e:
         raise missing_tracking() from e
     gt_path, res_path = Path(gt), Path(results)
-    if not read_mot(res_path):  # nothing tracked (the library refuses an empty file): every box is missed
-        considered = [b for b in read_mot(gt_path) if b.score != 0 and (_unclassed(b) or b.rest[0] == 1)]
+    gt_boxes = read_mot(gt_path, unique_ids=True)
+    if not read_mot(res_path, unique_ids=True):  # nothing tracked (the library refuses an empty file): all missed
+        considered = [b for b in gt_boxes if b.score != 0 and (_unclassed(b) or b.rest[0] == 1)]
         zero = dict.fromkeys(("HOTA", "DetA", "AssA", "IDF1", "IDP", "IDR", "MOTA", "MOTP"), 0.0)
         return {**zero, "IDSW": 0, "FP": 0, "FN": len(considered),
                 "frames": max((b.frame for b in considered), default=0)}
     with tempfile.TemporaryDirectory() as tmp:
-        result = evaluate_mot_sequence(_with_class(gt_path, Path(tmp) / "gt.txt"), res_path,
+        result = evaluate_mot_sequence(_with_class(gt_path, gt_boxes, Path(tmp) / "gt.txt"), res_path,
                                        metrics=["CLEAR", "HOTA", "Identity"], threshold=iou_threshold)
     clear, hota, ident = result.CLEAR, result.HOTA, result.Identity
     return {"HOTA": hota.HOTA, "DetA": hota.DetA, "AssA": hota.AssA, "IDF1": ident.IDF1, "IDP": ident.IDP,
