@@ -1,10 +1,12 @@
 """The multi-task evaluation equals pycocotools on the same detections (real COCO photographs), and
-the train / test tools run the whole flow."""
+the train / test tools run the whole flow. Instances without masks leave their images out of the
+mask AP (said under the table); a missing head and a head that found nothing are said there too."""
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from torch import nn
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import load_coco_keypoints
+from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 
@@ -83,19 +86,12 @@ def _cocoeval(gt: COCO, dets: list[dict], kind: str, img_ids, cat_ids=None) -> n
     return ev.stats
 
 
-def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, capsys):
-    coco = shared_data / "coco_mini"
-    instances = CocoInstances(coco / "instances.json")
-    keypoints = load_coco_keypoints(coco / "person_keypoints.json")
-    dataset = MultiTaskDataset(instances, coco / "images", keypoints, heads=("masks", "keypoints"))
-    model = FixedOutputs(instances, keypoints)
-    model.order = list(dataset.image_ids)  # the evaluation reads the dataset in order
-    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3,
-                                          vis_thr=None, oks_thr=None)
-    assert skipped == ["mIoU skipped: the model has no segmentation head"]
-
+def _records(model: FixedOutputs, image_ids) -> tuple[list[dict], list[dict], list[dict]]:
+    """The box, mask and person-keypoint records of the model's outputs, made here as the COCO
+    results format says (not by the evaluation's code)."""
+    instances = model.instances
     boxes, masks, people = [], [], []
-    for image_id in dataset.image_ids:
+    for image_id in image_ids:
         out = model.output(image_id)
         for box, label, score, mask, kps in zip(out["boxes"].numpy(), out["labels"].tolist(), out["scores"].tolist(),
                                                 out["masks"].numpy(), out["keypoints"].numpy()):
@@ -107,6 +103,21 @@ def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, ca
             masks.append({**record, "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
             if cat == 1:
                 people.append({**record, "keypoints": kps.reshape(-1).round(2).tolist()})
+    return boxes, masks, people
+
+
+def test_box_mask_and_keypoint_ap_equal_pycocotools_on_real_coco(shared_data, capsys):
+    coco = shared_data / "coco_mini"
+    instances = CocoInstances(coco / "instances.json")
+    keypoints = load_coco_keypoints(coco / "person_keypoints.json")
+    dataset = MultiTaskDataset(instances, coco / "images", keypoints, heads=("masks", "keypoints"))
+    model = FixedOutputs(instances, keypoints)
+    model.order = list(dataset.image_ids)  # the evaluation reads the dataset in order
+    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, batch_size=3,
+                                          vis_thr=None, oks_thr=None)
+    assert skipped == ["mIoU skipped: the model has no segmentation head"]
+
+    boxes, masks, people = _records(model, dataset.image_ids)
     ids = dataset.image_ids
     box_stats = _cocoeval(instances.coco, boxes, "bbox", ids, instances.cat_ids)
     mask_stats = _cocoeval(instances.coco, masks, "segm", ids, instances.cat_ids)
@@ -166,6 +177,112 @@ def test_a_dataset_without_keypoints_skips_the_keypoint_ap(shared_data):
     metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS)
     assert "kp_AP" not in metrics and "AP" in metrics and "mask_AP" in metrics
     assert skipped[0].startswith("keypoint AP skipped: the dataset has no keypoint annotations")
+
+
+@pytest.fixture(scope="module")
+def synthetic_val(tmp_path_factory) -> dict[str, Path]:
+    """The synthetic multi-task split's val files: 6 images of people and cars, every instance masked."""
+    root = tmp_path_factory.mktemp("synthetic_multi")
+    ensure_synthetic_multi(root, num_train=1, num_val=6, image_size=(128, 192), log=None)
+    return dataset_paths(root, "val")
+
+
+def _without_masks(paths: dict[str, Path], out: Path, image_ids=None) -> Path:
+    """The val instances file with one instance of each of ``image_ids`` (None: every instance)
+    stripped of its ``segmentation``, written to ``out``."""
+    doc = json.loads(paths["instances"].read_text())
+    for image_id in image_ids or ():
+        ann = next(a for a in doc["annotations"] if a["image_id"] == image_id and not a.get("iscrowd"))
+        del ann["segmentation"]
+    if image_ids is None:
+        for ann in doc["annotations"]:
+            del ann["segmentation"]
+    out.write_text(json.dumps(doc))
+    return out
+
+
+def _evaluate_synthetic(paths: dict[str, Path], instances_file: Path, model_type: type = FixedOutputs):
+    """evaluate_multitask of a :class:`FixedOutputs` (made up from the complete file) on the
+    split with ``instances_file``: (model, dataset, metrics, skip lines)."""
+    instances = CocoInstances(instances_file)
+    keypoints = load_coco_keypoints(paths["person_keypoints"])
+    dataset = MultiTaskDataset(instances, paths["images"], keypoints, heads=("masks", "keypoints"))
+    model = model_type(CocoInstances(paths["instances"]), keypoints)
+    model.order = list(dataset.image_ids)
+    metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS, vis_thr=None,
+                                          oks_thr=None)
+    return model, dataset, metrics, skipped
+
+
+def test_instances_without_masks_leave_their_images_out_of_the_mask_ap(synthetic_val, tmp_path):
+    """pycocotools cannot score an image whose instance has no mask (it raised KeyError): the
+    mask AP is pycocotools' on the other images, the box AP still on all of them."""
+    ids = sorted(CocoInstances(synthetic_val["instances"]).image_ids)
+    edited = _without_masks(synthetic_val, tmp_path / "instances.json", [ids[1]])
+    model, dataset, metrics, skipped = _evaluate_synthetic(synthetic_val, edited)
+    assert skipped[0] == "mask AP on 5 of 6 images (1 has instances without masks)"
+    boxes, masks, _ = _records(model, ids)
+    gt = CocoInstances(edited)
+    box_stats = _cocoeval(gt.coco, boxes, "bbox", ids, gt.cat_ids)
+    mask_stats = _cocoeval(gt.coco, masks, "segm", [i for i in ids if i != ids[1]], gt.cat_ids)
+    assert 0.05 < mask_stats[0] < 0.95
+    assert metrics["AP"] == pytest.approx(box_stats[0], abs=1e-12)
+    assert metrics["mask_AP"] == pytest.approx(mask_stats[0], abs=1e-12)
+    assert metrics["mask_AP50"] == pytest.approx(mask_stats[1], abs=1e-12)
+    table = format_multitask(metrics, "synthetic", skipped)
+    assert "| masks |" in table and "(mask AP on 5 of 6 images (1 has instances without masks))" in table
+
+
+def test_a_box_only_file_skips_the_mask_ap_and_keeps_the_box_ap(synthetic_val, tmp_path):
+    ids = sorted(CocoInstances(synthetic_val["instances"]).image_ids)
+    edited = _without_masks(synthetic_val, tmp_path / "instances.json")
+    model, _, metrics, skipped = _evaluate_synthetic(synthetic_val, edited)
+    assert skipped[0] == "mask AP skipped: no val image has masks for all its instances"
+    assert not any(k.startswith("mask_") for k in metrics)
+    gt = CocoInstances(edited)
+    assert metrics["AP"] == pytest.approx(_cocoeval(gt.coco, _records(model, ids)[0], "bbox", ids, gt.cat_ids)[0],
+                                          abs=1e-12)
+    assert "| masks |" not in format_multitask(metrics, "synthetic", skipped)
+
+
+class NoMaskHead(FixedOutputs):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.heads = dict(self.heads, masks=False)
+
+
+def test_a_model_without_a_mask_head_says_so(synthetic_val):
+    _, _, metrics, skipped = _evaluate_synthetic(synthetic_val, synthetic_val["instances"], NoMaskHead)
+    assert skipped[0] == "mask AP skipped: the model has no mask head"
+    assert "mask_AP" not in metrics and "AP" in metrics
+
+
+class NoPeople(FixedOutputs):
+    """Finds the cars only: no person, so no keypoint result."""
+
+    def output(self, image_id: int) -> dict[str, torch.Tensor]:
+        out = super().output(image_id)
+        cars = out["labels"] != self.roi_heads.keypoint_label
+        return {k: v[cars] for k, v in out.items()}
+
+
+class Nothing(FixedOutputs):
+    def output(self, image_id: int) -> dict[str, torch.Tensor]:
+        return {k: v[:0] for k, v in super().output(image_id).items()}
+
+
+@pytest.mark.parametrize("model_type, notices", [
+    (NoPeople, ["keypoint AP 0: the model detected no people"]),
+    (Nothing, ["box AP 0: the model detected nothing", "mask AP 0: the model predicted no masks",
+               "keypoint AP 0: the model detected no people"])])
+def test_a_head_that_found_nothing_scores_0_with_a_line_not_a_warning(synthetic_val, recwarn, model_type, notices):
+    _, _, metrics, skipped = _evaluate_synthetic(synthetic_val, synthetic_val["instances"], model_type)
+    assert skipped == ["mIoU skipped: the model has no segmentation head", *notices]
+    assert metrics["kp_AP"] == 0.0 and metrics["kp_AR"] == 0.0
+    assert (metrics["AP"] == 0.0) == (model_type is Nothing) and (metrics["mask_AP"] == 0.0) == (model_type is Nothing)
+    assert not [w for w in recwarn if "to evaluate" in str(w.message)]
+    table = format_multitask(metrics, "synthetic", skipped)
+    assert "| keypoints, detected people | 0.000 |" in table and f"({notices[-1]})" in table
 
 
 @pytest.mark.slow

@@ -99,8 +99,10 @@ def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLik
     instances = CocoInstances(ann, ids)
     train = split == "train"
     augment = DetAugment(**cfg["data"]["augment"]) if train else None
+    # the masks are training targets; the evaluation reads the file's (docs/multitask.md allows
+    # instances without them: the mask AP covers the images whose every instance has one)
     return CocoDetection(instances, img, train=train, augment=augment, seed=cfg["seed"] or 0,
-                         masks=is_mask_model(cfg["model"]["name"]))
+                         masks=train and is_mask_model(cfg["model"]["name"]))
 
 
 # -- model, classes, weights --------------------------------------------------------------------

@@ -10,15 +10,18 @@
 - segmentation: mIoU of the predicted class map at the image's size
   (:class:`hrseg.evaluation.segmentation.ConfusionMatrix`).
 
-A head the model lacks, or labels the dataset lacks (no keypoint file, no label maps), skip
-that metric with a message saying why. Distributed: each process predicts its share, the
-records are gathered and the confusion matrices summed.
+A head the model lacks, or labels the dataset lacks (no keypoint file, no label maps, no image
+whose every instance has a mask), skip that metric with a message saying why; the mask AP covers
+the images whose every instance has a mask (:func:`~hrseg.evaluation.coco_masks.mask_coverage`),
+said under the table when that is not all of them. A head that predicted nothing scores 0, said
+there too (not as the evaluators' warning on stderr). Distributed: each process predicts its
+share, the records are gathered and the confusion matrices summed.
 """
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,9 +33,9 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.engine import all_gather_object, get_rank
 from hrseg.engine.distributed import shard
-from hrseg.evaluation.coco_boxes import evaluate_boxes
-from hrseg.evaluation.coco_keypoints import evaluate_keypoints
-from hrseg.evaluation.coco_masks import evaluate_masks, split_results
+from hrseg.evaluation.coco_boxes import STAT_NAMES as BOX_STATS, evaluate_boxes
+from hrseg.evaluation.coco_keypoints import STAT_NAMES as KEYPOINT_STATS, evaluate_keypoints
+from hrseg.evaluation.coco_masks import evaluate_masks, mask_coverage, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
 from hrseg.inference.predictor import every_detection
@@ -106,6 +109,16 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
     return gather(dets), gather(kps), cm
 
 
+def _stats(evaluate: Callable[..., dict[str, float]], gt: Any, records: list[dict], names: Sequence[str],
+           notice: str, notices: list[str], **options: Any) -> dict[str, float]:
+    """``evaluate(gt, records, **options)``; no records: every stat 0 and ``notice`` added to
+    ``notices`` (the evaluators would warn on stderr, outside the table)."""
+    if not records:
+        notices.append(notice)
+        return dict.fromkeys(names, 0.0)
+    return evaluate(gt, records, **options)
+
+
 def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Sequence[Mapping[str, Any]],
                        sigmas: Sequence[float] | None, batch_size: int = 2, vis_thr: float | None = VIS_THR,
                        oks_thr: float | None = OKS_THR) -> tuple[dict[str, float], list[str]]:
@@ -117,6 +130,11 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
     gt = dataset.instances
     cat_ids, matched = matched_categories(classes, gt)
     skipped = []
+    coverage = mask_coverage(gt.coco, dataset.image_ids, matched) if heads["masks"] else None
+    if coverage is None:
+        skipped.append("mask AP skipped: the model has no mask head")
+    elif coverage.note:  # images with instances without masks cannot be scored for masks
+        skipped.append(coverage.note)
     names = [str(c["name"]).lower() for c in classes]
     keypoint_label = getattr(model.roi_heads, "keypoint_label", 1)
     keypoint_cat = None
@@ -144,12 +162,16 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
                                           **people)
     boxes, masks = split_results(records)
     img_ids = dataset.image_ids
-    metrics = evaluate_boxes(gt.coco, boxes, img_ids=img_ids, cat_ids=matched, verbose=False)
-    if heads["masks"]:
-        stats = evaluate_masks(gt.coco, masks, img_ids=img_ids, cat_ids=matched, verbose=False)
+    metrics = _stats(evaluate_boxes, gt.coco, boxes, BOX_STATS, "box AP 0: the model detected nothing", skipped,
+                     img_ids=img_ids, cat_ids=matched, verbose=False)
+    if coverage is not None and coverage.scorable:
+        stats = _stats(evaluate_masks, gt.coco, masks, BOX_STATS, "mask AP 0: the model predicted no masks", skipped,
+                       img_ids=coverage.img_ids, cat_ids=matched, verbose=False)
         metrics.update({f"mask_{k}": v for k, v in stats.items()})
     if keypoint_cat is not None:
-        stats = evaluate_keypoints(dataset.keypoint_coco, kp_records, img_ids=img_ids, verbose=False, sigmas=sigmas)
+        stats = _stats(evaluate_keypoints, dataset.keypoint_coco, kp_records, KEYPOINT_STATS,
+                       "keypoint AP 0: the model detected no people", skipped, img_ids=img_ids, verbose=False,
+                       sigmas=sigmas)
         metrics.update({f"kp_{k.replace(' ', '').replace('.5', '50').replace('.75', '75')}": v
                         for k, v in stats.items()})
     if cm is not None:
