@@ -495,3 +495,26 @@ def test_mask_rcnn_onnx_round_trip_matches_torch_boxes_and_masks(mask_detector, 
     assert m.flatten(1).sum(1).min() > 100  # real masks, not empty ones
     iou = (m & n).flatten(1).sum(1) / (m | n).flatten(1).sum(1)
     assert iou.min() > 0.99
+
+
+def test_detections_tied_in_score_are_not_required_to_match():
+    """An undertrained model scores nearly everything alike: which of two tied boxes NMS keeps,
+    and which of the tied make the cap, follows the sort's order, which the backends' rounding
+    decides. Those are counted apart; a box scored apart from the rest must still match."""
+    from hrseg.export.check import _compare_detections
+
+    def detections(boxes, scores):
+        return {"boxes": torch.tensor(boxes, dtype=torch.float32), "scores": torch.tensor(scores),
+                "labels": torch.ones(len(scores), dtype=torch.long)}
+
+    clear, tie = [0.0, 0.0, 50.0, 50.0], 0.3371
+    ref = detections([clear, [100, 100, 140, 140], [200, 200, 240, 240]], [0.9, tie, tie + 3e-8])
+    out = detections([clear, [100, 100, 140, 140], [300, 300, 340, 340]], [0.9, tie, tie])  # another tied box kept
+    decoded, _, _ = _compare_detections(ref, out)
+    assert decoded["boxes matched"] == 1.0 and decoded["tied in score (order-dependent)"] == 2
+    moved = detections([[5.0, 5.0, 60.0, 60.0], [100, 100, 140, 140], [300, 300, 340, 340]], [0.9, tie, tie])
+    assert _compare_detections(ref, moved)[0]["boxes matched"] == 0.0  # the one box scored apart differs
+    capped = detections([clear, [100, 100, 140, 140], [400, 400, 440, 440]], [0.9, 0.5, tie])
+    at_cap = detections([clear, [100, 100, 140, 140], [200, 200, 240, 240]], [0.9, 0.5, tie])
+    assert _compare_detections(at_cap, capped, cap=3)[0]["boxes matched"] == 1.0  # the last kept of a tie
+    assert _compare_detections(at_cap, capped)[0]["boxes matched"] == pytest.approx(2 / 3)  # no cap: must match

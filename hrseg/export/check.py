@@ -45,6 +45,9 @@ TOLERANCES: dict[str, dict[str, float]] = {
 MATCH_IOU = 0.9  # a detection's exported twin overlaps it at least this much ...
 MATCH_PX = 1.0  # ... or has every corner within this many pixels (thin boxes: IoU is fragile)
 MIN_SCORE = 0.05  # detections compared: those scoring this (torchvision's default threshold) or more
+# Scores this close are a tie: which of them NMS keeps, and which make the cap of detections per
+# image, follows the order of the sort, which the backends' float rounding (about 3e-8) decides
+SCORE_TIE = 1e-5
 # The decoded agreement each task is judged on, and its key of TOLERANCES.
 AGREEMENT = {"pose": ("keypoints within one cell", "keypoints"), "segmentation": ("labels agreement", "labels"),
              "detection": ("boxes matched", "boxes")}
@@ -145,10 +148,24 @@ def _labels_agree(ref: torch.Tensor, out: torch.Tensor, tie: float) -> np.ndarra
     return (class_indices(ref, 1) == chosen).numpy() | _near_ties(ref, chosen, 1, tie)
 
 
-def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch.Tensor]
+def _tied(d: Mapping[str, torch.Tensor], cap: int | None) -> torch.Tensor:
+    """The detections whose presence the order of equal scores decides (:data:`SCORE_TIE`): one
+    scoring as another of its label (NMS keeps the first), or, at the ``cap`` of detections an
+    image, as the last one kept (the rest of the tie was cut)."""
+    s, labels = d["scores"], d["labels"]
+    tied = (((s[:, None] - s[None, :]).abs() <= SCORE_TIE) & (labels[:, None] == labels[None, :])).sum(1) > 1
+    if cap and len(s) >= cap:
+        tied |= s - s.min() <= SCORE_TIE
+    return tied
+
+
+def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch.Tensor], cap: int | None = None
                         ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
     """Each eager detection matched to the exported one of its label with the highest IoU: the
-    decoded agreement, and the matched (box, score) rows of both sides for the raw differences."""
+    decoded agreement, and the matched (box, score) rows of both sides for the raw differences.
+    Detections tied in score (:func:`_tied`; ``cap``: the graph's detections an image) may differ
+    by order alone: they are counted apart and not required to match (an undertrained model
+    scores nearly everything alike)."""
     from torchvision.ops import box_iou
 
     decoded: dict[str, float] = {}
@@ -160,10 +177,14 @@ def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch
     best, j = iou.max(1) if iou.numel() else (torch.zeros(n), torch.zeros(n, dtype=torch.long))
     near = (ref["boxes"] - out["boxes"][j]).abs().amax(1) <= MATCH_PX if iou.numel() else best > 0
     matched = (best >= MATCH_IOU) | (near & (best > 0))
+    decided = ~_tied(ref, cap)
     rows = [torch.cat([d["boxes"], d["scores"][:, None]], 1) for d in (ref, out)]
     a, b = rows[0][matched], rows[1][j[matched]]
+    share = float(matched[decided].float().mean()) if decided.any() else float(len(out["boxes"]) == n)
+    if not decided.all():
+        decoded["tied in score (order-dependent)"] = float((~decided).sum())
     decoded.update({"detections": float(n), "exported detections": float(len(out["boxes"])),
-                    "boxes matched": float(matched.float().mean()) if n else float(len(out["boxes"]) == 0),
+                    "boxes matched": share if n else float(len(out["boxes"]) == 0),
                     "max score diff": float((a[:, 4] - b[:, 4]).abs().max()) if len(a) else 0.0})
     if "masks" in ref and matched.any():
         m = [d["masks"][k] >= 0.5 for d, k in ((ref, matched), (out, j[matched]))]
@@ -203,7 +224,7 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
     decoded: dict[str, float] = {}
     if meta["task"] == "detection":
         ref, out = (r[0] for r in _run_both(model, runner, [to_tensor(image)]))
-        decoded, ref, out = _compare_detections(ref, out)
+        decoded, ref, out = _compare_detections(ref, out, meta.get("detections_per_img"))
     else:
         if meta["task"] == "pose":
             x, centers, scales, codec = _pose_inputs(image, meta, batch)
@@ -249,7 +270,8 @@ def check_through(predictor: Predictor, model: nn.Module, runner: Any, meta: Map
                                f"{len(exported.outputs)} on the file")
     decoded = {"results": float(predictor.count(results[0])), "exported results": float(predictor.count(results[1]))}
     if meta["task"] == "detection":
-        found, ref, out = _compare_detections(eager.outputs[0][0], exported.outputs[0][0])
+        found, ref, out = _compare_detections(*(r.outputs[0][0] for r in (eager, exported)),
+                                              meta.get("detections_per_img"))
         decoded.update(found)
     else:
         pairs = [_same_shape(a.float(), b.float()) for a, b in zip(eager.outputs, exported.outputs)]
