@@ -70,13 +70,24 @@ def _number(text: str) -> float:
     return value
 
 
+def error_message(error: BaseException) -> str:
+    """``error``'s message; one raised in a DataLoader worker comes back with the worker's whole
+    traceback in it ("Caught DataError in DataLoader worker process 0. Original Traceback ..."):
+    its last line's message."""
+    text = str(error)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = text.rstrip().splitlines()[-1]  # "hrseg.errors.DataError: <the message>"
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
 def run_cli(main: Callable[[], int]) -> int:
     """Run a tool's ``main``: user errors become one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return main()
     except HrsegError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {error_message(e)}", file=sys.stderr)
         return 2
     except OSError as e:  # the system refused a file: a folder that cannot be made, a full disk, no permission
         print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)

@@ -264,3 +264,24 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + [".latest.zzzzzzzz.pth"])
     assert remove_stale_temporaries(target) == []
     assert remove_stale_temporaries(tmp_path / "nowhere" / "latest.pth") == []
+
+
+class _BadSample(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int):
+        raise DataError("masks/0.png: label values [7] are outside 0..2")
+
+
+def test_a_data_error_in_a_loader_worker_is_one_line():
+    """torch re-raises a worker's exception with the worker's whole traceback in its message (31
+    lines for a bad mask); the CLI prints the error's own message."""
+    from hrseg.cli import error_message
+
+    loader = torch.utils.data.DataLoader(_BadSample(), num_workers=1)
+    with pytest.raises(DataError) as caught:
+        next(iter(loader))
+    assert "Original Traceback" in str(caught.value)  # torch's wrapping, as it is
+    assert error_message(caught.value) == "masks/0.png: label values [7] are outside 0..2"
+    assert error_message(DataError("a.png: not a readable image")) == "a.png: not a readable image"
