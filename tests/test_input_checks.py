@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ from hrseg.data.det.coco_instances import CocoInstances, load_coco_instances
 from hrseg.data.det.dataset import CocoDetection
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, load_coco_keypoints, split_image_ids
 from hrseg.data.pose.dataset import CocoPoseDataset
-from hrseg.errors import CheckpointError, DataError
+from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.inference import video
 from hrseg.inference.person_boxes import PersonBoxes, check_coverage, read_boxes
 from hrseg.utils.io import atomic_path, remove_stale_temporaries
@@ -285,3 +286,14 @@ def test_a_data_error_in_a_loader_worker_is_one_line():
     assert "Original Traceback" in str(caught.value)  # torch's wrapping, as it is
     assert error_message(caught.value) == "masks/0.png: label values [7] are outside 0..2"
     assert error_message(DataError("a.png: not a readable image")) == "a.png: not a readable image"
+
+
+def test_a_missing_tracking_extra_is_said_before_the_weights_load(monkeypatch, tmp_path):
+    from hrseg.errors import MissingExtraError
+    from hrseg.tasks import pose
+
+    monkeypatch.setitem(sys.modules, "trackers", None)  # as if the [track] extra were not installed
+    with pytest.raises(MissingExtraError, match=r"tracking needs the \[track\] extra"):  # not: weights not found
+        pose.TASK.build_predictor(tmp_path / "missing.pth", track=True)
+    with pytest.raises(ConfigError, match="--smooth .* give --track too"):
+        pose.TASK.build_predictor(tmp_path / "missing.pth", smooth=True)

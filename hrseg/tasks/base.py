@@ -12,6 +12,7 @@ Adding a task = one module in ``hrseg/tasks`` defining a subclass, registered in
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError, ConfigError, missing_tracking
 from hrseg import weights as published
 from hrseg.backends import AUTO
 from hrseg.checkpoint import read_checkpoint
@@ -142,10 +143,12 @@ class Task:
         before anything else is looked for), then what it needs (pose: its person detector):
         what ``hrseg infer``, the service and ``--profile`` predict through. ``track``: it
         follows objects across video frames (``smooth``: and steadies their keypoints)."""
-        model, cfg = self.load_model(weights, cfg, cfg_options)
-        predictor = self.predictor(model, cfg, **options)
         if smooth and not track:
             raise ConfigError("--smooth filters each tracked person's keypoints: give --track too")
+        if track and importlib.util.find_spec("trackers") is None:  # said before the weights load
+            raise missing_tracking()
+        model, cfg = self.load_model(weights, cfg, cfg_options)
+        predictor = self.predictor(model, cfg, **options)
         return self.tracking(predictor, cfg, smooth) if track else predictor
 
     def tracking(self, predictor: Predictor, cfg: Mapping[str, Any], smooth: bool = False) -> Predictor:
@@ -385,6 +388,4 @@ class Task:
             return predictor.document(frame, result), predictor.draw(frame, result)
 
         summary = process_video(path, out, frame_result, start=predictor.reset)  # its tracks at its frame rate
-        print(f"{path}: {summary['frames']} frames ({summary['frames_per_s']:.1f} frames/s) -> "
-              f"{summary['video']} ({summary['codec']}), {summary['jsonl']}")
         return {"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]}
