@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from hrseg.errors import ConfigError
-from hrseg.experiments.train_speed import bench_config, bench_train, format_table, task_of
+from hrseg.experiments.train_speed import bench_config, bench_train, format_table, kernels_per_step, task_of
 
 TINY = ["data.synthetic.num_train=6", "data.synthetic.num_val=2"]
 
@@ -68,3 +72,28 @@ def test_cuda_step_is_one_graph_launch(tmp_path):
     assert "gpu_targets" in r["speed"] and "device_normalize" in r["speed"]
     assert r["kernels_step"]["launches"] < r["kernels_eager"]["launches"] / 10  # the replay: one graph launch
     assert r["kernels_eager"]["gpu_kernels"] > 100
+
+
+# kernels_per_step in a fresh process: kineto reads its log level at the process's first profile
+COUNT_OPS = """
+import torch
+from hrseg.experiments.train_speed import kernels_per_step
+x = torch.ones(4, 4)
+print(kernels_per_step(lambda: (x @ x).relu().sum(), torch.device("cpu"))["aten_ops"])
+"""
+
+
+def _count_ops_in_a_new_process(**env: str) -> subprocess.CompletedProcess:
+    child = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-c", COUNT_OPS], env={**child, "OMP_NUM_THREADS": "1", **env},
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True)
+
+
+def test_cpu_profile_prints_no_kineto_lines():
+    x = torch.ones(4, 4)
+    ops = kernels_per_step(lambda: (x @ x).relu().sum(), torch.device("cpu"))["aten_ops"]
+    quiet = _count_ops_in_a_new_process()
+    # no "USDT: ... profiler_start", no "ERROR: ... gpuGetDeviceCount failed with code 35"; the same count
+    assert quiet.stderr == "" and int(quiet.stdout) == ops > 0
+    verbose = _count_ops_in_a_new_process(KINETO_LOG_LEVEL="0")  # the user's level wins
+    assert verbose.stderr != "" and int(verbose.stdout) == ops

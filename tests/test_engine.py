@@ -128,7 +128,8 @@ def test_run_outputs(tmp_path):
             "val/score"} <= set(rows[0])
     assert all(float(r["cpu_time"]) > 0 for r in rows)  # the training loop's process CPU seconds
     assert rows[0]["val/score"] == "" and rows[1]["val/score"] != ""  # evaluated at epochs 2 and 3
-    assert float(rows[0]["lr"]) == pytest.approx(1e-3)  # the epoch's lr: warmup starts at 0.1 * lr
+    # the lr of the epoch's last step (3 steps an epoch), as mmengine and the official code log it
+    assert float(rows[0]["lr"]) == pytest.approx(lrs(OPTIM, SCHEDULE, 3, 3)[2])
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["metrics"] == metrics and summary["best"]["metric"] == "score"
     assert "epoch 3/3 | loss" in (tmp_path / "train.log").read_text()
@@ -324,6 +325,18 @@ def test_poly_cosine_warmup():
     assert warm[:5] == pytest.approx([0.001, 0.00325, 0.0055, 0.00775, 0.01])
     epochwise = lrs(sgd, dict(type="poly", by_epoch=True), 10, 10)
     assert epochwise[10:20] == [epochwise[10]] * 10
+
+
+def test_epoch_summary_and_log_csv_show_the_lr_of_the_epochs_last_step(tmp_path):
+    # SCHEDULE: 3 warmup iterations from 0.1 * lr, then cosine; 3 iterations per epoch, 6 in all
+    make_trainer(tmp_path, max_epochs=2, evaluate=None).fit()
+    per_step = lrs(OPTIM, SCHEDULE, 3, 2)
+    assert len({f"{v:.3g}" for v in per_step}) == 6  # each epoch's first, last and the next one's first differ
+    last = [per_step[2], per_step[5]]
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [float(r["lr"]) for r in rows] == pytest.approx(last)
+    summaries = [line for line in (tmp_path / "train.log").read_text().splitlines() if line.startswith("epoch ")]
+    assert [line.split(" | ")[2] for line in summaries] == [f"lr {v:.3g}" for v in last]
 
 
 def test_optimizer_and_schedule_config_errors():

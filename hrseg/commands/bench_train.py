@@ -14,7 +14,8 @@ without it where the workers persist) and of a third epoch of the DataLoader alo
 real loop's data-wait share, one worker's samples/s, the eager step's forward /
 backward / optimizer milliseconds (each synchronised), and kernels per step from torch.profiler
 (CUDA kernel launches and GPU kernels; aten operator calls on the CPU). The speed options are
-the config's `train` keys (docs/training.md), automatic unless given with --cfg-options.
+the config's `train` keys (docs/training.md), automatic unless given with --cfg-options. On the
+CPU the profiler's C++ log (kineto's) is silenced; KINETO_LOG_LEVEL=0 (VERBOSE) ... 5 shows it.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What a run writes besides checkpoints, all under its work_dir and from rank 0 only.
 
-- ``log.csv``: one row per epoch: epoch, iteration, lr, the train_step's loss terms (epoch means),
-  images_per_s, time (wall s of the epoch's training loop), cpu_time (``time.process_time()`` s of
+- ``log.csv``: one row per epoch: epoch, iteration, lr (the rate of the epoch's last step, as in the
+  summary line), the train_step's loss terms (epoch means), images_per_s, time (wall s of the epoch's
+  training loop), cpu_time (``time.process_time()`` s of
   the same loop: this process's CPU, all its threads, not DataLoader workers; with one thread and
   ``num_workers=0`` it measures the work done even on a shared or paused machine), skipped,
   data_wait (the share of ``time`` the loop waited for the DataLoader's next batch: near 0 when the

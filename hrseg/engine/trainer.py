@@ -239,7 +239,7 @@ class Trainer:
         """One epoch's training: its mean losses and its stats (lr, images_per_s, time, cpu_time,
         skipped, data_wait); :meth:`fit` adds evaluation, logs and checkpoints."""
         self.wrapped.train()
-        lr = self.lr  # the epoch's lr, as the schedule set it for its first iteration
+        lr = self.lr  # the lr of the epoch's last step (mmengine's and the official logs' current lr)
         skipped_before = num_skipped(self.loader)
         sums: dict[str, torch.Tensor] = {}
         window: dict[str, torch.Tensor] = {}
@@ -259,6 +259,7 @@ class Trainer:
                     bar.update(1)
                     continue
                 images += batch_size_of(batch)
+                lr = self.lr  # the rate this step trains at
                 out = self.step(to_device(batch, self.device, self.speed.channels_last))
                 for key, value in out.items():
                     value = torch.as_tensor(value, device=self.device).detach().float()

@@ -26,9 +26,11 @@ official recipes: 2 at 64x48).
 """
 from __future__ import annotations
 
+import os
 import platform
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -48,6 +50,11 @@ TASKS = {"pose": (pose.TASK, "pose/synthetic_mini.py"), "seg": (segmentation.TAS
 # host-side launch calls as the profiler names them (cudaLaunchKernel, cudaLaunchKernelExC, cuLaunchKernel,
 # cudaGraphLaunch, ..., with or without a version suffix)
 LAUNCHES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch", "cuGraphLaunch")
+# kineto, the profiler's C++ side, logs to stderr at its levels VERBOSE 0 ... ERROR 4, USDT 5 from the level in
+# KINETO_LOG_LEVEL, read once: when the process's first profile starts. By default a CPU profile prints its USDT
+# probes (profiler_start / profiler_stop) and, without a CUDA driver, "gpuGetDeviceCount failed with code 35"
+# (an ERROR: kineto asks for the GPUs' properties whatever activities are profiled); above USDT it prints nothing.
+KINETO_SILENT = "6"
 
 
 def task_of(model_name: str) -> str:
@@ -96,7 +103,7 @@ def kernels_per_step(fn: Callable[[], Any], device: torch.device) -> dict[str, i
     kernels the GPU ran; on the CPU the aten operator calls."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     _sync(device)
-    with profile(activities=activities) as prof:
+    with _kineto_log_level(None if device.type == "cuda" else KINETO_SILENT), profile(activities=activities) as prof:
         fn()
         _sync(device)
     events = prof.events()
@@ -105,6 +112,24 @@ def kernels_per_step(fn: Callable[[], Any], device: torch.device) -> dict[str, i
                 "gpu_kernels": sum(e.device_type == torch.autograd.DeviceType.CUDA
                                    and not e.name.startswith(("Memcpy", "Memset")) for e in events)}
     return {"aten_ops": sum(e.name.startswith("aten::") for e in events)}
+
+
+@contextmanager
+def _kineto_log_level(level: str | None) -> Iterator[None]:
+    """KINETO_LOG_LEVEL=``level`` while a profile starts, unless the environment names one (None: as it is).
+
+    kernels_per_step silences kineto on the CPU: with no CUDA activity profiled, nothing it logs bears
+    on the aten operators counted. On CUDA its errors (CUPTI's) explain missing GPU kernels, and no level
+    shows them without the USDT lines, so it logs as by default. The level holds for the process from its
+    first profile on; a profile started earlier in the process has fixed it already."""
+    if level is None or "KINETO_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["KINETO_LOG_LEVEL"] = level
+    try:
+        yield
+    finally:
+        os.environ.pop("KINETO_LOG_LEVEL", None)
 
 
 def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: str = "cpu", iters: int = 10,
