@@ -13,6 +13,7 @@ from torch import nn
 
 from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
 from hrseg.inference.optimize import torch_model
+from hrseg.meta.model_names import task_of_name
 from hrseg.models import build_model
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
 from hrseg.errors import ConfigError
@@ -139,16 +140,19 @@ def format_result(r: BenchmarkResult) -> str:
             f"  peak memory   {r.peak_memory_mb:10.1f} MB for one forward pass, above the resting model")
 
 
+# The input size (H, W) each task's models are usually quoted at: COCO pose crops, Cityscapes
+# frames, COCO detection images (the detectors and the multi-task model, a detector with more heads).
+STANDARD_SIZES = {"pose": (256, 192), "seg": (1024, 2048), "det": (800, 1344), "multi": (800, 1344)}
+
+
 def standard_input_size(name: str) -> tuple[int, int]:
-    """The input size each family is usually quoted at: COCO pose crops, Cityscapes frames,
-    COCO detection images, ImageNet crops for the bare backbones."""
-    if name.startswith("pose_"):
-        return (256, 192)
-    if name.startswith("seg_"):
-        return (1024, 2048)
-    if name.startswith(("hrnetv2p_", "det_")):
-        return (800, 1344)
-    return (224, 224)
+    """The input size ``name``'s family is usually quoted at: :data:`STANDARD_SIZES` of its task
+    (:func:`hrseg.meta.model_names.task_of_name`); the detectors' backbone and neck (``hrnetv2p_*``)
+    at the detection size, the other bare backbones at ImageNet's 224x224."""
+    task = task_of_name(name)
+    if task is None and name.startswith("hrnetv2p_"):
+        task = "det"
+    return STANDARD_SIZES.get(task, (224, 224))
 
 
 def complexity_table(names: list[str]) -> str:

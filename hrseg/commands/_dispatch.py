@@ -56,12 +56,14 @@ def _exists(module: str) -> bool:
 
 
 def summary(module: str) -> str:
-    """The first line of a module's docstring, read without importing it."""
+    """The first sentence of a module's docstring (its first paragraph up to ". "), read without
+    importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
         return ""
     doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    return paragraph.split(". ")[0].rstrip(".")
 
 
 def usage(found: dict[str, str]) -> str:

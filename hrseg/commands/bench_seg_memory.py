@@ -1,6 +1,6 @@
 """Peak memory of sliding-window segmentation as the photograph grows.
 
-    hrseg bench-seg-memory                         # 1000x750, 2000x1500, 4000x3000
+    hrseg bench-seg-memory                         # HxW 750x1000, 1500x2000, 3000x4000 (4:3 landscape)
     hrseg bench-seg-memory --sizes 3000x4000 --model seg_hrnetv2_w48 --crop-size 512x1024
     hrseg bench-seg-memory --image photo.jpg       # a real photograph, resized to each size
     python tools/benchmark_seg_memory.py ...       # the same command, from a clone
@@ -25,6 +25,9 @@ import hrseg
 from hrseg.utils.image_io import read_image
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import predict_labels
+
+# The photograph sizes (H, W) measured by default: the docstring's first example names them.
+DEFAULT_SIZES = ((750, 1000), (1500, 2000), (3000, 4000))
 
 
 def _rss_mb() -> float:
@@ -61,8 +64,8 @@ def child(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=parse_size, nargs="+", default=[(750, 1000), (1500, 2000), (3000, 4000)],
-                    help="HxW sizes (default 750x1000 1500x2000 3000x4000)")
+    ap.add_argument("--sizes", type=parse_size, nargs="+", default=list(DEFAULT_SIZES),
+                    help=f"HxW sizes (default {' '.join(f'{h}x{w}' for h, w in DEFAULT_SIZES)})")
     ap.add_argument("--model", default="seg_hrnetv2_w18_small_v1")
     ap.add_argument("--num-classes", type=positive_int, default=19)
     ap.add_argument("--crop-size", type=parse_size, default=(512, 512), help="sliding window HxW")

@@ -1,5 +1,4 @@
-"""Export a pose, segmentation, detection or multi-task model to ONNX or OpenVINO IR, checked against
-eager PyTorch.
+"""Export a pose, segmentation, detection or multi-task model to ONNX or OpenVINO IR, checked against eager PyTorch.
 
     hrseg export pose_hrnet_w32 --weights pose_hrnet_w32_256x192.pth --format onnx --dynamic-batch
     hrseg export configs/seg/hrnetv2_w48_cityscapes_1024x512 --weights hrnet_w48_cityscapes.pth \\
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="detectors and the multi-task model: the graph returns only detections scoring at least this "
                     "(masks and keypoints for those alone; default: the model's own threshold, 0.05, as evaluation needs)")
     ap.add_argument("--out", default=None, help="output file, or a folder for the default name "
-                    "(default: exports/<model>_<HxW>_<dtype>.onnx|.xml)")
+                    "(default: exports/<model>_<HxW>_<dtype>[_thr<T>].onnx|.xml)")
     args = ap.parse_args(argv)
     source = export_source(args.model, args.weights)
     model, name, size = source.model, source.name, source.input_size
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         check_threshold(args.score_thr)
         model = with_score_floor(model, args.score_thr)
     size = args.input_size or size
-    out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}")
+    out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}", args.score_thr)
     predictor = source.check_predictor(model, size, args.dynamic_batch, dynamic_size=not args.fixed_size)
     report = export_model(model, out, name, size, dtype=args.dtype, dynamic_batch=args.dynamic_batch,
                           dynamic_size=False if args.fixed_size else None, check_image=args.check_image,
@@ -67,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def output_path(out: str | None, fmt: str | None, stem: str) -> Path:
+def output_path(out: str | None, fmt: str | None, stem: str, score_thr: float | None = None) -> Path:
     """Where the export goes: ``out`` (a file: its suffix names the format, ``.onnx`` or ``.xml``;
-    a folder, existing or ending in ``/``, or nothing: ``stem`` in it, by default in ``exports/``)
-    in ``fmt`` (default: the suffix's, else onnx); a suffix of another format than ``fmt``, or of
-    neither, is an error."""
+    a folder, existing or ending in ``/``, or nothing: ``stem`` in it, by default in ``exports/``,
+    with ``_thr<score_thr>`` added when a score threshold is given, so that it does not replace
+    the export without one) in ``fmt`` (default: the suffix's, else onnx); a suffix of another
+    format than ``fmt``, or of neither, is an error."""
     path = Path(out) if out else Path("exports")
     formats = {suffix: name for name, suffix in SUFFIX.items()}
     if out is None or path.is_dir() or out.endswith(("/", os.sep)):  # a folder (made if missing)
-        return path / f"{stem}{SUFFIX[fmt or 'onnx']}"
+        thr = "" if score_thr is None else f"_thr{score_thr:g}"
+        return path / f"{stem}{thr}{SUFFIX[fmt or 'onnx']}"
     named = formats.get(path.suffix.lower())
     if named is None:
         raise ConfigError(f"--out {out}: an export is a .onnx file or an OpenVINO .xml (with its .bin)")

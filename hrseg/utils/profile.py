@@ -34,19 +34,20 @@ class StageTimer:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
     def report(self, images: int) -> dict[str, Any]:
-        """``images`` processed: images/s over the run without its setup, each stage's seconds and
-        share of that time (``other``: what no stage covered)."""
+        """``images`` processed: ``seconds``, the run's time without its setup (``setup_s``, beside
+        it), the images/s over that time, and each stage's seconds and share of it (``other``: what
+        no stage covered)."""
         total = time.perf_counter() - self.start
         setup = self.seconds.get(SETUP, 0.0)
         work = max(total - setup, 1e-9)
         stages = {k: v for k, v in self.seconds.items() if k != SETUP}
         stages["other"] = max(work - sum(stages.values()), 0.0)
-        return {"images": images, "seconds": total, "setup_s": setup, "images_per_s": images / work,
+        return {"images": images, "seconds": work, "setup_s": setup, "images_per_s": images / work,
                 "stages": {k: {"seconds": round(v, 4), "share": round(v / work, 4)} for k, v in stages.items()}}
 
 
 def summary_line(report: dict[str, Any]) -> str:
     """One line of :meth:`StageTimer.report`."""
     shares = ", ".join(f"{k} {v['share']:.0%}" for k, v in report["stages"].items())
-    return (f"{report['images']} images in {report['seconds'] - report['setup_s']:.2f} s = "
+    return (f"{report['images']} images in {report['seconds']:.2f} s = "
             f"{report['images_per_s']:.2f} images/s (setup {report['setup_s']:.1f} s apart): {shares}")
