@@ -129,11 +129,15 @@ def test_bench_seg_memory_help_names_its_default_sizes(capsys):
     assert re.findall(r"\d+x\d+", example) == sizes and f"(default {' '.join(sizes)})" in " ".join(out.split())
 
 
-def test_the_summary_of_export_is_a_whole_sentence():
+def test_the_summaries_of_hrseg_help_are_whole_sentences(tmp_path, monkeypatch):
+    """The first sentence of a command's docstring, over line breaks (export's was cut at
+    "checked against"), up to its first ". "."""
     from hrseg.commands._dispatch import summary
 
-    line = summary("hrseg.commands.export")
-    assert line.endswith("checked against eager PyTorch.")
+    assert summary("hrseg.commands.export").endswith("checked against eager PyTorch")
+    (tmp_path / "wrapped_doc.py").write_text('"""One sentence\nover two lines. Another one.\n\nMore."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert summary("wrapped_doc") == "One sentence over two lines"
 
 
 # -- docs ------------------------------------------------------------------------------------
