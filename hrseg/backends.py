@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
@@ -43,6 +43,7 @@ from hrseg.export.meta import format_of
 from hrseg.export.runners import ExportedFile, Runner, file_runner
 from hrseg.export.runners import OnnxRuntimeRunner, OpenVinoRunner, openvino_has_bf16  # noqa: F401
 from hrseg.inference.optimize import compile_errors, torch_model
+from hrseg.inference.predictor import Predictor
 from hrseg.meta.model_names import task_of_name
 
 log = logging.getLogger("hrseg")
@@ -87,7 +88,7 @@ def _auto_backend(model: nn.Module, name: str | None, dtype: str) -> str:
         backend, why = "optimized", "no model name to export it under"
     else:
         backend, why = default_backend(dtype), "fastest installed"
-    log.info("backend: %s (%s; --backend torch for eager PyTorch)", backend, why)
+    log.info("backend: %s (%s%s)", backend, why, "" if backend == "torch" else "; --backend torch for eager PyTorch")
     return backend
 
 
@@ -118,14 +119,16 @@ class TorchRunner(Runner):
 
 def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLike, *, dtype: str | None = None,
                 threads: int | None = None, expect: Mapping[str, Any] | None = None, name: str | None = None,
-                input_size: tuple[int, int] | None = None, cache_dir: str | os.PathLike | None = None) -> Runner:
+                input_size: tuple[int, int] | None = None, cache_dir: str | os.PathLike | None = None,
+                check: Callable[[], Predictor] | None = None) -> Runner:
     """A runner for ``model_or_file`` on ``backend`` (None / 'auto': the fastest installed, logged).
 
     ``dtype``: float32 (default) or bfloat16 (optimized, compiled, OpenVINO); for a file, its
     recorded dtype. ``expect``: metadata values the caller needs (e.g. ``{"task": "pose",
     "num_joints": 17}``); a file that records others is a CheckpointError. A model given to
     onnxruntime / openvino is exported into the cache first, which needs its registry ``name``
-    and ``input_size`` (H, W).
+    and ``input_size`` (H, W); ``check`` makes the task's predictor of the eager model, which the
+    export's self-check then runs through (:func:`hrseg.export.export_cached`).
     """
     auto = backend in (None, AUTO)
     if not auto and backend not in BACKENDS:
@@ -139,7 +142,7 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
         if backend in TORCH_BACKENDS:
             return TorchRunner(model, backend, dtype or "float32")
         try:
-            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir)
+            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir, check)
         except HrsegError as e:
             if not auto:
                 raise
@@ -151,7 +154,7 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
             log.warning("%s: the cached export does not load (%s); exporting it again", model_or_file, e)
             for part in exported_files(model_or_file):
                 part.unlink(missing_ok=True)
-            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir)
+            model_or_file = _exported(model, backend, name, input_size, dtype, cache_dir, check)
     elif auto:
         backend = file_backend(model_or_file)
         log.info("backend: %s (an exported file runs on ONNX Runtime or OpenVINO)", backend)
@@ -159,20 +162,20 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
 
 
 def _exported(model: nn.Module, backend: str, name: str | None, input_size: tuple[int, int] | None,
-              dtype: str | None, cache_dir: str | os.PathLike | None) -> Path:
+              dtype: str | None, cache_dir: str | os.PathLike | None, check: Callable[[], Predictor] | None) -> Path:
     """``model`` exported for ``backend`` (from the cache when it is there)."""
     require(backend)
     if name is None or input_size is None:
         raise ConfigError(f"the {backend} backend needs the model's name and input size to export it")
     fmt = "openvino" if backend == "openvino" else "onnx"
-    return export_cached(model, name, input_size, fmt, dtype or "float32", cache_dir)
+    return export_cached(model, name, input_size, fmt, dtype or "float32", cache_dir, predictor=check)
 
 
-def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str,
-                     input_size: tuple[int, int]) -> nn.Module:
+def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str, input_size: tuple[int, int],
+                     check: Callable[[], Predictor] | None = None) -> nn.Module:
     """What the tools predict with, on ``test.backend`` (None / ``auto``: the fastest installed,
     logged): ``name`` and ``input_size`` (H, W) are the registry name and the size to export at.
     The validation during training uses :func:`hrseg.inference.optimize.inference_model`."""
     return load_runner(test_cfg.get("backend"), getattr(model, "module", model).eval(),
                        dtype=test_cfg.get("dtype", "float32"), name=name,
-                       input_size=tuple(int(v) for v in input_size))
+                       input_size=tuple(int(v) for v in input_size), check=check)

@@ -167,3 +167,18 @@ def test_an_exported_detector_finds_the_people_for_pose(det_files, shared_data):
     with pytest.raises(ConfigError, match="score_thr 0.05: the exported graph returns only detections scoring at "
                                           "least 0.1"):
         load_person_detector(onnx_file, 0.05)
+
+
+def test_the_backends_exports_are_checked_through_the_tasks_predictor(pose_files, det_files, tmp_path, caplog,
+                                                                       monkeypatch):
+    """``--backend onnxruntime`` with a checkpoint exports it into the cache; that export's
+    self-check goes through the task's predictor (the flip test's mirrors included), as
+    ``hrseg export``'s does (it was the graph's alone)."""
+    monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))  # an empty export cache
+    with caplog.at_level("INFO", logger="hrseg"):
+        pose.TASK.build_predictor(pose_files[0], cfg_options=["test.backend=onnxruntime"],
+                                  person_detector=_whole_image)
+        detection.TASK.build_predictor(det_files[0], cfg_options=["test.backend=onnxruntime"], score_thr=0.1)
+    checks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("self-check")]
+    assert len(checks) == 2 and all("-> passed" in c for c in checks)
+    assert "through the predictor, 2 forward(s)" in checks[0] and "through the predictor, 1 forward(s)" in checks[1]

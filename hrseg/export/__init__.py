@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -124,11 +124,13 @@ def cache_dir() -> Path:
 
 def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt: str = "onnx",
                   dtype: str = "float32", directory: str | os.PathLike | None = None,
-                  dynamic_size: bool | None = None) -> Path:
+                  dynamic_size: bool | None = None, predictor: Callable[[], Predictor] | None = None) -> Path:
     """The exported file of ``model`` in the cache (:func:`cache_dir`), exported (dynamic batch,
     checked on the shared photograph when it is there, else on the unchecked export's own word,
     logged) when not there yet. The key hashes the weights and the record (a detector's
-    thresholds and sizes are in it), so a retrained or reconfigured model is exported again."""
+    thresholds and sizes are in it), so a retrained or reconfigured model is exported again.
+    ``predictor``: makes the task's predictor of eager ``model`` the check runs through (called
+    only when the file is exported), else the check is the graph's."""
     suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
     model = getattr(model, "module", model)
     meta = build_meta(model, name, input_size, dtype, True, bool(dynamic_size))
@@ -143,5 +145,6 @@ def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt:
         log.warning("exporting %s without the self-check: the shared photograph is not here", name)
     log.info("exporting %s to %s (first use of these weights on %s)", name, path, fmt)
     export_model(model, path, name, input_size, dtype=dtype, dynamic_batch=True, dynamic_size=dynamic_size,
-                 check_image=image, check=image is not None)
+                 check_image=image, check=image is not None,
+                 predictor=predictor() if predictor is not None and image is not None else None)
     return path

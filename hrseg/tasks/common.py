@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.export.check import check_boxes
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import Tracker, TrackerConfig
@@ -48,6 +49,21 @@ def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str,
         raise ConfigError(f"test.smooth.joint_noise has {len(joint_noise)} values; the model has {len(sigmas)} keypoints")
     smoother = KeypointSmoother(**test_cfg["smooth"], frame_rate=config.frame_rate) if smooth else None
     return predictor.tracking(Tracker(config, box_format, score_key), smoother)
+
+
+def check_predictor(task: Any, model: nn.Module, cfg: Mapping[str, Any], dynamic_batch: bool) -> Predictor:
+    """``task``'s one predictor of eager ``model`` as an export's self-check runs it
+    (:func:`hrseg.export.check.check_through`): ``cfg``'s test settings (flip, decoder, scales,
+    windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes` (one with a
+    fixed batch), so no person detector is looked for. On a copy: a detector's predictor raises its
+    model's box threshold to what it reports (:func:`~hrseg.inference.predictor.skip_unreported`),
+    which must not reach the exported graph."""
+    cfg = copy.deepcopy(dict(cfg))
+    cfg["test"]["backend"] = "torch"
+    options: dict[str, Any] = {}
+    if task.name == "pose":
+        options["person_detector"] = lambda image: check_boxes(image, 2 if dynamic_batch else 1)
+    return task.predictor(copy.deepcopy(model), cfg, **options)
 
 
 def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:

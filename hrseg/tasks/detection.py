@@ -42,7 +42,7 @@ from hrseg.models.mask_rcnn import is_mask_model, mask_model
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import TRACK_DEFAULTS, coco_split_paths, tracking
+from hrseg.tasks.common import TRACK_DEFAULTS, check_predictor, coco_split_paths, tracking
 from hrseg.utils.profile import StageTimer
 from hrseg.meta.classes import coco80_categories
 
@@ -120,19 +120,22 @@ def match_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) ->
     return [by_name.get(str(c["name"]).lower()) for c in classes]
 
 
-def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: float | None = None) -> nn.Module:
+def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: float | None = None,
+                     task: Task | None = None) -> nn.Module:
     """What the tools detect with, on ``test.backend``: the torchvision detector itself (``torch``,
     and what ``auto`` picks for a detector), or its exported graph (``onnxruntime``, ``openvino``)
     with the model's classes; a runner takes and returns what the detector does. ``score_floor``
     (a predictor's threshold): the exported graph returns only detections scoring at least this,
     so it pastes masks and computes keypoints for what is reported, not for every detection down
-    to the model's own threshold (0.05, what evaluation needs); an eager model returns them all."""
+    to the model's own threshold (0.05, what evaluation needs); an eager model returns them all.
+    An export made here is checked through ``task``'s predictor (default: the detection task's)."""
     backend = cfg["test"]["backend"]
     if backend in ("optimized", "compiled"):
         raise ConfigError(f"--backend {backend}: a detector runs eagerly (torch) or exported (onnxruntime, openvino)")
     if backend in EXPORT_BACKENDS:
         model = with_score_floor(model, score_floor)
-    runner = load_runner(backend, model, name=cfg["model"]["name"], input_size=DETECTION_TRACE_SIZE)
+    runner = load_runner(backend, model, name=cfg["model"]["name"], input_size=DETECTION_TRACE_SIZE,
+                         check=lambda: check_predictor(task or TASK, model, cfg, dynamic_batch=False))
     if isinstance(runner, TorchRunner):
         return runner.model
     runner.classes = getattr(model, "classes", None)

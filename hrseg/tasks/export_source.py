@@ -15,13 +15,13 @@ from torch import nn
 
 from hrseg.config import load_config
 from hrseg.errors import ConfigError
-from hrseg.export.check import check_boxes
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
 from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
 from hrseg.tasks.base import Task, UnnamedModelError
+from hrseg.tasks.common import check_predictor
 
 log = logging.getLogger("hrseg")
 
@@ -77,14 +77,7 @@ class ExportSource:
         graph, which the predictor's whole images and windows do not fit: its check is the graph's."""
         if self.task.name == "seg" and not dynamic_size:
             return None
-        cfg = self.run_config(input_size)
-        cfg["test"]["backend"] = "torch"
-        options: dict[str, Any] = {}
-        if self.task.name == "pose":
-            options["person_detector"] = lambda image: check_boxes(image, 2 if dynamic_batch else 1)
-        # a copy: a detector's predictor raises its model's box threshold to what it reports
-        # (hrseg.inference.predictor.skip_unreported), which must not reach the exported graph
-        return self.task.predictor(copy.deepcopy(model), cfg, **options)
+        return check_predictor(self.task, model, self.run_config(input_size), dynamic_batch)
 
 
 def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:

@@ -235,7 +235,7 @@ class MultiTask(Task):
         ``openvino``: every head, exported and self-checked as the detectors are; the graph runs
         the keypoint head for every detection it returns: those scoring ``score_floor`` or more,
         docs/multitask.md)."""
-        return detection_runner(model, cfg, score_floor)
+        return detection_runner(model, cfg, score_floor, self)
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, kpt_thr: float = 0.3,
                   alpha: float = 0.4, timer: StageTimer | None = None, **options: Any) -> MultiPredictor:

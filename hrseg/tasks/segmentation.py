@@ -41,7 +41,7 @@ from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import generate_once
+from hrseg.tasks.common import check_predictor, generate_once
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
 from hrseg.data.synthetic.lip import ensure_synthetic_lip
@@ -305,8 +305,10 @@ class SegTask(Task):
         return f"{cfg['model']['name']} on {len(dataset)} {cfg['data']['type']} images ({how})"
 
     def runner(self, model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
-        """``model`` on ``test.backend`` (float32; exported with a dynamic size, traced at ``test.crop_size``)."""
-        return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"])
+        """``model`` on ``test.backend`` (float32; exported with a dynamic size, traced at
+        ``test.crop_size``, checked through this task's predictor)."""
+        return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"],
+                                check=lambda: check_predictor(self, model, cfg, dynamic_batch=True))
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
                   timer: StageTimer | None = None, **options: Any) -> SegPredictor:
