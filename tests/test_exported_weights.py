@@ -66,6 +66,7 @@ def test_an_exported_pose_file_records_its_run_config_and_predicts_as_its_checkp
     from_file = pose.TASK.build_predictor(onnx_file, person_detector=_whole_image)
     eager = pose.TASK.build_predictor(ckpt, cfg_options=["test.backend=torch"], person_detector=_whole_image)
     assert from_file.runner.backend in ("onnxruntime", "openvino") and from_file.describe()["task"] == "pose"
+    assert from_file.describe()["parameters"] == eager.describe()["parameters"] > 1_000_000
     a, b = _keypoints(from_file(image)), _keypoints(eager(image))
     cell = image.shape[1] / 12  # the whole-image crop's heatmap cell, in pixels
     assert a.shape == b.shape == (2, 17, 3)

@@ -54,7 +54,9 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
                dynamic_batch: bool, dynamic_size: bool) -> dict[str, Any]:
     """The record for ``model`` (called ``name``) exported at ``input_size`` (H, W)."""
     task = task_of(name)
-    recorded = {"model_meta": dict(model.meta)} if getattr(model, "meta", None) else {}  # as its checkpoint has it
+    recorded: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters())}  # the model's, unfolded
+    if getattr(model, "meta", None):
+        recorded["model_meta"] = dict(model.meta)  # as its checkpoint has it
     if task == "detection":
         return {**_detector_meta(model, name, input_size, dtype), **recorded}
     meta: dict[str, Any] = {

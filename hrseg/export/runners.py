@@ -182,6 +182,7 @@ class ExportedFile(nn.Module):
         super().__init__()
         self._device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
         self.path, self.record = Path(path), dict(record)
+        self.parameter_count = int(record.get("parameters") or 0)  # the exported model's (Predictor.describe)
         self.meta = dict(record.get("model_meta") or {})
         self.classes = self.meta.get("classes") or record.get("classes") or None
         heads = self.meta.get("heads") or []

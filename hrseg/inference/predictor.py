@@ -127,7 +127,8 @@ class Predictor:
 
     def describe(self) -> dict[str, Any]:
         """What this predictor runs and predicts (the service's ``GET /v1/models``)."""
-        return {"task": self.task, "parameters": sum(p.numel() for p in self.model.parameters()),
+        count = getattr(self.model, "parameter_count", None)  # an exported file's record says it
+        return {"task": self.task, "parameters": count or sum(p.numel() for p in self.model.parameters()),
                 "backend": getattr(self.runner, "backend", "torch"),
                 "dtype": getattr(self.runner, "ran_as", getattr(self.runner, "dtype", "float32"))}
 
