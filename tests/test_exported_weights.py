@@ -19,6 +19,7 @@ from hrseg.utils.image_io import read_image
 from conftest import randomize_weights
 
 pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.slow  # every test exports a model (seconds each)
 
 POSE, SEG, DET = "pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1", "det_fasterrcnn_hrnetv2p_w18"
 PHOTO = "coco_mini/images/000000000785.jpg"

@@ -149,6 +149,7 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
         exported.configured(score_thr=0.1)
 
 
+@pytest.mark.slow
 def test_an_exported_file_runs_alone_as_the_weights(checkpoint, shared_data, tmp_path, monkeypatch):
     """``hrseg export``'s file given as ``--weights``: every head, with the config it recorded;
     ``hrseg test multi`` (which evaluates the PyTorch model) says to give the checkpoint."""
