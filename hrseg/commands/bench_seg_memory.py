@@ -8,8 +8,10 @@
 Each size runs in a fresh process (peak RSS is a high-water mark). Reported per size: the peak
 resident memory above the process's state before inference (model built, image in memory), the
 bytes of the float32 score accumulator (K x H x W, plus the H x W window count) and their
-difference, which is what the rest of the pipeline costs. With the windowed path that rest stays
-flat: it is the activations of one window, not a function of the image size.
+difference, which is what the rest of the pipeline costs. The baseline is taken after one window
+has run (its activations are in the high-water mark), so the rest is what the other windows of a
+forward add (``--window-batch``, the test default ``test.window_batch``) and the label map: it
+stops growing once an image has a full batch of windows.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from hrseg.cli import parse_size, positive_int
 import hrseg
 from hrseg.utils.image_io import read_image
 from hrseg.inference.optimize import inference_model
-from hrseg.inference.segmentation import predict_labels
+from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
 
 # The photograph sizes (H, W) measured by default: the docstring's first example names them.
 DEFAULT_SIZES = ((750, 1000), (1500, 2000), (3000, 4000))
@@ -47,7 +49,7 @@ def child(args: argparse.Namespace) -> dict:
     else:
         image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     model = inference_model(hrseg.build_model(args.model, num_classes=args.num_classes), {})
-    cfg = dict(mode="slide", crop_size=list(args.crop_size), optimize=True)
+    cfg = dict(mode="slide", crop_size=list(args.crop_size), optimize=True, window_batch=args.window_batch)
     # warm up on one window so that allocator pools and one-time buffers are in the baseline
     predict_labels(model, image[: args.crop_size[0], : args.crop_size[1]].copy(), cfg)
     before = _rss_mb()
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop-size", type=parse_size, default=(512, 512), help="sliding window HxW")
     ap.add_argument("--image", default=None, help="a photograph to resize to each size (default: noise)")
     ap.add_argument("--threads", type=positive_int, default=1)
+    ap.add_argument("--window-batch", type=positive_int, default=SEG_TEST_DEFAULTS["window_batch"],
+                    help=f"windows per forward (default {SEG_TEST_DEFAULTS['window_batch']}, test.window_batch's)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", type=parse_size, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     for h, w in args.sizes:
         cmd = [sys.executable, "-m", "hrseg", "bench-seg-memory", "--child", f"{h}x{w}", "--model", args.model,
                "--num-classes", str(args.num_classes), "--crop-size", f"{args.crop_size[0]}x{args.crop_size[1]}",
-               "--threads", str(args.threads)] + (["--image", args.image] if args.image else [])
+               "--threads", str(args.threads), "--window-batch", str(args.window_batch)] + (
+                   ["--image", args.image] if args.image else [])
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
@@ -91,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{args.model}, sliding window {args.crop_size[0]}x{args.crop_size[1]}, {args.num_classes} classes, "
-          f"{args.threads} thread(s)")
+    print(f"{args.model}, sliding window {args.crop_size[0]}x{args.crop_size[1]}, {args.window_batch} a forward, "
+          f"{args.num_classes} classes, {args.threads} thread(s)")
     print("| image | peak above baseline (MB) | score accumulator (MB) | rest (MB) | seconds |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
