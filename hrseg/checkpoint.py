@@ -113,7 +113,7 @@ def _backbone_prefix(model: nn.Module) -> str:
 
 
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>",
-               strict: bool = True, backbone_only: bool = False) -> LoadReport:
+               strict: bool = True, backbone_only: bool = False, announce: bool = True) -> LoadReport:
     """Load ``state`` (tensors in hrseg's keys, or the official ones they alias) into ``model``
     (``path`` names their source in messages); :func:`hrseg.load_checkpoint` converts the other
     layouts and comes here.
@@ -124,7 +124,8 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
     be loaded and every checkpoint key used: a :class:`CheckpointError` names the missing and
     unexpected keys; a shape mismatch names the key and both shapes. ``backbone_only`` treats ``state`` as a backbone source: keys the model lacks are
     left out and the model's keys outside its backbone keep their initial values, named in the
-    report (the ``model.pretrained`` / ImageNet initialisation case)."""
+    report (the ``model.pretrained`` / ImageNet initialisation case). ``announce``: log the report's
+    line (False: the caller adds to it and logs it)."""
     state = dict(state)
     report = LoadReport(str(path))
     is_classification = any(k.startswith(("incre_modules.", "downsamp_modules.", "classifier.")) for k in state)
@@ -183,7 +184,8 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
 
     model.load_state_dict(mapped, strict=False)
     report.loaded = len(mapped)
-    log.info(report.summary())
+    if announce:  # a caller adding to the report (the layout it converted) logs it once, whole
+        log.info(report.summary())
     return report
 
 

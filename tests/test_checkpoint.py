@@ -213,3 +213,14 @@ def test_files_get_the_umask_mode_not_private(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_load_is_reported_in_one_line(tmp_path, caplog):
+    """The loader converting a layout adds it to the report and logs it: one line, not the bare
+    count first and the count with the layout again."""
+    model = hrseg.build_model("pose_hrnet_w18_small_v1")
+    path = save_checkpoint(tmp_path / "m.pth", model)
+    with caplog.at_level("INFO", logger="hrseg"):
+        load_checkpoint(hrseg.build_model("pose_hrnet_w18_small_v1"), path)
+    lines = [r.getMessage() for r in caplog.records if "tensors" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].endswith("tensors; layout hrseg"), lines

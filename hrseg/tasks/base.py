@@ -254,6 +254,7 @@ class Task:
         out, model_meta = self._config_to_run(path, config, record.get("model_meta"), cfg, cfg_options,
                                               "exported without its config (by the backends' cache, or an older "
                                               "hrseg); export it with hrseg export")
+        out["model"] = {**out["model"], "name": record["model"]}  # the file's model, whatever --config says
         return ExportedFile(path, {**record, "model_meta": model_meta}), out
 
     def _check_holds_this_task(self, path: Path, meta: Mapping[str, Any], record: Any) -> None:

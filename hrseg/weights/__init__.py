@@ -176,7 +176,7 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     if backbone_only:
         converted = backbone_part(converted)
     report = load_state(model, converted.state, path, strict=strict and not only_backbone,
-                        backbone_only=only_backbone)
+                        backbone_only=only_backbone, announce=False)
     report.left_out = converted.left_out + report.left_out
     report.notes = [f"layout {converted.layout}"] + converted.notes + report.notes
     if not backbone_only:
