@@ -151,19 +151,33 @@ def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_
 
 @pytest.mark.slow
 def test_an_exported_file_runs_alone_as_the_weights(checkpoint, shared_data, tmp_path, monkeypatch):
-    """``hrseg export``'s file given as ``--weights``: every head, with the config it recorded;
-    ``hrseg test multi`` (which evaluates the PyTorch model) says to give the checkpoint."""
+    """``hrseg export``'s file given as ``--weights``: every head, with the config it recorded, in
+    ``hrseg infer multi`` and ``hrseg test multi`` (its AP that of the checkpoint, to rounding)."""
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from conftest import coco_subset, write_json_file
+
     from hrseg.commands.export import main as export
 
     monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
     name = multi.load_multi_config("multi/synthetic_mini")["model"]["name"]
-    assert export([name, "--weights", str(checkpoint), "--score-thr", "0.3", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert export([name, "--weights", str(checkpoint), "--out", str(tmp_path / "m.onnx")]) == 0
     from_file = multi.TASK.build_predictor(tmp_path / "m.onnx", score_thr=0.3)
     eager = multi.TASK.build_predictor(checkpoint, score_thr=0.3, cfg_options=["test.backend=torch"])
     assert from_file.keypoints.names == COCO_PERSON.names and from_file.scene.classes == SCENE
     image = read_image(sorted((shared_data / "coco_mini" / "images").glob("*.jpg"))[1])
     _assert_same_predictions(eager.predict(image), from_file.predict(image), image)
-    cfg = multi.load_multi_config("multi/synthetic_mini")
-    with pytest.raises(hrseg.errors.ConfigError, match="m.onnx: hrseg test multi evaluates the PyTorch model"):
-        multi.TASK.test(cfg, tmp_path / "m.onnx")
+    coco = shared_data / "coco_mini"
+    files = {"ann_file": write_json_file(tmp_path / "inst.json", coco_subset(
+                 json.loads((coco / "instances.json").read_text()), [790, 12448])),
+             "keypoint_file": coco / "person_keypoints.json", "img_dir": coco / "images"}
+    cfg = multi.load_multi_config("multi/synthetic_mini", ["test.backend=torch"])
+    checked = multi.TASK.test(cfg, checkpoint, tmp_path / "eager", **files)
+    cfg["test"]["backend"] = "auto"
+    from hrseg.export.runners import Runner
+
+    calls = []
+    monkeypatch.setattr(Runner, "forward", lambda runner, x, run=Runner.forward: calls.append(len(x)) or run(runner, x))
+    tested = multi.TASK.test(cfg, tmp_path / "m.onnx", tmp_path / "file", **files)
+    assert sum(calls) == 2  # both images through the file
+    assert set(tested) == set(checked) and {"AP", "mask_AP", "kp_AP"} <= set(tested)
+    assert all(tested[k] == pytest.approx(checked[k], abs=0.01) for k in checked), (tested, checked)

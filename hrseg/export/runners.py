@@ -187,6 +187,9 @@ class ExportedFile(nn.Module):
         self.classes = self.meta.get("classes") or record.get("classes") or None
         heads = self.meta.get("heads") or []
         self.heads = {head: head in heads for head in ("boxes", "masks", "keypoints", "segmentation")}
+        self.keypoint_label = int(record.get("keypoint_label", 1))  # the multi-task model's keypoint class
+        config_model = (record.get("config") or {}).get("model") or {}
+        self.seg_classes = int(config_model.get("seg_classes") or len(self.meta.get("semantic_classes") or []))
 
     def forward(self, *args: Any) -> Any:
         raise ConfigError(f"{self.path}: an exported file runs through its runner (hrseg.backends.load_runner)")

@@ -29,7 +29,6 @@ from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoi
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
-from hrseg.export.runners import ExportedFile
 from hrseg.inference.multi import MultiPredictor
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
@@ -212,13 +211,12 @@ class MultiTask(Task):
 
     def evaluate(self, model: nn.Module, dataset: MultiTaskDataset, cfg: Mapping[str, Any],
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
-        if isinstance(model, ExportedFile):
-            raise ConfigError(f"{model.path}: hrseg test multi evaluates the PyTorch model: give the checkpoint it "
-                              "was exported from (hrseg infer multi and the service take the file)")
         classes = getattr(model, "classes", None) or cfg["classes"]
         sigmas = keypoint_set(cfg, dataset.keypoint_coco).sigmas
+        # hrseg test: on test.backend (an exported file on its own), as detection's; training validates the model
+        runner = self.runner(model, cfg) if stage == "test" else model
         metrics, skipped = evaluate_multitask(model, dataset, classes, sigmas, cfg["data"]["val_batch_size"],
-                                              cfg["test"]["vis_thr"], cfg["test"]["oks_thr"])
+                                              cfg["test"]["vis_thr"], cfg["test"]["oks_thr"], runner)
         title = f"{cfg['model']['name']}, {dataset.instances.ann_file.name} ({len(dataset)} images)"
         table = format_multitask(metrics, title, skipped)
         if verbose:

@@ -121,11 +121,14 @@ def _stats(evaluate: Callable[..., dict[str, float]], gt: Any, records: list[dic
 
 def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Sequence[Mapping[str, Any]],
                        sigmas: Sequence[float] | None, batch_size: int = 2, vis_thr: float | None = VIS_THR,
-                       oks_thr: float | None = OKS_THR) -> tuple[dict[str, float], list[str]]:
+                       oks_thr: float | None = OKS_THR, runner: nn.Module | None = None
+                       ) -> tuple[dict[str, float], list[str]]:
     """The metrics of every head the model and the data both have, and the messages saying which
     were skipped. Keys: the 12 box stats (``AP``, ``AP50``, ...), ``mask_*``, ``kp_*`` (the 10
     keypoint stats), ``mIoU``, ``pixel_acc``. ``vis_thr``, ``oks_thr``: the people's rescoring
-    and OKS-NMS (:func:`keypoint_results`)."""
+    and OKS-NMS (:func:`keypoint_results`). ``runner``: what predicts (an exported graph on its
+    backend; default ``model``); ``model`` says what the heads are (an
+    :class:`~hrseg.export.runners.ExportedFile` too)."""
     heads = model.heads
     gt = dataset.instances
     cat_ids, matched = matched_categories(classes, gt)
@@ -136,7 +139,7 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
     elif coverage.note:  # images with instances without masks cannot be scored for masks
         skipped.append(coverage.note)
     names = [str(c["name"]).lower() for c in classes]
-    keypoint_label = getattr(model.roi_heads, "keypoint_label", 1)
+    keypoint_label = getattr(getattr(model, "roi_heads", model), "keypoint_label", 1)
     keypoint_cat = None
     if not heads["keypoints"]:
         skipped.append("keypoint AP skipped: the model has no keypoint head")
@@ -156,10 +159,11 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
     elif dataset.semantic_dir is None:
         skipped.append("mIoU skipped: the dataset has no semantic label maps (data.*.semantic_dir)")
     else:
-        num_seg = model.seg_head.last_layer[-1].out_channels
+        head = getattr(model, "seg_head", None)  # an exported file records its class count
+        num_seg = head.last_layer[-1].out_channels if head is not None else model.seg_classes
     people = dict(vis_thr=vis_thr, oks_thr=oks_thr, sigmas=sigmas)
-    records, kp_records, cm = predict_all(model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg, batch_size,
-                                          **people)
+    records, kp_records, cm = predict_all(runner or model, dataset, cat_ids, keypoint_label, keypoint_cat, num_seg,
+                                          batch_size, **people)
     boxes, masks = split_results(records)
     img_ids = dataset.image_ids
     metrics = _stats(evaluate_boxes, gt.coco, boxes, BOX_STATS, "box AP 0: the model detected nothing", skipped,
