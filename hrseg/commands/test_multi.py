@@ -4,6 +4,8 @@
     hrseg test multi multi_hrnetv2p_w32_1x_coco --weights multi_w32.pth
     hrseg test multi CONFIG --weights W --ann-file instances.json --keypoint-file person_keypoints.json \
         --img-dir images/ [--semantic-dir labels/]
+    hrseg test multi CONFIG --weights multi.onnx         # an exported file (hrseg export), on its own
+    hrseg test multi CONFIG --weights W --backend openvino   # the checkpoint exported on the fly
     python tools/test_multi.py ...        # the same command, from a clone
 CONFIG is a file or the name of a shipped config (configs/multi).
 Without --weights the newest checkpoint of the config's run (its work_dir) is used. A head whose
@@ -11,7 +13,7 @@ labels the data lacks (no keypoint file, no label maps) is skipped with a messag
 """
 from __future__ import annotations
 
-from hrseg.commands import evaluation_parser, for_task, in_home, test_options
+from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
 from hrseg.tasks.multi import load_multi_config, test
 
 
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keypoint-file", default=None, help="its COCO person_keypoints JSON (keypoint AP)")
     ap.add_argument("--img-dir", default=None, help="the folder of --ann-file's images")
     ap.add_argument("--semantic-dir", default=None, help="label maps <image stem>.png of those images (mIoU)")
+    add_backend_arg(ap)
     args = ap.parse_args(argv)
     cfg = in_home(load_multi_config(args.config, test_options(args)))
     test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
