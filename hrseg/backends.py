@@ -133,8 +133,8 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
     auto = backend in (None, AUTO)
     if not auto and backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)} or {AUTO}")
-    if isinstance(model_or_file, ExportedFile):  # a file given as the weights: run as it was exported
-        model_or_file, dtype = model_or_file.path, None
+    if isinstance(model_or_file, ExportedFile):  # a file given as the weights (its dtype: the config's, the file's)
+        model_or_file = model_or_file.path
     if isinstance(model_or_file, nn.Module):
         model = getattr(model_or_file, "module", model_or_file).eval()
         if auto:
@@ -177,5 +177,5 @@ def inference_runner(model: nn.Module, test_cfg: Mapping[str, Any], name: str, i
     logged): ``name`` and ``input_size`` (H, W) are the registry name and the size to export at.
     The validation during training uses :func:`hrseg.inference.optimize.inference_model`."""
     return load_runner(test_cfg.get("backend"), getattr(model, "module", model).eval(),
-                       dtype=test_cfg.get("dtype", "float32"), name=name,
+                       dtype=test_cfg.get("dtype"), name=name,
                        input_size=tuple(int(v) for v in input_size), check=check)

@@ -127,20 +127,27 @@ def det_files(tmp_path_factory, shared_data):
     ckpt, _ = _checkpoint(detection.TASK, out / "det.pth", {
         "model.name": DET, "model.num_classes": 3, "model.min_size": 160, "model.max_size": 224},
         classes=[{"id": 3, "name": "car"}, {"id": 1, "name": "person"}])
-    _export([DET, "--weights", str(ckpt), "--score-thr", "0.1", "--out", str(out / "det.onnx")])
+    _export([DET, "--weights", str(ckpt), "--score-thr", "0.5", "--out", str(out / "det.onnx")])
     return ckpt, out / "det.onnx"
 
 
 def test_an_exported_detector_file_detects_as_its_checkpoint(det_files, shared_data):
+    """A file exported with --score-thr 0.5 reports from 0.5 by default (it returns nothing under
+    it; the default 0.3 was refused, so hrseg serve could not start with it), and says so."""
     ckpt, onnx_file = det_files
     image = read_image(shared_data / PHOTO)
-    from_file = detection.TASK.build_predictor(onnx_file, score_thr=0.1)
-    eager = detection.TASK.build_predictor(ckpt, cfg_options=["test.backend=torch"], score_thr=0.1)
+    from_file = detection.TASK.build_predictor(onnx_file)
+    eager = detection.TASK.build_predictor(ckpt, cfg_options=["test.backend=torch"], score_thr=0.5)
     a, b = from_file(image), eager(image)
-    assert from_file.score_floor == pytest.approx(0.1) and len(a) == len(b) > 0
+    assert from_file.score_thr == from_file.score_floor == pytest.approx(0.5) and len(a) == len(b) > 0
     assert {d["label"] for d in a} == {d["label"] for d in b}
-    with pytest.raises(ConfigError, match="under its graph's|at least"):
-        from_file.configured(score_thr=0.05)(image)
+    described = from_file.describe()
+    assert described["score_floor"] == 0.5 and described["exported"]["file"].endswith("det.onnx")
+    with pytest.raises(ConfigError, match="score_thr 0.3: .* at least 0.5; ask for at least that, or export"):
+        from_file.configured(score_thr=0.3)(image)
+    from hrseg.serve.models import load_model
+
+    assert load_model("det", str(onnx_file)).predictor.score_thr == 0.5  # hrseg serve --det det.onnx
 
 
 def test_an_exported_file_of_another_task_or_without_its_config_is_one_error(pose_files, tmp_path, shared_data):
@@ -166,11 +173,11 @@ def test_an_exported_detector_finds_the_people_for_pose(det_files, shared_data):
 
     ckpt, onnx_file = det_files
     image = read_image(shared_data / PHOTO)
-    a, b = load_person_detector(onnx_file, 0.1)(image), load_person_detector(ckpt, 0.1)(image)
+    a, b = load_person_detector(onnx_file, 0.5)(image), load_person_detector(ckpt, 0.5)(image)
     assert len(a) == len(b) > 0 and np.allclose(sorted(a), sorted(b), atol=1.0)  # pixels
-    with pytest.raises(ConfigError, match="score_thr 0.05: the exported graph returns only detections scoring at "
-                                          "least 0.1"):
-        load_person_detector(onnx_file, 0.05)
+    with pytest.raises(ConfigError, match="score_thr 0.3: the exported graph returns only detections scoring at "
+                                          "least 0.5"):
+        load_person_detector(onnx_file, 0.3)
 
 
 def test_the_backends_exports_are_checked_through_the_tasks_predictor(pose_files, det_files, tmp_path, caplog,
@@ -182,7 +189,39 @@ def test_the_backends_exports_are_checked_through_the_tasks_predictor(pose_files
     with caplog.at_level("INFO", logger="hrseg"):
         pose.TASK.build_predictor(pose_files[0], cfg_options=["test.backend=onnxruntime"],
                                   person_detector=_whole_image)
-        detection.TASK.build_predictor(det_files[0], cfg_options=["test.backend=onnxruntime"], score_thr=0.1)
+        detection.TASK.build_predictor(det_files[0], cfg_options=["test.backend=onnxruntime"], score_thr=0.5)
     checks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("self-check")]
     assert len(checks) == 2 and all("-> passed" in c for c in checks)
     assert "through the predictor, 2 forward(s)" in checks[0] and "through the predictor, 1 forward(s)" in checks[1]
+
+
+def test_an_exported_detector_evaluated_from_its_own_floor_says_so(det_files, shared_data, tmp_path, caplog):
+    from conftest import coco_subset, write_json_file
+
+    coco = shared_data / "coco_mini"
+    ann = write_json_file(tmp_path / "inst.json", coco_subset(json.loads((coco / "instances.json").read_text()), [790]))
+    cfg = detection.TASK.load_config(None, {"model.name": DET, "data.synthetic": None})
+    with caplog.at_level("WARNING", logger="hrseg"):
+        detection.TASK.test(cfg, det_files[1], tmp_path / "out", ann_file=ann, img_dir=coco / "images")
+    assert "returns only detections scoring 0.5 or more: the AP counts those alone" in caplog.text
+
+
+def test_a_fixed_size_pose_file_crops_at_its_size_beside_another_config(pose_files, tmp_path):
+    """``hrseg test pose CONFIG --weights pose.onnx``: the file's 64x48, not the config's 256x192
+    (the graph refused the config's crops)."""
+    _, onnx_file = pose_files
+    given = pose.TASK.load_config(None, {"model.name": POSE})
+    assert given["data"]["input_size"] == [256, 192]
+    _, cfg = pose.TASK.load_model(onnx_file, given)
+    assert cfg["data"]["input_size"] == [64, 48] and cfg["data"]["heatmap_size"] == [16, 12]
+
+
+def test_a_backend_a_file_cannot_take_is_said_before_anything_is_fetched(pose_files, monkeypatch):
+    from hrseg.tasks import pose as pose_module
+
+    _, onnx_file = pose_files
+    monkeypatch.setattr(pose_module, "find_person_detector", lambda *a, **k: pytest.fail("looked for a detector"))
+    with pytest.raises(ConfigError, match="the torch backend runs a model and its checkpoint, not an exported file"):
+        pose.TASK.build_predictor(onnx_file, cfg_options=["test.backend=torch"])
+    with pytest.raises(ConfigError, match="ONNX Runtime's CPU provider runs float32 only"):  # --dtype was ignored
+        pose.TASK.build_predictor(onnx_file, cfg_options=["test.backend=onnxruntime", "test.dtype=bfloat16"])

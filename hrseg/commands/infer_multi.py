@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = inference_parser(__doc__, "image files, folders of images or video files",
                           "an hrseg multi-task checkpoint", "config for the model (default: the one the checkpoint "
                           "recorded)", "outputs/multi")
-    ap.add_argument("--score-thr", type=fraction, default=0.3,
-                    help="keep detections scoring at least this (default 0.3)")
+    ap.add_argument("--score-thr", type=fraction, default=None,
+                    help="keep detections scoring at least this (default 0.3, or an exported file's own threshold "
+                    "when higher)")
     ap.add_argument("--kpt-thr", type=fraction, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)

@@ -97,7 +97,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
             log.info("%s", report.summary())
             if report.decoded.get("detections") == 0:
                 log.warning("the check photograph gave no detection scoring %.2g or more: only the graph's running "
-                            "was checked; pass --check-image with a photograph of the model's classes", MIN_SCORE)
+                            "was checked; pass --check-image with a photograph of the model's classes",
+                            max(MIN_SCORE, float(meta.get("score_thresh", 0.0))))
             if not report.ok:
                 raise ExportCheckError(f"{target}: not written; {report.summary()}")
         files = []

@@ -128,9 +128,16 @@ class Predictor:
     def describe(self) -> dict[str, Any]:
         """What this predictor runs and predicts (the service's ``GET /v1/models``)."""
         count = getattr(self.model, "parameter_count", None)  # an exported file's record says it
-        return {"task": self.task, "parameters": count or sum(p.numel() for p in self.model.parameters()),
-                "backend": getattr(self.runner, "backend", "torch"),
-                "dtype": getattr(self.runner, "ran_as", getattr(self.runner, "dtype", "float32"))}
+        out = {"task": self.task, "parameters": count or sum(p.numel() for p in self.model.parameters()),
+               "backend": getattr(self.runner, "backend", "torch"),
+               "dtype": getattr(self.runner, "ran_as", getattr(self.runner, "dtype", "float32"))}
+        meta = getattr(self.runner, "meta", None)
+        if meta:  # an exported graph: the file and what it was exported as
+            out["exported"] = {"file": str(getattr(self.runner, "source", "")), **{
+                k: meta[k] for k in ("input_size", "dynamic_batch", "dynamic_size", "score_thresh") if k in meta}}
+        if getattr(self, "score_thr", None) is not None:  # detection: what it reports, and the graph's floor
+            out.update(score_thr=self.score_thr, score_floor=self.score_floor)
+        return out
 
     # -- what an entry point may change -----------------------------------------------------------
     def with_runner(self, runner: nn.Module) -> "Predictor":
@@ -169,7 +176,8 @@ def check_score_floor(score_thr: float, floor: float | None) -> None:
     ``floor`` or more, is asked for those scoring ``score_thr``, less."""
     if floor is not None and score_thr < floor:
         raise ConfigError(f"score_thr {score_thr:g}: the exported graph returns only detections scoring at least "
-                          f"{floor:g}; ask for at least that, or run --backend torch")
+                          f"{floor:g}; ask for at least that, or export the checkpoint again with a lower --score-thr "
+                          "(or run the checkpoint with --backend torch)")
 
 
 class RunnerStandIn:

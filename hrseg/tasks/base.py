@@ -249,13 +249,19 @@ class Task:
         record = read_meta(path)
         self._check_holds_this_task(path, {"model": record.get("model_meta") or {"model": record["model"]}}, None)
         config = copy.deepcopy(record.get("config"))
-        if config:  # the checkpoint's backend is not the file's
+        if config:  # the checkpoint's backend is not the file's; its dtype is (where the task has one)
             config.setdefault("test", {})["backend"] = AUTO
+            if "dtype" in self.defaults.get("test", {}):
+                config["test"]["dtype"] = record["dtype"]
         out, model_meta = self._config_to_run(path, config, record.get("model_meta"), cfg, cfg_options,
                                               "exported without its config (by the backends' cache, or an older "
                                               "hrseg); export it with hrseg export")
         out["model"] = {**out["model"], "name": record["model"]}  # the file's model, whatever --config says
+        self.fit_exported(out, record)
         return ExportedFile(path, {**record, "model_meta": model_meta}), out
+
+    def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
+        """Fit ``cfg`` to what an exported file fixed (pose: its crop size); nothing by default."""
 
     def _check_holds_this_task(self, path: Path, meta: Mapping[str, Any], record: Any) -> None:
         """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,

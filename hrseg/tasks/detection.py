@@ -32,8 +32,10 @@ from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
 from hrseg.errors import ConfigError
+from hrseg.export.check import MIN_SCORE
 from hrseg.export.meta import DETECTION_TRACE_SIZE
 from hrseg.inference.detection import DetPredictor, detect, detect_people  # noqa: F401  (detect*: re-exported)
+from hrseg.inference.detection import score_floor_of
 from hrseg.inference.predictor import every_detection
 from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
@@ -140,6 +142,31 @@ def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: floa
         return runner.model
     runner.classes = getattr(model, "classes", None)
     return runner
+
+
+DEFAULT_SCORE_THR = 0.3  # what a detection predictor reports by default (hrseg infer det|multi, the service)
+
+
+def reported_score_thr(score_thr: float | None, runner: nn.Module) -> float:
+    """The threshold a predictor reports at: ``score_thr`` when given, else
+    :data:`DEFAULT_SCORE_THR`, raised to an exported graph's own floor (a file exported with
+    ``--score-thr 0.5`` returns nothing under 0.5: by default its predictor reports from there)."""
+    if score_thr is not None:
+        return float(score_thr)
+    floor = score_floor_of(runner)
+    if floor is not None and floor > DEFAULT_SCORE_THR:
+        log.info("score_thr %g: the exported graph's own (it returns nothing under it)", floor)
+        return floor
+    return DEFAULT_SCORE_THR
+
+
+def warn_score_floor(runner: nn.Module) -> None:
+    """Evaluation of an exported graph that returns only detections scoring above the model's own
+    threshold (``--score-thr`` at export): its AP counts those alone, said in a warning."""
+    floor = score_floor_of(runner)
+    if floor is not None and floor > MIN_SCORE:
+        log.warning("the exported graph returns only detections scoring %g or more: the AP counts those alone "
+                    "(a checkpoint is evaluated from %g; export without --score-thr to compare)", floor, MIN_SCORE)
 
 
 def with_score_floor(model: nn.Module, score_floor: float | None) -> nn.Module:
@@ -290,6 +317,7 @@ class DetTask(Task):
         # verbose: the table is printed here, with the categories the model and the file share
         if stage == "test":  # the validation during training runs the model being trained
             model = detection_runner(model, cfg)
+            warn_score_floor(model)
         metrics = evaluate_dataset(model, dataset, classes, out_json, batch_size=cfg["data"]["val_batch_size"],
                                    verbose=verbose, title=title)
         return metrics, {"results": str(out_json) if out_json else None, "printed": verbose}
@@ -317,10 +345,11 @@ class DetTask(Task):
             raise ConfigError("--smooth steadies keypoints: detections have none (use it with hrseg infer pose)")
         return tracking(predictor, cfg["test"], "xyxy")
 
-    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3,
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float | None = None,
                   timer: StageTimer | None = None, **options: Any) -> DetPredictor:
-        """Boxes (and masks) scoring at least ``score_thr``, on :meth:`runner`."""
-        return DetPredictor(self.runner(model, cfg, score_thr), model, score_thr, timer)
+        """Boxes (and masks) scoring at least ``score_thr`` (:func:`reported_score_thr`), on :meth:`runner`."""
+        runner = self.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
+        return DetPredictor(runner, model, reported_score_thr(score_thr, runner), timer)
 
 
 

@@ -36,7 +36,7 @@ from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, generate_once, tracking
-from hrseg.tasks.detection import detection_runner
+from hrseg.tasks.detection import DEFAULT_SCORE_THR, detection_runner, reported_score_thr, warn_score_floor
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 from hrseg.utils.image_io import write_image
 from hrseg.utils.profile import StageTimer
@@ -215,6 +215,7 @@ class MultiTask(Task):
         sigmas = keypoint_set(cfg, dataset.keypoint_coco).sigmas
         # hrseg test: on test.backend (an exported file on its own), as detection's; training validates the model
         runner = self.runner(model, cfg) if stage == "test" else model
+        warn_score_floor(runner)
         metrics, skipped = evaluate_multitask(model, dataset, classes, sigmas, cfg["data"]["val_batch_size"],
                                               cfg["test"]["vis_thr"], cfg["test"]["oks_thr"], runner)
         title = f"{cfg['model']['name']}, {dataset.instances.ann_file.name} ({len(dataset)} images)"
@@ -235,7 +236,7 @@ class MultiTask(Task):
         docs/multitask.md)."""
         return detection_runner(model, cfg, score_floor, self)
 
-    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float = 0.3, kpt_thr: float = 0.3,
+    def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float | None = None, kpt_thr: float = 0.3,
                   alpha: float = 0.4, timer: StageTimer | None = None, **options: Any) -> MultiPredictor:
         """Boxes (masks, keypoints for people) scoring at least ``score_thr`` and the scene's labels."""
         heads = {head for head, on in model.heads.items() if on}
@@ -244,7 +245,8 @@ class MultiTask(Task):
             names = cfg.get("semantic_classes") or [str(i) for i in range(int(cfg["model"]["seg_classes"]))]
         colours = palette_for("generated", len(names)) if names else None
         keypoints = keypoint_set(cfg) if "keypoints" in heads else None
-        return MultiPredictor(self.runner(model, cfg, score_thr), model, keypoints, names, colours, score_thr, kpt_thr,
+        runner = self.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
+        return MultiPredictor(runner, model, keypoints, names, colours, reported_score_thr(score_thr, runner), kpt_thr,
                               alpha, timer)
 
     def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:

@@ -196,6 +196,17 @@ class PoseTask(Task):
             cfg["test"]["decoder"] = "dark"
         return cfg
 
+    def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
+        """A fixed-size graph takes crops of its size only: a config given beside it (``hrseg test
+        pose CONFIG --weights pose.onnx``) crops at the file's size, heatmaps and sigma scaled."""
+        size = [int(v) for v in record["input_size"]]
+        if not record.get("dynamic_size") and size != list(cfg["data"]["input_size"]):
+            log.info("data.input_size %dx%d: the exported graph's (the config said %s)", *size,
+                     "x".join(map(str, cfg["data"]["input_size"])))
+            codec = HeatmapCodec.from_config(cfg).rescaled(size)
+            cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size),
+                               sigma=codec.sigma)
+
     # -- training -----------------------------------------------------------------------------
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
         criterion = build_loss(cfg["loss"])
@@ -267,11 +278,12 @@ class PoseTask(Task):
         a callable ``image -> [[x, y, w, h, score], ...]``, else the one of ``det_weights``, else
         the default COCO detector: :func:`hrseg.tasks.person_boxes.person_detector`; in a video
         every ``det_every`` frames), else the whole image is one person."""
+        runner = self.runner(model, cfg)  # a backend that cannot run the weights says so before a detector is fetched
         if boxes_file is None and person_detector is None:
             person_detector = find_person_detector(det_weights, det_score_thr)
         boxes = PersonBoxes(boxes_file, person_detector, det_every)
-        return PosePredictor(self.runner(model, cfg), model, HeatmapCodec.from_config(cfg), keypoint_set(cfg),
-                             cfg["test"], boxes, kpt_thr, timer)
+        return PosePredictor(runner, model, HeatmapCodec.from_config(cfg), keypoint_set(cfg), cfg["test"], boxes,
+                             kpt_thr, timer)
 
 
 
