@@ -89,6 +89,7 @@ def _count_ops_in_a_new_process(**env: str) -> subprocess.CompletedProcess:
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True)
 
 
+@pytest.mark.slow  # a fresh process (seconds)
 def test_cpu_profile_prints_no_kineto_lines():
     x = torch.ones(4, 4)
     ops = kernels_per_step(lambda: (x @ x).relu().sum(), torch.device("cpu"))["aten_ops"]

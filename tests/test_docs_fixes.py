@@ -55,6 +55,7 @@ def test_a_videos_summary_is_said_once(tmp_path, capsys, caplog):
     assert result["json"] not in out  # and no second copy on stdout
 
 
+@pytest.mark.slow  # a fresh process (seconds)
 def test_the_clis_default_log_level_shows_info():
     """process_video's summary is an INFO line: the commands (run_cli) show INFO."""
     code = ("import logging, sys\nfrom hrseg.cli import run_cli\n"

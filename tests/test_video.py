@@ -111,6 +111,7 @@ def test_detection_every_n_frames_reuses_boxes_and_starts_again_per_video():
         PersonBoxes(detector=len, det_every=0)
 
 
+@pytest.mark.slow  # a fresh process (seconds)
 def test_a_damaged_video_is_one_line_without_ffmpegs_own_log(tmp_path):
     """FFmpeg printed "moov atom not found" (and, probing codecs, "Could not find a valid
     device") to stderr beside the error; a fresh process sees what a user's sees."""
