@@ -179,15 +179,15 @@ def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> 
 def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
                   predict: Callable[[np.ndarray], tuple[dict[str, Any], np.ndarray]], *, fps: float = 25.0,
                   stem: str | None = None, progress: bool = True,
-                  start: Callable[[float | None], None] | None = None) -> dict[str, Any]:
+                  on_start: Callable[[float | None], None] | None = None) -> dict[str, Any]:
     """Run ``predict`` on every frame of ``source``; write ``<stem>_annotated.mp4|.avi`` and
     ``<stem>.jsonl`` (``{"frame": i, "time_s": t, **result}`` per line) under ``out_dir``.
-    ``start(frame_rate)`` is called before the first frame with the video's frame rate (None for
+    ``on_start(frame_rate)`` is called before the first frame with the video's frame rate (None for
     a folder of frames, which has none; ``fps`` times its outputs). Returns a summary: frames,
     frames/s, the files and the codec."""
     frames = open_frames(source, fps)
-    if start is not None:
-        start(None if frames.path.is_dir() else frames.fps)
+    if on_start is not None:
+        on_start(None if frames.path.is_dir() else frames.fps)
     stem = stem or frames.path.stem
     out = Path(out_dir)
     start = time.perf_counter()

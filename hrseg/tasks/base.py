@@ -394,5 +394,5 @@ class Task:
             result = predictor(frame, path)
             return predictor.document(frame, result), predictor.draw(frame, result)
 
-        summary = process_video(path, out, frame_result, start=predictor.reset)  # its tracks at its frame rate
+        summary = process_video(path, out, frame_result, on_start=predictor.reset)  # its tracks at its frame rate
         return {"video": str(path), "overlay": summary["video"], "json": summary["jsonl"]}
