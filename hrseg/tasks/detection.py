@@ -147,17 +147,21 @@ def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: floa
 DEFAULT_SCORE_THR = 0.3  # what a detection predictor reports by default (hrseg infer det|multi, the service)
 
 
-def reported_score_thr(score_thr: float | None, runner: nn.Module) -> float:
-    """The threshold a predictor reports at: ``score_thr`` when given, else
-    :data:`DEFAULT_SCORE_THR`, raised to an exported graph's own floor (a file exported with
-    ``--score-thr 0.5`` returns nothing under 0.5: by default its predictor reports from there)."""
+def runner_and_score_thr(task: Task, model: nn.Module, cfg: Mapping[str, Any],
+                         score_thr: float | None) -> tuple[nn.Module, float]:
+    """A detection predictor's runner (``task.runner``, exported on the fly at the threshold it
+    reports) and that threshold: ``score_thr`` when given, else :data:`DEFAULT_SCORE_THR`, raised
+    to an exported graph's own floor (a file exported with ``--score-thr 0.5`` returns nothing
+    under 0.5: by default its predictor reports from there). The detection and multi-task
+    predictors' one rule."""
+    runner = task.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
     if score_thr is not None:
-        return float(score_thr)
+        return runner, float(score_thr)
     floor = score_floor_of(runner)
     if floor is not None and floor > DEFAULT_SCORE_THR:
         log.info("score_thr %g: the exported graph's own (it returns nothing under it)", floor)
-        return floor
-    return DEFAULT_SCORE_THR
+        return runner, floor
+    return runner, DEFAULT_SCORE_THR
 
 
 def warn_score_floor(runner: nn.Module) -> None:
@@ -347,9 +351,9 @@ class DetTask(Task):
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], score_thr: float | None = None,
                   timer: StageTimer | None = None, **options: Any) -> DetPredictor:
-        """Boxes (and masks) scoring at least ``score_thr`` (:func:`reported_score_thr`), on :meth:`runner`."""
-        runner = self.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
-        return DetPredictor(runner, model, reported_score_thr(score_thr, runner), timer)
+        """Boxes (and masks) scoring at least ``score_thr`` (:func:`runner_and_score_thr`), on :meth:`runner`."""
+        runner, thr = runner_and_score_thr(self, model, cfg, score_thr)
+        return DetPredictor(runner, model, thr, timer)
 
 
 

@@ -36,7 +36,7 @@ from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, generate_once, tracking
-from hrseg.tasks.detection import DEFAULT_SCORE_THR, detection_runner, reported_score_thr, warn_score_floor
+from hrseg.tasks.detection import detection_runner, runner_and_score_thr, warn_score_floor
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 from hrseg.utils.image_io import write_image
 from hrseg.utils.profile import StageTimer
@@ -245,9 +245,8 @@ class MultiTask(Task):
             names = cfg.get("semantic_classes") or [str(i) for i in range(int(cfg["model"]["seg_classes"]))]
         colours = palette_for("generated", len(names)) if names else None
         keypoints = keypoint_set(cfg) if "keypoints" in heads else None
-        runner = self.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
-        return MultiPredictor(runner, model, keypoints, names, colours, reported_score_thr(score_thr, runner), kpt_thr,
-                              alpha, timer)
+        runner, thr = runner_and_score_thr(self, model, cfg, score_thr)
+        return MultiPredictor(runner, model, keypoints, names, colours, thr, kpt_thr, alpha, timer)
 
     def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:
         """Objects followed across frames by box IoU (each class on its own) and, for people, OKS."""
