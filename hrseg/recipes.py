@@ -81,8 +81,9 @@ def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str
     rows: list[Row] = [
         ("model.name", "seg_hrnetv2_ocr_w48" if ocr else "seg_hrnetv2_w48", f"YAML MODEL.NAME {name[:-4]}, STAGE*"),
         ("model.num_classes", classes, "YAML DATASET.NUM_CLASSES"),
-        ("model.align_corners", ocr, "lib/config/default.py MODEL.ALIGN_CORNERS True" if ocr
-         else "YAML MODEL.ALIGN_CORNERS False" if city else "W48 YAMLs of the repository: False"),
+        ("model.align_corners", ocr, ("lib/config/default.py MODEL.ALIGN_CORNERS True" if ocr
+         else "YAML MODEL.ALIGN_CORNERS False" if city else "W48 YAMLs of the repository: False")
+         + "; the test's final resize too (lib/datasets/base_dataset.py inference; hrseg: test.align_corners None)"),
         ("data.crop_size", crop, f"YAML TRAIN.IMAGE_SIZE [{crop[1]}, {crop[0]}] (W, H)"),
         ("data.base_size", base, "YAML TRAIN.BASE_SIZE"),
         ("data.scale_range", [0.5, 2.1], "lib/datasets/base_dataset.py gen_sample: 0.5 + random.randint(0, 16) / 10"),
@@ -107,7 +108,6 @@ def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str
         ("loss.ohem_min_kept", 131072, "YAML LOSS.OHEMKEEP"),
         ("test.base_size", base, "YAML TEST.BASE_SIZE"),
         ("test.crop_size", [1024, 2048] if city else [520, 520], "YAML TEST.IMAGE_SIZE (W, H)"),
-        ("test.align_corners", ocr, "lib/datasets/base_dataset.py inference: MODEL.ALIGN_CORNERS"),
     ]
     if ocr:
         rows.append(("loss.aux_weight", 0.4, "YAML LOSS.BALANCE_WEIGHTS [0.4, 1] (aux, main)"))

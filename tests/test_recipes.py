@@ -70,7 +70,8 @@ def test_cityscapes_w48(recipes: dict) -> None:
 def test_ocr_align_corners(recipes: dict) -> None:
     # lib/config/default.py: _C.MODEL.ALIGN_CORNERS = True; the OCR YAMLs leave it
     for name in ("Cityscapes W48 + OCR", "PASCAL-Context 59 W48 + OCR"):
-        assert recipes[name]["model"]["align_corners"] is True and recipes[name]["test"]["align_corners"] is True
+        assert recipes[name]["model"]["align_corners"] is True
+        assert recipes[name]["test"]["align_corners"] is None  # the test follows the model (with_align_corners)
     assert recipes["Cityscapes W48"]["model"]["align_corners"] is False  # the W48 YAML: ALIGN_CORNERS: False
     with torch.device("meta"):
         assert hrseg.build_model("seg_hrnetv2_ocr_w18_small_v1").align_corners is True  # official OCR checkpoints

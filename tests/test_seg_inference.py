@@ -190,3 +190,43 @@ def test_class_indices_are_argmax_ties_included() -> None:
     assert torch.equal(class_indices(scores), scores.argmax(0))
     assert torch.equal(class_indices(scores[None], 1), scores[None].argmax(1))
     np.testing.assert_array_equal(scores_to_labels(scores, band=8), scores.argmax(0).numpy())
+
+
+class LowResModel(PixelModel):
+    """Logits at a quarter of the input, as the HRNet heads give them; ``align_corners`` as the
+    weights were trained."""
+
+    def __init__(self, align_corners: bool) -> None:
+        super().__init__()
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x[..., ::4, ::4])
+
+
+def test_the_final_resize_follows_the_models_align_corners_unless_the_test_sets_it() -> None:
+    """The official code's one MODEL.ALIGN_CORNERS serves training and test: published OCR weights
+    (align_corners=True) were tested with a False resize when only the model knew."""
+    image = _image(37, 53)
+    for align in (True, False):
+        model = LowResModel(align).eval()
+        torch.manual_seed(0)
+        own = predict_scores(model, image, dict(mode="whole"))
+        for setting in (True, False):
+            given = predict_scores(model, image, dict(mode="whole", align_corners=setting))
+            assert torch.equal(own, given) == (setting == align)
+
+
+def test_the_seg_predictor_tests_as_its_weights_were_trained() -> None:
+    """A config that leaves test.align_corners (LIP + OCR) tests an OCR model with its True; the
+    recipe's own value wins when it gives one."""
+    from hrseg.tasks.segmentation import TASK, load_seg_config  # the task layer, above inference
+    cfg = load_seg_config("configs/seg/synthetic_mini.py",
+                          ["model.name=seg_hrnetv2_ocr_w18_small_v1", "test.backend=torch"])
+    assert cfg["test"]["align_corners"] is None
+    model = hrseg.build_model("seg_hrnetv2_ocr_w18_small_v1", num_classes=cfg["model"]["num_classes"])
+    assert TASK.predictor(model, cfg).test_cfg["align_corners"] is True
+    cfg["test"]["align_corners"] = False
+    assert TASK.predictor(model, cfg).test_cfg["align_corners"] is False
+    lip = load_seg_config("configs/seg/ocr_hrnetv2_w48_lip_473x473.py")
+    assert lip["model"]["align_corners"] is True and lip["test"]["align_corners"] is None

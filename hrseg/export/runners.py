@@ -190,6 +190,8 @@ class ExportedFile(nn.Module):
         self.keypoint_label = int(record.get("keypoint_label", 1))  # the multi-task model's keypoint class
         config_model = (record.get("config") or {}).get("model") or {}
         self.seg_classes = int(config_model.get("seg_classes") or len(self.meta.get("semantic_classes") or []))
+        if "align_corners" in record:  # a segmentation file: its model's final resize (the predictor's test)
+            self.align_corners = bool(record["align_corners"])
 
     def forward(self, *args: Any) -> Any:
         raise ConfigError(f"{self.path}: an exported file runs through its runner (hrseg.backends.load_runner)")

@@ -84,12 +84,14 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = True,
     """
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
-    model = fold_batchnorm(copy.deepcopy(model).eval())
-    for p in model.parameters():
+    folded = fold_batchnorm(copy.deepcopy(model).eval())
+    for p in folded.parameters():
         p.requires_grad_(False)
-    if not channels_last and dtype == torch.float32:
-        return model.eval()
-    return InferenceWrapper(model, channels_last, dtype).eval()
+    optimized = folded if not channels_last and dtype == torch.float32 else InferenceWrapper(folded, channels_last,
+                                                                                              dtype)
+    if hasattr(model, "align_corners"):  # a segmentation model's final resize (the test reads it; folding drops it)
+        optimized.align_corners = model.align_corners
+    return optimized.eval()
 
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -58,7 +58,9 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     # what the tools run the model on: None / "auto" (the fastest installed, logged), torch (eager),
     # optimized, compiled, onnxruntime or openvino (exported, self-checked, cached; docs/deploy.md)
     backend=None,
-    align_corners=False,  # logits -> input size interpolation (False in the official W48 configs)
+    # logits -> input size interpolation; None: the model's own ``align_corners`` (what its weights
+    # were trained with, as the official code's one MODEL.ALIGN_CORNERS serves training and test)
+    align_corners=None,
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     window_batch=4,  # sliding windows per forward pass (memory stays flat in the image size)
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
@@ -88,6 +90,14 @@ def resolve_test_settings(test_cfg: Mapping[str, Any]) -> dict[str, Any]:
     if protocol == "official_ms":
         cfg.update(OFFICIAL_MS[dataset])
     return cfg
+
+
+def with_align_corners(test_cfg: Mapping[str, Any], model: nn.Module) -> dict[str, Any]:
+    """``test_cfg`` with ``align_corners`` decided: its own when set, else ``model``'s (an
+    exported file records its model's)."""
+    if test_cfg.get("align_corners") is not None:
+        return dict(test_cfg)
+    return {**test_cfg, "align_corners": bool(getattr(model, "align_corners", False))}
 
 
 def _pairs(value: Sequence[int] | int, what: str) -> tuple[int, int]:
@@ -199,7 +209,7 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
     ``test_cfg`` keys: see :data:`SEG_TEST_DEFAULTS`. The model must be in eval mode (use
     :func:`hrseg.inference.optimize.inference_model`).
     """
-    cfg = resolve_test_settings(test_cfg)
+    cfg = with_align_corners(resolve_test_settings(test_cfg), model)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"predict_scores: expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
     h, w = image.shape[:2]

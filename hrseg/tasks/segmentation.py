@@ -35,7 +35,7 @@ from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
 from hrseg.inference.optimize import inference_model
-from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels
+from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels, with_align_corners
 from hrseg.inference.predictor import SegPredictor
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
@@ -227,6 +227,7 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
     Returns the scalar metrics (``mIoU``, ``aAcc``, ``mAcc``) and the full result with the
     per-class IoU. Distributed: each process predicts its share; the confusion matrices are summed.
     """
+    test_cfg = with_align_corners(test_cfg, model)
     runner = (inference_runner(model, test_cfg, name, test_cfg.get("crop_size", (512, 1024))) if name
               else inference_model(model, test_cfg))
     cm = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
@@ -315,7 +316,8 @@ class SegTask(Task):
         """Label maps with the config's test protocol; overlays in ``palette`` (default: the dataset's)."""
         names = class_names(cfg)
         colours = palette_for(palette or default_palette(cfg), len(names))
-        return SegPredictor(self.runner(model, cfg), model, cfg["test"], list(names), colours, alpha, timer)
+        test_cfg = with_align_corners(cfg["test"], model)
+        return SegPredictor(self.runner(model, cfg), model, test_cfg, list(names), colours, alpha, timer)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
                          predictor: SegPredictor) -> dict[str, str]:
