@@ -100,7 +100,8 @@ def run_cli(main: Callable[[], int]) -> int:
 def add_config_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add CONFIG, --cfg-options, --work-dir, --resume [PATH] and --seed to a tool's parser."""
     parser.add_argument("config", nargs="?", default=None,
-                        help="config file (e.g. configs/pose/hrnet_w32_coco_256x192.py); the defaults without one")
+                        help="config file, or a shipped config's name (hrseg configs lists them); "
+                        "the defaults without one")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. optimizer.lr=5e-4 schedule.milestones=[90,120]")
     parser.add_argument("--work-dir", default=None, help="where checkpoints and logs go "

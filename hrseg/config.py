@@ -49,7 +49,7 @@ def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping
         where = str(path)
         schema.check(file_cfg, f"{path}{' (or its _base_ files)' if len(files) > 1 else ''}")
         _merge(cfg, file_cfg)
-    overrides = _parse_options(cfg_options, where)
+    overrides = parse_options(cfg_options, where)
     for key, value in overrides.items():
         schema.check_key(key, value, f"{where}: --cfg-options", " ")  # "x.py: --cfg-options optimizer.lr: ..."
         _set(cfg, key.split("."), value, where)
@@ -198,7 +198,7 @@ def _strip(obj: Any) -> Any:
     return obj
 
 
-def _parse_options(options: list[str] | Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+def parse_options(options: list[str] | Mapping[str, Any] | None, where: str) -> dict[str, Any]:
     if not options:
         return {}
     if isinstance(options, Mapping):

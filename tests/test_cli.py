@@ -109,6 +109,7 @@ def test_user_errors_are_one_line_and_exit_status_2(argv, message, capsys, tmp_p
     (["infer", "pose", "x.jpg", "--det-score-thr", "-3"], "argument --det-score-thr: must be between 0 and 1"),
     (["infer", "det", "x.jpg", "--score-thr", "nan"], "argument --score-thr: expected a finite number, got 'nan'"),
     (["infer", "seg", "x.jpg", "--scales", "1", "0"], "argument --scales: must be above 0, got 0.0"),
+    (["test", "seg", "--scales", "1", "0"], "argument --scales: must be above 0, got 0.0"),
     (["infer", "seg", "x.jpg", "--alpha", "1.5"], "argument --alpha: must be between 0 and 1"),
 ])
 def test_numbers_on_the_command_line_are_checked_by_the_parser(argv, message, capsys):

@@ -380,3 +380,17 @@ def test_seeded_loader_order_is_fixed_by_seed_and_epoch():
     assert order(0, 1) == order(0, 1) and order(0, 1) != order(1, 1) and order(0, 1) != order(0, 2)
     assert not math.isnan(sum(order(3, 1)))
 
+
+
+def test_a_run_resumed_into_another_folder_takes_its_best_along(tmp_path):
+    """`--work-dir new --resume old/latest.pth` left no best.pth in new/ while metrics.json named
+    the best epoch; an older epoch's file takes the best only when it is that file's best."""
+    first = make_trainer(tmp_path / "old", max_epochs=2, save_every=1)
+    first.fit()
+    best_epoch = first.best["epoch"]
+    resumed = make_trainer(tmp_path / "new", max_epochs=2, resume=str(tmp_path / "old" / "latest.pth"))
+    assert load_state(tmp_path / "new" / "best.pth")["epoch"] == best_epoch == resumed.best["epoch"]
+    # epoch 1 was not evaluated (eval_interval 2): its state names no best, and best.pth is not its own
+    assert load_state(tmp_path / "old" / "epoch_1.pth")["best"].get("epoch") is None
+    make_trainer(tmp_path / "other", max_epochs=2, resume=str(tmp_path / "old" / "epoch_1.pth"))
+    assert not (tmp_path / "other" / "best.pth").exists()

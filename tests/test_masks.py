@@ -233,11 +233,13 @@ def test_detection_task_reports_box_and_mask_ap_and_draws_masks(shared_data, tmp
     inst = CocoInstances(shared_data / "coco_mini" / "instances.json")
     ids = inst.image_ids[:6]
     ds = CocoDetection(inst, shared_data / "coco_mini" / "images", img_ids=ids)
-    metrics = evaluate_dataset(_Oracle(ds), ds, inst.categories, tmp_path / "results_boxes.json", verbose=False)
+    out = tmp_path / "boxes_run"  # the mask results go beside the box results, whatever the folder's name
+    out.mkdir()
+    metrics = evaluate_dataset(_Oracle(ds), ds, inst.categories, out / "results_boxes.json", verbose=False)
     assert metrics["AP"] == pytest.approx(1.0) and metrics["mask_AP"] == pytest.approx(1.0)
-    written = json.loads((tmp_path / "results_masks.json").read_text())
+    written = json.loads((out / "results_masks.json").read_text())
     assert written and all("bbox" not in r and isinstance(r["segmentation"]["counts"], str) for r in written)
-    assert all("segmentation" not in r for r in json.loads((tmp_path / "results_boxes.json").read_text()))
+    assert all("segmentation" not in r for r in json.loads((out / "results_boxes.json").read_text()))
     # inference: detections carry their RLE; the drawing fills them translucently with an outline
     image = ds.read(ids[0])
     oracle = _Oracle(CocoDetection(inst, shared_data / "coco_mini" / "images", img_ids=ids[:1]))

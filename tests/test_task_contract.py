@@ -168,3 +168,29 @@ def test_a_model_name_says_its_task_and_the_registry_holds_to_it():
         register_model("seg_misnamed", lambda **kw: None, ModelInfo("pose"))
     with pytest.raises(ValueError, match="'pose_bare': its name must start with no task"):
         register_model("pose_bare", lambda **kw: None)
+
+
+def test_model_options_apply_to_a_checkpoints_recorded_model(tmp_path):
+    """`hrseg test det CONFIG --cfg-options model.box_detections_per_img=5` (and `infer --config`):
+    the checkpoint's recorded model section replaced the config's, and the user's options with it."""
+    cfg = detection.load_det_config("mini_fasterrcnn", ["model.min_size=96", "model.max_size=96"])
+    cfg["model"]["num_classes"] = 3
+    path = hrseg.save_checkpoint(tmp_path / "det.pth", detection.TASK.build_model(cfg),
+                                 meta={"config": cfg, "model": detection.TASK.model_meta(cfg)})
+    options = ["model.box_detections_per_img=5", "model.box_nms_thresh=0.1"]
+    model, out = detection.TASK.load_model(path, detection.load_det_config("mini_fasterrcnn", options), options)
+    assert (model.roi_heads.detections_per_img, model.roi_heads.nms_thresh) == (5, 0.1)
+    assert out["model"]["min_size"] == 96 and out["model"]["num_classes"] == 3  # the rest: the checkpoint's
+    model, _ = detection.TASK.load_model(path, detection.load_det_config("mini_fasterrcnn"))
+    assert model.roi_heads.detections_per_img == 100 and model.transform.min_size == (96,)
+
+
+def test_fewer_training_samples_than_a_batch_say_so():
+    """5 images and a batch of 8 made "the training loader yields no batch (empty dataset?)"."""
+    from hrseg.tasks.common import start_training
+
+    cfg = {"seed": 0, "data": {"batch_size": 8, "num_workers": 0}}
+    with pytest.raises(ConfigError, match=r"data.batch_size 8: the 5 training samples make no whole batch"):
+        start_training(cfg, lambda c, split: list(range(5)), None)
+    assert len(start_training({**cfg, "data": {"batch_size": 5, "num_workers": 0}},
+                              lambda c, split: list(range(5)), None)[2]) == 1

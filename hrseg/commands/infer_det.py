@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = inference_parser(__doc__, "image files, folders of images or video files",
                           "published detector by name (hrseg weights list) or an hrseg / OpenMMLab checkpoint",
                           "config for the model (default: the one the checkpoint recorded)", "outputs/det")
-    ap.add_argument("--score-thr", type=fraction, default=None, help="keep boxes scoring at least this (default 0.3, "
-                    "or an exported file's own threshold when higher)")
+    ap.add_argument("--score-thr", type=fraction, default=None,
+                    help="keep boxes scoring at least this (default 0.3, or an exported file's own threshold when "
+                    "higher); never under the model's own box threshold (0.05: model.box_score_thresh)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     add_track_args(ap, smooth=False)

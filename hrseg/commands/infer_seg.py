@@ -5,12 +5,13 @@ video and one JSON line per frame (class areas).
 
     hrseg infer seg photo.jpg                  # the published Cityscapes W48 when cached, else `hrseg train seg`'s
     hrseg infer seg photo.jpg --weights seg_hrnetv2_w48.official_cityscapes     # published, by name
-    hrseg infer seg photos/ --weights hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth --out results/
+    hrseg infer seg photos/ --weights hrnet_cs_8090_torch11.pth --out results/
     hrseg infer seg big.jpg --weights W --mode slide --crop-size 1024x1024 --palette cityscapes
     hrseg infer seg street.mp4 --weights W --backend openvino
     python tools/infer_seg.py ...              # the same command, from a clone
-Official HRNet-Semantic-Segmentation and mmsegmentation checkpoints (Cityscapes, PASCAL-Context,
-LIP, with or without OCR) are used as they are; hrseg checkpoints carry their own config.
+Published official HRNet-Semantic-Segmentation and mmsegmentation files (`hrseg weights list`) are
+known by name or SHA-256 and run as published; another file of theirs needs --config naming its
+model. hrseg checkpoints carry their own config.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluate detector weights with COCO box AP on a config's val split or another COCO file.
+"""Evaluate detector weights with COCO box (and mask) AP on a config's val split or another COCO file.
 
     hrseg test det faster_rcnn_hrnetv2p_w32_1x_coco --weights frcnn_w32.pth
     hrseg test det mini_fasterrcnn --ann-file instances.json --img-dir images/
@@ -21,6 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     add_backend_arg(ap)
     args = ap.parse_args(argv)
     cfg = in_home(load_det_config(args.config, test_options(args)))
-    test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, img_dir=args.img_dir)
+    test(cfg, args.weights, args.out_dir, args.cfg_options, ann_file=args.ann_file, img_dir=args.img_dir)
     return 0
 

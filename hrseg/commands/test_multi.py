@@ -27,6 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     add_backend_arg(ap)
     args = ap.parse_args(argv)
     cfg = in_home(load_multi_config(args.config, test_options(args)))
-    test(cfg, args.weights, args.out_dir, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
+    test(cfg, args.weights, args.out_dir, args.cfg_options, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
          img_dir=args.img_dir, semantic_dir=args.semantic_dir)
     return 0

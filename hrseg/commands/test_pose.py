@@ -27,6 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     options = test_options(args) + ([f"data.val_batch_size={args.batch_size}"] if args.batch_size else [])
     cfg = in_home(load_pose_config(args.config, options))
-    test(cfg, args.weights, args.out_dir, det_file=args.det_json, flip=args.flip)
+    test(cfg, args.weights, args.out_dir, args.cfg_options, det_file=args.det_json, flip=args.flip)
     return 0
 

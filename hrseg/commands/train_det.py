@@ -1,4 +1,4 @@
-"""Train an HRNetV2p detector (Faster R-CNN or FCOS) and evaluate COCO box AP on the val split.
+"""Train an HRNetV2p detector (Faster R-CNN, FCOS or Mask R-CNN) and evaluate its COCO box (and mask) AP.
 
     hrseg train det                                      # the embedded synthetic mini-split (CPU)
     hrseg train det faster_rcnn_hrnetv2p_w32_1x_coco --work-dir work_dirs/frcnn_w32   # a shipped config

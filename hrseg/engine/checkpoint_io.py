@@ -115,6 +115,18 @@ def resume_path(resume: bool | str | os.PathLike | None, work_dir: str | os.Path
     return path
 
 
+def carry_best(resumed: Path, state: Mapping[str, Any], work_dir: Path) -> Path | None:
+    """A run resumed from another folder into ``work_dir`` takes that folder's ``best.pth`` along
+    when it is the best the resumed state records (its epoch), so ``best.pth`` and ``metrics.json``
+    agree; returns the copy (None: nothing carried)."""
+    source, target, epoch = Path(resumed).parent / BEST, Path(work_dir) / BEST, (state.get("best") or {}).get("epoch")
+    if epoch is None or target.exists() or not source.is_file() or source.resolve() == target.resolve():
+        return None
+    if int(read_checkpoint(source).get("epoch", -1)) != int(epoch):
+        return None
+    return copy_atomic(source, target)
+
+
 def next_best(best: Mapping[str, Any], metrics: Mapping[str, float], metric: str | None, mode: str,
               epoch: int) -> dict[str, Any] | None:
     """The new ``best`` (``{"metric", "value", "epoch"}``, what selects best.pth) when ``metrics``

@@ -186,6 +186,8 @@ class Trainer:
             kept = f"; seed {seed} not used: the run keeps its own" if seed is not None and seed != self.seed else ""
             self.logger.info(f"resumed from {path} at epoch {self.epoch}, iteration {self.iteration} "
                              f"(seed {self.seed}{kept})")
+            if self.is_main and (carried := ckpt.carry_best(path, state, self.work_dir)):
+                self.logger.info(f"{carried}: the resumed run's best (epoch {self.best['epoch']})")
         elif resume:
             self.logger.info(f"nothing to resume in {self.work_dir}: starting from epoch 0")
 

@@ -26,7 +26,7 @@ from hrseg.errors import CheckpointError, ConfigError, missing_tracking
 from hrseg import weights as published
 from hrseg.backends import AUTO
 from hrseg.checkpoint import read_checkpoint
-from hrseg.config import load_config
+from hrseg.config import load_config, parse_options
 from hrseg.engine import Trainer, get_rank
 from hrseg.engine.speed import check_speed
 from hrseg.engine.trainer import TrainStep
@@ -201,7 +201,7 @@ class Task:
             meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
             if not (meta.get("config") or meta.get("model")):
                 record = published.identify(path)
-        self._check_holds_this_task(path, meta, record)
+        common.check_holds_task(self.name, path, meta, record)
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
             out["model"] = {**out["model"], "name": record.model}
@@ -228,8 +228,9 @@ class Task:
         recorded = merged(self.defaults, config, self.open_keys) if config else None
         if cfg is not None:
             out = copy.deepcopy(dict(cfg))
-            if recorded is not None:
-                out["model"] = copy.deepcopy(dict(recorded["model"]))
+            if recorded is not None:  # the weights define the model; --cfg-options model.* (NMS, sizes) still apply
+                model_options = {k: v for k, v in parse_options(cfg_options, str(path)).items() if k[:6] == "model."}
+                out = load_config(None, model_options, {**out, "model": recorded["model"]}, self.open_keys)
         elif recorded is not None:
             out = load_config(None, cfg_options, recorded, self.open_keys)
         else:
@@ -247,7 +248,8 @@ class Task:
         :class:`~hrseg.export.runners.ExportedFile` the backends run as it was exported, with the
         config it records (its test settings; run on ``auto``: ONNX Runtime or OpenVINO)."""
         record = read_meta(path)
-        self._check_holds_this_task(path, {"model": record.get("model_meta") or {"model": record["model"]}}, None)
+        recorded_model = record.get("model_meta") or {"model": record["model"]}
+        common.check_holds_task(self.name, path, {"model": recorded_model}, None)
         config = copy.deepcopy(record.get("config"))
         if config:  # the checkpoint's backend is not the file's; its dtype is (where the task has one)
             config.setdefault("test", {})["backend"] = AUTO
@@ -262,23 +264,6 @@ class Task:
 
     def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
         """Fit ``cfg`` to what an exported file fixed (pose: its crop size); nothing by default."""
-
-    def _check_holds_this_task(self, path: Path, meta: Mapping[str, Any], record: Any) -> None:
-        """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,
-        before a model is built or exported: the task the file records, else its model's."""
-        model = record.model if record is not None else (meta.get("model") or {}).get("model") or (
-            (meta.get("config") or {}).get("model") or {}).get("name")
-        task = (meta.get("model") or {}).get("task") if record is None else None
-        if task is None and model:
-            try:
-                task = model_info(model).task
-            except ConfigError:  # a model hrseg does not name (torchvision's detector): building it says so
-                return
-        if task is not None and task != self.name:
-            part = task in ("backbone", "neck")  # a part of models, no task's model
-            what = "a backbone" if part else f"a {task} model"
-            hint = "" if part else f" (the {task} commands take it, e.g. hrseg infer {task})"
-            raise CheckpointError(f"{path}: holds {what} ({model}), not a {self.name} model{hint}")
 
     # -- the flows --------------------------------------------------------------------------------
     def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
@@ -310,11 +295,13 @@ class Task:
         return metrics
 
     def test(self, cfg: Mapping[str, Any], weights: str | os.PathLike | None = None,
-             out_dir: str | os.PathLike | None = None, **options: Any) -> dict[str, float]:
+             out_dir: str | os.PathLike | None = None, cfg_options: Mapping[str, Any] | Sequence[str] | None = None,
+             **options: Any) -> dict[str, float]:
         """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
-        task's test options (e.g. pose ``det_file``, detection ``ann_file``). Writes the results and
-        ``metrics_test.json`` to ``out_dir`` (default: the work_dir) and prints the tables."""
-        model, cfg = self.load_model(self.resolve_weights(weights, cfg["work_dir"]), cfg)
+        task's test options (e.g. pose ``det_file``, detection ``ann_file``); ``cfg_options``: those
+        ``cfg`` was loaded with (their ``model.*`` apply to a checkpoint's recorded model). Writes the
+        results and ``metrics_test.json`` to ``out_dir`` (default: the work_dir) and prints the tables."""
+        model, cfg = self.load_model(self.resolve_weights(weights, cfg["work_dir"]), cfg, cfg_options)
         cfg = self.test_config(cfg, **options)
         dataset = self.build_dataset(cfg, "val", **self.dataset_options(**options))
         out = Path(out_dir or cfg["work_dir"])

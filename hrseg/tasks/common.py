@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 from dataclasses import asdict
 from inspect import signature
@@ -159,6 +160,10 @@ def start_training(cfg: Mapping[str, Any], build_dataset: Callable[[Mapping[str,
     loader = build_dataloader(train_set, batch_size=data["batch_size"], shuffle=True,
                               num_workers=data["num_workers"], collate_fn=collate_fn, drop_last=True, seed=seed)
     processes = f"distributed, {get_world_size()} processes" if distributed else "one process"
+    if len(loader) == 0:  # an epoch drops its last, partial batch
+        share = f" ({math.ceil(len(train_set) / get_world_size())} a process)" if distributed else ""
+        raise ConfigError(f"data.batch_size {data['batch_size']}: the {len(train_set)} training samples{share} make "
+                          "no whole batch (an epoch drops its last, partial one); lower data.batch_size")
     return train_set, val_set, loader, processes
 
 
@@ -177,3 +182,21 @@ def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def check_holds_task(name: str, path: Path, meta: Mapping[str, Any], record: Any) -> None:
+    """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,
+    before a model is built or exported: the task the file records, else its model's."""
+    model = record.model if record is not None else (meta.get("model") or {}).get("model") or (
+        (meta.get("config") or {}).get("model") or {}).get("name")
+    task = (meta.get("model") or {}).get("task") if record is None else None
+    if task is None and model:
+        try:
+            task = model_info(model).task
+        except ConfigError:  # a model hrseg does not name (torchvision's detector): building it says so
+            return
+    if task is not None and task != name:
+        part = task in ("backbone", "neck")  # a part of models, no task's model
+        what = "a backbone" if part else f"a {task} model"
+        hint = "" if part else f" (the {task} commands take it, e.g. hrseg infer {task})"
+        raise CheckpointError(f"{path}: holds {what} ({model}), not a {name} model{hint}")

@@ -156,6 +156,12 @@ def runner_and_score_thr(task: Task, model: nn.Module, cfg: Mapping[str, Any],
     predictors' one rule."""
     runner = task.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
     if score_thr is not None:
+        heads = getattr(model, "roi_heads", model)  # FCOS keeps its threshold on the model
+        own = getattr(heads, "own_score_thresh", getattr(heads, "score_thresh", None))
+        if own is not None and score_thr < own:
+            key = "box_score_thresh" if heads is not model else "score_thresh"
+            log.warning("score_thr %g: the model keeps no box under its own %g (--cfg-options model.%s=%g lowers it)",
+                        score_thr, own, key, score_thr)
         return runner, float(score_thr)
     floor = score_floor_of(runner)
     if floor is not None and floor > DEFAULT_SCORE_THR:
@@ -235,6 +241,14 @@ def matched_categories(classes: Sequence[Mapping[str, Any]], gt: CocoInstances) 
     return cat_ids, matched
 
 
+def masks_file(boxes_file: str | os.PathLike) -> Path:
+    """The mask results beside the box results: ``results_boxes_val.json`` -> ``results_masks_val.json``
+    (in the same folder, whatever its name holds)."""
+    path = Path(boxes_file)
+    name = path.name.replace("boxes", "masks") if "boxes" in path.name else f"{path.stem}_masks{path.suffix}"
+    return path.with_name(name)
+
+
 def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence[Mapping[str, Any]],
                      out_json: str | os.PathLike | None = None, batch_size: int = 2, num_workers: int = 0,
                      verbose: bool = True, title: str = "COCO boxes") -> dict[str, float]:
@@ -249,7 +263,7 @@ def evaluate_dataset(model: nn.Module, dataset: CocoDetection, classes: Sequence
     if out_json is not None and get_rank() == 0:
         write_box_results(out_json, results)
         if mask_model(model):
-            write_box_results(str(out_json).replace("boxes", "masks"), masks)
+            write_box_results(masks_file(out_json), masks)
     metrics = evaluate_boxes(gt.coco, results, img_ids=dataset.image_ids, cat_ids=matched,
                              verbose=verbose and get_rank() == 0, title=title)
     if mask_model(model):  # Mask R-CNN: mask AP beside the box AP, as mask_AP, mask_AP50, ...
