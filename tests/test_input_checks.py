@@ -4,6 +4,7 @@ do not fit their inputs, partial person detections, truncated videos, OpenCV's c
 configs listing by task, and the temporaries a killed atomic write leaves."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -26,7 +27,7 @@ from hrseg.data.pose.dataset import CocoPoseDataset
 from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.inference import video
 from hrseg.inference.person_boxes import PersonBoxes, check_coverage, read_boxes
-from hrseg.utils.io import atomic_path, remove_stale_temporaries
+from hrseg.utils.io import atomic_path, remove_stale_temporaries, write_json
 from hrseg.weights import verify
 
 
@@ -297,3 +298,11 @@ def test_a_missing_tracking_extra_is_said_before_the_weights_load(monkeypatch, t
         pose.TASK.build_predictor(tmp_path / "missing.pth", track=True)
     with pytest.raises(ConfigError, match="--smooth .* give --track too"):
         pose.TASK.build_predictor(tmp_path / "missing.pth", smooth=True)
+
+
+def test_json_outputs_are_strict_json(tmp_path):
+    """A class absent from prediction and labels has IoU NaN: Python wrote it as NaN, which is no
+    JSON (JavaScript's JSON.parse and strict readers refuse it); it is null now, the rest as it was."""
+    path = write_json(tmp_path / "m.json", {"mIoU": 0.5, "per_class": [0.25, float("nan")], "x": (float("inf"), 1)})
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}")) == \
+        {"mIoU": 0.5, "per_class": [0.25, None], "x": [None, 1]}

@@ -74,6 +74,9 @@ def test_test_seg_on_the_real_frame(trained: dict, shared_data: Path, tmp_path: 
     assert code == 0 and "mIoU" in out and "road" in out and "bicycle" in out
     metrics = json.loads((tmp_path / "metrics_test.json").read_text())
     assert metrics["num_images"] == 1 and 0.0 <= metrics["mIoU"] <= 1.0 and len(metrics["iou"]) == 19
+    run = metrics["run"]  # how it was measured travels with the figures
+    assert run["weights"] == str(trained["weights"]) and run["test"]["backend"] == "optimized"
+    assert run["model"] == "seg_hrnetv2_w18_small_v1" and run["test"]["mode"] == "whole"
     # the same number as the evaluation path computes directly
     cfg = load_seg_config(MINI, {"data.root": str(root), "data.synthetic": None})
     model = hrseg.build_model("seg_hrnetv2_w18_small_v1")

@@ -300,8 +300,10 @@ class Task:
         """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
         task's test options (e.g. pose ``det_file``, detection ``ann_file``); ``cfg_options``: those
         ``cfg`` was loaded with (their ``model.*`` apply to a checkpoint's recorded model). Writes the
-        results and ``metrics_test.json`` to ``out_dir`` (default: the work_dir) and prints the tables."""
-        model, cfg = self.load_model(self.resolve_weights(weights, cfg["work_dir"]), cfg, cfg_options)
+        results and ``metrics_test.json`` (with the weights and test settings) to ``out_dir`` (default: the
+        work_dir) and prints the tables."""
+        weights = self.resolve_weights(weights, cfg["work_dir"])
+        model, cfg = self.load_model(weights, cfg, cfg_options)
         cfg = self.test_config(cfg, **options)
         dataset = self.build_dataset(cfg, "val", **self.dataset_options(**options))
         out = Path(out_dir or cfg["work_dir"])
@@ -309,7 +311,8 @@ class Task:
         self.report(evaluation, cfg, dataset, self.test_title(cfg, dataset, **options))
         if get_rank() == 0:
             metrics, details = evaluation
-            write_json(out / "metrics_test.json", {**metrics, **details.get("json", {})})
+            run = {"weights": str(weights), "model": cfg["model"]["name"], "test": cfg["test"]}  # how it was measured
+            write_json(out / "metrics_test.json", {**metrics, **details.get("json", {}), "run": run})
             print(f"metrics: {out / 'metrics_test.json'}"
                   + (f", results: {details['results']}" if details.get("results") else ""))
         return evaluation[0]

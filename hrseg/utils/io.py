@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -79,10 +80,27 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
-    """Write ``obj`` as JSON atomically and return the path."""
+    """Write ``obj`` as strict JSON atomically and return the path: a NaN or infinite float (the
+    IoU of a class absent from prediction and labels) is written as ``null``, which every JSON
+    reader takes (Python's default ``NaN`` is not JSON: JavaScript's ``JSON.parse`` refuses it)."""
+    try:
+        text = json.dumps(obj, indent=indent, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: the rare case pays for the walk
+        text = json.dumps(_finite(obj), indent=indent, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=indent))
+        tmp.write_text(text)
     return Path(path)
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with its non-finite floats as None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
