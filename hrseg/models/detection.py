@@ -29,9 +29,14 @@ stride is exact (torchvision derives the anchor strides from the feature map siz
 """
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
+import numbers
+import reprlib
 from collections import OrderedDict
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -42,10 +47,10 @@ from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops import MultiScaleRoIAlign
 
 from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
-from hrseg.errors import CheckpointError
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.pyramid import HRNetV2p
-from hrseg.models.registry import ModelInfo, register_model
+from hrseg.models.registry import ModelInfo, model_info, register_model
 
 # Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
 # backbone of a pose / segmentation / HRNetV2p checkpoint, the V2p neck of an HRNetV2p one.
@@ -58,6 +63,126 @@ HRNET_PREFIX = "backbone.body.backbone."
 # HRNet-Object-Detection configs/hrnet/faster_rcnn_hrnetv2p_w*_1x.py test_cfg.rpn: nms_pre 2000
 # (per level), max_num 2000.
 OFFICIAL_RPN_TEST: dict[str, int] = dict(rpn_pre_nms_top_n_test=2000, rpn_post_nms_top_n_test=2000)
+
+
+# -- the options each detector takes ----------------------------------------------------------
+def _real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v: Any) -> bool:
+    """A whole number >= 1 (not a bool, not 2.0: counts are not rounded)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+
+def _several(v: Any, n: int, item: Callable[[Any], bool]) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == n and all(item(x) for x in v)
+
+
+# What a value of each kind must be, and the words that say so.
+OPTION_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "fraction": (lambda v: _real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "count": (_whole, "a whole number >= 1"),
+    "sizes": (lambda v: _whole(v) or (isinstance(v, (list, tuple)) and len(v) > 0 and all(map(_whole, v))),
+              "a whole number >= 1 or a list of them"),
+    "positive": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "radius": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "mean": (lambda v: v is None or _several(v, 3, _real), "None or three numbers"),
+    "std": (lambda v: v is None or _several(v, 3, lambda x: _real(x) and x > 0), "None or three numbers > 0"),
+    "box_weights": (lambda v: v is None or _several(v, 4, lambda x: _real(x) and x > 0), "None or four numbers > 0"),
+    "hw": (lambda v: v is None or _several(v, 2, _whole), "None or two whole numbers >= 1"),
+}
+# torchvision's GeneralizedRCNNTransform options (every detector's image batching)
+_TRANSFORM_OPTIONS: dict[str, str] = {"image_mean": "mean", "image_std": "std", "size_divisible": "count",
+                                      "fixed_size": "hw"}
+# The options Faster R-CNN (Mask R-CNN, the multi-task model) passes on to torchvision, and their kinds.
+RCNN_OPTIONS: dict[str, str] = {
+    **_TRANSFORM_OPTIONS,
+    **{f"rpn_{when}_nms_top_n_{split}": "count" for when in ("pre", "post") for split in ("train", "test")},
+    **{f"rpn_{k}": "fraction" for k in ("nms_thresh", "fg_iou_thresh", "bg_iou_thresh", "positive_fraction",
+                                        "score_thresh")},
+    "rpn_batch_size_per_image": "count",
+    **{f"box_{k}": "fraction" for k in ("score_thresh", "nms_thresh", "fg_iou_thresh", "bg_iou_thresh",
+                                        "positive_fraction")},
+    "box_detections_per_img": "count", "box_batch_size_per_image": "count", "bbox_reg_weights": "box_weights",
+}
+# The options FCOS passes on to torchvision.
+FCOS_OPTIONS: dict[str, str] = {
+    **_TRANSFORM_OPTIONS, "score_thresh": "fraction", "nms_thresh": "fraction", "detections_per_img": "count",
+    "topk_candidates": "count", "center_sampling_radius": "radius",
+}
+# The builders' own parameters whose values are checked as well (the others are checked where used).
+BUILDER_KINDS: dict[str, str] = {
+    "num_classes": "count", "min_size": "sizes", "max_size": "count", "out_channels": "count",
+    "representation_size": "count", "anchor_scale": "positive", "num_convs": "count", "mask_channels": "count",
+    "mask_roi_size": "count", "keypoint_channels": "count", "keypoint_roi_size": "count", "num_keypoints": "count",
+}
+# model name prefix (det_fasterrcnn, ...) -> the torchvision options and the builders whose parameters it takes
+DETECTOR_OPTIONS: dict[str, tuple[Mapping[str, str], tuple[Callable[..., Any], ...]]] = {}
+Builder = TypeVar("Builder", bound=Callable[..., nn.Module])
+
+
+def registered_name(prefix: str, hrnet_name: str) -> str:
+    """The registered name of the ``prefix`` model on HRNet ``hrnet_name``: det_fcos_hrnetv2p_w18, ..."""
+    return f"{prefix}_{hrnet_name.replace('hrnet_', 'hrnetv2p_')}"
+
+
+def known_options(prefix: str) -> list[str]:
+    """Every option the ``prefix`` models take: torchvision's and their builders' parameters."""
+    torchvision, builders = DETECTOR_OPTIONS[prefix]
+    params = {p.name for b in builders for p in inspect.signature(b).parameters.values()
+              if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "hrnet_name"}
+    return sorted(params | set(torchvision))
+
+
+def check_options(model: str, prefix: str, options: Mapping[str, Any]) -> None:
+    """A :class:`ConfigError` naming ``model`` and the key for an option of ``options`` the ``prefix``
+    models do not take (with the closest ones they do) or a value not of its kind (:data:`OPTION_KINDS`)."""
+    torchvision = DETECTOR_OPTIONS[prefix][0]
+    known = known_options(prefix)
+    for key, value in options.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            if not close:  # a word of it: nms -> box_nms_thresh, rpn_nms_thresh, ...
+                words = set(key.split("_"))
+                close = sorted((k for k in known if words & set(k.split("_"))),
+                               key=lambda k: -difflib.SequenceMatcher(None, key, k).ratio())[:3]
+            hint = f"did you mean {', '.join(close)}?" if close else f"its options: {', '.join(known)}"
+            raise ConfigError(f"{model}: unknown model option {key!r}; {hint}")
+        kind = torchvision.get(key) or BUILDER_KINDS.get(key)
+        if kind is not None and not OPTION_KINDS[kind][0](value):
+            raise ConfigError(f"{model}: model option {key!r}: expected {OPTION_KINDS[kind][1]}, "
+                              f"got {reprlib.repr(value)}")
+
+
+def check_model_options(name: str, options: Mapping[str, Any]) -> None:
+    """:func:`check_options` for a config's ``model`` section (``name``, ``weights`` and ``pretrained`` aside)
+    without building the model; nothing for a model that is not a detector."""
+    model_info(name)  # every builder module imported (an unknown name: its ConfigError)
+    prefix = next((p for p in DETECTOR_OPTIONS if name.startswith(p + "_")), None)
+    if prefix is not None:
+        check_options(name, prefix, {k: v for k, v in options.items() if k not in ("name", "weights", "pretrained")})
+
+
+def detector_options(prefix: str, torchvision: Mapping[str, str],
+                     *also: Callable[..., Any]) -> Callable[[Builder], Builder]:
+    """A builder of the ``prefix`` models whose arguments are checked (:func:`check_options`) before it
+    runs: its parameters, those of the builders ``also`` its extra options go to, and ``torchvision``'s."""
+    def wrap(builder: Builder) -> Builder:
+        DETECTOR_OPTIONS[prefix] = (torchvision, (builder, *also))
+        signature = inspect.signature(builder)
+
+        @functools.wraps(builder)
+        def checked(*args: Any, **kwargs: Any) -> nn.Module:
+            given = signature.bind_partial(*args, **kwargs).arguments
+            options = {k: v for k, v in given.items() if k != "hrnet_name"}
+            for p in signature.parameters.values():
+                if p.kind == p.VAR_KEYWORD:
+                    options.update(options.pop(p.name, {}))
+            check_options(registered_name(prefix, str(given.get("hrnet_name", ""))), prefix, options)
+            return builder(*args, **kwargs)
+        return checked  # type: ignore[return-value]
+    return wrap
 
 
 class PyramidBackbone(nn.Module):
@@ -115,6 +240,7 @@ def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_strid
     return PyramidBackbone(pyramid, norm_eval)
 
 
+@detector_options("det_fasterrcnn", RCNN_OPTIONS)
 def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
                       max_size: int = 1333, out_channels: int = 256, anchor_scale: float = 8,
                       aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), representation_size: int = 1024,
@@ -122,7 +248,8 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                       backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFasterRCNN:
     """Faster R-CNN HRNetV2p. ``anchor_scale`` x stride is each level's anchor size (mmdetection's
     ``anchor_scales=[8]``); ``backbone`` holds HRNet options (e.g. ``norm``);
-    ``detector_options`` go to torchvision's ``FasterRCNN`` (``rpn_*``, ``box_*``, ...)."""
+    ``detector_options`` go to torchvision's ``FasterRCNN`` (:data:`RCNN_OPTIONS`: ``rpn_*``, ``box_*``, ...);
+    any other key, or a value out of its range, is a :class:`ConfigError`."""
     body = build_pyramid_backbone(hrnet_name, out_channels, 1, norm_eval, backbone)
     anchors = AnchorGenerator(tuple((anchor_scale * s,) for s in body.strides),
                               (tuple(float(a) for a in aspect_ratios),) * len(body.strides))
@@ -134,10 +261,12 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                            box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)
 
 
+@detector_options("det_fcos", FCOS_OPTIONS)
 def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
                max_size: int = 1333, out_channels: int = 256, num_convs: int = 4, norm_eval: bool = False,
                backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFCOS:
-    """FCOS HRNetV2p; ``detector_options`` go to torchvision's ``FCOS`` (``score_thresh``, ...)."""
+    """FCOS HRNetV2p; ``detector_options`` go to torchvision's ``FCOS`` (:data:`FCOS_OPTIONS`: ``score_thresh``,
+    ...); any other key, or a value out of its range, is a :class:`ConfigError`."""
     body = build_pyramid_backbone(hrnet_name, out_channels, 2, norm_eval, backbone)
     # One "anchor" per location whose size is the stride: torchvision's FCOS takes the object
     # size ranges of the levels as 4x and 8x that size (0-64, 64-128, ... 512-inf at 8...128).
@@ -178,9 +307,9 @@ _DET_INFO = ModelInfo("det", (800, 1333), "coco")
 
 def _register() -> None:
     for name in named_specs():
-        suffix = name.replace("hrnet_", "hrnetv2p_")
-        register_model(f"det_fasterrcnn_{suffix}", lambda _n=name, **kw: build_faster_rcnn(_n, **kw), _DET_INFO)
-        register_model(f"det_fcos_{suffix}", lambda _n=name, **kw: build_fcos(_n, **kw), _DET_INFO)
+        register_model(registered_name("det_fasterrcnn", name), lambda _n=name, **kw: build_faster_rcnn(_n, **kw),
+                       _DET_INFO)
+        register_model(registered_name("det_fcos", name), lambda _n=name, **kw: build_fcos(_n, **kw), _DET_INFO)
 
 
 _register()

@@ -19,7 +19,8 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import named_specs
-from hrseg.models.detection import DETECTOR_ALIASES, build_faster_rcnn
+from hrseg.models.detection import (DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options,
+                                    registered_name)
 from hrseg.models.registry import ModelInfo, register_model
 
 
@@ -29,11 +30,13 @@ class HRNetMaskRCNN(MaskRCNN):
     checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
 
 
+@detector_options("det_maskrcnn", RCNN_OPTIONS, build_faster_rcnn)
 def build_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_channels: int = 256, mask_convs: int = 4,
                     mask_roi_size: int = 14, sampling_ratio: int = 2, **options: Any) -> HRNetMaskRCNN:
     """Mask R-CNN HRNetV2p: :func:`~hrseg.models.detection.build_faster_rcnn`'s detector (all its
     ``options``: ``min_size``, ``out_channels``, ``anchor_scale``, ``norm_eval``, torchvision's
-    ``rpn_*`` / ``box_*`` ...) with the mask branch added."""
+    ``rpn_*`` / ``box_*`` ...) with the mask branch added; any other key, or a value out of its range,
+    is a :class:`~hrseg.errors.ConfigError`."""
     faster = build_faster_rcnn(hrnet_name, num_classes, sampling_ratio=sampling_ratio, **options)
     body = faster.backbone
     model = HRNetMaskRCNN.__new__(HRNetMaskRCNN)
@@ -93,8 +96,7 @@ def convert_mmdet_mask_head(state: Mapping[str, torch.Tensor]) -> dict[str, torc
 
 def _register(names: Sequence[str]) -> None:
     for name in names:
-        suffix = name.replace("hrnet_", "hrnetv2p_")
-        register_model(f"det_maskrcnn_{suffix}", lambda _n=name, **kw: build_mask_rcnn(_n, **kw),
+        register_model(registered_name("det_maskrcnn", name), lambda _n=name, **kw: build_mask_rcnn(_n, **kw),
                        ModelInfo("det", (800, 1333), "coco"))
 
 

@@ -41,7 +41,8 @@ from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.model_names import task_of_name
 from hrseg.models.backbones.hrnet import named_specs
-from hrseg.models.detection import DETECTOR_ALIASES, HRNetFasterRCNN, build_faster_rcnn
+from hrseg.models.detection import (DETECTOR_ALIASES, RCNN_OPTIONS, HRNetFasterRCNN, build_faster_rcnn,
+                                    detector_options, registered_name)
 from hrseg.models.multitask_heads import COUNT_KEYS, MultiRoIHeads
 from hrseg.models.multitask_keypoints import KEYPOINT_LOSSES
 from hrseg.models.registry import ModelInfo, register_model
@@ -140,6 +141,7 @@ def conv_head(in_channels: int, channels: int, convs: int, norm: str) -> nn.Sequ
     return nn.Sequential(*layers)
 
 
+@detector_options("multi", RCNN_OPTIONS, build_faster_rcnn)
 def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, keypoints: bool = True,
                     num_keypoints: int = 17, seg_classes: int = 0, keypoint_label: int = 1,
                     mask_channels: int = 256, mask_convs: int = 4, mask_roi_size: int = 14,
@@ -157,7 +159,8 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
     GroupNorm after each of the keypoint head's convs (torchvision's head has none: its state-dict
     layout is kept when None). ``keypoint_features``: the keypoint RoIs are pooled from the V2p
     pyramid (``"pyramid"``, each RoI from its level, as torchvision) or from the V2 concatenation
-    (``"v2"``: all streams, 15C channels at stride 4, before the neck reduces them)."""
+    (``"v2"``: all streams, 15C channels at stride 4, before the neck reduces them). Any other key, or a
+    value out of its range, is a :class:`ConfigError` (:func:`~hrseg.models.detection.check_options`)."""
     if keypoint_loss not in KEYPOINT_LOSSES:
         raise ConfigError(f"model.keypoint_loss is {keypoint_loss!r}; one of {', '.join(KEYPOINT_LOSSES)}")
     if keypoint_norm not in (None, *NORMS):
@@ -198,8 +201,7 @@ def is_multitask_model(name: str) -> bool:
 def _register() -> None:
     info = ModelInfo("multi", (800, 1333), "coco", extra={"keypoints": "coco_person"})
     for name in named_specs():
-        suffix = name.replace("hrnet_", "hrnetv2p_")
-        register_model(f"multi_{suffix}", lambda _n=name, **kw: build_multitask(_n, **kw), info)
+        register_model(registered_name("multi", name), lambda _n=name, **kw: build_multitask(_n, **kw), info)
 
 
 _register()

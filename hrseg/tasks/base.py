@@ -34,6 +34,7 @@ from hrseg.export.meta import is_exported, read_meta
 from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video
+from hrseg.models.detection import check_model_options
 from hrseg.models.registry import model_info
 from hrseg.tasks import common
 from hrseg.tasks.common import merged, without_pretrained
@@ -78,6 +79,7 @@ class Task:
         ``hrseg train`` check it, ``--dry-run`` included): a model of this task and well-formed
         speed options (:func:`hrseg.engine.speed.check_speed`)."""
         common.check_model_task(self.name, cfg, source)
+        check_model_options(cfg["model"]["name"], cfg["model"])  # a detector's options, without building it
         check_speed(cfg["train"])
 
     # -- hooks a task implements ----------------------------------------------------------------
