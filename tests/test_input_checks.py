@@ -27,6 +27,7 @@ from hrseg.data.pose.dataset import CocoPoseDataset
 from hrseg.errors import CheckpointError, ConfigError, DataError
 from hrseg.inference import video
 from hrseg.inference.person_boxes import PersonBoxes, check_coverage, read_boxes
+from hrseg.utils.image_io import read_image
 from hrseg.utils.io import atomic_path, remove_stale_temporaries, write_json
 from hrseg.weights import verify
 
@@ -306,3 +307,15 @@ def test_json_outputs_are_strict_json(tmp_path):
     path = write_json(tmp_path / "m.json", {"mIoU": 0.5, "per_class": [0.25, float("nan")], "x": (float("inf"), 1)})
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}")) == \
         {"mIoU": 0.5, "per_class": [0.25, None], "x": [None, 1]}
+
+
+def test_a_png_cut_short_is_one_error_and_no_libpng_line(tmp_path, capfd):
+    """libpng printed "libpng error: PNG input buffer is incomplete" before hrseg's own error."""
+    image = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    data = cv2.imencode(".png", image)[1].tobytes()
+    (tmp_path / "half.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "whole.png").write_bytes(data)
+    with pytest.raises(DataError, match=r"half.png: not a readable image \(a PNG cut short"):
+        read_image(tmp_path / "half.png")
+    assert "libpng" not in capfd.readouterr().err
+    assert np.array_equal(read_image(tmp_path / "whole.png"), image[..., ::-1])

@@ -59,6 +59,8 @@ def decode_image(data: bytes | np.ndarray, name: str | os.PathLike = "<bytes>", 
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if buf.size == 0:
         raise DataError(f"{p}: image file is empty")
+    if not _png_complete(buf):  # said here: libpng would print its own line before cv2 returns None
+        raise DataError(f"{p}: not a readable image (a PNG cut short: no end chunk)")
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF rotation needs an explicit flag with it.
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
@@ -66,6 +68,24 @@ def decode_image(data: bytes | np.ndarray, name: str | os.PathLike = "<bytes>", 
     rgb = _to_uint8_rgb(img, p)
     transform = _EXIF_TRANSFORMS.get(_exif_orientation(io.BytesIO(buf.tobytes()))) if apply_exif else None
     return np.ascontiguousarray(transform(rgb) if transform else rgb)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_complete(buf: np.ndarray) -> bool:
+    """False for a PNG whose chunks stop before its IEND chunk (a truncated download or copy);
+    True for any other file. Walks the chunk headers only."""
+    data = memoryview(buf).cast("B")
+    if bytes(data[:8]) != _PNG_SIGNATURE:
+        return True
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), bytes(data[pos + 4:pos + 8])
+        pos += 12 + length  # length, type, data, CRC
+        if kind == b"IEND":
+            return pos <= len(data)
+    return False
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
