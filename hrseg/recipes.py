@@ -124,6 +124,50 @@ def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str
     return f"{SEG_REPO} {yaml}", rows
 
 
+def _lip(ocr: bool) -> tuple[str, list[Row]]:
+    name = "seg_hrnet_ocr_w48" if ocr else "seg_hrnet_w48"
+    yaml = f"experiments/lip/{name}_473x473_sgd_lr7e-3_wd5e-4_bs_40_epoch150.yaml"
+    rows: list[Row] = [
+        ("model.name", "seg_hrnetv2_ocr_w48" if ocr else "seg_hrnetv2_w48", f"YAML MODEL.NAME {name[:-4]}, STAGE*"),
+        ("model.num_classes", 20, "YAML DATASET.NUM_CLASSES"),
+        ("model.align_corners", ocr, ("lib/config/default.py MODEL.ALIGN_CORNERS True (the YAML leaves it)" if ocr
+                                      else "YAML MODEL.ALIGN_CORNERS False") + "; the test's resizes too"),
+        ("data.crop_size", [473, 473], "YAML TRAIN.IMAGE_SIZE [473, 473]"),
+        ("data.base_size", 473, "YAML TRAIN.BASE_SIZE"),
+        ("data.squash", True, "lib/datasets/lip.py __getitem__: flip, then resize_image(image, label, crop_size)"),
+        ("data.scale_range", [0.5, 1.6], "lib/datasets/base_dataset.py gen_sample: 0.5 + random.randint(0, "
+         "scale_factor) / 10, YAML TRAIN.SCALE_FACTOR 11"),
+        ("data.scale_step", 0.1, "same line (randint includes 11: 12 scales)"),
+        ("data.pad_value", [0, 0, 0], "lib/datasets/base_dataset.py rand_crop: pad with (0, 0, 0)"),
+        ("data.flip", True, "YAML TRAIN.FLIP; lib/datasets/lip.py swaps 14/15, 16/17, 18/19 on the flip"),
+        ("data.photometric", False, "lib/config/default.py TRAIN.RANDOM_BRIGHTNESS False"),
+        ("data.batch_size", 10, "YAML TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.reference_batch", 40, "YAML GPUS (0,1,2,3) x TRAIN.BATCH_SIZE_PER_GPU"),
+        ("optimizer.type", "SGD", "YAML TRAIN.OPTIMIZER sgd"),
+        ("optimizer.lr", 7e-3, "YAML TRAIN.LR"),
+        ("optimizer.momentum", 0.9, "YAML TRAIN.MOMENTUM"),
+        ("optimizer.weight_decay", 5e-4, "YAML TRAIN.WD"),
+        ("optimizer.nesterov", False, "YAML TRAIN.NESTEROV"),
+        ("optimizer.head_lr_mult", 1.0, "YAML TRAIN.NONBACKBONE_KEYWORDS (none: one group)"),
+        ("schedule.type", "poly", "lib/utils/utils.py adjust_learning_rate, every iteration"),
+        ("schedule.power", 0.9, "lib/core/function.py: adjust_learning_rate(..., 0.9 power)"),
+        ("train.max_epochs", 150, "YAML TRAIN.END_EPOCH"),
+        ("train.sync_bn", True, "lib/models/bn_helper.py: BatchNorm2d = nn.SyncBatchNorm (4 processes)"),
+        ("loss.ohem", False, "YAML LOSS.USE_OHEM"),
+        ("loss.class_weight", None, "lib/datasets/lip.py class_weights = None"),
+        ("test.protocol", "official", "README: the LIP evaluation command (tools/test.py)"),
+        ("test.protocol_dataset", "lip", "README: DATASET.TEST_SET list/lip/testvalList.txt (lip.py testval: "
+         "the image squashed to the crop; lip.py inference: flip with the sides swapped, exp; resized back)"),
+        ("test.base_size", 473, "YAML TEST.BASE_SIZE"),
+        ("test.crop_size", [473, 473], "YAML TEST.IMAGE_SIZE"),
+        ("test.scales", [1.0], "lib/config/default.py TEST.SCALE_LIST [1] (README: multi-scale No)"),
+        ("test.flip", True, "README: TEST.FLIP_TEST True"),
+    ]
+    if ocr:
+        rows.append(("loss.aux_weight", 0.4, "YAML LOSS.BALANCE_WEIGHTS [0.4, 1] (aux, main)"))
+    return f"{SEG_REPO} {yaml}", rows
+
+
 def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
     if fcos:
         where = (f"{MMDET} configs/hrnet/fcos_hrnetv2p_w{width}_gn-head_4x4_1x_coco.py and its bases "
@@ -199,6 +243,8 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "PASCAL-Context 60 W48": ("seg", "seg/hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", False, 60)),
     "PASCAL-Context 59 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context59_520x520.py", _seg("pascal", True, 59)),
     "PASCAL-Context 60 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", True, 60)),
+    "LIP W48": ("seg", "seg/hrnetv2_w48_lip_473x473.py", _lip(False)),
+    "LIP W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_lip_473x473.py", _lip(True)),
     "Faster R-CNN W18": ("det", "det/faster_rcnn_hrnetv2p_w18_1x_coco.py", _det(18)),
     "Faster R-CNN W32": ("det", "det/faster_rcnn_hrnetv2p_w32_1x_coco.py", _det(32)),
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
@@ -215,6 +261,12 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "checks the protocol against the official code otherwise exactly)"),
         ("head init: seg_hrnet N(0, 0.001) conv weights; seg_hrnet_ocr skips 'cls'/'aux'/'ocr' modules "
          "(PyTorch default)", "the same (hrseg/models/segmentation.py init_head, ocr.py)", "same"),
+    ],
+    "LIP": [
+        ("validation during training (lib/core/function.py validate): DATASET.TEST_SET list/lip/valList.txt, "
+         "labels squashed to 473x473 too, no flip, the first TEST.NUM_SAMPLES 2000 images",
+         "the published testval protocol (test.*) on the whole val split",
+         "the validation only picks best.pth; the published numbers are testval's"),
     ],
     "Faster R-CNN": [
         ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",

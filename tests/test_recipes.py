@@ -84,6 +84,18 @@ def test_pascal_context_default_test_is_the_published_one(recipes: dict) -> None
     assert test["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0] and test["crop_size"] == [520, 520]
 
 
+def test_lip_is_the_official_protocol(recipes: dict) -> None:
+    # lib/datasets/lip.py: flip, resize_image to the 473x473 crop, gen_sample (0.5 + randint(0, 11) / 10,
+    # black padding); README: DATASET.TEST_SET list/lip/testvalList.txt TEST.FLIP_TEST True
+    for name in ("LIP W48", "LIP W48 + OCR"):
+        data, test = recipes[name]["data"], field(recipes[name], "test")
+        assert (data["squash"], data["scale_range"], data["scale_step"], data["pad_value"]) == \
+            (True, [0.5, 1.6], 0.1, [0, 0, 0])
+        assert (test["protocol"], test["protocol_dataset"], test["scales"], test["flip"]) == \
+            ("official", "lip", [1.0], True)
+        assert test["crop_size"] == [473, 473] and test["base_size"] == 473
+
+
 def test_detection_test_settings() -> None:
     # HRNet-Object-Detection configs/hrnet/faster_rcnn_hrnetv2p_w32_1x.py test_cfg.rpn: nms_pre 2000, max_num 2000
     model = hrseg.build_model("det_fasterrcnn_hrnetv2p_w18_small_v1", num_classes=3)

@@ -20,11 +20,16 @@ Official protocols (``test.protocol``): ``"official"`` runs the official HRNet-S
   the far edges;
 - ``pascal_context`` (lib/datasets/base_dataset.py): an image whose long side fits the 520x520
   crop is padded with black to it and run in one pass, larger ones in 520x520 windows at 2/3 of
-  the crop (346), edge windows padded with black.
+  the crop (346), edge windows padded with black;
+- ``lip`` (lib/datasets/lip.py, the ``testval`` list of the published evaluation): the image is
+  squashed to the crop (473x473, aspect not kept), run as ``pascal_context``, the flipped pass's
+  left/right arm, leg and shoe channels exchanged (:data:`~hrseg.meta.classes.LIP_FLIP_PAIRS`),
+  and the scores resized back to the image.
 
 Every pass gives ``exp(logits)`` (with flip: of the mean of the logits of the image and of its
 mirror); windows are averaged where they overlap, and the scales summed. One difference: the
-official code resizes the normalised float image, hrseg the uint8 one (rounding below 1/255).
+official code resizes the normalised float image, hrseg the uint8 one (rounding below 1/255;
+LIP's squash is on the uint8 image in both).
 
 Large images: in ``whole`` mode an image (at the working scale) of more than
 ``max_whole_pixels`` is processed by sliding windows of ``crop_size`` instead, so a
@@ -43,7 +48,7 @@ from torch import nn
 
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
-from hrseg.meta.classes import flip_permutation
+from hrseg.meta.classes import LIP_FLIP_PAIRS, flip_permutation
 from hrseg.models.segmentation import class_indices
 
 # The test settings and their defaults (the schema of a config's ``test`` section).
@@ -64,17 +69,18 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     window_batch=4,  # sliding windows per forward pass (memory stays flat in the image size)
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
-    protocol_dataset=None,  # whose official inference: "cityscapes" or "pascal_context"
+    protocol_dataset=None,  # whose official inference: "cityscapes", "pascal_context" or "lip"
     flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
 )
 PROTOCOLS = (None, "official", "official_ms")
-# The published multi-scale + flip test of each dataset (HRNet-Semantic-Segmentation README, the
-# TEST.SCALE_LIST / TEST.FLIP_TEST of its evaluation commands; BASE_SIZE and the windows of the
-# TEST section of experiments/{cityscapes,pascal_ctx}/*.yaml).
+# The published test of each dataset (HRNet-Semantic-Segmentation README, the TEST.SCALE_LIST /
+# TEST.FLIP_TEST of its evaluation commands; BASE_SIZE and the windows of the TEST section of
+# experiments/{cityscapes,pascal_ctx,lip}/*.yaml): multi-scale + flip, LIP's one scale + flip.
 OFFICIAL_MS: dict[str, dict[str, Any]] = {
     "cityscapes": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip=True, base_size=2048, crop_size=[1024, 2048]),
     "pascal_context": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520,
                            crop_size=[520, 520]),
+    "lip": dict(scales=[1.0], flip=True, base_size=473, crop_size=[473, 473]),
 }
 
 
@@ -239,13 +245,17 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
 
 
 # -- the official protocols ------------------------------------------------------------------------
-def _exp_logits(model: nn.Module, window: np.ndarray, norm: _Normalizer, flip: bool, align: bool) -> torch.Tensor:
+def _exp_logits(model: nn.Module, window: np.ndarray, norm: _Normalizer, flip: bool, align: bool,
+                pairs: Sequence[Sequence[int]] = ()) -> torch.Tensor:
     """The official ``inference``: exp of the logits at the window's size (flip: of their mean
-    with the mirrored window's)."""
+    with the mirrored window's, whose ``pairs`` of channels are exchanged, as LIP's ``inference``)."""
     size = window.shape[:2]
     logits = _forward(model, norm(window), size, align)[0]
     if flip:
-        logits = (logits + _forward(model, norm(window[:, ::-1]), size, align)[0].flip(-1)) * 0.5
+        mirrored = _forward(model, norm(window[:, ::-1]), size, align)[0].flip(-1)
+        if pairs:
+            mirrored = mirrored[torch.from_numpy(flip_permutation(mirrored.shape[0], pairs)).to(mirrored.device)]
+        logits = (logits + mirrored) * 0.5
     return logits.exp_()
 
 
@@ -268,7 +278,8 @@ def _padded_windows(height: int, width: int, crop: tuple[int, int], stride: tupl
 
 
 def _windowed(model: nn.Module, image: np.ndarray, crop: tuple[int, int], stride: tuple[int, int],
-              norm: _Normalizer, flip: bool, align: bool, pad_edges: bool) -> torch.Tensor:
+              norm: _Normalizer, flip: bool, align: bool, pad_edges: bool,
+              pairs: Sequence[Sequence[int]] = ()) -> torch.Tensor:
     """Mean of the windows' exp(logits) over an image at least ``crop`` large: Cityscapes'
     grid (:func:`windows`, the last ones moved back to the edges) or, ``pad_edges``,
     PASCAL-Context's (:func:`_padded_windows`)."""
@@ -279,7 +290,7 @@ def _windowed(model: nn.Module, image: np.ndarray, crop: tuple[int, int], stride
         window = image[y0:y1, x0:x1]
         if pad_edges and (y1 == h or x1 == w):
             window = _pad_black(window, crop)
-        out = _exp_logits(model, window, norm, flip, align)[:, :y1 - y0, :x1 - x0]
+        out = _exp_logits(model, window, norm, flip, align, pairs)[:, :y1 - y0, :x1 - x0]
         if scores is None:
             scores = torch.zeros((out.shape[0], h, w), dtype=torch.float32, device=out.device)
             count = torch.zeros((h, w), dtype=torch.float32, device=out.device)
@@ -292,22 +303,31 @@ def _official_scores(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
     """Sum over the scales of the official per-scale exp(logits) at the image's size."""
     h, w = image.shape[:2]
     crop, flip, align = _pairs(cfg["crop_size"], "crop_size"), bool(cfg["flip"]), bool(cfg["align_corners"])
-    pascal = cfg["protocol_dataset"] == "pascal_context"
+    dataset = cfg["protocol_dataset"]
+    pairs: Sequence[Sequence[int]] = ()
+    if dataset == "lip":  # lib/datasets/lip.py testval: squashed to the crop; LIP's inference swaps sides
+        image = cv2.resize(image, (crop[1], crop[0]), interpolation=cv2.INTER_LINEAR)
+        pairs = LIP_FLIP_PAIRS
+    pascal = dataset in ("pascal_context", "lip")  # LIP runs base_dataset.multi_scale_inference
+    ih, iw = image.shape[:2]
     total = None
     for scale in [float(s) for s in cfg["scales"]] or [1.0]:
-        scaled = _resize_uint8(image, int((cfg["base_size"] or max(h, w)) * scale + 0.5))
+        scaled = _resize_uint8(image, int((cfg["base_size"] or max(ih, iw)) * scale + 0.5))
         sh, sw = scaled.shape[:2]
         if pascal and max(sh, sw) <= min(crop):
-            scores = _exp_logits(model, _pad_black(scaled, crop), norm, flip, align)[:, :sh, :sw]
+            scores = _exp_logits(model, _pad_black(scaled, crop), norm, flip, align, pairs)[:, :sh, :sw]
         elif not pascal and scale <= 1.0:
             scores = _exp_logits(model, scaled, norm, flip, align)
         elif pascal:
             stride = (int(crop[0] * 2.0 / 3.0), int(crop[1] * 2.0 / 3.0))
-            scores = _windowed(model, _pad_black(scaled, crop), crop, stride, norm, flip, align, True)[:, :sh, :sw]
+            scores = _windowed(model, _pad_black(scaled, crop), crop, stride, norm, flip, align, True,
+                               pairs)[:, :sh, :sw]
         else:
             scores = _windowed(model, scaled, crop, crop, norm, flip, align, False)
-        scores = F.interpolate(scores[None], size=(h, w), mode="bilinear", align_corners=align)[0]
+        scores = F.interpolate(scores[None], size=(ih, iw), mode="bilinear", align_corners=align)[0]
         total = scores if total is None else total.add_(scores)
+    if (ih, iw) != (h, w):  # LIP: testval resizes the prediction to the label
+        total = F.interpolate(total[None], size=(h, w), mode="bilinear", align_corners=align)[0]
     return total
 
 

@@ -31,6 +31,7 @@ from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.engine.speed import SpeedOptions
+from hrseg.config import load_config
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
@@ -79,6 +80,7 @@ SEG_DEFAULTS: dict[str, Any] = {
         base_size=2048,  # long side at scale 1.0 (None: the image's own size)
         scale_range=[0.5, 2.0],
         scale_step=None,  # None: uniform in scale_range; 0.1 with [0.5, 2.1]: the official grid
+        squash=False,  # flip, then resize to crop_size (aspect not kept), then scale: the official LIP training
         pad_value=None,  # crop padding, uint8 RGB (None: the mean colour; official: [0, 0, 0])
         flip=True,
         photometric=False,  # mmsegmentation's photometric distortion (the official HRNet code has none)
@@ -147,7 +149,7 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
             crop_size=_pair(data["crop_size"], "data.crop_size"), base_size=data["base_size"],
             scale_range=tuple(data["scale_range"]), flip_prob=0.5 if data["flip"] else 0.0,
             photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]),
-            scale_step=data["scale_step"],
+            scale_step=data["scale_step"], squash=bool(data["squash"]),
             pad_value=tuple(data["pad_value"]) if data["pad_value"] is not None else None,
             flip_pairs=LIP_FLIP_PAIRS if kind == "lip" else ())
     seed = cfg["seed"] or 0
@@ -256,11 +258,17 @@ class SegTask(Task):
                 "dataset": cfg["data"]["type"]}
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
-        """Published segmentation weights: the model and the dataset of their classes."""
-        cfg = super().config_for_record(record, cfg_options)
+        """Published segmentation weights: the model, the dataset of their classes and the test
+        setting their published metric was measured with (the record's ``meta["test"]``);
+        ``cfg_options`` (the tools' --mode, --scales, ...) over all of it."""
+        cfg = super().config_for_record(record, None)
         n = int(record.meta["classes"].rsplit("_", 1)[1])  # the records name classes "<dataset>_<count>"
         cfg["model"]["num_classes"] = n
-        return _with_dataset_of(cfg, n)
+        cfg = _with_dataset_of(cfg, n)
+        cfg["test"].update(copy.deepcopy(record.meta.get("test", {})))
+        cfg = load_config(None, cfg_options, cfg, self.open_keys)
+        self.check_config(cfg)
+        return cfg
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: SegDataset):
         criterion = build_loss(cfg["loss"], model)
@@ -330,10 +338,9 @@ class SegTask(Task):
 
 def _with_dataset_of(cfg: dict[str, Any], n: int) -> dict[str, Any]:
     """``cfg`` set to the dataset that ``n`` classes tell: 19 Cityscapes (the defaults), 59/60
-    PASCAL-Context (long side 520), else a folder dataset with numbered classes."""
+    PASCAL-Context, else a folder dataset with numbered classes (the test setting is the record's)."""
     if n in (59, 60):
         cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
-        cfg["test"].update(base_size=520)
     elif n != 19:
         cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
     return cfg

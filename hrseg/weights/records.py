@@ -31,6 +31,18 @@ COCO_KP = "COCO val2017, person boxes of AP 56.4, flip test"
 CITY = "Cityscapes val, single scale, whole 2048x1024 image"
 CTX59 = "PASCAL-Context 59 val, 480x480 sliding window"
 
+# The test setting each segmentation metric was measured with, as a config's ``test`` section
+# (hrseg.inference.segmentation; ``TASK.config_for_record`` puts it in a record's config):
+# Cityscapes (official and mmseg): the whole 2048x1024 frame as it is, one scale, no flip;
+# mmseg PASCAL-Context 59: Resize img_scale (520, 520) keep_ratio (long side 520), then
+# test_cfg mode='slide' 480x480 windows at stride 320 (configs/_base_/datasets/pascal_context_59.py,
+# configs/hrnet/fcn_hr18_4xb4-80k_pascal-context-59-480x480.py), logits averaged;
+# official PASCAL-Context 59: the README's evaluation (official multi_scale_inference, 0.5-2.0 + flip).
+CITY_TEST: dict[str, Any] = dict(mode="whole", base_size=None, scales=[1.0], flip=False)
+CTX59_MMSEG_TEST: dict[str, Any] = dict(mode="slide", base_size=520, crop_size=[480, 480], stride=[320, 320],
+                                        scales=[1.0], flip=False)
+CTX59_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="pascal_context")
+
 # The meta a model needs; names refer to the tables in hrseg.meta.
 _POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
 _SEG_META = {"normalize": "imagenet"}
@@ -86,10 +98,13 @@ def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple
 
 
 def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: str, params: float,
-         classes: str, crop: list[int], align_corners: bool, tags: tuple[str, ...] = ()) -> WeightRecord:
+         classes: str, crop: list[int], align_corners: bool, tags: tuple[str, ...] = (),
+         test: dict[str, Any] | None = None) -> WeightRecord:
+    """``test``: the setting of ``metric`` (default: Cityscapes', :data:`CITY_TEST`)."""
     licence = MIT if layout == "official" else APACHE
     return WeightRecord(name, url, layout, source, licence, metric, dataset, params, tags,
-                        dict(_SEG_META, classes=classes, input_size=crop, align_corners=align_corners))
+                        dict(_SEG_META, classes=classes, input_size=crop, align_corners=align_corners,
+                             test=dict(CITY_TEST if test is None else test)))
 
 
 def _timm(model: str, timm_name: str, top1: str, params: float) -> WeightRecord:
@@ -157,7 +172,7 @@ RECORDS: tuple[WeightRecord, ...] = (
     _seg("seg_hrnetv2_w48.official_pascal_context_59", f"{HRNET_OCR}/hrnet_pascal_ctx_5410_torch11.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 54.1",
          "PASCAL-Context 59 val, multi-scale + flip", 65.89, "pascal_context_59", [520, 520], False,
-         ("pascal_context_59",)),
+         ("pascal_context_59",), CTX59_OFFICIAL_TEST),
     _seg("seg_hrnetv2_w18.mmseg_cityscapes_160k",
          f"{MMSEG}/hrnet/fcn_hr18_512x1024_160k_cityscapes/fcn_hr18_512x1024_160k_cityscapes_20200602_190822-221e4a4f.pth",
          "mmseg_fcn", "mmsegmentation", "mIoU 78.80", CITY, 9.64, "cityscapes_19", [512, 1024], False,
@@ -170,7 +185,7 @@ RECORDS: tuple[WeightRecord, ...] = (
          f"{MMSEG}/hrnet/fcn_hr48_480x480_80k_pascal_context_59/"
          "fcn_hr48_480x480_80k_pascal_context_59_20210411_003240-3ae7081e.pth",
          "mmseg_fcn", "mmsegmentation", "mIoU 51.12", CTX59, 65.89, "pascal_context_59", [480, 480], False,
-         ("pascal_context_59_mmseg",)),
+         ("pascal_context_59_mmseg",), CTX59_MMSEG_TEST),
     _seg("seg_hrnetv2_ocr_w18.mmseg_cityscapes_160k",
          f"{MMSEG}/ocrnet/ocrnet_hr18_512x1024_160k_cityscapes/ocrnet_hr18_512x1024_160k_cityscapes_20200602_191001-b9172d0c.pth",
          "mmseg_ocr", "mmsegmentation", "mIoU 79.47", CITY, 12.08, "cityscapes_19", [512, 1024], False,

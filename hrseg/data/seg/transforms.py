@@ -11,6 +11,11 @@ normalisation), as mmsegmentation. The official HRNet code (lib/datasets/base_da
 ``gen_sample``) draws ``0.5 + random.randint(0, 16) / 10`` -- Python's randint includes 16, so
 one of {0.5, 0.6, ..., 2.1} -- and pads with black: ``scale_range=(0.5, 2.1), scale_step=0.1,
 pad_value=(0, 0, 0)`` (:data:`OFFICIAL_JITTER`, what the official recipes and presets use).
+
+``squash``: the official LIP training (lib/datasets/lip.py ``__getitem__``) first flips the image,
+then resizes it to the crop whatever its aspect, and only then rescales (``SCALE_FACTOR`` 11: one
+of {0.5, 0.6, ..., 1.6}), pads with black and crops: ``squash=True, scale_range=(0.5, 1.6),
+scale_step=0.1, pad_value=(0, 0, 0)`` with ``base_size`` the crop's side.
 """
 from __future__ import annotations
 
@@ -123,13 +128,15 @@ class SegTrainTransform:
     """Random scale, crop, flip, photometric distortion, normalisation.
 
     ``base_size``: long side at scale 1 (None: the image's own size). ``crop_size`` is (H, W).
-    ``pad_value`` (uint8 RGB) defaults to the mean colour, which normalises to zero.
+    ``pad_value`` (uint8 RGB) defaults to the mean colour, which normalises to zero. ``squash``:
+    flip first, then resize to ``crop_size`` (aspect not kept) before the scale (the module docstring).
     """
 
     crop_size: Size = (512, 1024)
     base_size: int | None = 2048
     scale_range: tuple[float, float] = (0.5, 2.0)
     scale_step: float | None = None  # None: uniform in scale_range; else its grid lo, lo + step, ..., hi
+    squash: bool = False  # flip, then resize to crop_size (aspect not kept), then scale: the official LIP order
     flip_prob: float = 0.5
     photometric: bool = True
     cat_max_ratio: float = 1.0
@@ -153,13 +160,17 @@ class SegTrainTransform:
     def __call__(self, image: np.ndarray, label: np.ndarray,
                  rng: np.random.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(rng)  # a Generator passes through; an int seeds one
+        if self.squash:
+            if rng.random() < self.flip_prob:
+                image, label = np.ascontiguousarray(image[:, ::-1]), self._flip_label(label)
+            image, label = resize_pair(image, label, self.crop_size)
         long_side = self.base_size if self.base_size is not None else max(label.shape)
         scale = sample_scale(self.scale_range, self.scale_step, rng)
         image, label = resize_pair(image, label, long_side_size(label.shape, long_side * scale))
         pad = self.pad_value if self.pad_value is not None else tuple(round(m * 255) for m in self.mean)
         image, label = pad_to(image, label, self.crop_size, pad, self.ignore_index)
         image, label = random_crop(image, label, self.crop_size, rng, self.cat_max_ratio, self.ignore_index)
-        if rng.random() < self.flip_prob:
+        if not self.squash and rng.random() < self.flip_prob:
             image, label = image[:, ::-1], self._flip_label(label)
         image = np.ascontiguousarray(image)
         if self.photometric:
