@@ -92,6 +92,10 @@ def _check_outputs(out: Path, stem: str, size_hw: tuple[int, int], palette: np.n
     assert labels.shape == size_hw and color.shape == over.shape == (*size_hw, 3)
     assert labels.max() < num_classes
     np.testing.assert_array_equal(color, palette[labels])  # the mask is the palette of the label map
+    doc = json.loads((out / f"{stem}_seg.json").read_text())  # the classes present, as the service answers
+    counts = np.bincount(labels.ravel(), minlength=num_classes)
+    assert (doc["height"], doc["width"]) == size_hw
+    assert {c["id"]: c["pixels"] for c in doc["classes"]} == {int(i): int(counts[i]) for i in np.flatnonzero(counts)}
 
 
 @pytest.mark.slow
@@ -107,7 +111,7 @@ def test_infer_seg_on_real_photographs_and_the_frame(trained: dict, shared_data:
         h, w = Image.open(path).size[::-1]
         _check_outputs(out, path.stem, (h, w), CITYSCAPES_PALETTE, 19)
         assert str(out / f"{path.stem}_overlay.png") in printed
-    assert len(list(out.iterdir())) == 12
+    assert len(list(out.iterdir())) == 16
 
 
 @pytest.mark.slow

@@ -330,9 +330,12 @@ class SegTask(Task):
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,
                          predictor: SegPredictor) -> dict[str, str]:
         """``<stem>_labels.png`` (class indices), ``<stem>_color.png`` (the dataset's palette) and
-        ``<stem>_overlay.png`` (blended over the photograph), all at the image's size."""
+        ``<stem>_overlay.png`` (blended over the photograph), all at the image's size, and
+        ``<stem>_seg.json`` (the classes present, their pixels and share: what the service answers)."""
         files = write_segmentation(out_dir, path.stem, result, predictor.colours, predictor.draw(image, result))
-        print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}")
+        files["json"] = write_json(out_dir / f"{path.stem}_seg.json", {"image": str(path),
+                                                                       **predictor.document(image, result)})
+        print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}, {files['json']}")
         return {k: str(v) for k, v in files.items()}
 
 
