@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 
 from hrseg.data.det.coco_instances import load_coco_instances
 from hrseg.errors import DataError
-from hrseg.evaluation.coco_eval import format_table, load_results, run_cocoeval
+from hrseg.evaluation.coco_eval import finite_number, format_table, load_results, run_cocoeval
 from hrseg.utils.io import write_json
 
 __all__ = ["STAT_NAMES", "evaluate_boxes", "format_table", "write_box_results"]
@@ -30,8 +30,9 @@ def write_box_results(path: str | os.PathLike, results: Sequence[dict]) -> Path:
 
 
 def _check_box(det: dict, name: str) -> None:
-    if len(det["bbox"]) != 4:
-        raise DataError(f"{name}: detection bbox {det['bbox']} is not [x, y, w, h]")
+    box = det["bbox"]
+    if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(finite_number(v) for v in box)):
+        raise DataError(f"{name}: detection bbox {str(box)[:60]} is not [x, y, w, h], four finite numbers")
 
 
 def evaluate_boxes(gt: str | os.PathLike | COCO, results: str | os.PathLike | Sequence[dict],
@@ -42,7 +43,8 @@ def evaluate_boxes(gt: str | os.PathLike | COCO, results: str | os.PathLike | Se
     and categories of ``gt``).
 
     Returns ``{name: value}`` for :data:`STAT_NAMES`; prints them as a table when ``verbose``.
-    Empty results give zeros, with a warning.
+    Empty results give pycocotools' stats of no detections (0; -1 without ground truth), with a
+    warning.
     """
     coco = gt if isinstance(gt, COCO) else load_coco_instances(gt)
     dets, name = load_results(results, coco, _RESULT_FIELDS, "box results", _check_box)

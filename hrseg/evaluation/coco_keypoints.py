@@ -29,7 +29,8 @@ def evaluate_keypoints(gt: str | os.PathLike | COCO,
     (a person_keypoints JSON or a loaded ``COCO``), on ``img_ids`` (default: all images).
 
     Returns ``{name: value}`` for :data:`STAT_NAMES`; prints a table when ``verbose``. Empty
-    results give zeros with a warning. ``sigmas``: the OKS sigmas of a keypoint set other than
+    results score as pycocotools scores them (0, -1 where there is no ground truth), with a logged
+    warning. ``sigmas``: the OKS sigmas of a keypoint set other than
     COCO's person (pycocotools' default).
     """
     coco = gt if isinstance(gt, COCO) else load_coco_keypoints(gt)

@@ -70,10 +70,11 @@ def evaluate_masks(gt: str | os.PathLike | COCO, results: str | os.PathLike | Se
                    verbose: bool = True, title: str = "COCO masks") -> dict[str, float]:
     """COCO mask stats of ``results`` (a ``segm`` results JSON or its records) against ``gt``
     (an instances JSON or a loaded ``COCO``) on ``img_ids`` / ``cat_ids`` (default: all of
-    ``gt``). Returns ``{name: value}`` for :data:`STAT_NAMES`; empty results give zeros, with a
-    warning. A record whose RLE does not fit its image is a DataError naming the file. Only the
-    images whose every instance has a mask are scored (:func:`mask_coverage`; logged when that
-    leaves some out); none: every stat -1, pycocotools' value without ground truth."""
+    ``gt``). Returns ``{name: value}`` for :data:`STAT_NAMES`; empty results give pycocotools'
+    stats of no masks (0; -1 without ground truth), with a warning. A record whose RLE does not
+    fit its image is a DataError naming the file. Only the images whose every instance has a
+    mask are scored (:func:`mask_coverage`; logged when that leaves some out); none: every stat
+    -1, pycocotools' value without ground truth."""
     coco = gt if isinstance(gt, COCO) else load_coco_instances(gt)
 
     def check(det: dict, name: str) -> None:

@@ -17,8 +17,14 @@ Rules (those of mmdetection's ``CocoDataset`` and torchvision's detection refere
   predictions can still be written; its box AP is undefined).
 
 A :class:`DataError` naming the file is raised for unreadable or malformed JSON, missing
-sections or fields, an annotation of an unknown category or image, and a box that is not four
-finite numbers with non-negative width and height.
+sections or fields, an id that is not an integer or is used twice (images, annotations,
+categories), an image size that is not positive integers, an annotation of an unknown category
+or image, a box that is not four finite numbers with non-negative width and height, an
+``iscrowd`` not 0 or 1, an ``area`` not a number >= 0 and a malformed ``segmentation``
+(:func:`~hrseg.data.det.instance_masks.check_segmentation`: checked when the file is read, not
+when the image is first trained on or in pycocotools during evaluation). A missing ``iscrowd``
+or ``area`` is filled in with COCO's defaults, as detectron2 does (0; the segmentation's area,
+else the box's), so that ``COCOeval`` can read the file.
 """
 from __future__ import annotations
 
@@ -33,10 +39,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from pycocotools.coco import COCO
 
-from hrseg.data.coco import check_bbox, listed, load_json, require_fields
+from hrseg.data.coco import check_bbox, is_numbers, listed, load_json, require_fields, shown
 from hrseg.errors import DataError
 from hrseg.meta.classes import coco80_categories  # noqa: F401  (re-exported)
-from hrseg.data.det.instance_masks import instance_mask
+from hrseg.data.det.instance_masks import check_segmentation, instance_mask, segmentation_area
 
 __all__ = ["CocoInstances", "ImageTargets", "coco80_categories", "load_coco_instances"]
 
@@ -63,7 +69,9 @@ class ImageTargets:
 
 def load_coco_instances(path: str | os.PathLike) -> COCO:
     """Read and validate a COCO instances file into a pycocotools ``COCO`` (see the module
-    docstring for what is checked)."""
+    docstring for what is checked), with COCO's defaults filled in where an annotation lacks
+    ``iscrowd`` (0) or ``area`` (:func:`_default_area`), so that training and ``COCOeval`` see
+    the same ground truth."""
     path = Path(path)
     data = load_json(path, "annotation")
     if not isinstance(data, dict):
@@ -75,24 +83,82 @@ def load_coco_instances(path: str | os.PathLike) -> COCO:
         require_fields(cat, ("id", "name"), path, "category")
     for img in data["images"]:
         require_fields(img, _IMAGE_FIELDS, path, "image")
-    cat_ids = {c["id"] for c in data["categories"]}
-    img_ids = {i["id"] for i in data["images"]}
+        for side in ("width", "height"):
+            if not (_is_int(img[side]) and img[side] > 0):
+                raise DataError(f"{path}: image id {img['id']} has {side} {shown(img[side])}; expected a "
+                                "positive integer")
+    cat_ids = set(_unique_ids(data["categories"], path, "category"))
+    imgs = dict(zip(_unique_ids(data["images"], path, "image"), data["images"]))
     if not cat_ids:
         raise DataError(f"{path}: no categories")
     for ann in data["annotations"]:
         require_fields(ann, _ANN_FIELDS, path, "annotation")
-        if ann["category_id"] not in cat_ids:
-            raise DataError(f"{path}: annotation id {ann['id']} has category_id {ann['category_id']}, "
+    _unique_ids(data["annotations"], path, "annotation")
+    defaults = 0
+    for ann in data["annotations"]:
+        if not _is_int(ann["category_id"]) or ann["category_id"] not in cat_ids:
+            raise DataError(f"{path}: annotation id {ann['id']} has category_id {shown(ann['category_id'])}, "
                             f"which is not among the file's categories ({listed(sorted(cat_ids), 8)})")
-        if ann["image_id"] not in img_ids:
-            raise DataError(f"{path}: annotation id {ann['id']} refers to image id {ann['image_id']}, "
+        if not _is_int(ann["image_id"]) or ann["image_id"] not in imgs:
+            raise DataError(f"{path}: annotation id {ann['id']} refers to image id {shown(ann['image_id'])}, "
                             "which is not in the file's images")
         check_bbox(ann, path)
+        defaults += _check_or_fill(ann, imgs[ann["image_id"]], path)
+    if defaults:
+        logger.info("%s: %d annotation(s) lack iscrowd or area; COCO's defaults filled in (iscrowd 0, area of "
+                    "the segmentation, else of the box)", path, defaults)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     return coco
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unique_ids(records: list[dict], path: Path, what: str) -> list[int]:
+    """The records' ids, each an integer and none twice (pycocotools' index would keep one of
+    two records of an id and drop the other; mmdetection asserts unique annotation ids)."""
+    ids: dict[int, None] = {}
+    for rec in records:
+        rid = rec["id"]
+        if not _is_int(rid):
+            raise DataError(f"{path}: {what} id {shown(rid)} is not an integer")
+        if rid in ids:
+            raise DataError(f"{path}: {what} id {rid} is used twice (each {what} needs its own id)")
+        ids[rid] = None
+    return list(ids)
+
+
+def _check_or_fill(ann: dict, img: dict, path: Path) -> bool:
+    """Check an annotation's ``segmentation`` (when it has one: None or [] is no mask, as
+    :func:`hrseg.evaluation.coco_masks.mask_coverage` reads it), ``iscrowd`` and ``area``, and
+    fill in the last two when missing; True when something was filled in."""
+    where = f"{path}: annotation id {ann['id']}"
+    seg = ann.get("segmentation")
+    if seg is not None and seg != []:
+        check_segmentation(seg, int(img["height"]), int(img["width"]), where)
+    filled = "iscrowd" not in ann or "area" not in ann
+    ann.setdefault("iscrowd", 0)
+    if ann["iscrowd"] not in (0, 1):
+        raise DataError(f"{where} has iscrowd {shown(ann['iscrowd'])}; expected 0 or 1")
+    if "area" not in ann:
+        ann["area"] = _default_area(ann)
+    elif not (is_numbers([ann["area"]]) and ann["area"] >= 0):
+        raise DataError(f"{where} has area {shown(ann['area'])}; expected a finite number >= 0")
+    return filled
+
+
+def _default_area(ann: dict) -> float:
+    """COCO's area of an annotation without one, as detectron2's ``convert_to_coco_dict``
+    computes it: the segmentation's (polygons: their shoelace areas, exactly the official files'
+    values; RLE: its pixels), else the box's width * height."""
+    seg = ann.get("segmentation")
+    if seg is not None and seg != []:
+        return segmentation_area(seg)
+    return float(ann["bbox"][2]) * float(ann["bbox"][3])
 
 
 class CocoInstances:
@@ -171,8 +237,9 @@ class CocoInstances:
     def _warn_small_boxes(self) -> None:
         small = [a["id"] for i in self.image_ids for a, box in self._boxes(i) if box is None]
         if small:
-            logger.warning("%s: %d box(es) under %g px wide or high (e.g. annotation id %s) are left out "
-                           "of the training targets", self.ann_file, len(small), MIN_BOX_SIZE, small[0])
+            logger.warning("%s: %d box(es) under %g px wide or high (e.g. annotation id %s) are left out of "
+                           "training targets (evaluation counts them, as pycocotools does)", self.ann_file,
+                           len(small), MIN_BOX_SIZE, small[0])
 
 
 def _clip_xyxy(box: Sequence[float], width: int, height: int) -> list[float] | None:
