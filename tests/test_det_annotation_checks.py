@@ -19,6 +19,7 @@ from pycocotools.cocoeval import COCOeval
 
 from conftest import coco_subset, write_json_file
 from hrseg.data.det.coco_instances import CocoInstances, load_coco_instances
+from hrseg.data.det.dataset import CocoDetection
 from hrseg.errors import DataError
 from hrseg.evaluation.coco_boxes import evaluate_boxes
 from hrseg.evaluation.coco_masks import evaluate_masks
@@ -231,3 +232,17 @@ def test_bad_result_values_are_one_error(coco_mini, change, message):
     good = {"image_id": 25560, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}
     with pytest.raises(DataError, match=f"box results: .*{message}"):
         evaluate_boxes(coco_mini / "instances.json", [good, dict(good, **change)], verbose=False)
+
+
+def test_a_mask_model_needs_every_training_instance_masked_before_the_first_epoch(sample: dict, coco_mini: Path,
+                                                                                   tmp_path: Path) -> None:
+    """An instance without a segmentation stopped Mask R-CNN's training only when its image was
+    first loaded, mid-epoch; a box-only model trains on the same file."""
+    data = copy.deepcopy(sample)
+    plain = next(a for a in data["annotations"] if not a["iscrowd"])
+    del plain["segmentation"]
+    path = write_json_file(tmp_path / "unmasked.json", data)
+    inst = CocoInstances(path)
+    with pytest.raises(DataError, match=f"unmasked.json: annotation id {plain['id']} has no segmentation"):
+        CocoDetection(inst, coco_mini / "images", train=True, masks=True)
+    assert len(CocoDetection(inst, coco_mini / "images", train=True)) == len(data["images"])

@@ -48,6 +48,12 @@ class CocoDetection(Dataset):
         self.augment = augment if train else None
         self.image_ids = [int(i) for i in img_ids] if img_ids is not None else list(instances.image_ids)
         instances.check_boxes(self.image_ids, train)  # training: no box at all is an error; val: a warning
+        if masks:  # said now, not when that image is first trained on
+            unmasked = next((a["id"] for i in self.image_ids for a in instances.coco.imgToAnns.get(i, [])
+                             if not a.get("iscrowd") and a.get("segmentation") in (None, [])), None)
+            if unmasked is not None:
+                raise DataError(f"{instances.ann_file}: annotation id {unmasked} has no segmentation (masks are "
+                                "needed for a mask model)")
         self.seed, self.epoch = int(seed), 0
         self.num_skipped = multiprocessing.Value("l", 0)  # shared with DataLoader workers
 
