@@ -32,13 +32,13 @@ import test_det  # noqa: E402
 import train_det  # noqa: E402
 
 MINI = REPO / "configs" / "det" / "mini_fasterrcnn.py"
-# A smaller split and input than the embedded default, to fit the test budget: 240 iterations
+# A smaller split and input than the embedded default, to fit the test budget: 160 iterations
 # of 4 images. AdamW learns far more in so few iterations than the recipe's SGD (AP50 0.32
-# against 0.17 for this run when measured).
+# against 0.17 for a 6-epoch run when measured; 0.21 after these 4).
 SPLIT = {"data.synthetic.num_train": 160, "data.synthetic.num_val": 30, "data.synthetic.image_size": [160, 160]}
 RUN = {"model.min_size": 160, "model.max_size": 160, "data.num_workers": 0, "data.batch_size": 4,
-       "optimizer.type": "AdamW", "optimizer.lr": 1e-3, "train.max_epochs": 6, "train.eval_interval": 6,
-       "schedule.milestones": [5], "schedule.warmup_iters": 20}
+       "optimizer.type": "AdamW", "optimizer.lr": 1e-3, "train.max_epochs": 4, "train.eval_interval": 4,
+       "schedule.milestones": [3], "schedule.warmup_iters": 20}
 
 
 def _options(root: Path, extra: dict | None = None) -> list[str]:
@@ -65,7 +65,7 @@ def test_short_synthetic_training_reaches_a_box_ap_floor(det_run):
     print(f"synthetic split: AP50 {final['AP50']:.3f} AP {final['AP']:.3f} after {RUN['train.max_epochs']} "
           f"epochs; untrained AP50 {untrained['AP50']:.3f}")
     assert untrained["AP50"] < 0.02  # measured 0.000
-    assert final["AP50"] >= 0.15  # measured 0.32
+    assert final["AP50"] >= 0.15  # measured 0.21
     for name in ("latest.pth", "best.pth", "log.csv", "curves.png", "results_boxes_val.json"):
         assert (det_run / "run" / name).is_file()
 

@@ -199,7 +199,7 @@ def test_official_checkpoint_works_with_the_tools(official_state, shared_data, t
     mini = shared_data / "coco_mini"
     args = [str(REPO / "configs/pose/hrnet_w32_coco_256x192.py"), "--weights", str(weights), "--out-dir",
             str(tmp_path / "eval"), "--cfg-options", f"data.root={mini}", "data.val.ann_file=person_keypoints.json",
-            "data.val.img_dir=images", f"data.val.img_ids={DET_IMAGES}",
+            "data.val.img_dir=images", f"data.val.img_ids={DET_IMAGES[:1]}",  # one image: the layout is under test
             "data.val.det_file=person_detections_AP_H_56.json"]
     assert test_pose.main(args + ["--backend", "optimized"]) == 0
     printed = capsys.readouterr().out
