@@ -80,3 +80,12 @@ def test_folder_dataset_trains_an_ocr_model(tmp_path: Path) -> None:
     assert "loss_aux" in log  # OCR's auxiliary loss is trained and logged
     with pytest.raises(ConfigError, match="num_classes"):
         build_dataset({**cfg, "model": {"name": "seg_hrnetv2_w18_small_v1", "num_classes": 3}}, "val")
+
+
+def test_a_crop_batchnorm_cannot_train_on_is_said_before_training() -> None:
+    """A 16x32 crop in batches of 1 ended in torch's "Expected more than 1 value per channel"
+    traceback at the first step: HRNet's stride-32 branch sees one value per channel."""
+    with pytest.raises(ConfigError, match=r"data.crop_size \[16, 32\] with data.batch_size 1: .* BatchNorm"):
+        load_seg_config("configs/seg/synthetic_mini.py", ["data.crop_size=[16,32]", "data.batch_size=1"])
+    assert load_seg_config("configs/seg/synthetic_mini.py", ["data.crop_size=[16,64]", "data.batch_size=1"])
+    assert load_seg_config("configs/seg/synthetic_mini.py", ["data.crop_size=[16,32]", "data.batch_size=2"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -249,6 +250,16 @@ class SegTask(Task):
     defaults = SEG_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
     collate = staticmethod(seg_collate)
+
+    def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+        """Besides the task's checks, a batch BatchNorm can train on: HRNet's stride-32 branch sees
+        ``batch x ceil(H/32) x ceil(W/32)`` values per channel, and one is none to normalise."""
+        super().check_config(cfg, source)
+        h, w = _pair(cfg["data"]["crop_size"], "data.crop_size")
+        if int(cfg["data"]["batch_size"]) * math.ceil(h / 32) * math.ceil(w / 32) < 2:
+            raise ConfigError(f"data.crop_size {[h, w]} with data.batch_size {cfg['data']['batch_size']}: HRNet's "
+                              "stride-32 branch would see one value per channel, which BatchNorm cannot train on; "
+                              "give a crop over 32 pixels on a side or a batch of 2")
 
     def build_dataset(self, cfg: Mapping[str, Any], split: str) -> SegDataset:
         return build_dataset(cfg, split)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,8 @@ class CocoDetection(Dataset):
     ``augment`` and skipping of unreadable images. Augmentation draws from
     ``numpy.random.default_rng([seed, epoch, index])``; :meth:`set_epoch` moves to the next epoch."""
 
+    every_instance_masked: ClassVar[bool] = True  # a mask model trains on every instance's mask
+
     def __init__(self, instances: CocoInstances, img_dir: str | os.PathLike, train: bool = False,
                  augment: DetAugment | None = None, img_ids: Iterable[int] | None = None, seed: int = 0,
                  masks: bool = False) -> None:
@@ -48,7 +50,7 @@ class CocoDetection(Dataset):
         self.augment = augment if train else None
         self.image_ids = [int(i) for i in img_ids] if img_ids is not None else list(instances.image_ids)
         instances.check_boxes(self.image_ids, train)  # training: no box at all is an error; val: a warning
-        if masks:  # said now, not when that image is first trained on
+        if masks and train and self.every_instance_masked:  # said now, not when that image is first trained on
             unmasked = next((a["id"] for i in self.image_ids for a in instances.coco.imgToAnns.get(i, [])
                              if not a.get("iscrowd") and a.get("segmentation") in (None, [])), None)
             if unmasked is not None:

@@ -46,6 +46,8 @@ class MultiTaskDataset(CocoDetection):
     keypoint labels), ``semantic_dir`` the label-map folder (None: none); ``heads`` names the
     targets to build (``masks``, ``keypoints``, ``segmentation``)."""
 
+    every_instance_masked = False  # an image with an unmasked instance trains the other heads (module docstring)
+
     def __init__(self, instances: CocoInstances, img_dir: str | os.PathLike, keypoints: COCO | None = None,
                  semantic_dir: str | os.PathLike | None = None, heads: Sequence[str] = ("masks", "keypoints",
                                                                                           "segmentation"),
