@@ -57,6 +57,7 @@ class BlockNet(nn.Module):
         return self.body(x)
 
 
+@pytest.mark.slow  # trains twice, compiling (17 s in the lower-bound run)
 def test_compiled_training_trains_as_the_eager_one_and_evaluates_eagerly(tmp_path, monkeypatch):
     # on the Trainer's default device: the CPU here; CUDA where there is one (inside the CUDA graph
     # there). float32 and no autotuning, so the two runs differ only by the fused kernels' rounding.

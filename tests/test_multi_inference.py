@@ -126,6 +126,7 @@ def _assert_same_predictions(a, b, image):
     assert b["labels"].shape == image.shape[:2] and (a["labels"] == b["labels"]).mean() > 0.999
 
 
+@pytest.mark.slow  # exports a model
 def test_the_exported_model_predicts_what_eager_pytorch_does(checkpoint, shared_data, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))  # the export cache
