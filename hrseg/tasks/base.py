@@ -162,11 +162,15 @@ class Task:
                          predictor: Predictor) -> dict[str, str]:
         """``<stem>_<task>.png`` (the predictor's overlay) and ``<stem>_<task>.json`` (its document
         and the image path) under ``out_dir``."""
-        png, js = out_dir / f"{path.stem}_{self.name}.png", out_dir / f"{path.stem}_{self.name}.json"
-        write_image(png, predictor.draw(image, result))
-        write_json(js, {"image": str(path), **predictor.document(image, result)})
+        png = write_image(out_dir / f"{path.stem}_{self.name}.png", predictor.draw(image, result))
+        js = self.write_document(out_dir, path, image, result, predictor)
         print(f"{path}: {predictor.count(result)} {self.result_noun} -> {png}, {js}")
         return {"overlay": str(png), "json": str(js)}
+
+    def write_document(self, out_dir: Path, path: Path, image: np.ndarray, result: Any, predictor: Predictor) -> Path:
+        """``<stem>_<task>.json``: the predictor's document of one image and the image's path."""
+        return write_json(out_dir / f"{path.stem}_{self.name}.json", {"image": str(path),
+                                                                      **predictor.document(image, result)})
 
     # -- weights ----------------------------------------------------------------------------------
     def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:

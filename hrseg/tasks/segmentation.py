@@ -344,8 +344,7 @@ class SegTask(Task):
         ``<stem>_overlay.png`` (blended over the photograph), all at the image's size, and
         ``<stem>_seg.json`` (the classes present, their pixels and share: what the service answers)."""
         files = write_segmentation(out_dir, path.stem, result, predictor.colours, predictor.draw(image, result))
-        files["json"] = write_json(out_dir / f"{path.stem}_seg.json", {"image": str(path),
-                                                                       **predictor.document(image, result)})
+        files["json"] = self.write_document(out_dir, path, image, result, predictor)
         print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}, {files['json']}")
         return {k: str(v) for k, v in files.items()}
 

@@ -9,21 +9,18 @@ pycocotools' C code.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Mapping
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from hrseg.data.coco import is_numbers, shown
 from hrseg.errors import DataError
 from hrseg.utils.masks import decode_rle  # noqa: F401  (re-exported)
 
 __all__ = ["check_segmentation", "decode_rle", "encode_mask", "instance_mask", "rle_counts", "segmentation_area",
            "to_rle"]
-
-
-_NUMBER_TYPES = {int, float}
 
 
 def check_segmentation(seg: Any, height: int, width: int, where: str) -> None:
@@ -35,17 +32,17 @@ def check_segmentation(seg: Any, height: int, width: int, where: str) -> None:
     if isinstance(seg, list):
         if not seg:
             raise DataError(f"{where}: segmentation is an empty list of polygons")
-        if _is_number_list(seg):
-            raise DataError(f"{where}: segmentation {_shown(seg)} is one flat list of numbers; polygons are "
+        if is_numbers(seg):
+            raise DataError(f"{where}: segmentation {shown(seg)} is one flat list of numbers; polygons are "
                             "a list of lists [[x1, y1, x2, y2, x3, y3, ...], ...]")
         for poly in seg:
-            if not (_is_number_list(poly) and len(poly) >= 6 and len(poly) % 2 == 0):
-                raise DataError(f"{where}: polygon {_shown(poly)} is not [x1, y1, x2, y2, x3, y3, ...] "
+            if not (isinstance(poly, list) and is_numbers(poly) and len(poly) >= 6 and len(poly) % 2 == 0):
+                raise DataError(f"{where}: polygon {shown(poly)} is not [x1, y1, x2, y2, x3, y3, ...] "
                                 "(at least 3 points, finite numbers)")
         return
     if not isinstance(seg, Mapping):
         raise DataError(f"{where}: segmentation must be polygons or an RLE {{'size', 'counts'}}, "
-                        f"got {_shown(seg)}")
+                        f"got {shown(seg)}")
     missing = [k for k in ("size", "counts") if k not in seg]
     if missing:
         raise DataError(f"{where}: RLE segmentation lacks {' and '.join(repr(k) for k in missing)} "
@@ -53,11 +50,11 @@ def check_segmentation(seg: Any, height: int, width: int, where: str) -> None:
     size = seg["size"]
     if not (isinstance(size, (list, tuple)) and list(size) == [height, width]
             and all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
-        raise DataError(f"{where}: RLE size {_shown(size)} differs from the image's [{height}, {width}] (h, w)")
+        raise DataError(f"{where}: RLE size {shown(size)} differs from the image's [{height}, {width}] (h, w)")
     runs = rle_counts(seg["counts"])
     if runs is None:
         raise DataError(f"{where}: RLE counts must be a compressed RLE string or a list of non-negative "
-                        f"integers, got {_shown(seg['counts'])}")
+                        f"integers, got {shown(seg['counts'])}")
     if sum(runs) != height * width:
         raise DataError(f"{where}: RLE counts must be run lengths summing to h * w = {height * width} "
                         f"(they sum to {sum(runs)})")
@@ -105,22 +102,6 @@ def segmentation_area(seg: Any) -> float:
             total += 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
         return total
     return float(sum((rle_counts(seg["counts"]) or [])[1::2]))
-
-
-def _is_number_list(value: Any) -> bool:
-    """A list of finite JSON numbers (not true / false), checked at C speed: COCO's train file
-    holds some 20 million polygon coordinates."""
-    if not (isinstance(value, list) and set(map(type, value)) <= _NUMBER_TYPES):
-        return False
-    try:
-        return math.isfinite(sum(value))  # a NaN or an infinity makes the sum one (so does a sum past 1e308)
-    except OverflowError:  # an integer past float's range
-        return False
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def to_rle(seg: Any, height: int, width: int) -> dict[str, Any]:
