@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import python_path
 import hrseg
-from hrseg.meta.classes import CITYSCAPES_PALETTE, PASCAL_CONTEXT_59_PALETTE
+from hrseg.meta.classes import CITYSCAPES_PALETTE, LIP_PALETTE, PASCAL_CONTEXT_59_PALETTE
 from hrseg.errors import CheckpointError, DataError
 from hrseg.tasks.segmentation import (
     TASK, build_dataset, build_seg_model, evaluate_dataset, load_seg_config, train,
@@ -169,6 +169,29 @@ def test_official_ocr_checkpoint_works_with_infer_seg(official_state, shared_dat
     config = REPO / "configs" / "seg" / "ocr_hrnetv2_w48_cityscapes_1024x512.py"
     model, cfg = TASK.load_model(renamed, TASK.load_config(config))
     assert cfg["model"]["name"] == "seg_hrnetv2_ocr_w48" and model.meta["classes"][0] == "road"
+
+
+@pytest.mark.slow
+def test_official_lip_file_parses_a_photo_by_its_published_name(official_state, shared_data: Path,
+                                                               tmp_path: Path) -> None:
+    """The official LIP file (saved by torch 0.4: the legacy format, keys under ``model.`` beside the
+    loss's) is known by its release name: 20 LIP classes, their palette, the official LIP test."""
+    state = {f"model.{k}": v for k, v in official_state("seg_hrnet_w48_cityscapes_19.json").items()}
+    state["model.last_layer.3.weight"] = torch.randn(20, 720, 1, 1) * 0.05
+    state["model.last_layer.3.bias"] = torch.zeros(20)
+    state["loss.criterion.weight"] = torch.ones(20)
+    published = tmp_path / "hrnet_lip_5583_torch04.pth"
+    torch.save(state, published, _use_new_zipfile_serialization=False)
+    model, cfg = TASK.load_model(published)
+    assert (cfg["model"]["name"], cfg["data"]["type"], cfg["test"]["protocol_dataset"]) == ("seg_hrnetv2_w48", "lip",
+                                                                                            "lip")
+    assert model.meta["classes"][:3] == ["background", "hat", "hair"] and not model.align_corners
+    torch.testing.assert_close(model.head.last_layer[3].weight, state["model.last_layer.3.weight"])
+    out = tmp_path / "out"
+    photo = shared_data / "images" / "zidane.jpg"
+    assert _tool("infer_seg").main([str(photo), "--weights", str(published), "--out", str(out),
+                                    "--backend", "optimized"]) == 0
+    _check_outputs(out, photo.stem, cv2.imread(str(photo)).shape[:2], LIP_PALETTE, 20)
 
 
 def test_pascal_context_palette() -> None:

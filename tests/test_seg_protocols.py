@@ -240,6 +240,15 @@ def test_published_seg_weights_run_under_their_metrics_test_setting() -> None:
     official = resolve_test_settings(test_of("seg_hrnetv2_w48.official_pascal_context_59"))
     assert (official["protocol"], official["protocol_dataset"]) == ("official_ms", "pascal_context")
     assert official["scales"] == OFFICIAL_MS["pascal_context"]["scales"] and official["flip"]
+    for name in ("seg_hrnetv2_w48.official_lip", "seg_hrnetv2_ocr_w48.official_lip"):  # the README's 55.83 / 56.48
+        cfg = TASK.config_for_record(get_weights(name), None)
+        lip = resolve_test_settings(cfg["test"])
+        assert (lip["protocol"], lip["protocol_dataset"], lip["scales"], lip["flip"]) == ("official_ms", "lip",
+                                                                                          [1.0], True)
+        assert (lip["base_size"], lip["crop_size"]) == (473, [473, 473])
+        data = cfg["data"]  # the LIP dataset of the recipes, its images squashed to 473x473
+        assert (data["type"], data["squash"], data["crop_size"], cfg["model"]["num_classes"]) == ("lip", True,
+                                                                                                 [473, 473], 20)
     # the tools' options (--mode, --cfg-options) still win over the record's setting
     whole = test_of("seg_hrnetv2_w48.mmseg_pascal_context_59_80k", ["test.mode=whole"])
     assert (whole["mode"], whole["base_size"]) == ("whole", 520)

@@ -33,8 +33,8 @@ from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.engine import all_gather_object, get_rank
 from hrseg.engine.distributed import shard
-from hrseg.evaluation.coco_boxes import STAT_NAMES as BOX_STATS, evaluate_boxes
-from hrseg.evaluation.coco_keypoints import STAT_NAMES as KEYPOINT_STATS, evaluate_keypoints
+from hrseg.evaluation.coco_boxes import evaluate_boxes
+from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.coco_masks import evaluate_masks, mask_coverage, split_results
 from hrseg.evaluation.segmentation import ConfusionMatrix
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, oks_nms, rescore
@@ -109,13 +109,13 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
     return gather(dets), gather(kps), cm
 
 
-def _stats(evaluate: Callable[..., dict[str, float]], gt: Any, records: list[dict], names: Sequence[str],
+def _stats(evaluate: Callable[..., dict[str, float]], gt: Any, records: list[dict],
            notice: str, notices: list[str], **options: Any) -> dict[str, float]:
-    """``evaluate(gt, records, **options)``; no records: every stat 0 and ``notice`` added to
-    ``notices`` (the evaluators would warn on stderr, outside the table)."""
+    """``evaluate(gt, records, **options)``, whose stats of no records are pycocotools' (0, -1
+    where there is no ground truth, as every other evaluation of hrseg reports them); no records
+    also add ``notice`` to ``notices``, so the table says why."""
     if not records:
         notices.append(notice)
-        return dict.fromkeys(names, 0.0)
     return evaluate(gt, records, **options)
 
 
@@ -166,15 +166,15 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
                                           batch_size, **people)
     boxes, masks = split_results(records)
     img_ids = dataset.image_ids
-    metrics = _stats(evaluate_boxes, gt.coco, boxes, BOX_STATS, "box AP 0: the model detected nothing", skipped,
+    metrics = _stats(evaluate_boxes, gt.coco, boxes, "box AP: the model detected nothing", skipped,
                      img_ids=img_ids, cat_ids=matched, verbose=False)
     if coverage is not None and coverage.scorable:
-        stats = _stats(evaluate_masks, gt.coco, masks, BOX_STATS, "mask AP 0: the model predicted no masks", skipped,
+        stats = _stats(evaluate_masks, gt.coco, masks, "mask AP: the model predicted no masks", skipped,
                        img_ids=coverage.img_ids, cat_ids=matched, verbose=False)
         metrics.update({f"mask_{k}": v for k, v in stats.items()})
     if keypoint_cat is not None:
-        stats = _stats(evaluate_keypoints, dataset.keypoint_coco, kp_records, KEYPOINT_STATS,
-                       "keypoint AP 0: the model detected no people", skipped, img_ids=img_ids, verbose=False,
+        stats = _stats(evaluate_keypoints, dataset.keypoint_coco, kp_records,
+                       "keypoint AP: the model detected no people", skipped, img_ids=img_ids, verbose=False,
                        sigmas=sigmas)
         metrics.update({f"kp_{k.replace(' ', '').replace('.5', '50').replace('.75', '75')}": v
                         for k, v in stats.items()})

@@ -33,6 +33,7 @@ from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.engine.speed import SpeedOptions
 from hrseg.config import load_config
+from hrseg.configs_index import configs_root
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
@@ -273,9 +274,9 @@ class SegTask(Task):
         setting their published metric was measured with (the record's ``meta["test"]``);
         ``cfg_options`` (the tools' --mode, --scales, ...) over all of it."""
         cfg = super().config_for_record(record, None)
-        n = int(record.meta["classes"].rsplit("_", 1)[1])  # the records name classes "<dataset>_<count>"
-        cfg["model"]["num_classes"] = n
-        cfg = _with_dataset_of(cfg, n)
+        dataset, n = record.meta["classes"].rsplit("_", 1)  # the records name classes "<dataset>_<count>"
+        cfg["model"]["num_classes"] = int(n)
+        cfg = _with_dataset_of(cfg, dataset, int(n))
         cfg["test"].update(copy.deepcopy(record.meta.get("test", {})))
         cfg = load_config(None, cfg_options, cfg, self.open_keys)
         self.check_config(cfg)
@@ -349,11 +350,15 @@ class SegTask(Task):
         return {k: str(v) for k, v in files.items()}
 
 
-def _with_dataset_of(cfg: dict[str, Any], n: int) -> dict[str, Any]:
-    """``cfg`` set to the dataset that ``n`` classes tell: 19 Cityscapes (the defaults), 59/60
-    PASCAL-Context, else a folder dataset with numbered classes (the test setting is the record's)."""
-    if n in (59, 60):
+def _with_dataset_of(cfg: dict[str, Any], dataset: str, n: int) -> dict[str, Any]:
+    """``cfg`` set to a record's dataset, ``n`` classes of ``dataset``: Cityscapes' 19 (the
+    defaults), PASCAL-Context's 59/60, LIP's 20 (the data section of its recipes, the squashed
+    473x473 images included), else a folder dataset with numbered classes. The test setting is
+    the record's."""
+    if dataset == "pascal_context" and n in (59, 60):
         cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
+    elif dataset == "lip" and n == len(LIP_CLASSES):
+        cfg["data"].update(load_config(configs_root() / "_base_" / "datasets" / "lip.py")["data"])
     elif n != 19:
         cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
     return cfg

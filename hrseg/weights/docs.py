@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from hrseg.weights.records import RECORDS
 from hrseg.weights import cache_dir, list_weights
-from hrseg.weights.records import RECORDS as records
 from hrseg.utils.io import atomic_path
 
 _TASKS = (("pose", "Pose (COCO keypoints)"), ("segmentation", "Segmentation"), ("imagenet", "ImageNet backbones"),
@@ -81,7 +80,7 @@ def format_list(pattern: str = "", model: str | None = None) -> str:
     """One line per record for ``tools/weights.py list``: name, tags, metric, cached or not."""
     names = set(list_weights(pattern, model))
     lines = []
-    for r in records:
+    for r in RECORDS:
         if r.name in names:
             cached = "cached" if (cache_dir() / r.filename).is_file() else ""
             lines.append(f"{r.name:58s} {','.join(r.tags) or '-':22s} {r.metric:24s} {cached}".rstrip())

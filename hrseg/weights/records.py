@@ -30,6 +30,7 @@ TORCHVISION = "BSD-3-Clause (torchvision code; its pre-trained-model caveat and 
 COCO_KP = "COCO val2017, person boxes of AP 56.4, flip test"
 CITY = "Cityscapes val, single scale, whole 2048x1024 image"
 CTX59 = "PASCAL-Context 59 val, 480x480 sliding window"
+LIP = "LIP val, squashed to 473x473, flip"
 
 # The test setting each segmentation metric was measured with, as a config's ``test`` section
 # (hrseg.inference.segmentation; ``TASK.config_for_record`` puts it in a record's config):
@@ -42,6 +43,9 @@ CITY_TEST: dict[str, Any] = dict(mode="whole", base_size=None, scales=[1.0], fli
 CTX59_MMSEG_TEST: dict[str, Any] = dict(mode="slide", base_size=520, crop_size=[480, 480], stride=[320, 320],
                                         scales=[1.0], flip=False)
 CTX59_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="pascal_context")
+# official LIP: lib/datasets/lip.py on the testval list (squashed to 473x473, one scale + flip with the
+# left/right classes exchanged, resized back to the image): the README's 55.83 / 56.48.
+LIP_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="lip")
 
 # The meta a model needs; names refer to the tables in hrseg.meta.
 _POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
@@ -173,6 +177,12 @@ RECORDS: tuple[WeightRecord, ...] = (
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 54.1",
          "PASCAL-Context 59 val, multi-scale + flip", 65.89, "pascal_context_59", [520, 520], False,
          ("pascal_context_59",), CTX59_OFFICIAL_TEST),
+    _seg("seg_hrnetv2_w48.official_lip", f"{HRNET_OCR}/hrnet_lip_5583_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 55.83", LIP, 65.86, "lip_20", [473, 473], False,
+         ("lip",), LIP_OFFICIAL_TEST),
+    _seg("seg_hrnetv2_ocr_w48.official_lip", f"{HRNET_OCR}/hrnet_ocr_lip_5648_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 56.48", LIP, 70.37, "lip_20", [473, 473], True,
+         ("lip",), LIP_OFFICIAL_TEST),
     _seg("seg_hrnetv2_w18.mmseg_cityscapes_160k",
          f"{MMSEG}/hrnet/fcn_hr18_512x1024_160k_cityscapes/fcn_hr18_512x1024_160k_cityscapes_20200602_190822-221e4a4f.pth",
          "mmseg_fcn", "mmsegmentation", "mIoU 78.80", CITY, 9.64, "cityscapes_19", [512, 1024], False,
