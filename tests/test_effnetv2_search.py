@@ -141,3 +141,32 @@ def test_spearman_and_rank_agreement_on_hand_made_numbers(tmp_path):
     (tmp_path / "other.json").write_text('{"rows": [{"name": "A"}]}')
     with pytest.raises(DataError, match="not a search.json"):
         read_search(tmp_path / "other.json")
+
+
+def _stand_in_search(tmp_path, monkeypatch, aps):
+    """run_search on two candidates with made-up APs, step times and parameters (nothing trained)."""
+    from pathlib import Path
+
+    from hrseg.experiments import effnetv2_search as search
+    from hrseg.tasks.pose import load_pose_config
+
+    scores = iter(aps)
+    monkeypatch.setattr(search, "measure", lambda model, size, batch: {"params": 1000, "gflops": 0.01, "step_s": 0.1})
+    monkeypatch.setattr(search, "train_config", lambda cfg, model, work_dir, epochs, seed: {
+        "AP": next(scores), "train_s": 1.0, "cpu_s": 1.0, "epochs": 2})
+    cfg = load_pose_config(Path(__file__).resolve().parents[1] / "configs/effnet/search_effnetv2_small.py")
+    candidates = [parse_candidate("Bx1-Bx1-Bx1"), parse_candidate("F3e1x1-M3e4x1-F5e4x1")]
+    return search.run_search(cfg, tmp_path, candidates)
+
+
+def test_a_winner_among_all_zero_scores_is_flagged(tmp_path, monkeypatch, capsys):
+    result = _stand_in_search(tmp_path / "zero", monkeypatch, [0.0, 0.0])
+    assert result["winner"] == "Bx1-Bx1-Bx1"                  # every reward 0: the first row
+    assert "no candidate reached AP 0.05" in result["warning"] and "first candidate" in result["warning"]
+    report = (tmp_path / "zero" / "search.md").read_text()
+    assert "WARNING: no candidate reached AP 0.05 (best 0.0000)" in report
+    assert "WARNING: no candidate reached" in capsys.readouterr().out
+    assert json.loads((tmp_path / "zero" / "search.json").read_text())["warning"] == result["warning"]
+    told_apart = _stand_in_search(tmp_path / "fine", monkeypatch, [0.06, 0.2])
+    assert told_apart["winner"] == "F3e1x1-M3e4x1-F5e4x1" and told_apart["warning"] is None
+    assert "WARNING" not in (tmp_path / "fine" / "search.md").read_text()

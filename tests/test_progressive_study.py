@@ -83,7 +83,30 @@ def test_driver_with_a_stand_in_for_training(tmp_path, monkeypatch):
 def test_still_rising():
     assert study.still_rising([(1, 0.2), (2, 0.3)])
     assert not study.still_rising([(1, 0.3), (2, 0.302)])
-    assert not study.still_rising([(1, 0.3)])
+    assert study.still_rising([(1, 0.3)]) is None and study.still_rising([]) is None  # cannot tell
+
+
+def _one_seed_arm(cfg, task, work_dir, collect_only=False):
+    """A stand-in for train_arm: arm a evaluated once (as with eval_interval = max_epochs), the rest twice."""
+    arm = work_dir.name.split("_seed")[0]
+    curve = [(3.0, 0.0022)] if arm == "a" else [(1.0, 0.0001), (2.0, 0.0001)]
+    return {"metric": curve[-1][1], "cpu_s": 7.0, "wall_s": 13.0, "epochs": 3, "curve": curve}
+
+
+def test_one_evaluation_of_arm_a_claims_no_convergence_and_one_seed_no_spread(tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "train_arm", _one_seed_arm)
+    result = study.run_study(CONFIG, "pose", tmp_path, seeds=(0,), arms=("a", "b"))
+    assert result["converged"] is None and result["fixed_size_still_rising"] == [None]
+    table = (tmp_path / "study.md").read_text()
+    assert "convergence unknown" in table and "at convergence" not in table and "NOT converged" not in table
+    assert "0.0022 (n=1)" in table and "7 (n=1)" in table and "+- 0" not in table  # one seed: no spread shown
+    assert result["summary"]["a"]["sd"] is None
+
+
+def test_converged_over_seeds():
+    assert study.converged([False, False]) is True
+    assert study.converged([False, True]) is False and study.converged([None, True]) is False
+    assert study.converged([False, None]) is None and study.converged([]) is None
 
 
 def test_train_arm_reuses_a_result_and_resumes_an_interrupted_arm(tmp_path, monkeypatch):

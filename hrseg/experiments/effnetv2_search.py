@@ -14,10 +14,14 @@ machine samples a few (``num_samples``), seeded, so a run is reproducible.
 
 Writes ``search.json``, ``search.md`` (one row per candidate) and ``search.png`` (AP against
 step time, the Pareto front drawn); :func:`compare_models` trains the winner beside named models.
+When no candidate reaches ``min_ap`` AP (a schedule too short to tell them apart; all-zero APs make
+every reward 0 and the first row the winner) the winner is still named, so that finals and comparisons
+can run, but a warning is printed, kept in ``search.json`` (``warning``) and written under the table.
 """
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -39,6 +43,8 @@ import hrseg
 # EfficientNetV2's exponents of the normalised step time and parameter size
 REWARD_W, REWARD_V = -0.07, -0.05
 OPS = ("BASIC", "MBCONV", "FUSED_MBCONV")
+# below this AP the candidates are not told apart (the same default as search-scaling's --min-ap)
+MIN_AP = 0.05
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,17 @@ def rank_agreement(rows: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[
             "best_earlier": best(0), "best_here": best(1)}
 
 
+def winner_warning(rows: Sequence[Mapping[str, Any]], winner: str, min_ap: float = MIN_AP) -> str | None:
+    """Why the ``winner`` of ``rows`` is not a finding, or None: no candidate reached ``min_ap`` AP."""
+    scores = [r["AP"] for r in rows if not math.isnan(r["AP"])]
+    best = max(scores, default=math.nan)
+    if best >= min_ap:
+        return None
+    tie = " (every reward is 0: it is simply the first candidate)" if best == 0 else ""
+    return (f"no candidate reached AP {min_ap:g} (best {best:.4f}): the schedule is too short to tell them apart, "
+            f"so the winner {winner} is not a finding{tie}; train longer (--epochs)")
+
+
 def candidate_network(base: ScalableHRNet, candidate: Sequence[StageChoice]) -> ScalableHRNet:
     return replace(base, blocks=tuple(c.blocks for c in candidate),
                    stage_blocks=tuple((c.op, c.block_options()) for c in candidate))
@@ -232,10 +249,12 @@ def measure(model: torch.nn.Module, input_size: Sequence[int], batch: int) -> di
 def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequence[Candidate] | None = None,
                num_samples: int = 8, sample_seed: int = 0, space: SearchSpace = SearchSpace(),
                epochs: int | None = None, seed: int | None = None, w: float = REWARD_W, v: float = REWARD_V,
-               step_batch: int | None = None, earlier: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+               step_batch: int | None = None, earlier: Sequence[Mapping[str, Any]] | None = None,
+               min_ap: float = MIN_AP) -> dict[str, Any]:
     """Train and score ``candidates`` (default: ``num_samples`` drawn from ``space``); returns
-    ``{"rows", "winner", "pareto", "reference"}`` and writes the table, JSON and plot. ``earlier``:
-    another search's rows, to report how this run's ranking agrees with it (:func:`rank_agreement`)."""
+    ``{"rows", "winner", "pareto", "reference", "warning"}`` and writes the table, JSON and plot.
+    ``earlier``: another search's rows, to report how this run's ranking agrees with it
+    (:func:`rank_agreement`). ``warning``: :func:`winner_warning`'s, None when some AP reached ``min_ap``."""
     out = Path(work_dir)
     base, extra = base_network(cfg)
     batch = step_batch or int(cfg["data"]["batch_size"])
@@ -261,8 +280,9 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     for i, r in enumerate(rows):
         r["pareto"] = i in front
     winner = max(rows, key=lambda r: r["reward"])
+    warning = winner_warning(rows, winner["name"], min_ap)
     result = {"reward": {"w": w, "v": v}, "machine": machine(), "reference": {"layout": model_options(base), **ref},
-              "rows": rows, "winner": winner["name"], "pareto": [rows[i]["name"] for i in front],
+              "rows": rows, "winner": winner["name"], "warning": warning, "pareto": [rows[i]["name"] for i in front],
               "winner_model": {**model_options(candidate_network(base, parse_candidate(winner["name"]))), **extra}}
     agreement = ""
     if earlier is not None:
@@ -279,15 +299,17 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     summary = (f"reward A * S^{w:g} * P^{v:g} (S, P relative to the base: {ref['step_s'] * 1000:.0f} ms, "
                f"{ref['params']:,} params); winner {winner['name']}; step times on {result['machine']['cpu_kernels']} "
                f"kernels, {result['machine']['threads']} thread(s)")
+    if warning:
+        summary += f"\nWARNING: {warning}"
     write_text(out / "search.md", table + "\n" + summary + agreement + "\n")
     plot_search(rows, front, out / "search.png")
-    print(table + "\n" + summary + agreement)
+    print(table + "\n" + summary + agreement, flush=True)
     return result
 
 
 def run_finals(cfg: Mapping[str, Any], work_dir: str | Path, result: Mapping[str, Any], finalists: int,
                epochs: int, seed: int | None = None, w: float = REWARD_W, v: float = REWARD_V,
-               step_batch: int | None = None) -> dict[str, Any]:
+               step_batch: int | None = None, min_ap: float = MIN_AP) -> dict[str, Any]:
     """The search's second round: its ``finalists`` best candidates by reward retrained ``epochs``
     (a longer schedule) in ``work_dir/final``, the winner chosen among them, and how the short
     schedule's ranking agreed with the longer one (``agreement``). A short schedule measures how
@@ -296,7 +318,7 @@ def run_finals(cfg: Mapping[str, Any], work_dir: str | Path, result: Mapping[str
         raise ConfigError(f"the finals need at least one finalist and one epoch, got {finalists} and {epochs}")
     best = sorted(result["rows"], key=lambda r: -r["reward"])[:finalists]
     return run_search(cfg, Path(work_dir) / "final", [parse_candidate(r["name"]) for r in best], epochs=epochs,
-                      seed=seed, w=w, v=v, step_batch=step_batch, earlier=result["rows"])
+                      seed=seed, w=w, v=v, step_batch=step_batch, earlier=result["rows"], min_ap=min_ap)
 
 
 def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: Path) -> None:

@@ -16,8 +16,10 @@ and ``num_workers=0`` it measures the work an arm needs whatever else shares the
 paused (SIGSTOP) process accrues none; wall seconds are kept beside it, as a secondary column.
 
 For each arm: final metric (AP for pose, mIoU for segmentation), training CPU seconds, wall seconds,
-the metric over training CPU time; across seeds: mean +- sd. ``converged`` says whether arm a's
-metric was still rising at the end (the study is fair only once it is not). Writes ``study.json``,
+the metric over training CPU time; across seeds: mean +- sd (no sd for one seed: the table says
+``n=1``). ``converged`` says whether arm a's metric was still rising at the end (the study is fair only
+once it is not): False if a seed's last evaluation rose, True if every seed of arm a has two or more
+evaluations and none rose, None (unknown, and said so) otherwise. Writes ``study.json``,
 ``study.md`` and ``study.png`` (metric against training CPU time, one colour per arm, one line per
 seed).
 
@@ -128,12 +130,18 @@ def train_cpu_seconds(rows: Sequence[Mapping[str, float]]) -> float:
     return sum(r["cpu_time"] if "cpu_time" in r else r["time"] for r in rows)
 
 
-def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample sd; the sd is None for one value (there is no spread to show)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def spread(mean: float, sd: float | None, digits: int) -> str:
+    """``mean +- sd`` to ``digits`` decimals, or ``mean (n=1)`` where there is no sd."""
+    return f"{mean:.{digits}f} (n=1)" if sd is None else f"{mean:.{digits}f} +- {sd:.{digits}f}"
 
 
 def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per arm: mean and sd (0 for one seed) of the final metric, training CPU and wall seconds."""
+    """Per arm: mean and sd (None for one seed) of the final metric, training CPU and wall seconds."""
     out = {}
     for arm in ARMS:
         mine = [r for r in runs if r["arm"] == arm]
@@ -145,13 +153,39 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         out[arm] = {"n": len(mine), "mean": mean, "sd": sd, "cpu_mean": cpu_mean, "cpu_sd": cpu_sd,
                     "wall_mean": wall_mean, "wall_sd": wall_sd, "epochs": statistics.fmean(r["epochs"] for r in mine),
                     "per_seed": " / ".join(f"{r['metric']:.3f}" for r in mine),
-                    "epochs_per_seed": " / ".join(str(r["epochs"]) for r in mine)}
+                    "epochs_per_seed": " / ".join(str(r["epochs"]) for r in mine),
+                    "metric_text": spread(mean, sd, 4), "cpu_text": spread(cpu_mean, cpu_sd, 0),
+                    "wall_text": spread(wall_mean, wall_sd, 0)}
     return out
 
 
-def still_rising(curve: Sequence[tuple[float, float]], tolerance: float = 0.005) -> bool:
-    """Whether the last evaluation beat the one before by more than ``tolerance``."""
-    return len(curve) >= 2 and curve[-1][1] - curve[-2][1] > tolerance
+def still_rising(curve: Sequence[tuple[float, float]], tolerance: float = 0.005) -> bool | None:
+    """Whether the last evaluation beat the one before by more than ``tolerance``; None (unknown)
+    for a curve with fewer than two evaluations."""
+    if len(curve) < 2:
+        return None
+    return curve[-1][1] - curve[-2][1] > tolerance
+
+
+def converged(rising: Sequence[bool | None]) -> bool | None:
+    """Arm a's convergence from its seeds' :func:`still_rising`: False if any seed was still rising,
+    True if every seed was known to have stopped, None (unknown) with no seed of arm a or a seed whose
+    curve is too short to tell."""
+    if any(r is True for r in rising):
+        return False
+    if not rising or any(r is None for r in rising):
+        return None
+    return True
+
+
+def convergence_note(state: bool | None) -> str:
+    """The study.md sentence for :func:`converged`'s answer."""
+    if state is None:
+        return ("convergence unknown: fixed size (a) is missing or has fewer than two evaluations in a seed, so "
+                "whether it had stopped rising is not shown (evaluate more often or train longer)")
+    if state:
+        return "fixed size (a) had stopped rising: the comparison is at convergence"
+    return "fixed size (a) was still rising at the end: NOT converged, a longer schedule is needed to compare"
 
 
 def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
@@ -184,16 +218,13 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
     rising = [still_rising(r["curve"]) for r in runs if r["arm"] == "a"]
     result = {"task": task, "metric": metric, "config": str(config), "options": list(options), "seeds": list(seeds),
               "progressive": cfg["progressive"], "max_epochs": cfg["train"]["max_epochs"], "runs": runs,
-              "summary": summary, "fixed_size_still_rising": rising, "converged": bool(rising) and not any(rising)}
+              "summary": summary, "fixed_size_still_rising": rising, "converged": converged(rising)}
     write_json(out / "study.json", result)
     rows = [{"arm": f"({a}) {ARMS[a]}", **s} for a, s in summary.items()]
     table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs_per_seed}"), ("seeds", "{n}"),
-                            (f"{metric} per seed", "{per_seed}"), (f"{metric} mean +- sd", "{mean:.4f} +- {sd:.4f}"),
-                            ("training CPU s mean +- sd", "{cpu_mean:.0f} +- {cpu_sd:.0f}"),
-                            ("wall s mean +- sd", "{wall_mean:.0f} +- {wall_sd:.0f}")])
-    note = ("fixed size (a) had stopped rising: the comparison is at convergence" if result["converged"] else
-            "fixed size (a) was still rising at the end: NOT converged, a longer schedule is needed to compare")
-    note += "\n" + machine_note([r.get("machine", {}) for r in runs])
+                            (f"{metric} per seed", "{per_seed}"), (f"{metric} mean +- sd", "{metric_text}"),
+                            ("training CPU s mean +- sd", "{cpu_text}"), ("wall s mean +- sd", "{wall_text}")])
+    note = convergence_note(result["converged"]) + "\n" + machine_note([r.get("machine", {}) for r in runs])
     write_text(out / "study.md", table + "\n" + note + "\n")
     plot_study(runs, metric, out / "study.png")
     print(table + "\n" + note)
