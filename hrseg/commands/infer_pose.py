@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-every", type=positive_int, default=1,
                     help="in videos, detect people every N frames (default 1); "
                     "in between, each person's box follows its keypoints")
-    ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="keep person boxes scoring at least this")
+    ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="keep person boxes (a detector's or a "
+                    "--boxes file's) scoring at least this")
     ap.add_argument("--kpt-thr", type=fraction, default=0.3, help="draw joints scoring at least this")
     ap.add_argument("--batch-size", type=positive_int, default=DEFAULT_CROP_BATCH,
                     help=f"person crops per forward, across images (default {DEFAULT_CROP_BATCH})")

@@ -15,6 +15,7 @@ import numpy as np
 
 from hrseg.data.coco import coverage, is_numbers, listed, shown
 from hrseg.data.mot import by_frame, read_mot
+from hrseg.data.pose.coco_keypoints import keypoint_categories
 from hrseg.errors import DataError
 from hrseg.inference.tracking import boxes_from_keypoints
 
@@ -24,15 +25,20 @@ _BOX = "[x, y, w, h] or [x, y, w, h, score]"
 
 
 def _ground_truth_boxes(data: Mapping, path: Path) -> dict[str, list[list[float]]]:
-    """The person boxes of a COCO instances or keypoints file (``images`` + ``annotations``),
-    by file name, score 1; crowd regions left out."""
-    names = {c["id"] for c in data.get("categories", []) if str(c.get("name", "")).lower() == "person"}
-    if not names:
-        raise DataError(f"{path}: a COCO annotation file without a 'person' category")
+    """The boxes of a COCO instances or keypoints file (``images`` + ``annotations``) that a
+    top-down pose model takes, by file name, score 1, crowd regions left out: those of its
+    'person' category and of its keypoint categories (any keypoint set: an animal's too). A file
+    with neither (an instances file of other things) is one :class:`DataError`."""
+    categories = [c for c in data.get("categories") or [] if isinstance(c, Mapping)]
+    wanted = {c.get("id") for c in categories if str(c.get("name", "")).lower() == "person"}
+    wanted |= {c.get("id") for c in keypoint_categories(categories)}
+    if not wanted:
+        raise DataError(f"{path}: a COCO annotation file without a 'person' category or a keypoint category "
+                        "(one with a 'keypoints' list of names): it has no boxes a pose model takes")
     files = {im["id"]: im["file_name"] for im in data.get("images", [])}
     boxes: dict[str, list[list[float]]] = {name: [] for name in files.values()}
     for ann in data["annotations"]:
-        if ann.get("category_id") in names and not ann.get("iscrowd") and ann["image_id"] in files:
+        if ann.get("category_id") in wanted and not ann.get("iscrowd") and ann["image_id"] in files:
             if not is_numbers(ann.get("bbox"), 4):
                 raise DataError(f"{path}: annotation id {ann.get('id')} has bbox {shown(ann.get('bbox'))}; "
                                 "expected [x, y, width, height], four numbers")
@@ -68,7 +74,8 @@ def _detection_boxes(data: list, path: Path) -> dict[str, list[list[float]]]:
 def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     """Person boxes per image: ``{file_name_or_stem: [[x, y, w, h(, score)], ...]}``, a COCO
     detection results list (``image_id`` matched to the file's numeric stem, category 1), or a
-    COCO instances / keypoints annotation file (its ground-truth person boxes, by file name).
+    COCO instances / keypoints annotation file (the ground-truth boxes of its person and keypoint
+    categories, by file name: :func:`_ground_truth_boxes`).
     Anything else, or an entry that is not a list of such boxes, is one :class:`DataError`
     naming the file (and the entry)."""
     p = Path(path)

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from hrseg.meta.keypoints import flip_index
+
 IGNORE_INDEX = 255
 
 
@@ -175,21 +177,11 @@ def flip_permutation(num_classes: int, flip_pairs: Sequence[Sequence[int]]) -> n
     """``perm[c]`` = the class ``c`` becomes in a mirrored image (identity except the pairs).
 
     Used both ways: on a label map (``perm[label]``, with ignore kept) and on a flipped score
-    map (``scores[perm]``), since a swap is its own inverse. Raises ValueError on a class outside
-    ``0..num_classes-1`` or one named in two pairs.
+    map (``scores[perm]``), since a swap is its own inverse. The pairs are checked as a keypoint
+    set's are (:func:`hrseg.meta.keypoints.flip_index`): ValueError naming ``flip_pairs`` on a class
+    outside ``0..num_classes-1``, paired with itself or named in two pairs.
     """
-    perm = np.arange(num_classes, dtype=np.int64)
-    seen: set[int] = set()
-    for pair in flip_pairs:
-        if len(pair) != 2:
-            raise ValueError(f"flip_pairs: expected pairs of class indices, got {pair!r}")
-        a, b = int(pair[0]), int(pair[1])
-        if not (0 <= a < num_classes and 0 <= b < num_classes) or a == b or {a, b} & seen:
-            raise ValueError(f"flip_pairs: ({a}, {b}) is not a pair of distinct, unused classes "
-                             f"of 0..{num_classes - 1}")
-        seen |= {a, b}
-        perm[a], perm[b] = b, a
-    return perm
+    return np.asarray(flip_index(flip_pairs, num_classes, "flip_pairs", "class"), dtype=np.int64)
 
 
 def flip_label_map(label: np.ndarray, perm: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:

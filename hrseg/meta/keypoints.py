@@ -5,8 +5,12 @@ indices are 0-based except :data:`SKELETON`, which keeps COCO's 1-based form.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
+
+from hrseg.errors import ConfigError
 
 KEYPOINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -22,14 +26,59 @@ FLIP_PAIRS: tuple[tuple[int, int], ...] = (
 )
 
 
-def flip_index(flip_pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS,
-               num_joints: int = NUM_JOINTS) -> list[int]:
+def flip_index(flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS, num_joints: int = NUM_JOINTS,
+               key: str = "flip_pairs", what: str = "joint") -> list[int]:
     """The permutation a horizontal flip applies: joint ``i`` of the flipped person is joint
-    ``flip_index[i]`` of the original."""
+    ``flip_index[i]`` of the original. Each pair is two distinct whole numbers of
+    ``0..num_joints-1`` and no index is in two pairs (else the flip would lose a channel); else one
+    ValueError naming ``key`` (the config key the pairs came from) and the bad pair; ``what``
+    names the indices (joints; a segmentation class would do as well)."""
+    if not isinstance(flip_pairs, (list, tuple)):
+        raise ValueError(f"{key}: expected a list of [left, right] {what} index pairs, got {flip_pairs!r}")
     index = list(range(num_joints))
-    for a, b in flip_pairs:
+    paired: dict[int, Any] = {}
+    for pair in flip_pairs:
+        ends = [_whole(j) for j in pair] if isinstance(pair, (list, tuple)) else []
+        if len(ends) != 2 or None in ends:
+            raise ValueError(f"{key}: {pair!r} is not a pair of two {what} indices [left, right]")
+        a, b = ends
+        if not (0 <= a < num_joints and 0 <= b < num_joints):
+            why = f"is outside the {num_joints} {what}s 0..{num_joints - 1}"
+        elif a == b:
+            why = f"pairs {what} {a} with itself"
+        elif a in paired or b in paired:
+            twice = a if a in paired else b
+            why = f"repeats {what} {twice}, already in pair {paired[twice]!r} (a {what} has at most one twin)"
+        else:
+            why = ""
+        if why:
+            raise ValueError(f"{key}: pair {pair!r} {why}")
+        paired[a] = paired[b] = pair
         index[a], index[b] = b, a
     return index
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an index when it is a whole number (not true or false), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def checked_sigmas(sigmas: Any, names: Sequence[str], key: str = "sigmas") -> tuple[float, ...]:
+    """``sigmas`` as floats when they are one finite number > 0 for each of ``names`` (OKS divides
+    by them: NaN would match every detection to every person, 0 or less none); else one ValueError
+    naming ``key`` (the config key they came from), the keypoint and the bad value."""
+    k = len(names)
+    if not isinstance(sigmas, (list, tuple)):
+        raise ValueError(f"{key}: expected a list of {k} OKS sigmas, got {sigmas!r}")
+    if len(sigmas) != k:
+        raise ValueError(f"{key}: {len(sigmas)} values for {k} keypoints")
+    for i, (s, name) in enumerate(zip(sigmas, names)):
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not (math.isfinite(s) and s > 0):
+            raise ValueError(f"{key}: {s!r} for keypoint {i} ({name}) is not a finite number > 0; an OKS sigma is "
+                             "a keypoint's spread relative to the person's size (COCO's are 0.025-0.107)")
+    return tuple(float(s) for s in sigmas)
 
 
 FLIP_INDEX: tuple[int, ...] = tuple(flip_index())
@@ -103,11 +152,12 @@ class KeypointSet:
 
     def __post_init__(self) -> None:
         k = len(self.names)
-        if len(self.sigmas) != k:
-            raise ValueError(f"{k} keypoint names but {len(self.sigmas)} OKS sigmas")
-        bad = [p for p in (*self.flip_pairs, *self.skeleton) if not all(0 <= j < k for j in p)]
+        object.__setattr__(self, "sigmas", checked_sigmas(self.sigmas, self.names))
+        flip_index(self.flip_pairs, k)
+        object.__setattr__(self, "flip_pairs", tuple((int(a), int(b)) for a, b in self.flip_pairs))
+        bad = [p for p in self.skeleton if not all(0 <= j < k for j in p)]
         if bad:
-            raise ValueError(f"keypoint pair {bad[0]} is outside 0..{k - 1}")
+            raise ValueError(f"skeleton: keypoint pair {bad[0]} is outside 0..{k - 1}")
         if self.joint_weights and len(self.joint_weights) != k:
             raise ValueError(f"{k} keypoints but {len(self.joint_weights)} joint weights")
 
@@ -136,12 +186,19 @@ class KeypointSet:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "KeypointSet":
-        pairs = lambda key: tuple(tuple(int(j) for j in p) for p in d.get(key) or ())  # noqa: E731
-        return cls(names=tuple(d["names"]), sigmas=tuple(float(s) for s in d["sigmas"]),
-                   flip_pairs=pairs("flip_pairs"), skeleton=pairs("skeleton"),
-                   upper_body_ids=tuple(int(i) for i in d.get("upper_body_ids") or ()),
-                   joint_weights=tuple(float(w) for w in d.get("joint_weights") or ()),
-                   category_id=int(d.get("category_id", PERSON_CATEGORY_ID)), name=str(d.get("name", "custom")))
+        """The set :meth:`to_dict` wrote (a checkpoint records it as ``data.keypoints``); one
+        :class:`ConfigError` naming ``data.keypoints`` when it is not a valid set (a checkpoint
+        trained before the sigmas and flip pairs were checked, a hand-edited config)."""
+        try:
+            return cls(names=tuple(d["names"]), sigmas=tuple(d["sigmas"]),
+                       flip_pairs=tuple(d.get("flip_pairs") or ()),  # checked and made int pairs by the set
+                       skeleton=tuple(tuple(int(j) for j in p) for p in d.get("skeleton") or ()),
+                       upper_body_ids=tuple(int(i) for i in d.get("upper_body_ids") or ()),
+                       joint_weights=tuple(float(w) for w in d.get("joint_weights") or ()),
+                       category_id=int(d.get("category_id", PERSON_CATEGORY_ID)), name=str(d.get("name", "custom")))
+        except (KeyError, TypeError, ValueError) as e:
+            what = f"lacks {e}" if isinstance(e, KeyError) else str(e)
+            raise ConfigError(f"data.keypoints (the keypoint set a checkpoint or config records): {what}") from None
 
 
 COCO_PERSON = KeypointSet(
@@ -172,14 +229,14 @@ def keypoint_set_from_category(category: Mapping[str, Any], sigmas: Sequence[flo
             raise ValueError(f"data.sigmas: the keypoint set of category {category.get('name')!r} has "
                              f"{len(names)} keypoints ({', '.join(names[:4])}, ...) and no OKS sigmas are known "
                              f"for it; set data.sigmas to {len(names)} numbers (COCO's are 0.025-0.107)")
-    if len(sigmas) != len(names):
-        raise ValueError(f"data.sigmas: {len(sigmas)} values for {len(names)} keypoints")
+    sigmas = checked_sigmas(sigmas, names, "data.sigmas")
     k = len(names)
     skeleton = tuple((int(a) - 1, int(b) - 1) for a, b in category.get("skeleton") or ()
                      if 1 <= int(a) <= k and 1 <= int(b) <= k)
-    pairs = (tuple(tuple(int(j) for j in p) for p in flip_pairs) if flip_pairs is not None
-             else flip_pairs_from_names(names))
+    if flip_pairs is not None:
+        flip_index(flip_pairs, k, "data.flip_pairs")
+    pairs = tuple(map(tuple, flip_pairs)) if flip_pairs is not None else flip_pairs_from_names(names)
     coco = is_coco_person(names)
-    return KeypointSet(names=names, sigmas=tuple(float(s) for s in sigmas), flip_pairs=pairs, skeleton=skeleton,
+    return KeypointSet(names=names, sigmas=sigmas, flip_pairs=pairs, skeleton=skeleton,
                        upper_body_ids=UPPER_BODY_IDS if coco else (), joint_weights=JOINT_WEIGHTS if coco else (),
                        category_id=cat_id, name="coco_person" if coco else str(category.get("name", "custom")))

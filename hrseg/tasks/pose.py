@@ -34,7 +34,7 @@ from hrseg.inference.optimize import inference_model
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, pose_results, write_keypoint_results
 from hrseg.inference.top_down import predict_crops
 from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
-from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_category
+from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, checked_sigmas, flip_index, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks import common
 from hrseg.tasks.common import coco_split_paths
@@ -182,8 +182,27 @@ class PoseTask(Task):
                 "keypoints": keypoint_set(cfg).to_dict()}
 
     def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
-        if meta.get("keypoints"):
-            cfg["data"]["keypoints"] = dict(meta["keypoints"])
+        """The checkpoint's keypoint set becomes ``data.keypoints``; ``data.sigmas`` and
+        ``data.flip_pairs`` given in the config or ``--cfg-options`` replace its OKS sigmas and
+        flip pairs (the joints and their order are the weights'), logged where they differ."""
+        if not meta.get("keypoints"):
+            return
+        recorded = KeypointSet.from_dict(meta["keypoints"])
+        data, given = cfg["data"], {}
+        try:
+            if data.get("sigmas") is not None:
+                given["sigmas"] = checked_sigmas(data["sigmas"], recorded.names, "data.sigmas")
+            if data.get("flip_pairs") is not None:
+                flip_index(data["flip_pairs"], recorded.num_joints, "data.flip_pairs")
+                given["flip_pairs"] = tuple((int(a), int(b)) for a, b in data["flip_pairs"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        given = {k: v for k, v in given.items() if v != getattr(recorded, k)}
+        if given:
+            log.info("keypoints: %s as the config gives, not the checkpoint's",
+                     " and ".join(f"data.{k}" for k in given))
+            recorded = replace(recorded, **given)
+        data["keypoints"] = recorded.to_dict()
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published pose weights: their input size (heatmaps at stride 4, sigma scaled as the
@@ -274,15 +293,19 @@ class PoseTask(Task):
                   det_weights: str | os.PathLike | None = None, det_score_thr: float = 0.5,
                   person_detector: Callable[[np.ndarray], list[list[float]]] | None = None, det_every: int = 1,
                   kpt_thr: float = 0.3, timer: StageTimer | None = None, **options: Any) -> PosePredictor:
-        """Person boxes come from ``boxes_file``, else from a person detector (``person_detector``,
+        """Person boxes come from ``boxes_file`` (those scoring ``det_score_thr`` or more, as a
+        detector's; a file's boxes without a score score 1), else from a person detector (``person_detector``,
         a callable ``image -> [[x, y, w, h, score], ...]``, else the one of ``det_weights``, else
         the default COCO detector: :func:`hrseg.tasks.person_boxes.person_detector`; in a video
         every ``det_every`` frames), else the whole image is one person."""
         runner = self.runner(model, cfg)  # a backend that cannot run the weights says so before a detector is fetched
+        test_cfg = dict(cfg["test"])
         if boxes_file is None and person_detector is None:
             person_detector = find_person_detector(det_weights, det_score_thr)
+        elif boxes_file is not None:  # a file's boxes are kept as a detector's are: scoring det_score_thr or more
+            test_cfg["image_thr"] = max(float(test_cfg["image_thr"]), det_score_thr)
         boxes = PersonBoxes(boxes_file, person_detector, det_every)
-        return PosePredictor(runner, model, HeatmapCodec.from_config(cfg), keypoint_set(cfg), cfg["test"], boxes,
+        return PosePredictor(runner, model, HeatmapCodec.from_config(cfg), keypoint_set(cfg), test_cfg, boxes,
                              kpt_thr, timer)
 
 

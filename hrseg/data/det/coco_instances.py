@@ -103,7 +103,7 @@ def load_coco_instances(path: str | os.PathLike) -> COCO:
             raise DataError(f"{path}: annotation id {ann['id']} refers to image id {shown(ann['image_id'])}, "
                             "which is not in the file's images")
         check_bbox(ann, path)
-        defaults += _check_or_fill(ann, imgs[ann["image_id"]], path)
+        defaults += check_annotation_fields(ann, imgs[ann["image_id"]], path)
     if defaults:
         logger.info("%s: %d annotation(s) lack iscrowd or area; COCO's defaults filled in (iscrowd 0, area of "
                     "the segmentation, else of the box)", path, defaults)
@@ -132,10 +132,11 @@ def _unique_ids(records: list[dict], path: Path, what: str) -> list[int]:
     return list(ids)
 
 
-def _check_or_fill(ann: dict, img: dict, path: Path) -> bool:
+def check_annotation_fields(ann: dict, img: dict, path: Path) -> bool:
     """Check an annotation's ``segmentation`` (when it has one: None or [] is no mask, as
     :func:`hrseg.evaluation.coco_masks.mask_coverage` reads it), ``iscrowd`` and ``area``, and
-    fill in the last two when missing; True when something was filled in."""
+    fill in the last two when missing; True when something was filled in. The keypoint loader
+    (:mod:`hrseg.data.pose.coco_keypoints`) checks its annotations with it too."""
     where = f"{path}: annotation id {ann['id']}"
     seg = ann.get("segmentation")
     if seg is not None and seg != []:

@@ -32,6 +32,7 @@ from pycocotools.coco import COCO
 from hrseg.data.pose.transforms import PIXEL_STD, box_to_center_scale
 from hrseg.data.coco import (check_bbox, check_keypoints, coverage, is_numbers, listed, load_json, require_fields,
                               shown)
+from hrseg.data.det.coco_instances import check_annotation_fields  # the instances loader's iscrowd / area checks
 from hrseg.errors import DataError
 
 __all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_image_ids"]
@@ -39,8 +40,7 @@ __all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_imag
 logger = logging.getLogger(__name__)
 
 _IMAGE_FIELDS = ("id", "file_name", "width", "height")
-_ANN_FIELDS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "keypoints",
-               "num_keypoints")
+_ANN_FIELDS = ("id", "image_id", "category_id", "bbox", "keypoints", "num_keypoints")  # iscrowd, area: defaults
 _DET_FIELDS = ("image_id", "category_id", "bbox", "score")
 
 
@@ -78,9 +78,12 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
 
     The keypoint categories are all those that list keypoint names; they must agree on the
     number K (``num_joints`` when given). Raises one :class:`DataError` naming the file for
-    unreadable or malformed JSON, missing sections or fields, no keypoint category, or
-    annotations of those categories whose keypoints are not ``3 * K`` numbers or whose bbox is
-    not ``[x, y, width, height]`` (the checks the instances adapter shares).
+    unreadable or malformed JSON, missing sections or fields, no keypoint category, an image
+    whose width or height is not a number > 0, or annotations of those categories whose
+    keypoints are not ``3 * K`` numbers, whose bbox is not ``[x, y, width, height]``, whose
+    ``iscrowd`` is not 0 or 1 or whose ``area`` is not a number >= 0 (the checks the instances
+    adapter shares: when the file is read, not in pycocotools during evaluation); a missing
+    ``iscrowd`` or ``area`` gets COCO's default, as there.
     """
     path = Path(path)
     data = load_json(path, "annotation")
@@ -99,8 +102,14 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
                         + (f"; expected {num_joints}" if num_joints is not None else "; they must agree"))
     num_joints = sizes[0]
     cat_ids = {c.get("id") for c in categories}
+    images = {}
     for img in data["images"]:
         require_fields(img, _IMAGE_FIELDS, path, "image")
+        for side in ("width", "height"):
+            if not (is_numbers([img[side]]) and img[side] > 0):
+                raise DataError(f"{path}: image id {img['id']} has {side} {shown(img[side])}; expected a number > 0")
+        images[img["id"]] = img
+    filled = 0
     for ann in data["annotations"]:
         require_fields(ann, ("id", "image_id", "category_id"), path, "annotation")
         if ann["category_id"] not in cat_ids:
@@ -108,6 +117,11 @@ def load_coco_keypoints(path: str | os.PathLike, num_joints: int | None = None) 
         require_fields(ann, _ANN_FIELDS, path, "keypoint annotation")
         check_keypoints(ann, num_joints, path)
         check_bbox(ann, path)
+        if ann["image_id"] in images:  # an annotation of no image of the file is never used
+            filled += check_annotation_fields(ann, images[ann["image_id"]], path)
+    if filled:
+        logger.info("%s: %d keypoint annotation(s) lack iscrowd or area; COCO's defaults filled in (iscrowd 0, area "
+                    "of the segmentation, else of the box)", path, filled)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
