@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint file safely (``weights_only=True``); errors name the file. One reader
     serves hrseg's own files and published ones: :func:`hrseg.utils.safe_load.read_weights`."""
     return read_weights(path)
-
 
 
 def extract_state_dict(ckpt: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:
@@ -109,7 +109,26 @@ def _map_keys(state: dict[str, torch.Tensor], model_keys: set[str],
 
 
 def _backbone_prefix(model: nn.Module) -> str:
+    """Where the model's HRNet lies among its keys: the module with HRNet's stem, first stage and
+    first transition (``backbone.body.backbone.`` in a detector, whose ``backbone.body.neck`` is a
+    representation head, ``backbone.`` in a pose or segmentation model, ``""`` for a bare HRNet)."""
+    for name, module in model.named_modules():
+        if all(hasattr(module, part) for part in ("conv1", "layer1", "transition1")):
+            return f"{name}." if name else ""
     return "backbone." if hasattr(model, "backbone") else ""
+
+
+_FUSE = re.compile(r"stage(\d+)\.(\d+)\.fuse_layers\.(\d+)\.")
+
+
+def lower_final_fusion(model_keys: list[str], prefix: str) -> list[str]:
+    """The keys of the last module's fusion into its lower-resolution outputs, which a network
+    fusing the highest resolution only (the official pose network, ``final_fusion='highest'``) lacks."""
+    found = [(k, m) for k in model_keys if k.startswith(prefix) and (m := _FUSE.match(k[len(prefix):]))]
+    if not found:
+        return []
+    last = max((int(m[1]), int(m[2])) for _, m in found)
+    return [k for k, m in found if (int(m[1]), int(m[2])) == last and int(m[3]) > 0]
 
 
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>",
@@ -120,12 +139,16 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
 
     A backbone-only source (an ImageNet classification file, or a task checkpoint loaded into a
     bare backbone) fills the backbone; the keys it left out and the model keys left at their
-    initial values are named in one line each. Otherwise, with ``strict``, every model key must
-    be loaded and every checkpoint key used: a :class:`CheckpointError` names the missing and
-    unexpected keys; a shape mismatch names the key and both shapes. ``backbone_only`` treats ``state`` as a backbone source: keys the model lacks are
-    left out and the model's keys outside its backbone keep their initial values, named in the
-    report (the ``model.pretrained`` / ImageNet initialisation case). ``announce``: log the report's
-    line (False: the caller adds to it and logs it)."""
+    initial values are named in one line each. ``backbone_only`` treats ``state`` so (the
+    ``model.pretrained`` / ImageNet initialisation case): keys the model lacks are left out and
+    the model's keys outside its HRNet (heads, V2p necks) keep their initial values, named in the
+    report. With ``strict`` every key of the HRNet must be loaded all the same (the last module's
+    fusion into the lower resolutions aside, which a highest-resolution-only source such as a
+    pose file lacks): another variant or a file cut short is a :class:`CheckpointError` naming
+    the missing keys. Otherwise, with ``strict``, every model key must be loaded and every
+    checkpoint key used: the error names the missing and unexpected keys; a shape mismatch names
+    the key and both shapes. ``announce``: log the report's line (False: the caller adds to it
+    and logs it)."""
     state = dict(state)
     report = LoadReport(str(path))
     is_classification = any(k.startswith(("incre_modules.", "downsamp_modules.", "classifier.")) for k in state)
@@ -160,17 +183,28 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
 
     # BatchNorm's step counter is absent from checkpoints saved before PyTorch 0.4.1.
     missing = [k for k in model_state if k not in mapped and not k.endswith("num_batches_tracked")]
+    in_backbone = 0
     if backbone_only:
         prefix = _backbone_prefix(model)
         head_keys = [k for k in missing if not k.startswith(prefix)]
         missing = [k for k in missing if k.startswith(prefix)]
+        in_backbone = sum(k.startswith(prefix) and not k.endswith("num_batches_tracked") for k in model_state)
         if head_keys:
             report.not_loaded = head_keys
             report.notes.append(f"kept the initial values of {len(head_keys)} keys outside the backbone: "
                                 f"{_group(head_keys)}")
+        fusion = lower_final_fusion([k for k in model_state if not k.endswith("num_batches_tracked")], prefix)
+        if fusion and set(fusion) <= set(missing):  # the source fuses the highest resolution only
+            missing = [k for k in missing if k not in fusion]
+            report.not_loaded += fusion
+            report.notes.append(f"kept the initial values of the last module's fusion into the lower resolutions "
+                                f"({len(fusion)} keys), which the source network does not compute")
     if strict and (missing or unexpected):
         parts = []
-        if missing:
+        if missing and backbone_only:
+            parts.append(f"missing {len(missing)} of its {in_backbone} backbone keys (another HRNet variant, or a "
+                         f"file cut short?): {_group(missing)}")
+        elif missing:
             parts.append(f"missing {len(missing)} keys: {_group(missing)}")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} keys: {_group(unexpected)}")

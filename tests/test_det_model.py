@@ -97,6 +97,11 @@ def test_pretrained_backbone_fills_the_hrnet_and_rejects_a_mismatch(tmp_path):
     wrong = hrseg.build_model("det_fasterrcnn_hrnetv2p_w18", num_classes=3)
     with pytest.raises(CheckpointError, match=str(path.name)):
         load_pretrained_backbone(wrong, path)
+    # another variant of the same widths fits key for key where it has them: still not this HRNet
+    other = tmp_path / "hrnet_w18_small_v2.pth"
+    hrseg.save_checkpoint(other, hrseg.build_model("hrnet_w18_small_v2"))
+    with pytest.raises(CheckpointError, match=r"hrnet_w18_small_v2.pth: does not fit .* \(another HRNet variant"):
+        load_pretrained_backbone(wrong, other)
 
 
 def test_detector_configs_build_the_named_models():

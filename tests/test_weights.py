@@ -3,6 +3,7 @@ docs page, tools/weights.py and the person detector. Nothing here reaches the ne
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_download_good_hash_then_cached_without_network(tmp_path, home, monkeypa
     record = _hashed_record(monkeypatch, tmp_path, payload, sha)
     path = resolve(record.name)
     assert path == cache_dir() / f"pose-{sha}_20220909.pth" and path.read_bytes() == payload
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    # no temporary left: the file and the stamp of its hash check (hrseg.weights.cache.checked)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.verified"]
     (tmp_path / "server" / path.name).unlink()  # "offline": the cached file is used
     assert resolve(record.name) == path
 
@@ -271,3 +273,65 @@ def test_a_renamed_published_file_is_known_by_its_hash(tmp_path, home, monkeypat
     assert cfg["model"]["name"] == "pose_hrnet_w32" and model.meta["keypoints"]["names"][0] == "nose"
     head = state["state_dict"]["head.final_layer.weight"]
     assert torch.equal(model.head.final_layer.weight, head)
+
+
+def test_a_file_put_in_the_cache_by_hand_is_hash_checked_once(tmp_path, home, monkeypatch):
+    """The offline error says where to put a file: what is put there is checked against the
+    published prefix when first used, then trusted by its stamp until it changes."""
+    from hrseg.weights import cache
+
+    payload = _ckpt_bytes(tmp_path)
+    sha = hashlib.sha256(payload).hexdigest()[:8]
+    record = _hashed_record(monkeypatch, tmp_path, b"never downloaded", sha)
+    path = cache_dir() / record.filename
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"another file")
+    with pytest.raises(CheckpointError) as e:
+        hrseg.build_model("pose_hrnet_w32", weights=record.name)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") and sha in msg and hashlib.sha256(b"another file").hexdigest()[:8] in msg
+    assert "delete it and download it again" in msg
+    hashed = []
+    real = cache.sha256_of
+    monkeypatch.setattr(cache, "sha256_of", lambda p: hashed.append(p) or real(p))
+    path.write_bytes(payload)
+    assert resolve(record.name) == path and resolve(record.name) == path and len(hashed) == 1  # hashed once
+    path.write_bytes(payload[:-1] + bytes([payload[-1] ^ 1]))  # changed: hashed again, refused
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    with pytest.raises(CheckpointError, match="not the published"):
+        resolve(record.name)
+    served = tmp_path / "server" / f"w-{sha}.pth"  # a torch.hub-named URL's cached file: the same check
+    served.write_bytes(payload)
+    cached = resolve(served.as_uri())
+    cached.write_bytes(b"replaced")
+    with pytest.raises(CheckpointError, match=f"{cached.name}: SHA-256 starts .*not the published {sha}"):
+        resolve(served.as_uri())
+
+
+def test_tool_list_names_an_unknown_model_or_no_match(home):
+    import weights as tool  # tools/weights.py
+
+    with pytest.raises(ConfigError, match="unknown model 'bogus_model'"):
+        tool.main(["list", "--model", "bogus_model"])
+    with pytest.raises(ConfigError, match="no published weights containing 'nonexist'"):
+        tool.main(["list", "nonexist"])
+
+
+def test_tool_docs_writes_the_clone_page_or_out_never_the_working_directory(tmp_path, monkeypatch, capsys):
+    import weights as tool  # tools/weights.py
+    from hrseg.weights import docs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(docs, "source_page", lambda: tmp_path / "clone" / "docs" / "weights.md", raising=False)
+    assert tool.main(["docs"]) == 0
+    assert not (tmp_path / "docs").exists()  # a user's docs/ in the working directory is never touched
+    assert (tmp_path / "clone" / "docs" / "weights.md").read_text() == render_markdown()
+    monkeypatch.undo()
+    assert docs.source_page() == REPO / "docs" / "weights.md"  # this clone's page, wherever it runs from
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(docs, "source_page", lambda: None)  # an installed hrseg: no docs/ of its own
+    with pytest.raises(ConfigError, match="--out FILE"):
+        tool.main(["docs"])
+    assert not (tmp_path / "docs").exists()
+    assert tool.main(["docs", "--out", str(tmp_path / "page.md")]) == 0
+    assert (tmp_path / "page.md").read_text() == render_markdown()

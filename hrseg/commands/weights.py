@@ -3,14 +3,17 @@
     hrseg weights list [PATTERN] [--model pose_hrnet_w32]
     hrseg weights download pose_hrnet_w32.mmpose1x_coco_256x192
     hrseg weights verify ~/Downloads/hrnet_w32-36af842e.pth
-    hrseg weights docs            # rewrite docs/weights.md from the table
+    hrseg weights docs            # rewrite docs/weights.md of this source clone from the table
+    hrseg weights docs --out weights.md   # write the page elsewhere (an installed hrseg has no docs/)
 The cache is $HRSEG_HOME/weights (default <torch hub dir>/hrseg/weights).
 """
 from __future__ import annotations
 
 import argparse
 import json
+
 from hrseg import weights
+from hrseg.errors import ConfigError
 from hrseg.weights import docs
 
 
@@ -25,11 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("--model", default=None, help="the model a tag is for")
     vf = sub.add_parser("verify", help="what a file is: hash (against the table), layout, tensors")
     vf.add_argument("file")
-    sub.add_parser("docs", help="rewrite docs/weights.md from the table")
+    dc = sub.add_parser("docs", help="rewrite docs/weights.md of the source clone (or --out FILE) from the table")
+    dc.add_argument("--out", default=None, metavar="FILE", help="write the page here instead")
     args = ap.parse_args(argv)
 
     if args.command == "list":
-        print(docs.format_list(args.pattern, args.model))
+        listing = docs.format_list(args.pattern, args.model)  # an unknown --model: a ConfigError naming it
+        if not listing:
+            which = " and ".join(([f"containing {args.pattern!r}"] if args.pattern else [])
+                                 + ([f"for {args.model}"] if args.model else []))
+            raise ConfigError(f"no published weights {which}; `hrseg weights list` lists them all")
+        print(listing)
     elif args.command == "download":
         print(weights.resolve(args.name, args.model))
     elif args.command == "verify":
@@ -37,5 +46,5 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 1 if result.get("hash_ok") is False else 0
     else:
-        print(docs.write_docs())
+        print(docs.write_docs(args.out))
     return 0

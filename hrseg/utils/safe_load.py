@@ -26,6 +26,7 @@ import torch
 from hrseg.errors import CheckpointError
 
 log = logging.getLogger("hrseg")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's refusal text sets words in bold for a terminal
 
 
 def _numpy_globals() -> list[Any]:
@@ -57,9 +58,9 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             obj = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        log.info(f"{p}: holds objects weights_only refuses ({_first_line(e)}); reading its tensors only")
+    except pickle.UnpicklingError as e:  # noted once its tensors are read: a refused file is the one error line
         obj = _read_tensors_only(p)
+        log.info(f"{p}: holds objects weights_only refuses ({_first_line(e)}); read its tensors only")
     except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
         raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict):
@@ -68,7 +69,8 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip()
+    """The first line of ``e``'s text, without the terminal escapes torch sets words in bold with."""
+    text = _ANSI.sub("", str(e)).strip()
     return text.splitlines()[0] if text else "unsupported content"
 
 

@@ -20,10 +20,10 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from hrseg.checkpoint import LoadReport, extract_state_dict, load_state
+from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models import registry
-from hrseg.weights.cache import cache_dir, download, hrseg_home, sha256_of
+from hrseg.weights.cache import cache_dir, checked, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
 from hrseg.weights.mmdet import apply_conventions as apply_mmdet_conventions
 from hrseg.weights.records import RECORDS, WeightRecord
@@ -55,7 +55,10 @@ __all__ = [
 
 
 def list_weights(pattern: str = "", model: str | None = None) -> list[str]:
-    """Names of the published checkpoints (containing ``pattern``; usable by ``model``)."""
+    """Names of the published checkpoints (containing ``pattern``; usable by ``model``, which must
+    be a registered model name: another is a :class:`ConfigError` naming it)."""
+    if model is not None and model not in registry.list_models():
+        raise ConfigError(f"unknown model {model!r}; `hrseg models --names` lists them")
     return [r.name for r in _BY_NAME.values() if pattern in r.name and (model is None or _fits(r, model))]
 
 
@@ -107,8 +110,8 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
         return path
     record = get_weights(str(name_or_path), model)
     path = cache_dir() / record.filename
-    if path.is_file():
-        return path
+    if path.is_file():  # put there by a download, or by hand as the offline error says: hash-checked once
+        return checked(path, record.sha256)
     log.info(f"downloading {record.name} from {record.url} to {path}")
     return download(record.url, path, record.sha256, progress)
 
@@ -122,9 +125,9 @@ def fetch_url(url: str, progress: bool = True) -> Path:
     if not name:
         raise CheckpointError(f"{url}: the URL names no file")
     path = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:12] / name
-    if path.is_file():
-        return path
     prefix = _HUB_HASH.search(name)
+    if path.is_file():
+        return checked(path, prefix.group(1) if prefix else None)
     log.info(f"downloading {url} to {path}")
     return download(url, path, prefix.group(1) if prefix else None, progress)
 
@@ -140,11 +143,16 @@ def identify(path: str | os.PathLike, digest: str | None = None) -> WeightRecord
     any other file. This is how an official file that records no model of its own is recognised:
     never by its tensors' shapes."""
     path = Path(path)
-    record = next((r for r in _BY_NAME.values() if r.filename == path.name), None)
+    record = _named(path)
     if record is not None or not any(r.sha256 for r in _BY_NAME.values()):
         return record
     digest = digest or sha256_of(path)
     return next((r for r in _BY_NAME.values() if r.sha256 and digest.startswith(r.sha256)), None)
+
+
+def _named(path: Path) -> WeightRecord | None:
+    """The published record whose file name ``path`` has (no hashing: cheap on every load)."""
+    return next((r for r in _BY_NAME.values() if r.filename == path.name), None)
 
 
 def set_align_corners(model: nn.Module, value: bool) -> bool:
@@ -166,17 +174,19 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     ``backbone_only`` keeps the HRNet part only (``pretrained=``). The report names the layout,
     what was converted, what was left out and what kept its initial values; ``align_corners``
     and mmdetection's anchor / RoIAlign conventions are set on the model as the weights were
-    trained (``record``: the published file a path is, when :func:`identify` knew it).
+    trained (``record``: the published file a path is, when :func:`identify` knew it; else the
+    record whose file name the path has). With ``strict`` a backbone-only load (``backbone_only``,
+    an ImageNet file) must still fill every key of the HRNet (:func:`hrseg.checkpoint.load_state`).
     ``content``: the file as :func:`read_weights` returned it, when the caller has read it already.
     """
     record = record or record_of(name_or_path, model_name)
     path = resolve(name_or_path, model_name)
-    converted = convert(extract_state_dict(content if content is not None else read_weights(path), path))
+    record = record or _named(path)
+    converted = convert(extract_state_dict(content if content is not None else read_checkpoint(path), path), path=path)
     only_backbone = backbone_only or converted.layout == "imagenet"
     if backbone_only:
         converted = backbone_part(converted)
-    report = load_state(model, converted.state, path, strict=strict and not only_backbone,
-                        backbone_only=only_backbone, announce=False)
+    report = load_state(model, converted.state, path, strict=strict, backbone_only=only_backbone, announce=False)
     report.left_out = converted.left_out + report.left_out
     report.notes = [f"layout {converted.layout}"] + converted.notes + report.notes
     if not backbone_only:
@@ -231,7 +241,7 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: a folder, not a checkpoint file")
-    content = read_weights(path)  # first: its errors name the file (not found, not a checkpoint, corrupt)
+    content = read_checkpoint(path)  # first: its errors name the file (not found, not a checkpoint, corrupt)
     digest = sha256_of(path)
     record = identify(path, digest)
     state = extract_state_dict(content, path)

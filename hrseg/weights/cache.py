@@ -2,11 +2,15 @@
 
 A file is downloaded to a temporary name beside its final one, with a progress bar, checked
 against the SHA-256 prefix its published name carries, and only then renamed into place, so the
-cache never holds a partial or wrong file. A file already in the cache is used without network.
+cache never holds a partial or wrong file. A file already in the cache is used without network;
+one put there by hand (as the offline error says) is checked against that prefix when first used
+(:func:`checked`), and a small ``<file>.verified`` beside it (its SHA-256, size and mtime, written
+atomically after a download or a check) spares hashing it again while it is unchanged.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import urllib.error
@@ -42,12 +46,59 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp(path: Path, digest: str, stat: os.stat_result) -> None:
+    """Record that ``path``, as ``stat`` found it, has SHA-256 ``digest`` (best effort: a read-only
+    cache is only hashed again next time)."""
+    try:
+        with atomic_path(_stamp_path(path)) as tmp:
+            tmp.write_text(json.dumps({"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+    except OSError as e:
+        log.debug(f"{path}: could not record its hash check ({e})")
+
+
+def _stamped_digest(path: Path, stat: os.stat_result) -> str | None:
+    """The SHA-256 the stamp beside ``path`` records, if it describes the file as it is now."""
+    try:
+        stamp = json.loads(_stamp_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stamp, dict) or [stamp.get("size"), stamp.get("mtime_ns")] != [stat.st_size, stat.st_mtime_ns]:
+        return None
+    return stamp.get("sha256") if isinstance(stamp.get("sha256"), str) else None
+
+
+def checked(path: str | os.PathLike, sha256_prefix: str | None) -> Path:
+    """``path``, a file in the cache, once its SHA-256 is known to start with ``sha256_prefix``
+    (nothing to check without one): hashed on first use and whenever it changed since, else the
+    stamp written then is trusted. A mismatch is a :class:`CheckpointError` naming the file, both
+    prefixes and what to do."""
+    path = Path(path)
+    if not sha256_prefix:
+        return path
+    stat = path.stat()
+    digest = _stamped_digest(path, stat)
+    if digest is None:
+        digest = sha256_of(path)
+        if digest.startswith(sha256_prefix):
+            _stamp(path, digest, stat)
+    if not digest.startswith(sha256_prefix):
+        raise CheckpointError(f"{path}: SHA-256 starts {digest[:len(sha256_prefix)]}, not the published "
+                              f"{sha256_prefix}: a damaged or different file; delete it and download it again "
+                              "(or put the published file there)")
+    return path
+
+
 def download(url: str, dst: str | os.PathLike, sha256_prefix: str | None = None, progress: bool = True) -> Path:
     """Download ``url`` to ``dst`` (temporary name, hash check, atomic rename).
 
     Raises :class:`CheckpointError` naming the URL and ``dst`` (where to put the file by hand)
-    when ``HRSEG_OFFLINE`` is set (no network is tried), when the download fails, is shorter than announced, or its hash does not start with
-    ``sha256_prefix``; nothing is left at ``dst`` or beside it then.
+    when ``HRSEG_OFFLINE`` is set (no network is tried), when the download fails, is shorter than
+    announced, or its hash does not start with ``sha256_prefix``; nothing is left at ``dst`` or
+    beside it then. A download that matched ``sha256_prefix`` gets its stamp (:func:`checked`).
     """
     dst = Path(dst)
     by_hand = f"download it by hand and put it at {dst}"
@@ -68,6 +119,8 @@ def download(url: str, dst: str | os.PathLike, sha256_prefix: str | None = None,
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise CheckpointError(f"could not download {url} ({reason}); {by_hand}") from None
+    if sha256_prefix:
+        _stamp(dst, digest.hexdigest(), dst.stat())
     if not sha256_prefix:
         log.info(f"{dst.name}: no published hash to check it against (SHA-256 {digest.hexdigest()[:8]})")
     return dst

@@ -1,6 +1,10 @@
 """docs/weights.md, generated from the table (``python tools/weights.py docs`` rewrites it)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from hrseg.errors import ConfigError
 from hrseg.weights.records import RECORDS
 from hrseg.weights import cache_dir, list_weights
 from hrseg.utils.io import atomic_path
@@ -19,9 +23,11 @@ Files go to `$HRSEG_HOME/weights` (default `<torch hub dir>/hrseg/weights`): dow
 temporary name with a progress bar, checked against the SHA-256 prefix in the published file
 name where it has one (the timm and official GitHub-release files have none), then renamed; a
 file in the cache is used without network. Offline, the error names the URL and the exact path
-to put the file at. `python tools/weights.py verify FILE` says what a file is and whether its
-hash matches. `--weights` also takes a URL (`https://`, `file://`: another project's checkpoint,
-as mmpose and mmdetection users pass them): downloaded once into `$HRSEG_HOME/weights/urls/`,
+to put the file at; a file put there by hand is checked against the prefix when first used (a
+`.verified` stamp beside it spares hashing it again while it is unchanged).
+`python tools/weights.py verify FILE` says what a file is and whether its hash matches.
+`--weights` also takes a URL (`https://`, `file://`: another project's checkpoint, as mmpose
+and mmdetection users pass them): downloaded once into `$HRSEG_HOME/weights/urls/`,
 checked against the SHA-256 prefix of a torch.hub-style name (`name-<hex>.pth`), then read like
 a file (a published file under another address is still known by its hash).
 
@@ -87,7 +93,22 @@ def format_list(pattern: str = "", model: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: str = "docs/weights.md") -> str:
-    with atomic_path(path) as tmp:
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the clone's root, when hrseg runs from one
+
+
+def source_page() -> Path | None:
+    """docs/weights.md of the source clone this hrseg runs from (None for an installed package)."""
+    is_clone = (_SOURCE_ROOT / "pyproject.toml").is_file() and (_SOURCE_ROOT / "docs").is_dir()
+    return _SOURCE_ROOT / "docs" / "weights.md" if is_clone else None
+
+
+def write_docs(path: str | os.PathLike | None = None) -> Path:
+    """Write the page to ``path``, by default the clone's docs/weights.md (never the working
+    directory's); outside a clone without ``path``, a :class:`ConfigError` saying so."""
+    target = Path(path) if path is not None else source_page()
+    if target is None:
+        raise ConfigError(f"this hrseg is an installed package, not a source clone ({_SOURCE_ROOT} has no "
+                          "pyproject.toml and docs/ of hrseg's): pass --out FILE to write the weights page there")
+    with atomic_path(target) as tmp:
         tmp.write_text(render_markdown())
-    return path
+    return target

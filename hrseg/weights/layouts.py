@@ -15,6 +15,7 @@ The facts come from ``reference/openmmlab_meta.json``:
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import torch
@@ -80,8 +81,10 @@ _OCR = {
 }
 
 
-def convert(state: Mapping[str, torch.Tensor], layout: str | None = None) -> Converted:
-    """``state`` (any supported layout, detected unless given) in hrseg's keys."""
+def convert(state: Mapping[str, torch.Tensor], layout: str | None = None,
+            path: str | os.PathLike = "<state dict>") -> Converted:
+    """``state`` (any supported layout, detected unless given) in hrseg's keys; ``path`` (its file)
+    names it in a refusal."""
     layout = layout or detect_layout(state)
     if layout == "mmpose0x":
         return Converted(layout, _rename(state, {"keypoint_head.final_layer.": "head.final_layer."}))
@@ -99,11 +102,11 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None) -> Con
         note = f"ImageNet classification file: left out its classifier ({len(left)} keys of {', '.join(groups)})"
         return Converted(layout, kept, left, [note])
     if layout == "mmdet_faster_rcnn":
-        return convert_faster_rcnn(state)
+        return convert_faster_rcnn(state, path)
     if layout == "mmdet_single_stage":
-        raise CheckpointError("mmdetection single-stage (FCOS) files need mmdetection's FCOS head, which hrseg's "
-                              "torchvision FCOS is not (GroupNorm, per-level scales, centerness placement, BGR "
-                              "input); only the Faster R-CNN HRNetV2p files load")
+        raise CheckpointError(f"{path}: mmdetection single-stage (FCOS) files need mmdetection's FCOS head, which "
+                              "hrseg's torchvision FCOS is not (GroupNorm, per-level scales, centerness placement, "
+                              "BGR input); only the Faster R-CNN HRNetV2p files load")
     return Converted(layout, dict(state))
 
 

@@ -19,6 +19,7 @@ What differs between the two, from ``reference/openmmlab_meta.json``, and what i
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import torch
@@ -27,6 +28,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
+from hrseg.errors import CheckpointError
 from hrseg.weights.converted import Converted, rename_prefixes as _rename
 from hrseg.models.mask_rcnn import convert_mmdet_mask_head
 
@@ -44,19 +46,26 @@ _NAMES = {
 }
 
 
-def convert_faster_rcnn(state: Mapping[str, torch.Tensor]) -> Converted:
+def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
     """An mmdetection Faster R-CNN (or, with its mask branch, Mask R-CNN) HRNetV2p state dict in
-    the keys of hrseg's torchvision detector."""
+    the keys of hrseg's torchvision detector (``path``: its file, named in errors)."""
     mask_keys = [k for k in state if k.startswith("roi_head.mask_head.")]
     if mask_keys:
-        masks = convert_mmdet_mask_head(state)
+        try:
+            masks = convert_mmdet_mask_head(state)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
         state = {k: v for k, v in state.items() if not k.startswith("roi_head.mask_head.")}
     out = _rename(state, _NAMES)
+    # A file without the classifier (cut short, or a head removed to fine-tune) converts the rest;
+    # the loader names what is missing (strict) or keeps its initial values (strict=False).
     for suffix in ("weight", "bias"):
-        cls = out[f"roi_heads.box_predictor.cls_score.{suffix}"]
-        out[f"roi_heads.box_predictor.cls_score.{suffix}"] = torch.cat([cls[-1:], cls[:-1]])  # background first
-        reg = out[f"roi_heads.box_predictor.bbox_pred.{suffix}"]
-        out[f"roi_heads.box_predictor.bbox_pred.{suffix}"] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
+        cls_key, reg_key = (f"roi_heads.box_predictor.{n}.{suffix}" for n in ("cls_score", "bbox_pred"))
+        if cls_key in out:
+            out[cls_key] = torch.cat([out[cls_key][-1:], out[cls_key][:-1]])  # background first
+        if reg_key in out:
+            reg = out[reg_key]
+            out[reg_key] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
     notes = [("mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
               "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model")]
     if mask_keys:
