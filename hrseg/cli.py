@@ -34,13 +34,27 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def _whole_number(text: str, least: int) -> int:
+def device_name(text: str) -> str:
+    """A device to run on: cpu, cuda or cuda:N (torch's own message for another was a traceback)."""
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def seed_value(text: str) -> int:
+    """A random seed: a whole number of 0 .. 2**32 - 1 (numpy's seeds, the data order's and workers')."""
+    return _whole_number(text, 0, 2**32 - 1)
+
+
+def _whole_number(text: str, least: int, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    if value < least or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"must be at least {least}" + (f" and at most {most}" if most is not None
+                                                                        else "") + f", got {value}")
     return value
 
 
@@ -108,7 +122,7 @@ def add_config_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "(default: the config's work_dir, else work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                         help="continue a run: from work_dir/latest.pth, or from PATH")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    parser.add_argument("--seed", type=seed_value, default=None, help="random seed (default: the config's)")
     return parser
 
 

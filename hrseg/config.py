@@ -250,7 +250,7 @@ def _scalar(text: str) -> Any:
             pass
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    return None if text == "None" else text
+    return None if text in ("None", "null") else text  # mmengine's None; null as the docs and messages spell it
 
 
 # -- merging ------------------------------------------------------------------------------------
@@ -283,12 +283,12 @@ def _set(cfg: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
 # -- validation ---------------------------------------------------------------------------------
 # What the defaults cannot say (_Schema.check_value). NULLABLE_KEYS: keys that take None (off, automatic);
 # test keys also where a checkpoint's recorded config, not None, is the schema (Task.load_model).
-NULLABLE_KEYS = frozenset("seed train.grad_clip train.best_metric test.oks_thr test.track.reid_thr "
-                          "test.track.look_gate test.track.swap_margin test.backend test.base_size test.stride "
-                          "test.protocol test.protocol_dataset data.train.det_file data.val.det_file "
-                          "data.train.keypoint_file data.val.keypoint_file data.train.semantic_dir "
-                          "data.val.semantic_dir".split())
+NULLABLE_KEYS = frozenset("seed train.grad_clip train.best_metric test.oks_thr test.track.reid_thr test.stride "
+                          "test.track.look_gate test.track.swap_margin test.backend test.base_size test.protocol "
+                          "test.protocol_dataset data.train.det_file data.val.det_file data.train.keypoint_file "
+                          "data.val.keypoint_file data.train.semantic_dir data.val.semantic_dir".split())
 REAL_KEYS = frozenset({"data.augment.rotation_factor"})  # an int default (45 degrees) that takes any number
+NONE_DEFAULT_KINDS = {"seed": 0, "train.grad_clip": 0.0}  # None by default (off, the config's), else of this kind
 PAIR_KEYS = frozenset({"data.input_size", "data.heatmap_size", "data.crop_size", "test.crop_size",  # two values
                        "data.scale_range", "optimizer.betas"})
 # Keys of several kinds checked where used: hrseg.engine.speed.check_speed, progressive's [first, last] or one number
@@ -303,7 +303,7 @@ VALUE_RANGES: dict[str, str] = {
     "train.max_epochs": ">= 1", "train.eval_interval": ">= 1", "train.save_every": ">= 0", "optimizer.lr": ">= 0",
     "optimizer.weight_decay": ">= 0", "schedule.milestones": ">= 0", "schedule.warmup_iters": ">= 0",
     "progressive.num_stages": ">= 1", "progressive.size_divisor": ">= 1", "loss.topk": ">= 1",
-    "test.window_batch": ">= 1", "test.max_whole_pixels": ">= 0"}
+    "test.window_batch": ">= 1", "test.max_whole_pixels": ">= 0", "train.grad_clip": "> 0", "seed": "0..4294967295"}
 _SCALARS = [(bool, "true or false", "true/false values"), (Integral, "an integer", "integers"),  # True is an int
             (Real, "a number", "numbers"), (str, "a string", "strings"), (Mapping, "a dict", "dicts"),
             (object, "anything", "values")]
@@ -349,13 +349,14 @@ class _Schema:
         """A ConfigError unless ``value`` has its default's kind: a bool default takes true or false only (not 'off',
         'no', 'none', 1); an int default integers, not 2.0 (counts are not rounded; REAL_KEYS excepted); a float
         default any number; a str default strings; a list or tuple default lists or tuples of its items' kind
-        (numbers if one is a float; two for PAIR_KEYS); a dict default dicts, key by key. A None default, a key
-        the defaults lack (open sections) and CHECKED_WHERE_USED take anything, NULLABLE_KEYS None too."""
+        (numbers if one is a float; two for PAIR_KEYS); a dict default dicts, key by key. A None default (but
+        NONE_DEFAULT_KINDS'), keys of open sections and CHECKED_WHERE_USED take anything, NULLABLE_KEYS None."""
         dotted, name = ".".join(map(str, keys)), ".".join(k for k in map(str, keys) if not k.isdigit())  # no index
         default: Any = self.defaults
         for key in map(str, keys):
             listed = isinstance(default, (list, tuple)) and key.isdigit() and int(key) < len(default)
             default = default[int(key)] if listed else default.get(key) if isinstance(default, Mapping) else None
+        default = NONE_DEFAULT_KINDS.get(name) if default is None else default
         if default is None or name in CHECKED_WHERE_USED or (value is None and name in NULLABLE_KEYS):
             return
         if isinstance(default, Mapping) and isinstance(value, Mapping):

@@ -109,9 +109,12 @@ def test_open_sections_take_any_key(tmp_path):
     path = write(tmp_path, "open.py", """
         model = dict(type='x', kwargs=dict(anything=1))  # empty default: open
         data = dict(pipeline=dict(flip=True))            # None default: open
-        train = dict(grad_clip=dict(max_norm=1))
     """)
     assert load_config(path, defaults=DEFAULTS)["data"]["pipeline"] == {"flip": True}
+    # but a None default of one kind (NONE_DEFAULT_KINDS) is not open: mmengine's dict(max_norm=1) is a number here
+    clip = write(tmp_path, "clip.py", "train = dict(grad_clip=dict(max_norm=1))\n")
+    with pytest.raises(ConfigError, match=r"train\.grad_clip: expected a number > 0, got \{'max_norm': 1\}"):
+        load_config(clip, defaults=DEFAULTS)
     extra = write(tmp_path, "extra.py", "model = dict(type='x', num_joints=17)\n")
     with pytest.raises(ConfigError, match="model.num_joints"):
         load_config(extra, defaults=DEFAULTS)

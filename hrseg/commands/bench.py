@@ -23,7 +23,7 @@ from hrseg.benchmark import (
     time_forward, timm_reference,
 )
 from hrseg.models import list_models
-from hrseg.cli import parse_size, positive_int
+from hrseg.cli import device_name, parse_size, positive_int
 from hrseg.utils.io import write_json
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default=None,
                     help=f"comma list of {','.join(BACKENDS)}: one table of them all (torch = hrseg eager)")
     ap.add_argument("--json-out", default=None, help="with --backends: also write the table as JSON here")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", type=device_name, default="cpu", help="cpu | cuda | cuda:N")
     ap.add_argument("--iters", type=positive_int, default=5)
     ap.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--compare-timm", action="store_true",

@@ -24,7 +24,7 @@ import json
 
 import torch
 
-from hrseg.cli import non_negative_int, parse_size, positive_int
+from hrseg.cli import device_name, non_negative_int, parse_size, positive_int
 from hrseg.experiments.train_speed import bench_train, format_table
 
 
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", help="a pose_* or seg_* model name from hrseg.list_models()")
     ap.add_argument("--input-size", type=parse_size, default=(256, 192), help="HxW (default 256x192)")
     ap.add_argument("--batch", type=positive_int, default=16)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu | cuda | cuda:N")
     ap.add_argument("--iters", type=positive_int, default=10, help="timed bare steps (after --warmup)")
     ap.add_argument("--warmup", type=non_negative_int, default=3)
     ap.add_argument("--loop-iters", type=positive_int, default=20, help="iterations of the real loop")

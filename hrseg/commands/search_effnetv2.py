@@ -17,7 +17,7 @@ Every trained candidate is kept in --work-dir/<name>/arm.json: the same command 
 """
 from __future__ import annotations
 
-from hrseg.cli import non_negative_int, positive_int
+from hrseg.cli import non_negative_int, positive_int, seed_value
 from hrseg.commands import shipped_config
 
 import argparse
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expansions", type=int, nargs="+", default=[1, 4, 6])
     ap.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 3], help="blocks per branch to try")
     ap.add_argument("--epochs", type=positive_int, default=None, help="epochs per candidate (default: the config's)")
-    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    ap.add_argument("--seed", type=seed_value, default=None, help="training seed (default: the config's)")
     ap.add_argument("--w", type=float, default=search.REWARD_W, help="step-time exponent (default -0.07)")
     ap.add_argument("--v", type=float, default=search.REWARD_V, help="parameter exponent (default -0.05)")
     ap.add_argument("--no-compare", action="store_true", help="skip training the comparison models")

@@ -8,7 +8,7 @@ The search itself is hrseg/experiments/scaling_search.py (its docstring says wha
 """
 from __future__ import annotations
 
-from hrseg.cli import positive_int
+from hrseg.cli import positive_int, seed_value
 from hrseg.commands import shipped_config
 
 import argparse
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-ap", type=float, default=0.05,
                     help="a candidate must reach this AP to replace the built-in coefficients (default 0.05)")
     ap.add_argument("--work-dir", default="work_dirs/search_scaling")
-    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--seed", type=seed_value, default=None)
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                     help="more overrides for every run, e.g. data.num_workers=0")
     args = ap.parse_args(argv)

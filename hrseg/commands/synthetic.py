@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
+from hrseg.cli import seed_value
 from hrseg.data.synthetic.lip import ensure_synthetic_lip, generate_synthetic_lip
 from hrseg.data.synthetic.multi import ensure_synthetic_multi, generate_synthetic_multi
 from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                     help="image size (default: pose 256 256, streets 128 256, lip 192 128, multi 256 384, "
                          "video and video_frames 256 320)")
-    ap.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    ap.add_argument("--seed", type=seed_value, default=None, help="seed (default 0)")
     ap.add_argument("--no-furniture", action="store_true", help="streets: no street lights or traffic signs")
     ap.add_argument("--force", action="store_true", help="write even if a complete dataset is there")
     args = ap.parse_args(argv)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrseg.cli import positive_int
+from hrseg.cli import positive_int, seed_value
 from hrseg.data.synthetic.video import DetectionNoise, VideoParams, ensure_synthetic_video
 from hrseg.evaluation.mot import format_metrics
 from hrseg.experiments.tracking_study import (compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap,
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=positive_int, default=3, help="sequences of each kind (default 3)")
-    ap.add_argument("--seed", type=int, default=0, help="the noise of the keypoint detections (default 0)")
+    ap.add_argument("--seed", type=seed_value, default=0, help="the noise of the keypoint detections (default 0)")
     ap.add_argument("--results", default=None, help="a pose model's COCO keypoint results on video0's val split "
                     "(hrseg test pose): its keypoint AP and jitter with and without smoothing, instead of noisy "
                     "ground truth's")

@@ -81,18 +81,20 @@ class GraphedStep:
         self.static_batch = _clone(batch)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(self.warmup_runs):
-                for p in params:
-                    p.grad = None
-                self.run(self.static_batch)
-        torch.cuda.current_stream().wait_stream(side)
-        with torch.no_grad():  # the warm-up must leave no trace in the training
-            for saved, b in zip(buffers, self.model.buffers()):
-                b.copy_(saved)
-        torch.cuda.set_rng_state(rng)
-        for p in params:
-            p.grad = None
+        try:
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup_runs):
+                    for p in params:
+                        p.grad = None
+                    self.run(self.static_batch)
+        finally:  # the warm-up must leave no trace in the training, also when it failed (the eager fallback)
+            torch.cuda.current_stream().wait_stream(side)
+            with torch.no_grad():
+                for saved, b in zip(buffers, self.model.buffers()):
+                    b.copy_(saved)
+            torch.cuda.set_rng_state(rng)
+            for p in params:
+                p.grad = None
         graph = torch.cuda.CUDAGraph()
         # thread_local: the DataLoader's pin-memory thread keeps allocating pinned host memory
         # while this thread captures; only this thread's calls must be capture-safe

@@ -110,8 +110,7 @@ class Trainer:
                  resume: bool | str | os.PathLike | None = None, save_every: int = 0,
                  sync_bn: bool = False, device: str | torch.device | None = None,
                  config: Mapping[str, Any] | None = None, model_meta: Mapping[str, Any] | None = None,
-                 log_interval: int = 20,
-                 progress: bool = True, find_unused_parameters: bool = False,
+                 log_interval: int = 20, progress: bool = True, find_unused_parameters: bool = False,
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
                  channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
@@ -119,8 +118,7 @@ class Trainer:
                  persistent_workers: bool | None = None, device_normalize: bool | None = None,
                  compile: bool | None = None):
         if not isinstance(train_loader, DataLoader):
-            raise TypeError("train_loader must be a DataLoader (see build_dataloader), "
-                            f"got {type(train_loader).__name__}")
+            raise TypeError(f"train_loader must be a DataLoader (build_dataloader), got {type(train_loader).__name__}")
         if int(eval_interval) < 1:
             raise ConfigError(f"train.eval_interval: expected an integer >= 1, got {eval_interval!r}")
         if best_mode not in ("max", "min"):
@@ -345,9 +343,8 @@ class Trainer:
         return values
 
     def _evaluate_after(self, losses: dict[str, float], stats: dict[str, float]) -> dict[str, float]:
-        """:meth:`_evaluate_if_due`; when the evaluation fails (bad val data, out of memory, Ctrl-C),
-        the epoch's training is saved first (latest.pth without its metrics; one process: the
-        ranks of a distributed run cannot agree on a checkpoint after one of them failed)."""
+        """:meth:`_evaluate_if_due`; when the evaluation fails (bad val data, out of memory, Ctrl-C), the epoch's
+        training is saved first (latest.pth without metrics; one process: a distributed run's ranks cannot agree)."""
         try:
             return self._evaluate_if_due()
         except BaseException:
@@ -372,14 +369,20 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # -- end of an epoch -----------------------------------------------------------------------
-    def _end_epoch(self, losses: dict[str, float], stats: dict[str, float],
-                   metrics: dict[str, float]) -> None:
-        improved = ckpt.next_best(self.best, metrics, self.best_metric, self.best_mode, self.epoch)
+    def _end_epoch(self, losses: dict[str, float], stats: dict[str, float], metrics: dict[str, float]) -> None:
+        try:
+            improved = ckpt.next_best(self.best, metrics, self.best_metric, self.best_mode, self.epoch)
+        except ConfigError:  # a train.best_metric the evaluation lacks: the epoch's training is saved first
+            self._save(None)
+            raise
         self.best = improved or self.best
         best = self.best["metric"] if improved else None
         self.logger.info(epoch_line(self.epoch, self.max_epochs, losses, stats, metrics, best))
         self.logger.epoch(self.epoch, self.iteration, losses, stats, metrics)
-        rng = all_gather_object(ckpt.rng_state())  # every rank's streams, for an exact resume
+        self._save(improved)
+
+    def _save(self, improved: Mapping[str, Any] | None) -> None:
+        rng = all_gather_object(ckpt.rng_state())  # every rank's random streams, for an exact resume
         if self.is_main:
             latest = ckpt.save_state(self.work_dir / ckpt.LATEST, self._state(rng))
             if self.save_every and self.epoch % self.save_every == 0:

@@ -40,7 +40,6 @@ from torch.utils.data import Subset
 
 from hrseg.engine import Trainer, build_dataloader, seed_everything
 from hrseg.engine.batches import batch_size_of, to_device
-from hrseg.engine.speed import check_speed
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import machine
 from hrseg.meta.model_names import task_of_name
@@ -81,7 +80,7 @@ def bench_config(model_name: str, input_size: Sequence[int], batch: int, num_wor
     data.update(batch_size=int(batch), num_workers=int(num_workers))
     if data_root is not None:
         data["root"] = str(data_root)
-    check_speed(cfg["train"])  # before the split is generated
+    task.check_config(cfg, "bench-train")  # the speed options and the sizes, before the split is generated
     return cfg
 
 

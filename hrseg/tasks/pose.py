@@ -181,6 +181,15 @@ class PoseTask(Task):
         return {**super().model_meta(cfg), "input_size": list(cfg["data"]["input_size"]),
                 "keypoints": keypoint_set(cfg).to_dict()}
 
+    def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+        """The base's checks; heatmaps of the models' output size (stride 4: a mismatch failed at the first step)."""
+        super().check_config(cfg, source)
+        (h, w), heatmaps = cfg["data"]["input_size"], list(cfg["data"]["heatmap_size"])
+        if h % 4 or w % 4 or heatmaps != [h // 4, w // 4]:
+            raise ConfigError(f"{source or 'config'}: data.heatmap_size {heatmaps} with data.input_size [{h}, {w}]: "
+                              "the models predict at stride 4, so the input size takes multiples of 4 and the heatmaps "
+                              f"are a quarter of it{f' ([{h // 4}, {w // 4}])' if not (h % 4 or w % 4) else ''}")
+
     def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
         """The checkpoint's keypoint set becomes ``data.keypoints``; ``data.sigmas`` and
         ``data.flip_pairs`` given in the config or ``--cfg-options`` replace its OKS sigmas and
@@ -307,7 +316,6 @@ class PoseTask(Task):
         boxes = PersonBoxes(boxes_file, person_detector, det_every)
         return PosePredictor(runner, model, HeatmapCodec.from_config(cfg), keypoint_set(cfg), test_cfg, boxes,
                              kpt_thr, timer)
-
 
 
 def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | None:

@@ -11,6 +11,7 @@ only.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,16 @@ import numpy as np
 from hrseg.errors import ConfigError
 from hrseg.utils.io import atomic_path, write_json
 
-__all__ = ["MARKER_NAME", "SPLITS", "Progress", "SyntheticSplits", "check_counts", "write_jpeg"]
+__all__ = ["MARKER_NAME", "SPLITS", "Progress", "SyntheticSplits", "check_counts", "to_stderr", "write_jpeg"]
 
 MARKER_NAME = "COMPLETE.json"
 SPLITS = ("train", "val")
 Log = Callable[[str], None]
+
+
+def to_stderr(message: str) -> None:
+    """The generators' progress lines: on stderr, so a command's stdout stays its result (JSON)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def check_counts(name: str, num_train: int, num_val: int, size: tuple[int, int], smallest: int,
@@ -101,7 +107,7 @@ class SyntheticSplits:
             return None
         return content
 
-    def ensure(self, log: Log | None = print, progress_every: int = 100) -> dict[str, Any]:
+    def ensure(self, log: Log | None = to_stderr, progress_every: int = 100) -> dict[str, Any]:
         """Generate unless complete; returns the marker's content with ``root`` and ``seconds``."""
         content = self.recorded()
         if content is not None:
@@ -110,7 +116,7 @@ class SyntheticSplits:
             log(f"{self.name}: {self.root} is incomplete or was made with other settings; regenerating")
         return self.generate(log, progress_every)
 
-    def generate(self, log: Log | None = print, progress_every: int = 100) -> dict[str, Any]:
+    def generate(self, log: Log | None = to_stderr, progress_every: int = 100) -> dict[str, Any]:
         """Write the splits (the marker removed first, written last) and return the marker's
         content with ``root`` and ``seconds``."""
         self.marker.unlink(missing_ok=True)

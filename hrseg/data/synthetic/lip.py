@@ -30,7 +30,7 @@ import numpy as np
 from hrseg.data.seg.lip import lip_paths
 from hrseg.data.synthetic.body import FOOT, FOREARM, HAIR, HAND, HEAD, NECK, PART_BITS, SHIN, THIGH, TORSO, UPPER_ARM
 from hrseg.data.synthetic.figures import Person
-from hrseg.data.synthetic.generate import Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.generate import Progress, SyntheticSplits, check_counts, write_jpeg, to_stderr
 from hrseg.data.synthetic.scenes import SceneParams, render_sample
 from hrseg.meta.classes import LIP_CLASSES
 from hrseg.utils.image_io import write_image
@@ -110,7 +110,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, size: tuple[i
 
 def generate_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_val: int = 60,
                            size: tuple[int, int] = (192, 128), seed: int = 0, *, progress_every: int = 100,
-                           log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                           log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the train and val splits under ``root`` (``size`` is (H, W)); returns the settings
     with ``root`` and ``seconds``. The marker is removed first and written last."""
     return _splits(root, num_train, num_val, size, seed).generate(log, progress_every)
@@ -118,6 +118,6 @@ def generate_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_va
 
 def ensure_synthetic_lip(root: str | os.PathLike, num_train: int = 300, num_val: int = 60,
                          size: tuple[int, int] = (192, 128), seed: int = 0, *, progress_every: int = 100,
-                         log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                         log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the split unless a complete one with the same settings is already at ``root``."""
     return _splits(root, num_train, num_val, size, seed).ensure(log, progress_every)

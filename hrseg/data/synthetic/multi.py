@@ -39,7 +39,7 @@ import numpy as np
 
 from hrseg.data.synthetic.annotate import ANNS_PER_IMAGE, annotate, coco_files, split_stats
 from hrseg.data.synthetic.body import PART_BITS
-from hrseg.data.synthetic.generate import SPLITS, Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.generate import SPLITS, Progress, SyntheticSplits, check_counts, write_jpeg, to_stderr
 from hrseg.data.synthetic.scenes import SceneParams, render_scene, sample_scene
 from hrseg.data.synthetic.streets import (
     BUILDING, CAR, PERSON, ROAD, SIDEWALK, SKY, VEGETATION, render_street,
@@ -170,7 +170,8 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, image_size: t
 def generate_synthetic_multi(root: str | os.PathLike, num_train: int = 600, num_val: int = 100,
                              image_size: tuple[int, int] = (256, 384), seed: int = 0, *,
                              params: SceneParams | dict[str, Any] | None = None, jpeg_quality: int = 92,
-                             progress_every: int = 100, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                             progress_every: int = 100,
+                             log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the train and val splits under ``root`` (whatever is there); as :func:`ensure_synthetic_multi`."""
     scene = SceneParams(**params) if isinstance(params, dict) else params or DEFAULT_PARAMS
     return _splits(root, num_train, num_val, image_size, seed, scene, jpeg_quality).generate(log, progress_every)
@@ -179,7 +180,7 @@ def generate_synthetic_multi(root: str | os.PathLike, num_train: int = 600, num_
 def ensure_synthetic_multi(root: str | os.PathLike, num_train: int = 600, num_val: int = 100,
                            image_size: tuple[int, int] = (256, 384), seed: int = 0, *,
                            params: SceneParams | dict[str, Any] | None = None, jpeg_quality: int = 92,
-                           progress_every: int = 100, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                           progress_every: int = 100, log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the train and val splits under ``root`` unless a complete one with the same
     settings is there; ``image_size`` is (H, W). Returns the marker's content, ``root``, ``seconds``."""
     scene = SceneParams(**params) if isinstance(params, dict) else params or DEFAULT_PARAMS

@@ -37,7 +37,8 @@ from hrseg.data.synthetic.annotate import (
 )
 from hrseg.data.synthetic.body import Pose, sample_pose
 from hrseg.data.synthetic.figures import Person, sample_palette
-from hrseg.data.synthetic.generate import MARKER_NAME, SPLITS, Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.generate import (MARKER_NAME, SPLITS, Progress, SyntheticSplits, check_counts, to_stderr,
+                                           write_jpeg)
 from hrseg.data.synthetic.objects import SceneObject, make_box
 from hrseg.data.synthetic.scenes import SceneParams, render_sample, render_scene, sample_person, sample_scene
 from hrseg.errors import ConfigError
@@ -134,7 +135,7 @@ def generate_synthetic_pose(root: str | os.PathLike, num_train: int = 800, num_v
                             params: SceneParams = SceneParams(), jpeg_quality: int = 92,
                             keypoints: KeypointSet | Mapping[str, Any] | None = None,
                             keypoint_sources: Sequence[str] | None = None, progress_every: int = 100,
-                            log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                            log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the synthetic train and val splits under ``root`` and return a summary.
 
     ``image_size`` is (height, width); ``keypoints`` (default COCO's 17) and
@@ -152,7 +153,7 @@ def ensure_synthetic_pose(root: str | os.PathLike, num_train: int = 800, num_val
                           params: SceneParams = SceneParams(), jpeg_quality: int = 92,
                           keypoints: KeypointSet | Mapping[str, Any] | None = None,
                           keypoint_sources: Sequence[str] | None = None, progress_every: int = 100,
-                          log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                          log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the dataset unless a complete one with the same config is already at ``root``."""
     return _splits(root, num_train, num_val, image_size, seed, params, jpeg_quality, keypoints,
                    keypoint_sources).ensure(log, progress_every)

@@ -36,7 +36,7 @@ from hrseg.data.synthetic.annotate import ANNS_PER_IMAGE, annotate, person_categ
 from hrseg.data.synthetic.body import Pose
 from hrseg.data.synthetic.canvas import Canvas
 from hrseg.data.synthetic.figures import Person, sample_palette
-from hrseg.data.synthetic.generate import Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.generate import Progress, SyntheticSplits, check_counts, write_jpeg, to_stderr
 from hrseg.data.synthetic.objects import make_background
 from hrseg.data.synthetic.scenes import render_scene
 from hrseg.errors import ConfigError
@@ -256,7 +256,7 @@ def generate_synthetic_video(root: str | os.PathLike, num_train: int = 200, num_
                              image_size: tuple[int, int] = (256, 320), seed: int = 0, *,
                              params: VideoParams = VideoParams(), noise: DetectionNoise = DetectionNoise(),
                              jpeg_quality: int = 92, progress_every: int = 100,
-                             log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                             log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the train and val sequences under ``root`` (module docstring); returns the marker's
     content (config and per-split counts) plus ``root`` and ``seconds``."""
     return _splits(root, num_train, num_val, image_size, seed, params, noise, jpeg_quality).generate(log, progress_every)
@@ -266,6 +266,6 @@ def ensure_synthetic_video(root: str | os.PathLike, num_train: int = 200, num_va
                            image_size: tuple[int, int] = (256, 320), seed: int = 0, *,
                            params: VideoParams = VideoParams(), noise: DetectionNoise = DetectionNoise(),
                            jpeg_quality: int = 92, progress_every: int = 100,
-                           log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                           log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the sequences unless a complete set with the same settings is at ``root``."""
     return _splits(root, num_train, num_val, image_size, seed, params, noise, jpeg_quality).ensure(log, progress_every)

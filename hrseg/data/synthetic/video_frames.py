@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrseg.data.synthetic.annotate import annotate, coco_files, split_stats
-from hrseg.data.synthetic.generate import SPLITS, Progress, SyntheticSplits, check_counts, write_jpeg
+from hrseg.data.synthetic.generate import SPLITS, Progress, SyntheticSplits, check_counts, write_jpeg, to_stderr
 from hrseg.data.synthetic.pose import dataset_paths, image_file_name, image_id_of, split_files
 from hrseg.data.synthetic.video import VideoParams, render_sequence
 from hrseg.errors import ConfigError
@@ -78,7 +78,7 @@ def generate_synthetic_video_frames(root: str | os.PathLike, num_train: int = 12
                                     frames_per_sequence: int = 20, frame_step: int = 5,
                                     params: VideoParams = VideoParams(), jpeg_quality: int = 92,
                                     progress_every: int = 100,
-                                    log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                                    log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the train and val splits (``num_train`` / ``num_val`` frames, ``frames_per_sequence``
     from each sequence, every ``frame_step``-th frame of it) under ``root``; returns the marker's
     content plus ``root`` and ``seconds``."""
@@ -91,7 +91,7 @@ def ensure_synthetic_video_frames(root: str | os.PathLike, num_train: int = 1200
                                   frames_per_sequence: int = 20, frame_step: int = 5,
                                   params: VideoParams = VideoParams(), jpeg_quality: int = 92,
                                   progress_every: int = 100,
-                                  log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                                  log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the splits unless a complete set with the same settings is at ``root``."""
     return _splits(root, num_train, num_val, image_size, seed, frames_per_sequence, frame_step, params,
                    jpeg_quality).ensure(log, progress_every)

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from hrseg.data.synthetic.canvas import Canvas
-from hrseg.data.synthetic.generate import MARKER_NAME, SPLITS, Progress, SyntheticSplits, check_counts
+from hrseg.data.synthetic.generate import MARKER_NAME, SPLITS, Progress, SyntheticSplits, check_counts, to_stderr
 from hrseg.data.synthetic.streets.objects import place_objects
 from hrseg.data.synthetic.streets.street import (
     BUILDING, CAR, FAR, PERSON, POLE, ROAD, SIDEWALK, SIGN, SKY, UNLABELED, VEGETATION, render_background,
@@ -122,7 +122,7 @@ def _splits(root: str | os.PathLike, num_train: int, num_val: int, size: tuple[i
 def generate_synthetic_streets(root: str | os.PathLike, num_train: int = 200, num_val: int = 50,
                                size: tuple[int, int] = (128, 256), seed: int = 0, furniture: bool = True, *,
                                progress_every: int = 50,
-                               log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                               log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Write the train and val splits under ``root``; returns the config with ``root`` and ``seconds``.
 
     ``size`` is (height, width). The completion marker is removed first and written last.
@@ -133,6 +133,6 @@ def generate_synthetic_streets(root: str | os.PathLike, num_train: int = 200, nu
 def ensure_synthetic_streets(root: str | os.PathLike, num_train: int = 200, num_val: int = 50,
                              size: tuple[int, int] = (128, 256), seed: int = 0, furniture: bool = True, *,
                              progress_every: int = 50,
-                             log: Callable[[str], None] | None = print) -> dict[str, Any]:
+                             log: Callable[[str], None] | None = to_stderr) -> dict[str, Any]:
     """Generate the dataset unless a complete one with the same settings is already at ``root``."""
     return _splits(root, num_train, num_val, size, seed, furniture).ensure(log, progress_every)
