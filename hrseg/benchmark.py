@@ -15,6 +15,7 @@ from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
 from hrseg.inference.optimize import torch_model
 from hrseg.meta.model_names import task_of_name
 from hrseg.models import build_model
+from hrseg.utils.device import available_device
 from hrseg.utils.flops import Complexity, count_params, measure_complexity
 from hrseg.errors import ConfigError
 from hrseg.errors import HrsegError
@@ -115,7 +116,7 @@ def benchmark(name: str, input_size: tuple[int, int], batch: int = 1, mode: str 
               device: str = "cpu", warmup: int = 2, iters: int = 5, memory: bool = True,
               dtype: str = "float32", **overrides: Any) -> BenchmarkResult:
     """Measure the named model (built with ``overrides``) at ``input_size`` (H, W)."""
-    dev = torch.device(device)
+    dev = available_device(device, "bench")
     model = build_model(name, **overrides).to(dev)
     complexity = measure_complexity(model, input_size)
     runner = prepare(model, mode, dtype)
@@ -236,7 +237,7 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
 
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
     rooflines = {dtype: conv_roofline_gflops(dtype=dtype) for dtype in dict.fromkeys(["float32", *dtypes])}
     for dtype, gflops in rooflines.items():
         progress(f"{dtype} 3x3-convolution roofline: {gflops:.0f} GFLOP/s")

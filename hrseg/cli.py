@@ -42,6 +42,11 @@ def device_name(text: str) -> str:
     return text
 
 
+def port_number(text: str) -> int:
+    """A TCP port to listen on: 1 .. 65535 (bind()'s OverflowError was a traceback)."""
+    return _whole_number(text, 1, 65535)
+
+
 def seed_value(text: str) -> int:
     """A random seed: a whole number of 0 .. 2**32 - 1 (numpy's seeds, the data order's and workers')."""
     return _whole_number(text, 0, 2**32 - 1)

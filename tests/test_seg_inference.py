@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import hrseg
-from hrseg.errors import CheckpointError
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg import load_checkpoint
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.segmentation import predict_labels, predict_scores, windows
@@ -80,7 +80,7 @@ def test_base_size_resizes_and_scores_return_to_input_size() -> None:
     assert scores.shape == (4, 30, 50)
     with pytest.raises(ValueError, match="uint8 RGB"):
         predict_scores(model, image.astype(np.float32), {})
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ConfigError, match="test.mode: expected 'whole' or 'slide', got 'tiles'"):
         predict_scores(model, image, dict(mode="tiles"))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.cli import positive_int
+from hrseg.cli import fraction, port_number, positive_int
 from hrseg.commands import add_backend_arg
 from hrseg.serve.models import DTYPES
 from hrseg.serve.server import Limits, listen, load_models, require_serve_extra, serve
@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pose-det-weights", default=None, help="the person detector in front of pose, as "
                     f"`hrseg infer pose --det-weights` (default: {DEFAULT_PERSON_DETECTOR}; without it, the "
                     "whole image, with a warning)")
-    ap.add_argument("--det-score-thr", type=float, default=0.5, help="keep person boxes scoring at least this "
+    ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="keep person boxes scoring at least this "
                     "(as `hrseg infer pose --det-score-thr`)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--port", type=port_number, default=8000, help="TCP port, 1 .. 65535 (default 8000)")
     add_backend_arg(ap)  # the tools' --backend: auto (default), torch, optimized, compiled, onnxruntime, openvino
     ap.add_argument("--dtype", default="float32", choices=DTYPES,
                     help="the pose model's test.dtype: float32 (default) or bfloat16 (optimized, compiled, "

@@ -24,7 +24,7 @@ import json
 import logging
 from pathlib import Path
 
-from hrseg.cli import non_negative_int, positive_float
+from hrseg.cli import fraction, non_negative_int, positive_float
 from hrseg.data.mot import MotBox, read_mot, seqinfo_frame_rate, sequence_info, write_mot
 from hrseg.errors import DataError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
@@ -57,7 +57,8 @@ def _options(ap: argparse.ArgumentParser) -> None:
             shown = f"frameRate of SEQ/seqinfo.ini for SEQ/det/det.txt, else {f.default}"
         else:
             default, shown = f.default, f.default
-            kind = non_negative_int if type(f.default) is int else float
+            # scores and similarities are fractions (--high-thr 2 tracked nothing, silently); the margin is not
+            kind = non_negative_int if type(f.default) is int else float if f.name == "swap_margin" else fraction
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default,
                         help=f"{helps[f.name]} (default {shown})")
 

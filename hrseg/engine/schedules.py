@@ -142,6 +142,13 @@ def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: i
     return lambda it: 0.5 * (1.0 + math.cos(math.pi * progress(it)))
 
 
+def check_schedule(optimizer_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any], max_epochs: int) -> None:
+    """The optimizer and schedule sections' errors (unknown types and options), raised by building
+    both for a stand-in model: before any data is read, ``--dry-run`` included."""
+    stand_in = nn.ModuleDict({"backbone": nn.Linear(1, 1), "head": nn.Linear(1, 1)})  # for head_lr_mult
+    build_scheduler(build_optimizer(stand_in, optimizer_cfg), schedule_cfg, 1, max_epochs)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], iters_per_epoch: int,
                     max_epochs: int) -> LambdaLR:
     """A per-iteration LambdaLR for ``cfg`` (see the module docstring)."""

@@ -43,6 +43,7 @@ from hrseg.engine.batches import batch_size_of, to_device
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import machine
 from hrseg.meta.model_names import task_of_name
+from hrseg.utils.device import available_device
 from hrseg.tasks import pose, segmentation
 
 TASKS = {"pose": (pose.TASK, "pose/synthetic_mini.py"), "seg": (segmentation.TASK, "seg/synthetic_mini.py")}
@@ -135,9 +136,7 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
                 warmup: int = 3, loop_iters: int = 20, num_workers: int = 2, data_root: str | None = None,
                 cfg_options: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
     """The four measures (see the module docstring) as one record."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("bench-train --device cuda: torch sees no CUDA device here")
+    dev = available_device(device, "bench-train")
     cfg = bench_config(model_name, input_size, batch, num_workers, data_root, cfg_options)
     task, _ = TASKS[task_of(model_name)]
     seed_everything(seed)

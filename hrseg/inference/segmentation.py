@@ -87,6 +87,8 @@ OFFICIAL_MS: dict[str, dict[str, Any]] = {
 def resolve_test_settings(test_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``test_cfg`` over :data:`SEG_TEST_DEFAULTS`, with the settings ``test.protocol`` names."""
     cfg = {**SEG_TEST_DEFAULTS, **test_cfg}
+    if cfg["mode"] not in ("whole", "slide"):
+        raise ConfigError(f"test.mode: expected 'whole' or 'slide', got {cfg['mode']!r}")
     protocol, dataset = cfg["protocol"], cfg["protocol_dataset"]
     if protocol not in PROTOCOLS:
         raise ConfigError(f"test.protocol: expected one of {', '.join(map(str, PROTOCOLS))}, got {protocol!r}")
@@ -168,7 +170,7 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
         mode = "slide"  # a 4000x3000 photograph in one pass would need gigabytes of activations
     if mode == "whole":
         scores = _forward(model, norm(image), (h, w), align)[0]
-    elif mode == "slide":
+    else:  # "slide" (resolve_test_settings refused any other mode)
         crop = _pairs(cfg["crop_size"], "crop_size")
         stride = _pairs(cfg["stride"], "stride") if cfg.get("stride") else \
             (max(1, math.ceil(crop[0] * 2 / 3)), max(1, math.ceil(crop[1] * 2 / 3)))
@@ -188,8 +190,6 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
                 count[y0:y1, x0:x1] += 1
             del outs
         scores /= count
-    else:
-        raise ValueError(f"test.mode: expected 'whole' or 'slide', got {cfg['mode']!r}")
     if not flip:
         return scores
     scores = scores.flip(-1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import socket
 import threading
 import time
 from collections import Counter
@@ -58,6 +59,11 @@ def run_load_test(url: str, image: str | Path, clients: int = 4, requests: int =
         raise DataError(f"{p}: image file not found")
     body = p.read_bytes()
     headers = {"Content-Type": _content_type(p, body)}
+    try:  # nothing listening is one line, not a report of every request failed
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(f"{url}: cannot connect ({e.strerror or type(e).__name__}); is `hrseg serve` running "
+                          "there?") from None
     shares = [requests // clients + (i < requests % clients) for i in range(clients)]
     records: list[list[tuple[float, int | str]]] = [[] for _ in range(clients)]
 

@@ -28,6 +28,7 @@ from hrseg.backends import AUTO
 from hrseg.checkpoint import read_checkpoint
 from hrseg.config import load_config, parse_options
 from hrseg.engine import Trainer, get_rank
+from hrseg.engine.schedules import check_schedule
 from hrseg.engine.speed import check_speed
 from hrseg.engine.trainer import TrainStep
 from hrseg.export.meta import is_exported, read_meta
@@ -77,10 +78,11 @@ class Task:
     def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
         """What a config must hold for this task beyond its schema (:meth:`load_config` and
         ``hrseg train`` check it, ``--dry-run`` included): a model of this task and well-formed
-        speed options (:func:`hrseg.engine.speed.check_speed`)."""
+        speed options (:func:`hrseg.engine.speed.check_speed`), optimizer and schedule."""
         common.check_model_task(self.name, cfg, source)
         check_model_options(cfg["model"]["name"], cfg["model"])  # a detector's options, without building it
         check_speed(cfg["train"])
+        check_schedule(cfg["optimizer"], cfg["schedule"], cfg["train"]["max_epochs"])
 
     # -- hooks a task implements ----------------------------------------------------------------
     def build_dataset(self, cfg: Mapping[str, Any], split: str, **options: Any) -> Dataset:

@@ -38,7 +38,7 @@ from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
 from hrseg.inference.optimize import inference_model
-from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels, with_align_corners
+from hrseg.inference.segmentation import SEG_TEST_DEFAULTS, predict_labels, resolve_test_settings, with_align_corners
 from hrseg.inference.predictor import SegPredictor
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
@@ -253,9 +253,10 @@ class SegTask(Task):
     collate = staticmethod(seg_collate)
 
     def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
-        """Besides the task's checks, a batch BatchNorm can train on: HRNet's stride-32 branch sees
-        ``batch x ceil(H/32) x ceil(W/32)`` values per channel, and one is none to normalise."""
+        """Besides the task's checks, the test setting and a batch BatchNorm can train on: HRNet's stride-32
+        branch sees ``batch x ceil(H/32) x ceil(W/32)`` values per channel, and one is none to normalise."""
         super().check_config(cfg, source)
+        resolve_test_settings(cfg["test"])  # test.mode and test.protocol, before any work
         h, w = _pair(cfg["data"]["crop_size"], "data.crop_size")
         if int(cfg["data"]["batch_size"]) * math.ceil(h / 32) * math.ceil(w / 32) < 2:
             raise ConfigError(f"data.crop_size {[h, w]} with data.batch_size {cfg['data']['batch_size']}: HRNet's "

@@ -1,0 +1,61 @@
+"""Bad command-line input found by an audit of every command: one clear error before any work
+(each was a traceback, or a silent wrong run)."""
+from __future__ import annotations
+
+import argparse
+import socket
+
+import pytest
+import torch
+
+from hrseg.benchmark import backend_table, benchmark
+from hrseg.cli import port_number
+from hrseg.commands import track
+from hrseg.errors import ConfigError
+from hrseg.serve.loadtest import run_load_test
+from hrseg.tasks import pose, segmentation
+
+
+def test_a_test_mode_or_optimizer_typo_is_refused_when_the_config_is_read() -> None:
+    """test.mode=sliding trained a whole epoch and then failed at its evaluation (a traceback);
+    optimizer.type=Adamm passed --dry-run."""
+    with pytest.raises(ConfigError, match="test.mode: expected 'whole' or 'slide', got 'sliding'"):
+        segmentation.TASK.load_config(None, ["test.mode=sliding"])
+    with pytest.raises(ConfigError, match="optimizer.type: unknown optimizer 'Adamm'"):
+        pose.TASK.load_config(None, ["optimizer.type=Adamm"])
+    with pytest.raises(ConfigError, match="schedule.type"):
+        pose.TASK.load_config(None, ["schedule.type=cosinee"])
+
+
+def test_serve_takes_a_port_bind_can_use() -> None:
+    for bad in ("99999", "0", "-1", "http"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            port_number(bad)
+    assert port_number("8000") == 8000
+
+
+def test_bench_refuses_unknown_backends_and_a_device_it_cannot_use(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="unknown backend.s. foo"):
+        backend_table("pose_hrnet_w18_small_v1", (64, 48), 1, ["torch", "foo"], ["float32"], iters=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="bench --device cuda: torch sees no CUDA device here"):
+            benchmark("pose_hrnet_w18_small_v1", (64, 48), 1, device="cuda", memory=False)
+
+
+@pytest.mark.parametrize("option", [["--high-thr", "2"], ["--low-thr", "-5"], ["--match-thr", "7"]])
+def test_track_thresholds_are_fractions(tmp_path, option, capsys) -> None:
+    """--high-thr 2 tracked nothing and exited 0."""
+    det = tmp_path / "det.txt"
+    det.write_text("1,-1,10,10,20,40,0.9\n")
+    with pytest.raises(SystemExit) as stop:
+        track.main([str(det), "--out", str(tmp_path / "r.txt"), *option])
+    assert stop.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "r.txt").exists()
+
+
+def test_load_test_with_nothing_listening_is_one_error(shared_data) -> None:
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"127.0.0.1:{port}/v1/pose: cannot connect"):
+        run_load_test(f"http://127.0.0.1:{port}/v1/pose", shared_data / "images" / "bus.jpg", requests=1)
