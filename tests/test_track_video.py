@@ -108,3 +108,12 @@ def test_a_tracking_predictor_streams_what_it_gives_frame_by_frame(setup):
     streamed = [people for _, _, people in predictor.stream(((f, read_image(f)) for f in frames), batch_size=8)]
     assert any(called) and streamed == called
     assert any(p.get("track_id") is not None for p in streamed[-1])  # confirmed tracks by the last frame
+
+
+def test_weights_are_checked_before_any_frame_is_written(setup, tmp_path):
+    """Weights of the wrong task were refused only after the videos were generated."""
+    root = tmp_path / "videos"
+    with pytest.raises(hrseg.errors.HrsegError, match="holds a det"):
+        track_video.main([str(root), "--sequences", "1", "--frames", str(FRAMES), "--pose-weights",
+                          str(setup / "det.pth"), "--det-weights", str(setup / "det.pth"), "--backend", "torch"])
+    assert not root.exists()

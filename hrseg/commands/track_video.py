@@ -59,9 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     pose_weights = POSE.resolve_weights(args.pose_weights, home_path(POSE_RUN))
     det_weights = DET.resolve_weights(args.det_weights, home_path(DET_RUN))
-    root = Path(args.root)
-    for s in range(args.sequences):
-        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=args.frames, seed=s, log=None)
 
     def build(det_every: int, smooth: bool = False):
         options = [*args.cfg_options, *([f"test.backend={args.backend}"] if args.backend else [])] or None
@@ -69,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return POSE.build_predictor(pose_weights, cfg, options, track=True, smooth=smooth, det_weights=det_weights,
                                     det_score_thr=args.det_score_thr, det_every=det_every)
 
+    smoother = build(1, smooth=True).smoother  # the weights, their tasks and the options checked before any frame
+    root = Path(args.root)
+    for s in range(args.sequences):
+        ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=args.frames, seed=s, log=None)
     rows = video_study([(root / f"video{s}", "val") for s in range(args.sequences)], build, args.det_every,
-                       smoother=build(1, smooth=True).smoother)
+                       smoother=smoother)
     print(format_rows(rows))
     if args.json:
         write_json(args.json, {"pose_weights": str(pose_weights), "det_weights": str(det_weights), "rows": rows})
