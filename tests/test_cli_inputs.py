@@ -11,9 +11,11 @@ import torch
 from hrseg.benchmark import backend_table, benchmark
 from hrseg.cli import port_number
 from hrseg.commands import track
-from hrseg.errors import ConfigError
+from hrseg.checkpoint import read_checkpoint
+from hrseg.errors import CheckpointError, ConfigError
 from hrseg.serve.loadtest import run_load_test
 from hrseg.tasks import pose, segmentation
+from hrseg.utils.io import atomic_path, make_folder
 
 
 def test_a_test_mode_or_optimizer_typo_is_refused_when_the_config_is_read() -> None:
@@ -59,3 +61,16 @@ def test_load_test_with_nothing_listening_is_one_error(shared_data) -> None:
         port = s.getsockname()[1]
     with pytest.raises(ConfigError, match=f"127.0.0.1:{port}/v1/pose: cannot connect"):
         run_load_test(f"http://127.0.0.1:{port}/v1/pose", shared_data / "images" / "bus.jpg", requests=1)
+
+
+def test_a_file_where_an_output_folder_goes_and_a_folder_as_weights_are_named(tmp_path) -> None:
+    """export --out afile/g.onnx, test --out-dir afile, track --out afile/r.txt said only 'File exists'."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ConfigError, match=f"{afile}: the output folder is a file"):
+        with atomic_path(afile / "g.onnx") as tmp:
+            tmp.write_text("never")
+    with pytest.raises(ConfigError, match="cannot make the output folder"):
+        make_folder(afile / "deeper" / "out")
+    with pytest.raises(CheckpointError, match=f"{tmp_path}: a folder, not a checkpoint file"):
+        read_checkpoint(tmp_path)

@@ -11,6 +11,7 @@ from typing import Sequence
 from hrseg.errors import ConfigError, DataError
 from hrseg.inference.video import open_frames
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
+from hrseg.utils.io import make_folder
 
 __all__ = ["check_inputs", "find_images"]
 
@@ -47,9 +48,4 @@ def check_inputs(photos: Sequence[Path], videos: Sequence[Path], out_dir: Path) 
             if other != path:
                 raise DataError(f"{other} and {path}: two {kind} named {path.stem!r} would write the same output "
                                 "files; rename one or run them apart")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: the output folder is a file")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"{out_dir}: cannot make the output folder ({e.strerror})") from None
+    make_folder(out_dir)

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from hrseg.errors import ConfigError
+
 
 def _umask() -> int:
     """The process's umask, read without changing it where Linux shows it (/proc/self/status);
@@ -36,6 +38,19 @@ def _temporary_affixes(target: Path) -> tuple[str, str]:
     return f".{target.stem}.", target.suffix
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, made with its parents where missing; a file in its place, or a folder that cannot
+    be made, is one :class:`ConfigError` naming it (``FileExistsError``'s "File exists" did not say which)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: the output folder is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{folder}: cannot make the output folder ({e.strerror or e})") from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
@@ -45,7 +60,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     would give it (0666 less the umask), not ``mkstemp``'s private 0600.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     prefix, suffix = _temporary_affixes(target)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
