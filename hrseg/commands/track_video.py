@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="frames in each sequence (default 200, as track-study)")
     ap.add_argument("--pose-weights", default=None, help=f"pose weights (default: the newest in {POSE_RUN})")
     ap.add_argument("--det-weights", default=None, help=f"person detector weights (default: the newest in {DET_RUN})")
-    ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="person boxes scoring at least this (default 0.5)")
+    ap.add_argument("--det-score-thr", type=fraction, default=0.5,
+                    help="person boxes scoring at least this (default 0.5)")
     ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")

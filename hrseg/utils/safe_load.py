@@ -43,7 +43,8 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     """The file's top-level dict (tensors, plain data; foreign objects dropped). Errors name the file."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"{p}: {'a folder, not a checkpoint file' if p.is_dir() else 'checkpoint file not found'}")
+        what = "a folder, not a checkpoint file" if p.is_dir() else "checkpoint file not found"
+        raise CheckpointError(f"{p}: {what}")
     if p.suffix == ".safetensors":
         return _read_safetensors(p)
     with open(p, "rb") as f:
