@@ -158,7 +158,8 @@ def test_an_exported_file_of_another_task_or_without_its_config_is_one_error(pos
     export_model(randomize_weights(hrseg.build_model(POSE)), bare, POSE, (64, 48), check=False)
     with pytest.raises(UnnamedModelError, match="bare.onnx: exported without its config"):
         pose.TASK.load_model(bare)
-    given = pose.TASK.load_config(None, {"model.name": "pose_hrnet_w32", "data.input_size": [64, 48]})
+    given = pose.TASK.load_config(None, {"model.name": "pose_hrnet_w32", "data.input_size": [64, 48],
+                                         "data.heatmap_size": [16, 12]})
     assert pose.TASK.load_model(bare, given)[1]["model"]["name"] == POSE  # --config: the file's model kept
     with pytest.raises(ConfigError, match="the torch backend runs a model and its checkpoint, not an exported file"):
         pose.TASK.build_predictor(onnx_file, cfg_options=["test.backend=torch"], person_detector=_whole_image)

@@ -217,9 +217,10 @@ def test_ensure_generates_only_when_missing_incomplete_or_different(tmp_path):
 
 
 def test_progress_is_printed(tmp_path, capsys):
+    """On stderr: a command's stdout stays its result (bench-train --json)."""
     generate_synthetic_pose(tmp_path, num_train=2, num_val=1, image_size=(96, 96), progress_every=1)
-    out = capsys.readouterr().out
-    assert "train 1/2" in out and "train 2/2" in out and "val 1/1" in out
+    out, err = capsys.readouterr()
+    assert "train 1/2" in err and "train 2/2" in err and "val 1/1" in err and out == ""
 
 
 BAD_SETTINGS = [dict(num_train=-1), dict(num_train=0, num_val=0), dict(image_size=(32, 256)),
