@@ -121,7 +121,7 @@ def _backbone_prefix(model: nn.Module) -> str:
 _FUSE = re.compile(r"stage(\d+)\.(\d+)\.fuse_layers\.(\d+)\.")
 
 
-def lower_final_fusion(model_keys: list[str], prefix: str) -> list[str]:
+def _lower_final_fusion(model_keys: list[str], prefix: str) -> list[str]:
     """The keys of the last module's fusion into its lower-resolution outputs, which a network
     fusing the highest resolution only (the official pose network, ``final_fusion='highest'``) lacks."""
     found = [(k, m) for k in model_keys if k.startswith(prefix) and (m := _FUSE.match(k[len(prefix):]))]
@@ -193,7 +193,7 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
             report.not_loaded = head_keys
             report.notes.append(f"kept the initial values of {len(head_keys)} keys outside the backbone: "
                                 f"{_group(head_keys)}")
-        fusion = lower_final_fusion([k for k in model_state if not k.endswith("num_batches_tracked")], prefix)
+        fusion = _lower_final_fusion([k for k in model_state if not k.endswith("num_batches_tracked")], prefix)
         if fusion and set(fusion) <= set(missing):  # the source fuses the highest resolution only
             missing = [k for k in missing if k not in fusion]
             report.not_loaded += fusion

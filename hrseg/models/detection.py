@@ -46,7 +46,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, lower_final_fusion, read_checkpoint
+from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.pyramid import HRNetV2p
@@ -290,18 +290,14 @@ def load_pretrained_backbone(model: nn.Module, path: str, require_all: bool = Fa
     W32 detector) or an HRNet key is missing (another variant of the same widths, a file cut
     short), except the last module's low-resolution fusion layers when the file has none of them:
     a pose checkpoint does not compute them, and they keep their initial values, named in the
-    report (:func:`hrseg.checkpoint.lower_final_fusion`); with ``require_all`` those too.
+    report; with ``require_all`` those too. The rules are :func:`hrseg.checkpoint.load_state`'s for a
+    backbone-only source, whose HRNet it finds at ``backbone.body.backbone.``.
     """
-    report = load_state(model, extract_state_dict(read_checkpoint(path), path), path, strict=False)
-    hrnet_keys = [k for k in model.state_dict() if k.startswith(HRNET_PREFIX)
-                  and not k.endswith("num_batches_tracked")]
-    missing = [k for k in report.not_loaded if k.startswith(HRNET_PREFIX)]
-    fusion = set(lower_final_fusion(hrnet_keys, HRNET_PREFIX))
-    unexplained = [k for k in missing if require_all or not fusion <= set(missing) or k not in fusion]
-    if unexplained:
-        raise CheckpointError(f"{path}: does not fit {type(model).__name__}'s HRNet: {len(missing)} of "
-                              f"{len(hrnet_keys)} backbone tensors not found in it (another HRNet variant, or a "
-                              f"file cut short?), e.g. {unexplained[0]}")
+    report = load_state(model, extract_state_dict(read_checkpoint(path), path), path, backbone_only=True)
+    fusion = [k for k in report.not_loaded if k.startswith(HRNET_PREFIX)]  # what load_state allowed a pose file
+    if require_all and fusion:
+        raise CheckpointError(f"{path}: does not fit {type(model).__name__}'s HRNet: {len(fusion)} backbone tensors "
+                              f"not found in it, e.g. {fusion[0]}")
     return report
 
 

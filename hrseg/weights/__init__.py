@@ -125,11 +125,12 @@ def fetch_url(url: str, progress: bool = True) -> Path:
     if not name:
         raise CheckpointError(f"{url}: the URL names no file")
     path = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:12] / name
-    prefix = _HUB_HASH.search(name)
+    found = _HUB_HASH.search(name)
+    prefix = found.group(1) if found else None
     if path.is_file():
-        return checked(path, prefix.group(1) if prefix else None)
+        return checked(path, prefix)
     log.info(f"downloading {url} to {path}")
-    return download(url, path, prefix.group(1) if prefix else None, progress)
+    return download(url, path, prefix, progress)
 
 
 def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
