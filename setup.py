@@ -15,6 +15,8 @@ from setuptools.command.build_py import build_py
 
 class BuildPyWithConfigs(build_py):
     def run(self):
+        if not getattr(self, "editable_mode", False):  # a build/ left by an earlier build keeps deleted modules
+            shutil.rmtree(Path(self.build_lib) / "hrseg", ignore_errors=True)
         super().run()
         if getattr(self, "editable_mode", False):
             return

@@ -50,6 +50,11 @@ hrseg infer pose "$shared/data/images/zidane.jpg" --weights pose.pth --out out
 ls out
 test -s out/zidane_pose.json && test -s out/zidane_pose.png
 
+step "hrseg export of that checkpoint, by a shipped config's name: self-checked on a synthetic scene (no shared data)"
+HRSEG_SHARED="$tmp/no_shared" hrseg export pose/synthetic_mini --weights pose.pth --out exports/pose.onnx 2>&1 \
+  | tee export.txt
+grep -q "self-check on a synthetic scene" export.txt && test -s exports/pose.onnx
+
 step "hrseg train pose: one epoch on a tiny synthetic split, data and work dir under the current folder"
 hrseg train pose --cfg-options train.max_epochs=1 train.eval_interval=1 data.synthetic.num_train=32 \
   data.synthetic.num_val=8 data.batch_size=8 data.num_workers=0

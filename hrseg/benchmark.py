@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
+from hrseg.export.files import require
 from hrseg.inference.optimize import torch_model
 from hrseg.meta.model_names import task_of_name
 from hrseg.models import build_model
@@ -34,7 +35,7 @@ class BenchmarkResult:
     gflops_paper: float
     latency_ms: float
     throughput: float
-    peak_memory_mb: float
+    peak_memory_mb: float | None  # None: not measured
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -126,7 +127,7 @@ def benchmark(name: str, input_size: tuple[int, int], batch: int = 1, mode: str 
         model=name, input_size=tuple(input_size), batch=batch, device=str(dev), mode=mode, dtype=dtype,
         params=complexity.params, gmacs=complexity.gmacs, gflops_paper=complexity.gflops_paper,
         latency_ms=seconds * 1000, throughput=batch / seconds,
-        peak_memory_mb=peak_memory_mb(name, input_size, batch, mode, dev, overrides, dtype) if memory else float("nan"),
+        peak_memory_mb=peak_memory_mb(name, input_size, batch, mode, dev, overrides, dtype) if memory else None,
     )
 
 
@@ -138,7 +139,8 @@ def format_result(r: BenchmarkResult) -> str:
             f"  GMACs         {r.gmacs:10.2f}   (multiply-adds / 1e9)\n"
             f"  latency       {r.latency_ms:10.1f} ms per batch\n"
             f"  throughput    {r.throughput:10.2f} images/s\n"
-            f"  peak memory   {r.peak_memory_mb:10.1f} MB for one forward pass, above the resting model")
+            + (f"  peak memory   {r.peak_memory_mb:10.1f} MB for one forward pass, above the resting model"
+               if r.peak_memory_mb is not None else "  peak memory   not measured (--no-memory)"))
 
 
 # The input size (H, W) each task's models are usually quoted at: COCO pose crops, Cityscapes
@@ -187,8 +189,7 @@ def complexity_table(names: list[str]) -> str:
 
 def timm_reference(device: str = "cpu") -> nn.Module:
     """timm's ``hrnet_w32`` (features only, eager): the speed reference of the tables."""
-    import timm  # a dev dependency, only for this comparison
-
+    timm = require("timm")  # a dev dependency, only for this comparison
     return timm.create_model("hrnet_w32", features_only=True, feature_location="",
                              out_indices=(1, 2, 3, 4)).eval().to(device)
 

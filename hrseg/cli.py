@@ -7,10 +7,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 from hrseg.config import load_config
 from hrseg.errors import HrsegError
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse's parser with hrseg's errors: one line, ``hrseg infer pose: error: ...`` and where the
+    options are, exit 2; argparse prints its usage block (a dozen lines for most commands) first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -155,7 +163,7 @@ def train_tool(argv: list[str] | None, description: str, default_config: str | o
     task's ``defaults`` schema, and ``train`` it. ``--dry-run`` prints the resolved recipe
     (:func:`hrseg.recipes.describe`, for the processes torchrun's WORLD_SIZE announces) instead.
     ``check(cfg, config file)``: the task's checks of the config, dry run or not."""
-    parser = add_config_args(argparse.ArgumentParser(description=description,
+    parser = add_config_args(CommandParser(description=description,
                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved recipe (model, data, augmentation, optimizer, schedule, total batch "

@@ -5,6 +5,8 @@ message that names the file and what is wrong, so tools can print it without a t
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class HrsegError(Exception):
     """Base class: a problem with the user's input, reported in one clear message."""
@@ -20,6 +22,18 @@ class CheckpointError(HrsegError):
 
 class ConfigError(HrsegError):
     """An unknown config key or an invalid config value."""
+
+
+def missing_file(path: Path, what: str) -> str:
+    """Why ``path``, which is not a file, cannot be read as a ``what`` (a checkpoint file, an
+    exported model file): a folder in its place, or nothing there."""
+    return f"{path}: a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}" if path.is_dir() else \
+        f"{path}: {what} not found"
+
+
+def install_hint(extra: str) -> str:
+    """How to install hrseg's optional ``extra`` (pyproject.toml's optional-dependencies)."""
+    return f"pip install 'hrseg[{extra}]' (in a clone: pip install -e '.[{extra}]')"
 
 
 class MissingExtraError(HrsegError, ImportError):

@@ -8,9 +8,9 @@ import socket
 import pytest
 import torch
 
-from hrseg.benchmark import backend_table, benchmark
+from hrseg.benchmark import backend_table, benchmark, format_result
 from hrseg.cli import port_number
-from hrseg.commands import track
+from hrseg.commands import export, infer_seg, track
 from hrseg.checkpoint import read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.serve.loadtest import run_load_test
@@ -44,6 +44,13 @@ def test_bench_refuses_unknown_backends_and_a_device_it_cannot_use(tmp_path) -> 
             benchmark("pose_hrnet_w18_small_v1", (64, 48), 1, device="cuda", memory=False)
 
 
+def test_bench_without_memory_says_so_and_writes_valid_json() -> None:
+    """--no-memory printed 'peak memory nan MB' and NaN in --json (not JSON)."""
+    result = benchmark("pose_hrnet_w18_small_v1", (64, 48), 1, device="cpu", iters=1, warmup=0, memory=False)
+    assert result.peak_memory_mb is None and result.as_dict()["peak_memory_mb"] is None
+    assert "peak memory   not measured (--no-memory)" in format_result(result)
+
+
 @pytest.mark.parametrize("option", [["--high-thr", "2"], ["--low-thr", "-5"], ["--match-thr", "7"]])
 def test_track_thresholds_are_fractions(tmp_path, option, capsys) -> None:
     """--high-thr 2 tracked nothing and exited 0."""
@@ -74,3 +81,14 @@ def test_a_file_where_an_output_folder_goes_and_a_folder_as_weights_are_named(tm
         make_folder(afile / "deeper" / "out")
     with pytest.raises(CheckpointError, match=f"{tmp_path}: a folder, not a checkpoint file"):
         read_checkpoint(tmp_path)
+
+
+def test_options_without_effect_are_refused(tmp_path, capsys) -> None:
+    """infer seg --crop-size ran whole images, export --fixed-size wrote a pose graph, both silently."""
+    with pytest.raises(SystemExit) as stop:
+        infer_seg.main(["x.jpg", "--mode", "whole", "--crop-size", "512x512", "--out", str(tmp_path / "o")])
+    assert stop.value.code == 2 and "no use with --mode whole" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        export.main(["pose_hrnet_w18_small_v1", "--fixed-size", "--out", str(tmp_path / "p.onnx")])
+    assert stop.value.code == 2 and "--fixed-size: only a segmentation graph" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

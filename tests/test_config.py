@@ -385,3 +385,24 @@ def test_the_multi_task_label_files_can_be_switched_off_with_none():
 
     cfg = multi.TASK.load_config(None, ["data.train.keypoint_file=None", "data.val.semantic_dir=None"])
     assert cfg["data"]["train"]["keypoint_file"] is None and cfg["data"]["val"]["semantic_dir"] is None
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("optimizer.lr=inf", r"optimizer\.lr: expected a finite number >= 0, got inf"),
+    ("optimizer.lr=nan", r"optimizer\.lr: expected a finite number >= 0, got nan"),
+    ("schedule.gamma=-5", r"schedule\.gamma: expected a number > 0, got -5"),
+    ("schedule.warmup_ratio=2", r"schedule\.warmup_ratio: expected a number in \[0, 1\], got 2"),
+    ("optimizer.betas=[0.9,1.5]", r"optimizer\.betas: expected two numbers in \[0, 1\], got \[0\.9, 1\.5\]"),
+    ("train.best_mode=up", r"train\.best_mode: expected 'max' or 'min', got 'up'"),
+])
+def test_values_outside_their_range_are_refused_when_read(tmp_path, option, expected):
+    path = write(tmp_path, "w32.py", "train = dict(max_epochs=3)\n")
+    with pytest.raises(ConfigError, match=rf"w32\.py: --cfg-options {expected}"):
+        load_config(path, [option], DEFAULTS)
+    assert load_config(path, ["schedule.gamma=0.5", "train.best_mode=min"], DEFAULTS)["schedule"]["gamma"] == 0.5
+
+
+def test_prefetch_factor_is_a_count_not_a_flag():
+    with pytest.raises(ConfigError, match="train.prefetch_factor: expected a positive integer or null, got True"):
+        check_speed({"prefetch_factor": True})
+    check_speed({"prefetch_factor": 2})

@@ -109,6 +109,9 @@ def test_resume_continues_exactly(tmp_path, num_workers):
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
     full_rows = list(csv.DictReader(open(tmp_path / "full" / "log.csv")))
     assert [r["loss"] for r in rows] == [r["loss"] for r in full_rows]
+    finished = make_trainer(tmp_path / "cut", num_workers=num_workers, resume=True)  # the run is done: it says so
+    assert finished.epoch == 4 and "latest.pth finished all 4 epochs: nothing left to train" in (
+        tmp_path / "cut" / "train.log").read_text()
 
 
 def test_run_outputs(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import load_coco_keypoints
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
+from hrseg.errors import DataError
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 
@@ -255,6 +257,40 @@ def test_a_model_without_a_mask_head_says_so(synthetic_val):
     _, _, metrics, skipped = _evaluate_synthetic(synthetic_val, synthetic_val["instances"], NoMaskHead)
     assert skipped[0] == "mask AP skipped: the model has no mask head"
     assert "mask_AP" not in metrics and "AP" in metrics
+
+
+class WithSemantics(FixedOutputs):
+    """Predicts class 1 everywhere: the mIoU is the share of class 1 among the labelled pixels."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.heads, self.seg_classes = dict(self.heads, segmentation=True), 7
+
+    def output(self, image_id: int) -> dict[str, torch.Tensor]:
+        img = self.instances.coco.imgs[image_id]
+        return dict(super().output(image_id), semantic=torch.ones(img["height"], img["width"], dtype=torch.int64))
+
+
+def test_label_maps_missing_for_some_or_all_images_are_said(synthetic_val, tmp_path):
+    """--semantic-dir of an empty folder reported mIoU null with no reason; a missing folder was silent."""
+    instances = CocoInstances(synthetic_val["instances"])
+    keypoints = load_coco_keypoints(synthetic_val["person_keypoints"])
+    with pytest.raises(DataError, match="nowhere: not a folder .the semantic label maps"):
+        MultiTaskDataset(instances, synthetic_val["images"], keypoints, tmp_path / "nowhere")
+    some = tmp_path / "some"
+    some.mkdir()
+    ids = sorted(instances.image_ids)
+    for image_id in ids[:2]:
+        name = Path(instances.coco.imgs[image_id]["file_name"]).stem + ".png"
+        shutil.copy(synthetic_val["semantic"] / name, some / name)
+    for folder, note in [(tmp_path, "mIoU skipped: none of the 6 images has a label map (<image stem>.png) in "),
+                         (some, "mIoU over the 2 of 6 images with a label map in ")]:
+        dataset = MultiTaskDataset(instances, synthetic_val["images"], keypoints, folder)
+        model = WithSemantics(instances, keypoints)
+        model.order = list(dataset.image_ids)
+        metrics, skipped = evaluate_multitask(model, dataset, instances.categories, OKS_SIGMAS)
+        assert f"{note}{folder}" in skipped and ("mIoU" in metrics) == (folder == some)
+    assert 0 < metrics["mIoU"] < 1
 
 
 class NoPeople(FixedOutputs):

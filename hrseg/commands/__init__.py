@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
-from hrseg.cli import train_tool
+from hrseg.cli import CommandParser, train_tool
 from hrseg.configs_index import configs_root, task_scope
 
 if TYPE_CHECKING:  # a type only: the tasks import torch, which `hrseg --help` does not need
@@ -76,7 +76,7 @@ def for_task(task: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 
 def evaluation_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
     """The arguments of every ``hrseg test TASK``: CONFIG, --weights, --out-dir, --cfg-options."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
     ap.add_argument("--weights", default=None, help=weights_help)
     ap.add_argument("--out-dir", default=None, help="where the results and metrics JSON go (default: work_dir)")
@@ -87,7 +87,7 @@ def evaluation_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
 def inference_parser(doc: str, images_help: str, weights_help: str, config_help: str,
                      out: str) -> argparse.ArgumentParser:
     """The arguments of every ``hrseg infer TASK``: IMAGES, --weights, --config, --out (default ``out``)."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", nargs="+", help=images_help)
     ap.add_argument("--weights", default=None, help=weights_help)
     ap.add_argument("--config", default=None, help=config_help)

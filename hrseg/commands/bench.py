@@ -23,12 +23,12 @@ from hrseg.benchmark import (
     time_forward, timm_reference,
 )
 from hrseg.models import list_models
-from hrseg.cli import device_name, parse_size, positive_int
+from hrseg.cli import CommandParser, device_name, parse_size, positive_int
 from hrseg.utils.io import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", nargs="?", help="a model name from hrseg.list_models()")
     ap.add_argument("--table", action="store_true",
                     help="print params and GFLOPs of every named model (or those matching NAME) as Markdown")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from hrseg.cli import positive_int
+from hrseg.cli import CommandParser, positive_int
 from hrseg.commands import home_path
 from hrseg.errors import DataError
 from hrseg.experiments.multi_compare import SeparatePipeline, format_table, time_pipelines
@@ -45,7 +45,7 @@ def photos_in(folder: Path, limit: int | None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, run in RUNS.items():
         ap.add_argument(f"--{name}", default=None, help=f"{name} weights (default: the newest checkpoint in {run})")
     ap.add_argument("--images", default=None, help=f"folder of photographs (default: {DEFAULT_IMAGES})")

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from hrseg.cli import parse_size, positive_int
+from hrseg.cli import CommandParser, parse_size, positive_int
 import hrseg
 from hrseg.utils.image_io import read_image
 from hrseg.inference.optimize import inference_model
@@ -65,7 +65,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=parse_size, nargs="+", default=list(DEFAULT_SIZES),
                     help=f"HxW sizes (default {' '.join(f'{h}x{w}' for h, w in DEFAULT_SIZES)})")
     ap.add_argument("--model", default="seg_hrnetv2_w18_small_v1")

@@ -24,12 +24,12 @@ import json
 
 import torch
 
-from hrseg.cli import device_name, non_negative_int, parse_size, positive_int
+from hrseg.cli import CommandParser, device_name, non_negative_int, parse_size, positive_int
 from hrseg.experiments.train_speed import bench_train, format_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", help="a pose_* or seg_* model name from hrseg.list_models()")
     ap.add_argument("--input-size", type=parse_size, default=(256, 192), help="HxW (default 256x192)")
     ap.add_argument("--batch", type=positive_int, default=16)

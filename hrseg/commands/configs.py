@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from hrseg.cli import CommandParser
 from hrseg.config import load_config
 from hrseg.configs_index import TASK_FOLDERS, ConfigEntry, configs_root, list_configs
 from hrseg.meta.model_names import task_of_name
@@ -32,7 +33,7 @@ def task_configs(task: str) -> list[ConfigEntry]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", nargs="?", choices=sorted(TASK_FOLDERS), help="only this task's recipes")
     ap.add_argument("--paths", action="store_true", help="also print each config's file")
     args = ap.parse_args(argv)

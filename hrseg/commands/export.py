@@ -19,7 +19,7 @@ import argparse
 import os
 from pathlib import Path
 
-from hrseg.cli import parse_size
+from hrseg.cli import CommandParser, parse_size
 from hrseg.errors import ConfigError
 from hrseg.export import export_model
 from hrseg.inference.detection import check_threshold
@@ -30,7 +30,7 @@ SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="a model name (hrseg.list_models()) or a pose / segmentation / detection config file")
     ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (without: initial weights)")
     ap.add_argument("--format", choices=sorted(SUFFIX), default=None,
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="segmentation: fix H and W to --input-size (default: free, so whole images of any size run)")
     ap.add_argument("--input-size", type=parse_size, default=None,
                     help="HxW (default: the config's pose crop / segmentation test crop; a detector's trace size, 480x640)")
-    ap.add_argument("--check-image", default=None, help="photograph for the self-check (default: from ../shared/data)")
+    ap.add_argument("--check-image", default=None,
+                    help="photograph for the self-check (default: from ../shared/data, else a synthetic scene)")
     ap.add_argument("--score-thr", type=float, default=None,
                     help="detectors and the multi-task model: the graph returns only detections scoring at least this "
                     "(masks and keypoints for those alone; default: the model's own threshold, 0.05, as evaluation needs)")
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: exports/<model>_<HxW>_<dtype>[_thr<T>].onnx|.xml)")
     args = ap.parse_args(argv)
     source = export_source(args.model, args.weights)
+    if args.dynamic_batch and source.task.name in ("det", "multi"):
+        ap.error("--dynamic-batch: a detector's graph takes one image a call (torchvision's convention), whatever "
+                 "the batch")
+    if args.fixed_size and source.task.name != "seg":
+        ap.error(f"--fixed-size: only a segmentation graph has a free size; a {source.task.name} model's is fixed "
+                 f"already (pose: the crop, --input-size; a detector's resizes any image itself)")
     model, name, size = source.model, source.name, source.input_size
     if args.score_thr is not None:
         if getattr(model, "roi_heads", None) is None:
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         model = with_score_floor(model, args.score_thr)
     size = args.input_size or size
     out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}", args.score_thr)
-    predictor = source.check_predictor(model, size, args.dynamic_batch, dynamic_size=not args.fixed_size)
+    predictor = source.check_predictor(model, size, dynamic_size=not args.fixed_size)
     report = export_model(model, out, name, size, dtype=args.dtype, dynamic_batch=args.dynamic_batch,
                           dynamic_size=False if args.fixed_size else None, check_image=args.check_image,
                           predictor=predictor, config=source.run_config(size, not args.fixed_size))

@@ -36,13 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--palette", choices=PALETTES, default=None,
                     help="colours of the mask (default: the dataset's)")
     ap.add_argument("--mode", choices=["whole", "slide"], default=None, help="default: the config's test.mode")
-    ap.add_argument("--crop-size", type=parse_size, default=None, help="sliding window HxW (with --mode slide)")
+    ap.add_argument("--crop-size", type=parse_size, default=None,
+                    help="sliding window HxW (implies --mode slide; default: the config's test.crop_size)")
     ap.add_argument("--scales", type=positive_float, nargs="+", default=None, help="multi-scale, e.g. 0.75 1.0 1.25")
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test")
     ap.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the mask in the overlay")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
+    if args.crop_size and args.mode == "whole":
+        ap.error("--crop-size is the sliding window's: it has no use with --mode whole")
+    args.mode = args.mode or ("slide" if args.crop_size else None)
     weights = args.weights or default_infer_weights(home_path(DEFAULT_WORK_DIR))
     options = test_options(args, mode=args.mode, crop_size=list(args.crop_size) if args.crop_size else None,
                            scales=args.scales, flip=args.flip)

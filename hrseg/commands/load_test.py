@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 
+from hrseg.cli import CommandParser
 from hrseg.serve.loadtest import format_line, run_load_test
 from hrseg.utils.io import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000/v1/pose", help="the route to load")
     ap.add_argument("--image", required=True, help="the JPEG, PNG or WebP file every request sends")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (1-256)")

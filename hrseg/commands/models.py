@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hrseg.cli import CommandParser
 from hrseg.errors import ConfigError
 from hrseg.models import list_models
 from hrseg.benchmark import complexity_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("patterns", nargs="*", metavar="PATTERN", help="only models whose name contains one of these")
     ap.add_argument("--names", action="store_true", help="list the names only (no counting)")
     args = ap.parse_args(argv)

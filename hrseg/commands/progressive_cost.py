@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from hrseg.cli import parse_size, positive_int
+from hrseg.cli import CommandParser, parse_size, positive_int
 from hrseg.commands import shipped_config
 from hrseg.commands.progressive_experiment import DEFAULT_CONFIGS
 import hrseg
@@ -26,7 +26,7 @@ from hrseg.utils.io import write_json
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="a model name, e.g. pose_hrnet_w32 or seg_hrnetv2_w18")
     ap.add_argument("--input-size", type=parse_size, required=True, help="the final (training) size, HxW")
     ap.add_argument("--batch", type=positive_int, default=16)

@@ -14,6 +14,7 @@ the same command again (finished arms are reused, an interrupted one continues f
 """
 from __future__ import annotations
 
+from hrseg.cli import CommandParser
 from hrseg.commands import shipped_config
 
 import argparse
@@ -24,7 +25,7 @@ DEFAULT_CONFIGS = {"pose": "effnet/progressive_synthetic.py", "seg": "effnet/pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=None, help="default: the task's configs/effnet/progressive_*.py")
     ap.add_argument("--task", choices=["pose", "seg"], default="pose")
     ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))

@@ -17,7 +17,7 @@ Every trained candidate is kept in --work-dir/<name>/arm.json: the same command 
 """
 from __future__ import annotations
 
-from hrseg.cli import non_negative_int, positive_int, seed_value
+from hrseg.cli import CommandParser, non_negative_int, positive_int, seed_value
 from hrseg.commands import shipped_config
 
 import argparse
@@ -29,7 +29,7 @@ DEFAULT_CONFIG = "effnet/search_effnetv2.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=shipped_config(DEFAULT_CONFIG), help="pose config with the base layout")
     ap.add_argument("--samples", type=positive_int, default=8, help="candidates drawn from the space (default 8)")
     ap.add_argument("--sample-seed", type=int, default=0)

@@ -8,7 +8,7 @@ The search itself is hrseg/experiments/scaling_search.py (its docstring says wha
 """
 from __future__ import annotations
 
-from hrseg.cli import positive_int, seed_value
+from hrseg.cli import CommandParser, positive_int, seed_value
 from hrseg.commands import shipped_config
 
 import argparse
@@ -19,7 +19,7 @@ DEFAULT_CONFIG = "effnet/search_synthetic.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=shipped_config(DEFAULT_CONFIG),
                     help="pose config whose model is the base (default: configs/effnet/search_synthetic.py)")
     ap.add_argument("--alphas", type=float, nargs="+", default=[1.0, 1.2, 1.4],

@@ -12,13 +12,14 @@ are loaded once, on the tools' --backend (default auto: the fastest installed, l
 eager; onnxruntime / openvino export at start-up, once per weights, then read the export cache)
 and --dtype (pose); requests are micro-batched (--max-batch, --max-wait-ms) behind a bounded
 queue (--max-queue; past it: 429 + Retry-After). Binds 127.0.0.1 unless --host says otherwise.
-Needs the serve extra: pip install -e ".[serve]". API and examples: docs/serve.md.
+Needs the serve extra: pip install 'hrseg[serve]' (in a clone: pip install -e '.[serve]').
+API and examples: docs/serve.md.
 """
 from __future__ import annotations
 
 import argparse
 
-from hrseg.cli import fraction, port_number, positive_int
+from hrseg.cli import CommandParser, fraction, port_number, positive_int
 from hrseg.commands import add_backend_arg
 from hrseg.serve.models import DTYPES
 from hrseg.serve.server import Limits, listen, load_models, require_serve_extra, serve
@@ -26,7 +27,7 @@ from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for task, what in (("pose", "pose"), ("seg", "segmentation"), ("det", "detection"), ("multi", "multi-task")):
         ap.add_argument(f"--{task}", default=None, metavar="NAME_OR_FILE", help=f"{what} checkpoint or model name")
         ap.add_argument(f"--{task}-config", default=None, help=f"the {what} config, for weights that record none "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from hrseg.cli import seed_value
+from hrseg.cli import CommandParser, seed_value
 from hrseg.data.synthetic.lip import ensure_synthetic_lip, generate_synthetic_lip
 from hrseg.data.synthetic.multi import ensure_synthetic_multi, generate_synthetic_multi
 from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
@@ -38,7 +38,7 @@ KINDS = tuple(GENERATORS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=KINDS, help="pose: COCO keypoints and instances; streets: Cityscapes layout; "
                                                 "lip: LIP human parsing; multi: people in streets (every head); "
                                                 "video: walking people, frames with ids (MOTChallenge); "

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from hrseg.cli import CommandParser
 from hrseg import weights
 from hrseg.errors import ConfigError
 from hrseg.weights import docs
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="the published checkpoints")
     ls.add_argument("pattern", nargs="?", default="", help="only names containing this")

@@ -140,7 +140,7 @@ def resolve_speed(device: torch.device | str, *, deterministic: bool = False, cu
         ("persistent_workers", persistent_workers), ("compile", compile))}
     if str(amp_dtype) not in AMP_DTYPES:
         raise ConfigError(f"train.amp_dtype: expected one of {', '.join(AMP_DTYPES)}, got {amp_dtype!r}")
-    if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
+    if prefetch_factor is not None and (type(prefetch_factor) is not int or prefetch_factor < 1):  # not True
         raise ConfigError(f"train.prefetch_factor: expected a positive integer or null, got {prefetch_factor!r}")
 
     def auto(name: str, default: bool) -> bool:

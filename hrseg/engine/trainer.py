@@ -9,20 +9,19 @@ keypoints or classes::
                       evaluate=evaluate, **cfg["train"])
     metrics = trainer.fit()
 
-``train_step(model, batch) -> {'loss': tensor, other terms...}`` runs the forward pass and the
-loss (under autocast when AMP is on; the batch is already on the device); the engine does the
-backward pass, gradient scaling and clipping, the optimizer and schedule steps. It is given the
-DDP-wrapped model when distributed: call it through ``forward``, as DDP synchronises gradients
-from there. The step's attributes speak with the engine: ``no_cuda_graph`` says why it cannot be
-captured, ``use_speed(options)`` takes the run's resolved speed options (:mod:`hrseg.engine.speed`).
-``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
-``no_grad``; it runs on every rank (shard the data and gather with ``all_gather_object`` to use
-them all) and rank 0's metrics are the run's.
+``train_step(model, batch) -> {'loss': tensor, other terms...}`` runs the forward pass and the loss (under
+autocast when AMP is on; the batch is already on the device); the engine does the backward pass, gradient
+scaling and clipping, the optimizer and schedule steps. It is given the DDP-wrapped model when distributed: call
+it through ``forward``, as DDP synchronises gradients from there. The step's attributes speak with the engine:
+``no_cuda_graph`` says why it cannot be captured, ``use_speed(options)`` takes the run's resolved speed options
+(:mod:`hrseg.engine.speed`). ``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
+``no_grad``; it runs on every rank (shard the data and gather with ``all_gather_object`` to use them all) and
+rank 0's metrics are the run's.
 
-A dataset (or its collate function) may count the images it had to skip (missing or corrupt
-files) in ``num_skipped``, an int or a zero-argument callable holding a running total; the epoch
-summary shows each epoch's increase. With DataLoader workers the counter must be shared between
-processes (e.g. a ``multiprocessing.Value``) to be seen here.
+A dataset (or its collate function) may count the images it had to skip (missing or corrupt files) in
+``num_skipped``, an int or a zero-argument callable holding a running total; the epoch summary shows each
+epoch's increase. With DataLoader workers the counter must be shared between processes (e.g. a
+``multiprocessing.Value``) to be seen here.
 """
 from __future__ import annotations
 
@@ -114,15 +113,13 @@ class Trainer:
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
                  cudnn_benchmark: bool | None = None, fused_optimizer: bool | None = None,
                  channels_last: bool | None = None, cuda_graph: bool | None = None, gpu_targets: bool | None = None,
-                 amp_dtype: str = "float16", prefetch_factor: int | None = None,
-                 persistent_workers: bool | None = None, device_normalize: bool | None = None,
-                 compile: bool | None = None):
+                 amp_dtype: str = "float16", prefetch_factor: int | None = None, compile: bool | None = None,
+                 persistent_workers: bool | None = None, device_normalize: bool | None = None):
         if not isinstance(train_loader, DataLoader):
             raise TypeError(f"train_loader must be a DataLoader (build_dataloader), got {type(train_loader).__name__}")
-        if int(eval_interval) < 1:
-            raise ConfigError(f"train.eval_interval: expected an integer >= 1, got {eval_interval!r}")
-        if best_mode not in ("max", "min"):
-            raise ConfigError(f"train.best_mode: expected 'max' or 'min', got {best_mode!r}")
+        if int(eval_interval) < 1 or best_mode not in ("max", "min"):  # a config's are checked when read
+            raise ConfigError(f"train.eval_interval >= 1 and train.best_mode 'max' or 'min' expected, got "
+                              f"{eval_interval!r} and {best_mode!r}")
         distributed = init_distributed()
         if distributed and not isinstance(train_loader.sampler, DistributedSampler):
             raise ValueError("distributed training needs a DistributedSampler: build the loader "
@@ -186,6 +183,9 @@ class Trainer:
                              f"(seed {self.seed}{kept})")
             if self.is_main and (carried := ckpt.carry_best(path, state, self.work_dir)):
                 self.logger.info(f"{carried}: the resumed run's best (epoch {self.best['epoch']})")
+            if self.epoch >= self.max_epochs:  # fit trains nothing: say so, and how to go on
+                self.logger.info(f"{path} finished all {self.max_epochs} epochs: nothing left to train (a larger "
+                                 f"train.max_epochs trains on)")
         elif resume:
             self.logger.info(f"nothing to resume in {self.work_dir}: starting from epoch 0")
 

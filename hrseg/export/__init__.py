@@ -23,16 +23,16 @@ import torch
 from torch import nn
 
 from hrseg.errors import ConfigError
-from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, default_check_image, self_check
+from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, check_image_of, default_check_image, self_check
 from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
 from hrseg.export.runners import file_runner
 from hrseg.inference.optimize import optimize_for_inference
 from hrseg.inference.predictor import Predictor
-from hrseg.utils.image_io import read_image
+from hrseg.utils.io import output_folder
 from hrseg.weights.cache import hrseg_home
 
-__all__ = ["CheckReport", "ExportCheckError", "ExportReport", "default_check_image", "export_cached",
+__all__ = ["CheckReport", "ExportCheckError", "ExportReport", "check_image_of", "default_check_image", "export_cached",
            "export_model", "read_meta", "self_check"]
 
 log = logging.getLogger("hrseg")
@@ -56,10 +56,11 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
 
     ``dtype`` bfloat16 is OpenVINO's (the IR keeps float32 weights and records the precision to
     compile with). ``dynamic_size`` (default: segmentation yes, pose no) leaves H and W free.
-    Unless ``check`` is False, the file is run on ``check_image`` (default: a real photograph of
-    the shared data) and compared with eager ``model``, through ``predictor`` (the task's, on eager
-    ``model``: every forward it makes on the photograph, :func:`~hrseg.export.check.check_through`)
-    when given; outside the tolerance nothing is written and :class:`ExportCheckError` says by how much.
+    Unless ``check`` is False, the file is run on ``check_image`` (a path or an RGB array; default:
+    the shared data's photograph, else a synthetic scene: :func:`~hrseg.export.check.check_image_of`)
+    and compared with eager ``model``, through ``predictor`` (the task's, on eager ``model``: every
+    forward it makes on the image, :func:`~hrseg.export.check.check_through`) when given; outside
+    the tolerance nothing is written and :class:`ExportCheckError` says by how much.
     ``config``: the config the file runs with when given as the weights (``hrseg infer``), recorded.
     """
     start = time.perf_counter()
@@ -83,9 +84,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
         folded = optimize_for_inference(model.eval(), channels_last=False)  # float32, BatchNorm folded
     model.train(was_training)
     if check:  # an unreadable photograph stops the export before its folder is made
-        read_image(check_image if check_image else default_check_image(meta["task"]))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
+        check_image_of(meta["task"], check_image)
+    with output_folder(target.parent), tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
         staged = Path(tmp) / f"{target.stem}.onnx"
         write_onnx(folded, staged, meta)
         if fmt == "openvino":
@@ -127,8 +127,8 @@ def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt:
                   dtype: str = "float32", directory: str | os.PathLike | None = None,
                   dynamic_size: bool | None = None, predictor: Callable[[], Predictor] | None = None) -> Path:
     """The exported file of ``model`` in the cache (:func:`cache_dir`), exported (dynamic batch,
-    checked on the shared photograph when it is there, else on the unchecked export's own word,
-    logged) when not there yet. The key hashes the weights and the record (a detector's
+    checked as :func:`export_model` checks, on the shared photograph or a synthetic scene) when not
+    there yet. The key hashes the weights and the record (a detector's
     thresholds and sizes are in it), so a retrained or reconfigured model is exported again.
     ``predictor``: makes the task's predictor of eager ``model`` the check runs through (called
     only when the file is exported), else the check is the graph's."""
@@ -139,13 +139,7 @@ def export_cached(model: nn.Module, name: str, input_size: tuple[int, int], fmt:
     path = Path(directory or cache_dir()) / f"{name}_{input_size[0]}x{input_size[1]}_{dtype}_{key}{suffix}"
     if path.is_file():
         return path
-    try:
-        image = default_check_image(task_of(name))
-    except ConfigError:
-        image = None
-        log.warning("exporting %s without the self-check: the shared photograph is not here", name)
     log.info("exporting %s to %s (first use of these weights on %s)", name, path, fmt)
     export_model(model, path, name, input_size, dtype=dtype, dynamic_batch=True, dynamic_size=dynamic_size,
-                 check_image=image, check=image is not None,
-                 predictor=predictor() if predictor is not None and image is not None else None)
+                 predictor=predictor() if predictor is not None else None)
     return path

@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrseg.errors import ConfigError, HrsegError
+from hrseg.errors import HrsegError
 from hrseg.utils.image import normalize, to_tensor
 from hrseg.utils.image_io import read_image
 from hrseg.codecs.msra import HeatmapCodec
+from hrseg.data.synthetic.scenes import render_sample
 from hrseg.inference.predictor import Predictor, RunnerStandIn
 from hrseg.inference.top_down import crop_people
 from hrseg.models.segmentation import class_indices
@@ -55,6 +56,9 @@ AGREEMENT = {"pose": ("keypoints within one cell", "keypoints"), "segmentation":
 CHECK_IMAGES = {"pose": "images/astronaut.png",
                 "segmentation": "seg_mini/cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png",
                 "detection": "coco_mini/images/000000000785.jpg"}
+
+
+CHECK_SCENE_SIZE = (480, 640)  # (H, W) of the synthetic scene checked where the photographs are not
 
 
 class ExportCheckError(HrsegError):
@@ -87,15 +91,27 @@ class CheckReport:
                 f"L2 rel {self.l2_rel:.3g}; {decoded} -> {verdict}")
 
 
-def default_check_image(task: str) -> Path:
+def default_check_image(task: str) -> Path | None:
     """The real photograph the self-check uses: ``$HRSEG_SHARED/data/...``, by default the
-    ``shared`` folder beside the checkout."""
+    ``shared`` folder beside a checkout; None where it is not (an installed hrseg)."""
     shared = Path(os.environ.get("HRSEG_SHARED", Path(__file__).resolve().parents[3] / "shared"))
     path = shared / "data" / CHECK_IMAGES[task]
-    if not path.is_file():
-        raise ConfigError(f"{path}: the self-check's photograph is missing; pass --check-image PHOTO "
-                          "(or set HRSEG_SHARED to the shared folder)")
-    return path
+    return path if path.is_file() else None
+
+
+def check_image_of(task: str, image: str | os.PathLike | np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """The RGB image the self-check runs on, and its name: ``image`` (a path or an array), else
+    the task's photograph of :func:`default_check_image`, else a synthetic scene of figures and
+    objects (:mod:`hrseg.data.synthetic.scenes`, seeded: the same every time), so that an
+    installed hrseg, without the shared data, still checks every export."""
+    if isinstance(image, np.ndarray):
+        return image, "the given image"
+    path = Path(image) if image is not None else default_check_image(task)
+    if path is not None:
+        return read_image(path), str(path)
+    bgr = render_sample(np.random.default_rng(0), CHECK_SCENE_SIZE)[0]
+    h, w = CHECK_SCENE_SIZE
+    return np.ascontiguousarray(bgr[..., ::-1]), f"a synthetic scene ({h}x{w}, seed 0)"
 
 
 def check_boxes(image: np.ndarray, batch: int) -> list[list[float]]:
@@ -216,11 +232,10 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
     """Compare ``runner`` (the exported file) with eager ``model`` on a real photograph: through
     ``predictor`` (the task's, :func:`check_through`) when given, else on the graph alone (crops
     made as the pose predictor makes them, a resized photograph, one detector input)."""
-    image_path = Path(image_path) if image_path else default_check_image(meta["task"])
-    image = read_image(image_path)
+    image, image_name = check_image_of(meta["task"], image_path)
     if predictor is not None:
-        return check_through(predictor, model, runner, meta, image, str(image_path), backend)
-    batch = 2 if meta.get("dynamic_batch") else 1
+        return check_through(predictor, model, runner, meta, image, image_name, backend)
+    batch = 2  # a fixed-batch graph runs them one at a time (Runner.forward)
     decoded: dict[str, float] = {}
     if meta["task"] == "detection":
         ref, out = (r[0] for r in _run_both(model, runner, [to_tensor(image)]))
@@ -238,7 +253,7 @@ def self_check(model: nn.Module, runner: nn.Module, meta: Mapping[str, Any],
             decoded = _compare_pose(ref, out, centers, scales, codec, tie)
         else:
             decoded = _compare_labels(ref, out, tuple(meta["input_size"]), bool(meta.get("align_corners")), tie)
-    return _judged(ref, out, decoded, meta, backend, str(image_path), batch)
+    return _judged(ref, out, decoded, meta, backend, image_name, batch)
 
 
 class Recorder(RunnerStandIn):

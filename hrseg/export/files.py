@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError, ConfigError, install_hint, missing_file
 
 # import name -> (pip package, hrseg extra)
-OPTIONAL = {"onnx": ("onnx", "onnx"), "onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
+# module -> (its package, hrseg's extra that installs it)
+OPTIONAL = {"onnx": ("onnx", "onnx"), "onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino"),
+            "timm": ("timm", "dev")}
 OPSET = 17
 
 
@@ -27,7 +29,8 @@ def require(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         package, extra = OPTIONAL.get(module, (module, module))
-        raise ConfigError(f"{package} is not installed: pip install -e \".[{extra}]\" (or pip install {package})") from None
+        raise ConfigError(f"{package} is not installed: {install_hint(extra)}, or pip install {package}") from None
+
 
 
 def installed(module: str) -> bool:
@@ -104,7 +107,7 @@ def load_onnx(path: Path, weights: bool = True) -> Any:
     """The ONNX graph of ``path`` (CheckpointError naming it when unreadable)."""
     onnx = require("onnx")
     if not path.is_file():
-        raise CheckpointError(f"{path}: exported model file not found")
+        raise CheckpointError(missing_file(path, "exported model file"))
     try:
         return onnx.load(str(path), load_external_data=weights)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types for a damaged file
@@ -117,7 +120,7 @@ def load_openvino(path: Path) -> Any:
     bin_path = path.with_suffix(".bin")
     for p in (path, bin_path):
         if not p.is_file():
-            raise CheckpointError(f"{p}: exported model file not found (an OpenVINO IR is a .xml and a .bin)")
+            raise CheckpointError(f"{missing_file(p, 'exported model file')} (an OpenVINO IR is a .xml and a .bin)")
     try:
         return ov.Core().read_model(str(path), str(bin_path))
     except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses with long texts

@@ -31,7 +31,8 @@ class Runner(nn.Module):
         self.source = source
 
     def check_input(self, x: torch.Tensor) -> None:
-        """One clear error when ``x`` does not fit the exported graph (fixed batch or size)."""
+        """One clear error when ``x`` does not fit the exported graph's fixed size (a batch larger
+        than a fixed-batch graph's one image runs an image a call: :meth:`forward`)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ConfigError(f"{self.source}: expected an (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
         if not self.meta:
@@ -40,9 +41,6 @@ class Runner(nn.Module):
         if not self.meta.get("dynamic_size") and tuple(x.shape[2:]) != (h, w):
             raise ConfigError(f"{self.source}: exported for {h}x{w} inputs, got {x.shape[2]}x{x.shape[3]} "
                               "(export again with that --input-size, or a segmentation model with dynamic size)")
-        if not self.meta.get("dynamic_batch") and x.shape[0] != 1:
-            raise ConfigError(f"{self.source}: exported with batch 1, got a batch of {x.shape[0]} "
-                              "(export again with --dynamic-batch)")
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """The exported graph's outputs for one input array."""
@@ -53,7 +51,10 @@ class Runner(nn.Module):
             return [{k: torch.from_numpy(np.array(v, copy=True)) for k, v in zip(self.meta["outputs"], self.run(
                 _as_numpy(image)))} for image in x]
         self.check_input(x)
-        return torch.from_numpy(np.array(self.run(_as_numpy(x))[0], dtype=np.float32, copy=True))
+        one_at_a_time = self.meta is not None and not self.meta.get("dynamic_batch") and len(x) > 1
+        inputs = [image[None] for image in x] if one_at_a_time else [x]  # copied: a backend reuses its buffers
+        parts = [np.array(self.run(_as_numpy(part))[0], dtype=np.float32, copy=True) for part in inputs]
+        return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
 
     def extra_repr(self) -> str:
         return f"backend={self.backend}, source={self.source}"

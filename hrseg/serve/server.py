@@ -11,6 +11,7 @@ import time
 from typing import Any, Iterator, Mapping, Sequence
 
 from hrseg.errors import ConfigError
+from hrseg.errors import install_hint
 from hrseg.serve.app import create_app
 from hrseg.serve.models import TASKS, ServedModel, load_model
 from hrseg.serve.uploads import Limits  # noqa: F401  (tools/serve.py takes it from here)
@@ -27,7 +28,7 @@ def require_serve_extra() -> None:
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise ConfigError(f"the service needs the 'serve' extra ({e.name} is missing): "
-                          'pip install -e ".[serve]"') from None
+                          f"{install_hint('serve')}") from None
 
 
 def load_models(specs: Mapping[str, str | None], backend: str | None = "auto",

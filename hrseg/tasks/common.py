@@ -25,7 +25,7 @@ from hrseg.models.registry import model_info
 from hrseg.weights import build_model
 from hrseg.config import load_config
 from hrseg.data.synthetic.pose import dataset_paths, ensure_synthetic_pose
-from hrseg.data.synthetic.video import VideoParams
+from hrseg.data.synthetic.options import generator_options
 from hrseg.data.synthetic.video_frames import ensure_synthetic_video_frames
 from hrseg.engine import barrier, get_rank
 
@@ -52,18 +52,19 @@ def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str,
     return predictor.tracking(Tracker(config, box_format, score_key), smoother)
 
 
-def check_predictor(task: Any, model: nn.Module, cfg: Mapping[str, Any], dynamic_batch: bool) -> Predictor:
+def check_predictor(task: Any, model: nn.Module, cfg: Mapping[str, Any]) -> Predictor:
     """``task``'s one predictor of eager ``model`` as an export's self-check runs it
     (:func:`hrseg.export.check.check_through`): ``cfg``'s test settings (flip, decoder, scales,
-    windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes` (one with a
-    fixed batch), so no person detector is looked for. On a copy: a detector's predictor raises its
-    model's box threshold to what it reports (:func:`~hrseg.inference.predictor.skip_unreported`),
-    which must not reach the exported graph."""
+    windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes` (two: a
+    fixed-batch graph runs them one at a time), so no person detector is looked for. On a copy:
+    a detector's predictor raises its model's box threshold to what it reports
+    (:func:`~hrseg.inference.predictor.skip_unreported`), which must not reach the exported
+    graph."""
     cfg = copy.deepcopy(dict(cfg))
     cfg["test"]["backend"] = "torch"
     options: dict[str, Any] = {}
     if task.name == "pose":
-        options["person_detector"] = lambda image: check_boxes(image, 2 if dynamic_batch else 1)
+        options["person_detector"] = lambda image: check_boxes(image, 2)
     return task.predictor(copy.deepcopy(model), cfg, **options)
 
 
@@ -115,16 +116,12 @@ def coco_split_paths(cfg: Mapping[str, Any], split: str, annotations: str) -> tu
 def _ensure_synthetic_photos(root: Path, options: Mapping[str, Any]) -> None:
     """Generate ``data.synthetic``'s photo-layout split (``kind``: 'pose', the default, or
     'video_frames'; the rest are the generator's arguments) unless it is complete."""
-    options = dict(options)
-    kind = options.pop("kind", "pose")
-    if kind == "pose":
-        ensure_synthetic_pose(root, **options)
-    elif kind == "video_frames":
-        if isinstance(options.get("params"), Mapping):
-            options["params"] = VideoParams(**options["params"])
-        ensure_synthetic_video_frames(root, **options)
-    else:
+    kinds = {"pose": ensure_synthetic_pose, "video_frames": ensure_synthetic_video_frames}
+    options = dict(options) if isinstance(options, Mapping) else options  # else generator_options says what is wrong
+    kind = options.pop("kind", "pose") if isinstance(options, dict) else "pose"
+    if kind not in kinds:
         raise ConfigError(f"data.synthetic.kind: 'pose' or 'video_frames', not {kind!r}")
+    kinds[kind](root, **generator_options(options, kinds[kind]))
 
 
 def generate_once(make: Callable[[], Any]) -> None:

@@ -137,7 +137,7 @@ def detection_runner(model: nn.Module, cfg: Mapping[str, Any], score_floor: floa
     if backend in EXPORT_BACKENDS:
         model = with_score_floor(model, score_floor)
     runner = load_runner(backend, model, name=cfg["model"]["name"], input_size=DETECTION_TRACE_SIZE,
-                         check=lambda: check_predictor(task or TASK, model, cfg, dynamic_batch=False))
+                         check=lambda: check_predictor(task or TASK, model, cfg))
     if isinstance(runner, TorchRunner):
         return runner.model
     runner.classes = getattr(model, "classes", None)

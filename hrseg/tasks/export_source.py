@@ -4,6 +4,7 @@ This sits in the tasks layer because it loads models as the tasks do; the export
 (:mod:`hrseg.export`) knows nothing of tasks."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -14,10 +15,12 @@ from typing import Any, Mapping, Sequence
 from torch import nn
 
 from hrseg.config import load_config
+from hrseg.configs_index import find_config
 from hrseg.errors import ConfigError
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
 from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
+from hrseg.models.registry import list_models
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
 from hrseg.tasks.base import Task, UnnamedModelError
@@ -68,28 +71,32 @@ class ExportSource:
             cfg["test"].update(mode="slide", crop_size=[h, w])
         return cfg
 
-    def check_predictor(self, model: nn.Module, input_size: Sequence[int], dynamic_batch: bool,
+    def check_predictor(self, model: nn.Module, input_size: Sequence[int],
                         dynamic_size: bool) -> Predictor | None:
         """The task's one predictor of eager ``model`` as the export's self-check runs it
         (:func:`hrseg.export.check.check_through`): the config's test settings (flip, decoder,
         scales, windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes`
-        (one with a fixed batch), cropped at the export's size. None for a fixed-size segmentation
+        (two; a fixed-batch graph runs them one at a time), cropped at the export's size. None for a fixed-size segmentation
         graph, which the predictor's whole images and windows do not fit: its check is the graph's."""
         if self.task.name == "seg" and not dynamic_size:
             return None
-        return check_predictor(self.task, model, self.run_config(input_size), dynamic_batch)
+        return check_predictor(self.task, model, self.run_config(input_size))
 
 
 def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:
     """The model to export (:class:`ExportSource`).
 
     ``model_or_config`` is a name of ``hrseg.list_models()`` or a pose / segmentation /
-    detection config file (a detector without recorded classes and 81 outputs has COCO's 80).
+    detection config: a file, or a shipped config's name (``hrseg configs``). A detector without
+    recorded classes and 81 outputs has COCO's 80.
     Given by name, an hrseg checkpoint runs with the config it records (its input size, test
     settings), published weights with their record's; another project's file with the
     defaults. Without ``weights`` the model keeps its initialisation (logged: only for trying
     the export out)."""
     text = str(model_or_config)
+    if Path(text).suffix != ".py" and text not in list_models():  # a shipped config's name, or a path without .py
+        with contextlib.suppress(ConfigError):  # neither: task_of below names what exports
+            text = str(find_config(text))
     by_name = Path(text).suffix != ".py"
     if not by_name:
         name = (load_config(text).get("model") or {}).get("name")

@@ -26,6 +26,7 @@ from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints
+from hrseg.data.synthetic.options import generator_options
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
@@ -101,7 +102,8 @@ def split_files(cfg: Mapping[str, Any], split: str) -> dict[str, Path | None]:
     data = cfg["data"]
     root = Path(data["root"])
     if data.get("synthetic") is not None:
-        generate_once(lambda: ensure_synthetic_multi(root, **data["synthetic"]))
+        options = generator_options(data["synthetic"], ensure_synthetic_multi)
+        generate_once(lambda: ensure_synthetic_multi(root, **options))
         paths = dataset_paths(root, split)
         return {"ann_file": paths["instances"], "keypoint_file": paths["person_keypoints"],
                 "img_dir": paths["images"], "semantic_dir": paths["semantic"]}

@@ -158,7 +158,13 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
         skipped.append("mIoU skipped: the model has no segmentation head")
     elif dataset.semantic_dir is None:
         skipped.append("mIoU skipped: the dataset has no semantic label maps (data.*.semantic_dir)")
+    elif not (labelled := sum(dataset.semantic_path(i).is_file() for i in dataset.image_ids)):
+        skipped.append(f"mIoU skipped: none of the {len(dataset.image_ids)} images has a label map "
+                       f"(<image stem>.png) in {dataset.semantic_dir}")
     else:
+        if labelled < len(dataset.image_ids):
+            skipped.append(f"mIoU over the {labelled} of {len(dataset.image_ids)} images with a label map in "
+                           f"{dataset.semantic_dir}")
         head = getattr(model, "seg_head", None)  # an exported file records its class count
         num_seg = head.last_layer[-1].out_channels if head is not None else model.seg_classes
     people = dict(vis_thr=vis_thr, oks_thr=oks_thr, sigmas=sigmas)

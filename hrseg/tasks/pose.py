@@ -291,7 +291,7 @@ class PoseTask(Task):
         """``model`` on ``test.backend`` in ``test.dtype``, exported (when it is) at ``data.input_size``
         and checked through this task's predictor."""
         return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["data"]["input_size"],
-                                check=lambda: common.check_predictor(self, model, cfg, dynamic_batch=True))
+                                check=lambda: common.check_predictor(self, model, cfg))
 
     def tracking(self, predictor: PosePredictor, cfg: Mapping[str, Any], smooth: bool = False) -> PosePredictor:
         """People followed across frames by box IoU and keypoint OKS (the keypoint set's sigmas), on

@@ -47,6 +47,7 @@ from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import check_predictor, generate_once
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
+from hrseg.data.synthetic.options import generator_options
 from hrseg.data.synthetic.lip import ensure_synthetic_lip
 from hrseg.data.synthetic.streets import ensure_synthetic_streets
 from hrseg.weights import cache_dir, get_weights
@@ -174,19 +175,11 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
 
 def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
     """Generate the synthetic street scenes once (rank 0; the other processes wait)."""
-    import inspect
-
     if data["type"] not in ("cityscapes", "lip"):
         raise ConfigError("data.synthetic makes Cityscapes-layout scenes (or LIP-layout figures): set "
                           "data.type='cityscapes' (or 'lip')")
     ensure = ensure_synthetic_lip if data["type"] == "lip" else ensure_synthetic_streets
-    options = dict(data["synthetic"])
-    known = set(inspect.signature(ensure).parameters) - {"root", "log", "progress_every"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"data.synthetic.{unknown[0]}: unknown option; known: {', '.join(sorted(known))}")
-    if "size" in options:
-        options["size"] = tuple(options["size"])
+    options = generator_options(data["synthetic"], ensure)
     generate_once(lambda: ensure(root, **options))
 
 
@@ -330,7 +323,7 @@ class SegTask(Task):
         """``model`` on ``test.backend`` (float32; exported with a dynamic size, traced at
         ``test.crop_size``, checked through this task's predictor)."""
         return inference_runner(model, cfg["test"], cfg["model"]["name"], cfg["test"]["crop_size"],
-                                check=lambda: check_predictor(self, model, cfg, dynamic_batch=True))
+                                check=lambda: check_predictor(self, model, cfg))
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], palette: str | None = None, alpha: float = 0.5,
                   timer: StageTimer | None = None, **options: Any) -> SegPredictor:

@@ -52,6 +52,22 @@ def make_folder(folder: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
+def output_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """:func:`make_folder` for a block that writes into ``folder``: if the block fails, the folders
+    it made are removed again where still empty, so a failed run leaves nothing behind."""
+    folder = Path(folder)
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    make_folder(folder)
+    try:
+        yield folder
+    except BaseException:
+        for made in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from hrseg.errors import CheckpointError
+from hrseg.errors import CheckpointError, missing_file
 
 log = logging.getLogger("hrseg")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's refusal text sets words in bold for a terminal
@@ -43,8 +43,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     """The file's top-level dict (tensors, plain data; foreign objects dropped). Errors name the file."""
     p = Path(path)
     if not p.is_file():
-        what = "a folder, not a checkpoint file" if p.is_dir() else "checkpoint file not found"
-        raise CheckpointError(f"{p}: {what}")
+        raise CheckpointError(missing_file(p, "checkpoint file"))
     if p.suffix == ".safetensors":
         return _read_safetensors(p)
     with open(p, "rb") as f:

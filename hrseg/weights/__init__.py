@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError, ConfigError, missing_file
 from hrseg.models import registry
 from hrseg.weights.cache import cache_dir, checked, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
@@ -106,7 +106,7 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
     if _is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
-            raise CheckpointError(f"{path}: checkpoint file not found")
+            raise CheckpointError(missing_file(path, "checkpoint file"))
         return path
     record = get_weights(str(name_or_path), model)
     path = cache_dir() / record.filename
@@ -241,7 +241,7 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
     safely; a missing file, a folder or a damaged file is a :class:`CheckpointError` naming it."""
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
+        raise CheckpointError(missing_file(path, "checkpoint file"))
     content = read_checkpoint(path)  # first: its errors name the file (not found, not a checkpoint, corrupt)
     digest = sha256_of(path)
     record = identify(path, digest)

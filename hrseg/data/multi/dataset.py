@@ -56,6 +56,8 @@ class MultiTaskDataset(CocoDetection):
         super().__init__(instances, img_dir, train=train, seed=seed, masks="masks" in heads)
         self.keypoint_coco = keypoints
         self.semantic_dir = Path(semantic_dir) if semantic_dir is not None else None
+        if self.semantic_dir is not None and not self.semantic_dir.is_dir():
+            raise DataError(f"{self.semantic_dir}: not a folder (the semantic label maps, <image stem>.png)")
         self.heads = tuple(heads)
         self.num_joints, self.flip_pairs = int(num_joints), [tuple(p) for p in flip_pairs]
         self.flip_prob = float(flip_prob) if train else 0.0
