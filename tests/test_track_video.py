@@ -10,7 +10,7 @@ import torch
 import hrseg
 from hrseg.commands import track_study, track_video
 from hrseg.data.synthetic.video import ensure_synthetic_video
-from hrseg.experiments.video_pipeline import run_sequence, score_sequence
+from hrseg.experiments.video_pipeline import format_rows, run_sequence, score_sequence
 from hrseg.tasks import detection, pose
 
 pytest.importorskip("trackers", reason="the [track] extra is not installed")
@@ -44,7 +44,8 @@ def test_track_video_scores_every_interval(setup, tmp_path, capsys):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["det_every"], r["smooth"]) for r in rows] == [(1, False), (1, True), (5, False)]
     for r in rows:
-        assert 0.0 <= r["IDF1"] <= 1.0 and 0.0 <= r["AP"] <= 1.0 and r["frames_per_s"] > 0 and r["jitter"] >= 0
+        assert 0.0 <= r["IDF1"] <= 1.0 and 0.0 <= r["AP"] <= 1.0 and r["frames_per_s"] > 0
+        assert r["jitter"] is None or r["jitter"] >= 0  # None (JSON null): nothing tracked three frames running
     assert "| detector every | smoothed | frames/s |" in capsys.readouterr().out
 
 
@@ -117,3 +118,38 @@ def test_weights_are_checked_before_any_frame_is_written(setup, tmp_path):
         track_video.main([str(root), "--sequences", "1", "--frames", str(FRAMES), "--pose-weights",
                           str(setup / "det.pth"), "--det-weights", str(setup / "det.pth"), "--backend", "torch"])
     assert not root.exists()
+
+
+@pytest.mark.parametrize("threads", ["-3", "0"])
+def test_threads_must_be_at_least_one(setup, threads, capsys):
+    """--threads -3 was torch's RuntimeError traceback, 0 was ignored silently."""
+    with pytest.raises(SystemExit) as exit_:
+        track_video.main([str(setup / "videos"), "--threads", threads])
+    assert exit_.value.code == 2
+    assert f"argument --threads: must be at least 1, got {threads}" in capsys.readouterr().err
+
+
+def test_missing_weights_name_this_commands_flags(setup, tmp_path, monkeypatch):
+    monkeypatch.setenv("HRSEG_HOME", str(tmp_path))  # no training runs there
+    with pytest.raises(hrseg.errors.CheckpointError, match="pass --pose-weights FILE"):
+        track_video.main([str(setup / "videos")])
+    with pytest.raises(hrseg.errors.CheckpointError, match="pass --det-weights FILE"):
+        track_video.main([str(setup / "videos"), "--pose-weights", str(setup / "pose.pth")])
+
+
+def test_a_pose_checkpoint_as_detector_fails_before_the_pose_model_is_built(setup, monkeypatch):
+    def built(*args, **kwargs):
+        raise AssertionError("the pose predictor was built before the detector's checkpoint was checked")
+
+    monkeypatch.setattr(pose.TASK, "build_predictor", built)
+    with pytest.raises(hrseg.errors.CheckpointError, match="pose.pth: holds a pose model .*not a det model"):
+        track_video.main([str(setup / "videos"), "--pose-weights", str(setup / "pose.pth"),
+                          "--det-weights", str(setup / "pose.pth")])
+
+
+def test_nothing_tracked_has_no_jitter_not_zero(setup):
+    """Jitter over no tracked keypoints is NaN (JSON null), shown as n/a; it was 0.000."""
+    scores = score_sequence(setup / "videos" / "video0", "val", {f: [] for f in range(1, FRAMES + 1)})
+    assert scores["jitter"] != scores["jitter"]  # NaN
+    table = format_rows([{"det_every": 1, "smooth": False, "frames_per_s": 1.0, **scores}])
+    assert table.splitlines()[-1].endswith("| n/a |")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from hrseg.cli import fraction, positive_int
 from hrseg.commands import add_backend_arg, add_track_args, for_task, home_path, inference_parser, test_options
 from hrseg.errors import ConfigError
+from hrseg.inference.person_boxes import check_det_every
 from hrseg.tasks.person_boxes import DEFAULT_PERSON_DETECTOR
 from hrseg.tasks.pose import infer, load_pose_config, resolve_weights
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"checkpoint (default: {DEFAULT_PERSON_DETECTOR})")
     ap.add_argument("--det-every", type=positive_int, default=1,
                     help="in videos, detect people every N frames (default 1); "
-                    "in between, each person's box follows its keypoints")
+                    "in between, each person's box follows its keypoints (not with --boxes: no detector runs)")
     ap.add_argument("--det-score-thr", type=fraction, default=0.5, help="keep person boxes (a detector's or a "
                     "--boxes file's) scoring at least this")
     ap.add_argument("--kpt-thr", type=fraction, default=0.3, help="draw joints scoring at least this")
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.boxes and args.det_weights:
         raise ConfigError("give --boxes or --det-weights, not both")
+    check_det_every(args.boxes, args.det_every)
     weights = resolve_weights(args.weights, home_path(DEFAULT_WORK_DIR))
     options = test_options(args)
     cfg = load_pose_config(args.config, options) if args.config else None

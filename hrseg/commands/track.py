@@ -3,7 +3,7 @@
     hrseg track det.txt --out results.txt                  # MOTChallenge detections -> tracks
     hrseg track results.txt --eval gt.txt                  # HOTA, IDF1, MOTA, ID switches
     hrseg track det.txt --out results.txt --eval gt.txt    # both
-    hrseg track det.txt --out results.txt --lost-frames 60 --min-hits 1
+    hrseg track det.txt --out results.txt --lost-frames 60 --min-hits 3
     hrseg track det.txt --out results.txt --frames img1/   # + each track's look (re-identification)
 
 Files are MOTChallenge text (frame,id,x,y,w,h,score,...; frames 1-based). The tracker runs
@@ -23,12 +23,13 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import Any, Callable
 
-from hrseg.cli import fraction, non_negative_int, positive_float
+from hrseg.cli import CommandParser
 from hrseg.data.mot import MotBox, read_mot, seqinfo_frame_rate, sequence_info, write_mot
 from hrseg.errors import DataError
 from hrseg.evaluation.mot import evaluate_mot, format_metrics
-from hrseg.inference.tracking import TrackerConfig, track_mot
+from hrseg.inference.tracking import TrackerConfig, setting_problem, track_mot
 from hrseg.utils.image_io import IMAGE_SUFFIXES
 
 FORMATS = ("mot",)
@@ -44,27 +45,40 @@ def _options(ap: argparse.ArgumentParser) -> None:
              "low_match_thr": "the same in the second pass",
              "lost_frames": "how long a lost track is kept, in frames at 30 frames/s (scaled by the frame rate)",
              "frame_rate": "frames a second (scales lost-frames)",
-             "min_hits": "frames before a new track gets an id",
+             "min_hits": "a new track gets its id on the N-th frame it is seen in (at least 2; the first frame's "
+                         "objects get theirs at once)",
              "reid_thr": "with --frames: a new track takes a lost track's id when they look this alike",
              "reid_frames": "with --frames: how long a lost track can be re-identified",
              "look_gate": "with --frames: a track and a clear detection less alike than this are not matched (0: off)",
-             "swap_margin": "with --frames: ids swapped in a crossing are given back by this margin of look (2: off)"}
+             "swap_margin": "with --frames: ids swapped in a crossing are given back by this margin of look (at least "
+                            "0; 2: off)"}
     for f in dataclasses.fields(TrackerConfig):
         if f.name not in helps:  # boxes only here: no keypoint settings
             continue
+        default, shown = f.default, f.default
         if f.name == "frame_rate":
-            default, kind = None, positive_float
-            shown = f"frameRate of SEQ/seqinfo.ini for SEQ/det/det.txt, else {f.default}"
-        else:
-            default, shown = f.default, f.default
-            # scores and similarities are fractions (--high-thr 2 tracked nothing, silently); the margin is not
-            kind = non_negative_int if type(f.default) is int else float if f.name == "swap_margin" else fraction
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default,
+            default, shown = None, f"frameRate of SEQ/seqinfo.ini for SEQ/det/det.txt, else {f.default}"
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=_setting_type(f.name, type(f.default)), default=default,
                         help=f"{helps[f.name]} (default {shown})")
 
 
+def _setting_type(name: str, kind: type) -> Callable[[str], Any]:
+    """The argparse type of TrackerConfig's ``name`` (int or float): its text read, then checked by the
+    tracker's own check (:func:`~hrseg.inference.tracking.setting_problem`), which a config's test.track meets."""
+    def setting(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if (problem := setting_problem(name, value)) is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+    return setting
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="MOTChallenge detections to track (with --out), or results to score (--eval only)")
     ap.add_argument("--format", choices=FORMATS, default="mot", help="the input's format (default mot)")
     ap.add_argument("--out", default=None, help="write the tracks here (MOTChallenge results)")
@@ -76,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.out is None and args.eval is None:
         ap.error("give --out FILE (track the detections), --eval GT (score the results), or both")
+    if args.json and args.eval is None:
+        ap.error("--json prints the metrics of --eval as JSON: give --eval GT too")
     return _run(args)
 
 
@@ -94,7 +110,10 @@ def _frame_rate(args: argparse.Namespace) -> float | None:
 
 def _frames(folder: str, detections: list[MotBox]) -> list[Path]:
     """The frame files of ``folder`` sorted by name (the N-th is frame N, as in MOTChallenge's img1/,
-    000001.jpg ...); DataError when it has none."""
+    000001.jpg ...); DataError when it is not a folder or has none."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: --frames folder not found" if not Path(folder).exists() else
+                        f"{folder}: --frames is a folder of frame images, not a file")
     images = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{folder}: no frames found ({', '.join(IMAGE_SUFFIXES)})")

@@ -24,11 +24,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrseg.cli import positive_int, seed_value
+from hrseg.cli import CommandParser, positive_int, seed_value
+from hrseg.data.coco import load_json, require_fields
 from hrseg.data.synthetic.video import DetectionNoise, VideoParams, ensure_synthetic_video
 from hrseg.evaluation.mot import format_metrics
-from hrseg.experiments.tracking_study import (compare_trackers, compare_with_keypoints, jitter_study, smoothing_ap,
-                                              video_keypoints)
+from hrseg.experiments.tracking_study import (compare_trackers, compare_with_keypoints, jitter_study, shown,
+                                              smoothing_ap, video_keypoints)
+from hrseg.errors import DataError
 from hrseg.inference.smoothing import joint_motion
 
 ONE_EURO = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05), (2.0, 0.05), (1.0, 0.1), (1.0, 0.2))
@@ -39,8 +41,19 @@ NOISY_MOT = dict(num_val=300, image_size=(360, 640),
                  noise=DetectionNoise(miss=0.1, jitter=0.07, low_score=0.15, false_positives=1.0))
 
 
+def _check_results(path: Path) -> None:
+    """--results is a readable JSON list of COCO keypoint results with what the tables read of each
+    (``hrseg test pose``'s: centre and scale too); else one :class:`DataError` naming it."""
+    results = load_json(path, "--results (COCO keypoint results)")
+    if not isinstance(results, list):
+        raise DataError(f"{path}: --results is a list of COCO keypoint results (hrseg test pose's), "
+                        f"not a JSON {type(results).__name__}")
+    for r in results:
+        require_fields(r, ("image_id", "keypoints", "score", "center", "scale"), path, "keypoint result")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=positive_int, default=3, help="sequences of each kind (default 3)")
     ap.add_argument("--seed", type=seed_value, default=0, help="the noise of the keypoint detections (default 0)")
@@ -52,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if min(args.sequences, args.joint_motion or 1) < 1:
         ap.error("--sequences and --joint-motion must be at least 1")
+    if args.results is not None:
+        _check_results(Path(args.results))  # before the sequences and the tables, not after
     root, k = Path(args.root), range(args.sequences)
     if args.joint_motion:
         tracks = {}
@@ -72,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### video0: the keypoint filters on ground-truth keypoints + noise (2% of the box height)\n")
     print("| filter | jitter / gt's, raw | smoothed | error px, raw | smoothed |\n|---|---:|---:|---:|---:|")
     for r in jitter_study(root / "video0", settings=SMOOTHING, seed=args.seed):
-        print(f"| {r['setting']} | {r['jitter_raw']:.2f} | {r['jitter_smoothed']:.2f} | "
+        print(f"| {r['setting']} | {shown(r['jitter_raw'], 2)} | {shown(r['jitter_smoothed'], 2)} | "
               f"{r['error_raw']:.2f} | {r['error_smoothed']:.2f} |")
     what = args.results or "ground-truth keypoints + noise (2% of the box height)"
     print(f"\n### video0: keypoint AP and jitter through the tracker and the filter: {what}\n")
     print("| filter | AP | AP .5 | jitter / gt's |\n|---|---:|---:|---:|")
     for r in smoothing_ap(root / "video0", results=args.results, settings=SMOOTHING[:3] + SMOOTHING[5:], seed=args.seed):
-        print(f"| {r['setting']} | {r['AP']:.3f} | {r['AP .5']:.3f} | {r['jitter']:.2f} |")
+        print(f"| {r['setting']} | {r['AP']:.3f} | {r['AP .5']:.3f} | {shown(r['jitter'], 2)} |")
     return 0

@@ -24,19 +24,31 @@ from pathlib import Path
 
 import torch
 
-from hrseg.cli import fraction, positive_int
+from hrseg.cli import CommandParser, fraction, positive_int
 from hrseg.commands import add_backend_arg, home_path
 from hrseg.data.synthetic.video import ensure_synthetic_video
+from hrseg.errors import CheckpointError
 from hrseg.experiments.video_pipeline import format_rows, video_study
+from hrseg.tasks.base import Task
 from hrseg.tasks.detection import TASK as DET
+from hrseg.tasks.person_boxes import load_person_detector
 from hrseg.tasks.pose import TASK as POSE
 from hrseg.utils.io import write_json
 
 POSE_RUN, DET_RUN = "work_dirs/video_pose_mini", "work_dirs/video_mini"
 
 
+def _weights(task: Task, given: str | None, run: str, flag: str) -> Path:
+    """``given``, or the newest checkpoint of ``run``; without either, the task's error naming ``flag``
+    (the task's own names --weights, which this command does not have)."""
+    try:
+        return task.resolve_weights(given, home_path(run))
+    except CheckpointError as e:
+        raise CheckpointError(str(e).replace("--weights", flag)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="folder for the sequences (written once, reused)")
     ap.add_argument("--sequences", type=positive_int, default=3, help="sequences video0..videoK-1 (default 3)")
     ap.add_argument("--frames", type=positive_int, default=200,
@@ -45,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-weights", default=None, help=f"person detector weights (default: the newest in {DET_RUN})")
     ap.add_argument("--det-score-thr", type=fraction, default=0.5,
                     help="person boxes scoring at least this (default 0.5)")
-    ap.add_argument("--det-every", type=int, nargs="+", default=[1, 5], help="detection intervals (default 1 5)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--det-every", type=positive_int, nargs="+", default=[1, 5],
+                    help="detection intervals (default 1 5)")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--config", default=None, help="the pose config whose test settings (test.track, test.smooth) "
                     "to run with (default: the one recorded in the pose checkpoint)")
@@ -54,20 +67,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="the pose config's settings, e.g. test.track.* and test.smooth.* (docs/video.md)")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
-    if min(args.sequences, args.frames, *args.det_every) < 1:
-        ap.error("--sequences, --frames and --det-every must be at least 1")
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
-    pose_weights = POSE.resolve_weights(args.pose_weights, home_path(POSE_RUN))
-    det_weights = DET.resolve_weights(args.det_weights, home_path(DET_RUN))
+    pose_weights = _weights(POSE, args.pose_weights, POSE_RUN, "--pose-weights")
+    det_weights = _weights(DET, args.det_weights, DET_RUN, "--det-weights")
+    # the detector first, once for every interval: its file and task are checked before the pose model is built
+    detector = load_person_detector(det_weights, args.det_score_thr)
 
     def build(det_every: int, smooth: bool = False):
         options = [*args.cfg_options, *([f"test.backend={args.backend}"] if args.backend else [])] or None
         cfg = POSE.load_config(args.config, options) if args.config else None
-        return POSE.build_predictor(pose_weights, cfg, options, track=True, smooth=smooth, det_weights=det_weights,
-                                    det_score_thr=args.det_score_thr, det_every=det_every)
+        return POSE.build_predictor(pose_weights, cfg, options, track=True, smooth=smooth, person_detector=detector,
+                                    det_every=det_every)
 
-    smoother = build(1, smooth=True).smoother  # the weights, their tasks and the options checked before any frame
+    smoother = build(1, smooth=True).smoother  # the pose weights, their task and the options checked before any frame
     root = Path(args.root)
     for s in range(args.sequences):
         ensure_synthetic_video(root / f"video{s}", num_train=0, num_val=args.frames, seed=s, log=None)

@@ -36,7 +36,7 @@ from hrseg.tasks.common import SMOOTH_DEFAULTS
 from hrseg.utils.image_io import read_image
 
 __all__ = ["compare_trackers", "compare_with_keypoints", "describe", "jitter_study", "keypoint_detections", "second_difference",
-           "smoothing_ap", "video_keypoints"]
+           "shown", "smoothing_ap", "video_keypoints"]
 
 Frames = Mapping[int, list[dict[str, Any]]]
 
@@ -177,11 +177,17 @@ def compare_with_keypoints(splits: Iterable[tuple[str | os.PathLike, str]], seed
 
 def second_difference(series: Mapping[tuple[int, int], np.ndarray], visible: Callable[[tuple[int, int]], np.ndarray]
                       ) -> float:
-    """Mean |x[t+1] - 2 x[t] + x[t-1]| (Euclidean, pixels) over the keypoints visible at all three frames."""
+    """Mean |x[t+1] - 2 x[t] + x[t-1]| (Euclidean, pixels) over the keypoints visible at all three
+    frames; NaN when there is none (nothing tracked three frames running: no jitter to speak of, not 0)."""
     total, count = 0.0, 0
     for seen, second in second_differences(series, visible):
         total, count = total + float(np.linalg.norm(second[seen], axis=1).sum()), count + int(seen.sum())
-    return total / max(count, 1)
+    return total / count if count else float("nan")
+
+
+def shown(value: float | None, digits: int = 3) -> str:
+    """A table's number with ``digits`` decimals; "n/a" for NaN or None (nothing was counted)."""
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def describe(setting: Mapping[str, Any]) -> str:

@@ -30,7 +30,7 @@ from hrseg.data.mot import MotBox, write_mot
 from hrseg.data.synthetic.video import sequence_paths
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints
 from hrseg.evaluation.mot import evaluate_mot
-from hrseg.experiments.tracking_study import second_difference, video_keypoints
+from hrseg.experiments.tracking_study import second_difference, shown, video_keypoints
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.smoothing import KeypointSmoother
 from hrseg.inference.tracking import keypoint_array
@@ -59,7 +59,8 @@ def _image_ids(coco_file: Path) -> dict[int, int]:
 def score_sequence(root: Path, split: str, tracked: Frames, smoother: KeypointSmoother | None = None,
                    kpt_thr: float = 0.3) -> dict[str, float]:
     """Tracking metrics, keypoint AP and jitter of one sequence's tracked people (smoothed by
-    ``smoother`` when given)."""
+    ``smoother`` when given); jitter NaN when no keypoint was tracked three frames running
+    (:func:`~hrseg.experiments.tracking_study.second_difference`; the table shows "n/a")."""
     paths = sequence_paths(root, split)
     image_ids, truth = _image_ids(paths["coco"]), video_keypoints(root, split)
     boxes, results, series = [], [], {}
@@ -112,7 +113,7 @@ def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| detector every | smoothed | frames/s | " + " | ".join(keys) + " |",
              "|---:|---|---:|" + "---:|" * len(keys)]
     for r in rows:
-        cells = [f"{r[k]:.0f}" if k == "IDSW" else f"{r[k]:.3f}" for k in keys if k in r]
+        cells = [shown(r[k], 0 if k == "IDSW" else 3) for k in keys if k in r]
         lines.append(f"| {r['det_every']} | {'yes' if r['smooth'] else 'no'} | {r['frames_per_s']:.1f} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -2,26 +2,61 @@
 a COCO annotation file's ground-truth boxes; for a video a MOTChallenge ``.txt`` file), a person
 detector (in a video every N frames), or the whole image; :class:`PersonBoxes` says which in
 every answer (``"detector"``). A boxes file's inputs without an entry get no people, with one
-warning (:func:`check_coverage`); a JSON file, keyed per photo, cannot give a video's frames boxes."""
+warning (:func:`check_coverage`); a JSON file, keyed per photo, cannot give a video's frames boxes.
+:func:`boxes_from_keypoints`: the next frame's boxes from this frame's people (detection every N
+frames); :func:`keypoint_array`: hrseg's keypoint forms as one array (both also in
+:mod:`hrseg.inference.tracking`'s API)."""
 from __future__ import annotations
 
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from hrseg.data.coco import coverage, is_numbers, listed, shown
 from hrseg.data.mot import by_frame, read_mot
 from hrseg.data.pose.coco_keypoints import keypoint_categories
-from hrseg.errors import DataError
-from hrseg.inference.tracking import boxes_from_keypoints
+from hrseg.errors import ConfigError, DataError
+from hrseg.geometry import box_to_center_scale
 
 log = logging.getLogger("hrseg")
 WHOLE_IMAGE = "whole image"
 _BOX = "[x, y, w, h] or [x, y, w, h, score]"
+
+
+def keypoint_array(keypoints: Any) -> np.ndarray:
+    """Keypoints as a float (K, 3) array of x, y, score, from hrseg's ``{name: [x, y, s]}``,
+    ``[[x, y, s], ...]`` or COCO's flat ``[x1, y1, s1, x2, ...]``."""
+    values = list(keypoints.values()) if isinstance(keypoints, Mapping) else keypoints
+    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+
+
+def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: float | None = None,
+                         kpt_thr: float = 0.3, min_keypoints: int = 2, expansion: float = 1.25
+                         ) -> list[list[float]]:
+    """Person boxes ``[x, y, w, h, score]`` for the next frame from this frame's keypoints
+    (detection every N frames, as mmpose's pose tracker does): the box around the joints scoring
+    ``kpt_thr`` or more, grown ``expansion`` times about its centre and to ``aspect_ratio`` (w / h,
+    the model's input; None keeps the box's own) by :func:`hrseg.geometry.box_to_center_scale`,
+    the top-down crop's own box rule (the crop then pads it as it pads a detector's box). The
+    score is the person's ``box_score`` (else ``score``); people with fewer than
+    ``min_keypoints`` such joints give no box."""
+    boxes = []
+    for person in people:
+        kpts = keypoint_array(person.get("keypoints") or [])
+        seen = kpts[kpts[:, 2] >= kpt_thr, :2]
+        if len(seen) < max(min_keypoints, 1):
+            continue
+        (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        center, size = box_to_center_scale(float(x0), float(y0), w, h, aspect_ratio or w / h, expansion, 1.0)
+        score = float(person.get("box_score", person.get("score", 1.0)))
+        boxes.append([float(center[0] - size[0] / 2), float(center[1] - size[1] / 2), float(size[0]),
+                      float(size[1]), score])
+    return boxes
 
 
 def _ground_truth_boxes(data: Mapping, path: Path) -> dict[str, list[list[float]]]:
@@ -140,6 +175,14 @@ def video_refusal(boxes_file: str | os.PathLike, video: str | os.PathLike) -> Da
                      "or no boxes file (the person detector)")
 
 
+def check_det_every(boxes_file: str | os.PathLike | None, det_every: int) -> None:
+    """Detection every N frames (``det_every`` > 1) with a boxes file is a :class:`ConfigError`: the
+    boxes are the file's, there is no detector to skip (an option without effect is refused, not ignored)."""
+    if boxes_file is not None and det_every > 1:
+        raise ConfigError(f"--det-every {det_every}: the person boxes come from the boxes file {boxes_file}, "
+                          "not a detector, so there is nothing to run every N frames; leave --det-every out")
+
+
 class PersonBoxes:
     """``boxes(image, key) -> [[x, y, w, h, score], ...]``: from ``boxes_file`` (a JSON file of
     boxes per image, looked up by the image's ``key``, a path; or a MOTChallenge ``.txt`` file of
@@ -153,6 +196,7 @@ class PersonBoxes:
                  detector: Callable[[np.ndarray], list[list[float]]] | None = None, det_every: int = 1) -> None:
         if det_every < 1:
             raise DataError(f"detect every n frames: n must be at least 1, got {det_every}")
+        check_det_every(boxes_file, det_every)
         mot = boxes_file is not None and Path(boxes_file).suffix.lower() == ".txt"
         self.frames = ({f: [[b.x, b.y, b.w, b.h, b.score] for b in found] for f, found in
                         by_frame(read_mot(boxes_file)).items()} if mot else None)

@@ -46,9 +46,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from hrseg.inference.tracking import keypoint_array
+from hrseg.errors import ConfigError
+from hrseg.inference.person_boxes import keypoint_array
 
-__all__ = ["FILTERS", "ConstantVelocityFilter", "KeypointSmoother", "OneEuroFilter", "joint_motion", "second_differences"]
+__all__ = ["FILTERS", "ConstantVelocityFilter", "KeypointSmoother", "OneEuroFilter", "SmoothingSettingError",
+           "check_settings", "joint_motion", "second_differences"]
+
+
+class SmoothingSettingError(ConfigError, ValueError):
+    """A bad ``test.smooth`` setting: hrseg's one-line ConfigError, and the ValueError it was before."""
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -133,6 +139,27 @@ class ConstantVelocityFilter:
 
 
 FILTERS = ("kalman", "one_euro")
+_ABOVE_ZERO, _AT_LEAST_ZERO = ("process_noise", "measurement_noise", "min_cutoff"), ("score_weight", "beta")
+
+
+def check_settings(filter: str = "kalman", joint_noise: Sequence[float] | None = None, **numbers: Any) -> None:
+    """The settings of a config's ``test.smooth`` (:class:`KeypointSmoother`'s): a
+    :class:`SmoothingSettingError` naming the key of the first bad one (``filter`` one of
+    :data:`FILTERS`; ``process_noise``, ``measurement_noise``, ``min_cutoff`` above 0;
+    ``score_weight``, ``beta`` at least 0; ``joint_noise`` None or positive numbers)."""
+    if filter not in FILTERS:
+        raise SmoothingSettingError(f"test.smooth.filter must be one of {', '.join(FILTERS)}, not {filter!r}")
+    for name, value in numbers.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if name in _ABOVE_ZERO and not (number and value > 0):
+            raise SmoothingSettingError(f"test.smooth.{name} must be a number above 0, got {value!r}")
+        if name in _AT_LEAST_ZERO and not (number and value >= 0):
+            raise SmoothingSettingError(f"test.smooth.{name} must be a number at least 0, got {value!r}")
+    if joint_noise is not None:
+        try:
+            _proportions(joint_noise)
+        except ValueError as e:
+            raise SmoothingSettingError(f"test.smooth.joint_noise {e}") from None
 
 
 class KeypointSmoother:
@@ -147,8 +174,8 @@ class KeypointSmoother:
                  frame_rate: float = 30.0, kpt_thr: float = 0.3, filter: str = "kalman",
                  process_noise: float = 1.2, measurement_noise: float = 4.0, score_weight: float = 2.0,
                  joint_noise: Sequence[float] | None = None) -> None:
-        if filter not in FILTERS:
-            raise ValueError(f"keypoint smoothing filter: one of {', '.join(FILTERS)}, not {filter!r}")
+        check_settings(filter, joint_noise, min_cutoff=min_cutoff, beta=beta, process_noise=process_noise,
+                       measurement_noise=measurement_noise, score_weight=score_weight)
         shares = None if joint_noise is None or filter != "kalman" else _proportions(joint_noise)
         if filter == "kalman":
             q = process_noise if shares is None else process_noise * shares
@@ -156,9 +183,7 @@ class KeypointSmoother:
         else:
             self.one_euro = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, dt=1.0 / frame_rate)
             self.make = lambda: OneEuroFilter(**self.one_euro)
-        self.make()  # checks the settings now
-        if score_weight < 0:
-            raise ValueError(f"keypoint smoothing: score_weight must be >= 0, got {score_weight}")
+        self.make()  # checks the other settings (d_cutoff, frame_rate) now
         self.kpt_thr, self.frame_rate = kpt_thr, frame_rate
         self.joints = None if shares is None else len(shares)
         self.score_weight = float(score_weight) if filter == "kalman" else 0.0
@@ -204,9 +229,12 @@ class KeypointSmoother:
 
 def _proportions(joint_noise: Sequence[float]) -> np.ndarray:
     """``joint_noise`` as a (K, 1) column of mean 1 (one factor for a keypoint's x and y)."""
-    values = np.asarray(joint_noise, dtype=np.float64).reshape(-1)
+    try:
+        values = np.asarray(joint_noise, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        values = np.zeros(0)
     if not len(values) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"keypoint smoothing: joint_noise must be positive numbers, one per keypoint, got {joint_noise}")
+        raise ValueError(f"must be positive numbers, one per keypoint, got {joint_noise}")
     return (values / values.mean())[:, None]
 
 

@@ -15,8 +15,8 @@ The API, for ``hrseg infer pose|det --track`` and ``hrseg track``::
 A detection is a dict with ``"bbox"``, ``"score"`` and optionally ``"keypoints"`` (hrseg's
 ``{name: [x, y, score]}``, ``[[x, y, score], ...]`` or COCO's flat list) and ``"label"`` (each
 label is tracked on its own; ids are unique over all). ``track_id`` None: not (yet) a confirmed
-track: a new object's first frame(s) (``TrackerConfig.min_hits``; objects of the video's first frame
-get ids at once) or a low-score detection that continued no track. Ids are never reused; a track
+track: a new object's frames before its ``TrackerConfig.min_hits``-th (objects of the video's first
+frame get ids at once) or a low-score detection that continued no track. Ids are never reused; a track
 not seen for ``lost_frames`` frames (counted at 30 frames/s: a second at any ``frame_rate``) ends.
 
 How it associates (ByteTrack's way; the library's ``BoTSORTTracker`` with camera-motion
@@ -29,40 +29,56 @@ track; unmatched tracks are kept ``lost_frames`` frames (the lost-track buffer).
 ``ByteTrackTracker`` does the same with a corner-state Kalman filter and no score fusion: it
 lost 9 points of IDF1 on the noisy sequences of docs/video.md.
 
-OKS for people: the library's association takes a custom similarity object (its ``iou``
-argument: ``compute(track_boxes, detection_boxes) -> (T, D)``), but it hands it boxes only. The
-glue (:class:`_PoseSimilarity`) finds the tracks of the rows by their predicted boxes (the
-rows are the tracks' ``get_state_bbox()``, bit for bit) and the detections of the columns by
-their boxes, and returns ``(1 - oks_weight) * IoU + oks_weight * OKS`` where both have
-keypoints: OKS between the detection's keypoints and the track's last ones moved and scaled
-with its predicted box, over the joints both see (score >= ``kpt_thr``), with the keypoint
-set's sigmas and the box areas; IoU alone elsewhere.
-
-Looks (:mod:`hrseg.inference.appearance`, with the frame): a lost id is given to a new track
-that looks like it (``reid_thr``), ids swapped in a crossing are given back (``swap_margin``),
-and a track is not matched to a detection with a clean box (IoU with every other box at most
-0.3, not cut by the frame's edge) whose look is less like the track's remembered look than
-``look_gate`` (the similarity is 0 there): motion alone hands a hidden person's id to whoever
-walks where it was predicted.
+OKS for people (:class:`_PoseSimilarity`) and the looks (:mod:`hrseg.inference.appearance`, with
+the frame): docs/video.md, "Which library, and how the glue works". The settings are checked when
+a :class:`TrackerConfig` is made (:func:`setting_problem`, also ``hrseg track``'s option types), and
+:class:`Tracker` builds the library's tracker at once: bad settings fail before the first frame.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from hrseg.data.mot import MotBox, by_frame
-from hrseg.errors import missing_tracking
-from hrseg.geometry import box_to_center_scale
+from hrseg.errors import ConfigError, missing_tracking
 from hrseg.inference.appearance import FrameLooks, similarities, similarity
+from hrseg.inference.person_boxes import boxes_from_keypoints, keypoint_array
 from hrseg.inference.pose_postprocess import oks_iou
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.utils.image_io import read_image
 
-__all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array", "track_mot"]
+# boxes_from_keypoints and keypoint_array live in hrseg.inference.person_boxes (this module's API since its start)
+__all__ = ["Tracker", "TrackerConfig", "boxes_from_keypoints", "keypoint_array", "setting_problem", "track_mot"]
+
+_FRACTIONS = {"high_thr", "low_thr", "new_track_thr", "match_thr", "low_match_thr", "oks_weight", "kpt_thr", "reid_thr",
+              "look_gate"}
+_WHOLE = {"lost_frames": 0, "min_hits": 2, "reid_frames": 0}  # whole numbers, and their least value
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for :class:`TrackerConfig`'s field ``name``; None: nothing. The one
+    check of a config's ``test.track`` (:meth:`TrackerConfig.__post_init__`) and ``hrseg track``'s options."""
+    if value is None and name in ("reid_thr", "look_gate", "swap_margin", "sigmas"):
+        return None
+    if name == "camera_motion":
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+    values = list(value) if name == "sigmas" and isinstance(value, (list, tuple)) else [value]
+    kinds, what = (int, "a whole number") if name in _WHOLE else ((int, float), "a finite number")
+    if not values or not all(isinstance(v, kinds) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return f"expected {'one per keypoint, each ' if name == 'sigmas' else ''}{what}, got {value!r}"
+    if name in _FRACTIONS and not 0 <= value <= 1:
+        return f"must be between 0 and 1, got {value}"
+    if name in ("frame_rate", "sigmas"):
+        return None if min(values) > 0 else f"must be above 0, got {value}"
+    if value < _WHOLE.get(name, 0):
+        why = " (the library confirms a new track on its second frame at the earliest)" if name == "min_hits" else ""
+        return f"must be at least {_WHOLE.get(name, 0)}{why}, got {value}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,7 +90,8 @@ class TrackerConfig:
     high_thr: the first pass's score threshold; low_thr: detections below it are ignored;
     new_track_thr: the least score that starts a track; match_thr, low_match_thr: the least
     fused similarity of a match in the first and the second pass; lost_frames: how long a lost
-    track is kept (at ``frame_rate``); min_hits: frames a new track needs before it gets an id;
+    track is kept (at ``frame_rate``); min_hits: a new track gets its id on the min_hits-th frame it is
+    seen in (at least 2: the library can first confirm a track on its second frame);
     camera_motion: compensate camera motion (sparse optical flow) when ``update`` is given the
     frame; oks_weight: OKS's share of the similarity for people; kpt_thr: the keypoint score a
     joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
@@ -85,11 +102,9 @@ class TrackerConfig:
     edge) are not matched when their looks are less alike than this (None: motion alone decides;
     needs the frame);
     keypoint_score_power: a person's score in the association is its detection score times the
-    mean of its keypoint scores to this power (0, the default: the detection score alone). A pose
-    model sure of its keypoints tells a person from clutter the detector took for one; a model
-    unsure of everything (untrained, or far from its training data) would keep everyone from
-    starting a track, so it is a setting of the model's config (configs/pose/video_mini.py,
-    docs/video.md).
+    mean of its keypoint scores to this power (0: the detection score alone; a model's setting:
+    configs/pose/video_mini.py, docs/video.md); swap_margin: ids swapped in a crossing are given
+    back when the looks say so by this margin (None: never; needs the frame).
     """
 
     high_thr: float = 0.6
@@ -110,12 +125,10 @@ class TrackerConfig:
     keypoint_score_power: float = 0.0
     swap_margin: float | None = 0.1
 
-
-def keypoint_array(keypoints: Any) -> np.ndarray:
-    """Keypoints as a float (K, 3) array of x, y, score, from hrseg's ``{name: [x, y, s]}``,
-    ``[[x, y, s], ...]`` or COCO's flat ``[x1, y1, s1, x2, ...]``."""
-    values = list(keypoints.values()) if isinstance(keypoints, Mapping) else keypoints
-    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if (problem := setting_problem(f.name, getattr(self, f.name))) is not None:
+                raise ConfigError(f"test.track.{f.name}: {problem}")
 
 
 def _xyxy(bbox: Sequence[float], box_format: str) -> list[float]:
@@ -208,29 +221,33 @@ class Tracker:
                  score_key: str = "score") -> None:
         if box_format not in ("xywh", "xyxy"):
             raise ValueError(f"box_format is 'xywh' or 'xyxy', not {box_format!r}")
-        try:  # optional extra [track]
-            import trackers  # noqa: F401
-        except ImportError as e:
-            raise missing_tracking() from e
         self.config = self.given_config = config  # reset(frame_rate): a video's rate, else the given one
         self.box_format, self.score_key, self._next_id, self._frame = box_format, score_key, 1, 0
         self._per_label: dict[Any, tuple[Any, _PoseSimilarity]] = {}
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
         self._looks: dict[int, tuple[Any, int, np.ndarray | None]] = {}  # our id -> (label, last frame, look)
         self._crossed: set[int] = set()  # our ids seen overlapping another box since their last clean look
+        try:  # built now, not at the first frame: the optional extra [track] and the settings checked at once
+            self._new_library()
+        except ImportError as e:
+            raise missing_tracking() from e
+
+    def _new_library(self) -> tuple[Any, _PoseSimilarity]:
+        """A library tracker with these settings (checked by :class:`TrackerConfig`), and its similarity."""
+        from trackers import BoTSORTTracker  # optional extra [track]
+
+        c = self.config
+        similarity = _PoseSimilarity(c)
+        similarity.library = BoTSORTTracker(
+            lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
+            minimum_consecutive_frames=c.min_hits, minimum_iou_threshold_first_assoc=c.match_thr,
+            minimum_iou_threshold_second_assoc=c.low_match_thr, high_conf_det_threshold=c.high_thr,
+            enable_cmc=c.camera_motion, iou=similarity)
+        return similarity.library, similarity
 
     def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
         if label not in self._per_label:
-            from trackers import BoTSORTTracker  # optional extra [track]
-
-            c = self.config
-            similarity = _PoseSimilarity(c)
-            similarity.library = BoTSORTTracker(
-                lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
-                minimum_consecutive_frames=c.min_hits, minimum_iou_threshold_first_assoc=c.match_thr,
-                minimum_iou_threshold_second_assoc=c.low_match_thr, high_conf_det_threshold=c.high_thr,
-                enable_cmc=c.camera_motion, iou=similarity)
-            self._per_label[label] = (similarity.library, similarity)
+            self._per_label[label] = self._new_library()
         return self._per_label[label]
 
     def update(self, detections: Iterable[Mapping[str, Any]], frame: np.ndarray | None = None
@@ -317,8 +334,8 @@ class Tracker:
                 sim = similarity(look, seen)
                 if sim >= best_sim:
                     best, best_sim = track_id, sim
-        if best is not None:
-            self._ids = {k: v for k, v in self._ids.items() if v != best}
+        for key in [k for k, v in self._ids.items() if v == best]:
+            del self._ids[key]
         return best
 
     def _track(self, label: Any, index: list[int], boxes: np.ndarray, keypoints: list[np.ndarray | None],
@@ -342,6 +359,7 @@ class Tracker:
         found = [(int(i), int(t)) for i, t in zip(result.data.get("index", []), result.tracker_id)]
         alive = {t.tracker_id for t in library.tracks}
         similarity.memory = {k: v for k, v in similarity.memory.items() if k in alive}
+        self._ids = {k: v for k, v in self._ids.items() if k[0] != label or k[1] in alive}  # memory flat: ended go
         for i, library_id in found:
             if library_id >= 0 and keypoints[i] is not None:
                 similarity.memory[library_id] = (keypoints[i], boxes[i])
@@ -355,31 +373,6 @@ class Tracker:
         self._looks.clear()
         self._crossed.clear()
         self._next_id, self._frame = 1, 0
-
-
-def boxes_from_keypoints(people: Iterable[Mapping[str, Any]], aspect_ratio: float | None = None,
-                         kpt_thr: float = 0.3, min_keypoints: int = 2, expansion: float = 1.25
-                         ) -> list[list[float]]:
-    """Person boxes ``[x, y, w, h, score]`` for the next frame from this frame's keypoints
-    (detection every N frames, as mmpose's pose tracker does): the box around the joints scoring
-    ``kpt_thr`` or more, grown ``expansion`` times about its centre and to ``aspect_ratio`` (w / h,
-    the model's input; None keeps the box's own) by :func:`hrseg.geometry.box_to_center_scale`,
-    the top-down crop's own box rule (the crop then pads it as it pads a detector's box). The
-    score is the person's ``box_score`` (else ``score``); people with fewer than
-    ``min_keypoints`` such joints give no box."""
-    boxes = []
-    for person in people:
-        kpts = keypoint_array(person.get("keypoints") or [])
-        seen = kpts[kpts[:, 2] >= kpt_thr, :2]
-        if len(seen) < max(min_keypoints, 1):
-            continue
-        (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
-        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-        center, size = box_to_center_scale(float(x0), float(y0), w, h, aspect_ratio or w / h, expansion, 1.0)
-        score = float(person.get("box_score", person.get("score", 1.0)))
-        boxes.append([float(center[0] - size[0] / 2), float(center[1] - size[1] / 2), float(size[0]),
-                      float(size[1]), score])
-    return boxes
 
 
 def track_mot(detections: Iterable[MotBox], config: TrackerConfig = TrackerConfig(),

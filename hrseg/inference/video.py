@@ -5,9 +5,12 @@
 - :func:`video_writer`: an annotated video, H.264 in MP4 where OpenCV's build has the encoder,
   else MPEG-4 Part 2 (``mp4v``) in MP4 (OpenCV's own encoder: several times smaller than
   Motion-JPEG), else Motion-JPEG in AVI (playable everywhere, largest); which one is logged. Written to a
-  temporary file and moved into place when complete.
+  temporary file and moved into place when complete. The encoders write even sizes only (OpenCV's
+  cut an odd 321x241 to 320x240): an odd width or height gets one black column or row on the right
+  or bottom (322x242), said in the log, so every input pixel is kept where it was.
 - :func:`process_video`: the loop the tools run: ``predict(frame) -> (result dict, annotated
-  frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``),
+  frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``; its
+  ``"frame"`` counts from 0, where MOTChallenge files and ``hrseg track`` count from 1),
   progress with frames/s; a warning when fewer frames decode than the container says it holds
   (a truncated file).
 """
@@ -112,6 +115,11 @@ def open_frames(path: str | os.PathLike, fps: float = 25.0) -> FrameSource:
 _CODEC_CACHE: dict[tuple[int, int], tuple[str, str, str]] = {}
 
 
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) rounded up to even numbers: what the video encoders write without a cut."""
+    return int(size[0]) + int(size[0]) % 2, int(size[1]) + int(size[1]) % 2
+
+
 @contextlib.contextmanager
 def _opencv_quiet() -> Iterator[None]:
     """OpenCV's log silenced within the block (its level put back after): a codec probe that fails
@@ -146,7 +154,8 @@ def pick_codec(size: tuple[int, int] = (64, 48)) -> tuple[str, str, str]:
 
 @dataclass
 class VideoOut:
-    """An open annotated video: ``write(rgb_frame)``; ``path`` and ``codec`` say what it becomes."""
+    """An open annotated video: ``write(rgb_frame)``; ``path`` and ``codec`` say what it becomes.
+    ``size``: the frames' (width, height); the video's is :func:`even_size` of it (padded)."""
 
     path: Path
     codec: str
@@ -156,18 +165,26 @@ class VideoOut:
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        (w, h), (even_w, even_h) = self.size, even_size(self.size)
+        if (even_w, even_h) != (w, h):  # one black column / row on the right / bottom: pixels stay where they were
+            frame = cv2.copyMakeBorder(frame, 0, even_h - h, 0, even_w - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         self.writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
 
 
 @contextlib.contextmanager
 def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> Iterator[VideoOut]:
     """Yield a :class:`VideoOut`; the video lands at ``path`` with the codec's suffix (.mp4 or
-    .avi) only when the block completes. ``size`` is (width, height)."""
-    fourcc, suffix, label = pick_codec(size)
+    .avi) only when the block completes. ``size`` is (width, height); an odd one is padded to
+    :func:`even_size` (module docstring), and the log says so."""
+    video_size = even_size(size)
+    fourcc, suffix, label = pick_codec(video_size)
     target = Path(path).with_suffix(suffix)
     log.info("writing %s as %s", target, label)
+    if video_size != tuple(size):
+        log.info("%s: the frames are %dx%d; the video is %dx%d (the encoders write even sizes: one black column or "
+                 "row on the right or bottom)", target, *size, *video_size)
     with atomic_path(target) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(size))
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), video_size)
         if not writer.isOpened():
             raise DataError(f"{target}: could not open the video for writing ({label})")
         try:
@@ -182,6 +199,9 @@ def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
                   on_start: Callable[[float | None], None] | None = None) -> dict[str, Any]:
     """Run ``predict`` on every frame of ``source``; write ``<stem>_annotated.mp4|.avi`` and
     ``<stem>.jsonl`` (``{"frame": i, "time_s": t, **result}`` per line) under ``out_dir``.
+    ``"frame"`` is the frame's index from 0 (the first frame is 0, ``time_s`` is ``frame / fps``),
+    where MOTChallenge files (``--boxes dets.txt``, ``hrseg track``) number frames from 1: JSON
+    frame ``i`` is MOT frame ``i + 1``.
     ``on_start(frame_rate)`` is called before the first frame with the video's frame rate (None for
     a folder of frames, which has none; ``fps`` times its outputs). Returns a summary: frames,
     frames/s, the files and the codec."""
