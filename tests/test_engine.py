@@ -9,6 +9,7 @@ import multiprocessing
 import sys
 import types
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, build_dataloader, build_optimizer, build_scheduler, load_state
+from hrseg.engine.workers import EpochIterator
 from hrseg.errors import CheckpointError, ConfigError
 
 
@@ -397,3 +399,24 @@ def test_a_run_resumed_into_another_folder_takes_its_best_along(tmp_path):
     assert load_state(tmp_path / "old" / "epoch_1.pth")["best"].get("epoch") is None
     make_trainer(tmp_path / "other", max_epochs=2, resume=str(tmp_path / "old" / "epoch_1.pth"))
     assert not (tmp_path / "other" / "best.pth").exists()
+
+
+class OpenCvThreads(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return torch.tensor([cv2.getNumThreads(), torch.get_num_threads()])
+
+
+def test_a_worker_runs_opencv_and_torch_on_one_thread_each():
+    """OpenCV kept a pool as large as the machine in every DataLoader worker (14 workers x 16 threads)."""
+    threads = cv2.getNumThreads()
+    loader = build_dataloader(OpenCvThreads(), batch_size=2, shuffle=False, num_workers=1)
+    cv2.setNumThreads(3)  # a pool a worker would inherit
+    try:
+        assert next(iter(loader)).tolist() == [[3, 1], [3, 1]]
+        assert next(EpochIterator(loader, seed=0)(0)).tolist() == [[1, 1], [1, 1]]  # the Trainer's way
+        assert cv2.getNumThreads() == 3  # the training process keeps its own pool
+    finally:
+        cv2.setNumThreads(threads)

@@ -30,6 +30,7 @@ import itertools
 import random
 from typing import Any, Callable, Iterator
 
+import cv2
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_worker_info
 
@@ -86,6 +87,22 @@ class PaddedCollate:
         return self.collate_fn(batch) if batch else None
 
 
+def start_workers(loader: DataLoader) -> Iterator[Any]:
+    """``iter(loader)``, its workers forked while this process's OpenCV runs on one thread, so that
+    they keep one (PyTorch gives each worker one torch thread; OpenCV kept a pool as large as the
+    machine in every worker: 14 x 16 threads on 16 cores, docs/training.md, "OpenCV's threads in
+    the workers"); this process gets its pool back at once. Set in a worker instead, the new
+    count could hang it (its copy of the pool's state has no threads behind it)."""
+    if loader.num_workers == 0:
+        return iter(loader)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return iter(loader)  # PyTorch starts (forks) the workers here
+    finally:
+        cv2.setNumThreads(threads)
+
+
 class EpochIterator:
     """``epochs(epoch)``: an iterator over that epoch's batches of ``loader``. A loader of
     :class:`RunBatchSampler` keeps one iterator for the run and gives ``len(loader)`` batches an
@@ -101,10 +118,10 @@ class EpochIterator:
         set_loader_epoch(self.loader, epoch, self.seed, self.rank)  # the dataset's epoch in this process
         sampler = self.loader.batch_sampler
         if not isinstance(sampler, RunBatchSampler):
-            return iter(self.loader)
+            return start_workers(self.loader)
         if self._run is None or self._next != (epoch, 0):
             sampler.start, sampler.seed, sampler.rank, sampler.run = epoch, self.seed, self.rank, sampler.run + 1
-            self._run = iter(self.loader)  # persistent workers: the same processes, reset queues
+            self._run = start_workers(self.loader)  # persistent workers: the same processes, reset queues
         return self._epoch(epoch, sampler.padding)
 
     def close(self) -> None:
