@@ -41,8 +41,8 @@ NOISY_MOT = dict(num_val=300, image_size=(360, 640),
                  noise=DetectionNoise(miss=0.1, jitter=0.07, low_score=0.15, false_positives=1.0))
 
 
-def _check_results(path: Path) -> None:
-    """--results is a readable JSON list of COCO keypoint results with what the tables read of each
+def _read_results(path: Path) -> list:
+    """--results, read once: a JSON list of COCO keypoint results with what the tables read of each
     (``hrseg test pose``'s: centre and scale too); else one :class:`DataError` naming it."""
     results = load_json(path, "--results (COCO keypoint results)")
     if not isinstance(results, list):
@@ -50,6 +50,7 @@ def _check_results(path: Path) -> None:
                         f"not a JSON {type(results).__name__}")
     for r in results:
         require_fields(r, ("image_id", "keypoints", "score", "center", "scale"), path, "keypoint result")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if min(args.sequences, args.joint_motion or 1) < 1:
         ap.error("--sequences and --joint-motion must be at least 1")
-    if args.results is not None:
-        _check_results(Path(args.results))  # before the sequences and the tables, not after
+    results = _read_results(Path(args.results)) if args.results else None  # before the sequences and tables
     root, k = Path(args.root), range(args.sequences)
     if args.joint_motion:
         tracks = {}
@@ -92,6 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     what = args.results or "ground-truth keypoints + noise (2% of the box height)"
     print(f"\n### video0: keypoint AP and jitter through the tracker and the filter: {what}\n")
     print("| filter | AP | AP .5 | jitter / gt's |\n|---|---:|---:|---:|")
-    for r in smoothing_ap(root / "video0", results=args.results, settings=SMOOTHING[:3] + SMOOTHING[5:], seed=args.seed):
+    for r in smoothing_ap(root / "video0", results=results, settings=SMOOTHING[:3] + SMOOTHING[5:], seed=args.seed):
         print(f"| {r['setting']} | {r['AP']:.3f} | {r['AP .5']:.3f} | {shown(r['jitter'], 2)} |")
     return 0

@@ -27,24 +27,13 @@ import torch
 from hrseg.cli import CommandParser, fraction, positive_int
 from hrseg.commands import add_backend_arg, home_path
 from hrseg.data.synthetic.video import ensure_synthetic_video
-from hrseg.errors import CheckpointError
 from hrseg.experiments.video_pipeline import format_rows, video_study
-from hrseg.tasks.base import Task
 from hrseg.tasks.detection import TASK as DET
 from hrseg.tasks.person_boxes import load_person_detector
 from hrseg.tasks.pose import TASK as POSE
 from hrseg.utils.io import write_json
 
 POSE_RUN, DET_RUN = "work_dirs/video_pose_mini", "work_dirs/video_mini"
-
-
-def _weights(task: Task, given: str | None, run: str, flag: str) -> Path:
-    """``given``, or the newest checkpoint of ``run``; without either, the task's error naming ``flag``
-    (the task's own names --weights, which this command does not have)."""
-    try:
-        return task.resolve_weights(given, home_path(run))
-    except CheckpointError as e:
-        raise CheckpointError(str(e).replace("--weights", flag)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    pose_weights = _weights(POSE, args.pose_weights, POSE_RUN, "--pose-weights")
-    det_weights = _weights(DET, args.det_weights, DET_RUN, "--det-weights")
+    pose_weights = POSE.resolve_weights(args.pose_weights, home_path(POSE_RUN), "--pose-weights")
+    det_weights = DET.resolve_weights(args.det_weights, home_path(DET_RUN), "--det-weights")
     # the detector first, once for every interval: its file and task are checked before the pose model is built
     detector = load_person_detector(det_weights, args.det_score_thr)
 

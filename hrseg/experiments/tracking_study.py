@@ -228,7 +228,7 @@ def jitter_study(root: str | os.PathLike, split: str = "val", settings: Sequence
     return rows
 
 
-def _predictions(root: Path, split: str, results: str | os.PathLike | None, kpt_sigma: float, seed: int
+def _predictions(root: Path, split: str, results: str | os.PathLike | list | None, kpt_sigma: float, seed: int
                  ) -> dict[int, list[dict[str, Any]]]:
     """Per frame, people as the pose model gives them: COCO keypoint ``results`` (their box from
     the crop's centre and scale), or, without results, the ground truth with noise (score 0.9)."""
@@ -242,7 +242,7 @@ def _predictions(root: Path, split: str, results: str | os.PathLike | None, kpt_
             frames[frame_of[a["image_id"]]].append({"image_id": a["image_id"], "bbox": a["bbox"], "score": 0.9,
                                                     "keypoints": k.tolist()})
         return dict(frames)
-    for r in json.loads(Path(results).read_text()):
+    for r in results if isinstance(results, list) else json.loads(Path(results).read_text()):
         (cx, cy), (sw, sh) = r["center"], r["scale"]
         w, h = sw * 200 / 1.25, sh * 200 / 1.25  # the crop's box without its padding
         frames[frame_of[r["image_id"]]].append({"image_id": r["image_id"], "bbox": [cx - w / 2, cy - h / 2, w, h],
@@ -250,7 +250,7 @@ def _predictions(root: Path, split: str, results: str | os.PathLike | None, kpt_
     return dict(frames)
 
 
-def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.PathLike | None = None,
+def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.PathLike | list | None = None,
                  settings: Sequence[Mapping[str, Any]] = ({},), kpt_sigma: float = 0.02, seed: int = 0,
                  frame_rate: float = 25.0, kpt_thr: float = 0.3) -> list[dict[str, Any]]:
     """Keypoint AP (pycocotools, the split's COCO-video file) and jitter of keypoint predictions,
@@ -258,7 +258,7 @@ def smoothing_ap(root: str | os.PathLike, split: str = "val", results: str | os.
     keyword arguments): the pipeline of ``--track --smooth``
     (hrseg's tracker on the people's boxes and keypoints, then :class:`KeypointSmoother`).
     ``results``: a COCO keypoint results file on the split (``hrseg test pose``'s, with centre
-    and scale); None: ground-truth keypoints with noise of ``kpt_sigma`` times the box height.
+    and scale), or its list as read; None: ground-truth keypoints with noise of ``kpt_sigma`` times the box height.
     Jitter: the mean absolute second difference of the predicted keypoints scoring ``kpt_thr``
     in three consecutive frames of a track, over the ground truth's (its visible keypoints)."""
     root = Path(root)

@@ -32,7 +32,8 @@ lost 9 points of IDF1 on the noisy sequences of docs/video.md.
 OKS for people (:class:`_PoseSimilarity`) and the looks (:mod:`hrseg.inference.appearance`, with
 the frame): docs/video.md, "Which library, and how the glue works". The settings are checked when
 a :class:`TrackerConfig` is made (:func:`setting_problem`, also ``hrseg track``'s option types), and
-:class:`Tracker` builds the library's tracker at once: bad settings fail before the first frame.
+:class:`Tracker` looks for the library at once: bad settings and a missing extra fail before the
+first frame.
 """
 from __future__ import annotations
 
@@ -227,27 +228,24 @@ class Tracker:
         self._ids: dict[tuple[Any, int], int] = {}  # (label, library id) -> our id (from 1)
         self._looks: dict[int, tuple[Any, int, np.ndarray | None]] = {}  # our id -> (label, last frame, look)
         self._crossed: set[int] = set()  # our ids seen overlapping another box since their last clean look
-        try:  # built now, not at the first frame: the optional extra [track] and the settings checked at once
-            self._new_library()
+        try:  # optional extra [track], looked for now, not at the first frame
+            import trackers  # noqa: F401
         except ImportError as e:
             raise missing_tracking() from e
 
-    def _new_library(self) -> tuple[Any, _PoseSimilarity]:
-        """A library tracker with these settings (checked by :class:`TrackerConfig`), and its similarity."""
-        from trackers import BoTSORTTracker  # optional extra [track]
-
-        c = self.config
-        similarity = _PoseSimilarity(c)
-        similarity.library = BoTSORTTracker(
-            lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
-            minimum_consecutive_frames=c.min_hits, minimum_iou_threshold_first_assoc=c.match_thr,
-            minimum_iou_threshold_second_assoc=c.low_match_thr, high_conf_det_threshold=c.high_thr,
-            enable_cmc=c.camera_motion, iou=similarity)
-        return similarity.library, similarity
-
     def _library(self, label: Any) -> tuple[Any, _PoseSimilarity]:
+        """The label's library tracker (its settings checked when the :class:`TrackerConfig` was made)."""
         if label not in self._per_label:
-            self._per_label[label] = self._new_library()
+            from trackers import BoTSORTTracker  # optional extra [track]
+
+            c = self.config
+            similarity = _PoseSimilarity(c)
+            similarity.library = BoTSORTTracker(
+                lost_track_buffer=c.lost_frames, frame_rate=c.frame_rate, track_activation_threshold=c.new_track_thr,
+                minimum_consecutive_frames=c.min_hits, minimum_iou_threshold_first_assoc=c.match_thr,
+                minimum_iou_threshold_second_assoc=c.low_match_thr, high_conf_det_threshold=c.high_thr,
+                enable_cmc=c.camera_motion, iou=similarity)
+            self._per_label[label] = (similarity.library, similarity)
         return self._per_label[label]
 
     def update(self, detections: Iterable[Mapping[str, Any]], frame: np.ndarray | None = None

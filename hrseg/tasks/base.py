@@ -175,9 +175,11 @@ class Task:
                                                                       **predictor.document(image, result)})
 
     # -- weights ----------------------------------------------------------------------------------
-    def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike) -> Path:
-        """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth)."""
-        return common.resolve_weights(weights, work_dir, self.how_to_get_weights)
+    def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike,
+                        flag: str = "--weights") -> Path:
+        """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth);
+        the error without either names the command's ``flag``."""
+        return common.resolve_weights(weights, work_dir, self.how_to_get_weights, flag)
 
     def load_model(self, weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None,
                    cfg_options: Mapping[str, Any] | Sequence[str] | None = None

@@ -133,16 +133,17 @@ def generate_once(make: Callable[[], Any]) -> None:
 
 
 def resolve_weights(weights: str | os.PathLike | None, work_dir: str | os.PathLike,
-                    how_to_get: str) -> str | os.PathLike:
-    """``weights`` (a path or a published name, see :mod:`hrseg.weights`), or the newest checkpoint of the run in ``work_dir`` (best.pth, else
-    latest.pth); without either, a :class:`CheckpointError` that says ``how_to_get`` them."""
+                    how_to_get: str, flag: str = "--weights") -> str | os.PathLike:
+    """``weights`` (a path or a published name, see :mod:`hrseg.weights`), or the newest checkpoint of
+    the run in ``work_dir`` (best.pth, else latest.pth); without either, a :class:`CheckpointError`
+    that says ``how_to_get`` them, or to pass the command's ``flag``."""
     if weights is not None:
         return weights
     for name in ("best.pth", "latest.pth"):
         if (Path(work_dir) / name).is_file():
             log.info(f"using weights {Path(work_dir) / name}")
             return Path(work_dir) / name
-    raise CheckpointError(f"no weights given and no checkpoint in {work_dir}: pass --weights FILE or {how_to_get}")
+    raise CheckpointError(f"no weights given and no checkpoint in {work_dir}: pass {flag} FILE or {how_to_get}")
 
 
 def start_training(cfg: Mapping[str, Any], build_dataset: Callable[[Mapping[str, Any], str], Dataset],

@@ -76,8 +76,9 @@ class ExportSource:
         """The task's one predictor of eager ``model`` as the export's self-check runs it
         (:func:`hrseg.export.check.check_through`): the config's test settings (flip, decoder,
         scales, windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes`
-        (two; a fixed-batch graph runs them one at a time), cropped at the export's size. None for a fixed-size segmentation
-        graph, which the predictor's whole images and windows do not fit: its check is the graph's."""
+        (two; a fixed-batch graph runs them one at a time), cropped at the export's size. None for a
+        fixed-size segmentation graph, which the predictor's whole images and windows do not fit: its
+        check is the graph's."""
         if self.task.name == "seg" and not dynamic_size:
             return None
         return check_predictor(self.task, model, self.run_config(input_size))

@@ -240,9 +240,7 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
     prefix) and whether the hash matches that record, its layout and tensor count. Reads it
     safely; a missing file, a folder or a damaged file is a :class:`CheckpointError` naming it."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(missing_file(path, "checkpoint file"))
-    content = read_checkpoint(path)  # first: its errors name the file (not found, not a checkpoint, corrupt)
+    content = read_checkpoint(path)  # first: its errors name the file (not found, a folder, not a checkpoint, corrupt)
     digest = sha256_of(path)
     record = identify(path, digest)
     state = extract_state_dict(content, path)
