@@ -35,6 +35,8 @@ CLASSIFICATION_HEAD = ("incre_modules.", "downsamp_modules.", "final_layer.", "c
 _WRAPPER_PREFIXES = ("module.", "model.")
 # Entries of a checkpoint dict that may hold the weights.
 _STATE_DICT_ENTRIES = ("state_dict", "model", "model_state", "net")
+# Where a detector (hrseg's, or a converted mmdetection file) keeps its HRNetV2p: the HRNet and the V2p neck.
+DETECTOR_HRNET, DETECTOR_NECK = "backbone.body.backbone.", "backbone.body.neck."
 
 
 @dataclass
@@ -84,7 +86,15 @@ def _group(keys: list[str], limit: int = 12) -> str:
 
 
 def _aliases(model: nn.Module) -> list[tuple[str, str]]:
+    """Where the keys of other models' checkpoints go in ``model`` (longest source prefix first):
+    its own ``checkpoint_aliases``; a detector's HRNet wherever ``model`` has its HRNet, and the
+    detector's V2p neck beside it (a bare HRNet, an HRNetV2p, a pose or segmentation backbone);
+    a task checkpoint's ``backbone.`` into a bare backbone."""
     aliases = dict(getattr(model, "checkpoint_aliases", {}))
+    hrnet = _backbone_prefix(model)
+    aliases.setdefault(DETECTOR_HRNET, hrnet)
+    if hrnet.endswith("backbone."):
+        aliases.setdefault(DETECTOR_NECK, hrnet[:-len("backbone.")] + "neck.")
     if not any(k.startswith("backbone.") for k in model.state_dict()):
         aliases.setdefault("backbone.", "")  # a task checkpoint into a bare backbone
     return sorted(aliases.items(), key=lambda kv: -len(kv[0]))
@@ -168,8 +178,8 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
         report.left_out += unexpected
         report.notes.append(f"left out {len(unexpected)} backbone keys this model does not have: {_group(unexpected)}")
         unexpected = []
-    if unexpected and not any(k.startswith("backbone.") for k in model_state) and hasattr(model, "out_strides"):
-        # A bare backbone takes the backbone part of a task checkpoint; the head is left out.
+    if unexpected and hasattr(model, "out_strides"):
+        # A bare backbone (HRNet, HRNetV2p) takes the backbone part of a task checkpoint; the head is left out.
         backbone_only = True
         report.left_out += unexpected
         report.notes.append(f"left out the task head's keys: {_group(unexpected)}")
@@ -225,8 +235,13 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
     """Write ``{'state_dict': ..., **extra}`` atomically; ``extra`` must be tensors or plain data
-    so that :func:`read_checkpoint` can load it with ``weights_only=True``."""
+    so that :func:`read_checkpoint` can load it with ``weights_only=True``. Without a ``meta`` in
+    ``extra``, the model's ``meta`` (what its published weights or its checkpoint said: task, input
+    size, normalisation, keypoints or classes) is written as ``meta.model``, where hrseg's own
+    checkpoints record it and loading reads it back (:func:`hrseg.load_checkpoint` sets ``model.meta``)."""
     target = getattr(model, "module", model)  # unwrap DataParallel / DDP
+    if "meta" not in extra and getattr(target, "meta", None):
+        extra["meta"] = {"model": dict(target.meta)}
     with atomic_path(path) as tmp:
         torch.save({"state_dict": target.state_dict(), **extra}, tmp)
     return Path(path)

@@ -84,7 +84,7 @@ def test_help_lists_the_commands_and_each_command_has_examples(capsys):
     (["trian", "pose"], "unknown command 'trian'; did you mean train?"),
     (["train", "pose", "no_such_recipe"], "no_such_recipe: config file not found, and no shipped config"),
     (["train", "pose", "--cfg-options", "optimizer.lrr=0.1"], "unknown config key 'optimizer.lrr'"),
-    (["infer", "pose", "photo.jpg", "--weights", "missing.pth"], "missing.pth"),
+    (["infer", "pose", "photo.jpg", "--weights", "missing.pth"], "photo.jpg: image file not found"),  # inputs first
     (["models", "no_model_has_this"], "no model name contains no_model_has_this"),
     (["train", "pose", "--cfg-options", "train.compile=yes"], "train.compile: expected true, false or null"),
     (["bench-train", "pose_hrnet_w18_small_v1", "--cfg-options", "train.prefetch_factor=0"], "train.prefetch_factor"),

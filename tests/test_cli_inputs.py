@@ -92,3 +92,12 @@ def test_options_without_effect_are_refused(tmp_path, capsys) -> None:
         export.main(["pose_hrnet_w18_small_v1", "--fixed-size", "--out", str(tmp_path / "p.onnx")])
     assert stop.value.code == 2 and "--fixed-size: only a segmentation graph" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("task", ["pose", "seg", "det", "multi"])
+def test_hrseg_test_without_a_config_needs_the_weights_that_record_one(task) -> None:
+    """CONFIG is optional (the checkpoint's own run); without it and without --weights, one sentence."""
+    import importlib
+
+    with pytest.raises(ConfigError, match="give a CONFIG, or --weights of an hrseg checkpoint"):
+        importlib.import_module(f"hrseg.commands.test_{task}").main([])

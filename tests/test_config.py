@@ -298,7 +298,7 @@ def test_option_values_of_the_wrong_kind_name_the_key(pose_defaults, option, mes
     defaults, open_keys = pose_defaults
     with pytest.raises(ConfigError) as err:
         load_config(None, [option], defaults, open_keys)
-    assert str(err.value) == f"defaults: --cfg-options {message}"
+    assert str(err.value) == f"--cfg-options {message}"  # no file: no prefix
 
 
 def test_values_in_config_files_name_the_file_and_the_key(tmp_path, pose_defaults):

@@ -100,6 +100,9 @@ def test_custom_set_trains_and_its_ap_is_pycocotools_with_its_sigmas(critter_run
     ev.params.kpt_oks_sigmas = np.array(SIGMAS)
     ev.evaluate(), ev.accumulate(), ev.summarize()
     assert ours["AP"] == pytest.approx(ev.stats[0], abs=1e-12)
+    again = critter_set / "test_recorded"  # no CONFIG: the one the checkpoint records (its data, its test)
+    assert test_pose.main(["--weights", str(critter_run / "best.pth"), "--out-dir", str(again)]) == 0
+    assert json.loads((again / "metrics_test.json").read_text())["AP"] == ours["AP"]
     print(f"9-keypoint critter set, 40 epochs on {len(IMAGES)} photographs: AP {ours['AP']:.3f}")
     assert ours["AP"] >= 0.2  # untrained: about 0
 

@@ -133,6 +133,9 @@ def test_spearman_and_rank_agreement_on_hand_made_numbers(tmp_path):
     q = rank_agreement(long, short)
     assert q["candidates"] == ["B", "A", "C"] and q["best_earlier"] == "A" and q["best_here"] == "B"
     assert q["rho_AP"] == pytest.approx(0.5) and q["rho_reward"] == pytest.approx(0.5)
+    # a run that gave no AP (NaN) met first was kept by max: no number compares greater than NaN
+    nan_first = [{"name": "X", "AP": math.nan, "reward": math.nan}] + short
+    assert rank_agreement(nan_first, nan_first)["best_here"] == "A"
     with pytest.raises(DataError, match="no such file"):
         read_search(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")

@@ -4,6 +4,7 @@ the checkpoint it came from gives."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -117,6 +118,24 @@ def test_an_exported_segmentation_file_labels_as_its_checkpoint(tmp_path, shared
     image = read_image(shared_data / PHOTO)[:160, :240]
     labels = segmentation.TASK.build_predictor(tmp_path / "seg.onnx")(image)
     eager = segmentation.TASK.build_predictor(ckpt, cfg_options=["test.backend=torch"])(image)
+    assert labels.shape == eager.shape == image.shape[:2] and (labels == eager).mean() > 0.99
+
+
+def test_a_fixed_size_segmentation_file_labels_images_smaller_than_its_windows(tmp_path, shared_data, caplog):
+    """A fixed-size graph took no image smaller than its size ("exported for 128x256 inputs, got
+    100x150"), and its self-check ran on the graph alone: its windows are now padded to its size
+    (test.pad_to_crop, in its record), and the check goes through the predictor's windows."""
+    os.environ.setdefault("HRSEG_SHARED", str(shared_data.parent))
+    ckpt, _ = _checkpoint(segmentation.TASK, tmp_path / "seg.pth", {"model.name": SEG})
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        _export([SEG, "--weights", str(ckpt), "--fixed-size", "--input-size", "128x256", "--check-image",
+                 str(shared_data / PHOTO), "--out", str(tmp_path / "seg.onnx")])
+    assert "through the predictor" in caplog.text and "-> passed" in caplog.text
+    assert read_meta(tmp_path / "seg.onnx")["config"]["test"]["pad_to_crop"] is True
+    image = read_image(shared_data / PHOTO)[:100, :150]
+    labels = segmentation.TASK.build_predictor(tmp_path / "seg.onnx")(image)
+    eager = segmentation.TASK.build_predictor(ckpt, cfg_options=[
+        "test.backend=torch", "test.mode=slide", "test.crop_size=[128,256]", "test.pad_to_crop=true"])(image)
     assert labels.shape == eager.shape == image.shape[:2] and (labels == eager).mean() > 0.99
 
 

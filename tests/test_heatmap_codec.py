@@ -40,6 +40,21 @@ def test_encode_official_gaussian():
     assert t1[0, 16, 13] == pytest.approx(np.exp(-0.5))
 
 
+@pytest.mark.parametrize("sigma", [0.75, 1.125, 1.7, 2.25, 2.625])
+def test_the_peak_is_on_the_joint_whatever_sigma(sigma):
+    """3 sigma not an integer (a codec rescaled to another size): the official window arithmetic
+    put the peak one cell off the joint (sigma 1.125: at mu - 1; within 3 sigma of the top or left
+    edge at mu + 1), so a perfect network learnt points 4 px off. The Gaussian is centred on mu,
+    symmetric, within floor(3 sigma) cells of it."""
+    radius = int(3 * sigma)
+    for mu in [(5, 6), (1, 1), (0, 0), (20, 15), (23, 31), (radius, radius + 1)]:
+        target, weight = encode(np.array([[mu[0] * 4.0, mu[1] * 4.0]]), np.ones(1), (96, 128), (24, 32), sigma)
+        assert weight[0, 0] == 1 and np.unravel_index(target[0].argmax(), (32, 24)) == (mu[1], mu[0])
+        dx, dy = np.arange(24)[None, :] - mu[0], np.arange(32)[:, None] - mu[1]
+        want = np.exp(-(dx ** 2 + dy ** 2) / (2 * sigma ** 2)) * ((np.abs(dx) <= radius) & (np.abs(dy) <= radius))
+        np.testing.assert_allclose(target[0], want, rtol=0, atol=1e-7)
+
+
 def test_encode_target_weight_rules():
     # Gaussian wholly outside: mu_x = int(-10 + 0.5) = -9, window -15..-3 -> weight 0
     target, weight = _one(-40.0, 100.0)

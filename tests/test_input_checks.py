@@ -301,6 +301,20 @@ def test_a_missing_tracking_extra_is_said_before_the_weights_load(monkeypatch, t
         pose.TASK.build_predictor(tmp_path / "missing.pth", smooth=True)
 
 
+def test_a_bad_input_is_said_before_the_weights_load(tmp_path, monkeypatch):
+    """infer loaded its weights (an export, a detector download's warning) before it looked at the
+    inputs: a missing or undecodable image now stops it first, and no output folder is made."""
+    from hrseg.tasks import base, pose
+
+    monkeypatch.setattr(base.Task, "build_predictor", lambda *a, **k: pytest.fail("weights loaded"))
+    (tmp_path / "fake.jpg").write_text("not an image")
+    for bad, message in ((tmp_path / "missing.jpg", "missing.jpg: image file not found"),
+                         (tmp_path / "fake.jpg", "fake.jpg")):
+        with pytest.raises(Exception, match=message):
+            pose.TASK.infer([str(bad)], None, "weights.pth", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_json_outputs_are_strict_json(tmp_path):
     """A class absent from prediction and labels has IoU NaN: Python wrote it as NaN, which is no
     JSON (JavaScript's JSON.parse and strict readers refuse it); it is null now, the rest as it was."""

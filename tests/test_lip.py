@@ -152,6 +152,21 @@ def test_lip_configs(lip_root: Path) -> None:
     assert isinstance(train, LIPDataset) and train.transform.flip_pairs == LIP_FLIP_PAIRS
 
 
+def test_a_lip_config_flips_sides_in_its_flip_test_without_being_told() -> None:
+    """data.type=lip with test.flip and no test.flip_pairs averaged the mirrored "left arm" into
+    the left arm; the predictor and the evaluation now exchange LIP's pairs (a config's own win)."""
+    import hrseg
+    from hrseg.tasks.segmentation import TASK
+
+    model = hrseg.build_model("seg_hrnetv2_w18_small_v1", num_classes=20).eval()
+    cfg = load_seg_config(None, ["data.type=lip", "test.flip=True", "test.backend=torch"])
+    assert cfg["test"]["flip_pairs"] == []
+    assert [tuple(p) for p in TASK.predictor(model, cfg).test_cfg["flip_pairs"]] == list(LIP_FLIP_PAIRS)
+    own = load_seg_config(None, ["data.type=lip", "test.backend=torch", "test.flip_pairs=[[1,2]]"])
+    assert TASK.predictor(model, own).test_cfg["flip_pairs"] == [[1, 2]]
+    assert TASK.predictor(model, load_seg_config(None, ["test.backend=torch"])).test_cfg["flip_pairs"] == []
+
+
 def test_lip_outputs_use_the_lip_palette() -> None:
     from hrseg.tasks.segmentation import default_palette
     from hrseg.visualization.segmentation import palette_for

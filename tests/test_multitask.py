@@ -112,9 +112,11 @@ def test_the_dataset_carries_every_label_and_flips_keypoints_with_their_pairs(sy
     assert torch.equal(fimage, image.flip(-1))
     assert torch.equal(ft["semantic"], target["semantic"].flip(-1))
     assert torch.allclose(ft["boxes"][:, 0], 192 - target["boxes"][:, 2])
-    # left shoulder (5) of the flipped person is the mirrored right shoulder (6)
+    # left shoulder (5) of the flipped person is the mirrored right shoulder (6), mirrored as its box
+    # (x -> 192 - x, torchvision's keypoint R-CNN flip; the top-down 191 - x put it 1 px off its box)
     i = int(torch.nonzero(people & (kps[:, 6, 2] > 0))[0])
-    assert ft["keypoints"][i, 5, 2] == 1 and torch.isclose(ft["keypoints"][i, 5, 0], 191 - kps[i, 6, 0])
+    assert ft["keypoints"][i, 5, 2] == 1 and torch.isclose(ft["keypoints"][i, 5, 0], 192 - kps[i, 6, 0])
+    assert torch.isclose(ft["boxes"][i, 2] - ft["keypoints"][i, 5, 0], kps[i, 6, 0] - target["boxes"][i, 0])
 
 
 @pytest.mark.slow

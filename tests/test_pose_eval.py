@@ -106,6 +106,18 @@ def test_bad_results_are_data_errors(gt: COCO, tmp_path: Path):
                                  "score": 1.0}], verbose=False)
 
 
+@pytest.mark.parametrize("keypoints", [[float("nan")] * 51, [10.0, 20.0, 1.0], [5.0] * 34, "17 people",
+                                       [5.0] * 50 + [None]])
+def test_keypoints_not_17_finite_triples_are_data_errors(gt: COCO, tmp_path: Path, keypoints):
+    """pycocotools took any list: NaNs scored AP 1.0, three values were broadcast over 17 keypoints,
+    34 values (no scores) failed deep inside it."""
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps([{"image_id": 785, "category_id": 1, "keypoints": keypoints, "score": 1.0}]))
+    with pytest.raises(DataError, match=r"res.json: the keypoints of a result for image id 785 are not 17 x "
+                                        r"\(x, y, score\), 51 finite numbers"):
+        evaluate_keypoints(gt, path, verbose=False)
+
+
 def test_format_table():
     table = format_table({"AP": 0.5, "AR": 0.25})
     assert table.splitlines() == ["| keypoints | AP | AR |", "|---|---|---|", "| | 0.500 | 0.250 |"]

@@ -178,6 +178,32 @@ def test_sliding_windows_batched_equal_one_at_a_time() -> None:
                                    atol=1e-4, rtol=1e-4)
 
 
+class FixedSizeModel(PixelModel):
+    """A per-pixel model that, as a fixed-size exported graph, takes inputs of one size only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert tuple(x.shape[-2:]) == (32, 48), f"a {tuple(x.shape[-2:])} input"
+        return super().forward(x)
+
+
+def test_pad_to_crop_gives_every_window_the_crops_size() -> None:
+    """test.pad_to_crop (a fixed-size export's record): an image smaller than the crop, in one side or
+    both, is padded with black to it, every window has the crop's size, and the scores are the image's."""
+    torch.manual_seed(0)
+    fixed = FixedSizeModel().eval()
+    free = PixelModel().eval()
+    free.load_state_dict(fixed.state_dict())
+    cfg = dict(mode="slide", crop_size=[32, 48], pad_to_crop=True, flip=True)
+    for h, w in ((20, 30), (20, 100), (70, 40), (32, 48)):
+        image = _image(h, w, seed=h)
+        scores = predict_scores(fixed, image, cfg)
+        assert scores.shape == (4, h, w)
+        # a per-pixel model: the padding changes nothing at the image's pixels
+        torch.testing.assert_close(scores, predict_scores(free, image, dict(mode="whole", flip=True)))
+    with pytest.raises(AssertionError, match="a \\(20, 30\\) input"):  # without it, the window is the image
+        predict_scores(fixed, _image(20, 30), dict(mode="slide", crop_size=[32, 48]))
+
+
 def test_class_indices_are_argmax_ties_included() -> None:
     """The label map comes from ``max(0).indices`` (torch's argmax over a short leading dimension is
     slow on the CPU): the same classes as argmax, the first on ties, at any shape."""

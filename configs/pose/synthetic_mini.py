@@ -1,7 +1,7 @@
 # The embedded default: `python tools/train_pose.py` with no argument.
 # A synthetic COCO-format person-keypoint split (articulated figures with the 17 COCO joints,
 # generated under datasets/synthetic_pose on first use) and a small HRNet trained on the CPU
-# in about ten minutes.
+# in five to ten minutes on 2 cores (docs/benchmarks.md, "Main job").
 # Short-training choices (measured on the mini-split, see the README): He-normal init instead of
 # the official N(0, 0.001) (3x the AP after 240 iterations with Adam), batch 16 for more updates
 # per second, sigma 1 at the 32x24 heatmap, milder rotation and no half-body crops.

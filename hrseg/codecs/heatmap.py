@@ -6,6 +6,14 @@ rounded to the heatmap grid, ``int(x / stride + 0.5)``; the target weight is 0 f
 joints and for joints whose window lies wholly outside the heatmap. ``unbiased=True`` draws
 the Gaussian at the exact sub-pixel position instead (DARK's unbiased encoding).
 
+One departure, where ``3 * sigma`` is not an integer (a codec rescaled to another input size,
+:meth:`hrseg.codecs.msra.HeatmapCodec.rescaled`: sigma 0.75, 1.125, 2.625, ...): the official
+code (and mmpose's ``MSRAHeatmap``) paste a Gaussian centred ``size // 2`` cells into a window
+starting at ``int(mu - 3 sigma)``, which puts the peak one cell off the joint (``mu - 1``; ``mu + 1``
+within ``3 sigma`` of the top or left edge, where ``int`` rounds toward zero). Here the Gaussian is
+centred on ``mu`` over the cells within ``floor(3 sigma)`` of it: for the official recipes' sigma
+2 and 3 the same targets as theirs, bit for bit.
+
 :func:`decode` is the official ``get_final_preds``: argmax per heatmap (coordinates zeroed
 where the maximum is <= 0), then either the quarter-pixel shift toward the higher neighbour
 (``"argmax"``, official ``POST_PROCESS``), DARK's Taylor refinement (``"dark"``: Gaussian blur
@@ -15,6 +23,7 @@ coordinates then go back to the image through the inverse crop affine (``transfo
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import cv2
@@ -24,10 +33,16 @@ import torch
 from hrseg.meta.keypoints import JOINT_WEIGHTS
 from hrseg.geometry import affine_transform, get_affine_transform
 
-__all__ = ["decode", "encode", "get_max_preds", "refine_dark", "refine_quarter_offset",
+__all__ = ["decode", "encode", "window_radius", "get_max_preds", "refine_dark", "refine_quarter_offset",
            "transform_preds", "DECODERS"]
 
 DECODERS = ("argmax", "dark", "none")
+
+
+def window_radius(sigma: float) -> int:
+    """The cells a joint's Gaussian reaches on each side: ``floor(3 * sigma)`` (3 sigma computed
+    as 5.9999999 counts as 6)."""
+    return int(math.floor(3 * float(sigma) + 1e-6))
 
 
 def encode(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequence[int] = (192, 256),
@@ -45,34 +60,29 @@ def encode(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequence[int]
     weight = (vis > 0).astype(np.float32)
     target = np.zeros((num_joints, hm_h, hm_w), dtype=np.float32)
     tmp_size = sigma * 3
+    radius = window_radius(sigma)
     xs = np.arange(hm_w, dtype=np.float32)
     ys = np.arange(hm_h, dtype=np.float32)[:, None]
     for j in range(num_joints):
         if weight[j, 0] <= 0.5:
             continue
-        if unbiased:
+        if unbiased:  # DarkPose's window test (int() of the sub-pixel bounds)
             mu_x, mu_y = joints[j, 0] / stride[0], joints[j, 1] / stride[1]
-        else:
+            ul = (int(mu_x - tmp_size), int(mu_y - tmp_size))
+            br = (int(mu_x + tmp_size + 1), int(mu_y + tmp_size + 1))
+        else:  # the official window for integer 3 * sigma; centred on mu for any (module docstring)
             mu_x = int(joints[j, 0] / stride[0] + 0.5)
             mu_y = int(joints[j, 1] / stride[1] + 0.5)
-        ul = (int(mu_x - tmp_size), int(mu_y - tmp_size))
-        br = (int(mu_x + tmp_size + 1), int(mu_y + tmp_size + 1))
+            ul = (mu_x - radius, mu_y - radius)
+            br = (mu_x + radius + 1, mu_y + radius + 1)
         if ul[0] >= hm_w or ul[1] >= hm_h or br[0] < 0 or br[1] < 0:
             weight[j] = 0
             continue
         if unbiased:
             target[j] = np.exp(-((xs - mu_x) ** 2 + (ys - mu_y) ** 2) / (2 * sigma ** 2))
             continue
-        # The official window arithmetic, kept verbatim so that non-integer 3*sigma windows
-        # cut at the border come out the same as theirs.
-        size = 2 * tmp_size + 1
-        g1 = np.arange(0, size, 1, np.float32)
-        g = np.exp(-((g1 - size // 2) ** 2 + (g1[:, None] - size // 2) ** 2) / (2 * sigma ** 2))
-        g_x = max(0, -ul[0]), min(br[0], hm_w) - ul[0]
-        g_y = max(0, -ul[1]), min(br[1], hm_h) - ul[1]
-        img_x = max(0, ul[0]), min(br[0], hm_w)
-        img_y = max(0, ul[1]), min(br[1], hm_h)
-        target[j, img_y[0]:img_y[1], img_x[0]:img_x[1]] = g[g_y[0]:g_y[1], g_x[0]:g_x[1]]
+        x0, x1, y0, y1 = max(0, ul[0]), min(br[0], hm_w), max(0, ul[1]), min(br[1], hm_h)
+        target[j, y0:y1, x0:x1] = np.exp(-((xs[x0:x1] - mu_x) ** 2 + (ys[y0:y1] - mu_y) ** 2) / (2 * sigma ** 2))
     if use_different_joints_weight:
         weight = weight * np.asarray(joint_weights, dtype=np.float32).reshape(num_joints, 1)
     return target, weight

@@ -2,13 +2,13 @@
 
 :func:`batch_targets` equals :func:`hrseg.codecs.heatmap.encode` sample by sample (to float32
 rounding, <= 1e-6): the same joint rounding ``int(x / stride + 0.5)`` (toward zero, in float64),
-the same window of the official code, ``[int(mu - 3 sigma), int(mu + 3 sigma + 1))`` clipped to
-the map, with the Gaussian centred at ``window start + size // 2`` (which is not ``mu`` when
-``3 sigma`` is not an integer and the window starts left of the map), weight 0 for unlabelled
-joints and for joints whose window misses the map, and for ``unbiased`` (DARK) the Gaussian at
-the exact sub-pixel position over the whole map. It is one chain of elementwise kernels over
-(N, K, H, W), with no host synchronisation, so it can run inside a CUDA graph; a DataLoader
-worker then only decodes and warps (``CocoPoseDataset(..., draw_targets=False)``).
+the Gaussian centred on it over the cells within ``floor(3 sigma)`` (the official window for the
+official sigmas; the module docstring of :mod:`hrseg.codecs.heatmap` says why not for others),
+clipped to the map, weight 0 for unlabelled joints and for joints whose window misses the map,
+and for ``unbiased`` (DARK) the Gaussian at the exact sub-pixel position over the whole map. It is
+one chain of elementwise kernels over (N, K, H, W), with no host synchronisation, so it can run
+inside a CUDA graph; a DataLoader worker then only decodes and warps
+(``CocoPoseDataset(..., draw_targets=False)``).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Sequence
 
 import torch
 
+from hrseg.codecs.heatmap import window_radius
 from hrseg.codecs.msra import HeatmapCodec
 
 
@@ -35,25 +36,24 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     stride_x, stride_y = image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]
     xy = torch.stack([xy[..., 0] / stride_x, xy[..., 1] / stride_y], -1)
     mu = xy if unbiased else torch.trunc(xy + 0.5)
-    tmp_size = float(sigma) * 3
-    ul = torch.trunc(mu - tmp_size)
-    br = torch.trunc(mu + tmp_size + 1)
+    if unbiased:  # DarkPose's window test
+        tmp_size = float(sigma) * 3
+        ul, br = torch.trunc(mu - tmp_size), torch.trunc(mu + tmp_size + 1)
+    else:
+        radius = window_radius(sigma)
+        ul, br = mu - radius, mu + radius + 1
     labelled = joints_vis.reshape(n, k) > 0
     inside = (ul[..., 0] < hm_w) & (ul[..., 1] < hm_h) & (br[..., 0] >= 0) & (br[..., 1] >= 0)
     weight = (labelled & inside).float()
     xs = torch.arange(hm_w, device=device, dtype=torch.float64).view(1, 1, 1, hm_w)
     ys = torch.arange(hm_h, device=device, dtype=torch.float64).view(1, 1, hm_h, 1)
-    ux, uy = ul[..., 0, None, None], ul[..., 1, None, None]
+    mx, my = mu[..., 0, None, None], mu[..., 1, None, None]
     if unbiased:
-        mx, my = mu[..., 0, None, None], mu[..., 1, None, None]
         target = torch.exp(-((xs - mx) ** 2 + (ys - my) ** 2) / (2 * sigma ** 2)).float()
-    else:
-        # the official window: g[i, j] = exp(-((j - c)^2 + (i - c)^2) / (2 sigma^2)), c = size // 2,
-        # pasted with its corner at ul; float32 arithmetic as the codec's
-        c = (2 * tmp_size + 1) // 2
-        gx = (xs - ux).float() - c
-        gy = (ys - uy).float() - c
+    else:  # whole-cell offsets from mu, in float32 arithmetic as the codec's
+        gx, gy = (xs - mx).float(), (ys - my).float()
         target = torch.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
+        ux, uy = ul[..., 0, None, None], ul[..., 1, None, None]
         in_window = (xs >= ux) & (xs < br[..., 0, None, None]) & (ys >= uy) & (ys < br[..., 1, None, None])
         target = target * in_window
     target = target * weight[..., None, None]

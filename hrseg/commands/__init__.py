@@ -16,10 +16,11 @@ import copy
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from hrseg.cli import CommandParser, train_tool
 from hrseg.configs_index import configs_root, task_scope
+from hrseg.errors import ConfigError
 
 if TYPE_CHECKING:  # a type only: the tasks import torch, which `hrseg --help` does not need
     from hrseg.tasks.base import Task
@@ -77,7 +78,9 @@ def for_task(task: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 def evaluation_parser(doc: str, weights_help: str) -> argparse.ArgumentParser:
     """The arguments of every ``hrseg test TASK``: CONFIG, --weights, --out-dir, --cfg-options."""
     ap = CommandParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config", help="the config the weights belong to (model, data, test settings)")
+    ap.add_argument("config", nargs="?", default=None,
+                    help="the config the weights belong to (model, data, test settings; a file or a shipped config's "
+                    "name); default: the one an hrseg checkpoint given as --weights records, its run's own")
     ap.add_argument("--weights", default=None, help=weights_help)
     ap.add_argument("--out-dir", default=None, help="where the results and metrics JSON go (default: work_dir)")
     ap.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
@@ -116,6 +119,20 @@ def add_track_args(ap: argparse.ArgumentParser, smooth: bool = True) -> argparse
         ap.add_argument("--smooth", action="store_true", help="with --track: steady keypoints (a filter per track and "
                         "keypoint: constant-velocity Kalman by default, or One-Euro; the config's test.smooth)")
     return ap
+
+
+def evaluation_config(args: argparse.Namespace, load: Callable[..., dict[str, Any]],
+                      options: Sequence[str]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The config ``hrseg test`` evaluates with and the options still to apply over the weights'
+    recorded model: CONFIG loaded (``load``) with ``options`` under ``$HRSEG_HOME``, and
+    --cfg-options; without CONFIG, None (the config the --weights checkpoint records, its data and
+    test settings) and all of ``options``, which then go over that one."""
+    if args.config is not None:
+        return in_home(load(args.config, list(options))), list(args.cfg_options)
+    if args.weights is None:
+        raise ConfigError("give a CONFIG, or --weights of an hrseg checkpoint (it records the config it was "
+                          "trained with)")
+    return None, list(options)
 
 
 def test_options(args: argparse.Namespace, **settings: Any) -> list[str]:

@@ -6,6 +6,7 @@
         --img-dir images/ [--semantic-dir labels/]
     hrseg test multi CONFIG --weights multi.onnx         # an exported file (hrseg export), on its own
     hrseg test multi CONFIG --weights W --backend openvino   # the checkpoint exported on the fly
+    hrseg test multi --weights work_dirs/multi_synthetic_mini/best.pth # no CONFIG: the one the checkpoint records
     python tools/test_multi.py ...        # the same command, from a clone
 CONFIG is a file or the name of a shipped config (configs/multi).
 Without --weights the newest checkpoint of the config's run (its work_dir) is used. A head whose
@@ -13,7 +14,7 @@ labels the data lacks (no keypoint file, no label maps) is skipped with a messag
 """
 from __future__ import annotations
 
-from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
+from hrseg.commands import add_backend_arg, evaluation_config, evaluation_parser, for_task, test_options
 from hrseg.tasks.multi import load_multi_config, test
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--semantic-dir", default=None, help="label maps <image stem>.png of those images (mIoU)")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
-    cfg = in_home(load_multi_config(args.config, test_options(args)))
-    test(cfg, args.weights, args.out_dir, args.cfg_options, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
+    cfg, options = evaluation_config(args, load_multi_config, test_options(args))
+    test(cfg, args.weights, args.out_dir, options, ann_file=args.ann_file, keypoint_file=args.keypoint_file,
          img_dir=args.img_dir, semantic_dir=args.semantic_dir)
     return 0

@@ -3,6 +3,7 @@
     hrseg test pose hrnet_w32_coco_256x192 --weights pose_hrnet_w32_256x192.pth
     hrseg test pose CONFIG --weights W --det-json person_detections.json --flip
     hrseg test pose CONFIG --weights W --backend openvino --batch-size 16
+    hrseg test pose --weights work_dirs/synthetic_mini/best.pth  # no CONFIG: the one the checkpoint records
     python tools/test_pose.py ...          # the same command, from a clone
 CONFIG is a file or the name of a shipped config (`hrseg configs pose`).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from hrseg.cli import positive_int
-from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
+from hrseg.commands import add_backend_arg, evaluation_config, evaluation_parser, for_task, test_options
 from hrseg.tasks.pose import load_pose_config, test
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     add_backend_arg(ap)
     args = ap.parse_args(argv)
     options = test_options(args) + ([f"data.val_batch_size={args.batch_size}"] if args.batch_size else [])
-    cfg = in_home(load_pose_config(args.config, options))
-    test(cfg, args.weights, args.out_dir, args.cfg_options, det_file=args.det_json, flip=args.flip)
+    cfg, options = evaluation_config(args, load_pose_config, options)
+    test(cfg, args.weights, args.out_dir, options, det_file=args.det_json, flip=args.flip)
     return 0
 

@@ -3,6 +3,7 @@
     hrseg test seg hrnetv2_w48_cityscapes_1024x512 --weights hrnet_cs_8090_torch11.pth
     hrseg test seg CONFIG --weights W --mode slide --scales 0.5 0.75 1.0 1.25 1.5 1.75 --flip
     hrseg test seg CONFIG --data-root ../shared/data/seg_mini/cityscapes
+    hrseg test seg --weights work_dirs/seg_synthetic_mini/best.pth # no CONFIG: the one the checkpoint records
     python tools/test_seg.py ...           # the same command, from a clone
 CONFIG is a file or the name of a shipped config (`hrseg configs seg`).
 Without --weights the newest checkpoint of the config's own training run is used.
@@ -10,9 +11,10 @@ Without --weights the newest checkpoint of the config's own training run is used
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hrseg.cli import positive_float
-from hrseg.commands import add_backend_arg, evaluation_parser, for_task, in_home, test_options
+from hrseg.commands import add_backend_arg, evaluation_config, evaluation_parser, for_task, test_options
 from hrseg.tasks.segmentation import load_seg_config, test
 
 
@@ -27,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="flip test (default: the config's test.flip)")
     add_backend_arg(ap)
     args = ap.parse_args(argv)
-    cfg = in_home(load_seg_config(args.config, test_options(args, mode=args.mode, scales=args.scales, flip=args.flip)))
-    if args.data_root is not None:
-        cfg["data"]["root"] = args.data_root
-        cfg["data"]["synthetic"] = None
-    test(cfg, args.weights, args.out_dir, args.cfg_options)
+    options = test_options(args, mode=args.mode, scales=args.scales, flip=args.flip)
+    if args.data_root is not None:  # as given (not under $HRSEG_HOME), not generated
+        options += [f"data.root={Path(args.data_root).resolve()}", "data.synthetic=None"]
+    cfg, options = evaluation_config(args, load_seg_config, options)
+    test(cfg, args.weights, args.out_dir, options)
     return 0
 

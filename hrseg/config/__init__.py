@@ -40,7 +40,7 @@ def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping
     """
     schema = Schema(defaults, set(open_keys))
     cfg = copy.deepcopy(dict(defaults or {}))
-    where = "defaults"
+    where = ""  # no file: the messages start at --cfg-options
     if path is not None:
         path = find_config(path)  # a file, or a shipped config by name (hrseg.configs_index)
         file_cfg, files = _read_file(path)
@@ -49,7 +49,7 @@ def load_config(path: str | os.PathLike | None, cfg_options: list[str] | Mapping
         _merge(cfg, file_cfg)
     overrides = parse_options(cfg_options, where)
     for key, value in overrides.items():
-        schema.check_key(key, value, f"{where}: --cfg-options", " ")  # "x.py: --cfg-options optimizer.lr: ..."
+        schema.check_key(key, value, f"{_at(where)}--cfg-options", " ")  # "x.py: --cfg-options optimizer.lr: ..."
         _set(cfg, key.split("."), value, where)
     return cfg
 
@@ -196,6 +196,11 @@ def _strip(obj: Any) -> Any:
     return obj
 
 
+def _at(where: str) -> str:
+    """``where`` (a config file) as a message's prefix; nothing for the defaults alone."""
+    return f"{where}: " if where else ""
+
+
 def parse_options(options: list[str] | Mapping[str, Any] | None, where: str) -> dict[str, Any]:
     if not options:
         return {}
@@ -205,11 +210,11 @@ def parse_options(options: list[str] | Mapping[str, Any] | None, where: str) -> 
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{where}: --cfg-options expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"{_at(where)}--cfg-options expects KEY=VALUE, got {item!r}")
         try:
             parsed[key] = parse_option_value(value)
         except ValueError as e:
-            raise ConfigError(f"{where}: --cfg-options {item!r}: {e}") from None
+            raise ConfigError(f"{_at(where)}--cfg-options {item!r}: {e}") from None
     return parsed
 
 
@@ -276,4 +281,4 @@ def _set(cfg: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
             what = (f"a list of {len(node)} (indices 0 to {len(node) - 1})" if isinstance(node, list) else
                     f"a {type(node).__name__}, not a dict")
             parent = ".".join(keys[:i]) or "the config"
-            raise ConfigError(f"{where}: --cfg-options {'.'.join(keys)}: {parent} is {what}")
+            raise ConfigError(f"{_at(where)}--cfg-options {'.'.join(keys)}: {parent} is {what}")

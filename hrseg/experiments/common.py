@@ -136,6 +136,12 @@ def metric_curve(rows: Sequence[Mapping[str, float]], metric: str, clock: str = 
     return curve
 
 
+def nan_last(value: float) -> float:
+    """A sort key that ranks NaN (a run that gave no AP) below every number, so that ``max``
+    never picks it (``max`` keeps a NaN met first: no number compares greater)."""
+    return -math.inf if math.isnan(value) else value
+
+
 def markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """A markdown table: ``columns`` are (title, format string over the row's keys)."""
     lines = ["| " + " | ".join(title for title, _ in columns) + " |", "|" + "---|" * len(columns)]

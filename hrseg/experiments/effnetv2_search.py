@@ -31,8 +31,8 @@ import torch
 
 from hrseg.errors import ConfigError, DataError
 from hrseg.experiments.common import (
-    base_network, inference_images_per_second, machine, markdown, model_options, new_figure, save_figure, shorten,
-    train_step_seconds, write_text,
+    base_network, inference_images_per_second, machine, markdown, model_options, nan_last, new_figure, save_figure,
+    shorten, train_step_seconds, write_text,
 )
 from hrseg.models.scaling import ScalableHRNet, build_pose_network
 from hrseg.utils.io import write_json
@@ -197,7 +197,7 @@ def rank_agreement(rows: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[
     pairs = [(before[r["name"]], r) for r in common]
 
     def best(side: int) -> str | None:
-        return max(pairs, key=lambda p: p[side]["reward"])[side]["name"] if pairs else None
+        return max(pairs, key=lambda p: nan_last(p[side]["reward"]))[side]["name"] if pairs else None
 
     return {"candidates": [r["name"] for r in common],
             "rho_AP": spearman([a["AP"] for a, _ in pairs], [b["AP"] for _, b in pairs]),
@@ -279,7 +279,7 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     front = pareto_front([(r["step_s"], r["AP"]) for r in rows])
     for i, r in enumerate(rows):
         r["pareto"] = i in front
-    winner = max(rows, key=lambda r: r["reward"])
+    winner = max(rows, key=lambda r: nan_last(r["reward"]))
     warning = winner_warning(rows, winner["name"], min_ap)
     result = {"reward": {"w": w, "v": v}, "machine": machine(), "reference": {"layout": model_options(base), **ref},
               "rows": rows, "winner": winner["name"], "warning": warning, "pareto": [rows[i]["name"] for i in front],
@@ -326,7 +326,7 @@ def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: P
     ax.scatter([r["step_s"] * 1000 for r in rows], [r["AP"] for r in rows], s=18)
     ax.plot([rows[i]["step_s"] * 1000 for i in front], [rows[i]["AP"] for i in front], "r-o", ms=4,
             label="Pareto front")
-    best = max(range(len(rows)), key=lambda i: rows[i]["reward"])
+    best = max(range(len(rows)), key=lambda i: nan_last(rows[i]["reward"]))
     ax.annotate(rows[best]["name"], (rows[best]["step_s"] * 1000, rows[best]["AP"]), textcoords="offset points",
                 xytext=(4, 4), fontsize=7)
     ax.set_xlabel("training step time (ms, this machine)")

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import (
-    base_network, complexity, markdown, model_options, new_figure, save_figure, shorten, write_text,
+    base_network, complexity, markdown, model_options, nan_last, new_figure, save_figure, shorten, write_text,
 )
 from hrseg.models.scaling import (
     EFF_BASE, EFF_COEFFICIENTS, ScalableHRNet, ScalingCoefficients, scale_network,
@@ -134,7 +134,7 @@ def run_search(config: str | Path, alphas: Sequence[float] = (1.0, 1.2, 1.4), be
         for r in rows:
             r["flops_ratio"] = r["gflops"] / base_gflops
         valid = [r for r in rows if r["valid"] and r["name"] != "base (phi 0)"]
-        best = max(valid, key=lambda r: (r["AP"], -r["gflops"])) if valid else None
+        best = max(valid, key=lambda r: (nan_last(r["AP"]), -r["gflops"])) if valid else None
         if best is not None and best["AP"] >= min_ap:
             chosen = ScalingCoefficients(best["alpha"], best["beta"], best["gamma"])
             note = f"chosen (best AP of the candidates that keep the family's steps within 15% of 2x): {best['name']}"

@@ -68,6 +68,9 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     align_corners=None,
     max_whole_pixels=2048 * 2048,  # "whole" images larger than this go by sliding windows instead
     window_batch=4,  # sliding windows per forward pass (memory stays flat in the image size)
+    # "slide": an image smaller than the crop padded with black to it (its scores cut back), so that
+    # every window has the crop's size: what a fixed-size exported graph takes (set in its record)
+    pad_to_crop=False,
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
     protocol_dataset=None,  # whose official inference: "cityscapes", "pascal_context" or "lip"
     flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
@@ -174,8 +177,10 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
         crop = _pairs(cfg["crop_size"], "crop_size")
         stride = _pairs(cfg["stride"], "stride") if cfg.get("stride") else \
             (max(1, math.ceil(crop[0] * 2 / 3)), max(1, math.ceil(crop[1] * 2 / 3)))
+        if cfg.get("pad_to_crop"):
+            image = _pad_black(image, crop)
         scores = count = None
-        grid = list(windows(h, w, crop, stride))  # every window has the same size: they batch
+        grid = list(windows(*image.shape[:2], crop, stride))  # every window has the same size: they batch
         batch = max(1, int(cfg.get("window_batch", 1)))
         for i in range(0, len(grid), batch):
             part = grid[i:i + batch]
@@ -183,13 +188,13 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
             outs = _forward(model, torch.cat([norm(image[a:b, c:d]) for a, b, c, d in part]), (y1 - y0, x1 - x0),
                             align)
             if scores is None:
-                scores = torch.zeros((outs.shape[1], h, w), dtype=torch.float32, device=outs.device)
-                count = torch.zeros((h, w), dtype=torch.float32, device=outs.device)
+                scores = torch.zeros((outs.shape[1], *image.shape[:2]), dtype=torch.float32, device=outs.device)
+                count = torch.zeros(image.shape[:2], dtype=torch.float32, device=outs.device)
             for (y0, y1, x0, x1), out in zip(part, outs):
                 scores[:, y0:y1, x0:x1] += out
                 count[y0:y1, x0:x1] += 1
             del outs
-        scores /= count
+        scores = (scores / count)[:, :h, :w]
     if not flip:
         return scores
     scores = scores.flip(-1)

@@ -12,7 +12,9 @@ mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
   1:1, 512 at 1:3), IoU thresholds (0.7 / 0.3, 0.5), training proposals (2000 / 2000, NMS 0.7) and
   test thresholds (score 0.05, NMS 0.5, 100 per image) are torchvision's defaults, which equal
   the official ones; the test proposals are set here to the official 2000 per level before NMS
-  and 2000 after (HRNet-Object-Detection test_cfg; torchvision's default is 1000 / 1000). One
+  and 2000 after (HRNet-Object-Detection test_cfg; torchvision's default is 1000 / 1000; the
+  published mmdetection files keep mmdetection's 1000 / 1000, set as they load:
+  :func:`hrseg.weights.mmdet.apply_conventions`). One
   difference: torchvision's RoI box loss is smooth L1 with beta 1/9, the official config's
   beta is 1.0 (both use 1/9 in the RPN).
 - FCOS: the same pyramid with its 3x3 level convs at stride 2 (mmdetection's ``HRFPN(stride=2)``),
@@ -46,7 +48,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
+from hrseg.checkpoint import DETECTOR_HRNET, DETECTOR_NECK, LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.pyramid import HRNetV2p
@@ -54,12 +56,7 @@ from hrseg.models.registry import ModelInfo, model_info, register_model
 
 # Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
 # backbone of a pose / segmentation / HRNetV2p checkpoint, the V2p neck of an HRNetV2p one.
-DETECTOR_ALIASES: dict[str, str] = {
-    "backbone.": "backbone.body.backbone.",
-    "neck.": "backbone.body.neck.",
-    "": "backbone.body.backbone.",
-}
-HRNET_PREFIX = "backbone.body.backbone."
+DETECTOR_ALIASES: dict[str, str] = {"backbone.": DETECTOR_HRNET, "neck.": DETECTOR_NECK, "": DETECTOR_HRNET}
 # HRNet-Object-Detection configs/hrnet/faster_rcnn_hrnetv2p_w*_1x.py test_cfg.rpn: nms_pre 2000
 # (per level), max_num 2000.
 OFFICIAL_RPN_TEST: dict[str, int] = dict(rpn_pre_nms_top_n_test=2000, rpn_post_nms_top_n_test=2000)
@@ -255,6 +252,8 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                               (tuple(float(a) for a in aspect_ratios),) * len(body.strides))
     roi_pool = MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=7, sampling_ratio=sampling_ratio)
     box_head = TwoMLPHead(out_channels * 7 * 7, representation_size)
+    # Padded to the coarsest stride (64; mmdetection pads to 32), mmdetection's weights included: every
+    # level of the V2p pyramid (HRFPN's average pooling down to stride 64) is then exact.
     options = dict(size_divisible=max(body.strides), **OFFICIAL_RPN_TEST) | detector_options
     return HRNetFasterRCNN(body, None, min_size=_size(min_size), max_size=max_size,
                            rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
@@ -294,7 +293,7 @@ def load_pretrained_backbone(model: nn.Module, path: str, require_all: bool = Fa
     backbone-only source, whose HRNet it finds at ``backbone.body.backbone.``.
     """
     report = load_state(model, extract_state_dict(read_checkpoint(path), path), path, backbone_only=True)
-    fusion = [k for k in report.not_loaded if k.startswith(HRNET_PREFIX)]  # what load_state allowed a pose file
+    fusion = [k for k in report.not_loaded if k.startswith(DETECTOR_HRNET)]  # what load_state allowed a pose file
     if require_all and fusion:
         raise CheckpointError(f"{path}: does not fit {type(model).__name__}'s HRNet: {len(fusion)} backbone tensors "
                               f"not found in it, e.g. {fusion[0]}")

@@ -41,7 +41,7 @@ from hrseg.tasks import common
 from hrseg.tasks.common import merged, without_pretrained
 from hrseg.tasks.inputs import check_inputs, find_images
 from hrseg.utils.image_io import read_image, write_image
-from hrseg.utils.io import write_json
+from hrseg.utils.io import make_folder, write_json
 from hrseg.utils.profile import SETUP, StageTimer, summary_line
 
 log = logging.getLogger("hrseg")
@@ -64,7 +64,7 @@ class Task:
     open_keys: ClassVar[tuple[str, ...]] = ("model",)
     how_to_get_weights: ClassVar[str]
     collate: ClassVar[Callable | None] = None
-    result_noun: ClassVar[str] = "results"  # what one image's results are, in messages ("people", "boxes")
+    result_noun: ClassVar[tuple[str, str]] = ("result", "results")  # one, several: ("person", "people")
 
     # -- config --------------------------------------------------------------------------------
     def load_config(self, path: str | os.PathLike | None = None,
@@ -166,7 +166,8 @@ class Task:
         and the image path) under ``out_dir``."""
         png = write_image(out_dir / f"{path.stem}_{self.name}.png", predictor.draw(image, result))
         js = self.write_document(out_dir, path, image, result, predictor)
-        print(f"{path}: {predictor.count(result)} {self.result_noun} -> {png}, {js}")
+        n = predictor.count(result)
+        print(f"{path}: {n} {self.result_noun[n != 1]} -> {png}, {js}")
         return {"overlay": str(png), "json": str(js)}
 
     def write_document(self, out_dir: Path, path: Path, image: np.ndarray, result: Any, predictor: Predictor) -> Path:
@@ -209,8 +210,7 @@ class Task:
         if record is None:
             content = read_checkpoint(path)
             meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
-            if not (meta.get("config") or meta.get("model")):
-                record = published.identify(path)
+            record = published.record_held(path, meta)
         common.check_holds_task(self.name, path, meta, record)
         if record is not None:  # published weights: their layout is converted, their meta is the record's
             out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
@@ -304,7 +304,7 @@ class Task:
             print(f"checkpoints, log.csv, curves.png and metrics.json are in {work_dir}")
         return metrics
 
-    def test(self, cfg: Mapping[str, Any], weights: str | os.PathLike | None = None,
+    def test(self, cfg: Mapping[str, Any] | None, weights: str | os.PathLike | None = None,
              out_dir: str | os.PathLike | None = None, cfg_options: Mapping[str, Any] | Sequence[str] | None = None,
              **options: Any) -> dict[str, float]:
         """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
@@ -312,8 +312,8 @@ class Task:
         ``cfg`` was loaded with (their ``model.*`` apply to a checkpoint's recorded model). Writes the
         results and ``metrics_test.json`` (with the weights and test settings) to ``out_dir`` (default: the
         work_dir) and prints the tables."""
-        weights = self.resolve_weights(weights, cfg["work_dir"])
-        model, cfg = self.load_model(weights, cfg, cfg_options)
+        weights = weights if cfg is None else self.resolve_weights(weights, cfg["work_dir"])
+        model, cfg = self.load_model(weights, cfg, cfg_options)  # cfg None: the one the checkpoint records
         cfg = self.test_config(cfg, **options)
         dataset = self.build_dataset(cfg, "val", **self.dataset_options(**options))
         out = Path(out_dir or cfg["work_dir"])
@@ -361,13 +361,15 @@ class Task:
                 raise ConfigError(f"--track follows objects across the frames of a video: {photo} is a photo; "
                                   "give video files or folders of one video's frames")
             videos, others = videos + [Path(p) for p in others], []
-        with timer(SETUP):
-            predictor = self.build_predictor(weights, cfg, cfg_options, timer=timer, **options)
         paths = find_images(others) if others or not videos else []
         out = Path(out_dir)
+        with timer("check"):  # a bad input stops the run before the model is loaded and any output
+            check_inputs(paths, videos)
+        with timer(SETUP):
+            predictor = self.build_predictor(weights, cfg, cfg_options, timer=timer, **options)
         with timer("check"):
-            check_inputs(paths, videos, out)  # a bad input stops the run before any output
             predictor.check_inputs(paths, videos)  # pose: its boxes file against the inputs
+            make_folder(out)
         written = []
 
         def decoded() -> Iterator[tuple[Path, np.ndarray]]:

@@ -31,6 +31,7 @@ from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import on_terminal
 from hrseg.engine.distributed import shard
+from hrseg.engine.workers import start_workers
 from hrseg.errors import ConfigError
 from hrseg.export.check import MIN_SCORE
 from hrseg.export.meta import DETECTION_TRACE_SIZE
@@ -222,7 +223,7 @@ def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[
                         num_workers=num_workers, collate_fn=det_collate)
     results: list[dict] = []
     with every_detection(model):
-        for batch in tqdm(loader, desc="detect", leave=False,
+        for batch in tqdm(start_workers(loader), total=len(loader), desc="detect", leave=False,
                           disable=not progress or get_rank() != 0 or not on_terminal()):
             outputs = model([image.to(device) for image in batch["images"]])
             for image_id, output in zip(batch["image_id"].tolist(), outputs):
@@ -278,7 +279,7 @@ class DetTask(Task):
     name = "det"
     defaults = DET_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
-    result_noun = "boxes"
+    result_noun = ("box", "boxes")
     collate = staticmethod(det_collate)
 
     def build_dataset(self, cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLike | None = None,

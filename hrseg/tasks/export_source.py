@@ -68,20 +68,17 @@ class ExportSource:
         if self.task.name == "pose":
             cfg["data"].update(input_size=[h, w], heatmap_size=[h // 4, w // 4])
         elif self.task.name == "seg" and not dynamic_size:
-            cfg["test"].update(mode="slide", crop_size=[h, w])
+            cfg["test"].update(mode="slide", crop_size=[h, w], pad_to_crop=True)
         return cfg
 
     def check_predictor(self, model: nn.Module, input_size: Sequence[int],
-                        dynamic_size: bool) -> Predictor | None:
+                        dynamic_size: bool) -> Predictor:
         """The task's one predictor of eager ``model`` as the export's self-check runs it
         (:func:`hrseg.export.check.check_through`): the config's test settings (flip, decoder,
         scales, windows) on PyTorch; pose's people are :func:`~hrseg.export.check.check_boxes`
-        (two; a fixed-batch graph runs them one at a time), cropped at the export's size. None for a
-        fixed-size segmentation graph, which the predictor's whole images and windows do not fit: its
-        check is the graph's."""
-        if self.task.name == "seg" and not dynamic_size:
-            return None
-        return check_predictor(self.task, model, self.run_config(input_size))
+        (two; a fixed-batch graph runs them one at a time), cropped at the export's size; a
+        fixed-size segmentation graph's windows of its size (a smaller image padded to one)."""
+        return check_predictor(self.task, model, self.run_config(input_size, dynamic_size))
 
 
 def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:

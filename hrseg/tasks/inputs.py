@@ -11,7 +11,6 @@ from typing import Sequence
 from hrseg.errors import ConfigError, DataError
 from hrseg.inference.video import open_frames
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
-from hrseg.utils.io import make_folder
 
 __all__ = ["check_inputs", "find_images"]
 
@@ -33,10 +32,10 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def check_inputs(photos: Sequence[Path], videos: Sequence[Path], out_dir: Path) -> None:
-    """Decode every photo, open every video (file or folder of frames), refuse two photos or two
+def check_inputs(photos: Sequence[Path], videos: Sequence[Path]) -> None:
+    """Decode every photo, open every video (file or folder of frames) and refuse two photos or two
     videos whose outputs would take the same names (``a/x.jpg`` and ``b/x.jpg``, ``x.mp4`` and
-    ``x.avi``: the outputs are named by the input's stem) and make ``out_dir``."""
+    ``x.avi``: the outputs are named by the input's stem)."""
     for photo in photos:
         read_image(photo)  # errors name the file
     for video in videos:
@@ -48,4 +47,3 @@ def check_inputs(photos: Sequence[Path], videos: Sequence[Path], out_dir: Path) 
             if other != path:
                 raise DataError(f"{other} and {path}: two {kind} named {path.stem!r} would write the same output "
                                 "files; rename one or run them apart")
-    make_folder(out_dir)

@@ -148,7 +148,7 @@ class MultiTask(Task):
     name = "multi"
     defaults = MULTI_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
-    result_noun = "detections"
+    result_noun = ("detection", "detections")
     collate = staticmethod(det_collate)
 
     def build_dataset(self, cfg: Mapping[str, Any], split: str, **files: Any) -> MultiTaskDataset:

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
@@ -42,7 +41,7 @@ from hrseg.inference.predictor import every_detection
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.detection import matched_categories, to_coco_results
-from hrseg.utils.progress import on_terminal
+from hrseg.utils.progress import progress_bar
 
 log = logging.getLogger("hrseg")
 
@@ -93,9 +92,10 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
     cm = ConfusionMatrix(num_seg_classes, IGNORE_INDEX) if num_seg_classes else None
     dets: list[dict] = []
     kps: list[dict] = []
-    with every_detection(model):
-        for batch in tqdm(loader, desc="predict", leave=False,
-                          disable=not progress or get_rank() != 0 or not on_terminal()):
+    shown = progress and get_rank() == 0
+    with every_detection(model), progress_bar(len(loader), "predict", disable=not shown) as bar:
+        for batch in loader:
+            bar.update(1)
             outputs = model([image.to(device) for image in batch["images"]])
             for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
                 dets += to_coco_results(image_id, output, cat_ids)
@@ -172,6 +172,8 @@ def evaluate_multitask(model: nn.Module, dataset: MultiTaskDataset, classes: Seq
                                           batch_size, **people)
     boxes, masks = split_results(records)
     img_ids = dataset.image_ids
+    log.info(f"scoring {len(boxes)} boxes, {len(masks)} masks and {len(kp_records)} people of {len(img_ids)} images "
+             "with pycocotools")
     metrics = _stats(evaluate_boxes, gt.coco, boxes, "box AP: the model detected nothing", skipped,
                      img_ids=img_ids, cat_ids=matched, verbose=False)
     if coverage is not None and coverage.scorable:

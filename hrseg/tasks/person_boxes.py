@@ -42,5 +42,6 @@ def person_detector(det_weights: str | os.PathLike | None = None, score_thr: flo
         return load_person_detector(DEFAULT_PERSON_DETECTOR, score_thr)
     except CheckpointError as e:
         log.warning(f"no person detector ({e}); each whole image is taken as one person. Get the detector with "
-                    f"`hrseg weights download {DEFAULT_PERSON_DETECTOR}` or pass --boxes / --det-weights")
+                    f"`hrseg weights download {DEFAULT_PERSON_DETECTOR}`, or name another one (--det-weights; "
+                    "hrseg serve: --pose-det-weights), or give the boxes (hrseg infer pose --boxes)")
         return None

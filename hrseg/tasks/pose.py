@@ -18,15 +18,15 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from hrseg.codecs.msra import HeatmapCodec
-from hrseg.data.pose.coco_keypoints import load_coco_keypoints, split_image_ids
+from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints, split_image_ids
 from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
 from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
-from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
+from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank, get_world_size
 from hrseg.utils.progress import on_terminal
-from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.engine.speed import SpeedOptions
+from hrseg.engine.workers import start_workers
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
@@ -43,7 +43,6 @@ from hrseg.utils.profile import StageTimer
 from hrseg.inference.person_boxes import PersonBoxes, boxes_for, read_boxes  # noqa: F401  (boxes*: re-exported)
 from hrseg.inference.pose import PosePredictor
 from hrseg.tasks.person_boxes import person_detector as find_person_detector
-from hrseg.data.pose.coco_keypoints import keypoint_categories
 
 log = logging.getLogger("hrseg")
 
@@ -127,7 +126,7 @@ class PoseTask(Task):
     name = "pose"
     defaults = POSE_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
-    result_noun = "people"
+    result_noun = ("person", "people")
     collate = staticmethod(pose_collate)
 
     # -- data ---------------------------------------------------------------------------------
@@ -344,7 +343,8 @@ def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappin
                         num_workers=num_workers, collate_fn=pose_collate)
     device = next(model.parameters()).device
     parts: dict[str, list] = {k: [] for k in ("preds", "maxvals", "image_id", "center", "scale", "score", "area")}
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress or rank != 0 or not on_terminal()):
+    for batch in tqdm(start_workers(loader), total=len(loader), desc="predict", leave=False,
+                      disable=not progress or rank != 0 or not on_terminal()):
         meta = batch["meta"]
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         preds, maxvals = predict_crops(runner, batch["image"].to(device), centers, scales, codec, keypoints, test_cfg)

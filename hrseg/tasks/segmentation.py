@@ -216,6 +216,16 @@ def default_infer_weights(work_dir: str | os.PathLike) -> str | os.PathLike:
     return TASK.resolve_weights(None, work_dir)
 
 
+def test_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg``'s test section; LIP's flip test exchanges the left and right arm, leg and shoe
+    classes (:data:`~hrseg.meta.classes.LIP_FLIP_PAIRS`) unless ``test.flip_pairs`` says otherwise,
+    as its training flip does (the mirrored "left arm" is the right one)."""
+    test = dict(cfg["test"])
+    if cfg["data"]["type"] == "lip" and not test.get("flip_pairs"):
+        test["flip_pairs"] = [list(p) for p in LIP_FLIP_PAIRS]
+    return test
+
+
 # -- evaluation: the one prediction path ---------------------------------------------------------
 def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[str, Any],
                      progress: bool = True, name: str | None = None) -> tuple[dict[str, float], dict[str, Any]]:
@@ -268,9 +278,9 @@ class SegTask(Task):
         setting their published metric was measured with (the record's ``meta["test"]``);
         ``cfg_options`` (the tools' --mode, --scales, ...) over all of it."""
         cfg = super().config_for_record(record, None)
-        dataset, n = record.meta["classes"].rsplit("_", 1)  # the records name classes "<dataset>_<count>"
-        cfg["model"]["num_classes"] = int(n)
-        cfg = _with_dataset_of(cfg, dataset, int(n))
+        dataset, n = record.class_set
+        cfg["model"]["num_classes"] = n
+        cfg = _with_dataset_of(cfg, dataset, n)
         cfg["test"].update(copy.deepcopy(record.meta.get("test", {})))
         cfg = load_config(None, cfg_options, cfg, self.open_keys)
         self.check_config(cfg)
@@ -299,7 +309,7 @@ class SegTask(Task):
 
     def evaluate(self, model: nn.Module, dataset: SegDataset, cfg: Mapping[str, Any],
                  out_dir: Path | None = None, stage: str = "val", verbose: bool = True) -> Evaluation:
-        metrics, result = evaluate_dataset(model, dataset, cfg["test"],
+        metrics, result = evaluate_dataset(model, dataset, test_settings(cfg),
                                            name=cfg["model"]["name"] if stage == "test" else None)
         names = class_names(cfg)
         return metrics, {"result": result, "json": {"classes": list(names), "iou": result["iou"],
@@ -330,7 +340,7 @@ class SegTask(Task):
         """Label maps with the config's test protocol; overlays in ``palette`` (default: the dataset's)."""
         names = class_names(cfg)
         colours = palette_for(palette or default_palette(cfg), len(names))
-        test_cfg = with_align_corners(cfg["test"], model)
+        test_cfg = with_align_corners(test_settings(cfg), model)
         return SegPredictor(self.runner(model, cfg), model, test_cfg, list(names), colours, alpha, timer)
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: np.ndarray,

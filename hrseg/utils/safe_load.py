@@ -63,6 +63,16 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
         log.info(f"{p}: holds objects weights_only refuses ({_first_line(e)}); read its tensors only")
     except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
         raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
+    return _checked_dict(p, obj)
+
+
+def _checked_dict(p: Path, obj: Any) -> dict[str, Any]:
+    """``obj``, the file's top level, when it is a dict; else one error naming what it is: a
+    pickled object (``torch.save(model, f)``: its class, which stood in as a :class:`Dropped`) or
+    another value (a bare tensor)."""
+    if isinstance(obj, Dropped):
+        raise CheckpointError(f"{p}: the file holds a pickled {type(obj).__name__} object (torch.save(model)), not a "
+                              "state dict; save model.state_dict() instead")
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
@@ -94,13 +104,14 @@ _BLOCKED = re.compile(r"unsupported GLOBAL ([\w.]+) whose module [\w.]+ is block
 
 
 class Dropped:
-    """Stands in for any class a checkpoint names that is not a tensor or plain data."""
+    """Stands in for any class a checkpoint names that is not a tensor or plain data (a subclass
+    per class, named as it: :func:`_placeholder`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Dropped:
-        return Dropped()
+        return type(self)()
 
     def __setstate__(self, state: Any) -> None:
         pass
@@ -115,6 +126,12 @@ class Dropped:
         pass
 
 
+def _placeholder(name: str) -> type[Dropped]:
+    """A :class:`Dropped` named as the class ``name`` (``a.b.HRNet`` -> ``HRNet``), so that what the
+    file held can be named in an error."""
+    return type(name.rsplit(".", 1)[-1], (Dropped,), {"__module__": name.rpartition(".")[0] or "builtins"})
+
+
 def _read_tensors_only(p: Path, max_names: int = 64) -> dict[str, Any]:
     """The file read with ``weights_only=True`` all the same, every class it names that torch's
     safe loader refuses (mmengine's config and log objects, say) replaced by :class:`Dropped`:
@@ -122,7 +139,7 @@ def _read_tensors_only(p: Path, max_names: int = 64) -> dict[str, Any]:
     names: list[str] = []
     while True:
         try:
-            with torch.serialization.safe_globals(_numpy_globals() + [(Dropped, n) for n in names]):
+            with torch.serialization.safe_globals(_numpy_globals() + [(_placeholder(n), n) for n in names]):
                 obj = torch.load(p, map_location="cpu", weights_only=True)
             break
         except pickle.UnpicklingError as e:
@@ -142,6 +159,4 @@ def _read_tensors_only(p: Path, max_names: int = 64) -> dict[str, Any]:
             names.append(name)
         except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
             raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
-    return {k: v for k, v in obj.items() if not isinstance(v, Dropped)}
+    return {k: v for k, v in _checked_dict(p, obj).items() if not isinstance(v, Dropped)}

@@ -10,6 +10,8 @@ Names download once into the cache (:mod:`hrseg.weights.cache`); a path stays a 
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
 import logging
 import os
@@ -26,14 +28,13 @@ from hrseg.models import registry
 from hrseg.weights.cache import cache_dir, checked, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
 from hrseg.weights.mmdet import apply_conventions as apply_mmdet_conventions
-from hrseg.weights.records import RECORDS, WeightRecord
+from hrseg.weights.records import RECORDS, WeightRecord, hash_in_name
 from hrseg.utils.safe_load import read_weights
 
 log = logging.getLogger("hrseg")
 _BY_NAME = {r.name: r for r in RECORDS}  # the one lookup of the table (tests point records at file:// URLs)
 _FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
 URL_SCHEMES = ("https://", "http://", "file://")
-_HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.")  # torch.hub's file names: resnet50-0676ba61.pth
 
 __all__ = [
     "WeightRecord",
@@ -48,7 +49,9 @@ __all__ = [
     "list_weights",
     "load_checkpoint",
     "load_into",
+    "model_meta",
     "read_weights",
+    "record_held",
     "record_of",
     "resolve",
 ]
@@ -83,9 +86,14 @@ def get_weights(name_or_tag: str, model: str | None = None) -> WeightRecord:
     if len(found) == 1 or (found and model is not None):
         return found[0]
     usable = sorted({t for r in _BY_NAME.values() if model and _fits(r, model) for t in r.tags})
+    tagged = [r.name for r in _BY_NAME.values() if name_or_tag in r.tags]
+    close = difflib.get_close_matches(name_or_tag, list(_BY_NAME), n=3, cutoff=0.8)
     hint = (f"; tags for {model}: {', '.join(usable)}" if usable else
-            f"; {model} has no published weights" if model else "; pass the model too, or a full name")
-    raise ConfigError(f"unknown weights {name_or_tag!r}{hint} (see hrseg.list_weights() or tools/weights.py list)")
+            f"; {model} has no published weights" if model else
+            f"; several files have that tag, name one: {', '.join(tagged)}" if tagged else
+            f"; did you mean {' or '.join(close)}?" if close else "")
+    raise ConfigError(f"unknown weights {name_or_tag!r}{hint} (`hrseg weights list` lists them; in Python, "
+                      "hrseg.list_weights())")
 
 
 def _is_url(name_or_path: str | os.PathLike) -> bool:
@@ -119,14 +127,14 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
 def fetch_url(url: str, progress: bool = True) -> Path:
     """The file at ``url`` (``https://``, ``http://``, ``file://``: a checkpoint of another project,
     as mmpose and mmdetection users pass them) in the cache, ``urls/<hash of the URL>/<file name>``,
-    downloaded once (atomically). A file name in torch.hub's form, ``name-<hex>.pth``, carries
-    the start of its SHA-256, which the download must match; other files are not checked (logged)."""
+    downloaded once (atomically). A file name in torch.hub's or OpenMMLab's form (``name-<hex>.pth``,
+    ``name-<hex>_<date>.pth``: :func:`hash_in_name`, the table's rule) carries the start of its
+    SHA-256, which the download must match; other files are not checked (logged)."""
     name = Path(urllib.parse.urlparse(url).path).name
     if not name:
         raise CheckpointError(f"{url}: the URL names no file")
     path = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:12] / name
-    found = _HUB_HASH.search(name)
-    prefix = found.group(1) if found else None
+    prefix = hash_in_name(name)
     if path.is_file():
         return checked(path, prefix)
     log.info(f"downloading {url} to {path}")
@@ -136,6 +144,20 @@ def fetch_url(url: str, progress: bool = True) -> Path:
 def record_of(name_or_path: str | os.PathLike, model: str | None) -> WeightRecord | None:
     """The published record ``name_or_path`` names (None for a path to a file)."""
     return None if _is_path(name_or_path) else get_weights(str(name_or_path), model)
+
+
+def record_held(path: str | os.PathLike, meta: Mapping[str, Any]) -> WeightRecord | None:
+    """The published weights a checkpoint (its ``meta``) holds: those its ``meta.model`` names
+    (:func:`hrseg.save_checkpoint` of a model built with ``weights=``), else, for a file that
+    records no model, the record its name or content is (:func:`identify`); None for a trained
+    hrseg checkpoint (it records its config)."""
+    model = meta.get("model") if isinstance(meta.get("model"), Mapping) else {}
+    if meta.get("config"):
+        return None
+    if model.get("weights"):
+        with contextlib.suppress(ConfigError):  # weights this version does not publish: the file's own meta
+            return record_of(str(model["weights"]), None)
+    return None if model else identify(path)
 
 
 def identify(path: str | os.PathLike, digest: str | None = None) -> WeightRecord | None:
@@ -179,11 +201,13 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     record whose file name the path has). With ``strict`` a backbone-only load (``backbone_only``,
     an ImageNet file) must still fill every key of the HRNet (:func:`hrseg.checkpoint.load_state`).
     ``content``: the file as :func:`read_weights` returned it, when the caller has read it already.
+    A whole load sets ``model.meta`` (:func:`_set_meta`).
     """
     record = record or record_of(name_or_path, model_name)
     path = resolve(name_or_path, model_name)
     record = record or _named(path)
-    converted = convert(extract_state_dict(content if content is not None else read_checkpoint(path), path), path=path)
+    content = content if content is not None else read_checkpoint(path)
+    converted = convert(extract_state_dict(content, path), path=path)
     only_backbone = backbone_only or converted.layout == "imagenet"
     if backbone_only:
         converted = backbone_part(converted)
@@ -192,8 +216,31 @@ def load_into(model: nn.Module, name_or_path: str | os.PathLike, model_name: str
     report.notes = [f"layout {converted.layout}"] + converted.notes + report.notes
     if not backbone_only:
         _apply_conventions(model, converted, record, report)
+    if not only_backbone:
+        _set_meta(model, content, record)
     log.info(report.summary())
     return report
+
+
+def model_meta(record: WeightRecord) -> dict[str, Any]:
+    """``model.meta`` of ``record``'s model filled with its file, in the form of an hrseg checkpoint's
+    ``meta.model`` (what the tasks read back): what the registered model expects
+    (:func:`hrseg.models.registry.model_info`: task, input size, normalisation), then what the record
+    says (:meth:`WeightRecord.model_meta`: input size, keypoints or classes, ...) and its name."""
+    return {**registry.model_info(record.model).to_dict(), "model": record.model, "weights": record.name,
+            **record.model_meta()}
+
+
+def _set_meta(model: nn.Module, content: Mapping[str, Any], record: WeightRecord | None) -> None:
+    """``model.meta`` after a whole load: the file's own (``meta.model`` of an hrseg checkpoint, as
+    :func:`hrseg.save_checkpoint` writes it), else that of the published file it is; any other file
+    leaves it as it was."""
+    recorded = content.get("meta")
+    recorded = recorded.get("model") if isinstance(recorded, Mapping) else None
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("task"), str):
+        model.meta = dict(recorded)
+    elif record is not None and record.model in registry.list_models():
+        model.meta = model_meta(record)
 
 
 def load_checkpoint(model: nn.Module, path_or_name: str | os.PathLike, strict: bool = True,
@@ -213,7 +260,7 @@ def _apply_conventions(model: nn.Module, converted: Converted, record: WeightRec
     if align is not None and set_align_corners(model, align):
         report.notes.append(f"align_corners set to {align}, as the weights were trained")
     if converted.mmdet_conventions:
-        apply_mmdet_conventions(model)
+        report.notes += apply_mmdet_conventions(model)
 
 
 def apply_to_model(model: nn.Module, name: str, weights: str | os.PathLike | None = None,
@@ -231,13 +278,31 @@ def build_model(name: str, weights: str | os.PathLike | None = None, pretrained:
                 **overrides: Any) -> nn.Module:
     """``hrseg.build_model``: the registry's model (:func:`hrseg.models.build_model`, ``overrides``
     its options) with ``weights=`` (a tag such as ``"coco"``, a published name or a path: the whole
-    model) and ``pretrained=`` (``"imagenet"``, a name or a path: the backbone only) loaded."""
+    model) and ``pretrained=`` (``"imagenet"``, a name or a path: the backbone only) loaded.
+    Published ``weights`` (by name, or a file or URL with a record's file name) predicting other
+    classes than the model's default (PASCAL-Context's 59, LIP's 20) build it with their
+    ``num_classes``; a ``num_classes`` that contradicts them is a :class:`ConfigError` naming both."""
+    record = _record_for(weights, name) if weights else None
+    if record is not None and record.model == name and record.num_classes is not None:
+        given = overrides.setdefault("num_classes", record.num_classes)
+        if given != record.num_classes:
+            raise ConfigError(f"{name}: num_classes={given!r}, but the weights {record.name!r} predict "
+                              f"{record.num_classes} classes ({record.meta['classes']}); leave num_classes out")
     return apply_to_model(registry.build_model(name, **overrides), name, weights=weights, pretrained=pretrained)
+
+
+def _record_for(weights: str | os.PathLike, model: str) -> WeightRecord | None:
+    """The published record ``weights`` is: by name or tag, else by the file name of a path or URL
+    (as :func:`load_into` knows it, without reading or hashing anything)."""
+    if _is_url(weights):
+        return _named(Path(urllib.parse.urlparse(str(weights)).path))
+    return _named(Path(weights)) if _is_path(weights) else get_weights(str(weights), model)
 
 
 def verify(path: str | os.PathLike) -> dict[str, object]:
     """What a file is: its SHA-256, the record it is (:func:`identify`: by file name or hash
-    prefix) and whether the hash matches that record, its layout and tensor count. Reads it
+    prefix) and whether the hash matches that record, its layout and tensor count, the model an
+    hrseg checkpoint records. Reads it
     safely; a missing file, a folder or a damaged file is a :class:`CheckpointError` naming it."""
     path = Path(path)
     content = read_checkpoint(path)  # first: its errors name the file (not found, a folder, not a checkpoint, corrupt)
@@ -248,4 +313,8 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
                               "tensors": len(state), "record": record.name if record else None}
     if record is not None and record.sha256:
         out["hash_ok"] = digest.startswith(record.sha256)
+    meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
+    recorded = (meta.get("config") or {}).get("model", {}).get("name") or (meta.get("model") or {}).get("model")
+    if recorded:  # an hrseg checkpoint names its model (what hrseg export and --config need)
+        out["model"] = recorded
     return out

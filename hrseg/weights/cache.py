@@ -6,9 +6,13 @@ cache never holds a partial or wrong file. A file already in the cache is used w
 one put there by hand (as the offline error says) is checked against that prefix when first used
 (:func:`checked`), and a small ``<file>.verified`` beside it (its SHA-256, size and mtime, written
 atomically after a download or a check) spares hashing it again while it is unchanged.
+One process at a time downloads a file (a lock beside it, :func:`_download_lock`): processes
+asking for the same weights at once (the ranks of a distributed run) wait and then find it, and
+the temporary file a killed download left behind is known to be stale and removed.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,9 +20,15 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
-from hrseg.errors import CheckpointError
-from hrseg.utils.io import atomic_path
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.utils.io import atomic_path, make_folder, remove_stale_temporaries
+
+try:  # POSIX; elsewhere downloads are not serialised and stale temporaries stay (see _download_lock)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 log = logging.getLogger("hrseg")
 _CHUNK = 1 << 20
@@ -99,11 +109,58 @@ def download(url: str, dst: str | os.PathLike, sha256_prefix: str | None = None,
     when ``HRSEG_OFFLINE`` is set (no network is tried), when the download fails, is shorter than
     announced, or its hash does not start with ``sha256_prefix``; nothing is left at ``dst`` or
     beside it then. A download that matched ``sha256_prefix`` gets its stamp (:func:`checked`).
+    Under the download lock, a file another process put at ``dst`` meanwhile is used, and the
+    temporaries of ``dst`` a killed download left (:func:`hrseg.utils.io.remove_stale_temporaries`)
+    are removed first: no other process is writing them.
     """
     dst = Path(dst)
     by_hand = f"download it by hand and put it at {dst}"
     if os.environ.get("HRSEG_OFFLINE") and not url.startswith("file:"):
         raise CheckpointError(f"offline (HRSEG_OFFLINE is set): {url} is not in the cache; {by_hand}")
+    with _download_lock(dst):
+        if dst.is_file():  # another process downloaded it while this one waited for the lock
+            return checked(dst, sha256_prefix)
+        for stale in remove_stale_temporaries(dst) if fcntl is not None else []:
+            log.info(f"{stale}: removed, a download of {dst.name} that did not finish")
+        return _fetch(url, dst, sha256_prefix, progress, by_hand)
+
+
+@contextlib.contextmanager
+def _download_lock(dst: Path) -> Iterator[None]:
+    """Hold the lock of ``dst``: ``flock`` on ``.<name>.lock`` beside it (released by the system
+    when a process dies), removed again on the way out, so the cache keeps no trace of it; a
+    waiter that then holds a removed lock file takes the one there now. Where there is no ``fcntl``
+    nothing is locked (and no temporary file can be known to be stale)."""
+    if fcntl is None:
+        yield
+        return
+    path = dst.with_name(f".{dst.name}.lock")
+    try:
+        make_folder(dst.parent)
+        while True:
+            lock = open(path, "a+b")  # noqa: SIM115 - held across the yield, closed below
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info(f"waiting for another process downloading {dst.name}")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                    break
+            except FileNotFoundError:  # its holder removed it on the way out
+                pass
+            lock.close()
+    except (ConfigError, OSError) as e:
+        raise CheckpointError(f"{dst}: cannot write to the weights cache ({e})") from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        lock.close()  # releases the lock
+
+
+def _fetch(url: str, dst: Path, sha256_prefix: str | None, progress: bool, by_hand: str) -> Path:
+    """:func:`download`'s transfer: temporary name, hash check, atomic rename, stamp."""
     digest = hashlib.sha256()
     try:
         with atomic_path(dst) as tmp:

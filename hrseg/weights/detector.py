@@ -25,7 +25,10 @@ from torch import nn
 from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
 
 from hrseg.checkpoint import extract_state_dict, load_state
+from hrseg.errors import CheckpointError
 from hrseg.meta.classes import coco80_categories
+from hrseg.models.backbones import named_spec, named_specs
+from hrseg.models.detection import registered_name
 from hrseg.utils.safe_load import read_weights
 from hrseg.weights import build_model, detect_layout, load_into, record_of, resolve
 
@@ -56,7 +59,7 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
     if layout == "torchvision":
         model = build_torchvision_detector(path, content)
     elif layout == "mmdet_faster_rcnn":
-        name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path))
+        name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path), path)
         model = build_model(name)
         load_into(model, path, name, record=record, content=content)
         model.classes = coco80_categories()
@@ -65,7 +68,33 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
     return model.eval(), str(path)
 
 
-def _hrnet_detector_for(state: Mapping[str, Any]) -> str:
-    """The hrseg Faster R-CNN whose width fits an mmdetection file (from its stem width)."""
-    width = state["backbone.stage2.0.branches.0.0.conv1.weight"].shape[0]
-    return f"det_fasterrcnn_hrnetv2p_w{width}"
+def _hrnet_detector_for(state: Mapping[str, Any], path: str | os.PathLike = "<state dict>") -> str:
+    """The hrseg detector an mmdetection file fills: Mask R-CNN where it has a mask head, else
+    Faster R-CNN, on the named HRNet its backbone is (:func:`_named_hrnet`)."""
+    kind = "det_maskrcnn" if any(k.startswith("roi_head.mask_head.") for k in state) else "det_fasterrcnn"
+    return registered_name(kind, _named_hrnet(state, path))
+
+
+def _named_hrnet(state: Mapping[str, Any], path: str | os.PathLike, prefix: str = "backbone.") -> str:
+    """The named HRNet (:func:`hrseg.models.backbones.named_specs`) whose width, modules per stage
+    and blocks per branch the backbone keys of ``state`` (under ``prefix``) have: W18-small v1 has
+    branches of 16 channels, so the width alone does not name it. None fits: a
+    :class:`CheckpointError` naming the file."""
+    def count(head: str) -> int:
+        """How many numbered modules follow ``head`` among the keys (1 + the largest number)."""
+        numbers = [k[len(prefix + head):].split(".", 1)[0] for k in state if k.startswith(prefix + head)]
+        return 1 + max((int(n) for n in numbers if n.isdigit()), default=-1)
+
+    try:
+        found = (int(state[f"{prefix}stage2.0.branches.0.0.conv1.weight"].shape[0]),
+                 tuple(count(f"stage{s}.") for s in (2, 3, 4)), count("stage2.0.branches.0."), count("layer1."))
+    except KeyError:
+        raise CheckpointError(f"{path}: no HRNet backbone under {prefix!r} (an mmdetection HRNetV2p file has one)") \
+            from None
+    for name in named_specs():
+        stages = named_spec(name).stages
+        if found == (stages[1].num_channels[0], tuple(s.num_modules for s in stages[1:]),
+                     stages[1].num_blocks[0], stages[0].num_blocks[0]):
+            return name
+    raise CheckpointError(f"{path}: its HRNet (branch width {found[0]}, modules {found[1]}, {found[2]} blocks a "
+                          f"branch) is none of hrseg's named ones ({', '.join(named_specs())})")

@@ -28,8 +28,12 @@ to put the file at; a file put there by hand is checked against the prefix when 
 `python tools/weights.py verify FILE` says what a file is and whether its hash matches.
 `--weights` also takes a URL (`https://`, `file://`: another project's checkpoint, as mmpose
 and mmdetection users pass them): downloaded once into `$HRSEG_HOME/weights/urls/`,
-checked against the SHA-256 prefix of a torch.hub-style name (`name-<hex>.pth`), then read like
-a file (a published file under another address is still known by its hash).
+checked against the SHA-256 prefix of a torch.hub- or OpenMMLab-style name (`name-<hex>.pth`,
+`name-<hex>_<date>.pth`), then read like a file (a published file under another address is still
+known by its hash). Files of other classes than a model's default (PASCAL-Context's 59, LIP's 20)
+build it with their classes (`hrseg.build_model("seg_hrnetv2_w48", weights="pascal_context_59")`),
+and a whole load sets `model.meta` (input size, normalisation, keypoints or classes), which
+`hrseg.save_checkpoint` writes into the file.
 
 Metrics are the publishers' (dataset and protocol in the table), not measured by hrseg. "params"
 is the size of the model the file fills (the file is about 4 bytes per parameter). Licences:
@@ -43,8 +47,11 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
   with `True`. Loading sets it on the model, whatever it was built with.
 - mmsegmentation's head convs have no bias where hrseg's have one: it is set to 0 (exact).
 - mmdetection Faster R-CNN: the background class row moves from last to first, class-specific
-  box rows get 4 (unused) background rows, and the model gets mmdetection's unrounded anchors
-  and aligned RoIAlign. mmdetection FCOS files are refused (a different head).
+  box rows get 4 (unused) background rows, and the model gets mmdetection's unrounded anchors,
+  aligned RoIAlign and its RPN test setting (1000 proposals before and after NMS, where the model
+  kept the builder's 2000); images are still padded to a multiple of 64 (mmdetection pads to 32),
+  which makes the V2p levels exactly mmdetection's HRFPN. mmdetection FCOS files are refused (a
+  different head). With `pretrained=` (the backbone only) none of this is set.
 
 ## The person detector in front of pose
 
@@ -85,7 +92,7 @@ def render_markdown() -> str:
 def format_list(pattern: str = "", model: str | None = None) -> str:
     """One line per record for ``tools/weights.py list``: name, tags, metric, cached or not."""
     names = set(list_weights(pattern, model))
-    lines = []
+    lines = [f"{'name (--weights NAME)':58s} {'tags (weights=TAG)':22s} {'published metric':24s} cache"] if names else []
     for r in RECORDS:
         if r.name in names:
             cached = "cached" if (cache_dir() / r.filename).is_file() else ""

@@ -92,8 +92,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None,
         out = _rename(state, _FCN if layout == "mmseg_fcn" else _OCR)
         biased = _zero_bias(out, ["head.last_layer.0.weight", "head.aux_head.0.weight", "head.conv3x3_ocr.0.weight"])
         note = f"{layout}: conv bias of {', '.join(biased)} set to 0 (the OpenMMLab ConvModule has none)"
-        return Converted(layout, out, notes=[note, "align_corners=False, as mmsegmentation trains"],
-                         align_corners=False)
+        # align_corners=False, as mmsegmentation trains: set (and noted) by a whole load, not by pretrained=
+        return Converted(layout, out, notes=[note], align_corners=False)
     if layout == "imagenet":
         head = tuple(CLASSIFICATION_HEAD) + ("head.", "fc.")
         left = [k for k in state if k.startswith(head)]

@@ -15,7 +15,10 @@ What differs between the two, from ``reference/openmmlab_meta.json``, and what i
 - anchors: mmdetection does not round its base anchors, torchvision does; RoIAlign:
   mmdetection's is ``aligned=True`` with adaptive sampling, torchvision's ``MultiScaleRoIAlign``
   ``aligned=False`` with 2 samples. These conventions travel with the weights:
-  :func:`apply_conventions` swaps in :class:`UnroundedAnchorGenerator` and :class:`AlignedRoIAlign`.
+  :func:`apply_conventions` swaps in :class:`UnroundedAnchorGenerator` and :class:`AlignedRoIAlign`;
+- RPN test proposals: mmdetection's ``test_cfg.rpn`` keeps 1000 per level before NMS and 1000
+  after, where the HRNet-Object-Detection settings hrseg's detectors are built with keep 2000 /
+  2000: :func:`apply_conventions` sets mmdetection's (a value given to the model stays).
 """
 from __future__ import annotations
 
@@ -30,7 +33,12 @@ from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
 from hrseg.errors import CheckpointError
 from hrseg.weights.converted import Converted, rename_prefixes as _rename
+from hrseg.models.detection import OFFICIAL_RPN_TEST
 from hrseg.models.mask_rcnn import convert_mmdet_mask_head
+
+# mmdetection's test_cfg.rpn of the published HRNetV2p detectors (reference/openmmlab_meta.json):
+# nms_pre 1000 (per level, as torchvision's pre_nms_top_n), max_per_img 1000.
+MMDET_RPN_TEST: dict[str, int] = dict(rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000)
 
 _NAMES = {
     "backbone.": "backbone.body.backbone.",
@@ -66,8 +74,8 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLi
         if reg_key in out:
             reg = out[reg_key]
             out[reg_key] = torch.cat([reg.new_zeros((4,) + reg.shape[1:]), reg])
-    notes = [("mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
-              "rows prepended for it; unrounded anchors and aligned RoIAlign (mmdetection's) set on the model")]
+    notes = ["mmdet Faster R-CNN: background moved from the last class row to the first, 4 zero box-regression "
+             "rows prepended for it"]
     if mask_keys:
         out.update(masks)
         notes.append(f"mmdet Mask R-CNN: {len(mask_keys)} mask-head tensors converted (a zero background mask row added)")
@@ -105,8 +113,20 @@ class AlignedRoIAlign(MultiScaleRoIAlign):
         return out
 
 
-def apply_conventions(model: nn.Module) -> None:
-    """Give a torchvision-style Faster R-CNN mmdetection's anchors and RoIAlign."""
+def apply_conventions(model: nn.Module) -> list[str]:
+    """Give a torchvision-style Faster R-CNN mmdetection's anchors, RoIAlign and RPN test proposals
+    (:data:`MMDET_RPN_TEST`, where the model has the builder's :data:`OFFICIAL_RPN_TEST`: a value
+    given to the model stays); returns the notes saying what was set. A model without an RPN (a
+    bare HRNet or HRNetV2p filled from the file's backbone) has none of them: nothing is set."""
+    if not hasattr(model, "rpn"):
+        return []
+    notes = ["unrounded anchors and aligned RoIAlign (mmdetection's) set on the model"]
+    pre, post, rpn = "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", model.rpn  # torchvision: counts per mode
+    if (rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"]) == (OFFICIAL_RPN_TEST[pre],
+                                                                          OFFICIAL_RPN_TEST[post]):
+        rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = MMDET_RPN_TEST[pre], MMDET_RPN_TEST[post]
+        notes.append(f"RPN test proposals {MMDET_RPN_TEST[pre]} per level before NMS, {MMDET_RPN_TEST[post]} after "
+                     "(mmdetection's test_cfg)")
     old = model.rpn.anchor_generator
     model.rpn.anchor_generator = UnroundedAnchorGenerator(old.sizes, old.aspect_ratios)
     for attr in ("box_roi_pool", "mask_roi_pool"):  # Mask R-CNN's mask branch pools the same way
@@ -115,3 +135,4 @@ def apply_conventions(model: nn.Module) -> None:
             setattr(model.roi_heads, attr, AlignedRoIAlign(pool.featmap_names, pool.output_size, sampling_ratio=0,
                                                            canonical_scale=pool.canonical_scale,
                                                            canonical_level=pool.canonical_level))
+    return notes

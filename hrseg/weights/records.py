@@ -15,6 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
+from hrseg.meta.classes import CITYSCAPES_CLASSES, LIP_CLASSES, PASCAL_CONTEXT_59_CLASSES, coco80_categories
+from hrseg.meta.keypoints import COCO_PERSON
+
 OPENMMLAB = "https://download.openmmlab.com"
 MMPOSE1 = f"{OPENMMLAB}/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco"
 MMPOSE0 = f"{OPENMMLAB}/mmpose/top_down/hrnet"
@@ -47,11 +51,28 @@ CTX59_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_data
 # left/right classes exchanged, resized back to the image): the README's 55.83 / 56.48.
 LIP_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="lip")
 
-# The meta a model needs; names refer to the tables in hrseg.meta.
+# The hash prefix a published file name carries: torch.hub's ``name-<hex>.pth`` (8 to 64 digits of
+# its SHA-256), OpenMMLab's ``name-<8 hex>.pth`` and ``name-<8 hex>_<date>.pth`` (mmpose).
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z.]+$")
+
+
+def hash_in_name(name: str) -> str | None:
+    """The SHA-256 prefix a published file name (or URL) carries, else None: the one rule for the
+    table's files and for checkpoints given by URL."""
+    found = _HASH_IN_NAME.search(name)
+    return found.group(1) if found else None
+
+
+# The meta a model needs; names refer to the tables in hrseg.meta (:func:`meta_tables`).
 _POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
 _SEG_META = {"normalize": "imagenet"}
 _CLS_META = {"normalize": "imagenet", "input_size": [224, 224]}
 _DET_META = {"classes": "coco_80", "normalize": "imagenet", "input_size": [800, 1333]}
+# The tables those names refer to (torchvision's "coco_91" is its own detector's: hrseg.weights.detector).
+_KEYPOINTS = {"coco_17": COCO_PERSON}
+_CLASSES = {"coco_80": coco80_categories, "cityscapes_19": lambda: list(CITYSCAPES_CLASSES),
+            "pascal_context_59": lambda: list(PASCAL_CONTEXT_59_CLASSES), "lip_20": lambda: list(LIP_CLASSES)}
+_NORMALIZE = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 
 @dataclass(frozen=True)
@@ -87,8 +108,40 @@ class WeightRecord:
     @property
     def sha256(self) -> str | None:
         """The SHA-256 prefix the file name carries, else None."""
-        m = re.search(r"-([0-9a-f]{8})(?:_\d{8})?\.pth$", self.url)
-        return m.group(1) if m else None
+        return hash_in_name(self.url)
+
+    @property
+    def class_set(self) -> tuple[str, int] | None:
+        """``meta["classes"]`` (``<dataset>_<count>``) as ``(dataset, count)``; None for files
+        without classes (pose, ImageNet)."""
+        classes = self.meta.get("classes")
+        if not classes:
+            return None
+        dataset, count = classes.rsplit("_", 1)
+        return dataset, int(count)
+
+    @property
+    def num_classes(self) -> int | None:
+        """The outputs of the head the file fills: its classes' count (:attr:`class_set`), plus the
+        background label 0 of hrseg's detectors (torchvision's convention: 81 for COCO's 80)."""
+        if self.class_set is None:
+            return None
+        return self.class_set[1] + (1 if self.model.startswith("det_") else 0)
+
+    def model_meta(self) -> dict[str, Any]:
+        """``meta`` with its table names replaced by the tables, in the form hrseg's checkpoints
+        record a model's meta (``meta.model``, what the tasks read back): ``keypoints`` a keypoint
+        set's dict, ``classes`` names (segmentation) or ``{'id', 'name'}`` (detectors), ``normalize``
+        as ``mean`` / ``std``; the dataset the classes are of as ``dataset``."""
+        out = {k: v for k, v in self.meta.items() if k not in ("keypoints", "classes", "normalize")}
+        if self.meta.get("keypoints") in _KEYPOINTS:
+            out["keypoints"] = _KEYPOINTS[self.meta["keypoints"]].to_dict()
+        if self.meta.get("classes") in _CLASSES:
+            out["classes"] = _CLASSES[self.meta["classes"]]()
+            out["dataset"] = self.class_set[0]
+        if self.meta.get("normalize") in _NORMALIZE:
+            out["mean"], out["std"] = (list(v) for v in _NORMALIZE[self.meta["normalize"]])
+        return out
 
 
 def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),

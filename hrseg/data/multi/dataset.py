@@ -122,8 +122,8 @@ class MultiTaskDataset(CocoDetection):
             image, masks = image[:, ::-1], masks[:, :, ::-1]
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
             semantic = semantic[:, ::-1] if semantic is not None else None
-            for kp in keypoints:
-                kp[:, :2], kp[:, 2] = fliplr_joints(kp[:, :2], kp[:, 2], w, self.flip_pairs)
+            for kp in keypoints:  # in the boxes' continuous coordinates, as the masks' pixels
+                kp[:, :2], kp[:, 2] = fliplr_joints(kp[:, :2], kp[:, 2], w, self.flip_pairs, continuous=True)
         target = {"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(t.labels),
                   "image_id": torch.tensor(image_id, dtype=torch.int64)}
         if "masks" in self.heads:

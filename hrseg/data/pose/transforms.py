@@ -36,15 +36,18 @@ __all__ = [
 ]
 
 def fliplr_joints(joints: np.ndarray, joints_vis: np.ndarray, width: int,
-                  flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS
+                  flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS, continuous: bool = False
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Mirror joints (K, 2) in an image ``width`` wide and swap left/right labels.
 
-    As official: ``x -> width - x - 1`` and unlabelled joints are zeroed. Returns new arrays.
+    As official top-down: ``x -> width - x - 1`` (pixel indices) and unlabelled joints are zeroed.
+    ``continuous``: ``x -> width - x``, the mirror of boxes and masks in continuous coordinates
+    (torchvision's keypoint R-CNN flip; the multi-task model's joints go with its boxes).
+    Returns new arrays.
     """
     joints = np.array(joints, dtype=np.float32)
     vis = np.array(joints_vis, dtype=np.float32)
-    joints[:, 0] = width - joints[:, 0] - 1
+    joints[:, 0] = width - joints[:, 0] - (0 if continuous else 1)
     for a, b in flip_pairs:
         joints[[a, b]] = joints[[b, a]]
         vis[[a, b]] = vis[[b, a]]
