@@ -107,7 +107,8 @@ def test_published_meta_travels_with_the_model(tmp_path, home, monkeypatch):
 
     loaded, cfg = pose.TASK.load_model(saved)
     assert cfg["model"]["name"] == "pose_hrnet_w18_small_v1" and loaded.meta["input_size"] == [256, 192]
-    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    loaded_state = loaded.state_dict()
+    assert all(torch.equal(loaded_state[k], v) for k, v in model.state_dict().items())
 
 
 # -- F4: a detector's HRNetV2p into a bare HRNet / HRNetV2p --------------------------------------------
@@ -116,7 +117,8 @@ def test_a_detector_file_fills_a_bare_hrnet_and_an_hrnetv2p(mmdet_w18):
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     hrnet = hrseg.build_model("hrnet_w18")
     report = hrseg.load_checkpoint(hrnet, path)
-    assert all(torch.equal(hrnet.state_dict()[k], v) for k, v in backbone.items()) and not report.not_loaded
+    got = hrnet.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in backbone.items()) and not report.not_loaded
     assert not any("RoIAlign" in n for n in report.notes)  # F7: no detector, nothing set
     pyramid = hrseg.build_model("hrnetv2p_w18")
     report = hrseg.load_checkpoint(pyramid, path)
@@ -218,3 +220,15 @@ def test_verify_names_the_model_an_hrseg_checkpoint_records(tmp_path):
                                  meta={"config": cfg, "model": pose.TASK.model_meta(cfg)})
     assert weights.verify(path)["model"] == SMALL_POSE
     assert "model" not in weights.verify(hrseg.save_checkpoint(tmp_path / "bare.pth", hrseg.build_model(SMALL)))
+
+
+def test_a_missing_file_with_a_published_files_name_says_its_name(tmp_path, monkeypatch):
+    """`--weights hrnet_cs_8090_torch11.pth` (the README's example) where no such file is: the error
+    names the published weights that download it."""
+    monkeypatch.chdir(tmp_path)
+    record = get_weights("seg_hrnetv2_w48.official_cityscapes")
+    with pytest.raises(CheckpointError, match=rf"{record.filename}: checkpoint file not found \(it is the published "
+                                              rf"{record.name}: --weights {record.name} downloads it\)"):
+        weights.resolve(record.filename)
+    with pytest.raises(CheckpointError, match=r"other.pth: checkpoint file not found$"):
+        weights.resolve("other.pth")

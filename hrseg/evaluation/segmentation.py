@@ -113,8 +113,8 @@ def format_table(result: dict[str, Any], class_names: Sequence[str] | None = Non
         raise ValueError(f"{len(names)} class names for {len(iou)} classes")
     width = max(8, *(len(n) for n in names))
     pct = lambda v: "nan" if v is None or math.isnan(v) else f"{100 * v:.2f}"  # noqa: E731
-    lines = [f"{'class':<{width}} | {'IoU':>6} | {'Acc':>6}", f"{'-' * width}-+-{'-' * 6}-+-{'-' * 6}"]
+    lines = [f"{'class':<{width}} | {'IoU %':>6} | {'Acc %':>6}", f"{'-' * width}-+-{'-' * 6}-+-{'-' * 6}"]
     lines += [f"{n:<{width}} | {pct(i):>6} | {pct(a):>6}" for n, i, a in zip(names, iou, acc)]
     lines.append(f"{'-' * width}-+-{'-' * 6}-+-{'-' * 6}")
-    lines.append(f"mIoU {pct(result['mIoU'])}  mAcc {pct(result['mean_acc'])}  aAcc {pct(result['pixel_acc'])}")
+    lines.append(f"mIoU {pct(result['mIoU'])}%  mAcc {pct(result['mean_acc'])}%  aAcc {pct(result['pixel_acc'])}%")
     return "\n".join(lines)

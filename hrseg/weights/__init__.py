@@ -114,7 +114,9 @@ def resolve(name_or_path: str | os.PathLike, model: str | None = None, progress:
     if _is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
-            raise CheckpointError(missing_file(path, "checkpoint file"))
+            known = _named(path) if not path.is_dir() else None  # a published file's name: say how to get it
+            hint = f" (it is the published {known.name}: --weights {known.name} downloads it)" if known else ""
+            raise CheckpointError(missing_file(path, "checkpoint file") + hint)
         return path
     record = get_weights(str(name_or_path), model)
     path = cache_dir() / record.filename
