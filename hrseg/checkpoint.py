@@ -59,6 +59,19 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return read_weights(path)
 
 
+def checkpoint_meta(content: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's ``meta`` (an hrseg checkpoint's ``config`` and ``model``), {} where it has none
+    or not a mapping (another project's files put other things there)."""
+    meta = content.get("meta")
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def recorded_model(meta: Mapping[str, Any]) -> str | None:
+    """The model name a checkpoint's ``meta`` records: its ``model`` section's, else its config's
+    ``model.name``; None when it records none."""
+    return (meta.get("model") or {}).get("model") or ((meta.get("config") or {}).get("model") or {}).get("name")
+
+
 def extract_state_dict(ckpt: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint: unwrap ``state_dict``-style entries and strip wrapper prefixes."""
     state: Mapping[str, Any] = ckpt

@@ -100,8 +100,8 @@ def test_published_meta_travels_with_the_model(tmp_path, home, monkeypatch):
     fresh = hrseg.build_model("pose_hrnet_w18_small_v1")
     hrseg.load_checkpoint(fresh, saved)
     assert fresh.meta == meta
-    assert "meta" not in torch.load(hrseg.save_checkpoint(tmp_path / "bare.pth", hrseg.build_model(SMALL)),
-                                    weights_only=True)  # a model without meta: the state dict only
+    bare = hrseg.save_checkpoint(tmp_path / "bare.pth", hrseg.build_model(SMALL))
+    assert "meta" not in torch.load(bare, weights_only=True)  # a model without meta: the state dict only
     # the tools take that file as the published weights it holds (their config and test settings)
     from hrseg.tasks import pose
 

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from hrseg.errors import CheckpointError, ConfigError, missing_tracking
 from hrseg import weights as published
 from hrseg.backends import AUTO
-from hrseg.checkpoint import read_checkpoint
+from hrseg.checkpoint import checkpoint_meta, read_checkpoint
 from hrseg.config import load_config, parse_options
 from hrseg.engine import Trainer, get_rank
 from hrseg.engine.schedules import check_schedule
@@ -209,7 +209,7 @@ class Task:
         content, meta = None, {}
         if record is None:
             content = read_checkpoint(path)
-            meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
+            meta = checkpoint_meta(content)
             record = published.record_held(path, meta)
         common.check_holds_task(self.name, path, meta, record)
         if record is not None:  # published weights: their layout is converted, their meta is the record's

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from hrseg.checkpoint import recorded_model
 from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
 from hrseg.errors import CheckpointError, ConfigError
@@ -185,8 +186,7 @@ def merged(base: Mapping[str, Any], over: Mapping[str, Any], open_keys: Sequence
 def check_holds_task(name: str, path: Path, meta: Mapping[str, Any], record: Any) -> None:
     """Another task's weights (a segmentation checkpoint given to pose) stop here, in one line,
     before a model is built or exported: the task the file records, else its model's."""
-    model = record.model if record is not None else (meta.get("model") or {}).get("model") or (
-        (meta.get("config") or {}).get("model") or {}).get("name")
+    model = record.model if record is not None else recorded_model(meta)
     task = (meta.get("model") or {}).get("task") if record is None else None
     if task is None and model:
         try:

@@ -22,7 +22,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from hrseg.checkpoint import LoadReport, extract_state_dict, load_state, read_checkpoint
+from hrseg.checkpoint import (
+    LoadReport, checkpoint_meta, extract_state_dict, load_state, read_checkpoint, recorded_model,
+)
 from hrseg.errors import CheckpointError, ConfigError, missing_file
 from hrseg.models import registry
 from hrseg.weights.cache import cache_dir, checked, download, hrseg_home, sha256_of
@@ -237,8 +239,7 @@ def _set_meta(model: nn.Module, content: Mapping[str, Any], record: WeightRecord
     """``model.meta`` after a whole load: the file's own (``meta.model`` of an hrseg checkpoint, as
     :func:`hrseg.save_checkpoint` writes it), else that of the published file it is; any other file
     leaves it as it was."""
-    recorded = content.get("meta")
-    recorded = recorded.get("model") if isinstance(recorded, Mapping) else None
+    recorded = checkpoint_meta(content).get("model")
     if isinstance(recorded, Mapping) and isinstance(recorded.get("task"), str):
         model.meta = dict(recorded)
     elif record is not None and record.model in registry.list_models():
@@ -296,9 +297,7 @@ def build_model(name: str, weights: str | os.PathLike | None = None, pretrained:
 def _record_for(weights: str | os.PathLike, model: str) -> WeightRecord | None:
     """The published record ``weights`` is: by name or tag, else by the file name of a path or URL
     (as :func:`load_into` knows it, without reading or hashing anything)."""
-    if _is_url(weights):
-        return _named(Path(urllib.parse.urlparse(str(weights)).path))
-    return _named(Path(weights)) if _is_path(weights) else get_weights(str(weights), model)
+    return record_of(weights, model) or _named(Path(urllib.parse.urlparse(str(weights)).path))
 
 
 def verify(path: str | os.PathLike) -> dict[str, object]:
@@ -315,8 +314,7 @@ def verify(path: str | os.PathLike) -> dict[str, object]:
                               "tensors": len(state), "record": record.name if record else None}
     if record is not None and record.sha256:
         out["hash_ok"] = digest.startswith(record.sha256)
-    meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
-    recorded = (meta.get("config") or {}).get("model", {}).get("name") or (meta.get("model") or {}).get("model")
+    recorded = recorded_model(checkpoint_meta(content))
     if recorded:  # an hrseg checkpoint names its model (what hrseg export and --config need)
         out["model"] = recorded
     return out
