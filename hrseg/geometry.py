@@ -1,7 +1,8 @@
 """Top-down crop geometry, shared by the data side (crops, augmentation) and the heatmap codec
 (mapping heatmap coordinates back to the image). It follows the official HRNet code
 (``lib/utils/transforms.py``): a person is a centre and a scale (box size / ``PIXEL_STD``), the
-crop is one ``cv2.warpAffine`` by :func:`get_affine_transform`."""
+crop is one ``cv2.warpAffine`` by :func:`get_affine_transform`, or with UDP (unbiased data processing,
+Huang et al., CVPR 2020) by :func:`get_udp_affine_transform`; :func:`crop_transform` picks one."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -68,6 +69,32 @@ def get_affine_transform(center: Sequence[float], scale: Sequence[float] | float
     if inv:
         return cv2.getAffineTransform(dst, src)
     return cv2.getAffineTransform(src, dst)
+
+
+def get_udp_affine_transform(center: Sequence[float], scale: Sequence[float] | float, rot: float,
+                             output_size: Sequence[float], inv: bool = False) -> np.ndarray:
+    """UDP's crop matrix (mmpose's ``get_udp_warp_matrix``): the box (``scale`` * 200 wide and high,
+    rotated by ``rot`` degrees about ``center``) onto the pixel centres ``0 .. w - 1`` of an
+    ``output_size`` (w, h) image, so that a crop, its heatmaps (at ``0 .. w/4 - 1``) and their mirror
+    images measure distances alike. Float32 forward, as mmpose's; ``inv`` gives the reverse map in
+    float64 (heatmap or crop coordinates back to the image)."""
+    scale = np.array([scale, scale]) if np.isscalar(scale) else np.asarray(scale)
+    s = scale.astype(np.float64) * PIXEL_STD
+    cx, cy = float(center[0]), float(center[1])
+    rot_rad = np.deg2rad(rot)
+    cs, sn = np.cos(rot_rad), np.sin(rot_rad)
+    sx, sy = (output_size[0] - 1) / s[0], (output_size[1] - 1) / s[1]
+    mat = np.array([[cs * sx, -sn * sx, sx * (-cx * cs + cy * sn + 0.5 * s[0])],
+                    [sn * sy, cs * sy, sy * (-cx * sn - cy * cs + 0.5 * s[1])]], dtype=np.float64)
+    return cv2.invertAffineTransform(mat) if inv else mat.astype(np.float32)
+
+
+def crop_transform(center: Sequence[float], scale: Sequence[float] | float, rot: float,
+                   output_size: Sequence[float], udp: bool = False, inv: bool = False) -> np.ndarray:
+    """The crop matrix of a person box: the official one, or UDP's with ``udp``."""
+    if udp:
+        return get_udp_affine_transform(center, scale, rot, output_size, inv)
+    return get_affine_transform(center, scale, rot, output_size, inv=inv)
 
 
 def affine_transform(points: np.ndarray, trans: np.ndarray) -> np.ndarray:

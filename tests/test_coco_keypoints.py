@@ -207,3 +207,14 @@ def test_bad_images_skipped_in_training_errors_in_evaluation(tmp_path: Path, coc
     ev = CocoPoseDataset(write_json_file(tmp_path / "turned.json", data), images, train=False, **SMALL)
     with pytest.raises(DataError, match="785.jpg: decoded as 640x425, but turned.json says 425"):
         ev[0]
+
+
+def test_the_dataset_defaults_to_the_configs_visibility_rule():
+    """The Python class and the config (the official rule: a joint outside the crop keeps its partial
+    Gaussian) default alike."""
+    import inspect
+
+    from hrseg.tasks.pose import POSE_DEFAULTS
+
+    default = inspect.signature(CocoPoseDataset).parameters["clip_visibility"].default
+    assert default is POSE_DEFAULTS["data"]["clip_visibility"] is False

@@ -15,7 +15,7 @@ from PIL import Image
 
 import hrseg
 from hrseg.errors import CheckpointError, ConfigError, DataError
-from hrseg.utils.progress import LineProgress, progress_bar
+from hrseg.utils.progress import LineProgress, progress_bar, progress_iter
 from hrseg.meta.keypoints import COCO_PERSON
 from hrseg.models.registry import model_info
 from hrseg.tasks import detection, pose, segmentation
@@ -103,8 +103,12 @@ def test_infer_checks_every_input_and_the_outputs_names_before_writing(tmp_path,
         writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
         writer.write(np.zeros((48, 64, 3), np.uint8))
         writer.release()
-    with pytest.raises(DataError, match="two videos named 'clip' would write the same output files"):
+    with pytest.raises(DataError, match=r"two videos whose outputs would take the same names \('clip'\)"):
         infer_pose.main([str(v) for v in videos] + ["--weights", str(path), "--out", str(out)])
+    videos[1].rename(videos[1].with_name("clip_annotated.avi"))  # both would write clip_annotated.<ext>
+    with pytest.raises(DataError, match=r"clip_annotated.avi: two videos .* \('clip_annotated'\)"):
+        infer_pose.main([str(videos[0]), str(videos[1].with_name("clip_annotated.avi")), "--weights", str(path),
+                         "--out", str(out)])
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="file: the output folder is a file"):
         infer_pose.main([str(photo), "--weights", str(path), "--out", str(tmp_path / "file")])
@@ -155,6 +159,16 @@ def test_progress_off_a_terminal_is_a_line_every_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert "epoch 1/2: 3/100, loss 0.1" in lines
     assert not any(line.startswith("epoch 2/2") for line in lines)
+
+
+def test_evaluation_loops_report_off_a_terminal_too(caplog):
+    """The pose, detection and segmentation evaluations iterate through progress_iter: every item,
+    and off a terminal a closing line (and one every 30 s), as training's epochs."""
+    with caplog.at_level(logging.INFO, logger="hrseg"):
+        assert list(progress_iter(iter(range(5)), 5, "predict")) == list(range(5))
+        assert list(progress_iter(range(3), 3, "quiet", disable=True)) == [0, 1, 2]
+    lines = [r.getMessage() for r in caplog.records]
+    assert "predict: 5/5" in lines and not any(line.startswith("quiet") for line in lines)
 
 
 def test_a_model_name_says_its_task_and_the_registry_holds_to_it():

@@ -1,1 +1,2 @@
-"""Target encoders / decoders: the heatmap codecs of top-down pose (MSRA Gaussian, DARK), shared by training targets and decoding."""
+"""Target encoders / decoders: the heatmap codecs of top-down pose (MSRA Gaussian, DARK, UDP), shared by
+training targets and decoding."""

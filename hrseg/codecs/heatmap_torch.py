@@ -5,7 +5,8 @@ rounding, <= 1e-6): the same joint rounding ``int(x / stride + 0.5)`` (toward ze
 the Gaussian centred on it over the cells within ``floor(3 sigma)`` (the official window for the
 official sigmas; the module docstring of :mod:`hrseg.codecs.heatmap` says why not for others),
 clipped to the map, weight 0 for unlabelled joints and for joints whose window misses the map,
-and for ``unbiased`` (DARK) the Gaussian at the exact sub-pixel position over the whole map. It is
+for ``unbiased`` (DARK) the Gaussian at the exact sub-pixel position over the whole map, and for
+``udp`` at the exact position at UDP's stride within the window about the rounded one. It is
 one chain of elementwise kernels over (N, K, H, W), with no host synchronisation, so it can run
 inside a CUDA graph; a DataLoader worker then only decodes and warps
 (``CocoPoseDataset(..., draw_targets=False)``).
@@ -16,13 +17,13 @@ from typing import Sequence
 
 import torch
 
-from hrseg.codecs.heatmap import window_radius
+from hrseg.codecs.heatmap import udp_stride, window_radius
 from hrseg.codecs.msra import HeatmapCodec
 
 
 def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Sequence[int],
                   heatmap_size: Sequence[int], sigma: float, unbiased: bool = False,
-                  joint_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  joint_weights: torch.Tensor | None = None, udp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Targets (N, K, H, W) float32 and target weights (N, K, 1) float32 for ``joints`` (N, K, 2)
     in input-crop pixels and ``joints_vis`` (N, K) or (N, K, 1); sizes are (w, h) as
     :func:`~hrseg.codecs.heatmap.encode`'s. ``joint_weights`` (K,): the official
@@ -33,8 +34,12 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     # float32 joints over a float64 stride, as the codec reads them; Python scalars only, so that
     # nothing is copied from the host (a copy from pageable memory cannot be graph-captured)
     xy = joints[..., :2].float().double()
-    stride_x, stride_y = image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]
-    xy = torch.stack([xy[..., 0] / stride_x, xy[..., 1] / stride_y], -1)
+    if udp:  # float32 joints over UDP's float32 stride, in float32 (as the codec and mmpose)
+        stride_x, stride_y = (float(v) for v in udp_stride(image_size, heatmap_size))
+        xy = torch.stack([xy[..., 0].float() / stride_x, xy[..., 1].float() / stride_y], -1).double()
+    else:
+        stride_x, stride_y = image_size[0] / heatmap_size[0], image_size[1] / heatmap_size[1]
+        xy = torch.stack([xy[..., 0] / stride_x, xy[..., 1] / stride_y], -1)
     mu = xy if unbiased else torch.trunc(xy + 0.5)
     if unbiased:  # DarkPose's window test
         tmp_size = float(sigma) * 3
@@ -50,9 +55,13 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     mx, my = mu[..., 0, None, None], mu[..., 1, None, None]
     if unbiased:
         target = torch.exp(-((xs - mx) ** 2 + (ys - my) ** 2) / (2 * sigma ** 2)).float()
-    else:  # whole-cell offsets from mu, in float32 arithmetic as the codec's
-        gx, gy = (xs - mx).float(), (ys - my).float()
-        target = torch.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
+    else:
+        if udp:  # at the exact position, in float64 as the codec's
+            ex, ey = xy[..., 0, None, None], xy[..., 1, None, None]
+            target = torch.exp(-((xs - ex) ** 2 + (ys - ey) ** 2) / (2 * sigma ** 2)).float()
+        else:  # whole-cell offsets from mu, in float32 arithmetic as the codec's
+            gx, gy = (xs - mx).float(), (ys - my).float()
+            target = torch.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
         ux, uy = ul[..., 0, None, None], ul[..., 1, None, None]
         in_window = (xs >= ux) & (xs < br[..., 0, None, None]) & (ys >= uy) & (ys < br[..., 1, None, None])
         target = target * in_window
@@ -71,4 +80,4 @@ def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.T
     if codec.use_different_joints_weight:
         weights = torch.as_tensor(joint_weights, dtype=torch.float32).to(joints.device)
     return batch_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], codec.sigma,
-                         codec.unbiased, weights)
+                         codec.unbiased, weights, codec.udp)

@@ -1,5 +1,6 @@
-"""The heatmap codec as one object (as mmpose's ``MSRAHeatmap``): input size, heatmap size,
-sigma, unbiased encoding, the DARK blur kernel derived from sigma, and the decode method. Built
+"""The heatmap codec as one object (as mmpose's ``MSRAHeatmap`` and ``UDPHeatmap``): input size,
+heatmap size, sigma, unbiased (DARK) or UDP encoding, the DARK blur kernel derived from sigma, the
+decode method and the crop matrix that goes with the encoding (:meth:`HeatmapCodec.crop_transform`). Built
 once from a config (:meth:`HeatmapCodec.from_config`); the dataset encodes with it, prediction
 decodes with it, and progressive learning or the scaling search ask it for a rescaled copy
 (:meth:`HeatmapCodec.rescaled`), so sigma, sizes and strides are derived in this one place."""
@@ -13,6 +14,7 @@ import torch
 
 from hrseg.codecs.heatmap import DECODERS, decode, encode
 from hrseg.errors import ConfigError
+from hrseg.geometry import crop_transform
 
 
 def dark_kernel(sigma: float) -> int:
@@ -24,7 +26,9 @@ def dark_kernel(sigma: float) -> int:
 
 @dataclass(frozen=True)
 class HeatmapCodec:
-    """Sizes are (H, W), as in configs; ``sigma`` is in heatmap pixels."""
+    """Sizes are (H, W), as in configs; ``sigma`` is in heatmap pixels; ``udp``: UDP's crop, targets
+    and decoding (:mod:`hrseg.codecs.heatmap`); ``dark_blur``: the DARK blur kernel when not the one
+    sigma gives (:func:`dark_kernel`; mmpose 1.x's UDP recipes keep 11 at sigma 3)."""
 
     input_size: tuple[int, int] = (256, 192)
     heatmap_size: tuple[int, int] = (64, 48)
@@ -32,19 +36,31 @@ class HeatmapCodec:
     unbiased: bool = False
     decoder: str = "argmax"
     use_different_joints_weight: bool = False
+    udp: bool = False
+    dark_blur: int | None = None
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ConfigError(f"test.decoder: unknown heatmap decoder {self.decoder!r}; choose one of {DECODERS}")
         if min(self.input_size) < 1 or min(self.heatmap_size) < 1 or self.sigma <= 0:
             raise ConfigError(f"heatmap codec: sizes must be positive and sigma > 0, got {self}")
+        if self.udp and (self.unbiased or min(self.heatmap_size) < 2):
+            raise ConfigError("data.udp: UDP draws its own sub-pixel targets (data.unbiased_encoding must be false) "
+                              f"on heatmaps of at least 2x2 (data.heatmap_size {list(self.heatmap_size)})")
+        if self.dark_blur is not None and (self.dark_blur < 1 or self.dark_blur % 2 != 1):
+            raise ConfigError(f"test.blur_kernel: DARK's blur kernel must be a positive odd size, got {self.dark_blur}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "HeatmapCodec":
         data, test = cfg["data"], cfg["test"]
+        udp = bool(data.get("udp", False))
+        if udp and test.get("shift_heatmap"):
+            raise ConfigError("data.udp: UDP's flip test takes the mirrored heatmaps as they are (its crops are "
+                              "symmetric about the pixel centres): set test.shift_heatmap=False too")
+        blur = test.get("blur_kernel")
         return cls(tuple(int(v) for v in data["input_size"]), tuple(int(v) for v in data["heatmap_size"]),
                    float(data["sigma"]), bool(data.get("unbiased_encoding", False)), str(test["decoder"]),
-                   bool(data["use_different_joints_weight"]))
+                   bool(data["use_different_joints_weight"]), udp, None if blur is None else int(blur))
 
     @property
     def stride(self) -> float:
@@ -52,7 +68,12 @@ class HeatmapCodec:
 
     @property
     def blur_kernel(self) -> int:
-        return dark_kernel(self.sigma)
+        return dark_kernel(self.sigma) if self.dark_blur is None else self.dark_blur
+
+    def crop_transform(self, center: Sequence[float], scale: Sequence[float], rot: float = 0.0) -> np.ndarray:
+        """The matrix that crops a person (``center``, ``scale``) to this codec's input: the official
+        crop, or UDP's."""
+        return crop_transform(center, scale, rot, self.input_size[::-1], udp=self.udp)
 
     def rescaled(self, input_size: Sequence[int]) -> "HeatmapCodec":
         """The codec for another input size (H, W) at the same stride, sigma scaled with the heatmap
@@ -66,9 +87,9 @@ class HeatmapCodec:
                joint_weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Targets (K, h, w) and target weights (K, 1) for joints (K, 2) in crop pixels."""
         return encode(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1], self.sigma,
-                      self.use_different_joints_weight, joint_weights, unbiased=self.unbiased)
+                      self.use_different_joints_weight, joint_weights, unbiased=self.unbiased, udp=self.udp)
 
     def decode(self, heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray,
                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, K, 2) in image pixels and their maxima (N, K, 1)."""
-        return decode(heatmaps, centers, scales, method=self.decoder, blur_kernel=self.blur_kernel)
+        return decode(heatmaps, centers, scales, method=self.decoder, blur_kernel=self.blur_kernel, udp=self.udp)

@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     options = test_options(args, mode=args.mode, crop_size=list(args.crop_size) if args.crop_size else None,
                            scales=args.scales, flip=args.flip)
     cfg = load_seg_config(args.config, options) if args.config else None
-    written = infer(args.images, cfg, weights, args.out, cfg_options=options, palette=args.palette, alpha=args.alpha)
-    print(f"{len(written)} input(s) segmented; outputs in {args.out}")
+    infer(args.images, cfg, weights, args.out, cfg_options=options, palette=args.palette, alpha=args.alpha)
     return 0
 

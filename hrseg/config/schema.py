@@ -15,10 +15,12 @@ from hrseg.errors import ConfigError
 # test keys also where a checkpoint's recorded config, not None, is the schema (Task.load_model).
 NULLABLE_KEYS = frozenset("seed train.grad_clip train.best_metric test.oks_thr test.track.reid_thr test.stride "
                           "test.track.look_gate test.track.swap_margin test.backend test.base_size test.protocol "
-                          "test.protocol_dataset data.train.det_file data.val.det_file data.train.keypoint_file "
+                          "test.protocol_dataset test.blur_kernel data.train.det_file data.val.det_file "
+                          "data.train.keypoint_file "
                           "data.val.keypoint_file data.train.semantic_dir data.val.semantic_dir".split())
 REAL_KEYS = frozenset({"data.augment.rotation_factor"})  # an int default (45 degrees) that takes any number
-NONE_DEFAULT_KINDS = {"seed": 0, "train.grad_clip": 0.0}  # None by default (off, the config's), else of this kind
+# None by default (off, the config's, derived), else of this kind
+NONE_DEFAULT_KINDS = {"seed": 0, "train.grad_clip": 0.0, "test.blur_kernel": 0}
 PAIR_KEYS = frozenset({"data.input_size", "data.heatmap_size", "data.crop_size", "test.crop_size",  # two values
                        "data.scale_range", "optimizer.betas"})
 # Keys of several kinds checked where used: hrseg.engine.speed.check_speed, progressive's [first, last] or one number
@@ -36,7 +38,7 @@ VALUE_RANGES: dict[str, str] = {
     "test.window_batch": ">= 1", "test.max_whole_pixels": ">= 0", "train.grad_clip": "> 0", "seed": "0..4294967295",
     "schedule.gamma": "> 0", "schedule.power": ">= 0", "schedule.min_lr": ">= 0", "schedule.warmup_ratio": "0..1",
     "optimizer.head_lr_mult": ">= 0", "optimizer.momentum": ">= 0", "optimizer.eps": ">= 0",
-    "optimizer.betas": "0..1", "train.log_interval": ">= 1"}
+    "optimizer.betas": "0..1", "train.log_interval": ">= 1", "test.blur_kernel": ">= 1"}
 # The words a string key takes
 KEY_CHOICES: dict[str, tuple[str, ...]] = {"train.best_mode": ("max", "min")}
 _SCALARS = [(bool, "true or false", "true/false values"), (Integral, "an integer", "integers"),  # True is an int

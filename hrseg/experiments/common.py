@@ -1,18 +1,24 @@
 """What the experiments share: training a pose network of a given layout on a short schedule,
-timing a training step, tables, and the run's log."""
+timing a training step, tables, the run's log, and the provenance (machine, command, date) that every
+figure carries in its footer and every results JSON keeps, so a figure can be drawn again from the JSON."""
 from __future__ import annotations
 
 import csv
 import inspect
+import json
 import math
+import os
 import platform
+import shlex
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, MutableMapping, Sequence
 
 import torch
 
-from hrseg.errors import ConfigError
+from hrseg.errors import ConfigError, DataError
 from hrseg.models.scaling import ScalableHRNet, build_pose_network, network_from_options
 from hrseg.utils.flops import measure_complexity
 from hrseg.utils.io import atomic_path, save_figure
@@ -102,6 +108,100 @@ def machine() -> dict[str, Any]:
             "threads": torch.get_num_threads(), "machine": platform.machine()}
 
 
+def machine_name() -> str:
+    """The CPU's model name (``lscpu``'s), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """This machine in a few words: the cores this process may use, the CPU's name, the kernels PyTorch
+    dispatches (:func:`machine`) and its version, and the GPU where PyTorch sees one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = (f"{cores}-core {machine_name()} ({torch.backends.cpu.get_cpu_capability()} kernels), "
+            f"torch {torch.__version__}")
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+# the environment variables that change a run's kernels or threads, named in its command when set
+RUN_VARIABLES = ("OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def command_line(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The command that started this process, as it would be typed again: the :data:`RUN_VARIABLES` that are
+    set, then ``python SCRIPT ARGS`` (the script relative to the working folder), ``python -m hrseg ARGS`` or
+    the console script's name and its arguments."""
+    argv = list(sys.argv if argv is None else argv) or ["python"]
+    environ = os.environ if environ is None else environ
+    prog = Path(argv[0])
+    if argv[0] in ("-c", ""):  # python -c CODE: the code itself is not in argv
+        head = "python -c"
+    elif prog.name == "__main__.py":
+        head = f"python -m {prog.parent.name}"
+    elif prog.suffix == ".py":
+        try:
+            head = f"python {prog.resolve().relative_to(Path.cwd().resolve())}"
+        except ValueError:
+            head = f"python {prog}"
+    else:
+        head = prog.name or argv[0]
+    return " ".join([f"{k}={environ[k]}" for k in RUN_VARIABLES if k in environ] + [head]
+                    + [shlex.quote(a) for a in argv[1:]])
+
+
+PROVENANCE_KEYS = ("machine", "command", "date")
+
+
+def run_provenance() -> dict[str, str]:
+    """This run's machine (:func:`machine_description`), command (:func:`command_line`) and date (UTC)."""
+    return {"machine": machine_description(), "command": command_line(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def provenance_footer(provenance: Mapping[str, str]) -> str:
+    """A figure's footer: ``machine: ... | date: ...`` and ``command: ...``, and the optional ``note`` (e.g.
+    that the figure was drawn again later from the stored results); a missing key is a ValueError, never guessed."""
+    missing = [k for k in PROVENANCE_KEYS if not provenance.get(k)]
+    if missing:
+        raise ValueError(f"a figure's provenance needs {', '.join(missing)}, got {dict(provenance)}")
+    lines = [f"machine: {provenance['machine']} | date: {provenance['date']}", f"command: {provenance['command']}"]
+    return "\n".join(lines + ([provenance["note"]] if provenance.get("note") else []))
+
+
+def save_plot(fig: Any, path: str | Path, provenance: Mapping[str, str] | None = None) -> Path:
+    """:func:`~hrseg.utils.io.save_figure` with the provenance footer every experiment's figure carries:
+    ``provenance`` is the measurement's (:func:`run_provenance` of the run that measured; default this process)."""
+    return save_figure(fig, path, footer=provenance_footer(provenance or run_provenance()))
+
+
+def read_results(path: str | Path,
+                 provenance: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """A results JSON an experiment wrote, and the provenance to draw its figure with: ``provenance`` where
+    given (for a JSON written before the runs kept theirs: take it from where the run was published), else the
+    JSON's own; neither is a :class:`DataError` (a figure's machine, command and date are never made up)."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not a readable results JSON ({e})") from None
+    kept = provenance or (result.get("provenance") if isinstance(result, dict) else None)
+    if not kept:
+        raise DataError(f"{path}: no 'provenance' (machine, command, date) kept: pass the run's own")
+    return result, dict(kept)
+
+
+def as_float(value: float | None) -> float:
+    """A number read back from a results JSON, where NaN was written as null."""
+    return math.nan if value is None else float(value)
+
+
 def machine_note(records: Sequence[Mapping[str, Any]]) -> str:
     """One line naming the kernels, torch and thread counts the runs of a table trained with."""
     seen = sorted({(r.get("cpu_kernels", "?"), r.get("torch", "?"), r.get("threads", "?")) for r in records}, key=str)
@@ -164,6 +264,8 @@ def new_figure(ncols: int = 1, size: tuple[float, float] = (5, 3.5)) -> tuple[An
     return plt.subplots(1, ncols, figsize=size)
 
 
-__all__ = ["base_network", "complexity", "fastest_seconds", "inference_images_per_second", "machine", "machine_note",
-           "markdown", "metric_curve", "model_options", "new_figure", "read_log", "save_figure", "shorten",
-           "train_step_seconds", "write_text"]
+__all__ = ["PROVENANCE_KEYS", "as_float", "base_network", "command_line", "complexity", "fastest_seconds",
+           "inference_images_per_second", "machine", "machine_description", "machine_name", "machine_note",
+           "markdown", "metric_curve", "model_options", "new_figure", "provenance_footer", "read_log",
+           "read_results", "run_provenance", "save_figure", "save_plot", "shorten", "train_step_seconds",
+           "write_text"]

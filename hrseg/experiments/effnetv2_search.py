@@ -13,7 +13,8 @@ ranking), with ``w = -0.07`` and ``v = -0.05``. The paper samples about 1000 mod
 machine samples a few (``num_samples``), seeded, so a run is reproducible.
 
 Writes ``search.json``, ``search.md`` (one row per candidate) and ``search.png`` (AP against
-step time, the Pareto front drawn); :func:`compare_models` trains the winner beside named models.
+step time, the Pareto front drawn; from ``search.json`` by :func:`replot_search`, its footer the run's machine,
+command and date that the JSON keeps); :func:`compare_models` trains the winner beside named models.
 When no candidate reaches ``min_ap`` AP (a schedule too short to tell them apart; all-zero APs make
 every reward 0 and the first row the winner) the winner is still named, so that finals and comparisons
 can run, but a warning is printed, kept in ``search.json`` (``warning``) and written under the table.
@@ -31,8 +32,8 @@ import torch
 
 from hrseg.errors import ConfigError, DataError
 from hrseg.experiments.common import (
-    base_network, inference_images_per_second, machine, markdown, model_options, nan_last, new_figure, save_figure,
-    shorten, train_step_seconds, write_text,
+    as_float, base_network, inference_images_per_second, machine, markdown, model_options, nan_last, new_figure,
+    read_results, run_provenance, save_plot, shorten, train_step_seconds, write_text,
 )
 from hrseg.models.scaling import ScalableHRNet, build_pose_network
 from hrseg.utils.io import write_json
@@ -281,7 +282,8 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
         r["pareto"] = i in front
     winner = max(rows, key=lambda r: nan_last(r["reward"]))
     warning = winner_warning(rows, winner["name"], min_ap)
-    result = {"reward": {"w": w, "v": v}, "machine": machine(), "reference": {"layout": model_options(base), **ref},
+    result = {"reward": {"w": w, "v": v}, "machine": machine(), "provenance": run_provenance(),
+              "reference": {"layout": model_options(base), **ref},
               "rows": rows, "winner": winner["name"], "warning": warning, "pareto": [rows[i]["name"] for i in front],
               "winner_model": {**model_options(candidate_network(base, parse_candidate(winner["name"]))), **extra}}
     agreement = ""
@@ -302,7 +304,7 @@ def run_search(cfg: Mapping[str, Any], work_dir: str | Path, candidates: Sequenc
     if warning:
         summary += f"\nWARNING: {warning}"
     write_text(out / "search.md", table + "\n" + summary + agreement + "\n")
-    plot_search(rows, front, out / "search.png")
+    replot_search(out / "search.json", out / "search.png")
     print(table + "\n" + summary + agreement, flush=True)
     return result
 
@@ -321,20 +323,30 @@ def run_finals(cfg: Mapping[str, Any], work_dir: str | Path, result: Mapping[str
                       seed=seed, w=w, v=v, step_batch=step_batch, earlier=result["rows"], min_ap=min_ap)
 
 
-def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: Path) -> None:
+def plot_search(rows: Sequence[Mapping[str, Any]], front: Sequence[int], path: str | Path,
+                provenance: Mapping[str, str] | None = None) -> None:
+    """AP against step time, the Pareto front (``front``: indices) drawn, the best reward named."""
     fig, ax = new_figure()
-    ax.scatter([r["step_s"] * 1000 for r in rows], [r["AP"] for r in rows], s=18)
-    ax.plot([rows[i]["step_s"] * 1000 for i in front], [rows[i]["AP"] for i in front], "r-o", ms=4,
-            label="Pareto front")
-    best = max(range(len(rows)), key=lambda i: nan_last(rows[i]["reward"]))
-    ax.annotate(rows[best]["name"], (rows[best]["step_s"] * 1000, rows[best]["AP"]), textcoords="offset points",
+    ap = [as_float(r["AP"]) for r in rows]
+    ax.scatter([r["step_s"] * 1000 for r in rows], ap, s=18)
+    ax.plot([rows[i]["step_s"] * 1000 for i in front], [ap[i] for i in front], "r-o", ms=4, label="Pareto front")
+    best = max(range(len(rows)), key=lambda i: nan_last(as_float(rows[i]["reward"])))
+    ax.annotate(rows[best]["name"], (rows[best]["step_s"] * 1000, ap[best]), textcoords="offset points",
                 xytext=(4, 4), fontsize=7)
     ax.set_xlabel("training step time (ms, this machine)")
     ax.set_ylabel("AP (synthetic val)")
     ax.set_title("training-aware search")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save_figure(fig, path)
+    save_plot(fig, path, provenance)
+
+
+def replot_search(results: str | Path, path: str | Path, provenance: Mapping[str, str] | None = None) -> None:
+    """``search.png`` again from a ``search.json``, nothing trained or timed, with the run's provenance
+    (:func:`~hrseg.experiments.common.read_results`)."""
+    result, kept = read_results(results, provenance)
+    rows = result["rows"]
+    plot_search(rows, pareto_front([(r["step_s"], as_float(r["AP"])) for r in rows]), path, kept)
 
 
 def compare_models(cfg: Mapping[str, Any], work_dir: str | Path, models: Mapping[str, Mapping[str, Any]],

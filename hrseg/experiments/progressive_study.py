@@ -21,7 +21,8 @@ the metric over training CPU time; across seeds: mean +- sd (no sd for one seed:
 once it is not): False if a seed's last evaluation rose, True if every seed of arm a has two or more
 evaluations and none rose, None (unknown, and said so) otherwise. Writes ``study.json``,
 ``study.md`` and ``study.png`` (metric against training CPU time, one colour per arm, one line per
-seed).
+seed; from ``study.json`` by :func:`replot_study`, its footer the run's machine, command and date that the
+JSON keeps).
 
 Resumable: a finished arm is kept in ``<arm>_seed<N>/arm.json`` with its config and reused when the
 config is the same; an interrupted arm continues from its ``latest.pth`` (the config it started
@@ -37,8 +38,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hrseg.errors import ConfigError
-from hrseg.experiments.common import (machine, machine_note, markdown, metric_curve, new_figure, read_log, save_figure,
-                                      shorten, write_text)
+from hrseg.experiments.common import (machine, machine_note, markdown, metric_curve, new_figure, read_log, read_results,
+                                      run_provenance, save_plot, shorten, write_text)
 from hrseg.utils.io import write_json
 from hrseg.tasks import pose, segmentation
 
@@ -218,7 +219,8 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
     rising = [still_rising(r["curve"]) for r in runs if r["arm"] == "a"]
     result = {"task": task, "metric": metric, "config": str(config), "options": list(options), "seeds": list(seeds),
               "progressive": cfg["progressive"], "max_epochs": cfg["train"]["max_epochs"], "runs": runs,
-              "summary": summary, "fixed_size_still_rising": rising, "converged": converged(rising)}
+              "summary": summary, "fixed_size_still_rising": rising, "converged": converged(rising),
+              "provenance": run_provenance()}
     write_json(out / "study.json", result)
     rows = [{"arm": f"({a}) {ARMS[a]}", **s} for a, s in summary.items()]
     table = markdown(rows, [("arm", "{arm}"), ("epochs", "{epochs_per_seed}"), ("seeds", "{n}"),
@@ -226,12 +228,14 @@ def run_study(config: str | Path | None, task: str, work_dir: str | Path, seeds:
                             ("training CPU s mean +- sd", "{cpu_text}"), ("wall s mean +- sd", "{wall_text}")])
     note = convergence_note(result["converged"]) + "\n" + machine_note([r.get("machine", {}) for r in runs])
     write_text(out / "study.md", table + "\n" + note + "\n")
-    plot_study(runs, metric, out / "study.png")
+    replot_study(out / "study.json", out / "study.png")
     print(table + "\n" + note)
     return result
 
 
-def plot_study(runs: Sequence[Mapping[str, Any]], metric: str, path: Path) -> None:
+def plot_study(runs: Sequence[Mapping[str, Any]], metric: str, path: str | Path,
+               provenance: Mapping[str, str] | None = None) -> None:
+    """Each run's ``curve`` (metric over training CPU seconds), one colour per arm."""
     fig, ax = new_figure(size=(6, 4))
     colours = dict(zip(ARMS, ("C0", "C1", "C2", "C3", "C4")))
     for arm in ARMS:
@@ -244,4 +248,11 @@ def plot_study(runs: Sequence[Mapping[str, Any]], metric: str, path: Path) -> No
     ax.set_title("progressive learning: metric over training CPU time")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    save_figure(fig, path)
+    save_plot(fig, path, provenance)
+
+
+def replot_study(results: str | Path, path: str | Path, provenance: Mapping[str, str] | None = None) -> None:
+    """``study.png`` again from a ``study.json``, nothing trained, with the run's provenance
+    (:func:`~hrseg.experiments.common.read_results`)."""
+    result, kept = read_results(results, provenance)
+    plot_study(result["runs"], result["metric"], path, kept)

@@ -11,8 +11,9 @@ multiply-adds; the best AP among those is the choice.
 
 Writes ``<work-dir>/scaling_search.json`` and ``scaling_search.md`` (one row per candidate,
 measured params and GFLOPs), and with ``family`` also ``family.json`` / ``family.md`` /
-``family.png`` (AP against GFLOPs of the scaled models). Timings are wall-clock on whatever the
-machine is doing at the same time. ``tools/search_scaling.py`` is its command line.
+``family.png`` (AP against GFLOPs of the scaled models, drawn from ``family.json`` by :func:`replot_family`;
+its footer is the run's machine, command and date, kept in the JSON's ``provenance``). Timings are
+wall-clock on whatever the machine is doing at the same time. ``tools/search_scaling.py`` is its command line.
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ import itertools
 import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import (
-    base_network, complexity, markdown, model_options, nan_last, new_figure, save_figure, shorten, write_text,
+    as_float, base_network, complexity, markdown, model_options, nan_last, new_figure, read_results, run_provenance,
+    save_plot, shorten, write_text,
 )
 from hrseg.models.scaling import (
     EFF_BASE, EFF_COEFFICIENTS, ScalableHRNet, ScalingCoefficients, scale_network,
@@ -84,17 +86,26 @@ def signature(net: ScalableHRNet) -> str:
             f"{net.block} {dict(net.block_options)} {net.fusion} {list(net.input_size)}")
 
 
-def plot_family(rows: list[dict[str, Any]], path: Path) -> None:
+def plot_family(rows: Sequence[Mapping[str, Any]], path: str | Path,
+                provenance: Mapping[str, str] | None = None) -> None:
+    """AP against GFLOPs of the family's ``rows``; ``provenance``: the run's (:func:`save_plot`)."""
     fig, ax = new_figure()
-    ax.plot([r["gflops"] for r in rows], [r["AP"] for r in rows], "o-")
+    ax.plot([r["gflops"] for r in rows], [as_float(r["AP"]) for r in rows], "o-")
     for r in rows:
-        ax.annotate(r["name"], (r["gflops"], r["AP"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.annotate(r["name"], (r["gflops"], as_float(r["AP"])), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("GFLOPs (multiply-adds / 2^30) at each model's input size")
     ax.set_ylabel("AP (synthetic val)")
     ax.set_title("compound-scaled HRNet family")
     ax.grid(alpha=0.3)
-    save_figure(fig, path)
+    save_plot(fig, path, provenance)
+
+
+def replot_family(results: str | Path, path: str | Path, provenance: Mapping[str, str] | None = None) -> None:
+    """``family.png`` again from a ``family.json``, nothing trained, with the run's provenance
+    (:func:`~hrseg.experiments.common.read_results`)."""
+    result, kept = read_results(results, provenance)
+    plot_family(result["rows"], path, kept)
 
 
 def run_search(config: str | Path, alphas: Sequence[float] = (1.0, 1.2, 1.4), betas: Sequence[float] = (1.1,),
@@ -176,9 +187,9 @@ def run_search(config: str | Path, alphas: Sequence[float] = (1.0, 1.2, 1.4), be
         columns = [("model", "{name}"), ("C", "{width}"), ("modules", "{modules}"), ("blocks", "{blocks}"),
                    ("input", "{input_size}"), ("params", "{params:,}"), ("GFLOPs", "{gflops:.3f}"),
                    ("train s", "{train_s:.0f}"), ("AP", "{AP:.4f}")]
-        write_json(out / "family.json", {"coefficients": vars(chosen), "rows": rows})
+        write_json(out / "family.json", {"coefficients": vars(chosen), "rows": rows, "provenance": run_provenance()})
         write_text(out / "family.md", markdown(rows, columns))
-        plot_family(rows, out / "family.png")
+        replot_family(out / "family.json", out / "family.png")
         print(markdown(rows, columns) + f"plot: {out / 'family.png'}")
     return chosen
 

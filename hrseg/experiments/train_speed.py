@@ -27,7 +27,6 @@ official recipes: 2 at 64x48).
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from contextlib import contextmanager
@@ -41,7 +40,7 @@ from torch.utils.data import Subset
 from hrseg.engine import Trainer, build_dataloader, seed_everything
 from hrseg.engine.batches import batch_size_of, to_device
 from hrseg.errors import ConfigError
-from hrseg.experiments.common import machine
+from hrseg.experiments.common import machine, machine_name
 from hrseg.meta.model_names import task_of_name
 from hrseg.utils.device import available_device
 from hrseg.tasks import pose, segmentation
@@ -255,17 +254,6 @@ def _phases(trainer: Trainer, batch: Any, device: torch.device, warmup: int,
             for k, v in spans.items():
                 times[k].append(v)
     return {k: sorted(v)[len(v) // 2] for k, v in times.items()}, first
-
-
-def machine_name() -> str:
-    """The CPU's model name (``lscpu``'s), or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def format_table(r: Mapping[str, Any]) -> str:

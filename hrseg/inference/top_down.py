@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from hrseg.codecs.msra import HeatmapCodec
-from hrseg.geometry import box_to_center_scale, get_affine_transform, warp_crop
+from hrseg.geometry import box_to_center_scale, warp_crop
 from hrseg.inference.pose_postprocess import flip_test, oks_nms, rescore
 from hrseg.meta.keypoints import KeypointSet
 from hrseg.utils.image import normalize
@@ -57,7 +57,7 @@ def crop_people(image: np.ndarray, person_boxes: Iterable[Sequence[float]], code
             too_small += 1
             continue
         center, scale = box_to_center_scale(x, y, bw, bh, w / h)
-        crops.append(normalize(warp_crop(image, get_affine_transform(center, scale, 0, (w, h)), (w, h))))
+        crops.append(normalize(warp_crop(image, codec.crop_transform(center, scale), (w, h))))
         centers.append(center)
         scales.append(scale)
         kept.append([float(x), float(y), float(bw), float(bh)])

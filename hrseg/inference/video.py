@@ -9,10 +9,15 @@
   cut an odd 321x241 to 320x240): an odd width or height gets one black column or row on the right
   or bottom (322x242), said in the log, so every input pixel is kept where it was.
 - :func:`process_video`: the loop the tools run: ``predict(frame) -> (result dict, annotated
-  frame)`` per frame, the annotated video and one JSON line per frame (``<stem>.jsonl``; its
-  ``"frame"`` counts from 0, where MOTChallenge files and ``hrseg track`` count from 1),
-  progress with frames/s; a warning when fewer frames decode than the container says it holds
-  (a truncated file).
+  frame)`` per frame, the annotated video (:func:`annotated_video_path`) and one JSON line per
+  frame (``<stem>.jsonl``; its ``"frame"`` counts from 0, where MOTChallenge files and
+  ``hrseg track`` count from 1), progress with frames/s; a warning when fewer frames decode than
+  the container says it holds (a truncated file); one log line names the files (:func:`written_line`).
+- :func:`annotated_video_path`: ``<stem>_annotated.mp4`` (``.avi``); an input already so named (an
+  annotated video run again) keeps its name rather than growing ``_annotated_annotated``, and an
+  input is never overwritten.
+- :func:`written_line`: the one line ``hrseg infer`` says per input, photo or video, naming every
+  file written for it.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -43,6 +48,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 # (fourcc, container suffix, what to call it), best first
 CODECS = (("avc1", ".mp4", "H.264 in MP4"), ("mp4v", ".mp4", "MPEG-4 Part 2 in MP4"),
           ("MJPG", ".avi", "Motion-JPEG in AVI"))
+ANNOTATED = "_annotated"  # what an annotated video's name adds to its input's stem
 
 
 def is_video_input(path: str | os.PathLike) -> bool:
@@ -193,12 +199,46 @@ def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> 
             writer.release()
 
 
+def annotated_stem(stem: str) -> str:
+    """The stem of the annotated video of an input called ``stem``: ``<stem>_annotated``, or ``stem``
+    itself when it already ends so (an annotated video run again)."""
+    return stem if stem.lower().endswith(ANNOTATED) else stem + ANNOTATED
+
+
+def annotated_video_path(source: str | os.PathLike, out_dir: str | os.PathLike, suffix: str,
+                         stem: str | None = None) -> Path:
+    """Where the annotated video of ``source`` goes: ``out_dir/<stem>_annotated<suffix>`` (``stem``:
+    the source's, ``suffix``: the codec's, :func:`pick_codec`). A stem already ending in ``_annotated``
+    (an annotated video run again) is kept as it is, not stacked to ``_annotated_annotated``; when that
+    name is the source itself (``out_dir`` its folder), ``<stem>_2<suffix>``: an input is never
+    overwritten."""
+    src = Path(source)
+    name = annotated_stem(stem or src.stem)
+    target = Path(out_dir) / f"{name}{suffix}"
+    if target.exists() and src.exists() and os.path.samefile(target, src):
+        target = target.with_name(f"{name}_2{suffix}")
+        log.info("%s: the annotated video would overwrite its input; it is %s", src, target.name)
+    return target
+
+
+def written_line(source: str | os.PathLike, files: Iterable[str | os.PathLike], count: int | None = None,
+                 noun: tuple[str, str] = ("result", "results"), detail: str = "") -> str:
+    """The one line ``hrseg infer`` gives an input, naming every file written for it:
+    ``<source>: <count> <noun> <detail> -> <file>, <file>, ...`` (``noun``: one, several). A photo's
+    is printed (its task's ``write_prediction``); a video's is :func:`process_video`'s log line, its
+    detail the time and the codec."""
+    what = [f"{count} {noun[count != 1]}"] if count is not None else []
+    what += [detail] if detail else []
+    return f"{source}: {' '.join([*what, '->', ', '.join(str(f) for f in files)])}"
+
+
 def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
                   predict: Callable[[np.ndarray], tuple[dict[str, Any], np.ndarray]], *, fps: float = 25.0,
                   stem: str | None = None, progress: bool = True,
                   on_start: Callable[[float | None], None] | None = None) -> dict[str, Any]:
-    """Run ``predict`` on every frame of ``source``; write ``<stem>_annotated.mp4|.avi`` and
-    ``<stem>.jsonl`` (``{"frame": i, "time_s": t, **result}`` per line) under ``out_dir``.
+    """Run ``predict`` on every frame of ``source``; write the annotated video (``<stem>_annotated.mp4|.avi``:
+    :func:`annotated_video_path`) and ``<stem>.jsonl`` (``{"frame": i, "time_s": t, **result}`` per
+    line) under ``out_dir``, and log the line naming both (:func:`written_line`).
     ``"frame"`` is the frame's index from 0 (the first frame is 0, ``time_s`` is ``frame / fps``),
     where MOTChallenge files (``--boxes dets.txt``, ``hrseg track``) number frames from 1: JSON
     frame ``i`` is MOT frame ``i + 1``.
@@ -210,10 +250,11 @@ def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
         on_start(None if frames.path.is_dir() else frames.fps)
     stem = stem or frames.path.stem
     out = Path(out_dir)
+    target = annotated_video_path(frames.path, out, pick_codec(even_size(frames.size))[1], stem)
     start = time.perf_counter()
     n = 0
     with atomic_path(out / f"{stem}.jsonl") as jsonl, jsonl.open("w") as lines, \
-            video_writer(out / f"{stem}_annotated", frames.fps, frames.size) as video:
+            video_writer(target, frames.fps, frames.size) as video:
         with progress_bar(frames.count, frames.path.name, disable=not progress, unit="frame") as bar:
             for i, frame in frames:
                 result, annotated = predict(frame)
@@ -228,6 +269,6 @@ def process_video(source: str | os.PathLike, out_dir: str | os.PathLike,
                     "the outputs cover those %d", frames.path, frames.count, n, n)
     summary = {"source": str(frames.path), "frames": n, "seconds": seconds, "frames_per_s": n / max(seconds, 1e-9),
                "video": str(video.path), "jsonl": str(out / f"{stem}.jsonl"), "codec": video.codec}
-    log.info("%s: %d frames in %.1f s (%.1f frames/s) -> %s (%s), %s", frames.path, n, seconds,
-             summary["frames_per_s"], video.path, video.codec, summary["jsonl"])
+    log.info("%s", written_line(frames.path, (video.path, summary["jsonl"]), n, ("frame", "frames"),
+                                f"in {seconds:.1f} s ({summary['frames_per_s']:.1f} frames/s, {video.codec})"))
     return summary

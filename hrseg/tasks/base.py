@@ -34,7 +34,7 @@ from hrseg.engine.trainer import TrainStep
 from hrseg.export.meta import is_exported, read_meta
 from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
-from hrseg.inference.video import VIDEO_SUFFIXES, process_video
+from hrseg.inference.video import VIDEO_SUFFIXES, process_video, written_line
 from hrseg.models.detection import check_model_options
 from hrseg.models.registry import model_info
 from hrseg.tasks import common
@@ -163,12 +163,9 @@ class Task:
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Any,
                          predictor: Predictor) -> dict[str, str]:
         """``<stem>_<task>.png`` (the predictor's overlay) and ``<stem>_<task>.json`` (its document
-        and the image path) under ``out_dir``."""
+        and the image path) under ``out_dir``; :meth:`infer` prints the line naming what it returns."""
         png = write_image(out_dir / f"{path.stem}_{self.name}.png", predictor.draw(image, result))
-        js = self.write_document(out_dir, path, image, result, predictor)
-        n = predictor.count(result)
-        print(f"{path}: {n} {self.result_noun[n != 1]} -> {png}, {js}")
-        return {"overlay": str(png), "json": str(js)}
+        return {"overlay": str(png), "json": str(self.write_document(out_dir, path, image, result, predictor))}
 
     def write_document(self, out_dir: Path, path: Path, image: np.ndarray, result: Any, predictor: Predictor) -> Path:
         """``<stem>_<task>.json``: the predictor's document of one image and the image's path."""
@@ -381,6 +378,7 @@ class Task:
         for path, image, result in predictor.stream(decoded(), batch_size):
             with timer("write"):
                 files = self.write_prediction(out, path, image, result, predictor)
+            print(written_line(path, files.values(), predictor.count(result), self.result_noun))
             written.append({"image": str(path), **files})
         if profile and paths:
             report = timer.report(len(paths))

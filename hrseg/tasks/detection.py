@@ -22,14 +22,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from hrseg.backends import EXPORT_BACKENDS, TorchRunner, load_runner
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate
 from hrseg.data.det.transforms import DetAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
-from hrseg.utils.progress import on_terminal
+from hrseg.utils.progress import progress_iter
 from hrseg.engine.distributed import shard
 from hrseg.engine.workers import start_workers
 from hrseg.errors import ConfigError
@@ -223,8 +222,8 @@ def predict_dataset(model: nn.Module, dataset: CocoDetection, cat_ids: Sequence[
                         num_workers=num_workers, collate_fn=det_collate)
     results: list[dict] = []
     with every_detection(model):
-        for batch in tqdm(start_workers(loader), total=len(loader), desc="detect", leave=False,
-                          disable=not progress or get_rank() != 0 or not on_terminal()):
+        shown = progress and get_rank() == 0
+        for batch in progress_iter(start_workers(loader), len(loader), "detect", disable=not shown):
             outputs = model([image.to(device) for image in batch["images"]])
             for image_id, output in zip(batch["image_id"].tolist(), outputs):
                 results += to_coco_results(image_id, output, cat_ids)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hrseg.errors import ConfigError, DataError
-from hrseg.inference.video import open_frames
+from hrseg.inference.video import annotated_stem, open_frames
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image
 
 __all__ = ["check_inputs", "find_images"]
@@ -42,8 +42,9 @@ def check_inputs(photos: Sequence[Path], videos: Sequence[Path]) -> None:
         open_frames(video)
     for kind, group in (("photos", photos), ("videos", videos)):
         first: dict[str, Path] = {}
-        for path in group:
-            other = first.setdefault(path.stem, path)
-            if other != path:
-                raise DataError(f"{other} and {path}: two {kind} named {path.stem!r} would write the same output "
-                                "files; rename one or run them apart")
+        for path in group:  # a video's outputs: <stem>.jsonl and its annotated video's stem
+            for name in dict.fromkeys([path.stem] + ([annotated_stem(path.stem)] if kind == "videos" else [])):
+                other = first.setdefault(name, path)
+                if other != path:
+                    raise DataError(f"{other} and {path}: two {kind} whose outputs would take the same names "
+                                    f"({name!r}); rename one or run them apart")

@@ -259,8 +259,9 @@ class MultiTask(Task):
         """``<stem>_multi.png`` (tint, masks, boxes, skeletons), ``<stem>_multi.json`` (boxes, masks
         as RLE, keypoints, class areas) and, with a segmentation head, ``<stem>_labels.png``."""
         files = super().write_prediction(out_dir, path, image, result, predictor)
-        if predictor.label_map(result) is not None:
-            files["labels"] = str(write_image(out_dir / f"{path.stem}_labels.png", predictor.label_map(result)))
+        labels = predictor.label_map(result)
+        if labels is not None:
+            files["labels"] = str(write_image(out_dir / f"{path.stem}_labels.png", labels))
         return files
 
     def dataset_options(self, ann_file: str | os.PathLike | None = None, keypoint_file: str | os.PathLike | None = None,

@@ -9,13 +9,12 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints, split_image_ids
@@ -23,10 +22,11 @@ from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
 from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank, get_world_size
-from hrseg.utils.progress import on_terminal
+from hrseg.utils.progress import progress_iter
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.engine.speed import SpeedOptions
 from hrseg.engine.workers import start_workers
+from hrseg.config import load_config
 from hrseg.errors import ConfigError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
@@ -68,6 +68,7 @@ POSE_DEFAULTS: dict[str, Any] = {
                      half_body_prob=0.3, num_joints_half_body=8, photometric=False),
         use_different_joints_weight=False,
         unbiased_encoding=False,  # DARK's unbiased (sub-pixel) Gaussian targets
+        udp=False,  # UDP: crops on pixel centres, sub-pixel targets, DARK-UDP decoding (with test.shift_heatmap=False)
         clip_visibility=False,  # official: a joint outside the crop keeps its (partial) Gaussian
         # The keypoint set: COCO's person, or any set a COCO-format file's category lists.
         # sigmas: OKS sigmas (required for a set other than COCO's 17 joints); flip_pairs:
@@ -87,16 +88,13 @@ POSE_DEFAULTS: dict[str, Any] = {
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (a filter per
     # keypoint: hrseg.inference.smoothing.KeypointSmoother, constant-velocity Kalman by default), docs/video.md
-    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", oks_thr=OKS_THR, vis_thr=VIS_THR, image_thr=0.0,
-                 optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
+    # blur_kernel: DARK's blur (None: 6 sigma - 1, odd; hrseg.codecs.msra.dark_kernel)
+    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", blur_kernel=None, oks_thr=OKS_THR, vis_thr=VIS_THR,
+                 image_thr=0.0, optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
 HOW_TO_GET_WEIGHTS = ("run `hrseg train pose` first (it trains a small HRNet on the synthetic mini-split), "
                       "or pass an official HRNet pose checkpoint such as pose_hrnet_w32_256x192.pth")
-
-
-def _wh(hw: Sequence[int]) -> tuple[int, int]:
-    return int(hw[1]), int(hw[0])
 
 
 def keypoint_set(cfg: Mapping[str, Any], category: Mapping[str, Any] | None = None) -> KeypointSet:
@@ -114,11 +112,9 @@ def keypoint_set(cfg: Mapping[str, Any], category: Mapping[str, Any] | None = No
 
 
 def build_loss(loss_cfg: Mapping[str, Any]) -> nn.Module:
-    kind = loss_cfg["type"]
-    if kind == "mse":
-        return JointsMSELoss(loss_cfg["use_target_weight"])
-    if kind == "ohkm":
-        return JointsOHKMLoss(loss_cfg["use_target_weight"], topk=loss_cfg["topk"])
+    kind, weighted = loss_cfg["type"], loss_cfg["use_target_weight"]
+    if kind in ("mse", "ohkm"):
+        return JointsMSELoss(weighted) if kind == "mse" else JointsOHKMLoss(weighted, topk=loss_cfg["topk"])
     raise ConfigError(f"unknown loss.type {kind!r}; choose 'mse' or 'ohkm'")
 
 
@@ -214,14 +210,18 @@ class PoseTask(Task):
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published pose weights: their input size (heatmaps at stride 4, sigma scaled as the
-        official recipes) and decoder (DARK files decode with DARK)."""
-        cfg = super().config_for_record(record, cfg_options)
+        official recipes) and codec (DARK files decode with DARK, UDP files are UDP's end to end);
+        ``cfg_options`` over all of it."""
+        cfg = super().config_for_record(record, None)
         size = record.meta.get("input_size") or cfg["data"]["input_size"]
         codec = HeatmapCodec.from_config(cfg).rescaled(size)
         cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
-        if record.meta.get("codec") == "dark":
+        if record.meta.get("codec") in ("dark", "udp"):
             cfg["test"]["decoder"] = "dark"
-        return cfg
+        if record.meta.get("codec") == "udp":  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
+            cfg["data"]["udp"] = True
+            cfg["test"].update(shift_heatmap=False, blur_kernel=record.meta.get("blur_kernel"))
+        return load_config(None, cfg_options, cfg, self.open_keys)
 
     def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
         """A fixed-size graph takes crops of its size only: a config given beside it (``hrseg test
@@ -343,8 +343,7 @@ def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappin
                         num_workers=num_workers, collate_fn=pose_collate)
     device = next(model.parameters()).device
     parts: dict[str, list] = {k: [] for k in ("preds", "maxvals", "image_id", "center", "scale", "score", "area")}
-    for batch in tqdm(start_workers(loader), total=len(loader), desc="predict", leave=False,
-                      disable=not progress or rank != 0 or not on_terminal()):
+    for batch in progress_iter(start_workers(loader), len(loader), "predict", disable=not progress or rank != 0):
         meta = batch["meta"]
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         preds, maxvals = predict_crops(runner, batch["image"].to(device), centers, scales, codec, keypoints, test_cfg)

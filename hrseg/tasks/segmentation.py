@@ -17,7 +17,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from hrseg.data.augment import mixed_losses, mixup_images
 from hrseg.data.seg.lip import LIPDataset
@@ -28,7 +27,7 @@ from hrseg.meta.classes import (
 )
 from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
-from hrseg.utils.progress import on_terminal
+from hrseg.utils.progress import progress_iter
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
 from hrseg.engine.speed import SpeedOptions
@@ -239,8 +238,8 @@ def evaluate_dataset(model: nn.Module, dataset: SegDataset, test_cfg: Mapping[st
               else inference_model(model, test_cfg))
     cm = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     rank, world = get_rank(), get_world_size()
-    for index in tqdm(range(rank, len(dataset), world), desc="evaluate", leave=False,
-                      disable=not progress or rank != 0 or not on_terminal()):
+    indices = range(rank, len(dataset), world)
+    for index in progress_iter(indices, len(indices), "evaluate", disable=not progress or rank != 0):
         image, label, _ = dataset.load(index)
         cm.update(predict_labels(runner, image, test_cfg), label)
     cm.all_reduce()
@@ -253,6 +252,7 @@ class SegTask(Task):
     name = "seg"
     defaults = SEG_DEFAULTS
     how_to_get_weights = HOW_TO_GET_WEIGHTS
+    result_noun = ("class", "classes")
     collate = staticmethod(seg_collate)
 
     def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
@@ -350,7 +350,6 @@ class SegTask(Task):
         ``<stem>_seg.json`` (the classes present, their pixels and share: what the service answers)."""
         files = write_segmentation(out_dir, path.stem, result, predictor.colours, predictor.draw(image, result))
         files["json"] = self.write_document(out_dir, path, image, result, predictor)
-        print(f"{path}: {files['labels']}, {files['color']}, {files['overlay']}, {files['json']}")
         return {k: str(v) for k, v in files.items()}
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -134,12 +135,36 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as PNG atomically, then close it."""
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, footer: str | None = None) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it.
+
+    ``footer``: where the figure came from (machine, command, date; the experiments'
+    :func:`~hrseg.experiments.common.provenance_footer`), drawn in small grey type along the bottom and kept
+    in the PNG's ``Description`` text, so that a figure copied out of its page still says what made it."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if footer:
+        _draw_footer(fig, footer)
+    else:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Description": footer} if footer else None)
     plt.close(fig)
     return Path(path)
+
+
+FOOTER_POINTS = 5.5  # the footer's font size
+
+
+def _draw_footer(fig: Any, footer: str) -> None:
+    """``footer`` wrapped to the figure's width below the plot: the figure grows by the footer's height,
+    so the axes keep the size and layout they have without it."""
+    # a character of the default sans-serif is about 0.55 of the font size wide on average
+    width = max(20, int(fig.get_figwidth() * 72 / (FOOTER_POINTS * 0.55)))
+    lines = [w for line in footer.splitlines() for w in textwrap.wrap(line, width, break_on_hyphens=False) or [""]]
+    extra = (len(lines) * FOOTER_POINTS * 1.25 + 6) / 72  # inches: the lines and a margin
+    height = fig.get_figheight() + extra
+    fig.set_figheight(height)
+    fig.tight_layout(rect=(0, extra / height, 1, 1))
+    fig.text(0.01, 3 / 72 / height, "\n".join(lines), fontsize=FOOTER_POINTS, color="0.4", ha="left", va="bottom",
+             linespacing=1.25)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Iterable, Iterator, TypeVar
 
 from tqdm import tqdm
 
 log = logging.getLogger("hrseg")
+T = TypeVar("T")
 
 
 class LineProgress:
@@ -59,3 +60,11 @@ def progress_bar(total: int | None, desc: str, disable: bool = False, unit: str 
     if on_terminal():
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=disable, unit=unit)
     return LineProgress(total, desc, disable=disable)
+
+
+def progress_iter(items: Iterable[T], total: int | None, desc: str, disable: bool = False) -> Iterator[T]:
+    """``items`` with a :func:`progress_bar` over them (the evaluation loops' form)."""
+    with progress_bar(total, desc, disable=disable) as bar:
+        for item in items:
+            yield item
+            bar.update()

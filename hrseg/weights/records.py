@@ -22,6 +22,7 @@ from hrseg.meta.keypoints import COCO_PERSON
 OPENMMLAB = "https://download.openmmlab.com"
 MMPOSE1 = f"{OPENMMLAB}/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco"
 MMPOSE0 = f"{OPENMMLAB}/mmpose/top_down/hrnet"
+MMPOSE0_UDP = f"{OPENMMLAB}/mmpose/top_down/udp"
 MMSEG = f"{OPENMMLAB}/mmsegmentation/v0.5"
 MMDET = f"{OPENMMLAB}/mmdetection/v2.0/hrnet"
 HRNET_OCR = "https://github.com/hsfzxjy/models.storage/releases/download/HRNet-OCR"
@@ -145,13 +146,14 @@ class WeightRecord:
 
 
 def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),
-          codec: str = "msra") -> WeightRecord:
+          codec: str = "msra", **meta: Any) -> WeightRecord:
+    """``codec``: msra, dark or udp (mmpose's codec of the recipe); ``meta``: more of what it sets."""
     h, w = (int(v) for v in size.split("x"))
     source = "mmpose 1.x" if layout == "mmpose1x" else "mmpose 0.x"
     suffix = "" if codec == "msra" else f"_{codec}"
     return WeightRecord(f"pose_hrnet_w{width}.{layout}_coco_{size}{suffix}", url, layout, source, APACHE, metric,
                         COCO_KP, {32: 28.54, 48: 63.60}[width], tags,
-                        dict(_POSE_META, input_size=[h, w], codec=codec))
+                        dict(_POSE_META, input_size=[h, w], codec=codec, **meta))
 
 
 def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: str, params: float,
@@ -206,6 +208,19 @@ RECORDS: tuple[WeightRecord, ...] = (
     _pose(48, "384x288", "mmpose1x",
           f"{MMPOSE1}/td-hm_hrnet-w48_dark-8xb32-210e_coco-384x288-39c3c381_20220916.pth", "AP 0.772",
           ("coco_384x288_dark",), "dark"),
+    # UDP: mmpose 1.x's UDPHeatmap keeps its default blur kernel 11 at sigma 3 (0.x's recipes: 17)
+    _pose(32, "256x192", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192-73ede547_20220914.pth", "AP 0.762",
+          ("coco_udp",), "udp"),
+    _pose(32, "384x288", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w32_udp-8xb64-210e_coco-384x288-9a3f7c85_20220914.pth", "AP 0.768",
+          ("coco_384x288_udp",), "udp", blur_kernel=11),
+    _pose(48, "256x192", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w48_udp-8xb32-210e_coco-256x192-3feaef8f_20220913.pth", "AP 0.768",
+          ("coco_udp",), "udp"),
+    _pose(48, "384x288", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w48_udp-8xb32-210e_coco-384x288-70d7ab01_20220913.pth", "AP 0.773",
+          ("coco_384x288_udp",), "udp", blur_kernel=11),
     # -- pose, mmpose 0.x --
     _pose(32, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_256x192-c78dce93_20200708.pth", "AP 0.746"),
     _pose(32, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_384x288-d9f0d786_20200708.pth", "AP 0.760"),
@@ -219,6 +234,14 @@ RECORDS: tuple[WeightRecord, ...] = (
           codec="dark"),
     _pose(48, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w48_coco_384x288_dark-e881a4b6_20210203.pth", "AP 0.772",
           codec="dark"),
+    _pose(32, "256x192", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w32_coco_256x192_udp-aba0be42_20210220.pth", "AP 0.760",
+          codec="udp"),
+    _pose(32, "384x288", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w32_coco_384x288_udp-e97c1a0f_20210223.pth", "AP 0.769",
+          codec="udp"),
+    _pose(48, "256x192", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w48_coco_256x192_udp-2554c524_20210223.pth", "AP 0.767",
+          codec="udp"),
+    _pose(48, "384x288", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w48_coco_384x288_udp-0f89c63e_20210223.pth", "AP 0.772",
+          codec="udp"),
     # -- segmentation: the official files (GitHub releases) and mmsegmentation's --
     _seg("seg_hrnetv2_w48.official_cityscapes", f"{HRNET_OCR}/hrnet_cs_8090_torch11.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 80.9", CITY, 65.86, "cityscapes_19",

@@ -71,7 +71,9 @@ class CocoPoseDataset(Dataset):
     as in configs (``codec``, when given, holds them and the rest of the encoding);
     ``sigma`` is in heatmap pixels (2 for 64x48 heatmaps, 1 for 32x24). Augmentation draws
     from ``numpy.random.default_rng([seed, epoch, index])``: fixed by the seed, independent of
-    worker assignment; :meth:`set_epoch` moves to the next epoch's draws.
+    worker assignment; :meth:`set_epoch` moves to the next epoch's draws. ``clip_visibility``
+    (off, as the official code and ``data.clip_visibility``): joints that leave the crop lose their
+    target weight even where part of their Gaussian is on the map.
     """
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike, train: bool,
@@ -79,7 +81,7 @@ class CocoPoseDataset(Dataset):
                  sigma: float = 2.0, augment: PoseAugment | None = None,
                  img_ids: Iterable[int] | None = None, det_file: str | os.PathLike | None = None,
                  image_thre: float = 0.0, use_different_joints_weight: bool = False,
-                 unbiased_encoding: bool = False, clip_visibility: bool = True,
+                 unbiased_encoding: bool = False, clip_visibility: bool = False,
                  seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None) -> None:
         # the config's codec, else one from the sizes given: the one place sizes and sigma live
         self.codec = codec or HeatmapCodec((int(input_size[0]), int(input_size[1])),
@@ -183,7 +185,7 @@ class CocoPoseDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         crop = top_down_crop(image, inst.center, inst.scale, inst.joints, inst.joints_vis,
                              self.codec.input_size[::-1], rng, self.augment, self.flip_pairs,
-                             self.clip_visibility, self.keypoints.upper_body_ids)
+                             self.clip_visibility, self.keypoints.upper_body_ids, self.codec.udp)
         meta = {
             "image_id": inst.image_id, "image_file": str(inst.image_file), "index": index,
             "center": crop.center.astype(np.float32), "scale": crop.scale.astype(np.float32),

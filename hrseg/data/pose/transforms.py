@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hrseg.geometry import (  # noqa: F401  (re-exported)
-    PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform, warp_crop,
+    PIXEL_STD, affine_transform, box_to_center_scale, crop_transform, get_affine_transform, warp_crop,
 )
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from hrseg.meta.keypoints import FLIP_PAIRS, UPPER_BODY_IDS
@@ -116,10 +116,13 @@ def top_down_crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray, join
                   joints_vis: np.ndarray, image_size: Sequence[int],
                   rng: np.random.Generator | None = None, augment: PoseAugment | None = None,
                   flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-                  clip_visibility: bool = True, upper_ids: Sequence[int] = UPPER_BODY_IDS) -> CropSample:
+                  clip_visibility: bool = True, upper_ids: Sequence[int] = UPPER_BODY_IDS,
+                  udp: bool = False) -> CropSample:
     """Crop one person to ``image_size`` (w, h), with official augmentation when ``augment``
     and ``rng`` are given (training), without it otherwise (evaluation). ``upper_ids``: the
-    upper-body joints of the half-body augmentation (empty: no half-body crops)."""
+    upper-body joints of the half-body augmentation (empty: no half-body crops); ``udp``: UDP's
+    crop matrix (:func:`hrseg.geometry.get_udp_affine_transform`; the flip's ``x -> width - x - 1``
+    is already UDP's mirror about the pixel centres)."""
     c = np.array(center, dtype=np.float32)
     s = np.array(scale, dtype=np.float32)
     joints = np.array(joints, dtype=np.float32)[:, :2]
@@ -141,7 +144,7 @@ def top_down_crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray, join
             c[0] = image.shape[1] - c[0] - 1
             flipped = True
 
-    trans = get_affine_transform(c, s, r, image_size)
+    trans = crop_transform(c, s, r, image_size, udp=udp)
     crop = warp_crop(np.ascontiguousarray(image), trans, image_size)
     if augment is not None and rng is not None and augment.photometric:
         crop = photometric(crop, rng)
