@@ -123,8 +123,8 @@ def machine_description() -> str:
     """This machine in a few words: the cores this process may use, the CPU's name, the kernels PyTorch
     dispatches (:func:`machine`) and its version, and the GPU where PyTorch sees one."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = (f"{cores}-core {machine_name()} ({torch.backends.cpu.get_cpu_capability()} kernels), "
-            f"torch {torch.__version__}")
+    kernels = machine()
+    text = f"{cores}-core {machine_name()} ({kernels['cpu_kernels']} kernels), torch {kernels['torch']}"
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name()}"
     return text

@@ -41,7 +41,7 @@ from hrseg.inference.predictor import every_detection
 from hrseg.meta.classes import IGNORE_INDEX
 from hrseg.meta.keypoints import OKS_SIGMAS
 from hrseg.tasks.detection import matched_categories, to_coco_results
-from hrseg.utils.progress import progress_bar
+from hrseg.utils.progress import progress_iter
 
 log = logging.getLogger("hrseg")
 
@@ -93,9 +93,8 @@ def predict_all(model: nn.Module, dataset: MultiTaskDataset, cat_ids: Sequence[i
     dets: list[dict] = []
     kps: list[dict] = []
     shown = progress and get_rank() == 0
-    with every_detection(model), progress_bar(len(loader), "predict", disable=not shown) as bar:
-        for batch in loader:
-            bar.update(1)
+    with every_detection(model):
+        for batch in progress_iter(loader, len(loader), "predict", disable=not shown):
             outputs = model([image.to(device) for image in batch["images"]])
             for image_id, output, target in zip(batch["image_id"].tolist(), outputs, batch["targets"]):
                 dets += to_coco_results(image_id, output, cat_ids)
