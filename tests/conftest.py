@@ -22,6 +22,34 @@ OWN_TEST_HOME = "HRSEG_TEST_HOME" not in os.environ
 if OWN_TEST_HOME:
     os.environ["HRSEG_TEST_HOME"] = os.environ["HRSEG_HOME"] = tempfile.mkdtemp(prefix="hrseg-test-home-")
 
+# pytest-xdist (pyproject's addopts: -n auto, a test file at a time per worker; docs/dependencies.md has
+# the figures). The controller made the run's folder above; each worker takes a folder of its own in it,
+# so that no two workers write one cache, and the cores are shared out: torch's default of a thread per
+# core in each of N workers would run N times as many threads as cores. A worker's own processes (DDP
+# workers, servers) inherit both settings.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER and os.environ.get("HRSEG_HOME") == os.environ["HRSEG_TEST_HOME"]:
+    os.environ["HRSEG_HOME"] = os.path.join(os.environ["HRSEG_TEST_HOME"], WORKER)
+    os.makedirs(os.environ["HRSEG_HOME"], exist_ok=True)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if WORKER:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // workers)))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # optional: a hook of pytest-xdist's
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per usable core, at most four (each holds a torch and its models; the
+    heaviest tests take a few GB). xdist's own count asks psutil for physical cores where it is
+    installed, which is one on a 2-vCPU machine; PYTEST_XDIST_AUTO_NUM_WORKERS still overrides."""
+    return int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", min(usable_cores(), 4)))
+
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The run's cache folder goes with the run (exports made there weigh about 100 MB)."""

@@ -34,7 +34,7 @@ import train_det  # noqa: E402
 MINI = REPO / "configs" / "det" / "mini_fasterrcnn.py"
 # A smaller split and input than the embedded default, to fit the test budget: 160 iterations
 # of 4 images. AdamW learns far more in so few iterations than the recipe's SGD (AP50 0.32
-# against 0.17 for a 6-epoch run when measured; 0.21 after these 4).
+# against 0.17 for a 6-epoch run when measured; 0.09-0.21 after these 4, by seed and thread count).
 SPLIT = {"data.synthetic.num_train": 160, "data.synthetic.num_val": 30, "data.synthetic.image_size": [160, 160]}
 RUN = {"model.min_size": 160, "model.max_size": 160, "data.num_workers": 0, "data.batch_size": 4,
        "optimizer.type": "AdamW", "optimizer.lr": 1e-3, "train.max_epochs": 4, "train.eval_interval": 4,
@@ -65,7 +65,9 @@ def test_short_synthetic_training_reaches_a_box_ap_floor(det_run):
     print(f"synthetic split: AP50 {final['AP50']:.3f} AP {final['AP']:.3f} after {RUN['train.max_epochs']} "
           f"epochs; untrained AP50 {untrained['AP50']:.3f}")
     assert untrained["AP50"] < 0.02  # measured 0.000
-    assert final["AP50"] >= 0.15  # measured 0.21
+    # a learning check, not a benchmark: so short a run lands anywhere in 0.09-0.21 (seeds 0-3 with one
+    # thread: 0.135, 0.183, 0.145, 0.091; seed 0 with two: 0.21), and a broken pipeline stays at 0
+    assert final["AP50"] >= 0.06
     for name in ("latest.pth", "best.pth", "log.csv", "curves.png", "results_boxes_val.json"):
         assert (det_run / "run" / name).is_file()
 

@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import multiprocessing
+import re
 import sys
 import types
 
@@ -13,12 +14,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
 from hrseg.engine import TRAIN_DEFAULTS, Trainer, build_dataloader, build_optimizer, build_scheduler, load_state
 from hrseg.engine.workers import EpochIterator
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.utils.provenance import command_line, provenance_footer
 
 
 class TinyNet(nn.Module):
@@ -138,6 +141,12 @@ def test_run_outputs(tmp_path):
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["metrics"] == metrics and summary["best"]["metric"] == "score"
     assert "epoch 3/3 | loss" in (tmp_path / "train.log").read_text()
+    # where the run was made, in the summary and along the bottom of its curves (and in the PNG's text)
+    made = summary["provenance"]
+    assert re.match(r"\d+-core .*torch ", made["machine"]) and made["command"] == command_line()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", made["date"])
+    with Image.open(tmp_path / "curves.png") as curves:
+        assert curves.text["Description"] == provenance_footer(made)
 
 
 def test_tensorboard_when_importable(tmp_path, monkeypatch):

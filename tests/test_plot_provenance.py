@@ -17,6 +17,7 @@ from hrseg.experiments import common
 from hrseg.experiments import progressive_study as study
 from hrseg.experiments.effnetv2_search import replot_search
 from hrseg.experiments.scaling_search import plot_family, replot_family
+from hrseg.utils import provenance
 from hrseg.utils.io import save_figure
 
 RUN = {"machine": "2-core AMD EPYC (AVX-512), torch 2.14.1", "date": "2026-12-06",
@@ -38,10 +39,10 @@ def one_line(text: str) -> str:
 
 
 def test_footer_text_names_machine_command_and_date():
-    assert common.provenance_footer(RUN) == FOOTER
-    assert common.provenance_footer({**RUN, "note": "redrawn"}).endswith("\nredrawn")
+    assert provenance.provenance_footer(RUN) == FOOTER
+    assert provenance.provenance_footer({**RUN, "note": "redrawn"}).endswith("\nredrawn")
     with pytest.raises(ValueError, match="date"):
-        common.provenance_footer({k: v for k, v in RUN.items() if k != "date"})
+        provenance.provenance_footer({k: v for k, v in RUN.items() if k != "date"})
 
 
 def test_save_figure_draws_the_footer_below_the_axes(tmp_path):
@@ -64,15 +65,15 @@ def test_save_figure_draws_the_footer_below_the_axes(tmp_path):
 
 def test_command_line_and_this_runs_provenance():
     env = {"OMP_NUM_THREADS": "1", "HOME": "/root"}
-    assert common.command_line(["tools/search_scaling.py", "--epochs", "10"], env) == \
+    assert provenance.command_line(["tools/search_scaling.py", "--epochs", "10"], env) == \
         "OMP_NUM_THREADS=1 python tools/search_scaling.py --epochs 10"
-    assert common.command_line(["/x/hrseg/__main__.py", "search-scaling", "--cfg-options", "a=1 2"], {}) == \
+    assert provenance.command_line(["/x/hrseg/__main__.py", "search-scaling", "--cfg-options", "a=1 2"], {}) == \
         "python -m hrseg search-scaling --cfg-options 'a=1 2'"
-    assert common.command_line(["/venv/bin/hrseg", "search-effnetv2"], {}) == "hrseg search-effnetv2"
-    here = common.run_provenance()
+    assert provenance.command_line(["/venv/bin/hrseg", "search-effnetv2"], {}) == "hrseg search-effnetv2"
+    here = provenance.run_provenance()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", here["date"])
     assert re.match(r"\d+-core ", here["machine"]) and f"torch {torch.__version__}" in here["machine"]
-    assert here["command"] == common.command_line()
+    assert here["command"] == provenance.command_line()
 
 
 def test_an_experiments_plot_and_its_redrawing_carry_the_runs_provenance(tmp_path, monkeypatch):
@@ -114,10 +115,10 @@ def test_the_study_keeps_its_provenance_and_draws_it(tmp_path, monkeypatch):
         return {"metric": 0.4, "cpu_s": 5.0, "wall_s": 6.0, "epochs": 2, "curve": [(2.0, 0.3), (5.0, 0.4)]}
 
     monkeypatch.setattr(study, "train_arm", stand_in)
-    monkeypatch.setattr(common, "command_line", lambda: "python tools/progressive_experiment.py --seeds 0")
+    monkeypatch.setattr(provenance, "command_line", lambda: "python tools/progressive_experiment.py --seeds 0")
     study.run_study(CONFIG, "pose", tmp_path, seeds=(0,), arms=("a", "b"))
     kept = json.loads((tmp_path / "study.json").read_text())["provenance"]
     assert kept["command"] == "python tools/progressive_experiment.py --seeds 0"
-    assert png_description(tmp_path / "study.png") == common.provenance_footer(kept)
+    assert png_description(tmp_path / "study.png") == provenance.provenance_footer(kept)
     study.replot_study(tmp_path / "study.json", tmp_path / "again.png")
     assert png_description(tmp_path / "again.png") == png_description(tmp_path / "study.png")

@@ -77,6 +77,7 @@ def test_test_seg_on_the_real_frame(trained: dict, shared_data: Path, tmp_path: 
     run = metrics["run"]  # how it was measured travels with the figures
     assert run["weights"] == str(trained["weights"]) and run["test"]["backend"] == "optimized"
     assert run["model"] == "seg_hrnetv2_w18_small_v1" and run["test"]["mode"] == "whole"
+    assert "-core " in run["machine"] and run["command"] and run["date"].endswith(" UTC")  # where it was measured
     # the same number as the evaluation path computes directly
     cfg = load_seg_config(MINI, {"data.root": str(root), "data.synthetic": None})
     model = hrseg.build_model("seg_hrnetv2_w18_small_v1")

@@ -79,7 +79,9 @@ run_step() {  # run_step NAME LIMIT COMMAND...: when asked for and when its limi
   step "$name" "$limit" "$@"
 }
 run_step bench_pose_w32 150 "${BENCH[@]}" "${POSE[@]}" --iters 20
-run_step tests_engine 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_training_speed.py \
+# one process on the one GPU (-o addopts: pyproject's -n auto needs pytest-xdist, which the image lacks)
+PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts=-ra)
+run_step tests_engine 120 "${PYTEST[@]}" tests/test_engine.py tests/test_training_speed.py \
   tests/test_gpu_targets.py tests/test_bench_train.py tests/test_device_normalize.py tests/test_compile.py
 run_step main_job 200 "$PY" tools/train_pose.py --work-dir "$OUT_DIR/main_job"
 wanted main_job && cut -d, -f1-10 "$OUT_DIR/main_job/log.csv" 2>/dev/null
@@ -91,7 +93,7 @@ run_step bench_seg_w48 90 "${BENCH[@]}" seg_hrnetv2_w48 --input-size 512x1024 --
 # the loop's data wait with the workers normalising, as before device_normalize
 run_step bench_pose_w32_float_crops 90 "${BENCH[@]}" "${POSE[@]}" --iters 5 --cfg-options train.device_normalize=false
 if wanted tests_more && [ "$(left)" -gt 30 ]; then  # the slower CUDA-touching tests, in the time left
-  step tests_more "$(left)" "$PY" -m pytest -q -p no:cacheprovider tests/test_progressive.py \
+  step tests_more "$(left)" "${PYTEST[@]}" tests/test_progressive.py \
     tests/test_engine_ddp.py tests/test_pose_pipeline.py tests/test_seg_pipeline.py
 fi
 rm -f "$OUT_DIR"/main_job/*.pth

@@ -11,7 +11,9 @@
   epoch is not counted twice; a new column rewrites the file with the wider header.
 - ``train.log``: the epoch summary lines.
 - TensorBoard events under ``tb/`` when ``torch.utils.tensorboard`` imports (skipped otherwise).
-- At the end: ``curves.png`` (losses, lr, metrics per epoch) and ``metrics.json``.
+- At the end: ``curves.png`` (losses, lr, metrics per epoch) and ``metrics.json``, both saying where they
+  were made (machine, command, date: :func:`hrseg.utils.provenance.run_provenance`; a resumed run's are
+  those of the process that finished it).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from hrseg.utils.io import atomic_path, write_json
+from hrseg.utils.io import atomic_path, save_figure, write_json
+from hrseg.utils.provenance import provenance_footer, run_provenance
 
 log = logging.getLogger("hrseg")
 
@@ -143,9 +146,10 @@ class RunLogger:
         """Write ``metrics.json`` and ``curves.png``; close TensorBoard."""
         if not self.enabled:
             return
-        write_json(self.work_dir / "metrics.json", dict(summary))
+        provenance = run_provenance()
+        write_json(self.work_dir / "metrics.json", {**summary, "provenance": provenance})
         if self.csv.rows:
-            save_curves(self.csv.rows, self.work_dir / "curves.png")
+            save_curves(self.csv.rows, self.work_dir / "curves.png", footer=provenance_footer(provenance))
         if self.tb is not None:
             self.tb.close()
 
@@ -168,8 +172,9 @@ def epoch_line(epoch: int, max_epochs: int, losses: Mapping[str, float], stats: 
     return line
 
 
-def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike) -> Path:
-    """Plot the epoch table: one panel for the loss terms, one for lr, one per metric.
+def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike, footer: str | None = None) -> Path:
+    """Plot the epoch table: one panel for the loss terms, one for lr, one per metric; ``footer``: where the
+    run was made (:func:`~hrseg.utils.io.save_figure`).
 
     Uses matplotlib's Agg canvas directly (no pyplot), so the process's backend is untouched.
     """
@@ -189,7 +194,7 @@ def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike) -> Path:
     panels += [(m[len(METRIC_PREFIX):], [m]) for m in metrics]
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig = Figure(figsize=(4.5 * ncols, 3.2 * nrows), layout="constrained")
+    fig = Figure(figsize=(4.5 * ncols, 3.2 * nrows))
     FigureCanvasAgg(fig)
     for i, (title, cols) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -204,6 +209,4 @@ def save_curves(rows: list[Mapping[str, str]], path: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
         if len(cols) > 1:
             ax.legend(fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    return Path(path)
+    return save_figure(fig, path, dpi=100, footer=footer)

@@ -11,7 +11,6 @@ forward pass of one backbone.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ import torch
 from hrseg.inference.detection import person_labels
 from hrseg.inference.predictor import Predictor
 from hrseg.utils.image_io import read_image
+from hrseg.utils.provenance import machine, machine_name
 
 __all__ = ["SeparatePipeline", "format_table", "photo_to_json", "time_pipelines"]
 
@@ -98,7 +98,7 @@ def time_pipelines(pipelines: Mapping[str, Any], photos: Sequence[Path], warmup:
             progress(f"round {r + 1}/{rounds}: {name} {len(photos) / best[name]:.2f} images/s")
     return [{"pipeline": name, "images": len(photos), "seconds": round(best[name], 3),
              "images_per_s": round(len(photos) / best[name], 3), "parameters": _parameters(pipeline),
-             "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+             **machine(), "cpu": machine_name()}
             for name, pipeline in pipelines.items()]
 
 

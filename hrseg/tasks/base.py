@@ -43,6 +43,7 @@ from hrseg.tasks.inputs import check_inputs, find_images
 from hrseg.utils.image_io import read_image, write_image
 from hrseg.utils.io import make_folder, write_json
 from hrseg.utils.profile import SETUP, StageTimer, summary_line
+from hrseg.utils.provenance import run_provenance
 
 log = logging.getLogger("hrseg")
 
@@ -306,9 +307,9 @@ class Task:
              **options: Any) -> dict[str, float]:
         """Evaluate ``weights`` (default: the config's run) on the val split; ``options`` are the
         task's test options (e.g. pose ``det_file``, detection ``ann_file``); ``cfg_options``: those
-        ``cfg`` was loaded with (their ``model.*`` apply to a checkpoint's recorded model). Writes the
-        results and ``metrics_test.json`` (with the weights and test settings) to ``out_dir`` (default: the
-        work_dir) and prints the tables."""
+        ``cfg`` was loaded with (their ``model.*`` apply to a checkpoint's recorded model). Writes the results and
+        ``metrics_test.json`` (with the weights, test settings, machine, command and date) to ``out_dir`` (default:
+        the work_dir) and prints the tables."""
         weights = weights if cfg is None else self.resolve_weights(weights, cfg["work_dir"])
         model, cfg = self.load_model(weights, cfg, cfg_options)  # cfg None: the one the checkpoint records
         cfg = self.test_config(cfg, **options)
@@ -318,7 +319,7 @@ class Task:
         self.report(evaluation, cfg, dataset, self.test_title(cfg, dataset, **options))
         if get_rank() == 0:
             metrics, details = evaluation
-            run = {"weights": str(weights), "model": cfg["model"]["name"], "test": cfg["test"]}  # how it was measured
+            run = {"weights": str(weights), "model": cfg["model"]["name"], "test": cfg["test"], **run_provenance()}
             write_json(out / "metrics_test.json", {**metrics, **details.get("json", {}), "run": run})
             print(f"metrics: {out / 'metrics_test.json'}"
                   + (f", results: {details['results']}" if details.get("results") else ""))

@@ -139,17 +139,19 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, footer: str |
     """Save a matplotlib figure as PNG atomically, then close it.
 
     ``footer``: where the figure came from (machine, command, date; the experiments'
-    :func:`~hrseg.experiments.common.provenance_footer`), drawn in small grey type along the bottom and kept
-    in the PNG's ``Description`` text, so that a figure copied out of its page still says what made it."""
-    import matplotlib.pyplot as plt
-
+    :func:`~hrseg.utils.provenance.provenance_footer`), drawn in small grey type along the bottom and kept
+    in the PNG's ``Description`` text, so that a figure copied out of its page still says what made it.
+    A figure pyplot made is closed there; one made on its own canvas (``Figure()``) leaves pyplot unimported."""
     if footer:
         _draw_footer(fig, footer)
     else:
         fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, metadata={"Description": footer} if footer else None)
-    plt.close(fig)
+    if getattr(fig.canvas, "manager", None) is not None:  # pyplot's: it holds the figure until closed
+        import matplotlib.pyplot as plt  # matplotlib: a slow import, only where pyplot made the figure
+
+        plt.close(fig)
     return Path(path)
 
 
