@@ -14,7 +14,7 @@ import hrseg
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.export import export_model, read_meta
 from hrseg.tasks import detection, pose, segmentation
-from hrseg.tasks.base import UnnamedModelError
+from hrseg.tasks.loading import UnnamedModelError
 from hrseg.utils.image_io import read_image
 
 from conftest import randomize_weights
@@ -173,10 +173,15 @@ def test_an_exported_file_of_another_task_or_without_its_config_is_one_error(pos
     _, onnx_file = pose_files
     with pytest.raises(CheckpointError, match="pose.onnx: holds a pose model .*, not a seg model"):
         segmentation.TASK.load_model(onnx_file)
-    bare = tmp_path / "bare.onnx"  # what the backends' cache holds: no run config
-    export_model(randomize_weights(hrseg.build_model(POSE)), bare, POSE, (64, 48), check=False)
+    bare = tmp_path / "bare.onnx"  # what the backends' cache holds of a model that records nothing: no run config
+    unnamed = randomize_weights(hrseg.build_model(POSE))
+    del unnamed.meta  # as a model built with an override
+    export_model(unnamed, bare, POSE, (64, 48), check=False)
     with pytest.raises(UnnamedModelError, match="bare.onnx: exported without its config"):
         pose.TASK.load_model(bare)
+    library = tmp_path / "library.onnx"  # a model hrseg.build_model made records its model: the defaults run it
+    export_model(randomize_weights(hrseg.build_model(POSE)), library, POSE, (64, 48), check=False)
+    assert pose.TASK.load_model(library)[1]["data"]["input_size"] == [64, 48]  # the graph's size
     given = pose.TASK.load_config(None, {"model.name": "pose_hrnet_w32", "data.input_size": [64, 48],
                                          "data.heatmap_size": [16, 12]})
     assert pose.TASK.load_model(bare, given)[1]["model"]["name"] == POSE  # --config: the file's model kept

@@ -84,7 +84,9 @@ def test_published_weights_with_other_classes_build_the_model_with_them(home, mo
 # -- F3: the record's meta on the model, in its checkpoint and back ------------------------------------
 def test_published_meta_travels_with_the_model(tmp_path, home, monkeypatch):
     base = get_weights("pose_hrnet_w32.mmpose1x_coco_256x192")
-    file = hrseg.save_checkpoint(tmp_path / "tiny.pth", hrseg.build_model("pose_hrnet_w18_small_v1"))
+    published = hrseg.build_model("pose_hrnet_w18_small_v1")
+    del published.meta  # a published file is the state dict alone: no hrseg meta of its own
+    file = hrseg.save_checkpoint(tmp_path / "tiny.pth", published)
     payload = file.read_bytes()
     url = _serve(tmp_path, f"td-hm_tiny-{hashlib.sha256(payload).hexdigest()[:8]}_20220909.pth", payload)
     record = replace(base, name="pose_hrnet_w18_small_v1.mmpose1x_coco_256x192", url=url)
@@ -100,7 +102,9 @@ def test_published_meta_travels_with_the_model(tmp_path, home, monkeypatch):
     fresh = hrseg.build_model("pose_hrnet_w18_small_v1")
     hrseg.load_checkpoint(fresh, saved)
     assert fresh.meta == meta
-    bare = hrseg.save_checkpoint(tmp_path / "bare.pth", hrseg.build_model(SMALL))
+    built = hrseg.build_model(SMALL)
+    del built.meta  # as a model built with an option (hrseg.models.build_model)
+    bare = hrseg.save_checkpoint(tmp_path / "bare.pth", built)
     assert "meta" not in torch.load(bare, weights_only=True)  # a model without meta: the state dict only
     # the tools take that file as the published weights it holds (their config and test settings)
     from hrseg.tasks import pose
@@ -219,7 +223,10 @@ def test_verify_names_the_model_an_hrseg_checkpoint_records(tmp_path):
     path = hrseg.save_checkpoint(tmp_path / "run.pth", pose.TASK.build_model(cfg),
                                  meta={"config": cfg, "model": pose.TASK.model_meta(cfg)})
     assert weights.verify(path)["model"] == SMALL_POSE
-    assert "model" not in weights.verify(hrseg.save_checkpoint(tmp_path / "bare.pth", hrseg.build_model(SMALL)))
+    # a model hrseg.build_model made records its name too (its meta); a bare state dict names none
+    assert weights.verify(hrseg.save_checkpoint(tmp_path / "built.pth", hrseg.build_model(SMALL)))["model"] == SMALL
+    torch.save(hrseg.build_model(SMALL).state_dict(), tmp_path / "bare.pth")
+    assert "model" not in weights.verify(tmp_path / "bare.pth")
 
 
 def test_a_missing_file_with_a_published_files_name_says_its_name(tmp_path, monkeypatch):

@@ -83,6 +83,11 @@ class HeatmapCodec:
         return replace(self, input_size=(h, w), heatmap_size=heatmap,
                        sigma=self.sigma * heatmap[0] / self.heatmap_size[0])
 
+    def write_sizes(self, cfg: Mapping[str, Any]) -> None:
+        """Put this codec's input size, heatmap size and sigma into ``cfg``'s data section (where
+        :meth:`from_config` reads them): a config cropping at another size is ``rescaled(size).write_sizes(cfg)``."""
+        cfg["data"].update(input_size=list(self.input_size), heatmap_size=list(self.heatmap_size), sigma=self.sigma)
+
     def encode(self, joints: np.ndarray, joints_vis: np.ndarray,
                joint_weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Targets (K, h, w) and target weights (K, 1) for joints (K, 2) in crop pixels."""

@@ -65,7 +65,7 @@ def train_network(config: str | Path, net: ScalableHRNet, base: ScalableHRNet, s
     cfg["model"] = {**model_options(net), **(model_extra or {})}  # e.g. init, norm: the same for all
     # the base's heatmap codec (stride 4) rescaled to this input size: sigma grows with the heatmaps
     codec = HeatmapCodec(tuple(base.input_size), tuple(s // 4 for s in base.input_size), sigma).rescaled((h, w))
-    cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
+    codec.write_sizes(cfg)
     cfg["work_dir"] = str(work_dir)
     if epochs is not None:  # the schedule's milestones move with the length; evaluated at the end
         shorten(cfg, epochs)

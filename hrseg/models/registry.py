@@ -83,12 +83,19 @@ def model_info(name: str) -> ModelInfo:
 def build_model(name: str, **overrides: Any) -> nn.Module:
     """Build a named model with its initial weights; ``overrides`` change its options (e.g.
     ``num_classes=60``). Weights by name or file are one layer up: ``hrseg.build_model(name,
-    weights=..., pretrained=...)`` (:func:`hrseg.weights.build_model`) composes this with them."""
+    weights=..., pretrained=...)`` (:func:`hrseg.weights.build_model`) composes this with them.
+
+    Without ``overrides`` the model's ``meta`` is what it expects (:func:`model_info`) and its name, so that
+    :func:`hrseg.save_checkpoint` records them and the tools run the file without a config; an override may
+    change what it predicts (its classes), so a model built with one has no ``meta``: its config names it."""
     if "weights" in overrides or "pretrained" in overrides:
         raise ConfigError(f"{name}: the registry builds models without weights; load them with "
                           "hrseg.build_model(name, weights=..., pretrained=...) (hrseg.weights.build_model)")
     factory = _lookup(name)
     try:
-        return factory(**overrides)
+        model = factory(**overrides)
     except TypeError as e:
         raise ConfigError(f"bad option for model {name!r}: {e}") from None
+    if not overrides:
+        model.meta = {**_INFO[name].to_dict(), "model": name}
+    return model

@@ -4,8 +4,9 @@ generic train / test / infer flows written once on top of it.
 A task is a :class:`Task` subclass with a config schema (``defaults``) and a few hooks:
 ``build_dataset(cfg, split)``, ``build_model(cfg)``, ``model_meta(cfg)`` (the facts that travel
 with the checkpoint: classes or keypoints, input size, normalisation), ``evaluate``, ``predict``
-and ``write_prediction``. The flows (:meth:`Task.train`, :meth:`Task.test`, :meth:`Task.infer`)
-and :meth:`Task.load_model` (one checkpoint read, one policy for a recorded config) live here.
+and ``write_prediction``. The flows (:meth:`Task.train`, :meth:`Task.test`, :meth:`Task.infer`) live
+here; :meth:`Task.load_model` (one checkpoint read, one policy for every kind of file) in
+:mod:`hrseg.tasks.loading`.
 Adding a task = one module in ``hrseg/tasks`` defining a subclass, registered in
 :data:`hrseg.tasks.TASKS`, plus its data adapter (docs/tasks.md).
 """
@@ -22,24 +23,17 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from hrseg.errors import CheckpointError, ConfigError, missing_tracking
-from hrseg import weights as published
-from hrseg.backends import AUTO
-from hrseg.checkpoint import checkpoint_meta, read_checkpoint
-from hrseg.config import load_config, parse_options
 from hrseg.engine import Trainer, get_rank
 from hrseg.engine.schedules import check_schedule
 from hrseg.engine.speed import check_speed
 from hrseg.engine.trainer import TrainStep
-from hrseg.export.meta import is_exported, read_meta
-from hrseg.export.runners import ExportedFile
+from hrseg.errors import ConfigError, missing_tracking
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.video import VIDEO_SUFFIXES, process_video, written_line
 from hrseg.models.detection import check_model_options
-from hrseg.models.registry import model_info
 from hrseg.tasks import common
-from hrseg.tasks.common import merged, without_pretrained
 from hrseg.tasks.inputs import check_inputs, find_images
+from hrseg.tasks.loading import WeightsLoading
 from hrseg.utils.image_io import read_image, write_image
 from hrseg.utils.io import make_folder, write_json
 from hrseg.utils.profile import SETUP, StageTimer, summary_line
@@ -52,18 +46,10 @@ log = logging.getLogger("hrseg")
 Evaluation = tuple[dict[str, float], dict[str, Any]]
 
 
-class UnnamedModelError(CheckpointError):
-    """A file that records no model and is no published one: which model it fills must be given
-    (a config), as :meth:`Task.load_model` says."""
+class Task(WeightsLoading):
+    """Base class of the tasks; see the module docstring. ``name``, ``defaults``, ``open_keys`` and
+    ``how_to_get_weights`` are declared with the weights side (:class:`~hrseg.tasks.loading.WeightsLoading`)."""
 
-
-class Task:
-    """Base class of the tasks; see the module docstring."""
-
-    name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]]
-    open_keys: ClassVar[tuple[str, ...]] = ("model",)
-    how_to_get_weights: ClassVar[str]
     collate: ClassVar[Callable | None] = None
     result_noun: ClassVar[tuple[str, str]] = ("result", "results")  # one, several: ("person", "people")
 
@@ -102,22 +88,6 @@ class Task:
 
     def prepare_training(self, cfg: dict[str, Any], train_set: Dataset, val_set: Dataset) -> None:
         """Complete ``cfg`` from the training data (e.g. the classes of the annotation file)."""
-
-    def model_meta(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        """What the model predicts and expects, recorded in every checkpoint under ``meta.model``."""
-        info = model_info(cfg["model"]["name"])
-        return {"task": self.name, "model": cfg["model"]["name"], "mean": list(info.mean), "std": list(info.std)}
-
-    def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
-        """Put a checkpoint's recorded meta back into ``cfg`` (classes, keypoints, ...)."""
-
-    def config_for_record(self, record: Any, cfg_options: Mapping[str, Any] | Sequence[str] | None
-                          ) -> dict[str, Any]:
-        """The config for published weights (a :class:`hrseg.weights.WeightRecord`): the defaults
-        with the record's model; tasks add what the record's meta says (input size, classes)."""
-        cfg = self.load_config(None, cfg_options)
-        cfg["model"] = {"name": record.model}
-        return cfg
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module,
                       train_set: Dataset) -> tuple[TrainStep, Callable | None]:
@@ -172,106 +142,6 @@ class Task:
         """``<stem>_<task>.json``: the predictor's document of one image and the image's path."""
         return write_json(out_dir / f"{path.stem}_{self.name}.json", {"image": str(path),
                                                                       **predictor.document(image, result)})
-
-    # -- weights ----------------------------------------------------------------------------------
-    def resolve_weights(self, weights: str | os.PathLike | None, work_dir: str | os.PathLike,
-                        flag: str = "--weights") -> Path:
-        """``weights``, or the newest checkpoint of the run in ``work_dir`` (best.pth, else latest.pth);
-        the error without either names the command's ``flag``."""
-        return common.resolve_weights(weights, work_dir, self.how_to_get_weights, flag)
-
-    def load_model(self, weights: str | os.PathLike, cfg: Mapping[str, Any] | None = None,
-                   cfg_options: Mapping[str, Any] | Sequence[str] | None = None
-                   ) -> tuple[nn.Module, dict[str, Any]]:
-        """The model in ``weights`` (eval mode) and the config to run it with; the file is read once.
-
-        What model a file holds is read, never guessed from its tensors' shapes:
-
-        * an hrseg checkpoint records its config and meta. Without ``cfg``: the recorded config
-          (over today's defaults, so options added since exist) plus ``cfg_options``; with
-          ``cfg``: that config, except the model section, which is the checkpoint's (the weights
-          define the model). The recorded meta (classes, keypoints) goes back into the config and
-          becomes ``model.meta``;
-        * a published file (by name, or a path whose file name or SHA-256 is a record's,
-          :func:`hrseg.weights.identify`): the record's model and meta;
-        * any other file (an official checkpoint under another name): the model of ``cfg``,
-          which is then required, its layout converted as for published files;
-        * an exported ``.onnx`` / ``.xml`` (``hrseg export``): no torch model but an
-          :class:`~hrseg.export.runners.ExportedFile`, run on ONNX Runtime or OpenVINO with the config
-          the file records, as a checkpoint's.
-        """
-        if is_exported(weights):  # an exported file runs alone
-            return self._load_exported(Path(weights), cfg, cfg_options)
-        record = published.record_of(weights, None)  # a published name, not a path
-        path = published.resolve(weights)
-        content, meta = None, {}
-        if record is None:
-            content = read_checkpoint(path)
-            meta = checkpoint_meta(content)
-            record = published.record_held(path, meta)
-        common.check_holds_task(self.name, path, meta, record)
-        if record is not None:  # published weights: their layout is converted, their meta is the record's
-            out = copy.deepcopy(dict(cfg)) if cfg is not None else self.config_for_record(record, cfg_options)
-            out["model"] = {**out["model"], "name": record.model}
-            model = self.build_model(without_pretrained(out))
-            published.load_into(model, path, record.model, record=record, content=content)
-            model.meta = self.model_meta(out)
-            return model.eval(), out
-        out, model_meta = self._config_to_run(path, meta.get("config"), meta.get("model"), cfg, cfg_options,
-                                              "the file records no model (not an hrseg checkpoint) and is no "
-                                              "published file hrseg knows by name or SHA-256")
-        model = self.build_model(without_pretrained(out))  # the checkpoint holds every weight
-        if not meta.get("config"):  # another project's layout, with the user's config
-            published.load_into(model, path, content=content)
-        else:
-            published.load_checkpoint(model, path, ckpt=content)
-        model.meta = model_meta or self.model_meta(out)
-        return model.eval(), out
-
-    def _config_to_run(self, path: Path, config: Mapping[str, Any] | None, model_meta: Mapping[str, Any] | None,
-                       cfg: Mapping[str, Any] | None, cfg_options: Any, unnamed: str) -> tuple[dict, dict]:
-        """The config a file's model runs with and its model meta (:meth:`load_model`'s policy):
-        ``cfg`` with the file's model section, else the ``config`` the file records over today's
-        defaults with ``cfg_options``; the recorded meta (else the one its config implies) applied."""
-        recorded = merged(self.defaults, config, self.open_keys) if config else None
-        if cfg is not None:
-            out = copy.deepcopy(dict(cfg))
-            if recorded is not None:  # the weights define the model; --cfg-options model.* (NMS, sizes) still apply
-                model_options = {k: v for k, v in parse_options(cfg_options, str(path)).items() if k[:6] == "model."}
-                out = load_config(None, model_options, {**out, "model": recorded["model"]}, self.open_keys)
-        elif recorded is not None:
-            out = load_config(None, cfg_options, recorded, self.open_keys)
-        else:
-            raise UnnamedModelError(f"{path}: {unnamed}; pass the config it was trained with (--config: its model "
-                                    "section names the model, as the official code's config does) or a published "
-                                    "name (hrseg weights list)")
-        # checkpoints written before meta.model existed: the meta their recorded config implies
-        model_meta = dict(model_meta or (self.model_meta(recorded) if recorded is not None else {}))
-        self.apply_meta(out, model_meta)
-        return out, model_meta
-
-    def _load_exported(self, path: Path, cfg: Mapping[str, Any] | None, cfg_options: Any
-                       ) -> tuple[nn.Module, dict[str, Any]]:
-        """An exported ``.onnx`` / ``.xml`` file as the weights: no torch model, an
-        :class:`~hrseg.export.runners.ExportedFile` the backends run as it was exported, with the
-        config it records (its test settings; run on ``auto``: ONNX Runtime or OpenVINO)."""
-        record = read_meta(path)
-        recorded_model = record.get("model_meta") or {"model": record["model"]}
-        common.check_holds_task(self.name, path, {"model": recorded_model}, None)
-        config = copy.deepcopy(record.get("config"))
-        if config:  # the checkpoint's backend is not the file's; its dtype is (where the task has one)
-            config.setdefault("test", {})["backend"] = AUTO
-            if "dtype" in self.defaults.get("test", {}):
-                config["test"]["dtype"] = record["dtype"]
-        out, model_meta = self._config_to_run(path, config, record.get("model_meta"), cfg, cfg_options,
-                                              "exported without its config (by the backends' cache, or an older "
-                                              "hrseg); export it with hrseg export")
-        out["model"] = {**out["model"], "name": record["model"]}  # the file's model, whatever --config says
-        self.fit_exported(out, record)
-        return ExportedFile(path, {**record, "model_meta": model_meta}), out
-
-    def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
-        """Fit ``cfg`` to what an exported file fixed (pose: its crop size); nothing by default."""
 
     # -- the flows --------------------------------------------------------------------------------
     def train(self, cfg: Mapping[str, Any]) -> dict[str, float]:
@@ -344,11 +214,10 @@ class Task:
         predictor (:meth:`build_predictor`, ``options`` its options; with ``track`` a folder is one
         video's frames), writing the task's files per
         image (per video: the annotated video and one JSON line per frame) under ``out_dir``;
-        ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The weights are
-        loaded and every image decoded before anything is written, so a bad file stops the run
-        with one error naming it and nothing written. Images are read one at a time (memory flat
-        in their number); ``batch_size``: pose crops per forward across images. ``profile``: the
-        images' end-to-end time by stage (:mod:`hrseg.utils.profile`) goes to
+        ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The inputs are checked and the
+        weights loaded before anything is written: a bad file stops the run with one error naming it and nothing
+        written. Images are read one at a time (memory flat in their number); ``batch_size``: pose crops per
+        forward across images. ``profile``: the time by stage (:mod:`hrseg.utils.profile`) to
         ``out_dir/profile.json`` and one log line."""
         timer = StageTimer()
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]

@@ -27,6 +27,7 @@ from hrseg.backends import EXPORT_BACKENDS, TorchRunner, load_runner
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import CocoDetection, det_collate
 from hrseg.data.det.transforms import DetAugment
+from hrseg.config import load_config
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank
 from hrseg.utils.progress import progress_iter
 from hrseg.engine.distributed import shard
@@ -309,12 +310,17 @@ class DetTask(Task):
         if meta.get("classes"):
             cfg["classes"] = [dict(c) for c in meta["classes"]]
 
+    def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
+        """The base's, with the classes ``meta`` names (and their count + background as ``model.num_classes``)."""
+        cfg = super().config_for_model(name, meta)
+        if meta.get("classes"):
+            cfg["classes"] = [dict(c) for c in meta["classes"]]
+            cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
+        return load_config(None, cfg_options, cfg, self.open_keys)
+
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published COCO detectors: COCO's 80 classes in label order."""
-        cfg = super().config_for_record(record, cfg_options)
-        cfg["classes"] = coco80_categories()
-        cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
-        return cfg
+        return self.config_for_model(record.model, {"classes": coco80_categories()}, cfg_options)
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
         if cfg["load_from"]:

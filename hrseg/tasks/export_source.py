@@ -23,7 +23,8 @@ from hrseg.inference.predictor import Predictor
 from hrseg.models.registry import list_models
 from hrseg.models.multitask import is_multitask_model
 from hrseg.tasks import detection, multi, pose, segmentation
-from hrseg.tasks.base import Task, UnnamedModelError
+from hrseg.tasks.base import Task
+from hrseg.tasks.loading import UnnamedModelError
 from hrseg.tasks.common import check_predictor
 
 log = logging.getLogger("hrseg")

@@ -208,14 +208,17 @@ class PoseTask(Task):
             recorded = replace(recorded, **given)
         data["keypoints"] = recorded.to_dict()
 
+    def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
+        """The base's, cropping at the input size ``meta`` gives (heatmaps at stride 4, sigma scaled as the
+        official recipes: :meth:`~hrseg.codecs.msra.HeatmapCodec.rescaled`)."""
+        cfg = super().config_for_model(name, meta)
+        HeatmapCodec.from_config(cfg).rescaled(meta.get("input_size") or cfg["data"]["input_size"]).write_sizes(cfg)
+        return load_config(None, cfg_options, cfg, self.open_keys)
+
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
-        """Published pose weights: their input size (heatmaps at stride 4, sigma scaled as the
-        official recipes) and codec (DARK files decode with DARK, UDP files are UDP's end to end);
-        ``cfg_options`` over all of it."""
-        cfg = super().config_for_record(record, None)
-        size = record.meta.get("input_size") or cfg["data"]["input_size"]
-        codec = HeatmapCodec.from_config(cfg).rescaled(size)
-        cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size), sigma=codec.sigma)
+        """Published pose weights: their input size (:meth:`config_for_model`) and codec (DARK files decode
+        with DARK, UDP files are UDP's end to end); ``cfg_options`` over all of it."""
+        cfg = self.config_for_model(record.model, record.meta)
         if record.meta.get("codec") in ("dark", "udp"):
             cfg["test"]["decoder"] = "dark"
         if record.meta.get("codec") == "udp":  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
@@ -230,9 +233,7 @@ class PoseTask(Task):
         if not record.get("dynamic_size") and size != list(cfg["data"]["input_size"]):
             log.info("data.input_size %dx%d: the exported graph's (the config said %s)", *size,
                      "x".join(map(str, cfg["data"]["input_size"])))
-            codec = HeatmapCodec.from_config(cfg).rescaled(size)
-            cfg["data"].update(input_size=list(codec.input_size), heatmap_size=list(codec.heatmap_size),
-                               sigma=codec.sigma)
+            HeatmapCodec.from_config(cfg).rescaled(size).write_sizes(cfg)
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):

@@ -273,14 +273,26 @@ class SegTask(Task):
         return {**super().model_meta(cfg), "classes": list(class_names(cfg)), "palette": default_palette(cfg),
                 "dataset": cfg["data"]["type"]}
 
+    def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
+        """The base's, with the classes ``meta`` names where they are not the defaults' (Cityscapes' 19): the
+        dataset they are of (:func:`_with_dataset_of`), else a folder dataset of those names."""
+        cfg = super().config_for_model(name, meta)
+        classes = list(meta.get("classes") or ())
+        if classes:
+            cfg["model"]["num_classes"] = len(classes)
+        if classes and classes != list(class_names(cfg)):
+            cfg = _with_dataset_of(cfg, str(meta.get("dataset")), len(classes))
+            if cfg["data"]["type"] == "folder":
+                cfg["data"]["classes"] = classes
+        cfg = load_config(None, cfg_options, cfg, self.open_keys)
+        self.check_config(cfg)
+        return cfg
+
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
-        """Published segmentation weights: the model, the dataset of their classes and the test
-        setting their published metric was measured with (the record's ``meta["test"]``);
+        """Published segmentation weights: the model, the dataset of their classes (:meth:`config_for_model`)
+        and the test setting their published metric was measured with (the record's ``meta["test"]``);
         ``cfg_options`` (the tools' --mode, --scales, ...) over all of it."""
-        cfg = super().config_for_record(record, None)
-        dataset, n = record.class_set
-        cfg["model"]["num_classes"] = n
-        cfg = _with_dataset_of(cfg, dataset, n)
+        cfg = self.config_for_model(record.model, record.model_meta())
         cfg["test"].update(copy.deepcopy(record.meta.get("test", {})))
         cfg = load_config(None, cfg_options, cfg, self.open_keys)
         self.check_config(cfg)
