@@ -214,11 +214,11 @@ class Task(WeightsLoading):
         predictor (:meth:`build_predictor`, ``options`` its options; with ``track`` a folder is one
         video's frames), writing the task's files per
         image (per video: the annotated video and one JSON line per frame) under ``out_dir``;
-        ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. The inputs are checked and the
-        weights loaded before anything is written: a bad file stops the run with one error naming it and nothing
-        written. Images are read one at a time (memory flat in their number); ``batch_size``: pose crops per
-        forward across images. ``profile``: the time by stage (:mod:`hrseg.utils.profile`) to
-        ``out_dir/profile.json`` and one log line."""
+        ``cfg`` None: the config the checkpoint recorded, with ``cfg_options``. Every image is decoded, every
+        video opened and the weights loaded before anything is written: a bad file stops the run with one
+        error naming it and nothing written. Images are read one at a time (memory flat in their number);
+        ``batch_size``: pose crops per forward across images. ``profile``: the time by stage
+        (:mod:`hrseg.utils.profile`) to ``out_dir/profile.json`` and one log line."""
         timer = StageTimer()
         videos = [Path(p) for p in inputs if Path(p).suffix.lower() in VIDEO_SUFFIXES]
         others = [p for p in inputs if Path(p).suffix.lower() not in VIDEO_SUFFIXES]
