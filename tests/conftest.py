@@ -39,8 +39,8 @@ def usable_cores() -> int:
 
 
 if WORKER:
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // workers)))
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // _workers)))
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)  # optional: a hook of pytest-xdist's

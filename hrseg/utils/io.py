@@ -138,7 +138,7 @@ def _finite(obj: Any) -> Any:
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, footer: str | None = None) -> Path:
     """Save a matplotlib figure as PNG atomically, then close it.
 
-    ``footer``: where the figure came from (machine, command, date; the experiments'
+    ``footer``: where the figure came from (machine, command, date:
     :func:`~hrseg.utils.provenance.provenance_footer`), drawn in small grey type along the bottom and kept
     in the PNG's ``Description`` text, so that a figure copied out of its page still says what made it.
     A figure pyplot made is closed there; one made on its own canvas (``Figure()``) leaves pyplot unimported."""
