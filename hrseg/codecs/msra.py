@@ -7,7 +7,7 @@ decodes with it, and progressive learning or the scaling search ask it for a res
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, MutableMapping, Sequence
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ class HeatmapCodec:
         return replace(self, input_size=(h, w), heatmap_size=heatmap,
                        sigma=self.sigma * heatmap[0] / self.heatmap_size[0])
 
-    def write_sizes(self, cfg: Mapping[str, Any]) -> None:
+    def write_sizes(self, cfg: MutableMapping[str, Any]) -> None:
         """Put this codec's input size, heatmap size and sigma into ``cfg``'s data section (where
         :meth:`from_config` reads them): a config cropping at another size is ``rescaled(size).write_sizes(cfg)``."""
         cfg["data"].update(input_size=list(self.input_size), heatmap_size=list(self.heatmap_size), sigma=self.sigma)

@@ -17,9 +17,7 @@ from hrseg.errors import ConfigError, DataError
 from hrseg.models.scaling import ScalableHRNet, build_pose_network, network_from_options
 from hrseg.utils.flops import measure_complexity
 from hrseg.utils.io import atomic_path, save_figure
-from hrseg.utils.provenance import (
-    PROVENANCE_KEYS, command_line, machine, machine_description, machine_name, provenance_footer, run_provenance,
-)
+from hrseg.utils.provenance import provenance_footer, run_provenance
 from hrseg.benchmark import prepare, time_forward
 
 
@@ -186,8 +184,6 @@ def new_figure(ncols: int = 1, size: tuple[float, float] = (5, 3.5)) -> tuple[An
     return plt.subplots(1, ncols, figsize=size)
 
 
-__all__ = ["PROVENANCE_KEYS", "as_float", "base_network", "command_line", "complexity", "fastest_seconds",
-           "inference_images_per_second", "machine", "machine_description", "machine_name", "machine_note",
-           "markdown", "metric_curve", "model_options", "new_figure", "provenance_footer", "read_log",
-           "read_results", "run_provenance", "save_figure", "save_plot", "shorten", "train_step_seconds",
-           "write_text"]
+__all__ = ["as_float", "base_network", "complexity", "fastest_seconds", "inference_images_per_second",
+           "machine_note", "markdown", "metric_curve", "model_options", "new_figure", "read_log", "read_results",
+           "save_figure", "save_plot", "shorten", "train_step_seconds", "write_text"]

@@ -32,11 +32,12 @@ import torch
 
 from hrseg.errors import ConfigError, DataError
 from hrseg.experiments.common import (
-    as_float, base_network, inference_images_per_second, machine, markdown, model_options, nan_last, new_figure,
-    read_results, run_provenance, save_plot, shorten, train_step_seconds, write_text,
+    as_float, base_network, inference_images_per_second, markdown, model_options, nan_last, new_figure, read_results,
+    save_plot, shorten, train_step_seconds, write_text,
 )
 from hrseg.models.scaling import ScalableHRNet, build_pose_network
 from hrseg.utils.io import write_json
+from hrseg.utils.provenance import machine, run_provenance
 from hrseg.experiments.progressive_study import train_arm
 from hrseg.utils.flops import measure_complexity
 import hrseg

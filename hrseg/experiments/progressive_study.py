@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hrseg.errors import ConfigError
-from hrseg.experiments.common import (machine, machine_note, markdown, metric_curve, new_figure, read_log, read_results,
-                                      run_provenance, save_plot, shorten, write_text)
+from hrseg.experiments.common import (machine_note, markdown, metric_curve, new_figure, read_log, read_results,
+                                      save_plot, shorten, write_text)
 from hrseg.utils.io import write_json
+from hrseg.utils.provenance import machine, run_provenance
 from hrseg.tasks import pose, segmentation
 
 ARMS = {

@@ -26,9 +26,10 @@ from typing import Any, Mapping, Sequence
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.errors import ConfigError
 from hrseg.experiments.common import (
-    as_float, base_network, complexity, markdown, model_options, nan_last, new_figure, read_results, run_provenance,
-    save_plot, shorten, write_text,
+    as_float, base_network, complexity, markdown, model_options, nan_last, new_figure, read_results, save_plot, shorten,
+    write_text,
 )
+from hrseg.utils.provenance import run_provenance
 from hrseg.models.scaling import (
     EFF_BASE, EFF_COEFFICIENTS, ScalableHRNet, ScalingCoefficients, scale_network,
 )

@@ -40,7 +40,7 @@ from torch.utils.data import Subset
 from hrseg.engine import Trainer, build_dataloader, seed_everything
 from hrseg.engine.batches import batch_size_of, to_device
 from hrseg.errors import ConfigError
-from hrseg.experiments.common import machine, machine_name
+from hrseg.utils.provenance import machine, machine_name
 from hrseg.meta.model_names import task_of_name
 from hrseg.utils.device import available_device
 from hrseg.tasks import pose, segmentation

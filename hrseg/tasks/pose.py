@@ -218,7 +218,7 @@ class PoseTask(Task):
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published pose weights: their input size (:meth:`config_for_model`) and codec (DARK files decode
         with DARK, UDP files are UDP's end to end); ``cfg_options`` over all of it."""
-        cfg = self.config_for_model(record.model, record.meta)
+        cfg = super().config_for_record(record, None)
         if record.meta.get("codec") in ("dark", "udp"):
             cfg["test"]["decoder"] = "dark"
         if record.meta.get("codec") == "udp":  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
