@@ -123,6 +123,33 @@ def official_state(shared_reference: Path):
     return make
 
 
+@pytest.fixture
+def publish_as(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``publish_as(model, record_name, model_name)``: ``model``'s checkpoint served as a published file
+    (a ``file://`` URL whose file name carries its SHA-256) under the record ``record_name`` renamed for
+    ``model_name`` (a small model standing in for the published one), known by that name for the test
+    (the weights cache the test's own); returns the record."""
+    import hashlib
+    from dataclasses import replace
+
+    import hrseg
+    from hrseg import weights
+
+    monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))
+
+    def publish(model, record_name: str, model_name: str):
+        payload = hrseg.save_checkpoint(tmp_path / "published.pth", model).read_bytes()
+        served = tmp_path / "server" / f"published-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+        served.parent.mkdir(exist_ok=True)
+        served.write_bytes(payload)
+        base = weights.get_weights(record_name)
+        record = replace(base, name=f"{model_name}.{base.name.split('.', 1)[1]}", url=served.as_uri())
+        monkeypatch.setitem(weights._BY_NAME, record.name, record)
+        return record
+
+    return publish
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     import torch

@@ -272,14 +272,13 @@ def test_decode_udp_inverts_udp_crops_of_any_box():
 
 # -- configs and the published files --------------------------------------------------------------------
 def test_udp_config_checks():
-    cfg = TASK.load_config(None, ["data.udp=True"])
+    """A codec setting that cannot work is an error when the config is read (``--dry-run`` included)."""
     with pytest.raises(ConfigError, match="shift_heatmap=False"):
-        HeatmapCodec.from_config(cfg)
-    cfg = TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "data.unbiased_encoding=True"])
+        TASK.load_config(None, ["data.udp=True"])
     with pytest.raises(ConfigError, match="unbiased_encoding must be false"):
-        HeatmapCodec.from_config(cfg)
+        TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "data.unbiased_encoding=True"])
     with pytest.raises(ConfigError, match="positive odd"):
-        HeatmapCodec.from_config(TASK.load_config(None, ["test.blur_kernel=10"]))
+        TASK.load_config(None, ["test.blur_kernel=10"])
     cfg = TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "test.decoder=dark"])
     codec = HeatmapCodec.from_config(cfg)
     assert codec.udp and codec.blur_kernel == 11 and codec.rescaled((384, 288)).blur_kernel == 17
@@ -326,29 +325,19 @@ def test_real_coco_ground_truth_round_trip_udp(shared_data, tmp_path):
     assert figures[True] >= 0.96 and figures[True] > figures[False] + 0.005
 
 
-def test_a_udp_file_predicts_through_udp_end_to_end(tmp_path, monkeypatch, shared_data):
+def test_a_udp_file_predicts_through_udp_end_to_end(publish_as, shared_data):
     """Published UDP weights by name (a small model served under a UDP record's name): the predictor
     crops with UDP's matrix, flip-tests without the shift and decodes with DARK-UDP, as a by-hand
     pipeline; the same weights through the official codec give other keypoints."""
-    import hashlib
-    from dataclasses import replace
-
     import hrseg
-    from hrseg import weights
     from hrseg.codecs.heatmap import decode as decode_heatmaps
     from hrseg.geometry import box_to_center_scale, warp_crop
     from hrseg.inference.pose_postprocess import flip_test
     from hrseg.utils.image import normalize
     from hrseg.utils.image_io import read_image
 
-    monkeypatch.setenv("HRSEG_HOME", str(tmp_path / "home"))
-    payload = hrseg.save_checkpoint(tmp_path / "tiny.pth", hrseg.build_model("pose_hrnet_w18_small_v1")).read_bytes()
-    served = tmp_path / "server" / f"td-hm_tiny_udp-{hashlib.sha256(payload).hexdigest()[:8]}_20220914.pth"
-    served.parent.mkdir()
-    served.write_bytes(payload)
-    base = get_weights("pose_hrnet_w32.mmpose1x_coco_256x192_udp")
-    record = replace(base, name="pose_hrnet_w18_small_v1.mmpose1x_coco_256x192_udp", url=served.as_uri())
-    monkeypatch.setitem(weights._BY_NAME, record.name, record)
+    record = publish_as(hrseg.build_model("pose_hrnet_w18_small_v1"), "pose_hrnet_w32.mmpose1x_coco_256x192_udp",
+                        "pose_hrnet_w18_small_v1")
     model, cfg = TASK.load_model(record.name)
     assert cfg["data"]["udp"] and not cfg["test"]["shift_heatmap"] and cfg["test"]["decoder"] == "dark"
 

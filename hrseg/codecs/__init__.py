@@ -1,2 +1,2 @@
-"""Target encoders / decoders: the heatmap codecs of top-down pose (MSRA Gaussian, DARK, UDP), shared by
-training targets and decoding."""
+"""Target encoders / decoders: the heatmap codecs of top-down pose (MSRA Gaussian, DARK, UDP, UDP's combined
+maps), shared by training targets and decoding."""

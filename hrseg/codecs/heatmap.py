@@ -43,8 +43,8 @@ import torch
 from hrseg.meta.keypoints import JOINT_WEIGHTS
 from hrseg.geometry import affine_transform, crop_transform
 
-__all__ = ["decode", "encode", "window_radius", "get_max_preds", "refine_dark", "refine_dark_udp",
-           "refine_quarter_offset", "transform_preds", "udp_stride", "DECODERS"]
+__all__ = ["as_heatmaps", "decode", "encode", "to_image", "window_radius", "get_max_preds", "refine_dark",
+           "refine_dark_udp", "refine_quarter_offset", "transform_preds", "udp_stride", "DECODERS"]
 
 DECODERS = ("argmax", "dark", "none")
 
@@ -110,7 +110,8 @@ def encode(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequence[int]
     return target, weight
 
 
-def _as_numpy(heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
+def as_heatmaps(heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Heatmaps (N, C, H, W) as a float32 NumPy array (a tensor detached and copied to the host)."""
     if isinstance(heatmaps, torch.Tensor):
         heatmaps = heatmaps.detach().float().cpu().numpy()
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
@@ -122,7 +123,7 @@ def _as_numpy(heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
 def get_max_preds(heatmaps: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Official ``get_max_preds``: argmax coordinates (N, K, 2) in heatmap pixels (zeroed
     where the maximum is <= 0) and the maxima (N, K, 1)."""
-    heatmaps = _as_numpy(heatmaps)
+    heatmaps = as_heatmaps(heatmaps)
     n, k, _, w = heatmaps.shape
     flat = heatmaps.reshape(n, k, -1)
     idx = np.argmax(flat, 2)
@@ -235,14 +236,19 @@ def decode(heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray, scales: np.
     (N, K, H, W) of crops with ``centers``/``scales`` (N, 2); ``udp``: of UDP crops."""
     if method not in DECODERS:
         raise ValueError(f"unknown heatmap decoder {method!r}; expected one of {DECODERS}")
-    heatmaps = _as_numpy(heatmaps)
+    heatmaps = as_heatmaps(heatmaps)
     coords, maxvals = get_max_preds(heatmaps)
     if method == "argmax":
         coords = refine_quarter_offset(coords, heatmaps)
     elif method == "dark":
         coords = (refine_dark_udp if udp else refine_dark)(coords, heatmaps, blur_kernel)
-    h, w = heatmaps.shape[2:]
+    return to_image(coords, centers, scales, heatmaps.shape[:1:-1], udp), maxvals
+
+
+def to_image(coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, heatmap_size: Sequence[int],
+             udp: bool = False) -> np.ndarray:
+    """Heatmap coordinates (N, K, 2) of crops with ``centers`` / ``scales`` (N, 2) back in image
+    pixels (N, K, 2), for heatmaps of ``heatmap_size`` (w, h)."""
     centers, scales = np.asarray(centers), np.asarray(scales)
-    preds = np.stack([transform_preds(coords[i], centers[i], scales[i], (w, h), udp)
-                      for i in range(len(coords))]) if len(coords) else coords.astype(np.float64)
-    return preds, maxvals
+    return np.stack([transform_preds(coords[i], centers[i], scales[i], heatmap_size, udp)
+                     for i in range(len(coords))]) if len(coords) else coords.astype(np.float64)

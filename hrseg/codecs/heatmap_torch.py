@@ -6,7 +6,9 @@ the Gaussian centred on it over the cells within ``floor(3 sigma)`` (the officia
 official sigmas; the module docstring of :mod:`hrseg.codecs.heatmap` says why not for others),
 clipped to the map, weight 0 for unlabelled joints and for joints whose window misses the map,
 for ``unbiased`` (DARK) the Gaussian at the exact sub-pixel position over the whole map, and for
-``udp`` at the exact position at UDP's stride within the window about the rounded one. It is
+``udp`` at the exact position at UDP's stride within the window about the rounded one;
+:func:`combined_targets` equals :func:`hrseg.codecs.combined.encode_combined` (UDP's disk and offset
+maps) the same way. Each is
 one chain of elementwise kernels over (N, K, H, W), with no host synchronisation, so it can run
 inside a CUDA graph; a DataLoader worker then only decodes and warps
 (``CocoPoseDataset(..., draw_targets=False)``).
@@ -17,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from hrseg.codecs.combined import combined_radius
 from hrseg.codecs.heatmap import udp_stride, window_radius
 from hrseg.codecs.msra import HeatmapCodec
 
@@ -72,6 +75,24 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
     return target, weight
 
 
+def combined_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Sequence[int],
+                     heatmap_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """UDP's combined targets (N, K * 3, H, W) and weights (N, K, 1) of a batch, as
+    :func:`~hrseg.codecs.combined.encode_combined` draws them per sample; sizes are (w, h)."""
+    n, k = joints.shape[:2]
+    w, h = int(heatmap_size[0]), int(heatmap_size[1])
+    stride_x, stride_y = (float(v) for v in udp_stride(image_size, heatmap_size))
+    mu = joints[..., :2].float()  # float32 over UDP's float32 stride, then float64 offsets, as the codec's
+    mx, my = (mu[..., 0] / stride_x).double()[..., None, None], (mu[..., 1] / stride_y).double()[..., None, None]
+    radius = combined_radius(heatmap_size)
+    xs = torch.arange(w, device=joints.device, dtype=torch.float64).view(1, 1, 1, w)
+    ys = torch.arange(h, device=joints.device, dtype=torch.float64).view(1, 1, h, 1)
+    dx, dy = ((mx - xs) / radius).expand(n, k, h, w), ((my - ys) / radius).expand(n, k, h, w)
+    weight = (joints_vis.reshape(n, k) > 0).float()
+    maps = torch.stack([(dx ** 2 + dy ** 2 <= 1).double(), dx, dy], 2).float() * weight[..., None, None, None]
+    return maps.reshape(n, k * 3, h, w), weight[..., None]
+
+
 def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.Tensor,
                   joint_weights: Sequence[float] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`batch_targets` with a codec's sizes, sigma and encoding (as
@@ -79,5 +100,8 @@ def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.T
     weights = None
     if codec.use_different_joints_weight:
         weights = torch.as_tensor(joint_weights, dtype=torch.float32).to(joints.device)
+    if codec.heatmap_type == "combined":
+        target, weight = combined_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1])
+        return target, weight if weights is None else weight * weights.reshape(1, -1, 1)
     return batch_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], codec.sigma,
                          codec.unbiased, weights, codec.udp)

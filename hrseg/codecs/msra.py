@@ -1,6 +1,7 @@
 """The heatmap codec as one object (as mmpose's ``MSRAHeatmap`` and ``UDPHeatmap``): input size,
 heatmap size, sigma, unbiased (DARK) or UDP encoding, the DARK blur kernel derived from sigma, the
-decode method and the crop matrix that goes with the encoding (:meth:`HeatmapCodec.crop_transform`). Built
+decode method and the crop matrix that goes with the encoding (:meth:`HeatmapCodec.crop_transform`), or
+UDP's combined maps (:mod:`hrseg.codecs.combined`: three per joint, ``heatmap_type="combined"``). Built
 once from a config (:meth:`HeatmapCodec.from_config`); the dataset encodes with it, prediction
 decodes with it, and progressive learning or the scaling search ask it for a rescaled copy
 (:meth:`HeatmapCodec.rescaled`), so sigma, sizes and strides are derived in this one place."""
@@ -12,7 +13,8 @@ from typing import Any, Mapping, MutableMapping, Sequence
 import numpy as np
 import torch
 
-from hrseg.codecs.heatmap import DECODERS, decode, encode
+from hrseg.codecs.combined import decode_combined, encode_combined
+from hrseg.codecs.heatmap import DECODERS, decode, encode, to_image
 from hrseg.errors import ConfigError
 from hrseg.geometry import crop_transform
 
@@ -24,11 +26,16 @@ def dark_kernel(sigma: float) -> int:
     return k if k % 2 else k + 1
 
 
+HEATMAP_TYPES = ("gaussian", "combined")
+
+
 @dataclass(frozen=True)
 class HeatmapCodec:
     """Sizes are (H, W), as in configs; ``sigma`` is in heatmap pixels; ``udp``: UDP's crop, targets
     and decoding (:mod:`hrseg.codecs.heatmap`); ``dark_blur``: the DARK blur kernel when not the one
-    sigma gives (:func:`dark_kernel`; mmpose 1.x's UDP recipes keep 11 at sigma 3)."""
+    sigma gives (:func:`dark_kernel`; mmpose 1.x's UDP recipes keep 11 at sigma 3); ``heatmap_type``
+    ``"combined"``: UDP's disk and offset maps instead of Gaussians (``sigma`` and ``decoder`` unused;
+    ``offset_blur``: mmpose 0.x's blur of the offset maps, 0 for none)."""
 
     input_size: tuple[int, int] = (256, 192)
     heatmap_size: tuple[int, int] = (64, 48)
@@ -38,6 +45,8 @@ class HeatmapCodec:
     use_different_joints_weight: bool = False
     udp: bool = False
     dark_blur: int | None = None
+    heatmap_type: str = "gaussian"
+    offset_blur: int = 0
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -49,6 +58,13 @@ class HeatmapCodec:
                               f"on heatmaps of at least 2x2 (data.heatmap_size {list(self.heatmap_size)})")
         if self.dark_blur is not None and (self.dark_blur < 1 or self.dark_blur % 2 != 1):
             raise ConfigError(f"test.blur_kernel: DARK's blur kernel must be a positive odd size, got {self.dark_blur}")
+        if self.heatmap_type not in HEATMAP_TYPES:
+            raise ConfigError(f"data.heatmap_type: unknown {self.heatmap_type!r}; choose one of {HEATMAP_TYPES}")
+        if self.heatmap_type == "combined" and not self.udp:
+            raise ConfigError("data.heatmap_type 'combined' is UDP's (its maps are on UDP's grid): set data.udp=True "
+                              "and test.shift_heatmap=False too")
+        if self.offset_blur < 0 or (self.offset_blur and self.offset_blur % 2 != 1):
+            raise ConfigError(f"test.offset_blur: 0 or a positive odd kernel size, got {self.offset_blur}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "HeatmapCodec":
@@ -60,11 +76,22 @@ class HeatmapCodec:
         blur = test.get("blur_kernel")
         return cls(tuple(int(v) for v in data["input_size"]), tuple(int(v) for v in data["heatmap_size"]),
                    float(data["sigma"]), bool(data.get("unbiased_encoding", False)), str(test["decoder"]),
-                   bool(data["use_different_joints_weight"]), udp, None if blur is None else int(blur))
+                   bool(data["use_different_joints_weight"]), udp, None if blur is None else int(blur),
+                   str(data.get("heatmap_type", "gaussian")), int(test.get("offset_blur") or 0))
 
     @property
     def stride(self) -> float:
         return self.input_size[0] / self.heatmap_size[0]
+
+    @property
+    def kind(self) -> str:
+        """``"msra"`` (the official Gaussians, DARK's included), ``"udp"`` or ``"udp_combined"``."""
+        return ("udp_combined" if self.heatmap_type == "combined" else "udp") if self.udp else "msra"
+
+    @property
+    def maps_per_joint(self) -> int:
+        """The model's output maps per joint: 3 for the combined maps (disk, x and y offsets), else 1."""
+        return 3 if self.heatmap_type == "combined" else 1
 
     @property
     def blur_kernel(self) -> int:
@@ -90,11 +117,23 @@ class HeatmapCodec:
 
     def encode(self, joints: np.ndarray, joints_vis: np.ndarray,
                joint_weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-        """Targets (K, h, w) and target weights (K, 1) for joints (K, 2) in crop pixels."""
+        """Targets (K * maps_per_joint, h, w) and target weights (K, 1) for joints (K, 2) in crop pixels."""
+        if self.heatmap_type == "combined":
+            target, weight = encode_combined(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1])
+            return target, self._joint_weighted(weight, joint_weights)
         return encode(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1], self.sigma,
                       self.use_different_joints_weight, joint_weights, unbiased=self.unbiased, udp=self.udp)
 
     def decode(self, heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray,
                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, K, 2) in image pixels and their maxima (N, K, 1)."""
+        if self.heatmap_type == "combined":
+            coords, scores = decode_combined(heatmaps, self.blur_kernel, self.offset_blur)
+            return to_image(coords, centers, scales, self.heatmap_size[::-1], udp=True), scores
         return decode(heatmaps, centers, scales, method=self.decoder, blur_kernel=self.blur_kernel, udp=self.udp)
+
+    def _joint_weighted(self, weight: np.ndarray, joint_weights: Sequence[float]) -> np.ndarray:
+        """``weight`` (K, 1) times the joints' weights where ``use_different_joints_weight`` says so."""
+        if not self.use_different_joints_weight:
+            return weight
+        return weight * np.asarray(joint_weights, dtype=np.float32).reshape(-1, 1)

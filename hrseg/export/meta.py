@@ -70,6 +70,9 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
     if task == "pose":
         num_joints = int(getattr(model, "num_joints", len(KEYPOINT_NAMES)))
         meta.update(output="heatmaps (N, K, H/4, W/4)", num_joints=num_joints)
+        maps = int(getattr(model, "maps_per_joint", 1))
+        if maps > 1:  # UDP's combined maps (hrseg.codecs.combined)
+            meta.update(output="disk, x and y offset maps per joint (N, K * 3, H/4, W/4)", maps_per_joint=maps)
         if num_joints == len(KEYPOINT_NAMES):
             meta.update(keypoint_names=list(KEYPOINT_NAMES), skeleton=[list(p) for p in SKELETON],
                         flip_pairs=[list(p) for p in FLIP_PAIRS])

@@ -154,6 +154,8 @@ def _check_graph(path: Path, meta: Mapping[str, Any], inputs: list[tuple], outpu
     if len(inputs) != 1 or len(inputs[0]) != 4 or _static(inputs[0][1]) != 3:
         raise CheckpointError(f"{path}: expected one (N, 3, H, W) input, the graph has {inputs}")
     channels = meta.get("num_joints", meta.get("num_classes"))
+    if channels is not None and meta.get("maps_per_joint"):
+        channels *= int(meta["maps_per_joint"])
     if not outputs or len(outputs[0]) != 4 or (channels is not None and _static(outputs[0][1]) != channels):
         what = f"{channels} {'keypoint heatmaps' if meta['task'] == 'pose' else 'class logits'}"
         raise CheckpointError(f"{path}: its metadata says {what} but the graph outputs {outputs[0] if outputs else 'nothing'}")

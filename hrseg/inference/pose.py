@@ -105,4 +105,4 @@ class PosePredictor(Predictor):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "input_size": list(self.codec.input_size),
                 "keypoint_names": list(self.keypoints.names), "flip_test": bool(self.test_cfg["flip"]),
-                "codec": "udp" if self.codec.udp else "msra", "decoder": self.codec.decoder, "detector": self.boxes.name}
+                "codec": self.codec.kind, "decoder": self.codec.decoder, "detector": self.boxes.name}

@@ -31,14 +31,20 @@ __all__ = ["OKS_THR", "VIS_THR", "flip_back", "flip_test", "oks_iou", "oks_nms",
            "rescore", "write_keypoint_results"]
 
 
-def flip_back(heatmaps: torch.Tensor, flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS
-              ) -> torch.Tensor:
-    """Mirror heatmaps (N, K, H, W) horizontally and swap left/right joint channels."""
-    out = heatmaps.flip(3)
+def flip_back(heatmaps: torch.Tensor, flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
+              maps_per_joint: int = 1) -> torch.Tensor:
+    """Mirror heatmaps (N, K * maps_per_joint, H, W) horizontally and swap the maps of left and right
+    joints; with 3 maps a joint (UDP's combined maps: disk, x and y offsets, mmpose's ``udp_combined``
+    flip) the x offsets change sign."""
+    n, c, h, w = heatmaps.shape
+    out = heatmaps.flip(3).reshape(n, c // maps_per_joint, maps_per_joint, h, w)
     index = list(range(out.shape[1]))
     for a, b in flip_pairs:
         index[a], index[b] = b, a
-    return out[:, index]
+    out = out[:, index]
+    if maps_per_joint == 3:
+        out[:, :, 1] = -out[:, :, 1]
+    return out.reshape(n, c, h, w)
 
 
 def _last(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
@@ -48,10 +54,10 @@ def _last(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
 
 def flip_test(model: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tensor]],
               images: torch.Tensor, flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-              shift_heatmap: bool = True) -> torch.Tensor:
+              shift_heatmap: bool = True, maps_per_joint: int = 1) -> torch.Tensor:
     """Heatmaps of ``model`` averaged over ``images`` (N, 3, H, W) and their mirror images."""
     output = _last(model(images))
-    flipped = flip_back(_last(model(images.flip(3))), flip_pairs)
+    flipped = flip_back(_last(model(images.flip(3))), flip_pairs, maps_per_joint)
     if shift_heatmap:  # flip_back returned a new tensor: editing it in place is safe
         flipped[:, :, :, 1:] = flipped.clone()[:, :, :, 0:-1]
     return (output + flipped) * 0.5

@@ -26,10 +26,11 @@ from hrseg.utils.profile import StageTimer
 
 @torch.no_grad()
 def crop_heatmaps(model: nn.Module, images: torch.Tensor, keypoints: KeypointSet,
-                  test_cfg: Mapping[str, Any]) -> torch.Tensor:
-    """The heatmaps (N, K, h, w) of person crops (float32, CPU), flip-tested as ``test_cfg`` says."""
+                  test_cfg: Mapping[str, Any], maps_per_joint: int = 1) -> torch.Tensor:
+    """The heatmaps (N, K * maps_per_joint, h, w) of person crops (float32, CPU), flip-tested as
+    ``test_cfg`` says."""
     if test_cfg["flip"]:
-        heatmaps = flip_test(model, images, keypoints.flip_pairs, test_cfg["shift_heatmap"])
+        heatmaps = flip_test(model, images, keypoints.flip_pairs, test_cfg["shift_heatmap"], maps_per_joint)
     else:
         heatmaps = model(images)
     return heatmaps.float().cpu()
@@ -39,7 +40,7 @@ def predict_crops(model: nn.Module, images: torch.Tensor, centers: np.ndarray, s
                   codec: HeatmapCodec, keypoints: KeypointSet, test_cfg: Mapping[str, Any]
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints (N, K, 2) in image pixels and their heatmap maxima (N, K, 1) for person crops."""
-    return codec.decode(crop_heatmaps(model, images, keypoints, test_cfg), centers, scales)
+    return codec.decode(crop_heatmaps(model, images, keypoints, test_cfg, codec.maps_per_joint), centers, scales)
 
 
 def crop_people(image: np.ndarray, person_boxes: Iterable[Sequence[float]], codec: HeatmapCodec,
@@ -133,7 +134,7 @@ def estimate_poses_batched(model: nn.Module, items: Iterable[tuple[Any, np.ndarr
                 parts.append((item, range(item.done, item.done + take)))
         with timer("model"):
             heatmaps = crop_heatmaps(model, torch.cat([it.crops[r.start:r.stop] for it, r in parts]).to(device),
-                                     keypoints, test_cfg)
+                                     keypoints, test_cfg, codec.maps_per_joint)
         with timer("postprocess"):
             preds, maxvals = codec.decode(heatmaps, np.concatenate([it.centers[r.start:r.stop] for it, r in parts]),
                                           np.concatenate([it.scales[r.start:r.stop] for it, r in parts]))

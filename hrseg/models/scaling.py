@@ -191,18 +191,19 @@ def scaled_family(base: ScalableHRNet = EFF_BASE, coefficients: ScalingCoefficie
     return {f"b{i}": scale_network(base, coefficients, phi) for i, phi in enumerate(phis)}
 
 
-def build_pose_network(net: ScalableHRNet, num_joints: int = 17, **backbone_options: Any) -> TopDownPoseModel:
+def build_pose_network(net: ScalableHRNet, num_joints: int = 17, maps_per_joint: int = 1,
+                       **backbone_options: Any) -> TopDownPoseModel:
     """A top-down pose model (HRNet V1 + heatmap head) on ``net``; ``model.input_size`` is
     ``net.input_size`` (H, W), the crop size it is meant to run at."""
     options = dict(upsample="nearest", final_fusion="highest") | backbone_options
-    model = TopDownPoseModel(HRNet(net.spec(), **options), num_joints)
+    model = TopDownPoseModel(HRNet(net.spec(), **options), num_joints, maps_per_joint)
     model.input_size = tuple(net.input_size)
     return model
 
 
 def _factory(net: ScalableHRNet):
-    def build(num_joints: int = 17, **backbone_options: Any) -> TopDownPoseModel:
-        return build_pose_network(net, num_joints, **backbone_options)
+    def build(num_joints: int = 17, maps_per_joint: int = 1, **backbone_options: Any) -> TopDownPoseModel:
+        return build_pose_network(net, num_joints, maps_per_joint, **backbone_options)
 
     build.__doc__ = f"Pose model on {net}"
     return build
@@ -237,14 +238,14 @@ def network_from_options(width: int, modules: Any, blocks: Any, stage1_blocks: i
 def build_scalable_pose(num_joints: int = 17, *, width: int = 16, modules: Any = 1, blocks: Any = 4,
                         stage1_blocks: int = 1, stage1_planes: int = 32, stem_width: int = 32,
                         block: str = "BASIC", block_options: Any = None, fusion: str = "dense",
-                        input_size: Any = (256, 192), stage_blocks: Any = None,
+                        input_size: Any = (256, 192), stage_blocks: Any = None, maps_per_joint: int = 1,
                         **backbone_options: Any) -> TopDownPoseModel:
     """``pose_scalable_hrnet``: a pose model of any :class:`ScalableHRNet` layout given in the
     config, e.g. ``model = dict(name="pose_scalable_hrnet", width=18, modules=1, blocks=5)``
     (what ``tools/search_scaling.py`` trains); the defaults are the layout of ``pose_effhrnet_b0``."""
     net = network_from_options(width, modules, blocks, stage1_blocks, stage1_planes, stem_width, block,
                                block_options, fusion, input_size, stage_blocks)
-    return build_pose_network(net, num_joints, **backbone_options)
+    return build_pose_network(net, num_joints, maps_per_joint, **backbone_options)
 
 
 register_model("pose_scalable_hrnet", build_scalable_pose, ModelInfo("pose", (256, 192), "coco_person"))

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from hrseg.checkpoint import recorded_model
 from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
+from hrseg.engine.progressive import ProgressiveHook, build_schedule
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.export.check import check_boxes
 from hrseg.inference.predictor import Predictor
@@ -76,6 +77,14 @@ def build_from_config(model_cfg: Mapping[str, Any]) -> nn.Module:
     if not name:
         raise ConfigError("model.name is not set")
     return build_model(name, **options)
+
+
+def progressive_hook(cfg: Mapping[str, Any], train_set: Dataset, final_size: Sequence[int],
+                     heatmap_stride: int | None = None) -> ProgressiveHook | None:
+    """The Trainer's epoch hook for the config's ``progressive`` section, its stages ending at
+    ``final_size`` (heatmaps at ``heatmap_stride`` where the task has them); None when it is off."""
+    schedule = build_schedule(cfg["progressive"], final_size, cfg["train"]["max_epochs"], heatmap_stride=heatmap_stride)
+    return ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
 
 
 def check_model_task(task: str, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:

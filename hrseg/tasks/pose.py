@@ -23,7 +23,7 @@ from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank, get_world_size
 from hrseg.utils.progress import progress_iter
-from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook
 from hrseg.engine.speed import SpeedOptions
 from hrseg.engine.workers import start_workers
 from hrseg.config import load_config
@@ -33,7 +33,7 @@ from hrseg.backends import inference_runner
 from hrseg.inference.optimize import inference_model
 from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, pose_results, write_keypoint_results
 from hrseg.inference.top_down import predict_crops
-from hrseg.losses.keypoint import JointsMSELoss, JointsOHKMLoss
+from hrseg.losses.keypoint import keypoint_loss
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, checked_sigmas, flip_index, keypoint_set_from_category
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks import common
@@ -69,6 +69,7 @@ POSE_DEFAULTS: dict[str, Any] = {
         use_different_joints_weight=False,
         unbiased_encoding=False,  # DARK's unbiased (sub-pixel) Gaussian targets
         udp=False,  # UDP: crops on pixel centres, sub-pixel targets, DARK-UDP decoding (with test.shift_heatmap=False)
+        heatmap_type="gaussian",  # "combined": UDP's disk and offset maps, 3 per joint (hrseg.codecs.combined)
         clip_visibility=False,  # official: a joint outside the crop keeps its (partial) Gaussian
         # The keypoint set: COCO's person, or any set a COCO-format file's category lists.
         # sigmas: OKS sigmas (required for a set other than COCO's 17 joints); flip_pairs:
@@ -88,8 +89,10 @@ POSE_DEFAULTS: dict[str, Any] = {
     # USE_GT_BBOX: true) or "det" (data.val.det_file, what tools/test_pose.py uses)
     # track, smooth: video with --track (hrseg.inference.tracking.TrackerConfig) and --smooth (a filter per
     # keypoint: hrseg.inference.smoothing.KeypointSmoother, constant-velocity Kalman by default), docs/video.md
-    # blur_kernel: DARK's blur (None: 6 sigma - 1, odd; hrseg.codecs.msra.dark_kernel)
-    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", blur_kernel=None, oks_thr=OKS_THR, vis_thr=VIS_THR,
+    # blur_kernel: DARK's blur (None: 6 sigma - 1, odd; hrseg.codecs.msra.dark_kernel); offset_blur: mmpose 0.x's
+    # blur of the combined maps' offsets (0: none, as 1.x)
+    "test": dict(flip=True, shift_heatmap=True, decoder="argmax", blur_kernel=None, offset_blur=0, oks_thr=OKS_THR,
+                 vis_thr=VIS_THR,
                  image_thr=0.0, optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
@@ -109,13 +112,6 @@ def keypoint_set(cfg: Mapping[str, Any], category: Mapping[str, Any] | None = No
         return keypoint_set_from_category(category, data.get("sigmas"), data.get("flip_pairs"))
     except ValueError as e:
         raise ConfigError(str(e)) from None
-
-
-def build_loss(loss_cfg: Mapping[str, Any]) -> nn.Module:
-    kind, weighted = loss_cfg["type"], loss_cfg["use_target_weight"]
-    if kind in ("mse", "ohkm"):
-        return JointsMSELoss(weighted) if kind == "mse" else JointsOHKMLoss(weighted, topk=loss_cfg["topk"])
-    raise ConfigError(f"unknown loss.type {kind!r}; choose 'mse' or 'ohkm'")
 
 
 class PoseTask(Task):
@@ -177,8 +173,11 @@ class PoseTask(Task):
                 "keypoints": keypoint_set(cfg).to_dict()}
 
     def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
-        """The base's checks; heatmaps of the models' output size (stride 4: a mismatch failed at the first step)."""
+        """The base's checks, the codec's; heatmaps of the models' output size (stride 4: a mismatch failed at
+        the first step); no Mixup of combined maps (it would average two people's offsets)."""
         super().check_config(cfg, source)
+        if HeatmapCodec.from_config(cfg).maps_per_joint > 1 and max(cfg["progressive"]["mixup"]) > 0:
+            raise ConfigError(f"{source or 'config'}: progressive.mixup with data.heatmap_type 'combined'")
         (h, w), heatmaps = cfg["data"]["input_size"], list(cfg["data"]["heatmap_size"])
         if h % 4 or w % 4 or heatmaps != [h // 4, w // 4]:
             raise ConfigError(f"{source or 'config'}: data.heatmap_size {heatmaps} with data.input_size [{h}, {w}]: "
@@ -217,13 +216,16 @@ class PoseTask(Task):
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """Published pose weights: their input size (:meth:`config_for_model`) and codec (DARK files decode
-        with DARK, UDP files are UDP's end to end); ``cfg_options`` over all of it."""
+        with DARK, UDP files are UDP's end to end, udp_regress files UDP's combined maps); ``cfg_options`` over
+        all of it."""
         cfg = super().config_for_record(record, None)
-        if record.meta.get("codec") in ("dark", "udp"):
+        codec = record.meta.get("codec")
+        if codec in ("dark", "udp", "udp_regress"):
             cfg["test"]["decoder"] = "dark"
-        if record.meta.get("codec") == "udp":  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
-            cfg["data"]["udp"] = True
-            cfg["test"].update(shift_heatmap=False, blur_kernel=record.meta.get("blur_kernel"))
+        if codec in ("udp", "udp_regress"):  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
+            cfg["data"].update(udp=True, heatmap_type="combined" if codec == "udp_regress" else "gaussian")
+            cfg["test"].update(shift_heatmap=False, blur_kernel=record.meta.get("blur_kernel"),
+                               offset_blur=record.meta.get("offset_blur", 0))
         return load_config(None, cfg_options, cfg, self.open_keys)
 
     def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:
@@ -235,9 +237,14 @@ class PoseTask(Task):
                      "x".join(map(str, cfg["data"]["input_size"])))
             HeatmapCodec.from_config(cfg).rescaled(size).write_sizes(cfg)
 
+    def build_model(self, cfg: Mapping[str, Any]) -> nn.Module:
+        """The config's model with the maps its codec draws per joint (UDP's combined maps: three)."""
+        maps = HeatmapCodec.from_config(cfg).maps_per_joint if "data" in cfg else 1
+        return common.build_from_config({**cfg["model"], "maps_per_joint": maps} if maps > 1 else cfg["model"])
+
     # -- training -----------------------------------------------------------------------------
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
-        criterion = build_loss(cfg["loss"])
+        criterion = keypoint_loss(cfg["loss"], HeatmapCodec.from_config(cfg).maps_per_joint)
         hook = progressive_hook(cfg, train_set)
         normalize = Normalizer()  # the workers' mean and std (hrseg.utils.image.normalize's defaults)
 
@@ -379,14 +386,7 @@ def progressive_hook(cfg: Mapping[str, Any], train_set: CocoPoseDataset) -> Prog
     """The Trainer's epoch hook for the config's ``progressive`` section (None when it is off):
     each stage sets the training crops, heatmaps (stride 4) and sigma, RandAugment, dropout
     before the head and MBConv drop-path; ``train_step`` mixes the stage's Mixup."""
-    data = cfg["data"]
-    schedule = build_schedule(cfg["progressive"], data["input_size"], cfg["train"]["max_epochs"], heatmap_stride=4)
-    if schedule is None:
-        return None
-    if [s // 4 for s in data["input_size"]] != list(data["heatmap_size"]):
-        raise ConfigError(f"progressive: needs data.heatmap_size = data.input_size / 4, got {data['heatmap_size']} "
-                          f"for {data['input_size']}")
-    return ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0)
+    return common.progressive_hook(cfg, train_set, cfg["data"]["input_size"], heatmap_stride=4)
 
 
 TASK = PoseTask()

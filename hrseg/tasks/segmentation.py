@@ -29,7 +29,7 @@ from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.utils.progress import progress_iter
 from hrseg.engine.distributed import get_world_size
-from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook, build_schedule
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS
 from hrseg.engine.speed import SpeedOptions
 from hrseg.config import load_config
 from hrseg.configs_index import configs_root
@@ -43,7 +43,7 @@ from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import check_predictor, generate_once
+from hrseg.tasks.common import check_predictor, generate_once, progressive_hook
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
 from hrseg.data.synthetic.options import generator_options
@@ -300,8 +300,7 @@ class SegTask(Task):
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: SegDataset):
         criterion = build_loss(cfg["loss"], model)
-        schedule = build_schedule(cfg["progressive"], cfg["data"]["crop_size"], cfg["train"]["max_epochs"])
-        hook = ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
+        hook = progressive_hook(cfg, train_set, cfg["data"]["crop_size"])
         normalize = Normalizer(train_set.transform.mean, train_set.transform.std)
 
         def train_step(net: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

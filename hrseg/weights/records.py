@@ -129,6 +129,11 @@ class WeightRecord:
             return None
         return self.class_set[1] + (1 if self.model.startswith("det_") else 0)
 
+    @property
+    def maps_per_joint(self) -> int:
+        """The maps a pose file's head draws per joint: 3 for UDP's combined maps (``udp_regress``), else 1."""
+        return 3 if self.meta.get("codec") == "udp_regress" else 1
+
     def model_meta(self) -> dict[str, Any]:
         """``meta`` with its table names replaced by the tables, in the form hrseg's checkpoints
         record a model's meta (``meta.model``, what the tasks read back): ``keypoints`` a keypoint
@@ -147,7 +152,7 @@ class WeightRecord:
 
 def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),
           codec: str = "msra", **meta: Any) -> WeightRecord:
-    """``codec``: msra, dark or udp (mmpose's codec of the recipe); ``meta``: more of what it sets."""
+    """``codec``: msra, dark, udp or udp_regress (mmpose's codec of the recipe); ``meta``: more of what it sets."""
     h, w = (int(v) for v in size.split("x"))
     source = "mmpose 1.x" if layout == "mmpose1x" else "mmpose 0.x"
     suffix = "" if codec == "msra" else f"_{codec}"
@@ -221,6 +226,10 @@ RECORDS: tuple[WeightRecord, ...] = (
     _pose(48, "384x288", "mmpose1x",
           f"{MMPOSE1}/td-hm_hrnet-w48_udp-8xb32-210e_coco-384x288-70d7ab01_20220913.pth", "AP 0.773",
           ("coco_384x288_udp",), "udp", blur_kernel=11),
+    # UDP's combined maps (3 per joint: hrseg.codecs.combined); 0.x's decoding also blurs the offsets
+    _pose(32, "256x192", "mmpose1x",
+          f"{MMPOSE1}/td-hm_hrnet-w32_udp-regress-8xb64-210e_coco-256x192-9c0b77b4_20220926.pth", "AP 0.759",
+          ("coco_udp_regress",), "udp_regress"),
     # -- pose, mmpose 0.x --
     _pose(32, "256x192", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_256x192-c78dce93_20200708.pth", "AP 0.746"),
     _pose(32, "384x288", "mmpose0x", f"{MMPOSE0}/hrnet_w32_coco_384x288-d9f0d786_20200708.pth", "AP 0.760"),
@@ -242,6 +251,8 @@ RECORDS: tuple[WeightRecord, ...] = (
           codec="udp"),
     _pose(48, "384x288", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w48_coco_384x288_udp-0f89c63e_20210223.pth", "AP 0.772",
           codec="udp"),
+    _pose(32, "256x192", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w32_coco_256x192_udp_regress-be2dbba4_20210222.pth",
+          "AP 0.758", codec="udp_regress", offset_blur=11),
     # -- segmentation: the official files (GitHub releases) and mmsegmentation's --
     _seg("seg_hrnetv2_w48.official_cityscapes", f"{HRNET_OCR}/hrnet_cs_8090_torch11.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 80.9", CITY, 65.86, "cityscapes_19",
