@@ -79,6 +79,24 @@ def test_table_covers_the_issue_and_names_resolve():
         get_weights("pose_hrnet_w48.mmpose1x_coco_256x192", "pose_hrnet_w32")
 
 
+def test_every_record_is_a_file_the_reference_lists(shared_reference):
+    """Each record's URL is one the reference table of published files gives, with the record's metric
+    in its row (a URL or figure mistyped when the table was written fails here)."""
+    import re
+
+    rows = {}
+    for line in (shared_reference / "published_weights.md").read_text().splitlines():
+        for url in re.findall(r"https?://[^\s|)`]+", line):
+            rows.setdefault(url, line)
+    for name in list_weights():
+        record = get_weights(name)
+        assert record.url in rows, f"{name}: {record.url} is not in the reference table"
+        figure = re.search(r"\d+\.\d+", record.metric)
+        assert figure is None or figure.group(0) in rows[record.url], f"{name}: {record.metric}"
+    assert sum(n.startswith(("seg_hrnetv2_w", "seg_hrnetv2_ocr_w")) and ".mmseg_cityscapes_" in n
+               for n in list_weights()) == 18  # FCN and OCRNet, W18-Small / W18 / W48, 40k / 80k / 160k
+
+
 def test_download_good_hash_then_cached_without_network(tmp_path, home, monkeypatch):
     payload = _ckpt_bytes(tmp_path)
     sha = hashlib.sha256(payload).hexdigest()[:8]

@@ -88,6 +88,35 @@ def test_mmseg_files_give_the_official_logits(layout, name, official_state, shar
     _outputs_equal(model, reference, (64, 64))
 
 
+def _hr18s(state: dict) -> dict:
+    """mmsegmentation's HR18-Small keys from HR18's: the same widths, 2 blocks in stage 1 and in every branch,
+    stages 2 / 3 / 4 of 1 / 3 / 2 modules (its config; the reference dumps no HR18-Small layout)."""
+    modules = {"2": 1, "3": 3, "4": 2}
+
+    def kept(key: str) -> bool:
+        if m := re.match(r"backbone\.layer1\.(\d+)\.", key):
+            return int(m.group(1)) < 2
+        if m := re.match(r"backbone\.stage(\d)\.(\d+)\.(branches\.\d+\.(\d+)\.)?", key):
+            return int(m.group(2)) < modules[m.group(1)] and (m.group(4) is None or int(m.group(4)) < 2)
+        return True
+
+    return {k: v for k, v in state.items() if kept(k)}
+
+
+def test_mmseg_hr18_small_files_fill_w18_small_v2(official_state, shared_reference, tmp_path):
+    """The HR18-Small Cityscapes files (hrseg's seg_hrnetv2_w18_small_v2) load whole, with the outputs
+    of the same tensors through the official layout."""
+    state = _hr18s(official_state("mmseg_fcn_hr18_cityscapes.json"))
+    assert len(state) < 1838 // 2  # about half of HR18's tensors
+    model = hrseg.build_model("seg_hrnetv2_w18_small_v2")
+    report = load_into(model, save_openmmlab(tmp_path / "mmseg.pth", state))
+    assert not report.not_loaded and not report.left_out and report.loaded >= len(state)
+    reference = hrseg.build_model("seg_hrnetv2_w18_small_v2", align_corners=False)
+    torch.save(to_official(state, "mmseg_fcn_hr18_cityscapes", shared_reference), tmp_path / "official.pth")
+    load_checkpoint(reference, tmp_path / "official.pth")
+    _outputs_equal(model, reference, (64, 64))
+
+
 @pytest.mark.parametrize("layout,name", [("mmpose0x_hrnet_w32_coco_256x192", "pose_hrnet_w32"),
                                          ("mmseg_fcn_hr18_cityscapes", "seg_hrnetv2_w18")])
 def test_one_loader_for_load_checkpoint_and_build_model(layout, name, official_state, tmp_path):

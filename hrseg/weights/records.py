@@ -74,6 +74,9 @@ _KEYPOINTS = {"coco_17": COCO_PERSON}
 _CLASSES = {"coco_80": coco80_categories, "cityscapes_19": lambda: list(CITYSCAPES_CLASSES),
             "pascal_context_59": lambda: list(PASCAL_CONTEXT_59_CLASSES), "lip_20": lambda: list(LIP_CLASSES)}
 _NORMALIZE = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
+# parameters (millions) of the Cityscapes segmentation models the mmsegmentation files fill
+_SEG_PARAMS = {"seg_hrnetv2_w18_small_v2": 3.94, "seg_hrnetv2_w18": 9.64, "seg_hrnetv2_w48": 65.86,
+               "seg_hrnetv2_ocr_w18_small_v2": 6.38, "seg_hrnetv2_ocr_w18": 12.08, "seg_hrnetv2_ocr_w48": 70.37}
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,16 @@ def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: st
     return WeightRecord(name, url, layout, source, licence, metric, dataset, params, tags,
                         dict(_SEG_META, classes=classes, input_size=crop, align_corners=align_corners,
                              test=dict(CITY_TEST if test is None else test)))
+
+
+def _city(model: str, config: str, stamp: str, miou: str, tags: tuple[str, ...] = ()) -> WeightRecord:
+    """An mmsegmentation Cityscapes file (512x1024 crops, ``align_corners=False``) named by its config and
+    its file's date stamp and hash; its schedule (40k, 80k, 160k) is in the record's name."""
+    folder = "ocrnet" if config.startswith("ocrnet") else "hrnet"
+    schedule = re.search(r"(\d+k)", config).group(1)
+    return _seg(f"{model}.mmseg_cityscapes_{schedule}", f"{MMSEG}/{folder}/{config}/{config}_{stamp}.pth",
+                "mmseg_ocr" if folder == "ocrnet" else "mmseg_fcn", "mmsegmentation", f"mIoU {miou}", CITY,
+                _SEG_PARAMS[model], "cityscapes_19", [512, 1024], False, tags)
 
 
 def _timm(model: str, timm_name: str, top1: str, params: float) -> WeightRecord:
@@ -270,27 +283,35 @@ RECORDS: tuple[WeightRecord, ...] = (
     _seg("seg_hrnetv2_ocr_w48.official_lip", f"{HRNET_OCR}/hrnet_ocr_lip_5648_torch04.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 56.48", LIP, 70.37, "lip_20", [473, 473], True,
          ("lip",), LIP_OFFICIAL_TEST),
-    _seg("seg_hrnetv2_w18.mmseg_cityscapes_160k",
-         f"{MMSEG}/hrnet/fcn_hr18_512x1024_160k_cityscapes/fcn_hr18_512x1024_160k_cityscapes_20200602_190822-221e4a4f.pth",
-         "mmseg_fcn", "mmsegmentation", "mIoU 78.80", CITY, 9.64, "cityscapes_19", [512, 1024], False,
-         ("cityscapes",)),
-    _seg("seg_hrnetv2_w48.mmseg_cityscapes_160k",
-         f"{MMSEG}/hrnet/fcn_hr48_512x1024_160k_cityscapes/fcn_hr48_512x1024_160k_cityscapes_20200602_190946-59b7973e.pth",
-         "mmseg_fcn", "mmsegmentation", "mIoU 80.65", CITY, 65.86, "cityscapes_19", [512, 1024], False,
-         ("cityscapes_mmseg",)),
     _seg("seg_hrnetv2_w48.mmseg_pascal_context_59_80k",
          f"{MMSEG}/hrnet/fcn_hr48_480x480_80k_pascal_context_59/"
          "fcn_hr48_480x480_80k_pascal_context_59_20210411_003240-3ae7081e.pth",
          "mmseg_fcn", "mmsegmentation", "mIoU 51.12", CTX59, 65.89, "pascal_context_59", [480, 480], False,
          ("pascal_context_59_mmseg",), CTX59_MMSEG_TEST),
-    _seg("seg_hrnetv2_ocr_w18.mmseg_cityscapes_160k",
-         f"{MMSEG}/ocrnet/ocrnet_hr18_512x1024_160k_cityscapes/ocrnet_hr18_512x1024_160k_cityscapes_20200602_191001-b9172d0c.pth",
-         "mmseg_ocr", "mmsegmentation", "mIoU 79.47", CITY, 12.08, "cityscapes_19", [512, 1024], False,
-         ("cityscapes",)),
-    _seg("seg_hrnetv2_ocr_w48.mmseg_cityscapes_160k",
-         f"{MMSEG}/ocrnet/ocrnet_hr48_512x1024_160k_cityscapes/ocrnet_hr48_512x1024_160k_cityscapes_20200602_191037-dfbf1b0c.pth",
-         "mmseg_ocr", "mmsegmentation", "mIoU 81.35", CITY, 70.37, "cityscapes_19", [512, 1024], False,
-         ("cityscapes_mmseg",)),
+    # mmsegmentation's Cityscapes files, FCN and OCRNet at 40k, 80k and 160k iterations (HR18-Small: W18-Small-v2)
+    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_40k_cityscapes", "20200601_014216-93db27d0", "73.86"),
+    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_80k_cityscapes", "20200601_202700-1462b75d", "75.31"),
+    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_160k_cityscapes", "20200602_190901-4a0797ea", "76.31"),
+    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_40k_cityscapes", "20200601_014216-f196fb4e", "77.19"),
+    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_80k_cityscapes", "20200601_223255-4e7b345e", "78.65"),
+    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_160k_cityscapes", "20200602_190822-221e4a4f", "78.80", ("cityscapes",)),
+    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_40k_cityscapes", "20200601_014240-a989b146", "78.48"),
+    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_80k_cityscapes", "20200601_202606-58ea95d6", "79.93"),
+    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_160k_cityscapes", "20200602_190946-59b7973e", "80.65",
+          ("cityscapes_mmseg",)),
+    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_4xb2-40k_cityscapes-512x1024", "20230227_145026-6c052a14",
+          "76.61"),
+    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_80k_cityscapes", "20200601_222735-55979e63", "77.16"),
+    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_160k_cityscapes", "20200602_191005-f4a7af28",
+          "78.45"),
+    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_40k_cityscapes", "20200601_033320-401c5bdd", "77.72"),
+    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_80k_cityscapes", "20200614_230521-c2e1dd4a", "78.57"),
+    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_160k_cityscapes", "20200602_191001-b9172d0c", "79.47",
+          ("cityscapes",)),
+    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_40k_cityscapes", "20200601_033336-55b32491", "80.58"),
+    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_80k_cityscapes", "20200601_222752-9076bcdf", "80.70"),
+    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_160k_cityscapes", "20200602_191037-dfbf1b0c", "81.35",
+          ("cityscapes_mmseg",)),
     # -- ImageNet backbones: timm's safetensors (every width) and the official files the recipes name --
     _timm("hrnet_w18_small_v1", "hrnet_w18_small", "72.34", 1.48),
     _timm("hrnet_w18_small_v2", "hrnet_w18_small_v2", "75.09", 3.86),
