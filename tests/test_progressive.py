@@ -280,7 +280,10 @@ def test_pose_training_with_progressive_learning(tmp_path):
     training set, and training with mixup and RandAugment runs; off by default."""
     from pathlib import Path
 
-    from hrseg.tasks.pose import build_dataset, load_pose_config, progressive_hook, train
+    from hrseg.tasks.pose import TASK, build_dataset, load_pose_config, train
+
+    def progressive_hook(cfg, train_set):  # the pose training step's epoch hook
+        return TASK.training_step(cfg, None, train_set)[1]
 
     repo = Path(__file__).resolve().parents[1]
     options = {"data.root": str(tmp_path / "data"), "data.synthetic.num_train": 6, "data.synthetic.num_val": 2,

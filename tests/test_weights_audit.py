@@ -76,8 +76,8 @@ def test_published_weights_with_other_classes_build_the_model_with_them(home, mo
     assert model.num_classes == 59 and model.head.last_layer[3].out_channels == 59
     assert model.meta["classes"] == list(PASCAL_CONTEXT_59_CLASSES) and model.meta["dataset"] == "pascal_context"
     assert hrseg.build_model("seg_hrnetv2_w18_small_v1", weights=path).num_classes == 59  # known by file name
-    with pytest.raises(ConfigError, match=r"num_classes=19, but the weights "
-                                          r"'seg_hrnetv2_w18_small_v1\.official_pascal_context_59' predict 59"):
+    with pytest.raises(ConfigError, match=r"num_classes=19, but the weights 'seg_hrnetv2_w18_small_v1\."
+                                          r"official_pascal_context_59' have num_classes 59"):
         hrseg.build_model("seg_hrnetv2_w18_small_v1", weights="pascal_context_59", num_classes=19)
 
 

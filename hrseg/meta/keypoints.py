@@ -1,7 +1,10 @@
-"""COCO person keypoint constants, in one place: names, flip pairs, skeleton, OKS sigmas.
+"""COCO person keypoint constants, in one place: names, flip pairs, skeleton, OKS sigmas; MPII's
+16 joints as a :class:`KeypointSet` (:data:`MPII_PERSON`).
 
 Values are COCO's and the official HRNet code's (``lib/dataset/coco.py``, ``lib/nms/nms.py``);
-indices are 0-based except :data:`SKELETON`, which keeps COCO's 1-based form.
+indices are 0-based except :data:`SKELETON`, which keeps COCO's 1-based form. MPII's are the official
+code's (``lib/dataset/mpii.py``) and mmpose's (``configs/_base_/datasets/mpii.py``: its skeleton, its
+OKS sigmas adapted from COCO's, used by OKS-NMS).
 """
 from __future__ import annotations
 
@@ -205,6 +208,21 @@ COCO_PERSON = KeypointSet(
     names=KEYPOINT_NAMES, sigmas=OKS_SIGMAS, flip_pairs=FLIP_PAIRS,
     skeleton=tuple((a - 1, b - 1) for a, b in SKELETON), upper_body_ids=UPPER_BODY_IDS,
     joint_weights=JOINT_WEIGHTS, category_id=PERSON_CATEGORY_ID, name="coco_person")
+
+
+_MPII_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis", "thorax",
+               "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder", "left_shoulder",
+               "left_elbow", "left_wrist")
+MPII_PERSON = KeypointSet(
+    names=_MPII_NAMES,
+    sigmas=(0.089, 0.083, 0.107, 0.107, 0.083, 0.089, 0.026, 0.026, 0.026, 0.026, 0.062, 0.072, 0.179, 0.179,
+            0.072, 0.062),
+    flip_pairs=((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13)),
+    skeleton=((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (8, 12), (12, 11), (11, 10),
+              (8, 13), (13, 14), (14, 15)),
+    upper_body_ids=(7, 8, 9, 10, 11, 12, 13, 14, 15),
+    joint_weights=(1.5, 1.2, 1., 1., 1.2, 1.5, 1., 1., 1., 1., 1.5, 1.2, 1., 1., 1.2, 1.5),
+    name="mpii_person")
 
 
 def is_coco_person(names: Sequence[str]) -> bool:

@@ -23,7 +23,7 @@ from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
 from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank, get_world_size
 from hrseg.utils.progress import progress_iter
-from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS, ProgressiveHook
+from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS
 from hrseg.engine.speed import SpeedOptions
 from hrseg.engine.workers import start_workers
 from hrseg.config import load_config
@@ -185,8 +185,8 @@ class PoseTask(Task):
                               f"are a quarter of it{f' ([{h // 4}, {w // 4}])' if not (h % 4 or w % 4) else ''}")
 
     def apply_meta(self, cfg: dict[str, Any], meta: Mapping[str, Any]) -> None:
-        """The checkpoint's keypoint set becomes ``data.keypoints``; ``data.sigmas`` and
-        ``data.flip_pairs`` given in the config or ``--cfg-options`` replace its OKS sigmas and
+        """The checkpoint's keypoint set becomes ``data.keypoints`` (its K ``model.num_joints``); ``data.sigmas``
+        and ``data.flip_pairs`` given in the config or ``--cfg-options`` replace its OKS sigmas and
         flip pairs (the joints and their order are the weights'), logged where they differ."""
         if not meta.get("keypoints"):
             return
@@ -206,11 +206,13 @@ class PoseTask(Task):
                      " and ".join(f"data.{k}" for k in given))
             recorded = replace(recorded, **given)
         data["keypoints"] = recorded.to_dict()
+        cfg["model"]["num_joints"] = recorded.num_joints
 
     def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
-        """The base's, cropping at the input size ``meta`` gives (heatmaps at stride 4, sigma scaled as the
-        official recipes: :meth:`~hrseg.codecs.msra.HeatmapCodec.rescaled`)."""
+        """The base's with ``meta``'s keypoints (MPII's 16 joints for its files), cropping at the input size it
+        gives (heatmaps at stride 4, sigma scaled as the official recipes: ``HeatmapCodec.rescaled``)."""
         cfg = super().config_for_model(name, meta)
+        self.apply_meta(cfg, meta)
         HeatmapCodec.from_config(cfg).rescaled(meta.get("input_size") or cfg["data"]["input_size"]).write_sizes(cfg)
         return load_config(None, cfg_options, cfg, self.open_keys)
 
@@ -245,7 +247,8 @@ class PoseTask(Task):
     # -- training -----------------------------------------------------------------------------
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoPoseDataset):
         criterion = keypoint_loss(cfg["loss"], HeatmapCodec.from_config(cfg).maps_per_joint)
-        hook = progressive_hook(cfg, train_set)
+        # progressive learning's stages: crops, heatmaps (stride 4) and sigma, RandAugment, dropout, drop-path, Mixup
+        hook = common.progressive_hook(cfg, train_set, cfg["data"]["input_size"], heatmap_stride=4)
         normalize = Normalizer()  # the workers' mean and std (hrseg.utils.image.normalize's defaults)
 
         def train_step(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -380,13 +383,6 @@ def evaluate_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mappi
         write_keypoint_results(out_json, results)
     return evaluate_keypoints(dataset.coco.coco, results, img_ids=dataset.coco.image_ids,
                               verbose=verbose and get_rank() == 0, sigmas=dataset.keypoints.sigmas)
-
-
-def progressive_hook(cfg: Mapping[str, Any], train_set: CocoPoseDataset) -> ProgressiveHook | None:
-    """The Trainer's epoch hook for the config's ``progressive`` section (None when it is off):
-    each stage sets the training crops, heatmaps (stride 4) and sigma, RandAugment, dropout
-    before the head and MBConv drop-path; ``train_step`` mixes the stage's Mixup."""
-    return common.progressive_hook(cfg, train_set, cfg["data"]["input_size"], heatmap_stride=4)
 
 
 TASK = PoseTask()

@@ -284,16 +284,14 @@ def build_model(name: str, weights: str | os.PathLike | None = None, pretrained:
     model) and ``pretrained=`` (``"imagenet"``, a name or a path: the backbone only) loaded.
     Published ``weights`` (by name, or a file or URL with a record's file name) predicting other
     classes than the model's default (PASCAL-Context's 59, LIP's 20) build it with their
-    ``num_classes`` (a pose file of UDP's combined maps with its ``maps_per_joint``); a ``num_classes``
-    that contradicts them is a :class:`ConfigError` naming both."""
+    ``num_classes`` (a pose file of other joints, MPII's 16, with its ``num_joints``, one of UDP's combined
+    maps with its ``maps_per_joint``); an option that contradicts them is a :class:`ConfigError` naming both."""
     record = _record_for(weights, name) if weights else None
-    if record is not None and record.model == name and record.maps_per_joint > 1:  # UDP's combined maps
-        overrides.setdefault("maps_per_joint", record.maps_per_joint)
-    if record is not None and record.model == name and record.num_classes is not None:
-        given = overrides.setdefault("num_classes", record.num_classes)
-        if given != record.num_classes:
-            raise ConfigError(f"{name}: num_classes={given!r}, but the weights {record.name!r} predict "
-                              f"{record.num_classes} classes ({record.meta['classes']}); leave num_classes out")
+    for key, value in (record.model_options() if record is not None and record.model == name else {}).items():
+        given = overrides.setdefault(key, value)
+        if given != value:
+            raise ConfigError(f"{name}: {key}={given!r}, but the weights {record.name!r} have {key} {value} "
+                              f"({record.meta.get('classes') or record.meta.get('keypoints')}); leave {key} out")
     return apply_to_model(registry.build_model(name, **overrides), name, weights=weights, pretrained=pretrained)
 
 

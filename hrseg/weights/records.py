@@ -17,7 +17,7 @@ from typing import Any
 
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import CITYSCAPES_CLASSES, LIP_CLASSES, PASCAL_CONTEXT_59_CLASSES, coco80_categories
-from hrseg.meta.keypoints import COCO_PERSON
+from hrseg.meta.keypoints import COCO_PERSON, MPII_PERSON
 
 OPENMMLAB = "https://download.openmmlab.com"
 MMPOSE1 = f"{OPENMMLAB}/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco"
@@ -33,6 +33,7 @@ MIT = "MIT (official HRNet code; no separate licence for the weights; the data's
 TORCHVISION = "BSD-3-Clause (torchvision code; its pre-trained-model caveat and COCO's terms apply)"
 
 COCO_KP = "COCO val2017, person boxes of AP 56.4, flip test"
+MPII_KP = "MPII val, PCKh@0.5, flip test"
 CITY = "Cityscapes val, single scale, whole 2048x1024 image"
 CTX59 = "PASCAL-Context 59 val, 480x480 sliding window"
 LIP = "LIP val, squashed to 473x473, flip"
@@ -70,7 +71,7 @@ _SEG_META = {"normalize": "imagenet"}
 _CLS_META = {"normalize": "imagenet", "input_size": [224, 224]}
 _DET_META = {"classes": "coco_80", "normalize": "imagenet", "input_size": [800, 1333]}
 # The tables those names refer to (torchvision's "coco_91" is its own detector's: hrseg.weights.detector).
-_KEYPOINTS = {"coco_17": COCO_PERSON}
+_KEYPOINTS = {"coco_17": COCO_PERSON, "mpii_16": MPII_PERSON}
 _CLASSES = {"coco_80": coco80_categories, "cityscapes_19": lambda: list(CITYSCAPES_CLASSES),
             "pascal_context_59": lambda: list(PASCAL_CONTEXT_59_CLASSES), "lip_20": lambda: list(LIP_CLASSES)}
 _NORMALIZE = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
@@ -137,6 +138,18 @@ class WeightRecord:
         """The maps a pose file's head draws per joint: 3 for UDP's combined maps (``udp_regress``), else 1."""
         return 3 if self.meta.get("codec") == "udp_regress" else 1
 
+    def model_options(self) -> dict[str, int]:
+        """The registry options the model this file fills is built with, where its head is not the
+        model's default: ``num_classes``, ``num_joints`` (a keypoint set other than COCO's),
+        ``maps_per_joint``."""
+        options = {"num_classes": self.num_classes} if self.num_classes is not None else {}
+        keypoints = _KEYPOINTS.get(self.meta.get("keypoints"))
+        if keypoints is not None and keypoints is not COCO_PERSON:
+            options["num_joints"] = keypoints.num_joints
+        if self.maps_per_joint > 1:
+            options["maps_per_joint"] = self.maps_per_joint
+        return options
+
     def model_meta(self) -> dict[str, Any]:
         """``meta`` with its table names replaced by the tables, in the form hrseg's checkpoints
         record a model's meta (``meta.model``, what the tasks read back): ``keypoints`` a keypoint
@@ -154,14 +167,16 @@ class WeightRecord:
 
 
 def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),
-          codec: str = "msra", **meta: Any) -> WeightRecord:
-    """``codec``: msra, dark, udp or udp_regress (mmpose's codec of the recipe); ``meta``: more of what it sets."""
+          codec: str = "msra", data: str = "coco", **meta: Any) -> WeightRecord:
+    """``codec``: msra, dark, udp or udp_regress (mmpose's codec of the recipe); ``data``: coco (17 keypoints)
+    or mpii (16); ``meta``: more of what it sets."""
     h, w = (int(v) for v in size.split("x"))
     source = "mmpose 1.x" if layout == "mmpose1x" else "mmpose 0.x"
     suffix = "" if codec == "msra" else f"_{codec}"
-    return WeightRecord(f"pose_hrnet_w{width}.{layout}_coco_{size}{suffix}", url, layout, source, APACHE, metric,
-                        COCO_KP, {32: 28.54, 48: 63.60}[width], tags,
-                        dict(_POSE_META, input_size=[h, w], codec=codec, **meta))
+    keypoints = {"coco": "coco_17", "mpii": "mpii_16"}[data]
+    return WeightRecord(f"pose_hrnet_w{width}.{layout}_{data}_{size}{suffix}", url, layout, source, APACHE, metric,
+                        COCO_KP if data == "coco" else MPII_KP, {32: 28.54, 48: 63.60}[width], tags,
+                        dict(_POSE_META, keypoints=keypoints, input_size=[h, w], codec=codec, **meta))
 
 
 def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: str, params: float,
@@ -266,6 +281,15 @@ RECORDS: tuple[WeightRecord, ...] = (
           codec="udp"),
     _pose(32, "256x192", "mmpose0x", f"{MMPOSE0_UDP}/hrnet_w32_coco_256x192_udp_regress-be2dbba4_20210222.pth",
           "AP 0.758", codec="udp_regress", offset_blur=11),
+    # MPII's 16 joints (mmpose 1.x lists the same files)
+    _pose(32, "256x256", "mmpose0x", f"{MMPOSE0}/hrnet_w32_mpii_256x256-6c4f923f_20200812.pth", "PCKh 0.900",
+          ("mpii",), data="mpii"),
+    _pose(48, "256x256", "mmpose0x", f"{MMPOSE0}/hrnet_w48_mpii_256x256-92cab7bd_20200812.pth", "PCKh 0.901",
+          ("mpii",), data="mpii"),
+    _pose(32, "256x256", "mmpose0x", f"{MMPOSE0}/hrnet_w32_mpii_256x256_dark-f1601c5b_20200927.pth", "PCKh 0.904",
+          ("mpii_dark",), "dark", "mpii"),
+    _pose(48, "256x256", "mmpose0x", f"{MMPOSE0}/hrnet_w48_mpii_256x256_dark-0decd39f_20200927.pth", "PCKh 0.905",
+          ("mpii_dark",), "dark", "mpii"),
     # -- segmentation: the official files (GitHub releases) and mmsegmentation's --
     _seg("seg_hrnetv2_w48.official_cityscapes", f"{HRNET_OCR}/hrnet_cs_8090_torch11.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 80.9", CITY, 65.86, "cityscapes_19",
