@@ -92,8 +92,7 @@ POSE_DEFAULTS: dict[str, Any] = {
     # blur_kernel: DARK's blur (None: 6 sigma - 1, odd; hrseg.codecs.msra.dark_kernel); offset_blur: mmpose 0.x's
     # blur of the combined maps' offsets (0: none, as 1.x)
     "test": dict(flip=True, shift_heatmap=True, decoder="argmax", blur_kernel=None, offset_blur=0, oks_thr=OKS_THR,
-                 vis_thr=VIS_THR,
-                 image_thr=0.0, optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
+                 vis_thr=VIS_THR, image_thr=0.0, optimize=True, dtype="float32", train_val_boxes="gt", backend=None,
                  track=dict(common.TRACK_DEFAULTS), smooth=dict(common.SMOOTH_DEFAULTS)),
 }
 HOW_TO_GET_WEIGHTS = ("run `hrseg train pose` first (it trains a small HRNet on the synthetic mini-split), "

@@ -31,7 +31,8 @@ and mmdetection users pass them): downloaded once into `$HRSEG_HOME/weights/urls
 checked against the SHA-256 prefix of a torch.hub- or OpenMMLab-style name (`name-<hex>.pth`,
 `name-<hex>_<date>.pth`), then read like a file (a published file under another address is still
 known by its hash). Files of other classes than a model's default (PASCAL-Context's 59, LIP's 20)
-build it with their classes (`hrseg.build_model("seg_hrnetv2_w48", weights="pascal_context_59")`),
+build it with their classes (`hrseg.build_model("seg_hrnetv2_w48", weights="pascal_context_59")`), pose
+files of other joints or maps with theirs (MPII's 16 joints, UDP's combined maps: three a joint),
 and a whole load sets `model.meta` (input size, normalisation, keypoints or classes), which
 `hrseg.save_checkpoint` writes into the file.
 
