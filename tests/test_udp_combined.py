@@ -158,19 +158,20 @@ def test_combined_targets_are_mmposes():
     assert got.shape == (51, 64, 48) and got[0::3].max() == 1 and set(np.unique(got[0::3])) <= {0.0, 1.0}
 
 
-def test_combined_device_targets_equal_the_codec():
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_combined_device_targets_equal_the_codec(device):
     rng = np.random.default_rng(1)
     samples = [_joints(rng) for _ in range(8)]
-    joints = torch.from_numpy(np.stack([s[0] for s in samples]))
-    vis = torch.from_numpy(np.stack([s[1] for s in samples]))
+    joints = torch.from_numpy(np.stack([s[0] for s in samples])).to(device)
+    vis = torch.from_numpy(np.stack([s[1] for s in samples])).to(device)
     for weighted in (False, True):
         codec = _codec(use_different_joints_weight=weighted)
         joint_weights = np.linspace(1.0, 1.5, 17)
         target, weight = codec_targets(codec, joints, vis, joint_weights)
         for i, (j, v) in enumerate(samples):
             want, want_weight = codec.encode(j, v, joint_weights)
-            np.testing.assert_allclose(target[i].numpy(), want, atol=1e-6, rtol=0)
-            np.testing.assert_allclose(weight[i].numpy(), want_weight, atol=1e-6, rtol=0)
+            np.testing.assert_allclose(target[i].cpu().numpy(), want, atol=1e-6, rtol=0)
+            np.testing.assert_allclose(weight[i].cpu().numpy(), want_weight, atol=1e-6, rtol=0)
 
 
 def _noisy_maps(rng, n=3):

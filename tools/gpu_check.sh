@@ -16,7 +16,8 @@
 # 3. tests_engine: the fast CUDA-touching tests: tests/test_engine.py (every make_trainer test on CUDA,
 #    exact resume with train.deterministic), test_training_speed.py (graph step = eager step),
 #    test_gpu_targets.py, test_bench_train.py (one graph launch per step), test_device_normalize.py (the
-#    GPU's normalised batch against the CPU's), test_compile.py (compiled regions inside the graph);
+#    GPU's normalised batch against the CPU's), test_compile.py (compiled regions inside the graph),
+#    test_udp_combined.py (UDP's combined maps drawn on the device);
 # 4. main_job: python tools/train_pose.py (14 epochs of the synthetic mini-split) on CUDA: its AP against
 #    0.822 +- 0.01, its log.csv's images/s and data_wait;
 # 5. bench_pose_w32_compile: the pose table with train.compile=true (its compile time: the first eager
@@ -82,7 +83,8 @@ run_step bench_pose_w32 150 "${BENCH[@]}" "${POSE[@]}" --iters 20
 # one process on the one GPU (-o addopts: pyproject's -n auto needs pytest-xdist, which the image lacks)
 PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts=-ra)
 run_step tests_engine 120 "${PYTEST[@]}" tests/test_engine.py tests/test_training_speed.py \
-  tests/test_gpu_targets.py tests/test_bench_train.py tests/test_device_normalize.py tests/test_compile.py
+  tests/test_gpu_targets.py tests/test_bench_train.py tests/test_device_normalize.py tests/test_compile.py \
+  tests/test_udp_combined.py
 run_step main_job 200 "$PY" tools/train_pose.py --work-dir "$OUT_DIR/main_job"
 wanted main_job && cut -d, -f1-10 "$OUT_DIR/main_job/log.csv" 2>/dev/null
 # train.compile: the first eager step in the table's first line is the compile's time
