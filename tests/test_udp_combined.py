@@ -239,6 +239,9 @@ def test_combined_config_checks():
     with pytest.raises(ConfigError, match="offset_blur"):
         TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "data.heatmap_type=combined",
                                 "test.offset_blur=4"])
+    with pytest.raises(ConfigError, match="loss.type"):
+        TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "data.heatmap_type=combined",
+                                "loss.type=ohkm"])
     with pytest.raises(ConfigError, match="mixup"):
         TASK.load_config(None, ["data.udp=True", "test.shift_heatmap=False", "data.heatmap_type=combined",
                                 "progressive.enabled=True", "progressive.mixup=[0.0,0.2]"])

@@ -172,10 +172,12 @@ class PoseTask(Task):
                 "keypoints": keypoint_set(cfg).to_dict()}
 
     def check_config(self, cfg: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
-        """The base's checks, the codec's; heatmaps of the models' output size (stride 4: a mismatch failed at
-        the first step); no Mixup of combined maps (it would average two people's offsets)."""
+        """The base's checks, the codec's and the loss's for its maps; heatmaps of the models' output size (stride
+        4: a mismatch failed at the first step); no Mixup of combined maps (it would average two people's offsets)."""
         super().check_config(cfg, source)
-        if HeatmapCodec.from_config(cfg).maps_per_joint > 1 and max(cfg["progressive"]["mixup"]) > 0:
+        maps = HeatmapCodec.from_config(cfg).maps_per_joint
+        keypoint_loss(cfg["loss"], maps)
+        if maps > 1 and max(cfg["progressive"]["mixup"]) > 0:
             raise ConfigError(f"{source or 'config'}: progressive.mixup with data.heatmap_type 'combined'")
         (h, w), heatmaps = cfg["data"]["input_size"], list(cfg["data"]["heatmap_size"])
         if h % 4 or w % 4 or heatmaps != [h // 4, w // 4]:
