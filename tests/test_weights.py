@@ -97,6 +97,25 @@ def test_every_record_is_a_file_the_reference_lists(shared_reference):
                for n in list_weights()) == 18  # FCN and OCRNet, W18-Small / W18 / W48, 40k / 80k / 160k
 
 
+def test_every_record_gives_the_parameter_count_of_the_model_it_fills():
+    """A record's ``params_m`` is the model's it fills, built with the record's head options (classes,
+    joints, maps a joint): counted on the meta device, each model and options once."""
+    from hrseg.models import list_models
+
+    counted: dict[tuple, float] = {}
+    for name in list_weights():
+        record = get_weights(name)
+        if record.model not in list_models():  # torchvision's person detector: not an hrseg model
+            continue
+        key = (record.model, tuple(sorted(record.model_options().items())))
+        if key not in counted:
+            with torch.device("meta"):
+                model = hrseg.build_model(record.model, **record.model_options())
+            counted[key] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+        assert counted[key] == record.params_m, f"{name}: {record.params_m}M recorded, the model has {counted[key]}M"
+    assert len(counted) >= 27  # models and head options of the table
+
+
 def test_download_good_hash_then_cached_without_network(tmp_path, home, monkeypatch):
     payload = _ckpt_bytes(tmp_path)
     sha = hashlib.sha256(payload).hexdigest()[:8]
