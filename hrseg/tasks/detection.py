@@ -311,10 +311,10 @@ class DetTask(Task):
             cfg["classes"] = [dict(c) for c in meta["classes"]]
 
     def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
-        """The base's, with the classes ``meta`` names (and their count + background as ``model.num_classes``)."""
+        """The base's (the classes ``meta`` names, :meth:`apply_meta`), their count + background as
+        ``model.num_classes``."""
         cfg = super().config_for_model(name, meta)
         if meta.get("classes"):
-            cfg["classes"] = [dict(c) for c in meta["classes"]]
             cfg["model"]["num_classes"] = len(cfg["classes"]) + 1
         return load_config(None, cfg_options, cfg, self.open_keys)
 

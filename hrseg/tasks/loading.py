@@ -48,10 +48,13 @@ class WeightsLoading:
     def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
         """The config for weights that name their model and record no config (a published file, by its record's
         meta; :func:`hrseg.save_checkpoint` of a model ``hrseg.build_model`` made, by the meta it gave it): the
-        defaults with that model; tasks add what ``meta`` says (input size, classes); ``cfg_options`` last."""
+        defaults with that model and ``cfg_options``, then ``meta`` put in by :meth:`apply_meta` (classes,
+        keypoints); tasks add what else ``meta`` sets (pose: the input size; segmentation: the dataset)."""
         cfg = self.load_config(None, None)
         cfg["model"] = {"name": name}
-        return load_config(None, cfg_options, cfg, self.open_keys)
+        cfg = load_config(None, cfg_options, cfg, self.open_keys)
+        self.apply_meta(cfg, meta)
+        return cfg
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
         """:meth:`config_for_model` of published weights (a :class:`hrseg.weights.WeightRecord`)."""

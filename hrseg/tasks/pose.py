@@ -213,7 +213,6 @@ class PoseTask(Task):
         """The base's with ``meta``'s keypoints (MPII's 16 joints for its files), cropping at the input size it
         gives (heatmaps at stride 4, sigma scaled as the official recipes: ``HeatmapCodec.rescaled``)."""
         cfg = super().config_for_model(name, meta)
-        self.apply_meta(cfg, meta)
         HeatmapCodec.from_config(cfg).rescaled(meta.get("input_size") or cfg["data"]["input_size"]).write_sizes(cfg)
         return load_config(None, cfg_options, cfg, self.open_keys)
 
