@@ -74,6 +74,17 @@ def test_a_saved_detector_keeps_its_classes(tmp_path):
     assert cfg["classes"] == classes and cfg["model"]["num_classes"] == 3 and loaded.classes == classes
 
 
+def test_a_saved_multitask_model_keeps_its_keypoint_set(tmp_path):
+    """The multi-task model's meta holds COCO's keypoint set itself, so its file loads with a set the
+    predictor reads (it held the set's name, a string in the config)."""
+    from hrseg.meta.keypoints import COCO_PERSON
+    from hrseg.tasks import multi
+
+    path = hrseg.save_checkpoint(tmp_path / "multi.pth", hrseg.build_model("multi_hrnetv2p_w18_small_v1"))
+    model, cfg = multi.TASK.load_model(path)
+    assert multi.keypoint_set(cfg) == COCO_PERSON
+
+
 def test_a_file_recording_no_model_still_needs_a_config(tmp_path):
     model = hrseg.build_model(POSE)
     del model.meta  # as a model built with an override, or a file saved with torch.save

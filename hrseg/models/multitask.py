@@ -39,6 +39,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from hrseg.errors import ConfigError
 from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.meta.classes import IGNORE_INDEX
+from hrseg.meta.keypoints import COCO_PERSON
 from hrseg.meta.model_names import task_of_name
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import (DETECTOR_ALIASES, RCNN_OPTIONS, HRNetFasterRCNN, build_faster_rcnn,
@@ -199,7 +200,8 @@ def is_multitask_model(name: str) -> bool:
 
 
 def _register() -> None:
-    info = ModelInfo("multi", (800, 1333), "coco", extra={"keypoints": "coco_person"})
+    # the keypoint set itself, as a checkpoint's meta records it (a table's name would reach the config as a string)
+    info = ModelInfo("multi", (800, 1333), "coco", extra={"keypoints": COCO_PERSON.to_dict()})
     for name in named_specs():
         register_model(registered_name("multi", name), lambda _n=name, **kw: build_multitask(_n, **kw), info)
 
