@@ -35,9 +35,11 @@ def combined_radius(heatmap_size: Sequence[int]) -> float:
 
 
 def encode_combined(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequence[int],
-                    heatmap_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (K * 3, H, W) float32 and target weights (K, 1) float32 (1 for a labelled joint) for
-    joints (K, 2) in input-crop pixels; sizes are (w, h)."""
+                    heatmap_size: Sequence[int], joint_weights: Sequence[float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (K * 3, H, W) float32 and target weights (K, 1) float32 (1 for a labelled joint, times
+    ``joint_weights`` when given, as :func:`~hrseg.codecs.heatmap.encode`'s) for joints (K, 2) in
+    input-crop pixels; sizes are (w, h)."""
     joints = np.asarray(joints, dtype=np.float32)
     k = joints.shape[0]
     w, h = int(heatmap_size[0]), int(heatmap_size[1])
@@ -52,6 +54,8 @@ def encode_combined(joints: np.ndarray, joints_vis: np.ndarray, image_size: Sequ
         dx, dy = (mu[j, 0] - xs) / radius, (mu[j, 1] - ys) / radius
         target[j, 0] = dx ** 2 + dy ** 2 <= 1
         target[j, 1], target[j, 2] = dx, dy
+    if joint_weights is not None:
+        weight = weight * np.asarray(joint_weights, dtype=np.float32).reshape(k, 1)
     return target.reshape(k * 3, h, w), weight
 
 

@@ -76,9 +76,11 @@ def batch_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Se
 
 
 def combined_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size: Sequence[int],
-                     heatmap_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+                     heatmap_size: Sequence[int], joint_weights: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """UDP's combined targets (N, K * 3, H, W) and weights (N, K, 1) of a batch, as
-    :func:`~hrseg.codecs.combined.encode_combined` draws them per sample; sizes are (w, h)."""
+    :func:`~hrseg.codecs.combined.encode_combined` draws them per sample; sizes are (w, h);
+    ``joint_weights`` (K,) as :func:`batch_targets`'."""
     n, k = joints.shape[:2]
     w, h = int(heatmap_size[0]), int(heatmap_size[1])
     stride_x, stride_y = (float(v) for v in udp_stride(image_size, heatmap_size))
@@ -90,7 +92,10 @@ def combined_targets(joints: torch.Tensor, joints_vis: torch.Tensor, image_size:
     dx, dy = ((mx - xs) / radius).expand(n, k, h, w), ((my - ys) / radius).expand(n, k, h, w)
     weight = (joints_vis.reshape(n, k) > 0).float()
     maps = torch.stack([(dx ** 2 + dy ** 2 <= 1).double(), dx, dy], 2).float() * weight[..., None, None, None]
-    return maps.reshape(n, k * 3, h, w), weight[..., None]
+    weight = weight[..., None]
+    if joint_weights is not None:
+        weight = weight * joint_weights.to(device=joints.device, dtype=torch.float32).reshape(1, k, 1)
+    return maps.reshape(n, k * 3, h, w), weight
 
 
 def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.Tensor,
@@ -101,7 +106,6 @@ def codec_targets(codec: HeatmapCodec, joints: torch.Tensor, joints_vis: torch.T
     if codec.use_different_joints_weight:
         weights = torch.as_tensor(joint_weights, dtype=torch.float32).to(joints.device)
     if codec.heatmap_type == "combined":
-        target, weight = combined_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1])
-        return target, weight if weights is None else weight * weights.reshape(1, -1, 1)
+        return combined_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], weights)
     return batch_targets(joints, joints_vis, codec.input_size[::-1], codec.heatmap_size[::-1], codec.sigma,
                          codec.unbiased, weights, codec.udp)

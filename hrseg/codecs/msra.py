@@ -119,8 +119,8 @@ class HeatmapCodec:
                joint_weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Targets (K * maps_per_joint, h, w) and target weights (K, 1) for joints (K, 2) in crop pixels."""
         if self.heatmap_type == "combined":
-            target, weight = encode_combined(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1])
-            return target, self._joint_weighted(weight, joint_weights)
+            return encode_combined(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1],
+                                   joint_weights if self.use_different_joints_weight else None)
         return encode(joints, joints_vis, self.input_size[::-1], self.heatmap_size[::-1], self.sigma,
                       self.use_different_joints_weight, joint_weights, unbiased=self.unbiased, udp=self.udp)
 
@@ -131,9 +131,3 @@ class HeatmapCodec:
             coords, scores = decode_combined(heatmaps, self.blur_kernel, self.offset_blur)
             return to_image(coords, centers, scales, self.heatmap_size[::-1], udp=True), scores
         return decode(heatmaps, centers, scales, method=self.decoder, blur_kernel=self.blur_kernel, udp=self.udp)
-
-    def _joint_weighted(self, weight: np.ndarray, joint_weights: Sequence[float]) -> np.ndarray:
-        """``weight`` (K, 1) times the joints' weights where ``use_different_joints_weight`` says so."""
-        if not self.use_different_joints_weight:
-            return weight
-        return weight * np.asarray(joint_weights, dtype=np.float32).reshape(-1, 1)
