@@ -43,7 +43,7 @@ PY
 step "the lower bounds, as pins: $(tr '\n' ' ' < "$work/lowest.txt")"
 step "pip install -c lowest.txt -e .[dev,onnx,openvino,serve] (torch as installed; the extras as README's test command has them)"
 "$pip" install -q -c "$work/lowest.txt" -e ".[dev,onnx,openvino,serve]"
-"$pip" list 2>/dev/null | grep -i -E "^(torch|torchvision|numpy|opencv-python.*|pycocotools|albumentations|matplotlib|pillow|tqdm|safetensors) "
+"$pip" list 2>/dev/null | grep -i -E "^(torch|torchvision|numpy|opencv-python.*|pycocotools|albumentations|matplotlib|pillow|tqdm|safetensors|scipy) "
 # every pinned release is what got installed (a pin pip could not honour has failed the install already)
 "$work/venv/bin/python" - "$work/lowest.txt" <<'PY'
 import sys

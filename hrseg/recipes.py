@@ -28,9 +28,10 @@ MMDET = "open-mmlab/mmdetection"
 Row = tuple[str, Any, str]  # (config field, official value, where the official value is)
 
 
-def _pose(width: int, size: tuple[int, int], sigma: int, batch: int) -> tuple[str, list[Row]]:
+def _pose(width: int, size: tuple[int, int], sigma: int, batch: int, data: str = "coco") -> tuple[str, list[Row]]:
     h, w = size
-    yaml = f"experiments/coco/hrnet/w{width}_{h}x{w}_adam_lr1e-3.yaml"
+    yaml = f"experiments/{data}/hrnet/w{width}_{h}x{w}_adam_lr1e-3.yaml"
+    coco = data == "coco"
     rows: list[Row] = [
         ("model.name", f"pose_hrnet_w{width}", "YAML MODEL.NAME pose_hrnet, EXTRA.STAGE*.NUM_CHANNELS"),
         ("data.input_size", [h, w], f"YAML MODEL.IMAGE_SIZE [{w}, {h}] (W, H)"),
@@ -47,24 +48,31 @@ def _pose(width: int, size: tuple[int, int], sigma: int, batch: int) -> tuple[st
         ("schedule.step_at_start", True, "tools/train.py: lr_scheduler.step() before train() each epoch"),
         ("train.max_epochs", 210, "YAML TRAIN.END_EPOCH"),
         ("train.eval_interval", 1, "tools/train.py: validate() after every epoch"),
-        ("test.train_val_boxes", "gt", "YAML TEST.USE_GT_BBOX: true"),
         ("train.sync_bn", False, "tools/train.py: DataParallel, BatchNorm over each GPU's batch"),
-        ("data.augment.scale_factor", 0.35, "YAML DATASET.SCALE_FACTOR"),
-        ("data.augment.rotation_factor", 45, "YAML DATASET.ROT_FACTOR"),
+        ("data.augment.scale_factor", 0.35 if coco else 0.25, "YAML DATASET.SCALE_FACTOR"),
+        ("data.augment.rotation_factor", 45 if coco else 30, "YAML DATASET.ROT_FACTOR"),
         ("data.augment.rotation_prob", 0.6, "lib/dataset/JointsDataset.py: rotate if random.random() <= 0.6"),
         ("data.augment.flip", True, "YAML DATASET.FLIP"),
-        ("data.augment.half_body_prob", 0.3, "YAML DATASET.PROB_HALF_BODY"),
+        ("data.augment.half_body_prob", 0.3 if coco else 0.0, "YAML DATASET.PROB_HALF_BODY" + ("" if coco else
+                                                                                            " -1.0: never")),
         ("data.augment.num_joints_half_body", 8, "YAML DATASET.NUM_JOINTS_HALF_BODY"),
         ("loss.type", "mse", "lib/core/loss.py JointsMSELoss"),
         ("loss.use_target_weight", True, "YAML LOSS.USE_TARGET_WEIGHT"),
         ("test.flip", True, "YAML TEST.FLIP_TEST"),
         ("test.shift_heatmap", True, "YAML TEST.SHIFT_HEATMAP"),
-        ("test.oks_thr", 0.9, "YAML TEST.OKS_THRE"),
-        ("test.vis_thr", 0.2, "YAML TEST.IN_VIS_THRE"),
-        ("test.image_thr", 0.0, "YAML TEST.IMAGE_THRE"),
-        ("data.val.det_file", "person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
-         "YAML TEST.COCO_BBOX_FILE"),
     ]
+    if coco:
+        rows += [("test.train_val_boxes", "gt", "YAML TEST.USE_GT_BBOX: true"),
+                 ("test.oks_thr", 0.9, "YAML TEST.OKS_THRE"), ("test.vis_thr", 0.2, "YAML TEST.IN_VIS_THRE"),
+                 ("test.image_thr", 0.0, "YAML TEST.IMAGE_THRE"),
+                 ("data.val.det_file", "person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
+                  "YAML TEST.COCO_BBOX_FILE")]
+    else:  # MPII: its annotated people, PCKh against the benchmark's .mat
+        rows += [("data.format", "mpii", "YAML DATASET.DATASET mpii (lib/dataset/mpii.py)"),
+                 ("model.num_joints", 16, "YAML MODEL.NUM_JOINTS"),
+                 ("data.train.ann_file", "annot/train.json", "lib/dataset/mpii.py _get_db: annot/{TRAIN_SET}.json"),
+                 ("data.val.ann_file", "annot/valid.json", "lib/dataset/mpii.py _get_db: annot/{TEST_SET}.json"),
+                 ("data.val.gt_file", "annot/gt_valid.mat", "lib/dataset/mpii.py evaluate: annot/gt_{TEST_SET}.mat")]
     return f"{POSE_REPO} {yaml}", rows
 
 
@@ -236,6 +244,8 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "pose W32 384x288": ("pose", "pose/hrnet_w32_coco_384x288.py", _pose(32, (384, 288), 3, 32)),
     "pose W48 256x192": ("pose", "pose/hrnet_w48_coco_256x192.py", _pose(48, (256, 192), 2, 32)),
     "pose W48 384x288": ("pose", "pose/hrnet_w48_coco_384x288.py", _pose(48, (384, 288), 3, 24)),
+    "pose W32 MPII 256x256": ("pose", "pose/hrnet_w32_mpii_256x256.py", _pose(32, (256, 256), 2, 32, "mpii")),
+    "pose W48 MPII 256x256": ("pose", "pose/hrnet_w48_mpii_256x256.py", _pose(48, (256, 256), 2, 32, "mpii")),
     "Cityscapes W48": ("seg", "seg/hrnetv2_w48_cityscapes_1024x512.py", _seg("cityscapes", False, 19)),
     "Cityscapes W48 OHEM": ("seg", "seg/hrnetv2_w48_cityscapes_1024x512_ohem.py", _seg("cityscapes", False, 19, True)),
     "Cityscapes W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_cityscapes_1024x512.py", _seg("cityscapes", True, 19)),
@@ -252,7 +262,11 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
 }
 
 # What a config field cannot say: (official, hrseg, why), per task or per recipe name.
+_MPII_NOTES = [("evaluate: 'Mean@0.1' is row 11 of np.arange(0, 0.51, 0.01), a threshold of 0.11",
+                "PCKh@0.11 (and mmpose's PCKh@0.1 at 0.10)", "same")]
 NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
+    "pose W32 MPII": _MPII_NOTES,
+    "pose W48 MPII": _MPII_NOTES,
     "seg": [
         ("poly lr: set after each step from the iterations done, so step i runs at (1 - (i-1)/T)^0.9",
          "step i runs at (1 - i/T)^0.9", "one iteration apart out of 80,000+ (a relative lr change below 1e-5)"),

@@ -1,7 +1,8 @@
-"""Write a synthetic dataset: figure keypoints (COCO), human parsing (LIP), street scenes (Cityscapes),
+"""Write a synthetic dataset: figure keypoints (COCO's or MPII's), human parsing (LIP), street scenes (Cityscapes),
 people in streets for the multi-task model, or videos of walking people (MOTChallenge + COCO-video).
 
     hrseg synthetic pose datasets/synthetic_pose                      # 800 + 100 images of 256x256
+    hrseg synthetic mpii datasets/synthetic_mpii                      # the same figures, MPII's joints and files
     hrseg synthetic multi datasets/synthetic_multi                    # instances, keypoints, scene labels
     hrseg synthetic video datasets/synthetic_video --num-train 200    # frames per split, ids per frame
     hrseg synthetic video_frames datasets/synthetic_video_frames      # other videos' frames, photo layout
@@ -10,7 +11,7 @@ people in streets for the multi-task model, or videos of walking people (MOTChal
     hrseg synthetic pose /tmp/pose --num-train 20 --force             # rewrite even if complete
 
 A complete dataset with the same settings (its COMPLETE.json) is left as it is; other settings
-replace it. The generators are hrseg/data/synthetic/{pose,lip,multi,video,video_frames}.py and streets/.
+replace it. The generators are hrseg/data/synthetic/{pose,mpii,lip,multi,video,video_frames}.py and streets/.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from hrseg.cli import CommandParser, seed_value
 from hrseg.data.synthetic.lip import ensure_synthetic_lip, generate_synthetic_lip
+from hrseg.data.synthetic.mpii import ensure_synthetic_mpii, generate_synthetic_mpii
 from hrseg.data.synthetic.multi import ensure_synthetic_multi, generate_synthetic_multi
 from hrseg.data.synthetic.pose import ensure_synthetic_pose, generate_synthetic_pose
 from hrseg.data.synthetic.streets import ensure_synthetic_streets, generate_synthetic_streets
@@ -28,6 +30,7 @@ from hrseg.data.synthetic.video_frames import ensure_synthetic_video_frames, gen
 # kind -> (ensure, generate, the name of the size argument)
 GENERATORS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]], str]] = {
     "pose": (ensure_synthetic_pose, generate_synthetic_pose, "image_size"),
+    "mpii": (ensure_synthetic_mpii, generate_synthetic_mpii, "image_size"),
     "streets": (ensure_synthetic_streets, generate_synthetic_streets, "size"),
     "lip": (ensure_synthetic_lip, generate_synthetic_lip, "size"),
     "multi": (ensure_synthetic_multi, generate_synthetic_multi, "image_size"),
@@ -39,7 +42,8 @@ KINDS = tuple(GENERATORS)
 
 def main(argv: list[str] | None = None) -> int:
     ap = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=KINDS, help="pose: COCO keypoints and instances; streets: Cityscapes layout; "
+    ap.add_argument("kind", choices=KINDS, help="pose: COCO keypoints and instances; mpii: the same figures, "
+                                                "MPII's joints and files; streets: Cityscapes layout; "
                                                 "lip: LIP human parsing; multi: people in streets (every head); "
                                                 "video: walking people, frames with ids (MOTChallenge); "
                                                 "video_frames: frames of other such videos as a photo split "
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-val", type=int, default=None, help="validation images, video: frames (default: the "
                     "generator's)")
     ap.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                    help="image size (default: pose 256 256, streets 128 256, lip 192 128, multi 256 384, "
+                    help="image size (default: pose and mpii 256 256, streets 128 256, lip 192 128, multi 256 384, "
                          "video and video_frames 256 320)")
     ap.add_argument("--seed", type=seed_value, default=None, help="seed (default 0)")
     ap.add_argument("--no-furniture", action="store_true", help="streets: no street lights or traffic signs")

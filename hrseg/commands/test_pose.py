@@ -1,4 +1,4 @@
-"""Evaluate pose weights with COCO keypoint AP on a config's val split.
+"""Evaluate pose weights on a config's val split: COCO keypoint AP, or PCKh for MPII's files (data.format=mpii).
 
     hrseg test pose hrnet_w32_coco_256x192 --weights pose_hrnet_w32_256x192.pth
     hrseg test pose CONFIG --weights W --det-json person_detections.json --flip

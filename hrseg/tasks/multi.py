@@ -26,7 +26,6 @@ from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.dataset import det_collate
 from hrseg.data.multi.dataset import MultiTaskDataset
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints
-from hrseg.data.synthetic.options import generator_options
 from hrseg.data.synthetic.multi import dataset_paths, ensure_synthetic_multi
 from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.errors import ConfigError
@@ -36,7 +35,7 @@ from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, keypoint_set_from_cat
 from hrseg.models.detection import load_pretrained_backbone
 from hrseg.models.multitask import COUNT_KEYS
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, generate_once, tracking
+from hrseg.tasks.common import SMOOTH_DEFAULTS, TRACK_DEFAULTS, build_from_config, ensure_synthetic, tracking
 from hrseg.tasks.detection import detection_runner, runner_and_score_thr, warn_score_floor
 from hrseg.tasks.multi_eval import evaluate_multitask, format_multitask
 from hrseg.utils.image_io import write_image
@@ -102,9 +101,7 @@ def split_files(cfg: Mapping[str, Any], split: str) -> dict[str, Path | None]:
     data = cfg["data"]
     root = Path(data["root"])
     if data.get("synthetic") is not None:
-        options = generator_options(data["synthetic"], ensure_synthetic_multi)
-        generate_once(lambda: ensure_synthetic_multi(root, **options))
-        paths = dataset_paths(root, split)
+        paths = dataset_paths(ensure_synthetic(data, ensure_synthetic_multi), split)
         return {"ann_file": paths["instances"], "keypoint_file": paths["person_keypoints"],
                 "img_dir": paths["images"], "semantic_dir": paths["semantic"]}
     s = data[split]

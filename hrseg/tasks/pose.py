@@ -14,30 +14,27 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints, split_image_ids
 from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
+from hrseg.data.pose.mpii import MpiiKeypoints
 from hrseg.data.augment import mixup_heatmaps
 from hrseg.data.pose.transforms import PoseAugment
-from hrseg.engine import TRAIN_DEFAULTS, all_gather_object, get_rank, get_world_size
-from hrseg.utils.progress import progress_iter
+from hrseg.engine import TRAIN_DEFAULTS
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS
 from hrseg.engine.speed import SpeedOptions
-from hrseg.engine.workers import start_workers
 from hrseg.config import load_config
 from hrseg.errors import ConfigError
-from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
 from hrseg.backends import inference_runner
-from hrseg.inference.optimize import inference_model
-from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR, pose_results, write_keypoint_results
-from hrseg.inference.top_down import predict_crops
+from hrseg.inference.pose_postprocess import OKS_THR, VIS_THR
 from hrseg.losses.keypoint import keypoint_loss
-from hrseg.meta.keypoints import COCO_PERSON, KeypointSet, checked_sigmas, flip_index, keypoint_set_from_category
+from hrseg.meta.keypoints import (COCO_PERSON, MPII_PERSON, KeypointSet, checked_sigmas, flip_index,
+                                  keypoint_set_from_category)
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks import common
 from hrseg.tasks.common import coco_split_paths
+from hrseg.tasks.pose_eval import evaluate_dataset, format_metrics
 from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.inference.person_boxes import PersonBoxes, boxes_for, read_boxes  # noqa: F401  (boxes*: re-exported)
@@ -46,7 +43,8 @@ from hrseg.tasks.person_boxes import person_detector as find_person_detector
 
 log = logging.getLogger("hrseg")
 
-_SPLIT = dict(ann_file=None, img_dir=None, img_ids=None, coco_split=None, det_file=None)
+# gt_file: MPII's ground-truth .mat (head boxes) that PCKh needs, official annot/gt_valid.mat
+_SPLIT = dict(ann_file=None, img_dir=None, img_ids=None, coco_split=None, det_file=None, gt_file=None)
 
 # The defaults are the official COCO recipe (256x192, Adam 1e-3, steps 170/200 of 210 epochs);
 # they are also the schema: a config key not listed here is an error.
@@ -55,6 +53,7 @@ POSE_DEFAULTS: dict[str, Any] = {
     "model": {"name": "pose_hrnet_w32"},
     "data": dict(
         root="datasets/coco",
+        format="coco",  # "mpii": MPII's annotation files (hrseg.data.pose.mpii), scored by PCKh
         synthetic=None,  # dict(num_train=..., ...): generate the synthetic mini-split under root
         train=dict(_SPLIT, ann_file="annotations/person_keypoints_train2017.json", img_dir="images/train2017"),
         val=dict(_SPLIT, ann_file="annotations/person_keypoints_val2017.json", img_dir="images/val2017"),
@@ -106,7 +105,7 @@ def keypoint_set(cfg: Mapping[str, Any], category: Mapping[str, Any] | None = No
     if data.get("keypoints"):
         return KeypointSet.from_dict(data["keypoints"])
     if category is None:
-        return COCO_PERSON
+        return MPII_PERSON if data.get("format") == "mpii" else COCO_PERSON
     try:
         return keypoint_set_from_category(category, data.get("sigmas"), data.get("flip_pairs"))
     except ValueError as e:
@@ -126,7 +125,10 @@ class PoseTask(Task):
         """The ``train`` (augmented) or ``val`` dataset; ``det_file`` overrides the config's
         person detections for ``val`` (without either, ground-truth boxes are used)."""
         data = cfg["data"]
-        ann_file, img_dir = coco_split_paths(cfg, split, "person_keypoints")
+        if data["format"] == "mpii":
+            ann_file, img_dir, gt_file = common.mpii_split_paths(cfg, split)
+        else:
+            (ann_file, img_dir), gt_file = coco_split_paths(cfg, split, "person_keypoints"), None
         train = split == "train"
         det = det_file if det_file is not None else (None if train else data[split].get("det_file"))
         if det is not None and not Path(det).is_absolute() and not Path(det).exists():
@@ -135,16 +137,24 @@ class PoseTask(Task):
         if augment is not None and not data["augment"].get("flip", True):
             augment.flip_prob = 0.0
         keypoints = KeypointSet.from_dict(data["keypoints"]) if data.get("keypoints") else None
+        codec, ids = HeatmapCodec.from_config(cfg), _img_ids(cfg, split, ann_file)
+        people = MpiiKeypoints(ann_file, img_dir, codec.input_size, ids) if data["format"] == "mpii" else None
         try:
-            dataset = CocoPoseDataset(ann_file, img_dir, train, augment=augment, img_ids=_img_ids(cfg, split, ann_file),
+            dataset = CocoPoseDataset(ann_file, img_dir, train, augment=augment, img_ids=ids,
                                       det_file=det, image_thre=cfg["test"]["image_thr"],
                                       clip_visibility=data["clip_visibility"], seed=cfg["seed"] or 0,
-                                      keypoints=keypoints or self._file_keypoints(cfg, ann_file),
-                                      codec=HeatmapCodec.from_config(cfg))
+                                      keypoints=keypoints or (people.default_keypoints() if people else
+                                                              self._file_keypoints(cfg, ann_file)),
+                                      codec=codec, annotations=people)
         except ValueError as e:  # a keypoint set that does not fit its file
             raise ConfigError(f"{ann_file}: {e}") from None
-        if not train:  # a missing val image stops a run before its first epoch, not at its evaluation
+        if not train:  # a missing val image or PCKh's .mat stops a run before its first epoch, not at its evaluation
             dataset.check_files()
+            dataset.gt_file = gt_file
+            if people is not None and (gt_file is None or not gt_file.is_file()):
+                state = f"not found: {gt_file}" if gt_file else "not set"
+                raise ConfigError(f"data.{split}.gt_file: MPII's PCKh needs its ground-truth .mat (the head boxes), "
+                                  f"{state} (official: annot/gt_valid.mat, mmpose: annotations/mpii_gt_val.mat)")
         return dataset
 
     def _file_keypoints(self, cfg: Mapping[str, Any], ann_file: Path) -> KeypointSet:
@@ -175,6 +185,7 @@ class PoseTask(Task):
         """The base's checks, the codec's and the loss's for its maps; heatmaps of the models' output size (stride
         4: a mismatch failed at the first step); no Mixup of combined maps (it would average two people's offsets)."""
         super().check_config(cfg, source)
+        _check_format(cfg["data"], source or "config")
         maps = HeatmapCodec.from_config(cfg).maps_per_joint
         keypoint_loss(cfg["loss"], maps)
         if maps > 1 and max(cfg["progressive"]["mixup"]) > 0:
@@ -277,11 +288,12 @@ class PoseTask(Task):
         out_json = out_dir / f"results_keypoints_{stage}.json" if out_dir is not None else None
         metrics = evaluate_dataset(model, dataset, cfg["test"], out_json, batch_size=cfg["data"]["val_batch_size"],
                                    verbose=False, codec=HeatmapCodec.from_config(cfg),
-                                   name=cfg["model"]["name"] if stage == "test" else None)
+                                   name=cfg["model"]["name"] if stage == "test" else None,
+                                   gt_file=dataset.gt_file)
         return metrics, {"results": str(out_json) if out_json else None}
 
     def report(self, evaluation: Evaluation, cfg: Mapping[str, Any], dataset: CocoPoseDataset, title: str) -> None:
-        print(format_table(evaluation[0], title=f"COCO keypoints, {title}"))
+        print(format_metrics(evaluation[0], title))
 
     def test_config(self, cfg: dict[str, Any], flip: bool | None = None, **options: Any) -> dict[str, Any]:
         if flip is not None:
@@ -328,6 +340,16 @@ class PoseTask(Task):
                              kpt_thr, timer)
 
 
+def _check_format(data: Mapping[str, Any], source: str) -> None:
+    """``data.format``: COCO's files, or MPII's (its annotated people and PCKh: no coco_split, no detected boxes)."""
+    if data["format"] not in ("coco", "mpii"):
+        raise ConfigError(f"{source}: data.format is 'coco' or 'mpii', not {data['format']!r}")
+    if data["format"] == "mpii":
+        given = [f"data.{s}.{k}" for s in ("train", "val") for k in ("coco_split", "det_file") if data[s].get(k)]
+        if given:
+            raise ConfigError(f"{source}: {', '.join(given)} with data.format 'mpii' (COCO's files only)")
+
+
 def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | None:
     s = cfg["data"][split]
     ids = list(s["img_ids"]) if s.get("img_ids") else None
@@ -335,54 +357,6 @@ def _img_ids(cfg: Mapping[str, Any], split: str, ann_file: Path) -> list[int] | 
         in_split = set(split_image_ids(load_coco_keypoints(ann_file), s["coco_split"], ann_file))
         ids = sorted(in_split if ids is None else in_split & set(ids))
     return ids
-
-
-def predict_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mapping[str, Any],
-                    batch_size: int = 64, num_workers: int = 0, progress: bool = True,
-                    codec: HeatmapCodec | None = None, name: str | None = None) -> list[dict]:
-    """COCO keypoint results (rescored, OKS-NMS) for every person instance of ``dataset``
-    (on ``test_cfg``'s backend when the model's registry ``name`` is given, else torch).
-
-    Distributed: each process predicts its share; every process gets all results.
-    """
-    codec = codec or replace(dataset.codec, decoder=test_cfg["decoder"])
-    runner = (inference_runner(model, test_cfg, name, codec.input_size) if name else
-              inference_model(model, test_cfg))
-    keypoints = dataset.keypoints
-    rank, world = get_rank(), get_world_size()
-    loader = DataLoader(Subset(dataset, list(range(rank, len(dataset), world))), batch_size=batch_size,
-                        num_workers=num_workers, collate_fn=pose_collate)
-    device = next(model.parameters()).device
-    parts: dict[str, list] = {k: [] for k in ("preds", "maxvals", "image_id", "center", "scale", "score", "area")}
-    for batch in progress_iter(start_workers(loader), len(loader), "predict", disable=not progress or rank != 0):
-        meta = batch["meta"]
-        centers, scales = meta["center"].numpy(), meta["scale"].numpy()
-        preds, maxvals = predict_crops(runner, batch["image"].to(device), centers, scales, codec, keypoints, test_cfg)
-        for key, value in (("preds", preds), ("maxvals", maxvals), ("image_id", meta["image_id"].numpy()),
-                           ("center", centers), ("scale", scales), ("score", meta["score"].numpy()),
-                           ("area", meta["area"].numpy())):
-            parts[key].append(value)
-    gathered = all_gather_object({k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()})
-    merged = {k: np.concatenate([g[k] for g in gathered if len(g[k])]) if any(len(g[k]) for g in gathered)
-              else np.zeros((0,)) for k in parts}
-    if not len(merged["preds"]):
-        return []
-    return pose_results(merged["preds"], merged["maxvals"], merged["image_id"], merged["center"],
-                        merged["scale"], merged["score"], merged["area"], vis_thre=test_cfg["vis_thr"],
-                        oks_thre=test_cfg["oks_thr"], sigmas=keypoints.sigmas, category_id=keypoints.category_id)
-
-
-def evaluate_dataset(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mapping[str, Any],
-                     out_json: str | os.PathLike | None = None, batch_size: int = 64,
-                     num_workers: int = 0, verbose: bool = True, codec: HeatmapCodec | None = None,
-                     name: str | None = None) -> dict[str, float]:
-    """COCO keypoint AP of ``model`` on ``dataset``'s images (results written to ``out_json``),
-    OKS with the dataset's keypoint sigmas."""
-    results = predict_dataset(model, dataset, test_cfg, batch_size, num_workers, codec=codec, name=name)
-    if out_json is not None and get_rank() == 0:
-        write_keypoint_results(out_json, results)
-    return evaluate_keypoints(dataset.coco.coco, results, img_ids=dataset.coco.image_ids,
-                              verbose=verbose and get_rank() == 0, sigmas=dataset.keypoints.sigmas)
 
 
 TASK = PoseTask()

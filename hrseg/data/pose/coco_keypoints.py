@@ -34,6 +34,7 @@ from hrseg.data.coco import (check_bbox, check_keypoints, coverage, is_numbers, 
                               shown)
 from hrseg.data.det.coco_instances import check_annotation_fields  # the instances loader's iscrowd / area checks
 from hrseg.errors import DataError
+from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
 
 __all__ = ["CocoKeypoints", "PersonInstance", "load_coco_keypoints", "split_image_ids"]
 
@@ -172,6 +173,19 @@ class CocoKeypoints:
 
     def image_path(self, image_id: int) -> Path:
         return self.image_dir / self.coco.imgs[image_id]["file_name"]
+
+    def image_size(self, image_id: int) -> tuple[int, int]:
+        """(H, W) as the file records it: a decoded image of another size (an EXIF rotation) would not fit."""
+        img = self.coco.imgs[image_id]
+        return int(img["height"]), int(img["width"])
+
+    @property
+    def num_images(self) -> int:
+        return len(self.coco.imgs)
+
+    def default_keypoints(self) -> KeypointSet:
+        """The file's keypoint category as a set (COCO's person with its official sigmas and pairs)."""
+        return keypoint_set_from_category(self.categories[0])
 
     def _center_scale(self, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         return box_to_center_scale(*box[:4], self.aspect_ratio, self.padding)

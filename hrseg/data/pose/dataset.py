@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -37,9 +38,10 @@ from hrseg.data.coco import check_image_files
 from hrseg.data.augment import build_randaugment
 from hrseg.data.common import SkippedSample, skip_sample  # noqa: F401  (re-exported)
 from hrseg.data.pose.coco_keypoints import CocoKeypoints, PersonInstance
+from hrseg.data.pose.mpii import MpiiKeypoints
 from hrseg.data.pose.transforms import PoseAugment, normalize, top_down_crop
 from hrseg.errors import ConfigError, DataError
-from hrseg.meta.keypoints import KeypointSet, keypoint_set_from_category
+from hrseg.meta.keypoints import KeypointSet
 from hrseg.utils.image import chw_uint8
 from hrseg.utils.image_io import read_image
 
@@ -73,7 +75,8 @@ class CocoPoseDataset(Dataset):
     from ``numpy.random.default_rng([seed, epoch, index])``: fixed by the seed, independent of
     worker assignment; :meth:`set_epoch` moves to the next epoch's draws. ``clip_visibility``
     (off, as the official code and ``data.clip_visibility``): joints that leave the crop lose their
-    target weight even where part of their Gaussian is on the map.
+    target weight even where part of their Gaussian is on the map. ``annotations``: the people of
+    another format's file (:class:`~hrseg.data.pose.mpii.MpiiKeypoints`), in place of the COCO file's.
     """
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike, train: bool,
@@ -82,7 +85,8 @@ class CocoPoseDataset(Dataset):
                  img_ids: Iterable[int] | None = None, det_file: str | os.PathLike | None = None,
                  image_thre: float = 0.0, use_different_joints_weight: bool = False,
                  unbiased_encoding: bool = False, clip_visibility: bool = False,
-                 seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None) -> None:
+                 seed: int = 0, keypoints: KeypointSet | None = None, codec: HeatmapCodec | None = None,
+                 annotations: CocoKeypoints | MpiiKeypoints | None = None) -> None:
         # the config's codec, else one from the sizes given: the one place sizes and sigma live
         self.codec = codec or HeatmapCodec((int(input_size[0]), int(input_size[1])),
                                            (int(heatmap_size[0]), int(heatmap_size[1])), float(sigma),
@@ -93,10 +97,11 @@ class CocoPoseDataset(Dataset):
         self.clip_visibility = clip_visibility
         self.seed = seed
         self.epoch = 0
-        self.coco = CocoKeypoints(ann_file, image_dir, self.codec.input_size, img_ids)
-        # the joints: given (e.g. recorded in a checkpoint), else the file's category (COCO's
-        # person gets its official sigmas, flip pairs and half-body groups)
-        self.keypoints = keypoints or keypoint_set_from_category(self.coco.categories[0])
+        # the people: of a COCO file, or of another format's adapter (MPII's)
+        self.coco = annotations or CocoKeypoints(ann_file, image_dir, self.codec.input_size, img_ids)
+        # the joints: given (e.g. recorded in a checkpoint), else the file's (COCO's person gets its
+        # official sigmas, flip pairs and half-body groups)
+        self.keypoints = keypoints or self.coco.default_keypoints()
         if self.keypoints.num_joints != self.coco.num_joints:
             raise DataError(f"{ann_file}: {self.coco.num_joints} keypoints per instance, but the model's "
                             f"keypoint set has {self.keypoints.num_joints}")
@@ -110,7 +115,7 @@ class CocoPoseDataset(Dataset):
             self.instances = self.coco.gt_instances()
             source = str(ann_file)
         if not self.instances:
-            used, total = len(self.coco.image_ids), len(self.coco.coco.imgs)
+            used, total = len(self.coco.image_ids), self.coco.num_images
             scope = ("" if used == total else
                      f" in the {used} of {total} image(s) selected by data.*.img_ids / coco_split")
             raise DataError(f"{source}: no person instances to use{scope}"
@@ -125,6 +130,8 @@ class CocoPoseDataset(Dataset):
         self.draw_targets = True
         # False: 'image' is the uint8 crop, normalised on the device (train.device_normalize)
         self.normalize_images = True
+        # what a format's metric needs beside the annotation file (MPII's PCKh: the head boxes' .mat), set by the task
+        self.gt_file: Path | None = None
         self._device_weights: dict[torch.device, torch.Tensor] = {}
 
 
@@ -165,12 +172,11 @@ class CocoPoseDataset(Dataset):
     def _read(self, inst: PersonInstance) -> np.ndarray | SkippedSample:
         try:
             image = read_image(inst.image_file, apply_exif=False)
-            record = self.coco.coco.imgs[inst.image_id]
-            if image.shape[:2] != (record["height"], record["width"]):
+            size = self.coco.image_size(inst.image_id)
+            if size is not None and image.shape[:2] != size:
                 # e.g. an EXIF rotation: the annotations would not fit the pixels
                 raise DataError(f"{inst.image_file}: decoded as {image.shape[1]}x"
-                                f"{image.shape[0]}, but {self.coco.ann_file.name} says "
-                                f"{record['width']}x{record['height']}")
+                                f"{image.shape[0]}, but {self.coco.ann_file.name} says {size[1]}x{size[0]}")
             return image
         except DataError as e:
             if not self.train:
