@@ -57,6 +57,9 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     crop_size=[512, 1024],  # H, W of a sliding window
     stride=None,  # H, W between windows; None = 2/3 of crop_size, as the official code
     base_size=None,  # long side the image is resized to at scale 1.0 (None: kept as it is)
+    # with base_size, mmsegmentation's Resize(scale=(base_size, short_size), keep_ratio=True): the image scaled
+    # by min(base_size / long side, short_size / short side) (its ADE20K and VOC tests: 2048 and 512)
+    short_size=None,
     scales=[1.0],  # multi-scale: factors on base_size (or on the image size)
     flip=False,  # also predict the horizontally flipped image and average
     optimize=True,  # the validation during training: BatchNorm folded + channels_last
@@ -204,6 +207,15 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
     return scores
 
 
+def base_long_side(cfg: Mapping[str, Any], h: int, w: int) -> float:
+    """The long side an (h, w) image has at scale 1.0: ``base_size`` (None: its own), no more than makes its
+    short side ``short_size`` where that is set (mmsegmentation's keep-ratio resize, :data:`SEG_TEST_DEFAULTS`)."""
+    long_side = float(cfg["base_size"] or max(h, w))
+    if cfg.get("short_size"):
+        long_side = min(long_side, max(h, w) * float(cfg["short_size"]) / min(h, w))
+    return long_side
+
+
 def _resize_uint8(image: np.ndarray, long_side: float) -> np.ndarray:
     h, w = image.shape[:2]
     s = long_side / max(h, w)
@@ -232,7 +244,7 @@ def predict_scores(model: nn.Module, image: np.ndarray, test_cfg: Mapping[str, A
     passes = len(scales) * len(flips)
     total = None
     for scale in scales:
-        long_side = (cfg["base_size"] if cfg["base_size"] else max(h, w)) * scale
+        long_side = base_long_side(cfg, h, w) * scale
         scaled = _resize_uint8(image, long_side)
         for flip in flips:
             scores = _scores_at_scale(model, scaled, cfg, norm, flip)

@@ -19,20 +19,14 @@ import torch
 from torch import nn
 
 from hrseg.data.augment import mixed_losses, mixup_images
-from hrseg.data.seg.lip import LIPDataset
-from hrseg.data.seg.datasets import CityscapesDataset, FolderSegDataset, PascalContextDataset, SegDataset
-from hrseg.meta.classes import (
-    CITYSCAPES_CLASSES, IGNORE_INDEX, LIP_CLASSES, LIP_FLIP_PAIRS, PASCAL_CONTEXT_59_CLASSES,
-    PASCAL_CONTEXT_60_CLASSES,
-)
-from hrseg.data.seg.transforms import SegTrainTransform
+from hrseg.data.seg.datasets import SegDataset
+from hrseg.meta.classes import IGNORE_INDEX, LIP_FLIP_PAIRS
 from hrseg.engine import TRAIN_DEFAULTS, get_rank
 from hrseg.utils.progress import progress_iter
 from hrseg.engine.distributed import get_world_size
 from hrseg.engine.progressive import PROGRESSIVE_DEFAULTS
 from hrseg.engine.speed import SpeedOptions
 from hrseg.config import load_config
-from hrseg.configs_index import configs_root
 from hrseg.errors import ConfigError
 from hrseg.evaluation.segmentation import ConfusionMatrix, format_table
 from hrseg.backends import inference_runner
@@ -43,12 +37,10 @@ from hrseg.losses.segmentation import SegCrossEntropy
 from hrseg.utils.image import Normalizer
 from hrseg.utils.profile import StageTimer
 from hrseg.tasks.base import Evaluation, Task
-from hrseg.tasks.common import check_predictor, generate_once, progressive_hook
+from hrseg.tasks.common import check_predictor, progressive_hook
+from hrseg.tasks.seg_data import build_dataset, class_names, crop_pair, default_palette, with_dataset_of
 from hrseg.utils.io import write_json
 from hrseg.visualization.segmentation import palette_for, write_segmentation
-from hrseg.data.synthetic.options import generator_options
-from hrseg.data.synthetic.lip import ensure_synthetic_lip
-from hrseg.data.synthetic.streets import ensure_synthetic_streets
 from hrseg.weights import cache_dir, get_weights
 
 log = logging.getLogger("hrseg")
@@ -68,10 +60,10 @@ SEG_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="poly", power=0.9),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=484, eval_interval=10),
     "data": dict(
-        type="cityscapes",  # cityscapes | pascal_context | lip | folder
+        type="cityscapes",  # cityscapes | pascal_context | ade20k | voc | lip | folder (hrseg.tasks.seg_data)
         root="datasets/cityscapes",
         synthetic=None,  # dict(num_train=..., ...): generate synthetic streets (lip: figures) under root
-        train_split="train",  # cityscapes / pascal_context split names
+        train_split="train",  # the dataset's split names (ade20k: training, validation; voc: train+aug, val)
         val_split="val",
         num_classes=None,  # pascal_context: 59 (background ignored) or 60
         classes=None,  # folder: the class names, in mask-value order
@@ -97,89 +89,12 @@ SEG_DEFAULTS: dict[str, Any] = {
     "test": dict(SEG_TEST_DEFAULTS, mode="whole", crop_size=[1024, 2048]),
 }
 OPEN_KEYS = ("model",)
-DATA_TYPES = ("cityscapes", "pascal_context", "lip", "folder")
 
 
 def load_seg_config(path: str | os.PathLike | None = None,
                     cfg_options: Mapping[str, Any] | Sequence[str] | None = None) -> dict[str, Any]:
     """A segmentation config (``None``: the defaults) validated against :data:`SEG_DEFAULTS`."""
     return TASK.load_config(path, cfg_options)
-
-
-# -- data ---------------------------------------------------------------------------------------
-def _pair(value: Sequence[int], what: str) -> tuple[int, int]:
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or min(int(v) for v in value) < 1:
-        raise ConfigError(f"{what}: expected [H, W] of positive integers, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def class_names(cfg: Mapping[str, Any]) -> tuple[str, ...]:
-    """The class names of the config's dataset."""
-    data = cfg["data"]
-    kind = data["type"]
-    if kind == "cityscapes":
-        return CITYSCAPES_CLASSES
-    if kind == "pascal_context":
-        n = data["num_classes"] or 59
-        if n not in (59, 60):
-            raise ConfigError(f"data.num_classes: PASCAL-Context has 59 or 60 classes, not {n}")
-        return PASCAL_CONTEXT_59_CLASSES if n == 59 else PASCAL_CONTEXT_60_CLASSES
-    if kind == "lip":
-        return LIP_CLASSES
-    if kind == "folder":
-        if not data["classes"]:
-            raise ConfigError("data.classes: a folder dataset needs its class names")
-        return tuple(str(c) for c in data["classes"])
-    raise ConfigError(f"data.type: unknown dataset type {kind!r}; choose one of {', '.join(DATA_TYPES)}")
-
-
-def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
-    """The ``train`` (augmented, tensors) or ``val`` (uint8 image, int64 label) dataset."""
-    data = cfg["data"]
-    root = Path(data["root"])
-    train = split == "train"
-    names = class_names(cfg)
-    kind = data["type"]
-    n_model = cfg["model"].get("num_classes")
-    if n_model is not None and int(n_model) != len(names):
-        raise ConfigError(f"model.num_classes is {n_model} but the {kind} dataset has {len(names)} classes")
-    if data.get("synthetic") is not None:
-        _ensure_synthetic(root, data)
-    transform = None
-    if train:
-        transform = SegTrainTransform(
-            crop_size=_pair(data["crop_size"], "data.crop_size"), base_size=data["base_size"],
-            scale_range=tuple(data["scale_range"]), flip_prob=0.5 if data["flip"] else 0.0,
-            photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]),
-            scale_step=data["scale_step"], squash=bool(data["squash"]),
-            pad_value=tuple(data["pad_value"]) if data["pad_value"] is not None else None,
-            flip_pairs=LIP_FLIP_PAIRS if kind == "lip" else ())
-    seed = cfg["seed"] or 0
-    if kind == "cityscapes":
-        dataset: SegDataset = CityscapesDataset(root, data["train_split" if train else "val_split"], transform, seed)
-    elif kind == "pascal_context":
-        dataset = PascalContextDataset(root, data["train_split" if train else "val_split"], len(names),
-                                       transform, seed)
-    elif kind == "lip":
-        dataset = LIPDataset(root, data["train_split" if train else "val_split"], transform, seed)
-    else:
-        folders = data[split]
-        if not folders.get("images") or not folders.get("masks"):
-            raise ConfigError(f"data.{split}.images and data.{split}.masks must be set for a folder dataset")
-        palette = np.array(data["palette"], dtype=np.uint8) if data["palette"] else None
-        dataset = FolderSegDataset(root / folders["images"], root / folders["masks"], names, transform, seed,
-                                   palette)
-    return dataset
-
-
-def _ensure_synthetic(root: Path, data: Mapping[str, Any]) -> None:
-    """Generate the synthetic street scenes once (rank 0; the other processes wait)."""
-    if data["type"] not in ("cityscapes", "lip"):
-        raise ConfigError("data.synthetic makes Cityscapes-layout scenes (or LIP-layout figures): set "
-                          "data.type='cityscapes' (or 'lip')")
-    ensure = ensure_synthetic_lip if data["type"] == "lip" else ensure_synthetic_streets
-    options = generator_options(data["synthetic"], ensure)
-    generate_once(lambda: ensure(root, **options))
 
 
 def seg_collate(samples: Sequence[tuple[torch.Tensor, torch.Tensor, Mapping[str, Any]]]) -> dict[str, torch.Tensor]:
@@ -260,7 +175,7 @@ class SegTask(Task):
         branch sees ``batch x ceil(H/32) x ceil(W/32)`` values per channel, and one is none to normalise."""
         super().check_config(cfg, source)
         resolve_test_settings(cfg["test"])  # test.mode and test.protocol, before any work
-        h, w = _pair(cfg["data"]["crop_size"], "data.crop_size")
+        h, w = crop_pair(cfg["data"]["crop_size"], "data.crop_size")
         if int(cfg["data"]["batch_size"]) * math.ceil(h / 32) * math.ceil(w / 32) < 2:
             raise ConfigError(f"data.crop_size {[h, w]} with data.batch_size {cfg['data']['batch_size']}: HRNet's "
                               "stride-32 branch would see one value per channel, which BatchNorm cannot train on; "
@@ -275,13 +190,13 @@ class SegTask(Task):
 
     def config_for_model(self, name: str, meta: Mapping[str, Any], cfg_options: Any = None) -> dict[str, Any]:
         """The base's, with the classes ``meta`` names where they are not the defaults' (Cityscapes' 19): the
-        dataset they are of (:func:`_with_dataset_of`), else a folder dataset of those names."""
+        dataset they are of (:func:`~hrseg.tasks.seg_data.with_dataset_of`), else a folder dataset of those names."""
         cfg = super().config_for_model(name, meta)
         classes = list(meta.get("classes") or ())
         if classes:
             cfg["model"]["num_classes"] = len(classes)
         if classes and classes != list(class_names(cfg)):
-            cfg = _with_dataset_of(cfg, str(meta.get("dataset")), len(classes))
+            cfg = with_dataset_of(cfg, str(meta.get("dataset")), len(classes))
             if cfg["data"]["type"] == "folder":
                 cfg["data"]["classes"] = classes
         cfg = load_config(None, cfg_options, cfg, self.open_keys)
@@ -362,27 +277,6 @@ class SegTask(Task):
         files = write_segmentation(out_dir, path.stem, result, predictor.colours, predictor.draw(image, result))
         files["json"] = self.write_document(out_dir, path, image, result, predictor)
         return {k: str(v) for k, v in files.items()}
-
-
-def _with_dataset_of(cfg: dict[str, Any], dataset: str, n: int) -> dict[str, Any]:
-    """``cfg`` set to a record's dataset, ``n`` classes of ``dataset``: Cityscapes' 19 (the
-    defaults), PASCAL-Context's 59/60, LIP's 20 (the data section of its recipes, the squashed
-    473x473 images included), else a folder dataset with numbered classes. The test setting is
-    the record's."""
-    if dataset == "pascal_context" and n in (59, 60):
-        cfg["data"].update(type="pascal_context", num_classes=n, root="datasets/VOCdevkit/VOC2010")
-    elif dataset == "lip" and n == len(LIP_CLASSES):
-        cfg["data"].update(load_config(configs_root() / "_base_" / "datasets" / "lip.py")["data"])
-    elif n != 19:
-        cfg["data"].update(type="folder", classes=[str(i) for i in range(n)])
-    return cfg
-
-
-def default_palette(cfg: Mapping[str, Any]) -> str:
-    kind = cfg["data"]["type"]
-    if kind in ("cityscapes", "pascal_context", "lip"):
-        return kind
-    return "generated"
 
 
 TASK = SegTask()

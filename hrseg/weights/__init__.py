@@ -30,7 +30,8 @@ from hrseg.models import registry
 from hrseg.weights.cache import cache_dir, checked, download, hrseg_home, sha256_of
 from hrseg.weights.layouts import Converted, backbone_part, convert, detect_layout
 from hrseg.weights.mmdet import apply_conventions as apply_mmdet_conventions
-from hrseg.weights.records import RECORDS, WeightRecord, hash_in_name
+from hrseg.weights.record import WeightRecord, hash_in_name
+from hrseg.weights.records import RECORDS
 from hrseg.utils.safe_load import read_weights
 
 log = logging.getLogger("hrseg")

@@ -1,4 +1,4 @@
-"""The table of published checkpoints hrseg loads by name, one :class:`WeightRecord` each.
+"""The table of published checkpoints hrseg loads by name, one :class:`~hrseg.weights.record.WeightRecord` each.
 
 Every URL, metric and licence is copied from ``reference/published_weights.md`` (the projects'
 metafiles, READMEs and model code); no file was downloaded to write it. ``sha256`` is the hash
@@ -12,12 +12,9 @@ Names are ``<hrseg model>.<source>_<dataset>_<recipe>``; ``tags`` are the short 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
-from hrseg.meta.classes import CITYSCAPES_CLASSES, LIP_CLASSES, PASCAL_CONTEXT_59_CLASSES, coco80_categories
-from hrseg.meta.keypoints import COCO_PERSON, MPII_PERSON
+from hrseg.weights.record import WeightRecord
 
 OPENMMLAB = "https://download.openmmlab.com"
 MMPOSE1 = f"{OPENMMLAB}/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco"
@@ -36,134 +33,48 @@ COCO_KP = "COCO val2017, person boxes of AP 56.4, flip test"
 MPII_KP = "MPII val, PCKh@0.5, flip test"
 CITY = "Cityscapes val, single scale, whole 2048x1024 image"
 CTX59 = "PASCAL-Context 59 val, 480x480 sliding window"
+CTX60 = "PASCAL-Context 60 val, 480x480 sliding window"
+ADE = "ADE20K val, single scale, short side 512 (long side at most 2048)"
+VOC = "PASCAL VOC 2012 val, single scale, short side 512 (long side at most 2048)"
 LIP = "LIP val, squashed to 473x473, flip"
 
 # The test setting each segmentation metric was measured with, as a config's ``test`` section
 # (hrseg.inference.segmentation; ``TASK.config_for_record`` puts it in a record's config):
 # Cityscapes (official and mmseg): the whole 2048x1024 frame as it is, one scale, no flip;
-# mmseg PASCAL-Context 59: Resize img_scale (520, 520) keep_ratio (long side 520), then
-# test_cfg mode='slide' 480x480 windows at stride 320 (configs/_base_/datasets/pascal_context_59.py,
+# mmseg PASCAL-Context 59 and 60: Resize img_scale (520, 520) keep_ratio (long side 520), then
+# test_cfg mode='slide' 480x480 windows at stride 320 (configs/_base_/datasets/pascal_context{,_59}.py,
 # configs/hrnet/fcn_hr18_4xb4-80k_pascal-context-59-480x480.py), logits averaged;
+# mmseg ADE20K and VOC: Resize scale (2048, 512) keep_ratio (the smaller of 2048 / long side and
+# 512 / short side; configs/_base_/datasets/{ade20k,pascal_voc12}.py), the whole image, one pass;
 # official PASCAL-Context 59: the README's evaluation (official multi_scale_inference, 0.5-2.0 + flip).
 CITY_TEST: dict[str, Any] = dict(mode="whole", base_size=None, scales=[1.0], flip=False)
 CTX59_MMSEG_TEST: dict[str, Any] = dict(mode="slide", base_size=520, crop_size=[480, 480], stride=[320, 320],
                                         scales=[1.0], flip=False)
+MMSEG_512_TEST: dict[str, Any] = dict(mode="whole", base_size=2048, short_size=512, scales=[1.0], flip=False)
 CTX59_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="pascal_context")
 # official LIP: lib/datasets/lip.py on the testval list (squashed to 473x473, one scale + flip with the
 # left/right classes exchanged, resized back to the image): the README's 55.83 / 56.48.
 LIP_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="lip")
 
-# The hash prefix a published file name carries: torch.hub's ``name-<hex>.pth`` (8 to 64 digits of
-# its SHA-256), OpenMMLab's ``name-<8 hex>.pth`` and ``name-<8 hex>_<date>.pth`` (mmpose).
-_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z.]+$")
-
-
-def hash_in_name(name: str) -> str | None:
-    """The SHA-256 prefix a published file name (or URL) carries, else None: the one rule for the
-    table's files and for checkpoints given by URL."""
-    found = _HASH_IN_NAME.search(name)
-    return found.group(1) if found else None
-
-
-# The meta a model needs; names refer to the tables in hrseg.meta (:func:`meta_tables`).
+# The meta a model needs; its names refer to the tables of hrseg.weights.record (CLASS_TABLES, ...).
 _POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
 _SEG_META = {"normalize": "imagenet"}
 _CLS_META = {"normalize": "imagenet", "input_size": [224, 224]}
 _DET_META = {"classes": "coco_80", "normalize": "imagenet", "input_size": [800, 1333]}
-# The tables those names refer to (torchvision's "coco_91" is its own detector's: hrseg.weights.detector).
-_KEYPOINTS = {"coco_17": COCO_PERSON, "mpii_16": MPII_PERSON}
-_CLASSES = {"coco_80": coco80_categories, "cityscapes_19": lambda: list(CITYSCAPES_CLASSES),
-            "pascal_context_59": lambda: list(PASCAL_CONTEXT_59_CLASSES), "lip_20": lambda: list(LIP_CLASSES)}
-_NORMALIZE = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
-# parameters (millions) of the Cityscapes segmentation models the mmsegmentation files fill
-_SEG_PARAMS = {"seg_hrnetv2_w18_small_v2": 3.94, "seg_hrnetv2_w18": 9.64, "seg_hrnetv2_w48": 65.86,
-               "seg_hrnetv2_ocr_w18_small_v2": 6.38, "seg_hrnetv2_ocr_w18": 12.08, "seg_hrnetv2_ocr_w48": 70.37}
-
-
-@dataclass(frozen=True)
-class WeightRecord:
-    """One published checkpoint: where it is, what it is, what it scored."""
-
-    name: str
-    url: str
-    layout: str  # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, official, imagenet, timm, torchvision
-    source: str
-    licence: str
-    metric: str  # the published figure, e.g. "AP 0.746"
-    dataset: str  # dataset and test protocol of the metric
-    params_m: float  # parameters (millions) of the model it fills
-    tags: tuple[str, ...] = ()
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def model(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def task(self) -> str:
-        prefix = self.model.split("_", 1)[0]
-        return {"pose": "pose", "seg": "segmentation", "det": "detection", "hrnet": "imagenet"}.get(prefix, "detection")
-
-    @property
-    def filename(self) -> str:
-        name = self.url.rsplit("/", 1)[-1]
-        # Hub files share one name (model.safetensors): prefix the record name.
-        return f"{self.name}.{name}" if name in ("model.safetensors", "pytorch_model.bin") else name
-
-    @property
-    def sha256(self) -> str | None:
-        """The SHA-256 prefix the file name carries, else None."""
-        return hash_in_name(self.url)
-
-    @property
-    def class_set(self) -> tuple[str, int] | None:
-        """``meta["classes"]`` (``<dataset>_<count>``) as ``(dataset, count)``; None for files
-        without classes (pose, ImageNet)."""
-        classes = self.meta.get("classes")
-        if not classes:
-            return None
-        dataset, count = classes.rsplit("_", 1)
-        return dataset, int(count)
-
-    @property
-    def num_classes(self) -> int | None:
-        """The outputs of the head the file fills: its classes' count (:attr:`class_set`), plus the
-        background label 0 of hrseg's detectors (torchvision's convention: 81 for COCO's 80)."""
-        if self.class_set is None:
-            return None
-        return self.class_set[1] + (1 if self.model.startswith("det_") else 0)
-
-    @property
-    def maps_per_joint(self) -> int:
-        """The maps a pose file's head draws per joint: 3 for UDP's combined maps (``udp_regress``), else 1."""
-        return 3 if self.meta.get("codec") == "udp_regress" else 1
-
-    def model_options(self) -> dict[str, int]:
-        """The registry options the model this file fills is built with, where its head is not the
-        model's default: ``num_classes``, ``num_joints`` (a keypoint set other than COCO's),
-        ``maps_per_joint``."""
-        options = {"num_classes": self.num_classes} if self.num_classes is not None else {}
-        keypoints = _KEYPOINTS.get(self.meta.get("keypoints"))
-        if keypoints is not None and keypoints is not COCO_PERSON:
-            options["num_joints"] = keypoints.num_joints
-        if self.maps_per_joint > 1:
-            options["maps_per_joint"] = self.maps_per_joint
-        return options
-
-    def model_meta(self) -> dict[str, Any]:
-        """``meta`` with its table names replaced by the tables, in the form hrseg's checkpoints
-        record a model's meta (``meta.model``, what the tasks read back): ``keypoints`` a keypoint
-        set's dict, ``classes`` names (segmentation) or ``{'id', 'name'}`` (detectors), ``normalize``
-        as ``mean`` / ``std``; the dataset the classes are of as ``dataset``."""
-        out = {k: v for k, v in self.meta.items() if k not in ("keypoints", "classes", "normalize")}
-        if self.meta.get("keypoints") in _KEYPOINTS:
-            out["keypoints"] = _KEYPOINTS[self.meta["keypoints"]].to_dict()
-        if self.meta.get("classes") in _CLASSES:
-            out["classes"] = _CLASSES[self.meta["classes"]]()
-            out["dataset"] = self.class_set[0]
-        if self.meta.get("normalize") in _NORMALIZE:
-            out["mean"], out["std"] = (list(v) for v in _NORMALIZE[self.meta["normalize"]])
-        return out
+# Millions of parameters by model and classes (the head's last layer; tests/test_weights.py counts them)
+_SEG_PARAMS = {"seg_hrnetv2_w18_small_v2": {19: 3.94, 150: 3.98, 21: 3.94},
+               "seg_hrnetv2_w18": {19: 9.64, 150: 9.68, 21: 9.64},
+               "seg_hrnetv2_w48": {19: 65.86, 150: 65.95, 21: 65.86, 59: 65.89, 60: 65.89},
+               "seg_hrnetv2_ocr_w18_small_v2": {19: 6.38, 150: 6.48, 21: 6.38},
+               "seg_hrnetv2_ocr_w18": {19: 12.08, 150: 12.18, 21: 12.08},
+               "seg_hrnetv2_ocr_w48": {19: 70.37, 150: 70.53, 21: 70.38}}
+# mmsegmentation's datasets by the word its config names carry: the record's dataset, classes, metric setting
+# and test setting (the more specific word first)
+_MMSEG_DATA = {"pascal_context_59": ("pascal_context_59", "pascal_context_59", CTX59, CTX59_MMSEG_TEST),
+               "pascal_context": ("pascal_context_60", "pascal_context_60", CTX60, CTX59_MMSEG_TEST),
+               "cityscapes": ("cityscapes", "cityscapes_19", CITY, CITY_TEST),
+               "ade20k": ("ade20k", "ade20k_150", ADE, MMSEG_512_TEST),
+               "voc12aug": ("voc12aug", "voc_21", VOC, MMSEG_512_TEST)}
 
 
 def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple[str, ...] = (),
@@ -189,14 +100,18 @@ def _seg(name: str, url: str, layout: str, source: str, metric: str, dataset: st
                              test=dict(CITY_TEST if test is None else test)))
 
 
-def _city(model: str, config: str, stamp: str, miou: str, tags: tuple[str, ...] = ()) -> WeightRecord:
-    """An mmsegmentation Cityscapes file (512x1024 crops, ``align_corners=False``) named by its config and
-    its file's date stamp and hash; its schedule (40k, 80k, 160k) is in the record's name."""
+def _mmseg(model: str, config: str, stamp: str, miou: str, tags: tuple[str, ...] = ()) -> WeightRecord:
+    """An mmsegmentation file named by its config and its file's date stamp and hash: its dataset, crop
+    (``HxW``) and schedule (40k, 80k, ...) read from the config's name, the dataset and schedule in the
+    record's name; ``align_corners=False`` as every mmsegmentation HRNet config."""
     folder = "ocrnet" if config.startswith("ocrnet") else "hrnet"
+    word = next(w for w in _MMSEG_DATA if w in config)
+    dataset, classes, metric_setting, test = _MMSEG_DATA[word]
     schedule = re.search(r"(\d+k)", config).group(1)
-    return _seg(f"{model}.mmseg_cityscapes_{schedule}", f"{MMSEG}/{folder}/{config}/{config}_{stamp}.pth",
-                "mmseg_ocr" if folder == "ocrnet" else "mmseg_fcn", "mmsegmentation", f"mIoU {miou}", CITY,
-                _SEG_PARAMS[model], "cityscapes_19", [512, 1024], False, tags)
+    crop = [int(v) for v in re.search(r"(\d+)x(\d+)", config).groups()]
+    return _seg(f"{model}.mmseg_{dataset}_{schedule}", f"{MMSEG}/{folder}/{config}/{config}_{stamp}.pth",
+                "mmseg_ocr" if folder == "ocrnet" else "mmseg_fcn", "mmsegmentation", f"mIoU {miou}", metric_setting,
+                _SEG_PARAMS[model][int(classes.rsplit("_", 1)[1])], classes, crop, False, tags, test)
 
 
 def _timm(model: str, timm_name: str, top1: str, params: float) -> WeightRecord:
@@ -307,35 +222,64 @@ RECORDS: tuple[WeightRecord, ...] = (
     _seg("seg_hrnetv2_ocr_w48.official_lip", f"{HRNET_OCR}/hrnet_ocr_lip_5648_torch04.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 56.48", LIP, 70.37, "lip_20", [473, 473], True,
          ("lip",), LIP_OFFICIAL_TEST),
-    _seg("seg_hrnetv2_w48.mmseg_pascal_context_59_80k",
-         f"{MMSEG}/hrnet/fcn_hr48_480x480_80k_pascal_context_59/"
-         "fcn_hr48_480x480_80k_pascal_context_59_20210411_003240-3ae7081e.pth",
-         "mmseg_fcn", "mmsegmentation", "mIoU 51.12", CTX59, 65.89, "pascal_context_59", [480, 480], False,
-         ("pascal_context_59_mmseg",), CTX59_MMSEG_TEST),
-    # mmsegmentation's Cityscapes files, FCN and OCRNet at 40k, 80k and 160k iterations (HR18-Small: W18-Small-v2)
-    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_40k_cityscapes", "20200601_014216-93db27d0", "73.86"),
-    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_80k_cityscapes", "20200601_202700-1462b75d", "75.31"),
-    _city("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_160k_cityscapes", "20200602_190901-4a0797ea", "76.31"),
-    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_40k_cityscapes", "20200601_014216-f196fb4e", "77.19"),
-    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_80k_cityscapes", "20200601_223255-4e7b345e", "78.65"),
-    _city("seg_hrnetv2_w18", "fcn_hr18_512x1024_160k_cityscapes", "20200602_190822-221e4a4f", "78.80", ("cityscapes",)),
-    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_40k_cityscapes", "20200601_014240-a989b146", "78.48"),
-    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_80k_cityscapes", "20200601_202606-58ea95d6", "79.93"),
-    _city("seg_hrnetv2_w48", "fcn_hr48_512x1024_160k_cityscapes", "20200602_190946-59b7973e", "80.65",
-          ("cityscapes_mmseg",)),
-    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_4xb2-40k_cityscapes-512x1024", "20230227_145026-6c052a14",
-          "76.61"),
-    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_80k_cityscapes", "20200601_222735-55979e63", "77.16"),
-    _city("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_160k_cityscapes", "20200602_191005-f4a7af28",
-          "78.45"),
-    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_40k_cityscapes", "20200601_033320-401c5bdd", "77.72"),
-    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_80k_cityscapes", "20200614_230521-c2e1dd4a", "78.57"),
-    _city("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_160k_cityscapes", "20200602_191001-b9172d0c", "79.47",
-          ("cityscapes",)),
-    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_40k_cityscapes", "20200601_033336-55b32491", "80.58"),
-    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_80k_cityscapes", "20200601_222752-9076bcdf", "80.70"),
-    _city("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_160k_cityscapes", "20200602_191037-dfbf1b0c", "81.35",
-          ("cityscapes_mmseg",)),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_480x480_80k_pascal_context_59", "20210411_003240-3ae7081e", "51.12",
+           ("pascal_context_59_mmseg",)),
+    # mmsegmentation's files (HR18-Small is W18-Small-v2): Cityscapes, FCN and OCRNet at 40k, 80k and 160k
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_40k_cityscapes", "20200601_014216-93db27d0", "73.86"),
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_80k_cityscapes", "20200601_202700-1462b75d", "75.31"),
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x1024_160k_cityscapes", "20200602_190901-4a0797ea", "76.31"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x1024_40k_cityscapes", "20200601_014216-f196fb4e", "77.19"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x1024_80k_cityscapes", "20200601_223255-4e7b345e", "78.65"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x1024_160k_cityscapes", "20200602_190822-221e4a4f", "78.80",
+           ("cityscapes",)),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x1024_40k_cityscapes", "20200601_014240-a989b146", "78.48"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x1024_80k_cityscapes", "20200601_202606-58ea95d6", "79.93"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x1024_160k_cityscapes", "20200602_190946-59b7973e", "80.65",
+           ("cityscapes_mmseg",)),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_4xb2-40k_cityscapes-512x1024", "20230227_145026-6c052a14",
+           "76.61"),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_80k_cityscapes", "20200601_222735-55979e63", "77.16"),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x1024_160k_cityscapes", "20200602_191005-f4a7af28",
+           "78.45"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_40k_cityscapes", "20200601_033320-401c5bdd", "77.72"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_80k_cityscapes", "20200614_230521-c2e1dd4a", "78.57"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x1024_160k_cityscapes", "20200602_191001-b9172d0c", "79.47",
+           ("cityscapes",)),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_40k_cityscapes", "20200601_033336-55b32491", "80.58"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_80k_cityscapes", "20200601_222752-9076bcdf", "80.70"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x1024_160k_cityscapes", "20200602_191037-dfbf1b0c", "81.35",
+           ("cityscapes_mmseg",)),
+    # mmsegmentation's ADE20K (150 classes), VOC 2012 + SBD (21) and PASCAL-Context 60 and 59 files
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_80k_ade20k", "20200614_144345-77fc814a", "31.38"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_80k_ade20k", "20210827_114910-6c9382c0", "36.27"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_80k_ade20k", "20200614_193946-7ba5258d", "41.90"),
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_160k_ade20k", "20210829_174739-f1e7c2e7", "33.07"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_160k_ade20k", "20200614_214426-ca961836", "36.79"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_160k_ade20k", "20200614_214407-a52fc02c", "42.02", ("ade20k",)),
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_20k_voc12aug", "20210829_174910-0aceadb4", "65.50"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_20k_voc12aug", "20200617_224503-488d45f7", "72.30"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_20k_voc12aug", "20200617_224419-89de05cd", "75.87"),
+    _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_40k_voc12aug", "20200614_000648-4f8d6e7f", "66.61"),
+    _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_40k_voc12aug", "20200613_224401-1b4b76cd", "72.90"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_40k_voc12aug", "20200613_222111-1b0f18bc", "76.24", ("voc",)),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_480x480_40k_pascal_context", "20200911_164852-667d00b0", "45.14"),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_480x480_80k_pascal_context", "20200911_155322-847a6711",
+           "45.84", ("pascal_context_60",)),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_480x480_40k_pascal_context_59", "20210410_122738-b808b8b2", "50.33"),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_80k_ade20k", "20200615_055600-e80b62af", "35.06"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_80k_ade20k", "20200615_053157-d173d83b", "37.79"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_80k_ade20k", "20200615_021518-d168c2d1", "43.00"),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_160k_ade20k", "20200615_184505-8e913058", "37.19"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_160k_ade20k", "20200615_200940-d8fcd9d1", "39.32"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_160k_ade20k", "20200615_184705-a073726d", "43.25",
+           ("ade20k",)),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_20k_voc12aug", "20200617_233913-02b04fcb", "71.70"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_20k_voc12aug", "20200617_233932-8954cbb7", "74.75"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_20k_voc12aug", "20200617_233932-9e82080a", "77.72",
+           ("voc",)),
+    _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_40k_voc12aug", "20200614_002025-42b587ac", "72.76"),
+    _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_40k_voc12aug", "20200614_015958-714302be", "74.98"),
+    _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_40k_voc12aug", "20200614_015958-255bc5ce", "77.14"),
     # -- ImageNet backbones: timm's safetensors (every width) and the official files the recipes name --
     _timm("hrnet_w18_small_v1", "hrnet_w18_small", "72.34", 1.48),
     _timm("hrnet_w18_small_v2", "hrnet_w18_small_v2", "75.09", 3.86),

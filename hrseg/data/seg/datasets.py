@@ -1,5 +1,5 @@
-"""Semantic segmentation datasets: Cityscapes, PASCAL-Context (mmsegmentation layout) and plain
-image/mask folders.
+"""Semantic segmentation datasets: Cityscapes, PASCAL-Context (mmsegmentation layout), ADE20K,
+PASCAL VOC 2012 (with SBD's augmented labels) and plain image/mask folders.
 
 Every dataset yields ``(image, label, meta)``: without a transform the image is uint8 RGB
 (H, W, 3) and the label int64 (H, W) of train ids with 255 = ignore; a transform turns them into
@@ -20,8 +20,8 @@ from torch.utils.data import Dataset
 
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image  # noqa: F401  (IMAGE_SUFFIXES re-exported)
 from hrseg.meta.classes import (
-    CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
-    PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE,
+    ADE20K_CLASSES, ADE20K_PALETTE, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
+    PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE, VOC_CLASSES, VOC_PALETTE,
     cityscapes_labelid_to_trainid, make_palette,
 )
 from hrseg.errors import ConfigError, DataError
@@ -176,6 +176,30 @@ class CityscapesDataset(SegDataset):
         return cityscapes_labelid_to_trainid(raw).astype(np.int64)
 
 
+def _listed_samples(root: Path, list_file: Path, image_dir: str, label_dir: str) -> list[tuple[Path, Path]]:
+    """``(root/image_dir/{id}.jpg, root/label_dir/{id}.png)`` for the ids a split list names (sorted, once
+    each); one DataError for a missing or empty list, or a file it names that is not there."""
+    if not list_file.is_file():
+        raise DataError(f"{list_file}: split list not found")
+    ids = sorted({line.strip() for line in list_file.read_text().splitlines() if line.strip()})
+    if not ids:
+        raise DataError(f"{list_file}: split list is empty")
+    samples = [(root / image_dir / f"{i}.jpg", root / label_dir / f"{i}.png") for i in ids]
+    for image, label in samples:
+        for path, what in ((image, "image"), (label, "label")):
+            if not path.is_file():
+                raise DataError(f"{path}: {what} file not found (listed in {list_file})")
+    return samples
+
+
+def _reduce_zero_label(label: np.ndarray) -> np.ndarray:
+    """mmsegmentation's ``reduce_zero_label``: 0 (background, "other") ignored, the classes one down."""
+    ignore = (label == 0) | (label == IGNORE_INDEX)
+    label = label - 1
+    label[ignore] = IGNORE_INDEX
+    return label
+
+
 class PascalContextDataset(SegDataset):
     """PASCAL-Context as mmsegmentation's converter writes it: ``JPEGImages/{id}.jpg``,
     ``SegmentationClassContext/{id}.png`` (0 background, 1..59 classes) and
@@ -190,18 +214,8 @@ class PascalContextDataset(SegDataset):
         if num_classes not in (59, 60):
             raise ValueError(f"PASCAL-Context has 59 or 60 classes, not {num_classes}")
         root = Path(root)
-        list_file = root / "ImageSets" / "SegmentationContext" / f"{split}.txt"
-        if not list_file.is_file():
-            raise DataError(f"{list_file}: split list not found")
-        ids = sorted({line.strip() for line in list_file.read_text().splitlines() if line.strip()})
-        if not ids:
-            raise DataError(f"{list_file}: split list is empty")
-        samples = [(root / "JPEGImages" / f"{i}.jpg", root / "SegmentationClassContext" / f"{i}.png")
-                   for i in ids]
-        for image, label in samples:
-            for path, what in ((image, "image"), (label, "label")):
-                if not path.is_file():
-                    raise DataError(f"{path}: {what} file not found (listed in {list_file})")
+        samples = _listed_samples(root, root / "ImageSets" / "SegmentationContext" / f"{split}.txt", "JPEGImages",
+                                  "SegmentationClassContext")
         self.reduce_zero_label = num_classes == 59
         classes, palette = ((PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_59_PALETTE) if num_classes == 59
                             else (PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE))
@@ -210,11 +224,54 @@ class PascalContextDataset(SegDataset):
     def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
         _check_values(raw, 59, path, "expected 0 = background and 1..59 = the PASCAL-Context classes")
         label = raw.astype(np.int64)
-        if self.reduce_zero_label:
-            ignore = (label == 0) | (label == IGNORE_INDEX)
-            label = label - 1
-            label[ignore] = IGNORE_INDEX
-        return label
+        return _reduce_zero_label(label) if self.reduce_zero_label else label
+
+
+class ADE20KDataset(SegDataset):
+    """ADE20K (SceneParsing, ``ADEChallengeData2016``) as released and as mmsegmentation reads it:
+    ``images/{split}/*.jpg`` with ``annotations/{split}/*.png`` of the same stems, splits ``training``
+    and ``validation``; 0 ("other") ignored and 1..150 the classes 0..149 (``reduce_zero_label``)."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "training", transform: SegTransform | None = None,
+                 seed: int = 0) -> None:
+        root = Path(root)
+        image_dir = _require_dir(root / "images" / split, f"ADE20K '{split}' image")
+        images = sorted(image_dir.glob("*.jpg"))
+        if not images:
+            raise DataError(f"{image_dir}: no *.jpg images found")
+        samples = [(img, root / "annotations" / split / f"{img.stem}.png") for img in images]
+        for img, label in samples:
+            if not label.is_file():
+                raise DataError(f"{label}: label file not found (for image {img})")
+        super().__init__(samples, ADE20K_CLASSES, ADE20K_PALETTE, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, 150, path, "expected 0 = other (ignored) and 1..150 = the ADE20K classes")
+        return _reduce_zero_label(raw.astype(np.int64))
+
+
+class VOCDataset(SegDataset):
+    """PASCAL VOC 2012 segmentation as the development kit ships it: ``JPEGImages/{id}.jpg``,
+    ``SegmentationClass/{id}.png`` (palette PNGs: 0 background, 1..20 the classes, 255 the outlines,
+    ignored) and ``ImageSets/Segmentation/{split}.txt``. The split ``aug`` is the augmented set
+    (SBD's labels, mmsegmentation's ``voc_aug.py`` converter): ``SegmentationClassAug/{id}.png`` listed in
+    ``ImageSets/Segmentation/aug.txt``; ``train+aug`` (mmsegmentation's ``voc12aug`` training) both, an id in
+    both read from ``SegmentationClass``."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", transform: SegTransform | None = None,
+                 seed: int = 0) -> None:
+        root = Path(root)
+        samples: dict[str, tuple[Path, Path]] = {}
+        for part in split.split("+"):
+            labels = "SegmentationClassAug" if part == "aug" else "SegmentationClass"
+            for image, label in _listed_samples(root, root / "ImageSets" / "Segmentation" / f"{part}.txt",
+                                                "JPEGImages", labels):
+                samples.setdefault(image.stem, (image, label))
+        super().__init__(list(samples.values()), VOC_CLASSES, VOC_PALETTE, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, 20, path, "expected VOC's class indices 0..20 (a palette PNG) and 255")
+        return raw.astype(np.int64)
 
 
 class FolderSegDataset(SegDataset):
