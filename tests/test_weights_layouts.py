@@ -117,6 +117,48 @@ def test_mmseg_hr18_small_files_fill_w18_small_v2(official_state, shared_referen
     _outputs_equal(model, reference, (64, 64))
 
 
+def _with_classes(state: dict, head: str, n: int, seed: int = 1) -> dict:
+    """``state`` with the ``head`` tensors (the classifier's) of ``n`` outputs instead of the layout's:
+    the same file trained on another dataset."""
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.randn((n, *v.shape[1:]), generator=g) * 0.05 if head in k else v for k, v in state.items()}
+
+
+@pytest.mark.parametrize("layout,name,classes", [("mmseg_fcn_hr18_cityscapes", "seg_hrnetv2_w18", 150),
+                                                 ("mmseg_fcn_hr18_cityscapes", "seg_hrnetv2_w18", 21),
+                                                 ("mmseg_ocrnet_hr48_cityscapes", "seg_hrnetv2_ocr_w48", 150)])
+def test_mmseg_ade20k_and_voc_files_fill_their_heads(layout, name, classes, official_state, shared_reference,
+                                                      tmp_path):
+    """mmsegmentation's ADE20K (150 classes) and VOC (21) files are its Cityscapes layout with other
+    classifiers: they load whole into the model built with the record's classes, with the official
+    layout's outputs."""
+    state = _with_classes(official_state(f"{layout}.json"), "conv_seg", classes)
+    model = hrseg.build_model(name, num_classes=classes)
+    report = load_into(model, save_openmmlab(tmp_path / "mmseg.pth", state))
+    assert not report.not_loaded and not report.left_out
+    reference = hrseg.build_model(name, num_classes=classes, align_corners=False)
+    torch.save(to_official(state, layout, shared_reference), tmp_path / "official.pth")
+    load_checkpoint(reference, tmp_path / "official.pth")
+    _outputs_equal(model, reference, (64, 64))
+    assert model.eval()(torch.randn(1, 3, 64, 64)).shape[1] == classes
+
+
+def test_the_official_mpii_file_loads_with_the_mpii_recipe(official_state, tmp_path):
+    """The official MPII file (``pose_mpii/pose_hrnet_w32_256x256.pth``: the COCO layout with 16 final maps)
+    given beside configs/pose/hrnet_w32_mpii_256x256.py: loaded whole into the recipe's 16-map model."""
+    from hrseg.tasks.pose import TASK
+
+    state = _with_classes(official_state("pose_hrnet_w32_256x192.json"), "final_layer", 16)
+    path = tmp_path / "pose_hrnet_w32_256x256.pth"
+    torch.save(state, path)
+    cfg = TASK.load_config(Path(__file__).resolve().parents[1] / "configs" / "pose" / "hrnet_w32_mpii_256x256.py")
+    model, cfg = TASK.load_model(path, cfg)
+    assert model.head.final_layer.out_channels == 16 and cfg["data"]["format"] == "mpii"
+    torch.testing.assert_close(model.head.final_layer.weight, state["final_layer.weight"])
+    report = load_checkpoint(hrseg.build_model("pose_hrnet_w32", num_joints=16), path)
+    assert report.loaded == len(state) and not report.not_loaded and not report.left_out
+
+
 @pytest.mark.parametrize("layout,name", [("mmpose0x_hrnet_w32_coco_256x192", "pose_hrnet_w32"),
                                          ("mmseg_fcn_hr18_cityscapes", "seg_hrnetv2_w18")])
 def test_one_loader_for_load_checkpoint_and_build_model(layout, name, official_state, tmp_path):
