@@ -274,3 +274,19 @@ def test_ids_stay_constant_in_a_clip_made_from_a_photograph(shared_data, move):
     for person, seen in ids.items():
         assert len(set(seen[1:])) == 1 and seen[-1] is not None, (person, seen)
     assert len({seen[-1] for seen in ids.values()}) == len(ids)
+
+
+@needs_track
+def test_the_tracker_gets_the_models_keypoint_set():
+    """A pose model's tracking (the tools', the service's) associates by its set's OKS sigmas and reads looks
+    along its set's limbs: MPII's for an MPII model, not COCO's joint numbers."""
+    from hrseg.meta.keypoints import MPII_PERSON
+    from hrseg.tasks.pose import TASK
+
+    class Predictor:
+        def tracking(self, tracker, smoother):
+            return tracker
+
+    cfg = TASK.load_config(None, {"data.format": "mpii"})
+    tracker = TASK.tracking(Predictor(), cfg)
+    assert tracker.config.sigmas == MPII_PERSON.sigmas and tracker.config.limbs == MPII_PERSON.limb_links

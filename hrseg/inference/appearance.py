@@ -24,21 +24,26 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from hrseg.meta.keypoints import COCO_PERSON
+
 __all__ = ["SKELETON_PARTS", "FrameLooks", "appearance", "box_iou", "similarities", "similarity"]
 
 HUE_BINS, SAT_BINS, VAL_BINS = 16, 4, 4
-# COCO joints joined by the body parts that carry clothes: torso diagonals, arms, legs
-SKELETON_PARTS = ((5, 11), (6, 12), (5, 6), (11, 12), (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15),
-                  (12, 14), (14, 16))
+# COCO's joints joined by the body parts that carry clothes (torso, arms, legs): the links a look is drawn
+# along when no keypoint set says otherwise
+SKELETON_PARTS = COCO_PERSON.limb_links
 
 
-def _mask(shape: tuple[int, int], box: np.ndarray, keypoints: np.ndarray | None, kpt_thr: float) -> np.ndarray:
+def _mask(shape: tuple[int, int], box: np.ndarray, keypoints: np.ndarray | None, kpt_thr: float,
+          limbs: Sequence[Sequence[int]] | None) -> np.ndarray:
     h, w = shape
     x0, y0, x1, y1 = box
     mask = np.zeros((h, w), np.uint8)
-    if keypoints is not None and len(keypoints) == 17:
+    if limbs is None and keypoints is not None and len(keypoints) == COCO_PERSON.num_joints:
+        limbs = SKELETON_PARTS
+    if keypoints is not None and limbs:
         thickness = max(2, int(round(0.06 * (y1 - y0))))
-        for a, b in SKELETON_PARTS:
+        for a, b in limbs:
             if keypoints[a, 2] >= kpt_thr and keypoints[b, 2] >= kpt_thr:
                 cv2.line(mask, tuple(int(v) for v in keypoints[a, :2]), tuple(int(v) for v in keypoints[b, :2]),
                          255, thickness)
@@ -50,9 +55,11 @@ def _mask(shape: tuple[int, int], box: np.ndarray, keypoints: np.ndarray | None,
 
 
 def appearance(image: np.ndarray, box_xyxy: Sequence[float], keypoints: np.ndarray | None = None,
-               kpt_thr: float = 0.3) -> np.ndarray | None:
+               kpt_thr: float = 0.3, limbs: Sequence[Sequence[int]] | None = None) -> np.ndarray | None:
     """The normalised HSV histogram (a vector summing to 1) of an object's pixels in an RGB
-    ``image``; None when the box holds too few pixels to say."""
+    ``image``; None when the box holds too few pixels to say. With ``keypoints`` (K, 3) the pixels
+    along ``limbs`` (pairs of joints: the keypoint set's ``limb_links``; None: COCO's for 17 keypoints)
+    whose joints both score ``kpt_thr``, else the middle of the box."""
     h, w = image.shape[:2]
     box = np.clip(np.asarray(box_xyxy[:4], np.float64), 0, [w, h, w, h])
     x0, y0, x1, y1 = int(box[0]), int(box[1]), int(np.ceil(box[2])), int(np.ceil(box[3]))
@@ -60,7 +67,7 @@ def appearance(image: np.ndarray, box_xyxy: Sequence[float], keypoints: np.ndarr
         return None
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     kpts = None if keypoints is None else keypoints - np.array([x0, y0, 0.0])
-    mask = _mask(crop.shape[:2], box - np.array([x0, y0, x0, y0]), kpts, kpt_thr)
+    mask = _mask(crop.shape[:2], box - np.array([x0, y0, x0, y0]), kpts, kpt_thr, limbs)
     if int(np.count_nonzero(mask)) < 16:
         return None
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
@@ -85,8 +92,9 @@ class FrameLooks:
     """One frame's detections' looks, each computed once, when first asked for."""
 
     def __init__(self, frame: np.ndarray | None, boxes_xyxy: np.ndarray, keypoints: Sequence[np.ndarray | None],
-                 kpt_thr: float = 0.3, overlap: float = 0.3) -> None:
+                 kpt_thr: float = 0.3, overlap: float = 0.3, limbs: Sequence[Sequence[int]] | None = None) -> None:
         self.frame, self.boxes, self.keypoints, self.kpt_thr = frame, boxes_xyxy, keypoints, kpt_thr
+        self.limbs = limbs  # the keypoint set's limb_links (appearance)
         self.overlap = overlap  # the IoU with another box above which a box is not clean
         self._looks: dict[int, np.ndarray | None] = {}
         self._clean: dict[int, bool] = {}
@@ -96,7 +104,7 @@ class FrameLooks:
         if self.frame is None:
             return None
         if i not in self._looks:
-            self._looks[i] = appearance(self.frame, self.boxes[i], self.keypoints[i], self.kpt_thr)
+            self._looks[i] = appearance(self.frame, self.boxes[i], self.keypoints[i], self.kpt_thr, self.limbs)
         return self._looks[i]
 
     def clean(self, i: int) -> bool:

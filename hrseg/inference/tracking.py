@@ -64,8 +64,13 @@ _WHOLE = {"lost_frames": 0, "min_hits": 2, "reid_frames": 0}  # whole numbers, a
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for :class:`TrackerConfig`'s field ``name``; None: nothing. The one
     check of a config's ``test.track`` (:meth:`TrackerConfig.__post_init__`) and ``hrseg track``'s options."""
-    if value is None and name in ("reid_thr", "look_gate", "swap_margin", "sigmas"):
+    if value is None and name in ("reid_thr", "look_gate", "swap_margin", "sigmas", "limbs"):
         return None
+    if name == "limbs":  # a keypoint set's fact (KeypointSet.limb_links), not a config's
+        pairs = isinstance(value, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(j, int) and j >= 0 for j in p)
+            for p in value)
+        return None if pairs else f"expected pairs of keypoint indices, got {value!r}"
     if name == "camera_motion":
         return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
     values = list(value) if name == "sigmas" and isinstance(value, (list, tuple)) else [value]
@@ -96,7 +101,8 @@ class TrackerConfig:
     camera_motion: compensate camera motion (sparse optical flow) when ``update`` is given the
     frame; oks_weight: OKS's share of the similarity for people; kpt_thr: the keypoint score a
     joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
-    for 17 keypoints, their mean for other sets); reid_thr: a new track takes the id of a track
+    for 17 keypoints, their mean for other sets); limbs: the keypoint links a person's look is drawn along
+    (the set's ``limb_links``; None: COCO's for 17 keypoints, the box's middle for other sets); reid_thr: a new track takes the id of a track
     of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
     is at least this similar (None: never; needs the frame in ``update``); look_gate: a track and a
     detection whose box is clean (overlaps no other by more than IoU 0.3, not cut by the frame's
@@ -120,6 +126,7 @@ class TrackerConfig:
     oks_weight: float = 0.7
     kpt_thr: float = 0.3
     sigmas: tuple[float, ...] | None = None
+    limbs: tuple[tuple[int, int], ...] | None = None
     reid_thr: float | None = 0.6
     reid_frames: int = 150
     look_gate: float | None = 0.92
@@ -264,7 +271,7 @@ class Tracker:
         boxes = np.array([_xyxy(d["bbox"], self.box_format) for d in out], dtype=np.float64).reshape(-1, 4)
         looks = None
         if frame is not None and (self.config.reid_thr is not None or self.config.look_gate is not None):
-            looks = FrameLooks(frame, boxes, keypoints, self.config.kpt_thr)
+            looks = FrameLooks(frame, boxes, keypoints, self.config.kpt_thr, limbs=self.config.limbs)
         for label, index in groups.items():
             tracked = self._track(label, index, boxes, keypoints, scores, frame, looks)
             found = [(index[i], library_id) for i, library_id in tracked if library_id >= 0]

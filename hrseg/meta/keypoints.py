@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +23,9 @@ KEYPOINT_NAMES: tuple[str, ...] = (
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
 NUM_JOINTS = len(KEYPOINT_NAMES)
+# The words of a head joint's name (KeypointSet.limb_links leaves the links touching one out)
+_HEAD_WORDS = frozenset({"nose", "eye", "eyes", "ear", "ears", "mouth", "lip", "chin", "face", "head", "neck", "forehead",
+                         "throat"})
 
 # Left/right joint pairs swapped by a horizontal flip.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = (
@@ -175,6 +179,14 @@ class KeypointSet:
     @property
     def lower_body_ids(self) -> tuple[int, ...]:
         return tuple(i for i in range(self.num_joints) if i not in set(self.upper_body_ids))
+
+    @property
+    def limb_links(self) -> tuple[tuple[int, int], ...]:
+        """The skeleton's links away from the head (neither end named with a head word: nose, eye, ear,
+        neck, head, ...): the torso and the limbs, the parts that carry clothes, whose pixels give a
+        person's look in video tracking (:mod:`hrseg.inference.appearance`)."""
+        head = [bool(set(re.split(r"[^a-z]+", n.lower())) & _HEAD_WORDS) for n in self.names]
+        return tuple((a, b) for a, b in self.skeleton if not (head[a] or head[b]))
 
     @property
     def weights(self) -> tuple[float, ...]:

@@ -19,6 +19,7 @@ from hrseg.engine import build_dataloader, seed_everything
 from hrseg.engine.distributed import get_world_size, init_distributed
 from hrseg.engine.progressive import ProgressiveHook, build_schedule
 from hrseg.errors import CheckpointError, ConfigError
+from hrseg.meta.keypoints import KeypointSet
 from hrseg.export.check import check_boxes
 from hrseg.inference.predictor import Predictor
 from hrseg.inference.smoothing import KeypointSmoother
@@ -36,18 +37,20 @@ log = logging.getLogger("hrseg")
 
 # --track / --smooth: the tracker's and the keypoint filter's settings, as the config's test.track
 # and test.smooth (the classes' own defaults: one place for each value)
-TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k != "sigmas"}
+TRACK_DEFAULTS = {k: v for k, v in asdict(TrackerConfig()).items() if k not in ("sigmas", "limbs")}  # the model's
 SMOOTH_DEFAULTS = {k: p.default for k, p in signature(KeypointSmoother).parameters.items()
                    if k in ("filter", "process_noise", "measurement_noise", "score_weight", "joint_noise", "min_cutoff",
                             "beta")}
 
 
 def tracking(predictor: Predictor, test_cfg: Mapping[str, Any], box_format: str, smooth: bool = False,
-             sigmas: Sequence[float] | None = None, score_key: str = "score") -> Predictor:
+             keypoints: KeypointSet | None = None, score_key: str = "score") -> Predictor:
     """``predictor`` following objects across video frames (ByteTrack's association on
-    ``score_key``, OKS for people with ``sigmas``) with ``test.track``'s settings, and smoothing
-    keypoints with ``test.smooth``'s when ``smooth``."""
-    config = TrackerConfig(**{**test_cfg["track"], "sigmas": tuple(sigmas) if sigmas is not None else None})
+    ``score_key``; for people OKS with the ``keypoints`` set's sigmas, their looks along its limbs) with
+    ``test.track``'s settings, and smoothing keypoints with ``test.smooth``'s when ``smooth``."""
+    sigmas = keypoints.sigmas if keypoints is not None else None
+    limbs = keypoints.limb_links if keypoints is not None else None
+    config = TrackerConfig(**test_cfg["track"], sigmas=sigmas, limbs=limbs)
     joint_noise = test_cfg["smooth"].get("joint_noise") if smooth else None
     if joint_noise is not None and sigmas is not None and len(joint_noise) != len(sigmas):
         raise ConfigError(f"test.smooth.joint_noise has {len(joint_noise)} values; the model has {len(sigmas)} keypoints")

@@ -249,7 +249,7 @@ class MultiTask(Task):
 
     def tracking(self, predictor: MultiPredictor, cfg: Mapping[str, Any], smooth: bool = False) -> MultiPredictor:
         """Objects followed across frames by box IoU (each class on its own) and, for people, OKS."""
-        return tracking(predictor, cfg["test"], "xyxy", smooth, keypoint_set(cfg).sigmas)
+        return tracking(predictor, cfg["test"], "xyxy", smooth, keypoint_set(cfg))
 
     def write_prediction(self, out_dir: Path, path: Path, image: np.ndarray, result: Mapping[str, Any],
                          predictor: MultiPredictor) -> dict[str, str]:

@@ -316,9 +316,9 @@ class PoseTask(Task):
                                 check=lambda: common.check_predictor(self, model, cfg))
 
     def tracking(self, predictor: PosePredictor, cfg: Mapping[str, Any], smooth: bool = False) -> PosePredictor:
-        """People followed across frames by box IoU and keypoint OKS (the keypoint set's sigmas), on
-        their boxes' detection scores (``box_score``), as ByteTrack associates detections."""
-        return common.tracking(predictor, cfg["test"], "xywh", smooth, keypoint_set(cfg).sigmas, "box_score")
+        """People followed across frames by box IoU and keypoint OKS (the keypoint set's sigmas; their looks
+        along its limbs), on their boxes' detection scores (``box_score``), as ByteTrack associates detections."""
+        return common.tracking(predictor, cfg["test"], "xywh", smooth, keypoint_set(cfg), "box_score")
 
     def predictor(self, model: nn.Module, cfg: Mapping[str, Any], boxes_file: str | os.PathLike | None = None,
                   det_weights: str | os.PathLike | None = None, det_score_thr: float = 0.5,
