@@ -27,6 +27,27 @@ def dark_kernel(sigma: float) -> int:
 
 
 HEATMAP_TYPES = ("gaussian", "combined")
+# mmpose's codec of a published file's recipe (its record's ``codec``) as hrseg's config: the ``data`` and
+# ``test`` settings that reproduce it (DARK decodes with DARK; UDP is UDP's crop, targets and decoding without
+# the flip shift; udp_regress UDP's combined maps)
+_UDP_TEST = {"decoder": "dark", "shift_heatmap": False}
+RECIPE_CODECS: dict[str, dict[str, dict[str, Any]]] = {
+    "msra": {"data": {}, "test": {}},
+    "dark": {"data": {}, "test": {"decoder": "dark"}},
+    "udp": {"data": {"udp": True, "heatmap_type": "gaussian"}, "test": _UDP_TEST},
+    "udp_regress": {"data": {"udp": True, "heatmap_type": "combined"}, "test": _UDP_TEST},
+}
+
+
+def maps_per_joint(heatmap_type: str = "gaussian") -> int:
+    """The model's output maps per joint for ``heatmap_type``: 3 for the combined maps (disk, x and y
+    offsets), else 1."""
+    return 3 if heatmap_type == "combined" else 1
+
+
+def recipe_maps_per_joint(codec: str) -> int:
+    """The maps per joint of a model trained with mmpose's ``codec`` (:data:`RECIPE_CODECS`)."""
+    return maps_per_joint(RECIPE_CODECS[codec]["data"].get("heatmap_type", "gaussian"))
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,8 @@ class HeatmapCodec:
 
     @property
     def maps_per_joint(self) -> int:
-        """The model's output maps per joint: 3 for the combined maps (disk, x and y offsets), else 1."""
-        return 3 if self.heatmap_type == "combined" else 1
+        """The model's output maps per joint (:func:`maps_per_joint` of the heatmap type)."""
+        return maps_per_joint(self.heatmap_type)
 
     @property
     def blur_kernel(self) -> int:

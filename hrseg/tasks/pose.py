@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrseg.codecs.msra import HeatmapCodec
+from hrseg.codecs.msra import RECIPE_CODECS, HeatmapCodec
 from hrseg.data.pose.coco_keypoints import keypoint_categories, load_coco_keypoints, split_image_ids
 from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
 from hrseg.data.pose.mpii import MpiiKeypoints
@@ -232,13 +232,11 @@ class PoseTask(Task):
         with DARK, UDP files are UDP's end to end, udp_regress files UDP's combined maps); ``cfg_options`` over
         all of it."""
         cfg = super().config_for_record(record, None)
-        codec = record.meta.get("codec")
-        if codec in ("dark", "udp", "udp_regress"):
-            cfg["test"]["decoder"] = "dark"
-        if codec in ("udp", "udp_regress"):  # mmpose's UDP recipes: no flip shift; 1.x's blur at 11 (meta)
-            cfg["data"].update(udp=True, heatmap_type="combined" if codec == "udp_regress" else "gaussian")
-            cfg["test"].update(shift_heatmap=False, blur_kernel=record.meta.get("blur_kernel"),
-                               offset_blur=record.meta.get("offset_blur", 0))
+        codec = RECIPE_CODECS[record.meta.get("codec", "msra")]
+        cfg["data"].update(codec["data"])
+        cfg["test"].update(codec["test"])
+        # the recipe's own blurs where it sets them (mmpose 1.x UDP's DARK blur at 11, 0.x's offset blur)
+        cfg["test"].update({k: record.meta[k] for k in ("blur_kernel", "offset_blur") if k in record.meta})
         return load_config(None, cfg_options, cfg, self.open_keys)
 
     def fit_exported(self, cfg: dict[str, Any], record: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrseg.codecs.msra import recipe_maps_per_joint
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import (ADE20K_CLASSES, CITYSCAPES_CLASSES, LIP_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                                 PASCAL_CONTEXT_60_CLASSES, VOC_CLASSES, coco80_categories)
@@ -93,8 +94,8 @@ class WeightRecord:
 
     @property
     def maps_per_joint(self) -> int:
-        """The maps a pose file's head draws per joint: 3 for UDP's combined maps (``udp_regress``), else 1."""
-        return 3 if self.meta.get("codec") == "udp_regress" else 1
+        """The maps a pose file's head draws per joint, its recipe's codec's (3 for UDP's combined maps)."""
+        return recipe_maps_per_joint(self.meta.get("codec", "msra"))
 
     def model_options(self) -> dict[str, int]:
         """The registry options the model this file fills is built with, where its head is not the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hrseg.codecs.msra import RECIPE_CODECS
 from hrseg.weights.record import WeightRecord
 
 OPENMMLAB = "https://download.openmmlab.com"
@@ -82,6 +83,8 @@ def _pose(width: int, size: str, layout: str, url: str, metric: str, tags: tuple
     """``codec``: msra, dark, udp or udp_regress (mmpose's codec of the recipe); ``data``: coco (17 keypoints)
     or mpii (16); ``meta``: more of what it sets."""
     h, w = (int(v) for v in size.split("x"))
+    if codec not in RECIPE_CODECS:
+        raise ValueError(f"{url}: codec {codec!r}, not one of {', '.join(RECIPE_CODECS)}")
     source = "mmpose 1.x" if layout == "mmpose1x" else "mmpose 0.x"
     suffix = "" if codec == "msra" else f"_{codec}"
     keypoints = {"coco": "coco_17", "mpii": "mpii_16"}[data]
