@@ -100,13 +100,13 @@ class TrackerConfig:
     seen in (at least 2: the library can first confirm a track on its second frame);
     camera_motion: compensate camera motion (sparse optical flow) when ``update`` is given the
     frame; oks_weight: OKS's share of the similarity for people; kpt_thr: the keypoint score a
-    joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's
-    for 17 keypoints, their mean for other sets); limbs: the keypoint links a person's look is drawn along
-    (the set's ``limb_links``; None: COCO's for 17 keypoints, the box's middle for other sets); reid_thr: a new track takes the id of a track
-    of its label lost within ``reid_frames`` frames whose look (:mod:`hrseg.inference.appearance`)
-    is at least this similar (None: never; needs the frame in ``update``); look_gate: a track and a
-    detection whose box is clean (overlaps no other by more than IoU 0.3, not cut by the frame's
-    edge) are not matched when their looks are less alike than this (None: motion alone decides;
+    joint needs to count in OKS and in boxes from keypoints; sigmas: OKS sigmas (None: COCO's for 17 keypoints,
+    their mean for other sets); limbs: the keypoint links a person's look is drawn along (the set's
+    ``limb_links``; None: COCO's for 17 keypoints, the box's middle for other sets); reid_thr: a new track takes
+    the id of a track of its label lost within ``reid_frames`` frames whose look
+    (:mod:`hrseg.inference.appearance`) is at least this similar (None: never; needs the frame in ``update``);
+    look_gate: a track and a detection whose box is clean (overlaps no other by more than IoU 0.3, not cut by
+    the frame's edge) are not matched when their looks are less alike than this (None: motion alone decides;
     needs the frame);
     keypoint_score_power: a person's score in the association is its detection score times the
     mean of its keypoint scores to this power (0: the detection score alone; a model's setting:

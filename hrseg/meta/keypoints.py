@@ -24,8 +24,8 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 )
 NUM_JOINTS = len(KEYPOINT_NAMES)
 # The words of a head joint's name (KeypointSet.limb_links leaves the links touching one out)
-_HEAD_WORDS = frozenset({"nose", "eye", "eyes", "ear", "ears", "mouth", "lip", "chin", "face", "head", "neck", "forehead",
-                         "throat"})
+_HEAD_WORDS = frozenset({"nose", "eye", "eyes", "ear", "ears", "mouth", "lip", "chin", "face", "head", "neck",
+                         "forehead", "throat"})
 
 # Left/right joint pairs swapped by a horizontal flip.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = (

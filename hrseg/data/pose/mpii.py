@@ -32,7 +32,7 @@ import numpy as np
 
 from hrseg.data.coco import is_numbers, load_json, require_fields, shown
 from hrseg.data.pose.coco_keypoints import PersonInstance
-from hrseg.data.pose.transforms import PIXEL_STD
+from hrseg.data.pose.transforms import PIXEL_STD, box_to_center_scale
 from hrseg.errors import DataError
 from hrseg.utils.io import atomic_path
 from hrseg.meta.keypoints import MPII_PERSON, KeypointSet
@@ -71,7 +71,6 @@ class MpiiKeypoints:
         self.people = self._read(load_json(self.ann_file, "MPII annotation"))
         self.num_joints = len(self.people[0]["joints"])
         self.ids = _image_ids([p["image"] for p in self.people])
-        self.names = {i: n for n, i in self.ids.items()}
         self.num_images = len(self.ids)
         self.image_ids = sorted(self.ids.values()) if img_ids is None else sorted({int(i) for i in img_ids})
         unknown = sorted(set(self.image_ids) - set(self.ids.values()))
@@ -99,9 +98,6 @@ class MpiiKeypoints:
                                 f"joints, joints_vis {shown(vis, 30)})")
         return people
 
-    def image_path(self, image_id: int) -> Path:
-        return self.image_dir / self.names[image_id]
-
     def default_keypoints(self) -> KeypointSet:
         """MPII's 16 joints (another count needs its set given: ``data.keypoints``)."""
         if self.num_joints != MPII_PERSON.num_joints:
@@ -113,17 +109,13 @@ class MpiiKeypoints:
         """The file records no image sizes (COCO's files do): nothing to check a decoded image against."""
         return None
 
-    def center_scale(self, person: dict) -> tuple[np.ndarray, np.ndarray]:
-        """The official crop of an annotated person (module docstring), widened to the input's aspect."""
-        center = np.asarray(person["center"], dtype=np.float64)
-        s = float(person["scale"])
-        center = center + [0.0, 15 * s] - 1
-        w = h = s * self.padding
-        if w > self.aspect_ratio * h:
-            h = w / self.aspect_ratio
-        else:
-            w = h * self.aspect_ratio
-        return center, np.array([w, h])
+    @staticmethod
+    def person_box(person: dict) -> tuple[float, float, float, float]:
+        """The square (x, y, w, h, 0-based pixels) the official crop of an annotated person pads: ``scale``
+        x 200 px a side, about the centre moved down ``15 * scale`` (module docstring)."""
+        side = float(person["scale"]) * PIXEL_STD
+        cx, cy = float(person["center"][0]) - 1, float(person["center"][1]) + 15 * float(person["scale"]) - 1
+        return cx - side / 2, cy - side / 2, side, side
 
     def gt_instances(self) -> list[PersonInstance]:
         """Every annotated person of the selected images, in the file's order (PCKh's order); the
@@ -136,10 +128,10 @@ class MpiiKeypoints:
             if person["center"][0] == -1:
                 uncropped += 1
                 continue
-            center, scale = self.center_scale(person)
+            box = self.person_box(person)  # padded and widened to the input's aspect as COCO's boxes are
+            center, scale = box_to_center_scale(*box, self.aspect_ratio, self.padding)
             joints = np.asarray(person["joints"], dtype=np.float32) - 1
             vis = (np.asarray(person["joints_vis"], dtype=np.float32) > 0).astype(np.float32)
-            box = (*(center - scale * PIXEL_STD / self.padding / 2), *(scale * PIXEL_STD / self.padding))
             out.append(PersonInstance(image_id, self.image_dir / person["image"], center, scale, box, 1.0,
                                       joints, vis, ann_id=index))
         if uncropped:
