@@ -161,7 +161,7 @@ def test_a_records_config_is_its_datasets(name, kind, root, splits, classes):
 
 
 def test_short_names_find_the_best_files():
-    assert get_weights("ade20k", "seg_hrnetv2_w48").name == "seg_hrnetv2_w48.mmseg_ade20k_160k"
+    assert get_weights("ade20k_mmseg", "seg_hrnetv2_w48").name == "seg_hrnetv2_w48.mmseg_ade20k_160k"
     assert get_weights("voc", "seg_hrnetv2_ocr_w48").name == "seg_hrnetv2_ocr_w48.mmseg_voc12aug_20k"
     assert get_weights("pascal_context_60", "seg_hrnetv2_w48").name == "seg_hrnetv2_w48.mmseg_pascal_context_60_80k"
 

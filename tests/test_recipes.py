@@ -1,6 +1,6 @@
 """The shipped recipes against the official ones (issue 11).
 
-Every field of hrseg/recipes.py's tables must equal its official value in the config as loaded;
+Every field of hrseg/recipes/official.py's tables must equal its official value in the config as loaded;
 docs/recipes.md must be what hrseg.recipes.render() writes; the figures a reader checks first
 are pinned here once more, written down from the official files named beside them.
 """

@@ -71,11 +71,29 @@ def _inference(model: nn.Module, image: torch.Tensor, flip: bool, align: bool,
     return pred.exp()
 
 
+def resize_short_length(image, short_length, fit_stride):  # base_dataset.py, on the BGR image
+    h, w = image.shape[:2]
+    if h < w:
+        new_h, new_w = short_length, int(w * short_length / h + 0.5)
+    else:
+        new_w, new_h = short_length, int(h * short_length / w + 0.5)
+    image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    pad_w = 0 if (new_w % fit_stride == 0) else fit_stride - (new_w % fit_stride)
+    pad_h = 0 if (new_h % fit_stride == 0) else fit_stride - (new_h % fit_stride)
+    image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
+                               value=tuple(x * 255 for x in IMAGENET_MEAN[::-1]))
+    return image, (pad_h, pad_w)
+
+
 def official(model, image_u8, scales, flip, base_size, crop, dataset, align):
     label_size = image_u8.shape[:2]
     lip = dataset == "lip"
     if lip:  # lip.py __getitem__, testval: cv2.resize(image, self.crop_size) (a square crop here)
         image_u8 = cv2.resize(image_u8, crop, interpolation=cv2.INTER_LINEAR)
+    border = None
+    if dataset in ("ade20k", "cocostuff"):  # {ade20k,cocostuff}.py testval, on cv2.imread's BGR image
+        bgr, border = resize_short_length(np.ascontiguousarray(image_u8[:, :, ::-1]), base_size, 8)
+        image_u8 = np.ascontiguousarray(bgr[:, :, ::-1])
     ori_h, ori_w = image_u8.shape[:2]
     final = 0
     for scale in scales:
@@ -127,6 +145,8 @@ def official(model, image_u8, scales, flip, base_size, crop, dataset, align):
                         count[:, :, h0:h1, w0:w1] += 1
                 preds = (preds / count)[:, :, :height, :width]
         final = final + F.interpolate(preds, (ori_h, ori_w), mode="bilinear", align_corners=align)
+    if dataset == "cocostuff":  # function.py testval: only cocostuff's __getitem__ returns border_padding
+        final = final[:, :, 0:final.size(2) - border[0], 0:final.size(3) - border[1]]
     if final.shape[-2:] != label_size:  # function.py testval: pred resized to the label
         final = F.interpolate(final, label_size, mode="bilinear", align_corners=align)
     return final[0]
@@ -170,6 +190,30 @@ def test_lip_protocol_equals_the_official_code(shape: tuple[int, int], base: int
     assert model.calls[0] == crop  # the image squashed to the crop, whatever its aspect
 
 
+@pytest.mark.parametrize("dataset,shape,scales,align", [
+    ("ade20k", (30, 45), [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], True),  # 26x39 -> padded to 32x40
+    ("cocostuff", (30, 45), [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], True),
+    ("cocostuff", (47, 29), [1.0, 2.0], False),  # 42x26 -> 48x32
+    ("ade20k", (16, 32), [1.0], False),  # 26x52 -> 32x56
+])
+def test_short_side_protocols_equal_the_official_code(dataset, shape, scales, align):
+    """ADE20K and COCO-Stuff: the short side to base_size and the stride-8 padding first, the padding cut off
+    (COCO-Stuff) or kept (ADE20K) before the final resize."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    model = Tiny().eval()
+    cfg = dict(protocol="official", protocol_dataset=dataset, scales=scales, flip=True, base_size=26,
+               crop_size=[26, 26], align_corners=align)
+    with torch.no_grad():
+        ours = predict_scores(model, image, cfg)
+        theirs = official(model, image, scales, True, 26, (26, 26), dataset, align)
+    assert ours.shape == theirs.shape == (5, *shape)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    other = "ade20k" if dataset == "cocostuff" else "cocostuff"
+    with torch.no_grad():  # the two differ exactly in the padding cut off
+        assert not torch.allclose(predict_scores(model, image, {**cfg, "protocol_dataset": other}), ours)
+
+
 def test_cityscapes_windows_at_stride_of_one_crop_only_above_scale_one():
     model = Tiny().eval()
     image = np.zeros((40, 80, 3), np.uint8)
@@ -189,7 +233,11 @@ def test_official_ms_is_the_published_setting_and_needs_a_dataset():
     assert city["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75] and city["crop_size"] == [1024, 2048]
     lip = resolve_test_settings(dict(protocol="official_ms", protocol_dataset="lip"))  # README: flip, one scale
     assert (lip["scales"], lip["flip"], lip["base_size"], lip["crop_size"]) == ([1.0], True, 473, [473, 473])
-    assert set(OFFICIAL_MS) == {"cityscapes", "pascal_context", "lip"}
+    for dataset in ("ade20k", "cocostuff"):  # README: 0.5-2.0 + flip, 520x520 (experiments/*/ TEST)
+        cfg = resolve_test_settings(dict(protocol="official_ms", protocol_dataset=dataset))
+        assert (cfg["scales"], cfg["flip"], cfg["base_size"], cfg["crop_size"]) == (
+            [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], True, 520, [520, 520])
+    assert set(OFFICIAL_MS) == {"cityscapes", "pascal_context", "lip", "ade20k", "cocostuff"}
     with pytest.raises(ConfigError, match="protocol_dataset"):
         resolve_test_settings(dict(protocol="official_ms"))
     with pytest.raises(ConfigError, match="test.protocol"):

@@ -283,8 +283,8 @@ def test_official_recipes_start_from_imagenet_and_the_mini_splits_from_scratch()
 
     pose = {p: load_pose_config(p)["model"] for p in sorted((REPO / "configs" / "pose").glob("hrnet_w*_coco_*.py"))}
     seg = {p: load_seg_config(p)["model"] for p in sorted((REPO / "configs" / "seg").glob("*w48*.py"))}
-    assert len(pose) == 6 and len(seg) == 9  # W32 / W48 at two sizes, W32's UDP and UDP-regress; Cityscapes (3),
-    # Context (4), LIP (2)
+    assert len(pose) == 6 and len(seg) == 13  # W32 / W48 at two sizes, W32's UDP and UDP-regress; Cityscapes (3),
+    # Context (4), LIP (2), ADE20K (2), COCO-Stuff (2)
     for path, model in {**pose, **seg}.items():
         record = get_weights(model["pretrained"], model["name"])
         assert record.task == "imagenet" and record.sha256, path

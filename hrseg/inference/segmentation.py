@@ -25,6 +25,11 @@ Official protocols (``test.protocol``): ``"official"`` runs the official HRNet-S
   squashed to the crop (473x473, aspect not kept), run as ``pascal_context``, the flipped pass's
   left/right arm, leg and shoe channels exchanged (:data:`~hrseg.meta.classes.LIP_FLIP_PAIRS`),
   and the scores resized back to the image.
+- ``ade20k`` and ``cocostuff`` (lib/datasets/{ade20k,cocostuff}.py on the ``testval`` list): the
+  image's short side resized to ``base_size`` (520) and its bottom and right padded with the mean
+  colour to a multiple of 8 (``resize_short_length(fit_stride=8)``), then run as ``pascal_context``;
+  COCO-Stuff cuts the padding off the scores before they are resized to the image, ADE20K does not
+  (its ``testval`` returns no padding), so its scores are stretched by up to 7 pixels, as published.
 
 Every pass gives ``exp(logits)`` (with flip: of the mean of the logits of the image and of its
 mirror); windows are averaged where they overlap, and the scales summed. One difference: the
@@ -75,19 +80,24 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
     # every window has the crop's size: what a fixed-size exported graph takes (set in its record)
     pad_to_crop=False,
     protocol=None,  # None: the above; "official" / "official_ms": the official inference (module docstring)
-    protocol_dataset=None,  # whose official inference: "cityscapes", "pascal_context" or "lip"
+    # whose official inference: "cityscapes", "pascal_context", "lip", "ade20k" or "cocostuff"
+    protocol_dataset=None,
     flip_pairs=[],  # [[left, right], ...] classes swapped in the flipped pass (LIP's arms, legs, shoes)
 )
 PROTOCOLS = (None, "official", "official_ms")
 # The published test of each dataset (HRNet-Semantic-Segmentation README, the TEST.SCALE_LIST /
 # TEST.FLIP_TEST of its evaluation commands; BASE_SIZE and the windows of the TEST section of
-# experiments/{cityscapes,pascal_ctx,lip}/*.yaml): multi-scale + flip, LIP's one scale + flip.
+# experiments/{cityscapes,pascal_ctx,lip,ade20k,cocostuff}/*.yaml): multi-scale + flip, LIP's one scale + flip.
 OFFICIAL_MS: dict[str, dict[str, Any]] = {
     "cityscapes": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip=True, base_size=2048, crop_size=[1024, 2048]),
     "pascal_context": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520,
                            crop_size=[520, 520]),
     "lip": dict(scales=[1.0], flip=True, base_size=473, crop_size=[473, 473]),
+    "ade20k": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520, crop_size=[520, 520]),
+    "cocostuff": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520, crop_size=[520, 520]),
 }
+# The datasets whose testval resizes the short side first and pads to this stride (module docstring)
+SHORT_SIDE_STRIDE = {"ade20k": 8, "cocostuff": 8}
 
 
 def resolve_test_settings(test_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -316,16 +326,31 @@ def _windowed(model: nn.Module, image: np.ndarray, crop: tuple[int, int], stride
     return scores / count
 
 
+def _short_side_padded(image: np.ndarray, short: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """``resize_short_length(short_length=short, fit_stride=stride)`` of the official base_dataset.py: the short
+    side ``short``, then the bottom and right padded with the mean colour (rounded to uint8 by OpenCV, as
+    the official BGR image is) to multiples of ``stride``; the image and the padding (rows, columns)."""
+    h, w = image.shape[:2]
+    size = (int(w * short / h + 0.5), short) if h < w else (short, int(h * short / w + 0.5))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    pad_h, pad_w = -size[1] % stride, -size[0] % stride
+    mean = tuple(255.0 * m for m in IMAGENET_MEAN)
+    return cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=mean), (pad_h, pad_w)
+
+
 def _official_scores(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any], norm: _Normalizer) -> torch.Tensor:
     """Sum over the scales of the official per-scale exp(logits) at the image's size."""
     h, w = image.shape[:2]
     crop, flip, align = _pairs(cfg["crop_size"], "crop_size"), bool(cfg["flip"]), bool(cfg["align_corners"])
     dataset = cfg["protocol_dataset"]
     pairs: Sequence[Sequence[int]] = ()
+    padding = (0, 0)
     if dataset == "lip":  # lib/datasets/lip.py testval: squashed to the crop; LIP's inference swaps sides
         image = cv2.resize(image, (crop[1], crop[0]), interpolation=cv2.INTER_LINEAR)
         pairs = LIP_FLIP_PAIRS
-    pascal = dataset in ("pascal_context", "lip")  # LIP runs base_dataset.multi_scale_inference
+    elif dataset in SHORT_SIDE_STRIDE:
+        image, padding = _short_side_padded(image, int(cfg["base_size"]), SHORT_SIDE_STRIDE[dataset])
+    pascal = dataset != "cityscapes"  # the others run base_dataset.multi_scale_inference
     ih, iw = image.shape[:2]
     total = None
     for scale in [float(s) for s in cfg["scales"]] or [1.0]:
@@ -343,7 +368,9 @@ def _official_scores(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
             scores = _windowed(model, scaled, crop, crop, norm, flip, align, False)
         scores = F.interpolate(scores[None], size=(ih, iw), mode="bilinear", align_corners=align)[0]
         total = scores if total is None else total.add_(scores)
-    if (ih, iw) != (h, w):  # LIP: testval resizes the prediction to the label
+    if dataset == "cocostuff":  # function.py testval: the border padding cut off (ADE20K returns none)
+        total = total[:, :ih - padding[0], :iw - padding[1]]
+    if total.shape[-2:] != (h, w):  # LIP, ADE20K, COCO-Stuff: testval resizes the prediction to the label
         total = F.interpolate(total[None], size=(h, w), mode="bilinear", align_corners=align)[0]
     return total
 

@@ -1,6 +1,6 @@
 """Class tables and palettes: Cityscapes (the official cityscapesScripts ``labels.py``),
 PASCAL-Context 59/60 and ADE20K (mmsegmentation's names and palettes), PASCAL VOC (the development
-kit's colour map), LIP, COCO's 80 categories, plus colouring label maps.
+kit's colour map), LIP, COCO's 80 categories and COCO-Stuff's 171 classes, plus colouring label maps.
 
 Label maps use 255 for "ignore" everywhere in hrseg.
 """
@@ -212,6 +212,36 @@ COCO_CATEGORIES: tuple[tuple[int, str], ...] = (
     (80, 'toaster'), (81, 'sink'), (82, 'refrigerator'), (84, 'book'), (85, 'clock'), (86, 'vase'),
     (87, 'scissors'), (88, 'teddy bear'), (89, 'hair drier'), (90, 'toothbrush'),
 )
+# COCO-Stuff: COCO's 80 things (ids 1..90) and the 91 stuff classes (ids 92..182, the release's
+# labels.txt; mmsegmentation's COCOStuffDataset names the same 171 in this order). No palette is
+# published with the official HRNet files; hrseg colours them with make_palette.
+COCO_STUFF_NAMES: tuple[str, ...] = (
+    "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage", "cardboard", "carpet",
+    "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds", "counter", "cupboard", "curtain", "desk-stuff",
+    "dirt", "door-stuff", "fence", "floor-marble", "floor-other", "floor-stone", "floor-tile", "floor-wood",
+    "flower", "fog", "food-other", "fruit", "furniture-other", "grass", "gravel", "ground-other", "hill", "house",
+    "leaves", "light", "mat", "metal", "mirror-stuff", "moss", "mountain", "mud", "napkin", "net", "paper",
+    "pavement", "pillow", "plant-other", "plastic", "platform", "playingfield", "railing", "railroad", "river",
+    "road", "rock", "roof", "rug", "salad", "sand", "sea", "shelf", "sky-other", "skyscraper", "snow",
+    "solid-other", "stairs", "stone", "straw", "structural-other", "table", "tent", "textile-other", "towel", "tree",
+    "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone", "wall-tile", "wall-wood",
+    "water-other", "waterdrops", "window-blind", "window-other", "wood",
+)
+COCO_STUFF_CATEGORIES: tuple[tuple[int, str], ...] = COCO_CATEGORIES + tuple(zip(range(92, 183), COCO_STUFF_NAMES))
+COCO_STUFF_CLASSES: tuple[str, ...] = tuple(name for _, name in COCO_STUFF_CATEGORIES)
+COCO_STUFF_PALETTE = make_palette(len(COCO_STUFF_CLASSES))
+
+
+def coco_stuff_id_to_class() -> np.ndarray:
+    """A 256-entry lookup from a COCO-Stuff label id (0 unlabeled, 1..182) to its class (0..170), 255 for
+    the unlabeled pixels and the 11 ids no class has: the official ``COCOStuff.encode_label`` followed
+    by ``reduce_zero_label`` (lib/datasets/cocostuff.py)."""
+    table = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    for index, (category_id, _) in enumerate(COCO_STUFF_CATEGORIES):
+        table[category_id] = index
+    return table
+
+
 # LIP (Look Into Person) human parsing: the 20 classes of the release's parsing annotations
 # (0 background .. 19), in the order of its README and of HRNet-Semantic-Segmentation's lip.py.
 LIP_CLASSES: tuple[str, ...] = (

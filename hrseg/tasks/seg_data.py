@@ -10,27 +10,30 @@ import numpy as np
 
 from hrseg.config import load_config
 from hrseg.configs_index import configs_root
-from hrseg.data.seg.datasets import (ADE20KDataset, CityscapesDataset, FolderSegDataset, PascalContextDataset,
-                                     SegDataset, VOCDataset)
+from hrseg.data.seg.datasets import (ADE20KDataset, CityscapesDataset, CocoStuffDataset, FolderSegDataset,
+                                     PascalContextDataset, SegDataset, VOCDataset)
 from hrseg.data.seg.lip import LIPDataset
 from hrseg.data.seg.transforms import SegTrainTransform
 from hrseg.data.synthetic.lip import ensure_synthetic_lip
 from hrseg.data.synthetic.streets import ensure_synthetic_streets
 from hrseg.errors import ConfigError
-from hrseg.meta.classes import (ADE20K_CLASSES, CITYSCAPES_CLASSES, LIP_CLASSES, LIP_FLIP_PAIRS,
+from hrseg.meta.classes import (ADE20K_CLASSES, CITYSCAPES_CLASSES, COCO_STUFF_CLASSES, LIP_CLASSES, LIP_FLIP_PAIRS,
                                 PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES, VOC_CLASSES)
 from hrseg.tasks.common import ensure_synthetic
 
 __all__ = ["DATA_TYPES", "build_dataset", "class_names", "crop_pair", "default_palette", "with_dataset_of"]
 
-DATA_TYPES = ("cityscapes", "pascal_context", "ade20k", "voc", "lip", "folder")
+DATA_TYPES = ("cityscapes", "pascal_context", "ade20k", "voc", "cocostuff", "lip", "folder")
 # The datasets whose classes are fixed; PASCAL-Context has 59 or 60 (data.num_classes), a folder its own
-_FIXED_CLASSES = {"cityscapes": CITYSCAPES_CLASSES, "ade20k": ADE20K_CLASSES, "voc": VOC_CLASSES, "lip": LIP_CLASSES}
-# The data section a published file of these datasets is tested on (mmsegmentation's layouts and splits; its
-# voc12aug files trained on VOC's train and SBD's augmented labels)
+_FIXED_CLASSES = {"cityscapes": CITYSCAPES_CLASSES, "ade20k": ADE20K_CLASSES, "voc": VOC_CLASSES,
+                  "cocostuff": COCO_STUFF_CLASSES, "lip": LIP_CLASSES}
+# The data section a published file of these datasets is tested on (mmsegmentation's layouts and splits, the
+# official HRNet files' ADE20K included: the same images and labels; its voc12aug files trained on VOC's train
+# and SBD's augmented labels; COCO-Stuff 10k in the official code's lists)
 _DATA_OF = {"ade20k": dict(type="ade20k", root="datasets/ADEChallengeData2016", train_split="training",
                            val_split="validation"),
-            "voc": dict(type="voc", root="datasets/VOCdevkit/VOC2012", train_split="train+aug", val_split="val")}
+            "voc": dict(type="voc", root="datasets/VOCdevkit/VOC2012", train_split="train+aug", val_split="val"),
+            "cocostuff": dict(type="cocostuff", root="datasets/cocostuff", train_split="train", val_split="val")}
 
 
 def crop_pair(value: Sequence[int], what: str) -> tuple[int, int]:
@@ -82,7 +85,8 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
     seed, split_name = cfg["seed"] or 0, data["train_split" if train else "val_split"]
     if kind == "pascal_context":
         return PascalContextDataset(root, split_name, len(names), transform, seed)
-    named = {"cityscapes": CityscapesDataset, "ade20k": ADE20KDataset, "voc": VOCDataset, "lip": LIPDataset}
+    named = {"cityscapes": CityscapesDataset, "ade20k": ADE20KDataset, "voc": VOCDataset, "cocostuff": CocoStuffDataset,
+             "lip": LIPDataset}
     if kind in named:
         return named[kind](root, split_name, transform, seed)
     folders = data[split]
@@ -102,7 +106,8 @@ def _ensure_synthetic(data: Mapping[str, Any]) -> None:
 
 def with_dataset_of(cfg: dict[str, Any], dataset: str, n: int) -> dict[str, Any]:
     """``cfg`` set to a record's dataset, ``n`` classes of ``dataset``: Cityscapes' 19 (the
-    defaults), PASCAL-Context's 59/60, ADE20K's 150, VOC's 21 (mmsegmentation's layouts), LIP's 20 (the
+    defaults), PASCAL-Context's 59/60, ADE20K's 150, VOC's 21 (mmsegmentation's layouts), COCO-Stuff's 171
+    (the official lists), LIP's 20 (the
     data section of its recipes, the squashed 473x473 images included), else a folder dataset with
     numbered classes. The test setting is the record's."""
     if dataset == "pascal_context" and n in (59, 60):

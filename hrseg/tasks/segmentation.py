@@ -60,7 +60,8 @@ SEG_DEFAULTS: dict[str, Any] = {
     "schedule": dict(TRAIN_DEFAULTS["schedule"], type="poly", power=0.9),
     "train": dict(TRAIN_DEFAULTS["train"], max_epochs=484, eval_interval=10),
     "data": dict(
-        type="cityscapes",  # cityscapes | pascal_context | ade20k | voc | lip | folder (hrseg.tasks.seg_data)
+        # cityscapes | pascal_context | ade20k | voc | cocostuff | lip | folder (hrseg.tasks.seg_data)
+        type="cityscapes",
         root="datasets/cityscapes",
         synthetic=None,  # dict(num_train=..., ...): generate synthetic streets (lip: figures) under root
         train_split="train",  # the dataset's split names (ade20k: training, validation; voc: train+aug, val)

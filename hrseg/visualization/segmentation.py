@@ -9,20 +9,21 @@ from typing import Sequence
 import numpy as np
 
 from hrseg.meta.classes import (
-    ADE20K_PALETTE, CITYSCAPES_PALETTE, IGNORE_INDEX, LIP_PALETTE, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_PALETTE,
-    VOC_PALETTE, make_palette,
+    ADE20K_PALETTE, CITYSCAPES_PALETTE, COCO_STUFF_PALETTE, IGNORE_INDEX, LIP_PALETTE, PASCAL_CONTEXT_59_PALETTE,
+    PASCAL_CONTEXT_60_PALETTE, VOC_PALETTE, make_palette,
 )
 from hrseg.utils.image_io import write_image
 from hrseg.errors import ConfigError
 
-PALETTES = ("cityscapes", "pascal_context", "ade20k", "voc", "lip", "generated")
-_FIXED = {"cityscapes": CITYSCAPES_PALETTE, "ade20k": ADE20K_PALETTE, "voc": VOC_PALETTE, "lip": LIP_PALETTE}
+PALETTES = ("cityscapes", "pascal_context", "ade20k", "voc", "cocostuff", "lip", "generated")
+_FIXED = {"cityscapes": CITYSCAPES_PALETTE, "ade20k": ADE20K_PALETTE, "voc": VOC_PALETTE,
+          "cocostuff": COCO_STUFF_PALETTE, "lip": LIP_PALETTE}
 
 
 def palette_for(name: str, num_classes: int) -> np.ndarray:
     """The (num_classes, 3) uint8 palette called ``name``: ``cityscapes`` (19 classes),
-    ``pascal_context`` (59 without background, 60 with), ``ade20k`` (150), ``voc`` (21), ``lip`` (20) or
-    ``generated`` (any number)."""
+    ``pascal_context`` (59 without background, 60 with), ``ade20k`` (150), ``voc`` (21), ``cocostuff`` (171),
+    ``lip`` (20) or ``generated`` (any number)."""
     if name in _FIXED:
         pal = _FIXED[name]
     elif name == "pascal_context":

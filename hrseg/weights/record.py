@@ -11,8 +11,8 @@ from typing import Any
 
 from hrseg.codecs.msra import recipe_maps_per_joint
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
-from hrseg.meta.classes import (ADE20K_CLASSES, CITYSCAPES_CLASSES, LIP_CLASSES, PASCAL_CONTEXT_59_CLASSES,
-                                PASCAL_CONTEXT_60_CLASSES, VOC_CLASSES, coco80_categories)
+from hrseg.meta.classes import (ADE20K_CLASSES, CITYSCAPES_CLASSES, COCO_STUFF_CLASSES, LIP_CLASSES,
+                                PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_CLASSES, VOC_CLASSES, coco80_categories)
 from hrseg.meta.keypoints import COCO_PERSON, MPII_PERSON
 
 __all__ = ["CLASS_TABLES", "KEYPOINT_SETS", "NORMALIZATIONS", "WeightRecord", "hash_in_name"]
@@ -35,7 +35,7 @@ CLASS_TABLES = {"coco_80": coco80_categories, "cityscapes_19": lambda: list(CITY
                 "pascal_context_59": lambda: list(PASCAL_CONTEXT_59_CLASSES),
                 "pascal_context_60": lambda: list(PASCAL_CONTEXT_60_CLASSES),
                 "ade20k_150": lambda: list(ADE20K_CLASSES), "voc_21": lambda: list(VOC_CLASSES),
-                "lip_20": lambda: list(LIP_CLASSES)}
+                "cocostuff_171": lambda: list(COCO_STUFF_CLASSES), "lip_20": lambda: list(LIP_CLASSES)}
 NORMALIZATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 

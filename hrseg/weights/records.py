@@ -38,6 +38,8 @@ CTX60 = "PASCAL-Context 60 val, 480x480 sliding window"
 ADE = "ADE20K val, single scale, short side 512 (long side at most 2048)"
 VOC = "PASCAL VOC 2012 val, single scale, short side 512 (long side at most 2048)"
 LIP = "LIP val, squashed to 473x473, flip"
+ADE_OFFICIAL = "ADE20K val, short side 520, multi-scale + flip"
+COCO_STUFF = "COCO-Stuff 10k test (val.lst), short side 520, multi-scale + flip"
 
 # The test setting each segmentation metric was measured with, as a config's ``test`` section
 # (hrseg.inference.segmentation; ``TASK.config_for_record`` puts it in a record's config):
@@ -56,6 +58,12 @@ CTX59_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_data
 # official LIP: lib/datasets/lip.py on the testval list (squashed to 473x473, one scale + flip with the
 # left/right classes exchanged, resized back to the image): the README's 55.83 / 56.48.
 LIP_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="lip")
+# official ADE20K and COCO-Stuff: the README's evaluation (testval: short side 520 padded to stride 8, then
+# multi_scale_inference at 0.5-2.0 + flip); base_size and crop kept so that test.protocol=official is its
+# single-scale row (43.1 / 44.5 ADE20K, 36.2 / 39.7 COCO-Stuff)
+ADE_OFFICIAL_TEST: dict[str, Any] = dict(protocol="official_ms", protocol_dataset="ade20k", base_size=520,
+                                         crop_size=[520, 520])
+COCO_STUFF_OFFICIAL_TEST: dict[str, Any] = dict(ADE_OFFICIAL_TEST, protocol_dataset="cocostuff")
 
 # The meta a model needs; its names refer to the tables of hrseg.weights.record (CLASS_TABLES, ...).
 _POSE_META = {"keypoints": "coco_17", "normalize": "imagenet"}
@@ -65,10 +73,10 @@ _DET_META = {"classes": "coco_80", "normalize": "imagenet", "input_size": [800, 
 # Millions of parameters by model and classes (the head's last layer; tests/test_weights.py counts them)
 _SEG_PARAMS = {"seg_hrnetv2_w18_small_v2": {19: 3.94, 150: 3.98, 21: 3.94},
                "seg_hrnetv2_w18": {19: 9.64, 150: 9.68, 21: 9.64},
-               "seg_hrnetv2_w48": {19: 65.86, 150: 65.95, 21: 65.86, 59: 65.89, 60: 65.89},
+               "seg_hrnetv2_w48": {19: 65.86, 150: 65.95, 21: 65.86, 59: 65.89, 60: 65.89, 171: 65.97},
                "seg_hrnetv2_ocr_w18_small_v2": {19: 6.38, 150: 6.48, 21: 6.38},
                "seg_hrnetv2_ocr_w18": {19: 12.08, 150: 12.18, 21: 12.08},
-               "seg_hrnetv2_ocr_w48": {19: 70.37, 150: 70.53, 21: 70.38}}
+               "seg_hrnetv2_ocr_w48": {19: 70.37, 150: 70.53, 21: 70.38, 171: 70.56}}
 # mmsegmentation's datasets by the word its config names carry: the record's dataset, classes, metric setting
 # and test setting (the more specific word first)
 _MMSEG_DATA = {"pascal_context_59": ("pascal_context_59", "pascal_context_59", CTX59, CTX59_MMSEG_TEST),
@@ -225,6 +233,19 @@ RECORDS: tuple[WeightRecord, ...] = (
     _seg("seg_hrnetv2_ocr_w48.official_lip", f"{HRNET_OCR}/hrnet_ocr_lip_5648_torch04.pth", "official",
          "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 56.48", LIP, 70.37, "lip_20", [473, 473], True,
          ("lip",), LIP_OFFICIAL_TEST),
+    # ADE20K and COCO-Stuff (10k): trained with the HRNet-OCR code's align_corners=True (their YAMLs leave it)
+    _seg("seg_hrnetv2_w48.official_ade20k", f"{HRNET_OCR}/hrnet_ade20k_4312_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 44.2", ADE_OFFICIAL, 65.95, "ade20k_150",
+         [520, 520], True, ("ade20k",), ADE_OFFICIAL_TEST),
+    _seg("seg_hrnetv2_ocr_w48.official_ade20k", f"{HRNET_OCR}/hrnet_ocr_ade20k_4451_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 45.5", ADE_OFFICIAL, 70.53, "ade20k_150",
+         [520, 520], True, ("ade20k",), ADE_OFFICIAL_TEST),
+    _seg("seg_hrnetv2_w48.official_cocostuff", f"{HRNET_OCR}/hrnet_cocostuff_3617_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 37.9", COCO_STUFF, 65.97, "cocostuff_171",
+         [520, 520], True, ("cocostuff",), COCO_STUFF_OFFICIAL_TEST),
+    _seg("seg_hrnetv2_ocr_w48.official_cocostuff", f"{HRNET_OCR}/hrnet_ocr_cocostuff_3965_torch04.pth", "official",
+         "HRNet-Semantic-Segmentation (HRNet-OCR branch)", "mIoU 40.6", COCO_STUFF, 70.56, "cocostuff_171",
+         [520, 520], True, ("cocostuff",), COCO_STUFF_OFFICIAL_TEST),
     _mmseg("seg_hrnetv2_w48", "fcn_hr48_480x480_80k_pascal_context_59", "20210411_003240-3ae7081e", "51.12",
            ("pascal_context_59_mmseg",)),
     # mmsegmentation's files (HR18-Small is W18-Small-v2): Cityscapes, FCN and OCRNet at 40k, 80k and 160k
@@ -258,7 +279,8 @@ RECORDS: tuple[WeightRecord, ...] = (
     _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_80k_ade20k", "20200614_193946-7ba5258d", "41.90"),
     _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_160k_ade20k", "20210829_174739-f1e7c2e7", "33.07"),
     _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_160k_ade20k", "20200614_214426-ca961836", "36.79"),
-    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_160k_ade20k", "20200614_214407-a52fc02c", "42.02", ("ade20k",)),
+    _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_160k_ade20k", "20200614_214407-a52fc02c", "42.02",
+           ("ade20k_mmseg",)),
     _mmseg("seg_hrnetv2_w18_small_v2", "fcn_hr18s_512x512_20k_voc12aug", "20210829_174910-0aceadb4", "65.50"),
     _mmseg("seg_hrnetv2_w18", "fcn_hr18_512x512_20k_voc12aug", "20200617_224503-488d45f7", "72.30"),
     _mmseg("seg_hrnetv2_w48", "fcn_hr48_512x512_20k_voc12aug", "20200617_224419-89de05cd", "75.87"),
@@ -275,7 +297,7 @@ RECORDS: tuple[WeightRecord, ...] = (
     _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_160k_ade20k", "20200615_184505-8e913058", "37.19"),
     _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_160k_ade20k", "20200615_200940-d8fcd9d1", "39.32"),
     _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_160k_ade20k", "20200615_184705-a073726d", "43.25",
-           ("ade20k",)),
+           ("ade20k_mmseg",)),
     _mmseg("seg_hrnetv2_ocr_w18_small_v2", "ocrnet_hr18s_512x512_20k_voc12aug", "20200617_233913-02b04fcb", "71.70"),
     _mmseg("seg_hrnetv2_ocr_w18", "ocrnet_hr18_512x512_20k_voc12aug", "20200617_233932-8954cbb7", "74.75"),
     _mmseg("seg_hrnetv2_ocr_w48", "ocrnet_hr48_512x512_20k_voc12aug", "20200617_233932-9e82080a", "77.72",

@@ -1,5 +1,6 @@
 """Semantic segmentation datasets: Cityscapes, PASCAL-Context (mmsegmentation layout), ADE20K,
-PASCAL VOC 2012 (with SBD's augmented labels) and plain image/mask folders.
+PASCAL VOC 2012 (with SBD's augmented labels), COCO-Stuff 10k (the official HRNet lists) and plain
+image/mask folders.
 
 Every dataset yields ``(image, label, meta)``: without a transform the image is uint8 RGB
 (H, W, 3) and the label int64 (H, W) of train ids with 255 = ignore; a transform turns them into
@@ -20,9 +21,10 @@ from torch.utils.data import Dataset
 
 from hrseg.utils.image_io import IMAGE_SUFFIXES, read_image  # noqa: F401  (IMAGE_SUFFIXES re-exported)
 from hrseg.meta.classes import (
-    ADE20K_CLASSES, ADE20K_PALETTE, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES,
-    PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES, PASCAL_CONTEXT_60_PALETTE, VOC_CLASSES, VOC_PALETTE,
-    cityscapes_labelid_to_trainid, make_palette,
+    ADE20K_CLASSES, ADE20K_PALETTE, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, COCO_STUFF_CLASSES, COCO_STUFF_PALETTE,
+    IGNORE_INDEX, PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_59_PALETTE, PASCAL_CONTEXT_60_CLASSES,
+    PASCAL_CONTEXT_60_PALETTE, VOC_CLASSES, VOC_PALETTE, cityscapes_labelid_to_trainid, coco_stuff_id_to_class,
+    make_palette,
 )
 from hrseg.errors import ConfigError, DataError
 
@@ -272,6 +274,42 @@ class VOCDataset(SegDataset):
     def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
         _check_values(raw, 20, path, "expected VOC's class indices 0..20 (a palette PNG) and 255")
         return raw.astype(np.int64)
+
+
+class CocoStuffDataset(SegDataset):
+    """COCO-Stuff 10k as the official HRNet code reads it (lib/datasets/cocostuff.py): ``{root}/{split}.lst``,
+    a line per sample naming the image and the label PNG relative to ``root``
+    (``val/image/COCO_train2014_000000000825.jpg val/label/COCO_train2014_000000000825.png``); the label
+    holds the release's ids (0 unlabeled, 1..182, as in its ``.mat`` files), mapped to the 171 classes
+    (:func:`~hrseg.meta.classes.coco_stuff_id_to_class`: unlabeled and the 11 unused ids ignored).
+    COCO-Stuff 164k's PNGs count from 0 (0 = person): they are not this format."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", transform: SegTransform | None = None,
+                 seed: int = 0) -> None:
+        root = Path(root)
+        list_file = root / f"{split}.lst"
+        if not list_file.is_file():
+            raise DataError(f"{list_file}: split list not found (COCO-Stuff: '<image> <label>' per line)")
+        samples = []
+        for number, line in enumerate(list_file.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise DataError(f"{list_file}, line {number}: expected '<image> <label>', got {line.strip()!r}")
+            image, label = root / parts[0], root / parts[1]
+            for path, what in ((image, "image"), (label, "label")):
+                if not path.is_file():
+                    raise DataError(f"{path}: {what} file not found (listed in {list_file}, line {number})")
+            samples.append((image, label))
+        if not samples:
+            raise DataError(f"{list_file}: split list is empty")
+        self._classes_of = coco_stuff_id_to_class()
+        super().__init__(samples, COCO_STUFF_CLASSES, COCO_STUFF_PALETTE, transform, seed)
+
+    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        _check_values(raw, 182, path, "expected COCO-Stuff 10k's ids: 0 = unlabeled, 1..182 = the classes")
+        return self._classes_of[raw].astype(np.int64)
 
 
 class FolderSegDataset(SegDataset):

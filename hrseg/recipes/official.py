@@ -1,25 +1,11 @@
-"""The shipped recipes beside the official ones, field by field, and what ``--dry-run`` prints.
-
-:data:`OFFICIAL` holds, for every shipped recipe, the official value of each field and the file
-it comes from; :data:`NOT_IN_CONFIG` the official details a config field cannot express, with
-what hrseg does instead and why. :func:`render` writes ``docs/recipes.md`` from them and the
-configs (``python -m hrseg.recipes > docs/recipes.md``); tests/test_recipes.py checks that the
-page is current and that every field of every recipe equals its official value.
+"""The official recipes' values, field by field: for every shipped recipe (:data:`OFFICIAL`) the official value
+of each config field and the file it comes from, and (:data:`NOT_IN_CONFIG`) the official details a config
+field cannot express, with what hrseg does instead and why. Data only; :mod:`hrseg.recipes` renders and
+checks them against the configs.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any, Callable, Mapping
-
-from hrseg.engine.schedules import scale_lr
-from hrseg.inference.segmentation import resolve_test_settings
-from hrseg.tasks.detection import load_det_config
-from hrseg.tasks.multi import load_multi_config
-from hrseg.tasks.pose import load_pose_config
-from hrseg.tasks.segmentation import load_seg_config
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+from typing import Any
 
 POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
@@ -76,40 +62,60 @@ def _pose(width: int, size: tuple[int, int], sigma: int, batch: int, data: str =
     return f"{POSE_REPO} {yaml}", rows
 
 
+# What the official segmentation YAMLs set per dataset (HRNet-OCR branch, experiments/<dataset>/):
+# images per GPU, crop (H, W), BASE_SIZE, LR, WD, END_EPOCH, NONBACKBONE_MULT (1: no NONBACKBONE_KEYWORDS)
+_SEG_YAML = {"cityscapes": (3, [512, 1024], 2048, 0.01, 5e-4, 484, 1.0),
+             "pascal": (4, [520, 520], 520, 1e-3, 1e-4, 200, 10.0),
+             "ade20k": (4, [520, 520], 520, 0.02, 1e-4, 120, 1.0),
+             "cocostuff": (4, [520, 520], 520, 1e-3, 1e-4, 110, 10.0)}
+_SHORT_SIDE = ("ade20k", "cocostuff")  # their testval resizes the short side first (hrseg.inference.segmentation)
+
+
+def _seg_yaml(dataset: str, name: str, classes: int, ohem: bool) -> str:
+    if dataset == "cityscapes":
+        return (f"experiments/cityscapes/{name}_train{'_ohem' if ohem else ''}"
+                "_512x1024_sgd_lr1e-2_wd5e-4_bs_12_epoch484.yaml")
+    if dataset in _SHORT_SIDE:  # the published files: OHEM (README)
+        lr, epochs = ("2e-2", 120) if dataset == "ade20k" else ("1e-3", 110)
+        return f"experiments/{dataset}/{name}_520x520_ohem_sgd_lr{lr}_wd1e-4_bs_16_epoch{epochs}.yaml"
+    cls = classes if name.endswith("ocr_w48") else 59  # the W48 60-class run: the 59-class YAML with 60 classes
+    return f"experiments/pascal_ctx/{name}_cls{cls}_520x520_sgd_lr1e-3_wd1e-4_bs_16_epoch200.yaml" + (
+        " with DATASET.NUM_CLASSES 60" if cls != classes else "")
+
+
 def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str, list[Row]]:
-    city = dataset == "cityscapes"
+    city, short = dataset == "cityscapes", dataset in _SHORT_SIDE
     name = "seg_hrnet_ocr_w48" if ocr else "seg_hrnet_w48"
-    if city:
-        yaml = f"experiments/cityscapes/{name}_train{'_ohem' if ohem else ''}_512x1024_sgd_lr1e-2_wd5e-4_bs_12_epoch484.yaml"
-    else:  # the W48 60-class run: the 59-class YAML with DATASET.NUM_CLASSES 60
-        cls = classes if ocr else 59
-        yaml = f"experiments/pascal_ctx/{name}_cls{cls}_520x520_sgd_lr1e-3_wd1e-4_bs_16_epoch200.yaml" + (
-            " with DATASET.NUM_CLASSES 60" if cls != classes else "")
-    batch, crop, base = (3, [512, 1024], 2048) if city else (4, [520, 520], 520)
+    batch, crop, base, lr, wd, epochs, head_mult = _SEG_YAML[dataset]
+    scale_factor = 11 if dataset == "ade20k" and not ocr else 16
+    align = ("lib/config/default.py MODEL.ALIGN_CORNERS True" + (" (the YAML leaves it)" if short else "")
+             if ocr or short else "YAML MODEL.ALIGN_CORNERS False" if city else "W48 YAMLs of the repository: False")
     rows: list[Row] = [
         ("model.name", "seg_hrnetv2_ocr_w48" if ocr else "seg_hrnetv2_w48", f"YAML MODEL.NAME {name[:-4]}, STAGE*"),
         ("model.num_classes", classes, "YAML DATASET.NUM_CLASSES"),
-        ("model.align_corners", ocr, ("lib/config/default.py MODEL.ALIGN_CORNERS True" if ocr
-         else "YAML MODEL.ALIGN_CORNERS False" if city else "W48 YAMLs of the repository: False")
-         + "; the test's final resize too (lib/datasets/base_dataset.py inference; hrseg: test.align_corners None)"),
+        ("model.align_corners", ocr or short,
+         align + "; the test's final resize too (lib/datasets/base_dataset.py inference; hrseg: "
+         "test.align_corners None)"),
         ("data.crop_size", crop, f"YAML TRAIN.IMAGE_SIZE [{crop[1]}, {crop[0]}] (W, H)"),
         ("data.base_size", base, "YAML TRAIN.BASE_SIZE"),
-        ("data.scale_range", [0.5, 2.1], "lib/datasets/base_dataset.py gen_sample: 0.5 + random.randint(0, 16) / 10"),
-        ("data.scale_step", 0.1, "same line (randint includes 16: 17 scales)"),
+        ("data.scale_range", [0.5, 0.5 + scale_factor / 10],
+         f"lib/datasets/base_dataset.py gen_sample: 0.5 + random.randint(0, {scale_factor}) / 10"
+         + (" (YAML TRAIN.SCALE_FACTOR)" if short else "")),
+        ("data.scale_step", 0.1, f"same line (randint includes {scale_factor}: {scale_factor + 1} scales)"),
         ("data.pad_value", [0, 0, 0], "lib/datasets/base_dataset.py rand_crop: pad with (0, 0, 0)"),
         ("data.flip", True, "YAML TRAIN.FLIP"),
         ("data.batch_size", batch, "YAML TRAIN.BATCH_SIZE_PER_GPU"),
         ("optimizer.reference_batch", 4 * batch, "YAML GPUS (0,1,2,3) x TRAIN.BATCH_SIZE_PER_GPU"),
         ("optimizer.type", "SGD", "YAML TRAIN.OPTIMIZER sgd"),
-        ("optimizer.lr", 0.01 if city else 1e-3, "YAML TRAIN.LR"),
+        ("optimizer.lr", lr, "YAML TRAIN.LR"),
         ("optimizer.momentum", 0.9, "YAML TRAIN.MOMENTUM"),
-        ("optimizer.weight_decay", 5e-4 if city else 1e-4, "YAML TRAIN.WD"),
+        ("optimizer.weight_decay", wd, "YAML TRAIN.WD"),
         ("optimizer.nesterov", False, "YAML TRAIN.NESTEROV"),
-        ("optimizer.head_lr_mult", 1.0 if city else 10.0, "YAML TRAIN.NONBACKBONE_KEYWORDS (none: one group)" if city
+        ("optimizer.head_lr_mult", head_mult, "YAML TRAIN.NONBACKBONE_KEYWORDS (none: one group)" if head_mult == 1.0
          else "YAML TRAIN.NONBACKBONE_MULT 10 on NONBACKBONE_KEYWORDS (all outside the backbone)"),
         ("schedule.type", "poly", "lib/utils/utils.py adjust_learning_rate, every iteration"),
         ("schedule.power", 0.9, "tools/train.py / lib/core/function.py: adjust_learning_rate(..., 0.9 power)"),
-        ("train.max_epochs", 484 if city else 200, "YAML TRAIN.END_EPOCH"),
+        ("train.max_epochs", epochs, "YAML TRAIN.END_EPOCH"),
         ("train.sync_bn", True, "lib/models/bn_helper.py: BatchNorm2d = nn.SyncBatchNorm (4 processes)"),
         ("loss.ohem", ohem, "YAML LOSS.USE_OHEM"),
         ("loss.ohem_thresh", 0.9, "YAML LOSS.OHEMTHRES"),
@@ -126,10 +132,14 @@ def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str
                  ("test.scales", [1.0], "YAML TEST.MULTI_SCALE false (SCALE_LIST [1])"),
                  ("test.flip", False, "YAML TEST.FLIP_TEST false")]
     else:
-        rows += [("test.protocol", "official_ms", "README: evaluation of the published PASCAL-Context numbers"),
+        shown = {"pascal": "PASCAL-Context", "ade20k": "ADE20K", "cocostuff": "COCO-Stuff"}[dataset]
+        rows += [("test.protocol", "official_ms", f"README: evaluation of the published {shown} numbers"),
                  ("test.scales", [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], "README: TEST.SCALE_LIST 0.5,...,2.0"),
                  ("test.flip", True, "README: TEST.FLIP_TEST True")]
-    return f"{SEG_REPO} {yaml}", rows
+    if short:
+        rows.append(("test.protocol_dataset", dataset, f"README: DATASET.TEST_SET list/{dataset}/testval.lst "
+                     f"(lib/datasets/{dataset}.py testval: short side 520, padded to a multiple of 8)"))
+    return f"{SEG_REPO} {_seg_yaml(dataset, name, classes, ohem)}", rows
 
 
 def _lip(ocr: bool) -> tuple[str, list[Row]]:
@@ -253,6 +263,11 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "PASCAL-Context 60 W48": ("seg", "seg/hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", False, 60)),
     "PASCAL-Context 59 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context59_520x520.py", _seg("pascal", True, 59)),
     "PASCAL-Context 60 W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_pascal_context60_520x520.py", _seg("pascal", True, 60)),
+    "ADE20K W48 OHEM": ("seg", "seg/hrnetv2_w48_ade20k_520x520_ohem.py", _seg("ade20k", False, 150, True)),
+    "ADE20K W48 + OCR OHEM": ("seg", "seg/ocr_hrnetv2_w48_ade20k_520x520_ohem.py", _seg("ade20k", True, 150, True)),
+    "COCO-Stuff W48 OHEM": ("seg", "seg/hrnetv2_w48_cocostuff_520x520_ohem.py", _seg("cocostuff", False, 171, True)),
+    "COCO-Stuff W48 + OCR OHEM": ("seg", "seg/ocr_hrnetv2_w48_cocostuff_520x520_ohem.py",
+                                  _seg("cocostuff", True, 171, True)),
     "LIP W48": ("seg", "seg/hrnetv2_w48_lip_473x473.py", _lip(False)),
     "LIP W48 + OCR": ("seg", "seg/ocr_hrnetv2_w48_lip_473x473.py", _lip(True)),
     "Faster R-CNN W18": ("det", "det/faster_rcnn_hrnetv2p_w18_1x_coco.py", _det(18)),
@@ -260,6 +275,16 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": ("multi", "multi/multi_hrnetv2p_w32_1x_coco.py", _multi(32)),
 }
+
+def _short_side_notes(dataset: str) -> list[tuple[str, str, str]]:
+    """ADE20K's and COCO-Stuff's: their training resizes the short side first, their validation crops."""
+    return [("training: resize_short_length(520) before gen_sample", "gen_sample's resize alone",
+             "gen_sample sets the long side to 520 x scale whatever came before: the two differ only by rounding"),
+            (f"validation during training (lib/core/function.py validate): list/{dataset}/val.lst, one random "
+             "520x520 crop of the short-side-520 image, the first TEST.NUM_SAMPLES 200 images",
+             "the published testval protocol (test.*) on the whole val split",
+             "the validation only picks best.pth; the published numbers are testval's")]
+
 
 # What a config field cannot say: (official, hrseg, why), per task or per recipe name.
 _MPII_NOTES = [("evaluate: 'Mean@0.1' is row 11 of np.arange(0, 0.51, 0.01), a threshold of 0.11",
@@ -282,6 +307,8 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the published testval protocol (test.*) on the whole val split",
          "the validation only picks best.pth; the published numbers are testval's"),
     ],
+    "ADE20K": _short_side_notes("ade20k"),
+    "COCO-Stuff": _short_side_notes("cocostuff"),
     "Faster R-CNN": [
         ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
          "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
@@ -303,85 +330,3 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the HRNet ImageNet weights were trained on RGB ImageNet-normalised images"),
     ],
 }
-
-
-def load_recipe(config: str | Path, task: str) -> dict[str, Any]:
-    """A recipe's resolved config (the task's defaults under the file)."""
-    loader: Callable[..., dict[str, Any]] = {"pose": load_pose_config, "seg": load_seg_config,
-                                             "det": load_det_config, "multi": load_multi_config}[task]
-    return loader(config)
-
-
-def field(cfg: Mapping[str, Any], path: str) -> Any:
-    """``cfg['a']['b']`` for ``'a.b'``; segmentation ``test.*`` as the protocol resolves it."""
-    if path.split(".")[0] == "test" and "protocol_dataset" in cfg.get("test", {}):
-        cfg = {**cfg, "test": resolve_test_settings(cfg["test"])}
-    value: Any = cfg
-    for key in path.split("."):
-        value = value[key]
-    return value
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal, with tuples as lists and floats to 1e-9."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
-    return a == b
-
-
-def _fmt(value: Any) -> str:
-    text = repr(value) if not isinstance(value, float) else f"{value:.6g}"
-    return text.replace("|", "\\|")
-
-
-def render() -> str:
-    """docs/recipes.md."""
-    out = ["# The recipes, field by field", "",
-           "Generated by `python -m hrseg.recipes > docs/recipes.md` from the config files and the official values "
-           "in `hrseg/recipes.py`; `tests/test_recipes.py` fails when this page is stale or when a field departs "
-           "from its official value. `python tools/train_*.py CONFIG --dry-run` prints the resolved recipe.", "",
-           "Batch sizes are per process; `optimizer.reference_batch` is the official total batch (GPUs x images "
-           "per GPU) the lr is written for. With another total batch the lr is scaled linearly and the log says so "
-           "(`--cfg-options optimizer.auto_scale=False` keeps it). SyncBatchNorm (`train.sync_bn`) takes effect "
-           "with more than one CUDA process; on one process the log says plain BatchNorm is used.", ""]
-    for name, (task, config, (where, rows)) in OFFICIAL.items():
-        cfg = load_recipe(CONFIG_DIR / config, task)
-        out += [f"## {name}: `configs/{config}`", "", f"Official: {where}.", "",
-                "| field | official value | source | hrseg value | same? |", "|---|---|---|---|---|"]
-        for path, official, source in rows:
-            value = field(cfg, path)
-            out.append(f"| `{path}` | {_fmt(official)} | {source} | {_fmt(value)} | "
-                       f"{'same' if same(value, official) else '**different**'} |")
-        for key, notes in NOT_IN_CONFIG.items():
-            if key == task or name.startswith(key):
-                out += [f"| (not a config field) | {o} | | {h} | {'same' if w == 'same' else 'different: ' + w} |"
-                        for o, h, w in notes]
-        out.append("")
-    return "\n".join(out)
-
-
-def describe(cfg: Mapping[str, Any], processes: int = 1) -> str:
-    """The resolved recipe as ``--dry-run`` prints it: every section, then the total batch, the
-    effective learning rate and the BatchNorm the run will use."""
-    lines = []
-    for section in ("model", "data", "loss", "optimizer", "schedule", "train", "test", "progressive", "load_from"):
-        if section in cfg:
-            value = field(cfg, "test") if section == "test" else cfg[section]
-            text = ", ".join(f"{k}={v!r}" for k, v in value.items()) if isinstance(value, Mapping) else repr(value)
-            lines.append(f"{section}: {text}")
-    total = int(cfg["data"]["batch_size"]) * processes
-    _, note = scale_lr(cfg["optimizer"], total)
-    lines.append(f"total batch: {cfg['data']['batch_size']} per process x {processes} process(es) = {total}")
-    lines.append(f"effective learning rate: {note}")
-    sync = cfg["train"].get("sync_bn")
-    lines.append("BatchNorm: " + ("SyncBatchNorm over all processes (CUDA)" if sync and processes > 1
-                                  else "plain BatchNorm per process" + (" (one process)" if processes == 1 else "")))
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":  # python -m hrseg.recipes > docs/recipes.md
-    sys.stdout.write(render() + "\n")
