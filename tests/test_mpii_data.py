@@ -195,6 +195,15 @@ def test_a_perfect_network_scores_one_and_noise_less(mpii_root: Path, tmp_path: 
     assert set(metrics.values()) == {1.0}, metrics
     results = json.loads(Path(details["results"]).read_text())
     assert sorted(r["person"] for r in results) == [i.ann_id for i in dataset.instances]
+    # the official pred.mat layout: a 1-based row per person of the file, zeros for those left out
+    preds = loadmat(tmp_path / "results_keypoints_val.mat")["preds"]
+    assert preds.shape == (len(people), 16, 2)
+    rows = [r["person"] for r in results]
+    keypoints = np.array([r["keypoints"] for r in results]).reshape(-1, 16, 3)[..., :2]
+    np.testing.assert_allclose(preds[rows], keypoints + 1, atol=1e-3)
+    assert not preds[sorted(set(range(len(people))) - set(rows))].any()
+    gt = load_mpii_ground_truth(mpii_root / "annot" / "gt_valid.mat").take(np.array(rows))
+    assert np.abs(preds[rows] - gt.joints)[gt.visible].max() < 0.5  # the perfect network's joints, 1-based
     for cells, low, high in ((2, 0.9, 1.0), (4, 0.0, 0.5)):  # 8 or 16 crop pixels, about 0.4 or 0.75 head sizes
         shifted = _Oracle(dataset)
         shifted.maps = torch.roll(shifted.maps, cells, dims=-1)
@@ -220,6 +229,38 @@ def test_training_and_testing_on_mpii_files(mpii_root: Path, tmp_path: Path, cap
     assert "MPII PCKh" in printed and "| Head | Shoulder |" in printed
     tested = json.loads((tmp_path / "test" / "metrics_test.json").read_text())
     assert tested["PCKh"] == pytest.approx(final["PCKh"], abs=1e-9)
+
+
+def _test_split(mpii_root: Path) -> str:
+    """MPII's test file as the official ``annot/test.json`` is: the val people without their joints."""
+    path = mpii_root / "annot" / "test.json"
+    people = json.loads((mpii_root / "annot" / "valid.json").read_text())
+    path.write_text(json.dumps([{k: v for k, v in p.items() if k not in ("joints", "joints_vis")} for p in people]))
+    return "annot/test.json"
+
+
+def test_the_test_split_is_predicted_into_the_official_pred_mat(mpii_root: Path, tmp_path: Path, capsys):
+    """The test file has no joints: its people are cropped as the val file's, predicted, and written in the
+    official pred.mat layout (the same as the val file's for the same network); no PCKh, no .mat needed."""
+    options = {**MPII_OPTIONS, "data.root": str(mpii_root), "test.flip": False, "test.optimize": False}
+    cfg = TASK.load_config(None, options)
+    val_set = TASK.build_dataset(cfg, "val")
+    TASK.evaluate(_Oracle(val_set), val_set, cfg, out_dir=tmp_path / "val")
+    cfg = TASK.load_config(None, {**options, "data.val.ann_file": _test_split(mpii_root), "data.val.gt_file": None})
+    test_set = TASK.build_dataset(cfg, "val")
+    assert not test_set.coco.annotated and len(test_set) == len(val_set)
+    assert [i.center.tolist() for i in test_set.instances] == [i.center.tolist() for i in val_set.instances]
+    metrics, details = TASK.evaluate(_Oracle(val_set), test_set, cfg, out_dir=tmp_path / "test")
+    assert metrics == {}
+    np.testing.assert_array_equal(loadmat(tmp_path / "test" / "results_keypoints_val.mat")["preds"],
+                                  loadmat(tmp_path / "val" / "results_keypoints_val.mat")["preds"])
+    TASK.report((metrics, details), cfg, test_set, "test")
+    assert "no metrics (the split has no joints to score" in capsys.readouterr().out
+    (mpii_root / "annot" / "mixed.json").write_text(json.dumps(
+        json.loads((mpii_root / "annot" / "test.json").read_text())[:1]
+        + json.loads((mpii_root / "annot" / "valid.json").read_text())[1:2]))
+    with pytest.raises(DataError, match="person 1 has joints where person 0 has none"):
+        MpiiKeypoints(mpii_root / "annot" / "mixed.json", mpii_root)
 
 
 def test_mpii_config_errors(mpii_root: Path):
@@ -264,3 +305,9 @@ def test_a_published_mpii_file_tested_with_the_recipe(publish_as, mpii_root: Pat
     assert "MPII PCKh" in capsys.readouterr().out
     tested = json.loads((tmp_path / "metrics_test.json").read_text())
     assert 0.0 <= tested["PCKh"] <= 1.0 and tested["run"]["weights"] == record.name
+    # the test split, for the benchmark: the predictions in the official pred.mat layout, no metrics
+    split = [f"data.val.ann_file={_test_split(mpii_root)}", "data.val.gt_file=None"]
+    assert test_pose.main([*args[:4], str(tmp_path / "test_split"), *args[5:], *split]) == 0
+    assert "no metrics (the split has no joints to score" in capsys.readouterr().out
+    people = json.loads((mpii_root / "annot" / "test.json").read_text())
+    assert loadmat(tmp_path / "test_split" / "results_keypoints_test.mat")["preds"].shape == (len(people), 16, 2)

@@ -151,7 +151,7 @@ class PoseTask(Task):
         if not train:  # a missing val image or PCKh's .mat stops a run before its first epoch, not at its evaluation
             dataset.check_files()
             dataset.gt_file = gt_file
-            if people is not None and (gt_file is None or not gt_file.is_file()):
+            if people is not None and people.annotated and (gt_file is None or not gt_file.is_file()):
                 state = f"not found: {gt_file}" if gt_file else "not set"
                 raise ConfigError(f"data.{split}.gt_file: MPII's PCKh needs its ground-truth .mat (the head boxes), "
                                   f"{state} (official: annot/gt_valid.mat, mmpose: annotations/mpii_gt_val.mat)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,7 +17,7 @@ from torch.utils.data import DataLoader, Subset
 from hrseg.backends import inference_runner
 from hrseg.codecs.msra import HeatmapCodec
 from hrseg.data.pose.dataset import CocoPoseDataset, pose_collate
-from hrseg.data.pose.mpii import MpiiKeypoints, load_mpii_ground_truth
+from hrseg.data.pose.mpii import MpiiKeypoints, load_mpii_ground_truth, write_mpii_predictions
 from hrseg.engine import all_gather_object, get_rank, get_world_size
 from hrseg.errors import DataError
 from hrseg.evaluation.coco_keypoints import evaluate_keypoints, format_table
@@ -102,28 +103,38 @@ def _evaluate_mpii(model: nn.Module, dataset: CocoPoseDataset, test_cfg: Mapping
                    codec: HeatmapCodec | None, name: str | None, gt_file: str | os.PathLike | None
                    ) -> dict[str, float]:
     """PCKh of one prediction per annotated person; the ground truth's rows are the people's places in
-    the annotation file (a subset of images, or people left out for want of a centre, still line up)."""
-    if gt_file is None:
-        raise DataError(f"{dataset.coco.ann_file}: MPII's PCKh needs the ground-truth .mat with the head boxes "
-                        "(data.val.gt_file: the official annot/gt_valid.mat, mmpose's annotations/mpii_gt_val.mat)")
-    gt = load_mpii_ground_truth(gt_file)
-    if gt.num_people != len(dataset.coco.people):
-        raise DataError(f"{gt_file}: {gt.num_people} people, but {dataset.coco.ann_file} lists "
-                        f"{len(dataset.coco.people)}: the .mat is not this file's ground truth")
+    the annotation file (a subset of images, or people left out for want of a centre, still line up).
+    Beside ``out_json`` the official ``pred.mat`` layout (``<out_json stem>.mat``); the test file, without
+    joints, gets only those (no metrics)."""
+    annotation = dataset.coco
+    gt = None
+    if annotation.annotated:
+        if gt_file is None:
+            raise DataError(f"{annotation.ann_file}: MPII's PCKh needs the ground-truth .mat with the head boxes "
+                            "(data.val.gt_file: the official annot/gt_valid.mat, mmpose's annotations/mpii_gt_val.mat)")
+        gt = load_mpii_ground_truth(gt_file)
+        if gt.num_people != len(annotation.people):
+            raise DataError(f"{gt_file}: {gt.num_people} people, but {annotation.ann_file} lists "
+                            f"{len(annotation.people)}: the .mat is not this file's ground truth")
     people = predict_people(model, dataset, test_cfg, batch_size, num_workers, codec=codec, name=name)
     rows = np.array([dataset.instances[i].ann_id for i in people["index"]], dtype=np.int64)
-    stats = evaluate_pckh(people["preds"], gt.take(rows), source=str(gt_file))
     if out_json is not None and get_rank() == 0:
-        write_json(out_json, [{"image": dataset.coco.people[r]["image"], "person": int(r),
+        write_json(out_json, [{"image": annotation.people[r]["image"], "person": int(r),
                                "keypoints": np.concatenate([p, s], axis=1).round(3).ravel().tolist()}
                               for r, p, s in zip(rows, people["preds"], people["maxvals"])], indent=None)
+        write_mpii_predictions(Path(out_json).with_suffix(".mat"), people["preds"], rows, len(annotation.people))
+    if gt is None:  # the test split: predictions for the benchmark, nothing to score here
+        return {}
+    stats = evaluate_pckh(people["preds"], gt.take(rows), source=str(gt_file))
     if verbose and get_rank() == 0:
         print(format_pckh(stats, "MPII PCKh"))
     return stats
 
 
 def format_metrics(stats: Mapping[str, float], title: str) -> str:
-    """The report's table: PCKh's for MPII's metrics, else COCO's keypoint AP."""
+    """The report's table: PCKh's for MPII's metrics, else COCO's keypoint AP (none: a split without joints)."""
+    if not stats:
+        return f"{title}: no metrics (the split has no joints to score; the predictions are in the results)"
     if "PCKh" in stats:
         return format_pckh(dict(stats), f"MPII PCKh, {title}")
     return format_table(dict(stats), title=f"COCO keypoints, {title}")
