@@ -240,6 +240,8 @@ def test_official_ms_is_the_published_setting_and_needs_a_dataset():
     assert set(OFFICIAL_MS) == {"cityscapes", "pascal_context", "lip", "ade20k", "cocostuff"}
     with pytest.raises(ConfigError, match="protocol_dataset"):
         resolve_test_settings(dict(protocol="official_ms"))
+    with pytest.raises(ConfigError, match="resizes the short side to test.base_size"):
+        resolve_test_settings(dict(protocol="official", protocol_dataset="ade20k"))
     with pytest.raises(ConfigError, match="test.protocol"):
         resolve_test_settings(dict(protocol="offical"))
 

@@ -113,6 +113,8 @@ def resolve_test_settings(test_cfg: Mapping[str, Any]) -> dict[str, Any]:
                           f"{', '.join(OFFICIAL_MS)} (got {dataset!r})")
     if protocol == "official_ms":
         cfg.update(OFFICIAL_MS[dataset])
+    if protocol is not None and dataset in SHORT_SIDE_STRIDE and not cfg["base_size"]:
+        raise ConfigError(f"test.protocol_dataset={dataset!r} resizes the short side to test.base_size: set it (520)")
     return cfg
 
 

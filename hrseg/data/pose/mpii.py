@@ -70,7 +70,11 @@ class MpiiKeypoints:
         self.ann_file, self.image_dir = Path(ann_file), Path(image_dir)
         self.aspect_ratio = int(input_size[1]) / int(input_size[0])
         self.padding = padding
-        self.people = self._read(load_json(self.ann_file, "MPII annotation"))
+        people = load_json(self.ann_file, "MPII annotation")
+        # the test file has no joints at all: people to predict, not to score
+        self.annotated = not isinstance(people, list) or not people or not isinstance(people[0], dict) \
+            or "joints" in people[0]
+        self.people = self._read(people)
         self.num_joints = len(self.people[0]["joints"]) if self.annotated else MPII_PERSON.num_joints
         self.ids = _image_ids([p["image"] for p in self.people])
         self.num_images = len(self.ids)
@@ -84,8 +88,6 @@ class MpiiKeypoints:
         if not isinstance(people, list) or not people:
             raise DataError(f"{where}: expected MPII's annotation format, a JSON list of people "
                             "(image, center, scale, joints, joints_vis)")
-        # the test file has no joints at all: people to predict, not to score
-        self.annotated = not isinstance(people[0], dict) or "joints" in people[0]
         k = None if self.annotated else MPII_PERSON.num_joints
         for i, person in enumerate(people):
             require_fields(person, _FIELDS if self.annotated else _FIELDS[:3], self.ann_file, f"person {i}")
