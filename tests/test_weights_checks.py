@@ -89,13 +89,15 @@ def test_an_mmdet_file_without_its_classifier_is_one_clear_error(official_state,
 
 
 def test_mmdet_refusals_name_the_file(tmp_path):
-    """FCOS (another head) and a Mask R-CNN file whose mask head is incomplete: refused, naming the file."""
+    """A single-stage detector other than FCOS (RetinaNet's head: no centerness) and a Mask R-CNN file whose
+    mask head is incomplete: refused, naming the file."""
     t = torch.zeros(2)
-    fcos = tmp_path / "fcos_hrnetv2p_w32_gn.pth"
-    torch.save({"backbone.conv1.weight": t, "neck.reduction_conv.conv.weight": t, "bbox_head.conv_cls.weight": t},
-               fcos)
-    with pytest.raises(CheckpointError, match=r"fcos_hrnetv2p_w32_gn\.pth: mmdetection single-stage \(FCOS\)"):
-        load_checkpoint(hrseg.build_model("hrnet_w18_small_v1"), fcos)
+    retina = tmp_path / "retinanet_hrnetv2p_w32.pth"
+    torch.save({"backbone.conv1.weight": t, "neck.reduction_conv.conv.weight": t, "bbox_head.retina_cls.weight": t},
+               retina)
+    with pytest.raises(CheckpointError, match=r"retinanet_hrnetv2p_w32\.pth: an mmdetection single-stage detector "
+                                              r"other than FCOS"):
+        load_checkpoint(hrseg.build_model("hrnet_w18_small_v1"), retina)
     mask = {"rpn_head.rpn_conv.weight": t, "roi_head.bbox_head.fc_cls.weight": t,
             "roi_head.mask_head.convs.0.conv.weight": t}
     with pytest.raises(CheckpointError, match=r"mask\.pth: not an mmdetection Mask R-CNN mask head"):

@@ -23,7 +23,8 @@ mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
   test config. Differences: torchvision's FCOS head samples positives near the box centres
   (radius 1.5), regresses with a GIoU loss and puts centerness on the regression branch;
   mmdetection's HRNet FCOS config uses neither centre sampling nor GIoU and puts centerness on
-  the classification branch.
+  the classification branch. ``head_type="mmdetection"`` builds mmdetection's head and test instead
+  (:class:`MMDetFCOS`, :mod:`hrseg.models.fcos_mmdet`), for its published files: inference only.
 
 Labels are contiguous, 1..K, with 0 the background (torchvision's convention): ``num_classes``
 is K + 1, 81 for COCO. Images are padded to a multiple of the coarsest stride, so every level's
@@ -51,6 +52,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from hrseg.checkpoint import DETECTOR_HRNET, DETECTOR_NECK, LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
+from hrseg.models.fcos_mmdet import MMDetFCOSHead, decode_detections
 from hrseg.models.pyramid import HRNetV2p
 from hrseg.models.registry import ModelInfo, model_info, register_model
 
@@ -223,6 +225,29 @@ class HRNetFCOS(FCOS):
     checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
 
 
+class MMDetFCOS(HRNetFCOS):
+    """FCOS with mmdetection's head and test (:mod:`hrseg.models.fcos_mmdet`), for its published files:
+    the points are the anchors' centres moved by half a stride, the labels mmdetection's + 1. It is not
+    trained: mmdetection's losses (focal, IoU, centerness on its targets) are not torchvision's."""
+
+    def postprocess_detections(self, head_outputs: dict[str, list[torch.Tensor]], anchors: list[list[torch.Tensor]],
+                               image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for i, (levels, size) in enumerate(zip(anchors, image_shapes)):
+            points = [(a[:, :2] + a[:, 2:]) / 2 + (a[0, 2] - a[0, 0]) / 2 for a in levels]  # (x + 0.5) * stride
+            found = decode_detections([x[i] for x in head_outputs["cls_logits"]],
+                                      [x[i] for x in head_outputs["bbox_regression"]],
+                                      [x[i] for x in head_outputs["bbox_ctrness"]], points, tuple(size),
+                                      self.score_thresh, self.topk_candidates, self.nms_thresh,
+                                      self.detections_per_img)
+            out.append({**found, "labels": found["labels"] + 1})
+        return out
+
+    def compute_loss(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        raise ConfigError("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; it is "
+                          "not trained in hrseg: train the default head (head_type='torchvision')")
+
+
 def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_stride: int = 1,
                            norm_eval: bool = False, backbone: Mapping[str, Any] | None = None
                            ) -> PyramidBackbone:
@@ -263,17 +288,24 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
 @detector_options("det_fcos", FCOS_OPTIONS)
 def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
                max_size: int = 1333, out_channels: int = 256, num_convs: int = 4, norm_eval: bool = False,
-               backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFCOS:
-    """FCOS HRNetV2p; ``detector_options`` go to torchvision's ``FCOS`` (:data:`FCOS_OPTIONS`: ``score_thresh``,
-    ...); any other key, or a value out of its range, is a :class:`ConfigError`."""
+               backbone: Mapping[str, Any] | None = None, head_type: str = "torchvision",
+               **detector_options: Any) -> HRNetFCOS:
+    """FCOS HRNetV2p; ``head_type`` "torchvision" (trained here) or "mmdetection" (its published files,
+    :class:`MMDetFCOS`); ``detector_options`` go to torchvision's ``FCOS`` (:data:`FCOS_OPTIONS`:
+    ``score_thresh``, ...); any other key, or a value out of its range, is a :class:`ConfigError`."""
+    if head_type not in ("torchvision", "mmdetection"):
+        raise ConfigError(f"det_fcos: head_type is 'torchvision' or 'mmdetection', not {head_type!r}")
     body = build_pyramid_backbone(hrnet_name, out_channels, 2, norm_eval, backbone)
     # One "anchor" per location whose size is the stride: torchvision's FCOS takes the object
     # size ranges of the levels as 4x and 8x that size (0-64, 64-128, ... 512-inf at 8...128).
     anchors = AnchorGenerator(tuple((s,) for s in body.strides), ((1.0,),) * len(body.strides))
-    head = FCOSHead(out_channels, 1, num_classes, num_convs)
     options = dict(size_divisible=max(body.strides), score_thresh=0.05, nms_thresh=0.5) | detector_options
+    if head_type == "mmdetection":  # 80 sigmoid classes, no background output
+        head = MMDetFCOSHead(out_channels, num_classes - 1, num_convs, len(body.strides))
+        return MMDetFCOS(body, num_classes, min_size=_size(min_size), max_size=max_size, anchor_generator=anchors,
+                         head=head, **options)
     return HRNetFCOS(body, num_classes, min_size=_size(min_size), max_size=max_size, anchor_generator=anchors,
-                     head=head, **options)
+                     head=FCOSHead(out_channels, 1, num_classes, num_convs), **options)
 
 
 def _size(min_size: int | Sequence[int]) -> int | tuple[int, ...]:

@@ -326,7 +326,8 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
         ("FCOSHead: no centre sampling, IoU loss, centerness on the classification branch",
          "torchvision's FCOSHead: centre sampling (radius 1.5), GIoU loss, centerness on the regression branch",
          "hrseg builds on torchvision's detectors; expect the AP to differ slightly from mmdetection's"),
-        ("caffe-style input: BGR, mean [102.98, 115.95, 122.77], std 1", "RGB, ImageNet mean / std",
-         "the HRNet ImageNet weights were trained on RGB ImageNet-normalised images"),
+        ("input: BGR (img_norm_cfg to_rgb=False), ImageNet's mean / std in BGR order", "RGB, ImageNet mean / std",
+         "the same normalisation in the other channel order: the ImageNet HRNet weights are RGB; mmdetection's "
+         "files load with the first convolution's input channels reversed (hrseg.weights.mmdet.convert_fcos)"),
     ],
 }

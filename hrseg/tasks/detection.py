@@ -319,8 +319,11 @@ class DetTask(Task):
         return load_config(None, cfg_options, cfg, self.open_keys)
 
     def config_for_record(self, record: Any, cfg_options: Any) -> dict[str, Any]:
-        """Published COCO detectors: COCO's 80 classes in label order."""
-        return self.config_for_model(record.model, {"classes": coco80_categories()}, cfg_options)
+        """Published COCO detectors: COCO's 80 classes in label order, the head the file fills (mmdetection's
+        FCOS head: ``model.head_type``)."""
+        cfg = self.config_for_model(record.model, {"classes": coco80_categories()})
+        cfg["model"].update({k: v for k, v in record.model_options().items() if k != "num_classes"})
+        return load_config(None, cfg_options, cfg, self.open_keys)
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
         if cfg["load_from"]:

@@ -51,8 +51,11 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
   box rows get 4 (unused) background rows, and the model gets mmdetection's unrounded anchors,
   aligned RoIAlign and its RPN test setting (1000 proposals before and after NMS, where the model
   kept the builder's 2000); images are still padded to a multiple of 64 (mmdetection pads to 32),
-  which makes the V2p levels exactly mmdetection's HRFPN. mmdetection FCOS files are refused (a
-  different head). With `pretrained=` (the backbone only) none of this is set.
+  which makes the V2p levels exactly mmdetection's HRFPN. With `pretrained=` (the backbone only)
+  none of this is set.
+- mmdetection FCOS: the model gets mmdetection's FCOS head and test (`head_type="mmdetection"`,
+  docs/detection.md), and the first convolution's input channels are reversed: mmdetection fed
+  these files BGR, hrseg's models take RGB.
 
 ## The person detector in front of pose
 

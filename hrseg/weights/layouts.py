@@ -11,7 +11,7 @@ The facts come from ``reference/openmmlab_meta.json``:
 - ImageNet classification files (timm's safetensors and ``.pth``, the official and OpenMMLab
   mirror files, whose classifier may be named ``head.*``): the backbone is kept, the classifier
   left out and named.
-- mmdetection Faster R-CNN HRNetV2p: :mod:`hrseg.weights.mmdet`.
+- mmdetection Faster R-CNN, Mask R-CNN and FCOS HRNetV2p: :mod:`hrseg.weights.mmdet`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 from hrseg.checkpoint import CLASSIFICATION_HEAD
 from hrseg.errors import CheckpointError
 from hrseg.weights.converted import Converted, rename_prefixes as _rename
-from hrseg.weights.mmdet import convert_faster_rcnn
+from hrseg.weights.mmdet import convert_faster_rcnn, convert_fcos
 
 # An ImageNet file's classifier: the official names, or ``head.*`` in the files the pose recipes use.
 _CLASSIFIER = ("incre_modules.", "downsamp_modules.", "classifier.", "head.")
@@ -35,7 +35,7 @@ def detect_layout(state: Mapping[str, torch.Tensor]) -> str:
     if any(k.startswith("rpn_head.") for k in keys) and any(k.startswith("roi_head.bbox_head.") for k in keys):
         return "mmdet_faster_rcnn"
     if any(k.startswith("neck.") for k in keys) and any(k.startswith("bbox_head.") for k in keys):
-        return "mmdet_single_stage"
+        return "mmdet_fcos" if "bbox_head.conv_centerness.weight" in keys else "mmdet_single_stage"
     if any(k.startswith("roi_heads.box_predictor.") for k in keys) and any(k.startswith("backbone.fpn.") for k in keys):
         return "torchvision"
     if any(k.startswith("decode_head.1.object_context_block.") for k in keys):
@@ -103,10 +103,12 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None,
         return Converted(layout, kept, left, [note])
     if layout == "mmdet_faster_rcnn":
         return convert_faster_rcnn(state, path)
+    if layout == "mmdet_fcos":
+        return convert_fcos(state)
     if layout == "mmdet_single_stage":
-        raise CheckpointError(f"{path}: mmdetection single-stage (FCOS) files need mmdetection's FCOS head, which "
-                              "hrseg's torchvision FCOS is not (GroupNorm, per-level scales, centerness placement, "
-                              "BGR input); only the Faster R-CNN HRNetV2p files load")
+        raise CheckpointError(f"{path}: an mmdetection single-stage detector other than FCOS (no "
+                              "bbox_head.conv_centerness); hrseg loads mmdetection's Faster R-CNN, Mask R-CNN and "
+                              "FCOS HRNetV2p files")
     return Converted(layout, dict(state))
 
 

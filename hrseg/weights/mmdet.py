@@ -1,4 +1,5 @@
-"""mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads).
+"""mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads), and its
+FCOS files on ``det_fcos_hrnetv2p_*`` with mmdetection's head (:func:`convert_fcos`).
 
 What differs between the two, from ``reference/openmmlab_meta.json``, and what is done about it:
 
@@ -80,6 +81,26 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLi
         out.update(masks)
         notes.append(f"mmdet Mask R-CNN: {len(mask_keys)} mask-head tensors converted (a zero background mask row added)")
     return Converted("mmdet_faster_rcnn", out, notes=notes, mmdet_conventions=True)
+
+
+# mmdetection's FCOS head under hrseg's names (hrseg.models.fcos_mmdet keeps mmdetection's inside the head)
+_FCOS_NAMES = {**{k: v for k, v in _NAMES.items() if k.startswith(("backbone.", "neck."))},
+               "bbox_head.": "head."}
+# The first convolution of the HRNet: mmdetection's HRNet FCOS configs feed it BGR (to_rgb=False)
+_FIRST_CONV = "backbone.body.backbone.conv1.weight"
+
+
+def convert_fcos(state: Mapping[str, torch.Tensor]) -> Converted:
+    """An mmdetection FCOS HRNetV2p state dict in the keys of hrseg's ``det_fcos`` with
+    ``head_type="mmdetection"`` (:mod:`hrseg.models.fcos_mmdet`); the first convolution's input
+    channels reversed, so that the model takes RGB as mmdetection's took BGR (its normalisation is
+    ImageNet's in BGR order: exact)."""
+    out = _rename(state, _FCOS_NAMES)
+    notes = ["mmdet FCOS: for det_fcos with head_type='mmdetection'"]
+    if _FIRST_CONV in out:
+        out[_FIRST_CONV] = out[_FIRST_CONV].flip(1)
+        notes.append("the first convolution's input channels reversed (mmdetection fed these weights BGR)")
+    return Converted("mmdet_fcos", out, notes=notes)
 
 
 class UnroundedAnchorGenerator(AnchorGenerator):

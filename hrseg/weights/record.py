@@ -45,7 +45,8 @@ class WeightRecord:
 
     name: str
     url: str
-    layout: str  # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, official, imagenet, timm, torchvision
+    # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, mmdet_fcos, official, imagenet, timm, torchvision
+    layout: str
     source: str
     licence: str
     metric: str  # the published figure, e.g. "AP 0.746"
@@ -97,16 +98,18 @@ class WeightRecord:
         """The maps a pose file's head draws per joint, its recipe's codec's (3 for UDP's combined maps)."""
         return recipe_maps_per_joint(self.meta.get("codec", "msra"))
 
-    def model_options(self) -> dict[str, int]:
+    def model_options(self) -> dict[str, Any]:
         """The registry options the model this file fills is built with, where its head is not the
         model's default: ``num_classes``, ``num_joints`` (a keypoint set other than COCO's),
-        ``maps_per_joint``."""
+        ``maps_per_joint``, ``head_type`` (mmdetection's FCOS head)."""
         options = {"num_classes": self.num_classes} if self.num_classes is not None else {}
         keypoints = KEYPOINT_SETS.get(self.meta.get("keypoints"))
         if keypoints is not None and keypoints is not COCO_PERSON:
             options["num_joints"] = keypoints.num_joints
         if self.maps_per_joint > 1:
             options["maps_per_joint"] = self.maps_per_joint
+        if self.meta.get("head_type"):
+            options["head_type"] = self.meta["head_type"]
         return options
 
     def model_meta(self) -> dict[str, Any]:

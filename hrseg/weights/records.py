@@ -145,6 +145,15 @@ def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...], kind:
                         params, tags, dict(_DET_META))
 
 
+def _fcos(width: int, sched: str, stamp: str, ap: str, tags: tuple[str, ...] = ()) -> WeightRecord:
+    """mmdetection's FCOS HRNetV2p files (GN head, 4 GPUs x 4 images): on ``det_fcos`` with mmdetection's head
+    and test (``head_type="mmdetection"``, :mod:`hrseg.models.fcos_mmdet`); ``sched`` 1x, 2x or 2x_ms640-800."""
+    config = f"fcos_hrnetv2p_w{width}_gn-head_{'mstrain_640-800_' if 'ms' in sched else ''}4x4_{sched[:2]}_coco"
+    return WeightRecord(f"det_fcos_hrnetv2p_w{width}.mmdet_coco_{sched}", f"{MMDET}/{config}/{config}_{stamp}.pth",
+                        "mmdet_fcos", "mmdetection 2.x", APACHE, f"box AP {ap}", "COCO val2017, 1333x800",
+                        {18: 17.50, 32: 37.30}[width], tags, dict(_DET_META, head_type="mmdetection"))
+
+
 RECORDS: tuple[WeightRecord, ...] = (
     # -- pose, mmpose 1.x (the default picks: no login needed) --
     _pose(32, "256x192", "mmpose1x", f"{MMPOSE1}/td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth",
@@ -338,6 +347,12 @@ RECORDS: tuple[WeightRecord, ...] = (
          "box AP 41.2 / mask AP 37.1", ("coco_1x",), "maskrcnn"),
     _det(32, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w32_2x_coco/mask_rcnn_hrnetv2p_w32_2x_coco_20200213-45b75b4d.pth",
          "box AP 42.5 / mask AP 37.8", ("coco",), "maskrcnn"),
+    _fcos(18, "1x", "20201212_100710-4ad151de", "35.3", ("coco_1x",)),
+    _fcos(18, "2x", "20201212_101110-5c575fa5", "38.2", ("coco_2x",)),
+    _fcos(32, "1x", "20201211_134730-cb8055c0", "39.5", ("coco_1x",)),
+    _fcos(32, "2x", "20201212_112133-77b6b9bb", "40.8", ("coco_2x",)),
+    _fcos(18, "2x_ms640-800", "20201212_111651-441e9d9f", "38.3", ("coco",)),
+    _fcos(32, "2x_ms640-800", "20201212_090846-b6f2b49f", "41.9", ("coco",)),
     # -- the person detector in front of top-down pose --
     WeightRecord("fasterrcnn_resnet50_fpn_v2.torchvision_coco",
                  "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "torchvision",
