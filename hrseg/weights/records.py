@@ -139,7 +139,8 @@ def _msra(model: str, url: str, params: float, what: str) -> WeightRecord:
 
 def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...], kind: str = "fasterrcnn") -> WeightRecord:
     """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn or maskrcnn (its metric: box / mask AP)."""
-    params = {"fasterrcnn": {18: 27.49, 32: 47.28}, "maskrcnn": {18: 30.13, 32: 49.93}}[kind][width]
+    params = {"fasterrcnn": {18: 27.49, 32: 47.28, 40: 63.53},
+              "maskrcnn": {18: 30.13, 32: 49.93, 40: 66.17}}[kind][width]
     return WeightRecord(f"det_{kind}_hrnetv2p_w{width}.mmdet_coco_{sched}", url, "mmdet_faster_rcnn",
                         "mmdetection 2.x", APACHE, ap if "AP" in ap else f"box AP {ap}", "COCO val2017, 1333x800",
                         params, tags, dict(_DET_META))
@@ -151,7 +152,7 @@ def _fcos(width: int, sched: str, stamp: str, ap: str, tags: tuple[str, ...] = (
     config = f"fcos_hrnetv2p_w{width}_gn-head_{'mstrain_640-800_' if 'ms' in sched else ''}4x4_{sched[:2]}_coco"
     return WeightRecord(f"det_fcos_hrnetv2p_w{width}.mmdet_coco_{sched}", f"{MMDET}/{config}/{config}_{stamp}.pth",
                         "mmdet_fcos", "mmdetection 2.x", APACHE, f"box AP {ap}", "COCO val2017, 1333x800",
-                        {18: 17.50, 32: 37.30}[width], tags, dict(_DET_META, head_type="mmdetection"))
+                        {18: 17.50, 32: 37.30, 40: 53.54}[width], tags, dict(_DET_META, head_type="mmdetection"))
 
 
 RECORDS: tuple[WeightRecord, ...] = (
@@ -339,6 +340,10 @@ RECORDS: tuple[WeightRecord, ...] = (
          "40.2", ("coco_1x",)),
     _det(32, "2x", f"{MMDET}/faster_rcnn_hrnetv2p_w32_2x_coco/"
          "faster_rcnn_hrnetv2p_w32_2x_coco_20200529_015927-976a9c15.pth", "41.4", ("coco",)),
+    _det(40, "1x", f"{MMDET}/faster_rcnn_hrnetv2p_w40_1x_coco/faster_rcnn_hrnetv2p_w40_1x_coco_20200210-95c1f5ce.pth",
+         "41.2", ("coco_1x",)),
+    _det(40, "2x", f"{MMDET}/faster_rcnn_hrnetv2p_w40_2x_coco/"
+         "faster_rcnn_hrnetv2p_w40_2x_coco_20200512_161033-0f236ef4.pth", "42.1", ("coco",)),
     _det(18, "1x", f"{MMDET}/mask_rcnn_hrnetv2p_w18_1x_coco/mask_rcnn_hrnetv2p_w18_1x_coco_20200205-1c3d78ed.pth",
          "box AP 37.7 / mask AP 34.2", ("coco_1x",), "maskrcnn"),
     _det(18, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w18_2x_coco/mask_rcnn_hrnetv2p_w18_2x_coco_20200212-b3c825b1.pth",
@@ -347,12 +352,19 @@ RECORDS: tuple[WeightRecord, ...] = (
          "box AP 41.2 / mask AP 37.1", ("coco_1x",), "maskrcnn"),
     _det(32, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w32_2x_coco/mask_rcnn_hrnetv2p_w32_2x_coco_20200213-45b75b4d.pth",
          "box AP 42.5 / mask AP 37.8", ("coco",), "maskrcnn"),
+    _det(40, "1x", f"{MMDET}/mask_rcnn_hrnetv2p_w40_1x_coco/"
+         "mask_rcnn_hrnetv2p_w40_1x_coco_20200511_015646-66738b35.pth", "box AP 42.1 / mask AP 37.5", ("coco_1x",),
+         "maskrcnn"),
+    _det(40, "2x", f"{MMDET}/mask_rcnn_hrnetv2p_w40_2x_coco/"
+         "mask_rcnn_hrnetv2p_w40_2x_coco_20200512_163732-aed5e4ab.pth", "box AP 42.8 / mask AP 38.2", ("coco",),
+         "maskrcnn"),
     _fcos(18, "1x", "20201212_100710-4ad151de", "35.3", ("coco_1x",)),
     _fcos(18, "2x", "20201212_101110-5c575fa5", "38.2", ("coco_2x",)),
     _fcos(32, "1x", "20201211_134730-cb8055c0", "39.5", ("coco_1x",)),
     _fcos(32, "2x", "20201212_112133-77b6b9bb", "40.8", ("coco_2x",)),
     _fcos(18, "2x_ms640-800", "20201212_111651-441e9d9f", "38.3", ("coco",)),
     _fcos(32, "2x_ms640-800", "20201212_090846-b6f2b49f", "41.9", ("coco",)),
+    _fcos(40, "2x_ms640-800", "20201212_124752-f22d2ce5", "42.7", ("coco",)),
     # -- the person detector in front of top-down pose --
     WeightRecord("fasterrcnn_resnet50_fpn_v2.torchvision_coco",
                  "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "torchvision",
