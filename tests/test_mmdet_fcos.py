@@ -147,11 +147,18 @@ def test_the_records_and_their_models():
         hrseg.build_model("det_fcos_hrnetv2p_w18_small_v1", head_type="mmdet")
 
 
-def test_it_is_not_trained():
+def test_it_is_not_trained(tmp_path: Path):
+    """Neither by the model (its losses would be mmdetection's) nor by the task, which says so before the
+    first step."""
     model = _small_fcos().train()
     target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
     with pytest.raises(ConfigError, match="not trained in hrseg"):
         model([torch.rand(3, 96, 96)], [target])
+    task = hrseg.tasks.detection.TASK
+    cfg = task.load_config(REPO / "configs" / "det" / "fcos_hrnetv2p_w32_1x_coco.py",
+                           {"model.name": "det_fcos_hrnetv2p_w18_small_v1", "model.head_type": "mmdetection"})
+    with pytest.raises(ConfigError, match="not trained in hrseg"):
+        task.training_step(cfg, task.build_model(cfg), None)
 
 
 def test_a_published_fcos_name_through_hrseg_test(publish_as, shared_data: Path, tmp_path: Path, capsys):

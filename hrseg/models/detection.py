@@ -243,9 +243,14 @@ class MMDetFCOS(HRNetFCOS):
             out.append({**found, "labels": found["labels"] + 1})
         return out
 
+    trainable: ClassVar[bool] = False  # the tasks refuse to train it before the first step
+
     def compute_loss(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        raise ConfigError("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; it is "
-                          "not trained in hrseg: train the default head (head_type='torchvision')")
+        raise ConfigError(NOT_TRAINED)
+
+
+NOT_TRAINED = ("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; it is not trained "
+               "in hrseg: train the default head (head_type='torchvision')")
 
 
 def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_stride: int = 1,
