@@ -16,6 +16,7 @@ from torchvision.ops import batched_nms
 import hrseg
 from hrseg.errors import ConfigError
 from hrseg.models.detection import MMDetFCOS
+from hrseg.tasks.detection import TASK as DET_TASK
 from hrseg.weights import get_weights
 from hrseg.weights.layouts import convert, detect_layout
 
@@ -154,7 +155,7 @@ def test_it_is_not_trained(tmp_path: Path):
     target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
     with pytest.raises(ConfigError, match="not trained in hrseg"):
         model([torch.rand(3, 96, 96)], [target])
-    task = hrseg.tasks.detection.TASK
+    task = DET_TASK
     cfg = task.load_config(REPO / "configs" / "det" / "fcos_hrnetv2p_w32_1x_coco.py",
                            {"model.name": "det_fcos_hrnetv2p_w18_small_v1", "model.head_type": "mmdetection"})
     with pytest.raises(ConfigError, match="not trained in hrseg"):
@@ -173,5 +174,5 @@ def test_a_published_fcos_name_through_hrseg_test(publish_as, shared_data: Path,
     assert "AP50" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "test" / "metrics_test.json").read_text())
     assert 0.0 <= metrics["AP"] <= 1.0 and metrics["run"]["weights"] == record.name
-    model, cfg = hrseg.tasks.detection.TASK.load_model(record.name)
+    model, cfg = DET_TASK.load_model(record.name)
     assert isinstance(model, MMDetFCOS) and cfg["model"]["head_type"] == "mmdetection"

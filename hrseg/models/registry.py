@@ -18,8 +18,8 @@ ModelFactory = Callable[..., nn.Module]
 _MODELS: dict[str, ModelFactory] = {}
 _INFO: dict[str, "ModelInfo"] = {}
 # The modules that define models; each registers its own on import.
-_MODEL_MODULES = ("backbones.hrnet", "pyramid", "pose", "segmentation", "ocr", "detection", "mask_rcnn", "mbconv",
-                  "scaling", "multitask")
+_MODEL_MODULES = ("backbones.hrnet", "pyramid", "pose", "segmentation", "ocr", "detection", "mask_rcnn",
+                  "cascade_rcnn", "mbconv", "scaling", "multitask")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ The facts come from ``reference/openmmlab_meta.json``:
 - ImageNet classification files (timm's safetensors and ``.pth``, the official and OpenMMLab
   mirror files, whose classifier may be named ``head.*``): the backbone is kept, the classifier
   left out and named.
-- mmdetection Faster R-CNN, Mask R-CNN and FCOS HRNetV2p: :mod:`hrseg.weights.mmdet`.
+- mmdetection Faster R-CNN, Mask R-CNN, Cascade R-CNN and FCOS HRNetV2p: :mod:`hrseg.weights.mmdet`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 from hrseg.checkpoint import CLASSIFICATION_HEAD
 from hrseg.errors import CheckpointError
 from hrseg.weights.converted import Converted, rename_prefixes as _rename
-from hrseg.weights.mmdet import convert_faster_rcnn, convert_fcos
+from hrseg.weights.mmdet import convert_cascade_rcnn, convert_faster_rcnn, convert_fcos
 
 # An ImageNet file's classifier: the official names, or ``head.*`` in the files the pose recipes use.
 _CLASSIFIER = ("incre_modules.", "downsamp_modules.", "classifier.", "head.")
@@ -32,6 +32,8 @@ _CLASSIFIER = ("incre_modules.", "downsamp_modules.", "classifier.", "head.")
 def detect_layout(state: Mapping[str, torch.Tensor]) -> str:
     """Name the layout of a state dict from its keys."""
     keys = set(state)
+    if any(k.startswith("rpn_head.") for k in keys) and any(k.startswith("roi_head.bbox_head.0.") for k in keys):
+        return "mmdet_cascade_rcnn"
     if any(k.startswith("rpn_head.") for k in keys) and any(k.startswith("roi_head.bbox_head.") for k in keys):
         return "mmdet_faster_rcnn"
     if any(k.startswith("neck.") for k in keys) and any(k.startswith("bbox_head.") for k in keys):
@@ -103,6 +105,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None,
         return Converted(layout, kept, left, [note])
     if layout == "mmdet_faster_rcnn":
         return convert_faster_rcnn(state, path)
+    if layout == "mmdet_cascade_rcnn":
+        return convert_cascade_rcnn(state, path)
     if layout == "mmdet_fcos":
         return convert_fcos(state)
     if layout == "mmdet_single_stage":

@@ -1,5 +1,6 @@
-"""mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads), and its
-FCOS files on ``det_fcos_hrnetv2p_*`` with mmdetection's head (:func:`convert_fcos`).
+"""mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads), its
+Cascade R-CNN files on ``det_cascadercnn_hrnetv2p_*`` (:func:`convert_cascade_rcnn`) and its FCOS files on
+``det_fcos_hrnetv2p_*`` with mmdetection's head (:func:`convert_fcos`).
 
 What differs between the two, from ``reference/openmmlab_meta.json``, and what is done about it:
 
@@ -81,6 +82,25 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLi
         out.update(masks)
         notes.append(f"mmdet Mask R-CNN: {len(mask_keys)} mask-head tensors converted (a zero background mask row added)")
     return Converted("mmdet_faster_rcnn", out, notes=notes, mmdet_conventions=True)
+
+
+def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
+    """An mmdetection Cascade R-CNN HRNetV2p state dict in the keys of hrseg's ``det_cascadercnn``
+    (:mod:`hrseg.models.cascade_rcnn`): the RPN and backbone as Faster R-CNN's, each stage's two FC layers,
+    classifier (background moved from last to first) and class-agnostic regression. Cascade Mask R-CNN's
+    mask heads are refused, naming the file."""
+    if any(k.startswith("roi_head.mask_head.") for k in state):
+        raise CheckpointError(f"{path}: a Cascade Mask R-CNN file (roi_head.mask_head.*): hrseg's det_cascadercnn "
+                              "has the boxes only")
+    stages = {f"roi_head.bbox_head.{i}.{a}": f"roi_heads.{b}.{i}.{c}" for i in range(3)
+              for a, b, c in (("shared_fcs.0.", "box_heads", "fc6."), ("shared_fcs.1.", "box_heads", "fc7."),
+                              ("fc_cls.", "box_predictors", "cls_score."), ("fc_reg.", "box_predictors", "bbox_pred."))}
+    names = {k: v for k, v in _NAMES.items() if not k.startswith("roi_head.")}
+    out = _rename(state, {**names, **stages})
+    for key in [k for k in out if ".cls_score." in k]:
+        out[key] = torch.cat([out[key][-1:], out[key][:-1]])  # background first
+    return Converted("mmdet_cascade_rcnn", out, mmdet_conventions=True,
+                     notes=["mmdet Cascade R-CNN: each stage's background moved from the last class row to the first"])
 
 
 # mmdetection's FCOS head under hrseg's names (hrseg.models.fcos_mmdet keeps mmdetection's inside the head)

@@ -1,0 +1,130 @@
+"""Cascade R-CNN on HRNetV2p, for mmdetection's published Cascade R-CNN HRNetV2p files: inference only.
+
+The box part of mmdetection's ``CascadeRoIHead`` (``configs/_base_/models/cascade_rcnn_r50_fpn.py``, the
+base of its HRNet configs): three ``Shared2FCBBoxHead`` stages (two 1024-d FC layers; 81 classes with the
+background, which hrseg puts first; class-agnostic box regression), whose box coders' target stds are
+(0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1) and (0.033, 0.033, 0.067, 0.067) (torchvision's coder weights
+are their inverses). The test (mmdetection 2.x ``CascadeRoIHead.simple_test``, which measured the published
+APs): each stage pools the current boxes and refines them (decoded, clipped to the image), starting from
+the RPN's proposals; the three stages' logits are averaged and their softmax scores the last refinement's
+boxes; then every class above 0.05, class-wise NMS at 0.5, 100 per image (``multiclass_nms``). The RPN,
+RoIAlign and box features are Faster R-CNN's (:func:`hrseg.models.detection.build_faster_rcnn`), and
+mmdetection's conventions (unrounded anchors, aligned RoIAlign, 1000 / 1000 test proposals) come with the
+files as for its Faster R-CNN files. Training is not implemented (the stages' samplers at IoU 0.5 / 0.6 /
+0.7 and their weighted losses): the model refuses it.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection.faster_rcnn import TwoMLPHead
+from torchvision.ops import batched_nms, clip_boxes_to_image
+
+from hrseg.errors import ConfigError
+from hrseg.models.backbones.hrnet import named_specs
+from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
+from hrseg.models.registry import ModelInfo, register_model
+
+# The stages' target stds (mmdetection's DeltaXYWHBBoxCoder), as torchvision's coder weights (their inverses)
+CASCADE_STDS: tuple[tuple[float, ...], ...] = ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1),
+                                               (0.033, 0.033, 0.067, 0.067))
+NOT_TRAINED = ("det_cascadercnn runs mmdetection's published Cascade R-CNN files; it is not trained in hrseg "
+               "(train det_fasterrcnn or det_maskrcnn)")
+
+
+class CascadePredictor(nn.Module):
+    """A stage's classifier (``num_classes`` with the background) and class-agnostic box regression."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.cls_score = nn.Linear(in_channels, num_classes)
+        self.bbox_pred = nn.Linear(in_channels, 4)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+class CascadeRoIHeads(nn.Module):
+    """The three stages in torchvision's ``RoIHeads`` interface (``box_roi_pool`` shared with Faster R-CNN's
+    conventions): ``forward(features, proposals, image_shapes)`` gives the detections per image."""
+
+    def __init__(self, box_roi_pool: nn.Module, in_features: int, representation_size: int = 1024,
+                 num_classes: int = 81, stds: Sequence[Sequence[float]] = CASCADE_STDS, score_thresh: float = 0.05,
+                 nms_thresh: float = 0.5, detections_per_img: int = 100) -> None:
+        super().__init__()
+        self.box_roi_pool = box_roi_pool
+        self.box_heads = nn.ModuleList(TwoMLPHead(in_features, representation_size) for _ in stds)
+        self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
+        self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
+        self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
+
+    def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
+                targets: Any = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        if self.training:
+            raise ConfigError(NOT_TRAINED)
+        counts = [len(p) for p in proposals]
+        boxes, logits = proposals, None
+        for head, predictor, coder in zip(self.box_heads, self.box_predictors, self.box_coders):
+            stage_logits, deltas = predictor(head(self.box_roi_pool(features, boxes, image_shapes)))
+            logits = stage_logits if logits is None else logits + stage_logits
+            refined = coder.decode_single(deltas, torch.cat(boxes))
+            boxes = [clip_boxes_to_image(b, size) for b, size in zip(refined.split(counts), image_shapes)]
+        scores = F.softmax(logits / len(self.box_heads), dim=-1).split(counts)
+        return [self._detections(b, s) for b, s in zip(boxes, scores)], {}
+
+    def _detections(self, boxes: Tensor, scores: Tensor) -> dict[str, Tensor]:
+        """``multiclass_nms``: each class's score of each box (the background's left out), above the threshold,
+        class-wise NMS, the best ``detections_per_img``."""
+        scores = scores[:, 1:]
+        labels = torch.arange(1, scores.shape[1] + 1, device=scores.device).expand_as(scores)
+        boxes = boxes[:, None].expand(-1, scores.shape[1], 4)
+        keep = scores > self.score_thresh
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        order = batched_nms(boxes, scores, labels, self.nms_thresh)[:self.detections_per_img]
+        return {"boxes": boxes[order], "scores": scores[order], "labels": labels[order]}
+
+
+class HRNetCascadeRCNN(FasterRCNN):
+    """Faster R-CNN's RPN and RoIAlign on a :class:`~hrseg.models.detection.PyramidBackbone` with
+    :class:`CascadeRoIHeads`."""
+
+    checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
+    trainable: ClassVar[bool] = False  # the tasks refuse to train it before the first step
+
+    def forward(self, images: Any, targets: Any = None) -> Any:
+        if self.training:
+            raise ConfigError(NOT_TRAINED)
+        return super().forward(images, targets)
+
+
+@detector_options("det_cascadercnn", RCNN_OPTIONS, build_faster_rcnn)
+def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_size: int = 1024,
+                       **options: Any) -> HRNetCascadeRCNN:
+    """Cascade R-CNN HRNetV2p: :func:`~hrseg.models.detection.build_faster_rcnn`'s detector (its ``options``)
+    with the three cascade stages in place of its box head (``box_score_thresh``, ``box_nms_thresh`` and
+    ``box_detections_per_img`` are the cascade's test settings)."""
+    faster = build_faster_rcnn(hrnet_name, num_classes, representation_size=representation_size, **options)
+    model = HRNetCascadeRCNN.__new__(HRNetCascadeRCNN)
+    model.__dict__ = faster.__dict__  # the same transform, backbone and RPN
+    heads = faster.roi_heads
+    in_features = heads.box_head.fc6.in_features
+    model.roi_heads = CascadeRoIHeads(heads.box_roi_pool, in_features, representation_size, num_classes,
+                                      score_thresh=heads.score_thresh, nms_thresh=heads.nms_thresh,
+                                      detections_per_img=heads.detections_per_img)
+    return model
+
+
+def _register(names: Sequence[str]) -> None:
+    for name in names:
+        register_model(registered_name("det_cascadercnn", name), lambda _n=name, **kw: build_cascade_rcnn(_n, **kw),
+                       ModelInfo("det", (800, 1333), "coco"))
+
+
+_register(named_specs())
+
+__all__ = ["CASCADE_STDS", "CascadePredictor", "CascadeRoIHeads", "HRNetCascadeRCNN", "build_cascade_rcnn"]

@@ -1,0 +1,148 @@
+"""mmdetection's Cascade R-CNN HRNetV2p files: the three stages' test equal to a transcription of mmdetection
+2.x's (``CascadeRoIHead.simple_test``, ``BBoxHead.regress_by_class`` / ``get_bboxes``, ``delta2bbox``,
+``multiclass_nms``) on the same proposals, the file's keys (mmdetection's names, background last) loading
+whole, Cascade Mask R-CNN refused, the records, and no training."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.ops import batched_nms
+
+import hrseg
+from hrseg.errors import CheckpointError, ConfigError
+from hrseg.models.cascade_rcnn import HRNetCascadeRCNN
+from hrseg.tasks.detection import TASK as DET_TASK
+from hrseg.weights import get_weights
+from hrseg.weights.layouts import convert, detect_layout
+
+STDS = ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])
+
+
+def _small_cascade() -> HRNetCascadeRCNN:
+    """A small Cascade R-CNN whose random classifiers favour a few classes, so that boxes pass 0.05."""
+    torch.manual_seed(0)
+    model = hrseg.build_model("det_cascadercnn_hrnetv2p_w18_small_v1", min_size=160, max_size=224)
+    with torch.no_grad():
+        for predictor in model.roi_heads.box_predictors:
+            predictor.cls_score.bias[1:6] = 4.0
+            predictor.bbox_pred.weight.normal_(0, 0.02)
+    return model.eval()
+
+
+def delta2bbox(rois, deltas, stds, max_shape, wh_ratio_clip=16 / 1000):  # mmdet 2.x, means 0
+    denorm = deltas * deltas.new_tensor(stds).view(1, -1)
+    dx, dy, dw, dh = denorm[:, 0::4], denorm[:, 1::4], denorm[:, 2::4], denorm[:, 3::4]
+    max_ratio = np.abs(np.log(wh_ratio_clip))
+    dw, dh = dw.clamp(min=-max_ratio, max=max_ratio), dh.clamp(min=-max_ratio, max=max_ratio)
+    px = ((rois[:, 0] + rois[:, 2]) * 0.5).unsqueeze(1).expand_as(dx)
+    py = ((rois[:, 1] + rois[:, 3]) * 0.5).unsqueeze(1).expand_as(dy)
+    pw = (rois[:, 2] - rois[:, 0]).unsqueeze(1).expand_as(dw)
+    ph = (rois[:, 3] - rois[:, 1]).unsqueeze(1).expand_as(dh)
+    gw, gh = pw * dw.exp(), ph * dh.exp()
+    gx, gy = px + pw * dx, py + ph * dy
+    x1 = (gx - gw * 0.5).clamp(min=0, max=max_shape[1])
+    y1 = (gy - gh * 0.5).clamp(min=0, max=max_shape[0])
+    x2 = (gx + gw * 0.5).clamp(min=0, max=max_shape[1])
+    y2 = (gy + gh * 0.5).clamp(min=0, max=max_shape[0])
+    return torch.stack([x1, y1, x2, y2], dim=-1).view(deltas.size())
+
+
+def mmdet_simple_test(model: HRNetCascadeRCNN, features, proposals: torch.Tensor, img_shape) -> tuple:
+    """CascadeRoIHead.simple_test for one image (the stages' weights read from hrseg's model, whose
+    classifier rows are mmdetection's rotated: the background first here, last in mmdetection)."""
+    heads = model.roi_heads
+    rois = proposals
+    ms_scores = []
+    for i in range(3):
+        fc = heads.box_heads[i]
+        x = heads.box_roi_pool(features, [rois], [img_shape]).flatten(1)
+        x = F.relu(F.linear(F.relu(F.linear(x, fc.fc6.weight, fc.fc6.bias)), fc.fc7.weight, fc.fc7.bias))
+        w = heads.box_predictors[i].cls_score.weight
+        b = heads.box_predictors[i].cls_score.bias
+        cls_score = F.linear(x, torch.cat([w[1:], w[:1]]), torch.cat([b[1:], b[:1]]))  # mmdetection's row order
+        bbox_pred = F.linear(x, heads.box_predictors[i].bbox_pred.weight, heads.box_predictors[i].bbox_pred.bias)
+        ms_scores.append(cls_score)
+        rois = delta2bbox(rois, bbox_pred, STDS[i], img_shape)  # regress_by_class (class-agnostic)
+    cls_score = sum(ms_scores) / float(len(ms_scores))
+    scores = F.softmax(cls_score, dim=1)  # get_bboxes: the last stage's boxes are `rois` now
+    # multiclass_nms(score_thr 0.05, nms 0.5, max_per_img 100)
+    num_classes = scores.size(1) - 1
+    bboxes = rois[:, None].expand(scores.size(0), num_classes, 4)
+    scores = scores[:, :-1]
+    labels = torch.arange(num_classes, dtype=torch.long)[None].expand_as(scores)
+    bboxes, scores, labels = bboxes.reshape(-1, 4), scores.reshape(-1), labels.reshape(-1)
+    inds = (scores > 0.05).nonzero(as_tuple=False).squeeze(1)
+    bboxes, scores, labels = bboxes[inds], scores[inds], labels[inds]
+    keep = batched_nms(bboxes, scores, labels, 0.5)[:100]
+    return bboxes[keep], scores[keep], labels[keep]
+
+
+@pytest.mark.parametrize("shape", [(3, 150, 220), (3, 201, 133)])
+def test_the_cascade_is_mmdetections(shape):
+    model = _small_cascade()
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        images, _ = model.transform([image])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        ours = model.roi_heads(features, proposals, images.image_sizes)[0][0]
+        boxes, scores, labels = mmdet_simple_test(model, features, proposals[0], images.image_sizes[0])
+    assert 10 < len(scores) <= 100, len(scores)
+    torch.testing.assert_close(ours["scores"], scores, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ours["boxes"], boxes, rtol=1e-4, atol=1e-3)
+    assert torch.equal(ours["labels"], labels + 1)  # hrseg's labels: mmdetection's + 1
+    with torch.no_grad():  # the whole model: the same detections scaled to the image
+        whole = model([image])[0]
+    assert len(whole["scores"]) == len(scores)
+
+
+def _mmdet_state(model: HRNetCascadeRCNN) -> dict[str, torch.Tensor]:
+    """``model``'s weights as mmdetection names and orders them (the inverse of the conversion, written out)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        for ours, theirs in (("backbone.body.backbone.", "backbone."),
+                             ("backbone.body.neck.reduction.", "neck.reduction_conv.conv."),
+                             ("rpn.head.conv.0.0.", "rpn_head.rpn_conv."),
+                             ("rpn.head.cls_logits.", "rpn_head.rpn_cls."), ("rpn.head.bbox_pred.", "rpn_head.rpn_reg.")):
+            if key.startswith(ours):
+                out[theirs + key[len(ours):]] = value
+        if key.startswith("backbone.body.neck.level_convs."):
+            i, rest = key[len("backbone.body.neck.level_convs."):].split(".", 1)
+            out[f"neck.fpn_convs.{i}.conv.{rest}"] = value
+        if key.startswith("roi_heads.box_"):
+            _, part, i, layer, rest = key.split(".")
+            name = {"fc6": "shared_fcs.0", "fc7": "shared_fcs.1", "cls_score": "fc_cls", "bbox_pred": "fc_reg"}[layer]
+            out[f"roi_head.bbox_head.{i}.{name}.{rest}"] = (torch.cat([value[1:], value[:1]]) if layer == "cls_score"
+                                                            else value)
+    return out
+
+
+def test_mmdetections_keys_load_whole(tmp_path):
+    model = _small_cascade()
+    state = _mmdet_state(model)
+    assert detect_layout(state) == "mmdet_cascade_rcnn"
+    path = tmp_path / "cascade_rcnn_hrnetv2p_w18_small.pth"
+    torch.save({"state_dict": state, "meta": {}}, path)
+    loaded = hrseg.build_model("det_cascadercnn_hrnetv2p_w18_small_v1", weights=str(path))
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert type(loaded.roi_heads.box_roi_pool).__name__ == "AlignedRoIAlign"  # mmdetection's conventions came along
+    masked = {**state, "roi_head.mask_head.0.convs.0.conv.weight": torch.zeros(1)}
+    with pytest.raises(CheckpointError, match=r"masks\.pth: a Cascade Mask R-CNN file"):
+        convert(masked, path=tmp_path / "masks.pth")
+
+
+def test_the_records_and_no_training():
+    record = get_weights("coco", "det_cascadercnn_hrnetv2p_w32")
+    assert record.name == "det_cascadercnn_hrnetv2p_w32.mmdet_coco_20e" and record.metric == "box AP 43.3"
+    assert record.layout == "mmdet_cascade_rcnn" and record.sha256 == "928455a4"
+    model = _small_cascade().train()
+    target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
+    with pytest.raises(ConfigError, match="not trained in hrseg"):
+        model([torch.rand(3, 96, 96)], [target])
+    task = DET_TASK
+    cfg = task.load_config(None, {"model.name": "det_cascadercnn_hrnetv2p_w18_small_v1"})
+    with pytest.raises(ConfigError, match="not trained in hrseg"):
+        task.training_step(cfg, task.build_model(cfg), None)
