@@ -1,7 +1,7 @@
-"""mmdetection's Cascade R-CNN HRNetV2p files: the three stages' test equal to a transcription of mmdetection
-2.x's (``CascadeRoIHead.simple_test``, ``BBoxHead.regress_by_class`` / ``get_bboxes``, ``delta2bbox``,
-``multiclass_nms``) on the same proposals, the file's keys (mmdetection's names, background last) loading
-whole, Cascade Mask R-CNN refused, the records, and no training."""
+"""mmdetection's Cascade (Mask) R-CNN HRNetV2p files: the three stages' test equal to a transcription of
+mmdetection 2.x's (``CascadeRoIHead.simple_test``, ``BBoxHead.regress_by_class`` / ``get_bboxes``,
+``delta2bbox``, ``multiclass_nms``, ``FCNMaskHead`` and ``merge_aug_masks``) on the same proposals, the file's
+keys (mmdetection's names, background last) loading whole, the records, and no training."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,21 +13,27 @@ from torchvision.ops import batched_nms
 import hrseg
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.cascade_rcnn import HRNetCascadeRCNN
+from hrseg.models.mask_rcnn import is_mask_model
 from hrseg.tasks.detection import TASK as DET_TASK
 from hrseg.weights import get_weights
+from hrseg.weights.detector import load_published_detector
 from hrseg.weights.layouts import convert, detect_layout
 
 STDS = ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])
 
 
-def _small_cascade() -> HRNetCascadeRCNN:
-    """A small Cascade R-CNN whose random classifiers favour a few classes, so that boxes pass 0.05."""
+def _small_cascade(masks: bool = False) -> HRNetCascadeRCNN:
+    """A small Cascade (Mask) R-CNN whose random classifiers favour a few classes, so that boxes pass 0.05."""
     torch.manual_seed(0)
-    model = hrseg.build_model("det_cascadercnn_hrnetv2p_w18_small_v1", min_size=160, max_size=224)
+    kind = "det_cascademaskrcnn" if masks else "det_cascadercnn"
+    model = hrseg.build_model(f"{kind}_hrnetv2p_w18_small_v1", min_size=160, max_size=224)
     with torch.no_grad():
         for predictor in model.roi_heads.box_predictors:
             predictor.cls_score.bias[1:6] = 4.0
             predictor.bbox_pred.weight.normal_(0, 0.02)
+        for predictor in model.roi_heads.mask_predictors:  # the background's mask row: zero, as a converted file's
+            predictor.mask_fcn_logits.weight[0] = 0.0
+            predictor.mask_fcn_logits.bias[0] = 0.0
     return model.eval()
 
 
@@ -98,6 +104,38 @@ def test_the_cascade_is_mmdetections(shape):
     assert len(whole["scores"]) == len(scores)
 
 
+def mmdet_merged_masks(model: HRNetCascadeRCNN, features, boxes: torch.Tensor, labels: torch.Tensor,
+                       img_shape) -> torch.Tensor:
+    """simple_test's mask part: each stage's FCNMaskHead (4 conv + ReLU, 2x deconv + ReLU, conv_logits with
+    mmdetection's 80 rows) on the detected boxes, sigmoid, merge_aug_masks' mean, the detected class."""
+    heads = model.roi_heads
+    pooled = heads.mask_roi_pool(features, [boxes], [img_shape])
+    aug_masks = []
+    for i in range(3):
+        x = pooled
+        for block in heads.mask_heads[i]:
+            x = F.relu(F.conv2d(x, block[0].weight, block[0].bias, padding=1))
+        predictor = heads.mask_predictors[i]
+        x = F.relu(F.conv_transpose2d(x, predictor.conv5_mask.weight, predictor.conv5_mask.bias, stride=2))
+        logits = F.conv2d(x, predictor.mask_fcn_logits.weight[1:], predictor.mask_fcn_logits.bias[1:])
+        aug_masks.append(logits.sigmoid())
+    merged = sum(aug_masks) / len(aug_masks)
+    return merged[torch.arange(len(labels)), labels - 1]
+
+
+def test_the_cascade_masks_are_mmdetections():
+    model = _small_cascade(masks=True)
+    image = torch.rand((3, 150, 220), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        images, _ = model.transform([image])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        ours = model.roi_heads(features, proposals, images.image_sizes)[0][0]
+        theirs = mmdet_merged_masks(model, features, ours["boxes"], ours["labels"], images.image_sizes[0])
+    assert len(ours["labels"]) > 10 and ours["masks"].shape == (len(ours["labels"]), 1, 28, 28)
+    torch.testing.assert_close(ours["masks"][:, 0], theirs, rtol=1e-5, atol=1e-6)
+
+
 def _mmdet_state(model: HRNetCascadeRCNN) -> dict[str, torch.Tensor]:
     """``model``'s weights as mmdetection names and orders them (the inverse of the conversion, written out)."""
     out = {}
@@ -105,12 +143,18 @@ def _mmdet_state(model: HRNetCascadeRCNN) -> dict[str, torch.Tensor]:
         for ours, theirs in (("backbone.body.backbone.", "backbone."),
                              ("backbone.body.neck.reduction.", "neck.reduction_conv.conv."),
                              ("rpn.head.conv.0.0.", "rpn_head.rpn_conv."),
-                             ("rpn.head.cls_logits.", "rpn_head.rpn_cls."), ("rpn.head.bbox_pred.", "rpn_head.rpn_reg.")):
+                             ("rpn.head.cls_logits.", "rpn_head.rpn_cls."),
+                             ("rpn.head.bbox_pred.", "rpn_head.rpn_reg.")):
             if key.startswith(ours):
                 out[theirs + key[len(ours):]] = value
         if key.startswith("backbone.body.neck.level_convs."):
             i, rest = key[len("backbone.body.neck.level_convs."):].split(".", 1)
             out[f"neck.fpn_convs.{i}.conv.{rest}"] = value
+        if key.startswith("roi_heads.mask_"):  # mask_heads.i.conv.0.param, mask_predictors.i.layer.param
+            _, part, i, layer, *_, param = key.split(".")
+            name = ({"conv5_mask": "upsample", "mask_fcn_logits": "conv_logits"}[layer] if part == "mask_predictors"
+                    else f"convs.{layer}.conv")
+            out[f"roi_head.mask_head.{i}.{name}.{param}"] = value[1:] if name == "conv_logits" else value
         if key.startswith("roi_heads.box_"):
             _, part, i, layer, rest = key.split(".")
             name = {"fc6": "shared_fcs.0", "fc7": "shared_fcs.1", "cls_score": "fc_cls", "bbox_pred": "fc_reg"}[layer]
@@ -119,25 +163,36 @@ def _mmdet_state(model: HRNetCascadeRCNN) -> dict[str, torch.Tensor]:
     return out
 
 
-def test_mmdetections_keys_load_whole(tmp_path):
-    model = _small_cascade()
+@pytest.mark.parametrize("masks", [False, True])
+def test_mmdetections_keys_load_whole(tmp_path, masks):
+    """The file's keys (written out from a model: mmdetection's names, each stage's background row last, 80
+    mask rows) load whole and give back the model's weights; the person-detector loader names the model."""
+    model = _small_cascade(masks)
     state = _mmdet_state(model)
-    assert detect_layout(state) == "mmdet_cascade_rcnn"
+    assert detect_layout(state) == "mmdet_cascade_rcnn" and len(state) == len(model.state_dict())
     path = tmp_path / "cascade_rcnn_hrnetv2p_w18_small.pth"
     torch.save({"state_dict": state, "meta": {}}, path)
-    loaded = hrseg.build_model("det_cascadercnn_hrnetv2p_w18_small_v1", weights=str(path))
+    name = f"det_{'cascademaskrcnn' if masks else 'cascadercnn'}_hrnetv2p_w18_small_v1"
+    loaded = hrseg.build_model(name, weights=str(path))
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     assert type(loaded.roi_heads.box_roi_pool).__name__ == "AlignedRoIAlign"  # mmdetection's conventions came along
-    masked = {**state, "roi_head.mask_head.0.convs.0.conv.weight": torch.zeros(1)}
-    with pytest.raises(CheckpointError, match=r"masks\.pth: a Cascade Mask R-CNN file"):
-        convert(masked, path=tmp_path / "masks.pth")
+    assert type(loaded.roi_heads.mask_roi_pool).__name__ == ("AlignedRoIAlign" if masks else "NoneType")
+    detector, _ = load_published_detector(path)
+    assert isinstance(detector, HRNetCascadeRCNN) and detector.roi_heads.has_mask() == masks
+    if masks:
+        broken = {k: v for k, v in state.items() if k != "roi_head.mask_head.2.upsample.bias"}
+        with pytest.raises(CheckpointError, match=r"masks\.pth: stage 2: not an mmdetection Mask R-CNN mask head"):
+            convert(broken, path=tmp_path / "masks.pth")
 
 
 def test_the_records_and_no_training():
     record = get_weights("coco", "det_cascadercnn_hrnetv2p_w32")
     assert record.name == "det_cascadercnn_hrnetv2p_w32.mmdet_coco_20e" and record.metric == "box AP 43.3"
     assert record.layout == "mmdet_cascade_rcnn" and record.sha256 == "928455a4"
+    masked = get_weights("coco", "det_cascademaskrcnn_hrnetv2p_w40")
+    assert masked.metric == "box AP 45.1 / mask AP 39.3" and masked.sha256 == "969c4610"
+    assert is_mask_model(masked.model) and not is_mask_model(record.model)  # the data loads masks for it
     model = _small_cascade().train()
     target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
     with pytest.raises(ConfigError, match="not trained in hrseg"):
@@ -146,3 +201,26 @@ def test_the_records_and_no_training():
     cfg = task.load_config(None, {"model.name": "det_cascadercnn_hrnetv2p_w18_small_v1"})
     with pytest.raises(ConfigError, match="not trained in hrseg"):
         task.training_step(cfg, task.build_model(cfg), None)
+
+
+def test_a_published_cascade_mask_name_through_hrseg_test(publish_as, shared_data, tmp_path, capsys):
+    """``hrseg test det --weights <Cascade Mask R-CNN name>`` (a small model served under it) on the COCO
+    sample: box and mask AP, as a Mask R-CNN's."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import test_det
+
+    record = publish_as(_small_cascade(masks=True), "det_cascademaskrcnn_hrnetv2p_w18.mmdet_coco_20e",
+                        "det_cascademaskrcnn_hrnetv2p_w18_small_v1")
+    coco = shared_data / "coco_mini"
+    args = ["--weights", record.name, "--ann-file", str(coco / "instances.json"), "--img-dir", str(coco / "images"),
+            "--out-dir", str(tmp_path / "test"), "--cfg-options", "model.min_size=128", "model.max_size=160",
+            "model.rpn_pre_nms_top_n_test=100", "model.rpn_post_nms_top_n_test=50", "model.box_detections_per_img=3",
+            "test.backend=torch"]  # 50 proposals, 3 masks an image: a quick evaluation
+    assert test_det.main(args) == 0
+    metrics = json.loads((tmp_path / "test" / "metrics_test.json").read_text())
+    assert 0.0 <= metrics["AP"] <= 1.0 and 0.0 <= metrics["mask_AP"] <= 1.0
+    assert "mask" in capsys.readouterr().out.lower()

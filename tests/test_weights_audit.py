@@ -138,11 +138,15 @@ def test_the_detector_of_an_mmdet_file_is_named_by_its_heads_and_backbone():
     for name in ("hrnet_w18_small_v1", "hrnet_w18_small_v2"):
         state = {f"backbone.{k}": v for k, v in hrseg.build_model(name).state_dict().items()}
         plain = name.replace("hrnet_", "hrnetv2p_")
-        assert _hrnet_detector_for(state) == f"det_fasterrcnn_{plain}"
-        assert _hrnet_detector_for({**state, "roi_head.mask_head.conv_logits.weight": torch.zeros(1)}) == \
-            f"det_maskrcnn_{plain}"
+        masked = {**state, "roi_head.mask_head.conv_logits.weight": torch.zeros(1)}
+        assert _hrnet_detector_for(state, "mmdet_faster_rcnn") == f"det_fasterrcnn_{plain}"
+        assert _hrnet_detector_for(masked, "mmdet_faster_rcnn") == f"det_maskrcnn_{plain}"
+        assert _hrnet_detector_for(state, "mmdet_cascade_rcnn") == f"det_cascadercnn_{plain}"
+        assert _hrnet_detector_for(masked, "mmdet_cascade_rcnn") == f"det_cascademaskrcnn_{plain}"
+        assert _hrnet_detector_for(state, "mmdet_fcos") == f"det_fcos_{plain}"
     with pytest.raises(CheckpointError, match=r"x\.pth: its HRNet \(branch width 16, modules \(1, 3, 2\)"):
-        _hrnet_detector_for({**state, "backbone.stage2.0.branches.0.0.conv1.weight": torch.zeros(16, 1)}, "x.pth")
+        _hrnet_detector_for({**state, "backbone.stage2.0.branches.0.0.conv1.weight": torch.zeros(16, 1)},
+                            "mmdet_faster_rcnn", "x.pth")
 
 
 def test_an_mmdet_mask_rcnn_file_given_by_path_is_the_person_detector(official_state, tmp_path):

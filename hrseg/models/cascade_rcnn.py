@@ -10,8 +10,11 @@ the RPN's proposals; the three stages' logits are averaged and their softmax sco
 boxes; then every class above 0.05, class-wise NMS at 0.5, 100 per image (``multiclass_nms``). The RPN,
 RoIAlign and box features are Faster R-CNN's (:func:`hrseg.models.detection.build_faster_rcnn`), and
 mmdetection's conventions (unrounded anchors, aligned RoIAlign, 1000 / 1000 test proposals) come with the
-files as for its Faster R-CNN files. Training is not implemented (the stages' samplers at IoU 0.5 / 0.6 /
-0.7 and their weighted losses): the model refuses it.
+files as for its Faster R-CNN files. Cascade Mask R-CNN (``det_cascademaskrcnn_*``) adds a mask head per
+stage (mmdetection's ``FCNMaskHead``, torchvision's ``MaskRCNNHeads`` + ``MaskRCNNPredictor`` as hrseg's Mask
+R-CNN): the detected boxes are pooled once (RoIAlign 14x14) and the three heads' sigmoid masks of the
+detected class averaged (``merge_aug_masks``), then pasted into the image as Mask R-CNN's. Training is not
+implemented (the stages' samplers at IoU 0.5 / 0.6 / 0.7 and their weighted losses): the model refuses it.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
-from torchvision.ops import batched_nms, clip_boxes_to_image
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign, batched_nms, clip_boxes_to_image
 
 from hrseg.errors import ConfigError
 from hrseg.models.backbones.hrnet import named_specs
@@ -33,8 +37,8 @@ from hrseg.models.registry import ModelInfo, register_model
 # The stages' target stds (mmdetection's DeltaXYWHBBoxCoder), as torchvision's coder weights (their inverses)
 CASCADE_STDS: tuple[tuple[float, ...], ...] = ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1),
                                                (0.033, 0.033, 0.067, 0.067))
-NOT_TRAINED = ("det_cascadercnn runs mmdetection's published Cascade R-CNN files; it is not trained in hrseg "
-               "(train det_fasterrcnn or det_maskrcnn)")
+NOT_TRAINED = ("det_cascadercnn / det_cascademaskrcnn run mmdetection's published Cascade R-CNN files; they are "
+               "not trained in hrseg (train det_fasterrcnn or det_maskrcnn)")
 
 
 class CascadePredictor(nn.Module):
@@ -62,6 +66,18 @@ class CascadeRoIHeads(nn.Module):
         self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
         self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
+        self.mask_roi_pool: nn.Module | None = None  # Cascade Mask R-CNN: add_masks
+        self.mask_heads, self.mask_predictors = nn.ModuleList(), nn.ModuleList()
+
+    def add_masks(self, mask_roi_pool: nn.Module, in_channels: int, num_classes: int, channels: int = 256,
+                  convs: int = 4) -> None:
+        """A mask head per stage (Cascade Mask R-CNN)."""
+        self.mask_roi_pool = mask_roi_pool
+        self.mask_heads = nn.ModuleList(MaskRCNNHeads(in_channels, (channels,) * convs, 1) for _ in self.box_heads)
+        self.mask_predictors = nn.ModuleList(MaskRCNNPredictor(channels, channels, num_classes) for _ in self.box_heads)
+
+    def has_mask(self) -> bool:
+        return self.mask_roi_pool is not None
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
                 targets: Any = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
@@ -75,7 +91,21 @@ class CascadeRoIHeads(nn.Module):
             refined = coder.decode_single(deltas, torch.cat(boxes))
             boxes = [clip_boxes_to_image(b, size) for b, size in zip(refined.split(counts), image_shapes)]
         scores = F.softmax(logits / len(self.box_heads), dim=-1).split(counts)
-        return [self._detections(b, s) for b, s in zip(boxes, scores)], {}
+        result = [self._detections(b, s) for b, s in zip(boxes, scores)]
+        if self.has_mask():
+            self._add_masks(features, result, image_shapes)
+        return result, {}
+
+    def _add_masks(self, features: dict[str, Tensor], result: list[dict[str, Tensor]],
+                   image_shapes: list[tuple[int, int]]) -> None:
+        """``masks`` (N, 1, 28, 28): the stages' sigmoid masks of each detection's class, averaged."""
+        pooled = self.mask_roi_pool(features, [r["boxes"] for r in result], image_shapes)
+        labels = torch.cat([r["labels"] for r in result])
+        rows = torch.arange(len(labels), device=labels.device)
+        probs = sum(predictor(head(pooled))[rows, labels].sigmoid()
+                    for head, predictor in zip(self.mask_heads, self.mask_predictors)) / len(self.mask_heads)
+        for r, masks in zip(result, probs[:, None].split([len(r["labels"]) for r in result])):
+            r["masks"] = masks
 
     def _detections(self, boxes: Tensor, scores: Tensor) -> dict[str, Tensor]:
         """``multiclass_nms``: each class's score of each box (the background's left out), above the threshold,
@@ -119,12 +149,28 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
     return model
 
 
+@detector_options("det_cascademaskrcnn", RCNN_OPTIONS, build_faster_rcnn, build_cascade_rcnn)
+def build_cascade_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_roi_size: int = 14,
+                            **options: Any) -> HRNetCascadeRCNN:
+    """Cascade Mask R-CNN HRNetV2p: :func:`build_cascade_rcnn`'s detector with a mask head per stage
+    (RoIAlign ``mask_roi_size`` over the stride 4-32 levels, 4 convs of 256 channels, 28x28 masks)."""
+    model = build_cascade_rcnn(hrnet_name, num_classes, **options)
+    body = model.backbone
+    model.roi_heads.add_masks(MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=mask_roi_size,
+                                                 sampling_ratio=2), body.out_channels, num_classes)
+    return model
+
+
 def _register(names: Sequence[str]) -> None:
+    info = ModelInfo("det", (800, 1333), "coco")
     for name in names:
         register_model(registered_name("det_cascadercnn", name), lambda _n=name, **kw: build_cascade_rcnn(_n, **kw),
-                       ModelInfo("det", (800, 1333), "coco"))
+                       info)
+        register_model(registered_name("det_cascademaskrcnn", name),
+                       lambda _n=name, **kw: build_cascade_mask_rcnn(_n, **kw), info)
 
 
 _register(named_specs())
 
-__all__ = ["CASCADE_STDS", "CascadePredictor", "CascadeRoIHeads", "HRNetCascadeRCNN", "build_cascade_rcnn"]
+__all__ = ["CASCADE_STDS", "CascadePredictor", "CascadeRoIHeads", "HRNetCascadeRCNN", "build_cascade_mask_rcnn",
+           "build_cascade_rcnn"]

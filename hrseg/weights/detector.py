@@ -58,9 +58,10 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
     layout = record.layout if record else detect_layout(extract_state_dict(content, path))
     if layout == "torchvision":
         model = build_torchvision_detector(path, content)
-    elif layout == "mmdet_faster_rcnn":
-        name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path), path)
-        model = build_model(name)
+    elif layout in ("mmdet_faster_rcnn", "mmdet_cascade_rcnn", "mmdet_fcos"):
+        name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path), layout, path)
+        head = {"head_type": "mmdetection"} if layout == "mmdet_fcos" else {}  # what the records' options say
+        model = build_model(name, **head)
         load_into(model, path, name, record=record, content=content)
         model.classes = coco80_categories()
     else:
@@ -68,10 +69,12 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
     return model.eval(), str(path)
 
 
-def _hrnet_detector_for(state: Mapping[str, Any], path: str | os.PathLike = "<state dict>") -> str:
-    """The hrseg detector an mmdetection file fills: Mask R-CNN where it has a mask head, else
-    Faster R-CNN, on the named HRNet its backbone is (:func:`_named_hrnet`)."""
-    kind = "det_maskrcnn" if any(k.startswith("roi_head.mask_head.") for k in state) else "det_fasterrcnn"
+def _hrnet_detector_for(state: Mapping[str, Any], layout: str, path: str | os.PathLike = "<state dict>") -> str:
+    """The hrseg detector an mmdetection file of ``layout`` fills: FCOS, Cascade or plain R-CNN, with masks
+    where it has a mask head, on the named HRNet its backbone is (:func:`_named_hrnet`)."""
+    masks = any(k.startswith("roi_head.mask_head.") for k in state)
+    kind = {"mmdet_fcos": "det_fcos", "mmdet_cascade_rcnn": "det_cascademaskrcnn" if masks else "det_cascadercnn"
+            }.get(layout, "det_maskrcnn" if masks else "det_fasterrcnn")
     return registered_name(kind, _named_hrnet(state, path))
 
 

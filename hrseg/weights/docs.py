@@ -53,8 +53,9 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
   kept the builder's 2000); images are still padded to a multiple of 64 (mmdetection pads to 32),
   which makes the V2p levels exactly mmdetection's HRFPN. With `pretrained=` (the backbone only)
   none of this is set.
-- mmdetection Cascade R-CNN: as Faster R-CNN's (background first, anchors, RoIAlign, RPN), each of the
-  three stages' classifier and class-agnostic regression (`det_cascadercnn_*`, docs/detection.md).
+- mmdetection Cascade (Mask) R-CNN: as Faster R-CNN's (background first, anchors, RoIAlign, RPN), each of
+  the three stages' classifier, class-agnostic regression and mask head (`det_cascadercnn_*`,
+  `det_cascademaskrcnn_*`, docs/detection.md).
 - mmdetection FCOS: the model gets mmdetection's FCOS head and test (`head_type="mmdetection"`,
   docs/detection.md), and the first convolution's input channels are reversed: mmdetection fed
   these files BGR, hrseg's models take RGB.

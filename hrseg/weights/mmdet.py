@@ -85,13 +85,22 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLi
 
 
 def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
-    """An mmdetection Cascade R-CNN HRNetV2p state dict in the keys of hrseg's ``det_cascadercnn``
-    (:mod:`hrseg.models.cascade_rcnn`): the RPN and backbone as Faster R-CNN's, each stage's two FC layers,
-    classifier (background moved from last to first) and class-agnostic regression. Cascade Mask R-CNN's
-    mask heads are refused, naming the file."""
-    if any(k.startswith("roi_head.mask_head.") for k in state):
-        raise CheckpointError(f"{path}: a Cascade Mask R-CNN file (roi_head.mask_head.*): hrseg's det_cascadercnn "
-                              "has the boxes only")
+    """An mmdetection Cascade (Mask) R-CNN HRNetV2p state dict in the keys of hrseg's ``det_cascadercnn`` /
+    ``det_cascademaskrcnn`` (:mod:`hrseg.models.cascade_rcnn`): the RPN and backbone as Faster R-CNN's, each
+    stage's two FC layers, classifier (background moved from last to first) and class-agnostic regression,
+    and each stage's mask head as Mask R-CNN's (:func:`convert_mmdet_mask_head`)."""
+    masks: dict[str, torch.Tensor] = {}
+    for i in range(3):
+        prefix = f"roi_head.mask_head.{i}."
+        stage = {"roi_head.mask_head." + k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if stage:
+            try:
+                converted = convert_mmdet_mask_head(stage)
+            except CheckpointError as e:
+                raise CheckpointError(f"{path}: stage {i}: {e}") from None
+            masks.update(_rename(converted, {"roi_heads.mask_head.": f"roi_heads.mask_heads.{i}.",
+                                             "roi_heads.mask_predictor.": f"roi_heads.mask_predictors.{i}."}))
+    state = {k: v for k, v in state.items() if not k.startswith("roi_head.mask_head.")}
     stages = {f"roi_head.bbox_head.{i}.{a}": f"roi_heads.{b}.{i}.{c}" for i in range(3)
               for a, b, c in (("shared_fcs.0.", "box_heads", "fc6."), ("shared_fcs.1.", "box_heads", "fc7."),
                               ("fc_cls.", "box_predictors", "cls_score."), ("fc_reg.", "box_predictors", "bbox_pred."))}
@@ -99,8 +108,11 @@ def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathL
     out = _rename(state, {**names, **stages})
     for key in [k for k in out if ".cls_score." in k]:
         out[key] = torch.cat([out[key][-1:], out[key][:-1]])  # background first
-    return Converted("mmdet_cascade_rcnn", out, mmdet_conventions=True,
-                     notes=["mmdet Cascade R-CNN: each stage's background moved from the last class row to the first"])
+    notes = ["mmdet Cascade R-CNN: each stage's background moved from the last class row to the first"]
+    if masks:
+        out.update(masks)
+        notes.append(f"mmdet Cascade Mask R-CNN: {len(masks)} mask-head tensors converted (zero background rows)")
+    return Converted("mmdet_cascade_rcnn", out, mmdet_conventions=True, notes=notes)
 
 
 # mmdetection's FCOS head under hrseg's names (hrseg.models.fcos_mmdet keeps mmdetection's inside the head)

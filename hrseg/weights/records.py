@@ -138,10 +138,12 @@ def _msra(model: str, url: str, params: float, what: str) -> WeightRecord:
 
 
 def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...], kind: str = "fasterrcnn") -> WeightRecord:
-    """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn, maskrcnn (its metric: box / mask AP) or cascadercnn."""
+    """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn, maskrcnn (its metric: box / mask AP), cascadercnn or
+    cascademaskrcnn."""
     params = {"fasterrcnn": {18: 27.49, 32: 47.28, 40: 63.53}, "maskrcnn": {18: 30.13, 32: 49.93, 40: 66.17},
-              "cascadercnn": {18: 55.12, 32: 74.92, 40: 91.17}}[kind][width]
-    layout = "mmdet_cascade_rcnn" if kind == "cascadercnn" else "mmdet_faster_rcnn"
+              "cascadercnn": {18: 55.12, 32: 74.92, 40: 91.17},
+              "cascademaskrcnn": {18: 63.05, 32: 82.85, 40: 99.10}}[kind][width]
+    layout = "mmdet_cascade_rcnn" if kind.startswith("cascade") else "mmdet_faster_rcnn"
     return WeightRecord(f"det_{kind}_hrnetv2p_w{width}.mmdet_coco_{sched}", url, layout,
                         "mmdetection 2.x", APACHE, ap if "AP" in ap else f"box AP {ap}", "COCO val2017, 1333x800",
                         params, tags, dict(_DET_META))
@@ -365,6 +367,15 @@ RECORDS: tuple[WeightRecord, ...] = (
          "cascade_rcnn_hrnetv2p_w32_20e_coco_20200208-928455a4.pth", "43.3", ("coco",), "cascadercnn"),
     _det(40, "20e", f"{MMDET}/cascade_rcnn_hrnetv2p_w40_20e_coco/"
          "cascade_rcnn_hrnetv2p_w40_20e_coco_20200512_161112-75e47b04.pth", "43.8", ("coco",), "cascadercnn"),
+    _det(18, "20e", f"{MMDET}/cascade_mask_rcnn_hrnetv2p_w18_20e_coco/"
+         "cascade_mask_rcnn_hrnetv2p_w18_20e_coco_20200210-b543cd2b.pth", "box AP 41.6 / mask AP 36.4", ("coco",),
+         "cascademaskrcnn"),
+    _det(32, "20e", f"{MMDET}/cascade_mask_rcnn_hrnetv2p_w32_20e_coco/"
+         "cascade_mask_rcnn_hrnetv2p_w32_20e_coco_20200512_154043-39d9cf7b.pth", "box AP 44.3 / mask AP 38.6",
+         ("coco",), "cascademaskrcnn"),
+    _det(40, "20e", f"{MMDET}/cascade_mask_rcnn_hrnetv2p_w40_20e_coco/"
+         "cascade_mask_rcnn_hrnetv2p_w40_20e_coco_20200527_204922-969c4610.pth", "box AP 45.1 / mask AP 39.3",
+         ("coco",), "cascademaskrcnn"),
     _fcos(18, "1x", "20201212_100710-4ad151de", "35.3", ("coco_1x",)),
     _fcos(18, "2x", "20201212_101110-5c575fa5", "38.2", ("coco_2x",)),
     _fcos(32, "1x", "20201211_134730-cb8055c0", "39.5", ("coco_1x",)),
