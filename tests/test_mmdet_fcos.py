@@ -158,7 +158,7 @@ def test_it_is_not_trained(tmp_path: Path):
     task = DET_TASK
     cfg = task.load_config(REPO / "configs" / "det" / "fcos_hrnetv2p_w32_1x_coco.py",
                            {"model.name": "det_fcos_hrnetv2p_w18_small_v1", "model.head_type": "mmdetection"})
-    with pytest.raises(ConfigError, match="not trained in hrseg"):
+    with pytest.raises(ConfigError, match="^det_fcos with head_type='mmdetection' .* not trained in hrseg"):
         task.training_step(cfg, task.build_model(cfg), None)
 
 

@@ -87,14 +87,13 @@ SEG_TEST_DEFAULTS: dict[str, Any] = dict(
 PROTOCOLS = (None, "official", "official_ms")
 # The published test of each dataset (HRNet-Semantic-Segmentation README, the TEST.SCALE_LIST /
 # TEST.FLIP_TEST of its evaluation commands; BASE_SIZE and the windows of the TEST section of
-# experiments/{cityscapes,pascal_ctx,lip,ade20k,cocostuff}/*.yaml): multi-scale + flip, LIP's one scale + flip.
+# experiments/{cityscapes,pascal_ctx,lip,ade20k,cocostuff}/*.yaml): multi-scale + flip, LIP's one scale + flip;
+# PASCAL-Context, ADE20K and COCO-Stuff share the 520x520 setting.
+_MS_520 = dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520, crop_size=[520, 520])
 OFFICIAL_MS: dict[str, dict[str, Any]] = {
     "cityscapes": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip=True, base_size=2048, crop_size=[1024, 2048]),
-    "pascal_context": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520,
-                           crop_size=[520, 520]),
+    "pascal_context": _MS_520, "ade20k": _MS_520, "cocostuff": _MS_520,
     "lip": dict(scales=[1.0], flip=True, base_size=473, crop_size=[473, 473]),
-    "ade20k": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520, crop_size=[520, 520]),
-    "cocostuff": dict(scales=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], flip=True, base_size=520, crop_size=[520, 520]),
 }
 # The datasets whose testval resizes the short side first and pads to this stride (module docstring)
 SHORT_SIDE_STRIDE = {"ade20k": 8, "cocostuff": 8}

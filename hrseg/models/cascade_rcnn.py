@@ -27,18 +27,17 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign, batched_nms, clip_boxes_to_image
+from torchvision.ops import MultiScaleRoIAlign, clip_boxes_to_image
 
 from hrseg.errors import ConfigError
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
+from hrseg.models.mmdet_nms import multiclass_nms
 from hrseg.models.registry import ModelInfo, register_model
 
 # The stages' target stds (mmdetection's DeltaXYWHBBoxCoder), as torchvision's coder weights (their inverses)
 CASCADE_STDS: tuple[tuple[float, ...], ...] = ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1),
                                                (0.033, 0.033, 0.067, 0.067))
-NOT_TRAINED = ("det_cascadercnn / det_cascademaskrcnn run mmdetection's published Cascade R-CNN files; they are "
-               "not trained in hrseg (train det_fasterrcnn or det_maskrcnn)")
 
 
 class CascadePredictor(nn.Module):
@@ -81,8 +80,6 @@ class CascadeRoIHeads(nn.Module):
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
                 targets: Any = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
-        if self.training:
-            raise ConfigError(NOT_TRAINED)
         counts = [len(p) for p in proposals]
         boxes, logits = proposals, None
         for head, predictor, coder in zip(self.box_heads, self.box_predictors, self.box_coders):
@@ -108,15 +105,9 @@ class CascadeRoIHeads(nn.Module):
             r["masks"] = masks
 
     def _detections(self, boxes: Tensor, scores: Tensor) -> dict[str, Tensor]:
-        """``multiclass_nms``: each class's score of each box (the background's left out), above the threshold,
-        class-wise NMS, the best ``detections_per_img``."""
-        scores = scores[:, 1:]
-        labels = torch.arange(1, scores.shape[1] + 1, device=scores.device).expand_as(scores)
-        boxes = boxes[:, None].expand(-1, scores.shape[1], 4)
-        keep = scores > self.score_thresh
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        order = batched_nms(boxes, scores, labels, self.nms_thresh)[:self.detections_per_img]
-        return {"boxes": boxes[order], "scores": scores[order], "labels": labels[order]}
+        """``multiclass_nms`` of the classes' scores (the background's, column 0, left out); labels 1..K."""
+        found = multiclass_nms(boxes, scores[:, 1:], self.score_thresh, self.nms_thresh, self.detections_per_img)
+        return {**found, "labels": found["labels"] + 1}
 
 
 class HRNetCascadeRCNN(FasterRCNN):
@@ -124,11 +115,13 @@ class HRNetCascadeRCNN(FasterRCNN):
     :class:`CascadeRoIHeads`."""
 
     checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
-    trainable: ClassVar[bool] = False  # the tasks refuse to train it before the first step
+    # why it is not trained: the model's refusal, and the detection task's before the first step
+    not_trained: ClassVar[str] = ("det_cascadercnn / det_cascademaskrcnn run mmdetection's published Cascade R-CNN "
+                                  "files; they are not trained in hrseg (train det_fasterrcnn or det_maskrcnn)")
 
     def forward(self, images: Any, targets: Any = None) -> Any:
         if self.training:
-            raise ConfigError(NOT_TRAINED)
+            raise ConfigError(self.not_trained)
         return super().forward(images, targets)
 
 

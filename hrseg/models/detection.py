@@ -243,14 +243,12 @@ class MMDetFCOS(HRNetFCOS):
             out.append({**found, "labels": found["labels"] + 1})
         return out
 
-    trainable: ClassVar[bool] = False  # the tasks refuse to train it before the first step
+    # why it is not trained: the model's refusal, and the detection task's before the first step
+    not_trained: ClassVar[str] = ("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; "
+                                  "it is not trained in hrseg: train the default head (head_type='torchvision')")
 
     def compute_loss(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        raise ConfigError(NOT_TRAINED)
-
-
-NOT_TRAINED = ("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; it is not trained "
-               "in hrseg: train the default head (head_type='torchvision')")
+        raise ConfigError(self.not_trained)
 
 
 def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_stride: int = 1,

@@ -28,7 +28,8 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import batched_nms
+
+from hrseg.models.mmdet_nms import multiclass_nms
 
 __all__ = ["ConvGN", "MMDetFCOSHead", "Scale", "decode_detections"]
 
@@ -114,7 +115,4 @@ def decode_detections(cls_logits: list[Tensor], distances: list[Tensor], centern
         scores_all.append(scores)
         factors_all.append(factors)
     scores = torch.cat(scores_all) * torch.cat(factors_all)[:, None]  # multiclass_nms's score_factors
-    point, labels = torch.nonzero(scores > score_thresh).unbind(dim=1)
-    boxes, scores = torch.cat(boxes_all)[point], scores[point, labels]
-    keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_per_img]
-    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+    return multiclass_nms(torch.cat(boxes_all), scores, score_thresh, nms_thresh, max_per_img)

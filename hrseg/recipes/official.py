@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hrseg.inference.segmentation import SHORT_SIDE_STRIDE
+
 POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
 DET_REPO = "HRNet/HRNet-Object-Detection"
@@ -68,7 +70,7 @@ _SEG_YAML = {"cityscapes": (3, [512, 1024], 2048, 0.01, 5e-4, 484, 1.0),
              "pascal": (4, [520, 520], 520, 1e-3, 1e-4, 200, 10.0),
              "ade20k": (4, [520, 520], 520, 0.02, 1e-4, 120, 1.0),
              "cocostuff": (4, [520, 520], 520, 1e-3, 1e-4, 110, 10.0)}
-_SHORT_SIDE = ("ade20k", "cocostuff")  # their testval resizes the short side first (hrseg.inference.segmentation)
+_SHORT_SIDE = tuple(SHORT_SIDE_STRIDE)  # ade20k, cocostuff: their testval resizes the short side first
 
 
 def _seg_yaml(dataset: str, name: str, classes: int, ohem: bool) -> str:

@@ -42,7 +42,7 @@ from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
 from hrseg.models.mask_rcnn import is_mask_model, mask_model
-from hrseg.models.detection import NOT_TRAINED, load_pretrained_backbone
+from hrseg.models.detection import load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import TRACK_DEFAULTS, check_predictor, coco_split_paths, tracking
@@ -326,8 +326,8 @@ class DetTask(Task):
         return load_config(None, cfg_options, cfg, self.open_keys)
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
-        if not getattr(model, "trainable", True):
-            raise ConfigError(NOT_TRAINED)
+        if getattr(model, "not_trained", None):  # a published file's model without hrseg's training
+            raise ConfigError(model.not_trained)
         if cfg["load_from"]:
             log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
 

@@ -31,6 +31,7 @@ from hrseg.models.backbones import named_spec, named_specs
 from hrseg.models.detection import registered_name
 from hrseg.utils.safe_load import read_weights
 from hrseg.weights import build_model, detect_layout, load_into, record_of, resolve
+from hrseg.weights.mmdet import FCOS_MODEL_OPTIONS
 
 
 def _coco91_classes() -> list[dict[str, Any]]:
@@ -60,8 +61,7 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
         model = build_torchvision_detector(path, content)
     elif layout in ("mmdet_faster_rcnn", "mmdet_cascade_rcnn", "mmdet_fcos"):
         name = record.model if record else _hrnet_detector_for(extract_state_dict(content, path), layout, path)
-        head = {"head_type": "mmdetection"} if layout == "mmdet_fcos" else {}  # what the records' options say
-        model = build_model(name, **head)
+        model = build_model(name, **(FCOS_MODEL_OPTIONS if layout == "mmdet_fcos" else {}))
         load_into(model, path, name, record=record, content=content)
         model.classes = coco80_categories()
     else:

@@ -45,7 +45,8 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
 ## Conventions that travel with the weights
 
 - mmsegmentation files are trained with `align_corners=False`; the official OCR files and the
-  official ADE20K and COCO-Stuff files (HRNet-OCR code, whose YAMLs leave its default) with `True`. Loading sets it on the model, whatever it was built with.
+  official ADE20K and COCO-Stuff files (HRNet-OCR code, whose YAMLs leave its default) with `True`.
+  Loading sets it on the model, whatever it was built with.
 - mmsegmentation's head convs have no bias where hrseg's have one: it is set to 0 (exact).
 - mmdetection Faster R-CNN: the background class row moves from last to first, class-specific
   box rows get 4 (unused) background rows, and the model gets mmdetection's unrounded anchors,

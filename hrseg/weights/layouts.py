@@ -111,8 +111,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: str | None = None,
         return convert_fcos(state)
     if layout == "mmdet_single_stage":
         raise CheckpointError(f"{path}: an mmdetection single-stage detector other than FCOS (no "
-                              "bbox_head.conv_centerness); hrseg loads mmdetection's Faster R-CNN, Mask R-CNN and "
-                              "FCOS HRNetV2p files")
+                              "bbox_head.conv_centerness); hrseg loads mmdetection's Faster, Mask and Cascade (Mask) "
+                              "R-CNN and FCOS HRNetV2p files")
     return Converted(layout, dict(state))
 
 

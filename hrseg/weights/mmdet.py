@@ -42,18 +42,19 @@ from hrseg.models.mask_rcnn import convert_mmdet_mask_head
 # nms_pre 1000 (per level, as torchvision's pre_nms_top_n), max_per_img 1000.
 MMDET_RPN_TEST: dict[str, int] = dict(rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000)
 
-_NAMES = {
+# The HRNet and its HRFPN neck (every mmdetection HRNetV2p detector) and the RPN (the two-stage ones)
+_BODY = {
     "backbone.": "backbone.body.backbone.",
     "neck.reduction_conv.conv.": "backbone.body.neck.reduction.",
     **{f"neck.fpn_convs.{i}.conv.": f"backbone.body.neck.level_convs.{i}." for i in range(5)},
-    "rpn_head.rpn_conv.": "rpn.head.conv.0.0.",
-    "rpn_head.rpn_cls.": "rpn.head.cls_logits.",
-    "rpn_head.rpn_reg.": "rpn.head.bbox_pred.",
-    "roi_head.bbox_head.shared_fcs.0.": "roi_heads.box_head.fc6.",
-    "roi_head.bbox_head.shared_fcs.1.": "roi_heads.box_head.fc7.",
-    "roi_head.bbox_head.fc_cls.": "roi_heads.box_predictor.cls_score.",
-    "roi_head.bbox_head.fc_reg.": "roi_heads.box_predictor.bbox_pred.",
 }
+_RPN = {"rpn_head.rpn_conv.": "rpn.head.conv.0.0.", "rpn_head.rpn_cls.": "rpn.head.cls_logits.",
+        "rpn_head.rpn_reg.": "rpn.head.bbox_pred."}
+# Shared2FCBBoxHead's layers: (mmdetection's name, torchvision's module, its name there); Cascade R-CNN has
+# one per stage, in hrseg's box_heads.{i} / box_predictors.{i}
+_BOX_LAYERS = (("shared_fcs.0.", "box_head", "fc6."), ("shared_fcs.1.", "box_head", "fc7."),
+               ("fc_cls.", "box_predictor", "cls_score."), ("fc_reg.", "box_predictor", "bbox_pred."))
+_NAMES = {**_BODY, **_RPN, **{f"roi_head.bbox_head.{a}": f"roi_heads.{b}.{c}" for a, b, c in _BOX_LAYERS}}
 
 
 def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
@@ -101,11 +102,8 @@ def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathL
             masks.update(_rename(converted, {"roi_heads.mask_head.": f"roi_heads.mask_heads.{i}.",
                                              "roi_heads.mask_predictor.": f"roi_heads.mask_predictors.{i}."}))
     state = {k: v for k, v in state.items() if not k.startswith("roi_head.mask_head.")}
-    stages = {f"roi_head.bbox_head.{i}.{a}": f"roi_heads.{b}.{i}.{c}" for i in range(3)
-              for a, b, c in (("shared_fcs.0.", "box_heads", "fc6."), ("shared_fcs.1.", "box_heads", "fc7."),
-                              ("fc_cls.", "box_predictors", "cls_score."), ("fc_reg.", "box_predictors", "bbox_pred."))}
-    names = {k: v for k, v in _NAMES.items() if not k.startswith("roi_head.")}
-    out = _rename(state, {**names, **stages})
+    stages = {f"roi_head.bbox_head.{i}.{a}": f"roi_heads.{b}s.{i}.{c}" for i in range(3) for a, b, c in _BOX_LAYERS}
+    out = _rename(state, {**_BODY, **_RPN, **stages})
     for key in [k for k in out if ".cls_score." in k]:
         out[key] = torch.cat([out[key][-1:], out[key][:-1]])  # background first
     notes = ["mmdet Cascade R-CNN: each stage's background moved from the last class row to the first"]
@@ -116,8 +114,9 @@ def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathL
 
 
 # mmdetection's FCOS head under hrseg's names (hrseg.models.fcos_mmdet keeps mmdetection's inside the head)
-_FCOS_NAMES = {**{k: v for k, v in _NAMES.items() if k.startswith(("backbone.", "neck."))},
-               "bbox_head.": "head."}
+_FCOS_NAMES = {**_BODY, "bbox_head.": "head."}
+# The model an FCOS file fills: det_fcos with mmdetection's head (its records' options; a file by path too)
+FCOS_MODEL_OPTIONS: dict[str, str] = {"head_type": "mmdetection"}
 # The first convolution of the HRNet: mmdetection's HRNet FCOS configs feed it BGR (to_rgb=False)
 _FIRST_CONV = "backbone.body.backbone.conv1.weight"
 

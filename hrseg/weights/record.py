@@ -45,7 +45,8 @@ class WeightRecord:
 
     name: str
     url: str
-    # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, mmdet_fcos, official, imagenet, timm, torchvision
+    # mmpose0x, mmpose1x, mmseg_fcn, mmseg_ocr, mmdet_faster_rcnn, mmdet_cascade_rcnn, mmdet_fcos, official,
+    # imagenet, timm, torchvision
     layout: str
     source: str
     licence: str

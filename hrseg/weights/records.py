@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from hrseg.codecs.msra import RECIPE_CODECS
+from hrseg.weights.mmdet import FCOS_MODEL_OPTIONS
 from hrseg.weights.record import WeightRecord
 
 OPENMMLAB = "https://download.openmmlab.com"
@@ -155,7 +156,7 @@ def _fcos(width: int, sched: str, stamp: str, ap: str, tags: tuple[str, ...] = (
     config = f"fcos_hrnetv2p_w{width}_gn-head_{'mstrain_640-800_' if 'ms' in sched else ''}4x4_{sched[:2]}_coco"
     return WeightRecord(f"det_fcos_hrnetv2p_w{width}.mmdet_coco_{sched}", f"{MMDET}/{config}/{config}_{stamp}.pth",
                         "mmdet_fcos", "mmdetection 2.x", APACHE, f"box AP {ap}", "COCO val2017, 1333x800",
-                        {18: 17.50, 32: 37.30, 40: 53.54}[width], tags, dict(_DET_META, head_type="mmdetection"))
+                        {18: 17.50, 32: 37.30, 40: 53.54}[width], tags, dict(_DET_META, **FCOS_MODEL_OPTIONS))
 
 
 RECORDS: tuple[WeightRecord, ...] = (

@@ -72,8 +72,8 @@ class MpiiKeypoints:
         self.padding = padding
         people = load_json(self.ann_file, "MPII annotation")
         # the test file has no joints at all: people to predict, not to score
-        self.annotated = not isinstance(people, list) or not people or not isinstance(people[0], dict) \
-            or "joints" in people[0]
+        first = people[0] if isinstance(people, list) and people else None  # anything else: _read says what
+        self.annotated = not isinstance(first, dict) or "joints" in first
         self.people = self._read(people)
         self.num_joints = len(self.people[0]["joints"]) if self.annotated else MPII_PERSON.num_joints
         self.ids = _image_ids([p["image"] for p in self.people])
