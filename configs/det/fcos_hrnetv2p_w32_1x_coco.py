@@ -1,12 +1,13 @@
 # FCOS HRNetV2p-W32 with a GroupNorm head, COCO 1x (mmdetection fcos_hrnetv2p_w32_gn-head_4x4_1x):
 # 4 GPUs x 4 images, SGD lr 0.01 (for that total batch of 16), gradient norm clipped at 35
-# (fcos_r50_caffe_fpn_gn-head_1x_coco.py optimizer_config). Differences (docs/recipes.md): the
-# official warmup is a constant lr/3 for 500 iterations (here linear from lr/3), biases train at
-# 2x lr without weight decay (here like the weights), and torchvision's FCOS head is not
-# mmdetection's (centre sampling, GIoU loss, centerness on the regression branch).
+# (fcos_r50_caffe_fpn_gn-head_1x_coco.py optimizer_config), biases (outside the GroupNorms) at 2x lr
+# without weight decay (its paramwise_cfg), a constant lr/3 for the first 500 iterations. The difference
+# (docs/recipes.md): torchvision's FCOS head is not mmdetection's (centre sampling, GIoU loss, centerness
+# on the regression branch).
 _base_ = ["../models/det_fcos_hrnetv2p_w32.py", "../_base_/datasets/coco_instances.py",
           "../_base_/schedules/det_1x.py"]
 model = dict(norm_eval=True)
 load_from = "checkpoints/hrnetv2_w32_imagenet_pretrained.pth"
 data = dict(batch_size=4)
-optimizer = dict(lr=0.01, reference_batch=16)
+optimizer = dict(lr=0.01, reference_batch=16, bias_lr_mult=2.0, bias_decay_mult=0.0)
+schedule = dict(warmup="constant")

@@ -5,11 +5,11 @@
 # per iteration (3 per GPU x 4) normalised together by SyncBatchNorm, cross-entropy with the
 # official class weights. On fewer images per step the lr is scaled linearly (see docs/recipes.md).
 # Start from ImageNet weights with --cfg-options or by loading hrnetv2_w48_imagenet_pretrained.pth.
-_base_ = ["../_base_/models/seg_hrnetv2.py", "../_base_/datasets/cityscapes.py"]
+_base_ = ["../_base_/models/seg_hrnetv2.py", "../_base_/datasets/cityscapes.py",
+          "../_base_/schedules/seg_poly.py"]
 model = dict(name="seg_hrnetv2_w48", num_classes=19)
 data = dict(scale_range=[0.5, 2.1], scale_step=0.1, pad_value=[0, 0, 0])
 optimizer = dict(type="SGD", lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=False, reference_batch=12)
-schedule = dict(type="poly", power=0.9)
 train = dict(max_epochs=484, eval_interval=10, sync_bn=True)
 loss = dict(ohem=False, class_weight=[0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786,
                                       1.0023, 0.9539, 0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865,

@@ -4,11 +4,11 @@
 # scales 0.5-2.1, SGD lr 1e-3, momentum 0.9, weight decay 1e-4, poly 0.9, 110 epochs, 16 images per iteration
 # (4 per GPU x 4) normalised together by SyncBatchNorm, everything outside the backbone at 10x the lr
 # (NONBACKBONE_KEYWORDS ['last_layer']), OHEM; align_corners=True (the YAML leaves the code's default).
-_base_ = ["../_base_/models/seg_hrnetv2.py", "../_base_/datasets/cocostuff.py"]
+_base_ = ["../_base_/models/seg_hrnetv2.py", "../_base_/datasets/cocostuff.py",
+          "../_base_/schedules/seg_poly.py"]
 model = dict(name="seg_hrnetv2_w48", num_classes=171, align_corners=True,
              pretrained="hrnet_w48.msra_imagenet_v2")  # the official hrnetv2_w48_imagenet_pretrained.pth
 optimizer = dict(type="SGD", lr=1e-3, head_lr_mult=10.0, momentum=0.9, weight_decay=1e-4, nesterov=False,
                  reference_batch=16)
-schedule = dict(type="poly", power=0.9)
 train = dict(max_epochs=110, eval_interval=10, sync_bn=True)
 loss = dict(ohem=True, ohem_thresh=0.9, ohem_min_kept=131072)

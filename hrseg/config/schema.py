@@ -39,8 +39,9 @@ VALUE_RANGES: dict[str, str] = {
     "progressive.num_stages": ">= 1", "progressive.size_divisor": ">= 1", "loss.topk": ">= 1",
     "test.window_batch": ">= 1", "test.max_whole_pixels": ">= 0", "train.grad_clip": "> 0", "seed": "0..4294967295",
     "schedule.gamma": "> 0", "schedule.power": ">= 0", "schedule.min_lr": ">= 0", "schedule.warmup_ratio": "0..1",
-    "optimizer.head_lr_mult": ">= 0", "optimizer.momentum": ">= 0", "optimizer.eps": ">= 0",
-    "optimizer.betas": "0..1", "train.log_interval": ">= 1", "test.blur_kernel": ">= 1"}
+    "optimizer.head_lr_mult": ">= 0", "optimizer.bias_lr_mult": ">= 0", "optimizer.bias_decay_mult": ">= 0",
+    "optimizer.norm_decay_mult": ">= 0", "optimizer.dwconv_decay_mult": ">= 0", "optimizer.momentum": ">= 0",
+    "optimizer.eps": ">= 0", "optimizer.betas": "0..1", "train.log_interval": ">= 1", "test.blur_kernel": ">= 1"}
 # The words a string key takes
 KEY_CHOICES: dict[str, tuple[str, ...]] = {"train.best_mode": ("max", "min")}
 _SCALARS = [(bool, "true or false", "true/false values"), (Integral, "an integer", "integers"),  # True is an int

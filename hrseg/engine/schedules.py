@@ -13,8 +13,19 @@ Schedule config (``type`` one of multistep, poly, cosine, constant):
 - ``poly``: ``lr * (1 - t / T) ** power`` (power 0.9 for segmentation), floored at ``min_lr``.
 - ``cosine``: from lr down to ``min_lr`` along half a cosine.
 - ``by_epoch``: for poly and cosine, t counts epochs instead of iterations (default False).
-- ``warmup_iters`` / ``warmup_ratio``: linear warmup from ``lr * warmup_ratio`` to the schedule
-  over the first iterations (0 = none), multiplied onto any of the above.
+- ``warmup_iters`` / ``warmup_ratio`` / ``warmup``: over the first ``warmup_iters`` iterations
+  (0 = none) the above is multiplied by a factor rising from ``warmup_ratio`` to 1: ``linear``
+  (default), ``exp`` (``warmup_ratio ** (1 - t / warmup_iters)``) or held at ``warmup_ratio``
+  (``constant``, mmdetection's FCOS): mmcv's ``LrUpdaterHook`` kinds.
+- ``set_after_step``: the lr of step i is the schedule's value at i - 1 (default False). The
+  official segmentation code sets the lr after each ``optimizer.step()`` from the iterations done,
+  so its first two steps run at the base lr and every later one a step behind.
+
+Parameter-wise options (mmcv's ``paramwise_cfg`` names and rules, as mmdetection's and
+mmsegmentation's configs write them): ``bias_lr_mult`` multiplies the lr of every bias outside the
+normalisation layers; ``bias_decay_mult`` the weight decay of those biases (except depthwise
+convolutions'); ``norm_decay_mult`` that of the normalisation layers' weights and biases;
+``dwconv_decay_mult`` that of depthwise convolutions. Each multiplies onto ``head_lr_mult``.
 
 Linear learning-rate scaling (Goyal et al. 2017): ``optimizer.reference_batch`` is the total
 batch (images per step over all processes) the recipe's ``lr`` was set for; when the run's total
@@ -42,21 +53,26 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
 }
 SCHEDULES = ("multistep", "poly", "cosine", "constant")
+WARMUPS = ("linear", "constant", "exp")
 # Every schedule key and its default; keys a schedule type does not use are ignored.
 SCHEDULE_DEFAULTS: dict[str, Any] = dict(
     type="multistep", milestones=[170, 200], gamma=0.1, power=0.9, min_lr=0.0, by_epoch=False,
-    warmup_iters=0, warmup_ratio=0.001, step_at_start=False,
+    warmup_iters=0, warmup_ratio=0.001, warmup="linear", step_at_start=False, set_after_step=False,
 )
+# mmcv's paramwise_cfg multipliers (module docstring) and their defaults
+PARAMWISE_DEFAULTS: dict[str, float] = dict(bias_lr_mult=1.0, bias_decay_mult=1.0, norm_decay_mult=1.0,
+                                            dwconv_decay_mult=1.0)
 # Optimizer keys the engine reads itself (not passed to torch.optim).
-ENGINE_OPTIMIZER_KEYS = ("head_lr_mult", "auto_scale", "reference_batch")
+ENGINE_OPTIMIZER_KEYS = ("head_lr_mult", "auto_scale", "reference_batch", *PARAMWISE_DEFAULTS)
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 
 
-def _choice(kind: str, name: Any, known: Any) -> str:
+def _choice(field: str, what: str, name: Any, known: Any) -> str:
     key = str(name).lower()
     if key not in known:
         close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"{kind}.type: unknown {kind} {name!r}{hint}; known: {', '.join(known)}")
+        raise ConfigError(f"{field}: unknown {what} {name!r}{hint}; known: {', '.join(known)}")
     return key
 
 
@@ -71,8 +87,9 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], fused: bool = Fals
     speed option ``train.fused_optimizer``, on by default under CUDA).
     """
     cfg = dict(cfg)
-    cls = OPTIMIZERS[_choice("optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
-    head_lr_mult = float(cfg.get("head_lr_mult", 1.0))
+    cls = OPTIMIZERS[_choice("optimizer.type", "optimizer", cfg.pop("type", "Adam"), OPTIMIZERS)]
+    mults = {key: float(cfg.get(key, default)) for key, default in
+             {"head_lr_mult": 1.0, **PARAMWISE_DEFAULTS}.items()}
     for key in ENGINE_OPTIMIZER_KEYS:
         cfg.pop(key, None)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
@@ -89,15 +106,41 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], fused: bool = Fals
         kwargs["betas"] = tuple(kwargs["betas"])
     if fused:
         kwargs["fused"] = True
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if head_lr_mult == 1.0:
-        return cls([p for _, p in named], **kwargs)
-    backbone = [p for n, p in named if n.startswith("backbone.")]
-    others = [p for n, p in named if not n.startswith("backbone.")]
-    if not backbone:
+    groups = param_groups(model, mults)
+    if len(groups) == 1:
+        return cls(groups[0][2], **kwargs)
+    lr, decay = float(kwargs.pop("lr")), float(kwargs.get("weight_decay", 0.0))
+    return cls([{"params": params, "lr": lr * lr_mult, "weight_decay": decay * decay_mult}
+                for lr_mult, decay_mult, params in groups], lr=lr, **kwargs)
+
+
+def param_groups(model: nn.Module, mults: Mapping[str, float]) -> list[tuple[float, float, list[nn.Parameter]]]:
+    """The trainable parameters as ``(lr_mult, decay_mult, params)`` groups by ``head_lr_mult`` and
+    mmcv's ``DefaultOptimizerConstructor.add_params`` rules (module docstring), each in the model's
+    order; a group at the base lr first (the lr the trainer logs is group 0's)."""
+    head = mults.get("head_lr_mult", 1.0)
+    rules = {**PARAMWISE_DEFAULTS, **{k: v for k, v in mults.items() if k in PARAMWISE_DEFAULTS}}
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    seen: set[int] = set()
+    found_backbone = False
+    for module_name, module in model.named_modules():
+        is_norm = isinstance(module, NORM_LAYERS)
+        is_dwconv = isinstance(module, nn.Conv2d) and module.in_channels == module.groups
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            in_backbone = module_name == "backbone" or module_name.startswith("backbone.")
+            found_backbone |= in_backbone
+            lr_mult = (1.0 if in_backbone else head) * (rules["bias_lr_mult"] if name == "bias" and not is_norm
+                                                        else 1.0)
+            decay_mult = (rules["norm_decay_mult"] if is_norm else rules["dwconv_decay_mult"] if is_dwconv
+                          else rules["bias_decay_mult"] if name == "bias" else 1.0)
+            groups.setdefault((lr_mult, decay_mult), []).append(param)
+    if head != 1.0 and not found_backbone:
         raise ConfigError("optimizer.head_lr_mult needs a model with a 'backbone' submodule")
-    lr = kwargs.pop("lr")
-    return cls([{"params": backbone, "lr": lr}, {"params": others, "lr": lr * head_lr_mult}], lr=lr, **kwargs)
+    ordered = sorted(groups.items(), key=lambda item: item[0][0] != 1.0)  # the base lr's group first
+    return [(lr_mult, decay_mult, params) for (lr_mult, decay_mult), params in ordered]
 
 
 def scale_lr(cfg: Mapping[str, Any], total_batch: int) -> tuple[dict[str, Any], str]:
@@ -123,7 +166,7 @@ def scale_lr(cfg: Mapping[str, Any], total_batch: int) -> tuple[dict[str, Any], 
 def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int
                      ) -> Callable[[int], float]:
     """Multiplier of the base lr at a given iteration (before warmup and min_lr)."""
-    kind = _choice("schedule", cfg["type"], SCHEDULES)
+    kind = _choice("schedule.type", "schedule", cfg["type"], SCHEDULES)
     if kind == "constant":
         return lambda it: 1.0
     if kind == "multistep":
@@ -140,6 +183,17 @@ def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: i
         power = float(cfg["power"])
         return lambda it: (1.0 - progress(it)) ** power
     return lambda it: 0.5 * (1.0 + math.cos(math.pi * progress(it)))
+
+
+def _warmup_factor(cfg: Mapping[str, Any]) -> Callable[[int], float]:
+    """The warmup's multiplier at an iteration (1 after ``warmup_iters``): mmcv's kinds."""
+    kind = _choice("schedule.warmup", "warmup", cfg["warmup"], WARMUPS)
+    iters, ratio = int(cfg["warmup_iters"]), float(cfg["warmup_ratio"])
+    if kind == "constant":
+        return lambda it: ratio if it < iters else 1.0
+    if kind == "exp":
+        return lambda it: ratio ** (1.0 - it / iters) if it < iters else 1.0
+    return lambda it: ratio + (1.0 - ratio) * it / iters if it < iters else 1.0
 
 
 def check_schedule(optimizer_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any], max_epochs: int) -> None:
@@ -161,17 +215,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], it
     if iters_per_epoch < 1:
         raise ConfigError("schedule: the training loader yields no batch (empty dataset?)")
     factor = _schedule_factor(cfg, iters_per_epoch, max_epochs)
-    warmup_iters, warmup_ratio = int(cfg["warmup_iters"]), float(cfg["warmup_ratio"])
-    min_lr = float(cfg["min_lr"])
-
-    def warmup(it: int) -> float:
-        if it >= warmup_iters:
-            return 1.0
-        return warmup_ratio + (1.0 - warmup_ratio) * it / warmup_iters
+    warmup = _warmup_factor(cfg)
+    min_lr, lag = float(cfg["min_lr"]), int(bool(cfg["set_after_step"]))
 
     def per_group(base_lr: float) -> Callable[[int], float]:
         floor = min(min_lr / base_lr, 1.0) if base_lr > 0 else 0.0
-        return lambda it: warmup(it) * (floor + (1.0 - floor) * factor(it))
+
+        def lr_factor(it: int) -> float:
+            it = max(it - lag, 0)
+            return warmup(it) * (floor + (1.0 - floor) * factor(it))
+        return lr_factor
 
     # Closures (not objects) so that LambdaLR.state_dict() holds plain data only.
     return LambdaLR(optimizer, [per_group(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups])

@@ -45,7 +45,7 @@ from hrseg.engine.distributed import (
 )
 from hrseg.engine.graph_step import GraphedStep
 from hrseg.engine.logging import RunLogger, epoch_line
-from hrseg.engine.schedules import SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
+from hrseg.engine.schedules import PARAMWISE_DEFAULTS, SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
 from hrseg.engine.speed import SPEED_DEFAULTS, compile_regions, configure_kernels, resolve_speed, tell_step
 from hrseg.engine.workers import EpochIterator
 from hrseg.utils.progress import progress_bar
@@ -63,7 +63,7 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
     resume=None,
     # reference_batch: the total batch the lr was set for (linear scaling, see schedules.scale_lr)
     optimizer=dict(type="Adam", lr=1e-3, head_lr_mult=1.0, weight_decay=0.0, momentum=0.9, nesterov=False,
-                   betas=[0.9, 0.999], eps=1e-8, auto_scale=True, reference_batch=None),
+                   betas=[0.9, 0.999], eps=1e-8, auto_scale=True, reference_batch=None, **PARAMWISE_DEFAULTS),
     schedule=dict(SCHEDULE_DEFAULTS),
     # the speed options (deterministic, cudnn_benchmark, fused_optimizer, cuda_graph, ...): engine/speed.py
     train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,

@@ -13,6 +13,7 @@ POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
 DET_REPO = "HRNet/HRNet-Object-Detection"
 MMDET = "open-mmlab/mmdetection"
+SET_AFTER_STEP = "lib/core/function.py train: adjust_learning_rate(..., i_iter + cur_iters) after optimizer.step()"
 Row = tuple[str, Any, str]  # (config field, official value, where the official value is)
 
 
@@ -117,6 +118,7 @@ def _seg(dataset: str, ocr: bool, classes: int, ohem: bool = False) -> tuple[str
          else "YAML TRAIN.NONBACKBONE_MULT 10 on NONBACKBONE_KEYWORDS (all outside the backbone)"),
         ("schedule.type", "poly", "lib/utils/utils.py adjust_learning_rate, every iteration"),
         ("schedule.power", 0.9, "tools/train.py / lib/core/function.py: adjust_learning_rate(..., 0.9 power)"),
+        ("schedule.set_after_step", True, SET_AFTER_STEP),
         ("train.max_epochs", epochs, "YAML TRAIN.END_EPOCH"),
         ("train.sync_bn", True, "lib/models/bn_helper.py: BatchNorm2d = nn.SyncBatchNorm (4 processes)"),
         ("loss.ohem", ohem, "YAML LOSS.USE_OHEM"),
@@ -171,6 +173,7 @@ def _lip(ocr: bool) -> tuple[str, list[Row]]:
         ("optimizer.head_lr_mult", 1.0, "YAML TRAIN.NONBACKBONE_KEYWORDS (none: one group)"),
         ("schedule.type", "poly", "lib/utils/utils.py adjust_learning_rate, every iteration"),
         ("schedule.power", 0.9, "lib/core/function.py: adjust_learning_rate(..., 0.9 power)"),
+        ("schedule.set_after_step", True, SET_AFTER_STEP),
         ("train.max_epochs", 150, "YAML TRAIN.END_EPOCH"),
         ("train.sync_bn", True, "lib/models/bn_helper.py: BatchNorm2d = nn.SyncBatchNorm (4 processes)"),
         ("loss.ohem", False, "YAML LOSS.USE_OHEM"),
@@ -212,6 +215,7 @@ def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
                  ("model.box_nms_thresh", 0.5, "CFG test_cfg.rcnn.nms.iou_thr"),
                  ("model.box_detections_per_img", 100, "CFG test_cfg.rcnn.max_per_img")]
         batch, lr = 2, 0.02
+    paramwise = "CFG optimizer.paramwise_cfg" if fcos else "CFG optimizer: no paramwise_options"
     rows: list[Row] = model + [
         ("model.min_size", 800, "CFG img_scale (1333, 800)"),
         ("model.max_size", 1333, "CFG img_scale (1333, 800)"),
@@ -224,11 +228,15 @@ def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
         ("optimizer.lr", lr, "CFG optimizer.lr"),
         ("optimizer.momentum", 0.9, "CFG optimizer.momentum"),
         ("optimizer.weight_decay", 1e-4, "CFG optimizer.weight_decay"),
+        ("optimizer.bias_lr_mult", 2.0 if fcos else 1.0,
+         paramwise + (" (mmcv DefaultOptimizerConstructor)" if fcos else "")),
+        ("optimizer.bias_decay_mult", 0.0 if fcos else 1.0, paramwise),
         ("schedule.type", "multistep", "CFG lr_config policy step"),
         ("schedule.milestones", [8, 11], "CFG lr_config.step"),
         ("schedule.step_at_start", False, "mmcv StepLrUpdaterHook: epoch e at gamma ** #(steps <= e)"),
         ("schedule.warmup_iters", 500, "CFG lr_config.warmup_iters"),
         ("schedule.warmup_ratio", 1.0 / 3, "CFG lr_config.warmup_ratio"),
+        ("schedule.warmup", "constant" if fcos else "linear", "CFG lr_config.warmup"),
         ("train.max_epochs", 12, "CFG total_epochs / runner.max_epochs"),
         ("train.grad_clip", 35.0, "CFG optimizer_config.grad_clip.max_norm"),
     ]
@@ -295,8 +303,6 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
     "pose W32 MPII": _MPII_NOTES,
     "pose W48 MPII": _MPII_NOTES,
     "seg": [
-        ("poly lr: set after each step from the iterations done, so step i runs at (1 - (i-1)/T)^0.9",
-         "step i runs at (1 - i/T)^0.9", "one iteration apart out of 80,000+ (a relative lr change below 1e-5)"),
         ("test: the normalised float image is resized", "the uint8 image is resized, then normalised",
          "keeps a large photograph in uint8 memory; pixel differences below 1/255 (tests/test_seg_protocols.py "
          "checks the protocol against the official code otherwise exactly)"),
@@ -322,9 +328,6 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],
     "FCOS W32": [
-        ("warmup: constant lr/3 for 500 iterations", "linear from lr/3 over 500 iterations",
-         "hrseg's schedule has one warmup kind; the two differ only in the first 500 iterations"),
-        ("biases: 2x lr, no weight decay (paramwise_cfg)", "like the weights", "not yet in hrseg's optimizer builder"),
         ("FCOSHead: no centre sampling, IoU loss, centerness on the classification branch",
          "torchvision's FCOSHead: centre sampling (radius 1.5), GIoU loss, centerness on the regression branch",
          "hrseg builds on torchvision's detectors; expect the AP to differ slightly from mmdetection's"),
