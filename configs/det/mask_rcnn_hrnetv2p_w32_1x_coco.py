@@ -7,5 +7,5 @@
 # HRNet/HRNet-Image-Classification, put under checkpoints/), its BatchNorm statistics frozen.
 _base_ = ["../models/det_maskrcnn_hrnetv2p_w32.py", "../_base_/datasets/coco_instances.py",
           "../_base_/schedules/det_1x.py"]
-model = dict(norm_eval=True)
+model = dict(norm_eval=True, box_loss_beta=1.0)  # the official RoI box loss: smooth L1 at beta 1.0
 load_from = "checkpoints/hrnetv2_w32_imagenet_pretrained.pth"

@@ -14,9 +14,9 @@ mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
   the official ones; the test proposals are set here to the official 2000 per level before NMS
   and 2000 after (HRNet-Object-Detection test_cfg; torchvision's default is 1000 / 1000; the
   published mmdetection files keep mmdetection's 1000 / 1000, set as they load:
-  :func:`hrseg.weights.mmdet.apply_conventions`). One
-  difference: torchvision's RoI box loss is smooth L1 with beta 1/9, the official config's
-  beta is 1.0 (both use 1/9 in the RPN).
+  :func:`hrseg.weights.mmdet.apply_conventions`). The RoI box loss is smooth L1 with
+  ``box_loss_beta``: torchvision's 1/9 by default, the official configs' 1.0 in hrseg's recipes
+  (both use 1/9 in the RPN).
 - FCOS: the same pyramid with its 3x3 level convs at stride 2 (mmdetection's ``HRFPN(stride=2)``),
   so the levels are at strides 8 ... 128; torchvision's FCOS head (4 GroupNorm convs per branch);
   1000 candidates per level, score threshold 0.05, NMS 0.5 and 100 per image as the official
@@ -54,6 +54,7 @@ from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.fcos_mmdet import MMDetFCOSHead, decode_detections
 from hrseg.models.pyramid import HRNetV2p
+from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads
 from hrseg.models.registry import ModelInfo, model_info, register_model
 
 # Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
@@ -85,7 +86,7 @@ OPTION_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sizes": (lambda v: _whole(v) or (isinstance(v, (list, tuple)) and len(v) > 0 and all(map(_whole, v))),
               "a whole number >= 1 or a list of them"),
     "positive": (lambda v: _real(v) and v > 0, "a number > 0"),
-    "radius": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "nonnegative": (lambda v: _real(v) and v >= 0, "a number >= 0"),
     "mean": (lambda v: v is None or _several(v, 3, _real), "None or three numbers"),
     "std": (lambda v: v is None or _several(v, 3, lambda x: _real(x) and x > 0), "None or three numbers > 0"),
     "box_weights": (lambda v: v is None or _several(v, 4, lambda x: _real(x) and x > 0), "None or four numbers > 0"),
@@ -108,13 +109,14 @@ RCNN_OPTIONS: dict[str, str] = {
 # The options FCOS passes on to torchvision.
 FCOS_OPTIONS: dict[str, str] = {
     **_TRANSFORM_OPTIONS, "score_thresh": "fraction", "nms_thresh": "fraction", "detections_per_img": "count",
-    "topk_candidates": "count", "center_sampling_radius": "radius",
+    "topk_candidates": "count", "center_sampling_radius": "nonnegative",
 }
 # The builders' own parameters whose values are checked as well (the others are checked where used).
 BUILDER_KINDS: dict[str, str] = {
     "num_classes": "count", "min_size": "sizes", "max_size": "count", "out_channels": "count",
     "representation_size": "count", "anchor_scale": "positive", "num_convs": "count", "mask_channels": "count",
     "mask_roi_size": "count", "keypoint_channels": "count", "keypoint_roi_size": "count", "num_keypoints": "count",
+    "box_loss_beta": "nonnegative",
 }
 # model name prefix (det_fasterrcnn, ...) -> the torchvision options and the builders whose parameters it takes
 DETECTOR_OPTIONS: dict[str, tuple[Mapping[str, str], tuple[Callable[..., Any], ...]]] = {}
@@ -269,10 +271,11 @@ def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_strid
 def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[int] = 800,
                       max_size: int = 1333, out_channels: int = 256, anchor_scale: float = 8,
                       aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), representation_size: int = 1024,
-                      sampling_ratio: int = 2, norm_eval: bool = False,
+                      sampling_ratio: int = 2, norm_eval: bool = False, box_loss_beta: float = TORCHVISION_BOX_BETA,
                       backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFasterRCNN:
     """Faster R-CNN HRNetV2p. ``anchor_scale`` x stride is each level's anchor size (mmdetection's
-    ``anchor_scales=[8]``); ``backbone`` holds HRNet options (e.g. ``norm``);
+    ``anchor_scales=[8]``); ``box_loss_beta``: the RoI box loss's smooth-L1 beta (torchvision's 1/9;
+    the official configs' 1.0: :mod:`hrseg.models.rcnn_heads`); ``backbone`` holds HRNet options (e.g. ``norm``);
     ``detector_options`` go to torchvision's ``FasterRCNN`` (:data:`RCNN_OPTIONS`: ``rpn_*``, ``box_*``, ...);
     any other key, or a value out of its range, is a :class:`ConfigError`."""
     body = build_pyramid_backbone(hrnet_name, out_channels, 1, norm_eval, backbone)
@@ -283,9 +286,12 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
     # Padded to the coarsest stride (64; mmdetection pads to 32), mmdetection's weights included: every
     # level of the V2p pyramid (HRFPN's average pooling down to stride 64) is then exact.
     options = dict(size_divisible=max(body.strides), **OFFICIAL_RPN_TEST) | detector_options
-    return HRNetFasterRCNN(body, None, min_size=_size(min_size), max_size=max_size,
-                           rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
-                           box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)
+    model = HRNetFasterRCNN(body, None, min_size=_size(min_size), max_size=max_size,
+                            rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
+                            box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)
+    model.roi_heads.__class__ = RCNNRoIHeads  # torchvision's, with the box loss's beta
+    model.roi_heads.box_loss_beta = float(box_loss_beta)
+    return model
 
 
 @detector_options("det_fcos", FCOS_OPTIONS)

@@ -30,14 +30,13 @@ The losses also report how many images of the batch had no mask or keypoint labe
 from __future__ import annotations
 
 import torch
-from torchvision.models.detection.roi_heads import (
-    RoIHeads, fastrcnn_loss, keypointrcnn_loss, maskrcnn_inference, maskrcnn_loss,
-)
+from torchvision.models.detection.roi_heads import keypointrcnn_loss, maskrcnn_inference
 
 from hrseg.errors import ConfigError
 from hrseg.models.multitask_keypoints import (
     gaussian_softmax_keypoint_loss, heatmap_keypoint_loss, heatmap_keypoints, softmax_keypoints,
 )
+from hrseg.models.rcnn_heads import RCNNRoIHeads
 
 __all__ = ["COUNT_KEYS", "MultiRoIHeads"]
 
@@ -49,9 +48,10 @@ def _flag(target: dict[str, torch.Tensor], key: str) -> bool:
     return True if value is None else bool(value)
 
 
-class MultiRoIHeads(RoIHeads):
+class MultiRoIHeads(RCNNRoIHeads):
     """torchvision's ``RoIHeads`` with partial-label training and person-only keypoints (module
-    docstring). Made by re-classing a Faster R-CNN's heads; set the attributes below after."""
+    docstring) and the box loss of :class:`~hrseg.models.rcnn_heads.RCNNRoIHeads`. Made by re-classing a
+    Faster R-CNN's heads; set the attributes below after."""
 
     keypoint_label: int = 1
     mask_rois_per_image: int | None = None
@@ -62,25 +62,19 @@ class MultiRoIHeads(RoIHeads):
     def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
         if not self.training:
             return self._predict(features, proposals, image_shapes), {}
-        proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
-        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
-        class_logits, box_regression = self.box_predictor(box_features)
-        loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression_targets)
-        losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
-        device = class_logits.device
+        proposals, matched_idxs, labels, losses = self.box_losses(features, proposals, image_shapes, targets)
+        device = proposals[0].device
         if self.has_mask():
             keep = [_flag(t, "has_masks") for t in targets]
-            rois, matched = self._positives(proposals, matched_idxs, labels, keep, self.mask_rois_per_image)
-            logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, rois, image_shapes)))
-            losses["loss_mask"] = maskrcnn_loss(logits, rois, [t["masks"] for t in targets],
-                                                [t["labels"] for t in targets], matched)
+            losses["loss_mask"] = self.mask_loss(features, proposals, matched_idxs, labels, targets, image_shapes,
+                                                 keep, self.mask_rois_per_image)
             losses["masked_mask_images"] = torch.tensor(float(keep.count(False)), device=device)
         if self.has_keypoint():
             labelled = [t["keypoints"][:, :, 2].amax(1) > 0 if len(t["keypoints"]) else
                         torch.zeros(0, dtype=torch.bool, device=device) for t in targets]
             keep = [_flag(t, "has_keypoints") for t in targets]
-            rois, matched = self._positives(proposals, matched_idxs, labels, keep, self.keypoint_rois_per_image,
-                                            labelled)
+            rois, matched = self.positives(proposals, matched_idxs, labels, keep, self.keypoint_rois_per_image,
+                                           labelled)
             logits = self.keypoint_predictor(self.keypoint_head(self.keypoint_roi_pool(features, rois, image_shapes)))
             gt = [t["keypoints"] for t in targets]
             if self.keypoint_loss == "heatmap":
@@ -93,22 +87,6 @@ class MultiRoIHeads(RoIHeads):
                 losses["loss_keypoint"] = logits.sum() * 0.0
             losses["masked_keypoint_images"] = torch.tensor(float(keep.count(False)), device=device)
         return [], losses
-
-    @staticmethod
-    def _positives(proposals, matched_idxs, labels, keep, limit, labelled=None):
-        """Per image the positive RoIs (and their matched ground truth) a branch trains on."""
-        rois, matched = [], []
-        for i, (boxes, idx, lab) in enumerate(zip(proposals, matched_idxs, labels)):
-            pos = torch.where(lab > 0)[0]
-            if labelled is not None and len(pos):
-                pos = pos[labelled[i][idx[pos]]] if len(labelled[i]) else pos[:0]
-            if not keep[i]:
-                pos = pos[:0]
-            if limit is not None:
-                pos = pos[:limit]
-            rois.append(boxes[pos])
-            matched.append(idx[pos])
-        return rois, matched
 
     def _predict(self, features, proposals, image_shapes):
         box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))

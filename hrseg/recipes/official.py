@@ -213,7 +213,9 @@ def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
                  ("model.rpn_nms_thresh", 0.7, "CFG test_cfg.rpn.nms_thr"),
                  ("model.box_score_thresh", 0.05, "CFG test_cfg.rcnn.score_thr"),
                  ("model.box_nms_thresh", 0.5, "CFG test_cfg.rcnn.nms.iou_thr"),
-                 ("model.box_detections_per_img", 100, "CFG test_cfg.rcnn.max_per_img")]
+                 ("model.box_detections_per_img", 100, "CFG test_cfg.rcnn.max_per_img"),
+                 ("model.box_loss_beta", 1.0, "mmdet 1.x BBoxHead.loss: weighted_smoothl1, beta 1.0 (the RPN's: "
+                  "CFG train_cfg.rpn.smoothl1_beta 1/9, torchvision's)")]
         batch, lr = 2, 0.02
     paramwise = "CFG optimizer.paramwise_cfg" if fcos else "CFG optimizer: no paramwise_options"
     rows: list[Row] = model + [
@@ -317,13 +319,7 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ADE20K": _short_side_notes("ade20k"),
     "COCO-Stuff": _short_side_notes("cocostuff"),
-    "Faster R-CNN": [
-        ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
-         "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
-    ],
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
-        ("RoI box loss smooth L1, beta 1.0", "torchvision's smooth L1, beta 1/9",
-         "torchvision's RoIHeads fixes it; the RPN's (1/9) is the same"),
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],

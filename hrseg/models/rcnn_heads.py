@@ -1,0 +1,78 @@
+"""torchvision's ``RoIHeads`` with the RoI box loss's smooth-L1 ``beta`` as an option.
+
+torchvision's ``fastrcnn_loss`` fixes beta at 1/9 (Detectron's value, also the RPN's); the official
+HRNet detection configs (mmdetection 1.x ``BBoxHead``) train the RoI boxes with beta 1.0
+(``model.box_loss_beta``). Otherwise the loss is torchvision's: cross-entropy over the sampled RoIs,
+smooth L1 of the positive RoIs' deltas for their ground-truth class, summed and divided by the
+number of sampled RoIs (mmdetection's ``avg_factor``). Inference is torchvision's, untouched.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
+
+__all__ = ["TORCHVISION_BOX_BETA", "RCNNRoIHeads", "box_loss"]
+
+TORCHVISION_BOX_BETA = 1.0 / 9
+
+
+def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: list[torch.Tensor],
+             regression_targets: list[torch.Tensor], beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classification and box-regression losses of the sampled RoIs (module docstring)."""
+    labels_all, targets = torch.cat(labels), torch.cat(regression_targets)
+    classification = F.cross_entropy(class_logits, labels_all)
+    positive = torch.where(labels_all > 0)[0]
+    deltas = box_regression.reshape(len(class_logits), -1, 4)[positive, labels_all[positive]]
+    regression = F.smooth_l1_loss(deltas, targets[positive], beta=beta, reduction="sum") / labels_all.numel()
+    return classification, regression
+
+
+class RCNNRoIHeads(RoIHeads):
+    """torchvision's box (and mask) RoI heads trained with :func:`box_loss` at ``box_loss_beta``. Made by
+    re-classing a Faster / Mask R-CNN's heads (no parameter changes). The keypoint branch is the
+    multi-task model's (:class:`~hrseg.models.multitask_heads.MultiRoIHeads`)."""
+
+    box_loss_beta: float = TORCHVISION_BOX_BETA
+
+    def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
+        if not self.training:
+            return super().forward(features, proposals, image_shapes, targets)
+        proposals, matched_idxs, labels, losses = self.box_losses(features, proposals, image_shapes, targets)
+        if self.has_mask():
+            losses["loss_mask"] = self.mask_loss(features, proposals, matched_idxs, labels, targets, image_shapes,
+                                                 [True] * len(targets), None)
+        return [], losses
+
+    def box_losses(self, features, proposals, image_shapes, targets):
+        """The sampled RoIs (proposals, matched ground truth, labels) and their box losses."""
+        proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        loss_classifier, loss_box_reg = box_loss(class_logits, box_regression, labels, regression_targets,
+                                                 self.box_loss_beta)
+        return proposals, matched_idxs, labels, {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
+
+    def mask_loss(self, features, proposals, matched_idxs, labels, targets, image_shapes, keep, limit):
+        """torchvision's mask loss on the positive RoIs of the images ``keep`` says have masks, at most
+        ``limit`` per image (None: all)."""
+        rois, matched = self.positives(proposals, matched_idxs, labels, keep, limit)
+        logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, rois, image_shapes)))
+        return maskrcnn_loss(logits, rois, [t["masks"] for t in targets], [t["labels"] for t in targets], matched)
+
+    @staticmethod
+    def positives(proposals, matched_idxs, labels, keep, limit, labelled=None):
+        """Per image the positive RoIs (and their matched ground truth) a branch trains on: none where
+        ``keep`` is False, those matched to a ``labelled`` instance where given, the first ``limit``."""
+        rois, matched = [], []
+        for i, (boxes, idx, lab) in enumerate(zip(proposals, matched_idxs, labels)):
+            pos = torch.where(lab > 0)[0]
+            if labelled is not None and len(pos):
+                pos = pos[labelled[i][idx[pos]]] if len(labelled[i]) else pos[:0]
+            if not keep[i]:
+                pos = pos[:0]
+            if limit is not None:
+                pos = pos[:limit]
+            rois.append(boxes[pos])
+            matched.append(idx[pos])
+        return rois, matched
