@@ -1,10 +1,12 @@
 """mmdetection's FCOS HRNetV2p files: its file's layout loads whole into ``det_fcos`` with mmdetection's head,
-the first convolution reversed so that RGB input equals mmdetection's BGR one, the head and test equal to
-a transcription of mmdetection 2.x's (``FCOSHead.forward_single``, ``_get_points_single``,
-``_get_bboxes_single``, ``multiclass_nms``), and a published FCOS name through ``hrseg test det``."""
+the first convolution reversed so that RGB input equals mmdetection's BGR one, the head, test and losses
+equal to a transcription of mmdetection 2.x's (``FCOSHead.forward_single``, ``_get_points_single``,
+``_get_bboxes_single``, ``multiclass_nms``, ``get_targets``, ``loss``), a training run, and a published FCOS
+name through ``hrseg test det``."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from hrseg.weights.layouts import convert, detect_layout
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 import test_det  # noqa: E402
+import train_det  # noqa: E402
 
 
 def _small_fcos(seed: int = 0) -> MMDetFCOS:
@@ -148,18 +151,152 @@ def test_the_records_and_their_models():
         hrseg.build_model("det_fcos_hrnetv2p_w18_small_v1", head_type="mmdet")
 
 
-def test_it_is_not_trained(tmp_path: Path):
-    """Neither by the model (its losses would be mmdetection's) nor by the task, which says so before the
-    first step."""
+INF = 1e8
+STRIDES = (8, 16, 32, 64, 128)
+
+
+def _get_target_single(gt_bboxes, gt_labels, points, regress_ranges, num_classes):  # mmdetection 2.x, transcribed
+    num_points, num_gts = points.size(0), gt_labels.size(0)
+    if num_gts == 0:
+        return gt_labels.new_full((num_points,), num_classes), gt_bboxes.new_zeros((num_points, 4))
+    areas = ((gt_bboxes[:, 2] - gt_bboxes[:, 0]) * (gt_bboxes[:, 3] - gt_bboxes[:, 1]))[None].repeat(num_points, 1)
+    regress_ranges = regress_ranges[:, None, :].expand(num_points, num_gts, 2)
+    gt_bboxes = gt_bboxes[None].expand(num_points, num_gts, 4)
+    xs = points[:, 0][:, None].expand(num_points, num_gts)
+    ys = points[:, 1][:, None].expand(num_points, num_gts)
+    bbox_targets = torch.stack((xs - gt_bboxes[..., 0], ys - gt_bboxes[..., 1], gt_bboxes[..., 2] - xs,
+                                gt_bboxes[..., 3] - ys), -1)
+    inside_gt_bbox_mask = bbox_targets.min(-1)[0] > 0  # center_sampling False
+    max_regress_distance = bbox_targets.max(-1)[0]
+    inside_regress_range = ((max_regress_distance >= regress_ranges[..., 0])
+                            & (max_regress_distance <= regress_ranges[..., 1]))
+    areas[inside_gt_bbox_mask == 0] = INF
+    areas[inside_regress_range == 0] = INF
+    min_area, min_area_inds = areas.min(dim=1)
+    labels = gt_labels[min_area_inds]
+    labels[min_area == INF] = num_classes
+    return labels, bbox_targets[range(num_points), min_area_inds]
+
+
+def _mmdet_fcos_loss(cls_scores, bbox_preds, centernesses, gt_bboxes, gt_labels, num_classes):
+    """FCOSHead.loss + get_targets (regress_ranges the default, norm_on_bbox False), FocalLoss (its Python
+    version), IoULoss (-log, eps 1e-6, bbox_overlaps aligned) and CrossEntropyLoss(use_sigmoid), transcribed."""
+    points = [_get_points_single(c.shape[-2:], s) for c, s in zip(cls_scores, STRIDES)]
+    ranges = torch.cat([p.new_tensor(r)[None].expand_as(p) for p, r in
+                        zip(points, ((-1, 64), (64, 128), (128, 256), (256, 512), (512, INF)))])
+    num_points = [len(p) for p in points]
+    per_image = [_get_target_single(b, lab, torch.cat(points), ranges, num_classes)
+                 for b, lab in zip(gt_bboxes, gt_labels)]
+    labels = [torch.cat([t[0].split(num_points)[i] for t in per_image]) for i in range(len(points))]
+    bbox_targets = [torch.cat([t[1].split(num_points)[i] for t in per_image]) for i in range(len(points))]
+    num_imgs = cls_scores[0].size(0)
+    flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(-1, num_classes) for c in cls_scores])
+    flat_bbox = torch.cat([b.permute(0, 2, 3, 1).reshape(-1, 4) for b in bbox_preds])
+    flat_ctr = torch.cat([c.permute(0, 2, 3, 1).reshape(-1) for c in centernesses])
+    flat_labels, flat_targets = torch.cat(labels), torch.cat(bbox_targets)
+    flat_points = torch.cat([p.repeat(num_imgs, 1) for p in points])
+    pos_inds = ((flat_labels >= 0) & (flat_labels < num_classes)).nonzero().reshape(-1)
+    target = F.one_hot(flat_labels, num_classes + 1)[:, :num_classes].float()
+    pred_sigmoid = flat_cls.sigmoid()
+    pt = (1 - pred_sigmoid) * target + pred_sigmoid * (1 - target)
+    focal_weight = (0.25 * target + 0.75 * (1 - target)) * pt.pow(2.0)
+    loss_cls = (F.binary_cross_entropy_with_logits(flat_cls, target, reduction="none") * focal_weight).sum() / (
+        len(pos_inds) + num_imgs)
+    pos_targets, pos_points = flat_targets[pos_inds], flat_points[pos_inds]
+    left_right, top_bottom = pos_targets[:, [0, 2]], pos_targets[:, [1, 3]]
+    ctr = torch.sqrt((left_right.min(dim=-1)[0] / left_right.max(dim=-1)[0])
+                     * (top_bottom.min(dim=-1)[0] / top_bottom.max(dim=-1)[0]))
+
+    def distance2bbox(p, d):
+        return torch.stack([p[:, 0] - d[:, 0], p[:, 1] - d[:, 1], p[:, 0] + d[:, 2], p[:, 1] + d[:, 3]], -1)
+
+    b1, b2 = distance2bbox(pos_points, flat_bbox[pos_inds]), distance2bbox(pos_points, pos_targets)
+    wh = (torch.min(b1[:, 2:], b2[:, 2:]) - torch.max(b1[:, :2], b2[:, :2])).clamp(min=0)
+    overlap = wh[:, 0] * wh[:, 1]
+    union = (b1[:, 2] - b1[:, 0]) * (b1[:, 3] - b1[:, 1]) + (b2[:, 2] - b2[:, 0]) * (b2[:, 3] - b2[:, 1]) - overlap
+    ious = (overlap / torch.max(union, union.new_tensor([1e-6]))).clamp(min=1e-6)
+    loss_bbox = (-ious.log() * ctr).sum() / ctr.sum()
+    loss_ctr = F.binary_cross_entropy_with_logits(flat_ctr[pos_inds], ctr)
+    return {"classification": loss_cls, "bbox_regression": loss_bbox, "bbox_ctrness": loss_ctr}, len(pos_inds)
+
+
+def _ground_truth(seed: int, size=(256, 320)):
+    """Boxes of every scale (so that each level has positives), overlapping; the last image has none."""
+    g = torch.Generator().manual_seed(seed)
+    boxes, labels = [], []
+    for n in (6, 9, 0):
+        wh = torch.exp(torch.empty(n, 2).uniform_(2.0, 5.6, generator=g))
+        xy = torch.rand(n, 2, generator=g) * torch.tensor([size[1], size[0]])
+        corner = torch.tensor([size[1], size[0]] * 2, dtype=torch.float32)
+        boxes.append(torch.cat([xy - wh / 2, xy + wh / 2], 1).clamp(min=0).minimum(corner))
+        labels.append(torch.randint(0, 80, (n,), generator=g))
+    return boxes, labels
+
+
+def test_the_losses_equal_mmdetections():
+    """fcos_losses against the transcription of mmdetection 2.x's FCOSHead.loss on random outputs of a
+    256x320 batch: three images, the last without boxes."""
+    from hrseg.models.fcos_mmdet import REGRESS_RANGES, fcos_losses
+    g = torch.Generator().manual_seed(0)
+    sizes = [(256 // s + (s == 128), 320 // s) for s in STRIDES]
+    cls = [torch.randn(3, 80, h, w, generator=g) - 2 for h, w in sizes]
+    dist = [torch.exp(torch.randn(3, 4, h, w, generator=g) + math.log(s) + 1) for (h, w), s in zip(sizes, STRIDES)]
+    ctr = [torch.randn(3, 1, h, w, generator=g) for h, w in sizes]
+    boxes, labels = _ground_truth(0)
+    expected, num_pos = _mmdet_fcos_loss(cls, dist, ctr, boxes, labels, 80)
+    assert num_pos > 20
+    points = [_get_points_single(c.shape[-2:], s) for c, s in zip(cls, STRIDES)]
+    ranges = torch.cat([p.new_tensor(r).expand(len(p), 2) for p, r in zip(points, REGRESS_RANGES)])
+
+    def flat(levels):
+        return torch.cat([x.permute(0, 2, 3, 1).reshape(3, -1, x.shape[1]) for x in levels], 1)
+    got = fcos_losses(flat(cls), flat(dist), flat(ctr), torch.cat(points), ranges, boxes, labels)
+    assert got.keys() == expected.keys()
+    for key in got:
+        assert torch.allclose(got[key], expected[key], rtol=1e-5, atol=0), (key, got[key], expected[key])
+    shifted = fcos_losses(flat(cls), flat(dist), flat(ctr), torch.cat(points) + 4, ranges, boxes, labels)
+    assert not torch.allclose(shifted["bbox_regression"], expected["bbox_regression"], rtol=1e-3)
+    empty = fcos_losses(flat(cls)[2:], flat(dist)[2:], flat(ctr)[2:], torch.cat(points), ranges, boxes[2:], labels[2:])
+    assert empty["bbox_regression"] == 0 and empty["bbox_ctrness"] == 0 and empty["classification"] > 0
+
+
+def test_the_model_trains_with_mmdetections_losses_on_its_points():
+    """MMDetFCOS.compute_loss: the points of torchvision's anchors are mmdetection's, the levels' ranges
+    its, the labels its (hrseg's - 1); the gradients reach the head and the backbone."""
+    from hrseg.models.fcos_mmdet import REGRESS_RANGES, fcos_losses
     model = _small_fcos().train()
-    target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
-    with pytest.raises(ConfigError, match="not trained in hrseg"):
-        model([torch.rand(3, 96, 96)], [target])
-    task = DET_TASK
-    cfg = task.load_config(REPO / "configs" / "det" / "fcos_hrnetv2p_w32_1x_coco.py",
-                           {"model.name": "det_fcos_hrnetv2p_w18_small_v1", "model.head_type": "mmdetection"})
-    with pytest.raises(ConfigError, match="^det_fcos with head_type='mmdetection' .* not trained in hrseg"):
-        task.training_step(cfg, task.build_model(cfg), None)
+    captured = {}
+    model.head.register_forward_hook(lambda m, args, out: captured.update(features=args[0], out=out))
+    boxes, labels = _ground_truth(1, size=(160, 224))
+    images = [torch.rand(3, 160, 224), torch.rand(3, 160, 200), torch.rand(3, 160, 224)]
+    losses = model(images, [{"boxes": b, "labels": lab + 1} for b, lab in zip(boxes, labels)])
+    points = [_get_points_single(f.shape[-2:], s) for f, s in zip(captured["features"], STRIDES)]
+    ranges = torch.cat([p.new_tensor(r).expand(len(p), 2) for p, r in zip(points, REGRESS_RANGES)])
+    out = captured["out"]
+    expected = fcos_losses(out["cls_logits"], out["bbox_regression"], out["bbox_ctrness"], torch.cat(points),
+                           ranges, boxes, labels)
+    for key in expected:
+        assert torch.equal(losses[key], expected[key]), key
+    sum(losses.values()).backward()
+    assert model.head.scales[0].scale.grad is not None and model.head.cls_convs[0].conv.weight.grad.abs().sum() > 0
+    assert model.backbone.body.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+def test_the_detection_task_trains_it(tmp_path: Path):
+    """One epoch of the synthetic split through the training tool with mmdetection's head (it was refused
+    before it had mmdetection's losses)."""
+    config = tmp_path / "fcos_mmdet_mini.py"
+    config.write_text(f"_base_ = [{str(REPO / 'configs' / 'det' / 'mini_fasterrcnn.py')!r}]\n"
+                      "model = dict(_delete_=True, name='det_fcos_hrnetv2p_w18_small_v1', head_type='mmdetection', "
+                      "min_size=96, max_size=96, out_channels=32)\n")
+    options = ["data.root=" + str(tmp_path / "data"), "data.synthetic.num_train=8", "data.synthetic.num_val=2",
+               "data.synthetic.image_size=[96,96]", "data.num_workers=0", "data.batch_size=4", "train.max_epochs=1",
+               "optimizer.bias_lr_mult=2.0", "optimizer.bias_decay_mult=0.0", "schedule.warmup=constant"]
+    assert train_det.main([str(config), "--cfg-options", *options, "--work-dir", str(tmp_path / "run")]) == 0
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    header, last = log[0].split(","), log[-1].split(",")
+    assert "bbox_ctrness" in header and math.isfinite(float(last[header.index("bbox_ctrness")]))
+    assert (tmp_path / "run" / "latest.pth").exists()
 
 
 def test_a_published_fcos_name_through_hrseg_test(publish_as, shared_data: Path, tmp_path: Path, capsys):

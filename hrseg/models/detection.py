@@ -23,8 +23,8 @@ mmdetection ``configs/hrnet/faster_rcnn_hrnetv2p_w32_1x_coco.py`` and
   test config. Differences: torchvision's FCOS head samples positives near the box centres
   (radius 1.5), regresses with a GIoU loss and puts centerness on the regression branch;
   mmdetection's HRNet FCOS config uses neither centre sampling nor GIoU and puts centerness on
-  the classification branch. ``head_type="mmdetection"`` builds mmdetection's head and test instead
-  (:class:`MMDetFCOS`, :mod:`hrseg.models.fcos_mmdet`), for its published files: inference only.
+  the classification branch. ``head_type="mmdetection"`` builds mmdetection's head, test and losses
+  instead (:class:`MMDetFCOS`, :mod:`hrseg.models.fcos_mmdet`), for its published files and its recipe.
 
 Labels are contiguous, 1..K, with 0 the background (torchvision's convention): ``num_classes``
 is K + 1, 81 for COCO. Images are padded to a multiple of the coarsest stride, so every level's
@@ -52,7 +52,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from hrseg.checkpoint import DETECTOR_HRNET, DETECTOR_NECK, LoadReport, extract_state_dict, load_state, read_checkpoint
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
-from hrseg.models.fcos_mmdet import MMDetFCOSHead, decode_detections
+from hrseg.models.fcos_mmdet import REGRESS_RANGES, MMDetFCOSHead, decode_detections, fcos_losses
 from hrseg.models.pyramid import HRNetV2p
 from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads
 from hrseg.models.registry import ModelInfo, model_info, register_model
@@ -228,29 +228,35 @@ class HRNetFCOS(FCOS):
 
 
 class MMDetFCOS(HRNetFCOS):
-    """FCOS with mmdetection's head and test (:mod:`hrseg.models.fcos_mmdet`), for its published files:
-    the points are the anchors' centres moved by half a stride, the labels mmdetection's + 1. It is not
-    trained: mmdetection's losses (focal, IoU, centerness on its targets) are not torchvision's."""
+    """FCOS with mmdetection's head, test and training losses (:mod:`hrseg.models.fcos_mmdet`), for its
+    published files and its recipe: the points are the anchors' centres moved by half a stride, the labels
+    mmdetection's + 1."""
 
     def postprocess_detections(self, head_outputs: dict[str, list[torch.Tensor]], anchors: list[list[torch.Tensor]],
                                image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
         out = []
         for i, (levels, size) in enumerate(zip(anchors, image_shapes)):
-            points = [(a[:, :2] + a[:, 2:]) / 2 + (a[0, 2] - a[0, 0]) / 2 for a in levels]  # (x + 0.5) * stride
             found = decode_detections([x[i] for x in head_outputs["cls_logits"]],
                                       [x[i] for x in head_outputs["bbox_regression"]],
-                                      [x[i] for x in head_outputs["bbox_ctrness"]], points, tuple(size),
+                                      [x[i] for x in head_outputs["bbox_ctrness"]], _points(levels), tuple(size),
                                       self.score_thresh, self.topk_candidates, self.nms_thresh,
                                       self.detections_per_img)
             out.append({**found, "labels": found["labels"] + 1})
         return out
 
-    # why it is not trained: the model's refusal, and the detection task's before the first step
-    not_trained: ClassVar[str] = ("det_fcos with head_type='mmdetection' runs mmdetection's published FCOS files; "
-                                  "it is not trained in hrseg: train the default head (head_type='torchvision')")
+    def compute_loss(self, targets: list[dict[str, torch.Tensor]], head_outputs: dict[str, torch.Tensor],
+                     anchors: list[torch.Tensor], num_anchors_per_level: list[int]) -> dict[str, torch.Tensor]:
+        points = _points(list(anchors[0].split(num_anchors_per_level)))  # every image's: the padded batch's grid
+        ranges = torch.cat([points[0].new_tensor(r).expand(len(p), 2) for r, p in zip(REGRESS_RANGES, points,
+                                                                                        strict=True)])
+        return fcos_losses(head_outputs["cls_logits"], head_outputs["bbox_regression"], head_outputs["bbox_ctrness"],
+                           torch.cat(points), ranges, [t["boxes"] for t in targets], [t["labels"] - 1 for t in targets])
 
-    def compute_loss(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        raise ConfigError(self.not_trained)
+
+def _points(levels: list[torch.Tensor]) -> list[torch.Tensor]:
+    """mmdetection's FCOS points, ``(i + 0.5) * stride``, from torchvision's anchors (one a stride wide,
+    centred on ``i * stride``) of each level."""
+    return [(a[:, :2] + a[:, 2:]) / 2 + (a[0, 2] - a[0, 0]) / 2 for a in levels]
 
 
 def build_pyramid_backbone(hrnet_name: str, out_channels: int = 256, level_stride: int = 1,
@@ -299,8 +305,8 @@ def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[
                max_size: int = 1333, out_channels: int = 256, num_convs: int = 4, norm_eval: bool = False,
                backbone: Mapping[str, Any] | None = None, head_type: str = "torchvision",
                **detector_options: Any) -> HRNetFCOS:
-    """FCOS HRNetV2p; ``head_type`` "torchvision" (trained here) or "mmdetection" (its published files,
-    :class:`MMDetFCOS`); ``detector_options`` go to torchvision's ``FCOS`` (:data:`FCOS_OPTIONS`:
+    """FCOS HRNetV2p; ``head_type`` "torchvision" or "mmdetection" (its head, test and losses: its published
+    files and recipe, :class:`MMDetFCOS`); ``detector_options`` go to torchvision's ``FCOS`` (:data:`FCOS_OPTIONS`:
     ``score_thresh``, ...); any other key, or a value out of its range, is a :class:`ConfigError`."""
     if head_type not in ("torchvision", "mmdetection"):
         raise ConfigError(f"det_fcos: head_type is 'torchvision' or 'mmdetection', not {head_type!r}")
@@ -310,6 +316,8 @@ def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[
     anchors = AnchorGenerator(tuple((s,) for s in body.strides), ((1.0,),) * len(body.strides))
     options = dict(size_divisible=max(body.strides), score_thresh=0.05, nms_thresh=0.5) | detector_options
     if head_type == "mmdetection":  # 80 sigmoid classes, no background output
+        if "center_sampling_radius" in detector_options:
+            raise ConfigError("det_fcos: center_sampling_radius is torchvision's head's; mmdetection's samples none")
         head = MMDetFCOSHead(out_channels, num_classes - 1, num_convs, len(body.strides))
         return MMDetFCOS(body, num_classes, min_size=_size(min_size), max_size=max_size, anchor_generator=anchors,
                          head=head, **options)

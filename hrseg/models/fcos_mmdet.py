@@ -17,21 +17,35 @@ torchvision's FCOS (hrseg's ``det_fcos`` default) and mmdetection's share the id
   hrseg in the network input's, then scales the boxes (torchvision's transform): the same up to
   the rounding of the two axes' scale factors.
 
+- training (mmdetection 2.x ``FCOSHead.loss``; ``center_sampling`` False): a point is positive for the
+  smallest ground-truth box that contains it strictly and whose largest distance from it lies in the
+  level's range (-1-64, 64-128, 128-256, 256-512, 512-inf); focal loss (alpha 0.25, gamma 2) over every
+  point and class divided by the positives + the images; on the positives the IoU loss (``-log IoU``,
+  IoU clamped at 1e-6) of the decoded boxes weighted by the centerness target
+  ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))`` and divided by its sum, and the centerness
+  logits' binary cross-entropy against it, averaged (:func:`fcos_losses`).
+
 :func:`decode_detections` is that test for one image; :class:`hrseg.models.detection.MMDetFCOS` runs it
-as the model's ``postprocess_detections``. mmdetection feeds these files BGR images: the loader reverses
-the first convolution's input channels instead (exact: hrseg's RGB normalisation is the same numbers in
-the other order), so the model takes RGB as every hrseg model.
+as the model's ``postprocess_detections`` and :func:`fcos_losses` as its ``compute_loss``. mmdetection
+feeds these files BGR images: the loader reverses the first convolution's input channels instead (exact:
+hrseg's RGB normalisation is the same numbers in the other order), so the model takes RGB as every hrseg
+model.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops import sigmoid_focal_loss
 
 from hrseg.models.mmdet_nms import multiclass_nms
 
-__all__ = ["ConvGN", "MMDetFCOSHead", "Scale", "decode_detections"]
+__all__ = ["ConvGN", "MMDetFCOSHead", "REGRESS_RANGES", "Scale", "decode_detections", "fcos_losses", "fcos_targets"]
+
+# mmdetection FCOSHead's regress_ranges: the largest distance a level's positive points reach
+REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, 1e8))
 
 
 class ConvGN(nn.Module):
@@ -78,6 +92,8 @@ class MMDetFCOSHead(nn.Module):
         for conv in (self.conv_cls, self.conv_reg, self.conv_centerness):  # mmdetection's init
             nn.init.normal_(conv.weight, std=0.01)
             nn.init.zeros_(conv.bias)
+        for tower in (*self.cls_convs, *self.reg_convs):
+            nn.init.normal_(tower.conv.weight, std=0.01)
         nn.init.constant_(self.conv_cls.bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, features: list[Tensor]) -> dict[str, Tensor]:
@@ -116,3 +132,59 @@ def decode_detections(cls_logits: list[Tensor], distances: list[Tensor], centern
         factors_all.append(factors)
     scores = torch.cat(scores_all) * torch.cat(factors_all)[:, None]  # multiclass_nms's score_factors
     return multiclass_nms(torch.cat(boxes_all), scores, score_thresh, nms_thresh, max_per_img)
+
+
+def fcos_targets(points: Tensor, ranges: Tensor, boxes: Tensor, labels: Tensor, background: int
+                 ) -> tuple[Tensor, Tensor]:
+    """One image's targets at ``points`` (P, 2) with their level's ``ranges`` (P, 2): the class of each
+    point (``background`` where none) and its distances (left, top, right, bottom) to the box it is
+    assigned (module docstring; ``boxes`` (G, 4) in the input's pixels, ``labels`` (G,) from 0)."""
+    if len(boxes) == 0:
+        return labels.new_full((len(points),), background), points.new_zeros((len(points), 4))
+    x, y = points[:, 0, None], points[:, 1, None]
+    distances = torch.stack([x - boxes[:, 0], y - boxes[:, 1], boxes[:, 2] - x, boxes[:, 3] - y], dim=-1)  # P, G, 4
+    reach = distances.max(-1).values
+    fits = (distances.min(-1).values > 0) & (reach >= ranges[:, :1]) & (reach <= ranges[:, 1:])
+    areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[None].expand_as(reach)
+    smallest, which = torch.where(fits, areas, torch.full_like(areas, float("inf"))).min(dim=1)
+    classes = torch.where(torch.isinf(smallest), torch.full_like(which, background), labels[which])
+    return classes, distances[torch.arange(len(points), device=points.device), which]
+
+
+def _boxes(points: Tensor, distances: Tensor) -> Tensor:
+    return torch.cat([points - distances[:, :2], points + distances[:, 2:]], dim=1)
+
+
+def _aligned_iou(a: Tensor, b: Tensor) -> Tensor:
+    wh = (torch.min(a[:, 2:], b[:, 2:]) - torch.max(a[:, :2], b[:, :2])).clamp(min=0)
+    overlap = wh[:, 0] * wh[:, 1]
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - overlap
+    return overlap / union.clamp(min=1e-6)
+
+
+def fcos_losses(cls_logits: Tensor, distances: Tensor, centerness: Tensor, points: Tensor, ranges: Tensor,
+                boxes: list[Tensor], labels: list[Tensor]) -> dict[str, Tensor]:
+    """mmdetection 2.x's FCOS losses (module docstring) of a batch: ``cls_logits`` (N, P, C), ``distances``
+    (N, P, 4, in pixels), ``centerness`` (N, P, 1) at ``points`` (P, 2) with their ``ranges`` (P, 2); per
+    image the ground-truth ``boxes`` and ``labels`` (from 0). Named as torchvision's FCOS losses."""
+    num_images, _, num_classes = cls_logits.shape
+    targets = [fcos_targets(points, ranges, b, lab, num_classes) for b, lab in zip(boxes, labels)]
+    classes = torch.cat([c for c, _ in targets])
+    positive = torch.where(classes < num_classes)[0]
+    one_hot = torch.zeros_like(cls_logits.reshape(-1, num_classes), dtype=torch.float32)
+    one_hot[positive, classes[positive]] = 1.0
+    loss_cls = sigmoid_focal_loss(cls_logits.reshape(-1, num_classes).float(), one_hot, alpha=0.25, gamma=2.0,
+                                  reduction="sum") / (len(positive) + num_images)
+    pred = distances.reshape(-1, 4)[positive]
+    ctr_logits = centerness.reshape(-1)[positive].float()
+    if len(positive) == 0:
+        return {"classification": loss_cls, "bbox_regression": pred.sum(), "bbox_ctrness": ctr_logits.sum()}
+    target = torch.cat([d for _, d in targets])[positive]
+    left_right, top_bottom = target[:, [0, 2]], target[:, [1, 3]]
+    ctr_target = torch.sqrt(left_right.min(-1).values / left_right.max(-1).values
+                            * top_bottom.min(-1).values / top_bottom.max(-1).values)
+    at = points.repeat(num_images, 1)[positive]
+    iou = _aligned_iou(_boxes(at, pred.float()), _boxes(at, target)).clamp(min=1e-6)
+    loss_box = (-iou.log() * ctr_target).sum() / ctr_target.sum()
+    loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits, ctr_target)
+    return {"classification": loss_cls, "bbox_regression": loss_box, "bbox_ctrness": loss_ctr}

@@ -196,6 +196,8 @@ def _det(width: int, fcos: bool = False) -> tuple[str, list[Row]]:
         where = (f"{MMDET} configs/hrnet/fcos_hrnetv2p_w{width}_gn-head_4x4_1x_coco.py and its bases "
                  "fcos_r50_caffe_fpn_gn-head_1x_coco.py (CFG), _base_/schedules/schedule_1x.py")
         model = [("model.name", f"det_fcos_hrnetv2p_w{width}", "HRNet backbone + HRFPN(stride=2) + FCOSHead"),
+                 ("model.head_type", "mmdetection", "CFG bbox_head FCOSHead: center_sampling, norm_on_bbox, "
+                  "centerness_on_reg False; FocalLoss, IoULoss, CrossEntropyLoss(use_sigmoid)"),
                  ("model.topk_candidates", 1000, "CFG test_cfg.nms_pre"),
                  ("model.score_thresh", 0.05, "CFG test_cfg.score_thr"),
                  ("model.nms_thresh", 0.5, "CFG test_cfg.nms.iou_threshold"),
@@ -324,9 +326,6 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],
     "FCOS W32": [
-        ("FCOSHead: no centre sampling, IoU loss, centerness on the classification branch",
-         "torchvision's FCOSHead: centre sampling (radius 1.5), GIoU loss, centerness on the regression branch",
-         "hrseg builds on torchvision's detectors; expect the AP to differ slightly from mmdetection's"),
         ("input: BGR (img_norm_cfg to_rgb=False), ImageNet's mean / std in BGR order", "RGB, ImageNet mean / std",
          "the same normalisation in the other channel order: the ImageNet HRNet weights are RGB; mmdetection's "
          "files load with the first convolution's input channels reversed (hrseg.weights.mmdet.convert_fcos)"),
