@@ -1,7 +1,8 @@
 """mmdetection's Cascade (Mask) R-CNN HRNetV2p files: the three stages' test equal to a transcription of
 mmdetection 2.x's (``CascadeRoIHead.simple_test``, ``BBoxHead.regress_by_class`` / ``get_bboxes``,
 ``delta2bbox``, ``multiclass_nms``, ``FCNMaskHead`` and ``merge_aug_masks``) on the same proposals, the file's
-keys (mmdetection's names, background last) loading whole, the records, and no training."""
+keys (mmdetection's names, background last) loading whole, the records, and the training equal to a
+transcription of ``CascadeRoIHead.forward_train``."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
 import hrseg
-from hrseg.errors import CheckpointError, ConfigError
+from hrseg.errors import CheckpointError
 from hrseg.models.cascade_rcnn import HRNetCascadeRCNN
 from hrseg.models.mask_rcnn import is_mask_model
 from hrseg.tasks.detection import TASK as DET_TASK
@@ -186,21 +187,120 @@ def test_mmdetections_keys_load_whole(tmp_path, masks):
             convert(broken, path=tmp_path / "masks.pth")
 
 
-def test_the_records_and_no_training():
+def test_the_records():
     record = get_weights("coco", "det_cascadercnn_hrnetv2p_w32")
     assert record.name == "det_cascadercnn_hrnetv2p_w32.mmdet_coco_20e" and record.metric == "box AP 43.3"
     assert record.layout == "mmdet_cascade_rcnn" and record.sha256 == "928455a4"
     masked = get_weights("coco", "det_cascademaskrcnn_hrnetv2p_w40")
     assert masked.metric == "box AP 45.1 / mask AP 39.3" and masked.sha256 == "969c4610"
     assert is_mask_model(masked.model) and not is_mask_model(record.model)  # the data loads masks for it
-    model = _small_cascade().train()
-    target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 80.0]]), "labels": torch.tensor([1])}
-    with pytest.raises(ConfigError, match="not trained in hrseg"):
-        model([torch.rand(3, 96, 96)], [target])
-    task = DET_TASK
-    cfg = task.load_config(None, {"model.name": "det_cascadercnn_hrnetv2p_w18_small_v1"})
-    with pytest.raises(ConfigError, match="^det_cascadercnn / det_cascademaskrcnn run .* not trained in hrseg"):
-        task.training_step(cfg, task.build_model(cfg), None)
+
+
+def mmdet_forward_train(heads, features, proposals, image_shapes, targets, beta):
+    """CascadeRoIHead.forward_train, transcribed for a sampler that keeps every RoI: per stage MaxIoUAssigner
+    (pos = neg = min_pos IoU 0.5 / 0.6 / 0.7, no low-quality matches) on the proposals, the ground truth added
+    in front (AssignResult.add_gt_), positives then negatives (SamplingResult), BBoxHead.loss (cross-entropy;
+    smooth L1 of the positives' class-agnostic deltas / the sampled RoIs) and the mask loss on the positives,
+    times stage_loss_weights; refine_bboxes: delta2bbox of the detached deltas clipped, the ground truth
+    dropped. Row order hrseg's (the background first)."""
+    from torchvision.models.detection.roi_heads import maskrcnn_loss
+    from torchvision.ops import box_iou
+    losses = {}
+    for i, (iou_thr, weight) in enumerate(zip((0.5, 0.6, 0.7), (1.0, 0.5, 0.25))):
+        rois, labels, deltas_t, is_gt, pos_rois, pos_gt = [], [], [], [], [], []
+        for props, t in zip(proposals, targets):
+            gt = t["boxes"]
+            overlaps = box_iou(gt, props)
+            max_overlaps, argmax = overlaps.max(dim=0)
+            assigned = torch.where(max_overlaps >= iou_thr, argmax + 1, 0)
+            bboxes = torch.cat([gt, props])
+            assigned = torch.cat([torch.arange(1, len(gt) + 1), assigned])
+            pos, neg = torch.where(assigned > 0)[0], torch.where(assigned == 0)[0]
+            order = torch.cat([pos, neg])
+            rois.append(bboxes[order])
+            labels.append(torch.cat([t["labels"][assigned[pos] - 1], torch.zeros(len(neg), dtype=torch.long)]))
+            matched = gt[assigned[pos] - 1]
+            p, std = bboxes[pos], torch.tensor(STDS[i])
+            pw, ph = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1]
+            gw, gh = matched[:, 2] - matched[:, 0], matched[:, 3] - matched[:, 1]
+            d = torch.stack([((matched[:, 0] + matched[:, 2]) - (p[:, 0] + p[:, 2])) * 0.5 / pw,
+                             ((matched[:, 1] + matched[:, 3]) - (p[:, 1] + p[:, 3])) * 0.5 / ph,
+                             torch.log(gw / pw), torch.log(gh / ph)], -1) / std  # bbox2delta
+            deltas_t.append(d)
+            is_gt.append(torch.cat([pos < len(gt), torch.zeros(len(neg), dtype=torch.bool)]))
+            pos_rois.append(bboxes[pos])
+            pos_gt.append(assigned[pos] - 1)
+        x = heads.box_heads[i](heads.box_roi_pool(features, rois, image_shapes))
+        cls_score, bbox_pred = heads.box_predictors[i](x)
+        all_labels = torch.cat(labels)
+        positive = all_labels > 0
+        losses[f"loss_classifier_{i}"] = weight * F.cross_entropy(cls_score, all_labels)
+        losses[f"loss_box_reg_{i}"] = weight * F.smooth_l1_loss(bbox_pred[positive], torch.cat(deltas_t), beta=beta,
+                                                                reduction="sum") / len(all_labels)
+        if heads.has_mask():
+            pooled = heads.mask_roi_pool(features, pos_rois, image_shapes)
+            logits = heads.mask_predictors[i](heads.mask_heads[i](pooled))
+            losses[f"loss_mask_{i}"] = weight * maskrcnn_loss(logits, pos_rois, [t["masks"] for t in targets],
+                                                              [t["labels"] for t in targets], pos_gt)
+        counts = [len(r) for r in rois]
+        refined = [delta2bbox(r, d, STDS[i], shape) for r, d, shape in
+                   zip(rois, bbox_pred.detach().split(counts), image_shapes)]
+        proposals = [b[~g] for b, g in zip(refined, is_gt)]
+    return losses
+
+
+@pytest.mark.parametrize("masks", [False, True])
+def test_the_cascade_trains_as_mmdetection(masks):
+    """Every stage's losses against the transcription of mmdetection 2.x's forward_train on the same RPN
+    proposals (the sampler keeps every RoI, so that the draws do not matter), at beta 1.0 (mmdetection's)."""
+    torch.manual_seed(0)
+    kind = "det_cascademaskrcnn" if masks else "det_cascadercnn"
+    model = hrseg.build_model(f"{kind}_hrnetv2p_w18_small_v1", num_classes=4, min_size=128, max_size=160,
+                              out_channels=32, representation_size=64, rpn_post_nms_top_n_train=60,
+                              box_batch_size_per_image=100000, box_positive_fraction=1.0, box_loss_beta=1.0).train()
+    assert model.roi_heads.box_loss_beta == 1.0
+    captured = {}
+    model.roi_heads.register_forward_pre_hook(lambda m, args: captured.update(args=args))
+    shapes = [(128, 150), (128, 128)]
+    targets = []
+    for n, (h, w) in enumerate(shapes):
+        boxes = torch.tensor([[10.0, 12.0, 70.0, 90.0], [60.0, 40.0, 120.0, 110.0], [5.0, 70.0, 40.0, 120.0]])[:3 - n]
+        masks_ = torch.zeros(len(boxes), h, w, dtype=torch.uint8)
+        for k, b in enumerate(boxes.int()):
+            masks_[k, b[1]:b[3], b[0]:b[2]] = 1
+        targets.append({"boxes": boxes, "labels": torch.tensor([1, 3, 2])[:len(boxes)], "masks": masks_})
+    losses = model([torch.rand(3, h, w) for h, w in shapes], targets)
+    features, proposals, image_shapes, scaled_targets = captured["args"]
+    expected = mmdet_forward_train(model.roi_heads, features, proposals, image_shapes, scaled_targets, 1.0)
+    assert set(expected) <= set(losses) and len(expected) == (9 if masks else 6)
+    for key, value in expected.items():
+        assert torch.allclose(losses[key], value, rtol=1e-4, atol=1e-6), (key, losses[key], value)
+    assert expected["loss_box_reg_1"] > 0 and expected["loss_box_reg_2"] > 0  # positives at every stage
+    sum(losses.values()).backward()
+    assert all(p.bbox_pred.weight.grad.abs().sum() > 0 for p in model.roi_heads.box_predictors)
+
+
+def test_the_detection_task_trains_it(tmp_path, shared_data):
+    """One epoch of a small Cascade Mask R-CNN on the synthetic split through the training tool (box and mask
+    AP scored), where a training run was refused before."""
+    import json
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "tools"))
+    import train_det
+    config = tmp_path / "cascade_mini.py"
+    config.write_text(f"_base_ = [{str(repo / 'configs' / 'det' / 'mini_maskrcnn.py')!r}]\n"
+                      "model = dict(_delete_=True, name='det_cascademaskrcnn_hrnetv2p_w18_small_v1', min_size=96, "
+                      "max_size=96, out_channels=32, representation_size=64, box_batch_size_per_image=64)\n")
+    options = ["data.root=" + str(tmp_path / "data"), "data.synthetic.num_train=8", "data.synthetic.num_val=2",
+               "data.synthetic.image_size=[96,96]", "data.num_workers=0", "data.batch_size=4", "train.max_epochs=1"]
+    assert train_det.main([str(config), "--cfg-options", *options, "--work-dir", str(tmp_path / "run")]) == 0
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert "loss_box_reg_2" in log[0].split(",") and "loss_mask_2" in log[0].split(",")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert "mask_AP" in metrics
 
 
 def test_a_published_cascade_mask_name_through_hrseg_test(publish_as, shared_data, tmp_path, capsys):

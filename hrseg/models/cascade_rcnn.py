@@ -1,4 +1,4 @@
-"""Cascade R-CNN on HRNetV2p, for mmdetection's published Cascade R-CNN HRNetV2p files: inference only.
+"""Cascade R-CNN on HRNetV2p: mmdetection's published Cascade R-CNN HRNetV2p files, and their training.
 
 The box part of mmdetection's ``CascadeRoIHead`` (``configs/_base_/models/cascade_rcnn_r50_fpn.py``, the
 base of its HRNet configs): three ``Shared2FCBBoxHead`` stages (two 1024-d FC layers; 81 classes with the
@@ -13,8 +13,16 @@ mmdetection's conventions (unrounded anchors, aligned RoIAlign, 1000 / 1000 test
 files as for its Faster R-CNN files. Cascade Mask R-CNN (``det_cascademaskrcnn_*``) adds a mask head per
 stage (mmdetection's ``FCNMaskHead``, torchvision's ``MaskRCNNHeads`` + ``MaskRCNNPredictor`` as hrseg's Mask
 R-CNN): the detected boxes are pooled once (RoIAlign 14x14) and the three heads' sigmoid masks of the
-detected class averaged (``merge_aug_masks``), then pasted into the image as Mask R-CNN's. Training is not
-implemented (the stages' samplers at IoU 0.5 / 0.6 / 0.7 and their weighted losses): the model refuses it.
+detected class averaged (``merge_aug_masks``), then pasted into the image as Mask R-CNN's.
+
+Training (mmdetection 2.x ``CascadeRoIHead.forward_train``, ``train_cfg.rcnn``): stage ``i`` adds the
+ground-truth boxes to its proposals, matches them at IoU ``STAGE_IOUS[i]`` (0.5, 0.6, 0.7; no low-quality
+matches), samples 512 RoIs with at most a quarter positive, and trains its classifier (cross-entropy) and
+class-agnostic regression (smooth L1 at ``box_loss_beta`` on the positives, divided by the sampled RoIs:
+:func:`hrseg.models.rcnn_heads.box_loss`), and its mask head on the positives (torchvision's mask loss),
+weighted by ``STAGE_LOSS_WEIGHTS[i]`` (1, 0.5, 0.25); the next stage's proposals are this stage's RoIs
+moved by its (detached) regression, clipped to the image, less the ground-truth boxes it sampled
+(``refine_bboxes``). Losses are named per stage: ``loss_classifier_0``, ``loss_box_reg_0``, ``loss_mask_0``, ...
 """
 from __future__ import annotations
 
@@ -24,20 +32,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, BoxCoder, Matcher
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign, clip_boxes_to_image
+from torchvision.models.detection.roi_heads import maskrcnn_loss
+from torchvision.ops import MultiScaleRoIAlign, box_iou, clip_boxes_to_image
 
-from hrseg.errors import ConfigError
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
 from hrseg.models.mmdet_nms import multiclass_nms
+from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss
 from hrseg.models.registry import ModelInfo, register_model
 
 # The stages' target stds (mmdetection's DeltaXYWHBBoxCoder), as torchvision's coder weights (their inverses)
 CASCADE_STDS: tuple[tuple[float, ...], ...] = ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1),
                                                (0.033, 0.033, 0.067, 0.067))
+STAGE_IOUS = (0.5, 0.6, 0.7)  # train_cfg.rcnn[i].assigner: pos_iou_thr = neg_iou_thr = min_pos_iou
+STAGE_LOSS_WEIGHTS = (1.0, 0.5, 0.25)  # CascadeRoIHead stage_loss_weights
 
 
 class CascadePredictor(nn.Module):
@@ -58,9 +69,13 @@ class CascadeRoIHeads(nn.Module):
 
     def __init__(self, box_roi_pool: nn.Module, in_features: int, representation_size: int = 1024,
                  num_classes: int = 81, stds: Sequence[Sequence[float]] = CASCADE_STDS, score_thresh: float = 0.05,
-                 nms_thresh: float = 0.5, detections_per_img: int = 100) -> None:
+                 nms_thresh: float = 0.5, detections_per_img: int = 100, batch_size_per_image: int = 512,
+                 positive_fraction: float = 0.25, box_loss_beta: float = TORCHVISION_BOX_BETA) -> None:
         super().__init__()
         self.box_roi_pool = box_roi_pool
+        self.matchers = [Matcher(iou, iou, allow_low_quality_matches=False) for iou in STAGE_IOUS[:len(stds)]]
+        self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
+        self.box_loss_beta = box_loss_beta
         self.box_heads = nn.ModuleList(TwoMLPHead(in_features, representation_size) for _ in stds)
         self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
         self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
@@ -80,6 +95,8 @@ class CascadeRoIHeads(nn.Module):
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
                 targets: Any = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        if self.training:
+            return [], self._losses(features, proposals, image_shapes, targets)
         counts = [len(p) for p in proposals]
         boxes, logits = proposals, None
         for head, predictor, coder in zip(self.box_heads, self.box_predictors, self.box_coders):
@@ -92,6 +109,50 @@ class CascadeRoIHeads(nn.Module):
         if self.has_mask():
             self._add_masks(features, result, image_shapes)
         return result, {}
+
+    def _losses(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
+                targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Every stage's weighted losses (module docstring)."""
+        losses: dict[str, Tensor] = {}
+        stages = zip(self.matchers, self.box_heads, self.box_predictors, self.box_coders, STAGE_LOSS_WEIGHTS)
+        for i, (matcher, head, predictor, coder, weight) in enumerate(stages):
+            rois, matched, labels, is_gt = self._sample(matcher, proposals, targets)
+            gt_boxes = [t["boxes"][m] if len(t["boxes"]) else torch.zeros_like(r)
+                        for t, m, r in zip(targets, matched, rois)]
+            regression_targets = coder.encode(gt_boxes, rois)
+            logits, deltas = predictor(head(self.box_roi_pool(features, rois, image_shapes)))
+            loss_cls, loss_box = box_loss(logits, deltas, labels, regression_targets, self.box_loss_beta)
+            losses[f"loss_classifier_{i}"], losses[f"loss_box_reg_{i}"] = weight * loss_cls, weight * loss_box
+            if self.has_mask():
+                positive, positive_matched = RCNNRoIHeads.positives(rois, matched, labels, [True] * len(rois), None)
+                mask_logits = self.mask_predictors[i](self.mask_heads[i](
+                    self.mask_roi_pool(features, positive, image_shapes)))
+                losses[f"loss_mask_{i}"] = weight * maskrcnn_loss(mask_logits, positive, [t["masks"] for t in targets],
+                                                                  [t["labels"] for t in targets], positive_matched)
+            if i + 1 < len(self.box_heads):
+                refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
+                proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
+        return losses
+
+    def _sample(self, matcher: Matcher, proposals: list[Tensor], targets: list[dict[str, Tensor]]
+                ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """Per image the sampled RoIs among the proposals + ground-truth boxes, the ground truth each is matched
+        to, its label (0: background) and whether it is a ground-truth box."""
+        candidates, matched, labels = [], [], []
+        for boxes, target in zip(proposals, targets):
+            gt = target["boxes"]
+            candidates.append(torch.cat([boxes, gt]))
+            if len(gt):
+                index = matcher(box_iou(gt, candidates[-1]))  # -1: below the threshold, background
+                matched.append(index.clamp(min=0))
+                labels.append(torch.where(index >= 0, target["labels"][index.clamp(min=0)], 0))
+            else:
+                matched.append(torch.zeros(len(candidates[-1]), dtype=torch.int64, device=gt.device))
+                labels.append(torch.zeros(len(candidates[-1]), dtype=torch.int64, device=gt.device))
+        positive, negative = self.sampler(labels)
+        keep = [torch.where(pos | neg)[0] for pos, neg in zip(positive, negative)]
+        return ([c[k] for c, k in zip(candidates, keep)], [m[k] for m, k in zip(matched, keep)],
+                [lab[k] for lab, k in zip(labels, keep)], [k >= len(p) for k, p in zip(keep, proposals)])
 
     def _add_masks(self, features: dict[str, Tensor], result: list[dict[str, Tensor]],
                    image_shapes: list[tuple[int, int]]) -> None:
@@ -115,14 +176,6 @@ class HRNetCascadeRCNN(FasterRCNN):
     :class:`CascadeRoIHeads`."""
 
     checkpoint_aliases: ClassVar[dict[str, str]] = DETECTOR_ALIASES
-    # why it is not trained: the model's refusal, and the detection task's before the first step
-    not_trained: ClassVar[str] = ("det_cascadercnn / det_cascademaskrcnn run mmdetection's published Cascade R-CNN "
-                                  "files; they are not trained in hrseg (train det_fasterrcnn or det_maskrcnn)")
-
-    def forward(self, images: Any, targets: Any = None) -> Any:
-        if self.training:
-            raise ConfigError(self.not_trained)
-        return super().forward(images, targets)
 
 
 @detector_options("det_cascadercnn", RCNN_OPTIONS, build_faster_rcnn)
@@ -138,7 +191,10 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
     in_features = heads.box_head.fc6.in_features
     model.roi_heads = CascadeRoIHeads(heads.box_roi_pool, in_features, representation_size, num_classes,
                                       score_thresh=heads.score_thresh, nms_thresh=heads.nms_thresh,
-                                      detections_per_img=heads.detections_per_img)
+                                      detections_per_img=heads.detections_per_img,
+                                      batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
+                                      positive_fraction=heads.fg_bg_sampler.positive_fraction,
+                                      box_loss_beta=heads.box_loss_beta)
     return model
 
 
@@ -165,5 +221,5 @@ def _register(names: Sequence[str]) -> None:
 
 _register(named_specs())
 
-__all__ = ["CASCADE_STDS", "CascadePredictor", "CascadeRoIHeads", "HRNetCascadeRCNN", "build_cascade_mask_rcnn",
-           "build_cascade_rcnn"]
+__all__ = ["CASCADE_STDS", "STAGE_IOUS", "STAGE_LOSS_WEIGHTS", "CascadePredictor", "CascadeRoIHeads",
+           "HRNetCascadeRCNN", "build_cascade_mask_rcnn", "build_cascade_rcnn"]

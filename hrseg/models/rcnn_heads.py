@@ -19,11 +19,13 @@ TORCHVISION_BOX_BETA = 1.0 / 9
 
 def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: list[torch.Tensor],
              regression_targets: list[torch.Tensor], beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The classification and box-regression losses of the sampled RoIs (module docstring)."""
+    """The classification and box-regression losses of the sampled RoIs (module docstring); the regression
+    class-specific (``num_classes * 4`` columns) or class-agnostic (4, Cascade R-CNN's)."""
     labels_all, targets = torch.cat(labels), torch.cat(regression_targets)
     classification = F.cross_entropy(class_logits, labels_all)
     positive = torch.where(labels_all > 0)[0]
-    deltas = box_regression.reshape(len(class_logits), -1, 4)[positive, labels_all[positive]]
+    deltas = box_regression.reshape(len(class_logits), -1, 4)  # class-specific, or one class-agnostic row
+    deltas = deltas[positive, labels_all[positive]] if deltas.shape[1] > 1 else deltas[positive, 0]
     regression = F.smooth_l1_loss(deltas, targets[positive], beta=beta, reduction="sum") / labels_all.numel()
     return classification, regression
 

@@ -326,8 +326,6 @@ class DetTask(Task):
         return load_config(None, cfg_options, cfg, self.open_keys)
 
     def training_step(self, cfg: Mapping[str, Any], model: nn.Module, train_set: CocoDetection):
-        if getattr(model, "not_trained", None):  # a published file's model without hrseg's training
-            raise ConfigError(model.not_trained)
         if cfg["load_from"]:
             log.info(load_pretrained_backbone(model, cfg["load_from"]).summary())
 
