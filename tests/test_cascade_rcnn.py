@@ -280,6 +280,30 @@ def test_the_cascade_trains_as_mmdetection(masks):
     assert all(p.bbox_pred.weight.grad.abs().sum() > 0 for p in model.roi_heads.box_predictors)
 
 
+@pytest.mark.parametrize("masks", [False, True])
+def test_the_recipes_conventions_are_the_published_files(masks):
+    """``model.mmdet_conventions`` (the Cascade recipe's) builds the model a published file's loading gives:
+    unrounded anchors, aligned RoIAlign with adaptive sampling for boxes and masks, the same detections."""
+    from hrseg.models.mmdet_conventions import AlignedRoIAlign, UnroundedAnchorGenerator, use_mmdet_conventions
+    kind = "det_cascademaskrcnn" if masks else "det_cascadercnn"
+    torch.manual_seed(0)
+    ours = hrseg.build_model(f"{kind}_hrnetv2p_w18_small_v1", min_size=128, max_size=160, mmdet_conventions=True)
+    torch.manual_seed(0)
+    loaded = hrseg.build_model(f"{kind}_hrnetv2p_w18_small_v1", min_size=128, max_size=160)
+    assert not isinstance(loaded.roi_heads.box_roi_pool, AlignedRoIAlign)
+    use_mmdet_conventions(loaded)  # what hrseg.weights.mmdet.apply_conventions does to a published file's model
+    assert isinstance(ours.rpn.anchor_generator, UnroundedAnchorGenerator)
+    pools = [ours.roi_heads.box_roi_pool] + ([ours.roi_heads.mask_roi_pool] if masks else [])
+    assert all(isinstance(p, AlignedRoIAlign) and p.sampling_ratio == 0 for p in pools)
+    image = [torch.rand(3, 128, 150)]
+    with torch.no_grad():
+        for model in (ours, loaded):  # classifiers that find something (as _small_cascade's)
+            for predictor in model.roi_heads.box_predictors:
+                predictor.cls_score.bias[1:6] = 4.0
+        a, b = ours.eval()(image)[0], loaded.eval()(image)[0]
+    assert len(a["boxes"]) > 0 and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_the_detection_task_trains_it(tmp_path, shared_data):
     """One epoch of a small Cascade Mask R-CNN on the synthetic split through the training tool (box and mask
     AP scored), where a training run was refused before."""

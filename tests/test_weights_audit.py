@@ -21,7 +21,8 @@ from hrseg.meta.classes import PASCAL_CONTEXT_59_CLASSES
 from hrseg.meta.keypoints import COCO_PERSON, KeypointSet
 from hrseg.weights import cache, cache_dir, fetch_url, get_weights, load_into
 from hrseg.weights.detector import _hrnet_detector_for, load_published_detector
-from hrseg.weights.mmdet import AlignedRoIAlign, UnroundedAnchorGenerator, apply_conventions
+from hrseg.models.mmdet_conventions import AlignedRoIAlign, UnroundedAnchorGenerator
+from hrseg.weights.mmdet import apply_conventions
 
 SMALL = "hrnet_w18_small_v1"
 SMALL_POSE = "pose_hrnet_w18_small_v1"

@@ -20,7 +20,7 @@ import hrseg
 from hrseg import load_checkpoint
 from hrseg.tasks.common import build_from_config
 from hrseg.weights import load_into
-from hrseg.weights.mmdet import AlignedRoIAlign, UnroundedAnchorGenerator
+from hrseg.models.mmdet_conventions import AlignedRoIAlign, UnroundedAnchorGenerator
 
 
 def save_openmmlab(path: Path, state: dict) -> Path:

@@ -36,10 +36,11 @@ from torchvision.models.detection._utils import BalancedPositiveNegativeSampler,
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import maskrcnn_loss
-from torchvision.ops import MultiScaleRoIAlign, box_iou, clip_boxes_to_image
+from torchvision.ops import box_iou, clip_boxes_to_image
 
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
+from hrseg.models.mmdet_conventions import pool_like
 from hrseg.models.mmdet_nms import multiclass_nms
 from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss
 from hrseg.models.registry import ModelInfo, register_model
@@ -205,8 +206,8 @@ def build_cascade_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_roi_siz
     (RoIAlign ``mask_roi_size`` over the stride 4-32 levels, 4 convs of 256 channels, 28x28 masks)."""
     model = build_cascade_rcnn(hrnet_name, num_classes, **options)
     body = model.backbone
-    model.roi_heads.add_masks(MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=mask_roi_size,
-                                                 sampling_ratio=2), body.out_channels, num_classes)
+    model.roi_heads.add_masks(pool_like(model.roi_heads.box_roi_pool, body.names[:4], mask_roi_size, 2),
+                              body.out_channels, num_classes)
     return model
 
 

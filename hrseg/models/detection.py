@@ -53,6 +53,7 @@ from hrseg.checkpoint import DETECTOR_HRNET, DETECTOR_NECK, LoadReport, extract_
 from hrseg.errors import CheckpointError, ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.fcos_mmdet import REGRESS_RANGES, MMDetFCOSHead, decode_detections, fcos_losses
+from hrseg.models.mmdet_conventions import use_mmdet_conventions
 from hrseg.models.pyramid import HRNetV2p
 from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads
 from hrseg.models.registry import ModelInfo, model_info, register_model
@@ -278,10 +279,12 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                       max_size: int = 1333, out_channels: int = 256, anchor_scale: float = 8,
                       aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), representation_size: int = 1024,
                       sampling_ratio: int = 2, norm_eval: bool = False, box_loss_beta: float = TORCHVISION_BOX_BETA,
-                      backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFasterRCNN:
+                      mmdet_conventions: bool = False, backbone: Mapping[str, Any] | None = None,
+                      **detector_options: Any) -> HRNetFasterRCNN:
     """Faster R-CNN HRNetV2p. ``anchor_scale`` x stride is each level's anchor size (mmdetection's
     ``anchor_scales=[8]``); ``box_loss_beta``: the RoI box loss's smooth-L1 beta (torchvision's 1/9;
-    the official configs' 1.0: :mod:`hrseg.models.rcnn_heads`); ``backbone`` holds HRNet options (e.g. ``norm``);
+    the official configs' 1.0: :mod:`hrseg.models.rcnn_heads`); ``mmdet_conventions``: mmdetection 2.x's anchors
+    and RoIAlign (:mod:`hrseg.models.mmdet_conventions`); ``backbone`` holds HRNet options (e.g. ``norm``);
     ``detector_options`` go to torchvision's ``FasterRCNN`` (:data:`RCNN_OPTIONS`: ``rpn_*``, ``box_*``, ...);
     any other key, or a value out of its range, is a :class:`ConfigError`."""
     body = build_pyramid_backbone(hrnet_name, out_channels, 1, norm_eval, backbone)
@@ -297,6 +300,8 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                             box_predictor=FastRCNNPredictor(representation_size, num_classes), **options)
     model.roi_heads.__class__ = RCNNRoIHeads  # torchvision's, with the box loss's beta
     model.roi_heads.box_loss_beta = float(box_loss_beta)
+    if mmdet_conventions:
+        use_mmdet_conventions(model)
     return model
 
 

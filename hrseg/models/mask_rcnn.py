@@ -15,12 +15,12 @@ from typing import Any, ClassVar, Mapping, Sequence
 import torch
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign
 
 from hrseg.errors import CheckpointError
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import (DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options,
                                     registered_name)
+from hrseg.models.mmdet_conventions import pool_like
 from hrseg.models.registry import ModelInfo, register_model
 
 
@@ -42,8 +42,7 @@ def build_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_channels: int =
     model = HRNetMaskRCNN.__new__(HRNetMaskRCNN)
     model.__dict__ = faster.__dict__  # the same modules: MaskRCNN only adds three to roi_heads
     heads = faster.roi_heads
-    heads.mask_roi_pool = MultiScaleRoIAlign(featmap_names=body.names[:4], output_size=mask_roi_size,
-                                             sampling_ratio=sampling_ratio)
+    heads.mask_roi_pool = pool_like(heads.box_roi_pool, body.names[:4], mask_roi_size, sampling_ratio)
     heads.mask_head = MaskRCNNHeads(body.out_channels, (mask_channels,) * mask_convs, 1)
     heads.mask_predictor = MaskRCNNPredictor(mask_channels, mask_channels, num_classes)
     return model

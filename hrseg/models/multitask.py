@@ -44,6 +44,7 @@ from hrseg.meta.model_names import task_of_name
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import (DETECTOR_ALIASES, RCNN_OPTIONS, HRNetFasterRCNN, build_faster_rcnn,
                                     detector_options, registered_name)
+from hrseg.models.mmdet_conventions import pool_like
 from hrseg.models.multitask_heads import COUNT_KEYS, MultiRoIHeads
 from hrseg.models.multitask_keypoints import KEYPOINT_LOSSES
 from hrseg.models.registry import ModelInfo, register_model
@@ -178,7 +179,7 @@ def build_multitask(hrnet_name: str, num_classes: int = 81, masks: bool = True, 
     levels = body.names[:4]
     neck = body.body.neck
     if masks:
-        heads.mask_roi_pool = MultiScaleRoIAlign(levels, mask_roi_size, sampling_ratio)
+        heads.mask_roi_pool = pool_like(heads.box_roi_pool, levels, mask_roi_size, sampling_ratio)
         heads.mask_head = MaskRCNNHeads(body.out_channels, (mask_channels,) * mask_convs, 1)
         heads.mask_predictor = MaskRCNNPredictor(mask_channels, mask_channels, num_classes)
     if keypoints:

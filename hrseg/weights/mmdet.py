@@ -17,7 +17,7 @@ What differs between the two, from ``reference/openmmlab_meta.json``, and what i
 - anchors: mmdetection does not round its base anchors, torchvision does; RoIAlign:
   mmdetection's is ``aligned=True`` with adaptive sampling, torchvision's ``MultiScaleRoIAlign``
   ``aligned=False`` with 2 samples. These conventions travel with the weights:
-  :func:`apply_conventions` swaps in :class:`UnroundedAnchorGenerator` and :class:`AlignedRoIAlign`;
+  :func:`apply_conventions` swaps in :mod:`hrseg.models.mmdet_conventions`' generator and RoIAlign;
 - RPN test proposals: mmdetection's ``test_cfg.rpn`` keeps 1000 per level before NMS and 1000
   after, where the HRNet-Object-Detection settings hrseg's detectors are built with keep 2000 /
   2000: :func:`apply_conventions` sets mmdetection's (a value given to the model stays).
@@ -29,14 +29,12 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.ops import MultiScaleRoIAlign, roi_align
-from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
 from hrseg.errors import CheckpointError
 from hrseg.weights.converted import Converted, rename_prefixes as _rename
 from hrseg.models.detection import OFFICIAL_RPN_TEST
 from hrseg.models.mask_rcnn import convert_mmdet_mask_head
+from hrseg.models.mmdet_conventions import use_mmdet_conventions
 
 # mmdetection's test_cfg.rpn of the published HRNetV2p detectors (reference/openmmlab_meta.json):
 # nms_pre 1000 (per level, as torchvision's pre_nms_top_n), max_per_img 1000.
@@ -134,37 +132,6 @@ def convert_fcos(state: Mapping[str, torch.Tensor]) -> Converted:
     return Converted("mmdet_fcos", out, notes=notes)
 
 
-class UnroundedAnchorGenerator(AnchorGenerator):
-    """torchvision's generator with mmdetection's base anchors: centred at 0, not rounded."""
-
-    def generate_anchors(self, scales, aspect_ratios, dtype: torch.dtype = torch.float32,
-                         device: torch.device | str = "cpu") -> torch.Tensor:
-        scales = torch.as_tensor(scales, dtype=dtype, device=device)
-        h_ratios = torch.sqrt(torch.as_tensor(aspect_ratios, dtype=dtype, device=device))
-        w_ratios = 1 / h_ratios
-        ws = (w_ratios[:, None] * scales[None, :]).view(-1)
-        hs = (h_ratios[:, None] * scales[None, :]).view(-1)
-        return torch.stack([-ws, -hs, ws, hs], dim=1) / 2
-
-
-class AlignedRoIAlign(MultiScaleRoIAlign):
-    """``MultiScaleRoIAlign`` with ``aligned=True`` (half-pixel offset), as mmcv's RoIAlign."""
-
-    def forward(self, x, boxes, image_shapes):
-        feats = [x[k] for k in self.featmap_names]
-        if self.scales is None or self.map_levels is None:
-            self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
-                                                         self.canonical_level)
-        rois = _convert_to_roi_format(boxes)
-        levels = self.map_levels(boxes)
-        out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1]) + self.output_size)
-        for level, (feat, scale) in enumerate(zip(feats, self.scales)):
-            idx = torch.where(levels == level)[0]
-            out[idx] = roi_align(feat, rois[idx], self.output_size, spatial_scale=scale,
-                                 sampling_ratio=self.sampling_ratio, aligned=True).to(out.dtype)
-        return out
-
-
 def apply_conventions(model: nn.Module) -> list[str]:
     """Give a torchvision-style Faster R-CNN mmdetection's anchors, RoIAlign and RPN test proposals
     (:data:`MMDET_RPN_TEST`, where the model has the builder's :data:`OFFICIAL_RPN_TEST`: a value
@@ -179,12 +146,5 @@ def apply_conventions(model: nn.Module) -> list[str]:
         rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = MMDET_RPN_TEST[pre], MMDET_RPN_TEST[post]
         notes.append(f"RPN test proposals {MMDET_RPN_TEST[pre]} per level before NMS, {MMDET_RPN_TEST[post]} after "
                      "(mmdetection's test_cfg)")
-    old = model.rpn.anchor_generator
-    model.rpn.anchor_generator = UnroundedAnchorGenerator(old.sizes, old.aspect_ratios)
-    for attr in ("box_roi_pool", "mask_roi_pool"):  # Mask R-CNN's mask branch pools the same way
-        pool = getattr(model.roi_heads, attr, None)
-        if pool is not None:
-            setattr(model.roi_heads, attr, AlignedRoIAlign(pool.featmap_names, pool.output_size, sampling_ratio=0,
-                                                           canonical_scale=pool.canonical_scale,
-                                                           canonical_level=pool.canonical_level))
+    use_mmdet_conventions(model)  # Mask R-CNN's mask branch pools the same way
     return notes
