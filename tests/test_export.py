@@ -195,8 +195,10 @@ def test_failed_check_leaves_no_file(models, tmp_path, monkeypatch):
 def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
         export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
-    with pytest.raises(ConfigError, match="only pose_\\*, seg_\\*, the Faster / Mask R-CNN detectors and the multi-task "
-                                          "models \\(det_fasterrcnn_\\*, det_maskrcnn_\\*, multi_\\*\\) export"):
+    refusal = ("only pose_\\*, seg_\\*, the Faster / Mask / Cascade R-CNN detectors and the multi-task models "
+               "\\(det_fasterrcnn_\\*, det_maskrcnn_\\*, det_cascadercnn_\\*, det_cascademaskrcnn_\\*, "
+               "multi_\\*\\) export")
+    with pytest.raises(ConfigError, match=refusal):
         export_model(models[POSE], tmp_path / "p.onnx", "det_fcos_hrnetv2p_w18", POSE_SIZE)
     import importlib
 
@@ -251,7 +253,8 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
     assert code == 2 and not (tmp_path / "new").exists()  # no empty output folder left behind
     capsys.readouterr()
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
-    assert code == 2 and "only pose_*, seg_*, the Faster / Mask R-CNN detectors and the multi-task" in capsys.readouterr().err
+    assert code == 2 and "only pose_*, seg_*, the Faster / Mask / Cascade R-CNN detectors and the multi-task" in (
+        capsys.readouterr().err)
     code = run_cli(lambda: tool.main([POSE, "--score-thr", "0.3", "--out", str(out)]))
     assert code == 2 and f"--score-thr: {POSE} is not an R-CNN detector" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -525,3 +528,26 @@ def test_detections_tied_in_score_are_not_required_to_match():
     at_cap = detections([clear, [100, 100, 140, 140], [200, 200, 240, 240]], [0.9, 0.5, tie])
     assert _compare_detections(at_cap, capped, cap=3)[0]["boxes matched"] == 1.0  # the last kept of a tie
     assert _compare_detections(at_cap, capped)[0]["boxes matched"] == pytest.approx(2 / 3)  # no cap: must match
+
+
+@pytest.mark.slow
+def test_cascade_mask_rcnn_exports_and_matches_torch(tmp_path, shared_data, monkeypatch):
+    """A small Cascade Mask R-CNN (random weights, class logits scaled down as mask_detector's, small box
+    regressions: three stages of random ones move the boxes off the image) exports whole: its three stages,
+    the averaged masks and the NMS in the graph, the boxes and masks of eager PyTorch."""
+    name = "det_cascademaskrcnn_hrnetv2p_w18_small_v1"
+    model = hrseg.build_model(name, num_classes=3, min_size=256, max_size=256, out_channels=64,
+                              box_detections_per_img=20)
+    model.classes = DET_CLASSES
+    randomize_weights(model)
+    with torch.no_grad():
+        for predictor in model.roi_heads.box_predictors:
+            predictor.cls_score.weight.mul_(0.1)
+            predictor.bbox_pred.weight.mul_(0.01)
+            predictor.bbox_pred.bias.zero_()
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    report = export_model(model, tmp_path / "cascade.onnx", name, (120, 160))
+    assert report.check.ok and report.check.decoded["detections"] >= 10
+    assert report.check.decoded["boxes matched"] == 1.0 and report.check.decoded["masks agreement"] >= 0.999
+    meta = read_meta(report.files[0])
+    assert meta["outputs"] == ["boxes", "labels", "scores", "masks"] and meta["num_classes"] == 3

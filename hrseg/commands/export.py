@@ -7,7 +7,7 @@
     hrseg export configs/multi/synthetic_mini.py --weights work_dirs/multi_synthetic_mini/best.pth --format openvino
     hrseg export configs/det/mini_maskrcnn.py --weights W.pth --score-thr 0.3   # only detections scoring >= 0.3
 The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize; a
-Faster / Mask R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
+Faster / Mask / Cascade R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
 proposals and NMS inside; the multi-task model adds its keypoints and class map) and records the
 model name, input size, mean/std and class / keypoint tables. Before it is moved into place it runs on a real photograph of ../shared/data (or
 --check-image) against eager PyTorch; a result outside the tolerance is an error with the

@@ -29,9 +29,10 @@ FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 
 # The detectors that export (torchvision's Faster R-CNN and Mask R-CNN trace with the
-# TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included; the multi-task
-# model is one of them with keypoint and segmentation outputs added).
-EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "multi_")
+# TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included; Cascade (Mask) R-CNN
+# is Faster R-CNN's with its stages; the multi-task model is one of them with keypoint and
+# segmentation outputs added).
+EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "det_cascadercnn_", "det_cascademaskrcnn_", "multi_")
 
 
 # A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
@@ -46,7 +47,7 @@ def task_of(name: str) -> str:
         return "segmentation"
     if name.startswith(EXPORTING_DETECTORS):
         return "detection"
-    raise ConfigError(f"model {name!r}: only pose_*, seg_*, the Faster / Mask R-CNN detectors and the "
+    raise ConfigError(f"model {name!r}: only pose_*, seg_*, the Faster / Mask / Cascade R-CNN detectors and the "
                       f"multi-task models ({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
 
 
@@ -108,7 +109,8 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
     resize and normalisation inside, so ``mean`` / ``std`` and ``min_size`` / ``max_size`` are
     the graph's own, for the record; ``input_size`` is the size it was traced and checked at."""
     transform, heads = model.transform, model.roi_heads
-    num_classes = int(heads.box_predictor.cls_score.out_features)
+    predictor = getattr(heads, "box_predictor", None) or heads.box_predictors[-1]  # Cascade R-CNN: the stages'
+    num_classes = int(predictor.cls_score.out_features)
     classes = [dict(c) for c in getattr(model, "classes", None) or ()]
     if not classes and num_classes == 81:  # the convention of hrseg.tasks.detection: COCO's 80
         classes = coco80_categories()
