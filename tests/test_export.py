@@ -195,11 +195,10 @@ def test_failed_check_leaves_no_file(models, tmp_path, monkeypatch):
 def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
         export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
-    refusal = ("only pose_\\*, seg_\\*, the Faster / Mask / Cascade R-CNN detectors and the multi-task models "
-               "\\(det_fasterrcnn_\\*, det_maskrcnn_\\*, det_cascadercnn_\\*, det_cascademaskrcnn_\\*, "
-               "multi_\\*\\) export")
+    refusal = ("only pose_\\*, seg_\\*, the R-CNN and FCOS detectors and the multi-task models \\(det_fasterrcnn_\\*, "
+               "det_maskrcnn_\\*, det_cascadercnn_\\*, det_cascademaskrcnn_\\*, det_fcos_\\*, multi_\\*\\) export")
     with pytest.raises(ConfigError, match=refusal):
-        export_model(models[POSE], tmp_path / "p.onnx", "det_fcos_hrnetv2p_w18", POSE_SIZE)
+        export_model(models[POSE], tmp_path / "p.onnx", "hrnetv2p_w18", POSE_SIZE)
     import importlib
 
     real = importlib.import_module
@@ -253,10 +252,9 @@ def test_export_tool_reports_one_line_and_leaves_nothing(tmp_path, capsys):
     assert code == 2 and not (tmp_path / "new").exists()  # no empty output folder left behind
     capsys.readouterr()
     code = run_cli(lambda: tool.main(["hrnet_w18", "--out", str(out)]))
-    assert code == 2 and "only pose_*, seg_*, the Faster / Mask / Cascade R-CNN detectors and the multi-task" in (
-        capsys.readouterr().err)
+    assert code == 2 and "only pose_*, seg_*, the R-CNN and FCOS detectors" in capsys.readouterr().err
     code = run_cli(lambda: tool.main([POSE, "--score-thr", "0.3", "--out", str(out)]))
-    assert code == 2 and f"--score-thr: {POSE} is not an R-CNN detector" in capsys.readouterr().err
+    assert code == 2 and f"--score-thr: {POSE} is not a detector" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -551,3 +549,38 @@ def test_cascade_mask_rcnn_exports_and_matches_torch(tmp_path, shared_data, monk
     assert report.check.decoded["boxes matched"] == 1.0 and report.check.decoded["masks agreement"] >= 0.999
     meta = read_meta(report.files[0])
     assert meta["outputs"] == ["boxes", "labels", "scores", "masks"] and meta["num_classes"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head_type", ["torchvision", "mmdetection"])
+def test_fcos_exports_and_matches_torch_at_its_score_floor(head_type, tmp_path, shared_data, monkeypatch):
+    """FCOS (either head, random weights) exports whole, its resize, points, decoding and NMS in the graph; at
+    ``--score-thr`` (with_score_floor) the graph returns only what scores more, the eager model's detections
+    above it. Random weights: some boxes are clipped to nothing at the image's edge, as eager PyTorch's."""
+    from hrseg.data.det.dataset import to_tensor
+    from hrseg.export.check import _compare_detections
+    from hrseg.tasks.detection import with_score_floor
+    from hrseg.utils.image_io import read_image
+
+    name = "det_fcos_hrnetv2p_w18_small_v1"
+    model = hrseg.build_model(name, num_classes=3, min_size=256, max_size=256, out_channels=64, head_type=head_type)
+    model.classes = DET_CLASSES
+    randomize_weights(model)
+    monkeypatch.setenv("HRSEG_SHARED", str(shared_data.parent))
+    report = export_model(model, tmp_path / "fcos.onnx", name, (120, 160))
+    assert report.check.ok and report.check.decoded["detections"] >= 10
+    meta = read_meta(report.files[0])
+    assert meta["num_classes"] == 3 and meta["classes"] == DET_CLASSES and meta["score_thresh"] == 0.05
+    image = to_tensor(read_image(shared_data / "coco_mini" / "images" / "000000000790.jpg"))  # not the checked one
+    with torch.no_grad():
+        ref = model.eval()([image])[0]
+    floor = float(ref["scores"].median())
+    floored = with_score_floor(model, floor)
+    assert floored is not model and model.score_thresh == 0.05 and floored.score_thresh == floor
+    report = export_model(floored, tmp_path / "fcos_floor.onnx", name, (120, 160))
+    assert read_meta(report.files[0])["score_thresh"] == floor
+    runner = load_runner("onnxruntime", report.files[0], expect={"task": "detection"})
+    out = runner([image])[0]
+    assert len(out["scores"]) >= 5 and bool((out["scores"] >= floor).all())
+    decoded, _, _ = _compare_detections({k: v[ref["scores"] > floor] for k, v in ref.items()}, out)  # NMS keeps > T
+    assert decoded["boxes matched"] == 1.0 and decoded["max score diff"] < 1e-4

@@ -6,8 +6,8 @@
     hrseg export configs/det/mini_fasterrcnn.py --weights work_dirs/mini_fasterrcnn/best.pth --format onnx
     hrseg export configs/multi/synthetic_mini.py --weights work_dirs/multi_synthetic_mini/best.pth --format openvino
     hrseg export configs/det/mini_maskrcnn.py --weights W.pth --score-thr 0.3   # only detections scoring >= 0.3
-The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize; a
-Faster / Mask / Cascade R-CNN: one image of any size in, its boxes, labels, scores (and masks) out, resize,
+The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize;
+an R-CNN or FCOS detector: one image of any size in, its boxes, labels, scores (and masks) out, resize,
 proposals and NMS inside; the multi-task model adds its keypoints and class map) and records the
 model name, input size, mean/std and class / keypoint tables. Before it is moved into place it runs on a real photograph of ../shared/data (or
 --check-image) against eager PyTorch; a result outside the tolerance is an error with the
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"already (pose: the crop, --input-size; a detector's resizes any image itself)")
     model, name, size = source.model, source.name, source.input_size
     if args.score_thr is not None:
-        if getattr(model, "roi_heads", None) is None:
-            raise ConfigError(f"--score-thr: {name} is not an R-CNN detector or the multi-task model")
+        if not hasattr(getattr(model, "roi_heads", model), "score_thresh"):  # FCOS keeps its threshold on the model
+            raise ConfigError(f"--score-thr: {name} is not a detector or the multi-task model")
         check_threshold(args.score_thr)
         model = with_score_floor(model, args.score_thr)
     size = args.input_size or size

@@ -189,10 +189,16 @@ def _compare_detections(ref: Mapping[str, torch.Tensor], out: Mapping[str, torch
         decoded["semantic agreement"] = float((ref["semantic"] == out["semantic"]).float().mean())
     ref, out = ({k: v[d["scores"] >= MIN_SCORE] for k, v in d.items() if k != "semantic"} for d in (ref, out))
     n = len(ref["boxes"])
-    iou = box_iou(ref["boxes"], out["boxes"]) * (ref["labels"][:, None] == out["labels"][None, :])
+    same_label = ref["labels"][:, None] == out["labels"][None, :]
+    iou = torch.nan_to_num(box_iou(ref["boxes"], out["boxes"]), nan=0.0) * same_label  # NaN: two empty boxes
     best, j = iou.max(1) if iou.numel() else (torch.zeros(n), torch.zeros(n, dtype=torch.long))
+    # a box clipped to nothing at the image's edge (FCOS keeps them) overlaps none: its nearest twin instead
+    empty = (ref["boxes"][:, 2:] <= ref["boxes"][:, :2]).any(1)
+    if iou.numel() and empty.any():
+        gap = (ref["boxes"][:, None] - out["boxes"][None]).abs().amax(-1).masked_fill(~same_label, float("inf"))
+        j = torch.where(empty, gap.argmin(1), j)
     near = (ref["boxes"] - out["boxes"][j]).abs().amax(1) <= MATCH_PX if iou.numel() else best > 0
-    matched = (best >= MATCH_IOU) | (near & (best > 0))
+    matched = (best >= MATCH_IOU) | (near & ((best > 0) | empty))
     decided = ~_tied(ref, cap)
     rows = [torch.cat([d["boxes"], d["scores"][:, None]], 1) for d in (ref, out)]
     a, b = rows[0][matched], rows[1][j[matched]]

@@ -28,11 +28,12 @@ FORMAT_VERSION = 1
 FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 
-# The detectors that export (torchvision's Faster R-CNN and Mask R-CNN trace with the
+# The detectors that export (torchvision's Faster R-CNN, Mask R-CNN and FCOS trace with the
 # TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included; Cascade (Mask) R-CNN
 # is Faster R-CNN's with its stages; the multi-task model is one of them with keypoint and
 # segmentation outputs added).
-EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "det_cascadercnn_", "det_cascademaskrcnn_", "multi_")
+EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "det_cascadercnn_", "det_cascademaskrcnn_", "det_fcos_",
+                       "multi_")
 
 
 # A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.
@@ -47,8 +48,8 @@ def task_of(name: str) -> str:
         return "segmentation"
     if name.startswith(EXPORTING_DETECTORS):
         return "detection"
-    raise ConfigError(f"model {name!r}: only pose_*, seg_*, the Faster / Mask / Cascade R-CNN detectors and the "
-                      f"multi-task models ({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
+    raise ConfigError(f"model {name!r}: only pose_*, seg_*, the R-CNN and FCOS detectors and the multi-task models "
+                      f"({', '.join(p + '*' for p in EXPORTING_DETECTORS)}) export")
 
 
 def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str,
@@ -89,7 +90,7 @@ def build_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: 
 def detection_outputs(model: nn.Module) -> list[str]:
     """The outputs of an exported detector, in order (Mask R-CNN adds its masks; the multi-task
     model its keypoints and the class map, as it returns them)."""
-    heads = model.roi_heads
+    heads = getattr(model, "roi_heads", None)  # FCOS has none
     keypoints = bool(getattr(heads, "has_keypoint", lambda: False)())
     return (["boxes", "labels", "scores"] + (["masks"] if mask_model(model) else [])
             + (["keypoints", "keypoints_scores"] if keypoints else [])
@@ -104,13 +105,22 @@ _OUTPUT_TEXT = {"masks": "masks (N, 1, H, W) probabilities",
                 "semantic": "semantic (H, W) class indices at the input's size"}
 
 
+def detector_classes(model: nn.Module) -> int:
+    """A detector's class count with the background (``num_classes``: 81 for COCO)."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is not None:  # R-CNN: the box classifier (Cascade R-CNN: its last stage's)
+        return int((getattr(heads, "box_predictor", None) or heads.box_predictors[-1]).cls_score.out_features)
+    head = model.head  # FCOS: torchvision's counts the background, mmdetection's has sigmoid classes only
+    classification = getattr(head, "classification_head", None)
+    return int(classification.num_classes) if classification is not None else int(head.conv_cls.out_channels) + 1
+
+
 def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dtype: str) -> dict[str, Any]:
     """A detector's record (its classes ``[{'id', 'name'}]`` in label order): the graph takes one image of any size (RGB in [0, 1]) and does the
     resize and normalisation inside, so ``mean`` / ``std`` and ``min_size`` / ``max_size`` are
     the graph's own, for the record; ``input_size`` is the size it was traced and checked at."""
-    transform, heads = model.transform, model.roi_heads
-    predictor = getattr(heads, "box_predictor", None) or heads.box_predictors[-1]  # Cascade R-CNN: the stages'
-    num_classes = int(predictor.cls_score.out_features)
+    transform, heads = model.transform, getattr(model, "roi_heads", model)  # FCOS keeps its thresholds
+    num_classes = detector_classes(model)
     classes = [dict(c) for c in getattr(model, "classes", None) or ()]
     if not classes and num_classes == 81:  # the convention of hrseg.tasks.detection: COCO's 80
         classes = coco80_categories()

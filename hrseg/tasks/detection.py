@@ -181,13 +181,13 @@ def warn_score_floor(runner: nn.Module) -> None:
 
 
 def with_score_floor(model: nn.Module, score_floor: float | None) -> nn.Module:
-    """``model``, or a copy whose R-CNN heads keep only detections scoring at least
-    ``score_floor`` when that is above the model's own threshold (``roi_heads.score_thresh``)."""
-    heads = getattr(model, "roi_heads", None)
-    if score_floor is None or heads is None or float(score_floor) <= float(heads.score_thresh):
+    """``model``, or a copy that keeps only detections scoring at least ``score_floor`` when that is above
+    the model's own threshold (``roi_heads.score_thresh``; FCOS: ``score_thresh``)."""
+    heads = getattr(model, "roi_heads", model)
+    if score_floor is None or float(score_floor) <= float(heads.score_thresh):
         return model
     out = copy.deepcopy(model)
-    out.roi_heads.score_thresh = float(score_floor)
+    getattr(out, "roi_heads", out).score_thresh = float(score_floor)
     return out
 
 
