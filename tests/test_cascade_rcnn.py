@@ -196,7 +196,20 @@ def test_the_records():
     assert is_mask_model(masked.model) and not is_mask_model(record.model)  # the data loads masks for it
 
 
-def mmdet_forward_train(heads, features, proposals, image_shapes, targets, beta):
+def crop_and_resize_loss(logits, rois, gt_masks, gt_labels, gt_index):
+    """mmdetection 2.x's mask loss: mask_target (BitmapMasks.crop_and_resize: mmcv's RoIAlign, aligned=True,
+    adaptive sampling, binarised at 0.5) and mask_cross_entropy on the label's channel, averaged."""
+    from torchvision.ops import roi_align
+    targets, labels = [], []
+    for r, masks, lab, idx in zip(rois, gt_masks, gt_labels, gt_index):
+        boxes = torch.cat([idx[:, None].float(), r], 1)
+        targets.append(roi_align(masks[:, None].float(), boxes, (28, 28), 1.0, 0, True)[:, 0] >= 0.5)
+        labels.append(lab[idx])
+    labels = torch.cat(labels)
+    return F.binary_cross_entropy_with_logits(logits[torch.arange(len(labels)), labels], torch.cat(targets).float())
+
+
+def mmdet_forward_train(heads, features, proposals, image_shapes, targets, beta, mmdet_targets=False):
     """CascadeRoIHead.forward_train, transcribed for a sampler that keeps every RoI: per stage MaxIoUAssigner
     (pos = neg = min_pos IoU 0.5 / 0.6 / 0.7, no low-quality matches) on the proposals, the ground truth added
     in front (AssignResult.add_gt_), positives then negatives (SamplingResult), BBoxHead.loss (cross-entropy;
@@ -240,8 +253,9 @@ def mmdet_forward_train(heads, features, proposals, image_shapes, targets, beta)
         if heads.has_mask():
             pooled = heads.mask_roi_pool(features, pos_rois, image_shapes)
             logits = heads.mask_predictors[i](heads.mask_heads[i](pooled))
-            losses[f"loss_mask_{i}"] = weight * maskrcnn_loss(logits, pos_rois, [t["masks"] for t in targets],
-                                                              [t["labels"] for t in targets], pos_gt)
+            loss = crop_and_resize_loss if mmdet_targets else maskrcnn_loss
+            losses[f"loss_mask_{i}"] = weight * loss(logits, pos_rois, [t["masks"] for t in targets],
+                                                     [t["labels"] for t in targets], pos_gt)
         counts = [len(r) for r in rois]
         refined = [delta2bbox(r, d, STDS[i], shape) for r, d, shape in
                    zip(rois, bbox_pred.detach().split(counts), image_shapes)]
@@ -249,15 +263,17 @@ def mmdet_forward_train(heads, features, proposals, image_shapes, targets, beta)
     return losses
 
 
-@pytest.mark.parametrize("masks", [False, True])
-def test_the_cascade_trains_as_mmdetection(masks):
+@pytest.mark.parametrize("masks, conventions", [(False, False), (True, False), (True, True)])
+def test_the_cascade_trains_as_mmdetection(masks, conventions):
     """Every stage's losses against the transcription of mmdetection 2.x's forward_train on the same RPN
-    proposals (the sampler keeps every RoI, so that the draws do not matter), at beta 1.0 (mmdetection's)."""
+    proposals (the sampler keeps every RoI, so that the draws do not matter), at beta 1.0 (mmdetection's);
+    the mask targets torchvision's, or with ``mmdet_conventions`` mmdetection's (crop_and_resize)."""
     torch.manual_seed(0)
     kind = "det_cascademaskrcnn" if masks else "det_cascadercnn"
     model = hrseg.build_model(f"{kind}_hrnetv2p_w18_small_v1", num_classes=4, min_size=128, max_size=160,
                               out_channels=32, representation_size=64, rpn_post_nms_top_n_train=60,
-                              box_batch_size_per_image=100000, box_positive_fraction=1.0, box_loss_beta=1.0).train()
+                              box_batch_size_per_image=100000, box_positive_fraction=1.0, box_loss_beta=1.0,
+                              mmdet_conventions=conventions).train()
     assert model.roi_heads.box_loss_beta == 1.0
     captured = {}
     model.roi_heads.register_forward_pre_hook(lambda m, args: captured.update(args=args))
@@ -271,7 +287,8 @@ def test_the_cascade_trains_as_mmdetection(masks):
         targets.append({"boxes": boxes, "labels": torch.tensor([1, 3, 2])[:len(boxes)], "masks": masks_})
     losses = model([torch.rand(3, h, w) for h, w in shapes], targets)
     features, proposals, image_shapes, scaled_targets = captured["args"]
-    expected = mmdet_forward_train(model.roi_heads, features, proposals, image_shapes, scaled_targets, 1.0)
+    expected = mmdet_forward_train(model.roi_heads, features, proposals, image_shapes, scaled_targets, 1.0,
+                                   conventions)
     assert set(expected) <= set(losses) and len(expected) == (9 if masks else 6)
     for key, value in expected.items():
         assert torch.allclose(losses[key], value, rtol=1e-4, atol=1e-6), (key, losses[key], value)

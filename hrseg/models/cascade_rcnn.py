@@ -19,7 +19,8 @@ Training (mmdetection 2.x ``CascadeRoIHead.forward_train``, ``train_cfg.rcnn``):
 ground-truth boxes to its proposals, matches them at IoU ``STAGE_IOUS[i]`` (0.5, 0.6, 0.7; no low-quality
 matches), samples 512 RoIs with at most a quarter positive, and trains its classifier (cross-entropy) and
 class-agnostic regression (smooth L1 at ``box_loss_beta`` on the positives, divided by the sampled RoIs:
-:func:`hrseg.models.rcnn_heads.box_loss`), and its mask head on the positives (torchvision's mask loss),
+:func:`hrseg.models.rcnn_heads.box_loss`), and its mask head on the positives
+(:func:`~hrseg.models.rcnn_heads.mask_loss`),
 weighted by ``STAGE_LOSS_WEIGHTS[i]`` (1, 0.5, 0.25); the next stage's proposals are this stage's RoIs
 moved by its (detached) regression, clipped to the image, less the ground-truth boxes it sampled
 (``refine_bboxes``). Losses are named per stage: ``loss_classifier_0``, ``loss_box_reg_0``, ``loss_mask_0``, ...
@@ -35,14 +36,13 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, BoxCoder, Matcher
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.roi_heads import maskrcnn_loss
 from torchvision.ops import box_iou, clip_boxes_to_image
 
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
 from hrseg.models.mmdet_conventions import pool_like
 from hrseg.models.mmdet_nms import multiclass_nms
-from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss
+from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss, mask_loss
 from hrseg.models.registry import ModelInfo, register_model
 
 # The stages' target stds (mmdetection's DeltaXYWHBBoxCoder), as torchvision's coder weights (their inverses)
@@ -77,6 +77,7 @@ class CascadeRoIHeads(nn.Module):
         self.matchers = [Matcher(iou, iou, allow_low_quality_matches=False) for iou in STAGE_IOUS[:len(stds)]]
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
         self.box_loss_beta = box_loss_beta
+        self.mmdet_mask_targets = False  # hrseg.models.rcnn_heads.mask_targets' kind
         self.box_heads = nn.ModuleList(TwoMLPHead(in_features, representation_size) for _ in stds)
         self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
         self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
@@ -128,8 +129,9 @@ class CascadeRoIHeads(nn.Module):
                 positive, positive_matched = RCNNRoIHeads.positives(rois, matched, labels, [True] * len(rois), None)
                 mask_logits = self.mask_predictors[i](self.mask_heads[i](
                     self.mask_roi_pool(features, positive, image_shapes)))
-                losses[f"loss_mask_{i}"] = weight * maskrcnn_loss(mask_logits, positive, [t["masks"] for t in targets],
-                                                                  [t["labels"] for t in targets], positive_matched)
+                losses[f"loss_mask_{i}"] = weight * mask_loss(mask_logits, positive, [t["masks"] for t in targets],
+                                                              [t["labels"] for t in targets], positive_matched,
+                                                              self.mmdet_mask_targets)
             if i + 1 < len(self.box_heads):
                 refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
                 proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
@@ -196,6 +198,7 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
                                       batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
                                       positive_fraction=heads.fg_bg_sampler.positive_fraction,
                                       box_loss_beta=heads.box_loss_beta)
+    model.roi_heads.mmdet_mask_targets = heads.mmdet_mask_targets  # model.mmdet_conventions' (box_roi_pool too)
     return model
 
 

@@ -1,5 +1,6 @@
 """mmdetection 2.x's detection conventions on torchvision's detectors: base anchors not rounded, RoIAlign
-``aligned=True`` (half-pixel offset) with adaptive sampling.
+``aligned=True`` (half-pixel offset) with adaptive sampling, and mask targets cut the same way and
+binarised (:func:`hrseg.models.rcnn_heads.mask_targets`).
 
 torchvision rounds its base anchors and pools with ``aligned=False`` and 2 samples per bin (HRNet-Object-
 Detection's, an mmdetection 1.x fork, are the same as torchvision's); mmdetection 2.x does neither. Its
@@ -64,10 +65,11 @@ def pool_like(box_pool: nn.Module, featmap_names: Sequence[str], output_size: in
 
 def use_mmdet_conventions(model: nn.Module) -> None:
     """Give a torchvision-style R-CNN (``rpn``, ``roi_heads``) mmdetection's anchors and RoIAlign, its box
-    and mask branches both."""
+    and mask branches both, and its mask targets."""
     old = model.rpn.anchor_generator
     model.rpn.anchor_generator = UnroundedAnchorGenerator(old.sizes, old.aspect_ratios)
     for attr in ("box_roi_pool", "mask_roi_pool"):
         pool = getattr(model.roi_heads, attr, None)
         if pool is not None and not isinstance(pool, AlignedRoIAlign):
             setattr(model.roi_heads, attr, _aligned(pool))
+    model.roi_heads.mmdet_mask_targets = True

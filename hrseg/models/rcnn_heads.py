@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.ops import roi_align
 
-__all__ = ["TORCHVISION_BOX_BETA", "RCNNRoIHeads", "box_loss"]
+__all__ = ["TORCHVISION_BOX_BETA", "RCNNRoIHeads", "box_loss", "mask_loss", "mask_targets"]
 
 TORCHVISION_BOX_BETA = 1.0 / 9
 
@@ -30,12 +31,36 @@ def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: l
     return classification, regression
 
 
+def mask_targets(gt_masks: torch.Tensor, boxes: torch.Tensor, matched: torch.Tensor, size: int,
+                 mmdet: bool = False) -> torch.Tensor:
+    """The ``size`` x ``size`` targets of RoIs ``boxes`` cut from their matched ground-truth masks: torchvision's
+    (RoIAlign ``aligned=False``, soft) or mmdetection 2.x's (``BitmapMasks.crop_and_resize``: ``aligned=True``,
+    binarised at 0.5)."""
+    rois = torch.cat([matched[:, None].to(boxes), boxes], dim=1)
+    cut = roi_align(gt_masks[:, None].to(rois), rois, (size, size), 1.0, aligned=mmdet)[:, 0]
+    return (cut >= 0.5).to(cut.dtype) if mmdet else cut
+
+
+def mask_loss(mask_logits: torch.Tensor, proposals: list[torch.Tensor], gt_masks: list[torch.Tensor],
+              gt_labels: list[torch.Tensor], matched: list[torch.Tensor], mmdet_targets: bool = False) -> torch.Tensor:
+    """torchvision's ``maskrcnn_loss`` (binary cross-entropy of each RoI's mask of its class, averaged) on
+    :func:`mask_targets`."""
+    labels = torch.cat([lab[idx] for lab, idx in zip(gt_labels, matched)])
+    targets = torch.cat([mask_targets(m, p, i, mask_logits.shape[-1], mmdet_targets)
+                         for m, p, i in zip(gt_masks, proposals, matched)])
+    if targets.numel() == 0:
+        return mask_logits.sum() * 0
+    return F.binary_cross_entropy_with_logits(mask_logits[torch.arange(len(labels), device=labels.device), labels],
+                                              targets)
+
+
 class RCNNRoIHeads(RoIHeads):
     """torchvision's box (and mask) RoI heads trained with :func:`box_loss` at ``box_loss_beta``. Made by
     re-classing a Faster / Mask R-CNN's heads (no parameter changes). The keypoint branch is the
     multi-task model's (:class:`~hrseg.models.multitask_heads.MultiRoIHeads`)."""
 
     box_loss_beta: float = TORCHVISION_BOX_BETA
+    mmdet_mask_targets: bool = False  # mask_targets' kind (hrseg.models.mmdet_conventions sets it)
 
     def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
         if not self.training:
@@ -60,7 +85,8 @@ class RCNNRoIHeads(RoIHeads):
         ``limit`` per image (None: all)."""
         rois, matched = self.positives(proposals, matched_idxs, labels, keep, limit)
         logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, rois, image_shapes)))
-        return maskrcnn_loss(logits, rois, [t["masks"] for t in targets], [t["labels"] for t in targets], matched)
+        return mask_loss(logits, rois, [t["masks"] for t in targets], [t["labels"] for t in targets], matched,
+                         self.mmdet_mask_targets)
 
     @staticmethod
     def positives(proposals, matched_idxs, labels, keep, limit, labelled=None):

@@ -281,7 +281,7 @@ def _cascade(width: int) -> tuple[str, list[Row]]:
         ("model.box_positive_fraction", 0.25, "CFG train_cfg.rcnn[*].sampler.pos_fraction"),
         ("model.box_loss_beta", 1.0, "CFG bbox_head[*].loss_bbox SmoothL1Loss beta 1.0 (the RPN's 1/9: torchvision's)"),
         ("model.mmdet_conventions", True, "CFG roi_layer RoIAlign sampling_ratio 0 (mmcv: aligned=True); "
-         "AnchorGenerator's base anchors unrounded"),
+         "AnchorGenerator's base anchors unrounded; mask targets by BitmapMasks.crop_and_resize"),
         ("model.min_size", 800, "DATA Resize img_scale (1333, 800)"),
         ("model.max_size", 1333, "DATA Resize img_scale (1333, 800)"),
         ("model.norm_eval", True, "mmdet HRNet backbone: norm_eval=True (default)"),
@@ -368,8 +368,8 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "to the proposals, stage_loss_weights [1, 0.5, 0.25], target stds 0.1/0.2, 0.05/0.1, 0.033/0.067",
          "hrseg.models.cascade_rcnn STAGE_IOUS, STAGE_LOSS_WEIGHTS, CASCADE_STDS", "same"),
         ("mask targets: the ground-truth mask cut by RoIAlign with aligned=True, binarised at 0.5 "
-         "(BitmapMasks.crop_and_resize)", "torchvision's project_masks_on_boxes (RoIAlign aligned=False, soft)",
-         "a half-pixel shift and soft edges of the 28x28 targets; hrseg's Mask R-CNN trains the same way"),
+         "(BitmapMasks.crop_and_resize)",
+         "the same with model.mmdet_conventions (hrseg.models.rcnn_heads.mask_targets)", "same"),
     ],
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
