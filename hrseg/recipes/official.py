@@ -372,6 +372,9 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the same with model.mmdet_conventions (hrseg.models.rcnn_heads.mask_targets)", "same"),
     ],
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
+        ("mask targets: each positive RoI's integer crop of its ground-truth mask resized to 28x28 "
+         "(mmdet/core/mask/mask_target.py, mmcv.imresize)", "torchvision's RoIAlign cut (aligned=False, soft)",
+         "sub-pixel differences of the 28x28 targets"),
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],
