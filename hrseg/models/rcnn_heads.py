@@ -1,10 +1,12 @@
-"""torchvision's ``RoIHeads`` with the RoI box loss's smooth-L1 ``beta`` as an option.
+"""torchvision's ``RoIHeads`` with the RoI box loss's smooth-L1 ``beta`` and the mask targets' kind as options.
 
 torchvision's ``fastrcnn_loss`` fixes beta at 1/9 (Detectron's value, also the RPN's); the official
 HRNet detection configs (mmdetection 1.x ``BBoxHead``) train the RoI boxes with beta 1.0
 (``model.box_loss_beta``). Otherwise the loss is torchvision's: cross-entropy over the sampled RoIs,
 smooth L1 of the positive RoIs' deltas for their ground-truth class, summed and divided by the
-number of sampled RoIs (mmdetection's ``avg_factor``). Inference is torchvision's, untouched.
+number of sampled RoIs (mmdetection's ``avg_factor``). The mask loss is torchvision's on torchvision's
+targets, or on mmdetection 2.x's (:func:`mask_targets`; ``model.mmdet_conventions``). Inference is
+torchvision's, untouched.
 """
 from __future__ import annotations
 
