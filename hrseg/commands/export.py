@@ -23,6 +23,7 @@ from hrseg.cli import CommandParser, parse_size
 from hrseg.errors import ConfigError
 from hrseg.export import export_model
 from hrseg.inference.detection import check_threshold
+from hrseg.models.detection import detection_settings
 from hrseg.tasks.detection import with_score_floor
 from hrseg.tasks.export_source import export_source
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"already (pose: the crop, --input-size; a detector's resizes any image itself)")
     model, name, size = source.model, source.name, source.input_size
     if args.score_thr is not None:
-        if not hasattr(getattr(model, "roi_heads", model), "score_thresh"):  # FCOS keeps its threshold on the model
+        if not hasattr(detection_settings(model), "score_thresh"):
             raise ConfigError(f"--score-thr: {name} is not a detector or the multi-task model")
         check_threshold(args.score_thr)
         model = with_score_floor(model, args.score_thr)

@@ -19,6 +19,7 @@ from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.model_names import task_of_name
 from hrseg.meta.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, SKELETON
 from hrseg.meta.classes import CITYSCAPES_CLASSES
+from hrseg.models.detection import detection_settings
 from hrseg.models.mask_rcnn import mask_model
 from hrseg.meta.classes import coco80_categories
 from hrseg.export.files import load_onnx, load_openvino
@@ -119,7 +120,7 @@ def _detector_meta(model: nn.Module, name: str, input_size: tuple[int, int], dty
     """A detector's record (its classes ``[{'id', 'name'}]`` in label order): the graph takes one image of any size (RGB in [0, 1]) and does the
     resize and normalisation inside, so ``mean`` / ``std`` and ``min_size`` / ``max_size`` are
     the graph's own, for the record; ``input_size`` is the size it was traced and checked at."""
-    transform, heads = model.transform, getattr(model, "roi_heads", model)  # FCOS keeps its thresholds
+    transform, heads = model.transform, detection_settings(model)
     num_classes = detector_classes(model)
     classes = [dict(c) for c in getattr(model, "classes", None) or ()]
     if not classes and num_classes == 81:  # the convention of hrseg.tasks.detection: COCO's 80

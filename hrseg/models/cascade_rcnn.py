@@ -71,13 +71,14 @@ class CascadeRoIHeads(nn.Module):
     def __init__(self, box_roi_pool: nn.Module, in_features: int, representation_size: int = 1024,
                  num_classes: int = 81, stds: Sequence[Sequence[float]] = CASCADE_STDS, score_thresh: float = 0.05,
                  nms_thresh: float = 0.5, detections_per_img: int = 100, batch_size_per_image: int = 512,
-                 positive_fraction: float = 0.25, box_loss_beta: float = TORCHVISION_BOX_BETA) -> None:
+                 positive_fraction: float = 0.25, box_loss_beta: float = TORCHVISION_BOX_BETA,
+                 mmdet_mask_targets: bool = False) -> None:
         super().__init__()
         self.box_roi_pool = box_roi_pool
         self.matchers = [Matcher(iou, iou, allow_low_quality_matches=False) for iou in STAGE_IOUS[:len(stds)]]
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
         self.box_loss_beta = box_loss_beta
-        self.mmdet_mask_targets = False  # hrseg.models.rcnn_heads.mask_targets' kind
+        self.mmdet_mask_targets = mmdet_mask_targets  # hrseg.models.rcnn_heads.mask_targets' kind
         self.box_heads = nn.ModuleList(TwoMLPHead(in_features, representation_size) for _ in stds)
         self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
         self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
@@ -197,8 +198,8 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
                                       detections_per_img=heads.detections_per_img,
                                       batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
                                       positive_fraction=heads.fg_bg_sampler.positive_fraction,
-                                      box_loss_beta=heads.box_loss_beta)
-    model.roi_heads.mmdet_mask_targets = heads.mmdet_mask_targets  # model.mmdet_conventions' (box_roi_pool too)
+                                      box_loss_beta=heads.box_loss_beta,
+                                      mmdet_mask_targets=heads.mmdet_mask_targets)  # model.mmdet_conventions'
     return model
 
 

@@ -330,6 +330,12 @@ def build_fcos(hrnet_name: str, num_classes: int = 81, min_size: int | Sequence[
                      head=FCOSHead(out_channels, 1, num_classes, num_convs), **options)
 
 
+def detection_settings(model: nn.Module) -> nn.Module:
+    """The module holding a detector's test settings (``score_thresh``, ``nms_thresh``,
+    ``detections_per_img``): an R-CNN's ``roi_heads``, FCOS itself."""
+    return getattr(model, "roi_heads", model)
+
+
 def _size(min_size: int | Sequence[int]) -> int | tuple[int, ...]:
     """torchvision takes a tuple of shorter sides for multi-scale training (one drawn per batch)."""
     return int(min_size) if isinstance(min_size, (int, float)) else tuple(int(s) for s in min_size)

@@ -42,7 +42,7 @@ from hrseg.data.det.instance_masks import encode_mask
 from hrseg.evaluation.coco_boxes import evaluate_boxes, write_box_results
 from hrseg.evaluation.coco_masks import evaluate_masks, format_metrics, split_results
 from hrseg.models.mask_rcnn import is_mask_model, mask_model
-from hrseg.models.detection import load_pretrained_backbone
+from hrseg.models.detection import detection_settings, load_pretrained_backbone
 from hrseg.tasks.common import build_from_config as build_detector
 from hrseg.tasks.base import Evaluation, Task
 from hrseg.tasks.common import TRACK_DEFAULTS, check_predictor, coco_split_paths, tracking
@@ -157,7 +157,7 @@ def runner_and_score_thr(task: Task, model: nn.Module, cfg: Mapping[str, Any],
     predictors' one rule."""
     runner = task.runner(model, cfg, DEFAULT_SCORE_THR if score_thr is None else score_thr)
     if score_thr is not None:
-        heads = getattr(model, "roi_heads", model)  # FCOS keeps its threshold on the model
+        heads = detection_settings(model)
         own = getattr(heads, "own_score_thresh", getattr(heads, "score_thresh", None))
         if own is not None and score_thr < own:
             key = "box_score_thresh" if heads is not model else "score_thresh"
@@ -183,11 +183,10 @@ def warn_score_floor(runner: nn.Module) -> None:
 def with_score_floor(model: nn.Module, score_floor: float | None) -> nn.Module:
     """``model``, or a copy that keeps only detections scoring at least ``score_floor`` when that is above
     the model's own threshold (``roi_heads.score_thresh``; FCOS: ``score_thresh``)."""
-    heads = getattr(model, "roi_heads", model)
-    if score_floor is None or float(score_floor) <= float(heads.score_thresh):
+    if score_floor is None or float(score_floor) <= float(detection_settings(model).score_thresh):
         return model
     out = copy.deepcopy(model)
-    getattr(out, "roi_heads", out).score_thresh = float(score_floor)
+    detection_settings(out).score_thresh = float(score_floor)
     return out
 
 
