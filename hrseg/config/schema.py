@@ -15,13 +15,14 @@ from hrseg.errors import ConfigError
 # test keys also where a checkpoint's recorded config, not None, is the schema (Task.load_model).
 NULLABLE_KEYS = frozenset("seed train.grad_clip train.best_metric test.oks_thr test.track.reid_thr test.stride "
                           "test.track.look_gate test.track.swap_margin test.backend test.base_size test.short_size "
-                          "test.protocol "
+                          "test.protocol data.short_size train.max_iters "
                           "test.protocol_dataset test.blur_kernel data.train.det_file data.val.det_file "
                           "data.train.keypoint_file "
                           "data.val.keypoint_file data.train.semantic_dir data.val.semantic_dir".split())
 REAL_KEYS = frozenset({"data.augment.rotation_factor"})  # an int default (45 degrees) that takes any number
 # None by default (off, the config's, derived), else of this kind
-NONE_DEFAULT_KINDS = {"seed": 0, "train.grad_clip": 0.0, "test.blur_kernel": 0, "test.short_size": 0}
+NONE_DEFAULT_KINDS = {"seed": 0, "train.grad_clip": 0.0, "test.blur_kernel": 0, "test.short_size": 0,
+                      "data.short_size": 0, "train.max_iters": 0}
 PAIR_KEYS = frozenset({"data.input_size", "data.heatmap_size", "data.crop_size", "test.crop_size",  # two values
                        "data.scale_range", "optimizer.betas"})
 # Keys of several kinds checked where used: hrseg.engine.speed.check_speed, progressive's [first, last] or one number
@@ -30,7 +31,7 @@ CHECKED_WHERE_USED = frozenset({"train.amp_dtype", "train.prefetch_factor", "pro
 # The numbers a key takes (every number of a list): ">= N", "> N", or "A..B" (both ends included)
 VALUE_RANGES: dict[str, str] = {
     "data.batch_size": ">= 1", "data.val_batch_size": ">= 1", "data.num_workers": ">= 0", "data.base_size": ">= 1",
-    "test.short_size": ">= 1",
+    "test.short_size": ">= 1", "data.short_size": ">= 1", "train.max_iters": ">= 1",
     "data.input_size": ">= 1", "data.heatmap_size": ">= 1", "data.crop_size": ">= 1", "test.crop_size": ">= 1",
     "data.sigma": "> 0", "data.scale_range": "> 0", "test.scales": "> 0", "data.flip_prob": "0..1",
     "data.augment.flip_prob": "0..1", "data.augment.rotation_prob": "0..1", "data.augment.half_body_prob": "0..1",

@@ -154,6 +154,15 @@ class RunLogger:
             self.tb.close()
 
 
+def check_finite(values: dict[str, float], epoch: int, iteration: int, latest: Path) -> dict[str, float]:
+    """``values``, or a FloatingPointError naming the non-finite ones and the checkpoint to go back to."""
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        raise FloatingPointError(f"non-finite {bad} at epoch {epoch + 1}, iteration {iteration}: lower the lr, set "
+                                 f"train.grad_clip or check the data; {latest} holds the last good epoch")
+    return values
+
+
 def epoch_line(epoch: int, max_epochs: int, losses: Mapping[str, float], stats: Mapping[str, float],
                metrics: Mapping[str, float], best: str | None = None) -> str:
     """The epoch's summary line for ``train.log``; ``best``: the metric that improved, if one did."""

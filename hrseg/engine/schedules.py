@@ -10,7 +10,8 @@ Schedule config (``type`` one of multistep, poly, cosine, constant):
   with ``step_at_start`` at ``lr * gamma ** #(milestones <= e + 1)``, as the official pose code,
   which calls ``lr_scheduler.step()`` at the start of every epoch (its lr drops after 169 and
   199 epochs, not 170 and 200).
-- ``poly``: ``lr * (1 - t / T) ** power`` (power 0.9 for segmentation), floored at ``min_lr``.
+- ``poly``: ``lr * (1 - t / T) ** power`` (power 0.9 for segmentation), floored at ``min_lr``; T the run's
+  iterations (``train.max_iters`` where that is set, as mmcv's IterBasedRunner counts).
 - ``cosine``: from lr down to ``min_lr`` along half a cosine.
 - ``by_epoch``: for poly and cosine, t counts epochs instead of iterations (default False).
 - ``warmup_iters`` / ``warmup_ratio`` / ``warmup``: over the first ``warmup_iters`` iterations
@@ -163,7 +164,7 @@ def scale_lr(cfg: Mapping[str, Any], total_batch: int) -> tuple[dict[str, Any], 
                  f"of {total_batch} instead of the recipe's {reference} (optimizer.auto_scale=False to keep {lr:g})")
 
 
-def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int
+def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: int, max_iters: int | None = None
                      ) -> Callable[[int], float]:
     """Multiplier of the base lr at a given iteration (before warmup and min_lr)."""
     kind = _choice("schedule.type", "schedule", cfg["type"], SCHEDULES)
@@ -174,7 +175,7 @@ def _schedule_factor(cfg: Mapping[str, Any], iters_per_epoch: int, max_epochs: i
         gamma, shift = float(cfg["gamma"]), int(bool(cfg["step_at_start"]))
         return lambda it: gamma ** bisect.bisect_right(milestones, it // iters_per_epoch + shift)
     by_epoch = bool(cfg["by_epoch"])
-    total = max_epochs if by_epoch else max_epochs * iters_per_epoch
+    total = max_epochs if by_epoch else max_iters or max_epochs * iters_per_epoch
 
     def progress(it: int) -> float:
         return min((it // iters_per_epoch if by_epoch else it) / max(total, 1), 1.0)
@@ -196,6 +197,14 @@ def _warmup_factor(cfg: Mapping[str, Any]) -> Callable[[int], float]:
     return lambda it: ratio + (1.0 - ratio) * it / iters if it < iters else 1.0
 
 
+def iteration_plan(max_iters: int, iters_per_epoch: int) -> tuple[int, str]:
+    """The epochs ``max_iters`` iterations take, the last one cut, and the log's line on them."""
+    epochs = -(-max_iters // max(iters_per_epoch, 1))
+    last = max_iters - (epochs - 1) * iters_per_epoch
+    return epochs, (f"train.max_iters {max_iters}: {epochs} epoch(s) of {iters_per_epoch} iterations, the last one "
+                    f"cut to {last}" if last < iters_per_epoch else f"train.max_iters {max_iters}: {epochs} epoch(s)")
+
+
 def check_schedule(optimizer_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any], max_epochs: int) -> None:
     """The optimizer and schedule sections' errors (unknown types and options), raised by building
     both for a stand-in model: before any data is read, ``--dry-run`` included."""
@@ -204,8 +213,9 @@ def check_schedule(optimizer_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, 
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], iters_per_epoch: int,
-                    max_epochs: int) -> LambdaLR:
-    """A per-iteration LambdaLR for ``cfg`` (see the module docstring)."""
+                    max_epochs: int, max_iters: int | None = None) -> LambdaLR:
+    """A per-iteration LambdaLR for ``cfg`` (see the module docstring); ``max_iters``: the run's length in
+    iterations where it is not whole epochs (``train.max_iters``), what ``poly`` and ``cosine`` run down over."""
     unknown = sorted(set(cfg) - set(SCHEDULE_DEFAULTS))
     if unknown:
         close = difflib.get_close_matches(unknown[0], list(SCHEDULE_DEFAULTS), n=3, cutoff=0.6)
@@ -214,7 +224,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], it
     cfg = {**SCHEDULE_DEFAULTS, **cfg}
     if iters_per_epoch < 1:
         raise ConfigError("schedule: the training loader yields no batch (empty dataset?)")
-    factor = _schedule_factor(cfg, iters_per_epoch, max_epochs)
+    factor = _schedule_factor(cfg, iters_per_epoch, max_epochs, max_iters)
     warmup = _warmup_factor(cfg)
     min_lr, lag = float(cfg["min_lr"]), int(bool(cfg["set_after_step"]))
 

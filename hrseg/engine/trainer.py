@@ -17,11 +17,8 @@ it through ``forward``, as DDP synchronises gradients from there. The step's att
 (:mod:`hrseg.engine.speed`). ``evaluate(model) -> {'AP': 0.71, ...}`` gets the bare model in eval mode under
 ``no_grad``; it runs on every rank (shard the data and gather with ``all_gather_object`` to use them all) and
 rank 0's metrics are the run's.
-
-A dataset (or its collate function) may count the images it had to skip (missing or corrupt files) in
-``num_skipped``, an int or a zero-argument callable holding a running total; the epoch summary shows each
-epoch's increase. With DataLoader workers the counter must be shared between processes (e.g. a
-``multiprocessing.Value``) to be seen here.
+A dataset may count the images it had to skip (:func:`hrseg.engine.batches.num_skipped`); the epoch summary
+shows each epoch's increase.
 """
 from __future__ import annotations
 
@@ -44,8 +41,9 @@ from hrseg.engine.distributed import (
     init_distributed, unwrap, with_loader_options, wrap_model,
 )
 from hrseg.engine.graph_step import GraphedStep
-from hrseg.engine.logging import RunLogger, epoch_line
-from hrseg.engine.schedules import PARAMWISE_DEFAULTS, SCHEDULE_DEFAULTS, build_optimizer, build_scheduler, scale_lr
+from hrseg.engine.logging import RunLogger, check_finite, epoch_line
+from hrseg.engine.schedules import (PARAMWISE_DEFAULTS, SCHEDULE_DEFAULTS, build_optimizer, build_scheduler,
+                                    iteration_plan, scale_lr)
 from hrseg.engine.speed import SPEED_DEFAULTS, compile_regions, configure_kernels, resolve_speed, tell_step
 from hrseg.engine.workers import EpochIterator
 from hrseg.utils.progress import progress_bar
@@ -66,7 +64,7 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
                    betas=[0.9, 0.999], eps=1e-8, auto_scale=True, reference_batch=None, **PARAMWISE_DEFAULTS),
     schedule=dict(SCHEDULE_DEFAULTS),
     # the speed options (deterministic, cudnn_benchmark, fused_optimizer, cuda_graph, ...): engine/speed.py
-    train=dict(max_epochs=210, eval_interval=10, save_every=0, amp=True, grad_clip=None,
+    train=dict(max_epochs=210, max_iters=None, eval_interval=10, save_every=0, amp=True, grad_clip=None,
                sync_bn=False, best_metric=None, best_mode="max", log_interval=20, **SPEED_DEFAULTS),
 )
 
@@ -74,6 +72,8 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(
 class Trainer:
     """Train ``model`` for ``max_epochs``; see the module docstring. Options:
 
+    max_iters: the run's length in iterations instead (mmsegmentation's IterBasedRunner; a loader that drops its
+        last batch): ceil(max_iters / len(loader)) epochs, the last one cut; the schedule runs down over it.
     eval_interval: evaluate every N epochs (and always after the last one).
     best_metric / best_mode: the metric that selects ``best.pth`` (default: the first one
         ``evaluate`` returns) and whether higher ('max') or lower ('min') is better.
@@ -106,8 +106,8 @@ class Trainer:
                  work_dir: str | os.PathLike, max_epochs: int, *, evaluate: Evaluate | None = None,
                  eval_interval: int = 1, best_metric: str | None = None, best_mode: str = "max",
                  seed: int | None = 0, amp: bool = True, grad_clip: float | None = None,
-                 resume: bool | str | os.PathLike | None = None, save_every: int = 0,
-                 sync_bn: bool = False, device: str | torch.device | None = None,
+                 resume: bool | str | os.PathLike | None = None, save_every: int = 0, sync_bn: bool = False,
+                 device: str | torch.device | None = None, max_iters: int | None = None,
                  config: Mapping[str, Any] | None = None, model_meta: Mapping[str, Any] | None = None,
                  log_interval: int = 20, progress: bool = True, find_unused_parameters: bool = False,
                  deterministic: bool = False, epoch_hook: Callable[[int, "Trainer"], None] | None = None,
@@ -129,6 +129,9 @@ class Trainer:
         self.work_dir = Path(work_dir)
         self.loader, self.train_step, self.evaluate, self.epoch_hook = train_loader, train_step, evaluate, epoch_hook
         self.max_epochs, self.eval_interval, self.save_every = int(max_epochs), int(eval_interval), int(save_every)
+        self.max_iters, plan = int(max_iters or 0) or None, ""
+        if self.max_iters:
+            self.max_epochs, plan = iteration_plan(self.max_iters, len(train_loader))
         self.best_metric, self.best_mode, self.grad_clip = best_metric, best_mode, grad_clip
         self.log_interval, self.progress = max(1, int(log_interval)), progress
         self.config, self.model_meta = dict(config or {}), dict(model_meta or {})
@@ -154,7 +157,8 @@ class Trainer:
         total_batch = (train_loader.batch_size or 1) * self.world_size
         optimizer_cfg, lr_note = scale_lr(optimizer_cfg, total_batch)
         self.optimizer = build_optimizer(self.model, optimizer_cfg, fused=self.speed.fused_optimizer)
-        self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs)
+        self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader), self.max_epochs,
+                                         self.max_iters)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.speed.grad_scaler)
         self.graphed = GraphedStep(self.forward_backward, self.wrapped) if self.speed.cuda_graph else None
         self.epoch = self.iteration = 0
@@ -174,7 +178,8 @@ class Trainer:
                                 start_iteration=self.iteration)
         if self.is_main and (unfinished := ckpt.clear_unfinished(self.work_dir)):
             self.logger.info(f"removed {len(unfinished)} unfinished checkpoint file(s) of a run killed while saving")
-        self.logger.info(lr_note)
+        for note in filter(None, (lr_note, plan)):
+            self.logger.info(note)
         self.logger.info(batchnorm_mode(sync_bn, self.device)[1])
         self.logger.info(self.speed.describe(self.compiled_regions))
         if path is not None:
@@ -246,7 +251,8 @@ class Trainer:
         steps = window_steps = images = 0
         start, cpu_start = time.perf_counter(), time.process_time()
         waited = 0.0  # seconds the loop waited for the loader (the data-wait share of the epoch)
-        with progress_bar(len(self.loader), f"epoch {epoch + 1}/{self.max_epochs}",
+        planned = min(len(self.loader), (self.max_iters or math.inf) - self.iteration)
+        with progress_bar(planned, f"epoch {epoch + 1}/{self.max_epochs}",
                       disable=not (self.progress and self.is_main)) as bar:
             batches = self.epochs(epoch)  # its data fixed by (seed, epoch, rank); workers may be running already
             while True:
@@ -268,10 +274,12 @@ class Trainer:
                 steps += 1
                 window_steps += 1
                 bar.update(1)
-                if window_steps == self.log_interval or steps == len(self.loader):
+                if window_steps == self.log_interval or steps == planned:
                     speed = images * self.world_size / (time.perf_counter() - start)
                     self._log_window(bar, {k: v / window_steps for k, v in window.items()}, speed)
                     window, window_steps = {}, 0
+                if self.iteration == self.max_iters:  # the run's last iteration, within its last epoch
+                    break
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         keys = list(sums)  # train_step's order, the same on every rank
         mean = all_reduce(torch.stack([sums[k] for k in keys]) / max(steps, 1)) if keys else []
@@ -287,7 +295,8 @@ class Trainer:
 
     def _log_window(self, bar: Any, means: Mapping[str, torch.Tensor], speed: float) -> None:
         """Progress bar and TensorBoard every ``log_interval`` iterations (the only host syncs)."""
-        values = self._check_finite({k: float(v) for k, v in means.items()})
+        values = check_finite({k: float(v) for k, v in means.items()}, self.epoch, self.iteration,
+                              self.work_dir / ckpt.LATEST)
         bar.set_postfix(loss=f"{values['loss']:.4g}", img_s=f"{speed:.1f}")
         self.logger.scalars(self.iteration, {**values, "lr": self.lr})
 
@@ -332,15 +341,6 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             self.scheduler.step()
         self.iteration += 1
-
-    def _check_finite(self, values: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-        if bad:
-            raise FloatingPointError(
-                f"non-finite {bad} at epoch {self.epoch + 1}, iteration {self.iteration}: lower the "
-                f"lr, set train.grad_clip or check the data; {self.work_dir / ckpt.LATEST} holds the "
-                "last good epoch")
-        return values
 
     def _evaluate_after(self, losses: dict[str, float], stats: dict[str, float]) -> dict[str, float]:
         """:meth:`_evaluate_if_due`; when the evaluation fails (bad val data, out of memory, Ctrl-C), the epoch's

@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrseg.data.seg.transforms import keep_ratio_scale
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import LIP_FLIP_PAIRS, flip_permutation
@@ -221,10 +222,7 @@ def _scores_at_scale(model: nn.Module, image: np.ndarray, cfg: Mapping[str, Any]
 def base_long_side(cfg: Mapping[str, Any], h: int, w: int) -> float:
     """The long side an (h, w) image has at scale 1.0: ``base_size`` (None: its own), no more than makes its
     short side ``short_size`` where that is set (mmsegmentation's keep-ratio resize, :data:`SEG_TEST_DEFAULTS`)."""
-    long_side = float(cfg["base_size"] or max(h, w))
-    if cfg.get("short_size"):
-        long_side = min(long_side, max(h, w) * float(cfg["short_size"]) / min(h, w))
-    return long_side
+    return max(h, w) * keep_ratio_scale((h, w), cfg["base_size"] or max(h, w), cfg.get("short_size"))
 
 
 def _resize_uint8(image: np.ndarray, long_side: float) -> np.ndarray:

@@ -73,17 +73,20 @@ class SegCrossEntropy(nn.Module):
 
     ``weights``: one factor per model output (e.g. ``(1.0, 0.4)`` for OCR's logits and
     auxiliary logits); outputs beyond its length are not used. ``class_weight``: one factor per
-    class (the official Cityscapes configs use 19 of them).
+    class (the official Cityscapes configs use 19 of them). ``avg_non_ignore`` (the official code's and
+    PyTorch's mean): the (class-weighted) mean over the labelled pixels; False: the sum over every pixel
+    divided by their number, ignored ones included, as mmsegmentation's ``CrossEntropyLoss`` (0.x and 1.x
+    default ``avg_non_ignore=False``); OHEM keeps its own mean.
     """
 
     def __init__(self, ignore_index: int = 255, class_weight: Sequence[float] | None = None, ohem: bool = False,
                  ohem_thresh: float = 0.7, ohem_min_kept: int = 100000, weights: Sequence[float] = (1.0,),
-                 align_corners: bool = False) -> None:
+                 align_corners: bool = False, avg_non_ignore: bool = True) -> None:
         super().__init__()
         self.ignore_index = ignore_index
         self.ohem, self.ohem_thresh, self.ohem_min_kept = ohem, float(ohem_thresh), int(ohem_min_kept)
         self.weights = tuple(float(w) for w in weights)
-        self.align_corners = align_corners
+        self.align_corners, self.avg_non_ignore = align_corners, bool(avg_non_ignore)
         cw = torch.tensor(list(class_weight), dtype=torch.float32) if class_weight is not None else None
         self.register_buffer("class_weight", cw, persistent=False)
 
@@ -98,6 +101,8 @@ class SegCrossEntropy(nn.Module):
         if self.ohem if ohem is None else ohem:  # on a GPU: the selection that stays on the device
             ohem_loss = ohem_cross_entropy_device if logits.is_cuda else ohem_cross_entropy
             return ohem_loss(logits, label, self.ohem_thresh, self.ohem_min_kept, weight, self.ignore_index)
+        if not self.avg_non_ignore:  # mmsegmentation's mean over every pixel (an ignored one counts 0)
+            return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index, reduction="none").mean()
         if not bool((label != self.ignore_index).any()):
             return logits.sum() * 0.0
         return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index)

@@ -78,7 +78,7 @@ def render() -> str:
             out.append(f"| `{path}` | {_fmt(official)} | {source} | {_fmt(value)} | "
                        f"{'same' if same(value, official) else '**different**'} |")
         for key, notes in NOT_IN_CONFIG.items():
-            if key == task or name.startswith(key):
+            if key == task or name.startswith(key) or where.startswith(key):
                 out += [f"| (not a config field) | {o} | | {h} | {'same' if w == 'same' else 'different: ' + w} |"
                         for o, h, w in notes]
         out.append("")

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from hrseg.inference.segmentation import SHORT_SIDE_STRIDE
+from hrseg.recipes.mmseg import MMSEG_REPO, mmseg_fcn
+from hrseg.recipes.mmseg import NOTES as MMSEG_NOTES
 
 POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
@@ -330,6 +332,11 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
     "Cascade Mask R-CNN W32 20e": ("det", "det/cascade_mask_rcnn_hrnetv2p_w32_20e_coco.py", _cascade(32)),
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": ("multi", "multi/multi_hrnetv2p_w32_1x_coco.py", _multi(32)),
+    "mmseg FCN W48 Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr48_512x1024_160k_cityscapes.py",
+                                      mmseg_fcn("cityscapes", 160000)),
+    "mmseg FCN W48 ADE20K 160k": ("seg", "seg/mmseg/fcn_hr48_512x512_160k_ade20k.py", mmseg_fcn("ade20k", 160000)),
+    "mmseg FCN W48 PASCAL-Context 59 80k": ("seg", "seg/mmseg/fcn_hr48_480x480_80k_pascal_context_59.py",
+                                            mmseg_fcn("pascal_context_59", 80000)),
 }
 
 def _short_side_notes(dataset: str) -> list[tuple[str, str, str]]:
@@ -342,13 +349,13 @@ def _short_side_notes(dataset: str) -> list[tuple[str, str, str]]:
              "the validation only picks best.pth; the published numbers are testval's")]
 
 
-# What a config field cannot say: (official, hrseg, why), per task or per recipe name.
+# What a config field cannot say: (official, hrseg, why), per task, recipe name (its start) or source repository.
 _MPII_NOTES = [("evaluate: 'Mean@0.1' is row 11 of np.arange(0, 0.51, 0.01), a threshold of 0.11",
                 "PCKh@0.11 (and mmpose's PCKh@0.1 at 0.10)", "same")]
 NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
     "pose W32 MPII": _MPII_NOTES,
     "pose W48 MPII": _MPII_NOTES,
-    "seg": [
+    SEG_REPO: [
         ("test: the normalised float image is resized", "the uint8 image is resized, then normalised",
          "keeps a large photograph in uint8 memory; pixel differences below 1/255 (tests/test_seg_protocols.py "
          "checks the protocol against the official code otherwise exactly)"),
@@ -378,6 +385,7 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],
+    MMSEG_REPO: MMSEG_NOTES,
     "FCOS W32": [
         ("input: BGR (img_norm_cfg to_rgb=False), ImageNet's mean / std in BGR order", "RGB, ImageNet mean / std",
          "the same normalisation in the other channel order: the ImageNet HRNet weights are RGB; mmdetection's "

@@ -87,6 +87,9 @@ def progressive_hook(cfg: Mapping[str, Any], train_set: Dataset, final_size: Seq
                      heatmap_stride: int | None = None) -> ProgressiveHook | None:
     """The Trainer's epoch hook for the config's ``progressive`` section, its stages ending at
     ``final_size`` (heatmaps at ``heatmap_stride`` where the task has them); None when it is off."""
+    if cfg["progressive"].get("enabled") and cfg["train"].get("max_iters"):
+        raise ConfigError("progressive.enabled: its stages are counted in epochs; set train.max_epochs, not "
+                          "train.max_iters")
     schedule = build_schedule(cfg["progressive"], final_size, cfg["train"]["max_epochs"], heatmap_stride=heatmap_stride)
     return ProgressiveHook(schedule, [train_set], seed=cfg["seed"] or 0) if schedule is not None else None
 

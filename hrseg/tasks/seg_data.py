@@ -77,6 +77,7 @@ def build_dataset(cfg: Mapping[str, Any], split: str) -> SegDataset:
     if train:
         transform = SegTrainTransform(
             crop_size=crop_pair(data["crop_size"], "data.crop_size"), base_size=data["base_size"],
+            short_size=data["short_size"],
             scale_range=tuple(data["scale_range"]), flip_prob=0.5 if data["flip"] else 0.0,
             photometric=bool(data["photometric"]), cat_max_ratio=float(data["cat_max_ratio"]),
             scale_step=data["scale_step"], squash=bool(data["squash"]),

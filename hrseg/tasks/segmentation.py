@@ -73,6 +73,7 @@ SEG_DEFAULTS: dict[str, Any] = {
         val=dict(images=None, masks=None),
         crop_size=[512, 1024],  # H, W
         base_size=2048,  # long side at scale 1.0 (None: the image's own size)
+        short_size=None,  # with base_size: mmsegmentation's Resize(img_scale=(base_size, short_size), keep_ratio)
         scale_range=[0.5, 2.0],
         scale_step=None,  # None: uniform in scale_range; 0.1 with [0.5, 2.1]: the official grid
         squash=False,  # flip, then resize to crop_size (aspect not kept), then scale: the official LIP training
@@ -83,7 +84,9 @@ SEG_DEFAULTS: dict[str, Any] = {
         batch_size=3,  # per process
         num_workers=4,
     ),
-    "loss": dict(ohem=False, ohem_thresh=0.9, ohem_min_kept=131072, class_weight=None, aux_weight=0.4),
+    # avg_non_ignore False: the mean over every pixel, ignored ones included (mmsegmentation's CrossEntropyLoss)
+    "loss": dict(ohem=False, ohem_thresh=0.9, ohem_min_kept=131072, class_weight=None, aux_weight=0.4,
+                 avg_non_ignore=True),
     # EfficientNetV2's progressive learning (hrseg.engine.progressive), off by default: the crop grows
     # in stages (on multiples of 32) while RandAugment, dropout and Mixup grow with it
     "progressive": dict(PROGRESSIVE_DEFAULTS, size_divisor=32),
@@ -111,7 +114,7 @@ def build_loss(loss_cfg: Mapping[str, Any], model: nn.Module) -> SegCrossEntropy
     weights = (1.0, float(loss_cfg["aux_weight"]))[:n_outputs]
     return SegCrossEntropy(IGNORE_INDEX, loss_cfg["class_weight"], bool(loss_cfg["ohem"]),
                            float(loss_cfg["ohem_thresh"]), int(loss_cfg["ohem_min_kept"]), weights,
-                           bool(getattr(model, "align_corners", False)))
+                           bool(getattr(model, "align_corners", False)), bool(loss_cfg["avg_non_ignore"]))
 
 
 # The model infer_seg.py uses without --weights when it is in the weights cache.

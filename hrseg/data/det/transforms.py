@@ -18,9 +18,20 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-from hrseg.data.seg.transforms import photometric_distortion
 
 __all__ = ["DetAugment"]
+
+
+def photometric_steps() -> list[Any]:
+    """mmdetection's ``PhotoMetricDistortion`` ranges as albumentations steps, each with probability 0.5:
+    brightness +-32, contrast x[0.5, 1.5], saturation x[0.5, 1.5], hue +-18 (OpenCV units); not its order or
+    its random channel swap. The boxes ride through the same albumentations pipeline."""
+    import albumentations as A  # imported on first use: it is slow to import
+
+    return [A.RandomBrightnessContrast(brightness_limit=32 / 255, contrast_limit=0.0, p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.0, contrast_limit=0.5, p=0.5),
+            A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0, p=0.5),
+            A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.1, p=0.5)]
 
 
 @dataclass
@@ -52,7 +63,7 @@ class DetAugment:
             if self.flip_prob > 0:
                 steps.append(A.HorizontalFlip(p=self.flip_prob))
             if self.photometric:
-                steps.extend(photometric_distortion().transforms)
+                steps.extend(photometric_steps())
             self._pipeline = A.Compose(steps, bbox_params=A.BboxParams(
                 format="pascal_voc", label_fields=["labels", "index"], min_visibility=self.min_visibility,
                 clip=True, filter_invalid_bboxes=True))

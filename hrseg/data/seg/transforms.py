@@ -2,8 +2,8 @@
 
 Training follows the official configs (HRNet-Semantic-Segmentation and mmsegmentation): random
 rescale of the long side to ``base_size * U(0.5, 2.0)``, random crop padded with 255 in the label,
-horizontal flip, mmsegmentation's photometric distortion (through albumentations), ImageNet
-normalisation to a CHW float tensor. Every random draw comes from the ``numpy.random.Generator``
+horizontal flip, mmsegmentation's photometric distortion, ImageNet normalisation to a CHW float
+tensor. Every random draw comes from the ``numpy.random.Generator``
 passed in, so a sample is reproducible from its seed.
 
 The scale: by default uniform in ``scale_range`` and the padding the mean colour (zero after
@@ -16,10 +16,13 @@ pad_value=(0, 0, 0)`` (:data:`OFFICIAL_JITTER`, what the official recipes and pr
 then resizes it to the crop whatever its aspect, and only then rescales (``SCALE_FACTOR`` 11: one
 of {0.5, 0.6, ..., 1.6}), pads with black and crops: ``squash=True, scale_range=(0.5, 1.6),
 scale_step=0.1, pad_value=(0, 0, 0)`` with ``base_size`` the crop's side.
+
+``short_size``: mmsegmentation's ``Resize(img_scale=(base_size, short_size), ratio_range)``: the
+image rescaled, keeping its aspect, to the largest size that fits a box of ``int(base_size * r)``
+by ``int(short_size * r)`` (long side by short side, ``mmcv.imrescale``), ``r`` the drawn scale.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +47,23 @@ def resize_pair(image: np.ndarray, label: np.ndarray | None, size: Size) -> tupl
     return image, label
 
 
+def scaled_size(shape: tuple[int, ...], scale: float) -> Size:
+    """(H, W) of ``shape`` times ``scale``, rounded as ``mmcv.rescale_size``."""
+    h, w = shape[:2]
+    return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+
+
 def long_side_size(shape: tuple[int, ...], long_side: float) -> Size:
     """(H, W) with the long side ``long_side`` and the aspect ratio of ``shape``."""
+    return scaled_size(shape, long_side / max(shape[:2]))
+
+
+def keep_ratio_scale(shape: tuple[int, ...], long_max: float, short_max: float | None = None) -> float:
+    """The factor that fits ``shape`` in a box ``long_max`` by ``short_max`` (long side by short side; None:
+    the long side alone) keeping its aspect: mmsegmentation's keep-ratio ``Resize`` (``mmcv.imrescale``)."""
     h, w = shape[:2]
-    scale = long_side / max(h, w)
-    return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+    scale = float(long_max) / max(h, w)
+    return min(scale, float(short_max) / min(h, w)) if short_max else scale
 
 
 def pad_to(image: np.ndarray, label: np.ndarray, size: Size, pad_value: tuple[int, int, int],
@@ -85,28 +100,33 @@ def random_crop(image: np.ndarray, label: np.ndarray, size: Size, rng: np.random
     return image[y:y + ch, x:x + cw], crop
 
 
-def photometric_distortion() -> Any:
-    """mmsegmentation's ``PhotoMetricDistortion`` ranges, each step with probability 0.5:
-    brightness +-32, contrast x[0.5, 1.5], saturation x[0.5, 1.5], hue +-18 (OpenCV units)."""
-    import albumentations as A  # imported lazily: only training needs it
-
-    return A.Compose([
-        A.RandomBrightnessContrast(brightness_limit=32 / 255, contrast_limit=0.0, p=0.5),
-        A.RandomBrightnessContrast(brightness_limit=0.0, contrast_limit=0.5, p=0.5),
-        A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0, p=0.5),
-        A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.1, p=0.5),
-    ])
+def _convert(channels: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    return np.clip(channels.astype(np.float32) * alpha + beta, 0, 255).astype(np.uint8)
 
 
-def _apply_seeded(compose: Any, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Run an albumentations pipeline with its randomness drawn from ``rng``."""
-    child = np.random.default_rng(rng.integers(2**63))
-    if hasattr(compose, "set_random_state"):  # albumentations >= 2
-        compose.set_random_state(child, random.Random(int(child.integers(2**63))))
-    else:  # albumentations 1.x draws from the global generators
-        random.seed(int(child.integers(2**63)))
-        np.random.seed(int(child.integers(2**32)))
-    return compose(image=image)["image"]
+def photometric_distortion(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """mmsegmentation's ``PhotoMetricDistortion`` (0.x and 1.x), draw for draw with ``rng`` in its order: each
+    step with probability 1/2, brightness +-32, then contrast x[0.5, 1.5] either before or after
+    saturation x[0.5, 1.5] and hue +-18 (OpenCV's 0-180 hue, ``randint(-18, 18)``: -18..17) in HSV.
+    ``image``: uint8 RGB (mmsegmentation's BGR through ``bgr2hsv``: the same HSV)."""
+    def contrast(img: np.ndarray) -> np.ndarray:
+        return _convert(img, alpha=rng.uniform(0.5, 1.5)) if rng.integers(2) else img
+
+    def in_hsv(img: np.ndarray, channel: int, change: Any) -> np.ndarray:
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+        hsv[:, :, channel] = change(hsv[:, :, channel])
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+    if rng.integers(2):
+        image = _convert(image, beta=rng.uniform(-32, 32))
+    contrast_first = rng.integers(2) == 1
+    if contrast_first:
+        image = contrast(image)
+    if rng.integers(2):
+        image = in_hsv(image, 1, lambda s: _convert(s, alpha=rng.uniform(0.5, 1.5)))
+    if rng.integers(2):
+        image = in_hsv(image, 0, lambda h: (h.astype(int) + int(rng.integers(-18, 18))) % 180)
+    return image if contrast_first else contrast(image)
 
 
 # The official scale jitter and padding (see the module docstring).
@@ -127,13 +147,15 @@ def sample_scale(scale_range: tuple[float, float] | list[float], step: float | N
 class SegTrainTransform:
     """Random scale, crop, flip, photometric distortion, normalisation.
 
-    ``base_size``: long side at scale 1 (None: the image's own size). ``crop_size`` is (H, W).
+    ``base_size``: long side at scale 1 (None: the image's own size); ``short_size``: mmsegmentation's
+    keep-ratio box instead (the module docstring). ``crop_size`` is (H, W).
     ``pad_value`` (uint8 RGB) defaults to the mean colour, which normalises to zero. ``squash``:
     flip first, then resize to ``crop_size`` (aspect not kept) before the scale (the module docstring).
     """
 
     crop_size: Size = (512, 1024)
     base_size: int | None = 2048
+    short_size: int | None = None  # with base_size: mmsegmentation's keep-ratio box (the module docstring)
     scale_range: tuple[float, float] = (0.5, 2.0)
     scale_step: float | None = None  # None: uniform in scale_range; else its grid lo, lo + step, ..., hi
     squash: bool = False  # flip, then resize to crop_size (aspect not kept), then scale: the official LIP order
@@ -144,7 +166,6 @@ class SegTrainTransform:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     ignore_index: int = IGNORE_INDEX
-    _photo: Any = field(default=None, init=False, repr=False, compare=False)
     # ``fn(uint8 image, rng) -> image``, set per stage by progressive learning (set_stage); None = off
     randaugment: Any = field(default=None, repr=False, compare=False)
     # (left, right) class pairs swapped by the horizontal flip (LIP's arms, legs, shoes)
@@ -164,9 +185,8 @@ class SegTrainTransform:
             if rng.random() < self.flip_prob:
                 image, label = np.ascontiguousarray(image[:, ::-1]), self._flip_label(label)
             image, label = resize_pair(image, label, self.crop_size)
-        long_side = self.base_size if self.base_size is not None else max(label.shape)
         scale = sample_scale(self.scale_range, self.scale_step, rng)
-        image, label = resize_pair(image, label, long_side_size(label.shape, long_side * scale))
+        image, label = resize_pair(image, label, self.rescaled_size(label.shape, scale))
         pad = self.pad_value if self.pad_value is not None else tuple(round(m * 255) for m in self.mean)
         image, label = pad_to(image, label, self.crop_size, pad, self.ignore_index)
         image, label = random_crop(image, label, self.crop_size, rng, self.cat_max_ratio, self.ignore_index)
@@ -174,13 +194,19 @@ class SegTrainTransform:
             image, label = image[:, ::-1], self._flip_label(label)
         image = np.ascontiguousarray(image)
         if self.photometric:
-            if self._photo is None:
-                self._photo = photometric_distortion()
-            image = _apply_seeded(self._photo, image, rng)
+            image = photometric_distortion(image, rng)
         if self.randaugment is not None:
             image = self.randaugment(image, rng)
         image = normalize(image, self.mean, self.std) if self.normalize_images else chw_uint8(image)
         return image, torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+    def rescaled_size(self, shape: tuple[int, ...], scale: float) -> Size:
+        """(H, W) an image of ``shape`` is resized to at the drawn ``scale``, before the crop."""
+        long_side = self.base_size if self.base_size is not None else max(shape[:2])
+        if self.short_size is None:
+            return long_side_size(shape, long_side * scale)
+        # mmsegmentation's box, its sides cut to whole pixels: int(img_scale * ratio)
+        return scaled_size(shape, keep_ratio_scale(shape, int(long_side * scale), int(self.short_size * scale)))
 
     def _flip_label(self, label: np.ndarray) -> np.ndarray:
         if not self.flip_pairs:

@@ -1,0 +1,93 @@
+"""mmsegmentation 0.x's FCN-HRNetV2 recipes, field by field (the files its published HRNet weights were
+trained with): ``configs/hrnet/fcn_hr48_*.py`` over ``configs/_base_/models/fcn_hr18.py``, the dataset's
+``configs/_base_/datasets/*.py`` and ``schedules/schedule_*k.py`` (v0.30.0). Data only, as
+:mod:`hrseg.recipes.official`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+MMSEG_REPO = "open-mmlab/mmsegmentation 0.x (v0.30.0)"
+MODEL = "_base_/models/fcn_hr18.py"
+# dataset -> (config word, crop (H, W), Resize img_scale (long, short), samples_per_gpu, dataset file, classes,
+#             test (mode, crop, stride))
+_DATA: dict[str, tuple[str, list[int], tuple[int, int], int, str, int, tuple[Any, ...]]] = {
+    "cityscapes": ("512x1024", [512, 1024], (2048, 1024), 2, "cityscapes.py", 19, ("whole", None, None)),
+    "ade20k": ("512x512", [512, 512], (2048, 512), 4, "ade20k.py", 150, ("whole", None, None)),
+    "pascal_context_59": ("480x480", [480, 480], (520, 520), 4, "pascal_context_59.py", 59,
+                          ("slide", [480, 480], [320, 320])),
+}
+Row = tuple[str, Any, str]
+
+
+def mmseg_fcn(dataset: str, iters: int, width: int = 48) -> tuple[str, list[Row]]:
+    """The rows of ``configs/hrnet/fcn_hr{width}_{crop}_{iters}k_{dataset}.py``."""
+    word, crop, (long, short), per_gpu, data_file, classes, (mode, window, stride) = _DATA[dataset]
+    config = f"configs/hrnet/fcn_hr{width}_{word}_{iters // 1000}k_{dataset}.py"
+    data, sched = f"_base_/datasets/{data_file}", f"_base_/schedules/schedule_{iters // 1000}k.py"
+    context = dataset.startswith("pascal_context")
+    rows: list[Row] = [
+        ("model.name", f"seg_hrnetv2_w{width}", f"{config}: HRNet extra channels ({width}, ...), FCNHead num_convs 1, "
+         "kernel_size 1, concat_input False, input_transform resize_concat (conv1x1, SyncBN, ReLU, conv_seg)"),
+        ("model.num_classes", classes, f"{config} decode_head num_classes"),
+        ("model.align_corners", False, f"{MODEL} decode_head align_corners=False"),
+        ("model.pretrained", f"hrnet_w{width}.msra_imagenet_v2", f"{config} pretrained open-mmlab://msra/hrnetv2_w{width}"),
+        ("data.crop_size", crop, f"{data} crop_size (H, W)"),
+        ("data.base_size", long, f"{data} Resize img_scale {(long, short)} keep_ratio: the box's long side"),
+        ("data.short_size", short, "same: the box's short side"),
+        ("data.scale_range", [0.5, 2.0], f"{data} Resize ratio_range=(0.5, 2.0)"),
+        ("data.scale_step", None, "mmseg/datasets/pipelines/transforms.py Resize.random_sample_ratio: uniform"),
+        ("data.cat_max_ratio", 0.75, f"{data} RandomCrop cat_max_ratio=0.75"),
+        ("data.flip", True, f"{data} RandomFlip prob=0.5"),
+        ("data.photometric", True, f"{data} PhotoMetricDistortion"),
+        ("data.pad_value", None, f"{data} Pad pad_val=0 after Normalize: the mean colour; seg_pad_val=255"),
+        ("data.batch_size", per_gpu, f"{data} data.samples_per_gpu"),
+        ("optimizer.reference_batch", 4 * per_gpu, "configs/hrnet/README.md: 4 GPUs x samples_per_gpu"),
+        ("optimizer.type", "SGD", f"{sched} optimizer"),
+        ("optimizer.lr", 0.004 if context else 0.01, f"{config} optimizer lr" if context else f"{sched} optimizer lr"),
+        ("optimizer.momentum", 0.9, f"{sched} optimizer momentum"),
+        ("optimizer.weight_decay", 1e-4 if context else 5e-4,
+         f"{config} optimizer weight_decay" if context else f"{sched} optimizer weight_decay"),
+        ("optimizer.nesterov", False, "mmcv SGD default"),
+        ("optimizer.head_lr_mult", 1.0, "no paramwise_cfg"),
+        ("schedule.type", "poly", f"{sched} lr_config policy='poly'"),
+        ("schedule.power", 0.9, f"{sched} lr_config power"),
+        ("schedule.min_lr", 1e-4, f"{sched} lr_config min_lr"),
+        ("schedule.by_epoch", False, f"{sched} lr_config by_epoch=False"),
+        ("schedule.set_after_step", False, "mmcv PolyLrUpdaterHook.before_train_iter: iteration i's lr set before it"),
+        ("schedule.warmup_iters", 0, f"{sched}: no warmup"),
+        ("train.max_iters", iters, f"{sched} runner IterBasedRunner max_iters"),
+        ("train.sync_bn", True, f"{MODEL} norm_cfg SyncBN"),
+        ("train.grad_clip", None, f"{sched} optimizer_config = dict()"),
+        ("loss.ohem", False, f"{MODEL} decode_head: no sampler"),
+        ("loss.class_weight", None, f"{MODEL} loss_decode CrossEntropyLoss: no class_weight"),
+        ("loss.avg_non_ignore", False, "mmseg/models/losses/cross_entropy_loss.py CrossEntropyLoss avg_non_ignore=False"),
+        ("test.mode", mode, f"{config} test_cfg mode" if window else f"{MODEL} test_cfg mode='whole'"),
+        ("test.base_size", long, f"{data} test_pipeline MultiScaleFlipAug img_scale, keep_ratio"),
+        ("test.short_size", short, "same"),
+        ("test.scales", [1.0], f"{data} test_pipeline: one scale"),
+        ("test.flip", False, f"{data} test_pipeline flip=False"),
+    ]
+    if window:
+        rows += [("test.crop_size", window, f"{config} test_cfg crop_size"),
+                 ("test.stride", stride, f"{config} test_cfg stride")]
+    return f"{MMSEG_REPO} {config}", rows
+
+
+# What a config field cannot say: (mmsegmentation, hrseg, why), for every recipe above.
+NOTES: list[tuple[str, str, str]] = [
+    ("evaluation / checkpoint_config: every 4,000 to 16,000 iterations (schedule_*k.py interval)",
+     "at the end of every train.eval_interval epochs (the recipe's: the nearest whole number of epochs) and "
+     "of the last; latest.pth every epoch", "hrseg evaluates and saves at epoch ends, so a resumed run is exact; the "
+     "validation only picks best.pth"),
+    ("train loader: drop_last=True (mmseg/apis/train.py), a new shuffle each epoch of IterLoader",
+     "the same (build_dataloader drops the last batch; an epoch's order from (seed, epoch))", "same"),
+    ("RandomCrop (up to 10 tries for cat_max_ratio), then Pad to the crop after Normalize",
+     "pad (ignored labels, the mean colour), then crop: the same crops and counts", "same"),
+    ("PhotoMetricDistortion: numpy's global random, BGR through mmcv.bgr2hsv",
+     "hrseg.data.seg.transforms.photometric_distortion: the same steps, draws and rounding from the sample's "
+     "generator, RGB through cv2's RGB2HSV (the same HSV)", "same"),
+    ("decode_head FCNHead: its conv1x1 has no bias (ConvModule before SyncBN); init kaiming (fan_out) for the "
+     "conv, N(0, 0.01) for conv_seg", "the official HRNet head: a conv1x1 bias (BatchNorm removes it), init "
+     "N(0, 0.001)", "the bias adds nothing through BatchNorm; the head's initial weights differ"),
+]
