@@ -8,6 +8,7 @@ the transcription see the same numbers.
 from __future__ import annotations
 
 import csv
+import math
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import hrseg
 from hrseg.data.seg.transforms import SegTrainTransform, photometric_distortion
 from hrseg.engine import Trainer, build_dataloader, load_state
 from hrseg.errors import ConfigError
@@ -231,3 +233,24 @@ def test_progressive_learning_refuses_an_iteration_count(tmp_path):
                           {"progressive.enabled": True, "data.root": str(tmp_path)})
     with pytest.raises(ConfigError, match="train.max_iters"):
         progressive_hook(cfg, None, [512, 1024])
+
+
+def test_mmseg_head_initialisation():
+    """model.head_init='mmseg': FCNHead's ConvModule kaiming_init (normal, fan_out, ReLU: std sqrt(2 / C)) and
+    conv_seg N(0, 0.01), zero biases; the conv1x1's bias (mmsegmentation's has none) gets no gradient through the
+    BatchNorm after it, so it stays zero."""
+    torch.manual_seed(0)
+    model = hrseg.build_model("seg_hrnetv2_w18_small_v1", num_classes=19, head_init="mmseg")
+    conv, norm, _, conv_seg = model.head.last_layer
+    std = {name: float(layer.weight.detach().std()) for name, layer in (("conv", conv), ("conv_seg", conv_seg))}
+    channels = conv.out_channels
+    assert std["conv"] == pytest.approx(math.sqrt(2 / channels), rel=0.05)
+    assert std["conv_seg"] == pytest.approx(0.01, rel=0.05)
+    assert not conv.bias.any() and not conv_seg.bias.any() and not norm.bias.any() and bool((norm.weight == 1).all())
+    official = hrseg.build_model("seg_hrnetv2_w18_small_v1", num_classes=19).head.last_layer
+    assert float(official[0].weight.detach().std()) == pytest.approx(0.001, rel=0.05)  # the official N(0, 0.001)
+    model.train()
+    model(torch.randn(2, 3, 64, 64)).square().mean().backward()
+    assert float(conv.bias.grad.abs().max()) < 1e-6 * float(conv.weight.grad.abs().max())
+    with pytest.raises(ConfigError, match="head_init"):
+        hrseg.build_model("seg_hrnetv2_w18_small_v1", head_init="xavier")

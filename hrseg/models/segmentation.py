@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from hrseg.errors import ConfigError
 from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.layers import norm_factory
 from hrseg.models.registry import ModelInfo, register_model
@@ -17,6 +18,7 @@ from hrseg.models.representations import V2
 
 
 HEAD_INIT_STD = 0.001  # official seg_hrnet.py / seg_hrnet_ocr.py init_weights: conv weights ~ N(0, 0.001)
+HEAD_INITS = ("official", "mmseg")  # model.head_init: whose initialisation the head gets (SegHead)
 
 
 def init_head(module: nn.Module, std: float = HEAD_INIT_STD) -> None:
@@ -37,18 +39,36 @@ def class_indices(scores: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return scores.max(dim).indices
 
 
-class SegHead(nn.Module):
-    """The official ``last_layer``: conv1x1 (C->C), norm, ReLU, conv1x1 (C->classes)."""
+def init_mmseg_head(head: nn.Sequential) -> None:
+    """mmsegmentation's ``FCNHead`` initialisation: its ConvModule's ``kaiming_init`` (normal, fan_out, ReLU) for
+    the conv1x1, the norm 1 / 0, ``conv_seg`` N(0, 0.01) with a zero bias. mmsegmentation's conv1x1 has no bias
+    (a norm follows); this one's is zero, and stays so: BatchNorm cancels its gradient."""
+    conv, norm, _, conv_seg = head
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    nn.init.normal_(conv_seg.weight, std=0.01)
+    for bias in (conv.bias, conv_seg.bias, norm.bias):
+        nn.init.zeros_(bias)
+    nn.init.ones_(norm.weight)
 
-    def __init__(self, in_channels: int, num_classes: int, norm: str = "BN") -> None:
+
+class SegHead(nn.Module):
+    """The official ``last_layer``: conv1x1 (C->C), norm, ReLU, conv1x1 (C->classes); ``init``: the official
+    code's initialisation or mmsegmentation's (:data:`HEAD_INITS`)."""
+
+    def __init__(self, in_channels: int, num_classes: int, norm: str = "BN", init: str = "official") -> None:
         super().__init__()
+        if init not in HEAD_INITS:
+            raise ConfigError(f"model.head_init: {init!r} is not one of {', '.join(HEAD_INITS)}")
         self.last_layer = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, 1),
             norm_factory(norm)(in_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(in_channels, num_classes, 1),
         )
-        init_head(self)
+        if init == "official":
+            init_head(self)
+        else:
+            init_mmseg_head(self.last_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last_layer(x)
@@ -61,11 +81,11 @@ class SegmentationModel(StageRegularization, nn.Module):
     checkpoint_aliases: ClassVar[dict[str, str]] = {"last_layer.": "head.last_layer.", "": "backbone."}
 
     def __init__(self, backbone: nn.Module, num_classes: int = 19, align_corners: bool = False,
-                 norm: str = "BN") -> None:
+                 norm: str = "BN", head_init: str = "official") -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = V2(backbone.out_channels, align_corners)
-        self.head = SegHead(self.neck.out_channels, num_classes, norm)
+        self.head = SegHead(self.neck.out_channels, num_classes, norm, head_init)
         self.num_classes = num_classes
         self.align_corners = align_corners
         self.out_stride = self.neck.out_stride
@@ -75,10 +95,10 @@ class SegmentationModel(StageRegularization, nn.Module):
 
 
 def _seg_factory(backbone_name: str):
-    def build(num_classes: int = 19, align_corners: bool = False, norm: str = "BN",
+    def build(num_classes: int = 19, align_corners: bool = False, norm: str = "BN", head_init: str = "official",
               **backbone_options: Any) -> SegmentationModel:
         options = dict(upsample="bilinear", align_corners=align_corners, norm=norm) | backbone_options
-        return SegmentationModel(build_hrnet(backbone_name, **options), num_classes, align_corners, norm)
+        return SegmentationModel(build_hrnet(backbone_name, **options), num_classes, align_corners, norm, head_init)
 
     return build
 

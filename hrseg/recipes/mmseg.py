@@ -17,21 +17,30 @@ _DATA: dict[str, tuple[str, list[int], tuple[int, int], int, str, int, tuple[Any
     "pascal_context_59": ("480x480", [480, 480], (520, 520), 4, "pascal_context_59.py", 59,
                           ("slide", [480, 480], [320, 320])),
 }
+# mmsegmentation's backbone word -> (hrseg model, ImageNet file, what its config changes in fcn_hr18.py)
+_BACKBONES = {"48": ("seg_hrnetv2_w48", "hrnet_w48", "HRNet extra channels (48, 96, 192, 384)"),
+              "18": ("seg_hrnetv2_w18", "hrnet_w18", "HRNet W18 (models/fcn_hr18.py as it is)"),
+              "18s": ("seg_hrnetv2_w18_small_v2", "hrnet_w18_small_v2", "HR18-Small: stage1 num_blocks (2,), stage2 "
+                      "(2, 2), stage3 3 modules of (2, 2, 2), stage4 2 modules of (2, 2, 2, 2): W18-Small-v2")}
 Row = tuple[str, Any, str]
 
 
-def mmseg_fcn(dataset: str, iters: int, width: int = 48) -> tuple[str, list[Row]]:
-    """The rows of ``configs/hrnet/fcn_hr{width}_{crop}_{iters}k_{dataset}.py``."""
+def mmseg_fcn(dataset: str, iters: int, backbone: str = "48") -> tuple[str, list[Row]]:
+    """The rows of ``configs/hrnet/fcn_hr{backbone}_{crop}_{iters}k_{dataset}.py``."""
     word, crop, (long, short), per_gpu, data_file, classes, (mode, window, stride) = _DATA[dataset]
-    config = f"configs/hrnet/fcn_hr{width}_{word}_{iters // 1000}k_{dataset}.py"
+    model, imagenet, layout = _BACKBONES[backbone]
+    config = f"configs/hrnet/fcn_hr{backbone}_{word}_{iters // 1000}k_{dataset}.py"
     data, sched = f"_base_/datasets/{data_file}", f"_base_/schedules/schedule_{iters // 1000}k.py"
     context = dataset.startswith("pascal_context")
     rows: list[Row] = [
-        ("model.name", f"seg_hrnetv2_w{width}", f"{config}: HRNet extra channels ({width}, ...), FCNHead num_convs 1, "
-         "kernel_size 1, concat_input False, input_transform resize_concat (conv1x1, SyncBN, ReLU, conv_seg)"),
+        ("model.name", model, f"{config}: {layout}; FCNHead num_convs 1, kernel_size 1, concat_input False, "
+         "input_transform resize_concat (conv1x1, SyncBN, ReLU, conv_seg)"),
         ("model.num_classes", classes, f"{config} decode_head num_classes"),
         ("model.align_corners", False, f"{MODEL} decode_head align_corners=False"),
-        ("model.pretrained", f"hrnet_w{width}.msra_imagenet_v2", f"{config} pretrained open-mmlab://msra/hrnetv2_w{width}"),
+        ("model.head_init", "mmseg", "FCNHead: ConvModule's kaiming_init (normal, fan_out) for its conv, norm 1 / 0; "
+         "BaseDecodeHead init_cfg Normal std 0.01 for conv_seg"),
+        ("model.pretrained", f"{imagenet}.msra_imagenet_v2",
+         f"{config} pretrained open-mmlab://msra/hrnetv2_w{backbone.replace('s', '_small')}"),
         ("data.crop_size", crop, f"{data} crop_size (H, W)"),
         ("data.base_size", long, f"{data} Resize img_scale {(long, short)} keep_ratio: the box's long side"),
         ("data.short_size", short, "same: the box's short side"),
@@ -61,7 +70,8 @@ def mmseg_fcn(dataset: str, iters: int, width: int = 48) -> tuple[str, list[Row]
         ("train.grad_clip", None, f"{sched} optimizer_config = dict()"),
         ("loss.ohem", False, f"{MODEL} decode_head: no sampler"),
         ("loss.class_weight", None, f"{MODEL} loss_decode CrossEntropyLoss: no class_weight"),
-        ("loss.avg_non_ignore", False, "mmseg/models/losses/cross_entropy_loss.py CrossEntropyLoss avg_non_ignore=False"),
+        ("loss.avg_non_ignore", False,
+         "mmseg/models/losses/cross_entropy_loss.py CrossEntropyLoss avg_non_ignore=False"),
         ("test.mode", mode, f"{config} test_cfg mode" if window else f"{MODEL} test_cfg mode='whole'"),
         ("test.base_size", long, f"{data} test_pipeline MultiScaleFlipAug img_scale, keep_ratio"),
         ("test.short_size", short, "same"),
@@ -87,7 +97,7 @@ NOTES: list[tuple[str, str, str]] = [
     ("PhotoMetricDistortion: numpy's global random, BGR through mmcv.bgr2hsv",
      "hrseg.data.seg.transforms.photometric_distortion: the same steps, draws and rounding from the sample's "
      "generator, RGB through cv2's RGB2HSV (the same HSV)", "same"),
-    ("decode_head FCNHead: its conv1x1 has no bias (ConvModule before SyncBN); init kaiming (fan_out) for the "
-     "conv, N(0, 0.01) for conv_seg", "the official HRNet head: a conv1x1 bias (BatchNorm removes it), init "
-     "N(0, 0.001)", "the bias adds nothing through BatchNorm; the head's initial weights differ"),
+    ("decode_head FCNHead: its conv1x1 has no bias (ConvModule before SyncBN)",
+     "the official HRNet head's conv1x1 bias, zero under model.head_init='mmseg' and kept there (BatchNorm cancels "
+     "its gradient): the same function", "same"),
 ]

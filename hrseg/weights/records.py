@@ -331,6 +331,8 @@ RECORDS: tuple[WeightRecord, ...] = (
     _timm("hrnet_w64", "hrnet_w64", "79.46", 115.70),
     _msra("hrnet_w32", f"{OPENMMLAB}/mmpose/pretrain_models/hrnet_w32-36af842e.pth", 29.31, "imagenet_pose"),
     _msra("hrnet_w48", f"{OPENMMLAB}/mmpose/pretrain_models/hrnet_w48-8ef0771d.pth", 65.33, "imagenet_pose"),
+    _msra("hrnet_w18_small_v2", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w18_small-b5a04e21.pth", 3.86,
+          "imagenet_v2"),  # open-mmlab://msra/hrnetv2_w18_small: mmsegmentation's HR18-Small is W18-Small-v2
     _msra("hrnet_w18", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w18-00eb2006.pth", 9.56, "imagenet_v2"),
     _msra("hrnet_w32", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w32-dc9eeb4f.pth", 29.31, "imagenet_v2"),
     _msra("hrnet_w40", f"{OPENMMLAB}/pretrain/third_party/hrnetv2_w40-ed0b031c.pth", 45.52, "imagenet_v2"),

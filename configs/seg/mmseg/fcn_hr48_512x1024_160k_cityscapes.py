@@ -1,11 +1,5 @@
 # mmsegmentation 0.x configs/hrnet/fcn_hr48_512x1024_160k_cityscapes.py, the recipe of its published
-# seg_hrnetv2_w48.mmseg_cityscapes_160k (mIoU 80.65): FCN-HRNetV2-W48 (all streams at stride 4 concatenated,
-# conv1x1 + BN + ReLU, conv1x1), 160,000 iterations of 8 crops (2 per GPU x 4 GPUs, SyncBN). Field by field
-# against mmsegmentation in docs/recipes.md. Evaluation every 43 epochs (about mmsegmentation's 16,000 iterations
-# at 371 iterations an epoch) and at the end.
-_base_ = ["../../_base_/models/seg_hrnetv2.py", "../../_base_/datasets/mmseg_cityscapes.py",
-          "../../_base_/schedules/mmseg_poly.py"]
-model = dict(name="seg_hrnetv2_w48", num_classes=19, align_corners=False,
-             pretrained="hrnet_w48.msra_imagenet_v2")  # open-mmlab://msra/hrnetv2_w48: the same ImageNet file
-optimizer = dict(reference_batch=8)
-train = dict(max_iters=160000, eval_interval=43)
+# seg_hrnetv2_w48.mmseg_cityscapes_160k (mIoU 80.65): the W18 recipe with HRNetV2-W48 (as mmsegmentation's
+# file bases on fcn_hr18_512x1024_160k_cityscapes.py). Field by field in docs/recipes.md.
+_base_ = ["./fcn_hr18_512x1024_160k_cityscapes.py"]
+model = dict(name="seg_hrnetv2_w48", pretrained="hrnet_w48.msra_imagenet_v2")  # open-mmlab://msra/hrnetv2_w48
