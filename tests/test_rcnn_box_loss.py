@@ -1,14 +1,17 @@
 """The RoI box loss's smooth-L1 beta (hrseg.models.rcnn_heads): torchvision's at 1/9, the official HRNet
-detection configs' (mmdetection 1.x BBoxHead) at 1.0, and everything else torchvision's RoIHeads."""
+detection configs' (mmdetection 1.x BBoxHead) at 1.0, and everything else torchvision's RoIHeads; the mask
+targets of HRNet-Object-Detection (mmdetection 1.x)."""
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 
 import hrseg
 from hrseg.errors import ConfigError
-from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss
+from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss, mask_targets
 from hrseg.recipes import CONFIG_DIR, load_recipe
 
 
@@ -99,3 +102,58 @@ def test_box_loss_beta_is_a_model_option_of_the_rcnn_detectors():
                                           ("multi/multi_hrnetv2p_w32_1x_coco.py", "multi")])
 def test_the_official_recipes_train_the_box_loss_at_beta_one(config, task):
     assert load_recipe(CONFIG_DIR / config, task)["model"]["box_loss_beta"] == 1.0
+
+
+def _mask_target_single(pos_proposals, pos_assigned_gt_inds, gt_masks, mask_size):
+    """HRNet-Object-Detection mmdet/core/mask/mask_target.py mask_target_single (mmdetection 1.x), mmcv.imresize
+    being cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)."""
+    num_pos = pos_proposals.size(0)
+    mask_targets = []
+    if num_pos > 0:
+        proposals_np = pos_proposals.cpu().numpy()
+        pos_assigned_gt_inds = pos_assigned_gt_inds.cpu().numpy()
+        for i in range(num_pos):
+            gt_mask = gt_masks[pos_assigned_gt_inds[i]]
+            bbox = proposals_np[i, :].astype(np.int32)
+            x1, y1, x2, y2 = bbox
+            w = np.maximum(x2 - x1 + 1, 1)
+            h = np.maximum(y2 - y1 + 1, 1)
+            target = cv2.resize(gt_mask[y1:y1 + h, x1:x1 + w], (mask_size, mask_size), interpolation=cv2.INTER_LINEAR)
+            mask_targets.append(target)
+        mask_targets = torch.from_numpy(np.stack(mask_targets)).float().to(pos_proposals.device)
+    else:
+        mask_targets = pos_proposals.new_zeros((0, mask_size, mask_size))
+    return mask_targets
+
+
+def test_mask_targets_of_hrnet_object_detection():
+    """model.mask_targets='mmdet1' (the multi-task recipe's): each RoI's integer crop of its mask resized with
+    mmcv.imresize, as HRNet-Object-Detection's mask_target_single; torchvision's RoIAlign cut differs."""
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(3, 90, 120, dtype=torch.uint8)
+    masks[0, 10:60, 20:90] = 1
+    masks[1, 30:85, 5:50] = 1
+    masks[2] = (torch.rand(90, 120, generator=g) > 0.5).to(torch.uint8)
+    xy = torch.rand(40, 2, generator=g) * torch.tensor([100.0, 70.0])
+    wh = torch.rand(40, 2, generator=g) * 40 + 0.3
+    boxes = torch.cat([xy, (xy + wh).minimum(torch.tensor([119.0, 89.0]))], 1)
+    boxes[0] = torch.tensor([5.7, 5.2, 6.1, 5.9])  # under a pixel: the crop's w, h at least 1
+    matched = torch.randint(0, 3, (40,), generator=g)
+    ours = mask_targets(masks, boxes, matched, 28, "mmdet1")
+    theirs = _mask_target_single(boxes, matched, list(masks.numpy()), 28)
+    assert torch.equal(ours, theirs) and set(ours.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(ours, mask_targets(masks, boxes, matched, 28))  # torchvision's soft cut
+    assert mask_targets(masks, boxes[:0], matched[:0], 28, "mmdet1").shape == (0, 28, 28)
+
+
+def test_mask_targets_is_a_model_option():
+    recipe = load_recipe(CONFIG_DIR / "multi/multi_hrnetv2p_w32_1x_coco.py", "multi")
+    assert recipe["model"]["mask_targets"] == "mmdet1"
+    with torch.device("meta"):
+        multi = hrseg.build_model("multi_hrnetv2p_w18_small_v1", mask_targets="mmdet1", keypoints=False)
+        conventions = hrseg.build_model("det_maskrcnn_hrnetv2p_w18_small_v1", mmdet_conventions=True)
+        plain = hrseg.build_model("det_maskrcnn_hrnetv2p_w18_small_v1")
+    kinds = [m.roi_heads.mask_target_kind for m in (multi, conventions, plain)]
+    assert kinds == ["mmdet1", "mmdet", "torchvision"]
+    with pytest.raises(ConfigError, match="mask_targets"):
+        hrseg.build_model("det_maskrcnn_hrnetv2p_w18_small_v1", mask_targets="detectron")

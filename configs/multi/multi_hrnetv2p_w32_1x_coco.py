@@ -10,7 +10,8 @@
 # HRNet/HRNet-Image-Classification, put under checkpoints/), its BatchNorm statistics frozen.
 _base_ = ["../_base_/models/mask_rcnn_hrnetv2p.py", "../_base_/schedules/det_1x.py"]
 model = dict(name="multi_hrnetv2p_w32", norm_eval=True, masks=True, keypoints=True, keypoint_channels=512,
-             keypoint_convs=8, keypoint_roi_size=14, seg_classes=0, box_loss_beta=1.0)  # smooth L1 at 1.0
+             keypoint_convs=8, keypoint_roi_size=14, seg_classes=0, box_loss_beta=1.0,  # smooth L1 at 1.0
+             mask_targets="mmdet1")  # HRNet-Object-Detection's mask targets: integer crop + resize
 load_from = "checkpoints/hrnetv2_w32_imagenet_pretrained.pth"
 optimizer = dict(reference_batch=16)  # the official lr 0.02 is for 8 GPUs x 2 images
 data = dict(

@@ -72,13 +72,13 @@ class CascadeRoIHeads(nn.Module):
                  num_classes: int = 81, stds: Sequence[Sequence[float]] = CASCADE_STDS, score_thresh: float = 0.05,
                  nms_thresh: float = 0.5, detections_per_img: int = 100, batch_size_per_image: int = 512,
                  positive_fraction: float = 0.25, box_loss_beta: float = TORCHVISION_BOX_BETA,
-                 mmdet_mask_targets: bool = False) -> None:
+                 mask_target_kind: str = "torchvision") -> None:
         super().__init__()
         self.box_roi_pool = box_roi_pool
         self.matchers = [Matcher(iou, iou, allow_low_quality_matches=False) for iou in STAGE_IOUS[:len(stds)]]
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
         self.box_loss_beta = box_loss_beta
-        self.mmdet_mask_targets = mmdet_mask_targets  # hrseg.models.rcnn_heads.mask_targets' kind
+        self.mask_target_kind = mask_target_kind  # hrseg.models.rcnn_heads.mask_targets' kind
         self.box_heads = nn.ModuleList(TwoMLPHead(in_features, representation_size) for _ in stds)
         self.box_predictors = nn.ModuleList(CascadePredictor(representation_size, num_classes) for _ in stds)
         self.box_coders = [BoxCoder(tuple(1.0 / s for s in std)) for std in stds]
@@ -132,7 +132,7 @@ class CascadeRoIHeads(nn.Module):
                     self.mask_roi_pool(features, positive, image_shapes)))
                 losses[f"loss_mask_{i}"] = weight * mask_loss(mask_logits, positive, [t["masks"] for t in targets],
                                                               [t["labels"] for t in targets], positive_matched,
-                                                              self.mmdet_mask_targets)
+                                                              self.mask_target_kind)
             if i + 1 < len(self.box_heads):
                 refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
                 proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
@@ -199,7 +199,7 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
                                       batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
                                       positive_fraction=heads.fg_bg_sampler.positive_fraction,
                                       box_loss_beta=heads.box_loss_beta,
-                                      mmdet_mask_targets=heads.mmdet_mask_targets)  # model.mmdet_conventions'
+                                      mask_target_kind=heads.mask_target_kind)  # model.mmdet_conventions'
     return model
 
 

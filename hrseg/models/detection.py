@@ -55,7 +55,7 @@ from hrseg.models.backbones.hrnet import build_hrnet, named_specs
 from hrseg.models.fcos_mmdet import REGRESS_RANGES, MMDetFCOSHead, decode_detections, fcos_losses
 from hrseg.models.mmdet_conventions import use_mmdet_conventions
 from hrseg.models.pyramid import HRNetV2p
-from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads
+from hrseg.models.rcnn_heads import MASK_TARGETS, TORCHVISION_BOX_BETA, RCNNRoIHeads
 from hrseg.models.registry import ModelInfo, model_info, register_model
 
 # Where the parts of a pretrained model go in a detector: a bare HRNet (ImageNet file), the
@@ -279,12 +279,13 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
                       max_size: int = 1333, out_channels: int = 256, anchor_scale: float = 8,
                       aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), representation_size: int = 1024,
                       sampling_ratio: int = 2, norm_eval: bool = False, box_loss_beta: float = TORCHVISION_BOX_BETA,
-                      mmdet_conventions: bool = False, backbone: Mapping[str, Any] | None = None,
-                      **detector_options: Any) -> HRNetFasterRCNN:
+                      mmdet_conventions: bool = False, mask_targets: str | None = None,
+                      backbone: Mapping[str, Any] | None = None, **detector_options: Any) -> HRNetFasterRCNN:
     """Faster R-CNN HRNetV2p. ``anchor_scale`` x stride is each level's anchor size (mmdetection's
     ``anchor_scales=[8]``); ``box_loss_beta``: the RoI box loss's smooth-L1 beta (torchvision's 1/9;
     the official configs' 1.0: :mod:`hrseg.models.rcnn_heads`); ``mmdet_conventions``: mmdetection 2.x's anchors
-    and RoIAlign (:mod:`hrseg.models.mmdet_conventions`); ``backbone`` holds HRNet options (e.g. ``norm``);
+    and RoIAlign (:mod:`hrseg.models.mmdet_conventions`); ``mask_targets``: the mask branch's targets
+    (:data:`~hrseg.models.rcnn_heads.MASK_TARGETS`; None: the conventions'); ``backbone``: HRNet options (``norm``);
     ``detector_options`` go to torchvision's ``FasterRCNN`` (:data:`RCNN_OPTIONS`: ``rpn_*``, ``box_*``, ...);
     any other key, or a value out of its range, is a :class:`ConfigError`."""
     body = build_pyramid_backbone(hrnet_name, out_channels, 1, norm_eval, backbone)
@@ -302,6 +303,10 @@ def build_faster_rcnn(hrnet_name: str, num_classes: int = 81, min_size: int | Se
     model.roi_heads.box_loss_beta = float(box_loss_beta)
     if mmdet_conventions:
         use_mmdet_conventions(model)
+    if mask_targets is not None:
+        if mask_targets not in MASK_TARGETS:
+            raise ConfigError(f"model.mask_targets is {mask_targets!r}; one of {', '.join(MASK_TARGETS)}")
+        model.roi_heads.mask_target_kind = mask_targets
     return model
 
 

@@ -72,4 +72,4 @@ def use_mmdet_conventions(model: nn.Module) -> None:
         pool = getattr(model.roi_heads, attr, None)
         if pool is not None and not isinstance(pool, AlignedRoIAlign):
             setattr(model.roi_heads, attr, _aligned(pool))
-    model.roi_heads.mmdet_mask_targets = True
+    model.roi_heads.mask_target_kind = "mmdet"

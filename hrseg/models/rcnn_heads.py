@@ -5,19 +5,22 @@ HRNet detection configs (mmdetection 1.x ``BBoxHead``) train the RoI boxes with 
 (``model.box_loss_beta``). Otherwise the loss is torchvision's: cross-entropy over the sampled RoIs,
 smooth L1 of the positive RoIs' deltas for their ground-truth class, summed and divided by the
 number of sampled RoIs (mmdetection's ``avg_factor``). The mask loss is torchvision's on torchvision's
-targets, or on mmdetection 2.x's (:func:`mask_targets`; ``model.mmdet_conventions``). Inference is
-torchvision's, untouched.
+targets, mmdetection 2.x's (``model.mmdet_conventions``) or HRNet-Object-Detection's (mmdetection 1.x):
+:func:`mask_targets`, ``model.mask_targets``. Inference is torchvision's, untouched.
 """
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import roi_align
 
-__all__ = ["TORCHVISION_BOX_BETA", "RCNNRoIHeads", "box_loss", "mask_loss", "mask_targets"]
+__all__ = ["MASK_TARGETS", "TORCHVISION_BOX_BETA", "RCNNRoIHeads", "box_loss", "mask_loss", "mask_targets"]
 
 TORCHVISION_BOX_BETA = 1.0 / 9
+MASK_TARGETS = ("torchvision", "mmdet", "mmdet1")  # mask_targets' kinds
 
 
 def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: list[torch.Tensor],
@@ -34,21 +37,38 @@ def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: l
 
 
 def mask_targets(gt_masks: torch.Tensor, boxes: torch.Tensor, matched: torch.Tensor, size: int,
-                 mmdet: bool = False) -> torch.Tensor:
-    """The ``size`` x ``size`` targets of RoIs ``boxes`` cut from their matched ground-truth masks: torchvision's
-    (RoIAlign ``aligned=False``, soft) or mmdetection 2.x's (``BitmapMasks.crop_and_resize``: ``aligned=True``,
-    binarised at 0.5)."""
+                 kind: str = "torchvision") -> torch.Tensor:
+    """The ``size`` x ``size`` targets of RoIs ``boxes`` cut from their matched ground-truth masks, by ``kind``
+    (:data:`MASK_TARGETS`): torchvision's (RoIAlign ``aligned=False``, soft), mmdetection 2.x's (``BitmapMasks.crop_and_resize``:
+    ``aligned=True``, binarised at 0.5) or HRNet-Object-Detection's (mmdetection 1.x ``mask_target_single``:
+    the box's integer crop, ``x1, y1`` truncated and ``x2, y2`` included, of the uint8 mask resized bilinearly
+    by ``mmcv.imresize``, on the CPU)."""
+    if kind == "mmdet1":
+        return _crop_and_resize_uint8(gt_masks, boxes, matched, size)
     rois = torch.cat([matched[:, None].to(boxes), boxes], dim=1)
+    mmdet = kind == "mmdet"
     cut = roi_align(gt_masks[:, None].to(rois), rois, (size, size), 1.0, aligned=mmdet)[:, 0]
     return (cut >= 0.5).to(cut.dtype) if mmdet else cut
 
 
+def _crop_and_resize_uint8(gt_masks: torch.Tensor, boxes: torch.Tensor, matched: torch.Tensor,
+                           size: int) -> torch.Tensor:
+    masks = gt_masks.detach().to("cpu", torch.uint8).numpy()
+    targets = []
+    for (x1, y1, x2, y2), index in zip(boxes.detach().cpu().numpy().astype(np.int32), matched.cpu().numpy()):
+        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+        targets.append(cv2.resize(masks[index][y1:y1 + h, x1:x1 + w], (size, size), interpolation=cv2.INTER_LINEAR))
+    if not targets:
+        return boxes.new_zeros((0, size, size))
+    return torch.from_numpy(np.stack(targets)).to(boxes.device, boxes.dtype)
+
+
 def mask_loss(mask_logits: torch.Tensor, proposals: list[torch.Tensor], gt_masks: list[torch.Tensor],
-              gt_labels: list[torch.Tensor], matched: list[torch.Tensor], mmdet_targets: bool = False) -> torch.Tensor:
+              gt_labels: list[torch.Tensor], matched: list[torch.Tensor], kind: str = "torchvision") -> torch.Tensor:
     """torchvision's ``maskrcnn_loss`` (binary cross-entropy of each RoI's mask of its class, averaged) on
     :func:`mask_targets`."""
     labels = torch.cat([lab[idx] for lab, idx in zip(gt_labels, matched)])
-    targets = torch.cat([mask_targets(m, p, i, mask_logits.shape[-1], mmdet_targets)
+    targets = torch.cat([mask_targets(m, p, i, mask_logits.shape[-1], kind)
                          for m, p, i in zip(gt_masks, proposals, matched)])
     if targets.numel() == 0:
         return mask_logits.sum() * 0
@@ -62,7 +82,7 @@ class RCNNRoIHeads(RoIHeads):
     multi-task model's (:class:`~hrseg.models.multitask_heads.MultiRoIHeads`)."""
 
     box_loss_beta: float = TORCHVISION_BOX_BETA
-    mmdet_mask_targets: bool = False  # mask_targets' kind (hrseg.models.mmdet_conventions sets it)
+    mask_target_kind: str = "torchvision"  # mask_targets' kind (model.mmdet_conventions, model.mask_targets)
 
     def forward(self, features, proposals, image_shapes, targets=None):  # noqa: D102 - torchvision's signature
         if not self.training:
@@ -88,7 +108,7 @@ class RCNNRoIHeads(RoIHeads):
         rois, matched = self.positives(proposals, matched_idxs, labels, keep, limit)
         logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, rois, image_shapes)))
         return mask_loss(logits, rois, [t["masks"] for t in targets], [t["labels"] for t in targets], matched,
-                         self.mmdet_mask_targets)
+                         self.mask_target_kind)
 
     @staticmethod
     def positives(proposals, matched_idxs, labels, keep, limit, labelled=None):

@@ -260,6 +260,8 @@ def _multi(width: int) -> tuple[str, list[Row]]:
         ("model.keypoint_channels", 512, "torchvision KeypointRCNNHeads: 512 channels"),
         ("model.keypoint_roi_size", 14, "torchvision keypoint_roi_pool: MultiScaleRoIAlign output 14"),
         ("model.seg_classes", 0, "COCO has no semantic label maps: no segmentation head"),
+        ("model.mask_targets", "mmdet1", "mmdet/core/mask/mask_target.py mask_target_single: each positive RoI's "
+         "integer crop of its ground-truth mask resized to 28x28 (mmcv.imresize)"),
     ]
     return (f"{where.replace('faster_rcnn', 'mask_rcnn')}; torchvision keypoint_rcnn.py (the keypoint branch)", rows)
 
@@ -383,9 +385,6 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
          "the same with model.mmdet_conventions (hrseg.models.rcnn_heads.mask_targets)", "same"),
     ],
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
-        ("mask targets: each positive RoI's integer crop of its ground-truth mask resized to 28x28 "
-         "(mmdet/core/mask/mask_target.py, mmcv.imresize)", "torchvision's RoIAlign cut (aligned=False, soft)",
-         "sub-pixel differences of the 28x28 targets"),
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),
     ],
