@@ -210,12 +210,14 @@ def test_max_iters_run_resumes_exactly(tmp_path, num_workers):
         assert torch.equal(a, b), k
 
 
-def test_cityscapes_recipe_trains_by_iterations(tmp_path):
-    """The mmsegmentation Cityscapes recipe end to end, shrunk: a small model on a tiny synthetic split, 5
+@pytest.mark.parametrize("recipe, model", [("fcn_hr48_512x1024_160k_cityscapes", "seg_hrnetv2_w18_small_v1"),
+                                           ("ocrnet_hr48_512x1024_160k_cityscapes", "seg_hrnetv2_ocr_w18_small_v1")])
+def test_cityscapes_recipe_trains_by_iterations(tmp_path, recipe, model):
+    """The mmsegmentation Cityscapes recipes end to end, shrunk: a small model on a tiny synthetic split, 5
     iterations (2 epochs of 3, the last cut), the recipe's keep-ratio box, cat_max_ratio, photometric
-    distortion and loss."""
-    cfg = load_seg_config(CONFIG_DIR / "seg/mmseg/fcn_hr48_512x1024_160k_cityscapes.py", {
-        "model.name": "seg_hrnetv2_w18_small_v1", "model.pretrained": None, "data.root": str(tmp_path / "streets"),
+    distortion, head initialisation and loss (OCR: with its auxiliary term)."""
+    cfg = load_seg_config(CONFIG_DIR / f"seg/mmseg/{recipe}.py", {
+        "model.name": model, "model.pretrained": None, "data.root": str(tmp_path / "streets"),
         "data.synthetic": dict(num_train=12, num_val=2, size=[64, 128], seed=0), "data.crop_size": [32, 64],
         "data.base_size": 128, "data.short_size": 64, "data.batch_size": 4, "data.num_workers": 0,
         "train.max_iters": 5, "train.eval_interval": 1, "test.base_size": None, "test.short_size": None})
@@ -254,3 +256,20 @@ def test_mmseg_head_initialisation():
     assert float(conv.bias.grad.abs().max()) < 1e-6 * float(conv.weight.grad.abs().max())
     with pytest.raises(ConfigError, match="head_init"):
         hrseg.build_model("seg_hrnetv2_w18_small_v1", head_init="xavier")
+
+
+def test_mmseg_ocr_head_initialisation():
+    """OCRNet under model.head_init='mmseg': every conv of both heads kaiming normal (fan_out), the two conv_seg
+    N(0, 0.01), zero biases; without it the official choice, PyTorch's default (kaiming uniform, a=sqrt(5))."""
+    torch.manual_seed(0)
+    head = hrseg.build_model("seg_hrnetv2_ocr_w18_small_v1", num_classes=19, head_init="mmseg").head
+    class_convs = {id(head.cls_head), id(head.aux_head[3])}
+    for name, conv in head.named_modules():
+        if not isinstance(conv, torch.nn.Conv2d):
+            continue
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        want = 0.01 if id(conv) in class_convs else math.sqrt(2 / fan_out)
+        assert float(conv.weight.detach().std()) == pytest.approx(want, rel=0.1), name
+        assert conv.bias is None or not conv.bias.any(), name
+    default = hrseg.build_model("seg_hrnetv2_ocr_w18_small_v1", num_classes=19).head
+    assert default.cls_head.bias.abs().max() > 0  # PyTorch's default init draws the biases

@@ -29,6 +29,7 @@ from hrseg.models.layers import norm_factory
 from hrseg.models.registry import ModelInfo, register_model
 from hrseg.models.regularization import StageRegularization
 from hrseg.models.representations import V2
+from hrseg.models.segmentation import check_head_init, init_mmseg_head
 
 
 def _norm_relu(channels: int, norm: str) -> nn.Sequential:
@@ -94,8 +95,9 @@ class OCRHead(nn.Module):
     """The official OCR head over V2 features (mid 512, key 256 channels)."""
 
     def __init__(self, in_channels: int, num_classes: int, mid_channels: int = 512, key_channels: int = 256,
-                 dropout: float = 0.05, norm: str = "BN") -> None:
+                 dropout: float = 0.05, norm: str = "BN", init: str = "official") -> None:
         super().__init__()
+        check_head_init(init)
         self.conv3x3_ocr = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, 3, padding=1),
             norm_factory(norm)(mid_channels),
@@ -109,8 +111,10 @@ class OCRHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(in_channels, num_classes, 1),
         )
-        # PyTorch's default initialisation on purpose: the official init_weights skips every
+        # "official": PyTorch's default initialisation on purpose: the official init_weights skips every
         # module whose name holds 'cls', 'aux' or 'ocr' (lib/models/seg_hrnet_ocr.py), i.e. this head.
+        if init == "mmseg":  # OCRHead's and the auxiliary FCNHead's ConvModules, their conv_seg N(0, 0.01)
+            init_mmseg_head(self, [self.cls_head, self.aux_head[3]])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         aux = self.aux_head(x)
@@ -132,11 +136,11 @@ class OCRSegmentationModel(StageRegularization, nn.Module):
 
     def __init__(self, backbone: nn.Module, num_classes: int = 19, align_corners: bool = True,
                  norm: str = "BN", mid_channels: int = 512, key_channels: int = 256,
-                 dropout: float = 0.05) -> None:
+                 dropout: float = 0.05, head_init: str = "official") -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = V2(backbone.out_channels, align_corners)
-        self.head = OCRHead(self.neck.out_channels, num_classes, mid_channels, key_channels, dropout, norm)
+        self.head = OCRHead(self.neck.out_channels, num_classes, mid_channels, key_channels, dropout, norm, head_init)
         self.num_classes = num_classes
         self.align_corners = align_corners
         self.out_stride = self.neck.out_stride
@@ -150,10 +154,11 @@ class OCRSegmentationModel(StageRegularization, nn.Module):
 
 def _ocr_factory(backbone_name: str):
     def build(num_classes: int = 19, align_corners: bool = True, norm: str = "BN", mid_channels: int = 512,
-              key_channels: int = 256, dropout: float = 0.05, **backbone_options: Any) -> OCRSegmentationModel:
+              key_channels: int = 256, dropout: float = 0.05, head_init: str = "official",
+              **backbone_options: Any) -> OCRSegmentationModel:
         options = dict(upsample="bilinear", align_corners=align_corners, norm=norm) | backbone_options
         return OCRSegmentationModel(build_hrnet(backbone_name, **options), num_classes, align_corners, norm,
-                                    mid_channels, key_channels, dropout)
+                                    mid_channels, key_channels, dropout, head_init)
 
     return build
 

@@ -4,7 +4,7 @@ Logits come out at stride 4; inference resizes them to the input size.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
@@ -39,16 +39,24 @@ def class_indices(scores: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return scores.max(dim).indices
 
 
-def init_mmseg_head(head: nn.Sequential) -> None:
-    """mmsegmentation's ``FCNHead`` initialisation: its ConvModule's ``kaiming_init`` (normal, fan_out, ReLU) for
-    the conv1x1, the norm 1 / 0, ``conv_seg`` N(0, 0.01) with a zero bias. mmsegmentation's conv1x1 has no bias
-    (a norm follows); this one's is zero, and stays so: BatchNorm cancels its gradient."""
-    conv, norm, _, conv_seg = head
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-    nn.init.normal_(conv_seg.weight, std=0.01)
-    for bias in (conv.bias, conv_seg.bias, norm.bias):
-        nn.init.zeros_(bias)
-    nn.init.ones_(norm.weight)
+def init_mmseg_head(head: nn.Module, conv_segs: Sequence[nn.Conv2d]) -> None:
+    """mmsegmentation's decode-head initialisation: every conv its ConvModule's ``kaiming_init`` (normal, fan_out,
+    ReLU), every norm 1 / 0, the class convs ``conv_segs`` N(0, 0.01); zero biases. mmsegmentation's ConvModules
+    have no bias (a norm follows); these are zero, and stay so: the norm cancels their gradient."""
+    for m in head.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+        if isinstance(m, (nn.Conv2d, nn.modules.batchnorm._BatchNorm, nn.GroupNorm)) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    for conv in conv_segs:
+        nn.init.normal_(conv.weight, std=0.01)
+
+
+def check_head_init(init: str) -> None:
+    if init not in HEAD_INITS:
+        raise ConfigError(f"model.head_init: {init!r} is not one of {', '.join(HEAD_INITS)}")
 
 
 class SegHead(nn.Module):
@@ -57,8 +65,7 @@ class SegHead(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, norm: str = "BN", init: str = "official") -> None:
         super().__init__()
-        if init not in HEAD_INITS:
-            raise ConfigError(f"model.head_init: {init!r} is not one of {', '.join(HEAD_INITS)}")
+        check_head_init(init)
         self.last_layer = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, 1),
             norm_factory(norm)(in_channels),
@@ -68,7 +75,7 @@ class SegHead(nn.Module):
         if init == "official":
             init_head(self)
         else:
-            init_mmseg_head(self.last_layer)
+            init_mmseg_head(self, [self.last_layer[3]])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last_layer(x)

@@ -1,14 +1,13 @@
-"""mmsegmentation 0.x's FCN-HRNetV2 recipes, field by field (the files its published HRNet weights were
-trained with): ``configs/hrnet/fcn_hr48_*.py`` over ``configs/_base_/models/fcn_hr18.py``, the dataset's
-``configs/_base_/datasets/*.py`` and ``schedules/schedule_*k.py`` (v0.30.0). Data only, as
-:mod:`hrseg.recipes.official`.
+"""mmsegmentation 0.x's FCN- and OCRNet-HRNetV2 recipes, field by field (the files its published HRNet weights
+were trained with): ``configs/hrnet/fcn_hr*.py`` and ``configs/ocrnet/ocrnet_hr*.py`` over
+``configs/_base_/models/{fcn,ocrnet}_hr18.py``, the dataset's ``configs/_base_/datasets/*.py`` and
+``schedules/schedule_*k.py`` (v0.30.0). Data only, as :mod:`hrseg.recipes.official`.
 """
 from __future__ import annotations
 
 from typing import Any
 
 MMSEG_REPO = "open-mmlab/mmsegmentation 0.x (v0.30.0)"
-MODEL = "_base_/models/fcn_hr18.py"
 # dataset -> (config word, crop (H, W), Resize img_scale (long, short), samples_per_gpu, dataset file, classes,
 #             test (mode, crop, stride))
 _DATA: dict[str, tuple[str, list[int], tuple[int, int], int, str, int, tuple[Any, ...]]] = {
@@ -25,19 +24,25 @@ _BACKBONES = {"48": ("seg_hrnetv2_w48", "hrnet_w48", "HRNet extra channels (48, 
 Row = tuple[str, Any, str]
 
 
-def mmseg_fcn(dataset: str, iters: int, backbone: str = "48") -> tuple[str, list[Row]]:
-    """The rows of ``configs/hrnet/fcn_hr{backbone}_{crop}_{iters}k_{dataset}.py``."""
+def mmseg_recipe(dataset: str, iters: int, backbone: str = "48", ocr: bool = False) -> tuple[str, list[Row]]:
+    """The rows of ``configs/hrnet/fcn_hr{backbone}_{crop}_{iters}k_{dataset}.py`` (``ocr``:
+    ``configs/ocrnet/ocrnet_hr...``)."""
     word, crop, (long, short), per_gpu, data_file, classes, (mode, window, stride) = _DATA[dataset]
     model, imagenet, layout = _BACKBONES[backbone]
-    config = f"configs/hrnet/fcn_hr{backbone}_{word}_{iters // 1000}k_{dataset}.py"
+    kind = "ocrnet" if ocr else "fcn"
+    config = f"configs/{'ocrnet' if ocr else 'hrnet'}/{kind}_hr{backbone}_{word}_{iters // 1000}k_{dataset}.py"
     data, sched = f"_base_/datasets/{data_file}", f"_base_/schedules/schedule_{iters // 1000}k.py"
+    base = f"_base_/models/{kind}_hr18.py"
     context = dataset.startswith("pascal_context")
+    head = ("CascadeEncoderDecoder: FCNHead (auxiliary) then OCRHead (bottleneck conv3x3, SpatialGatherModule, "
+            "ObjectAttentionBlock, conv_seg)" if ocr else "FCNHead num_convs 1, kernel_size 1, concat_input False, "
+            "input_transform resize_concat (conv1x1, SyncBN, ReLU, conv_seg)")
     rows: list[Row] = [
-        ("model.name", model, f"{config}: {layout}; FCNHead num_convs 1, kernel_size 1, concat_input False, "
-         "input_transform resize_concat (conv1x1, SyncBN, ReLU, conv_seg)"),
+        ("model.name", model.replace("seg_hrnetv2_", "seg_hrnetv2_ocr_") if ocr else model,
+         f"{config}: {layout}; {head}"),
         ("model.num_classes", classes, f"{config} decode_head num_classes"),
-        ("model.align_corners", False, f"{MODEL} decode_head align_corners=False"),
-        ("model.head_init", "mmseg", "FCNHead: ConvModule's kaiming_init (normal, fan_out) for its conv, norm 1 / 0; "
+        ("model.align_corners", False, f"{base} decode_head align_corners=False"),
+        ("model.head_init", "mmseg", "ConvModule's kaiming_init (normal, fan_out) for every conv, norm 1 / 0; "
          "BaseDecodeHead init_cfg Normal std 0.01 for conv_seg"),
         ("model.pretrained", f"{imagenet}.msra_imagenet_v2",
          f"{config} pretrained open-mmlab://msra/hrnetv2_w{backbone.replace('s', '_small')}"),
@@ -66,13 +71,13 @@ def mmseg_fcn(dataset: str, iters: int, backbone: str = "48") -> tuple[str, list
         ("schedule.set_after_step", False, "mmcv PolyLrUpdaterHook.before_train_iter: iteration i's lr set before it"),
         ("schedule.warmup_iters", 0, f"{sched}: no warmup"),
         ("train.max_iters", iters, f"{sched} runner IterBasedRunner max_iters"),
-        ("train.sync_bn", True, f"{MODEL} norm_cfg SyncBN"),
+        ("train.sync_bn", True, f"{base} norm_cfg SyncBN"),
         ("train.grad_clip", None, f"{sched} optimizer_config = dict()"),
-        ("loss.ohem", False, f"{MODEL} decode_head: no sampler"),
-        ("loss.class_weight", None, f"{MODEL} loss_decode CrossEntropyLoss: no class_weight"),
+        ("loss.ohem", False, f"{base} decode_head: no sampler"),
+        ("loss.class_weight", None, f"{base} loss_decode CrossEntropyLoss: no class_weight"),
         ("loss.avg_non_ignore", False,
          "mmseg/models/losses/cross_entropy_loss.py CrossEntropyLoss avg_non_ignore=False"),
-        ("test.mode", mode, f"{config} test_cfg mode" if window else f"{MODEL} test_cfg mode='whole'"),
+        ("test.mode", mode, f"{config} test_cfg mode" if window else f"{base} test_cfg mode='whole'"),
         ("test.base_size", long, f"{data} test_pipeline MultiScaleFlipAug img_scale, keep_ratio"),
         ("test.short_size", short, "same"),
         ("test.scales", [1.0], f"{data} test_pipeline: one scale"),
@@ -81,6 +86,11 @@ def mmseg_fcn(dataset: str, iters: int, backbone: str = "48") -> tuple[str, list
     if window:
         rows += [("test.crop_size", window, f"{config} test_cfg crop_size"),
                  ("test.stride", stride, f"{config} test_cfg stride")]
+    if ocr:
+        rows += [("model.mid_channels", 512, f"{base} OCRHead channels=512"),
+                 ("model.key_channels", 256, f"{base} OCRHead ocr_channels=256"),
+                 ("model.dropout", 0.0, f"{base} dropout_ratio=-1 (both heads): no dropout"),
+                 ("loss.aux_weight", 0.4, f"{base} FCNHead loss_decode loss_weight=0.4 (OCRHead 1.0)")]
     return f"{MMSEG_REPO} {config}", rows
 
 
@@ -97,7 +107,11 @@ NOTES: list[tuple[str, str, str]] = [
     ("PhotoMetricDistortion: numpy's global random, BGR through mmcv.bgr2hsv",
      "hrseg.data.seg.transforms.photometric_distortion: the same steps, draws and rounding from the sample's "
      "generator, RGB through cv2's RGB2HSV (the same HSV)", "same"),
-    ("decode_head FCNHead: its conv1x1 has no bias (ConvModule before SyncBN)",
-     "the official HRNet head's conv1x1 bias, zero under model.head_init='mmseg' and kept there (BatchNorm cancels "
-     "its gradient): the same function", "same"),
+    ("decode heads: their ConvModules have no bias (a SyncBN follows)",
+     "the official heads' conv biases (the conv1x1s; OCR's conv3x3), zero under model.head_init='mmseg' and kept "
+     "there (BatchNorm cancels their gradient): the same function", "same"),
+    ("OCRNet: ObjectAttentionBlock (SelfAttentionBlock: 2 + 2 query / key ConvModules, 1 value, 1 out, matmul_norm "
+     "channels ** -0.5, then its bottleneck on [context, feats]); SpatialGatherModule softmax at scale 1",
+     "the official OCR modules (hrseg.models.ocr): the same layers, scaling and order; mmsegmentation's files load "
+     "into them key for key (hrseg.weights.layouts)", "same"),
 ]
