@@ -19,7 +19,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from hrseg.errors import ConfigError
 
@@ -33,8 +33,12 @@ _TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("hrseg_config
 @dataclass(frozen=True)
 class ConfigEntry:
     name: str    # file stem, e.g. hrnet_w32_coco_256x192
-    folder: str  # its folder under configs/, e.g. pose, models, _base_/datasets
+    folder: str  # its folder under configs/, e.g. pose, models, _base_/datasets, seg/mmseg
     path: Path
+
+    def within(self, folders: Iterable[str]) -> bool:
+        """Whether the file is in one of ``folders`` or below it (seg/mmseg is within seg)."""
+        return any(self.folder == f or self.folder.startswith(f + "/") for f in folders)
 
 
 def configs_root() -> Path:
@@ -49,17 +53,17 @@ def configs_root() -> Path:
 
 def list_configs(task: str | None = None, root: Path | None = None) -> list[ConfigEntry]:
     """Every config file (``_base_`` fragments included only when no task is given), sorted by
-    folder and name; with ``task`` ('pose', 'seg', 'det' or a folder name) those of its folders."""
+    folder and name; with ``task`` ('pose', 'seg', 'det' or a folder name) those of its folders and below."""
     root = root or configs_root()
     if task is not None and task not in TASK_FOLDERS and not (root / task).is_dir():
         raise ConfigError(f"unknown config task {task!r}; one of {', '.join(sorted(TASK_FOLDERS))}")
     folders = TASK_FOLDERS.get(task, (task,)) if task else None
     out = []
     for path in sorted(root.rglob("*.py")):
-        folder = path.parent.relative_to(root).as_posix()
-        if folders is None or folder in folders:
-            out.append(ConfigEntry(path.stem, folder, path))
-    return out
+        entry = ConfigEntry(path.stem, path.parent.relative_to(root).as_posix(), path)
+        if folders is None or entry.within(folders):
+            out.append(entry)
+    return sorted(out, key=lambda e: (e.folder, e.name))
 
 
 @contextlib.contextmanager
@@ -86,7 +90,7 @@ def find_config(name: str | os.PathLike, task: str | None = None, root: Path | N
     matches = [e for e in entries if e.name == stem and (not folder or e.folder == folder)]
     task = task or _TASK.get()
     if len(matches) > 1 and task in TASK_FOLDERS:
-        matches = [e for e in matches if e.folder in TASK_FOLDERS[task]] or matches
+        matches = [e for e in matches if e.within(TASK_FOLDERS[task])] or matches
     if len(matches) == 1:
         return matches[0].path
     if matches:

@@ -144,6 +144,10 @@ def test_configs_lists_a_task_recipes(capsys):
     assert code == 0
     assert "hrnetv2_w48_cityscapes_1024x512" in out and "synthetic_mini" in out
     assert "hrnet_w32_coco_256x192" not in out and "pose_210e" not in out  # other tasks, _base_ fragments
+    # a subfolder's recipes (mmsegmentation's) under their own heading, once, after the folder's own
+    assert out.count("\nseg/mmseg/\n") == 1 and out.count("\nseg/\n") == 1
+    assert out.index("synthetic_mini") < out.index("seg/mmseg/") < out.index("fcn_hr48_512x1024_160k_cityscapes")
+    assert find_config("fcn_hr48_512x1024_160k_cityscapes", "seg").parent.name == "mmseg"
 
 
 # -- configs by name --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def task_configs(task: str) -> list[ConfigEntry]:
     """The recipes of ``task`` in the folders that hold recipes (:data:`TASK_FOLDERS`), each
     listed under the task it belongs to (:func:`config_task`), sorted by folder and name."""
     folders = {f for fs in TASK_FOLDERS.values() for f in fs}
-    return [e for e in list_configs() if e.folder in folders and config_task(e) == task]
+    return [e for e in list_configs() if e.within(folders) and config_task(e) == task]
 
 
 def main(argv: list[str] | None = None) -> int:
