@@ -115,3 +115,21 @@ NOTES: list[tuple[str, str, str]] = [
      "the official OCR modules (hrseg.models.ocr): the same layers, scaling and order; mmsegmentation's files load "
      "into them key for key (hrseg.weights.layouts)", "same"),
 ]
+
+
+# recipe name -> (task, config under configs/, (mmsegmentation files, rows)), merged into official.OFFICIAL
+MMSEG_RECIPES: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
+    "mmseg FCN W48 Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr48_512x1024_160k_cityscapes.py",
+                                      mmseg_recipe("cityscapes", 160000)),
+    "mmseg FCN W18 Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr18_512x1024_160k_cityscapes.py",
+                                      mmseg_recipe("cityscapes", 160000, "18")),
+    "mmseg FCN W18-Small Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr18s_512x1024_160k_cityscapes.py",
+                                            mmseg_recipe("cityscapes", 160000, "18s")),
+    "mmseg OCRNet W48 Cityscapes 160k": ("seg", "seg/mmseg/ocrnet_hr48_512x1024_160k_cityscapes.py",
+                                         mmseg_recipe("cityscapes", 160000, ocr=True)),
+    "mmseg FCN W48 ADE20K 160k": ("seg", "seg/mmseg/fcn_hr48_512x512_160k_ade20k.py", mmseg_recipe("ade20k", 160000)),
+    "mmseg OCRNet W48 ADE20K 160k": ("seg", "seg/mmseg/ocrnet_hr48_512x512_160k_ade20k.py",
+                                     mmseg_recipe("ade20k", 160000, ocr=True)),
+    "mmseg FCN W48 PASCAL-Context 59 80k": ("seg", "seg/mmseg/fcn_hr48_480x480_80k_pascal_context_59.py",
+                                            mmseg_recipe("pascal_context_59", 80000)),
+}

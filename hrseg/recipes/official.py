@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from hrseg.inference.segmentation import SHORT_SIDE_STRIDE
-from hrseg.recipes.mmseg import MMSEG_REPO, mmseg_recipe
+from hrseg.recipes.mmseg import MMSEG_RECIPES, MMSEG_REPO
 from hrseg.recipes.mmseg import NOTES as MMSEG_NOTES
 
 POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
@@ -334,19 +334,7 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
     "Cascade Mask R-CNN W32 20e": ("det", "det/cascade_mask_rcnn_hrnetv2p_w32_20e_coco.py", _cascade(32)),
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": ("multi", "multi/multi_hrnetv2p_w32_1x_coco.py", _multi(32)),
-    "mmseg FCN W48 Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr48_512x1024_160k_cityscapes.py",
-                                      mmseg_recipe("cityscapes", 160000)),
-    "mmseg FCN W18 Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr18_512x1024_160k_cityscapes.py",
-                                      mmseg_recipe("cityscapes", 160000, "18")),
-    "mmseg FCN W18-Small Cityscapes 160k": ("seg", "seg/mmseg/fcn_hr18s_512x1024_160k_cityscapes.py",
-                                            mmseg_recipe("cityscapes", 160000, "18s")),
-    "mmseg OCRNet W48 Cityscapes 160k": ("seg", "seg/mmseg/ocrnet_hr48_512x1024_160k_cityscapes.py",
-                                         mmseg_recipe("cityscapes", 160000, ocr=True)),
-    "mmseg FCN W48 ADE20K 160k": ("seg", "seg/mmseg/fcn_hr48_512x512_160k_ade20k.py", mmseg_recipe("ade20k", 160000)),
-    "mmseg OCRNet W48 ADE20K 160k": ("seg", "seg/mmseg/ocrnet_hr48_512x512_160k_ade20k.py",
-                                     mmseg_recipe("ade20k", 160000, ocr=True)),
-    "mmseg FCN W48 PASCAL-Context 59 80k": ("seg", "seg/mmseg/fcn_hr48_480x480_80k_pascal_context_59.py",
-                                            mmseg_recipe("pascal_context_59", 80000)),
+    **MMSEG_RECIPES,
 }
 
 def _short_side_notes(dataset: str) -> list[tuple[str, str, str]]:
