@@ -52,13 +52,14 @@ def complexity(net: ScalableHRNet, size: Sequence[int] | None = None) -> tuple[i
 
 
 def shorten(cfg: MutableMapping[str, Any], epochs: int | None) -> None:
-    """Set ``train.max_epochs`` (evaluating at the end) and move the lr milestones with it."""
+    """Set ``train.max_epochs`` (evaluating at the end; a ``train.max_iters`` no longer counts) and move the lr
+    milestones with it."""
     if epochs is None:
         return
     ratio = epochs / cfg["train"]["max_epochs"]
     if cfg["schedule"].get("milestones"):
         cfg["schedule"]["milestones"] = [max(1, round(m * ratio)) for m in cfg["schedule"]["milestones"]]
-    cfg["train"].update(max_epochs=epochs, eval_interval=min(cfg["train"]["eval_interval"], epochs))
+    cfg["train"].update(max_epochs=epochs, max_iters=None, eval_interval=min(cfg["train"]["eval_interval"], epochs))
 
 
 def fastest_seconds(fn: Callable[[], Any], warmup: int = 1, iters: int = 5) -> float:

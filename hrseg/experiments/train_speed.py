@@ -149,7 +149,8 @@ def bench_train(model_name: str, input_size: Sequence[int], batch: int, device: 
     loader = build_dataloader(Subset(train_set, range(need)), batch_size=batch, num_workers=num_workers,
                               collate_fn=task.collate, drop_last=True, seed=seed)
     with tempfile.TemporaryDirectory() as work_dir:
-        train = {**cfg["train"], "max_epochs": 1, "progress": False, "log_interval": max(loop_iters, 1)}
+        train = {**cfg["train"], "max_epochs": 1, "max_iters": None, "progress": False,
+                 "log_interval": max(loop_iters, 1)}
         trainer = Trainer(model, loader, step_fn, cfg["optimizer"], cfg["schedule"], Path(work_dir),
                           seed=seed, device=dev, **train)
         try:
