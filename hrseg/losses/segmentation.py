@@ -102,7 +102,8 @@ class SegCrossEntropy(nn.Module):
             ohem_loss = ohem_cross_entropy_device if logits.is_cuda else ohem_cross_entropy
             return ohem_loss(logits, label, self.ohem_thresh, self.ohem_min_kept, weight, self.ignore_index)
         if not self.avg_non_ignore:  # mmsegmentation's mean over every pixel (an ignored one counts 0)
-            return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index, reduction="none").mean()
+            return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index,
+                                   reduction="none").mean()
         if not bool((label != self.ignore_index).any()):
             return logits.sum() * 0.0
         return F.cross_entropy(logits, label, weight=weight, ignore_index=self.ignore_index)

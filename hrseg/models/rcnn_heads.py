@@ -39,10 +39,10 @@ def box_loss(class_logits: torch.Tensor, box_regression: torch.Tensor, labels: l
 def mask_targets(gt_masks: torch.Tensor, boxes: torch.Tensor, matched: torch.Tensor, size: int,
                  kind: str = "torchvision") -> torch.Tensor:
     """The ``size`` x ``size`` targets of RoIs ``boxes`` cut from their matched ground-truth masks, by ``kind``
-    (:data:`MASK_TARGETS`): torchvision's (RoIAlign ``aligned=False``, soft), mmdetection 2.x's (``BitmapMasks.crop_and_resize``:
-    ``aligned=True``, binarised at 0.5) or HRNet-Object-Detection's (mmdetection 1.x ``mask_target_single``:
-    the box's integer crop, ``x1, y1`` truncated and ``x2, y2`` included, of the uint8 mask resized bilinearly
-    by ``mmcv.imresize``, on the CPU)."""
+    (:data:`MASK_TARGETS`): torchvision's (RoIAlign ``aligned=False``, soft), mmdetection 2.x's
+    (``BitmapMasks.crop_and_resize``: ``aligned=True``, binarised at 0.5) or HRNet-Object-Detection's
+    (mmdetection 1.x ``mask_target_single``: the box's integer crop, ``x1, y1`` truncated and ``x2, y2``
+    included, of the uint8 mask resized bilinearly by ``mmcv.imresize``, on the CPU)."""
     if kind == "mmdet1":
         return _crop_and_resize_uint8(gt_masks, boxes, matched, size)
     rois = torch.cat([matched[:, None].to(boxes), boxes], dim=1)
