@@ -13,6 +13,7 @@ MMSEG_REPO = "open-mmlab/mmsegmentation 0.x (v0.30.0)"
 _DATA: dict[str, tuple[str, list[int], tuple[int, int], int, str, int, tuple[Any, ...]]] = {
     "cityscapes": ("512x1024", [512, 1024], (2048, 1024), 2, "cityscapes.py", 19, ("whole", None, None)),
     "ade20k": ("512x512", [512, 512], (2048, 512), 4, "ade20k.py", 150, ("whole", None, None)),
+    "voc12aug": ("512x512", [512, 512], (2048, 512), 4, "pascal_voc12.py", 21, ("whole", None, None)),
     "pascal_context_59": ("480x480", [480, 480], (520, 520), 4, "pascal_context_59.py", 59,
                           ("slide", [480, 480], [320, 320])),
 }
@@ -83,6 +84,10 @@ def mmseg_recipe(dataset: str, iters: int, backbone: str = "48", ocr: bool = Fal
         ("test.scales", [1.0], f"{data} test_pipeline: one scale"),
         ("test.flip", False, f"{data} test_pipeline flip=False"),
     ]
+    if dataset == "voc12aug":
+        rows.append(("data.train_split", "train+aug", "_base_/datasets/pascal_voc12_aug.py: train.txt "
+                     "(SegmentationClass) + aug.txt (SegmentationClassAug; tools/convert_datasets/voc_aug.py writes it "
+                     "without VOC's train and val ids): each image once"))
     if window:
         rows += [("test.crop_size", window, f"{config} test_cfg crop_size"),
                  ("test.stride", stride, f"{config} test_cfg stride")]
@@ -130,6 +135,8 @@ MMSEG_RECIPES: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "mmseg FCN W48 ADE20K 160k": ("seg", "seg/mmseg/fcn_hr48_512x512_160k_ade20k.py", mmseg_recipe("ade20k", 160000)),
     "mmseg OCRNet W48 ADE20K 160k": ("seg", "seg/mmseg/ocrnet_hr48_512x512_160k_ade20k.py",
                                      mmseg_recipe("ade20k", 160000, ocr=True)),
+    "mmseg FCN W48 VOC 2012 aug 40k": ("seg", "seg/mmseg/fcn_hr48_512x512_40k_voc12aug.py",
+                                       mmseg_recipe("voc12aug", 40000)),
     "mmseg FCN W48 PASCAL-Context 59 80k": ("seg", "seg/mmseg/fcn_hr48_480x480_80k_pascal_context_59.py",
                                             mmseg_recipe("pascal_context_59", 80000)),
 }
