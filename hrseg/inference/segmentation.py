@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrseg.data.seg.transforms import keep_ratio_scale
+from hrseg.data.seg.transforms import keep_ratio_scale, long_side_size
 from hrseg.errors import ConfigError
 from hrseg.meta import IMAGENET_MEAN, IMAGENET_STD
 from hrseg.meta.classes import LIP_FLIP_PAIRS, flip_permutation
@@ -226,12 +226,10 @@ def base_long_side(cfg: Mapping[str, Any], h: int, w: int) -> float:
 
 
 def _resize_uint8(image: np.ndarray, long_side: float) -> np.ndarray:
-    h, w = image.shape[:2]
-    s = long_side / max(h, w)
-    size = (max(1, int(w * s + 0.5)), max(1, int(h * s + 0.5)))
-    if size == (w, h):
+    size = long_side_size(image.shape, long_side)
+    if size == image.shape[:2]:
         return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
 
 
 @torch.no_grad()

@@ -199,7 +199,7 @@ def build_cascade_rcnn(hrnet_name: str, num_classes: int = 81, representation_si
                                       batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
                                       positive_fraction=heads.fg_bg_sampler.positive_fraction,
                                       box_loss_beta=heads.box_loss_beta,
-                                      mask_target_kind=heads.mask_target_kind)  # model.mmdet_conventions'
+                                      mask_target_kind=heads.mask_target_kind)  # the Faster R-CNN builder's
     return model
 
 
