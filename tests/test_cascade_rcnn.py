@@ -321,9 +321,9 @@ def test_the_recipes_conventions_are_the_published_files(masks):
     assert len(a["boxes"]) > 0 and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_detection_task_trains_it(tmp_path, shared_data):
-    """One epoch of a small Cascade Mask R-CNN on the synthetic split through the training tool (box and mask
-    AP scored), where a training run was refused before."""
+def train_mini(tmp_path, model: str) -> tuple[list[str], dict]:
+    """One epoch of a small detector (``model``: the fields of its ``dict(...)``) on the synthetic split through
+    the training tool: the log's columns and the metrics."""
     import json
     import sys
     from pathlib import Path
@@ -331,17 +331,22 @@ def test_the_detection_task_trains_it(tmp_path, shared_data):
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo / "tools"))
     import train_det
-    config = tmp_path / "cascade_mini.py"
+    config = tmp_path / "mini.py"
     config.write_text(f"_base_ = [{str(repo / 'configs' / 'det' / 'mini_maskrcnn.py')!r}]\n"
-                      "model = dict(_delete_=True, name='det_cascademaskrcnn_hrnetv2p_w18_small_v1', min_size=96, "
-                      "max_size=96, out_channels=32, representation_size=64, box_batch_size_per_image=64)\n")
+                      f"model = dict(_delete_=True, min_size=96, max_size=96, out_channels=32, representation_size=64, "
+                      f"box_batch_size_per_image=64, {model})\n")
     options = ["data.root=" + str(tmp_path / "data"), "data.synthetic.num_train=8", "data.synthetic.num_val=2",
                "data.synthetic.image_size=[96,96]", "data.num_workers=0", "data.batch_size=4", "train.max_epochs=1"]
     assert train_det.main([str(config), "--cfg-options", *options, "--work-dir", str(tmp_path / "run")]) == 0
-    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert "loss_box_reg_2" in log[0].split(",") and "loss_mask_2" in log[0].split(",")
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
-    assert "mask_AP" in metrics
+    columns = (tmp_path / "run" / "log.csv").read_text().splitlines()[0].split(",")
+    return columns, json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+
+
+def test_the_detection_task_trains_it(tmp_path, shared_data):
+    """One epoch of a small Cascade Mask R-CNN on the synthetic split through the training tool (box and mask
+    AP scored), where a training run was refused before."""
+    columns, metrics = train_mini(tmp_path, "name='det_cascademaskrcnn_hrnetv2p_w18_small_v1'")
+    assert "loss_box_reg_2" in columns and "loss_mask_2" in columns and "mask_AP" in metrics
 
 
 def test_a_published_cascade_mask_name_through_hrseg_test(publish_as, shared_data, tmp_path, capsys):

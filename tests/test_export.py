@@ -196,7 +196,8 @@ def test_unsupported_requests_and_missing_dependency(models, tmp_path, monkeypat
     with pytest.raises(ConfigError, match="no bfloat16 convolutions"):
         export_model(models[POSE], tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="bfloat16")
     refusal = ("only pose_\\*, seg_\\*, the R-CNN and FCOS detectors and the multi-task models \\(det_fasterrcnn_\\*, "
-               "det_maskrcnn_\\*, det_cascadercnn_\\*, det_cascademaskrcnn_\\*, det_fcos_\\*, multi_\\*\\) export")
+               "det_maskrcnn_\\*, det_cascadercnn_\\*, det_cascademaskrcnn_\\*, det_htc_\\*, det_fcos_\\*, "
+               "multi_\\*\\) export")
     with pytest.raises(ConfigError, match=refusal):
         export_model(models[POSE], tmp_path / "p.onnx", "hrnetv2p_w18", POSE_SIZE)
     import importlib
@@ -529,13 +530,15 @@ def test_detections_tied_in_score_are_not_required_to_match():
 
 
 @pytest.mark.slow
-def test_cascade_mask_rcnn_exports_and_matches_torch(tmp_path, shared_data, monkeypatch):
-    """A small Cascade Mask R-CNN (random weights, class logits scaled down as mask_detector's, small box
+@pytest.mark.parametrize("kind, options", [("cascademaskrcnn", {}), ("htc", {"semantic_classes": 8})])
+def test_cascade_mask_rcnn_exports_and_matches_torch(kind, options, tmp_path, shared_data, monkeypatch):
+    """A small Cascade Mask R-CNN or HTC (random weights, class logits scaled down as mask_detector's, small box
     regressions: three stages of random ones move the boxes off the image) exports whole: its three stages,
-    the averaged masks and the NMS in the graph, the boxes and masks of eager PyTorch."""
-    name = "det_cascademaskrcnn_hrnetv2p_w18_small_v1"
+    the averaged masks (HTC: its semantic branch and mask flow too) and the NMS in the graph, the boxes and masks
+    of eager PyTorch."""
+    name = f"det_{kind}_hrnetv2p_w18_small_v1"
     model = hrseg.build_model(name, num_classes=3, min_size=256, max_size=256, out_channels=64,
-                              box_detections_per_img=20)
+                              box_detections_per_img=20, **options)
     model.classes = DET_CLASSES
     randomize_weights(model)
     with torch.no_grad():

@@ -31,10 +31,10 @@ FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 # The detectors that export (torchvision's Faster R-CNN, Mask R-CNN and FCOS trace with the
 # TorchScript-based exporter, their resize, proposals, RoIAlign and NMS included; Cascade (Mask) R-CNN
-# is Faster R-CNN's with its stages; the multi-task model is one of them with keypoint and
-# segmentation outputs added).
-EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "det_cascadercnn_", "det_cascademaskrcnn_", "det_fcos_",
-                       "multi_")
+# is Faster R-CNN's with its stages, HTC Cascade Mask R-CNN's with its semantic branch and mask flow;
+# the multi-task model is one of them with keypoint and segmentation outputs added).
+EXPORTING_DETECTORS = ("det_fasterrcnn_", "det_maskrcnn_", "det_cascadercnn_", "det_cascademaskrcnn_", "det_htc_",
+                       "det_fcos_", "multi_")
 
 
 # A detector's graph takes any image size; it is traced and checked at a COCO photograph's size.

@@ -1,4 +1,5 @@
-"""Cascade R-CNN on HRNetV2p: mmdetection's published Cascade R-CNN HRNetV2p files, and their training.
+"""Cascade R-CNN and Hybrid Task Cascade on HRNetV2p: mmdetection's published Cascade R-CNN and HTC HRNetV2p
+files, and their training.
 
 The box part of mmdetection's ``CascadeRoIHead`` (``configs/_base_/models/cascade_rcnn_r50_fpn.py``, the
 base of its HRNet configs): three ``Shared2FCBBoxHead`` stages (two 1024-d FC layers; 81 classes with the
@@ -24,6 +25,17 @@ class-agnostic regression (smooth L1 at ``box_loss_beta`` on the positives, divi
 weighted by ``STAGE_LOSS_WEIGHTS[i]`` (1, 0.5, 0.25); the next stage's proposals are this stage's RoIs
 moved by its (detached) regression, clipped to the image, less the ground-truth boxes it sampled
 (``refine_bboxes``). Losses are named per stage: ``loss_classifier_0``, ``loss_box_reg_0``, ``loss_mask_0``, ...
+
+Hybrid Task Cascade (``det_htc_*``, mmdetection 2.x's ``HybridTaskCascadeRoIHead`` with ``interleaved=True,
+mask_info_flow=True`` and a ``FusedSemanticHead``: :meth:`CascadeRoIHeads.add_hybrid`) is Cascade Mask R-CNN with
+three changes. The semantic branch (:mod:`hrseg.models.fused_semantic`) turns the five levels into an embedding at
+stride 8, whose RoIAlign is added to every box and mask RoI feature. The mask heads pass information on: stage
+``i``'s head takes the pooled features plus a 1x1 conv + ReLU of stage ``i - 1``'s head output (``HTCMaskHead``
+``conv_res``), so at test the three heads run in turn on the detected boxes and their sigmoid masks are averaged.
+And the training interleaves the branches: each stage's box head trains first, and its mask head trains on a new
+assignment and sample of the boxes that stage refined (through the flow from the earlier heads), which are also
+the next stage's proposals; ``loss_semantic_seg`` is the semantic branch's. Its test keeps boxes from score 0.001
+(mmdetection's HTC ``test_cfg``).
 """
 from __future__ import annotations
 
@@ -40,7 +52,8 @@ from torchvision.ops import box_iou, clip_boxes_to_image
 
 from hrseg.models.backbones.hrnet import named_specs
 from hrseg.models.detection import DETECTOR_ALIASES, RCNN_OPTIONS, build_faster_rcnn, detector_options, registered_name
-from hrseg.models.mmdet_conventions import pool_like
+from hrseg.models.fused_semantic import FusedSemanticHead, pool_semantic, semantic_labels, semantic_loss
+from hrseg.models.mmdet_conventions import AlignedRoIAlign, pool_like
 from hrseg.models.mmdet_nms import multiclass_nms
 from hrseg.models.rcnn_heads import TORCHVISION_BOX_BETA, RCNNRoIHeads, box_loss, mask_loss
 from hrseg.models.registry import ModelInfo, register_model
@@ -50,6 +63,7 @@ CASCADE_STDS: tuple[tuple[float, ...], ...] = ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05
                                                (0.033, 0.033, 0.067, 0.067))
 STAGE_IOUS = (0.5, 0.6, 0.7)  # train_cfg.rcnn[i].assigner: pos_iou_thr = neg_iou_thr = min_pos_iou
 STAGE_LOSS_WEIGHTS = (1.0, 0.5, 0.25)  # CascadeRoIHead stage_loss_weights
+SEMANTIC = "semantic"  # HTC's semantic embedding among the features (no RoI pool's level name)
 
 
 class CascadePredictor(nn.Module):
@@ -85,6 +99,10 @@ class CascadeRoIHeads(nn.Module):
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
         self.mask_roi_pool: nn.Module | None = None  # Cascade Mask R-CNN: add_masks
         self.mask_heads, self.mask_predictors = nn.ModuleList(), nn.ModuleList()
+        # Hybrid Task Cascade: add_hybrid
+        self.mask_res, self.interleaved = nn.ModuleList(), False
+        self.semantic_head: FusedSemanticHead | None = None
+        self.semantic_stride, self.semantic_loss_weight = 8, 0.2
 
     def add_masks(self, mask_roi_pool: nn.Module, in_channels: int, num_classes: int, channels: int = 256,
                   convs: int = 4) -> None:
@@ -93,17 +111,37 @@ class CascadeRoIHeads(nn.Module):
         self.mask_heads = nn.ModuleList(MaskRCNNHeads(in_channels, (channels,) * convs, 1) for _ in self.box_heads)
         self.mask_predictors = nn.ModuleList(MaskRCNNPredictor(channels, channels, num_classes) for _ in self.box_heads)
 
+    def add_hybrid(self, semantic: FusedSemanticHead | None, semantic_stride: int = 8,
+                   semantic_loss_weight: float = 0.2) -> None:
+        """Hybrid Task Cascade on the mask heads (:meth:`add_masks` first): the mask information flow (stage
+        ``i > 0`` adds stage ``i - 1``'s mask features through a 1x1 conv + ReLU), the interleaved training,
+        and the ``semantic`` branch (None: HTC without it), whose embedding at ``semantic_stride`` the box and
+        mask features add."""
+        head, pooled = self.mask_heads[0][-1][0].out_channels, self.mask_heads[0][0][0].in_channels  # 256, 256
+        self.mask_res = nn.ModuleList(nn.Sequential(nn.Conv2d(head, pooled, 1), nn.ReLU(inplace=True))
+                                      for _ in self.mask_heads[1:])
+        self.interleaved, self.semantic_head = True, semantic
+        self.semantic_stride, self.semantic_loss_weight = semantic_stride, semantic_loss_weight
+
     def has_mask(self) -> bool:
         return self.mask_roi_pool is not None
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]],
                 targets: Any = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        losses: dict[str, Tensor] = {}
+        if self.semantic_head is not None:  # its embedding rides with the levels, under a name no pool reads
+            logits, embedding = self.semantic_head(list(features.values()))
+            features = {**features, SEMANTIC: embedding}
+            if self.training:
+                labels = semantic_labels([t.get("semantic") for t in targets], image_shapes, logits.shape[-2:],
+                                         self.semantic_stride, logits.device)
+                losses["loss_semantic_seg"] = semantic_loss(logits, labels, self.semantic_loss_weight)
         if self.training:
-            return [], self._losses(features, proposals, image_shapes, targets)
+            return [], {**losses, **self._losses(features, proposals, image_shapes, targets)}
         counts = [len(p) for p in proposals]
         boxes, logits = proposals, None
         for head, predictor, coder in zip(self.box_heads, self.box_predictors, self.box_coders):
-            stage_logits, deltas = predictor(head(self.box_roi_pool(features, boxes, image_shapes)))
+            stage_logits, deltas = predictor(head(self._pool(self.box_roi_pool, features, boxes, image_shapes)))
             logits = stage_logits if logits is None else logits + stage_logits
             refined = coder.decode_single(deltas, torch.cat(boxes))
             boxes = [clip_boxes_to_image(b, size) for b, size in zip(refined.split(counts), image_shapes)]
@@ -123,20 +161,42 @@ class CascadeRoIHeads(nn.Module):
             gt_boxes = [t["boxes"][m] if len(t["boxes"]) else torch.zeros_like(r)
                         for t, m, r in zip(targets, matched, rois)]
             regression_targets = coder.encode(gt_boxes, rois)
-            logits, deltas = predictor(head(self.box_roi_pool(features, rois, image_shapes)))
+            logits, deltas = predictor(head(self._pool(self.box_roi_pool, features, rois, image_shapes)))
             loss_cls, loss_box = box_loss(logits, deltas, labels, regression_targets, self.box_loss_beta)
             losses[f"loss_classifier_{i}"], losses[f"loss_box_reg_{i}"] = weight * loss_cls, weight * loss_box
+            refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
+            proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
             if self.has_mask():
+                if self.interleaved:  # HTC: the mask head trains on a new sample of the refined boxes
+                    rois, matched, labels, _ = self._sample(matcher, proposals, targets)
                 positive, positive_matched = RCNNRoIHeads.positives(rois, matched, labels, [True] * len(rois), None)
-                mask_logits = self.mask_predictors[i](self.mask_heads[i](
-                    self.mask_roi_pool(features, positive, image_shapes)))
-                losses[f"loss_mask_{i}"] = weight * mask_loss(mask_logits, positive, [t["masks"] for t in targets],
+                pooled = self._pool(self.mask_roi_pool, features, positive, image_shapes)
+                losses[f"loss_mask_{i}"] = weight * mask_loss(self._mask_logits(pooled, range(i, i + 1))[0], positive,
+                                                              [t["masks"] for t in targets],
                                                               [t["labels"] for t in targets], positive_matched,
                                                               self.mask_target_kind)
-            if i + 1 < len(self.box_heads):
-                refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
-                proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
         return losses
+
+    def _pool(self, pool: nn.Module, features: dict[str, Tensor], boxes: list[Tensor],
+              image_shapes: list[tuple[int, int]]) -> Tensor:
+        """The boxes' RoI features from ``pool`` (the box or the mask branch's), plus the semantic embedding's
+        (HTC), pooled under the same conventions."""
+        pooled = pool(features, boxes, image_shapes)
+        if SEMANTIC in features:
+            pooled = pooled + pool_semantic(features[SEMANTIC], boxes, pool.output_size[0], self.semantic_stride,
+                                            isinstance(pool, AlignedRoIAlign))
+        return pooled
+
+    def _mask_logits(self, pooled: Tensor, stages: range) -> list[Tensor]:
+        """The mask logits of ``stages``; with HTC's information flow the heads before them run too, each
+        stage's head taking the pooled features plus its 1x1 conv of the previous head's output."""
+        flow, out = None, []
+        for i in range(0 if len(self.mask_res) else stages.start, stages.stop):
+            x = self.mask_heads[i](pooled if flow is None else pooled + self.mask_res[i - 1](flow))
+            flow = x if len(self.mask_res) else None
+            if i in stages:
+                out.append(self.mask_predictors[i](x))
+        return out
 
     def _sample(self, matcher: Matcher, proposals: list[Tensor], targets: list[dict[str, Tensor]]
                 ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
@@ -161,11 +221,11 @@ class CascadeRoIHeads(nn.Module):
     def _add_masks(self, features: dict[str, Tensor], result: list[dict[str, Tensor]],
                    image_shapes: list[tuple[int, int]]) -> None:
         """``masks`` (N, 1, 28, 28): the stages' sigmoid masks of each detection's class, averaged."""
-        pooled = self.mask_roi_pool(features, [r["boxes"] for r in result], image_shapes)
+        pooled = self._pool(self.mask_roi_pool, features, [r["boxes"] for r in result], image_shapes)
         labels = torch.cat([r["labels"] for r in result])
         rows = torch.arange(len(labels), device=labels.device)
-        probs = sum(predictor(head(pooled))[rows, labels].sigmoid()
-                    for head, predictor in zip(self.mask_heads, self.mask_predictors)) / len(self.mask_heads)
+        stages = range(len(self.mask_heads))
+        probs = sum(logits[rows, labels].sigmoid() for logits in self._mask_logits(pooled, stages)) / len(stages)
         for r, masks in zip(result, probs[:, None].split([len(r["labels"]) for r in result])):
             r["masks"] = masks
 
@@ -215,6 +275,26 @@ def build_cascade_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_roi_siz
     return model
 
 
+HTC_SCORE_THRESH = 0.001  # mmdetection's HTC test_cfg.rcnn.score_thr (its Cascade R-CNN's: 0.05)
+
+
+@detector_options("det_htc", RCNN_OPTIONS, build_faster_rcnn, build_cascade_rcnn, build_cascade_mask_rcnn)
+def build_htc(hrnet_name: str, num_classes: int = 81, semantic_classes: int = 183, semantic_loss_weight: float = 0.2,
+              **options: Any) -> HRNetCascadeRCNN:
+    """Hybrid Task Cascade HRNetV2p (mmdetection's ``HybridTaskCascade`` with ``HybridTaskCascadeRoIHead``):
+    :func:`build_cascade_mask_rcnn`'s detector with the mask information flow, the interleaved training and
+    the fused semantic branch at stride 8 (``semantic_classes``: COCO-Stuff's 183; 0 builds HTC without it),
+    whose loss is weighted ``semantic_loss_weight``; boxes kept above ``box_score_thresh`` 0.001 by default
+    (mmdetection's HTC test)."""
+    options.setdefault("box_score_thresh", HTC_SCORE_THRESH)
+    model = build_cascade_mask_rcnn(hrnet_name, num_classes, **options)
+    body = model.backbone
+    semantic = FusedSemanticHead(body.out_channels, len(body.strides), 1, 4, semantic_classes) \
+        if semantic_classes else None
+    model.roi_heads.add_hybrid(semantic, body.strides[1], semantic_loss_weight)
+    return model
+
+
 def _register(names: Sequence[str]) -> None:
     info = ModelInfo("det", (800, 1333), "coco")
     for name in names:
@@ -222,9 +302,10 @@ def _register(names: Sequence[str]) -> None:
                        info)
         register_model(registered_name("det_cascademaskrcnn", name),
                        lambda _n=name, **kw: build_cascade_mask_rcnn(_n, **kw), info)
+        register_model(registered_name("det_htc", name), lambda _n=name, **kw: build_htc(_n, **kw), info)
 
 
 _register(named_specs())
 
-__all__ = ["CASCADE_STDS", "STAGE_IOUS", "STAGE_LOSS_WEIGHTS", "CascadePredictor", "CascadeRoIHeads",
-           "HRNetCascadeRCNN", "build_cascade_mask_rcnn", "build_cascade_rcnn"]
+__all__ = ["CASCADE_STDS", "HTC_SCORE_THRESH", "SEMANTIC", "STAGE_IOUS", "STAGE_LOSS_WEIGHTS", "CascadePredictor",
+           "CascadeRoIHeads", "HRNetCascadeRCNN", "build_cascade_mask_rcnn", "build_cascade_rcnn", "build_htc"]

@@ -51,7 +51,7 @@ def build_mask_rcnn(hrnet_name: str, num_classes: int = 81, mask_channels: int =
 def is_mask_model(name: str) -> bool:
     """Whether the registered model ``name`` is a Mask R-CNN or a Cascade Mask R-CNN (its data needs instance
     masks)."""
-    return str(name).startswith(("det_maskrcnn_", "det_cascademaskrcnn_"))
+    return str(name).startswith(("det_maskrcnn_", "det_cascademaskrcnn_", "det_htc_"))
 
 
 def mask_model(model: Any) -> bool:

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from hrseg.inference.segmentation import SHORT_SIDE_STRIDE
+from hrseg.recipes.mmdet import MMDET, MMDET_NOTES, MMDET_RECIPES
 from hrseg.recipes.mmseg import MMSEG_RECIPES, MMSEG_REPO
 from hrseg.recipes.mmseg import NOTES as MMSEG_NOTES
 
 POSE_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 SEG_REPO = "HRNet/HRNet-Semantic-Segmentation (branch HRNet-OCR)"
 DET_REPO = "HRNet/HRNet-Object-Detection"
-MMDET = "open-mmlab/mmdetection"
 SET_AFTER_STEP = "lib/core/function.py train: adjust_learning_rate(..., i_iter + cur_iters) after optimizer.step()"
 Row = tuple[str, Any, str]  # (config field, official value, where the official value is)
 
@@ -266,47 +266,6 @@ def _multi(width: int) -> tuple[str, list[Row]]:
     return (f"{where.replace('faster_rcnn', 'mask_rcnn')}; torchvision keypoint_rcnn.py (the keypoint branch)", rows)
 
 
-def _cascade(width: int) -> tuple[str, list[Row]]:
-    """mmdetection 2.x's Cascade Mask R-CNN HRNetV2p 20e recipe (the published det_cascademaskrcnn files')."""
-    where = (f"{MMDET} (2.x) configs/hrnet/cascade_mask_rcnn_hrnetv2p_w{width}_20e_coco.py and its bases "
-             "_base_/models/cascade_mask_rcnn_r50_fpn.py (CFG), _base_/schedules/schedule_1x.py (SCHED), "
-             "_base_/datasets/coco_instance.py (DATA)")
-    return where, [
-        ("model.name", f"det_cascademaskrcnn_hrnetv2p_w{width}", "CascadeRCNN: HRNet + HRFPN + CascadeRoIHead, masks"),
-        ("model.anchor_scale", 8, "CFG rpn_head.anchor_generator.scales [8]"),
-        ("model.aspect_ratios", [0.5, 1.0, 2.0], "CFG rpn_head.anchor_generator.ratios"),
-        ("model.representation_size", 1024, "CFG bbox_head[*] Shared2FCBBoxHead fc_out_channels"),
-        ("model.rpn_pre_nms_top_n_test", 1000, "CFG test_cfg.rpn.nms_pre"),
-        ("model.rpn_post_nms_top_n_test", 1000, "CFG test_cfg.rpn.max_per_img"),
-        ("model.box_score_thresh", 0.05, "CFG test_cfg.rcnn.score_thr"),
-        ("model.box_nms_thresh", 0.5, "CFG test_cfg.rcnn.nms.iou_threshold"),
-        ("model.box_detections_per_img", 100, "CFG test_cfg.rcnn.max_per_img"),
-        ("model.box_batch_size_per_image", 512, "CFG train_cfg.rcnn[*].sampler.num"),
-        ("model.box_positive_fraction", 0.25, "CFG train_cfg.rcnn[*].sampler.pos_fraction"),
-        ("model.box_loss_beta", 1.0, "CFG bbox_head[*].loss_bbox SmoothL1Loss beta 1.0 (the RPN's 1/9: torchvision's)"),
-        ("model.mmdet_conventions", True, "CFG roi_layer RoIAlign sampling_ratio 0 (mmcv: aligned=True); "
-         "AnchorGenerator's base anchors unrounded; mask targets by BitmapMasks.crop_and_resize"),
-        ("model.min_size", 800, "DATA Resize img_scale (1333, 800)"),
-        ("model.max_size", 1333, "DATA Resize img_scale (1333, 800)"),
-        ("model.norm_eval", True, "mmdet HRNet backbone: norm_eval=True (default)"),
-        ("data.batch_size", 2, "DATA samples_per_gpu 2"),
-        ("data.augment.flip_prob", 0.5, "DATA RandomFlip flip_ratio 0.5"),
-        ("optimizer.reference_batch", 16, "8 GPUs x 2 (mmdetection's model zoo)"),
-        ("optimizer.type", "SGD", "SCHED optimizer"),
-        ("optimizer.lr", 0.02, "SCHED optimizer.lr"),
-        ("optimizer.momentum", 0.9, "SCHED optimizer.momentum"),
-        ("optimizer.weight_decay", 1e-4, "SCHED optimizer.weight_decay"),
-        ("schedule.type", "multistep", "SCHED lr_config policy step"),
-        ("schedule.milestones", [16, 19], f"cascade_mask_rcnn_hrnetv2p_w{width}_20e_coco.py lr_config.step"),
-        ("schedule.step_at_start", False, "mmcv StepLrUpdaterHook: epoch e at gamma ** #(steps <= e)"),
-        ("schedule.warmup", "linear", "SCHED lr_config.warmup"),
-        ("schedule.warmup_iters", 500, "SCHED lr_config.warmup_iters"),
-        ("schedule.warmup_ratio", 0.001, "SCHED lr_config.warmup_ratio"),
-        ("train.max_epochs", 20, f"cascade_mask_rcnn_hrnetv2p_w{width}_20e_coco.py runner.max_epochs"),
-        ("train.grad_clip", None, "SCHED optimizer_config grad_clip None"),
-    ]
-
-
 # recipe name -> (task, config file under configs/, (official files, rows))
 OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "pose W32 256x192": ("pose", "pose/hrnet_w32_coco_256x192.py", _pose(32, (256, 192), 2, 32)),
@@ -332,8 +291,8 @@ OFFICIAL: dict[str, tuple[str, str, tuple[str, list[Row]]]] = {
     "Faster R-CNN W18": ("det", "det/faster_rcnn_hrnetv2p_w18_1x_coco.py", _det(18)),
     "Faster R-CNN W32": ("det", "det/faster_rcnn_hrnetv2p_w32_1x_coco.py", _det(32)),
     "FCOS W32": ("det", "det/fcos_hrnetv2p_w32_1x_coco.py", _det(32, fcos=True)),
-    "Cascade Mask R-CNN W32 20e": ("det", "det/cascade_mask_rcnn_hrnetv2p_w32_20e_coco.py", _cascade(32)),
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": ("multi", "multi/multi_hrnetv2p_w32_1x_coco.py", _multi(32)),
+    **MMDET_RECIPES,
     **MMSEG_RECIPES,
 }
 
@@ -368,14 +327,7 @@ NOT_IN_CONFIG: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ADE20K": _short_side_notes("ade20k"),
     "COCO-Stuff": _short_side_notes("cocostuff"),
-    "Cascade Mask R-CNN W32 20e": [
-        ("stages: MaxIoUAssigner pos = neg = min_pos IoU 0.5 / 0.6 / 0.7 (no low-quality matches), ground truth added "
-         "to the proposals, stage_loss_weights [1, 0.5, 0.25], target stds 0.1/0.2, 0.05/0.1, 0.033/0.067",
-         "hrseg.models.cascade_rcnn STAGE_IOUS, STAGE_LOSS_WEIGHTS, CASCADE_STDS", "same"),
-        ("mask targets: the ground-truth mask cut by RoIAlign with aligned=True, binarised at 0.5 "
-         "(BitmapMasks.crop_and_resize)",
-         "the same with model.mmdet_conventions (hrseg.models.rcnn_heads.mask_targets)", "same"),
-    ],
+    **MMDET_NOTES,
     "Multi-task W32 (Mask R-CNN 1x + keypoints)": [
         ("no keypoint branch in mmdetection's HRNet configs", "torchvision's Keypoint R-CNN branch on the same RoIs",
          "the keypoint head and its loss are torchvision's (docs/multitask.md)"),

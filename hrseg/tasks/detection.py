@@ -51,7 +51,8 @@ from hrseg.meta.classes import coco80_categories
 
 log = logging.getLogger("hrseg")
 
-_SPLIT = dict(ann_file=None, img_dir=None, img_ids=None)
+# semantic_dir (training): HTC's COCO-Stuff label maps, relative to data.root (mmdetection's seg_prefix)
+_SPLIT = dict(ann_file=None, img_dir=None, img_ids=None, semantic_dir=None)
 HOW_TO_GET_WEIGHTS = "run `hrseg train det` first (it trains a small detector on the CPU)"
 
 # The defaults are the COCO 1x recipe of the official HRNet detection configs (SGD lr 0.02 for
@@ -104,8 +105,10 @@ def build_dataset(cfg: Mapping[str, Any], split: str, ann_file: str | os.PathLik
     augment = DetAugment(**cfg["data"]["augment"]) if train else None
     # the masks are training targets; the evaluation reads the file's (docs/multitask.md allows
     # instances without them: the mask AP covers the images whose every instance has one)
+    semantic = cfg["data"][split].get("semantic_dir") if train else None
     return CocoDetection(instances, img, train=train, augment=augment, seed=cfg["seed"] or 0,
-                         masks=train and is_mask_model(cfg["model"]["name"]))
+                         masks=train and is_mask_model(cfg["model"]["name"]),
+                         semantic_dir=Path(cfg["data"]["root"]) / semantic if semantic else None)
 
 
 # -- model, classes, weights --------------------------------------------------------------------

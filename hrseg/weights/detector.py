@@ -31,7 +31,7 @@ from hrseg.models.backbones import named_spec, named_specs
 from hrseg.models.detection import registered_name
 from hrseg.utils.safe_load import read_weights
 from hrseg.weights import build_model, detect_layout, load_into, record_of, resolve
-from hrseg.weights.mmdet import FCOS_MODEL_OPTIONS
+from hrseg.weights.mmdet import FCOS_MODEL_OPTIONS, is_htc
 
 
 def _coco91_classes() -> list[dict[str, Any]]:
@@ -70,11 +70,12 @@ def load_published_detector(name_or_path: str | os.PathLike) -> tuple[nn.Module 
 
 
 def _hrnet_detector_for(state: Mapping[str, Any], layout: str, path: str | os.PathLike = "<state dict>") -> str:
-    """The hrseg detector an mmdetection file of ``layout`` fills: FCOS, Cascade or plain R-CNN, with masks
+    """The hrseg detector an mmdetection file of ``layout`` fills: FCOS, HTC, Cascade or plain R-CNN, with masks
     where it has a mask head, on the named HRNet its backbone is (:func:`_named_hrnet`)."""
     masks = any(k.startswith("roi_head.mask_head.") for k in state)
-    kind = {"mmdet_fcos": "det_fcos", "mmdet_cascade_rcnn": "det_cascademaskrcnn" if masks else "det_cascadercnn"
-            }.get(layout, "det_maskrcnn" if masks else "det_fasterrcnn")
+    cascade = "det_htc" if is_htc(state) else "det_cascademaskrcnn" if masks else "det_cascadercnn"
+    kind = {"mmdet_fcos": "det_fcos", "mmdet_cascade_rcnn": cascade}.get(layout, "det_maskrcnn" if masks
+                                                                          else "det_fasterrcnn")
     return registered_name(kind, _named_hrnet(state, path))
 
 

@@ -56,7 +56,8 @@ annotations with Flickr images; Cityscapes, PASCAL-Context and ImageNet are rese
   none of this is set.
 - mmdetection Cascade (Mask) R-CNN: as Faster R-CNN's (background first, anchors, RoIAlign, RPN), each of
   the three stages' classifier, class-agnostic regression and mask head (`det_cascadercnn_*`,
-  `det_cascademaskrcnn_*`, docs/detection.md).
+  `det_cascademaskrcnn_*`, docs/detection.md). HTC: the same, with its semantic head and each later
+  mask head's `conv_res` (`det_htc_*`, docs/detection.md).
 - mmdetection FCOS: the model gets mmdetection's FCOS head and test (`head_type="mmdetection"`,
   docs/detection.md), and the first convolution's input channels are reversed: mmdetection fed
   these files BGR, hrseg's models take RGB.

@@ -1,6 +1,6 @@
 """mmdetection's Faster R-CNN HRNetV2p files on hrseg's ``det_fasterrcnn_hrnetv2p_*`` (torchvision heads), its
-Cascade R-CNN files on ``det_cascadercnn_hrnetv2p_*`` (:func:`convert_cascade_rcnn`) and its FCOS files on
-``det_fcos_hrnetv2p_*`` with mmdetection's head (:func:`convert_fcos`).
+Cascade R-CNN and HTC files on ``det_cascadercnn_hrnetv2p_*`` / ``det_htc_hrnetv2p_*`` (:func:`convert_cascade_rcnn`)
+and its FCOS files on ``det_fcos_hrnetv2p_*`` with mmdetection's head (:func:`convert_fcos`).
 
 What differs between the two, from ``reference/openmmlab_meta.json``, and what is done about it:
 
@@ -53,6 +53,14 @@ _RPN = {"rpn_head.rpn_conv.": "rpn.head.conv.0.0.", "rpn_head.rpn_cls.": "rpn.he
 _BOX_LAYERS = (("shared_fcs.0.", "box_head", "fc6."), ("shared_fcs.1.", "box_head", "fc7."),
                ("fc_cls.", "box_predictor", "cls_score."), ("fc_reg.", "box_predictor", "bbox_pred."))
 _NAMES = {**_BODY, **_RPN, **{f"roi_head.bbox_head.{a}": f"roi_heads.{b}.{c}" for a, b, c in _BOX_LAYERS}}
+# HTC's own layers (hrseg.models.cascade_rcnn.CascadeRoIHeads.add_hybrid): the FusedSemanticHead's ConvModules
+# (conv + ReLU) as plain convs, and each later stage's HTCMaskHead.conv_res (stage i's is hrseg's mask_res.{i - 1})
+_SEMANTIC = "roi_head.semantic_head."
+_HTC = {f"{_SEMANTIC}conv_logits.": "roi_heads.semantic_head.conv_logits.",
+        f"{_SEMANTIC}conv_embedding.conv.": "roi_heads.semantic_head.conv_embedding.",
+        **{f"{_SEMANTIC}{part}.{i}.conv.": f"roi_heads.semantic_head.{part}.{i}." for part, count in
+           (("lateral_convs", 5), ("convs", 4)) for i in range(count)},
+        **{f"roi_head.mask_head.{i}.conv_res.conv.": f"roi_heads.mask_res.{i - 1}.0." for i in (1, 2)}}
 
 
 def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
@@ -84,10 +92,13 @@ def convert_faster_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLi
 
 
 def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathLike = "<state dict>") -> Converted:
-    """An mmdetection Cascade (Mask) R-CNN HRNetV2p state dict in the keys of hrseg's ``det_cascadercnn`` /
-    ``det_cascademaskrcnn`` (:mod:`hrseg.models.cascade_rcnn`): the RPN and backbone as Faster R-CNN's, each
-    stage's two FC layers, classifier (background moved from last to first) and class-agnostic regression,
-    and each stage's mask head as Mask R-CNN's (:func:`convert_mmdet_mask_head`)."""
+    """An mmdetection Cascade (Mask) R-CNN or HTC HRNetV2p state dict in the keys of hrseg's ``det_cascadercnn``
+    / ``det_cascademaskrcnn`` / ``det_htc`` (:mod:`hrseg.models.cascade_rcnn`): the RPN and backbone as Faster
+    R-CNN's, each stage's two FC layers, classifier (background moved from last to first) and class-agnostic
+    regression, each stage's mask head as Mask R-CNN's (:func:`convert_mmdet_mask_head`), and HTC's semantic
+    head and mask information flow (:data:`_HTC`)."""
+    hybrid = _rename({k: v for k, v in state.items() if k.startswith(tuple(_HTC))}, _HTC)
+    state = {k: v for k, v in state.items() if not k.startswith(tuple(_HTC))}
     masks: dict[str, torch.Tensor] = {}
     for i in range(3):
         prefix = f"roi_head.mask_head.{i}."
@@ -108,7 +119,15 @@ def convert_cascade_rcnn(state: Mapping[str, torch.Tensor], path: str | os.PathL
     if masks:
         out.update(masks)
         notes.append(f"mmdet Cascade Mask R-CNN: {len(masks)} mask-head tensors converted (zero background rows)")
+    if hybrid:
+        out.update(hybrid)
+        notes.append(f"mmdet HTC: {len(hybrid)} semantic-head and mask-flow tensors converted")
     return Converted("mmdet_cascade_rcnn", out, mmdet_conventions=True, notes=notes)
+
+
+def is_htc(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether an mmdetection cascade file is an HTC one (a semantic head, or a mask head's conv_res)."""
+    return any(k.startswith(tuple(_HTC)) for k in state)
 
 
 # mmdetection's FCOS head under hrseg's names (hrseg.models.fcos_mmdet keeps mmdetection's inside the head)

@@ -139,12 +139,13 @@ def _msra(model: str, url: str, params: float, what: str) -> WeightRecord:
 
 
 def _det(width: int, sched: str, url: str, ap: str, tags: tuple[str, ...], kind: str = "fasterrcnn") -> WeightRecord:
-    """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn, maskrcnn (its metric: box / mask AP), cascadercnn or
-    cascademaskrcnn."""
+    """mmdetection's HRNetV2p detectors; ``kind`` fasterrcnn, maskrcnn (its metric: box / mask AP), cascadercnn,
+    cascademaskrcnn or htc."""
     params = {"fasterrcnn": {18: 27.49, 32: 47.28, 40: 63.53}, "maskrcnn": {18: 30.13, 32: 49.93, 40: 66.17},
               "cascadercnn": {18: 55.12, 32: 74.92, 40: 91.17},
-              "cascademaskrcnn": {18: 63.05, 32: 82.85, 40: 99.10}}[kind][width]
-    layout = "mmdet_cascade_rcnn" if kind.startswith("cascade") else "mmdet_faster_rcnn"
+              "cascademaskrcnn": {18: 63.05, 32: 82.85, 40: 99.10},
+              "htc": {18: 65.99, 32: 85.79, 40: 102.03}}[kind][width]
+    layout = "mmdet_cascade_rcnn" if kind.startswith(("cascade", "htc")) else "mmdet_faster_rcnn"
     return WeightRecord(f"det_{kind}_hrnetv2p_w{width}.mmdet_coco_{sched}", url, layout,
                         "mmdetection 2.x", APACHE, ap if "AP" in ap else f"box AP {ap}", "COCO val2017, 1333x800",
                         params, tags, dict(_DET_META))
@@ -379,6 +380,10 @@ RECORDS: tuple[WeightRecord, ...] = (
     _det(40, "20e", f"{MMDET}/cascade_mask_rcnn_hrnetv2p_w40_20e_coco/"
          "cascade_mask_rcnn_hrnetv2p_w40_20e_coco_20200527_204922-969c4610.pth", "box AP 45.1 / mask AP 39.3",
          ("coco",), "cascademaskrcnn"),
+    *(_det(w, "20e", f"{MMDET}/htc_hrnetv2p_w{w}_20e_coco/htc_hrnetv2p_w{w}_20e_coco_{stamp}.pth", ap, ("coco",), "htc")
+      for w, stamp, ap in ((18, "20200210-b266988c", "box AP 42.8 / mask AP 37.9"),
+                           (32, "20200207-7639fa12", "box AP 45.4 / mask AP 39.9"),
+                           (40, "20200529_183411-417c4d5b", "box AP 46.4 / mask AP 40.8"))),
     _fcos(18, "1x", "20201212_100710-4ad151de", "35.3", ("coco_1x",)),
     _fcos(18, "2x", "20201212_101110-5c575fa5", "38.2", ("coco_2x",)),
     _fcos(32, "1x", "20201211_134730-cb8055c0", "39.5", ("coco_1x",)),

@@ -3,7 +3,9 @@
 ``image`` is a (3, H, W) float tensor in [0, 1] at the file's size (the detector normalises and
 resizes it); ``target`` is ``{'boxes': (N, 4) float xyxy, 'labels': (N,) int64 1..K,
 'image_id': int64}``, plus ``'masks'`` (N, H, W) uint8 with ``masks=True`` (see
-:mod:`hrseg.data.det.coco_instances` for the label and box rules).
+:mod:`hrseg.data.det.coco_instances` for the label and box rules) and ``'semantic'`` (H, W) uint8
+with ``semantic_dir`` (HTC's COCO-Stuff labels: ``<semantic_dir>/<image file stem>.png``, mmdetection's
+``seg_prefix``, 255 unlabelled; training only).
 :func:`det_collate` makes ``{'image_id': (B,) tensor, 'images': [...], 'targets': [...]}``, the
 lists torchvision's detectors take.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -25,6 +28,7 @@ from torch.utils.data import Dataset
 from hrseg.data.coco import check_image_files
 from hrseg.data.det.coco_instances import CocoInstances
 from hrseg.data.det.transforms import DetAugment
+from hrseg.data.seg.datasets import read_label
 from hrseg.utils.image import to_tensor  # noqa: F401  (re-exported: the detectors' input)
 from hrseg.utils.image_io import read_image
 from hrseg.data.common import SkippedSample, skip_sample
@@ -42,9 +46,10 @@ class CocoDetection(Dataset):
 
     def __init__(self, instances: CocoInstances, img_dir: str | os.PathLike, train: bool = False,
                  augment: DetAugment | None = None, img_ids: Iterable[int] | None = None, seed: int = 0,
-                 masks: bool = False) -> None:
+                 masks: bool = False, semantic_dir: str | os.PathLike | None = None) -> None:
         self.instances = instances
         self.masks = masks  # targets carry 'masks' (N, H, W) uint8, for Mask R-CNN
+        self.semantic_dir = semantic_dir  # targets carry 'semantic' (H, W) uint8, for HTC
         self.img_dir = img_dir
         self.train = train
         self.augment = augment if train else None
@@ -85,6 +90,7 @@ class CocoDetection(Dataset):
         image_id = self.image_ids[index]
         try:
             image = self.read(image_id)
+            semantic = self.read_semantic(image_id, image.shape[:2]) if self.semantic_dir is not None else None
         except DataError as e:
             if not self.train:
                 raise
@@ -93,14 +99,27 @@ class CocoDetection(Dataset):
         boxes, labels, masks = t.boxes, t.labels, t.masks
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, boxes, labels, *moved = self.augment(image, boxes, labels, rng, masks=masks)
-            masks = moved[0] if moved else None
+            image, boxes, labels, *moved = self.augment(image, boxes, labels, rng, masks=masks, semantic=semantic)
+            masks = moved.pop(0) if masks is not None else None
+            semantic = moved.pop(0) if semantic is not None else None
         target = {"boxes": torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
                   "labels": torch.from_numpy(np.asarray(labels, np.int64)),
                   "image_id": torch.tensor(image_id, dtype=torch.int64)}
         if masks is not None:
             target["masks"] = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8))
+        if semantic is not None:
+            target["semantic"] = torch.from_numpy(np.ascontiguousarray(semantic, dtype=np.uint8))
         return to_tensor(image), target
+
+    def read_semantic(self, image_id: int, size: tuple[int, int]) -> np.ndarray:
+        """The COCO-Stuff label map of ``image_id`` (its image file's stem + ``.png`` under ``semantic_dir``):
+        one channel of values 0-255, the image's size, else a :class:`DataError` naming the file."""
+        path = Path(self.semantic_dir) / (Path(self.instances.coco.imgs[image_id]["file_name"]).stem + ".png")
+        labels = read_label(path)
+        if labels.shape != tuple(size) or labels.max(initial=0) > 255:
+            raise DataError(f"{path}: a {labels.shape[1]}x{labels.shape[0]} label map of values up to "
+                            f"{labels.max(initial=0)}, where its image is {size[1]}x{size[0]} and labels are 0-255")
+        return labels.astype(np.uint8)
 
     def _skip(self, image_id: int, error: DataError) -> SkippedSample:
         return skip_sample(self.num_skipped, str(self.instances.image_file(image_id, self.img_dir)), error)

@@ -40,7 +40,9 @@ class DetAugment:
     (N, 4) float xyxy boxes and (N,) labels; boxes leaving the image are dropped with their label.
 
     With ``masks=`` (N, H, W) uint8 instance masks the result has a fourth item, the masks moved
-    by the same flip and zoom (nearest-neighbour) and dropped with their boxes."""
+    by the same flip and zoom (nearest-neighbour) and dropped with their boxes; with ``semantic=`` an
+    (H, W) uint8 label map (HTC's COCO-Stuff labels, 255 unlabelled) one more, moved the same way,
+    the zoom's new border 255."""
 
     flip_prob: float = 0.5
     scale_range: Sequence[float] | None = None  # e.g. (0.75, 1.25); None: no zoom
@@ -69,22 +71,26 @@ class DetAugment:
                 clip=True, filter_invalid_bboxes=True))
         return self._pipeline
 
-    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
-                 rng: np.random.Generator, masks: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                 masks: np.ndarray | None = None, semantic: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         labels = np.asarray(labels, np.int64)
         if not (self.flip_prob > 0 or self.scale_range is not None or self.photometric):
-            return (image, boxes, labels) + (() if masks is None else (masks,))
+            return (image, boxes, labels) + tuple(m for m in (masks, semantic) if m is not None)
         pipeline = self.pipeline()
         pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
         extra = {"masks": np.asarray(masks, np.uint8)} if masks is not None and len(masks) else {}
+        if semantic is not None:  # shifted by one, so that the zoom's zero border comes back as 255
+            extra["mask"] = np.asarray(semantic, np.uint8) + np.uint8(1)
         out = pipeline(image=image, bboxes=boxes, labels=labels, index=np.arange(len(boxes)), **extra)
         boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
         labels = np.asarray(out["labels"], np.int64).reshape(-1)
         keep = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
         result = (np.ascontiguousarray(out["image"]), boxes[keep], labels[keep])
-        if masks is None:
-            return result
-        index = np.asarray(out["index"], np.int64).reshape(-1)[keep]
-        moved = np.asarray(out["masks"], np.uint8) if extra else np.zeros((0,) + image.shape[:2], np.uint8)
-        return result + (np.ascontiguousarray(moved[index]).reshape((-1,) + result[0].shape[:2]),)
+        if masks is not None:
+            index = np.asarray(out["index"], np.int64).reshape(-1)[keep]
+            moved = np.asarray(out["masks"], np.uint8) if len(masks) else np.zeros((0,) + image.shape[:2], np.uint8)
+            result += (np.ascontiguousarray(moved[index]).reshape((-1,) + result[0].shape[:2]),)
+        if semantic is not None:
+            result += (np.ascontiguousarray(np.asarray(out["mask"], np.uint8) - np.uint8(1)),)
+        return result
