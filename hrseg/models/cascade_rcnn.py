@@ -164,8 +164,9 @@ class CascadeRoIHeads(nn.Module):
             logits, deltas = predictor(head(self._pool(self.box_roi_pool, features, rois, image_shapes)))
             loss_cls, loss_box = box_loss(logits, deltas, labels, regression_targets, self.box_loss_beta)
             losses[f"loss_classifier_{i}"], losses[f"loss_box_reg_{i}"] = weight * loss_cls, weight * loss_box
-            refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
-            proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
+            if i + 1 < len(self.box_heads) or self.interleaved:  # the next stage's proposals, HTC's mask RoIs
+                refined = coder.decode_single(deltas.detach(), torch.cat(rois)).split([len(r) for r in rois])
+                proposals = [clip_boxes_to_image(b[~gt], size) for b, gt, size in zip(refined, is_gt, image_shapes)]
             if self.has_mask():
                 if self.interleaved:  # HTC: the mask head trains on a new sample of the refined boxes
                     rois, matched, labels, _ = self._sample(matcher, proposals, targets)
