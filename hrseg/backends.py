@@ -136,6 +136,9 @@ def load_runner(backend: str | None, model_or_file: nn.Module | str | os.PathLik
     if isinstance(model_or_file, ExportedFile):  # a file given as the weights (its dtype: the config's, the file's)
         model_or_file = model_or_file.path
     if isinstance(model_or_file, nn.Module):
+        if dtype == "int8":
+            raise ConfigError("test.dtype int8: a checkpoint runs in float32 or bfloat16; int8 is an exported "
+                              "file's, calibrated: hrseg export ... --dtype int8, then that file as --weights")
         model = getattr(model_or_file, "module", model_or_file).eval()
         if auto:
             backend = _auto_backend(model, name, dtype or "float32")

@@ -8,10 +8,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
 from hrseg.backends import BACKENDS, TORCH_BACKENDS, load_runner
+from hrseg.export import export_model
+from hrseg.export.runners import file_runner
 from hrseg.export.files import require
 from hrseg.inference.optimize import torch_model
 from hrseg.meta.model_names import task_of_name
@@ -214,6 +217,10 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
                    cache: str | None = None) -> Callable[[torch.Tensor], object]:
     """The callable that runs ``model`` on ``backend`` in ``dtype``; ValueError (with the reason)
     for a combination that does not exist."""
+    if dtype == "int8":
+        if backend in TORCH_BACKENDS:
+            raise ValueError("int8 is an exported file's: onnxruntime or openvino")
+        return _int8_runner(model, name, backend, input_size, cache)
     if backend in TORCH_BACKENDS:
         return prepare(model, "eager" if backend == "torch" else backend, dtype)
 
@@ -222,6 +229,24 @@ def backend_runner(model: nn.Module, name: str, backend: str, dtype: str, input_
     try:
         return load_runner(backend, model, dtype=dtype, name=name, input_size=input_size, cache_dir=cache,
                            threads=torch.get_num_threads())
+    except HrsegError as e:
+        raise ValueError(str(e)) from None
+
+
+def _int8_runner(model: nn.Module, name: str, backend: str, input_size: tuple[int, int], cache: str | None
+                 ) -> Callable[[torch.Tensor], object]:
+    """``model`` exported in int8 (dynamic batch) and opened on ``backend``. Calibrated on random inputs
+    and not checked: a speed figure only (the kernels' speed does not depend on the ranges)."""
+    if backend not in ("onnxruntime", "openvino") or task_of_name(name) not in ("pose", "seg"):
+        raise ValueError("int8: pose and segmentation models on onnxruntime or openvino")
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((1, 3, *input_size), dtype=np.float32) for _ in range(4)]
+    suffix = ".xml" if backend == "openvino" else ".onnx"
+    path = Path(cache or ".") / f"{name}_{input_size[0]}x{input_size[1]}_int8{suffix}"
+    try:
+        export_model(model, path, name, input_size, dtype="int8", dynamic_batch=True, check=False,
+                     calibration=samples)
+        return file_runner(backend, path, threads=torch.get_num_threads())
     except HrsegError as e:
         raise ValueError(str(e)) from None
 
@@ -239,7 +264,9 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    rooflines = {dtype: conv_roofline_gflops(dtype=dtype) for dtype in dict.fromkeys(["float32", *dtypes])}
+    # int8 has no torch convolution to time: its rows have no roofline of their own
+    rooflines = {dtype: conv_roofline_gflops(dtype=dtype) for dtype in dict.fromkeys(["float32", *dtypes])
+                 if dtype != "int8"}
     for dtype, gflops in rooflines.items():
         progress(f"{dtype} 3x3-convolution roofline: {gflops:.0f} GFLOP/s")
     x = torch.randn(batch, 3, *input_size)
@@ -258,8 +285,9 @@ def backend_table(name: str, input_size: tuple[int, int], batch: int, backends: 
                     runner = backend_runner(model, name, backend, dtype, input_size, cache or tmp)
                     row["setup_s"] = time.perf_counter() - start
                     ips = batch / time_forward(runner, x, iters=iters)
-                    row.update(img_s=ips, vs_timm=ips / timm_ips, roofline_pct=100 * ips / bounds["float32"],
-                               dtype_roofline_pct=100 * ips / bounds[dtype])
+                    row.update(img_s=ips, vs_timm=ips / timm_ips, roofline_pct=100 * ips / bounds["float32"])
+                    if dtype in bounds:
+                        row["dtype_roofline_pct"] = 100 * ips / bounds[dtype]
                     if getattr(runner, "ran_as", dtype) != dtype:
                         row["note"] = f"ran as {runner.ran_as}: no native {dtype} on this CPU"
 
@@ -276,8 +304,12 @@ def format_backend_row(row: Mapping[str, Any]) -> str:
     if "img_s" not in row:
         return f"| {row['backend']} | {row['dtype']} | - | - | - | - | {row.get('note', '')} |"
     return (f"| {row['backend']} | {row['dtype']} | {_rate(row['img_s'])} | {row['vs_timm']:.2f}x | "
-            f"{row['roofline_pct']:.0f}% | {row['dtype_roofline_pct']:.0f}% | setup {row['setup_s']:.1f} s "
+            f"{row['roofline_pct']:.0f}% | {_percent(row.get('dtype_roofline_pct'))} | setup {row['setup_s']:.1f} s "
             f"{row.get('note', '')}|")
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%"
 
 
 def _rate(img_s: float) -> str:

@@ -69,5 +69,29 @@ def test_a_bfloat16_roofline_is_measured_in_bfloat16(monkeypatch):
 
 def test_an_unknown_dtype_is_one_clear_error(capsys):
     with pytest.raises(SystemExit):
-        bench_main(["pose_hrnet_w18_small_v1", "--backends", "torch", "--dtype", "float32,int8"])
-    assert "--dtype float32,int8: float32, bfloat16 or float16" in capsys.readouterr().err
+        bench_main(["pose_hrnet_w18_small_v1", "--backends", "torch", "--dtype", "float32,int4"])
+    assert "--dtype float32,int4: float32, bfloat16, float16 or int8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["pose_hrnet_w18_small_v1", "--dtype", "int8"])
+    assert "--dtype int8: an exported file's; with --backends onnxruntime,openvino" in capsys.readouterr().err
+
+
+def test_int8_rows_run_a_quantised_file_and_have_no_roofline_of_their_own(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import hrseg
+    from hrseg.export import read_meta
+
+    model = hrseg.build_model("pose_hrnet_w18_small_v1").eval()
+    runner = benchmark.backend_runner(model, "pose_hrnet_w18_small_v1", "onnxruntime", "int8", (64, 48), str(tmp_path))
+    assert runner.dtype == "int8" and read_meta(runner.source)["dtype"] == "int8"
+    assert runner(torch.rand(2, 3, 64, 48)).shape == (2, 17, 16, 12)  # exported with a free batch
+    with pytest.raises(ValueError, match="int8 is an exported file's"):
+        benchmark.backend_runner(model, "pose_hrnet_w18_small_v1", "optimized", "int8", (64, 48))
+    monkeypatch.setattr(benchmark, "conv_roofline_gflops", lambda iters=5, rounds=5, dtype="float32": 100.0)
+    monkeypatch.setattr(benchmark, "time_forward", lambda fn, x, warmup=2, iters=5: 0.5)
+    monkeypatch.setattr(benchmark, "timm_reference", lambda device="cpu": torch.nn.Identity())
+    monkeypatch.setattr(benchmark, "backend_runner", lambda *a, **k: (lambda x: None))
+    result = benchmark.backend_table("pose_hrnet_w18_small_v1", (64, 48), 4, ["onnxruntime"], ["int8"],
+                                     progress=lambda line: None)
+    assert list(result["rooflines_gflops"]) == ["float32"] and "dtype_roofline_pct" not in result["rows"][0]
+    assert "| onnxruntime | int8 | 8 | 1.00x | 1% | - |" in benchmark.format_backend_table(result)

@@ -248,5 +248,5 @@ def test_a_backend_a_file_cannot_take_is_said_before_anything_is_fetched(pose_fi
     monkeypatch.setattr(pose_module, "find_person_detector", lambda *a, **k: pytest.fail("looked for a detector"))
     with pytest.raises(ConfigError, match="the torch backend runs a model and its checkpoint, not an exported file"):
         pose.TASK.build_predictor(onnx_file, cfg_options=["test.backend=torch"])
-    with pytest.raises(ConfigError, match="ONNX Runtime's CPU provider runs float32 only"):  # --dtype was ignored
+    with pytest.raises(ConfigError, match="ONNX Runtime's CPU provider has no bfloat16 convolutions"):  # --dtype heard
         pose.TASK.build_predictor(onnx_file, cfg_options=["test.backend=onnxruntime", "test.dtype=bfloat16"])

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="eager; optimized = BatchNorm folded + channels_last (default); compiled = torch.compile too")
     ap.add_argument("--dtype", default="float32",
                     help="float32 | bfloat16 | float16, or a comma list with --backends: weights and activations of the "
-                         "optimized/compiled model (bfloat16: about 2x on CPUs with AVX512-BF16 or AMX)")
+                         "optimized/compiled model (bfloat16: about 2x on CPUs with AVX512-BF16 or AMX); int8: "
+                         "onnxruntime and openvino's rows, a file quantised on random inputs (speed only)")
     ap.add_argument("--backends", default=None,
                     help=f"comma list of {','.join(BACKENDS)}: one table of them all (torch = hrseg eager)")
     ap.add_argument("--json-out", default=None, help="with --backends: also write the table as JSON here")
@@ -58,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
-    if not dtypes or set(dtypes) - {"float32", "bfloat16", "float16"}:
-        ap.error(f"--dtype {args.dtype}: float32, bfloat16 or float16 (a comma-separated list with --backends)")
+    if not dtypes or set(dtypes) - {"float32", "bfloat16", "float16", "int8"}:
+        ap.error(f"--dtype {args.dtype}: float32, bfloat16, float16 or int8 (a comma-separated list with --backends)")
+    if "int8" in dtypes and not args.backends:
+        ap.error("--dtype int8: an exported file's; with --backends onnxruntime,openvino")
     if args.backends:
         result = backend_table(args.name, args.input_size, args.batch, args.backends.split(","), dtypes,
                                iters=args.iters, progress=lambda line: print(line, flush=True))

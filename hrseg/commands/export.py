@@ -4,6 +4,7 @@
     hrseg export configs/seg/hrnetv2_w48_cityscapes_1024x512 --weights hrnet_w48_cityscapes.pth \\
         --format openvino --dtype bfloat16 --out exports/seg_w48.xml
     hrseg export configs/det/mini_fasterrcnn.py --weights work_dirs/mini_fasterrcnn/best.pth --format onnx
+    hrseg export configs/pose/synthetic_mini.py --weights work_dirs/pose_synthetic_mini/best.pth --dtype int8
     hrseg export configs/multi/synthetic_mini.py --weights work_dirs/multi_synthetic_mini/best.pth --format openvino
     hrseg export configs/det/mini_maskrcnn.py --weights W.pth --score-thr 0.3   # only detections scoring >= 0.3
 The file holds the BatchNorm-folded graph (segmentation: the logits before the final resize;
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from hrseg.cli import CommandParser, parse_size
 from hrseg.errors import ConfigError
-from hrseg.export import export_model
+from hrseg.export import EXPORT_DTYPES, export_model
+from hrseg.export.quantize import CALIBRATION_SAMPLES
 from hrseg.inference.detection import check_threshold
 from hrseg.models.detection import detection_settings
 from hrseg.tasks.detection import with_score_floor
@@ -36,8 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="hrseg or official checkpoint (without: initial weights)")
     ap.add_argument("--format", choices=sorted(SUFFIX), default=None,
                     help="default: from --out's suffix (.onnx, .xml), else onnx")
-    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                    help="bfloat16: OpenVINO only (compiled in bfloat16 on CPUs that have it)")
+    ap.add_argument("--dtype", choices=list(EXPORT_DTYPES), default="float32",
+                    help="bfloat16: OpenVINO only (compiled in bfloat16 on CPUs that have it); int8: pose and "
+                    "segmentation, quantised on calibration inputs (either format)")
+    ap.add_argument("--calibration", default=None, metavar="PHOTOS",
+                    help="int8: a folder of photographs to calibrate on, through the predictor (default: the "
+                    "config's val split: pose's crops of its people, segmentation's images)")
+    ap.add_argument("--calibration-samples", type=int, default=CALIBRATION_SAMPLES, metavar="N",
+                    help=f"int8: the network inputs calibrated on, at most (default {CALIBRATION_SAMPLES})")
     ap.add_argument("--dynamic-batch", action="store_true", help="leave the batch axis free (default: batch 1)")
     ap.add_argument("--fixed-size", action="store_true",
                     help="segmentation: fix H and W to --input-size (default: free, so whole images of any size run)")
@@ -66,10 +74,20 @@ def main(argv: list[str] | None = None) -> int:
         model = with_score_floor(model, args.score_thr)
     size = args.input_size or size
     out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}", args.score_thr)
+    if args.dtype != "int8" and args.calibration is not None:
+        ap.error("--calibration: only an int8 export is calibrated")
+    if args.calibration_samples < 1:
+        ap.error("--calibration-samples: at least 1")
+    if args.dtype == "int8" and source.task.name in ("det", "multi"):
+        raise ConfigError(f"--dtype int8: pose and segmentation graphs only; {name}'s graph holds its resize, "
+                          "proposals and NMS (export it in float32 or bfloat16)")
+    calibration = (source.calibration_inputs(model, size, not args.fixed_size, args.calibration,
+                                             args.calibration_samples) if args.dtype == "int8" else None)
     predictor = source.check_predictor(model, size, dynamic_size=not args.fixed_size)
     report = export_model(model, out, name, size, dtype=args.dtype, dynamic_batch=args.dynamic_batch,
                           dynamic_size=False if args.fixed_size else None, check_image=args.check_image,
-                          predictor=predictor, config=source.run_config(size, not args.fixed_size))
+                          predictor=predictor, config=source.run_config(size, not args.fixed_size),
+                          calibration=calibration)
     print(f"wrote {', '.join(map(str, report.files))} in {report.seconds:.1f} s")
     return 0
 

@@ -17,8 +17,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,17 +27,19 @@ from hrseg.errors import ConfigError
 from hrseg.export.check import MIN_SCORE, CheckReport, ExportCheckError, check_image_of, default_check_image, self_check
 from hrseg.export.files import DetectorGraph, exported_files, write_onnx, write_openvino
 from hrseg.export.meta import build_meta, format_of, read_meta, task_of
+from hrseg.export.quantize import quantize_onnx
 from hrseg.export.runners import file_runner
 from hrseg.inference.optimize import optimize_for_inference
 from hrseg.inference.predictor import Predictor
 from hrseg.utils.io import output_folder
 from hrseg.weights.cache import hrseg_home
 
-__all__ = ["CheckReport", "ExportCheckError", "ExportReport", "check_image_of", "default_check_image", "export_cached",
+__all__ = ["EXPORT_DTYPES", "CheckReport", "ExportCheckError", "ExportReport", "check_image_of",
+           "default_check_image", "export_cached",
            "export_model", "read_meta", "self_check"]
 
 log = logging.getLogger("hrseg")
-EXPORT_DTYPES = ("float32", "bfloat16")
+EXPORT_DTYPES = ("float32", "bfloat16", "int8")
 
 
 @dataclass
@@ -50,12 +53,16 @@ class ExportReport:
 def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_size: tuple[int, int], *,
                  dtype: str = "float32", dynamic_batch: bool = False, dynamic_size: bool | None = None,
                  check_image: str | os.PathLike | None = None, check: bool = True,
-                 predictor: Predictor | None = None, config: Mapping[str, Any] | None = None) -> ExportReport:
+                 predictor: Predictor | None = None, config: Mapping[str, Any] | None = None,
+                 calibration: Iterable[np.ndarray] | None = None) -> ExportReport:
     """Write ``model`` (registry ``name``) to ``path`` (``.onnx``, or ``.xml`` + ``.bin`` for
     OpenVINO) at ``input_size`` (H, W).
 
     ``dtype`` bfloat16 is OpenVINO's (the IR keeps float32 weights and records the precision to
-    compile with). ``dynamic_size`` (default: segmentation yes, pose no) leaves H and W free.
+    compile with); int8 quantises a pose or segmentation graph for either back end
+    (:func:`~hrseg.export.quantize.quantize_onnx`) on ``calibration``, the inputs the graph will
+    see (arrays shaped as its input: the task's crops, windows or images). ``dynamic_size``
+    (default: segmentation yes, pose no) leaves H and W free.
     Unless ``check`` is False, the file is run on ``check_image`` (a path or an RGB array; default:
     the shared data's photograph, else a synthetic scene: :func:`~hrseg.export.check.check_image_of`)
     and compared with eager ``model``, through ``predictor`` (the task's, on eager ``model``: every
@@ -68,9 +75,11 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     fmt = format_of(target)
     if dtype not in EXPORT_DTYPES:
         raise ConfigError(f"export dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
-    if fmt == "onnx" and dtype != "float32":
+    if fmt == "onnx" and dtype == "bfloat16":
         raise ConfigError("ONNX Runtime's CPU provider has no bfloat16 convolutions: export bfloat16 with "
                           "--format openvino, or float32 to ONNX")
+    if (dtype == "int8") != (calibration is not None):
+        raise ConfigError("an int8 export needs calibration inputs, and only an int8 export takes them")
     if dynamic_size is None:
         dynamic_size = task_of(name) == "segmentation"
     model = getattr(model, "module", model)
@@ -88,6 +97,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     with output_folder(target.parent), tempfile.TemporaryDirectory(prefix=f".{target.stem}.", dir=target.parent) as tmp:
         staged = Path(tmp) / f"{target.stem}.onnx"
         write_onnx(folded, staged, meta)
+        if dtype == "int8":
+            staged = quantize_onnx(staged, staged.with_name(f"{target.stem}.int8.onnx"), calibration, meta)
         if fmt == "openvino":
             staged = write_openvino(staged, staged.with_suffix(".xml"), meta)
         report = None

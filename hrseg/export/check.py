@@ -6,11 +6,12 @@ scales); without, the graph alone on the predictor's crops or the resized photog
 
 Tolerances (:data:`TOLERANCES`): float32 files must match eager to float rounding (largest
 difference within 1e-3 of the output's range); bfloat16 ones to bfloat16's 8-bit mantissa
-(relative L2 difference within 5e-2). Decoded results must agree as well: keypoints within one
-heatmap cell (in image pixels) for 99% (float32) / 80% (bfloat16) of them, the label map on
-99.9% / 95% of the pixels; a float32 keypoint or pixel whose eager scores tie (the exported
-choice scores within the raw tolerance of eager's best: flat heatmaps of untrained weights) agrees
-either way. A detector's outputs come in its own order (NMS), so each eager
+(relative L2 difference within 5e-2); int8 ones (quantised, :mod:`hrseg.export.quantize`) within 0.2.
+Decoded results must agree as well: keypoints within one heatmap cell (in image pixels) for 99%
+(float32) / 80% (bfloat16, int8) of them, the label map on 99.9% / 95% / 90% of the pixels; a
+float32 keypoint or pixel whose eager scores tie (the exported choice scores within the raw
+tolerance of eager's best: flat heatmaps of untrained weights) agrees either way (int8: a choice
+within 2% of the output's range). A detector's outputs come in its own order (NMS), so each eager
 detection (scoring 0.05 or more, on both sides) is matched to the exported one of its label with
 the highest IoU: 99% / 80% of them must match (IoU >= 0.9, or every corner within one pixel),
 the raw differences are those of the matched boxes and scores, and a Mask R-CNN's matched masks
@@ -42,6 +43,8 @@ from hrseg.models.segmentation import class_indices
 TOLERANCES: dict[str, dict[str, float]] = {
     "float32": dict(max_rel=1e-3, keypoints=0.99, labels=0.999, boxes=0.99),
     "bfloat16": dict(l2_rel=5e-2, keypoints=0.8, labels=0.95, boxes=0.8),
+    # int8: ranges calibrated, so differences scale with the output's range; a choice within 2% of it is a tie
+    "int8": dict(l2_rel=0.2, keypoints=0.8, labels=0.9, boxes=0.8, tie=0.02),
 }
 MATCH_IOU = 0.9  # a detection's exported twin overlaps it at least this much ...
 MATCH_PX = 1.0  # ... or has every corner within this many pixels (thin boxes: IoU is fragile)
@@ -328,8 +331,9 @@ def _same_shape(ref: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _tie(ref: torch.Tensor, meta: Mapping[str, Any]) -> float:
-    """A near tie: within the raw tolerance of this dtype (of the output's range)."""
-    return TOLERANCES[meta["dtype"]].get("max_rel", 0.0) * float(ref.abs().max())
+    """A near tie: within the raw tolerance of this dtype (of the output's range; int8: its own)."""
+    tol = TOLERANCES[meta["dtype"]]
+    return tol.get("tie", tol.get("max_rel", 0.0)) * float(ref.abs().max())
 
 
 def _judged(ref: torch.Tensor, out: torch.Tensor, decoded: dict[str, float], meta: Mapping[str, Any],

@@ -77,18 +77,27 @@ def write_onnx(module: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
     second, where the dynamo exporter takes tens of seconds and splits the weights into a
     second file; and it is the exporter torchvision's detectors are made to trace with (their
     resize and NMS take the traced sizes as tensors)."""
-    onnx = require("onnx")
+    require("onnx")
     x, input_names, output_names, axes = _graph_spec(meta)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings about shape arithmetic, the exporter's deprecation note
         torch.onnx.export(module, (x,), str(path), input_names=input_names, output_names=output_names,
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    embed_meta(path, meta)
+    return path
+
+
+def embed_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta`` into the ONNX file ``path`` as its ``hrseg`` record (replacing one there)."""
+    onnx = require("onnx")
     graph = onnx.load(str(path))
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = "hrseg", json.dumps(meta)
+    kept = [(p.key, p.value) for p in graph.metadata_props if p.key != "hrseg"]
+    del graph.metadata_props[:]
+    for key, value in [*kept, ("hrseg", json.dumps(meta))]:
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
     graph.producer_name = "hrseg"
     onnx.save(graph, str(path))
-    return path
 
 
 def write_openvino(onnx_path: Path, xml_path: Path, meta: dict[str, Any]) -> Path:

@@ -78,7 +78,7 @@ class OnnxRuntimeRunner(Runner):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - ONNX Runtime raises its own types for bad graphs
             raise CheckpointError(f"{path}: ONNX Runtime cannot load it ({str(e).strip().splitlines()[0]})") from None
-        self.dtype = "float32"
+        self.dtype = meta.get("dtype", "float32")
         _check_graph(path, meta, [tuple(i.shape) for i in self.session.get_inputs()],
                      [tuple(o.shape) for o in self.session.get_outputs()])
         self.input_name = self.session.get_inputs()[0].name
@@ -101,9 +101,8 @@ class OpenVinoRunner(Runner):
         super().__init__(meta, str(path))
         ov = require("openvino")
         model = load_openvino(path) if path.suffix.lower() == ".xml" else _read_onnx_with_openvino(ov, path)
-        self.dtype = dtype or meta.get("dtype", "float32")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ConfigError(f"OpenVINO runs float32 or bfloat16, not {self.dtype}")
+        self.dtype = _file_dtype(path, meta, dtype)
+        # an int8 graph's quantised layers run in int8 whatever the hint; the rest in float32
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if self.dtype == "bfloat16" else "f32"}
         self.ran_as = self.dtype
         if self.dtype == "bfloat16" and not openvino_has_bf16():
@@ -119,6 +118,19 @@ class OpenVinoRunner(Runner):
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         result = self.request.infer({0: x})
         return [result[port] for port in self.compiled.outputs]
+
+
+def _file_dtype(path: Path, meta: Mapping[str, Any], dtype: str | None) -> str:
+    """What the file ``path`` runs in: ``dtype`` (float32 or bfloat16) for a float graph, by default its
+    recorded one; an int8 graph runs in int8 whatever is asked (its precision is in the graph)."""
+    recorded = meta.get("dtype", "float32")
+    if recorded == "int8" or dtype is None:
+        return recorded
+    if dtype == "int8":
+        raise ConfigError(f"{path}: a {recorded} file; int8 is chosen when exporting (hrseg export --dtype int8)")
+    if dtype not in ("float32", "bfloat16"):
+        raise ConfigError(f"{path}: runs in float32 or bfloat16, not {dtype}")
+    return dtype
 
 
 def _read_onnx_with_openvino(ov: Any, path: Path) -> Any:
@@ -217,8 +229,9 @@ def file_runner(backend: str, path: Path, *, dtype: str | None = None, threads: 
     meta = read_meta(path)
     _check_expected(path, meta, expect)
     if backend == "onnxruntime":
-        if (dtype or meta["dtype"]) != "float32":
-            raise ConfigError(f"{path}: ONNX Runtime's CPU provider runs float32 only; use openvino for bfloat16")
+        if _file_dtype(path, meta, dtype) == "bfloat16":
+            raise ConfigError(f"{path}: ONNX Runtime's CPU provider has no bfloat16 convolutions; use openvino for "
+                              "bfloat16")
         return OnnxRuntimeRunner(path, meta, threads)
     return OpenVinoRunner(path, meta, dtype, threads)
 

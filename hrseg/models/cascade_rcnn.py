@@ -102,7 +102,7 @@ class CascadeRoIHeads(nn.Module):
         # Hybrid Task Cascade: add_hybrid
         self.mask_res, self.interleaved = nn.ModuleList(), False
         self.semantic_head: FusedSemanticHead | None = None
-        self.semantic_stride, self.semantic_loss_weight = 8, 0.2
+        self.semantic_stride, self.semantic_loss_weight = 0, 0.0  # read only with a semantic head
 
     def add_masks(self, mask_roi_pool: nn.Module, in_channels: int, num_classes: int, channels: int = 256,
                   convs: int = 4) -> None:
@@ -111,8 +111,8 @@ class CascadeRoIHeads(nn.Module):
         self.mask_heads = nn.ModuleList(MaskRCNNHeads(in_channels, (channels,) * convs, 1) for _ in self.box_heads)
         self.mask_predictors = nn.ModuleList(MaskRCNNPredictor(channels, channels, num_classes) for _ in self.box_heads)
 
-    def add_hybrid(self, semantic: FusedSemanticHead | None, semantic_stride: int = 8,
-                   semantic_loss_weight: float = 0.2) -> None:
+    def add_hybrid(self, semantic: FusedSemanticHead | None, semantic_stride: int,
+                   semantic_loss_weight: float) -> None:
         """Hybrid Task Cascade on the mask heads (:meth:`add_masks` first): the mask information flow (stage
         ``i > 0`` adds stage ``i - 1``'s mask features through a 1x1 conv + ReLU), the interleaved training,
         and the ``semantic`` branch (None: HTC without it), whose embedding at ``semantic_stride`` the box and

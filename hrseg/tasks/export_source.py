@@ -10,14 +10,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 from torch import nn
 
 from hrseg.config import load_config
 from hrseg.configs_index import find_config
-from hrseg.errors import ConfigError
+from hrseg.errors import ConfigError, HrsegError
 from hrseg.export.meta import DETECTION_TRACE_SIZE, task_of
+from hrseg.export.quantize import CALIBRATION_SAMPLES, evenly_spaced, predictor_inputs
 from hrseg.export.runners import ExportedFile
 from hrseg.inference.predictor import Predictor
 from hrseg.models.registry import list_models
@@ -26,6 +28,8 @@ from hrseg.tasks import detection, multi, pose, segmentation
 from hrseg.tasks.base import Task
 from hrseg.tasks.loading import UnnamedModelError
 from hrseg.tasks.common import check_predictor
+from hrseg.tasks.inputs import find_images
+from hrseg.utils.image_io import read_image
 
 log = logging.getLogger("hrseg")
 
@@ -80,6 +84,29 @@ class ExportSource:
         (two; a fixed-batch graph runs them one at a time), cropped at the export's size; a
         fixed-size segmentation graph's windows of its size (a smaller image padded to one)."""
         return check_predictor(self.task, model, self.run_config(input_size, dynamic_size))
+
+    def calibration_inputs(self, model: nn.Module, input_size: Sequence[int], dynamic_size: bool,
+                           photos: str | os.PathLike | None = None, count: int = CALIBRATION_SAMPLES
+                           ) -> Iterator[np.ndarray]:
+        """An int8 export's calibration inputs (:func:`~hrseg.export.quantize.quantize_onnx`), ``count``
+        at most, made as the exported file's inputs will be. From ``photos`` (a folder or an image)
+        through :meth:`check_predictor` (its test settings; pose's people are each photograph's two
+        check boxes); without, from the config's val split, spread over it: pose's evaluation crops
+        of its people, segmentation's images through the predictor (windows, scales, flip)."""
+        predictor = self.check_predictor(model, input_size, dynamic_size)
+        if photos is not None:
+            files = find_images([photos])
+            files = [files[i] for i in evenly_spaced(len(files), count)]
+            return predictor_inputs(predictor, (read_image(f) for f in files), len(files), count)
+        try:
+            dataset = self.task.build_dataset(self.run_config(input_size, dynamic_size), "val")
+        except HrsegError as e:
+            raise ConfigError(f"int8 calibration: the config's val split does not load ({e}); give --calibration "
+                              "a folder of photographs like those the model will see") from None
+        if self.task.name == "pose":  # the crops the evaluation feeds the network
+            return (dataset[i]["image"][None].numpy() for i in evenly_spaced(len(dataset), count))
+        indices = evenly_spaced(len(dataset), count)
+        return predictor_inputs(predictor, (dataset.load(i)[0] for i in indices), len(indices), count)
 
 
 def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:

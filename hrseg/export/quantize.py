@@ -1,0 +1,138 @@
+"""int8 post-training quantisation of an exported graph, for CPUs: ONNX Runtime's static quantiser
+(``onnxruntime.quantization.quantize_static``) on calibration inputs the caller records, in the QDQ
+form that both back ends run in int8 (ONNX Runtime's integer kernels; OpenVINO reads each
+QuantizeLinear / DequantizeLinear pair as a FakeQuantize and runs the convolutions in int8).
+
+One quantiser serves both formats (the extra ``onnx`` already installs it), rather than NNCF,
+OpenVINO's own, which brings scipy, scikit-learn and networkx with it (docs/deploy.md "int8").
+
+What is quantised: every convolution's weights per output channel (int8, symmetric) and the
+activations into them (uint8, the range seen in calibration: min / max). The graph's last
+convolution keeps float32 in and out: its output is the heatmaps or logits the decoders read
+(sub-pixel keypoints, near ties of classes), and it is one layer of hundreds.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from hrseg.errors import ConfigError
+from hrseg.export.files import embed_meta, load_onnx, require
+from hrseg.inference.predictor import Predictor, RunnerStandIn
+
+log = logging.getLogger("hrseg")
+
+CALIBRATION_SAMPLES = 100  # inputs calibrated on by default (docs/deploy.md "int8")
+
+
+def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write ``src`` (a float32 ONNX graph of hrseg's export, ``meta`` its record) quantised to int8
+    at ``dst``, its activations' ranges taken from ``samples`` (each an input array the graph
+    takes: (1, 3, H, W) float32 for a fixed-batch graph). ``meta`` gains ``calibration_samples``
+    (how many were read) and is embedded again."""
+    require("onnxruntime")
+    from onnxruntime.quantization import (  # the quantiser: a slow import, only for int8 exports
+        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if meta["task"] == "detection":
+        raise ConfigError(f"{meta['model']}: int8 exports are for pose and segmentation graphs; a detector's "
+                          "graph holds its resize, proposals and NMS, which the quantiser does not cover")
+    feeds = _Feeds(samples)
+    if feeds.first is None:
+        raise ConfigError(f"{meta['model']}: int8 export without calibration inputs (none were read)")
+
+    class Reader(CalibrationDataReader):  # the quantiser's interface: one {input name: array} a call
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            x = next(feeds, None)
+            return None if x is None else {"input": x}
+
+    with tempfile.TemporaryDirectory(prefix=".quantize.", dir=dst.parent) as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # shape inference and ONNX Runtime's graph fusions first, as its quantiser asks
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=[output_conv(prepared)],
+                        calibration_providers=["CPUExecutionProvider"])
+    meta["calibration_samples"] = feeds.count
+    embed_meta(dst, meta)
+    log.info("int8: calibrated on %d input(s) of shape %s", feeds.count, tuple(feeds.first.shape))
+    return dst
+
+
+class InputRecorder(RunnerStandIn):
+    """Stands in for a predictor's runner and keeps each input it is given (people's crops and
+    their mirror images, windows, scales), one (1, 3, H, W) array an image."""
+
+    def __init__(self, runner: Any) -> None:
+        super().__init__(runner)
+        self.inputs: list[np.ndarray] = []
+
+    def __call__(self, inputs: Any) -> Any:
+        if isinstance(inputs, torch.Tensor):
+            self.inputs += [x[None].detach().to("cpu", torch.float32).numpy() for x in inputs]
+        return self.runner(inputs)
+
+
+def predictor_inputs(predictor: Predictor, images: Iterable[np.ndarray], n_images: int, limit: int
+                     ) -> Iterator[np.ndarray]:
+    """The inputs ``predictor`` gives its network on ``images`` (``n_images`` RGB arrays), at most
+    ``limit``, shared out over the images (evenly among each image's own: its windows, scales, mirror
+    images): calibration inputs made exactly as the exported file's will be."""
+    recorder = InputRecorder(predictor.runner)
+    run = predictor.with_runner(recorder)
+    for n, image in enumerate(images):
+        share = (limit * (n + 1)) // n_images - (limit * n) // n_images
+        with torch.no_grad():
+            run(image)
+        yield from (recorder.inputs[i] for i in evenly_spaced(len(recorder.inputs), share))
+        recorder.inputs.clear()
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """``k`` (at most ``n``) indices spread evenly over ``range(n)``, the first and last included."""
+    if k <= 0 or n <= 0:
+        return []
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, min(k, n))})
+
+
+class _Feeds(Iterator[np.ndarray]):
+    """The calibration inputs as float32 arrays, counted; the first one read ahead (an empty set is
+    an error before the quantiser starts)."""
+
+    def __init__(self, samples: Iterable[np.ndarray]) -> None:
+        self._it = iter(samples)
+        self.first = self._read()
+        self._pending = self.first
+        self.count = 0
+
+    def _read(self) -> np.ndarray | None:
+        x = next(self._it, None)
+        return None if x is None else np.ascontiguousarray(x, dtype=np.float32)
+
+    def __next__(self) -> np.ndarray:
+        x, self._pending = self._pending, None
+        x = x if x is not None else self._read()
+        if x is None:
+            raise StopIteration
+        self.count += 1
+        return x
+
+
+def output_conv(path: Path) -> str:
+    """The name of the Conv node the graph's output comes from (through the nodes after it that do not
+    mix channels: a resize, an activation)."""
+    graph = load_onnx(path).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    node = producer.get(graph.output[0].name)
+    while node is not None and node.op_type != "Conv":
+        node = next((producer[i] for i in node.input if i in producer), None)
+    if node is None:
+        raise ConfigError(f"{path}: no convolution gives the graph's output")
+    return node.name
