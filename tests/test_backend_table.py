@@ -76,6 +76,7 @@ def test_an_unknown_dtype_is_one_clear_error(capsys):
     assert "--dtype int8: an exported file's; with --backends onnxruntime,openvino" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_int8_rows_run_a_quantised_file_and_have_no_roofline_of_their_own(monkeypatch, tmp_path):
     pytest.importorskip("onnxruntime")
     import hrseg

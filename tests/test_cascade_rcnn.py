@@ -137,6 +137,37 @@ def test_the_cascade_masks_are_mmdetections():
     torch.testing.assert_close(ours["masks"][:, 0], theirs, rtol=1e-5, atol=1e-6)
 
 
+class _TracedHeads(torch.nn.Module):
+    """The cascade's inference on given features and proposals, as an exported graph runs it."""
+
+    def __init__(self, model: HRNetCascadeRCNN, keys: list[str], image_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.heads, self.keys, self.image_size = model.roi_heads, keys, image_size
+
+    def forward(self, proposals: torch.Tensor, *levels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        found = self.heads(dict(zip(self.keys, levels)), [proposals], [self.image_size])[0][0]
+        return found["boxes"], found["labels"], found["masks"]
+
+
+def test_the_traced_cascade_takes_its_counts_from_the_data():
+    """Traced on one image's proposals, the heads run on another's with other counts of proposals and
+    detections (a count taken with len() is fixed at the trace's: an exported trained model failed on
+    photographs with another number of detections than its trace image)."""
+    model = _small_cascade(masks=True)
+    with torch.no_grad():
+        images, _ = model.transform([torch.rand((3, 150, 220), generator=torch.Generator().manual_seed(4))])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        heads = _TracedHeads(model, list(features), images.image_sizes[0])
+        levels = tuple(features.values())
+        traced = torch.jit.trace(heads, (proposals[0][:12], *levels), check_trace=False)
+        for n in (5, 40):
+            ours, theirs = traced(proposals[0][:n], *levels), heads(proposals[0][:n], *levels)
+            assert len(theirs[0]) != len(heads(proposals[0][:12], *levels)[0])  # other counts than the trace's
+            for a, b in zip(ours, theirs):
+                torch.testing.assert_close(a, b)
+
+
 def _mmdet_state(model: HRNetCascadeRCNN) -> dict[str, torch.Tensor]:
     """``model``'s weights as mmdetection names and orders them (the inverse of the conversion, written out)."""
     out = {}

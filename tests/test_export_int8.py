@@ -23,7 +23,7 @@ from hrseg.tasks.export_source import ExportSource
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-POSE, SEG = "pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1"
+POSE, SEG, DET = "pose_hrnet_w18_small_v1", "seg_hrnetv2_w18_small_v1", "det_fasterrcnn_hrnetv2p_w18_small_v1"
 POSE_SIZE = (64, 48)
 
 
@@ -62,6 +62,7 @@ def int8_files(pose_source, calibration, tmp_path_factory):
                               predictor=predictor) for fmt in ("onnx", "xml")}
 
 
+@pytest.mark.slow
 def test_calibration_from_photographs_is_the_predictors_crops(pose_source, calibration):
     # 12 photographs spread over the folder, each giving its two check boxes' crops (no flip test by default)
     assert len(calibration) == 12 and all(x.shape == (1, 3, *POSE_SIZE) and x.dtype == np.float32
@@ -70,6 +71,7 @@ def test_calibration_from_photographs_is_the_predictors_crops(pose_source, calib
     assert min(float(x.min()) for x in calibration) < -1.0 < 1.0 < max(float(x.max()) for x in calibration)
 
 
+@pytest.mark.slow
 def test_int8_graph_is_quantised_but_its_output_layer(int8_files):
     report = int8_files["onnx"]
     path = report.files[0]
@@ -92,6 +94,7 @@ def test_int8_graph_is_quantised_but_its_output_layer(int8_files):
     assert [p.suffix for p in xml] == [".xml", ".bin"] and read_meta(xml[0])["dtype"] == "int8"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt,backend", [("onnx", "onnxruntime"), ("xml", "openvino")])
 def test_int8_file_runs_on_its_back_end_near_eager(pose_source, calibration, int8_files, fmt, backend):
     pytest.importorskip(backend)
@@ -114,6 +117,7 @@ def _float_file(source: ExportSource, folder: Path, fmt: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_badly_calibrated_file_fails_its_check_and_is_not_written(pose_source, calibration, tmp_path):
     """Ranges calibrated on blank inputs clip every real photograph's pixels and activations: the
     check against eager float32 fails and leaves nothing (the check can fail an int8 file)."""
@@ -125,6 +129,7 @@ def test_badly_calibrated_file_fails_its_check_and_is_not_written(pose_source, c
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_int8_requests_that_cannot_be_met_are_clear_errors(pose_source, calibration, tmp_path):
     model = pose_source.model
     with pytest.raises(ConfigError, match="test.dtype int8: a checkpoint runs in float32 or bfloat16; .* --dtype int8"):
@@ -135,13 +140,36 @@ def test_int8_requests_that_cannot_be_met_are_clear_errors(pose_source, calibrat
         export_model(model, tmp_path / "p.onnx", POSE, POSE_SIZE, calibration=calibration, check=False)
     with pytest.raises(ConfigError, match="without calibration inputs"):
         export_model(model, tmp_path / "p.onnx", POSE, POSE_SIZE, dtype="int8", calibration=[], check=False)
-    detector = hrseg.build_model("det_fasterrcnn_hrnetv2p_w18", num_classes=3, min_size=128, max_size=160)
-    with pytest.raises(ConfigError, match="int8 exports are for pose and segmentation graphs"):
-        export_model(detector, tmp_path / "d.onnx", "det_fasterrcnn_hrnetv2p_w18", (128, 160), dtype="int8",
-                     calibration=calibration, check=False)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_a_detectors_backbone_is_quantised_and_its_heads_are_not(tmp_path, shared_data):
+    """A detector's calibration inputs are its whole images (its graph resizes them); its backbone's
+    convolutions run in int8, the RPN and RoI heads in float32; checked as any detector export."""
+    from hrseg.tasks import detection
+
+    torch.manual_seed(0)
+    model = hrseg.build_model(DET, num_classes=3, min_size=160, max_size=224)
+    model.classes = [{"id": i, "name": n} for i, n in enumerate(["person", "car", "dog"], 1)]
+    cfg = detection.TASK.load_config(None, {"model.name": DET})
+    source = ExportSource(model.eval(), DET, (120, 160), detection.TASK, cfg)
+    images = list(source.calibration_inputs(model, (120, 160), True, shared_data / "coco_mini" / "images", 4))
+    assert len(images) == 4 and all(x.ndim == 3 and x.shape[0] == 3 and 0 <= x.min() <= x.max() <= 1
+                                    for x in images)  # (3, H, W) in [0, 1], each photograph's own size
+    report = export_model(model, tmp_path / "det.onnx", DET, (120, 160), dtype="int8", calibration=images,
+                          predictor=source.check_predictor(model, (120, 160), True))
+    assert report.check.ok and report.check.dtype == "int8" and report.meta["calibration_samples"] == 4
+    graph = onnx.load(str(report.files[0])).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    quantised = {n.name for n in convs if producer.get(n.input[1]) is not None
+                 and producer[n.input[1]].op_type == "DequantizeLinear"}
+    assert quantised and quantised == {n.name for n in convs if "/backbone/" in n.name}
+    assert any("/rpn/" in n.name for n in convs)  # the RPN head's convolutions: float32
+
+
+@pytest.mark.slow
 def test_the_export_command_calibrates_on_a_folder_or_refuses(tmp_path, shared_data, monkeypatch, caplog):
     from hrseg.commands.export import main
 
@@ -155,11 +183,10 @@ def test_the_export_command_calibrates_on_a_folder_or_refuses(tmp_path, shared_d
     assert read_meta(tmp_path / "p.xml")["calibration_samples"] == 6
     with pytest.raises(SystemExit):
         main([POSE, "--calibration", str(photos), "--out", str(tmp_path / "q.onnx")])
-    with pytest.raises(ConfigError, match="int8: pose and segmentation graphs only"):
-        main(["det_fasterrcnn_hrnetv2p_w18", "--dtype", "int8", "--out", str(tmp_path / "d.onnx")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.bin", "p.xml"]
 
 
+@pytest.mark.slow
 def test_calibration_from_the_val_split(coco_mini, tmp_path, shared_data):
     """Without photographs: pose's evaluation crops of the val split's people, spread over it;
     segmentation's val images through the predictor (here sliding windows of a fixed-size graph)."""

@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=sorted(SUFFIX), default=None,
                     help="default: from --out's suffix (.onnx, .xml), else onnx")
     ap.add_argument("--dtype", choices=list(EXPORT_DTYPES), default="float32",
-                    help="bfloat16: OpenVINO only (compiled in bfloat16 on CPUs that have it); int8: pose and "
-                    "segmentation, quantised on calibration inputs (either format)")
+                    help="bfloat16: OpenVINO only (compiled in bfloat16 on CPUs that have it); int8: quantised on "
+                    "calibration inputs (either format; a detector's backbone, its heads float32)")
     ap.add_argument("--calibration", default=None, metavar="PHOTOS",
                     help="int8: a folder of photographs to calibrate on, through the predictor (default: the "
-                    "config's val split: pose's crops of its people, segmentation's images)")
+                    "config's val split: pose's crops of its people, the others' images)")
     ap.add_argument("--calibration-samples", type=int, default=CALIBRATION_SAMPLES, metavar="N",
                     help=f"int8: the network inputs calibrated on, at most (default {CALIBRATION_SAMPLES})")
     ap.add_argument("--dynamic-batch", action="store_true", help="leave the batch axis free (default: batch 1)")
@@ -78,9 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--calibration: only an int8 export is calibrated")
     if args.calibration_samples < 1:
         ap.error("--calibration-samples: at least 1")
-    if args.dtype == "int8" and source.task.name in ("det", "multi"):
-        raise ConfigError(f"--dtype int8: pose and segmentation graphs only; {name}'s graph holds its resize, "
-                          "proposals and NMS (export it in float32 or bfloat16)")
     calibration = (source.calibration_inputs(model, size, not args.fixed_size, args.calibration,
                                              args.calibration_samples) if args.dtype == "int8" else None)
     predictor = source.check_predictor(model, size, dynamic_size=not args.fixed_size)

@@ -6,17 +6,20 @@ QuantizeLinear / DequantizeLinear pair as a FakeQuantize and runs the convolutio
 One quantiser serves both formats (the extra ``onnx`` already installs it), rather than NNCF,
 OpenVINO's own, which brings scipy, scikit-learn and networkx with it (docs/deploy.md "int8").
 
-What is quantised: every convolution's weights per output channel (int8, symmetric) and the
-activations into them (uint8, the range seen in calibration: min / max). The graph's last
-convolution keeps float32 in and out: its output is the heatmaps or logits the decoders read
-(sub-pixel keypoints, near ties of classes), and it is one layer of hundreds.
+What is quantised: convolutions' weights per output channel (int8, symmetric) and the activations
+into them (uint8, the range seen in calibration: min / max). A pose or segmentation graph: every
+convolution but the last, which keeps float32 in and out: its output is the heatmaps or logits the
+decoders read (sub-pixel keypoints, near ties of classes), and it is one layer of hundreds. A
+detector's graph: the backbone's convolutions (HRNet and its pyramid, nearly all of the
+multiply-adds); the RPN and RoI heads, whose outputs are boxes, scores and masks, and the resize and
+NMS around them stay float32.
 """
 from __future__ import annotations
 
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -40,17 +43,16 @@ def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dic
         CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if meta["task"] == "detection":
-        raise ConfigError(f"{meta['model']}: int8 exports are for pose and segmentation graphs; a detector's "
-                          "graph holds its resize, proposals and NMS, which the quantiser does not cover")
     feeds = _Feeds(samples)
     if feeds.first is None:
         raise ConfigError(f"{meta['model']}: int8 export without calibration inputs (none were read)")
 
+    input_name = "image" if meta["task"] == "detection" else "input"  # hrseg.export.files' names
+
     class Reader(CalibrationDataReader):  # the quantiser's interface: one {input name: array} a call
         def get_next(self) -> dict[str, np.ndarray] | None:
             x = next(feeds, None)
-            return None if x is None else {"input": x}
+            return None if x is None else {input_name: x}
 
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=dst.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -58,7 +60,7 @@ def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dic
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=[output_conv(prepared)],
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=quantized_convs(prepared, meta),
                         calibration_providers=["CPUExecutionProvider"])
     meta["calibration_samples"] = feeds.count
     embed_meta(dst, meta)
@@ -67,16 +69,17 @@ def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dic
 
 
 class InputRecorder(RunnerStandIn):
-    """Stands in for a predictor's runner and keeps each input it is given (people's crops and
-    their mirror images, windows, scales), one (1, 3, H, W) array an image."""
+    """Stands in for a predictor's runner and keeps each input it is given as the exported graph
+    takes it: people's crops and their mirror images, windows, scales, one (1, 3, H, W) array each;
+    a detector's images, one (3, H, W) array each (its graph's input, torchvision's convention)."""
 
     def __init__(self, runner: Any) -> None:
         super().__init__(runner)
         self.inputs: list[np.ndarray] = []
 
     def __call__(self, inputs: Any) -> Any:
-        if isinstance(inputs, torch.Tensor):
-            self.inputs += [x[None].detach().to("cpu", torch.float32).numpy() for x in inputs]
+        batch = inputs[:, None] if isinstance(inputs, torch.Tensor) else inputs
+        self.inputs += [x.detach().to("cpu", torch.float32).numpy() for x in batch]
         return self.runner(inputs)
 
 
@@ -123,6 +126,20 @@ class _Feeds(Iterator[np.ndarray]):
             raise StopIteration
         self.count += 1
         return x
+
+
+def quantized_convs(path: Path, meta: Mapping[str, Any]) -> list[str]:
+    """The Conv nodes of ``path`` to quantise: a detector's backbone (the exporter names its nodes by
+    module path: ``/detector/backbone/...``), else every one but :func:`output_conv`."""
+    convs = [node.name for node in load_onnx(path).graph.node if node.op_type == "Conv"]
+    if meta["task"] == "detection":
+        chosen = [name for name in convs if "/backbone/" in name]
+    else:
+        last = output_conv(path)
+        chosen = [name for name in convs if name != last]
+    if not chosen:
+        raise ConfigError(f"{meta['model']}: no convolution to quantise in its graph")
+    return chosen
 
 
 def output_conv(path: Path) -> str:

@@ -138,7 +138,7 @@ class CascadeRoIHeads(nn.Module):
                 losses["loss_semantic_seg"] = semantic_loss(logits, labels, self.semantic_loss_weight)
         if self.training:
             return [], {**losses, **self._losses(features, proposals, image_shapes, targets)}
-        counts = [len(p) for p in proposals]
+        counts = [p.shape[0] for p in proposals]  # shape, not len(): traced as the graph's, not fixed at the trace's
         boxes, logits = proposals, None
         for head, predictor, coder in zip(self.box_heads, self.box_predictors, self.box_coders):
             stage_logits, deltas = predictor(head(self._pool(self.box_roi_pool, features, boxes, image_shapes)))
@@ -224,10 +224,10 @@ class CascadeRoIHeads(nn.Module):
         """``masks`` (N, 1, 28, 28): the stages' sigmoid masks of each detection's class, averaged."""
         pooled = self._pool(self.mask_roi_pool, features, [r["boxes"] for r in result], image_shapes)
         labels = torch.cat([r["labels"] for r in result])
-        rows = torch.arange(len(labels), device=labels.device)
+        rows = torch.arange(labels.shape[0], device=labels.device)  # shape: the exported graph's count (above)
         stages = range(len(self.mask_heads))
         probs = sum(logits[rows, labels].sigmoid() for logits in self._mask_logits(pooled, stages)) / len(stages)
-        for r, masks in zip(result, probs[:, None].split([len(r["labels"]) for r in result])):
+        for r, masks in zip(result, probs[:, None].split([r["labels"].shape[0] for r in result])):
             r["masks"] = masks
 
     def _detections(self, boxes: Tensor, scores: Tensor) -> dict[str, Tensor]:

@@ -92,7 +92,8 @@ class ExportSource:
         at most, made as the exported file's inputs will be. From ``photos`` (a folder or an image)
         through :meth:`check_predictor` (its test settings; pose's people are each photograph's two
         check boxes); without, from the config's val split, spread over it: pose's evaluation crops
-        of its people, segmentation's images through the predictor (windows, scales, flip)."""
+        of its people, segmentation's and a detector's images through the predictor (windows, scales,
+        flip; a detector's whole image, which its graph resizes)."""
         predictor = self.check_predictor(model, input_size, dynamic_size)
         if photos is not None:
             files = find_images([photos])
@@ -106,7 +107,9 @@ class ExportSource:
         if self.task.name == "pose":  # the crops the evaluation feeds the network
             return (dataset[i]["image"][None].numpy() for i in evenly_spaced(len(dataset), count))
         indices = evenly_spaced(len(dataset), count)
-        return predictor_inputs(predictor, (dataset.load(i)[0] for i in indices), len(indices), count)
+        images = (dataset.load(i)[0] if self.task.name == "seg" else dataset.read(dataset.image_ids[i])
+                  for i in indices)
+        return predictor_inputs(predictor, images, len(indices), count)
 
 
 def export_source(model_or_config: str | os.PathLike, weights: str | os.PathLike | None = None) -> ExportSource:
