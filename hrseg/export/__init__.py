@@ -59,8 +59,8 @@ def export_model(model: nn.Module, path: str | os.PathLike, name: str, input_siz
     OpenVINO) at ``input_size`` (H, W).
 
     ``dtype`` bfloat16 is OpenVINO's (the IR keeps float32 weights and records the precision to
-    compile with); int8 quantises a pose or segmentation graph for either back end
-    (:func:`~hrseg.export.quantize.quantize_onnx`) on ``calibration``, the inputs the graph will
+    compile with); int8 quantises the graph for either back end (a detector's backbone only:
+    :func:`~hrseg.export.quantize.quantize_onnx`) on ``calibration``, the inputs the graph will
     see (arrays shaped as its input: the task's crops, windows or images). ``dynamic_size``
     (default: segmentation yes, pose no) leaves H and W free.
     Unless ``check`` is False, the file is run on ``check_image`` (a path or an RGB array; default:
