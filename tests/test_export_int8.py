@@ -64,7 +64,7 @@ def int8_files(pose_source, calibration, tmp_path_factory):
 
 @pytest.mark.slow
 def test_calibration_from_photographs_is_the_predictors_crops(pose_source, calibration):
-    # 12 photographs spread over the folder, each giving its two check boxes' crops (no flip test by default)
+    # 12 photographs spread over the folder, one crop each (the first of its two check boxes; no flip test here)
     assert len(calibration) == 12 and all(x.shape == (1, 3, *POSE_SIZE) and x.dtype == np.float32
                                           for x in calibration)
     assert len({x.tobytes() for x in calibration}) == 12  # different crops, normalised (negative values too)
