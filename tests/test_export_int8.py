@@ -81,7 +81,7 @@ def test_int8_graph_is_quantised_but_its_output_layer(int8_files):
     int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]
     convs = [node for node in graph.node if node.op_type == "Conv"]
     assert len(int8_weights) == len(convs) - 1  # every convolution's weights but the output layer's
-    last = next(n for n in graph.node if n.name == output_conv(path))
+    last = next(n for n in graph.node if n.name == output_conv(graph, path))
     assert last.output[0] == graph.output[0].name  # the heatmaps come from it ...
     weight = next(t for t in graph.initializer if t.name == last.input[1])
     assert weight.data_type == onnx.TensorProto.FLOAT  # ... and its weights stay float32

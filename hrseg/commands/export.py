@@ -20,7 +20,7 @@ import argparse
 import os
 from pathlib import Path
 
-from hrseg.cli import CommandParser, parse_size
+from hrseg.cli import CommandParser, parse_size, positive_int
 from hrseg.errors import ConfigError
 from hrseg.export import EXPORT_DTYPES, export_model
 from hrseg.export.quantize import CALIBRATION_SAMPLES
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibration", default=None, metavar="PHOTOS",
                     help="int8: a folder of photographs to calibrate on, through the predictor (default: the "
                     "config's val split: pose's crops of its people, the others' images)")
-    ap.add_argument("--calibration-samples", type=int, default=CALIBRATION_SAMPLES, metavar="N",
+    ap.add_argument("--calibration-samples", type=positive_int, default=CALIBRATION_SAMPLES, metavar="N",
                     help=f"int8: the network inputs calibrated on, at most (default {CALIBRATION_SAMPLES})")
     ap.add_argument("--dynamic-batch", action="store_true", help="leave the batch axis free (default: batch 1)")
     ap.add_argument("--fixed-size", action="store_true",
@@ -76,8 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     out = output_path(args.out, args.format, f"{name}_{size[0]}x{size[1]}_{args.dtype}", args.score_thr)
     if args.dtype != "int8" and args.calibration is not None:
         ap.error("--calibration: only an int8 export is calibrated")
-    if args.calibration_samples < 1:
-        ap.error("--calibration-samples: at least 1")
     calibration = (source.calibration_inputs(model, size, not args.fixed_size, args.calibration,
                                              args.calibration_samples) if args.dtype == "int8" else None)
     predictor = source.check_predictor(model, size, dynamic_size=not args.fixed_size)

@@ -16,6 +16,7 @@ NMS around them stay float32.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from pathlib import Path
@@ -43,16 +44,21 @@ def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dic
         CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    feeds = _Feeds(samples)
-    if feeds.first is None:
+    samples = iter(samples)
+    first = next(samples, None)  # read ahead: an empty set is an error before the quantiser starts
+    if first is None:
         raise ConfigError(f"{meta['model']}: int8 export without calibration inputs (none were read)")
-
+    feeds, count = itertools.chain([first], samples), 0
     input_name = "image" if meta["task"] == "detection" else "input"  # hrseg.export.files' names
 
     class Reader(CalibrationDataReader):  # the quantiser's interface: one {input name: array} a call
         def get_next(self) -> dict[str, np.ndarray] | None:
+            nonlocal count
             x = next(feeds, None)
-            return None if x is None else {input_name: x}
+            if x is None:
+                return None
+            count += 1
+            return {input_name: np.ascontiguousarray(x, dtype=np.float32)}
 
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=dst.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -62,9 +68,9 @@ def quantize_onnx(src: Path, dst: Path, samples: Iterable[np.ndarray], meta: dic
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=quantized_convs(prepared, meta),
                         calibration_providers=["CPUExecutionProvider"])
-    meta["calibration_samples"] = feeds.count
+    meta["calibration_samples"] = count
     embed_meta(dst, meta)
-    log.info("int8: calibrated on %d input(s) of shape %s", feeds.count, tuple(feeds.first.shape))
+    log.info("int8: calibrated on %d input(s) of shape %s", count, tuple(np.shape(first)))
     return dst
 
 
@@ -105,47 +111,24 @@ def evenly_spaced(n: int, k: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n - 1, min(k, n))})
 
 
-class _Feeds(Iterator[np.ndarray]):
-    """The calibration inputs as float32 arrays, counted; the first one read ahead (an empty set is
-    an error before the quantiser starts)."""
-
-    def __init__(self, samples: Iterable[np.ndarray]) -> None:
-        self._it = iter(samples)
-        self.first = self._read()
-        self._pending = self.first
-        self.count = 0
-
-    def _read(self) -> np.ndarray | None:
-        x = next(self._it, None)
-        return None if x is None else np.ascontiguousarray(x, dtype=np.float32)
-
-    def __next__(self) -> np.ndarray:
-        x, self._pending = self._pending, None
-        x = x if x is not None else self._read()
-        if x is None:
-            raise StopIteration
-        self.count += 1
-        return x
-
-
 def quantized_convs(path: Path, meta: Mapping[str, Any]) -> list[str]:
     """The Conv nodes of ``path`` to quantise: a detector's backbone (the exporter names its nodes by
     module path: ``/detector/backbone/...``), else every one but :func:`output_conv`."""
-    convs = [node.name for node in load_onnx(path).graph.node if node.op_type == "Conv"]
+    graph = load_onnx(path).graph
+    convs = [node.name for node in graph.node if node.op_type == "Conv"]
     if meta["task"] == "detection":
         chosen = [name for name in convs if "/backbone/" in name]
     else:
-        last = output_conv(path)
+        last = output_conv(graph, path)
         chosen = [name for name in convs if name != last]
     if not chosen:
         raise ConfigError(f"{meta['model']}: no convolution to quantise in its graph")
     return chosen
 
 
-def output_conv(path: Path) -> str:
-    """The name of the Conv node the graph's output comes from (through the nodes after it that do not
-    mix channels: a resize, an activation)."""
-    graph = load_onnx(path).graph
+def output_conv(graph: Any, path: Path) -> str:
+    """The name of the Conv node the ONNX ``graph``'s (of file ``path``) output comes from (through the
+    nodes after it that do not mix channels: a resize, an activation)."""
     producer = {out: node for node in graph.node for out in node.output}
     node = producer.get(graph.output[0].name)
     while node is not None and node.op_type != "Conv":
